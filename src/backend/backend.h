@@ -1,0 +1,111 @@
+/* backend.h — the op interface every compute backend implements (CPU, WebGPU).
+ *
+ * The runtime's forward pass (src/runtime/forward.c) is written once against this vtable.
+ * Tensors are row-major: ne[0] is the row length (innermost), ne[1] the number of rows.
+ * Activations are always f32; weights may be any dp_dtype. Ops never allocate: every buffer is
+ * allocated up front with tensor_alloc. A backend may execute ops eagerly (CPU) or record them
+ * and run them at flush (WebGPU); results are only observable through tensor_get / sample after
+ * flush. Ops return nothing: a recording backend reports failures at flush. */
+#ifndef DP_BACKEND_H
+#define DP_BACKEND_H
+
+#include "base/base.h"
+#include "format/dtype.h"
+
+typedef struct dp_tensor {
+    dp_dtype dtype;
+    int64_t ne[2];      /* ne[0] row length, ne[1] rows */
+    uint64_t nbytes;
+    void *data;         /* CPU backend: host pointer */
+    uint32_t handle;    /* device backends: buffer id (0 = none) */
+    uint64_t offset;    /* byte offset of the tensor inside its buffer (multiple of 256) */
+} dp_tensor;
+
+typedef enum dp_act { DP_ACT_SILU = 0, DP_ACT_GELU_TANH } dp_act;
+
+/* Rotary embedding: pairs (i, i + hd/2) rotated (NeoX / HF style) or (2i, 2i+1) when
+ * interleaved (GGML "normal" style); angle = pos * inv_freq[i]; results scaled by mscale
+ * (longrope attention factor, else 1). inv_freq is f32 [hd/2] and already holds the scaling
+ * (llama3, longrope, local base) so one kernel serves every family. rot_dim <= hd. */
+typedef struct dp_rope_args {
+    int n_head, head_dim, rot_dim;
+    bool interleaved;
+    float mscale;
+} dp_rope_args;
+
+/* Causal attention of n query rows at positions pos0..pos0+n-1 over the cached keys
+ * 0..pos0+n-1 (only the last `window` keys when window > 0). GQA: query head h uses KV head
+ * h / (n_head / n_kv_head). scores = (q.k) * scale, then softcap (cap*tanh(s/cap)) if softcap>0. */
+typedef struct dp_attn_args {
+    int n_head, n_kv_head, head_dim;
+    int pos0, n;
+    int window;
+    float scale, softcap;
+} dp_attn_args;
+
+typedef struct dp_sample_args {
+    float temperature;  /* <= 0: greedy */
+    int top_k;          /* <= 0: off */
+    float top_p;        /* >= 1: off */
+    float rand01;       /* uniform random number in [0,1) drawn by the host */
+} dp_sample_args;
+
+typedef struct dp_backend dp_backend;
+
+typedef struct dp_backend_i {
+    const char *name;
+    void (*free)(dp_backend *b);
+    /* memory */
+    dp_status (*tensor_alloc)(dp_backend *b, dp_tensor *t, dp_error *e); /* t->nbytes bytes */
+    void (*tensor_free)(dp_backend *b, dp_tensor *t);
+    dp_status (*tensor_set)(dp_backend *b, dp_tensor *t, uint64_t off, const void *src,
+                            uint64_t n, dp_error *e);
+    /* blocking read of f32 data after flush (CPU: immediate). */
+    dp_status (*tensor_get)(dp_backend *b, const dp_tensor *t, uint64_t off, void *dst,
+                            uint64_t n, dp_error *e);
+    dp_status (*flush)(dp_backend *b, dp_error *e);
+
+    /* ops (all row counts are runtime n, shapes come from args) */
+    /* out[n,d] = table[ids[i]] * scale ; ids is i32 [n] */
+    void (*get_rows)(dp_backend *b, dp_tensor *out, const dp_tensor *table, const dp_tensor *ids,
+                     int n, float scale);
+    /* out[n,d] = x / rms(x) * (w (+1 if plus_one)) ; w f32 [d]; out may alias x */
+    void (*rms_norm)(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
+                     int d, float eps, bool plus_one);
+    /* out[n,m] = x[n,k] @ W[m,k]^T (+ out when accumulate) */
+    void (*matmul)(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
+                   bool accumulate);
+    /* out[i] = a[i] + b[i], count elements; out may alias a */
+    void (*add)(dp_backend *b, dp_tensor *out, const dp_tensor *a, const dp_tensor *bb, int64_t count);
+    /* x[n, n_head*hd] rotated in place; pos i32 [n]; inv_freq f32 [rot_dim/2] */
+    void (*rope)(dp_backend *b, dp_tensor *x, const dp_tensor *pos, const dp_tensor *inv_freq,
+                 int n, const dp_rope_args *a);
+    /* dst[dst_off + i] = src[i] for count f32 elements (KV cache writes) */
+    void (*copy)(dp_backend *b, dp_tensor *dst, int64_t dst_off, const dp_tensor *src, int64_t count);
+    /* out[n, n_head*hd] from q[n, n_head*hd] and caches [ctx, n_kv*hd] */
+    void (*attention)(dp_backend *b, dp_tensor *out, const dp_tensor *q, const dp_tensor *k_cache,
+                      const dp_tensor *v_cache, const dp_attn_args *a);
+    /* out[n,f] = act(gate[n,f]) * up[n,f]; out may alias gate */
+    void (*glu)(dp_backend *b, dp_tensor *out, const dp_tensor *gate, const dp_tensor *up,
+                int n, int f, dp_act act);
+    /* x[i] = cap * tanh(x[i] / cap) */
+    void (*softcap)(dp_backend *b, dp_tensor *x, int64_t count, float cap);
+    /* Mixture of experts FFN: out[n,d] = sum over the top-k experts of softmax-renormalised
+       router weights * down_e(act(gate_e x) * up_e x); logits f32 [n, n_expert]. */
+    void (*moe)(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *logits,
+                const dp_tensor *gate, const dp_tensor *up, const dp_tensor *down, /* [n_expert] */
+                int n, int n_expert, int k, dp_act act);
+    /* sample a token id from logits f32 [vocab] row `row`; result readable by tensor_get from
+       out (i32 [1]) after flush */
+    void (*sample)(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int row, int vocab,
+                   const dp_sample_args *a);
+} dp_backend_i;
+
+struct dp_backend {
+    const dp_backend_i *i;
+    void *ctx;
+};
+
+dp_status dp_backend_cpu_new(int n_threads, dp_backend **out, dp_error *e);
+
+#endif /* DP_BACKEND_H */

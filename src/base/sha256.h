@@ -1,0 +1,21 @@
+/* sha256.h — SHA-256 (FIPS 180-4). */
+#ifndef DP_SHA256_H
+#define DP_SHA256_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct dp_sha256 {
+    uint32_t h[8];
+    uint64_t len;      /* bytes hashed so far */
+    uint8_t block[64];
+    size_t fill;
+} dp_sha256;
+
+void dp_sha256_init(dp_sha256 *s);
+void dp_sha256_update(dp_sha256 *s, const void *data, size_t n);
+void dp_sha256_final(dp_sha256 *s, uint8_t out[32]);
+void dp_sha256(const void *data, size_t n, uint8_t out[32]);
+void dp_sha256_hex(const uint8_t digest[32], char hex[65]); /* lowercase, NUL-terminated */
+
+#endif /* DP_SHA256_H */

@@ -1,0 +1,41 @@
+#include "testutil.h"
+
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int t_failures = 0;
+
+const char *t_shared(const char *rel) {
+    static char path[4096];
+    const char *root = getenv("DP_SHARED");
+    if (!root) root = "../shared";
+    snprintf(path, sizeof path, "%s/%s", root, rel);
+    struct stat st;
+    return stat(path, &st) == 0 ? path : NULL;
+}
+
+const char *t_tmpdir(const char *name) {
+    static char path[4096];
+    const char *root = getenv("DP_TMP");
+    if (!root) root = "/tmp";
+    char cmd[4200];
+    snprintf(path, sizeof path, "%s/%s", root, name);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", path, path);
+    if (system(cmd) != 0) fprintf(stderr, "cannot make %s\n", path);
+    return path;
+}
+
+const char *t_tool(void) {
+    const char *t = getenv("DP_TOOL");
+    return t ? t : "./doppler";
+}
+
+int t_done(const char *name) {
+    if (t_failures) {
+        fprintf(stderr, "%s: %d check(s) failed\n", name, t_failures);
+        return 1;
+    }
+    printf("%s: ok\n", name);
+    return 0;
+}

@@ -1,0 +1,10 @@
+/* cmd_run.c — placeholder until the command lands. */
+#include <stdio.h>
+
+#include "commands.h"
+
+int cmd_run(int argc, char **argv) {
+    (void)argc;
+    fprintf(stderr, "doppler %s: not built yet\n", argv[0]);
+    return 1;
+}
