@@ -47,6 +47,65 @@ typedef struct dp_error {
 typedef void *(*dp_alloc_fn)(void *ud, void *ptr, size_t size);
 void dp_set_allocator(dp_alloc_fn fn, void *ud);
 
+
+/* ---- models ---- */
+
+typedef struct dp_model dp_model; /* weights on a backend + description; read-only once loaded */
+typedef struct dp_ctx dp_ctx;     /* one sequence: KV cache, scratch, sampler state */
+
+typedef struct dp_load_params {
+    int32_t n_threads;    /* CPU threads; <= 0: all cores */
+    const char *backend;  /* "cpu" (default) */
+    void (*progress)(void *ud, uint64_t done_bytes, uint64_t total_bytes); /* may be NULL */
+    void *progress_ud;
+} dp_load_params;
+
+void dp_load_params_default(dp_load_params *p);
+/* Load an RDRR model directory. Every shard is verified against its SHA-256 before use.
+ * On failure *out is untouched and e says why. */
+dp_status dp_model_load(const char *dir, const dp_load_params *p, dp_model **out, dp_error *e);
+void dp_model_free(dp_model *m);
+
+int32_t dp_model_n_vocab(const dp_model *m);
+int32_t dp_model_n_layers(const dp_model *m);
+int64_t dp_model_n_params(const dp_model *m);
+uint64_t dp_model_weight_bytes(const dp_model *m);
+int32_t dp_model_bos(const dp_model *m);          /* -1 when the model has none */
+int dp_model_is_eos(const dp_model *m, int32_t id);
+const char *dp_model_family(const dp_model *m);   /* "llama", "gemma3", ... */
+const char *dp_model_dtype(const dp_model *m);    /* dtype of the largest matrices, e.g. "q4_k" */
+const char *dp_model_dir(const dp_model *m);
+
+/* ---- contexts (one sequence each) ---- */
+
+typedef struct dp_ctx_params {
+    int32_t n_ctx;        /* maximum sequence length; <= 0: min(model max, 4096) */
+    int32_t n_batch;      /* tokens per forward chunk; <= 0: 512 */
+    int logits_all;       /* keep logits for every evaluated row (needed by dp_ctx_eval's out) */
+} dp_ctx_params;
+
+void dp_ctx_params_default(dp_ctx_params *p);
+dp_status dp_ctx_new(dp_model *m, const dp_ctx_params *p, dp_ctx **out, dp_error *e);
+void dp_ctx_free(dp_ctx *c);
+int32_t dp_ctx_pos(const dp_ctx *c);  /* tokens in the KV cache */
+int32_t dp_ctx_n_ctx(const dp_ctx *c);
+void dp_ctx_reset(dp_ctx *c);          /* forget the sequence */
+
+/* Run n tokens at the current position through the model, extending the KV cache.
+ * logits: NULL, or [n, vocab] floats (requires logits_all). Fails with DP_ERR_LIMIT when the
+ * sequence would pass n_ctx; the cache is then unchanged. */
+dp_status dp_ctx_eval(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, dp_error *e);
+
+typedef struct dp_sampling {
+    float temperature;    /* <= 0: greedy */
+    int32_t top_k;        /* <= 0: off */
+    float top_p;          /* >= 1: off */
+    uint64_t seed;
+} dp_sampling;
+
+/* Sample the next token from the logits of the last evaluated row. */
+dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *s, int32_t *token, dp_error *e);
+
 #ifdef __cplusplus
 }
 #endif

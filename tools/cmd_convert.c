@@ -1,10 +1,55 @@
-/* cmd_convert.c — placeholder until the command lands. */
+/* cmd_convert.c — `doppler convert <hf-dir|file.gguf> <out-dir> [--dtype D] [--quant Q]`. */
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "cli.h"
 #include "commands.h"
+#include "model/write.h"
+
+static const char USAGE[] =
+    "convert <hf-dir|file.gguf> <out-dir> [--dtype f32|f16|bf16] [--quant q4_k_m|q8_0|q6_k|f16] [--shard-mb N]";
+
+static void progress(void *ud, int64_t done, int64_t total) {
+    (void)ud;
+    fprintf(stderr, "\rwriting tensor %lld/%lld", (long long)done, (long long)total);
+    if (done == total) fprintf(stderr, "\n");
+}
 
 int cmd_convert(int argc, char **argv) {
-    (void)argc;
-    fprintf(stderr, "doppler %s: not built yet\n", argv[0]);
-    return 1;
+    const char *src = NULL, *dst = NULL;
+    dp_write_opts o = {0};
+    o.recipe = DP_RECIPE_F32;
+    bool chose = false;
+    for (int i = 1; i < argc; i++) {
+        if ((!strcmp(argv[i], "--dtype") || !strcmp(argv[i], "--quant")) && i + 1 < argc) {
+            if (!dp_recipe_parse(argv[++i], &o.recipe) || o.recipe == DP_RECIPE_KEEP) {
+                fprintf(stderr, "doppler convert: unknown %s '%s'\n", argv[i - 1], argv[i]);
+                return 2;
+            }
+            chose = true;
+        } else if (!strcmp(argv[i], "--shard-mb") && i + 1 < argc) {
+            long mb;
+            if (!cli_int("convert", "--shard-mb", argv[++i], 1, 4096, &mb)) return 2;
+            o.shard_max = (uint64_t)mb << 20;
+        } else if (argv[i][0] == '-') {
+            return cli_usage(USAGE);
+        } else if (!src) src = argv[i];
+        else if (!dst) dst = argv[i];
+        else return cli_usage(USAGE);
+    }
+    if (!src || !dst) return cli_usage(USAGE);
+    if (isatty(2)) o.progress = progress;
+    dp_error e = {0};
+    size_t n = strlen(src);
+    dp_status st;
+    if (n > 5 && !strcmp(src + n - 5, ".gguf")) {
+        if (!chose) o.recipe = DP_RECIPE_KEEP;
+        st = dp_convert_gguf(src, dst, &o, &e);
+    } else {
+        st = dp_convert_hf(src, dst, &o, &e);
+    }
+    if (st != DP_OK) return cli_fail("convert", &e);
+    fprintf(stderr, "wrote %s\n", dst);
+    return 0;
 }

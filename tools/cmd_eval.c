@@ -1,10 +1,66 @@
-/* cmd_eval.c — placeholder until the command lands. */
+/* cmd_eval.c — `doppler eval <model> --ids-file F --logits OUT`: one forward pass over the ids,
+ * raw little-endian f32 logits [n_ids, vocab] written to OUT. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "base/base.h"
+#include "cli.h"
 #include "commands.h"
 
+static const char USAGE[] = "eval <model> --ids-file F --logits OUT [-t threads]";
+
 int cmd_eval(int argc, char **argv) {
-    (void)argc;
-    fprintf(stderr, "doppler %s: not built yet\n", argv[0]);
-    return 1;
+    const char *model = NULL, *ids_file = NULL, *out = NULL;
+    long threads = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--ids-file") && i + 1 < argc) ids_file = argv[++i];
+        else if (!strcmp(argv[i], "--logits") && i + 1 < argc) out = argv[++i];
+        else if (!strcmp(argv[i], "-t") && i + 1 < argc) {
+            if (!cli_int("eval", "-t", argv[++i], 0, 1024, &threads)) return 2;
+        } else if (argv[i][0] == '-' || model) return cli_usage(USAGE);
+        else model = argv[i];
+    }
+    if (!model || !ids_file || !out) return cli_usage(USAGE);
+    dp_error e = {0};
+    char *text = NULL;
+    size_t len = 0;
+    if (dp_file_read_all(ids_file, 64u << 20, &text, &len, &e) != DP_OK) return cli_fail("eval", &e);
+    int32_t *ids = NULL, n = 0;
+    char err[128];
+    bool ok = cli_parse_ids(text, &ids, &n, err, sizeof err);
+    dp_free(text);
+    if (!ok || n == 0) {
+        fprintf(stderr, "doppler eval: %s: %s\n", ids_file, ok ? "no token ids" : err);
+        free(ids);
+        return 1;
+    }
+    dp_model *m = NULL;
+    dp_ctx *c = NULL;
+    float *logits = NULL;
+    int rc = 0;
+    dp_ctx_params cp;
+    dp_ctx_params_default(&cp);
+    cp.n_ctx = n;
+    cp.logits_all = 1;
+    if (cli_load(model, (int)threads, &m, &e) != DP_OK || dp_ctx_new(m, &cp, &c, &e) != DP_OK) {
+        rc = cli_fail("eval", &e);
+        goto done;
+    }
+    size_t count = (size_t)n * (size_t)dp_model_n_vocab(m);
+    logits = malloc(count * sizeof(float));
+    if (!logits) {
+        fprintf(stderr, "doppler eval: out of memory for %zu logits\n", count);
+        rc = 1;
+        goto done;
+    }
+    if (dp_ctx_eval(c, ids, n, logits, &e) != DP_OK ||
+        dp_file_write_all(out, logits, count * sizeof(float), &e) != DP_OK)
+        rc = cli_fail("eval", &e);
+done:
+    free(logits);
+    free(ids);
+    dp_ctx_free(c);
+    dp_model_free(m);
+    return rc;
 }

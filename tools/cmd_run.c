@@ -1,10 +1,80 @@
-/* cmd_run.c — placeholder until the command lands. */
+/* cmd_run.c — `doppler run <model> --ids "2 17 9" -n 16 [--greedy] [--print-ids]`:
+ * prompt through the model once, then token-by-token generation with the KV cache. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "base/base.h"
+#include "cli.h"
 #include "commands.h"
 
+static const char USAGE[] =
+    "run <model> (--ids \"1 2 3\" | --prompt TEXT) [-n N] [--greedy] [--temp T] [--top-k K] [--top-p P]\n"
+    "            [--seed S] [--print-ids] [--ignore-eos] [-t threads] [-c n_ctx]";
+
 int cmd_run(int argc, char **argv) {
-    (void)argc;
-    fprintf(stderr, "doppler %s: not built yet\n", argv[0]);
-    return 1;
+    const char *model = NULL, *ids_text = NULL, *prompt = NULL;
+    long n_gen = 16, threads = 0, n_ctx = 0, top_k = 40, seed = 0;
+    double temp = 0.8, top_p = 0.95;
+    bool print_ids = false, ignore_eos = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--ids") && v) ids_text = argv[++i];
+        else if (!strcmp(a, "--prompt") && v) prompt = argv[++i];
+        else if (!strcmp(a, "-n") && v) { if (!cli_int("run", a, argv[++i], 0, 1 << 24, &n_gen)) return 2; }
+        else if (!strcmp(a, "-t") && v) { if (!cli_int("run", a, argv[++i], 0, 1024, &threads)) return 2; }
+        else if (!strcmp(a, "-c") && v) { if (!cli_int("run", a, argv[++i], 1, 1 << 24, &n_ctx)) return 2; }
+        else if (!strcmp(a, "--top-k") && v) { if (!cli_int("run", a, argv[++i], 0, 1 << 24, &top_k)) return 2; }
+        else if (!strcmp(a, "--seed") && v) { if (!cli_int("run", a, argv[++i], 0, 0x7fffffff, &seed)) return 2; }
+        else if (!strcmp(a, "--temp") && v) { if (!cli_float("run", a, argv[++i], &temp)) return 2; }
+        else if (!strcmp(a, "--top-p") && v) { if (!cli_float("run", a, argv[++i], &top_p)) return 2; }
+        else if (!strcmp(a, "--greedy")) temp = 0;
+        else if (!strcmp(a, "--print-ids")) print_ids = true;
+        else if (!strcmp(a, "--ignore-eos")) ignore_eos = true;
+        else if (a[0] == '-' || model) return cli_usage(USAGE);
+        else model = a;
+    }
+    if (!model || (!ids_text == !prompt)) return cli_usage(USAGE);
+    if (prompt) {
+        fprintf(stderr, "doppler run: --prompt needs the tokenizer (use --ids)\n");
+        return 1;
+    }
+    int32_t *ids = NULL, n = 0;
+    char err[128];
+    if (!cli_parse_ids(ids_text, &ids, &n, err, sizeof err) || n == 0) {
+        fprintf(stderr, "doppler run: --ids: %s\n", n ? err : "no token ids");
+        free(ids);
+        return 2;
+    }
+    dp_error e = {0};
+    dp_model *m = NULL;
+    dp_ctx *c = NULL;
+    int rc = 0;
+    dp_ctx_params cp;
+    dp_ctx_params_default(&cp);
+    cp.n_ctx = n_ctx > 0 ? (int32_t)n_ctx : n + (int32_t)n_gen;
+    dp_sampling sp = {(float)temp, (int32_t)top_k, (float)top_p, (uint64_t)seed};
+    if (cli_load(model, (int)threads, &m, &e) != DP_OK || dp_ctx_new(m, &cp, &c, &e) != DP_OK) {
+        rc = cli_fail("run", &e);
+        goto done;
+    }
+    if (print_ids)
+        for (int32_t i = 0; i < n; i++) printf("%s%d", i ? " " : "", ids[i]);
+    fflush(stdout);
+    dp_status st = dp_ctx_eval(c, ids, n, NULL, &e);
+    for (long g = 0; g < n_gen && st == DP_OK; g++) {
+        int32_t tok;
+        if ((st = dp_ctx_sample(c, &sp, &tok, &e)) != DP_OK) break;
+        printf(print_ids ? " %d" : "%d ", tok);
+        fflush(stdout);
+        if (!ignore_eos && dp_model_is_eos(m, tok)) break;
+        if (g + 1 < n_gen) st = dp_ctx_eval(c, &tok, 1, NULL, &e);
+    }
+    printf("\n");
+    if (st != DP_OK) rc = cli_fail("run", &e);
+done:
+    free(ids);
+    dp_ctx_free(c);
+    dp_model_free(m);
+    return rc;
 }

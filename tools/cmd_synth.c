@@ -1,10 +1,44 @@
-/* cmd_synth.c — placeholder until the command lands. */
+/* cmd_synth.c — `doppler synth --family F --shape NAME|--config FILE <out-dir> [--quant Q]`. */
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "cli.h"
 #include "commands.h"
+#include "model/write.h"
+
+static const char USAGE[] =
+    "synth [--family F] [--shape NAME | --config config.json] [--dtype f32|f16|bf16 | --quant q4_k_m|q8_0|q6_k] <out-dir>";
+
+static void progress(void *ud, int64_t done, int64_t total) {
+    (void)ud;
+    fprintf(stderr, "\rwriting tensor %lld/%lld", (long long)done, (long long)total);
+    if (done == total) fprintf(stderr, "\n");
+}
 
 int cmd_synth(int argc, char **argv) {
-    (void)argc;
-    fprintf(stderr, "doppler %s: not built yet\n", argv[0]);
-    return 1;
+    const char *family = NULL, *shape = NULL, *config = NULL, *dst = NULL;
+    dp_write_opts o = {0};
+    o.recipe = DP_RECIPE_F32;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--family") && i + 1 < argc) family = argv[++i];
+        else if (!strcmp(argv[i], "--shape") && i + 1 < argc) shape = argv[++i];
+        else if (!strcmp(argv[i], "--config") && i + 1 < argc) config = argv[++i];
+        else if ((!strcmp(argv[i], "--dtype") || !strcmp(argv[i], "--quant")) && i + 1 < argc) {
+            if (!dp_recipe_parse(argv[++i], &o.recipe) || o.recipe == DP_RECIPE_KEEP) {
+                fprintf(stderr, "doppler synth: unknown %s '%s'\n", argv[i - 1], argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--list")) {
+            for (const char *const *s = dp_synth_shapes(); *s; s++) printf("%s\n", *s);
+            return 0;
+        } else if (argv[i][0] == '-' || dst) return cli_usage(USAGE);
+        else dst = argv[i];
+    }
+    if (!dst || (shape && config)) return cli_usage(USAGE);
+    if (isatty(2)) o.progress = progress;
+    dp_error e = {0};
+    if (dp_synth(family, shape, config, dst, &o, &e) != DP_OK) return cli_fail("synth", &e);
+    fprintf(stderr, "wrote %s\n", dst);
+    return 0;
 }

@@ -1,0 +1,180 @@
+/* write.c — canonical tensor order, dtype recipes and row streaming into the RDRR writer. */
+#include <stdio.h>
+#include <string.h>
+
+#include "format/quant.h"
+#include "model/hf.h"
+#include "model/write.h"
+
+static const char *const RECIPES[] = {"f32", "f16", "bf16", "q8_0", "q4_k_m", "q6_k", "keep"};
+
+bool dp_recipe_parse(const char *name, dp_recipe *r) {
+    for (int i = 0; i < (int)(sizeof RECIPES / sizeof RECIPES[0]); i++)
+        if (!strcmp(name, RECIPES[i])) { *r = (dp_recipe)i; return true; }
+    return false;
+}
+
+const char *dp_recipe_name(dp_recipe r) {
+    return (unsigned)r < sizeof RECIPES / sizeof RECIPES[0] ? RECIPES[r] : "unknown";
+}
+
+/* llama.cpp's rule for which layers get more bits in *_M mixes */
+static bool use_more_bits(int i, int n) {
+    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
+
+/* A block type when the row length allows it, else the nearest finer one that fits. */
+static dp_dtype fit(dp_dtype t, int64_t cols) {
+    if ((t == DP_DTYPE_Q4_K || t == DP_DTYPE_Q6_K || t == DP_DTYPE_Q5_K) && cols % 256 != 0)
+        t = DP_DTYPE_Q8_0;
+    if (t == DP_DTYPE_Q8_0 && cols % 32 != 0) t = DP_DTYPE_F16;
+    return t;
+}
+
+static dp_dtype choose_dtype(const dp_model_desc *d, dp_recipe r, const dp_wtensor *t) {
+    bool norm = t->rows == 1 || t->role == DP_HF_OUTPUT_NORM;
+    if (norm || t->role == DP_W_ROUTER) return DP_DTYPE_F32;
+    bool is_output = t->role == DP_HF_OUTPUT || (t->role == DP_HF_EMBED && d->tied_embeddings);
+    switch (r) {
+    case DP_RECIPE_F32: return DP_DTYPE_F32;
+    case DP_RECIPE_F16: return DP_DTYPE_F16;
+    case DP_RECIPE_BF16: return DP_DTYPE_BF16;
+    case DP_RECIPE_Q8_0: return fit(DP_DTYPE_Q8_0, t->cols);
+    case DP_RECIPE_Q6_K: return fit(DP_DTYPE_Q6_K, t->cols);
+    case DP_RECIPE_Q4_K_M:
+        if (is_output) return fit(DP_DTYPE_Q6_K, t->cols);
+        if ((t->role == DP_W_V || t->role == DP_W_DOWN) && use_more_bits(t->layer, d->n_layers))
+            return fit(DP_DTYPE_Q6_K, t->cols);
+        return fit(DP_DTYPE_Q4_K, t->cols);
+    default: return DP_DTYPE_F32;
+    }
+}
+
+typedef struct wctx {
+    const dp_wsource *src;
+    const dp_wtensor *t;
+    float *tmp;          /* CHUNK_ROWS x cols */
+    bool raw;
+} wctx;
+
+enum { CHUNK_ROWS = 64 };
+
+static dp_status write_rows(void *ud, uint64_t row0, uint64_t n_rows, void *dst, dp_error *e) {
+    wctx *w = ud;
+    const dp_wtensor *t = w->t;
+    uint64_t row_bytes;
+    dp_dtype_row_bytes(t->dtype, (uint64_t)t->cols, &row_bytes);
+    if (w->raw) return w->src->rows_raw(w->src->ud, t, (int64_t)row0, (int64_t)n_rows, dst, e);
+    for (uint64_t r = 0; r < n_rows; r += CHUNK_ROWS) {
+        int64_t k = (int64_t)(n_rows - r < CHUNK_ROWS ? n_rows - r : CHUNK_ROWS);
+        dp_status st = w->src->rows_f32(w->src->ud, t, (int64_t)(row0 + r), k, w->tmp, e);
+        if (st != DP_OK) return st;
+        uint8_t *out = (uint8_t *)dst + r * row_bytes;
+        for (int64_t i = 0; i < k; i++) {
+            const float *row = w->tmp + i * t->cols;
+            uint8_t *o = out + (uint64_t)i * row_bytes;
+            if (t->dtype == DP_DTYPE_F32) memcpy(o, row, (size_t)t->cols * 4);
+            else if (t->dtype == DP_DTYPE_F16)
+                for (int64_t j = 0; j < t->cols; j++) { uint16_t h = dp_f32_to_f16(row[j]); memcpy(o + 2 * j, &h, 2); }
+            else if (t->dtype == DP_DTYPE_BF16)
+                for (int64_t j = 0; j < t->cols; j++) { uint16_t h = dp_f32_to_bf16(row[j]); memcpy(o + 2 * j, &h, 2); }
+            else dp_quant_row(t->dtype, row, o, (size_t)t->cols);
+        }
+    }
+    return DP_OK;
+}
+
+static dp_status write_one(dp_rdrr_writer *w, const dp_model_desc *d, const dp_write_opts *o,
+                           const dp_wsource *src, dp_wtensor *t, float *tmp, dp_error *e) {
+    dp_dtype native;
+    bool raw = o->recipe == DP_RECIPE_KEEP && src->native && src->rows_raw && src->native(src->ud, t, &native);
+    bool norm = t->rows == 1 || t->role == DP_HF_OUTPUT_NORM;
+    if (raw && norm && native != DP_DTYPE_F32) raw = false; /* norms are always stored as f32 */
+    t->dtype = raw ? native : choose_dtype(d, o->recipe == DP_RECIPE_KEEP ? DP_RECIPE_F32 : o->recipe, t);
+    static const char *const special[] = {"embed", "output_norm", "output"};
+    dp_rdrr_tensor_desc td = {t->name, t->dtype, {(uint64_t)t->cols, (uint64_t)t->rows},
+                              t->role >= DP_HF_EMBED ? special[t->role - DP_HF_EMBED] : dp_wrole_name((dp_wrole)t->role),
+                              t->layer, t->expert};
+    wctx c = {src, t, tmp, raw};
+    dp_status st = dp_rdrr_writer_add(w, &td, write_rows, &c, e);
+    if (st != DP_OK) return dp_err_prefix(e, "%s", t->name);
+    return DP_OK;
+}
+
+dp_status dp_model_write(const dp_model_desc *d, const char *dir, const dp_write_opts *o,
+                         const dp_wsource *src, dp_error *e) {
+    dp_status st = dp_model_validate(d, e);
+    if (st != DP_OK) return st;
+    int64_t widest = d->hidden > d->ffn ? d->hidden : d->ffn;
+    if ((int64_t)d->n_head * d->head_dim > widest) widest = (int64_t)d->n_head * d->head_dim;
+    float *tmp = dp_malloc((size_t)widest * CHUNK_ROWS * sizeof(float));
+    if (!tmp) return dp_err_set(e, DP_ERR_NOMEM, "convert: out of memory");
+    dp_rdrr_writer *w = NULL;
+    st = dp_rdrr_writer_new(dir, o->shard_max, &w, e);
+    int64_t total = 3 + (int64_t)d->n_layers * (DP_W_LAYER_COUNT + 3 * d->n_expert), done = 0;
+    char name[128];
+    dp_wtensor t;
+#define EMIT(nm, ly, ex, rl, rw, cl)                                                           \
+    do {                                                                                       \
+        t = (dp_wtensor){nm, ly, ex, rl, rw, cl, DP_DTYPE_F32};                                \
+        if (st == DP_OK) st = write_one(w, d, o, src, &t, tmp, e);                             \
+        if (o->progress) o->progress(o->progress_ud, ++done, total);                           \
+    } while (0)
+    EMIT("token_embd.weight", -1, -1, DP_HF_EMBED, d->vocab, d->hidden);
+    for (int l = 0; l < d->n_layers && st == DP_OK; l++) {
+        for (int r = 0; r < DP_W_LAYER_COUNT && st == DP_OK; r++) {
+            if (!dp_model_has(d, (dp_wrole)r)) continue;
+            bool expert_role = d->n_expert > 0 && (r == DP_W_GATE || r == DP_W_UP || r == DP_W_DOWN);
+            if (expert_role) continue;
+            int64_t rows, cols;
+            dp_model_wshape(d, (dp_wrole)r, &rows, &cols);
+            dp_tensor_name(name, sizeof name, l, (dp_wrole)r, -1);
+            EMIT(name, l, -1, r, rows, cols);
+        }
+        for (int x = 0; x < d->n_expert && st == DP_OK; x++) {
+            /* one expert's three matrices stay in one shard when they fit in one */
+            static const dp_wrole er[3] = {DP_W_GATE, DP_W_UP, DP_W_DOWN};
+            uint64_t need = 0;
+            for (int k = 0; k < 3; k++) {
+                int64_t rows, cols;
+                uint64_t rb;
+                dp_model_wshape(d, er[k], &rows, &cols);
+                t = (dp_wtensor){"", l, x, er[k], rows, cols, DP_DTYPE_F32};
+                dp_dtype dt = choose_dtype(d, o->recipe == DP_RECIPE_KEEP ? DP_RECIPE_F32 : o->recipe, &t);
+                if (dp_dtype_row_bytes(dt, (uint64_t)cols, &rb)) need += rb * (uint64_t)rows + DP_RDRR_ALIGN;
+            }
+            st = dp_rdrr_writer_break(w, need, e);
+            for (int k = 0; k < 3 && st == DP_OK; k++) {
+                int64_t rows, cols;
+                dp_model_wshape(d, er[k], &rows, &cols);
+                dp_tensor_name(name, sizeof name, l, er[k], x);
+                EMIT(name, l, x, er[k], rows, cols);
+            }
+        }
+    }
+    EMIT("output_norm.weight", -1, -1, DP_HF_OUTPUT_NORM, 1, d->hidden);
+    if (!d->tied_embeddings) EMIT("output.weight", -1, -1, DP_HF_OUTPUT, d->vocab, d->hidden);
+#undef EMIT
+    if (st == DP_OK) {
+        dp_buf mj = {0};
+        dp_model_to_json(d, &mj);
+        dp_buf_puts(&mj, "");
+        if (mj.oom) st = dp_err_set(e, DP_ERR_NOMEM, "convert: out of memory");
+        /* add provenance fields inside the model object */
+        if (st == DP_OK && (o->source || o->recipe != DP_RECIPE_KEEP)) {
+            mj.len--; /* drop the closing brace */
+            dp_buf_puts(&mj, ",\"quantization\":");
+            dp_json_write_str(&mj, dp_recipe_name(o->recipe), strlen(dp_recipe_name(o->recipe)));
+            if (o->source) {
+                dp_buf_puts(&mj, ",\"source\":");
+                dp_json_write_str(&mj, o->source, strlen(o->source));
+            }
+            dp_buf_puts(&mj, "}");
+        }
+        if (st == DP_OK) st = dp_rdrr_writer_finish(w, mj.data, o->tokenizer_json, e);
+        dp_buf_free(&mj);
+    }
+    dp_rdrr_writer_free(w);
+    dp_free(tmp);
+    return st;
+}

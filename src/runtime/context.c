@@ -1,0 +1,160 @@
+/* context.c — one sequence: KV cache and scratch allocated once, chunked evaluation, sampling. */
+#include <string.h>
+
+#include "runtime/runtime.h"
+
+void dp_ctx_params_default(dp_ctx_params *p) {
+    memset(p, 0, sizeof *p);
+}
+
+static dp_status alloc_f32(dp_backend *be, dp_tensor *t, int64_t rows, int64_t cols, dp_error *e) {
+    memset(t, 0, sizeof *t);
+    t->dtype = DP_DTYPE_F32;
+    t->ne[0] = cols;
+    t->ne[1] = rows;
+    t->nbytes = (uint64_t)rows * (uint64_t)cols * 4u;
+    return be->i->tensor_alloc(be, t, e);
+}
+
+static void free_ctx_tensors(dp_ctx *c) {
+    dp_backend *be = c->m->be;
+    dp_tensor *all = (dp_tensor *)&c->s;
+    for (size_t i = 0; i < sizeof c->s / sizeof(dp_tensor); i++) be->i->tensor_free(be, &all[i]);
+    for (int l = 0; l < c->m->d.n_layers; l++) {
+        if (c->k_cache) be->i->tensor_free(be, &c->k_cache[l]);
+        if (c->v_cache) be->i->tensor_free(be, &c->v_cache[l]);
+    }
+}
+
+static dp_status ctx_alloc(dp_ctx *c, dp_error *e) {
+    dp_model *m = c->m;
+    const dp_model_desc *d = &m->d;
+    dp_backend *be = m->be;
+    dp_scratch *s = &c->s;
+    int64_t B = c->n_batch, q_dim = (int64_t)d->n_head * d->head_dim, kv_dim = (int64_t)d->n_kv_head * d->head_dim;
+    int64_t wide = d->hidden > q_dim ? d->hidden : q_dim;
+    dp_status st;
+    if ((st = alloc_f32(be, &s->x, B, d->hidden, e)) || (st = alloc_f32(be, &s->h, B, wide, e)) ||
+        (st = alloc_f32(be, &s->q, B, q_dim, e)) || (st = alloc_f32(be, &s->k, B, kv_dim, e)) ||
+        (st = alloc_f32(be, &s->v, B, kv_dim, e)) || (st = alloc_f32(be, &s->att, B, q_dim, e)) ||
+        (st = alloc_f32(be, &s->gate, B, d->ffn, e)) || (st = alloc_f32(be, &s->up, B, d->ffn, e)) ||
+        (st = alloc_f32(be, &s->ffn_out, B, d->hidden, e)) ||
+        (st = alloc_f32(be, &s->router, B, d->n_expert > 0 ? d->n_expert : 1, e)) ||
+        (st = alloc_f32(be, &s->logits, c->logits_all ? B : 1, d->vocab, e)) ||
+        (st = alloc_f32(be, &s->ids, 1, B, e)) || (st = alloc_f32(be, &s->pos, 1, B, e)) ||
+        (st = alloc_f32(be, &s->token, 1, 1, e)) ||
+        (st = alloc_f32(be, &s->inv_freq, 1, d->rot_dim / 2, e)) ||
+        (st = alloc_f32(be, &s->inv_freq_local, 1, d->rot_dim / 2, e)))
+        return st;
+    s->ids.dtype = s->pos.dtype = s->token.dtype = DP_DTYPE_I32;
+    c->k_cache = dp_calloc((size_t)d->n_layers, sizeof(dp_tensor));
+    c->v_cache = dp_calloc((size_t)d->n_layers, sizeof(dp_tensor));
+    if (!c->k_cache || !c->v_cache) return dp_err_set(e, DP_ERR_NOMEM, "context: out of memory");
+    for (int l = 0; l < d->n_layers; l++) {
+        if ((st = alloc_f32(be, &c->k_cache[l], c->n_ctx, kv_dim, e)) ||
+            (st = alloc_f32(be, &c->v_cache[l], c->n_ctx, kv_dim, e)))
+            return dp_err_prefix(e, "KV cache (n_ctx %d)", c->n_ctx);
+    }
+    float freqs[DP_MAX_ROPE_FACTORS];
+    uint64_t fb = (uint64_t)(d->rot_dim / 2) * 4u;
+    dp_model_rope_freqs(d, false, c->n_ctx, freqs, &c->mscale);
+    if ((st = be->i->tensor_set(be, &s->inv_freq, 0, freqs, fb, e))) return st;
+    dp_model_rope_freqs(d, true, c->n_ctx, freqs, &c->mscale_local);
+    return be->i->tensor_set(be, &s->inv_freq_local, 0, freqs, fb, e);
+}
+
+dp_status dp_ctx_new(dp_model *m, const dp_ctx_params *p, dp_ctx **out, dp_error *e) {
+    dp_ctx_params defaults;
+    if (!p) {
+        dp_ctx_params_default(&defaults);
+        p = &defaults;
+    }
+    if (!m || !out) return dp_err_set(e, DP_ERR_INVALID_ARG, "dp_ctx_new: NULL argument");
+    dp_ctx *c = dp_calloc(1, sizeof *c);
+    if (!c) return dp_err_set(e, DP_ERR_NOMEM, "context: out of memory");
+    c->m = m;
+    int64_t max = m->d.max_pos < 4096 ? m->d.max_pos : 4096;
+    c->n_ctx = p->n_ctx > 0 ? p->n_ctx : (int)max;
+    c->n_batch = p->n_batch > 0 ? p->n_batch : 512;
+    if (c->n_batch > c->n_ctx) c->n_batch = c->n_ctx;
+    c->logits_all = p->logits_all != 0;
+    c->rng = 0x9E3779B97F4A7C15ull;
+    dp_status st = DP_OK;
+    if (c->n_ctx > (1 << 24)) st = dp_err_set(e, DP_ERR_LIMIT, "context: n_ctx %d too large", c->n_ctx);
+    if (st == DP_OK) st = ctx_alloc(c, e);
+    if (st != DP_OK) {
+        dp_ctx_free(c);
+        return st;
+    }
+    *out = c;
+    return DP_OK;
+}
+
+void dp_ctx_free(dp_ctx *c) {
+    if (!c) return;
+    free_ctx_tensors(c);
+    dp_free(c->k_cache);
+    dp_free(c->v_cache);
+    dp_free(c);
+}
+
+int32_t dp_ctx_pos(const dp_ctx *c) { return c->pos; }
+int32_t dp_ctx_n_ctx(const dp_ctx *c) { return c->n_ctx; }
+void dp_ctx_reset(dp_ctx *c) { c->pos = 0; c->last_rows = 0; }
+
+dp_status dp_ctx_eval(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, dp_error *e) {
+    dp_model *m = c->m;
+    dp_backend *be = m->be;
+    if (n <= 0 || !ids) return dp_err_set(e, DP_ERR_INVALID_ARG, "eval: no tokens");
+    if (logits && !c->logits_all) return dp_err_set(e, DP_ERR_INVALID_ARG, "eval: logits output needs a context with logits_all");
+    if ((int64_t)c->pos + n > c->n_ctx)
+        return dp_err_set(e, DP_ERR_LIMIT, "eval: %d tokens at position %d pass the context length %d", n, c->pos, c->n_ctx);
+    for (int32_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= m->d.vocab)
+            return dp_err_set(e, DP_ERR_INVALID_ARG, "eval: token id %d outside the vocabulary (%d)", ids[i], m->d.vocab);
+    int32_t pos_buf[64];
+    for (int32_t done = 0; done < n;) {
+        int32_t chunk = n - done < c->n_batch ? n - done : c->n_batch;
+        dp_status st = be->i->tensor_set(be, &c->s.ids, 0, ids + done, (uint64_t)chunk * 4u, e);
+        for (int32_t i = 0; i < chunk && st == DP_OK; i += 64) {
+            int32_t k = chunk - i < 64 ? chunk - i : 64;
+            for (int32_t j = 0; j < k; j++) pos_buf[j] = c->pos + i + j;
+            st = be->i->tensor_set(be, &c->s.pos, (uint64_t)i * 4u, pos_buf, (uint64_t)k * 4u, e);
+        }
+        if (st != DP_OK) return st;
+        dp_forward(c, chunk, c->logits_all);
+        if ((st = be->i->flush(be, e))) return st;
+        if (logits) {
+            uint64_t row = (uint64_t)m->d.vocab * 4u;
+            st = be->i->tensor_get(be, &c->s.logits, 0, logits + (size_t)done * (size_t)m->d.vocab, row * (uint64_t)chunk, e);
+            if (st != DP_OK) return st;
+        }
+        c->pos += chunk;
+        done += chunk;
+    }
+    return DP_OK;
+}
+
+static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *sp, int32_t *token, dp_error *e) {
+    dp_backend *be = c->m->be;
+    if (c->last_rows <= 0) return dp_err_set(e, DP_ERR_INVALID_ARG, "sample: nothing evaluated yet");
+    dp_sample_args a = {0, 0, 1.0f, 0};
+    if (sp) {
+        a.temperature = sp->temperature;
+        a.top_k = sp->top_k;
+        a.top_p = sp->top_p;
+        if (sp->seed && c->rng == 0x9E3779B97F4A7C15ull) c->rng = sp->seed;
+    }
+    a.rand01 = (float)((double)(rng_next(&c->rng) >> 11) * (1.0 / 9007199254740992.0));
+    be->i->sample(be, &c->s.token, &c->s.logits, c->last_rows - 1, c->m->d.vocab, &a);
+    dp_status st = be->i->flush(be, e);
+    if (st == DP_OK) st = be->i->tensor_get(be, &c->s.token, 0, token, 4, e);
+    return st;
+}

@@ -1,0 +1,173 @@
+/* model_load.c — an RDRR directory onto a backend: description, tensor checks, uploads. */
+#include <stdio.h>
+#include <string.h>
+
+#include "runtime/runtime.h"
+
+void dp_load_params_default(dp_load_params *p) {
+    memset(p, 0, sizeof *p);
+    p->backend = "cpu";
+}
+
+typedef struct loader {
+    dp_model *m;
+    const dp_load_params *p;
+    uint8_t *seen;     /* per manifest tensor */
+    uint64_t done, total;
+} loader;
+
+/* Find `name`, check dtype class and shape, allocate on the backend and read it in. */
+static dp_status load_tensor(loader *L, const char *name, int64_t rows, int64_t cols, bool want_f32,
+                             bool optional, dp_tensor *t, dp_error *e) {
+    dp_model *m = L->m;
+    const dp_rdrr_tensor *rt = dp_rdrr_find(m->rdrr, name);
+    if (!rt) {
+        if (optional) return DP_OK;
+        return dp_err_set(e, DP_ERR_NOT_FOUND, "model: tensor '%s' missing from manifest", name);
+    }
+    L->seen[rt - dp_rdrr_tensor_at(m->rdrr, 0)] = 1;
+    if ((int64_t)rt->ne[0] != cols || (int64_t)rt->ne[1] != rows)
+        return dp_err_set(e, DP_ERR_FORMAT, "model: tensor '%s' is [%llu, %llu], expected [%lld, %lld]", name,
+                          (unsigned long long)rt->ne[1], (unsigned long long)rt->ne[0], (long long)rows,
+                          (long long)cols);
+    if (want_f32 && rt->dtype != DP_DTYPE_F32)
+        return dp_err_set(e, DP_ERR_FORMAT, "model: tensor '%s' must be f32, is %s", name, dp_dtype_name(rt->dtype));
+    if (rt->dtype == DP_DTYPE_I32) return dp_err_set(e, DP_ERR_FORMAT, "model: tensor '%s' has integer type", name);
+    memset(t, 0, sizeof *t);
+    t->dtype = rt->dtype;
+    t->ne[0] = cols;
+    t->ne[1] = rows;
+    t->nbytes = rt->size;
+    dp_status st = m->be->i->tensor_alloc(m->be, t, e);
+    if (st != DP_OK) return dp_err_prefix(e, "tensor '%s'", name);
+    if (t->data) {
+        st = dp_rdrr_read_tensor(m->rdrr, rt, t->data, e);
+    } else {
+        void *tmp = dp_malloc(rt->size);
+        if (!tmp) return dp_err_set(e, DP_ERR_NOMEM, "model: out of memory staging '%s'", name);
+        st = dp_rdrr_read_tensor(m->rdrr, rt, tmp, e);
+        if (st == DP_OK) st = m->be->i->tensor_set(m->be, t, 0, tmp, rt->size, e);
+        dp_free(tmp);
+    }
+    if (st != DP_OK) return st;
+    m->n_params += rows * cols;
+    m->weight_bytes += rt->size;
+    L->done += rt->size;
+    if (L->p->progress) L->p->progress(L->p->progress_ud, L->done, L->total);
+    return DP_OK;
+}
+
+static dp_status load_all(loader *L, dp_error *e) {
+    dp_model *m = L->m;
+    const dp_model_desc *d = &m->d;
+    char name[128];
+    dp_status st;
+    if ((st = load_tensor(L, "token_embd.weight", d->vocab, d->hidden, false, false, &m->embd, e))) return st;
+    if ((st = load_tensor(L, "output_norm.weight", 1, d->hidden, true, false, &m->out_norm, e))) return st;
+    if (d->tied_embeddings) m->output = m->embd;
+    else if ((st = load_tensor(L, "output.weight", d->vocab, d->hidden, false, false, &m->output, e))) return st;
+    m->main_dtype = m->output.dtype;
+    m->layers = dp_calloc((size_t)d->n_layers, sizeof *m->layers);
+    if (!m->layers) return dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
+    for (int l = 0; l < d->n_layers; l++) {
+        dp_layer_w *lw = &m->layers[l];
+        for (int r = 0; r < DP_W_LAYER_COUNT; r++) {
+            if (!dp_model_has(d, (dp_wrole)r)) continue;
+            bool expert_role = d->n_expert > 0 && (r == DP_W_GATE || r == DP_W_UP || r == DP_W_DOWN);
+            int64_t rows, cols;
+            dp_model_wshape(d, (dp_wrole)r, &rows, &cols);
+            bool is_norm = rows == 1;
+            if (!expert_role) {
+                dp_tensor_name(name, sizeof name, l, (dp_wrole)r, -1);
+                if ((st = load_tensor(L, name, rows, cols, is_norm, false, &lw->w[r], e))) return st;
+                if (r == DP_W_Q) m->main_dtype = lw->w[r].dtype;
+                continue;
+            }
+            int slot = r == DP_W_GATE ? 0 : r == DP_W_UP ? 1 : 2;
+            lw->experts[slot] = dp_calloc((size_t)d->n_expert, sizeof(dp_tensor));
+            if (!lw->experts[slot]) return dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
+            for (int x = 0; x < d->n_expert; x++) {
+                dp_tensor_name(name, sizeof name, l, (dp_wrole)r, x);
+                if ((st = load_tensor(L, name, rows, cols, false, false, &lw->experts[slot][x], e))) return st;
+            }
+        }
+    }
+    for (size_t i = 0; i < dp_rdrr_n_tensors(m->rdrr); i++)
+        if (!L->seen[i])
+            return dp_err_set(e, DP_ERR_FORMAT, "model: unexpected tensor '%s' for family %s",
+                              dp_rdrr_tensor_at(m->rdrr, i)->name, dp_family_name(d->family));
+    return DP_OK;
+}
+
+dp_status dp_model_load(const char *dir, const dp_load_params *p, dp_model **out, dp_error *e) {
+    dp_load_params defaults;
+    if (!p) {
+        dp_load_params_default(&defaults);
+        p = &defaults;
+    }
+    if (!dir || !out) return dp_err_set(e, DP_ERR_INVALID_ARG, "dp_model_load: NULL argument");
+    if (p->backend && strcmp(p->backend, "cpu"))
+        return dp_err_set(e, DP_ERR_UNSUPPORTED, "backend '%s' is not available in this build (native: cpu)", p->backend);
+    dp_model *m = dp_calloc(1, sizeof *m);
+    if (!m) return dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
+    loader L = {m, p, NULL, 0, 0};
+    dp_status st = dp_rdrr_open(dir, &m->rdrr, e);
+    if (st == DP_OK) st = dp_model_from_json(dp_rdrr_model(m->rdrr), &m->d, e);
+    if (st == DP_OK && !(m->dir = dp_strdup(dir))) st = dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
+    if (st == DP_OK) st = dp_backend_cpu_new(p->n_threads, &m->be, e);
+    if (st == DP_OK) {
+        size_t nt = dp_rdrr_n_tensors(m->rdrr);
+        L.seen = dp_calloc(nt ? nt : 1, 1);
+        if (!L.seen) st = dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
+        for (size_t i = 0; i < nt; i++) L.total += dp_rdrr_tensor_at(m->rdrr, i)->size;
+    }
+    if (st == DP_OK) st = load_all(&L, e);
+    dp_free(L.seen);
+    if (st != DP_OK) {
+        dp_model_free(m);
+        return st;
+    }
+    *out = m;
+    return DP_OK;
+}
+
+void dp_model_free(dp_model *m) {
+    if (!m) return;
+    dp_backend *be = m->be;
+    if (be && m->layers) {
+        for (int l = 0; l < m->d.n_layers; l++) {
+            dp_layer_w *lw = &m->layers[l];
+            for (int r = 0; r < DP_W_LAYER_COUNT; r++) be->i->tensor_free(be, &lw->w[r]);
+            for (int s = 0; s < 3; s++) {
+                if (!lw->experts[s]) continue;
+                for (int x = 0; x < m->d.n_expert; x++) be->i->tensor_free(be, &lw->experts[s][x]);
+                dp_free(lw->experts[s]);
+            }
+        }
+    }
+    if (be) {
+        be->i->tensor_free(be, &m->embd);
+        be->i->tensor_free(be, &m->out_norm);
+        if (!m->d.tied_embeddings) be->i->tensor_free(be, &m->output);
+        be->i->free(be);
+    }
+    dp_free(m->layers);
+    dp_rdrr_free(m->rdrr);
+    dp_free(m->dir);
+    dp_free(m);
+}
+
+int32_t dp_model_n_vocab(const dp_model *m) { return m->d.vocab; }
+int32_t dp_model_n_layers(const dp_model *m) { return m->d.n_layers; }
+int64_t dp_model_n_params(const dp_model *m) { return m->n_params; }
+uint64_t dp_model_weight_bytes(const dp_model *m) { return m->weight_bytes; }
+int32_t dp_model_bos(const dp_model *m) { return m->d.bos_id; }
+const char *dp_model_family(const dp_model *m) { return dp_family_name(m->d.family); }
+const char *dp_model_dtype(const dp_model *m) { return dp_dtype_name(m->main_dtype); }
+const char *dp_model_dir(const dp_model *m) { return m->dir; }
+
+int dp_model_is_eos(const dp_model *m, int32_t id) {
+    for (int i = 0; i < m->d.n_eos; i++)
+        if (m->d.eos_ids[i] == id) return 1;
+    return 0;
+}

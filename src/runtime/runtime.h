@@ -1,0 +1,47 @@
+/* runtime.h — loaded models and contexts (internal layout behind the public handles). */
+#ifndef DP_RUNTIME_H
+#define DP_RUNTIME_H
+
+#include "backend/backend.h"
+#include "format/rdrr.h"
+#include "model/model.h"
+
+typedef struct dp_layer_w {
+    dp_tensor w[DP_W_LAYER_COUNT];   /* dense tensors (unused roles have dtype-size 0) */
+    dp_tensor *experts[3];           /* gate, up, down: n_expert tensors each (MoE only) */
+} dp_layer_w;
+
+struct dp_model {
+    dp_model_desc d;
+    dp_backend *be;
+    dp_rdrr *rdrr;
+    char *dir;
+    dp_tensor embd, out_norm, output; /* output aliases embd when tied */
+    dp_layer_w *layers;
+    int64_t n_params;
+    uint64_t weight_bytes;
+    dp_dtype main_dtype;
+};
+
+/* scratch activations of one context, sized for n_batch rows */
+typedef struct dp_scratch {
+    dp_tensor x, h, q, k, v, att, gate, up, ffn_out, router, logits, ids, pos, token;
+    dp_tensor inv_freq, inv_freq_local;
+} dp_scratch;
+
+struct dp_ctx {
+    dp_model *m;
+    int n_ctx, n_batch, pos;
+    bool logits_all;
+    int last_rows;            /* rows held in s.logits by the last eval */
+    float mscale, mscale_local;
+    dp_tensor *k_cache, *v_cache; /* [n_layers], each [n_ctx, n_kv*hd] f32 */
+    dp_scratch s;
+    uint64_t rng;
+};
+
+/* forward n (<= n_batch) tokens already uploaded to s.ids / s.pos at position c->pos;
+ * logits for all rows (logits_all) or only the last one. */
+void dp_forward(dp_ctx *c, int n, bool all_logits);
+
+#endif

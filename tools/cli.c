@@ -1,0 +1,87 @@
+/* cli.c — helpers shared by the doppler subcommands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int cli_fail(const char *cmd, const dp_error *e) {
+    fprintf(stderr, "doppler %s: %s\n", cmd, e->msg[0] ? e->msg : dp_status_str(e->status));
+    return 1;
+}
+
+int cli_usage(const char *usage) {
+    fprintf(stderr, "usage: doppler %s\n", usage);
+    return 2;
+}
+
+bool cli_int(const char *cmd, const char *opt, const char *v, long lo, long hi, long *out) {
+    char *end = NULL;
+    errno = 0;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || !*v || *end || errno || x < lo || x > hi) {
+        fprintf(stderr, "doppler %s: %s needs an integer in [%ld, %ld]\n", cmd, opt, lo, hi);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+bool cli_float(const char *cmd, const char *opt, const char *v, double *out) {
+    char *end = NULL;
+    double x = v ? strtod(v, &end) : 0;
+    if (!v || !*v || *end) {
+        fprintf(stderr, "doppler %s: %s needs a number\n", cmd, opt);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+bool cli_parse_ids(const char *text, int32_t **ids, int32_t *n, char *err, size_t errn) {
+    size_t cap = 16, len = 0;
+    int32_t *v = malloc(cap * sizeof *v);
+    const char *p = text;
+    if (!v) { snprintf(err, errn, "out of memory"); return false; }
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ',') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long x = strtol(p, &end, 10);
+        if (end == p || errno || x < 0 || x > INT32_MAX || (*end && !strchr(" \t\r\n,", *end))) {
+            snprintf(err, errn, "bad token id near '%.16s'", p);
+            free(v);
+            return false;
+        }
+        if (len == cap) {
+            int32_t *nv = cap < ((size_t)1 << 28) ? realloc(v, (cap *= 2) * sizeof *v) : NULL;
+            if (!nv) { free(v); snprintf(err, errn, "too many ids"); return false; }
+            v = nv;
+        }
+        v[len++] = (int32_t)x;
+        p = end;
+    }
+    *ids = v;
+    *n = (int32_t)len;
+    return true;
+}
+
+static void progress(void *ud, uint64_t done, uint64_t total) {
+    (void)ud;
+    if (total) fprintf(stderr, "\rloading %5.1f%% (%llu MiB)", 100.0 * (double)done / (double)total,
+                       (unsigned long long)(done >> 20));
+}
+
+dp_status cli_load(const char *dir, int threads, dp_model **m, dp_error *e) {
+    dp_load_params p;
+    dp_load_params_default(&p);
+    p.n_threads = threads;
+    bool tty = isatty(2);
+    if (tty) p.progress = progress;
+    dp_status st = dp_model_load(dir, &p, m, e);
+    if (tty) fprintf(stderr, "\r\033[K");
+    return st;
+}

@@ -1,0 +1,21 @@
+/* cli.h — helpers shared by the doppler subcommands. */
+#ifndef DP_CLI_H
+#define DP_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "doppler.h"
+
+/* Print "doppler <cmd>: <msg>" to stderr and return 1. */
+int cli_fail(const char *cmd, const dp_error *e);
+int cli_usage(const char *usage);
+/* Parse an int option value; false (and a message) when it is not one in [lo, hi]. */
+bool cli_int(const char *cmd, const char *opt, const char *v, long lo, long hi, long *out);
+bool cli_float(const char *cmd, const char *opt, const char *v, double *out);
+/* Parse whitespace-separated token ids; *ids is malloc'd. false on a bad token. */
+bool cli_parse_ids(const char *text, int32_t **ids, int32_t *n, char *err, size_t errn);
+/* Load a model with a progress line on stderr when stderr is a terminal. */
+dp_status cli_load(const char *dir, int threads, dp_model **m, dp_error *e);
+
+#endif
