@@ -209,7 +209,8 @@ static dp_status st_parse_file(dp_st *st, uint32_t file, dp_error *e) {
     s = dp_json_parse(hdr, (size_t)n, &doc, e);
     if (s) {
         dp_free(hdr);
-        return dp_err_prefix(e, "header");
+        dp_err_prefix(e, "header");
+        return s;
     }
     const dp_json *root = dp_json_root(doc);
     size_t first = st->n_tensors;
