@@ -110,7 +110,36 @@ static void test_fixtures(void) {
             dp_st_free(st);
         }
     }
-    if (!found) printf("test_safetensors: hf-tiny fixtures absent, fixture part skipped\n");
+    /* The gguf fixture folder: an f32 checkpoint and dequantized tensors with __metadata__. */
+    static const char *more[] = {"fixtures/gguf/hf/model.safetensors",
+                                 "fixtures/gguf/dequant-q8_0.safetensors",
+                                 "fixtures/gguf/dequant-q4_k_m.safetensors",
+                                 "fixtures/gguf/dequant-q6_k.safetensors"};
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
+        const char *path = t_shared(more[i]);
+        if (!path) continue;
+        found++;
+        char file[4096];
+        snprintf(file, sizeof file, "%s", path);
+        dp_st *st = NULL;
+        dp_error e = {0};
+        dp_status s = dp_st_open(file, &st, &e);
+        CHECK_MSG(s == DP_OK, "%s: %s", file, e.msg);
+        if (s) continue;
+        CHECK(dp_st_count(st) > 0);
+        if (i > 0) CHECK_MSG(dp_st_metadata(st, "ggml_types") != NULL &&
+                             strstr(dp_st_metadata(st, "ggml_types"), "output.weight"),
+                             "%s: no ggml_types in __metadata__", file);
+        for (size_t k = 0; k < dp_st_count(st); k++) {
+            const dp_st_tensor *t = dp_st_at(st, k);
+            CHECK(t->dtype == DP_DTYPE_F32);
+            float *buf = malloc((size_t)t->size + 4);
+            CHECK(buf && dp_st_read_f32(st, t, buf, &e) == DP_OK);
+            free(buf);
+        }
+        dp_st_free(st);
+    }
+    if (!found) printf("test_safetensors: fixtures absent, fixture part skipped\n");
 }
 
 static void test_valid(void) {

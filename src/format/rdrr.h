@@ -36,7 +36,8 @@
  * match the manifest (DP_ERR_HASH otherwise; a missing file is DP_ERR_NOT_FOUND naming the hash).
  * Verification is remembered per open handle: a verified shard's later reads go straight to the
  * file (the file is assumed not to change while the handle is open). The most recently verified
- * shard is kept in memory, so reading tensors in manifest order reads each shard once. */
+ * shard is kept in memory, so reading tensors in manifest order reads each shard once. A dp_rdrr
+ * handle is not safe to read from two threads at once (the shard cache is shared). */
 #ifndef DP_RDRR_H
 #define DP_RDRR_H
 
