@@ -19,7 +19,7 @@ const char *t_tmpdir(const char *name) {
     static char path[4096];
     const char *root = getenv("DP_TMP");
     if (!root) root = "/tmp";
-    char cmd[4200];
+    char cmd[8400];
     snprintf(path, sizeof path, "%s/%s", root, name);
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", path, path);
     if (system(cmd) != 0) fprintf(stderr, "cannot make %s\n", path);
