@@ -1,0 +1,77 @@
+#!/bin/sh
+# test_cli.sh — the command-line contract (issue 2): convert, eval, run, synth, verify, and
+# one-line errors with a non-zero exit on bad input.
+set -u
+T=${DP_TOOL:?}; S=${DP_SHARED:?}; W=${DP_TMP:-/tmp}/cli; ROOT=${DP_ROOT:-.}
+rm -rf "$W"; mkdir -p "$W"
+fail=0
+ok() { echo "ok   $1"; }
+bad() { echo "FAIL $1"; fail=1; }
+
+# expect_error NAME CMD... : non-zero exit, exactly one stderr line naming the problem, no crash
+expect_error() {
+  name=$1; shift
+  "$@" >"$W/out" 2>"$W/err"; rc=$?
+  lines=$(wc -l <"$W/err")
+  if [ $rc -ne 0 ] && [ $rc -lt 128 ] && [ "$lines" -eq 1 ] && grep -q '^doppler' "$W/err"; then
+    ok "$name: $(cat "$W/err")"
+  else
+    bad "$name (rc=$rc, $lines stderr lines)"; cat "$W/err"
+  fi
+}
+
+# --- synth + run: the README's main job
+"$T" synth --family llama --shape tiny "$W/tiny" 2>/dev/null || bad "synth"
+out=$("$T" run "$W/tiny" --ids "2 17 9" -n 16 --greedy --print-ids --ignore-eos)
+set -- $out
+[ $# -eq 19 ] && [ "$1 $2 $3" = "2 17 9" ] && ok "run prints prompt + 16 ids" || bad "run output: $out"
+"$T" verify "$W/tiny" >/dev/null && ok "verify" || bad "verify"
+
+# --- convert + eval against the reference logits
+fx="$S/fixtures/hf-tiny/llama"
+if [ -d "$fx" ]; then
+  "$T" convert "$fx" "$W/llama" 2>/dev/null || bad "convert"
+  python3 - "$fx/reference.safetensors" "$W/ids.txt" "$W/ref.f32" "$W/greedy.txt" <<'PY'
+import json, struct, sys
+f = open(sys.argv[1], 'rb'); n = struct.unpack('<Q', f.read(8))[0]; h = json.loads(f.read(n)); base = 8 + n
+def raw(name):
+    a, b = h[name]['data_offsets']; f.seek(base + a); return f.read(b - a)
+ids = struct.unpack('<%di' % (len(raw('input_ids')) // 4), raw('input_ids'))
+open(sys.argv[2], 'w').write(' '.join(map(str, ids)) + '\n')
+open(sys.argv[3], 'wb').write(raw('logits'))
+g = struct.unpack('<%di' % (len(raw('greedy_ids')) // 4), raw('greedy_ids'))
+p = struct.unpack('<i', raw('greedy_prompt_len'))[0]
+open(sys.argv[4], 'w').write(' '.join(map(str, g[:p])) + '\n' + ' '.join(map(str, g)) + '\n')
+PY
+  "$T" eval "$W/llama" --ids-file "$W/ids.txt" --logits "$W/got.f32" || bad "eval"
+  python3 - "$W/got.f32" "$W/ref.f32" <<'PY' && ok "eval logits within 1e-3" || bad "eval logits"
+import struct, sys
+a = open(sys.argv[1], 'rb').read(); b = open(sys.argv[2], 'rb').read()
+assert len(a) == len(b), (len(a), len(b))
+n = len(a) // 4
+x = struct.unpack('<%df' % n, a); y = struct.unpack('<%df' % n, b)
+d = max(abs(p - q) for p, q in zip(x, y)); print('  max |dlogit| =', d); sys.exit(0 if d <= 1e-3 else 1)
+PY
+  prompt=$(sed -n 1p "$W/greedy.txt"); want=$(sed -n 2p "$W/greedy.txt")
+  got=$("$T" run "$W/llama" --ids "$prompt" -n 16 --greedy --print-ids --ignore-eos)
+  [ "$got" = "$want" ] && ok "run --greedy reproduces the reference ids" || bad "greedy: got '$got' want '$want'"
+
+  # --- bad input
+  mkdir -p "$W/nofield" "$W/badfam" "$W/trunc"
+  grep -v '"num_hidden_layers"' "$fx/config.json" >"$W/nofield/config.json"; cp "$fx/model.safetensors" "$W/nofield/"
+  sed 's/"model_type": "llama"/"model_type": "gpt_neox"/' "$fx/config.json" >"$W/badfam/config.json"; cp "$fx/model.safetensors" "$W/badfam/"
+  cp "$fx/config.json" "$W/trunc/"; head -c 100000 "$fx/model.safetensors" >"$W/trunc/model.safetensors"
+  expect_error "config missing a field" "$T" convert "$W/nofield" "$W/o1"
+  expect_error "unknown family" "$T" convert "$W/badfam" "$W/o2"
+  expect_error "truncated safetensors" "$T" convert "$W/trunc" "$W/o3"
+  expect_error "missing checkpoint dir" "$T" convert "$W/nonexistent" "$W/o4"
+fi
+cp -r "$W/tiny" "$W/missing"; rm "$(ls "$W"/missing/shards/*.bin | head -1)"
+expect_error "manifest names a missing shard" "$T" run "$W/missing" --ids "1 2" -n 2
+cp -r "$W/tiny" "$W/corrupt"; f=$(ls "$W"/corrupt/shards/*.bin | tail -1)
+printf 'X' | dd of="$f" bs=1 seek=1000 conv=notrunc 2>/dev/null
+expect_error "shard bytes do not match the hash" "$T" run "$W/corrupt" --ids "1 2" -n 2
+expect_error "verify finds the corrupt shard" "$T" verify "$W/corrupt"
+expect_error "token id outside the vocabulary" "$T" run "$W/tiny" --ids "1 999999" -n 2
+expect_error "not a model directory" "$T" run "$W" --ids "1 2" -n 2
+exit $fail
