@@ -366,6 +366,7 @@ static void test_writer_failure(void) {
 
 /* ---- streaming: peak memory while writing a tensor bigger than two shards ---- */
 static size_t g_live, g_peak;
+static long g_fail_in = -1; /* the allocation that fails (counting down), -1: none */
 
 static void *count_alloc(void *ud, void *p, size_t n) {
     (void)ud;
@@ -374,6 +375,7 @@ static void *count_alloc(void *ud, void *p, size_t n) {
         if (h) { g_live -= h[0]; free(h); }
         return NULL;
     }
+    if (g_fail_in >= 0 && g_fail_in-- == 0) return NULL;
     size_t old = h ? h[0] : 0;
     size_t *nh = realloc(h, n + 2 * sizeof(size_t));
     if (!nh) return NULL;
@@ -413,6 +415,46 @@ static void test_streaming(void) {
         CHECK_MSG(0, "%s", e.msg);
     }
     CHECK(g_live == 0);
+    dp_set_allocator(NULL, NULL);
+}
+
+/* ---- allocation failures: every one is reported as NOMEM and leaks nothing ---- */
+static dp_status small_model(const char *dir, dp_error *e) {
+    dp_rdrr_writer *w = NULL;
+    dp_status s = dp_rdrr_writer_new(dir, 4096, &w, e);
+    static uint8_t data[6000];
+    dp_rdrr_tensor_desc a = {"a", DP_DTYPE_F32, {500, 3}, "x", 0, -1};
+    dp_rdrr_tensor_desc b = {"b", DP_DTYPE_F16, {8, 1}, "y", -1, 1};
+    if (!s) s = dp_rdrr_writer_add_mem(w, &a, data, e);
+    if (!s) s = dp_rdrr_writer_add_mem(w, &b, data, e);
+    if (!s) s = dp_rdrr_writer_finish(w, "{\"k\": [1, 2]}", "{}", e);
+    dp_rdrr_writer_free(w);
+    if (s) return s;
+    dp_rdrr *m = NULL;
+    s = dp_rdrr_open(dir, &m, e);
+    uint8_t out[6000];
+    if (!s) s = dp_rdrr_read_tensor(m, dp_rdrr_find(m, "a"), out, e);
+    if (!s) s = dp_rdrr_verify(m, e);
+    dp_rdrr_free(m);
+    return s;
+}
+
+static void test_alloc_failures(void) {
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s", t_tmpdir("test_rdrr_oom"));
+    dp_set_allocator(count_alloc, NULL);
+    bool passed = false;
+    for (long k = 0; k < 2000 && !passed; k++) {
+        g_live = 0;
+        g_fail_in = k;
+        dp_error e = {0};
+        dp_status s = small_model(dir, &e);
+        g_fail_in = -1;
+        CHECK_MSG(s == DP_OK || s == DP_ERR_NOMEM, "failing allocation %ld: %d %s", k, s, e.msg);
+        CHECK_MSG(g_live == 0, "failing allocation %ld: %zu bytes leaked", k, g_live);
+        passed = s == DP_OK;
+    }
+    CHECK(passed);
     dp_set_allocator(NULL, NULL);
 }
 
@@ -566,6 +608,7 @@ int main(void) {
     test_tamper();
     test_writer_failure();
     test_streaming();
+    test_alloc_failures();
     test_hostile();
     return t_done("test_rdrr");
 }

@@ -388,10 +388,67 @@ static void test_sharded(void) {
     dp_st_free(NULL);
 }
 
+/* ---- allocation failures: reported as NOMEM, nothing leaked ---- */
+static size_t g_live;
+static long g_fail_in = -1;
+
+static void *count_alloc(void *ud, void *p, size_t n) {
+    (void)ud;
+    size_t *h = p ? (size_t *)p - 2 : NULL;
+    if (n == 0) {
+        if (h) { g_live -= h[0]; free(h); }
+        return NULL;
+    }
+    if (g_fail_in >= 0 && g_fail_in-- == 0) return NULL;
+    size_t old = h ? h[0] : 0;
+    size_t *nh = realloc(h, n + 2 * sizeof(size_t));
+    if (!nh) return NULL;
+    nh[0] = n;
+    g_live = g_live - old + n;
+    return nh + 2;
+}
+
+static void test_alloc_failures(void) {
+    /* the sharded set written by test_sharded, restored to its good state */
+    char dir[2048], path[4096];
+    snprintf(dir, sizeof dir, "%s", t_tmpdir("test_safetensors_oom"));
+    uint8_t img[512];
+    size_t n = make_st(img, sizeof img, "{\"__metadata__\":{\"k\":\"v\"},"
+                       "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8);
+    snprintf(path, sizeof path, "%s/m1.safetensors", dir);
+    write_file(path, img, n);
+    n = make_st(img, sizeof img, "{\"b\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[0,8]}}", 8);
+    snprintf(path, sizeof path, "%s/m2.safetensors", dir);
+    write_file(path, img, n);
+    const char *index = "{\"weight_map\":{\"a\":\"m1.safetensors\",\"b\":\"m2.safetensors\"}}";
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    write_file(path, index, strlen(index));
+
+    dp_set_allocator(count_alloc, NULL);
+    bool passed = false;
+    for (long k = 0; k < 1000 && !passed; k++) {
+        g_live = 0;
+        g_fail_in = k;
+        dp_st *st = NULL;
+        dp_error e = {0};
+        dp_status s = dp_st_open(dir, &st, &e);
+        float f[4];
+        if (!s) s = dp_st_read_f32(st, dp_st_find(st, "b"), f, &e);
+        dp_st_free(st);
+        g_fail_in = -1;
+        CHECK_MSG(s == DP_OK || s == DP_ERR_NOMEM, "failing allocation %ld: %d %s", k, s, e.msg);
+        CHECK_MSG(g_live == 0, "failing allocation %ld: %zu bytes leaked", k, g_live);
+        passed = s == DP_OK;
+    }
+    CHECK(passed);
+    dp_set_allocator(NULL, NULL);
+}
+
 int main(void) {
     test_valid();
     test_hostile();
     test_sharded();
     test_fixtures();
+    test_alloc_failures();
     return t_done("test_safetensors");
 }

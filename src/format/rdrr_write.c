@@ -332,8 +332,9 @@ dp_status dp_rdrr_writer_break(dp_rdrr_writer *w, uint64_t need_bytes, dp_error 
 static dp_status w_check_object(const char *what, const char *text, dp_error *e) {
     dp_json_doc *doc = NULL;
     dp_error pe = {0};
-    if (dp_json_parse(text, strlen(text), &doc, &pe) != DP_OK)
-        return dp_err_set(e, DP_ERR_INVALID_ARG, "%s JSON: %s", what, pe.msg);
+    dp_status s = dp_json_parse(text, strlen(text), &doc, &pe);
+    if (s) return dp_err_set(e, s == DP_ERR_NOMEM ? s : DP_ERR_INVALID_ARG, "%s JSON: %s", what,
+                             pe.msg);
     bool ok = dp_json_is(dp_json_root(doc), DP_JSON_OBJECT);
     dp_json_free(doc);
     if (!ok) return dp_err_set(e, DP_ERR_INVALID_ARG, "%s JSON is not an object", what);
