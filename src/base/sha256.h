@@ -5,16 +5,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct dp_sha256 {
+/* The incremental state is dp_sha256_ctx (the name dp_sha256 is the one-shot function). */
+typedef struct dp_sha256_ctx {
     uint32_t h[8];
     uint64_t len;      /* bytes hashed so far */
     uint8_t block[64];
     size_t fill;
-} dp_sha256;
+} dp_sha256_ctx;
 
-void dp_sha256_init(dp_sha256 *s);
-void dp_sha256_update(dp_sha256 *s, const void *data, size_t n);
-void dp_sha256_final(dp_sha256 *s, uint8_t out[32]);
+void dp_sha256_init(dp_sha256_ctx *s);
+void dp_sha256_update(dp_sha256_ctx *s, const void *data, size_t n);
+void dp_sha256_final(dp_sha256_ctx *s, uint8_t out[32]);
 void dp_sha256(const void *data, size_t n, uint8_t out[32]);
 void dp_sha256_hex(const uint8_t digest[32], char hex[65]); /* lowercase, NUL-terminated */
 

@@ -1,0 +1,380 @@
+/* matmul.c — CPU matrix product driver, activation quantizers, the scalar reference and the
+ * generic (portable C) kernels. Per-ISA kernels live in matmul_<isa>.c. */
+#include "backend/cpu/matmul_impl.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "format/quant.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define DP_HAVE_AVX2_FILE 1
+const dp_mm_kernels *dp_mm_avx2_table(void); /* matmul_avx2.c */
+#endif
+
+/* ==== activation formats ==== */
+
+size_t dp_mm_act_row_bytes(dp_dtype wt, int k) {
+    switch (wt) {
+    case DP_DTYPE_Q8_0: return (size_t)(k / DP_QK8_0) * sizeof(dp_block_q8_0);
+    case DP_DTYPE_Q4_K: case DP_DTYPE_Q5_K: case DP_DTYPE_Q6_K:
+        return (size_t)(k / DP_QK_K) * sizeof(dp_block_q8_k);
+    default: return (size_t)k * sizeof(float);
+    }
+}
+
+/* GGML's nearest_int: round to nearest even for |f| <= 4194303. */
+static int nearest_int(float f) {
+    float v = f + 12582912.f;
+    int32_t i;
+    memcpy(&i, &v, sizeof i);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+/* As llama.cpp's AVX2 quantize_row_q8_0: d = amax / 127 stored as f16, values scaled by
+ * 127 / amax and rounded to nearest even. */
+static void act_q8_0(const float *x, dp_block_q8_0 *y, int k) {
+    for (int i = 0; i < k / DP_QK8_0; i++, x += DP_QK8_0) {
+        float amax = 0;
+        for (int j = 0; j < DP_QK8_0; j++) {
+            const float a = fabsf(x[j]);
+            amax = a > amax ? a : amax;
+        }
+        y[i].d = dp_f32_to_f16(amax / 127.f);
+        const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+        for (int j = 0; j < DP_QK8_0; j++) y[i].qs[j] = (int8_t)nearest_int(x[j] * id);
+    }
+}
+
+/* As GGML's quantize_row_q8_K_ref. */
+static void act_q8_k(const float *x, dp_block_q8_k *y, int k) {
+    for (int i = 0; i < k / DP_QK_K; i++, x += DP_QK_K) {
+        float max = 0, amax = 0;
+        for (int j = 0; j < DP_QK_K; j++) {
+            const float ax = fabsf(x[j]);
+            if (ax > amax) {
+                amax = ax;
+                max = x[j];
+            }
+        }
+        if (amax == 0.0f) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        const float iscale = -127.f / max;
+        for (int j = 0; j < DP_QK_K; j++) {
+            const int v = nearest_int(iscale * x[j]);
+            y[i].qs[j] = (int8_t)(v < 127 ? v : 127);
+        }
+        for (int j = 0; j < DP_QK_K / 16; j++) {
+            int sum = 0;
+            for (int l = 0; l < 16; l++) sum += y[i].qs[j * 16 + l];
+            y[i].bsums[j] = (int16_t)sum;
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+void dp_mm_act_quantize(dp_dtype wt, const float *x, void *dst, int k) {
+    switch (wt) {
+    case DP_DTYPE_Q8_0: act_q8_0(x, dst, k); break;
+    case DP_DTYPE_Q4_K: case DP_DTYPE_Q5_K: case DP_DTYPE_Q6_K: act_q8_k(x, dst, k); break;
+    default: memcpy(dst, x, (size_t)k * sizeof(float)); break;
+    }
+}
+
+void dp_mm_act_dequantize(dp_dtype wt, const void *src, float *x, int k) {
+    if (wt == DP_DTYPE_Q8_0) {
+        const dp_block_q8_0 *b = src;
+        for (int i = 0; i < k; i++) x[i] = dp_f16_to_f32(b[i / DP_QK8_0].d) * b[i / DP_QK8_0].qs[i % DP_QK8_0];
+    } else if (wt == DP_DTYPE_Q4_K || wt == DP_DTYPE_Q5_K || wt == DP_DTYPE_Q6_K) {
+        const dp_block_q8_k *b = src;
+        for (int i = 0; i < k; i++) x[i] = b[i / DP_QK_K].d * b[i / DP_QK_K].qs[i % DP_QK_K];
+    } else {
+        memcpy(x, src, (size_t)k * sizeof(float));
+    }
+}
+
+/* ==== the scalar reference ==== */
+
+/* Dequantizes each weight row block by block (no allocation) and accumulates in double. */
+void dp_cpu_matmul_ref(float *y, const float *x, const void *w, dp_dtype wt, int n, int k, int m,
+                       bool accumulate) {
+    uint64_t row_bytes;
+    if (n <= 0 || m <= 0 || k <= 0 || !dp_dtype_row_bytes(wt, (uint64_t)k, &row_bytes)) return;
+    const size_t bv = dp_dtype_block_values(wt), bb = dp_dtype_block_bytes(wt);
+    const size_t chunk_vals = bv > 1 ? bv : 256; /* plain types: 256 values at a time */
+    float tmp[256];
+    for (int r = 0; r < m; r++) {
+        const uint8_t *wr = (const uint8_t *)w + (size_t)r * row_bytes;
+        for (int c = 0; c < n; c++) {
+            const float *xr = x + (size_t)c * (size_t)k;
+            double sum = 0;
+            for (size_t i = 0; i < (size_t)k; i += chunk_vals) {
+                const size_t nv = (size_t)k - i < chunk_vals ? (size_t)k - i : chunk_vals;
+                dp_dequant_row(wt, wr + i / bv * bb, tmp, nv);
+                for (size_t j = 0; j < nv; j++) sum += (double)tmp[j] * (double)xr[i + j];
+            }
+            float *yo = y + (size_t)c * (size_t)m + r;
+            *yo = accumulate ? *yo + (float)sum : (float)sum;
+        }
+    }
+}
+
+/* ==== generic kernels (portable C, integer dot products) ==== */
+
+static float f16(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return dp_f16_to_f32(h);
+}
+
+static void k4_scale_min(int j, const uint8_t *q, int *sc, int *mn) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *mn = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *mn = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+static void gen_dot_f32(int k, const void *w, const void *x, size_t xs, int nc, float *s) {
+    const float *wf = w;
+    for (int c = 0; c < nc; c++) {
+        const float *xf = (const float *)((const uint8_t *)x + (size_t)c * xs);
+        float acc[8] = {0};
+        int i = 0;
+        for (; i + 8 <= k; i += 8)
+            for (int l = 0; l < 8; l++) acc[l] += wf[i + l] * xf[i + l];
+        for (; i < k; i++) acc[0] += wf[i] * xf[i];
+        s[c] = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    }
+}
+
+static void gen_dot_half(int k, const void *w, const void *x, size_t xs, int nc, float *s,
+                         bool bf16) {
+    float buf[256];
+    const uint8_t *wb = w;
+    for (int c = 0; c < nc; c++) s[c] = 0;
+    for (int i = 0; i < k; i += 256) {
+        const int nv = k - i < 256 ? k - i : 256;
+        dp_dequant_row(bf16 ? DP_DTYPE_BF16 : DP_DTYPE_F16, wb + 2 * (size_t)i, buf, (size_t)nv);
+        for (int c = 0; c < nc; c++) {
+            float part;
+            gen_dot_f32(nv, buf, (const float *)((const uint8_t *)x + (size_t)c * xs) + i, 0, 1,
+                        &part);
+            s[c] += part;
+        }
+    }
+}
+
+static void gen_dot_f16(int k, const void *w, const void *x, size_t xs, int nc, float *s) {
+    gen_dot_half(k, w, x, xs, nc, s, false);
+}
+static void gen_dot_bf16(int k, const void *w, const void *x, size_t xs, int nc, float *s) {
+    gen_dot_half(k, w, x, xs, nc, s, true);
+}
+
+static void gen_dot_q8_0(int k, const void *w, const void *x, size_t xs, int nc, float *s) {
+    const int nb = k / DP_QK8_0;
+    for (int c = 0; c < nc; c++) {
+        const dp_block_q8_0 *xb = (const dp_block_q8_0 *)((const uint8_t *)x + (size_t)c * xs);
+        const uint8_t *wb = w;
+        float sum = 0;
+        for (int i = 0; i < nb; i++, wb += 34) {
+            const int8_t *q = (const int8_t *)(wb + 2);
+            int isum = 0;
+            for (int j = 0; j < DP_QK8_0; j++) isum += q[j] * xb[i].qs[j];
+            sum += (float)isum * (f16(wb) * dp_f16_to_f32(xb[i].d));
+        }
+        s[c] = sum;
+    }
+}
+
+/* q4_K / q5_K: Σ_sub (d*sc_j * Σ q*x8) - dmin * Σ_sub m_j * Σ x8 */
+static void gen_dot_q45k(int k, const void *w, const void *x, size_t xs, int nc, float *s,
+                         bool five) {
+    const int nb = k / DP_QK_K;
+    const size_t bb = five ? 176 : 144;
+    for (int c = 0; c < nc; c++) {
+        const dp_block_q8_k *xb = (const dp_block_q8_k *)((const uint8_t *)x + (size_t)c * xs);
+        const uint8_t *wb = w;
+        float sum = 0;
+        for (int i = 0; i < nb; i++, wb += bb) {
+            const uint8_t *scales = wb + 4, *qh = wb + 16, *qs = wb + (five ? 48 : 16);
+            const int8_t *q8 = xb[i].qs;
+            int32_t sumi = 0, summ = 0;
+            for (int j = 0; j < 8; j++) {
+                int sc, mn;
+                k4_scale_min(j, scales, &sc, &mn);
+                const uint8_t *q = qs + 32 * (j / 2);
+                const int shift = 4 * (j & 1);
+                int32_t isum = 0;
+                for (int l = 0; l < 32; l++) {
+                    int v = (q[l] >> shift) & 0xF;
+                    if (five) v |= ((qh[l] >> j) & 1) << 4;
+                    isum += v * q8[32 * j + l];
+                }
+                sumi += sc * isum;
+                summ += mn * (xb[i].bsums[2 * j] + xb[i].bsums[2 * j + 1]);
+            }
+            const float d = xb[i].d * f16(wb), dmin = xb[i].d * f16(wb + 2);
+            sum += d * (float)sumi - dmin * (float)summ;
+        }
+        s[c] = sum;
+    }
+}
+
+static void gen_dot_q4_k(int k, const void *w, const void *x, size_t xs, int nc, float *s) {
+    gen_dot_q45k(k, w, x, xs, nc, s, false);
+}
+static void gen_dot_q5_k(int k, const void *w, const void *x, size_t xs, int nc, float *s) {
+    gen_dot_q45k(k, w, x, xs, nc, s, true);
+}
+
+static void gen_dot_q6_k(int k, const void *w, const void *x, size_t xs, int nc, float *s) {
+    const int nb = k / DP_QK_K;
+    for (int c = 0; c < nc; c++) {
+        const dp_block_q8_k *xb = (const dp_block_q8_k *)((const uint8_t *)x + (size_t)c * xs);
+        const uint8_t *wb = w;
+        float sum = 0;
+        for (int i = 0; i < nb; i++, wb += 210) {
+            const int8_t *sc = (const int8_t *)(wb + 192);
+            int32_t sumi = 0;
+            for (int h = 0; h < 2; h++) { /* two halves of 128 values */
+                const uint8_t *ql = wb + 64 * h, *qh = wb + 128 + 32 * h;
+                const int8_t *q8 = xb[i].qs + 128 * h;
+                for (int g = 0; g < 4; g++) { /* 4 groups of 32 values */
+                    for (int half = 0; half < 2; half++) { /* 16-value sub-blocks */
+                        int32_t isum = 0;
+                        for (int l = 16 * half; l < 16 * half + 16; l++) {
+                            const int lo = g & 1 ? ql[l + 32] : ql[l];
+                            const int v = (((g < 2 ? lo & 0xF : lo >> 4)) |
+                                           (((qh[l] >> (2 * g)) & 3) << 4)) - 32;
+                            isum += v * q8[32 * g + l];
+                        }
+                        sumi += sc[8 * h + 2 * g + half] * isum;
+                    }
+                }
+            }
+            sum += xb[i].d * f16(wb + 208) * (float)sumi;
+        }
+        s[c] = sum;
+    }
+}
+
+static const dp_mm_kernels generic_kernels = {
+    "generic",
+    {
+        [DP_DTYPE_F32] = gen_dot_f32,
+        [DP_DTYPE_F16] = gen_dot_f16,
+        [DP_DTYPE_BF16] = gen_dot_bf16,
+        [DP_DTYPE_Q8_0] = gen_dot_q8_0,
+        [DP_DTYPE_Q4_K] = gen_dot_q4_k,
+        [DP_DTYPE_Q5_K] = gen_dot_q5_k,
+        [DP_DTYPE_Q6_K] = gen_dot_q6_k,
+    },
+};
+
+const dp_mm_kernels *dp_mm_kernels_generic(void) { return &generic_kernels; }
+
+const dp_mm_kernels *dp_mm_kernels_avx2(void) {
+#if defined(DP_HAVE_AVX2_FILE) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("f16c"))
+        return dp_mm_avx2_table();
+#endif
+    return NULL;
+}
+
+const dp_mm_kernels *dp_mm_kernels_best(void) {
+    const dp_mm_kernels *k = dp_mm_kernels_avx2();
+    return k ? k : dp_mm_kernels_generic();
+}
+
+/* ==== driver ==== */
+
+#define MM_ROW_BLOCK 16 /* weight rows kept hot while every activation tile passes over them */
+
+typedef struct mm_job {
+    dp_mm_dot_fn dot;
+    dp_dtype wt;
+    float *y;
+    const float *x;
+    uint8_t *xa;        /* converted activations (or x itself for f32 types) */
+    size_t xa_stride;
+    const uint8_t *w;
+    size_t w_stride;
+    int n, k, m;
+    bool acc;
+} mm_job;
+
+static void mm_quantize_task(void *arg, int ith, int nth) {
+    mm_job *j = arg;
+    const int r0 = (int)((int64_t)j->n * ith / nth), r1 = (int)((int64_t)j->n * (ith + 1) / nth);
+    for (int r = r0; r < r1; r++)
+        dp_mm_act_quantize(j->wt, j->x + (size_t)r * (size_t)j->k, j->xa + (size_t)r * j->xa_stride,
+                           j->k);
+}
+
+static void mm_task(void *arg, int ith, int nth) {
+    mm_job *j = arg;
+    const int r0 = (int)((int64_t)j->m * ith / nth), r1 = (int)((int64_t)j->m * (ith + 1) / nth);
+    float s[DP_MM_NC];
+    for (int rb = r0; rb < r1; rb += MM_ROW_BLOCK) {
+        const int re = rb + MM_ROW_BLOCK < r1 ? rb + MM_ROW_BLOCK : r1;
+        for (int c = 0; c < j->n; c += DP_MM_NC) {
+            const int nc = j->n - c < DP_MM_NC ? j->n - c : DP_MM_NC;
+            const uint8_t *xa = j->xa + (size_t)c * j->xa_stride;
+            for (int r = rb; r < re; r++) {
+                j->dot(j->k, j->w + (size_t)r * j->w_stride, xa, j->xa_stride, nc, s);
+                float *yo = j->y + (size_t)c * (size_t)j->m + r;
+                for (int q = 0; q < nc; q++, yo += j->m) *yo = j->acc ? *yo + s[q] : s[q];
+            }
+        }
+    }
+}
+
+dp_status dp_cpu_matmul_with(const dp_mm_kernels *kern, dp_pool *pool, dp_cpu_ws *ws, float *y,
+                             const float *x, const void *w, dp_dtype wt, int n, int k, int m,
+                             bool accumulate) {
+    uint64_t row_bytes;
+    if (n < 0 || k <= 0 || m < 0 || (unsigned)wt >= DP_DTYPE_COUNT || !kern->dot[wt] ||
+        !dp_dtype_row_bytes(wt, (uint64_t)k, &row_bytes))
+        return DP_ERR_INVALID_ARG;
+    if (n == 0 || m == 0) return DP_OK;
+    mm_job j = {kern->dot[wt], wt, y, x, NULL, 0, w, (size_t)row_bytes, n, k, m, accumulate};
+    if (dp_dtype_is_quant(wt)) {
+        j.xa_stride = dp_mm_act_row_bytes(wt, k);
+        size_t need;
+        if (!dp_mul_ok(j.xa_stride, (size_t)n, &need)) return DP_ERR_NOMEM;
+        if (!ws) return DP_ERR_INVALID_ARG;
+        if (ws->cap < need) {
+            dp_free(ws->data);
+            ws->data = dp_malloc(need);
+            ws->cap = ws->data ? need : 0;
+            if (!ws->data) return DP_ERR_NOMEM;
+        }
+        j.xa = ws->data;
+        if (n >= 4 && pool) dp_pool_run(pool, mm_quantize_task, &j);
+        else mm_quantize_task(&j, 0, 1);
+    } else {
+        j.xa = (uint8_t *)(uintptr_t)x;
+        j.xa_stride = (size_t)k * sizeof(float);
+    }
+    dp_pool_run(pool, mm_task, &j);
+    return DP_OK;
+}
+
+dp_status dp_cpu_matmul(dp_pool *pool, dp_cpu_ws *ws, float *y, const float *x, const void *w,
+                        dp_dtype wt, int n, int k, int m, bool accumulate) {
+    return dp_cpu_matmul_with(dp_mm_kernels_best(), pool, ws, y, x, w, wt, n, k, m, accumulate);
+}
+
+void dp_cpu_ws_free(dp_cpu_ws *ws) {
+    if (!ws) return;
+    dp_free(ws->data);
+    ws->data = NULL;
+    ws->cap = 0;
+}

@@ -1,0 +1,274 @@
+/* matmul_avx2.c — AVX2 + FMA + F16C dot kernels (compiled with -mavx2 -mfma -mf16c; used only
+ * after a runtime CPU check). The integer kernels follow llama.cpp's x86 vec_dot_*_q8_*
+ * (unsigned weights x signed activations with maddubs, sub-block scales with madd, the
+ * minimum / offset terms through the activation block sums), extended to up to DP_MM_NC
+ * activation rows per weight row: each weight block is loaded and unpacked once for all rows.
+ * Each kernel is an always-inline template over the row count, instantiated for 1..4. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "backend/cpu/matmul_impl.h"
+
+const dp_mm_kernels *dp_mm_avx2_table(void);
+
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE float hsum8(__m256 v) {
+    __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+INLINE float f16s(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+INLINE __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+/* ---- f32 / f16 / bf16 weights: float FMA, x in f32 ---- */
+
+INLINE __m256 load_w8(const uint8_t *w, int i, dp_dtype t) {
+    if (t == DP_DTYPE_F32) return _mm256_loadu_ps((const float *)w + i);
+    const __m128i h = _mm_loadu_si128((const __m128i *)(w + 2 * (size_t)i));
+    if (t == DP_DTYPE_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+INLINE float load_w1(const uint8_t *w, int i, dp_dtype t) {
+    if (t == DP_DTYPE_F32) return ((const float *)w)[i];
+    uint16_t h;
+    memcpy(&h, w + 2 * (size_t)i, 2);
+    if (t == DP_DTYPE_F16) return _cvtsh_ss(h);
+    const uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+INLINE void dot_float_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, float *s,
+                         dp_dtype t, const int NC) {
+    __m256 a0[DP_MM_NC], a1[DP_MM_NC];
+    for (int c = 0; c < NC; c++) a0[c] = a1[c] = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= k; i += 16) {
+        const __m256 w0 = load_w8(w, i, t), w1 = load_w8(w, i + 8, t);
+        for (int c = 0; c < NC; c++) {
+            const float *xc = (const float *)(x + (size_t)c * xs);
+            a0[c] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xc + i), a0[c]);
+            a1[c] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xc + i + 8), a1[c]);
+        }
+    }
+    for (; i + 8 <= k; i += 8) {
+        const __m256 w0 = load_w8(w, i, t);
+        for (int c = 0; c < NC; c++)
+            a0[c] = _mm256_fmadd_ps(w0, _mm256_loadu_ps((const float *)(x + (size_t)c * xs) + i), a0[c]);
+    }
+    for (int c = 0; c < NC; c++) {
+        const float *xc = (const float *)(x + (size_t)c * xs);
+        float r = hsum8(_mm256_add_ps(a0[c], a1[c]));
+        for (int l = i; l < k; l++) r += load_w1(w, l, t) * xc[l];
+        s[c] = r;
+    }
+}
+
+/* ---- q8_0 x q8_0 ---- */
+
+INLINE void dot_q8_0_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, float *s,
+                        const int NC) {
+    const int nb = k / DP_QK8_0;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[DP_MM_NC];
+    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++, w += 34) {
+        const float dw = f16s(w);
+        const __m256i qw = load256(w + 2);
+        const __m256i aw = _mm256_sign_epi8(qw, qw);
+        for (int c = 0; c < NC; c++) {
+            const dp_block_q8_0 *xb = (const dp_block_q8_0 *)(x + (size_t)c * xs) + i;
+            const __m256i sx = _mm256_sign_epi8(load256(xb->qs), qw);
+            const __m256i p = _mm256_madd_epi16(ones, _mm256_maddubs_epi16(aw, sx));
+            const __m256 d = _mm256_set1_ps(dw * _cvtsh_ss(xb->d));
+            acc[c] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[c]);
+        }
+    }
+    for (int c = 0; c < NC; c++) s[c] = hsum8(acc[c]);
+}
+
+/* ---- q4_K / q5_K x q8_K ---- */
+
+/* The 8 6-bit scales (low 128 bits, as i16) and mins (high 128 bits) of a q4_K/q5_K block. */
+INLINE __m256i k4_scales_mins(const uint8_t *packed) {
+    uint32_t u[4];
+    memcpy(u, packed, 12);
+    const uint32_t m1 = 0x3f3f3f3f, m2 = 0x0f0f0f0f, m3 = 0x03030303;
+    u[3] = ((u[2] >> 4) & m2) | (((u[1] >> 6) & m3) << 4);
+    const uint32_t aux = u[1] & m1;
+    u[1] = (u[2] & m2) | (((u[0] >> 6) & m3) << 4);
+    u[2] = aux;
+    u[0] &= m1;
+    return _mm256_cvtepu8_epi16(_mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]));
+}
+
+/* Broadcast of i16 scale number j of `scales` (duplicated in both lanes) to all 16 i16 slots. */
+INLINE __m256i scale_bcast(__m256i scales, int j) {
+    const __m256i idx = _mm256_set1_epi16((short)(0x0100 * (2 * j + 1) + 2 * j));
+    return _mm256_shuffle_epi8(scales, idx);
+}
+
+INLINE void dot_q45k_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, float *s,
+                        const int NC, const int five) {
+    const int nb = k / DP_QK_K;
+    const size_t bb = five ? 176 : 144;
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    __m256 acc[DP_MM_NC];
+    __m128 accm[DP_MM_NC];
+    for (int c = 0; c < NC; c++) {
+        acc[c] = _mm256_setzero_ps();
+        accm[c] = _mm_setzero_ps();
+    }
+    for (int i = 0; i < nb; i++, w += bb) {
+        const float dw = f16s(w), dminw = f16s(w + 2);
+        const __m256i ms = k4_scales_mins(w + 4);
+        const __m128i mins = _mm256_extracti128_si256(ms, 1);
+        const __m128i sc128 = _mm256_castsi256_si128(ms);
+        const __m256i scales = _mm256_inserti128_si256(_mm256_castsi128_si256(sc128), sc128, 1);
+        const uint8_t *qs = w + (five ? 48 : 16);
+        const __m256i hbits = five ? load256(w + 16) : _mm256_setzero_si256();
+        __m256i sumi[DP_MM_NC];
+        for (int c = 0; c < NC; c++) sumi[c] = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            const __m256i bits = load256(qs + 32 * j);
+            __m256i ql = _mm256_and_si256(bits, m4);
+            __m256i qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            if (five) {
+                const __m256i one = _mm256_set1_epi8(1);
+                const __m256i b0 = _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), one);
+                const __m256i b1 = _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), one);
+                ql = _mm256_or_si256(ql, _mm256_slli_epi16(b0, 4));
+                qh = _mm256_or_si256(qh, _mm256_slli_epi16(b1, 4));
+            }
+            const __m256i sl = scale_bcast(scales, 2 * j), sh = scale_bcast(scales, 2 * j + 1);
+            for (int c = 0; c < NC; c++) {
+                const dp_block_q8_k *xb = (const dp_block_q8_k *)(x + (size_t)c * xs) + i;
+                const __m256i pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(ql, load256(xb->qs + 64 * j)));
+                const __m256i ph = _mm256_madd_epi16(sh, _mm256_maddubs_epi16(qh, load256(xb->qs + 64 * j + 32)));
+                sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(pl, ph));
+            }
+        }
+        for (int c = 0; c < NC; c++) {
+            const dp_block_q8_k *xb = (const dp_block_q8_k *)(x + (size_t)c * xs) + i;
+            const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)xb->bsums),
+                                              _mm_loadu_si128((const __m128i *)xb->bsums + 1));
+            const __m128i prod = _mm_madd_epi16(mins, bs);
+            accm[c] = _mm_fmadd_ps(_mm_set1_ps(-xb->d * dminw), _mm_cvtepi32_ps(prod), accm[c]);
+            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(xb->d * dw), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
+        }
+    }
+    for (int c = 0; c < NC; c++) {
+        __m128 m = _mm_add_ps(accm[c], _mm_movehl_ps(accm[c], accm[c]));
+        m = _mm_add_ss(m, _mm_movehdup_ps(m));
+        s[c] = hsum8(acc[c]) + _mm_cvtss_f32(m);
+    }
+}
+
+/* ---- q6_K x q8_K ---- */
+
+INLINE void dot_q6k_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, float *s,
+                       const int NC) {
+    const int nb = k / DP_QK_K;
+    const __m256i m3 = _mm256_set1_epi8(3), m15 = _mm256_set1_epi8(15);
+    __m256 acc[DP_MM_NC];
+    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++, w += 210) {
+        const float dw = f16s(w + 208);
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)(w + 192));
+        const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+        __m256i sumi[DP_MM_NC];
+        for (int c = 0; c < NC; c++) sumi[c] = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i b1 = load256(w + 64 * h), b2 = load256(w + 64 * h + 32);
+            const __m256i bh = load256(w + 128 + 32 * h);
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(b1, m15),
+                                   _mm256_slli_epi16(_mm256_and_si256(bh, m3), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(b2, m15),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 2), m3), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m15),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 4), m3), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m15),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 6), m3), 4));
+            /* group g (32 values) uses scale 8h+2g for its first 16 values, 8h+2g+1 after */
+            __m256i scv[4];
+            for (int g = 0; g < 4; g++) {
+                const long long a = 8 * h + 2 * g;
+                const __m128i idx = _mm_set_epi64x((a + 1) * 0x0101010101010101ll, a * 0x0101010101010101ll);
+                scv[g] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, idx));
+            }
+            for (int c = 0; c < NC; c++) {
+                const dp_block_q8_k *xb = (const dp_block_q8_k *)(x + (size_t)c * xs) + i;
+                const int8_t *q8 = xb->qs + 128 * h;
+                __m256i t = sumi[c];
+                for (int g = 0; g < 4; g++) {
+                    const __m256i p = _mm256_maddubs_epi16(q[g], load256(q8 + 32 * g));
+                    t = _mm256_add_epi32(t, _mm256_madd_epi16(scv[g], p));
+                }
+                sumi[c] = t;
+            }
+        }
+        for (int c = 0; c < NC; c++) {
+            const dp_block_q8_k *xb = (const dp_block_q8_k *)(x + (size_t)c * xs) + i;
+            /* the stored levels are q + 32: subtract 32 * Σ_sub scale * bsum */
+            const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(load256(xb->bsums), sc16), 4);
+            const __m256i t = _mm256_sub_epi32(sumi[c], off);
+            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(xb->d * dw), _mm256_cvtepi32_ps(t), acc[c]);
+        }
+    }
+    for (int c = 0; c < NC; c++) s[c] = hsum8(acc[c]);
+}
+
+/* ---- instantiation over the row count ---- */
+
+#define DP_MM_INSTANCES(name, call)                                                           \
+    static void name(int k, const void *w, const void *x, size_t xs, int nc, float *s) {     \
+        const uint8_t *wb = w, *xb = x;                                                       \
+        switch (nc) {                                                                         \
+        case 1: call(1); break;                                                               \
+        case 2: call(2); break;                                                               \
+        case 3: call(3); break;                                                               \
+        default: call(4); break;                                                              \
+        }                                                                                     \
+    }
+
+#define CALL_F32(NC) dot_float_nc(k, wb, xb, xs, s, DP_DTYPE_F32, NC)
+#define CALL_F16(NC) dot_float_nc(k, wb, xb, xs, s, DP_DTYPE_F16, NC)
+#define CALL_BF16(NC) dot_float_nc(k, wb, xb, xs, s, DP_DTYPE_BF16, NC)
+#define CALL_Q8_0(NC) dot_q8_0_nc(k, wb, xb, xs, s, NC)
+#define CALL_Q4_K(NC) dot_q45k_nc(k, wb, xb, xs, s, NC, 0)
+#define CALL_Q5_K(NC) dot_q45k_nc(k, wb, xb, xs, s, NC, 1)
+#define CALL_Q6_K(NC) dot_q6k_nc(k, wb, xb, xs, s, NC)
+
+DP_MM_INSTANCES(avx2_dot_f32, CALL_F32)
+DP_MM_INSTANCES(avx2_dot_f16, CALL_F16)
+DP_MM_INSTANCES(avx2_dot_bf16, CALL_BF16)
+DP_MM_INSTANCES(avx2_dot_q8_0, CALL_Q8_0)
+DP_MM_INSTANCES(avx2_dot_q4_k, CALL_Q4_K)
+DP_MM_INSTANCES(avx2_dot_q5_k, CALL_Q5_K)
+DP_MM_INSTANCES(avx2_dot_q6_k, CALL_Q6_K)
+
+static const dp_mm_kernels avx2_kernels = {
+    "avx2",
+    {
+        [DP_DTYPE_F32] = avx2_dot_f32,
+        [DP_DTYPE_F16] = avx2_dot_f16,
+        [DP_DTYPE_BF16] = avx2_dot_bf16,
+        [DP_DTYPE_Q8_0] = avx2_dot_q8_0,
+        [DP_DTYPE_Q4_K] = avx2_dot_q4_k,
+        [DP_DTYPE_Q5_K] = avx2_dot_q5_k,
+        [DP_DTYPE_Q6_K] = avx2_dot_q6_k,
+    },
+};
+
+const dp_mm_kernels *dp_mm_avx2_table(void) { return &avx2_kernels; }

@@ -1,0 +1,61 @@
+/* matmul_impl.h — internals shared by matmul.c and its per-ISA kernel files (and by tests).
+ *
+ * The product y = x @ W^T runs in two steps:
+ *   1. each row of x is converted once into the activation format that matches the weight type:
+ *        weights f32 / f16 / bf16   -> x stays f32
+ *        weights q8_0               -> q8_0 blocks  { f16 d; i8 qs[32] }           (34 B / 32)
+ *        weights q4_K / q5_K / q6_K -> q8_K blocks  { f32 d; i8 qs[256]; i16 bsums[16] } (292 B / 256)
+ *      exactly as llama.cpp's CPU backend quantizes activations (quantize_row_q8_0 with
+ *      round-to-nearest-even, quantize_row_q8_K_ref), so integer dot products can be used;
+ *   2. a dot kernel computes one weight row against up to DP_MM_NC activation rows, unpacking
+ *      the weight blocks once for all of them (prompt processing reuses each weight load).
+ * Kernels exist per ISA (generic C here, AVX2 in matmul_avx2.c); the driver picks the best one
+ * the running CPU supports. */
+#ifndef DP_CPU_MATMUL_IMPL_H
+#define DP_CPU_MATMUL_IMPL_H
+
+#include "backend/cpu/matmul.h"
+
+#define DP_QK8_0 32
+#define DP_QK_K 256
+#define DP_MM_NC 4 /* activation rows per kernel call */
+
+typedef struct dp_block_q8_0 {
+    uint16_t d;      /* f16 scale */
+    int8_t qs[DP_QK8_0];
+} dp_block_q8_0;     /* 34 bytes, same layout as GGML's block_q8_0 */
+
+typedef struct dp_block_q8_k {
+    float d;
+    int8_t qs[DP_QK_K];
+    int16_t bsums[DP_QK_K / 16]; /* sums of each 16 qs */
+} dp_block_q8_k;     /* 292 bytes, same layout as GGML's block_q8_K */
+
+/* s[c] = dot(weight row w, activation row c at x + c * x_stride) for c < nc (1..DP_MM_NC). */
+typedef void (*dp_mm_dot_fn)(int k, const void *w, const void *x, size_t x_stride, int nc,
+                             float *s);
+
+typedef struct dp_mm_kernels {
+    const char *name;
+    dp_mm_dot_fn dot[DP_DTYPE_COUNT]; /* NULL for unsupported weight types */
+} dp_mm_kernels;
+
+/* Bytes of one converted activation row for weights of type wt (k a whole number of blocks). */
+size_t dp_mm_act_row_bytes(dp_dtype wt, int k);
+/* Convert one row of k activations for weights of type wt (f32 types: a copy). */
+void dp_mm_act_quantize(dp_dtype wt, const float *x, void *dst, int k);
+/* The f32 values a converted activation row stands for (used by tests as a second oracle). */
+void dp_mm_act_dequantize(dp_dtype wt, const void *src, float *x, int k);
+
+const dp_mm_kernels *dp_mm_kernels_generic(void);
+/* AVX2+FMA+F16C kernels, or NULL when not compiled in or the CPU lacks them. */
+const dp_mm_kernels *dp_mm_kernels_avx2(void);
+/* The best kernels for this CPU. */
+const dp_mm_kernels *dp_mm_kernels_best(void);
+
+/* dp_cpu_matmul with a given kernel set (tests run every set against the reference). */
+dp_status dp_cpu_matmul_with(const dp_mm_kernels *kern, dp_pool *pool, dp_cpu_ws *ws, float *y,
+                             const float *x, const void *w, dp_dtype wt, int n, int k, int m,
+                             bool accumulate);
+
+#endif /* DP_CPU_MATMUL_IMPL_H */

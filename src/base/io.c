@@ -1,0 +1,259 @@
+/* io.c — readers over files (pread) and memory, whole-file helpers, paths. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "base/base.h"
+
+/* ---- readers ---- */
+
+typedef struct file_ctx {
+    int fd;
+} file_ctx;
+
+static dp_status file_read_at(void *ctx, uint64_t off, void *dst, size_t n) {
+    int fd = ((file_ctx *)ctx)->fd;
+    char *p = dst;
+    while (n > 0) {
+        size_t chunk = n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n;
+        if (off > (uint64_t)INT64_MAX) return DP_ERR_IO;
+        ssize_t k = pread(fd, p, chunk, (off_t)off);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return DP_ERR_IO;
+        }
+        if (k == 0) return DP_ERR_IO; /* file shrank under us */
+        p += k;
+        n -= (size_t)k;
+        off += (uint64_t)k;
+    }
+    return DP_OK;
+}
+
+static void file_close(void *ctx) {
+    file_ctx *f = ctx;
+    close(f->fd);
+    dp_free(f);
+}
+
+static dp_status open_status(int err) {
+    return err == ENOENT || err == ENOTDIR ? DP_ERR_NOT_FOUND : DP_ERR_IO;
+}
+
+static int open_rd(const char *path) {
+    int fd;
+    do fd = open(path, O_RDONLY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
+dp_status dp_reader_open_file(dp_reader *r, const char *path, dp_error *e) {
+    int fd = open_rd(path);
+    if (fd < 0) {
+        int err = errno;
+        return dp_err_set(e, open_status(err), "cannot open %s: %s", path, strerror(err));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        close(fd);
+        return dp_err_set(e, DP_ERR_IO, "cannot stat %s: %s", path, strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return dp_err_set(e, DP_ERR_IO, "%s is not a regular file", path);
+    }
+    file_ctx *f = dp_malloc(sizeof *f);
+    if (!f) {
+        close(fd);
+        return dp_err_set(e, DP_ERR_NOMEM, "out of memory opening %s", path);
+    }
+    f->fd = fd;
+    r->ctx = f;
+    r->size = (uint64_t)st.st_size;
+    r->read_at = file_read_at;
+    r->close = file_close;
+    return DP_OK;
+}
+
+/* Memory reader: ctx is the data itself; dp_reader_read does the bounds check. */
+static dp_status mem_read_at(void *ctx, uint64_t off, void *dst, size_t n) {
+    if (n) memcpy(dst, (const char *)ctx + off, n);
+    return DP_OK;
+}
+
+void dp_reader_open_mem(dp_reader *r, const void *data, size_t n) {
+    r->ctx = (void *)(uintptr_t)data;
+    r->size = n;
+    r->read_at = mem_read_at;
+    r->close = NULL;
+}
+
+dp_status dp_reader_read(const dp_reader *r, uint64_t off, void *dst, size_t n, dp_error *e) {
+    if (off > r->size || n > r->size - off)
+        return dp_err_set(e, DP_ERR_FORMAT,
+                          "read of %zu bytes at offset %llu is past the end (size %llu)", n,
+                          (unsigned long long)off, (unsigned long long)r->size);
+    if (n == 0) return DP_OK;
+    dp_status st = r->read_at(r->ctx, off, dst, n);
+    if (st != DP_OK)
+        return dp_err_set(e, st, "read of %zu bytes at offset %llu failed", n,
+                          (unsigned long long)off);
+    return DP_OK;
+}
+
+void dp_reader_close(dp_reader *r) {
+    if (!r) return;
+    if (r->close) r->close(r->ctx);
+    r->ctx = NULL;
+    r->close = NULL;
+    r->read_at = NULL;
+    r->size = 0;
+}
+
+/* ---- whole files ---- */
+
+dp_status dp_file_read_all(const char *path, size_t max, char **data, size_t *n, dp_error *e) {
+    int fd = open_rd(path);
+    if (fd < 0) {
+        int err = errno;
+        return dp_err_set(e, open_status(err), "cannot open %s: %s", path, strerror(err));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        close(fd);
+        return dp_err_set(e, DP_ERR_IO, "cannot stat %s: %s", path, strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return dp_err_set(e, DP_ERR_IO, "%s is not a regular file", path);
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    if (size > (uint64_t)max || size >= SIZE_MAX) {
+        close(fd);
+        return dp_err_set(e, DP_ERR_LIMIT, "%s is %llu bytes, over the limit of %zu", path,
+                          (unsigned long long)size, max);
+    }
+    char *buf = dp_malloc((size_t)size + 1);
+    if (!buf) {
+        close(fd);
+        return dp_err_set(e, DP_ERR_NOMEM, "out of memory reading %s (%llu bytes)", path,
+                          (unsigned long long)size);
+    }
+    size_t got = 0;
+    while (got < (size_t)size) {
+        ssize_t k = read(fd, buf + got, (size_t)size - got);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            int err = k < 0 ? errno : 0;
+            close(fd);
+            dp_free(buf);
+            return dp_err_set(e, DP_ERR_IO, "cannot read %s: %s", path,
+                              err ? strerror(err) : "file shrank while reading");
+        }
+        got += (size_t)k;
+    }
+    close(fd);
+    buf[got] = '\0';
+    *data = buf;
+    *n = got;
+    return DP_OK;
+}
+
+static bool write_full(int fd, const void *data, size_t n) {
+    const char *p = data;
+    while (n > 0) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return false;
+        p += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+/* Writes to "<path>.tmp.XXXXXX" in the same directory, then renames over path, so readers see
+ * either the old or the whole new content. */
+dp_status dp_file_write_all(const char *path, const void *data, size_t n, dp_error *e) {
+    size_t plen = strlen(path);
+    char *tmp = dp_malloc(plen + 16);
+    if (!tmp) return dp_err_set(e, DP_ERR_NOMEM, "out of memory writing %s", path);
+    memcpy(tmp, path, plen);
+#if defined(__wasm__)
+    memcpy(tmp + plen, ".tmp", 5);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+#else
+    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
+    int fd = mkstemp(tmp);
+    if (fd >= 0) (void)fchmod(fd, 0644);
+#endif
+    if (fd < 0) {
+        int err = errno;
+        dp_free(tmp);
+        return dp_err_set(e, open_status(err), "cannot create %s: %s", path, strerror(err));
+    }
+    int err = 0;
+    if (!write_full(fd, data, n)) err = errno ? errno : EIO;
+    else if (fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP) err = errno;
+    if (close(fd) != 0 && !err) err = errno;
+    if (!err && rename(tmp, path) != 0) err = errno;
+    if (err) {
+        unlink(tmp);
+        dp_free(tmp);
+        return dp_err_set(e, DP_ERR_IO, "cannot write %s: %s", path, strerror(err));
+    }
+    dp_free(tmp);
+    return DP_OK;
+}
+
+bool dp_file_exists(const char *path) {
+    struct stat st;
+    return path && stat(path, &st) == 0;
+}
+
+dp_status dp_mkdir_p(const char *path, dp_error *e) {
+    char *p = dp_strdup(path);
+    if (!p) return dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+    size_t len = strlen(p);
+    while (len > 1 && p[len - 1] == '/') p[--len] = '\0';
+    for (size_t i = 1; i <= len; i++) {
+        if (p[i] != '/' && p[i] != '\0') continue;
+        if (p[i - 1] == '/') continue; /* "a//b" */
+        char save = p[i];
+        p[i] = '\0';
+        if (mkdir(p, 0755) != 0) {
+            int err = errno;
+            struct stat st;
+            if (err != EEXIST || stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                dp_status s = dp_err_set(e, DP_ERR_IO, "cannot create directory %s: %s", p,
+                                         err == EEXIST ? "exists and is not a directory"
+                                                       : strerror(err));
+                dp_free(p);
+                return s;
+            }
+        }
+        p[i] = save;
+    }
+    dp_free(p);
+    return DP_OK;
+}
+
+/* a + "/" + b, without doubling a trailing slash of a; an empty a gives a copy of b. */
+char *dp_path_join(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    bool sep = la > 0 && a[la - 1] != '/';
+    if (la > SIZE_MAX - lb - 2) return NULL;
+    char *s = dp_malloc(la + lb + 2);
+    if (!s) return NULL;
+    memcpy(s, a, la);
+    if (sep) s[la++] = '/';
+    memcpy(s + la, b, lb);
+    s[la + lb] = '\0';
+    return s;
+}

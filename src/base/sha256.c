@@ -1,0 +1,126 @@
+/* sha256.c — SHA-256 per FIPS 180-4, rounds unrolled eight at a time. */
+#include <string.h>
+
+#include "base/sha256.h"
+
+static const uint32_t K[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+    0xc67178f2};
+
+#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+#define S0(x) (ROR(x, 2) ^ ROR(x, 13) ^ ROR(x, 22))
+#define S1(x) (ROR(x, 6) ^ ROR(x, 11) ^ ROR(x, 25))
+#define s0(x) (ROR(x, 7) ^ ROR(x, 18) ^ ((x) >> 3))
+#define s1(x) (ROR(x, 17) ^ ROR(x, 19) ^ ((x) >> 10))
+#define CH(x, y, z) (((x) & (y)) ^ (~(x) & (z)))
+#define MAJ(x, y, z) (((x) & (y)) | ((z) & ((x) | (y))))
+
+/* One round with the working variables renamed instead of shifted. */
+#define RND(a, b, c, d, e, f, g, h, i)                       \
+    do {                                                     \
+        uint32_t t1 = h + S1(e) + CH(e, f, g) + K[i] + w[i]; \
+        uint32_t t2 = S0(a) + MAJ(a, b, c);                  \
+        d += t1;                                             \
+        h = t1 + t2;                                         \
+    } while (0)
+
+static void compress(uint32_t st[8], const uint8_t *p, size_t nblocks) {
+    uint32_t w[64];
+    while (nblocks--) {
+        for (int i = 0; i < 16; i++)
+            w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+                   (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
+        for (int i = 16; i < 64; i++) w[i] = s1(w[i - 2]) + w[i - 7] + s0(w[i - 15]) + w[i - 16];
+        uint32_t a = st[0], b = st[1], c = st[2], d = st[3];
+        uint32_t e = st[4], f = st[5], g = st[6], h = st[7];
+        for (int i = 0; i < 64; i += 8) {
+            RND(a, b, c, d, e, f, g, h, i + 0);
+            RND(h, a, b, c, d, e, f, g, i + 1);
+            RND(g, h, a, b, c, d, e, f, i + 2);
+            RND(f, g, h, a, b, c, d, e, i + 3);
+            RND(e, f, g, h, a, b, c, d, i + 4);
+            RND(d, e, f, g, h, a, b, c, i + 5);
+            RND(c, d, e, f, g, h, a, b, i + 6);
+            RND(b, c, d, e, f, g, h, a, i + 7);
+        }
+        st[0] += a; st[1] += b; st[2] += c; st[3] += d;
+        st[4] += e; st[5] += f; st[6] += g; st[7] += h;
+        p += 64;
+    }
+}
+
+void dp_sha256_init(dp_sha256_ctx *s) {
+    static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(s->h, iv, sizeof iv);
+    s->len = 0;
+    s->fill = 0;
+}
+
+void dp_sha256_update(dp_sha256_ctx *s, const void *data, size_t n) {
+    const uint8_t *p = data;
+    s->len += n;
+    if (s->fill) {
+        size_t take = 64 - s->fill < n ? 64 - s->fill : n;
+        memcpy(s->block + s->fill, p, take);
+        s->fill += take;
+        p += take;
+        n -= take;
+        if (s->fill < 64) return;
+        compress(s->h, s->block, 1);
+        s->fill = 0;
+    }
+    if (n >= 64) {
+        compress(s->h, p, n / 64);
+        p += n & ~(size_t)63;
+        n &= 63;
+    }
+    if (n) {
+        memcpy(s->block, p, n);
+        s->fill = n;
+    }
+}
+
+void dp_sha256_final(dp_sha256_ctx *s, uint8_t out[32]) {
+    uint64_t bits = s->len * 8;
+    s->block[s->fill++] = 0x80;
+    if (s->fill > 56) {
+        memset(s->block + s->fill, 0, 64 - s->fill);
+        compress(s->h, s->block, 1);
+        s->fill = 0;
+    }
+    memset(s->block + s->fill, 0, 56 - s->fill);
+    for (int i = 0; i < 8; i++) s->block[56 + i] = (uint8_t)(bits >> (56 - 8 * i));
+    compress(s->h, s->block, 1);
+    for (int i = 0; i < 8; i++) {
+        out[4 * i] = (uint8_t)(s->h[i] >> 24);
+        out[4 * i + 1] = (uint8_t)(s->h[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(s->h[i] >> 8);
+        out[4 * i + 3] = (uint8_t)s->h[i];
+    }
+    s->fill = 0;
+}
+
+void dp_sha256(const void *data, size_t n, uint8_t out[32]) {
+    dp_sha256_ctx s;
+    dp_sha256_init(&s);
+    dp_sha256_update(&s, data, n);
+    dp_sha256_final(&s, out);
+}
+
+void dp_sha256_hex(const uint8_t digest[32], char hex[65]) {
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        hex[2 * i] = digits[digest[i] >> 4];
+        hex[2 * i + 1] = digits[digest[i] & 15];
+    }
+    hex[64] = '\0';
+}

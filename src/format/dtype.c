@@ -1,0 +1,45 @@
+/* dtype.c — names and block geometry of the stored element types. */
+#include <string.h>
+
+#include "format/dtype.h"
+
+static const struct {
+    const char *name;
+    size_t values, bytes;
+} TYPES[DP_DTYPE_COUNT] = {
+    [DP_DTYPE_F32] = {"f32", 1, 4},       [DP_DTYPE_F16] = {"f16", 1, 2},
+    [DP_DTYPE_BF16] = {"bf16", 1, 2},     [DP_DTYPE_Q8_0] = {"q8_0", 32, 34},
+    [DP_DTYPE_Q4_K] = {"q4_k", 256, 144}, [DP_DTYPE_Q5_K] = {"q5_k", 256, 176},
+    [DP_DTYPE_Q6_K] = {"q6_k", 256, 210}, [DP_DTYPE_I32] = {"i32", 1, 4},
+};
+
+static bool valid(dp_dtype t) { return (unsigned)t < (unsigned)DP_DTYPE_COUNT; }
+
+const char *dp_dtype_name(dp_dtype t) { return valid(t) ? TYPES[t].name : "?"; }
+
+bool dp_dtype_parse(const char *name, dp_dtype *t) {
+    if (!name) return false;
+    for (int i = 0; i < DP_DTYPE_COUNT; i++) {
+        if (strcmp(name, TYPES[i].name) == 0) {
+            *t = (dp_dtype)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+size_t dp_dtype_block_values(dp_dtype t) { return valid(t) ? TYPES[t].values : 0; }
+
+size_t dp_dtype_block_bytes(dp_dtype t) { return valid(t) ? TYPES[t].bytes : 0; }
+
+bool dp_dtype_row_bytes(dp_dtype t, uint64_t n, uint64_t *bytes) {
+    if (!valid(t)) return false;
+    uint64_t v = TYPES[t].values;
+    if (n % v) return false;
+    uint64_t blocks = n / v, b = TYPES[t].bytes;
+    if (blocks > UINT64_MAX / b) return false;
+    *bytes = blocks * b;
+    return true;
+}
+
+bool dp_dtype_is_quant(dp_dtype t) { return valid(t) && TYPES[t].values > 1; }
