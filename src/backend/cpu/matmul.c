@@ -10,6 +10,14 @@
 #if defined(__x86_64__) || defined(_M_X64)
 #define DP_HAVE_AVX2_FILE 1
 const dp_mm_kernels *dp_mm_avx2_table(void); /* matmul_avx2.c */
+#if defined(__GNUC__)
+#include <cpuid.h>
+/* F16C is CPUID.1:ECX bit 29 (clang before 16 rejects "f16c" in __builtin_cpu_supports). */
+static int dp_cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+}
+#endif
 #endif
 
 /* ==== activation formats ==== */
@@ -281,8 +289,7 @@ const dp_mm_kernels *dp_mm_kernels_generic(void) { return &generic_kernels; }
 
 const dp_mm_kernels *dp_mm_kernels_avx2(void) {
 #if defined(DP_HAVE_AVX2_FILE) && defined(__GNUC__)
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("f16c"))
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && dp_cpu_has_f16c())
         return dp_mm_avx2_table();
 #endif
     return NULL;
