@@ -21,7 +21,9 @@ typedef enum dp_family {
 
 typedef enum dp_rope_scaling {
     DP_ROPE_SCALING_NONE = 0, DP_ROPE_SCALING_LINEAR, DP_ROPE_SCALING_LLAMA3,
-    DP_ROPE_SCALING_LONGROPE
+    DP_ROPE_SCALING_LONGROPE,
+    DP_ROPE_SCALING_FACTORS  /* explicit per-pair divisors: inv_freq[i] = base^(-2i/rot) / short_factor[i]
+                                (GGUF rope_freqs.weight, GGML's freq_factors); long_factor == short_factor */
 } dp_rope_scaling;
 
 typedef struct dp_rope_desc {
@@ -31,7 +33,7 @@ typedef struct dp_rope_desc {
     double low_freq_factor, high_freq_factor; /* llama3 */
     int64_t original_max_pos;  /* llama3, longrope */
     double attention_factor;   /* longrope; 0 = derive from factor */
-    int n_factors;             /* longrope: rot_dim / 2 */
+    int n_factors;             /* longrope, factors: rot_dim / 2 */
     float short_factor[DP_MAX_ROPE_FACTORS], long_factor[DP_MAX_ROPE_FACTORS];
 } dp_rope_desc;
 

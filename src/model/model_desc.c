@@ -87,8 +87,9 @@ dp_status dp_model_validate(const dp_model_desc *d, dp_error *e) {
     const dp_rope_desc *rs[2] = {&d->rope, &d->rope_local};
     for (int i = 0; i < 2; i++) {
         const dp_rope_desc *r = rs[i];
-        if (r->scaling == DP_ROPE_SCALING_LONGROPE && r->n_factors != d->rot_dim / 2)
-            return dp_err_set(e, DP_ERR_FORMAT, "model: longrope needs %d factors, has %d", d->rot_dim / 2, r->n_factors);
+        if ((r->scaling == DP_ROPE_SCALING_LONGROPE || r->scaling == DP_ROPE_SCALING_FACTORS) &&
+            r->n_factors != d->rot_dim / 2)
+            return dp_err_set(e, DP_ERR_FORMAT, "model: rope needs %d factors, has %d", d->rot_dim / 2, r->n_factors);
         if ((r->scaling == DP_ROPE_SCALING_LLAMA3 || r->scaling == DP_ROPE_SCALING_LONGROPE) && r->original_max_pos <= 0)
             return dp_err_set(e, DP_ERR_FORMAT, "model: rope scaling needs original_max_position_embeddings");
         if ((r->scaling == DP_ROPE_SCALING_LLAMA3 || r->scaling == DP_ROPE_SCALING_LINEAR) && !(r->factor > 0))
@@ -114,6 +115,7 @@ void dp_model_rope_freqs(const dp_model_desc *d, bool local, int64_t n_ctx, floa
         if (r->attention_factor > 0) *mscale = (float)r->attention_factor;
         else if (factor > 1.0) *mscale = (float)sqrt(1.0 + log(factor) / log((double)r->original_max_pos));
     }
+    if (r->scaling == DP_ROPE_SCALING_FACTORS) ext = r->short_factor;
     for (int i = 0; i < half; i++) {
         /* HF computes base ** (2i/dim) and its reciprocal in f32 */
         float expo = (float)(2 * i) / (float)d->rot_dim;
@@ -138,7 +140,7 @@ void dp_model_rope_freqs(const dp_model_desc *d, bool local, int64_t n_ctx, floa
 /* ---- JSON ---- */
 
 static void put_rope(dp_buf *b, const char *key, const dp_rope_desc *r) {
-    static const char *const kinds[] = {"none", "linear", "llama3", "longrope"};
+    static const char *const kinds[] = {"none", "linear", "llama3", "longrope", "factors"};
     dp_buf_printf(b, "\"%s\":{\"theta\":%.17g,\"scaling\":\"%s\",\"factor\":%.17g,"
                      "\"low_freq_factor\":%.17g,\"high_freq_factor\":%.17g,"
                      "\"original_max_position_embeddings\":%lld,\"attention_factor\":%.17g",
@@ -252,9 +254,9 @@ static void get_rope(jreader *parent, const char *key, dp_rope_desc *r) {
     memset(r, 0, sizeof *r);
     r->theta = j_num(&jr, "theta");
     const char *kind = j_str(&jr, "scaling");
-    static const char *const kinds[] = {"none", "linear", "llama3", "longrope"};
+    static const char *const kinds[] = {"none", "linear", "llama3", "longrope", "factors"};
     bool found = false;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (!strcmp(kind, kinds[i])) { r->scaling = (dp_rope_scaling)i; found = true; }
     if (jr.st == DP_OK && !found) jr.st = dp_err_set(jr.e, DP_ERR_UNSUPPORTED, "model: unknown rope scaling '%s'", kind);
     r->factor = j_num(&jr, "factor");
