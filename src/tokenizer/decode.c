@@ -10,31 +10,33 @@
 #include "tokenizer/tok_internal.h"
 #include "tokenizer/unicode.h"
 
-/* Appends the bytes of id to out; strip drops a leading dummy-prefix space. */
-static void piece(const dp_tokenizer *t, int32_t id, unsigned flags, bool strip, dp_buf *out) {
+/* Appends the bytes of id to out; strip drops a leading dummy-prefix space. Returns true when the
+ * token was a normal one (it used up the chance to strip). */
+static bool piece(const dp_tokenizer *t, int32_t id, unsigned flags, bool strip, dp_buf *out) {
     const dp_tok_entry *en = &t->tok[id];
     const uint8_t *s = dp_tok_bytes(t, id);
     size_t n = en->len;
     switch (en->type) {
     case DP_TOKT_BYTE:
         dp_buf_append(out, &en->byte, 1);
-        return;
+        return true;
     case DP_TOKT_CONTROL:
     case DP_TOKT_UNKNOWN:
-        if (flags & DP_DECODE_SPECIAL) dp_buf_append(out, s, n);
-        return;
+        if (!(flags & DP_DECODE_SPECIAL)) return false;
+        dp_buf_append(out, s, n);
+        return n > 0;
     case DP_TOKT_USER:
         dp_buf_append(out, s, n);
-        return;
+        return n > 0;
     case DP_TOKT_NORMAL:
         break;
     default:
-        return;
+        return false;
     }
     if (!t->escape_spaces) {
         if (strip && n && s[0] == ' ') s++, n--;
         dp_buf_append(out, s, n);
-        return;
+        return true;
     }
     size_t run = 0, i = 0;
     if (strip && n >= 3 && s[0] == 0xE2 && s[1] == 0x96 && s[2] == 0x81) run = i = 3;
@@ -46,6 +48,7 @@ static void piece(const dp_tokenizer *t, int32_t id, unsigned flags, bool strip,
         run = i + 1;
     }
     dp_buf_append(out, s + run, n - run);
+    return true;
 }
 
 static bool strips_prefix(const dp_tokenizer *t) {
@@ -59,10 +62,9 @@ dp_status dp_tokenizer_decode(const dp_tokenizer *t, const int32_t *ids, size_t 
         if (ids[i] < 0 || ids[i] >= t->n_vocab)
             return dp_err_set(e, DP_ERR_INVALID_ARG, "token id %ld is out of range (vocabulary of %d)", (long)ids[i],
                               (int)t->n_vocab);
-    size_t start = out->len;
     bool strip = strips_prefix(t);
     for (size_t i = 0; i < n; i++) {
-        piece(t, ids[i], flags, strip && out->len == start, out);
+        if (piece(t, ids[i], flags, strip, out)) strip = false;
         if (out->oom) return dp_err_set(e, DP_ERR_NOMEM, "out of memory");
     }
     return DP_OK;
@@ -160,7 +162,7 @@ dp_status dp_detok_push(dp_detok *d, int32_t id, dp_buf *out, dp_error *e) {
                           (int)t->n_vocab);
     bool strip = (d->flags & DP_DECODE_STRIP_PREFIX) && !d->started && strips_prefix(t);
     size_t before = out->len;
-    piece(t, id, d->flags, strip, out);
+    if (piece(t, id, d->flags, strip, out)) d->started = true;
     if (out->oom) {
         out->len = before;
         return dp_err_set(e, DP_ERR_NOMEM, "out of memory");
@@ -175,10 +177,7 @@ dp_status dp_detok_push(dp_detok *d, int32_t id, dp_buf *out, dp_error *e) {
     }
     if (n) memcpy(tmp, out->data + before, n);
     out->len = before;
-    if (n) {
-        d->started = true;
-        feed(d, tmp, n, out);
-    }
+    if (n) feed(d, tmp, n, out);
     if (tmp != local) dp_free(tmp);
     if (out->data && !out->oom) out->data[out->len] = '\0';
     if (out->oom) {
