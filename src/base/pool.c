@@ -104,7 +104,7 @@ struct dp_pool {
 static void *worker_main(void *wp) {
     worker *w = wp;
     dp_pool *p = w->pool;
-    unsigned seen = atomic_load_explicit(&p->gen, memory_order_acquire);
+    unsigned seen = 0; /* gen at creation: a late-starting thread must not miss job 1 */
     for (;;) {
         unsigned g = seen;
         for (int i = 0; i < POOL_SPIN; i++) {
