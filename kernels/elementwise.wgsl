@@ -1,0 +1,93 @@
+// elementwise.wgsl — add, copy, softcap and gated activations (SiLU / GELU-tanh) over f32.
+//
+// Every entry point handles `count` elements with one invocation per element over a 2-D grid of
+// workgroups (x up to 65535, then y), so any count up to 2^32 works; invocations past the end do
+// nothing. Offsets are in elements. Entries with an "_inplace" suffix are the aliasing forms the
+// backend picks when the output is the same tensor as the first input (WebGPU forbids binding one
+// range both read-only and writable in one dispatch).
+
+override WG: u32 = 256u;
+
+struct Params {
+  count: u32,
+  dst_off: u32,   // copy: first element written in dst
+  cap: f32,       // softcap
+  act: u32,       // glu: 0 SiLU, 1 GELU-tanh
+}
+@group(0) @binding(0) var<uniform> p: Params;
+
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> a: array<f32>;
+@group(0) @binding(3) var<storage, read> b: array<f32>;
+
+fn index_of(wid: vec3<u32>, nw: vec3<u32>, li: u32) -> u32 {
+  return (wid.x + wid.y * nw.x) * WG + li;
+}
+
+// tanh that stays finite for large |x| on every backend (some expand it through exp).
+fn tanh_safe(x: f32) -> f32 {
+  return tanh(clamp(x, -15.0, 15.0));
+}
+
+fn silu(x: f32) -> f32 {
+  return x / (1.0 + exp(-x));
+}
+
+// PyTorch gelu(approximate='tanh')
+fn gelu_tanh(x: f32) -> f32 {
+  let inner = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+  return 0.5 * x * (1.0 + tanh_safe(inner));
+}
+
+fn act(g: f32) -> f32 {
+  if (p.act == 1u) { return gelu_tanh(g); }
+  return silu(g);
+}
+
+// out[i] = a[i] + b[i]
+@compute @workgroup_size(WG)
+fn add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+       @builtin(local_invocation_index) li: u32) {
+  let i = index_of(wid, nw, li);
+  if (i < p.count) { out[i] = a[i] + b[i]; }
+}
+
+// out[i] += b[i]
+@compute @workgroup_size(WG)
+fn add_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+               @builtin(local_invocation_index) li: u32) {
+  let i = index_of(wid, nw, li);
+  if (i < p.count) { out[i] = out[i] + b[i]; }
+}
+
+// out[dst_off + i] = a[i]
+@compute @workgroup_size(WG)
+fn copy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let i = index_of(wid, nw, li);
+  if (i < p.count) { out[p.dst_off + i] = a[i]; }
+}
+
+// out[i] = cap * tanh(out[i] / cap)
+@compute @workgroup_size(WG)
+fn softcap(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+           @builtin(local_invocation_index) li: u32) {
+  let i = index_of(wid, nw, li);
+  if (i < p.count) { out[i] = p.cap * tanh_safe(out[i] * (1.0 / p.cap)); }
+}
+
+// out[i] = act(a[i]) * b[i]
+@compute @workgroup_size(WG)
+fn glu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+       @builtin(local_invocation_index) li: u32) {
+  let i = index_of(wid, nw, li);
+  if (i < p.count) { out[i] = act(a[i]) * b[i]; }
+}
+
+// out[i] = act(out[i]) * b[i]
+@compute @workgroup_size(WG)
+fn glu_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+               @builtin(local_invocation_index) li: u32) {
+  let i = index_of(wid, nw, li);
+  if (i < p.count) { out[i] = act(out[i]) * b[i]; }
+}

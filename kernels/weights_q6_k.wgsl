@@ -1,0 +1,143 @@
+// weights_q6_k.wgsl — get_rows, dequant and matrix-vector products reading GGML q6_K: blocks of 256 values { u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d } (210 bytes,
+// so blocks may start on any even byte); value = d * scale * (q - 32) with 6-bit q.
+//
+// The entry points and the helpers above the type-specific part are the same text in every
+// weights_*.wgsl (WGSL has no includes); only UNIT, w_elem and dot_unit differ.
+
+override WG: u32 = 256u;   // invocations per workgroup (power of two)
+override TPR: u32 = 32u;   // matvec: invocations per weight row (power of two, <= WG)
+
+struct Params {
+  n: u32,           // get_rows: ids; matvec: rows of x; dequant: weight rows to expand
+  k: u32,           // values per weight row
+  m: u32,           // weight rows
+  row_bytes: u32,   // bytes per weight row
+  scale: f32,       // get_rows: multiplier
+  accumulate: u32,  // matvec: out += instead of out =
+  r0: u32,          // dequant: first weight row
+  _pad: u32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> W: array<u32>;
+@group(0) @binding(3) var<storage, read> ids: array<i32>;   // get_rows
+@group(0) @binding(3) var<storage, read> x: array<f32>;     // matvec
+
+var<workgroup> red: array<f32, WG>;
+
+// little-endian byte / u16 / u32 at any byte offset of W
+fn rd8(b: u32) -> u32 {
+  return (W[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu;
+}
+fn rd16(b: u32) -> u32 {
+  let s = (b & 3u) * 8u;
+  if (s <= 16u) { return (W[b >> 2u] >> s) & 0xffffu; }
+  return rd8(b) | (rd8(b + 1u) << 8u);
+}
+fn rd32(b: u32) -> u32 {
+  let s = (b & 3u) * 8u;
+  if (s == 0u) { return W[b >> 2u]; }
+  return (W[b >> 2u] >> s) | (W[(b >> 2u) + 1u] << (32u - s));
+}
+fn f16_at(b: u32) -> f32 {
+  return unpack2x16float(rd16(b)).x;
+}
+
+// ---- type-specific part ----
+
+const UNIT: u32 = 32u;   // values per matvec unit: 8 positions l of one half block, 4 values each
+
+fn i8_of(v: u32) -> i32 {
+  return (i32(v << 24u) >> 24u);
+}
+
+fn w_elem(row: u32, c: u32) -> f32 {
+  let b = row * p.row_bytes + (c / 256u) * 210u;
+  let j = c % 256u;
+  let h = j / 128u;
+  let qd = (j % 128u) / 32u;
+  let l = j % 32u;
+  let lb = rd8(b + h * 64u + l + 32u * (qd & 1u));
+  let q = ((lb >> (4u * (qd >> 1u))) & 15u) | (((rd8(b + 128u + h * 32u + l) >> (2u * qd)) & 3u) << 4u);
+  let sc = f32(i8_of(rd8(b + 192u + h * 8u + l / 16u + 2u * qd)));
+  return f16_at(b + 208u) * sc * f32(i32(q) - 32);
+}
+
+fn dot_unit(rb: u32, u: u32, xr: u32) -> f32 {
+  let b = rb + (u / 8u) * 210u;
+  let h = (u % 8u) / 4u;
+  let l0 = (u % 4u) * 8u;
+  let xo = xr + (u / 8u) * 256u + h * 128u + l0;
+  let scb = b + 192u + h * 8u + l0 / 16u;
+  var s = vec4<f32>(0.0);
+  for (var t = 0u; t < 2u; t = t + 1u) {
+    let la = rd32(b + h * 64u + l0 + 4u * t);
+    let lb = rd32(b + h * 64u + 32u + l0 + 4u * t);
+    let qh = rd32(b + 128u + h * 32u + l0 + 4u * t);
+    for (var k = 0u; k < 4u; k = k + 1u) {
+      let a = (la >> (8u * k)) & 255u;
+      let c = (lb >> (8u * k)) & 255u;
+      let hh = (qh >> (8u * k)) & 255u;
+      let q = vec4<i32>(i32((a & 15u) | ((hh & 3u) << 4u)), i32((c & 15u) | (((hh >> 2u) & 3u) << 4u)),
+                        i32((a >> 4u) | (((hh >> 4u) & 3u) << 4u)), i32((c >> 4u) | (((hh >> 6u) & 3u) << 4u)))
+              - vec4<i32>(32);
+      let xi = xo + 4u * t + k;
+      s = s + vec4<f32>(q) * vec4<f32>(x[xi], x[xi + 32u], x[xi + 64u], x[xi + 96u]);
+    }
+  }
+  let sc = vec4<f32>(f32(i8_of(rd8(scb))), f32(i8_of(rd8(scb + 2u))), f32(i8_of(rd8(scb + 4u))),
+                     f32(i8_of(rd8(scb + 6u))));
+  return f16_at(b + 208u) * dot(sc, s);
+}
+// ---- end of type-specific part ----
+
+// out[i, c] = scale * W[ids[i], c]: one invocation per output value.
+@compute @workgroup_size(WG)
+fn get_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+            @builtin(local_invocation_index) li: u32) {
+  let t = (wid.x + wid.y * nw.x) * WG + li;
+  if (t >= p.n * p.k) { return; }
+  let i = t / p.k;
+  let c = t % p.k;
+  out[t] = w_elem(u32(ids[i]), c) * p.scale;
+}
+
+// out[(r - r0) * k + c] = W[r, c] for rows r0 .. r0 + n: one invocation per value.
+@compute @workgroup_size(WG)
+fn dequant(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+           @builtin(local_invocation_index) li: u32) {
+  let t = (wid.x + wid.y * nw.x) * WG + li;
+  if (t >= p.n * p.k) { return; }
+  out[t] = w_elem(p.r0 + t / p.k, t % p.k);
+}
+
+// out[j, r] (+)= sum_c x[j, c] * W[r, c]: TPR invocations per weight row r (WG / TPR rows per
+// workgroup over a 2-D grid), x row j = workgroup z. Each invocation sums whole units, then a
+// tree reduction in workgroup memory.
+@compute @workgroup_size(WG)
+fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+          @builtin(local_invocation_index) li: u32) {
+  let row = (wid.x + wid.y * nw.x) * (WG / TPR) + li / TPR;
+  let lane = li % TPR;
+  let j = wid.z;
+  var acc = 0.0;
+  if (row < p.m) {
+    let units = p.k / UNIT;
+    let rb = row * p.row_bytes;
+    for (var u = lane; u < units; u = u + TPR) {
+      acc = acc + dot_unit(rb, u, j * p.k);
+    }
+  }
+  red[li] = acc;
+  workgroupBarrier();
+  for (var s = TPR / 2u; s > 0u; s = s >> 1u) {
+    if (lane < s) { red[li] = red[li] + red[li + s]; }
+    workgroupBarrier();
+  }
+  if (lane == 0u && row < p.m) {
+    let o = j * p.m + row;
+    var v = red[li];
+    if (p.accumulate != 0u) { v = v + out[o]; }
+    out[o] = v;
+  }
+}

@@ -1,0 +1,122 @@
+// weights_q8_0.wgsl — get_rows, dequant and matrix-vector products reading GGML q8_0: blocks of 32 values { f16 d; i8 qs[32] } (34 bytes, so blocks and rows may
+// start on any even byte); value = d * qs[i].
+//
+// The entry points and the helpers above the type-specific part are the same text in every
+// weights_*.wgsl (WGSL has no includes); only UNIT, w_elem and dot_unit differ.
+
+override WG: u32 = 256u;   // invocations per workgroup (power of two)
+override TPR: u32 = 32u;   // matvec: invocations per weight row (power of two, <= WG)
+
+struct Params {
+  n: u32,           // get_rows: ids; matvec: rows of x; dequant: weight rows to expand
+  k: u32,           // values per weight row
+  m: u32,           // weight rows
+  row_bytes: u32,   // bytes per weight row
+  scale: f32,       // get_rows: multiplier
+  accumulate: u32,  // matvec: out += instead of out =
+  r0: u32,          // dequant: first weight row
+  _pad: u32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> W: array<u32>;
+@group(0) @binding(3) var<storage, read> ids: array<i32>;   // get_rows
+@group(0) @binding(3) var<storage, read> x: array<f32>;     // matvec
+
+var<workgroup> red: array<f32, WG>;
+
+// little-endian byte / u16 / u32 at any byte offset of W
+fn rd8(b: u32) -> u32 {
+  return (W[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu;
+}
+fn rd16(b: u32) -> u32 {
+  let s = (b & 3u) * 8u;
+  if (s <= 16u) { return (W[b >> 2u] >> s) & 0xffffu; }
+  return rd8(b) | (rd8(b + 1u) << 8u);
+}
+fn rd32(b: u32) -> u32 {
+  let s = (b & 3u) * 8u;
+  if (s == 0u) { return W[b >> 2u]; }
+  return (W[b >> 2u] >> s) | (W[(b >> 2u) + 1u] << (32u - s));
+}
+fn f16_at(b: u32) -> f32 {
+  return unpack2x16float(rd16(b)).x;
+}
+
+// ---- type-specific part ----
+
+const UNIT: u32 = 32u;   // values per matvec unit: one block
+
+fn i8_of(v: u32) -> i32 {
+  return (i32(v << 24u) >> 24u);
+}
+
+fn w_elem(row: u32, c: u32) -> f32 {
+  let b = row * p.row_bytes + (c / 32u) * 34u;
+  return f16_at(b) * f32(i8_of(rd8(b + 2u + c % 32u)));
+}
+
+fn dot_unit(rb: u32, u: u32, xr: u32) -> f32 {
+  let b = rb + u * 34u;
+  let xo = xr + u * 32u;
+  var s = 0.0;
+  for (var t = 0u; t < 8u; t = t + 1u) {
+    let q = rd32(b + 2u + 4u * t);
+    let xi = xo + 4u * t;
+    s = s + f32(i8_of(q)) * x[xi] + f32(i8_of(q >> 8u)) * x[xi + 1u]
+          + f32(i8_of(q >> 16u)) * x[xi + 2u] + f32(i8_of(q >> 24u)) * x[xi + 3u];
+  }
+  return f16_at(b) * s;
+}
+// ---- end of type-specific part ----
+
+// out[i, c] = scale * W[ids[i], c]: one invocation per output value.
+@compute @workgroup_size(WG)
+fn get_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+            @builtin(local_invocation_index) li: u32) {
+  let t = (wid.x + wid.y * nw.x) * WG + li;
+  if (t >= p.n * p.k) { return; }
+  let i = t / p.k;
+  let c = t % p.k;
+  out[t] = w_elem(u32(ids[i]), c) * p.scale;
+}
+
+// out[(r - r0) * k + c] = W[r, c] for rows r0 .. r0 + n: one invocation per value.
+@compute @workgroup_size(WG)
+fn dequant(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+           @builtin(local_invocation_index) li: u32) {
+  let t = (wid.x + wid.y * nw.x) * WG + li;
+  if (t >= p.n * p.k) { return; }
+  out[t] = w_elem(p.r0 + t / p.k, t % p.k);
+}
+
+// out[j, r] (+)= sum_c x[j, c] * W[r, c]: TPR invocations per weight row r (WG / TPR rows per
+// workgroup over a 2-D grid), x row j = workgroup z. Each invocation sums whole units, then a
+// tree reduction in workgroup memory.
+@compute @workgroup_size(WG)
+fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+          @builtin(local_invocation_index) li: u32) {
+  let row = (wid.x + wid.y * nw.x) * (WG / TPR) + li / TPR;
+  let lane = li % TPR;
+  let j = wid.z;
+  var acc = 0.0;
+  if (row < p.m) {
+    let units = p.k / UNIT;
+    let rb = row * p.row_bytes;
+    for (var u = lane; u < units; u = u + TPR) {
+      acc = acc + dot_unit(rb, u, j * p.k);
+    }
+  }
+  red[li] = acc;
+  workgroupBarrier();
+  for (var s = TPR / 2u; s > 0u; s = s >> 1u) {
+    if (lane < s) { red[li] = red[li] + red[li + s]; }
+    workgroupBarrier();
+  }
+  if (lane == 0u && row < p.m) {
+    let o = j * p.m + row;
+    var v = red[li];
+    if (p.accumulate != 0u) { v = v + out[o]; }
+    out[o] = v;
+  }
+}

@@ -1,0 +1,166 @@
+/* ops_matmul.c — matmul and get_rows over weights of any stored type (kernels/weights_*.wgsl,
+ * kernels/matmul_tiled.wgsl).
+ *
+ * matmul picks by the number of x rows n:
+ *   n <= WG_MATVEC_MAX_N: weights_<type>:matvec reads the stored weights directly, TPR
+ *     invocations per output value (decode);
+ *   larger n: the tiled f32 product (prefill). Non-f32 weights are first expanded to f32 into
+ *     scratch by weights_<type>:dequant, WG_DEQ_BUDGET bytes of rows at a time. */
+#if defined(__wasm__)
+
+#include <stdio.h>
+
+#include "backend/webgpu/wg_internal.h"
+
+#define WG_MATVEC_MAX_N 8
+#define WG_DEQ_BUDGET (64u << 20)
+
+const char *wg_weights_file(dp_dtype t) {
+    switch (t) {
+    case DP_DTYPE_F32: return "weights_f32";
+    case DP_DTYPE_F16: return "weights_f16";
+    case DP_DTYPE_BF16: return "weights_bf16";
+    case DP_DTYPE_Q8_0: return "weights_q8_0";
+    case DP_DTYPE_Q4_K: return "weights_q4_k";
+    case DP_DTYPE_Q5_K: return "weights_q5_k";
+    case DP_DTYPE_Q6_K: return "weights_q6_k";
+    default: return NULL;
+    }
+}
+
+/* values per matvec unit in weights_<type>.wgsl (UNIT) */
+static uint32_t weights_unit(dp_dtype t) {
+    switch (t) {
+    case DP_DTYPE_Q8_0: return 32;
+    case DP_DTYPE_Q4_K: return 64;
+    case DP_DTYPE_Q5_K: return 64;
+    case DP_DTYPE_Q6_K: return 32;
+    default: return 1;
+    }
+}
+
+/* matches `Params` in weights_*.wgsl */
+typedef struct weights_params {
+    uint32_t n, k, m, row_bytes;
+    float scale;
+    uint32_t accumulate, r0, pad;
+} weights_params;
+
+/* Checks a weight tensor [m, k] and returns its row bytes (0 after a recorded failure). */
+static uint32_t weights_check(wg_ctx *c, const dp_tensor *w, const char *op) {
+    const char *file = w ? wg_weights_file(w->dtype) : NULL;
+    if (!w || !w->handle || !file) {
+        wg_fail(c, DP_ERR_UNSUPPORTED, "%s: weights missing or of unsupported type %s", op,
+                w ? dp_dtype_name(w->dtype) : "-");
+        return 0;
+    }
+    uint64_t rb = 0;
+    if (w->ne[0] <= 0 || w->ne[1] <= 0 || !dp_dtype_row_bytes(w->dtype, (uint64_t)w->ne[0], &rb) ||
+        rb * (uint64_t)w->ne[1] > w->nbytes || rb * (uint64_t)w->ne[1] > UINT32_MAX) {
+        wg_fail(c, DP_ERR_INVALID_ARG, "%s: bad weight shape [%lld, %lld] (%s, %llu bytes)", op,
+                (long long)w->ne[0], (long long)w->ne[1], dp_dtype_name(w->dtype),
+                (unsigned long long)w->nbytes);
+        return 0;
+    }
+    if (w->offset % 256) {
+        wg_fail(c, DP_ERR_INVALID_ARG, "%s: weight offset not a multiple of 256", op);
+        return 0;
+    }
+    return (uint32_t)rb;
+}
+
+void wg_op_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, const dp_tensor *ids,
+                    int n, float scale) {
+    wg_ctx *c = wg_ctx_of(b);
+    uint32_t rb = weights_check(c, table, "get_rows");
+    if (!rb) return;
+    int64_t d = table->ne[0];
+    if (n < 0 || !wg_check_f32(c, ids, n, "get_rows", "ids") ||
+        !wg_check_f32(c, out, (int64_t)n * d, "get_rows", "out"))
+        return;
+    if ((uint64_t)n * (uint64_t)d > UINT32_MAX - 256) {
+        wg_fail(c, DP_ERR_LIMIT, "get_rows: %d x %lld values is over the kernel's range", n,
+                (long long)d);
+        return;
+    }
+    if (!n) return;
+    weights_params p = {(uint32_t)n, (uint32_t)d, (uint32_t)table->ne[1], rb, scale, 0, 0, 0};
+    dp_gpu_binding o = wg_at(1, wg_bind(out)), t = wg_at(2, wg_bind(table)), i = wg_at(3, wg_bind(ids));
+    if (!wg_unalias(c, &t, o, WG_SCR_ALIAS0) || !wg_unalias(c, &i, o, WG_SCR_ALIAS1)) return;
+    dp_gpu_binding bs[3] = {o, t, i};
+    wg_dispatch_flat(c, wg_weights_file(table->dtype), "get_rows", "", &p, sizeof p, bs, 3,
+                     ((uint64_t)n * (uint64_t)d + 255) / 256);
+}
+
+static uint32_t pow2_floor(uint32_t v) {
+    uint32_t r = 1;
+    while (r * 2 <= v) r *= 2;
+    return r;
+}
+
+/* matches `Params` in matmul_tiled.wgsl */
+typedef struct tiled_params {
+    uint32_t n, k, m, col0, out_stride, accumulate;
+} tiled_params;
+
+void wg_op_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
+                  bool accumulate) {
+    wg_ctx *c = wg_ctx_of(b);
+    uint32_t rb = weights_check(c, w, "matmul");
+    if (!rb) return;
+    const int64_t k = w->ne[0], m = w->ne[1];
+    if (n < 0 || !wg_check_f32(c, x, (int64_t)n * k, "matmul", "x") ||
+        !wg_check_f32(c, out, (int64_t)n * m, "matmul", "out"))
+        return;
+    if (!n) return;
+    dp_gpu_binding o = wg_at(1, wg_bind(out)), wb = wg_at(2, wg_bind(w)), xb = wg_at(3, wg_bind(x));
+    if (!wg_unalias(c, &xb, o, WG_SCR_ALIAS0) || !wg_unalias(c, &wb, o, WG_SCR_ALIAS1)) return;
+    const char *file = wg_weights_file(w->dtype);
+
+    if (n <= WG_MATVEC_MAX_N) {
+        uint32_t units = (uint32_t)(k / weights_unit(w->dtype));
+        uint32_t tpr = pow2_floor(units);
+        tpr = tpr < 4 ? 4 : tpr > 32 ? 32 : tpr;
+        char consts[32];
+        snprintf(consts, sizeof consts, "TPR=%u", tpr);
+        weights_params p = {(uint32_t)n, (uint32_t)k, (uint32_t)m, rb, 1.0f, accumulate, 0, 0};
+        uint32_t rows_per_wg = 256 / tpr, gx, gy;
+        wg_grid(c, ((uint64_t)m + rows_per_wg - 1) / rows_per_wg, &gx, &gy);
+        dp_gpu_binding bs[3] = {o, wb, xb};
+        wg_dispatch(c, file, "matvec", consts, &p, sizeof p, bs, 3, gx, gy, (uint32_t)n);
+        return;
+    }
+
+    uint32_t gy = (uint32_t)(((uint64_t)n + 63) / 64);
+    if (w->dtype == DP_DTYPE_F32) {
+        tiled_params p = {(uint32_t)n, (uint32_t)k, (uint32_t)m, 0, (uint32_t)m, accumulate};
+        dp_gpu_binding bs[3] = {o, wb, xb};
+        wg_dispatch(c, "matmul_tiled", "main", "", &p, sizeof p, bs, 3,
+                    (uint32_t)((m + 63) / 64), gy, 1);
+        return;
+    }
+    uint64_t row_f32 = (uint64_t)k * 4;
+    uint64_t budget = WG_DEQ_BUDGET < c->max_buffer ? WG_DEQ_BUDGET : c->max_buffer;
+    int64_t chunk = (int64_t)(budget / row_f32);
+    if (chunk < 1) chunk = 1;
+    if (chunk > m) chunk = m;
+    uint32_t deq = wg_scratch(c, WG_SCR_DEQ, (uint64_t)chunk * row_f32);
+    if (!deq) return;
+    for (int64_t r0 = 0; r0 < m; r0 += chunk) {
+        int64_t cnt = m - r0 < chunk ? m - r0 : chunk;
+        uint32_t bytes = (uint32_t)((uint64_t)cnt * row_f32);
+        weights_params dp = {(uint32_t)cnt, (uint32_t)k, (uint32_t)m, rb, 1.0f, 0, (uint32_t)r0, 0};
+        dp_gpu_binding db[2] = {wg_at(1, wg_bind_buf(deq, 0, bytes)), wb};
+        wg_dispatch_flat(c, file, "dequant", "", &dp, sizeof dp, db, 2,
+                         ((uint64_t)cnt * (uint64_t)k + 255) / 256);
+        tiled_params tp = {(uint32_t)n, (uint32_t)k, (uint32_t)cnt, (uint32_t)r0, (uint32_t)m,
+                           accumulate};
+        dp_gpu_binding tb[3] = {o, wg_at(2, wg_bind_buf(deq, 0, bytes)), xb};
+        wg_dispatch(c, "matmul_tiled", "main", "", &tp, sizeof tp, tb, 3,
+                    (uint32_t)((cnt + 63) / 64), gy, 1);
+    }
+}
+
+#else
+typedef int dp_wg_ops_matmul_unused;
+#endif /* __wasm__ */

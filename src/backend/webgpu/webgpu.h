@@ -1,0 +1,33 @@
+/* webgpu.h — the WebGPU backend (records ops as GPU dispatches through host.h).
+ *
+ * Only the WebAssembly build has a GPU host; in native builds dp_backend_webgpu_new returns
+ * DP_ERR_UNSUPPORTED.
+ *
+ * How it differs from the CPU backend (see docs/WEBGPU.md):
+ *   - ops are recorded and run at flush; a failure while recording is sticky and returned by
+ *     the next flush;
+ *   - tensor_get records a read and submits it, but the bytes reach dst only when the JavaScript
+ *     host has settled (awaited the GPU); the caller returns to the host between recording a
+ *     step and using what it read (the step machine), and dst must stay valid until then;
+ *   - tensor_set offsets must be multiples of 4, and so must lengths unless the write reaches
+ *     the end of the tensor (the host pads the tail with zeros);
+ *   - tensors are one GPU buffer each (offset 0); a tensor view (same handle, offset a multiple
+ *     of 256) may be passed to any op. */
+#ifndef DP_BACKEND_WEBGPU_H
+#define DP_BACKEND_WEBGPU_H
+
+#include "backend/backend.h"
+
+/* Counters since the backend was created (dispatches and submits are what `bench` reports). */
+typedef struct dp_webgpu_stats {
+    uint64_t dispatches, copies, submits, reads;
+    uint64_t pipelines, bind_groups_created;
+    uint64_t bytes_allocated; /* live tensor + scratch bytes */
+} dp_webgpu_stats;
+
+/* A backend on the host's GPU device. Fails with DP_ERR_UNSUPPORTED in native builds. */
+dp_status dp_backend_webgpu_new(dp_backend **out, dp_error *e);
+/* Fills s from a backend made by dp_backend_webgpu_new (zeros for any other backend). */
+void dp_backend_webgpu_stats(const dp_backend *b, dp_webgpu_stats *s);
+
+#endif /* DP_BACKEND_WEBGPU_H */

@@ -1,0 +1,330 @@
+/* wg_dispatch.c — recording dispatches: pipeline and bind-group caches, the uniform ring,
+ * scratch buffers, binding helpers. */
+#if defined(__wasm__)
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/webgpu/wg_internal.h"
+#include "backend/webgpu/wg_kernels.h"
+
+bool wg_fail(wg_ctx *c, dp_status st, const char *fmt, ...) {
+    if (c->status == DP_OK) {
+        c->status = st;
+        c->err.status = st;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err.msg, sizeof c->err.msg, fmt, ap);
+        va_end(ap);
+    }
+    return false;
+}
+
+static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n) {
+    const uint8_t *s = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ull;
+    return h;
+}
+#define FNV0 14695981039346656037ull
+
+/* ---- bindings ---- */
+
+static uint32_t round4(uint64_t n) { return (uint32_t)((n + 3u) & ~(uint64_t)3u); }
+
+dp_gpu_binding wg_bind(const dp_tensor *t) {
+    dp_gpu_binding b = {0, t->handle, (uint32_t)t->offset, round4(t->nbytes ? t->nbytes : 4)};
+    return b;
+}
+
+dp_gpu_binding wg_bind_buf(uint32_t buf, uint32_t off, uint32_t size) {
+    dp_gpu_binding b = {0, buf, off, size};
+    return b;
+}
+
+dp_gpu_binding wg_at(uint32_t binding, dp_gpu_binding b) {
+    b.binding = binding;
+    return b;
+}
+
+bool wg_same_buffer(dp_gpu_binding a, dp_gpu_binding b) { return a.buffer == b.buffer; }
+
+bool wg_overlap(dp_gpu_binding a, dp_gpu_binding b) {
+    return a.buffer == b.buffer && a.offset < b.offset + b.size && b.offset < a.offset + a.size;
+}
+
+bool wg_unalias(wg_ctx *c, dp_gpu_binding *in, dp_gpu_binding out, wg_scratch_id slot) {
+    if (!wg_same_buffer(*in, out)) return true;
+    uint32_t s = wg_scratch(c, slot, in->size);
+    if (!s) return false;
+    dp_gpu_copy(in->buffer, in->offset, s, 0, in->size);
+    c->stats.copies++;
+    *in = wg_at(in->binding, wg_bind_buf(s, 0, in->size));
+    return true;
+}
+
+bool wg_check_f32(wg_ctx *c, const dp_tensor *t, int64_t count, const char *op, const char *what) {
+    if (!t || !t->handle)
+        return wg_fail(c, DP_ERR_INVALID_ARG, "%s: %s is not a device tensor", op, what);
+    if (t->dtype != DP_DTYPE_F32 && t->dtype != DP_DTYPE_I32)
+        return wg_fail(c, DP_ERR_INVALID_ARG, "%s: %s is %s, want f32/i32", op, what,
+                       dp_dtype_name(t->dtype));
+    if (count < 0 || (uint64_t)count > t->nbytes / 4)
+        return wg_fail(c, DP_ERR_INVALID_ARG, "%s: %s holds %llu bytes, needs %lld elements", op,
+                       what, (unsigned long long)t->nbytes, (long long)count);
+    if (t->offset % 256)
+        return wg_fail(c, DP_ERR_INVALID_ARG, "%s: %s offset %llu is not a multiple of 256", op,
+                       what, (unsigned long long)t->offset);
+    return true;
+}
+
+/* ---- scratch and deferred destruction ---- */
+
+void wg_destroy_later(wg_ctx *c, uint32_t buf) {
+    if (!buf) return;
+    wg_bind_groups_drop_buffer(c, buf);
+    if (c->dead_n == c->dead_cap) {
+        uint32_t cap = c->dead_cap ? c->dead_cap * 2 : 16;
+        uint32_t *d = dp_realloc(c->dead, cap * sizeof *d);
+        if (!d) { /* cannot defer: leak the buffer rather than break the recording */
+            wg_fail(c, DP_ERR_NOMEM, "webgpu: out of memory");
+            return;
+        }
+        c->dead = d;
+        c->dead_cap = cap;
+    }
+    c->dead[c->dead_n++] = buf;
+}
+
+uint32_t wg_scratch(wg_ctx *c, wg_scratch_id id, uint64_t size) {
+    if (c->status != DP_OK) return 0;
+    wg_buf *s = &c->scratch[id];
+    if (size <= s->size && s->id) return s->id;
+    if (size > c->max_buffer) {
+        wg_fail(c, DP_ERR_LIMIT, "webgpu: scratch of %llu bytes is over the device's limit %u",
+                (unsigned long long)size, c->max_buffer);
+        return 0;
+    }
+    uint64_t want = size < 4096 ? 4096 : size;
+    want = want + want / 4 > c->max_buffer ? want : want + want / 4; /* some headroom */
+    want = (want + 255u) & ~(uint64_t)255u;
+    if (want > c->max_buffer) want = size;
+    uint32_t id2 = dp_gpu_buffer_create((uint32_t)want, DP_GPU_USAGE_STORAGE);
+    if (!id2) {
+        wg_fail(c, DP_ERR_NOMEM, "webgpu: cannot create a %llu-byte scratch buffer",
+                (unsigned long long)want);
+        return 0;
+    }
+    if (s->id) {
+        c->stats.bytes_allocated -= s->size;
+        wg_destroy_later(c, s->id);
+    }
+    s->id = id2;
+    s->size = (uint32_t)want;
+    c->stats.bytes_allocated += want;
+    return id2;
+}
+
+void wg_grid(const wg_ctx *c, uint64_t n, uint32_t *x, uint32_t *y) {
+    uint32_t mx = c->max_groups ? c->max_groups : 65535u;
+    if (n <= mx) {
+        *x = (uint32_t)(n ? n : 1);
+        *y = 1;
+    } else {
+        *x = mx;
+        *y = (uint32_t)((n + mx - 1) / mx);
+    }
+}
+
+/* ---- pipelines ---- */
+
+static const dp_wgsl_file *kernel_find(const char *name) {
+    for (int i = 0; i < dp_wgsl_n_files; i++)
+        if (!strcmp(dp_wgsl_files[i].name, name)) return &dp_wgsl_files[i];
+    return NULL;
+}
+
+static bool pipes_grow(wg_ctx *c) {
+    uint32_t cap = c->pipes_cap ? c->pipes_cap * 2 : 64;
+    wg_pipe *np = dp_calloc(cap, sizeof *np);
+    if (!np) return false;
+    for (uint32_t i = 0; i < c->pipes_cap; i++) {
+        if (!c->pipes[i].key) continue;
+        uint32_t j = (uint32_t)c->pipes[i].hash & (cap - 1);
+        while (np[j].key) j = (j + 1) & (cap - 1);
+        np[j] = c->pipes[i];
+    }
+    dp_free(c->pipes);
+    c->pipes = np;
+    c->pipes_cap = cap;
+    return true;
+}
+
+static uint32_t pipeline_get(wg_ctx *c, const char *file, const char *entry, const char *consts) {
+    char key[256];
+    int kl = snprintf(key, sizeof key, "%s|%s|%s", file, entry, consts);
+    if (kl < 0 || (size_t)kl >= sizeof key) {
+        wg_fail(c, DP_ERR_INTERNAL, "webgpu: pipeline key too long");
+        return 0;
+    }
+    uint64_t h = fnv_bytes(FNV0, key, (size_t)kl);
+    if (c->pipes_cap) {
+        for (uint32_t j = (uint32_t)h & (c->pipes_cap - 1);; j = (j + 1) & (c->pipes_cap - 1)) {
+            wg_pipe *p = &c->pipes[j];
+            if (!p->key) break;
+            if (p->hash == h && !strcmp(p->key, key)) return p->id;
+        }
+    }
+    const dp_wgsl_file *f = kernel_find(file);
+    if (!f) {
+        wg_fail(c, DP_ERR_INTERNAL, "webgpu: no kernel file %s.wgsl in this build", file);
+        return 0;
+    }
+    uint32_t id = dp_gpu_pipeline_create(f->text, f->len, entry, (uint32_t)strlen(entry), consts,
+                                         (uint32_t)strlen(consts));
+    if (!id) {
+        char msg[200] = "";
+        dp_gpu_error(msg, sizeof msg);
+        wg_fail(c, DP_ERR_INTERNAL, "webgpu: pipeline %s.wgsl:%s failed: %s", file, entry, msg);
+        return 0;
+    }
+    if ((c->pipes_n + 1) * 4 > c->pipes_cap * 3 && !pipes_grow(c)) {
+        wg_fail(c, DP_ERR_NOMEM, "webgpu: out of memory");
+        return 0;
+    }
+    char *k = dp_strdup(key);
+    if (!k) {
+        wg_fail(c, DP_ERR_NOMEM, "webgpu: out of memory");
+        return 0;
+    }
+    uint32_t j = (uint32_t)h & (c->pipes_cap - 1);
+    while (c->pipes[j].key) j = (j + 1) & (c->pipes_cap - 1);
+    c->pipes[j].hash = h;
+    c->pipes[j].key = k;
+    c->pipes[j].id = id;
+    c->pipes_n++;
+    c->stats.pipelines++;
+    return id;
+}
+
+/* ---- bind groups ---- */
+
+#define WG_BG_CAP 4096u
+
+static void bgs_clear(wg_ctx *c) {
+    for (uint32_t i = 0; i < c->bgs_cap; i++)
+        if (c->bgs[i].id) {
+            dp_gpu_bind_group_destroy(c->bgs[i].id);
+            c->bgs[i].id = 0;
+        }
+    c->bgs_n = 0;
+}
+
+void wg_bind_groups_drop_buffer(wg_ctx *c, uint32_t buf) {
+    if (!c->bgs_n) return;
+    /* open addressing without tombstones: rebuild the table without the dropped entries */
+    bool any = false;
+    for (uint32_t i = 0; i < c->bgs_cap && !any; i++)
+        for (uint32_t k = 0; c->bgs[i].id && k < c->bgs[i].n; k++)
+            if (c->bgs[i].b[k].buffer == buf) any = true;
+    if (any) bgs_clear(c);
+}
+
+static uint32_t bind_group_get(wg_ctx *c, uint32_t pipeline, const dp_gpu_binding *b, uint32_t n) {
+    uint64_t h = fnv_bytes(FNV0, &pipeline, sizeof pipeline);
+    h = fnv_bytes(h, b, n * sizeof *b);
+    if (!c->bgs) {
+        c->bgs = dp_calloc(WG_BG_CAP, sizeof *c->bgs);
+        if (!c->bgs) {
+            wg_fail(c, DP_ERR_NOMEM, "webgpu: out of memory");
+            return 0;
+        }
+        c->bgs_cap = WG_BG_CAP;
+    }
+    uint32_t j = (uint32_t)h & (c->bgs_cap - 1);
+    for (;; j = (j + 1) & (c->bgs_cap - 1)) {
+        wg_bg *g = &c->bgs[j];
+        if (!g->id) break;
+        if (g->hash == h && g->pipeline == pipeline && g->n == n &&
+            !memcmp(g->b, b, n * sizeof *b))
+            return g->id;
+    }
+    uint32_t id = dp_gpu_bind_group_create(pipeline, b, n);
+    if (!id) {
+        char msg[200] = "";
+        dp_gpu_error(msg, sizeof msg);
+        wg_fail(c, DP_ERR_INTERNAL, "webgpu: bind group failed: %s", msg);
+        return 0;
+    }
+    c->stats.bind_groups_created++;
+    if ((c->bgs_n + 1) * 4 > c->bgs_cap * 3) {
+        /* full: start over rather than evict piecemeal (steady decode fits easily) */
+        bgs_clear(c);
+        j = (uint32_t)h & (c->bgs_cap - 1);
+    }
+    wg_bg *g = &c->bgs[j];
+    g->hash = h;
+    g->id = id;
+    g->n = n;
+    g->pipeline = pipeline;
+    memcpy(g->b, b, n * sizeof *b);
+    c->bgs_n++;
+    return id;
+}
+
+void wg_cache_free(wg_ctx *c) {
+    bgs_clear(c);
+    dp_free(c->bgs);
+    c->bgs = NULL;
+    c->bgs_cap = 0;
+    for (uint32_t i = 0; i < c->pipes_cap; i++) dp_free(c->pipes[i].key);
+    dp_free(c->pipes);
+    c->pipes = NULL;
+    c->pipes_cap = c->pipes_n = 0;
+}
+
+/* ---- dispatch + submit ---- */
+
+void wg_submit(wg_ctx *c) {
+    if (c->uni_used) dp_gpu_buffer_write(c->uni_buf, 0, c->uni_host, c->uni_used * WG_UNI_SLOT);
+    dp_gpu_submit();
+    c->stats.submits++;
+    c->uni_used = 0;
+    for (uint32_t i = 0; i < c->dead_n; i++) dp_gpu_buffer_destroy(c->dead[i]);
+    c->dead_n = 0;
+}
+
+void wg_dispatch(wg_ctx *c, const char *file, const char *entry, const char *consts,
+                 const void *uni, uint32_t uni_len, const dp_gpu_binding *b, int nb, uint32_t gx,
+                 uint32_t gy, uint32_t gz) {
+    if (c->status != DP_OK) return;
+    if (nb > WG_MAX_BIND || uni_len > WG_UNI_SLOT) {
+        wg_fail(c, DP_ERR_INTERNAL, "webgpu: %s:%s has too many bindings", file, entry);
+        return;
+    }
+    uint32_t pipe = pipeline_get(c, file, entry, consts);
+    if (!pipe) return;
+    if (c->uni_used == WG_UNI_SLOTS) wg_submit(c);
+    uint32_t slot = c->uni_used++;
+    memset(c->uni_host + slot * WG_UNI_SLOT, 0, WG_UNI_SLOT);
+    memcpy(c->uni_host + slot * WG_UNI_SLOT, uni, uni_len);
+    dp_gpu_binding all[WG_MAX_BIND + 1];
+    all[0] = wg_bind_buf(c->uni_buf, slot * WG_UNI_SLOT, WG_UNI_SLOT);
+    for (int i = 0; i < nb; i++) all[i + 1] = b[i];
+    uint32_t bg = bind_group_get(c, pipe, all, (uint32_t)nb + 1);
+    if (!bg) return;
+    dp_gpu_dispatch(pipe, bg, gx, gy, gz);
+    c->stats.dispatches++;
+}
+
+void wg_dispatch_flat(wg_ctx *c, const char *file, const char *entry, const char *consts,
+                      const void *uni, uint32_t uni_len, const dp_gpu_binding *b, int nb,
+                      uint64_t groups) {
+    uint32_t gx, gy;
+    wg_grid(c, groups, &gx, &gy);
+    wg_dispatch(c, file, entry, consts, uni, uni_len, b, nb, gx, gy, 1);
+}
+
+#else
+typedef int dp_wg_dispatch_unused;
+#endif /* __wasm__ */

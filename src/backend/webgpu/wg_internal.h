@@ -1,0 +1,152 @@
+/* wg_internal.h — the WebGPU backend's context, dispatch recording and op entry points.
+ *
+ * Every op becomes one or more dispatches of a kernel from kernels/<name>.wgsl (embedded into the
+ * WebAssembly module at build time by web/build.sh, see wg_kernels.h). A dispatch is:
+ *   pipeline (kernel file, entry point, override constants; cached by that key)
+ *   + bind group 0: binding 0 = a 256-byte slot of the uniform ring holding the op's small
+ *     parameter struct, bindings 1.. = whole tensors (cached by the key, so a decode step that
+ *     repeats the previous one creates no bind groups)
+ *   + workgroup counts.
+ * The uniform ring is written with one buffer write per submit, before the commands that read it.
+ * Scratch buffers (attention partials, MoE routes, dequantized weights for tiled prefill) live in
+ * the context and only grow; a replaced buffer is destroyed after the next submit. */
+#ifndef DP_WG_INTERNAL_H
+#define DP_WG_INTERNAL_H
+
+#if defined(__wasm__)
+
+#include "backend/backend.h"
+#include "backend/webgpu/host.h"
+#include "backend/webgpu/webgpu.h"
+
+#define WG_UNI_SLOT 256u        /* minUniformBufferOffsetAlignment */
+#define WG_UNI_SLOTS 2048u      /* dispatches per submit before an automatic submit */
+#define WG_MAX_BIND 8           /* storage bindings per dispatch (default limit is 8) */
+
+typedef enum wg_scratch_id {
+    WG_SCR_ALIAS0 = 0,  /* snapshots of inputs that share a buffer with the output */
+    WG_SCR_ALIAS1,
+    WG_SCR_ATTN,        /* attention partials */
+    WG_SCR_MOE_ROUTE,   /* MoE expert ids + weights */
+    WG_SCR_MOE_H,       /* MoE per-slot activations */
+    WG_SCR_MOE_Y,       /* MoE per-slot expert outputs */
+    WG_SCR_DEQ,         /* dequantized weight rows for the tiled matmul */
+    WG_SCR_COUNT
+} wg_scratch_id;
+
+typedef struct wg_pipe {
+    uint64_t hash;
+    char *key;       /* "file|entry|constants" */
+    uint32_t id;     /* host pipeline id */
+} wg_pipe;
+
+typedef struct wg_bg {
+    uint64_t hash;
+    uint32_t id;     /* host bind group id, 0 = empty slot */
+    uint32_t n;      /* bindings, including the uniform */
+    dp_gpu_binding b[WG_MAX_BIND + 1];
+    uint32_t pipeline;
+} wg_bg;
+
+typedef struct wg_buf {
+    uint32_t id, size;
+} wg_buf;
+
+typedef struct wg_ctx {
+    dp_status status;   /* first failure while recording (sticky until flush) */
+    dp_error err;
+    uint32_t features;
+    uint32_t max_buffer, max_binding, max_groups;
+    /* pipelines: open addressing, power-of-two capacity */
+    wg_pipe *pipes;
+    uint32_t pipes_cap, pipes_n;
+    /* bind groups */
+    wg_bg *bgs;
+    uint32_t bgs_cap, bgs_n;
+    /* uniform ring */
+    uint32_t uni_buf;
+    uint8_t *uni_host;
+    uint32_t uni_used;  /* slots used since the last submit */
+    /* scratch + buffers to destroy after the next submit */
+    wg_buf scratch[WG_SCR_COUNT];
+    uint32_t *dead;
+    uint32_t dead_n, dead_cap;
+    dp_webgpu_stats stats;
+} wg_ctx;
+
+static inline wg_ctx *wg_ctx_of(dp_backend *b) { return (wg_ctx *)b->ctx; }
+
+/* Record a failure (the first wins until flush); returns false. */
+bool wg_fail(wg_ctx *c, dp_status st, const char *fmt, ...) DP_PRINTF(3, 4);
+
+/* Binding of a whole tensor (bytes rounded up to 4). */
+dp_gpu_binding wg_bind(const dp_tensor *t);
+/* Binding of a buffer range. */
+dp_gpu_binding wg_bind_buf(uint32_t buf, uint32_t off, uint32_t size);
+/* b with its binding number set (the number in the kernel's @binding). */
+dp_gpu_binding wg_at(uint32_t binding, dp_gpu_binding b);
+/* True when a and b are ranges of the same buffer that overlap. */
+bool wg_overlap(dp_gpu_binding a, dp_gpu_binding b);
+/* True when both are the same buffer (any ranges): one can't be read-only while the other is
+ * written in one dispatch. */
+bool wg_same_buffer(dp_gpu_binding a, dp_gpu_binding b);
+/* When *in shares a buffer with out, record a copy of *in into scratch `slot` and rebind it there. */
+bool wg_unalias(wg_ctx *c, dp_gpu_binding *in, dp_gpu_binding out, wg_scratch_id slot);
+
+/* Checks that t is a device tensor holding at least count 4-byte elements. */
+bool wg_check_f32(wg_ctx *c, const dp_tensor *t, int64_t count, const char *op, const char *what);
+
+/* A scratch buffer of at least size bytes (grow only); 0 after a recorded failure. */
+uint32_t wg_scratch(wg_ctx *c, wg_scratch_id id, uint64_t size);
+
+/* Split n workgroups into a 2-D grid within the per-dimension limit. */
+void wg_grid(const wg_ctx *c, uint64_t n, uint32_t *x, uint32_t *y);
+
+/* Record one dispatch of `entry` in kernel `file` with override constants `consts` (may be
+ * ""), uniform struct uni (<= 256 bytes) at binding 0 and the nb storage bindings b (each with
+ * its @binding number set, see wg_at). */
+void wg_dispatch(wg_ctx *c, const char *file, const char *entry, const char *consts,
+                 const void *uni, uint32_t uni_len, const dp_gpu_binding *b, int nb, uint32_t gx,
+                 uint32_t gy, uint32_t gz);
+/* Same with a flat workgroup count split by wg_grid. */
+void wg_dispatch_flat(wg_ctx *c, const char *file, const char *entry, const char *consts,
+                      const void *uni, uint32_t uni_len, const dp_gpu_binding *b, int nb,
+                      uint64_t groups);
+
+/* Write the uniform ring, submit what is recorded, then destroy dead buffers. */
+void wg_submit(wg_ctx *c);
+/* Forget cached bind groups that use buffer (before it is destroyed). */
+void wg_bind_groups_drop_buffer(wg_ctx *c, uint32_t buf);
+void wg_cache_free(wg_ctx *c);
+/* Destroy buf after the next submit. */
+void wg_destroy_later(wg_ctx *c, uint32_t buf);
+
+/* Kernel file name for a weight dtype ("weights_q4_k"), NULL when unsupported. */
+const char *wg_weights_file(dp_dtype t);
+
+/* ---- ops (the vtable entries) ---- */
+void wg_op_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, const dp_tensor *ids,
+                    int n, float scale);
+void wg_op_rms_norm(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
+                    int d, float eps, bool plus_one);
+void wg_op_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
+                  bool accumulate);
+void wg_op_add(dp_backend *b, dp_tensor *out, const dp_tensor *a, const dp_tensor *bb,
+               int64_t count);
+void wg_op_rope(dp_backend *b, dp_tensor *x, const dp_tensor *pos, const dp_tensor *inv_freq, int n,
+                const dp_rope_args *a);
+void wg_op_copy(dp_backend *b, dp_tensor *dst, int64_t dst_off, const dp_tensor *src,
+                int64_t count);
+void wg_op_attention(dp_backend *b, dp_tensor *out, const dp_tensor *q, const dp_tensor *k_cache,
+                     const dp_tensor *v_cache, const dp_attn_args *a);
+void wg_op_glu(dp_backend *b, dp_tensor *out, const dp_tensor *gate, const dp_tensor *up, int n,
+               int f, dp_act act);
+void wg_op_softcap(dp_backend *b, dp_tensor *x, int64_t count, float cap);
+void wg_op_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *logits,
+               const dp_tensor *gate, const dp_tensor *up, const dp_tensor *down, int n,
+               int n_expert, int k, dp_act act);
+void wg_op_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int row, int vocab,
+                  const dp_sample_args *a);
+
+#endif /* __wasm__ */
+#endif /* DP_WG_INTERNAL_H */

@@ -1,0 +1,11 @@
+#!/bin/sh
+# test_webgpu_ops.sh — every WebGPU kernel against the CPU op (tests/webgpu/ops_test.c) in the
+# WebAssembly build, under Node on WebGPU (SwiftShader on a machine without a GPU).
+# Installs what is missing (web/deps.sh); skips (77) only when that is impossible here.
+set -u
+ROOT=${DP_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+TMP=${DP_TMP:-/tmp}/webgpu_ops
+mkdir -p "$TMP"
+"$ROOT/web/deps.sh" || exit 77
+WASM_OUT="$TMP/build" "$ROOT/web/build.sh" test >"$TMP/build.log" 2>&1 || { cat "$TMP/build.log"; exit 1; }
+exec node "$ROOT/tests/webgpu/run_ops.mjs" "$TMP/build/webgpu_ops_test.wasm"

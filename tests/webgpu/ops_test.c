@@ -1,0 +1,423 @@
+/* ops_test.c — every WebGPU op against the CPU op, inside one WebAssembly module.
+ *
+ * Driven by tests/webgpu/run_ops.mjs as a step machine: for case i, t_begin(i) builds random
+ * inputs, runs the op on the CPU backend, records it on the WebGPU backend, flushes and asks for
+ * the result; the host awaits the GPU; t_end(i) compares and prints one line. Shapes are random
+ * (seeded), including sizes that are not multiples of the workgroup or block size.
+ *
+ * Check: max |gpu - ref| <= tol * max(max |ref|, 1e-6) per output tensor, where ref is the CPU
+ * backend's result (and for matmul also the CPU scalar reference, which accumulates in double
+ * from f32 activations: the CPU backend quantizes activations to 8 bits for block-quantized
+ * weights as llama.cpp does, so it gets a looser bound than the exact reference). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "backend/cpu/matmul.h"
+#include "backend/webgpu/webgpu.h"
+#include "format/quant.h"
+
+#define EXPORT(name) __attribute__((export_name(name)))
+
+int t_init(void);
+int t_begin(int i);
+int t_end(int i);
+void t_stats(void);
+
+/* ---- random ---- */
+
+static uint64_t rng_state = 1;
+static uint32_t rnd(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 11);
+}
+static int rnd_int(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
+static float rnd_f(float lo, float hi) { return lo + (hi - lo) * (float)(rnd() & 0xffffff) / 16777216.0f; }
+static void fill(float *v, int64_t n, float lo, float hi) {
+    for (int64_t i = 0; i < n; i++) v[i] = rnd_f(lo, hi);
+}
+
+/* ---- tensors on both backends ---- */
+
+static dp_backend *cpu, *gpu;
+
+typedef struct pair {
+    dp_tensor c, g;
+    bool live;
+} pair;
+
+#define MAX_T 16
+static pair T[MAX_T];
+static int nT;
+
+static pair *tnew(dp_dtype dt, int64_t ne0, int64_t ne1, const void *data) {
+    if (nT == MAX_T) return NULL;
+    pair *p = &T[nT++];
+    memset(p, 0, sizeof *p);
+    uint64_t rb = 0;
+    if (dt == DP_DTYPE_I32) rb = (uint64_t)ne0 * 4;
+    else dp_dtype_row_bytes(dt, (uint64_t)ne0, &rb);
+    p->c.dtype = p->g.dtype = dt;
+    p->c.ne[0] = p->g.ne[0] = ne0;
+    p->c.ne[1] = p->g.ne[1] = ne1;
+    p->c.nbytes = p->g.nbytes = rb * (uint64_t)ne1;
+    dp_error e;
+    if (cpu->i->tensor_alloc(cpu, &p->c, &e) || gpu->i->tensor_alloc(gpu, &p->g, &e)) {
+        printf("alloc failed: %s\n", e.msg);
+        return NULL;
+    }
+    p->live = true;
+    if (data && (cpu->i->tensor_set(cpu, &p->c, 0, data, p->c.nbytes, &e) ||
+                 gpu->i->tensor_set(gpu, &p->g, 0, data, p->g.nbytes, &e))) {
+        printf("set failed: %s\n", e.msg);
+        return NULL;
+    }
+    return p;
+}
+
+/* f32 [ne1, ne0] random in [lo, hi] */
+static pair *tnew_rand(int64_t ne0, int64_t ne1, float lo, float hi) {
+    float *v = dp_malloc((size_t)(ne0 * ne1) * sizeof(float) + 4);
+    fill(v, ne0 * ne1, lo, hi);
+    pair *p = tnew(DP_DTYPE_F32, ne0, ne1, v);
+    dp_free(v);
+    return p;
+}
+
+static void tfree_all(void) {
+    for (int i = 0; i < nT; i++)
+        if (T[i].live) {
+            cpu->i->tensor_free(cpu, &T[i].c);
+            gpu->i->tensor_free(gpu, &T[i].g);
+        }
+    nT = 0;
+}
+
+/* ---- the case being run ---- */
+
+typedef struct outcheck {
+    pair *t;
+    int64_t count;  /* 4-byte elements compared */
+    float *got;     /* GPU result, filled when the host settles */
+    float *ref2;    /* optional second reference (exact), NULL if none */
+    float tol, tol2;
+    bool ints;      /* compare as i32, exactly */
+} outcheck;
+
+static struct {
+    char name[160];
+    outcheck out[2];
+    int nout;
+    bool skip;
+    char err[300];
+} cur;
+
+static void add_check(pair *t, int64_t count, float tol) {
+    outcheck *o = &cur.out[cur.nout++];
+    memset(o, 0, sizeof *o);
+    o->t = t;
+    o->count = count;
+    o->tol = tol;
+    o->got = dp_malloc((size_t)count * 4 + 4);
+}
+
+/* ---- cases ---- */
+
+enum {
+    K_ADD, K_ADD_INPLACE, K_COPY, K_SOFTCAP, K_GLU, K_GLU_INPLACE, K_RMS, K_RMS_INPLACE, K_ROPE,
+    K_GET_ROWS, K_MATMUL, K_KINDS
+};
+static const char *kind_name[K_KINDS] = {"add", "add_inplace", "copy", "softcap", "glu", "glu_inplace",
+                                         "rms_norm", "rms_norm_inplace", "rope", "get_rows", "matmul"};
+
+static const dp_dtype wtypes[] = {DP_DTYPE_F32, DP_DTYPE_F16, DP_DTYPE_BF16, DP_DTYPE_Q8_0,
+                                  DP_DTYPE_Q4_K, DP_DTYPE_Q5_K, DP_DTYPE_Q6_K};
+#define N_WTYPES 7
+
+typedef struct tcase { int kind, variant; } tcase;
+static tcase cases[512];
+static int n_cases;
+
+static void add_case(int kind, int variant) {
+    cases[n_cases].kind = kind;
+    cases[n_cases].variant = variant;
+    n_cases++;
+}
+
+static void plan(void) {
+    n_cases = 0;
+    for (int r = 0; r < 3; r++) {
+        add_case(K_ADD, r);
+        add_case(K_ADD_INPLACE, r);
+        add_case(K_COPY, r);
+        add_case(K_SOFTCAP, r);
+        add_case(K_GLU, r);  /* variant parity picks the activation */
+        add_case(K_GLU_INPLACE, r);
+        add_case(K_RMS, r);
+        add_case(K_RMS_INPLACE, r);
+    }
+    for (int r = 0; r < 6; r++) add_case(K_ROPE, r);
+    for (int t = 0; t < N_WTYPES; t++) add_case(K_GET_ROWS, t);
+    /* matmul: type x {n = 1, n = 2..8 with accumulate, n > 8 tiled} */
+    for (int t = 0; t < N_WTYPES; t++)
+        for (int v = 0; v < 3; v++) add_case(K_MATMUL, t * 3 + v);
+}
+
+/* Weight data of dtype dt for [m, k] from random f32 in [-1, 1]; *deq gets the dequantized
+ * values (what the kernels must reproduce). */
+static void *make_weights(dp_dtype dt, int k, int m, float **deq) {
+    uint64_t rb = 0;
+    dp_dtype_row_bytes(dt, (uint64_t)k, &rb);
+    float *src = dp_malloc((size_t)k * (size_t)m * 4);
+    uint8_t *q = dp_malloc((size_t)(rb * (uint64_t)m) + 4);
+    *deq = dp_malloc((size_t)k * (size_t)m * 4);
+    fill(src, (int64_t)k * m, -1.0f, 1.0f);
+    for (int r = 0; r < m; r++) {
+        dp_quant_row(dt, src + (size_t)r * k, q + rb * (uint64_t)r, (size_t)k);
+        dp_dequant_row(dt, q + rb * (uint64_t)r, *deq + (size_t)r * k, (size_t)k);
+    }
+    dp_free(src);
+    return q;
+}
+
+static int block_of(dp_dtype dt) { return (int)dp_dtype_block_values(dt); }
+
+static bool run_case(int i) {
+    tcase tc = cases[i];
+    rng_state = 0x9E3779B97F4A7C15ull ^ (uint64_t)(i + 1) * 0x2545F4914F6CDD1Dull;
+    for (int w = 0; w < 8; w++) rnd();
+    const char *kn = kind_name[tc.kind];
+    switch (tc.kind) {
+    case K_ADD:
+    case K_ADD_INPLACE: {
+        int64_t n = rnd_int(1, 70000);
+        pair *a = tnew_rand(n, 1, -2, 2), *b = tnew_rand(n, 1, -2, 2);
+        pair *o = tc.kind == K_ADD ? tnew(DP_DTYPE_F32, n, 1, NULL) : a;
+        if (!a || !b || !o) return false;
+        cpu->i->add(cpu, &o->c, &a->c, &b->c, n);
+        gpu->i->add(gpu, &o->g, &a->g, &b->g, n);
+        snprintf(cur.name, sizeof cur.name, "%s n=%lld", kn, (long long)n);
+        add_check(o, n, 1e-6f);
+        return true;
+    }
+    case K_COPY: {
+        int64_t n = rnd_int(1, 5000), off = rnd_int(0, 3000);
+        pair *s = tnew_rand(n, 1, -3, 3), *d = tnew_rand(n + off + rnd_int(0, 50), 1, -1, 1);
+        if (!s || !d) return false;
+        cpu->i->copy(cpu, &d->c, off, &s->c, n);
+        gpu->i->copy(gpu, &d->g, off, &s->g, n);
+        snprintf(cur.name, sizeof cur.name, "%s n=%lld off=%lld", kn, (long long)n, (long long)off);
+        add_check(d, d->c.ne[0], 0.0f);
+        return true;
+    }
+    case K_SOFTCAP: {
+        int64_t n = rnd_int(1, 9000);
+        float cap = rnd_f(5, 50);
+        pair *x = tnew_rand(n, 1, -200, 200);
+        if (!x) return false;
+        cpu->i->softcap(cpu, &x->c, n, cap);
+        gpu->i->softcap(gpu, &x->g, n, cap);
+        snprintf(cur.name, sizeof cur.name, "%s n=%lld cap=%.2f", kn, (long long)n, (double)cap);
+        add_check(x, n, 2e-6f);
+        return true;
+    }
+    case K_GLU:
+    case K_GLU_INPLACE: {
+        int n = rnd_int(1, 4), f = rnd_int(1, 3000);
+        dp_act act = tc.variant % 2 ? DP_ACT_GELU_TANH : DP_ACT_SILU;
+        pair *g = tnew_rand(f, n, -8, 8), *u = tnew_rand(f, n, -2, 2);
+        pair *o = tc.kind == K_GLU ? tnew(DP_DTYPE_F32, f, n, NULL) : g;
+        if (!g || !u || !o) return false;
+        cpu->i->glu(cpu, &o->c, &g->c, &u->c, n, f, act);
+        gpu->i->glu(gpu, &o->g, &g->g, &u->g, n, f, act);
+        snprintf(cur.name, sizeof cur.name, "%s %s n=%d f=%d", kn,
+                 act == DP_ACT_SILU ? "silu" : "gelu_tanh", n, f);
+        add_check(o, (int64_t)n * f, 2e-6f);
+        return true;
+    }
+    case K_RMS:
+    case K_RMS_INPLACE: {
+        int n = rnd_int(1, 6), d = rnd_int(1, 3000);
+        bool p1 = tc.variant % 2 == 1;
+        pair *x = tnew_rand(d, n, -3, 3), *w = tnew_rand(d, 1, -1, 1);
+        pair *o = tc.kind == K_RMS ? tnew(DP_DTYPE_F32, d, n, NULL) : x;
+        if (!x || !w || !o) return false;
+        cpu->i->rms_norm(cpu, &o->c, &x->c, &w->c, n, d, 1e-6f, p1);
+        gpu->i->rms_norm(gpu, &o->g, &x->g, &w->g, n, d, 1e-6f, p1);
+        snprintf(cur.name, sizeof cur.name, "%s n=%d d=%d plus_one=%d", kn, n, d, p1);
+        add_check(o, (int64_t)n * d, 4e-6f);
+        return true;
+    }
+    case K_ROPE: {
+        int n = rnd_int(1, 9), nh = rnd_int(1, 5), hd = 2 * rnd_int(1, 48);
+        int rot = tc.variant >= 3 ? 2 * rnd_int(1, hd / 2) : hd;
+        dp_rope_args ra = {nh, hd, rot, tc.variant % 2 == 1, tc.variant == 4 ? 1.19f : 0.0f};
+        int32_t pos[16];
+        int p0 = tc.variant == 5 ? rnd_int(0, 30000) : rnd_int(0, 200);
+        for (int r = 0; r < n; r++) pos[r] = p0 + r * rnd_int(1, 3);
+        float invf[64];
+        float base = tc.variant == 2 ? 1000000.0f : 10000.0f;
+        for (int t = 0; t < rot / 2; t++) invf[t] = powf(base, -2.0f * (float)t / (float)rot);
+        pair *x = tnew_rand((int64_t)nh * hd, n, -2, 2);
+        pair *ps = tnew(DP_DTYPE_I32, n, 1, pos), *fq = tnew(DP_DTYPE_F32, rot / 2, 1, invf);
+        if (!x || !ps || !fq) return false;
+        cpu->i->rope(cpu, &x->c, &ps->c, &fq->c, n, &ra);
+        gpu->i->rope(gpu, &x->g, &ps->g, &fq->g, n, &ra);
+        snprintf(cur.name, sizeof cur.name, "%s n=%d heads=%d hd=%d rot=%d %s mscale=%.2f pos0=%d",
+                 kn, n, nh, hd, rot, ra.interleaved ? "interleaved" : "neox", (double)ra.mscale, p0);
+        add_check(x, (int64_t)n * nh * hd, 2e-5f);
+        return true;
+    }
+    case K_GET_ROWS: {
+        dp_dtype dt = wtypes[tc.variant];
+        int bs = block_of(dt);
+        int d = bs == 1 ? rnd_int(1, 700) : bs * rnd_int(1, 5);
+        int rows = rnd_int(1, 40), n = rnd_int(1, 7);
+        float *deq;
+        void *w = make_weights(dt, d, rows, &deq);
+        int32_t ids[8];
+        for (int r = 0; r < n; r++) ids[r] = rnd_int(0, rows - 1);
+        float scale = tc.variant % 2 ? 1.0f : rnd_f(0.5f, 3.0f);
+        pair *tb = tnew(dt, d, rows, w), *id = tnew(DP_DTYPE_I32, n, 1, ids);
+        pair *o = tnew(DP_DTYPE_F32, d, n, NULL);
+        dp_free(w);
+        dp_free(deq);
+        if (!tb || !id || !o) return false;
+        cpu->i->get_rows(cpu, &o->c, &tb->c, &id->c, n, scale);
+        gpu->i->get_rows(gpu, &o->g, &tb->g, &id->g, n, scale);
+        snprintf(cur.name, sizeof cur.name, "%s %s d=%d rows=%d n=%d scale=%.3f", kn,
+                 dp_dtype_name(dt), d, rows, n, (double)scale);
+        add_check(o, (int64_t)n * d, 1e-6f);
+        return true;
+    }
+    case K_MATMUL: {
+        dp_dtype dt = wtypes[tc.variant / 3];
+        int v = tc.variant % 3;
+        int bs = block_of(dt);
+        int k = bs == 1 ? rnd_int(1, 600) : bs * rnd_int(1, 4);
+        int m = rnd_int(1, 300);
+        int n = v == 0 ? 1 : v == 1 ? rnd_int(2, 8) : rnd_int(9, 80);
+        bool acc = v != 0;
+        float *deq;
+        void *w = make_weights(dt, k, m, &deq);
+        pair *wt = tnew(dt, k, m, w), *x = tnew_rand(k, n, -1, 1), *o = tnew_rand(m, n, -1, 1);
+        dp_free(w);
+        if (!wt || !x || !o) {
+            dp_free(deq);
+            return false;
+        }
+        /* exact reference from the same starting out */
+        float *ref = dp_malloc((size_t)n * m * 4);
+        memcpy(ref, o->c.data, (size_t)n * m * 4);
+        dp_cpu_matmul_ref(ref, x->c.data, wt->c.data, dt, n, k, m, acc);
+        dp_free(deq);
+        cpu->i->matmul(cpu, &o->c, &x->c, &wt->c, n, acc);
+        gpu->i->matmul(gpu, &o->g, &x->g, &wt->g, n, acc);
+        snprintf(cur.name, sizeof cur.name, "%s %s n=%d k=%d m=%d acc=%d", kn, dp_dtype_name(dt),
+                 n, k, m, acc);
+        add_check(o, (int64_t)n * m, dp_dtype_is_quant(dt) ? 3e-2f : 1e-5f);
+        cur.out[0].ref2 = ref;
+        cur.out[0].tol2 = 1e-5f;
+        return true;
+    }
+    }
+    return false;
+}
+
+/* ---- exports ---- */
+
+EXPORT("t_init") int t_init(void) {
+    dp_error e;
+    if (dp_backend_cpu_new(1, &cpu, &e)) {
+        printf("cpu backend: %s\n", e.msg);
+        return -1;
+    }
+    if (dp_backend_webgpu_new(&gpu, &e)) {
+        printf("webgpu backend: %s\n", e.msg);
+        return -1;
+    }
+    plan();
+    return n_cases;
+}
+
+/* Starts case i; 1 = started (await the host, then call t_end), 0 = no such case, -1 = error. */
+EXPORT("t_begin") int t_begin(int i) {
+    if (i < 0 || i >= n_cases) return 0;
+    memset(&cur, 0, sizeof cur);
+    if (!run_case(i)) {
+        snprintf(cur.err, sizeof cur.err, "setup failed");
+        return -1;
+    }
+    dp_error e;
+    if (cpu->i->flush(cpu, &e)) snprintf(cur.err, sizeof cur.err, "cpu: %s", e.msg);
+    if (gpu->i->flush(gpu, &e) && !cur.err[0]) snprintf(cur.err, sizeof cur.err, "gpu: %s", e.msg);
+    for (int o = 0; o < cur.nout; o++) {
+        outcheck *c = &cur.out[o];
+        if (gpu->i->tensor_get(gpu, &c->t->g, 0, c->got, (uint64_t)c->count * 4, &e) && !cur.err[0])
+            snprintf(cur.err, sizeof cur.err, "gpu get: %s", e.msg);
+    }
+    return 1;
+}
+
+static float max_err(const float *got, const float *ref, int64_t n, float *scale) {
+    float me = 0.0f, mr = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        float d = fabsf(got[i] - ref[i]);
+        if (!(d <= me)) me = d; /* NaN propagates */
+        if (fabsf(ref[i]) > mr) mr = fabsf(ref[i]);
+    }
+    *scale = mr > 1e-6f ? mr : 1e-6f;
+    return me;
+}
+
+/* Compares case i; returns the number of failures (0 or 1) and prints one line. */
+EXPORT("t_end") int t_end(int i) {
+    int fail = 0;
+    char line[512];
+    int len = snprintf(line, sizeof line, "%3d %-60s", i, cur.name);
+    dp_error e;
+    if (gpu->i->flush(gpu, &e) && !cur.err[0]) snprintf(cur.err, sizeof cur.err, "gpu: %s", e.msg);
+    if (cur.err[0]) {
+        fail = 1;
+        snprintf(line + len, sizeof line - (size_t)len, " FAIL %s", cur.err);
+    } else {
+        for (int o = 0; o < cur.nout; o++) {
+            outcheck *c = &cur.out[o];
+            const float *ref = c->t->c.data;
+            float scale, me = max_err(c->got, ref, c->count, &scale);
+            bool ok = me <= c->tol * scale;
+            len += snprintf(line + len, sizeof line - (size_t)len, " err %.2e (tol %.0e)",
+                            (double)(me / scale), (double)c->tol);
+            if (c->ref2) {
+                float s2, m2 = max_err(c->got, c->ref2, c->count, &s2);
+                ok = ok && m2 <= c->tol2 * s2;
+                len += snprintf(line + len, sizeof line - (size_t)len, " exact %.2e (tol %.0e)",
+                                (double)(m2 / s2), (double)c->tol2);
+            }
+            if (!ok) fail = 1;
+        }
+        snprintf(line + len, sizeof line - (size_t)len, "%s", fail ? " FAIL" : " ok");
+    }
+    printf("%s\n", line);
+    fflush(stdout);
+    for (int o = 0; o < cur.nout; o++) {
+        dp_free(cur.out[o].got);
+        dp_free(cur.out[o].ref2);
+    }
+    tfree_all();
+    return fail;
+}
+
+EXPORT("t_stats") void t_stats(void) {
+    dp_webgpu_stats s;
+    dp_backend_webgpu_stats(gpu, &s);
+    printf("webgpu: %llu dispatches, %llu copies, %llu submits, %llu reads, %llu pipelines, "
+           "%llu bind groups created\n",
+           (unsigned long long)s.dispatches, (unsigned long long)s.copies,
+           (unsigned long long)s.submits, (unsigned long long)s.reads,
+           (unsigned long long)s.pipelines, (unsigned long long)s.bind_groups_created);
+    fflush(stdout);
+}

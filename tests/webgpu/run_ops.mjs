@@ -1,0 +1,43 @@
+// run_ops.mjs — drives build-wasm/webgpu_ops_test.wasm (tests/webgpu/ops_test.c) under Node on
+// WebGPU: for each case t_begin (records + submits), await the GPU, t_end (compares, prints).
+// Usage: node tests/webgpu/run_ops.mjs <module.wasm> [first-case [last-case]]
+// Exit status: 0 all passed, 1 a case failed, 77 no WebGPU adapter.
+import fs from 'node:fs';
+import { Wasi, nodeFs } from '../../web/wasi.mjs';
+import { GpuHost, requestDevice } from '../../web/gpu.mjs';
+import { gpuFromNode } from '../../web/node-gpu.mjs';
+
+const out = (t) => fs.writeSync(1, t + '\n');  // synchronous: nothing is lost if Dawn crashes
+const [wasmPath, first = '0', last = '1000000'] = process.argv.slice(2);
+let dev;
+try {
+  dev = await requestDevice(await gpuFromNode());
+} catch (e) {
+  console.log(`skip: ${e.message}`);
+  process.exit(77);
+}
+out(`adapter: ${dev.info.vendor} ${dev.info.architecture} ${dev.info.description} features=[${dev.info.features}]`);
+const host = new GpuHost(dev.device);
+const wasi = new Wasi({ fs: nodeFs(fs), stdout: out, stderr: (t) => fs.writeSync(2, t + '\n') });
+const { instance } = await WebAssembly.instantiate(fs.readFileSync(wasmPath), {
+  wasi_snapshot_preview1: wasi.imports(),
+  dp_gpu: host.imports(),
+});
+wasi.start(instance);
+host.bind(instance.exports.memory);
+const x = instance.exports;
+const n = x.t_init();
+if (n < 0) { wasi.flushOutput(); process.exit(1); }
+let fails = 0, ran = 0;
+const t0 = performance.now();
+for (let i = Number(first); i < Math.min(n, Number(last) + 1); i++) {
+  const r = x.t_begin(i);
+  if (r === 0) break;
+  await host.settle();
+  fails += x.t_end(i);
+  ran++;
+}
+x.t_stats();
+wasi.flushOutput();
+out(`${ran} cases, ${fails} failed, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+process.exit(fails ? 1 : 0);

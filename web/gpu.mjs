@@ -1,0 +1,233 @@
+// gpu.mjs — the WebGPU bridge: implements the "dp_gpu" imports of the WebAssembly module
+// (src/backend/webgpu/host.h) on a GPUDevice. The same code runs in a browser and under Node
+// with Dawn (the `webgpu` package).
+//
+// The module refers to buffers, pipelines and bind groups by small integer ids. Dispatches go
+// into one open command encoder and compute pass; a copy or a read closes the pass; submit()
+// finishes the encoder. A read copies into a MAP_READ staging buffer and, after its submit,
+// maps it and writes the bytes into the module's memory; settle() awaits every such read (this
+// is the step machine's await point).
+
+const STORAGE = 1, UNIFORM = 2;
+
+export async function requestDevice(gpu, { powerPreference = 'high-performance', features: want = ['shader-f16', 'subgroups'] } = {}) {
+  const adapter = await gpu.requestAdapter({ powerPreference });
+  if (!adapter) throw new Error('WebGPU: no adapter');
+  const L = adapter.limits;
+  const requiredFeatures = want.filter((f) => adapter.features.has(f));
+  const requiredLimits = {
+    maxStorageBufferBindingSize: L.maxStorageBufferBindingSize,
+    maxBufferSize: L.maxBufferSize,
+    maxComputeWorkgroupStorageSize: L.maxComputeWorkgroupStorageSize,
+    maxComputeInvocationsPerWorkgroup: L.maxComputeInvocationsPerWorkgroup,
+    maxComputeWorkgroupSizeX: L.maxComputeWorkgroupSizeX,
+    maxStorageBuffersPerShaderStage: L.maxStorageBuffersPerShaderStage,
+  };
+  const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  const info = adapter.info ?? {};
+  return { adapter, device, info: { vendor: info.vendor, architecture: info.architecture, description: info.description, features: requiredFeatures } };
+}
+
+export class GpuHost {
+  constructor(device) {
+    this.device = device;
+    this.memory = null;          // set by bind()
+    this.buffers = new Map();
+    this.pipelines = new Map();
+    this.layouts = new Map();    // pipeline id -> bind group layout 0
+    this.bindGroups = new Map();
+    this.modules = new Map();    // WGSL text -> shader module
+    this.nextId = 1;
+    this.encoder = null;
+    this.pass = null;
+    this.lastPipeline = 0;
+    this.pendingCopies = [];     // reads recorded in the open encoder
+    this.inflight = [];          // promises of submitted reads
+    this.staging = [];           // free MAP_READ buffers
+    this.error = null;
+    this.stats = { dispatches: 0, submits: 0, reads: 0 };
+    device.addEventListener?.('uncapturederror', (ev) => this.fail(ev.error?.message ?? String(ev.error)));
+    device.lost?.then((info) => this.fail(`device lost: ${info.message}`));
+  }
+
+  bind(memory) { this.memory = memory; }
+
+  fail(msg) { if (!this.error) this.error = String(msg).slice(0, 2000); }
+
+  get u8() { return new Uint8Array(this.memory.buffer); }
+
+  str(ptr, len) { return new TextDecoder().decode(this.u8.subarray(ptr, ptr + len)); }
+
+  closePass() {
+    if (this.pass) { this.pass.end(); this.pass = null; this.lastPipeline = 0; }
+  }
+
+  enc() {
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  features() {
+    let f = 0;
+    if (this.device.features.has('shader-f16')) f |= 1;
+    if (this.device.features.has('subgroups')) f |= 2;
+    return f;
+  }
+
+  limit(which) {
+    const L = this.device.limits;
+    const cap = (v) => Math.min(v, 0xfffffffc);
+    switch (which) {
+      case 0: return cap(L.maxBufferSize);
+      case 1: return cap(L.maxStorageBufferBindingSize);
+      case 2: return L.maxComputeWorkgroupStorageSize;
+      case 3: return L.maxComputeInvocationsPerWorkgroup;
+      case 4: return L.maxComputeWorkgroupsPerDimension;
+      case 5: return this.device.adapterInfo?.subgroupMinSize ?? 0;
+      default: return 0;
+    }
+  }
+
+  bufferCreate(size, usage) {
+    try {
+      let u = GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+      if (usage & STORAGE) u |= GPUBufferUsage.STORAGE;
+      if (usage & UNIFORM) u |= GPUBufferUsage.UNIFORM;
+      const b = this.device.createBuffer({ size: Math.max(4, (size + 3) & ~3), usage: u });
+      const id = this.nextId++;
+      this.buffers.set(id, b);
+      return id;
+    } catch (e) { this.fail(`createBuffer(${size}): ${e.message}`); return 0; }
+  }
+
+  bufferDestroy(id) {
+    const b = this.buffers.get(id);
+    if (b) { b.destroy(); this.buffers.delete(id); }
+  }
+
+  bufferWrite(id, offset, ptr, len) {
+    const b = this.buffers.get(id);
+    if (!b) { this.fail(`buffer_write: no buffer ${id}`); return; }
+    if (len % 4 === 0) {
+      this.device.queue.writeBuffer(b, offset, this.memory.buffer, ptr, len);
+    } else {
+      const padded = new Uint8Array((len + 3) & ~3);
+      padded.set(this.u8.subarray(ptr, ptr + len));
+      this.device.queue.writeBuffer(b, offset, padded);
+    }
+  }
+
+  pipelineCreate(wgslPtr, wgslLen, entryPtr, entryLen, cPtr, cLen) {
+    try {
+      const code = this.str(wgslPtr, wgslLen);
+      let module = this.modules.get(code);
+      if (!module) {
+        module = this.device.createShaderModule({ code });
+        this.modules.set(code, module);
+      }
+      const constants = {};
+      const ctext = this.str(cPtr, cLen);
+      for (const kv of ctext.split(',').filter(Boolean)) {
+        const [k, v] = kv.split('=');
+        constants[k.trim()] = Number(v);
+      }
+      const entryPoint = this.str(entryPtr, entryLen);
+      const p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint, constants } });
+      const id = this.nextId++;
+      this.pipelines.set(id, p);
+      this.layouts.set(id, p.getBindGroupLayout(0));
+      return id;
+    } catch (e) { this.fail(`createComputePipeline: ${e.message}`); return 0; }
+  }
+
+  bindGroupCreate(pipeline, ptr, n) {
+    try {
+      const v = new Uint32Array(this.memory.buffer, ptr, n * 4);
+      const entries = [];
+      for (let i = 0; i < n; i++) {
+        const buffer = this.buffers.get(v[4 * i + 1]);
+        if (!buffer) { this.fail(`bind group: no buffer ${v[4 * i + 1]}`); return 0; }
+        entries.push({ binding: v[4 * i], resource: { buffer, offset: v[4 * i + 2], size: v[4 * i + 3] } });
+      }
+      const bg = this.device.createBindGroup({ layout: this.layouts.get(pipeline), entries });
+      const id = this.nextId++;
+      this.bindGroups.set(id, bg);
+      return id;
+    } catch (e) { this.fail(`createBindGroup: ${e.message}`); return 0; }
+  }
+
+  dispatch(pipeline, bindGroup, x, y, z) {
+    if (!this.pass) this.pass = this.enc().beginComputePass();
+    if (pipeline !== this.lastPipeline) { this.pass.setPipeline(this.pipelines.get(pipeline)); this.lastPipeline = pipeline; }
+    this.pass.setBindGroup(0, this.bindGroups.get(bindGroup));
+    this.pass.dispatchWorkgroups(x, y, z);
+    this.stats.dispatches++;
+  }
+
+  copy(src, srcOff, dst, dstOff, size) {
+    this.closePass();
+    this.enc().copyBufferToBuffer(this.buffers.get(src), srcOff, this.buffers.get(dst), dstOff, size);
+  }
+
+  read(buffer, offset, size, dst) {
+    this.closePass();
+    let si = this.staging.findIndex((s) => s.size >= size && s.size <= Math.max(size * 2, 4096));
+    const st = si >= 0 ? this.staging.splice(si, 1)[0] : this.device.createBuffer({ size: Math.max(size, 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.enc().copyBufferToBuffer(this.buffers.get(buffer), offset, st, 0, size);
+    this.pendingCopies.push({ st, size, dst });
+    this.stats.reads++;
+  }
+
+  submit() {
+    this.closePass();
+    if (this.encoder) {
+      this.device.queue.submit([this.encoder.finish()]);
+      this.encoder = null;
+      this.stats.submits++;
+    }
+    for (const { st, size, dst } of this.pendingCopies) {
+      this.inflight.push(st.mapAsync(GPUMapMode.READ, 0, size).then(() => {
+        this.u8.set(new Uint8Array(st.getMappedRange(0, size)), dst);
+        st.unmap();
+        if (this.staging.length < 8) this.staging.push(st); else st.destroy();
+      }, (e) => { this.fail(`readback: ${e.message}`); st.destroy(); }));
+    }
+    this.pendingCopies = [];
+  }
+
+  errorTake(ptr, cap) {
+    if (!this.error) return 0;
+    const b = new TextEncoder().encode(this.error);
+    const n = Math.min(b.length, cap - 1);
+    this.u8.set(b.subarray(0, n), ptr);
+    this.u8[ptr + n] = 0;
+    this.error = null;
+    return n;
+  }
+
+  // Await every read submitted so far (and the queue, so asynchronous errors have arrived).
+  async settle() {
+    const list = this.inflight;
+    this.inflight = [];
+    await Promise.all(list);
+    if (!list.length) await this.device.queue.onSubmittedWorkDone();
+  }
+
+  imports() {
+    return {
+      features: () => this.features(),
+      limit: (w) => this.limit(w),
+      buffer_create: (s, u) => this.bufferCreate(s >>> 0, u),
+      buffer_destroy: (id) => this.bufferDestroy(id),
+      buffer_write: (id, off, ptr, len) => this.bufferWrite(id, off >>> 0, ptr >>> 0, len >>> 0),
+      pipeline_create: (a, b, c, d, e, f) => this.pipelineCreate(a >>> 0, b >>> 0, c >>> 0, d >>> 0, e >>> 0, f >>> 0),
+      bind_group_create: (p, ptr, n) => this.bindGroupCreate(p, ptr >>> 0, n),
+      bind_group_destroy: (id) => { this.bindGroups.delete(id); },
+      dispatch: (p, bg, x, y, z) => this.dispatch(p, bg, x >>> 0, y >>> 0, z >>> 0),
+      copy: (s, so, d, dof, n) => this.copy(s, so >>> 0, d, dof >>> 0, n >>> 0),
+      read: (b, off, n, dst) => this.read(b, off >>> 0, n >>> 0, dst >>> 0),
+      submit: () => this.submit(),
+      error: (ptr, cap) => this.errorTake(ptr >>> 0, cap >>> 0),
+    };
+  }
+}
