@@ -1,0 +1,88 @@
+/* fuzz_json.c — src/base/json.h: dp_json_parse on arbitrary bytes, then every accessor over the
+ * whole tree, and a round trip of each string through dp_json_write_str (which must parse back
+ * to the same bytes). */
+#include "fuzz_common.h"
+
+#include "base/json.h"
+
+static void check_string_round_trip(const char *s, size_t n) {
+    dp_buf b = {0};
+    dp_json_write_str(&b, s, n);
+    if (b.oom) {
+        dp_buf_free(&b);
+        return;
+    }
+    dp_json_doc *doc = NULL;
+    dp_error e = {0};
+    if (dp_json_parse(b.data, b.len, &doc, &e) != DP_OK) {
+        fprintf(stderr, "fuzz_json: written string does not parse back: %s\n", e.msg);
+        abort();
+    }
+    const dp_json *r = dp_json_root(doc);
+    if (r->type != DP_JSON_STRING || r->len != n || memcmp(r->u.str, s, n) != 0) {
+        fprintf(stderr, "fuzz_json: string changed in a write/parse round trip\n");
+        abort();
+    }
+    dp_json_free(doc);
+    dp_buf_free(&b);
+}
+
+static void walk(const dp_json *v, int depth) {
+    if (depth > DP_JSON_MAX_DEPTH + 1) abort();
+    double d;
+    int64_t i64;
+    bool b;
+    const char *s;
+    fz_sink((uint32_t)dp_json_num(v, &d) + (uint32_t)dp_json_i64(v, &i64) + (uint32_t)dp_json_bool(v, &b));
+    if (v->key) fz_sink(fz_touch(v->key, (size_t)v->key_len + 1));
+    switch (v->type) {
+    case DP_JSON_STRING:
+        if (!dp_json_str(v, &s) || s[v->len] != 0) abort();
+        fz_sink(fz_touch(s, (size_t)v->len + 1));
+        check_string_round_trip(s, v->len);
+        break;
+    case DP_JSON_ARRAY:
+        for (uint32_t i = 0; i < v->len; i++) {
+            const dp_json *c = dp_json_at(v, i);
+            if (c != &v->u.items[i] || c->key) abort();
+            walk(c, depth + 1);
+        }
+        if (dp_json_at(v, v->len)) abort();
+        break;
+    case DP_JSON_OBJECT:
+        for (uint32_t i = 0; i < v->len; i++) {
+            const dp_json *c = &v->u.items[i];
+            if (!c->key) abort();
+            /* lookups by a key with no NUL find the first member of that name */
+            if (!memchr(c->key, 0, c->key_len)) {
+                const dp_json *f = dp_json_get(v, c->key);
+                if (!f || f > c || f->key_len != c->key_len) abort();
+            }
+            walk(c, depth + 1);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    fz_begin(size);
+    dp_json_doc *doc = NULL;
+    dp_error e = {0};
+    /* the parser is given exactly the input's bytes, not a NUL-terminated copy */
+    char *text = malloc(size ? size : 1);
+    if (!text) abort();
+    if (size) memcpy(text, data, size);
+    dp_status st = dp_json_parse(text, size, &doc, &e);
+    if (st == DP_OK) {
+        walk(dp_json_root(doc), 0);
+        dp_json_free(doc);
+    } else if (!e.msg[0] || e.status != st) {
+        abort(); /* every failure says why */
+    }
+    free(text);
+    fz_end();
+    return 0;
+}
