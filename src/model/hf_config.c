@@ -54,6 +54,11 @@ static int opt_int(cfg *c, const char *key, int dflt) {
 static void read_factors(cfg *c, const dp_json *rs, const char *key, float *dst, int want, int *n) {
     const dp_json *a = dp_json_get(rs, key);
     if (c->st != DP_OK) return;
+    if (want < 0 || want > DP_MAX_ROPE_FACTORS) { /* rot_dim is not validated yet: dst holds 512 */
+        c->st = dp_err_set(c->e, DP_ERR_LIMIT, "config.json: rope_scaling.%s: %d factors (max %d)", key, want,
+                           DP_MAX_ROPE_FACTORS);
+        return;
+    }
     if (!dp_json_is(a, DP_JSON_ARRAY) || a->len != (uint32_t)want) {
         c->st = dp_err_set(c->e, DP_ERR_FORMAT, "config.json: rope_scaling.%s must list %d numbers", key, want);
         return;
@@ -67,6 +72,14 @@ static void read_factors(cfg *c, const dp_json *rs, const char *key, float *dst,
         dst[i] = (float)v;
     }
     *n = want;
+}
+
+/* A JSON number as int64_t, saturating: casting an out-of-range double is undefined behaviour. */
+static int64_t sat_i64(double v) {
+    if (v != v) return 0;
+    if (v <= -9.2e18) return INT64_MIN;
+    if (v >= 9.2e18) return INT64_MAX;
+    return (int64_t)v;
 }
 
 static void read_rope_scaling(cfg *c, dp_model_desc *d) {
@@ -89,11 +102,11 @@ static void read_rope_scaling(cfg *c, dp_model_desc *d) {
         r->factor = req_num(&sub, "factor");
         r->low_freq_factor = req_num(&sub, "low_freq_factor");
         r->high_freq_factor = req_num(&sub, "high_freq_factor");
-        r->original_max_pos = (int64_t)req_num(&sub, "original_max_position_embeddings");
+        r->original_max_pos = sat_i64(req_num(&sub, "original_max_position_embeddings"));
     } else if (!strcmp(type, "longrope") || !strcmp(type, "su")) {
         r->scaling = DP_ROPE_SCALING_LONGROPE;
-        r->original_max_pos = (int64_t)opt_num(&sub, "original_max_position_embeddings",
-                                                opt_num(c, "original_max_position_embeddings", 0));
+        r->original_max_pos = sat_i64(opt_num(&sub, "original_max_position_embeddings",
+                                              opt_num(c, "original_max_position_embeddings", 0)));
         r->attention_factor = opt_num(&sub, "attention_factor", 0);
         read_factors(&sub, rs, "short_factor", r->short_factor, d->rot_dim / 2, &r->n_factors);
         read_factors(&sub, rs, "long_factor", r->long_factor, d->rot_dim / 2, &r->n_factors);
@@ -146,8 +159,9 @@ dp_status dp_model_from_hf_config(const dp_json *j, dp_model_desc *d, dp_error *
     const dp_json *rs = dp_json_get(j, "rope_scaling");
     double v;
     if (dp_json_num(dp_json_get(rs, "partial_rotary_factor"), &v)) prf = v;
-    d->rot_dim = (int)((double)d->head_dim * prf);
-    d->max_pos = (int64_t)opt_num(&c, "max_position_embeddings", 4096);
+    double rot = (double)d->head_dim * prf;
+    d->rot_dim = rot >= 0 && rot <= (double)(1 << 30) ? (int)rot : -1; /* -1: validation rejects it */
+    d->max_pos = sat_i64(opt_num(&c, "max_position_embeddings", 4096));
     d->rope.theta = opt_num(&c, "rope_theta", 10000.0);
     d->tied_embeddings = has(&c, "tie_word_embeddings") ? dp_json_get(j, "tie_word_embeddings")->type == DP_JSON_TRUE : gemma;
     d->embed_scale = 1.0f;

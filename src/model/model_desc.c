@@ -244,6 +244,14 @@ static int j_list(jreader *r, const char *key, int max, float *f, int *ints) {
     return (int)a->len;
 }
 
+/* A JSON number as int64_t, saturating: casting an out-of-range double is undefined behaviour. */
+static int64_t sat_i64(double v) {
+    if (v != v) return 0;
+    if (v <= -9.2e18) return INT64_MIN;
+    if (v >= 9.2e18) return INT64_MAX;
+    return (int64_t)v;
+}
+
 static void get_rope(jreader *parent, const char *key, dp_rope_desc *r) {
     jreader jr = {dp_json_get(parent->obj, key), parent->e, parent->st};
     if (jr.st != DP_OK) return;
@@ -262,7 +270,7 @@ static void get_rope(jreader *parent, const char *key, dp_rope_desc *r) {
     r->factor = j_num(&jr, "factor");
     r->low_freq_factor = j_num(&jr, "low_freq_factor");
     r->high_freq_factor = j_num(&jr, "high_freq_factor");
-    r->original_max_pos = (int64_t)j_num(&jr, "original_max_position_embeddings");
+    r->original_max_pos = sat_i64(j_num(&jr, "original_max_position_embeddings"));
     r->attention_factor = j_num(&jr, "attention_factor");
     int ns = j_list(&jr, "short_factor", DP_MAX_ROPE_FACTORS, r->short_factor, NULL);
     int nl = j_list(&jr, "long_factor", DP_MAX_ROPE_FACTORS, r->long_factor, NULL);
@@ -287,7 +295,7 @@ dp_status dp_model_from_json(const dp_json *obj, dp_model_desc *out, dp_error *e
     d->head_dim = j_int(&r, "head_dim");
     d->ffn = j_int(&r, "ffn_size");
     d->rot_dim = j_int(&r, "rot_dim");
-    d->max_pos = (int64_t)j_num(&r, "max_position_embeddings");
+    d->max_pos = sat_i64(j_num(&r, "max_position_embeddings"));
     d->norm_eps = (float)j_num(&r, "norm_eps");
     d->norm_plus_one = j_bool(&r, "norm_plus_one");
     d->sandwich_norm = j_bool(&r, "sandwich_norm");
