@@ -221,7 +221,7 @@ INLINE void dot_q6k_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, flo
         for (int c = 0; c < NC; c++) {
             const dp_block_q8_k *xb = (const dp_block_q8_k *)(x + (size_t)c * xs) + i;
             /* the stored levels are q + 32: subtract 32 * Σ_sub scale * bsum */
-            const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(load256(xb->bsums), sc16), 4);
+            const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(load256(xb->bsums), sc16), 5);
             const __m256i t = _mm256_sub_epi32(sumi[c], off);
             acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(xb->d * dw), _mm256_cvtepi32_ps(t), acc[c]);
         }

@@ -1,0 +1,267 @@
+/* test_matmul.c — CPU matrix product: every kernel set (generic C, AVX2 when the CPU has it)
+ * against the scalar reference dp_cpu_matmul_ref, for every weight type, odd n and m.
+ *
+ *  - exact checks: integer-valued weights and activations chosen so that every path computes
+ *    exact integers (f32/f16/bf16 weights; quantized blocks with unit super-scales and
+ *    activations whose 8-bit quantization is lossless) -> fast == reference bit for bit;
+ *  - random data: the fast path quantizes activations to 8-bit blocks, so against the reference
+ *    on the original x it may differ by at most sum_i |w_i| * |x_i - xq_i| (the perturbation
+ *    bound, computed per output) plus float rounding; against the reference on the dequantized
+ *    activations xq it must agree to float rounding (1e-5 of sum |w| |xq|);
+ *  - threads: 1, 2 and 3 pool threads give bit-identical results; accumulate adds; bad shapes
+ *    are refused. */
+#include <math.h>
+#include <string.h>
+
+#include "backend/cpu/matmul_impl.h"
+#include "base/base.h"
+#include "format/quant.h"
+#include "testutil.h"
+
+static uint64_t rng = 88172645463325252ull;
+static uint32_t rnd(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 16);
+}
+static float frand(void) { return (float)rnd() / 2147483648.0f - 1.0f; } /* [-1, 1) */
+static int irand(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
+
+static const dp_dtype all_types[] = {DP_DTYPE_F32, DP_DTYPE_F16, DP_DTYPE_BF16, DP_DTYPE_Q8_0,
+                                     DP_DTYPE_Q4_K, DP_DTYPE_Q5_K, DP_DTYPE_Q6_K};
+#define N_TYPES (sizeof all_types / sizeof all_types[0])
+
+static size_t row_bytes(dp_dtype t, int k) {
+    uint64_t b = 0;
+    CHECK(dp_dtype_row_bytes(t, (uint64_t)k, &b));
+    return (size_t)b;
+}
+
+/* ---- exact data ---- */
+
+/* Weights whose every path is exact: small integers, unit super-block scales. */
+static void make_exact_weights(dp_dtype t, uint8_t *w, int k, int m) {
+    const size_t rb = row_bytes(t, k);
+    const uint16_t one = 0x3C00; /* f16 1.0 */
+    for (int r = 0; r < m; r++) {
+        uint8_t *row = w + (size_t)r * rb;
+        if (!dp_dtype_is_quant(t)) {
+            float *f = malloc((size_t)k * sizeof(float));
+            for (int i = 0; i < k; i++) f[i] = (float)irand(-8, 8);
+            dp_quant_row(t, f, row, (size_t)k); /* f16/bf16 hold small integers exactly */
+            free(f);
+            continue;
+        }
+        const size_t bb = dp_dtype_block_bytes(t);
+        for (size_t b = 0; b < rb / bb; b++) {
+            uint8_t *blk = row + b * bb;
+            for (size_t i = 0; i < bb; i++) blk[i] = (uint8_t)rnd();
+            switch (t) {
+            case DP_DTYPE_Q8_0:
+                memcpy(blk, &one, 2);
+                for (int i = 2; i < 34; i++) blk[i] = (uint8_t)(int8_t)irand(-127, 127);
+                break;
+            case DP_DTYPE_Q4_K: case DP_DTYPE_Q5_K:
+                memcpy(blk, &one, 2);
+                memcpy(blk + 2, &one, 2);
+                for (int i = 4; i < 16; i++) blk[i] &= 0x37; /* scales, mins <= 55 */
+                break;
+            case DP_DTYPE_Q6_K:
+                for (int i = 192; i < 208; i++) blk[i] = (uint8_t)(int8_t)irand(-40, 40);
+                memcpy(blk + 208, &one, 2);
+                break;
+            default: break;
+            }
+        }
+    }
+}
+
+/* Activations whose 8-bit quantization is lossless: small integers with one +-127 in every
+ * 32 values (so every q8_0 and q8_K block has scale exactly 1). */
+static void make_exact_x(dp_dtype t, float *x, int n, int k) {
+    for (int c = 0; c < n; c++) {
+        float *xr = x + (size_t)c * (size_t)k;
+        for (int i = 0; i < k; i++) xr[i] = (float)irand(-3, 3);
+        if (dp_dtype_is_quant(t))
+            for (int i = 0; i < k; i += 32) xr[i + irand(0, 31)] = rnd() & 1 ? 127.f : -127.f;
+        else
+            for (int i = 0; i < k; i++) xr[i] *= 2;
+    }
+}
+
+static int diff_count(const float *a, const float *b, size_t n, size_t *first) {
+    int bad = 0;
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], 4) != 0 && bad++ == 0) *first = i;
+    return bad;
+}
+
+static void check_exact(const dp_mm_kernels *kern, dp_pool *pool, dp_dtype t, int n, int k, int m) {
+    uint8_t *w = malloc(row_bytes(t, k) * (size_t)m);
+    float *x = malloc(sizeof(float) * (size_t)n * (size_t)k);
+    float *y = malloc(sizeof(float) * (size_t)n * (size_t)m);
+    float *yr = malloc(sizeof(float) * (size_t)n * (size_t)m);
+    dp_cpu_ws ws = {0};
+    make_exact_weights(t, w, k, m);
+    make_exact_x(t, x, n, k);
+    dp_cpu_matmul_ref(yr, x, w, t, n, k, m, false);
+    CHECK(dp_cpu_matmul_with(kern, pool, &ws, y, x, w, t, n, k, m, false) == DP_OK);
+    size_t first = 0;
+    const int bad = diff_count(y, yr, (size_t)n * (size_t)m, &first);
+    CHECK_MSG(bad == 0, "%s exact %s n=%d k=%d m=%d: %d differ, first [%zu] %.9g vs %.9g",
+              kern->name, dp_dtype_name(t), n, k, m, bad, first, (double)y[first],
+              (double)yr[first]);
+    dp_cpu_ws_free(&ws);
+    free(w);
+    free(x);
+    free(y);
+    free(yr);
+}
+
+/* ---- random data ---- */
+
+static void check_random(const dp_mm_kernels *kern, dp_pool *pool, dp_dtype t, int n, int k, int m,
+                         double *worst_rel) {
+    const size_t rb = row_bytes(t, k);
+    uint8_t *w = malloc(rb * (size_t)m);
+    float *wf = malloc(sizeof(float) * (size_t)k * (size_t)m); /* dequantized weights */
+    float *x = malloc(sizeof(float) * (size_t)n * (size_t)k);
+    float *xq = malloc(sizeof(float) * (size_t)n * (size_t)k);
+    float *y = malloc(sizeof(float) * (size_t)n * (size_t)m);
+    float *yr = malloc(sizeof(float) * (size_t)n * (size_t)m);
+    float *yq = malloc(sizeof(float) * (size_t)n * (size_t)m);
+    uint8_t *act = malloc(dp_mm_act_row_bytes(t, k));
+    dp_cpu_ws ws = {0};
+    for (int r = 0; r < m; r++) {
+        for (int i = 0; i < k; i++) wf[(size_t)r * k + i] = frand() * (1 + (float)(r % 3));
+        dp_quant_row(t, wf + (size_t)r * k, w + (size_t)r * rb, (size_t)k);
+        dp_dequant_row(t, w + (size_t)r * rb, wf + (size_t)r * k, (size_t)k);
+    }
+    for (size_t i = 0; i < (size_t)n * (size_t)k; i++) x[i] = frand() * (i % 7 == 0 ? 4.f : 1.f);
+    for (int c = 0; c < n; c++) {
+        dp_mm_act_quantize(t, x + (size_t)c * k, act, k);
+        dp_mm_act_dequantize(t, act, xq + (size_t)c * k, k);
+    }
+    dp_cpu_matmul_ref(yr, x, w, t, n, k, m, false);
+    dp_cpu_matmul_ref(yq, xq, w, t, n, k, m, false);
+    CHECK(dp_cpu_matmul_with(kern, pool, &ws, y, x, w, t, n, k, m, false) == DP_OK);
+    int bad_q = 0, bad_x = 0;
+    for (int c = 0; c < n; c++)
+        for (int r = 0; r < m; r++) {
+            double pert = 0, mag = 0;
+            for (int i = 0; i < k; i++) {
+                const double wi = fabs((double)wf[(size_t)r * k + i]);
+                pert += wi * fabs((double)x[(size_t)c * k + i] - (double)xq[(size_t)c * k + i]);
+                mag += wi * fabs((double)xq[(size_t)c * k + i]);
+            }
+            const size_t o = (size_t)c * m + r;
+            const double dq = fabs((double)y[o] - (double)yq[o]);
+            const double dx = fabs((double)y[o] - (double)yr[o]);
+            if (dq > 1e-5 * mag + 1e-6 && bad_q++ == 0)
+                fprintf(stderr, "%s %s n=%d k=%d m=%d [%d,%d]: %.9g vs ref(xq) %.9g (mag %g)\n",
+                        kern->name, dp_dtype_name(t), n, k, m, c, r, (double)y[o], (double)yq[o], mag);
+            if (dx > pert * 1.0001 + 1e-5 * mag + 1e-6 && bad_x++ == 0)
+                fprintf(stderr, "%s %s n=%d k=%d m=%d [%d,%d]: %.9g vs ref %.9g, bound %g\n",
+                        kern->name, dp_dtype_name(t), n, k, m, c, r, (double)y[o], (double)yr[o], pert);
+            if (mag > 0 && dx / mag > *worst_rel) *worst_rel = dx / mag;
+        }
+    CHECK_MSG(bad_q == 0, "%s %s: %d outputs off ref(xq)", kern->name, dp_dtype_name(t), bad_q);
+    CHECK_MSG(bad_x == 0, "%s %s: %d outputs past the perturbation bound", kern->name,
+              dp_dtype_name(t), bad_x);
+
+    /* accumulate adds onto y */
+    float *ya = malloc(sizeof(float) * (size_t)n * (size_t)m);
+    for (size_t i = 0; i < (size_t)n * (size_t)m; i++) ya[i] = (float)(i % 5);
+    CHECK(dp_cpu_matmul_with(kern, pool, &ws, ya, x, w, t, n, k, m, true) == DP_OK);
+    int bad_a = 0;
+    for (size_t i = 0; i < (size_t)n * (size_t)m; i++)
+        if (ya[i] != (float)(i % 5) + y[i]) bad_a++;
+    CHECK_MSG(bad_a == 0, "%s %s accumulate: %d differ", kern->name, dp_dtype_name(t), bad_a);
+
+    dp_cpu_ws_free(&ws);
+    free(ya);
+    free(w);
+    free(wf);
+    free(x);
+    free(xq);
+    free(y);
+    free(yr);
+    free(yq);
+    free(act);
+}
+
+/* The same product on 1, 2 and 3 threads is bit-identical. */
+static void check_threads(dp_pool *p2, dp_pool *p3) {
+    const dp_dtype t = DP_DTYPE_Q4_K;
+    const int n = 7, k = 512, m = 67;
+    uint8_t *w = malloc(row_bytes(t, k) * m);
+    float *x = malloc(sizeof(float) * n * k), *y1 = malloc(sizeof(float) * n * m),
+          *y2 = malloc(sizeof(float) * n * m), *y3 = malloc(sizeof(float) * n * m);
+    float *wf = malloc(sizeof(float) * k);
+    for (int r = 0; r < m; r++) {
+        for (int i = 0; i < k; i++) wf[i] = frand();
+        dp_quant_row(t, wf, w + (size_t)r * row_bytes(t, k), (size_t)k);
+    }
+    for (int i = 0; i < n * k; i++) x[i] = frand();
+    dp_cpu_ws ws = {0};
+    CHECK(dp_cpu_matmul(NULL, &ws, y1, x, w, t, n, k, m, false) == DP_OK);
+    CHECK(dp_cpu_matmul(p2, &ws, y2, x, w, t, n, k, m, false) == DP_OK);
+    CHECK(dp_cpu_matmul(p3, &ws, y3, x, w, t, n, k, m, false) == DP_OK);
+    CHECK(memcmp(y1, y2, sizeof(float) * n * m) == 0);
+    CHECK(memcmp(y1, y3, sizeof(float) * n * m) == 0);
+    /* shapes that are not whole blocks are refused; empty products are fine */
+    CHECK(dp_cpu_matmul(p2, &ws, y1, x, w, t, n, 300, m, false) == DP_ERR_INVALID_ARG);
+    CHECK(dp_cpu_matmul(p2, &ws, y1, x, w, DP_DTYPE_Q8_0, n, 48, m, false) == DP_ERR_INVALID_ARG);
+    CHECK(dp_cpu_matmul(p2, &ws, y1, x, w, DP_DTYPE_I32, n, 32, m, false) == DP_ERR_INVALID_ARG);
+    CHECK(dp_cpu_matmul(p2, &ws, y1, x, w, t, 0, k, m, false) == DP_OK);
+    dp_cpu_ws_free(&ws);
+    dp_cpu_ws_free(&ws);
+    free(w);
+    free(x);
+    free(y1);
+    free(y2);
+    free(y3);
+    free(wf);
+}
+
+int main(void) {
+    dp_pool *p2 = NULL, *p3 = NULL;
+    dp_error e = {0};
+    CHECK(dp_pool_new(2, &p2, &e) == DP_OK);
+    CHECK(dp_pool_new(3, &p3, &e) == DP_OK);
+    const dp_mm_kernels *sets[2] = {dp_mm_kernels_generic(), dp_mm_kernels_avx2()};
+    static const int shapes[][3] = {{1, 256, 7}, {3, 512, 5}, {5, 768, 13}, {9, 256, 1},
+                                    {4, 1024, 33}, {2, 256, 2}, {11, 512, 9}};
+    for (int s = 0; s < 2; s++) {
+        const dp_mm_kernels *kern = sets[s];
+        if (!kern) {
+            printf("avx2 kernels unavailable on this CPU: skipped\n");
+            continue;
+        }
+        for (size_t ti = 0; ti < N_TYPES; ti++) {
+            const dp_dtype t = all_types[ti];
+            double worst = 0;
+            for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+                const int n = shapes[si][0], k = shapes[si][1], m = shapes[si][2];
+                dp_pool *pool = si % 3 == 0 ? NULL : si % 3 == 1 ? p2 : p3;
+                check_exact(kern, pool, t, n, k, m);
+                check_random(kern, pool, t, n, k, m, &worst);
+            }
+            if (!dp_dtype_is_quant(t)) { /* row lengths that are not a multiple of 8 or 16 */
+                check_exact(kern, p2, t, 3, 37, 5);
+                check_exact(kern, p2, t, 5, 8, 3);
+                check_random(kern, p2, t, 6, 13, 4, &worst);
+            } else if (t == DP_DTYPE_Q8_0) {
+                check_exact(kern, p2, t, 3, 96, 5);
+                check_random(kern, p2, t, 5, 32, 3, &worst);
+            }
+            printf("%-7s %-5s: max |fast - ref| / sum|w||x| = %.2e\n", kern->name,
+                   dp_dtype_name(t), worst);
+        }
+    }
+    check_threads(p2, p3);
+    dp_pool_free(p2);
+    dp_pool_free(p3);
+    return t_done("test_matmul");
+}
