@@ -295,6 +295,40 @@ static void hostile_files(void) {
     dp_tokenizer_free(t);
 }
 
+/* byte flips, truncations and splices of a valid file: loading must fail cleanly or succeed */
+static void mutations(const char *what, const char *text, bool json) {
+    size_t n = strlen(text);
+    char *m = dp_malloc(n + 1);
+    uint64_t s = 7;
+    int accepted = 0;
+    for (int k = 0; m && k < 1500; k++) {
+        memcpy(m, text, n + 1);
+        size_t len = n;
+        int flips = 1 + k % 4;
+        for (int f = 0; f < flips; f++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            size_t at = (size_t)(s >> 16) % n;
+            static const char pool[] = "\"{}[],: 0129-e.\\\x80\xff";
+            m[at] = (s >> 8) % 2 ? pool[(s >> 40) % (sizeof pool - 1)] : (char)(s >> 24);
+        }
+        if (k % 5 == 0) len = (size_t)(s >> 20) % n; /* truncate */
+        dp_tokenizer *t = NULL;
+        dp_error e = {0};
+        dp_status st = json ? dp_tokenizer_load_hfjson(m, len, NULL, 0, &t, &e) : dp_tokenizer_load_tiktoken(m, len, &t, &e);
+        if (st == DP_OK) {
+            accepted++;
+            dp_tokens ids = {0};
+            CHECK(dp_tokenizer_encode(t, "hello aaaa 123 \xff", 18, true, true, &ids, &e) == DP_OK);
+            dp_tokens_free(&ids);
+        } else {
+            CHECK_MSG(e.msg[0] && t == NULL, "%s mutation %d: failure without a message", what, k);
+        }
+        dp_tokenizer_free(t);
+    }
+    printf("%s: 1500 mutated files, %d still loadable, none crashed\n", what, accepted);
+    dp_free(m);
+}
+
 /* ---- allocation failures ---- */
 
 static long g_alloc_left = -1;
@@ -361,6 +395,16 @@ int main(void) {
     dp_tokenizer_free(ts);
     hostile_files();
     if (bl) alloc_failures(bl);
+    if (bl) mutations("tokenizer.json (byte-level)", bl, true);
+    if (sp) mutations("tokenizer.json (sentencepiece)", sp, true);
+    {
+        dp_buf tk = {0};
+        static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        for (int c = 0; c < 256; c++) dp_buf_printf(&tk, "%c%c== %d\n", b64[c >> 2], b64[(c & 3) << 4], c);
+        dp_buf_puts(&tk, "YWE= 256\nYWFhYQ== 257\n");
+        if (tk.data) mutations("tiktoken", tk.data, false);
+        dp_buf_free(&tk);
+    }
     dp_free(bl);
     dp_free(sp);
 
