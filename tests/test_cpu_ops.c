@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_internal.h" /* dp_cpu_use_generic: test the portable kernels too */
 #include "backend/cpu/matmul.h"
 #include "format/quant.h"
 #include "testutil.h"
@@ -697,6 +698,7 @@ static void test_memory(void) {
 }
 
 int main(void) {
+    /* 3 threads with the machine's best kernels, then 1 thread with the portable ones */
     const int threads[] = {3, 1};
     for (int ti = 0; ti < 2; ti++) {
         dp_error e;
@@ -704,6 +706,8 @@ int main(void) {
             fprintf(stderr, "dp_backend_cpu_new: %s\n", e.msg);
             return 1;
         }
+        if (ti == 1) dp_cpu_use_generic(B);
+        printf("threads %d, kernels %s\n", threads[ti], dp_cpu_ctx_of(B)->isa);
         test_memory();
         test_get_rows();
         test_rms_norm();

@@ -146,6 +146,7 @@ static void cpu_free(dp_backend *b) {
     if (c) {
         dp_pool_free(c->pool);
         dp_cpu_ws_free(&c->ws);
+        dp_free(c->attn.data);
         dp_free(c->moe_route.data);
         dp_free(c->moe_act.data);
         dp_free(c->sample.data);
@@ -179,6 +180,25 @@ void dp_cpu_op_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const d
     dp_status st = dp_cpu_matmul(c->pool, &c->ws, out->data, x->data, w->data, w->dtype, n, (int)k,
                                  (int)m, accumulate);
     if (st != DP_OK) dp_cpu_fail(c, st, "matmul: %s", dp_status_str(st));
+}
+
+void dp_cpu_use_generic(dp_backend *b) {
+    dp_cpu_ctx *c = dp_cpu_ctx_of(b);
+    c->isa = "generic";
+    c->attn_scores = dp_cpu_attn_scores_generic;
+    c->attn_values = dp_cpu_attn_values_generic;
+}
+
+static void cpu_pick_kernels(dp_backend *b) {
+    dp_cpu_use_generic(b);
+#if defined(DP_CPU_HAVE_AVX2) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        dp_cpu_ctx *c = dp_cpu_ctx_of(b);
+        c->isa = "avx2";
+        c->attn_scores = dp_cpu_attn_scores_avx2;
+        c->attn_values = dp_cpu_attn_values_avx2;
+    }
+#endif
 }
 
 static const dp_backend_i cpu_vtable = {
@@ -218,6 +238,7 @@ dp_status dp_backend_cpu_new(int n_threads, dp_backend **out, dp_error *e) {
         return st;
     }
     c->n_threads = dp_pool_size(c->pool);
+    cpu_pick_kernels(b);
     *out = b;
     return DP_OK;
 }

@@ -8,16 +8,47 @@
  *
  * Scratch (matmul workspace, MoE routing and expert buffers, sampling candidates) lives in the
  * context and only grows: it is allocated the first time a larger shape appears, so a forward
- * pass at a steady shape allocates nothing. Attention needs no heap scratch at all (it runs an
- * online softmax over fixed-size chunks of keys on the stack), so it has no context limit. */
+ * pass at a steady shape allocates nothing. Attention's scratch does not depend on the context
+ * length (an online softmax over fixed-size chunks of keys), so it has no context limit. */
 #ifndef DP_CPU_INTERNAL_H
 #define DP_CPU_INTERNAL_H
 
 #include "backend/backend.h"
 #include "backend/cpu/matmul.h"
 
-/* Largest head_dim the attention kernel accepts (per-task q and accumulator live on the stack). */
-#define DP_CPU_ATTN_MAX_HEAD_DIM 512
+
+/* Attention inner kernels over one chunk of cnt cached rows (row r at base + r * stride):
+ *   scores: s[h * ss + r] = q_h . k_r            for the nh query vectors q_h = q + h * hd
+ *   values: acc_h += s[h * ss + r] * v_r           for acc_h = acc + h * hd
+ * Rows up to avail (>= cnt) exist past the chunk start and may be prefetched. A generic version
+ * (ops_attention.c) and per-ISA ones (ops_attention_<isa>.c) chosen at backend creation. */
+typedef void (*dp_cpu_attn_scores_fn)(float *s, int ss, const float *q, int nh, int hd,
+                                      const float *base, int64_t stride, int cnt, int avail);
+typedef void (*dp_cpu_attn_values_fn)(float *acc, const float *s, int ss, int nh, int hd,
+                                      const float *base, int64_t stride, int cnt, int avail);
+void dp_cpu_attn_scores_generic(float *s, int ss, const float *q, int nh, int hd,
+                                const float *base, int64_t stride, int cnt, int avail);
+void dp_cpu_attn_values_generic(float *acc, const float *s, int ss, int nh, int hd,
+                                const float *base, int64_t stride, int cnt, int avail);
+#if defined(__x86_64__) || defined(_M_X64)
+#define DP_CPU_HAVE_AVX2 1
+void dp_cpu_attn_scores_avx2(float *s, int ss, const float *q, int nh, int hd,
+                             const float *base, int64_t stride, int cnt, int avail);
+void dp_cpu_attn_values_avx2(float *acc, const float *s, int ss, int nh, int hd,
+                             const float *base, int64_t stride, int cnt, int avail);
+#endif
+/* Rows ahead the attention kernels prefetch: cache rows are n_kv_head * head_dim floats apart
+ * (often a page or more), which defeats the hardware prefetcher. */
+#define DP_CPU_ATTN_PREFETCH 4
+
+static inline void dp_cpu_prefetch_row(const float *r, int n) {
+#if defined(__GNUC__)
+    for (int o = 0; o < n; o += 16) __builtin_prefetch(r + o);
+#else
+    (void)r;
+    (void)n;
+#endif
+}
 
 /* A grow-only scratch buffer. */
 typedef struct dp_cpu_scratch {
@@ -28,7 +59,11 @@ typedef struct dp_cpu_scratch {
 typedef struct dp_cpu_ctx {
     dp_pool *pool;
     int n_threads;
+    const char *isa;                    /* "avx2" or "generic": which inner kernels run */
+    dp_cpu_attn_scores_fn attn_scores;
+    dp_cpu_attn_values_fn attn_values;
     dp_cpu_ws ws;             /* dp_cpu_matmul's activation workspace */
+    dp_cpu_scratch attn;      /* per worker: q, accumulators and a chunk of scores */
     /* MoE */
     dp_cpu_scratch moe_route; /* per token: k expert ids + k weights; per expert: counts, lists */
     dp_cpu_scratch moe_act;   /* gathered x, gate, up, expert out, accumulator */
@@ -40,6 +75,9 @@ typedef struct dp_cpu_ctx {
 } dp_cpu_ctx;
 
 static inline dp_cpu_ctx *dp_cpu_ctx_of(dp_backend *b) { return (dp_cpu_ctx *)b->ctx; }
+
+/* Select the portable inner kernels (tests compare them with the per-ISA ones). */
+void dp_cpu_use_generic(dp_backend *b);
 
 /* Record a failure (the first one wins until flush); returns false so ops can write
  * `if (!cond) return (void)dp_cpu_fail(...)`. */
