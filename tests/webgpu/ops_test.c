@@ -128,10 +128,11 @@ static void add_check(pair *t, int64_t count, float tol) {
 
 enum {
     K_ADD, K_ADD_INPLACE, K_COPY, K_SOFTCAP, K_GLU, K_GLU_INPLACE, K_RMS, K_RMS_INPLACE, K_ROPE,
-    K_GET_ROWS, K_MATMUL, K_KINDS
+    K_GET_ROWS, K_MATMUL, K_ATTN, K_SAMPLE, K_KINDS
 };
 static const char *kind_name[K_KINDS] = {"add", "add_inplace", "copy", "softcap", "glu", "glu_inplace",
-                                         "rms_norm", "rms_norm_inplace", "rope", "get_rows", "matmul"};
+                                         "rms_norm", "rms_norm_inplace", "rope", "get_rows", "matmul",
+                                         "attention", "sample"};
 
 static const dp_dtype wtypes[] = {DP_DTYPE_F32, DP_DTYPE_F16, DP_DTYPE_BF16, DP_DTYPE_Q8_0,
                                   DP_DTYPE_Q4_K, DP_DTYPE_Q5_K, DP_DTYPE_Q6_K};
@@ -164,6 +165,8 @@ static void plan(void) {
     /* matmul: type x {n = 1, n = 2..8 with accumulate, n > 8 tiled} */
     for (int t = 0; t < N_WTYPES; t++)
         for (int v = 0; v < 3; v++) add_case(K_MATMUL, t * 3 + v);
+    for (int v = 0; v < 10; v++) add_case(K_ATTN, v);
+    for (int v = 0; v < 15; v++) add_case(K_SAMPLE, v);
 }
 
 /* Weight data of dtype dt for [m, k] from random f32 in [-1, 1]; *deq gets the dequantized
@@ -323,6 +326,58 @@ static bool run_case(int i) {
         cur.out[0].tol2 = 1e-5f;
         return true;
     }
+    case K_ATTN: {
+        /* v: 0-2 decode (n = 1) over long ranges, 3-5 prefill, 6 window, 7 softcap,
+           8 window + softcap prefill, 9 out aliases q */
+        int v = tc.variant;
+        int nkv = rnd_int(1, 3), group = rnd_int(1, 3), nh = nkv * group;
+        int hd = v == 1 ? 256 : v == 2 ? rnd_int(1, 40) : 8 * rnd_int(1, 20);
+        int n = v <= 2 ? 1 : rnd_int(2, 40);
+        int pos0 = v <= 2 ? rnd_int(100, 3000) : rnd_int(0, 200);
+        int window = v == 6 || v == 8 ? rnd_int(1, 100) : 0;
+        float softcap = v == 7 || v == 8 ? rnd_f(5, 50) : 0.0f;
+        int ctx = pos0 + n + rnd_int(0, 20);
+        dp_attn_args aa = {nh, nkv, hd, pos0, n, window, 1.0f / sqrtf((float)hd), softcap};
+        if (v == 7) aa.scale = 1.0f;
+        pair *q = tnew_rand((int64_t)nh * hd, n, -2, 2);
+        pair *kc = tnew_rand((int64_t)nkv * hd, ctx, -2, 2), *vc = tnew_rand((int64_t)nkv * hd, ctx, -2, 2);
+        pair *o = v == 9 ? q : tnew(DP_DTYPE_F32, (int64_t)nh * hd, n, NULL);
+        if (!q || !kc || !vc || !o) return false;
+        cpu->i->attention(cpu, &o->c, &q->c, &kc->c, &vc->c, &aa);
+        gpu->i->attention(gpu, &o->g, &q->g, &kc->g, &vc->g, &aa);
+        snprintf(cur.name, sizeof cur.name, "%s heads=%d/%d hd=%d n=%d pos0=%d window=%d softcap=%.1f%s", kn,
+                 nh, nkv, hd, n, pos0, window, (double)softcap, v == 9 ? " out=q" : "");
+        add_check(o, (int64_t)n * nh * hd, 2e-5f);
+        return true;
+    }
+    case K_SAMPLE: {
+        /* v % 5: greedy, temperature, top-k, top-p, top-k + top-p; v / 5 picks the vocab size */
+        int v = tc.variant;
+        int vocab = v / 5 == 0 ? rnd_int(1, 300) : v / 5 == 1 ? rnd_int(1000, 5000) : rnd_int(30000, 70000);
+        int rows = rnd_int(1, 3), row = rnd_int(0, rows - 1);
+        float *l = dp_malloc((size_t)vocab * rows * 4);
+        fill(l, (int64_t)vocab * rows, -5, 5);
+        for (int t = 0; t < vocab / 50; t++) l[(int64_t)row * vocab + rnd_int(0, vocab - 1)] = 3.0f; /* ties */
+        if (vocab > 10) l[(int64_t)row * vocab + 3] = NAN;
+        dp_sample_args sa = {0.0f, 0, 1.0f, rnd_f(0, 1)};
+        switch (v % 5) {
+        case 0: break;
+        case 1: sa.temperature = rnd_f(0.3f, 1.5f); break;
+        case 2: sa.temperature = rnd_f(0.3f, 1.5f); sa.top_k = rnd_int(2, 60); break;
+        case 3: sa.temperature = rnd_f(0.3f, 1.5f); sa.top_p = rnd_f(0.5f, 0.97f); break;
+        case 4: sa.temperature = rnd_f(0.3f, 1.5f); sa.top_k = rnd_int(2, 300); sa.top_p = rnd_f(0.3f, 0.95f); break;
+        }
+        pair *lg = tnew(DP_DTYPE_F32, vocab, rows, l), *o = tnew(DP_DTYPE_I32, 1, 1, NULL);
+        dp_free(l);
+        if (!lg || !o) return false;
+        cpu->i->sample(cpu, &o->c, &lg->c, row, vocab, &sa);
+        gpu->i->sample(gpu, &o->g, &lg->g, row, vocab, &sa);
+        snprintf(cur.name, sizeof cur.name, "%s vocab=%d T=%.2f top_k=%d top_p=%.2f r=%.3f", kn, vocab,
+                 (double)sa.temperature, sa.top_k, (double)sa.top_p, (double)sa.rand01);
+        add_check(o, 1, 0.0f);
+        cur.out[0].ints = true;
+        return true;
+    }
     }
     return false;
 }
@@ -386,6 +441,14 @@ EXPORT("t_end") int t_end(int i) {
     } else {
         for (int o = 0; o < cur.nout; o++) {
             outcheck *c = &cur.out[o];
+            if (c->ints) {
+                const int32_t *want = c->t->c.data, *got = (const int32_t *)c->got;
+                bool same = !memcmp(want, got, (size_t)c->count * 4);
+                len += snprintf(line + len, sizeof line - (size_t)len, " id %d (cpu %d)", (int)got[0],
+                                (int)want[0]);
+                if (!same) fail = 1;
+                continue;
+            }
             const float *ref = c->t->c.data;
             float scale, me = max_err(c->got, ref, c->count, &scale);
             bool ok = me <= c->tol * scale;

@@ -17,6 +17,17 @@ try {
   process.exit(77);
 }
 out(`adapter: ${dev.info.vendor} ${dev.info.architecture} ${dev.info.description} features=[${dev.info.features}]`);
+// every kernel file must be valid WGSL on its own
+const kdir = new URL('../../kernels/', import.meta.url);
+let bad = 0;
+for (const f of fs.readdirSync(kdir).filter((f) => f.endsWith('.wgsl')).sort()) {
+  const m = dev.device.createShaderModule({ code: fs.readFileSync(new URL(f, kdir), 'utf8') });
+  const errs = (await m.getCompilationInfo()).messages.filter((x) => x.type === 'error');
+  for (const e of errs) out(`kernels/${f}:${e.lineNum}:${e.linePos}: ${e.message}`);
+  bad += errs.length ? 1 : 0;
+}
+out(bad ? `${bad} kernel files do not compile` : 'kernels: every file compiles');
+if (bad) process.exit(1);
 const host = new GpuHost(dev.device);
 const wasi = new Wasi({ fs: nodeFs(fs), stdout: out, stderr: (t) => fs.writeSync(2, t + '\n') });
 const { instance } = await WebAssembly.instantiate(fs.readFileSync(wasmPath), {

@@ -1,14 +1,55 @@
-/* ops_sample.c — token sampling on the GPU (kernels/sample.wgsl). */
+/* ops_sample.c — token sampling on the GPU: one workgroup of kernels/sample.wgsl (greedy or
+ * sample), same definition as the CPU sampler; the only thing the host reads back per token is
+ * the 4-byte id in out. */
 #if defined(__wasm__)
+
+#include <math.h>
 
 #include "backend/webgpu/wg_internal.h"
 
+/* matches `Params` in sample.wgsl */
+typedef struct sample_params {
+    uint32_t vocab, row;
+    float inv_temp;
+    uint32_t top_k;
+    float top_p, rand01;
+    uint32_t pad0, pad1;
+} sample_params;
+
 void wg_op_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int row, int vocab,
                   const dp_sample_args *a) {
-    (void)out; (void)logits; (void)row; (void)vocab; (void)a;
-    wg_fail(wg_ctx_of(b), DP_ERR_UNSUPPORTED, "sample: not yet");
+    wg_ctx *c = wg_ctx_of(b);
+    if (!a || row < 0 || vocab <= 0) {
+        wg_fail(c, DP_ERR_INVALID_ARG, "sample: bad args row=%d vocab=%d", row, vocab);
+        return;
+    }
+    if (!wg_check_f32(c, logits, ((int64_t)row + 1) * vocab, "sample", "logits") ||
+        !wg_check_f32(c, out, 1, "sample", "out"))
+        return;
+    if (out->dtype != DP_DTYPE_I32) {
+        wg_fail(c, DP_ERR_INVALID_ARG, "sample: out must be i32");
+        return;
+    }
+    float r01 = a->rand01;
+    if (isnan(r01) || r01 < 0.0f) r01 = 0.0f;
+    if (r01 >= 1.0f) r01 = nextafterf(1.0f, 0.0f);
+    sample_params p = {(uint32_t)vocab, (uint32_t)row, 0.0f, 0, 1.0f, r01, 0, 0};
+    dp_gpu_binding ob = wg_at(1, wg_bind(out)), lb = wg_at(2, wg_bind(logits));
+    if (!wg_unalias(c, &lb, ob, WG_SCR_ALIAS0)) return;
+    if (!(a->temperature > 0.0f) || a->top_k == 1) {
+        dp_gpu_binding bs[2] = {ob, lb};
+        wg_dispatch(c, "sample", "greedy", "", &p, sizeof p, bs, 2, 1, 1, 1);
+        return;
+    }
+    p.inv_temp = 1.0f / a->temperature;
+    p.top_k = a->top_k > 0 ? (uint32_t)a->top_k : 0;
+    p.top_p = a->top_p;
+    uint32_t prob = wg_scratch(c, WG_SCR_SAMPLE, (uint64_t)vocab * 4);
+    if (!prob) return;
+    dp_gpu_binding bs[3] = {ob, lb, wg_at(3, wg_bind_buf(prob, 0, (uint32_t)vocab * 4))};
+    wg_dispatch(c, "sample", "sample", "", &p, sizeof p, bs, 3, 1, 1, 1);
 }
 
 #else
 typedef int dp_wg_ops_sample_unused;
-#endif
+#endif /* __wasm__ */

@@ -31,6 +31,7 @@ typedef enum wg_scratch_id {
     WG_SCR_MOE_H,       /* MoE per-slot activations */
     WG_SCR_MOE_Y,       /* MoE per-slot expert outputs */
     WG_SCR_DEQ,         /* dequantized weight rows for the tiled matmul */
+    WG_SCR_SAMPLE,      /* sampling probabilities [vocab] */
     WG_SCR_COUNT
 } wg_scratch_id;
 

@@ -1,0 +1,254 @@
+// sample.wgsl — picks a token id from one row of logits on the GPU (one workgroup), with the
+// same definition as the CPU sampler (src/backend/cpu/ops_sample.c):
+//   greedy: the arg max, lowest id on ties, NaN never wins (all NaN: the last id);
+//   sample: p_i = exp((l_i - max) / T) (NaN -> 0, the max itself -> 1);
+//     top_k > 0 keeps the top_k ids in rank order (p descending, then id ascending);
+//     top_p < 1 keeps the shortest rank-order prefix whose mass reaches top_p times the mass
+//     left after top-k;
+//     then walks the kept ids in id order and returns the first whose running sum exceeds
+//     rand01 * (kept mass), or the last kept id with p > 0.
+// Rank boundaries are found by MSB-first radix selection over the 64-bit key
+// (bits(p), ~id), 8 bits per pass, with workgroup histograms: counts for top-k, masses for
+// top-p. Masses in a histogram are fixed point (p / mass * 2^30, rounded), so a top-p boundary
+// can differ from the CPU's f32 running sum only when top_p * mass falls within about
+// vocab * 2^-31 of a prefix sum. The result is written to out[0] (i32).
+
+override WG: u32 = 256u;   // power of two, >= 256 (one histogram bin per invocation)
+
+struct Params {
+  vocab: u32,
+  row: u32,           // logits row
+  inv_temp: f32,
+  top_k: u32,         // 0: off
+  top_p: f32,         // >= 1: off
+  rand01: f32,        // clamped to [0, 1) by the host
+  _pad0: u32,
+  _pad1: u32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<i32>;
+@group(0) @binding(2) var<storage, read> logits: array<f32>;
+@group(0) @binding(3) var<storage, read_write> prob: array<f32>;   // sample: scratch [vocab]
+
+var<workgroup> rv: array<f32, WG>;
+var<workgroup> ri: array<u32, WG>;
+var<workgroup> hist: array<atomic<u32>, 256>;    // counts per digit
+var<workgroup> hmass: array<atomic<u32>, 256>;   // fixed-point masses per digit
+var<workgroup> sel: array<u32, 4>;
+var<workgroup> chunk: array<f32, WG>;
+var<workgroup> pick: atomic<u32>;
+const NONE: u32 = 0xffffffffu;
+
+fn is_nan(v: f32) -> bool {
+  let b = bitcast<u32>(v);
+  return (b & 0x7f800000u) == 0x7f800000u && (b & 0x007fffffu) != 0u;
+}
+
+// (v, i) ranks before (bv, bi) for the arg max: higher value, then lower id; NONE loses.
+fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
+  if (i == NONE) { return false; }
+  if (bi == NONE) { return true; }
+  return v > bv || (v == bv && i < bi);
+}
+
+// arg max over the row (lowest id on ties, NaN skipped); all NaN: vocab - 1.
+fn argmax(li: u32) -> u32 {
+  let base = p.row * p.vocab;
+  var bv = 0.0;
+  var bi = NONE;
+  for (var i = li; i < p.vocab; i = i + WG) {
+    let v = logits[base + i];
+    if (!is_nan(v) && better(v, i, bv, bi)) { bv = v; bi = i; }
+  }
+  rv[li] = bv;
+  ri[li] = bi;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (li < s && better(rv[li + s], ri[li + s], rv[li], ri[li])) {
+      rv[li] = rv[li + s];
+      ri[li] = ri[li + s];
+    }
+    workgroupBarrier();
+  }
+  var r = ri[0];
+  workgroupBarrier();
+  if (r == NONE) { r = p.vocab - 1u; }
+  return r;
+}
+
+@compute @workgroup_size(WG)
+fn greedy(@builtin(local_invocation_index) li: u32) {
+  let r = argmax(li);
+  if (li == 0u) { out[0] = i32(r); }
+}
+
+fn reduce_sum(li: u32, v: f32) -> f32 {
+  rv[li] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (li < s) { rv[li] = rv[li] + rv[li + s]; }
+    workgroupBarrier();
+  }
+  let r = rv[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn reduce_max_u(li: u32, v: u32) -> u32 {
+  ri[li] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (li < s) { ri[li] = max(ri[li], ri[li + s]); }
+    workgroupBarrier();
+  }
+  let r = ri[0];
+  workgroupBarrier();
+  return r;
+}
+
+// the rank key of id i: (bits(p), ~i); larger ranks first
+fn key_ge(hi: u32, lo: u32, kh: u32, kl: u32) -> bool {
+  return hi > kh || (hi == kh && lo >= kl);
+}
+
+fn key_matches(hi: u32, lo: u32, ph: u32, pl: u32, nb: u32) -> bool {
+  if (nb == 0u) { return true; }
+  if (nb <= 32u) { return (hi >> (32u - nb)) == (ph >> (32u - nb)); }
+  if (hi != ph) { return false; }
+  return (lo >> (64u - nb)) == (pl >> (64u - nb));
+}
+
+fn digit_of(hi: u32, lo: u32, nb: u32) -> u32 {
+  if (nb < 32u) { return (hi >> (24u - nb)) & 255u; }
+  return (lo >> (56u - nb)) & 255u;
+}
+
+// Radix selection of a rank boundary key among the ids whose key >= (fh, fl).
+// mode 0: the key of the want-th ranked id. mode 1: the key of the id at which the rank-order
+// running mass (fixed point, p * qscale rounded) first reaches want; when rounding leaves the
+// total short of want, the last id with any mass. Returns (hi, lo).
+fn select_key(li: u32, mode: u32, want: u32, qscale: f32, fh: u32, fl: u32) -> vec2<u32> {
+  var ph = 0u;
+  var pl = 0u;
+  var remaining = want;
+  for (var nb = 0u; nb < 64u; nb = nb + 8u) {
+    atomicStore(&hist[li], 0u);   // WG >= 256
+    atomicStore(&hmass[li], 0u);
+    workgroupBarrier();
+    for (var i = li; i < p.vocab; i = i + WG) {
+      let pv = prob[i];
+      let hi = bitcast<u32>(pv);
+      let lo = ~i;
+      if (key_ge(hi, lo, fh, fl) && key_matches(hi, lo, ph, pl, nb)) {
+        let d = digit_of(hi, lo, nb);
+        atomicAdd(&hist[d], 1u);
+        if (mode == 1u) { atomicAdd(&hmass[d], u32(round(pv * qscale))); }
+      }
+    }
+    workgroupBarrier();
+    if (li == 0u) {
+      var acc = 0u;
+      var found = NONE;
+      var lowest = NONE;
+      for (var b = 255i; b >= 0i; b = b - 1i) {
+        let cnt = atomicLoad(&hist[u32(b)]);
+        if (cnt == 0u) { continue; }
+        var v = cnt;
+        if (mode == 1u) { v = atomicLoad(&hmass[u32(b)]); if (v > 0u) { lowest = u32(b); } }
+        if (acc + v >= remaining) { found = u32(b); break; }
+        acc = acc + v;
+      }
+      if (found != NONE) {
+        sel[0] = found;
+        sel[1] = remaining - acc;
+      } else {   // mode 1 only: keep through the last id that has mass
+        if (lowest == NONE) { lowest = 0u; }
+        sel[0] = lowest;
+        sel[1] = atomicLoad(&hmass[lowest]);
+      }
+    }
+    workgroupBarrier();
+    let d = sel[0];
+    remaining = sel[1];
+    workgroupBarrier();
+    if (nb < 32u) { ph = ph | (d << (24u - nb)); } else { pl = pl | (d << (56u - nb)); }
+  }
+  return vec2<u32>(ph, pl);
+}
+
+@compute @workgroup_size(WG)
+fn sample(@builtin(local_invocation_index) li: u32) {
+  let base = p.row * p.vocab;
+  let mx = logits[base + argmax(li)];
+  // 1. unnormalised probabilities
+  var total = 0.0;
+  for (var i = li; i < p.vocab; i = i + WG) {
+    let l = logits[base + i];
+    var pv = 0.0;
+    if (l == mx) { pv = 1.0; } else if (!is_nan(l)) { pv = exp((l - mx) * p.inv_temp); }
+    prob[i] = pv;
+    total = total + pv;
+  }
+  storageBarrier();
+  total = reduce_sum(li, total);
+
+  // 2. top-k: every key >= (kh, kl) is kept
+  var kh = 0u;
+  var kl = 0u;
+  var mass = total;
+  if (p.top_k > 0u && p.top_k < p.vocab) {
+    let k = select_key(li, 0u, p.top_k, 0.0, 0u, 0u);
+    kh = k.x;
+    kl = k.y;
+    var m = 0.0;
+    for (var i = li; i < p.vocab; i = i + WG) {
+      let pv = prob[i];
+      if (key_ge(bitcast<u32>(pv), ~i, kh, kl)) { m = m + pv; }
+    }
+    mass = reduce_sum(li, m);
+  }
+  // 3. top-p
+  if (p.top_p < 1.0) {
+    let qscale = 1073741824.0 / max(mass, 1e-30);
+    let goal = u32(round(max(p.top_p, 0.0) * mass * qscale));
+    let k = select_key(li, 1u, goal, qscale, kh, kl);
+    kh = k.x;
+    kl = k.y;
+  }
+  // 4. walk the kept ids in id order; invocation li owns the ids [c0, c1)
+  let per = (p.vocab + WG - 1u) / WG;
+  let c0 = min(p.vocab, li * per);
+  let c1 = min(p.vocab, c0 + per);
+  var cs = 0.0;
+  var last = NONE;
+  for (var i = c0; i < c1; i = i + 1u) {
+    let pv = prob[i];
+    if (pv > 0.0 && key_ge(bitcast<u32>(pv), ~i, kh, kl)) { cs = cs + pv; last = i; }
+  }
+  chunk[li] = cs;
+  if (li == 0u) { atomicStore(&pick, NONE); }
+  let kept = reduce_sum(li, cs);   // its barriers also publish chunk[] and pick
+  let thr = p.rand01 * kept;
+  var before = 0.0;
+  for (var t = 0u; t < li; t = t + 1u) { before = before + chunk[t]; }
+  if (last != NONE && before <= thr && before + cs > thr) {
+    var cum = before;
+    var r = last;   // if rounding keeps the walk below target, the chunk's last kept id
+    for (var i = c0; i < c1; i = i + 1u) {
+      let pv = prob[i];
+      if (pv > 0.0 && key_ge(bitcast<u32>(pv), ~i, kh, kl)) {
+        cum = cum + pv;
+        if (cum > thr) { r = i; break; }
+      }
+    }
+    atomicMin(&pick, r);
+  }
+  var lastp1 = 0u;
+  if (last != NONE) { lastp1 = last + 1u; }
+  let last_all = reduce_max_u(li, lastp1);   // its barriers also publish pick
+  if (li == 0u) {
+    var r = atomicLoad(&pick);
+    if (r == NONE) { r = max(last_all, 1u) - 1u; }
+    out[0] = i32(r);
+  }
+}
