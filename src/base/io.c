@@ -217,28 +217,59 @@ bool dp_file_exists(const char *path) {
     return path && stat(path, &st) == 0;
 }
 
+static bool is_dir(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* mkdir that counts an existing directory as success; returns 0 or the errno. */
+static int mkdir_one(const char *p) {
+    if (mkdir(p, 0755) == 0) return 0;
+    int err = errno;
+    return err == EEXIST && is_dir(p) ? 0 : err;
+}
+
+/* Works backwards from the full path to the deepest ancestor that exists, then creates the
+ * rest forwards, so it never touches ancestors it need not (a WASI sandbox may forbid even
+ * looking at them). */
 dp_status dp_mkdir_p(const char *path, dp_error *e) {
     char *p = dp_strdup(path);
     if (!p) return dp_err_set(e, DP_ERR_NOMEM, "out of memory");
     size_t len = strlen(p);
     while (len > 1 && p[len - 1] == '/') p[--len] = '\0';
-    for (size_t i = 1; i <= len; i++) {
-        if (p[i] != '/' && p[i] != '\0') continue;
-        if (p[i - 1] == '/') continue; /* "a//b" */
-        char save = p[i];
-        p[i] = '\0';
-        if (mkdir(p, 0755) != 0) {
-            int err = errno;
-            struct stat st;
-            if (err != EEXIST || stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
-                dp_status s = dp_err_set(e, DP_ERR_IO, "cannot create directory %s: %s", p,
-                                         err == EEXIST ? "exists and is not a directory"
-                                                       : strerror(err));
-                dp_free(p);
-                return s;
-            }
-        }
-        p[i] = save;
+    if (len == 0) {
+        dp_free(p);
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "empty directory path");
+    }
+    /* backwards: cut at slashes until a mkdir succeeds or fails for a reason other than a
+     * missing parent */
+    size_t cut = len;
+    int err;
+    for (;;) {
+        err = mkdir_one(p);
+        if (err != ENOENT) break;
+        size_t i = cut;
+        while (i > 0 && p[i - 1] != '/') i--; /* start of the last component */
+        if (i == 0) break;                    /* relative, one component: no parent */
+        i--;                                  /* the slash before it */
+        while (i > 0 && p[i - 1] == '/') i--; /* first of a run of slashes */
+        if (i == 0) break;                    /* the parent is the root */
+        p[i] = '\0';                          /* was a '/': restored below */
+        cut = i;
+    }
+    /* forwards: put the slashes back one component at a time */
+    while (!err && cut < len) {
+        p[cut] = '/';
+        size_t next = cut + 1;
+        while (next < len && p[next] != '\0') next++; /* the next cut, or the end */
+        cut = next;
+        err = mkdir_one(p);
+    }
+    if (err) {
+        dp_status s = dp_err_set(e, DP_ERR_IO, "cannot create directory %s: %s", p,
+                                 err == EEXIST ? "exists and is not a directory" : strerror(err));
+        dp_free(p);
+        return s;
     }
     dp_free(p);
     return DP_OK;

@@ -66,6 +66,7 @@ void dp_pool_free(dp_pool *p) { dp_free(p); }
 #else /* threads */
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -77,8 +78,16 @@ void dp_pool_free(dp_pool *p) { dp_free(p); }
 #define cpu_relax() ((void)0)
 #endif
 
-/* Spin iterations before sleeping (each a pause, ~10-40 ns): tens of microseconds. */
+/* Spin iterations before sleeping (each a pause, ~10-40 ns): tens of microseconds. Every
+ * POOL_YIELD_EVERY of them yield the CPU, so that when threads outnumber free cores the
+ * spinners do not starve the thread they are waiting for. */
 #define POOL_SPIN 4096
+#define POOL_YIELD_EVERY 64
+
+static void spin_pause(int i) {
+    if ((i & (POOL_YIELD_EVERY - 1)) == POOL_YIELD_EVERY - 1) sched_yield();
+    else cpu_relax();
+}
 
 typedef struct worker {
     struct dp_pool *pool;
@@ -86,6 +95,7 @@ typedef struct worker {
 } worker;
 
 struct dp_pool {
+    void *raw;              /* the allocation this 64-byte-aligned struct lives in */
     int n;
     int n_started;          /* threads 1..n_started are running */
     pthread_t *threads;
@@ -93,12 +103,14 @@ struct dp_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv_work; /* workers sleep here waiting for a new generation */
     pthread_cond_t cv_done; /* the caller sleeps here waiting for pending == 0 */
-    atomic_uint gen;        /* bumped once per job */
-    atomic_int pending;     /* workers (not the caller) still running the job */
-    atomic_int sleepers;    /* workers asleep (or about to be) on cv_work */
+    /* read by spinning workers: written once per job */
+    _Alignas(64) atomic_uint gen; /* bumped once per job */
     atomic_int stop;
-    dp_pool_fn fn;          /* written before gen is bumped */
+    dp_pool_fn fn;                /* written before gen is bumped */
     void *arg;
+    /* written by every worker as it finishes: kept off the line the workers spin on */
+    _Alignas(64) atomic_int pending; /* workers (not the caller) still running the job */
+    _Alignas(64) atomic_int sleepers; /* workers asleep (or about to be) on cv_work */
 };
 
 static void *worker_main(void *wp) {
@@ -110,7 +122,7 @@ static void *worker_main(void *wp) {
         for (int i = 0; i < POOL_SPIN; i++) {
             g = atomic_load_explicit(&p->gen, memory_order_acquire);
             if (g != seen || atomic_load_explicit(&p->stop, memory_order_relaxed)) break;
-            cpu_relax();
+            spin_pause(i);
         }
         if (g == seen && !atomic_load(&p->stop)) {
             pthread_mutex_lock(&p->mu);
@@ -143,15 +155,18 @@ static void pool_stop(dp_pool *p) {
 dp_status dp_pool_new(int n_threads, dp_pool **out, dp_error *e) {
     int n = n_threads > 0 ? n_threads : dp_cpu_count();
     if (n > 1024) return dp_err_set(e, DP_ERR_LIMIT, "%d threads is over the limit of 1024", n);
-    dp_pool *p = dp_calloc(1, sizeof *p);
-    if (!p) return dp_err_set(e, DP_ERR_NOMEM, "out of memory creating thread pool");
+    void *raw = dp_malloc(sizeof(dp_pool) + 63);
+    if (!raw) return dp_err_set(e, DP_ERR_NOMEM, "out of memory creating thread pool");
+    dp_pool *p = (dp_pool *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+    memset(p, 0, sizeof *p);
+    p->raw = raw;
     p->n = n;
     p->threads = dp_calloc((size_t)n, sizeof *p->threads);
     p->workers = dp_calloc((size_t)n, sizeof *p->workers);
     if (!p->threads || !p->workers) {
         dp_free(p->threads);
         dp_free(p->workers);
-        dp_free(p);
+        dp_free(p->raw);
         return dp_err_set(e, DP_ERR_NOMEM, "out of memory creating thread pool");
     }
     if (pthread_mutex_init(&p->mu, NULL) != 0) goto fail_mu;
@@ -172,7 +187,7 @@ dp_status dp_pool_new(int n_threads, dp_pool **out, dp_error *e) {
             pthread_mutex_destroy(&p->mu);
             dp_free(p->threads);
             dp_free(p->workers);
-            dp_free(p);
+            dp_free(p->raw);
             return dp_err_set(e, DP_ERR_INTERNAL, "cannot start worker thread %d of %d: %s", i,
                               n, strerror(rc));
         }
@@ -187,7 +202,7 @@ fail_cv1:
 fail_mu:
     dp_free(p->threads);
     dp_free(p->workers);
-    dp_free(p);
+    dp_free(p->raw);
     return dp_err_set(e, DP_ERR_INTERNAL, "cannot initialise thread pool locks");
 }
 
@@ -210,7 +225,7 @@ void dp_pool_run(dp_pool *p, dp_pool_fn fn, void *arg) {
     fn(arg, 0, p->n);
     for (int i = 0; i < POOL_SPIN; i++) {
         if (atomic_load_explicit(&p->pending, memory_order_acquire) == 0) return;
-        cpu_relax();
+        spin_pause(i);
     }
     pthread_mutex_lock(&p->mu);
     while (atomic_load_explicit(&p->pending, memory_order_acquire) != 0)
@@ -226,7 +241,7 @@ void dp_pool_free(dp_pool *p) {
     pthread_mutex_destroy(&p->mu);
     dp_free(p->threads);
     dp_free(p->workers);
-    dp_free(p);
+    dp_free(p->raw);
 }
 
 #endif /* threads */
