@@ -14,16 +14,18 @@ struct Params {
   row_bytes: u32,   // bytes per weight row
   scale: f32,       // get_rows: multiplier
   accumulate: u32,  // matvec: out += instead of out =
-  r0: u32,          // dequant: first weight row
-  _pad: u32,
+  r0: u32,          // dequant: first weight row; moe_matvec: the expert
+  x_div: u32,       // moe_matvec: x row of slot s is s / x_div
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> W: array<u32>;
 @group(0) @binding(3) var<storage, read> ids: array<i32>;   // get_rows
-@group(0) @binding(3) var<storage, read> x: array<f32>;     // matvec
+@group(0) @binding(3) var<storage, read> x: array<f32>;     // matvec, moe_matvec
+@group(0) @binding(4) var<storage, read> sel: array<u32>;   // moe_matvec: expert of each slot
 
 var<workgroup> red: array<f32, WG>;
+var<workgroup> slot_expert: u32;
 
 // little-endian byte / u16 / u32 at any byte offset of W
 fn rd8(b: u32) -> u32 {
@@ -119,4 +121,33 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: ve
     if (p.accumulate != 0u) { v = v + out[o]; }
     out[o] = v;
   }
+}
+
+// MoE: for every slot s (workgroup z) routed to expert r0 (sel[s] == r0),
+// out[s, r] = sum_c x[s / x_div, c] * W[r, c]; workgroups of other slots return at once.
+// Same reduction as matvec.
+@compute @workgroup_size(WG)
+fn moe_matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+              @builtin(local_invocation_index) li: u32) {
+  let s = wid.z;
+  if (li == 0u) { slot_expert = sel[s]; }
+  if (workgroupUniformLoad(&slot_expert) != p.r0) { return; }
+  let row = (wid.x + wid.y * nw.x) * (WG / TPR) + li / TPR;
+  let lane = li % TPR;
+  var acc = 0.0;
+  if (row < p.m) {
+    let units = p.k / UNIT;
+    let rb = row * p.row_bytes;
+    let xr = (s / p.x_div) * p.k;
+    for (var u = lane; u < units; u = u + TPR) {
+      acc = acc + dot_unit(rb, u, xr);
+    }
+  }
+  red[li] = acc;
+  workgroupBarrier();
+  for (var t = TPR / 2u; t > 0u; t = t >> 1u) {
+    if (lane < t) { red[li] = red[li] + red[li + t]; }
+    workgroupBarrier();
+  }
+  if (lane == 0u && row < p.m) { out[s * p.m + row] = red[li]; }
 }

@@ -49,7 +49,7 @@ typedef struct pair {
     bool live;
 } pair;
 
-#define MAX_T 16
+#define MAX_T 64
 static pair T[MAX_T];
 static int nT;
 
@@ -128,11 +128,11 @@ static void add_check(pair *t, int64_t count, float tol) {
 
 enum {
     K_ADD, K_ADD_INPLACE, K_COPY, K_SOFTCAP, K_GLU, K_GLU_INPLACE, K_RMS, K_RMS_INPLACE, K_ROPE,
-    K_GET_ROWS, K_MATMUL, K_ATTN, K_SAMPLE, K_KINDS
+    K_GET_ROWS, K_MATMUL, K_ATTN, K_SAMPLE, K_MOE, K_KINDS
 };
 static const char *kind_name[K_KINDS] = {"add", "add_inplace", "copy", "softcap", "glu", "glu_inplace",
                                          "rms_norm", "rms_norm_inplace", "rope", "get_rows", "matmul",
-                                         "attention", "sample"};
+                                         "attention", "sample", "moe"};
 
 static const dp_dtype wtypes[] = {DP_DTYPE_F32, DP_DTYPE_F16, DP_DTYPE_BF16, DP_DTYPE_Q8_0,
                                   DP_DTYPE_Q4_K, DP_DTYPE_Q5_K, DP_DTYPE_Q6_K};
@@ -167,6 +167,55 @@ static void plan(void) {
         for (int v = 0; v < 3; v++) add_case(K_MATMUL, t * 3 + v);
     for (int v = 0; v < 10; v++) add_case(K_ATTN, v);
     for (int v = 0; v < 15; v++) add_case(K_SAMPLE, v);
+    for (int v = 0; v < 6; v++) add_case(K_MOE, v);
+}
+
+static double act_d(double g, dp_act act) {
+    if (act == DP_ACT_GELU_TANH)
+        return 0.5 * g * (1.0 + tanh(0.7978845608028654 * (g + 0.044715 * g * g * g)));
+    return g / (1.0 + exp(-g));
+}
+
+/* MoE in double from dequantized weights (the routing as the CPU defines it). */
+static void moe_ref(float *out, const float *x, const float *lg, float **g, float **u, float **dn,
+                    int n, int d, int f, int ne, int k, dp_act act) {
+    double h[512], y[512];
+    for (int t = 0; t < n; t++) {
+        float pr[64], mx = lg[t * ne], sum = 0;
+        for (int e = 1; e < ne; e++) mx = lg[t * ne + e] > mx ? lg[t * ne + e] : mx;
+        for (int e = 0; e < ne; e++) sum += pr[e] = expf(lg[t * ne + e] - mx);
+        for (int e = 0; e < ne; e++) pr[e] /= sum;
+        int sel[64];
+        float w[64], ws = 0;
+        for (int r = 0; r < k; r++) {
+            int best = -1;
+            for (int e = 0; e < ne; e++) {
+                bool taken = false;
+                for (int q = 0; q < r; q++) taken = taken || sel[q] == e;
+                if (!taken && (best < 0 || pr[e] > pr[best])) best = e;
+            }
+            sel[r] = best;
+            ws += w[r] = pr[best];
+        }
+        for (int c = 0; c < d; c++) y[c] = 0;
+        for (int r = 0; r < k; r++) {
+            int e = sel[r];
+            for (int j = 0; j < f; j++) {
+                double a = 0, b = 0;
+                for (int c = 0; c < d; c++) {
+                    a += (double)g[e][j * d + c] * x[t * d + c];
+                    b += (double)u[e][j * d + c] * x[t * d + c];
+                }
+                h[j] = act_d(a, act) * b;
+            }
+            for (int c = 0; c < d; c++) {
+                double a = 0;
+                for (int j = 0; j < f; j++) a += (double)dn[e][c * f + j] * h[j];
+                y[c] += (double)(w[r] / ws) * a;
+            }
+        }
+        for (int c = 0; c < d; c++) out[t * d + c] = (float)y[c];
+    }
 }
 
 /* Weight data of dtype dt for [m, k] from random f32 in [-1, 1]; *deq gets the dequantized
@@ -376,6 +425,55 @@ static bool run_case(int i) {
                  (double)sa.temperature, sa.top_k, (double)sa.top_p, (double)sa.rand01);
         add_check(o, 1, 0.0f);
         cur.out[0].ints = true;
+        return true;
+    }
+    case K_MOE: {
+        /* v: weight type f32 / q4_k / q8_0, activation by parity; v == 5: out aliases x */
+        int v = tc.variant;
+        dp_dtype dt = v < 2 ? DP_DTYPE_F32 : v < 4 ? DP_DTYPE_Q4_K : DP_DTYPE_Q8_0;
+        dp_act act = v % 2 ? DP_ACT_GELU_TANH : DP_ACT_SILU;
+        int bs = block_of(dt);
+        int d = bs == 1 ? rnd_int(1, 100) : bs * rnd_int(1, 2), f = bs == 1 ? rnd_int(1, 120) : bs * rnd_int(1, 2);
+        int ne = rnd_int(2, 8), k = rnd_int(1, ne < 4 ? ne : 4), n = rnd_int(1, 6);
+        dp_tensor gc[8], uc[8], dc[8], gg[8], ug[8], dg[8];
+        float *gd[8], *ud[8], *dd[8];
+        for (int e = 0; e < ne; e++) {
+            void *w;
+            pair *t;
+            w = make_weights(dt, d, f, &gd[e]);
+            t = tnew(dt, d, f, w);
+            dp_free(w);
+            if (!t) return false;
+            gc[e] = t->c; gg[e] = t->g;
+            w = make_weights(dt, d, f, &ud[e]);
+            t = tnew(dt, d, f, w);
+            dp_free(w);
+            if (!t) return false;
+            uc[e] = t->c; ug[e] = t->g;
+            w = make_weights(dt, f, d, &dd[e]);
+            t = tnew(dt, f, d, w);
+            dp_free(w);
+            if (!t) return false;
+            dc[e] = t->c; dg[e] = t->g;
+        }
+        pair *x = tnew_rand(d, n, -1, 1), *lg = tnew_rand(ne, n, -3, 3);
+        pair *o = v == 5 ? x : tnew(DP_DTYPE_F32, d, n, NULL);
+        if (!x || !lg || !o) return false;
+        float *ref = dp_malloc((size_t)n * d * 4);
+        moe_ref(ref, x->c.data, lg->c.data, gd, ud, dd, n, d, f, ne, k, act);
+        for (int e = 0; e < ne; e++) {
+            dp_free(gd[e]);
+            dp_free(ud[e]);
+            dp_free(dd[e]);
+        }
+        cpu->i->moe(cpu, &o->c, &x->c, &lg->c, gc, uc, dc, n, ne, k, act);
+        gpu->i->moe(gpu, &o->g, &x->g, &lg->g, gg, ug, dg, n, ne, k, act);
+        snprintf(cur.name, sizeof cur.name, "%s %s %s n=%d d=%d f=%d experts=%d k=%d%s", kn,
+                 dp_dtype_name(dt), act == DP_ACT_SILU ? "silu" : "gelu_tanh", n, d, f, ne, k,
+                 v == 5 ? " out=x" : "");
+        add_check(o, (int64_t)n * d, dp_dtype_is_quant(dt) ? 3e-2f : 1e-5f);
+        cur.out[0].ref2 = ref;
+        cur.out[0].tol2 = 1e-5f;
         return true;
     }
     }

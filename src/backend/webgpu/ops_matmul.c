@@ -39,12 +39,6 @@ static uint32_t weights_unit(dp_dtype t) {
     }
 }
 
-/* matches `Params` in weights_*.wgsl */
-typedef struct weights_params {
-    uint32_t n, k, m, row_bytes;
-    float scale;
-    uint32_t accumulate, r0, pad;
-} weights_params;
 
 /* Checks a weight tensor [m, k] and returns its row bytes (0 after a recorded failure). */
 static uint32_t weights_check(wg_ctx *c, const dp_tensor *w, const char *op) {
@@ -84,7 +78,7 @@ void wg_op_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, const
         return;
     }
     if (!n) return;
-    weights_params p = {(uint32_t)n, (uint32_t)d, (uint32_t)table->ne[1], rb, scale, 0, 0, 0};
+    wg_weights_params p = {(uint32_t)n, (uint32_t)d, (uint32_t)table->ne[1], rb, scale, 0, 0, 0};
     dp_gpu_binding o = wg_at(1, wg_bind(out)), t = wg_at(2, wg_bind(table)), i = wg_at(3, wg_bind(ids));
     if (!wg_unalias(c, &t, o, WG_SCR_ALIAS0) || !wg_unalias(c, &i, o, WG_SCR_ALIAS1)) return;
     dp_gpu_binding bs[3] = {o, t, i};
@@ -92,10 +86,10 @@ void wg_op_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, const
                      ((uint64_t)n * (uint64_t)d + 255) / 256);
 }
 
-static uint32_t pow2_floor(uint32_t v) {
-    uint32_t r = 1;
-    while (r * 2 <= v) r *= 2;
-    return r;
+uint32_t wg_matvec_tpr(dp_dtype t, int64_t k) {
+    uint32_t units = (uint32_t)(k / weights_unit(t)), tpr = 1;
+    while (tpr * 2 <= units && tpr < 32) tpr *= 2;
+    return tpr < 4 ? 4 : tpr;
 }
 
 /* matches `Params` in matmul_tiled.wgsl */
@@ -118,12 +112,10 @@ void wg_op_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_te
     const char *file = wg_weights_file(w->dtype);
 
     if (n <= WG_MATVEC_MAX_N) {
-        uint32_t units = (uint32_t)(k / weights_unit(w->dtype));
-        uint32_t tpr = pow2_floor(units);
-        tpr = tpr < 4 ? 4 : tpr > 32 ? 32 : tpr;
+        uint32_t tpr = wg_matvec_tpr(w->dtype, k);
         char consts[32];
         snprintf(consts, sizeof consts, "TPR=%u", tpr);
-        weights_params p = {(uint32_t)n, (uint32_t)k, (uint32_t)m, rb, 1.0f, accumulate, 0, 0};
+        wg_weights_params p = {(uint32_t)n, (uint32_t)k, (uint32_t)m, rb, 1.0f, accumulate, 0, 0};
         uint32_t rows_per_wg = 256 / tpr, gx, gy;
         wg_grid(c, ((uint64_t)m + rows_per_wg - 1) / rows_per_wg, &gx, &gy);
         dp_gpu_binding bs[3] = {o, wb, xb};
@@ -149,7 +141,7 @@ void wg_op_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_te
     for (int64_t r0 = 0; r0 < m; r0 += chunk) {
         int64_t cnt = m - r0 < chunk ? m - r0 : chunk;
         uint32_t bytes = (uint32_t)((uint64_t)cnt * row_f32);
-        weights_params dp = {(uint32_t)cnt, (uint32_t)k, (uint32_t)m, rb, 1.0f, 0, (uint32_t)r0, 0};
+        wg_weights_params dp = {(uint32_t)cnt, (uint32_t)k, (uint32_t)m, rb, 1.0f, 0, (uint32_t)r0, 0};
         dp_gpu_binding db[2] = {wg_at(1, wg_bind_buf(deq, 0, bytes)), wb};
         wg_dispatch_flat(c, file, "dequant", "", &dp, sizeof dp, db, 2,
                          ((uint64_t)cnt * (uint64_t)k + 255) / 256);

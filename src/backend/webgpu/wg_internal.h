@@ -27,8 +27,10 @@ typedef enum wg_scratch_id {
     WG_SCR_ALIAS0 = 0,  /* snapshots of inputs that share a buffer with the output */
     WG_SCR_ALIAS1,
     WG_SCR_ATTN,        /* attention partials */
-    WG_SCR_MOE_ROUTE,   /* MoE expert ids + weights */
-    WG_SCR_MOE_H,       /* MoE per-slot activations */
+    WG_SCR_MOE_ROUTE,   /* MoE expert id per slot */
+    WG_SCR_MOE_W,       /* MoE weight per slot */
+    WG_SCR_MOE_H,       /* MoE per-slot gate products, then activations */
+    WG_SCR_MOE_U,       /* MoE per-slot up products */
     WG_SCR_MOE_Y,       /* MoE per-slot expert outputs */
     WG_SCR_DEQ,         /* dequantized weight rows for the tiled matmul */
     WG_SCR_SAMPLE,      /* sampling probabilities [vocab] */
@@ -124,6 +126,15 @@ void wg_destroy_later(wg_ctx *c, uint32_t buf);
 
 /* Kernel file name for a weight dtype ("weights_q4_k"), NULL when unsupported. */
 const char *wg_weights_file(dp_dtype t);
+/* Invocations per weight row for a matvec over rows of k values of type t ("TPR" constant). */
+uint32_t wg_matvec_tpr(dp_dtype t, int64_t k);
+
+/* matches `Params` in weights_*.wgsl */
+typedef struct wg_weights_params {
+    uint32_t n, k, m, row_bytes;
+    float scale;
+    uint32_t accumulate, r0, x_div;
+} wg_weights_params;
 
 /* ---- ops (the vtable entries) ---- */
 void wg_op_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, const dp_tensor *ids,
