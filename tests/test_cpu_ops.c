@@ -564,7 +564,7 @@ static int sample_ref(const float *l, int V, const dp_sample_args *a) {
     if (!(a->temperature > 0) || a->top_k == 1) return best;
     rc *c = malloc((size_t)V * sizeof *c);
     const float mx = l[best], it = 1.0f / a->temperature;
-    float total = 0;
+    double total = 0;
     for (int i = 0; i < V; i++) {
         c[i].id = i;
         c[i].p = isnan(l[i]) ? 0.0f : l[i] == mx ? 1.0f : expf((l[i] - mx) * it);
@@ -573,12 +573,12 @@ static int sample_ref(const float *l, int V, const dp_sample_args *a) {
     qsort(c, (size_t)V, sizeof *c, rc_rank);
     int keep = a->top_k > 0 && a->top_k < V ? a->top_k : V;
     if (a->top_p < 1) {
-        float mass = total;
+        double mass = total;
         if (keep < V) {
             mass = 0;
             for (int i = 0; i < keep; i++) mass += c[i].p;
         }
-        float cum = 0, target = (a->top_p > 0 ? a->top_p : 0) * mass;
+        double cum = 0, target = (a->top_p > 0 ? a->top_p : 0) * mass;
         for (int i = 0; i < keep; i++) {
             cum += c[i].p;
             if (cum >= target) {
@@ -588,9 +588,9 @@ static int sample_ref(const float *l, int V, const dp_sample_args *a) {
         }
     }
     qsort(c, (size_t)keep, sizeof *c, rc_id);
-    float sum = 0, cum = 0;
+    double sum = 0, cum = 0;
     for (int i = 0; i < keep; i++) sum += c[i].p;
-    float r = a->rand01 * sum;
+    double r = a->rand01 * sum;
     int pick = -1, last = c[0].id;
     for (int i = 0; i < keep && pick < 0; i++) {
         if (c[i].p <= 0) continue;
@@ -645,6 +645,44 @@ static void test_sample(void) {
                         total++;
                     }
     CHECK_MSG(mism == 0, "sample: %d of %d differ from the reference or between calls", mism, total);
+
+    /* a wide nucleus (tens of thousands of candidates: the quickselect path); exact ids */
+    {
+        const int BV = 60001;
+        float *bl = malloc((size_t)BV * 4);
+        fill(bl, BV, 1.0f);
+        dp_tensor bt = mkf(BV, 1, bl);
+        int bmis = 0;
+        const float bps[] = {0.9f, 0.5f, 0.999f};
+        for (int pi = 0; pi < 3; pi++)
+            for (int rr = 0; rr < 8; rr++) {
+                float r01 = rnd_unit();
+                dp_sample_args a = {1.0f, 0, bps[pi], r01};
+                bmis += sample1(&bt, &ot, 0, BV, 1.0f, 0, bps[pi], r01) != sample_ref(bl, BV, &a);
+            }
+        CHECK_MSG(bmis == 0, "sample wide nucleus: %d of 24 differ from the reference", bmis);
+        /* logits falling with the id: the kept set is ids [0, K) and rand01 -> 1 picks K - 1,
+           with K the shortest prefix reaching top_p of the mass (computed here in double) */
+        for (int i = 0; i < BV; i++) bl[i] = -1e-4f * (float)i;
+        B->i->tensor_set(B, &bt, 0, bl, (uint64_t)BV * 4, NULL);
+        for (int pi = 0; pi < 3; pi++) {
+            double tot = 0, cum = 0;
+            for (int i = 0; i < BV; i++) tot += expf(bl[i]);
+            int kk = BV;
+            for (int i = 0; i < BV; i++) {
+                cum += expf(bl[i]);
+                if (cum >= (double)bps[pi] * tot) {
+                    kk = i + 1;
+                    break;
+                }
+            }
+            int got = sample1(&bt, &ot, 0, BV, 1.0f, 0, bps[pi], 0.99999994f);
+            CHECK_MSG(got == kk - 1, "sample nucleus boundary top_p=%g: %d, want %d", (double)bps[pi],
+                      got, kk - 1);
+        }
+        rel(&bt);
+        free(bl);
+    }
 
     /* distributions: logits log(p) for p = .4 .3 .2 .1 over ids 3,1,0,2 */
     float pl[4] = {logf(0.2f), logf(0.3f), logf(0.1f), logf(0.4f)};

@@ -21,24 +21,48 @@ typedef struct rope_job {
     float mscale;
 } rope_job;
 
+#define DP_ROPE_BLOCK 64
+
+/* pairs (i, i + half) for i in a block: two contiguous runs, vectorisable */
+static void rotate_half(float *restrict x0, float *restrict x1, const float *cs, const float *sn,
+                        int cnt) {
+    for (int i = 0; i < cnt; i++) {
+        const float a = x0[i], b = x1[i];
+        x0[i] = a * cs[i] - b * sn[i];
+        x1[i] = b * cs[i] + a * sn[i];
+    }
+}
+
+static void rotate_interleaved(float *x, const float *cs, const float *sn, int cnt) {
+    for (int i = 0; i < cnt; i++) {
+        const float a = x[2 * i], b = x[2 * i + 1];
+        x[2 * i] = a * cs[i] - b * sn[i];
+        x[2 * i + 1] = b * cs[i] + a * sn[i];
+    }
+}
+
 static void rope_run(void *arg, int ith, int nth) {
     const rope_job *j = arg;
     int64_t lo, hi;
     dp_cpu_split(j->n, ith, nth, &lo, &hi);
     const int half = j->half;
+    float cs[DP_ROPE_BLOCK], sn[DP_ROPE_BLOCK];
     for (int64_t r = lo; r < hi; r++) {
         const float p = (float)j->pos[r];
         float *row = j->x + r * (int64_t)j->n_head * j->hd;
-        for (int i = 0; i < half; i++) {
-            const float ang = p * j->inv_freq[i];
-            const float cs = cosf(ang) * j->mscale, sn = sinf(ang) * j->mscale;
-            const int i0 = j->interleaved ? 2 * i : i;
-            const int i1 = j->interleaved ? 2 * i + 1 : i + half;
+        for (int i0 = 0; i0 < half; i0 += DP_ROPE_BLOCK) {
+            const int cnt = half - i0 < DP_ROPE_BLOCK ? half - i0 : DP_ROPE_BLOCK;
+            for (int i = 0; i < cnt; i++) {
+                const float ang = p * j->inv_freq[i0 + i];
+                cs[i] = cosf(ang) * j->mscale;
+                sn[i] = sinf(ang) * j->mscale;
+            }
             for (int h = 0; h < j->n_head; h++) {
                 float *v = row + (int64_t)h * j->hd;
-                const float a = v[i0], bb = v[i1];
-                v[i0] = a * cs - bb * sn;
-                v[i1] = bb * cs + a * sn;
+                if (j->interleaved)
+                    rotate_interleaved(v + 2 * i0, cs, sn, cnt);
+                else
+                    rotate_half(v + i0, v + half + i0, cs, sn, cnt);
             }
         }
     }

@@ -3,7 +3,9 @@
  * The definition every backend follows (so the same logits and rand01 give the same id):
  *   greedy (temperature <= 0 or top_k == 1): the arg max, lowest id on ties; NaN never wins.
  *   otherwise:
- *   1. p_i = exp((l_i - max l) / T), unnormalised (NaN and -inf logits get 0).
+ *   1. p_i = exp((l_i - max l) / T) in f32, unnormalised (NaN and -inf logits get 0); every
+ *      sum of p below is accumulated in double, so that the kept set does not depend on the
+ *      order of summation (f32 sums over ~1e5 near-equal terms are off by about one term).
  *   2. order the ids by p descending, ties by id ascending; top_k > 0 keeps the first top_k
  *      (HF order: temperature, then top-k, then top-p).
  *   3. top_p < 1 keeps the shortest prefix of that order whose running sum (in rank order)
@@ -15,9 +17,12 @@
  * Ordering the final walk by id (not by probability) lets a GPU sampler pick with one prefix
  * sum over the vocabulary once it knows the kept set's boundary (p, id).
  *
- * Cost: one pass for greedy or plain temperature; top-k selects with a k-sized heap; top-p
- * alone sorts only the ids that can be in the nucleus (p_i >= (1 - top_p) / (V - 1) of the
- * mass, as llama2.c does). Scratch of 2 * vocab words lives in the context and grows only. */
+ * Cost: one pass for greedy; two or three passes for plain temperature; top-k selects with a
+ * k-sized heap and sorts the k; top-p alone considers only the ids that can be in the nucleus
+ * (p_i >= (1 - top_p) / (V - 1) of the mass, as llama2.c does) and finds the boundary by
+ * sorting them when few, else by a mass-guided quickselect (its partial sums are added in
+ * another order than the rank-order prefix, equal up to double rounding). Scratch of
+ * 3 * vocab words lives in the context and grows only. */
 #include "backend/cpu/cpu_internal.h"
 
 #include <math.h>
@@ -34,11 +39,6 @@ static inline bool cand_before(cand a, cand b) { return a.p > b.p || (a.p == b.p
 static int cand_cmp_rank(const void *pa, const void *pb) {
     const cand *a = pa, *b = pb;
     return cand_before(*a, *b) ? -1 : cand_before(*b, *a) ? 1 : 0;
-}
-
-static int cand_cmp_id(const void *pa, const void *pb) {
-    const cand *a = pa, *b = pb;
-    return (a->id > b->id) - (a->id < b->id);
 }
 
 /* min-heap on rank: the root is the candidate ranked last */
@@ -70,6 +70,49 @@ static int32_t sample_greedy(const float *l, int vocab) {
     return best;
 }
 
+/* The nucleus boundary among cd[0, nc) (unordered): the last entry of the shortest rank-order
+ * prefix whose mass reaches target. Small ranges are sorted; large ones are narrowed first by a
+ * quickselect that keeps only the side of a pivot where the running mass crosses target
+ * (median-of-three pivots, deterministic). */
+#define DP_SAMPLE_SORT_MAX 4096
+
+static cand nucleus_boundary(cand *cd, int nc, double target) {
+    int lo = 0, hi = nc;
+    double cum = 0.0;
+    while (hi - lo > DP_SAMPLE_SORT_MAX) {
+        /* median of three by rank, moved to hi - 1 */
+        int a = lo, b = lo + (hi - lo) / 2, c = hi - 1;
+        if (cand_before(cd[b], cd[a])) { cand t = cd[a]; cd[a] = cd[b]; cd[b] = t; }
+        if (cand_before(cd[c], cd[b])) { cand t = cd[b]; cd[b] = cd[c]; cd[c] = t; }
+        if (cand_before(cd[b], cd[a])) { cand t = cd[a]; cd[a] = cd[b]; cd[b] = t; }
+        { cand t = cd[b]; cd[b] = cd[hi - 1]; cd[hi - 1] = t; }
+        const cand pv = cd[hi - 1];
+        int w = lo;
+        double mass = 0.0;
+        for (int i = lo; i < hi - 1; i++)
+            if (cand_before(cd[i], pv)) {
+                mass += cd[i].p;
+                cand t = cd[w]; cd[w] = cd[i]; cd[i] = t;
+                w++;
+            }
+        { cand t = cd[w]; cd[w] = cd[hi - 1]; cd[hi - 1] = t; } /* pivot at w */
+        if (cum + mass >= target) {
+            hi = w;
+        } else if (cum + mass + pv.p >= target) {
+            return pv;
+        } else {
+            cum += mass + pv.p;
+            lo = w + 1;
+        }
+    }
+    qsort(cd + lo, (size_t)(hi - lo), sizeof *cd, cand_cmp_rank);
+    for (int i = lo; i < hi; i++) {
+        cum += cd[i].p;
+        if (cum >= target) return cd[i];
+    }
+    return cd[hi > lo ? hi - 1 : lo];
+}
+
 void dp_cpu_op_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int row, int vocab,
                       const dp_sample_args *a) {
     dp_cpu_ctx *c = dp_cpu_ctx_of(b);
@@ -86,81 +129,76 @@ void dp_cpu_op_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, in
         *res = sample_greedy(l, vocab);
         return;
     }
-    if (!dp_cpu_scratch_reserve(c, &c->sample, (size_t)vocab * sizeof(cand), "sample")) return;
+    if (!dp_cpu_scratch_reserve(c, &c->sample, (size_t)vocab * (sizeof(cand) + sizeof(float)),
+                                "sample"))
+        return;
     cand *cd = c->sample.data;
+    float *pr = (float *)(cd + vocab);
 
     /* 1. unnormalised probabilities */
     const int32_t imax = sample_greedy(l, vocab);
     const float mx = l[imax], inv_t = 1.0f / a->temperature;
-    float total = 0.0f;
-    for (int i = 0; i < vocab; i++) {
-        float p = sample_prob(l[i], mx, inv_t);
-        cd[i].p = p;
-        cd[i].id = i;
-        total += p;
-    }
+    double total = 0.0;
+    for (int i = 0; i < vocab; i++) total += pr[i] = sample_prob(l[i], mx, inv_t);
     float r01 = a->rand01 < 0.0f ? 0.0f : a->rand01 >= 1.0f ? nextafterf(1.0f, 0.0f) : a->rand01;
     if (isnan(r01)) r01 = 0.0f;
     const bool use_k = a->top_k > 0 && a->top_k < vocab;
     const bool use_p = a->top_p < 1.0f;
+    const float top_p = a->top_p > 0.0f ? a->top_p : 0.0f;
 
-    int nkept = vocab; /* kept candidates are cd[0, nkept) */
-    if (use_k || use_p) {
-        /* 2. the ranked prefix: top_k by heap, or the ids that can be in the nucleus */
-        int nc;
-        if (use_k) {
-            nc = a->top_k;
-            for (int i = nc / 2 - 1; i >= 0; i--) heap_sift_down(cd, nc, i);
-            for (int i = nc; i < vocab; i++)
-                if (cand_before(cd[i], cd[0])) {
-                    cd[0] = cd[i];
-                    heap_sift_down(cd, nc, 0);
-                }
-        } else {
-            const float cutoff = vocab > 1 ? (1.0f - a->top_p) / (float)(vocab - 1) * total : 0.0f;
-            nc = 0;
-            for (int i = 0; i < vocab; i++)
-                if (cd[i].p >= cutoff) cd[nc++] = cd[i];
-            if (nc == 0) { /* only when top_p < 1/V: every id is a candidate */
-                for (int i = 0; i < vocab; i++) cd[i] = (cand){sample_prob(l[i], mx, inv_t), i};
-                nc = vocab;
+    /* 2-3. the boundary: the last kept id in rank order */
+    bool bounded = use_k || use_p;
+    cand bd = {0.0f, 0};
+    if (use_k) {
+        const int k = a->top_k;
+        for (int i = 0; i < k; i++) cd[i] = (cand){pr[i], i};
+        for (int i = k / 2 - 1; i >= 0; i--) heap_sift_down(cd, k, i);
+        for (int i = k; i < vocab; i++) {
+            const cand ci = {pr[i], i};
+            if (cand_before(ci, cd[0])) {
+                cd[0] = ci;
+                heap_sift_down(cd, k, 0);
             }
         }
-        qsort(cd, (size_t)nc, sizeof *cd, cand_cmp_rank);
-        nkept = nc;
-        /* 3. nucleus */
+        bd = cd[0]; /* the k-th ranked */
         if (use_p) {
-            float mass = total; /* summed in id order */
-            if (use_k) {       /* the top-k set, summed in rank order */
-                mass = 0.0f;
-                for (int i = 0; i < nc; i++) mass += cd[i].p;
-            }
-            const float target = (a->top_p > 0.0f ? a->top_p : 0.0f) * mass;
-            float cum = 0.0f;
-            nkept = nc;
-            for (int i = 0; i < nc; i++) {
+            qsort(cd, (size_t)k, sizeof *cd, cand_cmp_rank);
+            double mass = 0.0;
+            for (int i = 0; i < k; i++) mass += cd[i].p;
+            const double target = top_p * mass;
+            double cum = 0.0;
+            for (int i = 0; i < k; i++) {
                 cum += cd[i].p;
                 if (cum >= target) {
-                    nkept = i + 1;
+                    bd = cd[i];
                     break;
                 }
             }
         }
-        qsort(cd, (size_t)nkept, sizeof *cd, cand_cmp_id);
+    } else if (use_p) {
+        /* only ids with p >= (1 - top_p) / (V - 1) of the mass can be in the nucleus */
+        const double cutoff = vocab > 1 ? (1.0 - top_p) / (double)(vocab - 1) * total : 0.0;
+        int nc = 0;
+        for (int i = 0; i < vocab; i++)
+            if (pr[i] >= cutoff) cd[nc++] = (cand){pr[i], i};
+        if (nc == 0) /* only when top_p < 1/V: every id is a candidate */
+            for (int i = 0; i < vocab; i++) cd[nc++] = (cand){pr[i], i};
+        bd = nucleus_boundary(cd, nc, top_p * total);
     }
 
-    /* 4. walk the kept ids in id order */
-    float sum = 0.0f;
-    for (int i = 0; i < nkept; i++) sum += cd[i].p;
-    const float target = r01 * sum;
-    float cum = 0.0f;
-    int32_t pick = -1, last = cd[0].id;
-    for (int i = 0; i < nkept; i++) {
-        if (cd[i].p <= 0.0f) continue;
-        last = cd[i].id;
-        cum += cd[i].p;
+    /* 4. walk the kept ids (those ranked at or before the boundary) in id order */
+    double sum = 0.0;
+    for (int i = 0; i < vocab; i++)
+        if (!bounded || !cand_before(bd, (cand){pr[i], i})) sum += pr[i];
+    const double target = r01 * sum;
+    double cum = 0.0;
+    int32_t pick = -1, last = imax;
+    for (int i = 0; i < vocab; i++) {
+        if (pr[i] <= 0.0f || (bounded && cand_before(bd, (cand){pr[i], i}))) continue;
+        last = i;
+        cum += pr[i];
         if (cum > target) {
-            pick = cd[i].id;
+            pick = i;
             break;
         }
     }
