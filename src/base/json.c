@@ -100,15 +100,18 @@ static void *arena_alloc(parser *P, size_t size, size_t align) {
 /* Give back the last `n` bytes of the most recent allocation. */
 static void arena_shrink(parser *P, size_t n) { P->blocks->used -= n; }
 
-static bool push(parser *P, const dp_json *v) {
-    if (P->stk_len == P->stk_cap) {
-        size_t cap = P->stk_cap ? P->stk_cap * 2 : 256, bytes;
-        if (!dp_mul_ok(cap, sizeof(dp_json), &bytes)) return false;
-        dp_json *s = dp_realloc(P->stk, bytes);
-        if (!s) return false;
-        P->stk = s;
-        P->stk_cap = cap;
-    }
+static bool stack_grow(parser *P) {
+    size_t cap = P->stk_cap ? P->stk_cap * 2 : 256, bytes;
+    if (!dp_mul_ok(cap, sizeof(dp_json), &bytes)) return false;
+    dp_json *s = dp_realloc(P->stk, bytes);
+    if (!s) return false;
+    P->stk = s;
+    P->stk_cap = cap;
+    return true;
+}
+
+static inline bool push(parser *P, const dp_json *v) {
+    if (P->stk_len == P->stk_cap && !stack_grow(P)) return false;
     P->stk[P->stk_len++] = *v;
     return true;
 }

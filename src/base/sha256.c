@@ -1,4 +1,6 @@
-/* sha256.c — SHA-256 per FIPS 180-4, rounds unrolled eight at a time. */
+/* sha256.c — SHA-256 per FIPS 180-4: portable C with rounds unrolled eight at a time, and the
+ * x86 SHA extensions when the CPU has them (checked once per dp_sha256_init). */
+#include <stdbool.h>
 #include <string.h>
 
 #include "base/sha256.h"
@@ -57,12 +59,102 @@ static void compress(uint32_t st[8], const uint8_t *p, size_t nblocks) {
     }
 }
 
+/* ---- x86 SHA extensions (SHA-NI), chosen at run time ---- */
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define DP_SHA_X86 1
+#include <cpuid.h>
+#include <immintrin.h>
+
+static bool cpu_has_sha(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    if (!(c & (1u << 9)) || !(c & (1u << 19))) return false; /* SSSE3, SSE4.1 */
+    if (__get_cpuid_max(0, NULL) < 7) return false;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b >> 29) & 1u; /* SHA */
+}
+
+/* Four rounds: i is the group (rounds 4i..4i+3), Mc its message words, Mp/Mn the groups
+ * before/after (mod 4), which the schedule updates in place. */
+#define SHA_GROUP(i, Mc, Mp, Mn)                                                     \
+    do {                                                                             \
+        msg = _mm_add_epi32(Mc, _mm_loadu_si128((const __m128i *)&K[4 * (i)]));      \
+        st1 = _mm_sha256rnds2_epu32(st1, st0, msg);                                  \
+        if ((i) >= 3 && (i) <= 14)                                                   \
+            Mn = _mm_sha256msg2_epu32(_mm_add_epi32(Mn, _mm_alignr_epi8(Mc, Mp, 4)), Mc); \
+        msg = _mm_shuffle_epi32(msg, 0x0e);                                          \
+        st0 = _mm_sha256rnds2_epu32(st0, st1, msg);                                  \
+        if ((i) >= 1 && (i) <= 12) Mp = _mm_sha256msg1_epu32(Mp, Mc);               \
+    } while (0)
+
+__attribute__((target("sha,sse4.1,ssse3"))) static void compress_shani(uint32_t st[8],
+                                                                       const uint8_t *p,
+                                                                       size_t nblocks) {
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i tmp = _mm_loadu_si128((const __m128i *)&st[0]);
+    __m128i st1 = _mm_loadu_si128((const __m128i *)&st[4]);
+    tmp = _mm_shuffle_epi32(tmp, 0xb1);       /* CDAB */
+    st1 = _mm_shuffle_epi32(st1, 0x1b);       /* EFGH */
+    __m128i st0 = _mm_alignr_epi8(tmp, st1, 8); /* ABEF */
+    st1 = _mm_blend_epi16(st1, tmp, 0xf0);    /* CDGH */
+    while (nblocks--) {
+        __m128i save0 = st0, save1 = st1, msg;
+        __m128i m0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 0)), bswap);
+        __m128i m1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), bswap);
+        __m128i m2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), bswap);
+        __m128i m3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), bswap);
+        SHA_GROUP(0, m0, m3, m1);
+        SHA_GROUP(1, m1, m0, m2);
+        SHA_GROUP(2, m2, m1, m3);
+        SHA_GROUP(3, m3, m2, m0);
+        SHA_GROUP(4, m0, m3, m1);
+        SHA_GROUP(5, m1, m0, m2);
+        SHA_GROUP(6, m2, m1, m3);
+        SHA_GROUP(7, m3, m2, m0);
+        SHA_GROUP(8, m0, m3, m1);
+        SHA_GROUP(9, m1, m0, m2);
+        SHA_GROUP(10, m2, m1, m3);
+        SHA_GROUP(11, m3, m2, m0);
+        SHA_GROUP(12, m0, m3, m1);
+        SHA_GROUP(13, m1, m0, m2);
+        SHA_GROUP(14, m2, m1, m3);
+        SHA_GROUP(15, m3, m2, m0);
+        st0 = _mm_add_epi32(st0, save0);
+        st1 = _mm_add_epi32(st1, save1);
+        p += 64;
+    }
+    tmp = _mm_shuffle_epi32(st0, 0x1b);       /* FEBA */
+    st1 = _mm_shuffle_epi32(st1, 0xb1);       /* DCHG */
+    st0 = _mm_blend_epi16(tmp, st1, 0xf0);    /* DCBA */
+    st1 = _mm_alignr_epi8(st1, tmp, 8);       /* ABEF */
+    _mm_storeu_si128((__m128i *)&st[0], st0);
+    _mm_storeu_si128((__m128i *)&st[4], st1);
+}
+#endif
+
+static void compress_any(const dp_sha256_ctx *s, uint32_t st[8], const uint8_t *p,
+                         size_t nblocks) {
+#if defined(DP_SHA_X86)
+    if (s->hw) {
+        compress_shani(st, p, nblocks);
+        return;
+    }
+#endif
+    (void)s;
+    compress(st, p, nblocks);
+}
+
 void dp_sha256_init(dp_sha256_ctx *s) {
     static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
     memcpy(s->h, iv, sizeof iv);
     s->len = 0;
     s->fill = 0;
+#if defined(DP_SHA_X86)
+    s->hw = cpu_has_sha();
+#else
+    s->hw = false;
+#endif
 }
 
 void dp_sha256_update(dp_sha256_ctx *s, const void *data, size_t n) {
@@ -75,11 +167,11 @@ void dp_sha256_update(dp_sha256_ctx *s, const void *data, size_t n) {
         p += take;
         n -= take;
         if (s->fill < 64) return;
-        compress(s->h, s->block, 1);
+        compress_any(s, s->h, s->block, 1);
         s->fill = 0;
     }
     if (n >= 64) {
-        compress(s->h, p, n / 64);
+        compress_any(s, s->h, p, n / 64);
         p += n & ~(size_t)63;
         n &= 63;
     }
@@ -94,12 +186,12 @@ void dp_sha256_final(dp_sha256_ctx *s, uint8_t out[32]) {
     s->block[s->fill++] = 0x80;
     if (s->fill > 56) {
         memset(s->block + s->fill, 0, 64 - s->fill);
-        compress(s->h, s->block, 1);
+        compress_any(s, s->h, s->block, 1);
         s->fill = 0;
     }
     memset(s->block + s->fill, 0, 56 - s->fill);
     for (int i = 0; i < 8; i++) s->block[56 + i] = (uint8_t)(bits >> (56 - 8 * i));
-    compress(s->h, s->block, 1);
+    compress_any(s, s->h, s->block, 1);
     for (int i = 0; i < 8; i++) {
         out[4 * i] = (uint8_t)(s->h[i] >> 24);
         out[4 * i + 1] = (uint8_t)(s->h[i] >> 16);

@@ -2,6 +2,7 @@
 #ifndef DP_SHA256_H
 #define DP_SHA256_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -11,6 +12,7 @@ typedef struct dp_sha256_ctx {
     uint64_t len;      /* bytes hashed so far */
     uint8_t block[64];
     size_t fill;
+    bool hw;           /* use the CPU's SHA instructions (set by init; clearing it forces C) */
 } dp_sha256_ctx;
 
 void dp_sha256_init(dp_sha256_ctx *s);
