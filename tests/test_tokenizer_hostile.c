@@ -318,7 +318,7 @@ static void mutations(const char *what, const char *text, bool json) {
         if (st == DP_OK) {
             accepted++;
             dp_tokens ids = {0};
-            CHECK(dp_tokenizer_encode(t, "hello aaaa 123 \xff", 18, true, true, &ids, &e) == DP_OK);
+            CHECK(dp_tokenizer_encode(t, "hello aaaa 123 \xff", 16, true, true, &ids, &e) == DP_OK);
             dp_tokens_free(&ids);
         } else {
             CHECK_MSG(e.msg[0] && t == NULL, "%s mutation %d: failure without a message", what, k);
