@@ -228,6 +228,39 @@ static void test_io(void) {
     CHECK(dp_mkdir_p("", &e) == DP_ERR_INVALID_ARG);
     CHECK(dp_mkdir_p("/", &e) == DP_OK);
 
+    /* every allocation failure inside the file helpers is reported and leaks nothing */
+    char *nested = dp_path_join(dir, "fault/x/y");
+    char *nfile = dp_path_join(dir, "fault/x/y/f.bin");
+    for (long at = 1; at < 50; at++) {
+        count_alloc ca = {0, at, 0};
+        dp_set_allocator(counting_alloc, &ca);
+        dp_status s1 = dp_mkdir_p(nested, &e);
+        dp_status s2 = s1 == DP_OK ? dp_file_write_all(nfile, "abc", 3, &e) : DP_ERR_NOMEM;
+        char *dd = NULL;
+        size_t nn = 0;
+        dp_status s3 = s2 == DP_OK ? dp_file_read_all(nfile, 10, &dd, &nn, &e) : DP_ERR_NOMEM;
+        if (s3 == DP_OK) {
+            CHECK(nn == 3 && strcmp(dd, "abc") == 0);
+            dp_free(dd);
+        }
+        dp_reader rr;
+        dp_status s4 = s2 == DP_OK ? dp_reader_open_file(&rr, nfile, &e) : DP_ERR_NOMEM;
+        if (s4 == DP_OK) dp_reader_close(&rr);
+        char *pj = dp_path_join("a", "b");
+        dp_free(pj);
+        dp_set_allocator(NULL, NULL);
+        CHECK(s1 == DP_OK || s1 == DP_ERR_NOMEM);
+        CHECK(s2 == DP_OK || s2 == DP_ERR_NOMEM);
+        CHECK(s3 == DP_OK || s3 == DP_ERR_NOMEM);
+        CHECK(s4 == DP_OK || s4 == DP_ERR_NOMEM);
+        CHECK_MSG(ca.live == 0, "file helpers, fail at %ld: %ld leaked", at, ca.live);
+        char rmcmd[4300];
+        snprintf(rmcmd, sizeof rmcmd, "rm -rf '%s/fault'", dir);
+        CHECK(system(rmcmd) == 0);
+    }
+    dp_free(nested);
+    dp_free(nfile);
+
     j = dp_path_join("/x", "y/z");
     CHECK(j && strcmp(j, "/x/y/z") == 0);
     dp_free(j);

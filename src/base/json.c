@@ -509,15 +509,12 @@ close: {
         v.u.items = items;
     }
     P->stk_len = f->start;
-    if (!push(P, &v)) return nomem(P); /* cannot fail: a slot was just freed or exists */
+    if (!push(P, &v)) return nomem(P); /* can only fail for an empty container */
     goto after_value;
 }
 
-bad_literal: {
-    char pb[8];
-    return perr(P, DP_ERR_FORMAT, P->pos, "unexpected %s, expected a value",
-                printable(s[P->pos], pb));
-}
+bad_literal:
+    return perr(P, DP_ERR_FORMAT, P->pos, "invalid literal (expected true, false or null)");
 
 done:
     skip_ws(P);
