@@ -128,11 +128,11 @@ static void add_check(pair *t, int64_t count, float tol) {
 
 enum {
     K_ADD, K_ADD_INPLACE, K_COPY, K_SOFTCAP, K_GLU, K_GLU_INPLACE, K_RMS, K_RMS_INPLACE, K_ROPE,
-    K_GET_ROWS, K_MATMUL, K_ATTN, K_SAMPLE, K_MOE, K_KINDS
+    K_GET_ROWS, K_MATMUL, K_ATTN, K_SAMPLE, K_MOE, K_VIEW, K_KINDS
 };
 static const char *kind_name[K_KINDS] = {"add", "add_inplace", "copy", "softcap", "glu", "glu_inplace",
                                          "rms_norm", "rms_norm_inplace", "rope", "get_rows", "matmul",
-                                         "attention", "sample", "moe"};
+                                         "attention", "sample", "moe", "view"};
 
 static const dp_dtype wtypes[] = {DP_DTYPE_F32, DP_DTYPE_F16, DP_DTYPE_BF16, DP_DTYPE_Q8_0,
                                   DP_DTYPE_Q4_K, DP_DTYPE_Q5_K, DP_DTYPE_Q6_K};
@@ -168,6 +168,7 @@ static void plan(void) {
     for (int v = 0; v < 10; v++) add_case(K_ATTN, v);
     for (int v = 0; v < 15; v++) add_case(K_SAMPLE, v);
     for (int v = 0; v < 6; v++) add_case(K_MOE, v);
+    for (int v = 0; v < 2; v++) add_case(K_VIEW, v);
 }
 
 static double act_d(double g, dp_act act) {
@@ -474,6 +475,29 @@ static bool run_case(int i) {
         add_check(o, (int64_t)n * d, dp_dtype_is_quant(dt) ? 3e-2f : 1e-5f);
         cur.out[0].ref2 = ref;
         cur.out[0].tol2 = 1e-5f;
+        return true;
+    }
+    case K_VIEW: {
+        /* an input that is a view at an offset that is not a multiple of 256 (the forward
+           pass's last row): rms_norm (v 0) or matmul (v 1) of row n-1 of x */
+        int n = rnd_int(2, 5), d = 4 * rnd_int(1, 100) + 1;
+        pair *x = tnew_rand(d, n, -2, 2), *w = tnew_rand(d, tc.variant ? 37 : 1, -1, 1);
+        pair *o = tnew(DP_DTYPE_F32, tc.variant ? 37 : d, 1, NULL);
+        if (!x || !w || !o) return false;
+        dp_tensor vc = x->c, vg = x->g;
+        vc.data = (float *)x->c.data + (size_t)(n - 1) * d;
+        vc.offset += (uint64_t)(n - 1) * d * 4;
+        vg.offset += (uint64_t)(n - 1) * d * 4;
+        if (tc.variant == 0) {
+            cpu->i->rms_norm(cpu, &o->c, &vc, &w->c, 1, d, 1e-5f, false);
+            gpu->i->rms_norm(gpu, &o->g, &vg, &w->g, 1, d, 1e-5f, false);
+        } else {
+            cpu->i->matmul(cpu, &o->c, &vc, &w->c, 1, false);
+            gpu->i->matmul(gpu, &o->g, &vg, &w->g, 1, false);
+        }
+        snprintf(cur.name, sizeof cur.name, "%s %s of row %d (offset %d bytes)", kn,
+                 tc.variant ? "matmul" : "rms_norm", n - 1, (n - 1) * d * 4);
+        add_check(o, tc.variant ? 37 : d, 1e-5f);
         return true;
     }
     }

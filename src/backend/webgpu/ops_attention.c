@@ -30,10 +30,11 @@ void wg_op_attention(dp_backend *b, dp_tensor *out, const dp_tensor *q, const dp
     const int64_t q_count = (int64_t)a->n * a->n_head * a->head_dim;
     const int64_t kv_stride = (int64_t)a->n_kv_head * a->head_dim;
     const int64_t kv_count = (int64_t)(a->pos0 + a->n) * kv_stride;
-    if (!wg_check_f32(c, q, q_count, "attention", "q") ||
-        !wg_check_f32(c, out, q_count, "attention", "out") ||
-        !wg_check_f32(c, k_cache, kv_count, "attention", "k_cache") ||
-        !wg_check_f32(c, v_cache, kv_count, "attention", "v_cache"))
+    dp_gpu_binding ob, qb, kb, vb;
+    if (!wg_out(c, out, q_count, 1, "attention", "out", &ob) ||
+        !wg_in(c, q, q_count, 2, "attention", "q", &qb) ||
+        !wg_in(c, k_cache, kv_count, 3, "attention", "k_cache", &kb) ||
+        !wg_in(c, v_cache, kv_count, 4, "attention", "v_cache", &vb))
         return;
     if (!a->n) return;
     /* the longest key range is the last row's */
@@ -51,12 +52,10 @@ void wg_op_attention(dp_backend *b, dp_tensor *out, const dp_tensor *q, const dp
                      (uint32_t)n_split,     (uint32_t)slice,      a->scale,
                      a->softcap,            (uint32_t)kv_stride,  0};
     dp_gpu_binding pb = wg_at(1, wg_bind_buf(part, 0, (uint32_t)part_bytes));
-    dp_gpu_binding qb = wg_at(2, wg_bind(q)), kb = wg_at(3, wg_bind(k_cache)),
-                   vb = wg_at(4, wg_bind(v_cache));
     dp_gpu_binding bs[4] = {pb, qb, kb, vb};
     wg_dispatch(c, "attention", "partial", "", &p, sizeof p, bs, 4, (uint32_t)a->n_head,
                 (uint32_t)a->n, (uint32_t)n_split);
-    dp_gpu_binding ob = wg_at(1, wg_bind(out)), pr = wg_at(2, wg_bind_buf(part, 0, (uint32_t)part_bytes));
+    dp_gpu_binding pr = wg_at(2, wg_bind_buf(part, 0, (uint32_t)part_bytes));
     dp_gpu_binding cs[2] = {ob, pr};
     wg_dispatch(c, "attention", "combine", "", &p, sizeof p, cs, 2, (uint32_t)a->n_head,
                 (uint32_t)a->n, 1);

@@ -22,22 +22,26 @@ static bool count_ok(wg_ctx *c, int64_t count, const char *op) {
 
 static uint64_t groups_of(int64_t count) { return ((uint64_t)count + WG_ELT_WG - 1) / WG_ELT_WG; }
 
+/* out and in are the same range start of one buffer: the op runs in place */
+static bool same_start(dp_gpu_binding o, dp_gpu_binding in) {
+    return o.buffer == in.buffer && o.offset == in.offset;
+}
+
 void wg_op_add(dp_backend *b, dp_tensor *out, const dp_tensor *a, const dp_tensor *bb,
                int64_t count) {
     wg_ctx *c = wg_ctx_of(b);
-    if (!count_ok(c, count, "add") || !wg_check_f32(c, a, count, "add", "a") ||
-        !wg_check_f32(c, bb, count, "add", "b") || !wg_check_f32(c, out, count, "add", "out"))
+    dp_gpu_binding o, x, y;
+    if (!count_ok(c, count, "add") || !wg_out(c, out, count, 1, "add", "out", &o) ||
+        !wg_in(c, a, count, 2, "add", "a", &x) || !wg_in(c, bb, count, 3, "add", "b", &y) || !count)
         return;
-    if (!count) return;
     elt_params p = {(uint32_t)count, 0, 0, 0};
-    dp_gpu_binding o = wg_at(1, wg_bind(out)), x = wg_at(2, wg_bind(a)), y = wg_at(3, wg_bind(bb));
-    if (wg_overlap(o, x) && o.offset == x.offset) { /* out += b */
-        if (wg_same_buffer(o, y) && !wg_unalias(c, &y, o, WG_SCR_ALIAS0)) return;
+    if (same_start(o, x)) { /* out += b */
+        if (!wg_unalias(c, &y, o)) return;
         dp_gpu_binding bs[2] = {o, y};
         wg_dispatch_flat(c, "elementwise", "add_inplace", "", &p, sizeof p, bs, 2, groups_of(count));
         return;
     }
-    if (!wg_unalias(c, &x, o, WG_SCR_ALIAS0) || !wg_unalias(c, &y, o, WG_SCR_ALIAS1)) return;
+    if (!wg_unalias(c, &x, o) || !wg_unalias(c, &y, o)) return;
     dp_gpu_binding bs[3] = {o, x, y};
     wg_dispatch_flat(c, "elementwise", "add", "", &p, sizeof p, bs, 3, groups_of(count));
 }
@@ -45,14 +49,13 @@ void wg_op_add(dp_backend *b, dp_tensor *out, const dp_tensor *a, const dp_tenso
 void wg_op_copy(dp_backend *b, dp_tensor *dst, int64_t dst_off, const dp_tensor *src,
                 int64_t count) {
     wg_ctx *c = wg_ctx_of(b);
+    dp_gpu_binding o, s;
     if (dst_off < 0 || !count_ok(c, count, "copy") || !count_ok(c, dst_off + count, "copy") ||
-        !wg_check_f32(c, src, count, "copy", "src") ||
-        !wg_check_f32(c, dst, dst_off + count, "copy", "dst"))
+        !wg_out(c, dst, dst_off + count, 1, "copy", "dst", &o) ||
+        !wg_in(c, src, count, 2, "copy", "src", &s) || !count)
         return;
-    if (!count) return;
     elt_params p = {(uint32_t)count, (uint32_t)dst_off, 0, 0};
-    dp_gpu_binding o = wg_at(1, wg_bind(dst)), s = wg_at(2, wg_bind(src));
-    if (!wg_unalias(c, &s, o, WG_SCR_ALIAS0)) return;
+    if (!wg_unalias(c, &s, o)) return;
     dp_gpu_binding bs[2] = {o, s};
     wg_dispatch_flat(c, "elementwise", "copy", "", &p, sizeof p, bs, 2, groups_of(count));
 }
@@ -63,11 +66,11 @@ void wg_op_softcap(dp_backend *b, dp_tensor *x, int64_t count, float cap) {
         wg_fail(c, DP_ERR_INVALID_ARG, "softcap: cap %g is not positive", (double)cap);
         return;
     }
-    if (!count_ok(c, count, "softcap") || !wg_check_f32(c, x, count, "softcap", "x") || !count)
+    dp_gpu_binding xb;
+    if (!count_ok(c, count, "softcap") || !wg_out(c, x, count, 1, "softcap", "x", &xb) || !count)
         return;
     elt_params p = {(uint32_t)count, 0, cap, 0};
-    dp_gpu_binding bs[1] = {wg_at(1, wg_bind(x))};
-    wg_dispatch_flat(c, "elementwise", "softcap", "", &p, sizeof p, bs, 1, groups_of(count));
+    wg_dispatch_flat(c, "elementwise", "softcap", "", &p, sizeof p, &xb, 1, groups_of(count));
 }
 
 void wg_op_glu(dp_backend *b, dp_tensor *out, const dp_tensor *gate, const dp_tensor *up, int n,
@@ -78,19 +81,19 @@ void wg_op_glu(dp_backend *b, dp_tensor *out, const dp_tensor *gate, const dp_te
         return;
     }
     int64_t count = (int64_t)n * f;
-    if (!count_ok(c, count, "glu") || !wg_check_f32(c, gate, count, "glu", "gate") ||
-        !wg_check_f32(c, up, count, "glu", "up") || !wg_check_f32(c, out, count, "glu", "out"))
+    dp_gpu_binding o, g, u;
+    if (!count_ok(c, count, "glu") || !wg_out(c, out, count, 1, "glu", "out", &o) ||
+        !wg_in(c, gate, count, 2, "glu", "gate", &g) || !wg_in(c, up, count, 3, "glu", "up", &u) ||
+        !count)
         return;
-    if (!count) return;
     elt_params p = {(uint32_t)count, 0, 0, act == DP_ACT_GELU_TANH ? 1u : 0u};
-    dp_gpu_binding o = wg_at(1, wg_bind(out)), g = wg_at(2, wg_bind(gate)), u = wg_at(3, wg_bind(up));
-    if (wg_overlap(o, g) && o.offset == g.offset) {
-        if (!wg_unalias(c, &u, o, WG_SCR_ALIAS0)) return;
+    if (same_start(o, g)) {
+        if (!wg_unalias(c, &u, o)) return;
         dp_gpu_binding bs[2] = {o, u};
         wg_dispatch_flat(c, "elementwise", "glu_inplace", "", &p, sizeof p, bs, 2, groups_of(count));
         return;
     }
-    if (!wg_unalias(c, &g, o, WG_SCR_ALIAS0) || !wg_unalias(c, &u, o, WG_SCR_ALIAS1)) return;
+    if (!wg_unalias(c, &g, o) || !wg_unalias(c, &u, o)) return;
     dp_gpu_binding bs[3] = {o, g, u};
     wg_dispatch_flat(c, "elementwise", "glu", "", &p, sizeof p, bs, 3, groups_of(count));
 }
@@ -110,19 +113,19 @@ void wg_op_rms_norm(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_
         return;
     }
     int64_t count = (int64_t)n * d;
-    if (!count_ok(c, count, "rms_norm") || !wg_check_f32(c, x, count, "rms_norm", "x") ||
-        !wg_check_f32(c, w, d, "rms_norm", "w") || !wg_check_f32(c, out, count, "rms_norm", "out"))
+    dp_gpu_binding o, wb, xb;
+    if (!count_ok(c, count, "rms_norm") || !wg_out(c, out, count, 1, "rms_norm", "out", &o) ||
+        !wg_in(c, w, d, 2, "rms_norm", "w", &wb) || !wg_in(c, x, count, 3, "rms_norm", "x", &xb) ||
+        !n)
         return;
-    if (!n) return;
     norm_params p = {(uint32_t)n, (uint32_t)d, eps, plus_one ? 1u : 0u};
-    dp_gpu_binding o = wg_at(1, wg_bind(out)), wb = wg_at(2, wg_bind(w)), xb = wg_at(3, wg_bind(x));
-    if (!wg_unalias(c, &wb, o, WG_SCR_ALIAS1)) return;
-    if (wg_overlap(o, xb) && o.offset == xb.offset) {
+    if (!wg_unalias(c, &wb, o)) return;
+    if (same_start(o, xb)) {
         dp_gpu_binding bs[2] = {o, wb};
         wg_dispatch_flat(c, "rms_norm", "inplace", "", &p, sizeof p, bs, 2, (uint64_t)n);
         return;
     }
-    if (!wg_unalias(c, &xb, o, WG_SCR_ALIAS0)) return;
+    if (!wg_unalias(c, &xb, o)) return;
     dp_gpu_binding bs[3] = {o, wb, xb};
     wg_dispatch_flat(c, "rms_norm", "main", "", &p, sizeof p, bs, 3, (uint64_t)n);
 }
@@ -143,15 +146,14 @@ void wg_op_rope(dp_backend *b, dp_tensor *x, const dp_tensor *pos, const dp_tens
     }
     const int half = a->rot_dim / 2;
     int64_t count = (int64_t)n * a->n_head * a->head_dim;
-    if (!count_ok(c, count, "rope") || !wg_check_f32(c, x, count, "rope", "x") ||
-        !wg_check_f32(c, pos, n, "rope", "pos") ||
-        !wg_check_f32(c, inv_freq, half, "rope", "inv_freq"))
+    dp_gpu_binding xb, pb, fb;
+    if (!count_ok(c, count, "rope") || !wg_out(c, x, count, 1, "rope", "x", &xb) ||
+        !wg_in(c, pos, n, 2, "rope", "pos", &pb) ||
+        !wg_in(c, inv_freq, half, 3, "rope", "inv_freq", &fb) || !n || !half)
         return;
-    if (!n || !half) return;
     rope_params p = {(uint32_t)n, (uint32_t)a->n_head, (uint32_t)a->head_dim, (uint32_t)half,
                      a->interleaved ? 1u : 0u, a->mscale == 0.0f ? 1.0f : a->mscale};
-    dp_gpu_binding xb = wg_at(1, wg_bind(x)), pb = wg_at(2, wg_bind(pos)), fb = wg_at(3, wg_bind(inv_freq));
-    if (!wg_unalias(c, &pb, xb, WG_SCR_ALIAS0) || !wg_unalias(c, &fb, xb, WG_SCR_ALIAS1)) return;
+    if (!wg_unalias(c, &pb, xb) || !wg_unalias(c, &fb, xb)) return;
     dp_gpu_binding bs[3] = {xb, pb, fb};
     uint64_t threads = (uint64_t)n * (uint64_t)a->n_head * (uint64_t)half;
     wg_dispatch_flat(c, "rope", "main", "", &p, sizeof p, bs, 3, (threads + 255) / 256);

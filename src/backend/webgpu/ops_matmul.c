@@ -69,8 +69,9 @@ void wg_op_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, const
     uint32_t rb = weights_check(c, table, "get_rows");
     if (!rb) return;
     int64_t d = table->ne[0];
-    if (n < 0 || !wg_check_f32(c, ids, n, "get_rows", "ids") ||
-        !wg_check_f32(c, out, (int64_t)n * d, "get_rows", "out"))
+    dp_gpu_binding o, i;
+    if (n < 0 || !wg_out(c, out, (int64_t)n * d, 1, "get_rows", "out", &o) ||
+        !wg_in(c, ids, n, 3, "get_rows", "ids", &i))
         return;
     if ((uint64_t)n * (uint64_t)d > UINT32_MAX - 256) {
         wg_fail(c, DP_ERR_LIMIT, "get_rows: %d x %lld values is over the kernel's range", n,
@@ -79,8 +80,8 @@ void wg_op_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, const
     }
     if (!n) return;
     wg_weights_params p = {(uint32_t)n, (uint32_t)d, (uint32_t)table->ne[1], rb, scale, 0, 0, 0};
-    dp_gpu_binding o = wg_at(1, wg_bind(out)), t = wg_at(2, wg_bind(table)), i = wg_at(3, wg_bind(ids));
-    if (!wg_unalias(c, &t, o, WG_SCR_ALIAS0) || !wg_unalias(c, &i, o, WG_SCR_ALIAS1)) return;
+    dp_gpu_binding t = wg_at(2, wg_bind(table));
+    if (!wg_unalias(c, &t, o) || !wg_unalias(c, &i, o)) return;
     dp_gpu_binding bs[3] = {o, t, i};
     wg_dispatch_flat(c, wg_weights_file(table->dtype), "get_rows", "", &p, sizeof p, bs, 3,
                      ((uint64_t)n * (uint64_t)d + 255) / 256);
@@ -103,12 +104,11 @@ void wg_op_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_te
     uint32_t rb = weights_check(c, w, "matmul");
     if (!rb) return;
     const int64_t k = w->ne[0], m = w->ne[1];
-    if (n < 0 || !wg_check_f32(c, x, (int64_t)n * k, "matmul", "x") ||
-        !wg_check_f32(c, out, (int64_t)n * m, "matmul", "out"))
+    dp_gpu_binding o, xb, wb = wg_at(2, wg_bind(w));
+    if (n < 0 || !wg_out(c, out, (int64_t)n * m, 1, "matmul", "out", &o) ||
+        !wg_in(c, x, (int64_t)n * k, 3, "matmul", "x", &xb) || !n)
         return;
-    if (!n) return;
-    dp_gpu_binding o = wg_at(1, wg_bind(out)), wb = wg_at(2, wg_bind(w)), xb = wg_at(3, wg_bind(x));
-    if (!wg_unalias(c, &xb, o, WG_SCR_ALIAS0) || !wg_unalias(c, &wb, o, WG_SCR_ALIAS1)) return;
+    if (!wg_unalias(c, &xb, o) || !wg_unalias(c, &wb, o)) return;
     const char *file = wg_weights_file(w->dtype);
 
     if (n <= WG_MATVEC_MAX_N) {

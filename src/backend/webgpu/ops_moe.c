@@ -61,9 +61,10 @@ void wg_op_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tenso
         return;
     }
     const int64_t d = gate[0].ne[0], f = gate[0].ne[1];
-    if (!wg_check_f32(c, x, (int64_t)n * d, "moe", "x") ||
-        !wg_check_f32(c, out, (int64_t)n * d, "moe", "out") ||
-        !wg_check_f32(c, logits, (int64_t)n * n_expert, "moe", "logits"))
+    dp_gpu_binding ob, xb, lb;
+    if (!wg_out(c, out, (int64_t)n * d, 1, "moe", "out", &ob) ||
+        !wg_in(c, x, (int64_t)n * d, 4, "moe", "x", &xb) || /* bound at 3, snapshot slot 4 */
+        !wg_in(c, logits, (int64_t)n * n_expert, 3, "moe", "logits", &lb))
         return;
     for (int e = 0; e < n_expert; e++) {
         if (!gate[e].handle && !up[e].handle && !down[e].handle) continue; /* not resident */
@@ -90,10 +91,9 @@ void wg_op_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tenso
     dp_gpu_binding by = wg_bind_buf(hy, 0, (uint32_t)(slots * (uint64_t)d * 4));
 
     moe_params mp = {(uint32_t)n, (uint32_t)n_expert, (uint32_t)k, (uint32_t)d};
-    dp_gpu_binding rb[3] = {wg_at(1, bsel), wg_at(2, bwt), wg_at(3, wg_bind(logits))};
+    dp_gpu_binding rb[3] = {wg_at(1, bsel), wg_at(2, bwt), lb};
     wg_dispatch_flat(c, "moe", "route", "", &mp, sizeof mp, rb, 3, ((uint64_t)n + 63) / 64);
 
-    dp_gpu_binding xb = wg_bind(x);
     for (int e = 0; e < n_expert; e++) {
         if (!gate[e].handle || !up[e].handle) continue;
         expert_matvec(c, &gate[e], e, bg, xb, bsel, (uint32_t)slots, (uint32_t)k);
@@ -108,7 +108,7 @@ void wg_op_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tenso
         if (!down[e].handle) continue;
         expert_matvec(c, &down[e], e, by, bg, bsel, (uint32_t)slots, 1);
     }
-    dp_gpu_binding cb[4] = {wg_at(1, wg_bind(out)), wg_at(2, bsel), wg_at(3, bwt), wg_at(4, by)};
+    dp_gpu_binding cb[4] = {ob, wg_at(2, bsel), wg_at(3, bwt), wg_at(4, by)};
     wg_dispatch_flat(c, "moe", "combine", "", &mp, sizeof mp, cb, 4,
                      ((uint64_t)n * (uint64_t)d + 63) / 64);
 }

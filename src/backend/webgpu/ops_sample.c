@@ -23,8 +23,9 @@ void wg_op_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int ro
         wg_fail(c, DP_ERR_INVALID_ARG, "sample: bad args row=%d vocab=%d", row, vocab);
         return;
     }
-    if (!wg_check_f32(c, logits, ((int64_t)row + 1) * vocab, "sample", "logits") ||
-        !wg_check_f32(c, out, 1, "sample", "out"))
+    dp_gpu_binding ob, lb;
+    if (!wg_out(c, out, 1, 1, "sample", "out", &ob) ||
+        !wg_in(c, logits, ((int64_t)row + 1) * vocab, 2, "sample", "logits", &lb))
         return;
     if (out->dtype != DP_DTYPE_I32) {
         wg_fail(c, DP_ERR_INVALID_ARG, "sample: out must be i32");
@@ -34,8 +35,7 @@ void wg_op_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int ro
     if (isnan(r01) || r01 < 0.0f) r01 = 0.0f;
     if (r01 >= 1.0f) r01 = nextafterf(1.0f, 0.0f);
     sample_params p = {(uint32_t)vocab, (uint32_t)row, 0.0f, 0, 1.0f, r01, 0, 0};
-    dp_gpu_binding ob = wg_at(1, wg_bind(out)), lb = wg_at(2, wg_bind(logits));
-    if (!wg_unalias(c, &lb, ob, WG_SCR_ALIAS0)) return;
+    if (!wg_unalias(c, &lb, ob)) return;
     if (!(a->temperature > 0.0f) || a->top_k == 1) {
         dp_gpu_binding bs[2] = {ob, lb};
         wg_dispatch(c, "sample", "greedy", "", &p, sizeof p, bs, 2, 1, 1, 1);

@@ -53,9 +53,9 @@ bool wg_overlap(dp_gpu_binding a, dp_gpu_binding b) {
     return a.buffer == b.buffer && a.offset < b.offset + b.size && b.offset < a.offset + a.size;
 }
 
-bool wg_unalias(wg_ctx *c, dp_gpu_binding *in, dp_gpu_binding out, wg_scratch_id slot) {
+bool wg_unalias(wg_ctx *c, dp_gpu_binding *in, dp_gpu_binding out) {
     if (!wg_same_buffer(*in, out)) return true;
-    uint32_t s = wg_scratch(c, slot, in->size);
+    uint32_t s = wg_scratch(c, (wg_scratch_id)(WG_SCR_IN0 + in->binding), in->size);
     if (!s) return false;
     dp_gpu_copy(in->buffer, in->offset, s, 0, in->size);
     c->stats.copies++;
@@ -63,18 +63,43 @@ bool wg_unalias(wg_ctx *c, dp_gpu_binding *in, dp_gpu_binding out, wg_scratch_id
     return true;
 }
 
-bool wg_check_f32(wg_ctx *c, const dp_tensor *t, int64_t count, const char *op, const char *what) {
+static bool check_elems(wg_ctx *c, const dp_tensor *t, int64_t count, const char *op,
+                        const char *what) {
     if (!t || !t->handle)
         return wg_fail(c, DP_ERR_INVALID_ARG, "%s: %s is not a device tensor", op, what);
     if (t->dtype != DP_DTYPE_F32 && t->dtype != DP_DTYPE_I32)
         return wg_fail(c, DP_ERR_INVALID_ARG, "%s: %s is %s, want f32/i32", op, what,
                        dp_dtype_name(t->dtype));
-    if (count < 0 || (uint64_t)count > t->nbytes / 4)
+    if (count < 0 || (uint64_t)count > t->nbytes / 4 || (uint64_t)count * 4 > UINT32_MAX)
         return wg_fail(c, DP_ERR_INVALID_ARG, "%s: %s holds %llu bytes, needs %lld elements", op,
                        what, (unsigned long long)t->nbytes, (long long)count);
+    if (t->offset % 4 || t->offset > UINT32_MAX)
+        return wg_fail(c, DP_ERR_INVALID_ARG, "%s: %s offset %llu is not usable", op, what,
+                       (unsigned long long)t->offset);
+    return true;
+}
+
+bool wg_out(wg_ctx *c, const dp_tensor *t, int64_t count, uint32_t binding, const char *op,
+            const char *what, dp_gpu_binding *b) {
+    if (!check_elems(c, t, count, op, what)) return false;
     if (t->offset % 256)
-        return wg_fail(c, DP_ERR_INVALID_ARG, "%s: %s offset %llu is not a multiple of 256", op,
-                       what, (unsigned long long)t->offset);
+        return wg_fail(c, DP_ERR_UNSUPPORTED, "%s: %s is a view at offset %llu (written views "
+                       "need multiples of 256)", op, what, (unsigned long long)t->offset);
+    *b = wg_at(binding, wg_bind_buf(t->handle, (uint32_t)t->offset, (uint32_t)(count ? count * 4 : 4)));
+    return true;
+}
+
+bool wg_in(wg_ctx *c, const dp_tensor *t, int64_t count, uint32_t binding, const char *op,
+           const char *what, dp_gpu_binding *b) {
+    if (!check_elems(c, t, count, op, what)) return false;
+    uint32_t size = (uint32_t)(count ? count * 4 : 4);
+    *b = wg_at(binding, wg_bind_buf(t->handle, (uint32_t)t->offset, size));
+    if (t->offset % 256 == 0) return true;
+    uint32_t s = wg_scratch(c, (wg_scratch_id)(WG_SCR_IN0 + binding), size);
+    if (!s) return false;
+    dp_gpu_copy(t->handle, (uint32_t)t->offset, s, 0, size);
+    c->stats.copies++;
+    *b = wg_at(binding, wg_bind_buf(s, 0, size));
     return true;
 }
 

@@ -24,8 +24,11 @@
 #define WG_MAX_BIND 8           /* storage bindings per dispatch (default limit is 8) */
 
 typedef enum wg_scratch_id {
-    WG_SCR_ALIAS0 = 0,  /* snapshots of inputs that share a buffer with the output */
-    WG_SCR_ALIAS1,
+    WG_SCR_IN0 = 0,     /* WG_SCR_IN0 + binding: snapshot of the input at that binding (an */
+    WG_SCR_IN1,         /* unaligned view, or one sharing a buffer with the output) */
+    WG_SCR_IN2,
+    WG_SCR_IN3,
+    WG_SCR_IN4,
     WG_SCR_ATTN,        /* attention partials */
     WG_SCR_MOE_ROUTE,   /* MoE expert id per slot */
     WG_SCR_MOE_W,       /* MoE weight per slot */
@@ -82,8 +85,16 @@ static inline wg_ctx *wg_ctx_of(dp_backend *b) { return (wg_ctx *)b->ctx; }
 /* Record a failure (the first wins until flush); returns false. */
 bool wg_fail(wg_ctx *c, dp_status st, const char *fmt, ...) DP_PRINTF(3, 4);
 
-/* Binding of a whole tensor (bytes rounded up to 4). */
+/* Binding of a whole tensor (bytes rounded up to 4): weights. */
 dp_gpu_binding wg_bind(const dp_tensor *t);
+/* Binding (number `binding`) of the first count 4-byte elements of the f32/i32 device tensor t.
+ * wg_out: t is written; its offset must be a multiple of 256 (minStorageBufferOffsetAlignment).
+ * wg_in: t is read; a view at any other multiple-of-4 offset is first copied to scratch.
+ * Both check the tensor and return false after recording a failure. */
+bool wg_out(wg_ctx *c, const dp_tensor *t, int64_t count, uint32_t binding, const char *op,
+            const char *what, dp_gpu_binding *b);
+bool wg_in(wg_ctx *c, const dp_tensor *t, int64_t count, uint32_t binding, const char *op,
+           const char *what, dp_gpu_binding *b);
 /* Binding of a buffer range. */
 dp_gpu_binding wg_bind_buf(uint32_t buf, uint32_t off, uint32_t size);
 /* b with its binding number set (the number in the kernel's @binding). */
@@ -93,11 +104,9 @@ bool wg_overlap(dp_gpu_binding a, dp_gpu_binding b);
 /* True when both are the same buffer (any ranges): one can't be read-only while the other is
  * written in one dispatch. */
 bool wg_same_buffer(dp_gpu_binding a, dp_gpu_binding b);
-/* When *in shares a buffer with out, record a copy of *in into scratch `slot` and rebind it there. */
-bool wg_unalias(wg_ctx *c, dp_gpu_binding *in, dp_gpu_binding out, wg_scratch_id slot);
-
-/* Checks that t is a device tensor holding at least count 4-byte elements. */
-bool wg_check_f32(wg_ctx *c, const dp_tensor *t, int64_t count, const char *op, const char *what);
+/* When *in shares a buffer with out, record a copy of *in into scratch WG_SCR_IN0 + its
+ * binding number and rebind it there. */
+bool wg_unalias(wg_ctx *c, dp_gpu_binding *in, dp_gpu_binding out);
 
 /* A scratch buffer of at least size bytes (grow only); 0 after a recorded failure. */
 uint32_t wg_scratch(wg_ctx *c, wg_scratch_id id, uint64_t size);
