@@ -84,7 +84,7 @@ struct dp_tokenizer {
     int32_t *special;        /* split candidates (control, unknown, user), longest text first */
     size_t n_special;
     dp_tok_strmap special_map;
-    uint32_t special_lens[64];  /* distinct lengths, descending */
+    uint32_t *special_lens;     /* distinct lengths, descending */
     size_t n_special_lens;
     uint8_t special_first[32];  /* bitmap: first bytes of parseable specials */
     uint8_t user_first[32];     /* bitmap: first bytes of user-defined tokens */

@@ -52,6 +52,7 @@ void dp_tokenizer_free(dp_tokenizer *t) {
     dp_free(t->pairs.res);
     dp_free(t->eog);
     dp_free(t->special);
+    dp_free(t->special_lens);
     dp_free(t->chat_template);
     dp_free(t);
 }
@@ -176,8 +177,9 @@ static dp_status build_specials(dp_tokenizer *t, dp_error *e) {
     t->n_special_lens = 0;
     if (!n) return DP_OK;
     t->special = dp_malloc(n * sizeof *t->special);
+    t->special_lens = dp_malloc(n * sizeof *t->special_lens);
     int32_t *tmp = dp_malloc(n * sizeof *tmp);
-    dp_status st = (t->special && tmp) ? strmap_init(&t->special_map, n, e) : dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+    dp_status st = (t->special && t->special_lens && tmp) ? strmap_init(&t->special_map, n, e) : dp_err_set(e, DP_ERR_NOMEM, "out of memory");
     if (st != DP_OK) {
         dp_free(tmp);
         return st;
@@ -197,9 +199,6 @@ static dp_status build_specials(dp_tokenizer *t, dp_error *e) {
         }
         uint32_t len = t->tok[id].len;
         if (t->n_special_lens && t->special_lens[t->n_special_lens - 1] == len) continue;
-        if (t->n_special_lens == sizeof t->special_lens / sizeof t->special_lens[0])
-            return dp_err_set(e, DP_ERR_LIMIT, "special tokens have more than %zu distinct lengths",
-                              sizeof t->special_lens / sizeof t->special_lens[0]);
         t->special_lens[t->n_special_lens++] = len;
     }
     return DP_OK;
