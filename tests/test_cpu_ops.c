@@ -385,6 +385,9 @@ static void test_attention(void) {
         }
     test_attention_case(256, 4, 1, 5, 9, 1, 0, false); /* window 1: only itself */
     test_attention_case(40, 6, 3, 300, 2, 0, 0, true);
+    test_attention_case(64, 10, 2, 20, 1, 0, 0, false);  /* group 5 split in blocks, a partial one */
+    test_attention_case(32, 24, 2, 3, 19, 0, 0, false);  /* group 12 > one block of 8 */
+    test_attention_case(96, 16, 1, 66, 1, 0, 0, false);  /* MQA decode */
     /* too many cached rows requested: error, no write */
     dp_tensor qt = mkf(64, 1, NULL), kt = mkf(64, 4, NULL);
     dp_attn_args a = {1, 1, 64, 4, 1, 0, 0.125f, 0};

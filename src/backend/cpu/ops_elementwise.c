@@ -132,12 +132,14 @@ void dp_cpu_op_add(dp_backend *b, dp_tensor *out, const dp_tensor *a, const dp_t
 
 /* ---- glu ---- */
 
-/* PyTorch's gelu(approximate='tanh'): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+/* PyTorch's gelu(approximate='tanh'): 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3),
+ * evaluated as x / (1 + exp(-2u)) — the same function (1 + tanh(u) = 2 / (1 + exp(-2u))),
+ * without cancellation, within a few ulp of the tanh form and ~4x cheaper than tanhf. */
 static inline float gelu_tanh(float x) {
     const float k_beta = 0.7978845608028654f; /* sqrt(2/pi) */
     const float k_kappa = 0.044715f;
-    float inner = k_beta * (x + k_kappa * x * x * x);
-    return 0.5f * x * (1.0f + tanhf(inner));
+    const float u = k_beta * (x + k_kappa * x * x * x);
+    return x / (1.0f + expf(-2.0f * u));
 }
 
 /* x * sigmoid(x), as torch.nn.functional.silu */
