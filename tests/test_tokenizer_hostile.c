@@ -201,6 +201,17 @@ static void run_text(const char *name, dp_tokenizer *t) {
         printf("%s: %s encoded in %.3f s\n", name, runs[i].what, dt);
         CHECK_MSG(dt < 30.0, "%s: %s took %.1f s", name, runs[i].what, dt);
     }
+    /* 1 MB of special-token prefixes, specials parsed */
+    if (buf) {
+        for (size_t k = 0; k < mb; k++) buf[k] = "<|"[k & 1];
+        dp_tokens ids = {0};
+        double t0 = dp_time_now();
+        CHECK(dp_tokenizer_encode(t, buf, mb, false, true, &ids, NULL) == DP_OK);
+        double dt = dp_time_now() - t0;
+        printf("%s: 1 MB of '<|' with specials parsed encoded in %.3f s\n", name, dt);
+        CHECK(dt < 30.0);
+        dp_tokens_free(&ids);
+    }
     /* 10 MB prompt of random bytes biased towards text */
     if (buf) {
         uint64_t s = 12345;
