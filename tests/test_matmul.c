@@ -230,13 +230,18 @@ int main(void) {
     dp_error e = {0};
     CHECK(dp_pool_new(2, &p2, &e) == DP_OK);
     CHECK(dp_pool_new(3, &p3, &e) == DP_OK);
-    const dp_mm_kernels *sets[2] = {dp_mm_kernels_generic(), dp_mm_kernels_avx2()};
+    /* the AVX2 set is run twice: with its panel GEMM and with only its dot kernels */
+    dp_mm_kernels rows_only = {"avx2-rows", {0}, NULL, NULL, NULL};
+    const dp_mm_kernels *avx2 = dp_mm_kernels_avx2();
+    if (avx2) memcpy(rows_only.dot, avx2->dot, sizeof rows_only.dot);
+    const dp_mm_kernels *sets[3] = {dp_mm_kernels_generic(), avx2, avx2 ? &rows_only : NULL};
     static const int shapes[][3] = {{1, 256, 7}, {3, 512, 5}, {5, 768, 13}, {9, 256, 1},
-                                    {4, 1024, 33}, {2, 256, 2}, {11, 512, 9}};
-    for (int s = 0; s < 2; s++) {
+                                    {4, 1024, 33}, {2, 256, 2}, {11, 512, 9}, {6, 256, 24},
+                                    {2, 512, 8}};
+    for (int s = 0; s < 3; s++) {
         const dp_mm_kernels *kern = sets[s];
         if (!kern) {
-            printf("avx2 kernels unavailable on this CPU: skipped\n");
+            if (s == 1) printf("avx2 kernels unavailable on this CPU: skipped\n");
             continue;
         }
         for (size_t ti = 0; ti < N_TYPES; ti++) {
@@ -256,7 +261,7 @@ int main(void) {
                 check_exact(kern, p2, t, 3, 96, 5);
                 check_random(kern, p2, t, 5, 32, 3, &worst);
             }
-            printf("%-7s %-5s: max |fast - ref| / sum|w||x| = %.2e\n", kern->name,
+            printf("%-9s %-5s: max |fast - ref| / sum|w||x| = %.2e\n", kern->name,
                    dp_dtype_name(t), worst);
         }
     }

@@ -283,6 +283,7 @@ static const dp_mm_kernels generic_kernels = {
         [DP_DTYPE_Q5_K] = gen_dot_q5_k,
         [DP_DTYPE_Q6_K] = gen_dot_q6_k,
     },
+    NULL, NULL, NULL,
 };
 
 const dp_mm_kernels *dp_mm_kernels_generic(void) { return &generic_kernels; }
@@ -302,9 +303,11 @@ const dp_mm_kernels *dp_mm_kernels_best(void) {
 
 /* ==== driver ==== */
 
-#define MM_ROW_BLOCK 16 /* weight rows kept hot while every activation tile passes over them */
+#define MM_ROW_BLOCK 16   /* weight rows kept hot while every activation tile passes over them */
+#define MM_PANEL_MIN_N 2  /* below this many activation rows the panel repacking does not pay */
 
 typedef struct mm_job {
+    const dp_mm_kernels *kern;
     dp_mm_dot_fn dot;
     dp_dtype wt;
     float *y;
@@ -315,6 +318,8 @@ typedef struct mm_job {
     size_t w_stride;
     int n, k, m;
     bool acc;
+    uint8_t *panels;    /* per-thread panel scratch (NULL: no panel path) */
+    size_t panel_bytes;
 } mm_job;
 
 static void mm_quantize_task(void *arg, int ith, int nth) {
@@ -325,9 +330,8 @@ static void mm_quantize_task(void *arg, int ith, int nth) {
                            j->k);
 }
 
-static void mm_task(void *arg, int ith, int nth) {
-    mm_job *j = arg;
-    const int r0 = (int)((int64_t)j->m * ith / nth), r1 = (int)((int64_t)j->m * (ith + 1) / nth);
+/* Weight rows [r0, r1) with the dot kernel, blocked so MM_ROW_BLOCK rows stay in cache. */
+static void mm_rows(const mm_job *j, int r0, int r1) {
     float s[DP_MM_NC];
     for (int rb = r0; rb < r1; rb += MM_ROW_BLOCK) {
         const int re = rb + MM_ROW_BLOCK < r1 ? rb + MM_ROW_BLOCK : r1;
@@ -343,6 +347,37 @@ static void mm_task(void *arg, int ith, int nth) {
     }
 }
 
+static void mm_task(void *arg, int ith, int nth) {
+    mm_job *j = arg;
+    if (!j->panels) {
+        mm_rows(j, (int)((int64_t)j->m * ith / nth), (int)((int64_t)j->m * (ith + 1) / nth));
+        return;
+    }
+    /* whole panels per thread; the rows past the last whole panel go through the dot kernel */
+    const int np = j->m / DP_MM_PANEL_ROWS;
+    const int p0 = (int)((int64_t)np * ith / nth), p1 = (int)((int64_t)np * (ith + 1) / nth);
+    uint8_t *panel = j->panels + (size_t)ith * j->panel_bytes;
+    for (int p = p0; p < p1; p++) {
+        const int r = p * DP_MM_PANEL_ROWS;
+        j->kern->panel_pack(j->wt, j->k, j->w + (size_t)r * j->w_stride, j->w_stride, panel);
+        for (int c = 0; c < j->n; c += DP_MM_NC) {
+            const int nc = j->n - c < DP_MM_NC ? j->n - c : DP_MM_NC;
+            j->kern->panel_tile(j->wt, j->k, panel, j->xa + (size_t)c * j->xa_stride, j->xa_stride,
+                                nc, j->y + (size_t)c * (size_t)j->m + r, (size_t)j->m, j->acc);
+        }
+    }
+    if (ith == nth - 1) mm_rows(j, np * DP_MM_PANEL_ROWS, j->m);
+}
+
+/* Grows the workspace to at least need bytes (contents are not kept). */
+static bool ws_reserve(dp_cpu_ws *ws, size_t need) {
+    if (ws->cap >= need) return true;
+    dp_free(ws->data);
+    ws->data = dp_malloc(need);
+    ws->cap = ws->data ? need : 0;
+    return ws->data != NULL;
+}
+
 dp_status dp_cpu_matmul_with(const dp_mm_kernels *kern, dp_pool *pool, dp_cpu_ws *ws, float *y,
                              const float *x, const void *w, dp_dtype wt, int n, int k, int m,
                              bool accumulate) {
@@ -351,19 +386,23 @@ dp_status dp_cpu_matmul_with(const dp_mm_kernels *kern, dp_pool *pool, dp_cpu_ws
         !dp_dtype_row_bytes(wt, (uint64_t)k, &row_bytes))
         return DP_ERR_INVALID_ARG;
     if (n == 0 || m == 0) return DP_OK;
-    mm_job j = {kern->dot[wt], wt, y, x, NULL, 0, w, (size_t)row_bytes, n, k, m, accumulate};
+    mm_job j = {kern, kern->dot[wt], wt, y, x, NULL, 0, w, (size_t)row_bytes, n, k, m,
+                accumulate, NULL, 0};
+    const int nth = pool ? dp_pool_size(pool) : 1;
+    size_t act_bytes = 0, panel_total = 0;
     if (dp_dtype_is_quant(wt)) {
         j.xa_stride = dp_mm_act_row_bytes(wt, k);
-        size_t need;
-        if (!dp_mul_ok(j.xa_stride, (size_t)n, &need)) return DP_ERR_NOMEM;
+        if (!dp_mul_ok(j.xa_stride, (size_t)n, &act_bytes)) return DP_ERR_NOMEM;
+        act_bytes = (act_bytes + 63) & ~(size_t)63;
+        if (kern->panel_bytes && n >= MM_PANEL_MIN_N && m >= DP_MM_PANEL_ROWS)
+            j.panel_bytes = kern->panel_bytes(wt, k);
+        if (j.panel_bytes && !dp_mul_ok(j.panel_bytes, (size_t)nth, &panel_total))
+            return DP_ERR_NOMEM;
         if (!ws) return DP_ERR_INVALID_ARG;
-        if (ws->cap < need) {
-            dp_free(ws->data);
-            ws->data = dp_malloc(need);
-            ws->cap = ws->data ? need : 0;
-            if (!ws->data) return DP_ERR_NOMEM;
-        }
+        if (act_bytes + panel_total < act_bytes || !ws_reserve(ws, act_bytes + panel_total))
+            return DP_ERR_NOMEM;
         j.xa = ws->data;
+        if (j.panel_bytes) j.panels = (uint8_t *)ws->data + act_bytes;
         if (n >= 4 && pool) dp_pool_run(pool, mm_quantize_task, &j);
         else mm_quantize_task(&j, 0, 1);
     } else {

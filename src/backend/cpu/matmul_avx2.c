@@ -139,6 +139,7 @@ INLINE void dot_q45k_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, fl
         const __m256i hbits = five ? load256(w + 16) : _mm256_setzero_si256();
         __m256i sumi[DP_MM_NC];
         for (int c = 0; c < NC; c++) sumi[c] = _mm256_setzero_si256();
+#pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
             const __m256i bits = load256(qs + 32 * j);
             __m256i ql = _mm256_and_si256(bits, m4);
@@ -188,6 +189,7 @@ INLINE void dot_q6k_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, flo
         const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
         __m256i sumi[DP_MM_NC];
         for (int c = 0; c < NC; c++) sumi[c] = _mm256_setzero_si256();
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             const __m256i b1 = load256(w + 64 * h), b2 = load256(w + 64 * h + 32);
             const __m256i bh = load256(w + 128 + 32 * h);
@@ -227,6 +229,188 @@ INLINE void dot_q6k_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, flo
         }
     }
     for (int c = 0; c < NC; c++) s[c] = hsum8(acc[c]);
+}
+
+/* ---- panel GEMM for q4_K / q5_K / q6_K ----
+ *
+ * Packed panel, per super-block of 256 values (PB bytes):
+ *   f32 d[8], dmin[8]                       super-block scales of the 8 rows
+ *   i16 sc[16][16]                           per sub-block: the row's scale in lanes 2r, 2r+1
+ *   i16 mn[8][16]                            per pair of sub-blocks p: lanes 2r, 2r+1 hold the
+ *                                            row's mins of sub-blocks 2p, 2p+1
+ *   u8  q[64][32]                            step t: values 4t..4t+3 of rows 0..7
+ * q4_K / q5_K: 8 sub-blocks of 32, levels 0..15 / 0..31, w = d*sc*q - dmin*mn.
+ * q6_K: 16 sub-blocks of 16, levels 0..63 (stored +32), w = d*sc*q - d*(32*sc): packed with
+ * dmin = d and mn = 32*sc so one kernel serves all three.
+ * Inner step: one 32-byte load of weights (4 values x 8 rows), a broadcast of 4 activation
+ * bytes per activation row, maddubs, and an i16 add; the i16 sums are flushed through madd with
+ * the scales before they can overflow (8 steps for 4-bit, 4 for 5-bit, 2 for 6-bit levels). */
+#define PB_D 0
+#define PB_DMIN 32
+#define PB_SC 64
+#define PB_MN (64 + 16 * 32)
+#define PB_Q (64 + 16 * 32 + 8 * 32)
+#define PB (PB_Q + 64 * 32)
+
+static size_t avx2_panel_bytes(dp_dtype wt, int k) {
+    if (wt != DP_DTYPE_Q4_K && wt != DP_DTYPE_Q5_K && wt != DP_DTYPE_Q6_K) return 0;
+    return (size_t)(k / DP_QK_K) * PB;
+}
+
+/* 8x8 transpose of 32-bit elements: out[t] holds element t of rows 0..7. */
+INLINE void transpose8x32(const __m256i in[8], __m256i out[8]) {
+    __m256i a[8], b[8];
+    for (int i = 0; i < 4; i++) {
+        a[2 * i] = _mm256_unpacklo_epi32(in[2 * i], in[2 * i + 1]);
+        a[2 * i + 1] = _mm256_unpackhi_epi32(in[2 * i], in[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        b[4 * i + 0] = _mm256_unpacklo_epi64(a[4 * i + 0], a[4 * i + 2]);
+        b[4 * i + 1] = _mm256_unpackhi_epi64(a[4 * i + 0], a[4 * i + 2]);
+        b[4 * i + 2] = _mm256_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
+        b[4 * i + 3] = _mm256_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
+    }
+    for (int i = 0; i < 4; i++) {
+        out[i] = _mm256_permute2x128_si256(b[i], b[4 + i], 0x20);
+        out[i + 4] = _mm256_permute2x128_si256(b[i], b[4 + i], 0x31);
+    }
+}
+
+/* Levels of 32 values (vector v = values 32v..32v+31) of one block. */
+INLINE __m256i levels32(dp_dtype wt, const uint8_t *blk, int v) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    if (wt == DP_DTYPE_Q6_K) {
+        const int h = v / 4, g = v % 4;
+        const __m256i lo = load256(blk + 64 * h + 32 * (g & 1));
+        const __m256i hb = load256(blk + 128 + 32 * h);
+        const __m256i nib = g < 2 ? _mm256_and_si256(lo, m4) : _mm256_and_si256(_mm256_srli_epi16(lo, 4), m4);
+        const __m256i top = _mm256_and_si256(_mm256_srli_epi16(hb, 2 * g), _mm256_set1_epi8(3));
+        return _mm256_or_si256(nib, _mm256_slli_epi16(top, 4));
+    }
+    const uint8_t *qs = blk + (wt == DP_DTYPE_Q5_K ? 48 : 16);
+    const __m256i bits = load256(qs + 32 * (v / 2));
+    __m256i q = v & 1 ? _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4) : _mm256_and_si256(bits, m4);
+    if (wt == DP_DTYPE_Q5_K) {
+        const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(load256(blk + 16), v), _mm256_set1_epi8(1));
+        q = _mm256_or_si256(q, _mm256_slli_epi16(hb, 4));
+    }
+    return q;
+}
+
+static void avx2_panel_pack(dp_dtype wt, int k, const void *w, size_t w_stride, void *dst) {
+    const int nb = k / DP_QK_K;
+    const size_t bb = dp_dtype_block_bytes(wt);
+    const uint8_t *rows = w;
+    uint8_t *out = dst;
+    for (int b = 0; b < nb; b++, out += PB) {
+        float *d = (float *)(out + PB_D), *dmin = (float *)(out + PB_DMIN);
+        int16_t *sc = (int16_t *)(out + PB_SC), *mn = (int16_t *)(out + PB_MN);
+        for (int r = 0; r < DP_MM_PANEL_ROWS; r++) {
+            const uint8_t *blk = rows + (size_t)r * w_stride + (size_t)b * bb;
+            if (wt == DP_DTYPE_Q6_K) {
+                d[r] = dmin[r] = f16s(blk + 208);
+                const int8_t *s8 = (const int8_t *)(blk + 192);
+                for (int s = 0; s < 16; s++) {
+                    sc[16 * s + 2 * r] = sc[16 * s + 2 * r + 1] = s8[s];
+                    mn[16 * (s / 2) + 2 * r + (s & 1)] = (int16_t)(32 * s8[s]);
+                }
+            } else {
+                d[r] = f16s(blk);
+                dmin[r] = f16s(blk + 2);
+                uint16_t sm[16];
+                _mm256_storeu_si256((__m256i *)sm, k4_scales_mins(blk + 4));
+                for (int s = 0; s < 8; s++) {
+                    sc[16 * s + 2 * r] = sc[16 * s + 2 * r + 1] = (int16_t)sm[s];
+                    mn[16 * (s / 2) + 2 * r + (s & 1)] = (int16_t)sm[8 + s];
+                }
+            }
+        }
+        if (wt != DP_DTYPE_Q6_K) memset(sc + 8 * 16, 0, 8 * 32); /* unused sub-blocks 8..15 */
+        for (int v = 0; v < 8; v++) {
+            __m256i in[8], tr[8];
+            for (int r = 0; r < DP_MM_PANEL_ROWS; r++)
+                in[r] = levels32(wt, rows + (size_t)r * w_stride + (size_t)b * bb, v);
+            transpose8x32(in, tr);
+            for (int t = 0; t < 8; t++)
+                _mm256_storeu_si256((__m256i *)(out + PB_Q + 32 * (8 * v + t)), tr[t]);
+        }
+    }
+}
+
+/* One 8-row panel against NC activation rows. SUB: values per sub-block (32 or 16);
+ * LIM: maddubs steps summed in i16 before the madd with the scales. */
+INLINE void panel_tile_nc(int k, const uint8_t *P, const uint8_t *x, size_t xs, float *y,
+                          size_t ldy, bool acc, const int NC, const int SUB, const int LIM) {
+    const int nb = k / DP_QK_K, nsub = DP_QK_K / SUB, steps = SUB / 4;
+    __m256 accf[DP_MM_NC];
+    for (int c = 0; c < NC; c++) accf[c] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++, P += PB) {
+        __m256i acc32[DP_MM_NC];
+        const int8_t *xq[DP_MM_NC];
+        for (int c = 0; c < NC; c++) {
+            acc32[c] = _mm256_setzero_si256();
+            xq[c] = ((const dp_block_q8_k *)(x + (size_t)c * xs) + b)->qs;
+        }
+        for (int s = 0; s < nsub; s++) {
+            const __m256i sc = load256(P + PB_SC + 32 * s);
+            for (int t0 = 0; t0 < steps; t0 += LIM) {
+                __m256i a16[DP_MM_NC];
+                for (int c = 0; c < NC; c++) a16[c] = _mm256_setzero_si256();
+                for (int t = t0; t < t0 + LIM; t++) {
+                    const __m256i wv = load256(P + PB_Q + 32 * (steps * s + t));
+                    for (int c = 0; c < NC; c++) {
+                        int32_t xv;
+                        memcpy(&xv, xq[c] + SUB * s + 4 * t, 4);
+                        a16[c] = _mm256_add_epi16(a16[c], _mm256_maddubs_epi16(wv, _mm256_set1_epi32(xv)));
+                    }
+                }
+                for (int c = 0; c < NC; c++) acc32[c] = _mm256_add_epi32(acc32[c], _mm256_madd_epi16(sc, a16[c]));
+            }
+        }
+        const __m256 dv = _mm256_loadu_ps((const float *)(P + PB_D));
+        const __m256 dmv = _mm256_loadu_ps((const float *)(P + PB_DMIN));
+        for (int c = 0; c < NC; c++) {
+            const dp_block_q8_k *xb = (const dp_block_q8_k *)(x + (size_t)c * xs) + b;
+            __m256i msum = _mm256_setzero_si256();
+            if (SUB == 32) {
+                const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)xb->bsums),
+                                                  _mm_loadu_si128((const __m128i *)xb->bsums + 1));
+                const __m256i b2 = _mm256_broadcastsi128_si256(bs);
+                msum = _mm256_add_epi32(_mm256_madd_epi16(load256(P + PB_MN), _mm256_shuffle_epi32(b2, 0x00)),
+                                        _mm256_madd_epi16(load256(P + PB_MN + 32), _mm256_shuffle_epi32(b2, 0x55)));
+                msum = _mm256_add_epi32(msum, _mm256_madd_epi16(load256(P + PB_MN + 64), _mm256_shuffle_epi32(b2, 0xAA)));
+                msum = _mm256_add_epi32(msum, _mm256_madd_epi16(load256(P + PB_MN + 96), _mm256_shuffle_epi32(b2, 0xFF)));
+            } else {
+                const __m256i bs = load256(xb->bsums);
+                for (int p = 0; p < 8; p++)
+                    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(load256(P + PB_MN + 32 * p),
+                                                                    _mm256_permutevar8x32_epi32(bs, _mm256_set1_epi32(p))));
+            }
+            const __m256 xd = _mm256_set1_ps(xb->d);
+            accf[c] = _mm256_fmadd_ps(_mm256_mul_ps(dv, xd), _mm256_cvtepi32_ps(acc32[c]), accf[c]);
+            accf[c] = _mm256_fnmadd_ps(_mm256_mul_ps(dmv, xd), _mm256_cvtepi32_ps(msum), accf[c]);
+        }
+    }
+    for (int c = 0; c < NC; c++) {
+        float *yc = y + (size_t)c * ldy;
+        _mm256_storeu_ps(yc, acc ? _mm256_add_ps(_mm256_loadu_ps(yc), accf[c]) : accf[c]);
+    }
+}
+
+#define PANEL_CASES(SUB, LIM)                                                                 \
+    switch (nc) {                                                                             \
+    case 1: panel_tile_nc(k, P, xb, xs, y, ldy, acc, 1, SUB, LIM); break;                     \
+    case 2: panel_tile_nc(k, P, xb, xs, y, ldy, acc, 2, SUB, LIM); break;                     \
+    case 3: panel_tile_nc(k, P, xb, xs, y, ldy, acc, 3, SUB, LIM); break;                     \
+    default: panel_tile_nc(k, P, xb, xs, y, ldy, acc, 4, SUB, LIM); break;                    \
+    }
+
+static void avx2_panel_tile(dp_dtype wt, int k, const void *panel, const void *x, size_t xs, int nc,
+                            float *y, size_t ldy, bool acc) {
+    const uint8_t *P = panel, *xb = x;
+    if (wt == DP_DTYPE_Q4_K) PANEL_CASES(32, 8)
+    else if (wt == DP_DTYPE_Q5_K) PANEL_CASES(32, 4)
+    else PANEL_CASES(16, 2)
 }
 
 /* ---- instantiation over the row count ---- */
@@ -269,6 +453,9 @@ static const dp_mm_kernels avx2_kernels = {
         [DP_DTYPE_Q5_K] = avx2_dot_q5_k,
         [DP_DTYPE_Q6_K] = avx2_dot_q6_k,
     },
+    avx2_panel_bytes,
+    avx2_panel_pack,
+    avx2_panel_tile,
 };
 
 const dp_mm_kernels *dp_mm_avx2_table(void) { return &avx2_kernels; }

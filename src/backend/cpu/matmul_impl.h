@@ -35,9 +35,26 @@ typedef struct dp_block_q8_k {
 typedef void (*dp_mm_dot_fn)(int k, const void *w, const void *x, size_t x_stride, int nc,
                              float *s);
 
+/* Optional panel GEMM for prompt processing: DP_MM_PANEL_ROWS weight rows are repacked on the
+ * fly into a kernel-friendly layout (values unpacked to bytes and interleaved across the rows,
+ * scales widened) held in per-thread scratch, then every activation tile passes over that
+ * panel while it sits in cache. The repacking is amortized over the n activation rows. */
+#define DP_MM_PANEL_ROWS 8
+/* Bytes of one packed panel for rows of k values; 0 when wt has no panel kernel. */
+typedef size_t (*dp_mm_panel_bytes_fn)(dp_dtype wt, int k);
+/* Pack DP_MM_PANEL_ROWS rows starting at w (row stride w_stride bytes) into dst. */
+typedef void (*dp_mm_panel_pack_fn)(dp_dtype wt, int k, const void *w, size_t w_stride, void *dst);
+/* y[c * ldy + r] (= or +=) dot(panel row r, activation row c) for r < DP_MM_PANEL_ROWS,
+ * c < nc (1..DP_MM_NC). */
+typedef void (*dp_mm_panel_tile_fn)(dp_dtype wt, int k, const void *panel, const void *x,
+                                    size_t x_stride, int nc, float *y, size_t ldy, bool acc);
+
 typedef struct dp_mm_kernels {
     const char *name;
     dp_mm_dot_fn dot[DP_DTYPE_COUNT]; /* NULL for unsupported weight types */
+    dp_mm_panel_bytes_fn panel_bytes; /* all three NULL when the set has no panel kernels */
+    dp_mm_panel_pack_fn panel_pack;
+    dp_mm_panel_tile_fn panel_tile;
 } dp_mm_kernels;
 
 /* Bytes of one converted activation row for weights of type wt (k a whole number of blocks). */
