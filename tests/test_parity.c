@@ -107,11 +107,54 @@ static void check_family(const char *fam) {
     dp_st_free(ref);
 }
 
+/* The fixtures' weights are bf16, so a bf16 conversion must give the f32 conversion's logits
+ * exactly, and f16 nearly so. */
+static void check_dtypes(void) {
+    const char *src = t_shared("fixtures/hf-tiny/llama");
+    if (!src) return;
+    char srcdir[512];
+    snprintf(srcdir, sizeof srcdir, "%s", src);
+    float *logits[3] = {0};
+    const dp_recipe recipes[3] = {DP_RECIPE_F32, DP_RECIPE_BF16, DP_RECIPE_F16};
+    const int32_t ids[12] = {1, 5, 77, 300, 12, 9, 400, 2, 33, 250, 18, 7};
+    size_t count = 0;
+    for (int r = 0; r < 3; r++) {
+        char dst[600];
+        snprintf(dst, sizeof dst, "%s/%s", t_tmpdir("parity-dtype"), dp_recipe_name(recipes[r]));
+        dp_write_opts o = {0};
+        o.recipe = recipes[r];
+        dp_error e = {0};
+        dp_model *m = NULL;
+        dp_ctx *c = NULL;
+        dp_ctx_params cp;
+        dp_ctx_params_default(&cp);
+        cp.logits_all = 1;
+        CHECK_MSG(dp_convert_hf(srcdir, dst, &o, &e) == DP_OK, "%s", e.msg);
+        CHECK_MSG(dp_model_load(dst, NULL, &m, &e) == DP_OK, "%s", e.msg);
+        if (m && dp_ctx_new(m, &cp, &c, &e) == DP_OK) {
+            count = 12 * (size_t)dp_model_n_vocab(m);
+            logits[r] = calloc(count, sizeof(float));
+            CHECK(strcmp(dp_model_dtype(m), dp_recipe_name(recipes[r])) == 0);
+            CHECK(dp_ctx_eval(c, ids, 12, logits[r], &e) == DP_OK);
+        }
+        dp_ctx_free(c);
+        dp_model_free(m);
+    }
+    if (logits[0] && logits[1] && logits[2]) {
+        double b = max_diff(logits[0], logits[1], count), h = max_diff(logits[0], logits[2], count);
+        printf("llama    bf16 vs f32 max |dlogit| = %.3g, f16 vs f32 = %.3g\n", b, h);
+        CHECK(b <= 1e-5);
+        CHECK(h <= 1e-3);
+    }
+    for (int r = 0; r < 3; r++) free(logits[r]);
+}
+
 int main(void) {
     if (!t_shared("fixtures/hf-tiny")) {
         printf("test_parity: fixtures absent, skipped\n");
         return TEST_SKIP;
     }
     for (size_t i = 0; i < sizeof FAMILIES / sizeof FAMILIES[0]; i++) check_family(FAMILIES[i]);
+    check_dtypes();
     return t_done("test_parity");
 }

@@ -18,7 +18,8 @@
 /* ---- errors ---- */
 /* Fill e (may be NULL) with status and a printf-formatted one-line message; returns status. */
 dp_status dp_err_set(dp_error *e, dp_status status, const char *fmt, ...) DP_PRINTF(3, 4);
-/* Prefix an already-set message with "context: ". */
+/* Prefix an already-set message with "context: "; returns e->status (DP_ERR_INTERNAL when e is NULL,
+ * so callers should keep and return their own status). */
 dp_status dp_err_prefix(dp_error *e, const char *fmt, ...) DP_PRINTF(2, 3);
 
 /* ---- allocation (all library memory goes through the hook) ---- */

@@ -36,7 +36,7 @@ dp_status dp_err_set(dp_error *e, dp_status status, const char *fmt, ...) {
 }
 
 dp_status dp_err_prefix(dp_error *e, const char *fmt, ...) {
-    if (!e) return DP_OK;
+    if (!e) return DP_ERR_INTERNAL; /* callers should return their own status instead */
     char pre[sizeof e->msg];
     va_list ap;
     va_start(ap, fmt);

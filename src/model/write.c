@@ -97,8 +97,7 @@ static dp_status write_one(dp_rdrr_writer *w, const dp_model_desc *d, const dp_w
                               t->layer, t->expert};
     wctx c = {src, t, tmp, raw};
     dp_status st = dp_rdrr_writer_add(w, &td, write_rows, &c, e);
-    if (st != DP_OK) return dp_err_prefix(e, "%s", t->name);
-    return DP_OK;
+    return st; /* the writer already names the tensor */
 }
 
 dp_status dp_model_write(const dp_model_desc *d, const char *dir, const dp_write_opts *o,

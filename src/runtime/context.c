@@ -52,8 +52,10 @@ static dp_status ctx_alloc(dp_ctx *c, dp_error *e) {
     if (!c->k_cache || !c->v_cache) return dp_err_set(e, DP_ERR_NOMEM, "context: out of memory");
     for (int l = 0; l < d->n_layers; l++) {
         if ((st = alloc_f32(be, &c->k_cache[l], c->n_ctx, kv_dim, e)) ||
-            (st = alloc_f32(be, &c->v_cache[l], c->n_ctx, kv_dim, e)))
-            return dp_err_prefix(e, "KV cache (n_ctx %d)", c->n_ctx);
+            (st = alloc_f32(be, &c->v_cache[l], c->n_ctx, kv_dim, e))) {
+            dp_err_prefix(e, "KV cache (n_ctx %d)", c->n_ctx);
+            return st;
+        }
     }
     float freqs[DP_MAX_ROPE_FACTORS];
     uint64_t fb = (uint64_t)(d->rot_dim / 2) * 4u;

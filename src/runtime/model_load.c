@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend/webgpu/webgpu.h"
 #include "runtime/runtime.h"
 
 void dp_load_params_default(dp_load_params *p) {
@@ -39,7 +40,10 @@ static dp_status load_tensor(loader *L, const char *name, int64_t rows, int64_t 
     t->ne[1] = rows;
     t->nbytes = rt->size;
     dp_status st = m->be->i->tensor_alloc(m->be, t, e);
-    if (st != DP_OK) return dp_err_prefix(e, "tensor '%s'", name);
+    if (st != DP_OK) {
+        dp_err_prefix(e, "tensor '%s'", name);
+        return st;
+    }
     if (t->data) {
         st = dp_rdrr_read_tensor(m->rdrr, rt, t->data, e);
     } else {
@@ -106,15 +110,17 @@ dp_status dp_model_load(const char *dir, const dp_load_params *p, dp_model **out
         p = &defaults;
     }
     if (!dir || !out) return dp_err_set(e, DP_ERR_INVALID_ARG, "dp_model_load: NULL argument");
-    if (p->backend && strcmp(p->backend, "cpu"))
-        return dp_err_set(e, DP_ERR_UNSUPPORTED, "backend '%s' is not available in this build (native: cpu)", p->backend);
+    const bool webgpu = p->backend && !strcmp(p->backend, "webgpu");
+    if (p->backend && strcmp(p->backend, "cpu") && !webgpu)
+        return dp_err_set(e, DP_ERR_UNSUPPORTED, "backend '%s' is not available (cpu, webgpu)", p->backend);
     dp_model *m = dp_calloc(1, sizeof *m);
     if (!m) return dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
     loader L = {m, p, NULL, 0, 0};
     dp_status st = dp_rdrr_open(dir, &m->rdrr, e);
     if (st == DP_OK) st = dp_model_from_json(dp_rdrr_model(m->rdrr), &m->d, e);
     if (st == DP_OK && !(m->dir = dp_strdup(dir))) st = dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
-    if (st == DP_OK) st = dp_backend_cpu_new(p->n_threads, &m->be, e);
+    if (st == DP_OK)
+        st = webgpu ? dp_backend_webgpu_new(&m->be, e) : dp_backend_cpu_new(p->n_threads, &m->be, e);
     if (st == DP_OK) {
         size_t nt = dp_rdrr_n_tensors(m->rdrr);
         L.seen = dp_calloc(nt ? nt : 1, 1);
