@@ -7,6 +7,7 @@
 #include "base/base.h"
 #include "cli.h"
 #include "commands.h"
+#include "generate.h"
 
 static const char USAGE[] =
     "run <model> (--ids \"1 2 3\" | --prompt TEXT) [-n N] [--greedy] [--temp T] [--top-k K] [--top-p P]\n"
@@ -35,45 +36,56 @@ int cmd_run(int argc, char **argv) {
         else model = a;
     }
     if (!model || (!ids_text == !prompt)) return cli_usage(USAGE);
-    if (prompt) {
-        fprintf(stderr, "doppler run: --prompt needs the tokenizer (use --ids)\n");
-        return 1;
-    }
     int32_t *ids = NULL, n = 0;
     char err[128];
-    if (!cli_parse_ids(ids_text, &ids, &n, err, sizeof err) || n == 0) {
-        fprintf(stderr, "doppler run: --ids: %s\n", n ? err : "no token ids");
-        free(ids);
-        return 2;
-    }
     dp_error e = {0};
+    dp_tokenizer *tok = NULL;
+    dp_tokens enc = {0};
     dp_model *m = NULL;
     dp_ctx *c = NULL;
     int rc = 0;
+    if (ids_text && (!cli_parse_ids(ids_text, &ids, &n, err, sizeof err) || n == 0)) {
+        fprintf(stderr, "doppler run: --ids: %s\n", ids ? "no token ids" : err);
+        free(ids);
+        return 2;
+    }
+    if (cli_load(model, (int)threads, &m, &e) != DP_OK) {
+        rc = cli_fail("run", &e);
+        goto done;
+    }
+    if (prompt || !print_ids) {
+        if (dp_tokenizer_load(model, &tok, &e) != DP_OK) {
+            if (prompt) { rc = cli_fail("run", &e); goto done; }
+            print_ids = true; /* no tokenizer: show ids */
+        }
+    }
+    if (prompt) {
+        if (dp_tokenizer_encode(tok, prompt, strlen(prompt), true, true, &enc, &e) != DP_OK) {
+            rc = cli_fail("run", &e);
+            goto done;
+        }
+        n = (int32_t)enc.n;
+    }
+    const int32_t *p = prompt ? enc.ids : ids;
     dp_ctx_params cp;
     dp_ctx_params_default(&cp);
     cp.n_ctx = n_ctx > 0 ? (int32_t)n_ctx : n + (int32_t)n_gen;
-    dp_sampling sp = {(float)temp, (int32_t)top_k, (float)top_p, (uint64_t)seed};
-    if (cli_load(model, (int)threads, &m, &e) != DP_OK || dp_ctx_new(m, &cp, &c, &e) != DP_OK) {
+    if (dp_ctx_new(m, &cp, &c, &e) != DP_OK) {
         rc = cli_fail("run", &e);
         goto done;
     }
     if (print_ids)
-        for (int32_t i = 0; i < n; i++) printf("%s%d", i ? " " : "", ids[i]);
+        for (int32_t i = 0; i < n; i++) printf("%s%d", i ? " " : "", p[i]);
+    else if (prompt)
+        fputs(prompt, stdout);
     fflush(stdout);
-    dp_status st = dp_ctx_eval(c, ids, n, NULL, &e);
-    for (long g = 0; g < n_gen && st == DP_OK; g++) {
-        int32_t tok;
-        if ((st = dp_ctx_sample(c, &sp, &tok, &e)) != DP_OK) break;
-        printf(print_ids ? " %d" : "%d ", tok);
-        fflush(stdout);
-        if (!ignore_eos && dp_model_is_eos(m, tok)) break;
-        if (g + 1 < n_gen) st = dp_ctx_eval(c, &tok, 1, NULL, &e);
-    }
+    gen_opts o = {{(float)temp, (int32_t)top_k, (float)top_p, (uint64_t)seed}, n_gen, ignore_eos, print_ids, stdout};
+    if (gen_run(c, m, tok, p, n, &o, NULL, &e) != DP_OK) rc = cli_fail("run", &e);
     printf("\n");
-    if (st != DP_OK) rc = cli_fail("run", &e);
 done:
     free(ids);
+    dp_tokens_free(&enc);
+    dp_tokenizer_free(tok);
     dp_ctx_free(c);
     dp_model_free(m);
     return rc;

@@ -8,7 +8,8 @@
 #include "model/write.h"
 
 static const char USAGE[] =
-    "synth [--family F] [--shape NAME | --config config.json] [--dtype f32|f16|bf16 | --quant q4_k_m|q8_0|q6_k] <out-dir>";
+    "synth [--family F] [--shape NAME | --config config.json] [--dtype f32|f16|bf16 | --quant q4_k_m|q8_0|q6_k]\n"
+    "             [--tokenizer tokenizer.json|tokenizer.model|file.gguf] <out-dir>";
 
 static void progress(void *ud, int64_t done, int64_t total) {
     (void)ud;
@@ -24,6 +25,7 @@ int cmd_synth(int argc, char **argv) {
         if (!strcmp(argv[i], "--family") && i + 1 < argc) family = argv[++i];
         else if (!strcmp(argv[i], "--shape") && i + 1 < argc) shape = argv[++i];
         else if (!strcmp(argv[i], "--config") && i + 1 < argc) config = argv[++i];
+        else if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) o.tokenizer_file = argv[++i];
         else if ((!strcmp(argv[i], "--dtype") || !strcmp(argv[i], "--quant")) && i + 1 < argc) {
             if (!dp_recipe_parse(argv[++i], &o.recipe) || o.recipe == DP_RECIPE_KEEP) {
                 fprintf(stderr, "doppler synth: unknown %s '%s'\n", argv[i - 1], argv[i]);

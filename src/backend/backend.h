@@ -23,7 +23,7 @@ typedef struct dp_tensor {
 
 typedef enum dp_act { DP_ACT_SILU = 0, DP_ACT_GELU_TANH } dp_act;
 
-/* Rotary embedding: pairs (i, i + hd/2) rotated (NeoX / HF style) or (2i, 2i+1) when
+/* Rotary embedding: pairs (i, i + rot_dim/2) rotated (NeoX / HF style) or (2i, 2i+1) when
  * interleaved (GGML "normal" style); angle = pos * inv_freq[i]; results scaled by mscale
  * (longrope attention factor, else 1). inv_freq is f32 [hd/2] and already holds the scaling
  * (llama3, longrope, local base) so one kernel serves every family. rot_dim <= hd. */

@@ -7,6 +7,7 @@
 
 #include "model/hf.h"
 #include "model/write.h"
+#include "tokenizer/tokenizer.h"
 
 typedef struct shape {
     const char *name;
@@ -122,6 +123,35 @@ static dp_status synth_rows(void *ud, const dp_wtensor *t, int64_t row0, int64_t
     return DP_OK;
 }
 
+/* Copy a tokenizer into the model directory under the name the loader looks for, after checking
+ * its ids fit the model's vocabulary. */
+static dp_status add_tokenizer(const char *path, const dp_model_desc *d, const char *out_dir, dp_buf *tokj,
+                               dp_error *e) {
+    dp_tokenizer *t = NULL;
+    dp_status st = dp_tokenizer_load(path, &t, e);
+    if (st != DP_OK) return st;
+    int32_t n = dp_tokenizer_n_vocab(t);
+    const char *desc = dp_tokenizer_describe(t);
+    bool gguf = strstr(desc, "GGUF") != NULL;
+    dp_tokenizer_free(t);
+    if (n > d->vocab)
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "synth: tokenizer has %d tokens, the model's vocabulary only %d", n, d->vocab);
+    size_t len = strlen(path);
+    const char *name = len > 5 && !strcmp(path + len - 5, ".json") ? "tokenizer.json"
+                       : (gguf || (len > 5 && !strcmp(path + len - 5, ".gguf"))) ? "tokenizer.gguf"
+                                                                                   : "tokenizer.model";
+    char *data = NULL, *to = NULL;
+    size_t n_bytes = 0;
+    if ((st = dp_mkdir_p(out_dir, e)) == DP_OK && (st = dp_file_read_all(path, 1u << 30, &data, &n_bytes, e)) == DP_OK) {
+        to = dp_path_join(out_dir, name);
+        st = to ? dp_file_write_all(to, data, n_bytes, e) : dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+    }
+    dp_free(data);
+    dp_free(to);
+    dp_buf_printf(tokj, "{\"files\":[\"%s\"]}", name);
+    return st;
+}
+
 dp_status dp_synth(const char *family, const char *shape_name, const char *config_path, const char *out_dir,
                    const dp_write_opts *o, dp_error *e) {
     dp_buf cfg = {0};
@@ -158,14 +188,18 @@ dp_status dp_synth(const char *family, const char *shape_name, const char *confi
         if (!dp_family_parse(family, &f) || f != d->family)
             st = dp_err_set(e, DP_ERR_INVALID_ARG, "synth: config is a %s model, not %s", dp_family_name(d->family), family);
     }
+    dp_buf tokj = {0};
+    dp_write_opts wo = *o;
+    if (st == DP_OK && o->tokenizer_file) st = add_tokenizer(o->tokenizer_file, d, out_dir, &tokj, e);
+    if (tokj.data) wo.tokenizer_json = tokj.data;
     if (st == DP_OK) {
         synth_src s = {d};
         dp_wsource src = {&s, synth_rows, NULL, NULL};
-        dp_write_opts wo = *o;
         if (!wo.source) wo.source = "synthetic";
         if (wo.recipe == DP_RECIPE_KEEP) wo.recipe = DP_RECIPE_F32;
         st = dp_model_write(d, out_dir, &wo, &src, e);
     }
+    dp_buf_free(&tokj);
     dp_json_free(doc);
     dp_free(d);
     dp_free(text);

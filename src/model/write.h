@@ -41,6 +41,7 @@ typedef struct dp_write_opts {
     uint64_t shard_max;            /* 0: 64 MiB */
     const char *source;            /* recorded in the manifest (e.g. the HF dir or GGUF file) */
     const char *tokenizer_json;    /* manifest "tokenizer" object text, or NULL */
+    const char *tokenizer_file;    /* synth: a tokenizer.json / tiktoken / GGUF file to copy in */
     void (*progress)(void *ud, int64_t done, int64_t total); /* tensors written */
     void *progress_ud;
 } dp_write_opts;

@@ -1,0 +1,50 @@
+/* generate.c — the token loop shared by `run` and `chat`. */
+#include "generate.h"
+
+static bool is_stop(dp_model *m, const dp_tokenizer *tok, int32_t id) {
+    return dp_model_is_eos(m, id) || (tok && dp_tokenizer_is_eog(tok, id));
+}
+
+static dp_status push(dp_tokens *v, int32_t id, dp_error *e) {
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 64;
+        int32_t *ids = dp_realloc(v->ids, cap * sizeof *ids);
+        if (!ids) return dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+        v->ids = ids;
+        v->cap = cap;
+    }
+    v->ids[v->n++] = id;
+    return DP_OK;
+}
+
+dp_status gen_run(dp_ctx *c, dp_model *m, const dp_tokenizer *tok, const int32_t *prompt, int32_t n,
+                  const gen_opts *o, dp_tokens *gen, dp_error *e) {
+    dp_status st = n > 0 ? dp_ctx_eval(c, prompt, n, NULL, e) : DP_OK;
+    dp_detok dt;
+    dp_buf text = {0};
+    if (tok) dp_detok_init(&dt, tok, DP_DECODE_STRIP_PREFIX);
+    for (long g = 0; g < o->n_max && st == DP_OK; g++) {
+        int32_t id;
+        if ((st = dp_ctx_sample(c, &o->sampling, &id, e)) != DP_OK) break;
+        bool stop = !o->ignore_eos && is_stop(m, tok, id);
+        if (gen && (st = push(gen, id, e)) != DP_OK) break;
+        if (o->print_ids) {
+            fprintf(o->out, " %d", id);
+        } else if (tok && !stop) {
+            text.len = 0;
+            if ((st = dp_detok_push(&dt, id, &text, e)) != DP_OK) break;
+            fwrite(text.data, 1, text.len, o->out);
+        }
+        fflush(o->out);
+        if (dp_ctx_pos(c) >= dp_ctx_n_ctx(c)) break;
+        if (stop || g + 1 < o->n_max) st = dp_ctx_eval(c, &id, 1, NULL, e);
+        if (stop) break;
+    }
+    if (tok && !o->print_ids) {
+        text.len = 0;
+        dp_detok_flush(&dt, &text);
+        fwrite(text.data, 1, text.len, o->out);
+    }
+    dp_buf_free(&text);
+    return st;
+}

@@ -1,0 +1,25 @@
+/* generate.h — the token loop shared by `run` and `chat`. */
+#ifndef DP_GENERATE_H
+#define DP_GENERATE_H
+
+#include <stdio.h>
+
+#include "doppler.h"
+#include "tokenizer/tokenizer.h"
+
+typedef struct gen_opts {
+    dp_sampling sampling;
+    long n_max;          /* tokens to generate at most */
+    bool ignore_eos;
+    bool print_ids;      /* " id" per token instead of text */
+    FILE *out;
+} gen_opts;
+
+/* Evaluates prompt[0..n) at the context's position, then samples up to n_max tokens, streaming
+ * them to o->out (text through tok when given, else ids). Generated ids are appended to *gen
+ * when gen is not NULL. Stops at an end-of-generation token unless ignore_eos (the stop token is
+ * evaluated into the cache so a conversation can go on). */
+dp_status gen_run(dp_ctx *c, dp_model *m, const dp_tokenizer *tok, const int32_t *prompt, int32_t n,
+                  const gen_opts *o, dp_tokens *gen, dp_error *e);
+
+#endif
