@@ -241,9 +241,14 @@ static dp_status add_merges(load *L, const dp_json *merges, dp_error *e) {
         size_t ll, rl;
         int32_t a = -1, b = -1;
         if (dp_json_str(m, &s)) {
-            /* "a b": split at a space where both sides are tokens */
-            for (size_t k = 0; k < m->len && (a < 0 || b < 0); k++) {
+            /* "a b": split at a space where both sides are tokens. Each try hashes the whole
+             * string, so tries are bounded (a long run of spaces was quadratic): a byte-level side
+             * cannot hold a raw space, so only the first space can split those; other vocabularies
+             * get 32 tries. */
+            int tries = 0, max_tries = t->byte_level ? 1 : 32;
+            for (size_t k = 0; k < m->len && (a < 0 || b < 0) && tries < max_tries; k++) {
                 if (s[k] != ' ') continue;
+                tries++;
                 ls = s, ll = k, rs = s + k + 1, rl = m->len - k - 1;
                 if (t->byte_level && (!dp_bytelevel_decode(ls, ll, &l) || !dp_bytelevel_decode(rs, rl, &r))) continue;
                 a = t->byte_level ? dp_tok_lookup(t, l.data, l.len) : dp_tok_lookup(t, ls, ll);

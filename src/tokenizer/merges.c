@@ -87,10 +87,15 @@ static int32_t mergeable(const dp_tokenizer *t, const uint8_t *s, size_t n) {
     return id >= 0 && t->tok[id].type == DP_TOKT_NORMAL ? id : -1;
 }
 
+/* Tokens longer than this are not split into merge pairs: each split hashes both halves, so a
+ * token of L bytes costs O(L^2) (a 1 MB token in a hostile file took minutes). Real vocabularies
+ * stay far below it (Llama 3 and GPT-2: 128 bytes, SentencePiece Llama/Phi-3: 48). */
+#define DP_TOK_MERGE_MAX_LEN 1024u
+
 dp_status dp_tok_merges_from_ranks(dp_tokenizer *t, const uint32_t *rank, dp_error *e) {
     for (int32_t id = 0; id < t->n_vocab; id++) {
         const dp_tok_entry *en = &t->tok[id];
-        if (en->type != DP_TOKT_NORMAL || en->len < 2) continue;
+        if (en->type != DP_TOKT_NORMAL || en->len < 2 || en->len > DP_TOK_MERGE_MAX_LEN) continue;
         const uint8_t *s = dp_tok_bytes(t, id);
         for (uint32_t k = 1; k < en->len; k++) {
             /* SentencePiece symbols are whole characters: never split inside one */
