@@ -102,7 +102,7 @@ typedef struct dp_detok {
     unsigned flags;
     uint8_t pend[4];
     uint8_t npend;
-    bool started;   /* some piece was emitted (for DP_DECODE_STRIP_PREFIX) */
+    bool started;   /* the first piece has gone by (DP_DECODE_STRIP_PREFIX applies only to it) */
 } dp_detok;
 void dp_detok_init(dp_detok *d, const dp_tokenizer *t, unsigned flags);
 dp_status dp_detok_push(dp_detok *d, int32_t id, dp_buf *out, dp_error *e);
