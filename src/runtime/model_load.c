@@ -1,6 +1,7 @@
 /* model_load.c — an RDRR directory onto a backend: description, tensor checks, uploads. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "backend/webgpu/webgpu.h"
 #include "runtime/runtime.h"
@@ -103,6 +104,36 @@ static dp_status load_all(loader *L, dp_error *e) {
     return DP_OK;
 }
 
+/* Before anything is allocated for the tensors: every shard file is there with the manifest's
+ * size, and the tensors do not claim more bytes than those files hold. Spans may overlap, so
+ * without this a small hostile manifest could make the loader allocate (and zero) any amount of
+ * memory before the first shard read failed. */
+static dp_status check_shards(const dp_model *m, dp_error *e) {
+    uint64_t have = 0, need = 0;
+    for (uint32_t i = 0; i < (uint32_t)dp_rdrr_n_shards(m->rdrr); i++) {
+        char name[96];
+        snprintf(name, sizeof name, "shards/%s.bin", dp_rdrr_shard_hash(m->rdrr, i));
+        char *path = dp_path_join(m->dir, name);
+        if (!path) return dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
+        struct stat sb;
+        int rc = stat(path, &sb);
+        dp_free(path);
+        uint64_t want = dp_rdrr_shard_size(m->rdrr, i);
+        if (rc != 0 || !S_ISREG(sb.st_mode))
+            return dp_err_set(e, DP_ERR_NOT_FOUND, "model: shard %u (sha256:%s) is missing", i, dp_rdrr_shard_hash(m->rdrr, i));
+        if ((uint64_t)sb.st_size != want)
+            return dp_err_set(e, DP_ERR_HASH, "model: shard %u is %lld bytes, the manifest says %llu", i,
+                              (long long)sb.st_size, (unsigned long long)want);
+        have += want; /* <= 2^20 shards of <= 1 GiB: no overflow */
+    }
+    for (size_t i = 0; i < dp_rdrr_n_tensors(m->rdrr); i++)
+        if (!dp_add_u64(need, dp_rdrr_tensor_at(m->rdrr, i)->size, &need)) need = UINT64_MAX;
+    if (need > have)
+        return dp_err_set(e, DP_ERR_FORMAT, "model: tensors claim %llu bytes, more than the %llu bytes of the shards",
+                          (unsigned long long)need, (unsigned long long)have);
+    return DP_OK;
+}
+
 dp_status dp_model_load(const char *dir, const dp_load_params *p, dp_model **out, dp_error *e) {
     dp_load_params defaults;
     if (!p) {
@@ -119,6 +150,7 @@ dp_status dp_model_load(const char *dir, const dp_load_params *p, dp_model **out
     dp_status st = dp_rdrr_open(dir, &m->rdrr, e);
     if (st == DP_OK) st = dp_model_from_json(dp_rdrr_model(m->rdrr), &m->d, e);
     if (st == DP_OK && !(m->dir = dp_strdup(dir))) st = dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
+    if (st == DP_OK) st = check_shards(m, e);
     if (st == DP_OK)
         st = webgpu ? dp_backend_webgpu_new(&m->be, e) : dp_backend_cpu_new(p->n_threads, &m->be, e);
     if (st == DP_OK) {
