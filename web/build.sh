@@ -7,7 +7,8 @@
 #   web/build.sh all        -> both
 #   web/build.sh deps       -> only install what is missing (clang, lld, wasi-libc, node packages)
 #
-# Environment: CC (default clang-14 or clang), WASM_OUT (default <root>/build-wasm), DP_NO_INSTALL=1
+# Environment: CC (default clang-14 or clang), WASM_OUT (default <root>/build-wasm), WASM_DIST
+# (where doppler.wasm goes, default <root>/web/dist), DP_NO_INSTALL=1
 # to never call apt-get/npm. Sources: every src/**/*.c except *_avx2.c / *_neon.c; files holding
 # native-only code guard it with __wasm__. Exports are marked in the C sources with
 # __attribute__((export_name(...))) (web/wasm/*.c, tests/webgpu/*.c).
@@ -15,6 +16,7 @@ set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${WASM_OUT:-$ROOT/build-wasm}
+DIST=${WASM_DIST:-$ROOT/web/dist}
 MODE=${1:-lib}
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -94,8 +96,8 @@ link() { # $1 = output, rest = extra sources
 }
 
 if [ "$MODE" != test ] && ls "$ROOT"/web/wasm/*.c >/dev/null 2>&1; then
-    mkdir -p "$ROOT/web/dist"
-    link "$ROOT/web/dist/doppler.wasm" "$ROOT"/web/wasm/*.c
+    mkdir -p "$DIST"
+    link "$DIST/doppler.wasm" "$ROOT"/web/wasm/*.c
 fi
 if [ "$MODE" = test ] || [ "$MODE" = all ]; then
     link "$OUT/webgpu_ops_test.wasm" "$ROOT"/tests/webgpu/*.c

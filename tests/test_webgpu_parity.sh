@@ -1,0 +1,22 @@
+#!/bin/sh
+# test_webgpu_parity.sh — the hf-tiny fixtures on the WebGPU backend through the Node host:
+# `node web/doppler.mjs eval` logits against the reference (max |diff| <= 2e-3, f32) and
+# `run --greedy` against the reference greedy ids. Models are converted with the native tool.
+# Installs what is missing (web/deps.sh); skips (77) only when that is impossible here or the
+# fixtures are absent.
+set -u
+ROOT=${DP_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+SHARED=${DP_SHARED:-$ROOT/../shared}
+TOOL=${DP_TOOL:-$ROOT/build/doppler}
+TMP=${DP_TMP:-/tmp}/webgpu_parity
+FIX=$SHARED/fixtures/hf-tiny
+[ -d "$FIX" ] || { echo "skip: no $FIX"; exit 77; }
+[ -x "$TOOL" ] || { echo "skip: no doppler tool at $TOOL"; exit 77; }
+mkdir -p "$TMP/models"
+"$ROOT/web/deps.sh" || exit 77
+WASM_OUT="$TMP/build" WASM_DIST="$TMP/dist" "$ROOT/web/build.sh" >"$TMP/build.log" 2>&1 || { cat "$TMP/build.log"; exit 1; }
+for m in llama gemma3 gemma2 phi3 mixtral qwen3; do
+    rm -rf "$TMP/models/$m"
+    "$TOOL" convert "$FIX/$m" "$TMP/models/$m" --dtype f32 >/dev/null || { echo "convert $m failed"; exit 1; }
+done
+DP_WASM="$TMP/dist/doppler.wasm" exec node "$ROOT/tests/webgpu/parity.mjs" "$FIX" "$TMP/models" "$TMP/out"

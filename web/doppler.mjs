@@ -1,0 +1,269 @@
+#!/usr/bin/env node
+// doppler.mjs — the `doppler` command line on the WebAssembly build under Node, WebGPU backend
+// by default (Dawn from the `webgpu` package; SwiftShader when the machine has no GPU).
+// Same arguments and output as the native tool for: eval, run, bench.
+//
+//   node web/doppler.mjs eval <model> --ids-file F --logits OUT
+//   node web/doppler.mjs run <model> --ids "2 17 9" -n 16 --greedy --print-ids
+//   node web/doppler.mjs bench <model> [-p 512] [-n 128] [-r 3] [--json]
+// Extra options (any command): --backend webgpu|cpu (default webgpu), --wasm FILE
+// (default web/dist/doppler.wasm; `web/build.sh` makes it).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Engine } from './engine.mjs';
+import { nodeFs } from './wasi.mjs';
+import { requestDevice } from './gpu.mjs';
+import { gpuFromNode } from './node-gpu.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const out = (t) => fs.writeSync(1, t);
+const err = (t) => fs.writeSync(2, t);
+
+class Exit extends Error { constructor(code) { super(`exit ${code}`); this.code = code; } }
+const usage = (u) => { err(`usage: doppler ${u}\n`); throw new Exit(2); };
+const fail = (cmd, e) => { err(`doppler ${cmd}: ${e.message ?? e}\n`); throw new Exit(1); };
+
+function intArg(cmd, opt, v, lo, hi) {
+  const x = /^[+-]?\d+$/.test(v ?? '') ? Number(v) : NaN;
+  if (!(x >= lo && x <= hi)) { err(`doppler ${cmd}: ${opt} needs an integer in [${lo}, ${hi}]\n`); throw new Exit(2); }
+  return x;
+}
+function floatArg(cmd, opt, v) {
+  const x = v !== undefined && v.trim() !== '' ? Number(v) : NaN;
+  if (Number.isNaN(x)) { err(`doppler ${cmd}: ${opt} needs a number\n`); throw new Exit(2); }
+  return x;
+}
+
+// as cli_parse_ids: non-negative decimal ids separated by spaces, tabs, newlines or commas
+function parseIds(text) {
+  const ids = [];
+  for (const tok of text.split(/[ \t\r\n,]+/).filter(Boolean)) {
+    if (!/^\+?\d+$/.test(tok) || Number(tok) > 0x7fffffff) return { error: `bad token id near '${tok.slice(0, 16)}'` };
+    ids.push(Number(tok));
+  }
+  return { ids };
+}
+
+// pulls --backend / --wasm out of argv (they are this host's options, not the tool's)
+function hostOptions(argv) {
+  const o = { backend: 'webgpu', wasm: path.join(here, 'dist/doppler.wasm') };
+  const rest = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--backend' && i + 1 < argv.length) o.backend = argv[++i];
+    else if (argv[i] === '--wasm' && i + 1 < argv.length) o.wasm = argv[++i];
+    else rest.push(argv[i]);
+  }
+  return { o, rest };
+}
+
+async function engine(cmd, o) {
+  let wasm;
+  try { wasm = fs.readFileSync(o.wasm); } catch (e) { fail(cmd, `${o.wasm}: ${e.message} (build it with web/build.sh)`); }
+  let device = null, info = null;
+  if (o.backend === 'webgpu') {
+    try {
+      const d = await requestDevice(await gpuFromNode());
+      device = d.device;
+      info = d.info;
+    } catch (e) { fail(cmd, `webgpu: ${e.message}`); }
+  }
+  const eng = await Engine.create({ wasm, fs: nodeFs(fs), device, stdout: (t) => out(t + '\n'), stderr: (t) => err(t + '\n') });
+  eng.adapterInfo = info;
+  return eng;
+}
+
+const abs = (p) => path.resolve(p);
+
+async function cmdEval(argv, o) {
+  const U = 'eval <model> --ids-file F --logits OUT [-t threads]';
+  let model = null, idsFile = null, outFile = null, threads = 0;
+  for (let i = 1; i < argv.length; i++) {
+    if (argv[i] === '--ids-file' && i + 1 < argv.length) idsFile = argv[++i];
+    else if (argv[i] === '--logits' && i + 1 < argv.length) outFile = argv[++i];
+    else if (argv[i] === '-t' && i + 1 < argv.length) threads = intArg('eval', '-t', argv[++i], 0, 1024);
+    else if (argv[i].startsWith('-') || model) usage(U);
+    else model = argv[i];
+  }
+  if (!model || !idsFile || !outFile) usage(U);
+  let text;
+  try { text = fs.readFileSync(idsFile, 'utf8'); } catch (e) { fail('eval', `${idsFile}: ${e.message}`); }
+  const { ids, error } = parseIds(text);
+  if (error || !ids.length) { err(`doppler eval: ${idsFile}: ${error ?? 'no token ids'}\n`); throw new Exit(1); }
+  const eng = await engine('eval', o);
+  try {
+    const m = eng.loadModel(abs(model), o.backend, threads);
+    const c = m.newContext({ nCtx: ids.length, logitsAll: true });
+    const logits = await c.eval(ids, { logits: true });
+    fs.writeFileSync(outFile, Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength));
+  } catch (e) { if (e instanceof Exit) throw e; fail('eval', e); }
+}
+
+async function cmdRun(argv, o) {
+  const U = 'run <model> (--ids "1 2 3" | --prompt TEXT) [-n N] [--greedy] [--temp T] [--top-k K] [--top-p P]\n' +
+            '            [--seed S] [--print-ids] [--ignore-eos] [-t threads] [-c n_ctx]';
+  let model = null, idsText = null, prompt = null;
+  let nGen = 16, threads = 0, nCtx = 0, topK = 40, seed = 0, temp = 0.8, topP = 0.95;
+  let printIds = false, ignoreEos = false;
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i], has = i + 1 < argv.length;
+    if (a === '--ids' && has) idsText = argv[++i];
+    else if (a === '--prompt' && has) prompt = argv[++i];
+    else if (a === '-n' && has) nGen = intArg('run', a, argv[++i], 0, 1 << 24);
+    else if (a === '-t' && has) threads = intArg('run', a, argv[++i], 0, 1024);
+    else if (a === '-c' && has) nCtx = intArg('run', a, argv[++i], 1, 1 << 24);
+    else if (a === '--top-k' && has) topK = intArg('run', a, argv[++i], 0, 1 << 24);
+    else if (a === '--seed' && has) seed = intArg('run', a, argv[++i], 0, 0x7fffffff);
+    else if (a === '--temp' && has) temp = floatArg('run', a, argv[++i]);
+    else if (a === '--top-p' && has) topP = floatArg('run', a, argv[++i]);
+    else if (a === '--greedy') temp = 0;
+    else if (a === '--print-ids') printIds = true;
+    else if (a === '--ignore-eos') ignoreEos = true;
+    else if (a.startsWith('-') || model) usage(U);
+    else model = a;
+  }
+  if (!model || (idsText === null) === (prompt === null)) usage(U);
+  if (prompt !== null) { err('doppler run: --prompt needs the tokenizer (use --ids)\n'); throw new Exit(1); }
+  const { ids, error } = parseIds(idsText);
+  if (error || !ids.length) { err(`doppler run: --ids: ${error ?? 'no token ids'}\n`); throw new Exit(2); }
+  const eng = await engine('run', o);
+  let line = '';
+  try {
+    const m = eng.loadModel(abs(model), o.backend, threads);
+    const c = m.newContext({ nCtx: nCtx > 0 ? nCtx : ids.length + nGen });
+    if (printIds) out(ids.join(' '));
+    await c.eval(ids, { wait: false });
+    for (let g = 0; g < nGen; g++) {
+      const tok = await c.sample({ temperature: temp, topK, topP, seed });
+      out(printIds ? ` ${tok}` : `${tok} `);
+      if (!ignoreEos && m.isEos(tok)) break;
+      if (g + 1 < nGen) await c.eval([tok], { wait: false });
+    }
+    out('\n');
+  } catch (e) { if (e instanceof Exit) throw e; out('\n'); fail('run', e); }
+  return line;
+}
+
+const summarize = (v) => {
+  const mean = v.reduce((a, b) => a + b, 0) / v.length;
+  const sd = v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1)) : 0;
+  return { mean, sd };
+};
+
+async function cmdBench(argv, o) {
+  const U = 'bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--json]';
+  let model = null, nP = 512, nG = 128, threads = 0, reps = 3, json = false;
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i], has = i + 1 < argv.length;
+    if (a === '-p' && has) nP = intArg('bench', a, argv[++i], 0, 1 << 20);
+    else if (a === '-n' && has) nG = intArg('bench', a, argv[++i], 0, 1 << 20);
+    else if (a === '-t' && has) threads = intArg('bench', a, argv[++i], 0, 1024);
+    else if (a === '-r' && has) reps = intArg('bench', a, argv[++i], 1, 1000);
+    else if (a === '--json') json = true;
+    else if (a.startsWith('-') || model) usage(U);
+    else model = a;
+  }
+  if (!model) usage(U);
+  const eng = await engine('bench', o);
+  const now = () => performance.now() / 1000;
+  try {
+    const m = eng.loadModel(abs(model), o.backend, threads);
+    const c = m.newContext({ nCtx: Math.max(nP, nG) + 1, nBatch: nP > 0 ? nP : 1 });
+    const vocab = m.vocab;
+    const ids = Array.from({ length: nP }, (_, i) => (i * 7919 + 13) % vocab);
+    const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
+    const runPP = async (n) => {
+      c.reset();
+      const t0 = now();
+      await c.eval(ids.slice(0, n), { wait: false });
+      await c.sample(greedy);   // waits for the GPU
+      return n / (now() - t0);
+    };
+    const runTG = async (n) => {
+      c.reset();
+      let tok = 1 % vocab;
+      const t0 = now();
+      for (let i = 0; i < n; i++) {
+        await c.eval([tok], { wait: false });
+        tok = await c.sample(greedy);
+      }
+      return n / (now() - t0);
+    };
+    if (nP > 0) await runPP(Math.min(nP, 32));   // warm-up
+    const pp = [], tg = [];
+    const s0 = o.backend === 'webgpu' ? m.gpuStats() : null;
+    let tgTokens = 0;
+    for (let r = 0; r < reps; r++) {
+      if (nP > 0) pp.push(await runPP(nP));
+      if (nG > 0) { tg.push(await runTG(nG)); tgTokens += nG; }
+    }
+    const s1 = o.backend === 'webgpu' ? m.gpuStats() : null;
+    const sp = summarize(pp.length ? pp : [0]), sg = summarize(tg.length ? tg : [0]);
+    const gib = m.weightBytes / 1024 ** 3, paramsB = m.nParams / 1e9;
+    const hw = o.backend === 'webgpu' && eng.adapterInfo
+      ? [eng.adapterInfo.vendor, eng.adapterInfo.architecture, eng.adapterInfo.description].filter(Boolean).join(' ')
+      : (os.cpus()[0]?.model ?? 'unknown cpu');
+    const nthreads = threads > 0 ? threads : 1;
+    // dispatches per generated token: measured over a separate short run of single steps
+    let perTok = null;
+    if (o.backend === 'webgpu' && nG > 0) {
+      c.reset();
+      await c.eval([1 % vocab], { wait: false });
+      await c.sample(greedy);
+      const a = m.gpuStats();
+      await c.eval([1 % vocab], { wait: false });
+      await c.sample(greedy);
+      const b = m.gpuStats();
+      perTok = { dispatches: b.dispatches - a.dispatches, submits: b.submits - a.submits, copies: b.copies - a.copies };
+    }
+    if (json) {
+      let j = `{"model":"${model}","family":"${m.family}","dtype":"${m.dtype}","params_b":${paramsB.toFixed(3)},"size_gib":${gib.toFixed(3)},` +
+        `"backend":"${o.backend}","hardware":"${hw}","threads":${nthreads},"reps":${reps}`;
+      if (nP > 0) j += `,"pp":{"n":${nP},"tps_mean":${sp.mean.toFixed(3)},"tps_sd":${sp.sd.toFixed(3)}}`;
+      if (nG > 0) j += `,"tg":{"n":${nG},"tps_mean":${sg.mean.toFixed(3)},"tps_sd":${sg.sd.toFixed(3)}}`;
+      if (perTok) j += `,"per_token":{"dispatches":${perTok.dispatches},"submits":${perTok.submits},"copies":${perTok.copies}}`;
+      out(j + '}\n');
+    } else {
+      out(`model: ${model} (${m.family}, ${m.dtype}, ${paramsB.toFixed(3)} B params, ${gib.toFixed(2)} GiB)\n` +
+          `hardware: ${hw}, backend ${o.backend}, ${nthreads} threads, ${reps} reps\n`);
+      out('| test   |            t/s |\n|--------|----------------|\n');
+      const row = (name, n, s) => out(`| ${(name + n).padEnd(6)} | ${s.mean.toFixed(2).padStart(8)} ± ${s.sd.toFixed(2).padStart(5)} |\n`);
+      if (nP > 0) row('pp', nP, sp);
+      if (nG > 0) row('tg', nG, sg);
+      if (perTok) out(`per token: ${perTok.dispatches} dispatches, ${perTok.submits} submits, ${perTok.copies} copies\n`);
+    }
+    void s0; void s1; void tgTokens;
+  } catch (e) { if (e instanceof Exit) throw e; fail('bench', e); }
+}
+
+const COMMANDS = {
+  eval: [cmdEval, 'eval <model> --ids-file F --logits OUT   one forward pass, raw f32 logits'],
+  run: [cmdRun, 'run <model> (--ids "1 2 3" | --prompt TEXT) [-n N] [--greedy] [--print-ids]'],
+  bench: [cmdBench, 'bench <model> [-p 512] [-n 128] [-t threads] [-r reps] [--json]'],
+};
+
+function printUsage(write) {
+  write('usage: doppler <command> [args]   (WebAssembly + WebGPU host; --backend webgpu|cpu, --wasm FILE)\n\ncommands:\n');
+  for (const [, [, h]] of Object.entries(COMMANDS)) write(`  ${h}\n`);
+}
+
+async function main(argvIn) {
+  const { o, rest: argv } = hostOptions(argvIn);   // --backend / --wasm may come anywhere
+  if (!argv.length || argv[0] === '-h' || argv[0] === '--help') {
+    printUsage(argv.length ? out : err);
+    return argv.length ? 0 : 2;
+  }
+  const cmd = COMMANDS[argv[0]];
+  if (!cmd) { err(`doppler: unknown command '${argv[0]}'\n`); printUsage(err); return 2; }
+  try {
+    await cmd[0](argv, o);
+    return 0;
+  } catch (e) {
+    if (e instanceof Exit) return e.code;
+    err(`doppler ${argv[0]}: ${e.stack ?? e}\n`);
+    return 1;
+  }
+}
+
+process.exit(await main(process.argv.slice(2)));
