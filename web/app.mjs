@@ -1,0 +1,61 @@
+// app.mjs — the demo page: fetches doppler.wasm and a model, generates on WebGPU.
+// Query parameters (used by the end-to-end test): ?model=URL&ids=1,2,3&n=16&auto=1 runs at
+// load; the result line ("ids: ...") goes to #result and #result gets data-done="1" (or
+// data-error="1" with the message).
+import { Engine } from './engine.mjs';
+import { memFs } from './wasi.mjs';
+import { requestDevice } from './gpu.mjs';
+import { fetchModel } from './fetch-model.mjs';
+
+const $ = (id) => document.getElementById(id);
+const log = (t) => { $('log').textContent += t + '\n'; };
+
+async function generate() {
+  const result = $('result');
+  result.textContent = '';
+  delete result.dataset.done;
+  delete result.dataset.error;
+  try {
+    if (!navigator.gpu) throw new Error('this browser has no WebGPU (navigator.gpu)');
+    const dev = await requestDevice(navigator.gpu);
+    log(`adapter: ${[dev.info.vendor, dev.info.architecture, dev.info.description].filter(Boolean).join(' ')} features=[${dev.info.features}]`);
+    const wasm = await (await fetch('dist/doppler.wasm')).arrayBuffer();
+    const files = new Map();
+    const t0 = performance.now();
+    const { dir } = await fetchModel(new URL($('model').value, location.href).href, files, '/model', {
+      onProgress: (d, t) => { $('log').dataset.progress = `${d}/${t}`; },
+    });
+    log(`fetched model (${files.size} files) in ${(performance.now() - t0).toFixed(0)} ms`);
+    const eng = await Engine.create({ wasm, fs: memFs(files), device: dev.device, stdout: log, stderr: log });
+    const model = eng.loadModel(dir, 'webgpu');
+    log(`model: ${model.family} ${model.dtype}, ${model.nLayers} layers, vocab ${model.vocab}`);
+    const ids = $('ids').value.split(/[\s,]+/).filter(Boolean).map(Number);
+    const n = Number($('n').value);
+    const ctx = model.newContext({ nCtx: ids.length + n });
+    const sp = $('greedy').checked ? { temperature: 0 } : { temperature: 0.8, topK: 40, topP: 0.95, seed: 1 };
+    const out = [...ids];
+    const t1 = performance.now();
+    await ctx.eval(ids, { wait: false });
+    for (let g = 0; g < n; g++) {
+      const tok = await ctx.sample(sp);
+      out.push(tok);
+      result.textContent = `ids: ${out.join(' ')}`;
+      if (g + 1 < n) await ctx.eval([tok], { wait: false });
+    }
+    const dt = (performance.now() - t1) / 1000;
+    log(`${n} tokens in ${dt.toFixed(2)} s (${(n / dt).toFixed(1)} tok/s); per token: ${JSON.stringify(model.gpuStats())}`);
+    result.dataset.done = '1';
+  } catch (e) {
+    result.textContent = `error: ${e.message}`;
+    result.dataset.error = '1';
+    log(e.stack ?? String(e));
+  }
+}
+
+$('go').addEventListener('click', generate);
+const q = new URLSearchParams(location.search);
+if (q.has('model')) $('model').value = q.get('model');
+if (q.has('ids')) $('ids').value = q.get('ids');
+if (q.has('n')) $('n').value = q.get('n');
+if (q.get('greedy') === '0') $('greedy').checked = false;
+if (q.get('auto') === '1') generate();
