@@ -21,6 +21,7 @@ static const command COMMANDS[] = {
     {"detokenize", cmd_detokenize, "detokenize <source>   ids on stdin -> text"},
     {"verify", cmd_verify, "verify <model>   check every shard's SHA-256"},
     {"info", cmd_info, "info <model>   print the model description"},
+    {"export-gguf", cmd_export_gguf, "export-gguf <model> <out.gguf>   llama-architecture GGUF for llama.cpp"},
 };
 
 static void usage(FILE *f) {

@@ -53,4 +53,8 @@ dp_status dp_gguf_out_close(dp_gguf_out *o, dp_error *e);
 /* Frees memory; a file still open (an error path) is closed and removed. */
 void dp_gguf_out_free(dp_gguf_out *o);
 
+/* An RDRR model directory (llama or mixtral family) to a llama-architecture GGUF v3 file that
+ * llama.cpp loads; see export_gguf.c for what is written. */
+dp_status dp_export_gguf(const char *model_dir, const char *out_path, dp_error *e);
+
 #endif /* DP_GGUF_OUT_H */
