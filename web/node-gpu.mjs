@@ -2,7 +2,8 @@
 // On a machine without a GPU set VK_ICD_FILENAMES to SwiftShader's ICD (Debian's chromium
 // package ships /usr/lib/chromium/vk_swiftshader_icd.json); gpuFromNode() does that itself when
 // no Vulkan driver is configured and the ICD exists. DAWN_FLAGS adds Dawn toggles, e.g.
-// "enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia".
+// "enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia". DAWN_NODE=path/to/dawn.node
+// loads a bare addon instead of the package (the runtime bundle for GPU machines).
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,9 +17,14 @@ export async function gpuFromNode({ swiftshader = 'auto' } = {}) {
   if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = '/tmp';
   let mod;
   try {
-    mod = await import(process.env.DP_WEBGPU_MODULE ?? path.join(here, 'node_modules/webgpu/index.js'));
+    if (process.env.DAWN_NODE) {   // a bare dawn.node addon (shared/tools/webgpu-runtime-bundle.sh)
+      const { createRequire } = await import('node:module');
+      mod = createRequire(import.meta.url)(process.env.DAWN_NODE);
+    } else {
+      mod = await import(process.env.DP_WEBGPU_MODULE ?? path.join(here, 'node_modules/webgpu/index.js'));
+    }
   } catch (e) {
-    throw new Error(`the webgpu package is missing (cd web && npm install): ${e.message}`);
+    throw new Error(`the webgpu package is missing (cd web && npm install, or set DAWN_NODE): ${e.message}`);
   }
   Object.assign(globalThis, mod.globals);
   const flags = (process.env.DAWN_FLAGS || '').split(',').filter(Boolean);

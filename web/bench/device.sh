@@ -1,0 +1,40 @@
+#!/bin/bash
+# device.sh — WebGPU benchmarks on a GPU machine without package access (the H200 device).
+# Run from the repository root there, with these carried from here:
+#   .bundle/      shared/tools/webgpu-runtime-bundle.sh .bundle   (node, dawn.node, Vulkan loader)
+#   web/dist/     web/build.sh                                      (doppler.wasm)
+# It builds the native tool, synthesizes Q4_K_M models of the benchmark shapes, and runs
+# `node web/doppler.mjs bench` on each (JSON lines to stdout and to $OUT/bench.jsonl if set).
+#   web/bench/device.sh [shape ...]     default: gemma-3-1b llama-3.1-8b
+# Environment: BENCH_ARGS (default "-p 512 -n 128 -r 3"), MODELS (default /tmp/dp-models),
+# DAWN_FLAGS (default enables f16 on NVIDIA + unsafe APIs for subgroup matrices).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+SHAPES=("$@")
+[ ${#SHAPES[@]} -gt 0 ] || SHAPES=(gemma-3-1b llama-3.1-8b)
+MODELS=${MODELS:-/tmp/dp-models}
+BENCH_ARGS=${BENCH_ARGS:--p 512 -n 128 -r 3}
+export DAWN_FLAGS=${DAWN_FLAGS:-enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia}
+
+[ -f .bundle/activate.sh ] || { echo "device.sh: carry .bundle (webgpu-runtime-bundle.sh)"; exit 1; }
+[ -f web/dist/doppler.wasm ] || { echo "device.sh: carry web/dist (web/build.sh)"; exit 1; }
+bash .bundle/activate.sh >/dev/null
+# shellcheck disable=SC1091
+source .bundle/env.sh
+export DAWN_NODE
+[ -n "${VK_DRIVER_FILES:-}" ] || export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+
+cmake -S . -B build-dev -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-dev -j"$(nproc)" --target doppler_cli >/dev/null
+mkdir -p "$MODELS"
+for s in "${SHAPES[@]}"; do
+    m="$MODELS/$s-q4_k_m"
+    [ -f "$m/manifest.json" ] || { t0=$(date +%s); build-dev/doppler synth --shape "$s" --quant q4_k_m "$m" >/dev/null; echo "synth $s: $(( $(date +%s) - t0 )) s"; }
+    # shellcheck disable=SC2086
+    line=$("$DOPPLER_NODE" web/doppler.mjs bench "$m" $BENCH_ARGS --json)
+    echo "$line"
+    [ -n "${OUT:-}" ] && echo "$line" >> "$OUT/bench.jsonl"
+    # native CPU on the same file, for reference
+done
