@@ -268,6 +268,124 @@ def gguf_vocab_spm(pre=None):
     return gguf(kvs, [])
 
 
+# ---- model_load: manifests over fuzz_model_load's fixed shard ----------------------------
+
+SHARD_SIZE = 512 * 1024
+BLOCK = {"f32": (1, 4), "f16": (1, 2), "bf16": (1, 2), "q8_0": (32, 34), "q4_k": (256, 144),
+         "q5_k": (256, 176), "q6_k": (256, 210)}
+ROLES = ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "attn_q_norm", "attn_k_norm",
+         "post_attention_norm", "ffn_norm", "post_ffw_norm", "ffn_gate", "ffn_up", "ffn_down",
+         "ffn_gate_inp"]
+
+
+def shard_hash():
+    """sha256 of fuzz_model_load's shard (xorshift32 floats, as the target writes it)."""
+    import hashlib
+    x, out = 0x12345678, bytearray()
+    for _ in range(SHARD_SIZE // 4):
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        out += struct.pack("<f", (x >> 8) / 16777216.0 * 0.2 - 0.1)
+    return hashlib.sha256(out).hexdigest()
+
+
+def model_obj(family, vocab, hidden, layers, heads, kv, hd, ffn, experts=0, used=0, tied=False,
+              gemma=False, qwen=False, rope=None, sliding=0, softcap=0.0):
+    r = {"theta": 10000, "scaling": "none", "factor": 0, "low_freq_factor": 0,
+         "high_freq_factor": 0, "original_max_position_embeddings": 0, "attention_factor": 0,
+         "short_factor": [], "long_factor": []}
+    if rope:
+        r.update(rope)
+    m = {"family": family, "vocab_size": vocab, "hidden_size": hidden, "n_layers": layers,
+         "n_heads": heads, "n_kv_heads": kv, "head_dim": hd, "ffn_size": ffn, "rot_dim": hd,
+         "max_position_embeddings": 64, "norm_eps": 1e-5, "norm_plus_one": gemma,
+         "sandwich_norm": gemma, "qk_norm": gemma or qwen,
+         "activation": "gelu_tanh" if gemma else "silu", "embed_scale": hidden ** 0.5 if gemma else 1,
+         "attn_scale": hd ** -0.5, "attn_softcap": softcap, "final_softcap": softcap,
+         "sliding_window": sliding, "rope_interleaved": False, "n_experts": experts,
+         "n_experts_used": used, "tied_embeddings": tied, "bos_id": 1, "eos_ids": [2],
+         "layer_local": [1 if sliding and i % 2 == 0 else 0 for i in range(layers)], "rope": r}
+    if gemma:
+        m["rope_local"] = dict(r, theta=10000)
+    return m
+
+
+def model_manifest(m, dtype="f32"):
+    """A manifest whose tensors (the loader's canonical set) lie one after another in the shard."""
+    h, V, L = m["hidden_size"], m["vocab_size"], m["n_layers"]
+    q, kv = m["n_heads"] * m["head_dim"], m["n_kv_heads"] * m["head_dim"]
+    shapes = {"attn_norm": (1, h), "attn_q": (q, h), "attn_k": (kv, h), "attn_v": (kv, h),
+              "attn_output": (h, q), "attn_q_norm": (1, m["head_dim"]),
+              "attn_k_norm": (1, m["head_dim"]), "post_attention_norm": (1, h),
+              "ffn_norm": (1, h), "post_ffw_norm": (1, h), "ffn_gate": (m["ffn_size"], h),
+              "ffn_up": (m["ffn_size"], h), "ffn_down": (h, m["ffn_size"]),
+              "ffn_gate_inp": (m["n_experts"], h)}
+    tensors, off = {}, 0
+
+    def add(name, rows, cols, role, layer, expert=-1, dt=None):
+        nonlocal off
+        dt = dt or dtype
+        per, size = BLOCK[dt]
+        if rows == 1 or cols % per:
+            dt, per, size = "f32", 1, 4  # norms are f32; rows that are not whole blocks too
+        nbytes = rows * (cols // per) * size
+        t = {"dtype": dt, "shape": [rows, cols], "role": role, "layer": layer,
+             "spans": [{"shard": 0, "offset": off, "size": nbytes}]}
+        if expert >= 0:
+            t["expert"] = expert
+        tensors[name] = t
+        off += (nbytes + 255) // 256 * 256
+
+    add("token_embd.weight", V, h, "embed", -1)
+    for l in range(L):
+        for r in ROLES:
+            if r in ("attn_q_norm", "attn_k_norm") and not m["qk_norm"]:
+                continue
+            if r in ("post_attention_norm", "post_ffw_norm") and not m["sandwich_norm"]:
+                continue
+            if r == "ffn_gate_inp" and not m["n_experts"]:
+                continue
+            rows, cols = shapes[r]
+            if m["n_experts"] and r in ("ffn_gate", "ffn_up", "ffn_down"):
+                for x in range(m["n_experts"]):
+                    add("blk.%d.%s.%d.weight" % (l, r, x), rows, cols, r, l, x)
+            else:
+                add("blk.%d.%s.weight" % (l, r), rows, cols, r, l)
+    add("output_norm.weight", 1, h, "output_norm", -1)
+    if not m["tied_embeddings"]:
+        add("output.weight", V, h, "output", -1)
+    assert off <= SHARD_SIZE, off
+    man = {"format": "rdrr", "version": 1, "model": m, "tokenizer": {"files": []},
+           "shards": [{"hash": "sha256:" + shard_hash(), "size": SHARD_SIZE}], "tensors": tensors}
+    return json.dumps(man, indent=1)
+
+
+def model_load_seeds():
+    llama3 = {"scaling": "llama3", "factor": 8, "low_freq_factor": 1, "high_freq_factor": 4,
+              "original_max_position_embeddings": 16}
+    out("model_load", "llama-f32.json", model_manifest(
+        model_obj("llama", 64, 32, 2, 2, 1, 16, 64, rope=llama3)))
+    out("model_load", "llama-q8_0.json", model_manifest(
+        model_obj("llama", 64, 64, 1, 4, 2, 16, 96), "q8_0"))
+    out("model_load", "llama-q4_k.json", model_manifest(
+        model_obj("llama", 16, 256, 1, 4, 1, 64, 256), "q4_k"))
+    out("model_load", "llama-q6_k-f16.json", model_manifest(
+        model_obj("llama", 16, 256, 1, 2, 2, 128, 256, tied=True), "q6_k").replace(
+        '"dtype": "q6_k", "shape": [16, 256]', '"dtype": "f16", "shape": [16, 256]'))
+    out("model_load", "gemma3-f16.json", model_manifest(
+        model_obj("gemma3", 48, 32, 2, 2, 1, 16, 64, tied=True, gemma=True, sliding=4,
+                  softcap=30.0), "f16"))
+    out("model_load", "qwen3-bf16.json", model_manifest(
+        model_obj("qwen3", 40, 32, 1, 4, 2, 8, 48, qwen=True), "bf16"))
+    longrope = {"scaling": "longrope", "original_max_position_embeddings": 16,
+                "short_factor": [1.0] * 8, "long_factor": [2.0] * 8}
+    out("model_load", "phi3-longrope.json", model_manifest(
+        model_obj("phi3", 40, 32, 1, 2, 2, 16, 48, rope=longrope)))
+    out("model_load", "mixtral-f32.json", model_manifest(
+        model_obj("mixtral", 40, 32, 2, 2, 1, 16, 32, experts=4, used=2)))
+
+
 # ---- the seeds ---------------------------------------------------------------------------
 
 def main():
@@ -371,6 +489,9 @@ def main():
         out("gguf", "llama-meta.gguf", gguf_header_only(llama))
     out("gguf", "vocab-bpe.gguf", gguf_vocab_bpe())
     out("gguf", "vocab-spm.gguf", gguf_vocab_spm())
+
+    # model_load: manifests over the target's own shard
+    model_load_seeds()
 
     # tokenizers (synthetic)
     out("tok_hfjson", "bpe.json", json.dumps(tokenizer_json_bpe(), ensure_ascii=False))
