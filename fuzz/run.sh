@@ -72,7 +72,7 @@ run_one() {
     dirs="$corpus"
     [ -d "$root/fuzz/$t/seeds" ] && dirs="$dirs $root/fuzz/$t/seeds"
     [ -d "$build/shared-seeds/$t" ] && dirs="$dirs $build/shared-seeds/$t"
-    [ -d "$reg" ] && dirs="$dirs $reg"
+    # (regressions are replayed above, not mutated: some are large, and would raise -max_len)
     # shellcheck disable=SC2086
     "$bin" $opts -max_total_time="$secs" -artifact_prefix="$build/artifacts/$t/" $dirs >>"$log" 2>&1
 }
