@@ -4,7 +4,8 @@
  * the operation must either fail with DP_ERR_NOMEM or, when the failure was never reached,
  * succeed; in both cases, once its result is freed, no block may be left. The sweep ends at the
  * first N past the operation's last allocation. Operations:
- *   - conversion: dp_convert_hf of fixtures/hf-tiny/llama (f32 and q8_0) into a scratch folder;
+ *   - conversion: dp_convert_hf of fixtures/hf-tiny/llama (f32 and q8_0) and dp_convert_gguf of
+ *     fixtures/gguf/llama-q8_0.gguf (quantized tensors kept) into a scratch folder;
  *   - model loading: dp_model_load of that conversion, then a context and one evaluation;
  *   - tokenizer loading: dp_tokenizer_load of generated files: a tokenizer.json folder with a
  *     tokenizer_config.json, a tiktoken rank file, and GGUF vocabularies (SentencePiece and
@@ -93,6 +94,19 @@ static dp_status op_convert(void *ctx, dp_error *e) {
     dp_write_opts o = {0};
     o.recipe = c->recipe;
     return dp_convert_hf(c->src, c->out, &o, e);
+}
+
+typedef struct gguf_ctx {
+    const char *src;
+    char out[2048];
+} gguf_ctx;
+
+static dp_status op_convert_gguf(void *ctx, dp_error *e) {
+    gguf_ctx *c = ctx;
+    t_tmpdir("alloc_fail_gguf"); /* c->out, emptied */
+    dp_write_opts o = {0};
+    o.recipe = DP_RECIPE_KEEP;
+    return dp_convert_gguf(c->src, c->out, &o, e);
 }
 
 /* ---- model loading ---- */
@@ -422,6 +436,13 @@ int main(void) {
     sweep("convert hf-tiny/llama f32", op_convert, &c);
     c.recipe = DP_RECIPE_Q8_0;
     sweep("convert hf-tiny/llama q8_0", op_convert, &c);
+
+    const char *gg = t_shared("fixtures/gguf/llama-q8_0.gguf");
+    if (gg) {
+        gguf_ctx g = {gg, {0}};
+        snprintf(g.out, sizeof g.out, "%s", t_tmpdir("alloc_fail_gguf"));
+        sweep("convert gguf llama-q8_0 (keep)", op_convert_gguf, &g);
+    }
 
     /* a good conversion to load (q8_0 and f32) */
     for (int r = 0; r < 2; r++) {
