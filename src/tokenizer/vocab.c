@@ -166,10 +166,20 @@ static void sort_specials(const dp_tokenizer *t, int32_t *v, int32_t *tmp, size_
     memcpy(v, tmp, n * sizeof *v);
 }
 
+/* Specials longer than this are not split out of text: encode tries every distinct special
+ * length at each candidate position, hashing that many bytes, so a hostile vocabulary of long
+ * specials made encode cost text x (sum of their lengths) (a 1 MB tokenizer.json took 98 s on a
+ * 100 KB text). Real specials are under 40 bytes. */
+#define DP_TOK_SPECIAL_MAX_LEN 256u
+
+static bool split_candidate(const dp_tok_entry *en) {
+    return is_special_type(en->type) && en->len > 0 && en->len <= DP_TOK_SPECIAL_MAX_LEN;
+}
+
 static dp_status build_specials(dp_tokenizer *t, dp_error *e) {
     size_t n = 0;
     for (int32_t id = 0; id < t->n_vocab; id++)
-        if (is_special_type(t->tok[id].type) && t->tok[id].len > 0) n++;
+        if (split_candidate(&t->tok[id])) n++;
     t->n_special = 0;
     memset(t->special_first, 0, sizeof t->special_first);
     memset(t->user_first, 0, sizeof t->user_first);
@@ -185,7 +195,7 @@ static dp_status build_specials(dp_tokenizer *t, dp_error *e) {
         return st;
     }
     for (int32_t id = 0; id < t->n_vocab; id++)
-        if (is_special_type(t->tok[id].type) && t->tok[id].len > 0) t->special[t->n_special++] = id;
+        if (split_candidate(&t->tok[id])) t->special[t->n_special++] = id;
     sort_specials(t, t->special, tmp, n);
     dp_free(tmp);
     for (size_t i = 0; i < n; i++) {
