@@ -1,105 +1,152 @@
 // weights_f16.wgsl — get_rows, dequant and matrix-vector products reading f16 weights (IEEE half), read as packed pairs; no shader-f16 feature needed.
 //
-// The entry points and the helpers above the type-specific part are the same text in every
-// weights_*.wgsl (WGSL has no includes); only UNIT, w_elem and dot_unit differ.
+// Everything outside the type-specific part is the same text in every weights_*.wgsl (WGSL has
+// no includes; the per-op test checks they stay identical): only UNIT, w_elem (one value of a
+// row starting at byte rb) and dot_unit (one unit of a row against the staged x, xs[xr + col])
+// differ. Weight buffers are passed as pointers (unrestricted_pointer_parameters).
 
 override WG: u32 = 256u;   // invocations per workgroup (power of two)
 override TPR: u32 = 32u;   // matvec: invocations per weight row (power of two, <= WG)
+const XC: u32 = 2048u;     // matvec: x values staged in workgroup memory at a time (multiple of 256)
 
 struct Params {
   n: u32,           // get_rows: ids; matvec: rows of x; dequant: weight rows to expand
   k: u32,           // values per weight row
-  m: u32,           // weight rows
+  m: u32,           // weight rows (nmatvec: of the first matrix)
   row_bytes: u32,   // bytes per weight row
   scale: f32,       // get_rows: multiplier
   accumulate: u32,  // matvec: out += instead of out =
   r0: u32,          // dequant: first weight row; moe_matvec: the expert
   x_div: u32,       // moe_matvec: x row of slot s is s / x_div
+  m2: u32,          // nmatvec: rows of the second matrix (0: none)
+  row_bytes2: u32,  // nmatvec: its row bytes
+  flags: u32,       // nmatvec: 1 rms-norm x first, 2 norm weight + 1, 4 glu, 8 GELU (else SiLU)
+  eps: f32,         // nmatvec: rms-norm epsilon
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> W: array<u32>;
-@group(0) @binding(3) var<storage, read> ids: array<i32>;   // get_rows
-@group(0) @binding(3) var<storage, read> x: array<f32>;     // matvec, moe_matvec
-@group(0) @binding(4) var<storage, read> sel: array<u32>;   // moe_matvec: expert of each slot
+@group(0) @binding(3) var<storage, read> ids: array<i32>;     // get_rows
+@group(0) @binding(3) var<storage, read> x: array<f32>;       // matvec, moe_matvec, nmatvec
+@group(0) @binding(4) var<storage, read> sel: array<u32>;     // moe_matvec: expert of each slot
+@group(0) @binding(4) var<storage, read_write> out2: array<f32>;  // nmatvec
+@group(0) @binding(5) var<storage, read> W2: array<u32>;      // nmatvec
+@group(0) @binding(6) var<storage, read> nw: array<f32>;      // nmatvec: rms-norm weight [k]
+@group(0) @binding(7) var<storage, read_write> hout: array<f32>; // nmatvec: the normalised x
 
 var<workgroup> red: array<f32, WG>;
+var<workgroup> red2: array<f32, WG>;
+var<workgroup> xs: array<f32, XC>;   // the x chunk dot_unit reads
 var<workgroup> slot_expert: u32;
 
-// little-endian byte / u16 / u32 at any byte offset of W
-fn rd8(b: u32) -> u32 {
-  return (W[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu;
+// little-endian byte / u16 / u32 at any byte offset of a weight buffer
+fn rd8(w: ptr<storage, array<u32>, read>, b: u32) -> u32 {
+  return ((*w)[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu;
 }
-fn rd16(b: u32) -> u32 {
+fn rd16(w: ptr<storage, array<u32>, read>, b: u32) -> u32 {
   let s = (b & 3u) * 8u;
-  if (s <= 16u) { return (W[b >> 2u] >> s) & 0xffffu; }
-  return rd8(b) | (rd8(b + 1u) << 8u);
+  if (s <= 16u) { return ((*w)[b >> 2u] >> s) & 0xffffu; }
+  return rd8(w, b) | (rd8(w, b + 1u) << 8u);
 }
-fn rd32(b: u32) -> u32 {
+fn rd32(w: ptr<storage, array<u32>, read>, b: u32) -> u32 {
   let s = (b & 3u) * 8u;
-  if (s == 0u) { return W[b >> 2u]; }
-  return (W[b >> 2u] >> s) | (W[(b >> 2u) + 1u] << (32u - s));
+  if (s == 0u) { return (*w)[b >> 2u]; }
+  return ((*w)[b >> 2u] >> s) | ((*w)[(b >> 2u) + 1u] << (32u - s));
 }
-fn f16_at(b: u32) -> f32 {
-  return unpack2x16float(rd16(b)).x;
+fn f16_at(w: ptr<storage, array<u32>, read>, b: u32) -> f32 {
+  return unpack2x16float(rd16(w, b)).x;
 }
 
 // ---- type-specific part ----
 
 const UNIT: u32 = 1u;   // values per matvec unit
 
-fn w_elem(row: u32, c: u32) -> f32 {
-  return f16_at(row * p.row_bytes + 2u * c);
+fn w_elem(w: ptr<storage, array<u32>, read>, rb: u32, c: u32) -> f32 {
+  return f16_at(w, rb + 2u * c);
 }
 
-fn dot_unit(rb: u32, u: u32, xr: u32) -> f32 {
-  return f16_at(rb + 2u * u) * x[xr + u];
+fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 {
+  return f16_at(w, rb + 2u * u) * xs[xr + u];
 }
 // ---- end of type-specific part ----
 
 // out[i, c] = scale * W[ids[i], c]: one invocation per output value.
 @compute @workgroup_size(WG)
-fn get_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+fn get_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
             @builtin(local_invocation_index) li: u32) {
-  let t = (wid.x + wid.y * nw.x) * WG + li;
+  let t = (wid.x + wid.y * nw3.x) * WG + li;
   if (t >= p.n * p.k) { return; }
-  let i = t / p.k;
-  let c = t % p.k;
-  out[t] = w_elem(u32(ids[i]), c) * p.scale;
+  out[t] = w_elem(&W, u32(ids[t / p.k]) * p.row_bytes, t % p.k) * p.scale;
 }
 
 // out[(r - r0) * k + c] = W[r, c] for rows r0 .. r0 + n: one invocation per value.
 @compute @workgroup_size(WG)
-fn dequant(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+fn dequant(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
            @builtin(local_invocation_index) li: u32) {
-  let t = (wid.x + wid.y * nw.x) * WG + li;
+  let t = (wid.x + wid.y * nw3.x) * WG + li;
   if (t >= p.n * p.k) { return; }
-  out[t] = w_elem(p.r0 + t / p.k, t % p.k);
+  out[t] = w_elem(&W, (p.r0 + t / p.k) * p.row_bytes, t % p.k);
 }
 
-// out[j, r] (+)= sum_c x[j, c] * W[r, c]: TPR invocations per weight row r (WG / TPR rows per
-// workgroup over a 2-D grid), x row j = workgroup z. Each invocation sums whole units, then a
-// tree reduction in workgroup memory.
-@compute @workgroup_size(WG)
-fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
-          @builtin(local_invocation_index) li: u32) {
-  let row = (wid.x + wid.y * nw.x) * (WG / TPR) + li / TPR;
-  let lane = li % TPR;
-  let j = wid.z;
-  var acc = 0.0;
-  if (row < p.m) {
-    let units = p.k / UNIT;
-    let rb = row * p.row_bytes;
-    for (var u = lane; u < units; u = u + TPR) {
-      acc = acc + dot_unit(rb, u, j * p.k);
-    }
-  }
-  red[li] = acc;
+// ---- matrix-vector products ----
+// TPR invocations per weight row (WG / TPR rows per workgroup over a 2-D grid), x row j =
+// workgroup z. x is staged through workgroup memory XC values at a time (times the rms-norm
+// weight when nmatvec normalises); each invocation sums whole units of its row, then a tree
+// reduction in workgroup memory.
+
+fn norm_w(c: u32) -> f32 {
+  var g = nw[c];
+  if ((p.flags & 2u) != 0u) { g = g + 1.0; }
+  return g;
+}
+
+fn stage_x(li: u32, xrow: u32, c0: u32) {
+  let cnt = min(XC, p.k - c0);
+  for (var t = li; t < cnt; t = t + WG) { xs[t] = x[xrow + c0 + t]; }
+}
+
+fn stage_x_norm(li: u32, xrow: u32, c0: u32) {
+  let cnt = min(XC, p.k - c0);
+  for (var t = li; t < cnt; t = t + WG) { xs[t] = x[xrow + c0 + t] * norm_w(c0 + t); }
+}
+
+// sum over lanes of each row group of red (and red2); the result is at the group's lane 0
+fn reduce_rows(li: u32, lane: u32, two: bool) {
   workgroupBarrier();
   for (var s = TPR / 2u; s > 0u; s = s >> 1u) {
-    if (lane < s) { red[li] = red[li] + red[li + s]; }
+    if (lane < s) {
+      red[li] = red[li] + red[li + s];
+      if (two) { red2[li] = red2[li] + red2[li + s]; }
+    }
     workgroupBarrier();
   }
+}
+
+// sum over units [lane, units) step TPR of row rb of w, units within [c0, c0 + XC)
+fn dot_chunk(w: ptr<storage, array<u32>, read>, rb: u32, lane: u32, c0: u32) -> f32 {
+  let u0 = c0 / UNIT;
+  let u1 = min(p.k, c0 + XC) / UNIT;
+  var acc = 0.0;
+  for (var u = u0 + lane; u < u1; u = u + TPR) { acc = acc + dot_unit(w, rb, u, 0u - c0); }
+  return acc;
+}
+
+@compute @workgroup_size(WG)
+fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
+          @builtin(local_invocation_index) li: u32) {
+  let row = (wid.x + wid.y * nw3.x) * (WG / TPR) + li / TPR;
+  let lane = li % TPR;
+  let j = wid.z;
+  let rb = min(row, p.m - 1u) * p.row_bytes;
+  var acc = 0.0;
+  for (var c0 = 0u; c0 < p.k; c0 = c0 + XC) {
+    workgroupBarrier();
+    stage_x(li, j * p.k, c0);
+    workgroupBarrier();
+    if (row < p.m) { acc = acc + dot_chunk(&W, rb, lane, c0); }
+  }
+  red[li] = acc;
+  reduce_rows(li, lane, false);
   if (lane == 0u && row < p.m) {
     let o = j * p.m + row;
     var v = red[li];
@@ -110,29 +157,91 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: ve
 
 // MoE: for every slot s (workgroup z) routed to expert r0 (sel[s] == r0),
 // out[s, r] = sum_c x[s / x_div, c] * W[r, c]; workgroups of other slots return at once.
-// Same reduction as matvec.
 @compute @workgroup_size(WG)
-fn moe_matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+fn moe_matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
               @builtin(local_invocation_index) li: u32) {
   let s = wid.z;
   if (li == 0u) { slot_expert = sel[s]; }
   if (workgroupUniformLoad(&slot_expert) != p.r0) { return; }
-  let row = (wid.x + wid.y * nw.x) * (WG / TPR) + li / TPR;
+  let row = (wid.x + wid.y * nw3.x) * (WG / TPR) + li / TPR;
   let lane = li % TPR;
+  let rb = min(row, p.m - 1u) * p.row_bytes;
   var acc = 0.0;
-  if (row < p.m) {
-    let units = p.k / UNIT;
-    let rb = row * p.row_bytes;
-    let xr = (s / p.x_div) * p.k;
-    for (var u = lane; u < units; u = u + TPR) {
-      acc = acc + dot_unit(rb, u, xr);
-    }
+  for (var c0 = 0u; c0 < p.k; c0 = c0 + XC) {
+    workgroupBarrier();
+    stage_x(li, (s / p.x_div) * p.k, c0);
+    workgroupBarrier();
+    if (row < p.m) { acc = acc + dot_chunk(&W, rb, lane, c0); }
   }
   red[li] = acc;
-  workgroupBarrier();
-  for (var t = TPR / 2u; t > 0u; t = t >> 1u) {
-    if (lane < t) { red[li] = red[li] + red[li + t]; }
-    workgroupBarrier();
-  }
+  reduce_rows(li, lane, false);
   if (lane == 0u && row < p.m) { out[s * p.m + row] = red[li]; }
+}
+
+// Fused decode products over one x (row j = workgroup z), optionally rms-normalised first
+// (flags 1: x * inv_rms * norm weight; the normalised row is also written to hout by the
+// workgroups at x = y = 0):
+//   two matrices:  rows [0, m) of W -> out, rows [m, m + m2) of W2 -> out2;
+//   glu (flag 4):  row r of W and of W2 (m2 == m): out[r] = act(W x) * (W2 x), out2[r] = W2 x.
+@compute @workgroup_size(WG)
+fn nmatvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
+           @builtin(local_invocation_index) li: u32) {
+  let row = (wid.x + wid.y * nw3.x) * (WG / TPR) + li / TPR;
+  let lane = li % TPR;
+  let j = wid.z;
+  let xrow = j * p.k;
+  let norm = (p.flags & 1u) != 0u;
+  let glu = (p.flags & 4u) != 0u;
+  var inv = 1.0;
+  if (norm) {
+    var ss = 0.0;
+    for (var c = li; c < p.k; c = c + WG) { let v = x[xrow + c]; ss = ss + v * v; }
+    red[li] = ss;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+      if (li < s) { red[li] = red[li] + red[li + s]; }
+      workgroupBarrier();
+    }
+    inv = 1.0 / sqrt(red[0] / f32(p.k) + p.eps);
+    if (wid.x == 0u && wid.y == 0u) {
+      for (var c = li; c < p.k; c = c + WG) { hout[xrow + c] = (x[xrow + c] * inv) * norm_w(c); }
+    }
+  }
+  var rows = p.m + p.m2;
+  if (glu) { rows = p.m; }
+  let first = row < p.m;
+  var rb = min(row, p.m - 1u) * p.row_bytes;
+  var rb2 = 0u;
+  if (glu) { rb2 = min(row, p.m - 1u) * p.row_bytes2; }
+  else if (!first && row < rows) { rb2 = (row - p.m) * p.row_bytes2; }
+  var acc = 0.0;
+  var acc2 = 0.0;
+  for (var c0 = 0u; c0 < p.k; c0 = c0 + XC) {
+    workgroupBarrier();
+    if (norm) { stage_x_norm(li, xrow, c0); } else { stage_x(li, xrow, c0); }
+    workgroupBarrier();
+    if (row < rows) {
+      if (first) { acc = acc + dot_chunk(&W, rb, lane, c0); }
+      if (glu || !first) { acc2 = acc2 + dot_chunk(&W2, rb2, lane, c0); }
+    }
+  }
+  red[li] = acc * inv;
+  red2[li] = acc2 * inv;
+  reduce_rows(li, lane, true);
+  if (lane == 0u && row < rows) {
+    if (glu) {
+      let g = red[li];
+      let u = red2[li];
+      var a = g / (1.0 + exp(-g));
+      if ((p.flags & 8u) != 0u) {
+        a = 0.5 * g * (1.0 + tanh(clamp(0.7978845608028654 * (g + 0.044715 * g * g * g), -15.0, 15.0)));
+      }
+      out[j * p.m + row] = a * u;
+      out2[j * p.m + row] = u;
+    } else if (first) {
+      out[j * p.m + row] = red[li];
+    } else {
+      out2[j * p.m2 + row - p.m] = red2[li];
+    }
+  }
 }

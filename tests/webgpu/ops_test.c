@@ -109,7 +109,7 @@ typedef struct outcheck {
 
 static struct {
     char name[160];
-    outcheck out[2];
+    outcheck out[4];
     int nout;
     bool skip;
     char err[300];
@@ -128,11 +128,11 @@ static void add_check(pair *t, int64_t count, float tol) {
 
 enum {
     K_ADD, K_ADD_INPLACE, K_COPY, K_SOFTCAP, K_GLU, K_GLU_INPLACE, K_RMS, K_RMS_INPLACE, K_ROPE,
-    K_GET_ROWS, K_MATMUL, K_ATTN, K_SAMPLE, K_MOE, K_VIEW, K_KINDS
+    K_GET_ROWS, K_MATMUL, K_ATTN, K_SAMPLE, K_MOE, K_VIEW, K_FUSE, K_KINDS
 };
 static const char *kind_name[K_KINDS] = {"add", "add_inplace", "copy", "softcap", "glu", "glu_inplace",
                                          "rms_norm", "rms_norm_inplace", "rope", "get_rows", "matmul",
-                                         "attention", "sample", "moe", "view"};
+                                         "attention", "sample", "moe", "view", "fused"};
 
 static const dp_dtype wtypes[] = {DP_DTYPE_F32, DP_DTYPE_F16, DP_DTYPE_BF16, DP_DTYPE_Q8_0,
                                   DP_DTYPE_Q4_K, DP_DTYPE_Q5_K, DP_DTYPE_Q6_K};
@@ -169,6 +169,7 @@ static void plan(void) {
     for (int v = 0; v < 15; v++) add_case(K_SAMPLE, v);
     for (int v = 0; v < 6; v++) add_case(K_MOE, v);
     for (int v = 0; v < 2; v++) add_case(K_VIEW, v);
+    for (int v = 0; v < 12; v++) add_case(K_FUSE, v);
 }
 
 static double act_d(double g, dp_act act) {
@@ -498,6 +499,63 @@ static bool run_case(int i) {
         snprintf(cur.name, sizeof cur.name, "%s %s of row %d (offset %d bytes)", kn,
                  tc.variant ? "matmul" : "rms_norm", n - 1, (n - 1) * d * 4);
         add_check(o, tc.variant ? 37 : d, 1e-5f);
+        return true;
+    }
+    case K_FUSE: {
+        /* decode sequences the WebGPU backend folds into one dispatch (wg_fuse.c):
+           v % 4: 0 norm + matmul, 1 norm + 2 matmuls, 2 norm + gate + up + glu, 3 norm + 2
+           matmuls of different weight types (not fused together); v / 4 picks the type */
+        static const dp_dtype ft[3] = {DP_DTYPE_F32, DP_DTYPE_Q4_K, DP_DTYPE_Q8_0};
+        int v = tc.variant, kind = v % 4;
+        dp_dtype dt = ft[v / 4], dt2 = kind == 3 ? (dt == DP_DTYPE_Q4_K ? DP_DTYPE_Q6_K : DP_DTYPE_Q4_K) : dt;
+        int bs = dt2 == DP_DTYPE_Q8_0 && dt == DP_DTYPE_Q8_0 ? 32 : (block_of(dt) > block_of(dt2) ? block_of(dt) : block_of(dt2));
+        int d = bs == 1 ? rnd_int(1, 300) : bs * rnd_int(1, 3);
+        int n = rnd_int(1, 4), m1 = rnd_int(1, 200), m2 = kind == 2 ? m1 : rnd_int(1, 200);
+        bool p1 = v % 2 == 1;
+        dp_act act = v / 4 == 1 ? DP_ACT_GELU_TANH : DP_ACT_SILU;
+        float *deq;
+        void *w1 = make_weights(dt, d, m1, &deq);
+        dp_free(deq);
+        void *w2 = make_weights(dt2, d, m2, &deq);
+        dp_free(deq);
+        pair *x = tnew_rand(d, n, -2, 2), *nw = tnew_rand(d, 1, -1, 1), *h = tnew(DP_DTYPE_F32, d, n, NULL);
+        pair *W1 = tnew(dt, d, m1, w1), *W2 = tnew(dt2, d, m2, w2);
+        pair *o1 = tnew(DP_DTYPE_F32, m1, n, NULL), *o2 = tnew(DP_DTYPE_F32, m2, n, NULL);
+        dp_free(w1);
+        dp_free(w2);
+        if (!x || !nw || !h || !W1 || !W2 || !o1 || !o2) return false;
+        dp_backend *bk[2] = {cpu, gpu};
+        for (int bi = 0; bi < 2; bi++) {
+            dp_backend *B = bk[bi];
+            bool g = bi == 1;
+            B->i->rms_norm(B, g ? &h->g : &h->c, g ? &x->g : &x->c, g ? &nw->g : &nw->c, n, d, 1e-5f, p1);
+            B->i->matmul(B, g ? &o1->g : &o1->c, g ? &h->g : &h->c, g ? &W1->g : &W1->c, n, false);
+            if (kind >= 1)
+                B->i->matmul(B, g ? &o2->g : &o2->c, g ? &h->g : &h->c, g ? &W2->g : &W2->c, n, false);
+            if (kind == 2) B->i->glu(B, g ? &o1->g : &o1->c, g ? &o1->g : &o1->c, g ? &o2->g : &o2->c, n, m1, act);
+        }
+        snprintf(cur.name, sizeof cur.name, "%s norm%s + %s%s n=%d d=%d m=%d/%d", kn, p1 ? "(1+w)" : "",
+                 kind == 0 ? "matmul" : kind == 2 ? "gate/up/glu" : "2 matmuls", "", n, d, m1, m2);
+        snprintf(cur.name + strlen(cur.name), sizeof cur.name - strlen(cur.name), " %s%s%s",
+                 dp_dtype_name(dt), kind == 3 ? "+" : "", kind == 3 ? dp_dtype_name(dt2) : "");
+        float tol = dp_dtype_is_quant(dt) || dp_dtype_is_quant(dt2) ? 3e-2f : 2e-5f;
+        add_check(h, (int64_t)n * d, 4e-6f);
+        add_check(o1, (int64_t)n * m1, tol);
+        if (kind >= 1) add_check(o2, (int64_t)n * m2, tol);
+        /* exact references from the CPU's normalised x */
+        float *r1 = dp_malloc((size_t)n * m1 * 4), *r2 = dp_malloc((size_t)n * m2 * 4);
+        dp_cpu_matmul_ref(r1, h->c.data, W1->c.data, dt, n, d, m1, false);
+        dp_cpu_matmul_ref(r2, h->c.data, W2->c.data, dt2, n, d, m2, false);
+        if (kind == 2)
+            for (int t = 0; t < n * m1; t++) r1[t] = (float)(act_d(r1[t], act) * r2[t]);
+        cur.out[1].ref2 = r1;
+        cur.out[1].tol2 = 1e-5f;
+        if (kind >= 1) {
+            cur.out[2].ref2 = r2;
+            cur.out[2].tol2 = 1e-5f;
+        } else {
+            dp_free(r2);
+        }
         return true;
     }
     }

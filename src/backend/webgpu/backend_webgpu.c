@@ -12,6 +12,7 @@ static void wg_free(dp_backend *b) {
     if (!b) return;
     wg_ctx *c = b->ctx;
     if (c) {
+        c->pend.norm = false; /* held-back ops are dropped with the backend */
         wg_cache_free(c);
         for (int i = 0; i < WG_SCR_COUNT; i++)
             if (c->scratch[i].id) dp_gpu_buffer_destroy(c->scratch[i].id);
@@ -48,6 +49,7 @@ static dp_status wg_tensor_alloc(dp_backend *b, dp_tensor *t, dp_error *e) {
 static void wg_tensor_free(dp_backend *b, dp_tensor *t) {
     if (!t || !t->handle) return;
     wg_ctx *c = b->ctx;
+    wg_pending_flush(c);
     uint64_t size = (t->nbytes + 3u) & ~(uint64_t)3u;
     c->stats.bytes_allocated -= size ? size : 4;
     wg_destroy_later(c, t->handle); /* recorded commands may still use it */
@@ -56,7 +58,10 @@ static void wg_tensor_free(dp_backend *b, dp_tensor *t) {
 
 static dp_status wg_tensor_set(dp_backend *b, dp_tensor *t, uint64_t off, const void *src,
                                uint64_t n, dp_error *e) {
-    (void)b;
+    wg_ctx *c = b->ctx;
+    /* a queue write lands before every command not yet submitted: submit those first */
+    wg_pending_flush(c);
+    if (c->recorded) wg_submit(c);
     if (!t || !t->handle) return dp_err_set(e, DP_ERR_INVALID_ARG, "webgpu: tensor_set on no tensor");
     if (off > t->nbytes || n > t->nbytes - off)
         return dp_err_set(e, DP_ERR_INVALID_ARG, "webgpu: tensor_set [%llu, +%llu) past %llu bytes",
@@ -88,6 +93,7 @@ static dp_status wg_tensor_get(dp_backend *b, const dp_tensor *t, uint64_t off, 
                           "webgpu: tensor_get [%llu, +%llu) of %llu bytes (multiples of 4 only)",
                           (unsigned long long)off, (unsigned long long)n,
                           (unsigned long long)t->nbytes);
+    wg_pending_flush(c);
     if (n) {
         dp_gpu_read(t->handle, (uint32_t)(t->offset + off), (uint32_t)n, dst);
         c->stats.reads++;
@@ -98,6 +104,7 @@ static dp_status wg_tensor_get(dp_backend *b, const dp_tensor *t, uint64_t off, 
 
 static dp_status wg_flush(dp_backend *b, dp_error *e) {
     wg_ctx *c = b->ctx;
+    wg_pending_flush(c);
     wg_submit(c);
     dp_status st = c->status;
     if (st != DP_OK) {
@@ -144,6 +151,7 @@ dp_status dp_backend_webgpu_new(dp_backend **out, dp_error *e) {
     b->i = &wg_vtable;
     b->ctx = c;
     c->uni_host = uni;
+    c->fuse = true;
     c->features = dp_gpu_features();
     c->max_buffer = dp_gpu_limit(DP_GPU_LIMIT_MAX_BUFFER);
     c->max_binding = dp_gpu_limit(DP_GPU_LIMIT_MAX_BINDING);
@@ -167,6 +175,13 @@ void dp_backend_webgpu_stats(const dp_backend *b, dp_webgpu_stats *s) {
     if (b && b->i == &wg_vtable) *s = ((const wg_ctx *)b->ctx)->stats;
 }
 
+void dp_backend_webgpu_set_fusion(dp_backend *b, bool on) {
+    if (!b || b->i != &wg_vtable) return;
+    wg_ctx *c = b->ctx;
+    wg_pending_flush(c);
+    c->fuse = on;
+}
+
 #else /* native: no GPU host */
 
 #include <string.h>
@@ -181,6 +196,11 @@ dp_status dp_backend_webgpu_new(dp_backend **out, dp_error *e) {
 void dp_backend_webgpu_stats(const dp_backend *b, dp_webgpu_stats *s) {
     (void)b;
     memset(s, 0, sizeof *s);
+}
+
+void dp_backend_webgpu_set_fusion(dp_backend *b, bool on) {
+    (void)b;
+    (void)on;
 }
 
 #endif

@@ -18,7 +18,7 @@ typedef struct attn_params {
     uint32_t kv_stride, pad;
 } attn_params;
 
-void wg_op_attention(dp_backend *b, dp_tensor *out, const dp_tensor *q, const dp_tensor *k_cache,
+void wg_rec_attention(dp_backend *b, dp_tensor *out, const dp_tensor *q, const dp_tensor *k_cache,
                      const dp_tensor *v_cache, const dp_attn_args *a) {
     wg_ctx *c = wg_ctx_of(b);
     if (!a || a->n_head <= 0 || a->n_kv_head <= 0 || a->n_head % a->n_kv_head ||

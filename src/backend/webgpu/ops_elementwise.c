@@ -27,7 +27,7 @@ static bool same_start(dp_gpu_binding o, dp_gpu_binding in) {
     return o.buffer == in.buffer && o.offset == in.offset;
 }
 
-void wg_op_add(dp_backend *b, dp_tensor *out, const dp_tensor *a, const dp_tensor *bb,
+void wg_rec_add(dp_backend *b, dp_tensor *out, const dp_tensor *a, const dp_tensor *bb,
                int64_t count) {
     wg_ctx *c = wg_ctx_of(b);
     dp_gpu_binding o, x, y;
@@ -46,7 +46,7 @@ void wg_op_add(dp_backend *b, dp_tensor *out, const dp_tensor *a, const dp_tenso
     wg_dispatch_flat(c, "elementwise", "add", "", &p, sizeof p, bs, 3, groups_of(count));
 }
 
-void wg_op_copy(dp_backend *b, dp_tensor *dst, int64_t dst_off, const dp_tensor *src,
+void wg_rec_copy(dp_backend *b, dp_tensor *dst, int64_t dst_off, const dp_tensor *src,
                 int64_t count) {
     wg_ctx *c = wg_ctx_of(b);
     dp_gpu_binding o, s;
@@ -60,7 +60,7 @@ void wg_op_copy(dp_backend *b, dp_tensor *dst, int64_t dst_off, const dp_tensor 
     wg_dispatch_flat(c, "elementwise", "copy", "", &p, sizeof p, bs, 2, groups_of(count));
 }
 
-void wg_op_softcap(dp_backend *b, dp_tensor *x, int64_t count, float cap) {
+void wg_rec_softcap(dp_backend *b, dp_tensor *x, int64_t count, float cap) {
     wg_ctx *c = wg_ctx_of(b);
     if (!(cap > 0.0f)) {
         wg_fail(c, DP_ERR_INVALID_ARG, "softcap: cap %g is not positive", (double)cap);
@@ -73,7 +73,7 @@ void wg_op_softcap(dp_backend *b, dp_tensor *x, int64_t count, float cap) {
     wg_dispatch_flat(c, "elementwise", "softcap", "", &p, sizeof p, &xb, 1, groups_of(count));
 }
 
-void wg_op_glu(dp_backend *b, dp_tensor *out, const dp_tensor *gate, const dp_tensor *up, int n,
+void wg_rec_glu(dp_backend *b, dp_tensor *out, const dp_tensor *gate, const dp_tensor *up, int n,
                int f, dp_act act) {
     wg_ctx *c = wg_ctx_of(b);
     if (n < 0 || f < 0 || (act != DP_ACT_SILU && act != DP_ACT_GELU_TANH)) {
@@ -105,7 +105,7 @@ typedef struct norm_params {
     uint32_t plus_one;
 } norm_params;
 
-void wg_op_rms_norm(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
+void wg_rec_rms_norm(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
                     int d, float eps, bool plus_one) {
     wg_ctx *c = wg_ctx_of(b);
     if (n < 0 || d <= 0) {
@@ -136,7 +136,7 @@ typedef struct rope_params {
     float mscale;
 } rope_params;
 
-void wg_op_rope(dp_backend *b, dp_tensor *x, const dp_tensor *pos, const dp_tensor *inv_freq, int n,
+void wg_rec_rope(dp_backend *b, dp_tensor *x, const dp_tensor *pos, const dp_tensor *inv_freq, int n,
                 const dp_rope_args *a) {
     wg_ctx *c = wg_ctx_of(b);
     if (!a || n < 0 || a->n_head <= 0 || a->head_dim <= 0 || a->rot_dim < 0 ||

@@ -41,7 +41,7 @@ static uint32_t weights_unit(dp_dtype t) {
 
 
 /* Checks a weight tensor [m, k] and returns its row bytes (0 after a recorded failure). */
-static uint32_t weights_check(wg_ctx *c, const dp_tensor *w, const char *op) {
+uint32_t wg_weights_check(wg_ctx *c, const dp_tensor *w, const char *op) {
     const char *file = w ? wg_weights_file(w->dtype) : NULL;
     if (!w || !w->handle || !file) {
         wg_fail(c, DP_ERR_UNSUPPORTED, "%s: weights missing or of unsupported type %s", op,
@@ -63,10 +63,10 @@ static uint32_t weights_check(wg_ctx *c, const dp_tensor *w, const char *op) {
     return (uint32_t)rb;
 }
 
-void wg_op_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, const dp_tensor *ids,
+void wg_rec_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, const dp_tensor *ids,
                     int n, float scale) {
     wg_ctx *c = wg_ctx_of(b);
-    uint32_t rb = weights_check(c, table, "get_rows");
+    uint32_t rb = wg_weights_check(c, table, "get_rows");
     if (!rb) return;
     int64_t d = table->ne[0];
     dp_gpu_binding o, i;
@@ -79,7 +79,7 @@ void wg_op_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, const
         return;
     }
     if (!n) return;
-    wg_weights_params p = {(uint32_t)n, (uint32_t)d, (uint32_t)table->ne[1], rb, scale, 0, 0, 0};
+    wg_weights_params p = {(uint32_t)n, (uint32_t)d, (uint32_t)table->ne[1], rb, scale, 0, 0, 0, 0, 0, 0, 0.0f};
     dp_gpu_binding t = wg_at(2, wg_bind(table));
     if (!wg_unalias(c, &t, o) || !wg_unalias(c, &i, o)) return;
     dp_gpu_binding bs[3] = {o, t, i};
@@ -98,10 +98,10 @@ typedef struct tiled_params {
     uint32_t n, k, m, col0, out_stride, accumulate;
 } tiled_params;
 
-void wg_op_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
+void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
                   bool accumulate) {
     wg_ctx *c = wg_ctx_of(b);
-    uint32_t rb = weights_check(c, w, "matmul");
+    uint32_t rb = wg_weights_check(c, w, "matmul");
     if (!rb) return;
     const int64_t k = w->ne[0], m = w->ne[1];
     dp_gpu_binding o, xb, wb = wg_at(2, wg_bind(w));
@@ -115,7 +115,7 @@ void wg_op_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_te
         uint32_t tpr = wg_matvec_tpr(w->dtype, k);
         char consts[32];
         snprintf(consts, sizeof consts, "TPR=%u", tpr);
-        wg_weights_params p = {(uint32_t)n, (uint32_t)k, (uint32_t)m, rb, 1.0f, accumulate, 0, 0};
+        wg_weights_params p = {(uint32_t)n, (uint32_t)k, (uint32_t)m, rb, 1.0f, accumulate, 0, 0, 0, 0, 0, 0.0f};
         uint32_t rows_per_wg = 256 / tpr, gx, gy;
         wg_grid(c, ((uint64_t)m + rows_per_wg - 1) / rows_per_wg, &gx, &gy);
         dp_gpu_binding bs[3] = {o, wb, xb};
@@ -141,7 +141,7 @@ void wg_op_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_te
     for (int64_t r0 = 0; r0 < m; r0 += chunk) {
         int64_t cnt = m - r0 < chunk ? m - r0 : chunk;
         uint32_t bytes = (uint32_t)((uint64_t)cnt * row_f32);
-        wg_weights_params dp = {(uint32_t)cnt, (uint32_t)k, (uint32_t)m, rb, 1.0f, 0, (uint32_t)r0, 0};
+        wg_weights_params dp = {(uint32_t)cnt, (uint32_t)k, (uint32_t)m, rb, 1.0f, 0, (uint32_t)r0, 0, 0, 0, 0, 0.0f};
         dp_gpu_binding db[2] = {wg_at(1, wg_bind_buf(deq, 0, bytes)), wb};
         wg_dispatch_flat(c, file, "dequant", "", &dp, sizeof dp, db, 2,
                          ((uint64_t)cnt * (uint64_t)k + 255) / 256);

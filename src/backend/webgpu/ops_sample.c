@@ -16,7 +16,7 @@ typedef struct sample_params {
     uint32_t pad0, pad1;
 } sample_params;
 
-void wg_op_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int row, int vocab,
+void wg_rec_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int row, int vocab,
                   const dp_sample_args *a) {
     wg_ctx *c = wg_ctx_of(b);
     if (!a || row < 0 || vocab <= 0) {

@@ -29,5 +29,8 @@ typedef struct dp_webgpu_stats {
 dp_status dp_backend_webgpu_new(dp_backend **out, dp_error *e);
 /* Fills s from a backend made by dp_backend_webgpu_new (zeros for any other backend). */
 void dp_backend_webgpu_stats(const dp_backend *b, dp_webgpu_stats *s);
+/* Fusion of decode-sized op sequences into single dispatches (wg_fuse.c): on by default; off
+ * records every op on its own (tests compare the two). No-op for other backends. */
+void dp_backend_webgpu_set_fusion(dp_backend *b, bool on);
 
 #endif /* DP_BACKEND_WEBGPU_H */

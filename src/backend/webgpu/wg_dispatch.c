@@ -59,6 +59,7 @@ bool wg_unalias(wg_ctx *c, dp_gpu_binding *in, dp_gpu_binding out) {
     if (!s) return false;
     dp_gpu_copy(in->buffer, in->offset, s, 0, in->size);
     c->stats.copies++;
+    c->recorded++;
     *in = wg_at(in->binding, wg_bind_buf(s, 0, in->size));
     return true;
 }
@@ -99,6 +100,7 @@ bool wg_in(wg_ctx *c, const dp_tensor *t, int64_t count, uint32_t binding, const
     if (!s) return false;
     dp_gpu_copy(t->handle, (uint32_t)t->offset, s, 0, size);
     c->stats.copies++;
+    c->recorded++;
     *b = wg_at(binding, wg_bind_buf(s, 0, size));
     return true;
 }
@@ -315,6 +317,7 @@ void wg_submit(wg_ctx *c) {
     dp_gpu_submit();
     c->stats.submits++;
     c->uni_used = 0;
+    c->recorded = 0;
     for (uint32_t i = 0; i < c->dead_n; i++) dp_gpu_buffer_destroy(c->dead[i]);
     c->dead_n = 0;
 }
@@ -340,6 +343,7 @@ void wg_dispatch(wg_ctx *c, const char *file, const char *entry, const char *con
     if (!bg) return;
     dp_gpu_dispatch(pipe, bg, gx, gy, gz);
     c->stats.dispatches++;
+    c->recorded++;
 }
 
 void wg_dispatch_flat(wg_ctx *c, const char *file, const char *entry, const char *consts,

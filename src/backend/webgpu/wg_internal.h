@@ -58,6 +58,20 @@ typedef struct wg_buf {
     uint32_t id, size;
 } wg_buf;
 
+typedef struct wg_pend_mm {
+    dp_tensor out, w;
+} wg_pend_mm;
+
+typedef struct wg_pending {
+    bool norm;                      /* an rms_norm is held back */
+    dp_tensor out, x, w;
+    int n, d;
+    float eps;
+    bool plus_one;
+    int n_mm;                       /* matmuls reading out, held back with it */
+    wg_pend_mm mm[2];
+} wg_pending;
+
 typedef struct wg_ctx {
     dp_status status;   /* first failure while recording (sticky until flush) */
     dp_error err;
@@ -73,11 +87,14 @@ typedef struct wg_ctx {
     uint32_t uni_buf;
     uint8_t *uni_host;
     uint32_t uni_used;  /* slots used since the last submit */
+    uint32_t recorded;  /* dispatches + copies since the last submit */
     /* scratch + buffers to destroy after the next submit */
     wg_buf scratch[WG_SCR_COUNT];
     uint32_t *dead;
     uint32_t dead_n, dead_cap;
     dp_webgpu_stats stats;
+    bool fuse;          /* fusion on (default) */
+    wg_pending pend;    /* ops held back for fusion */
 } wg_ctx;
 
 static inline wg_ctx *wg_ctx_of(dp_backend *b) { return (wg_ctx *)b->ctx; }
@@ -135,6 +152,9 @@ void wg_destroy_later(wg_ctx *c, uint32_t buf);
 
 /* Kernel file name for a weight dtype ("weights_q4_k"), NULL when unsupported. */
 const char *wg_weights_file(dp_dtype t);
+/* Checks a weight tensor [ne[1] rows, ne[0] values]; returns its row bytes, 0 after a recorded
+ * failure. */
+uint32_t wg_weights_check(wg_ctx *c, const dp_tensor *w, const char *op);
 /* Invocations per weight row for a matvec over rows of k values of type t ("TPR" constant). */
 uint32_t wg_matvec_tpr(dp_dtype t, int64_t k);
 
@@ -143,7 +163,43 @@ typedef struct wg_weights_params {
     uint32_t n, k, m, row_bytes;
     float scale;
     uint32_t accumulate, r0, x_div;
+    uint32_t m2, row_bytes2, flags;
+    float eps;
 } wg_weights_params;
+enum { WG_NMV_NORM = 1u, WG_NMV_PLUS_ONE = 2u, WG_NMV_GLU = 4u, WG_NMV_GELU = 8u };
+
+/* ---- ops as dispatches, one op at a time (ops_*.c) ---- */
+void wg_rec_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, const dp_tensor *ids,
+                    int n, float scale);
+void wg_rec_rms_norm(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
+                    int d, float eps, bool plus_one);
+void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
+                  bool accumulate);
+void wg_rec_add(dp_backend *b, dp_tensor *out, const dp_tensor *a, const dp_tensor *bb,
+               int64_t count);
+void wg_rec_rope(dp_backend *b, dp_tensor *x, const dp_tensor *pos, const dp_tensor *inv_freq, int n,
+                const dp_rope_args *a);
+void wg_rec_copy(dp_backend *b, dp_tensor *dst, int64_t dst_off, const dp_tensor *src,
+                int64_t count);
+void wg_rec_attention(dp_backend *b, dp_tensor *out, const dp_tensor *q, const dp_tensor *k_cache,
+                     const dp_tensor *v_cache, const dp_attn_args *a);
+void wg_rec_glu(dp_backend *b, dp_tensor *out, const dp_tensor *gate, const dp_tensor *up, int n,
+               int f, dp_act act);
+void wg_rec_softcap(dp_backend *b, dp_tensor *x, int64_t count, float cap);
+void wg_rec_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *logits,
+               const dp_tensor *gate, const dp_tensor *up, const dp_tensor *down, int n,
+               int n_expert, int k, dp_act act);
+void wg_rec_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int row, int vocab,
+                  const dp_sample_args *a);
+
+
+/* ---- fusion (wg_fuse.c) ----
+ * The vtable entries are wg_op_*: they hold back a decode-sized rms_norm and the matmuls that
+ * read its output (and a glu of two of them) so that they can be recorded as one nmatvec
+ * dispatch; any other op, flush, tensor_get/set/free first records what is held back
+ * (wg_pending_flush). Same results as the ops one by one (the normalised x is still written). */
+
+void wg_pending_flush(wg_ctx *c);
 
 /* ---- ops (the vtable entries) ---- */
 void wg_op_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, const dp_tensor *ids,
