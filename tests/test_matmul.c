@@ -231,7 +231,7 @@ int main(void) {
     CHECK(dp_pool_new(2, &p2, &e) == DP_OK);
     CHECK(dp_pool_new(3, &p3, &e) == DP_OK);
     /* the AVX2 set is run twice: with its panel GEMM and with only its dot kernels */
-    dp_mm_kernels rows_only = {"avx2-rows", {0}, NULL, NULL, NULL};
+    dp_mm_kernels rows_only = {"avx2-dots", {0}, NULL, NULL, NULL};
     const dp_mm_kernels *avx2 = dp_mm_kernels_avx2();
     if (avx2) memcpy(rows_only.dot, avx2->dot, sizeof rows_only.dot);
     const dp_mm_kernels *sets[3] = {dp_mm_kernels_generic(), avx2, avx2 ? &rows_only : NULL};

@@ -333,6 +333,7 @@ static void mm_quantize_task(void *arg, int ith, int nth) {
 /* Weight rows [r0, r1) with the dot kernel, blocked so MM_ROW_BLOCK rows stay in cache. */
 static void mm_rows(const mm_job *j, int r0, int r1) {
     float s[DP_MM_NC];
+
     for (int rb = r0; rb < r1; rb += MM_ROW_BLOCK) {
         const int re = rb + MM_ROW_BLOCK < r1 ? rb + MM_ROW_BLOCK : r1;
         for (int c = 0; c < j->n; c += DP_MM_NC) {

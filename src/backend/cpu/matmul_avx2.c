@@ -12,6 +12,9 @@
 const dp_mm_kernels *dp_mm_avx2_table(void);
 
 #define INLINE static inline __attribute__((always_inline))
+/* The per-row loops below have compile-time trip counts; -O2 does not always unroll them, and
+ * rolled they keep the accumulators in memory. */
+#define UNROLL _Pragma("GCC unroll 16")
 
 INLINE float hsum8(__m256 v) {
     __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
@@ -51,10 +54,12 @@ INLINE float load_w1(const uint8_t *w, int i, dp_dtype t) {
 INLINE void dot_float_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, float *s,
                          dp_dtype t, const int NC) {
     __m256 a0[DP_MM_NC], a1[DP_MM_NC];
+    UNROLL
     for (int c = 0; c < NC; c++) a0[c] = a1[c] = _mm256_setzero_ps();
     int i = 0;
     for (; i + 16 <= k; i += 16) {
         const __m256 w0 = load_w8(w, i, t), w1 = load_w8(w, i + 8, t);
+        UNROLL
         for (int c = 0; c < NC; c++) {
             const float *xc = (const float *)(x + (size_t)c * xs);
             a0[c] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xc + i), a0[c]);
@@ -63,9 +68,11 @@ INLINE void dot_float_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, f
     }
     for (; i + 8 <= k; i += 8) {
         const __m256 w0 = load_w8(w, i, t);
+        UNROLL
         for (int c = 0; c < NC; c++)
             a0[c] = _mm256_fmadd_ps(w0, _mm256_loadu_ps((const float *)(x + (size_t)c * xs) + i), a0[c]);
     }
+    UNROLL
     for (int c = 0; c < NC; c++) {
         const float *xc = (const float *)(x + (size_t)c * xs);
         float r = hsum8(_mm256_add_ps(a0[c], a1[c]));
@@ -81,11 +88,13 @@ INLINE void dot_q8_0_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, fl
     const int nb = k / DP_QK8_0;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[DP_MM_NC];
+    UNROLL
     for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
     for (int i = 0; i < nb; i++, w += 34) {
         const float dw = f16s(w);
         const __m256i qw = load256(w + 2);
         const __m256i aw = _mm256_sign_epi8(qw, qw);
+        UNROLL
         for (int c = 0; c < NC; c++) {
             const dp_block_q8_0 *xb = (const dp_block_q8_0 *)(x + (size_t)c * xs) + i;
             const __m256i sx = _mm256_sign_epi8(load256(xb->qs), qw);
@@ -94,6 +103,7 @@ INLINE void dot_q8_0_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, fl
             acc[c] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[c]);
         }
     }
+    UNROLL
     for (int c = 0; c < NC; c++) s[c] = hsum8(acc[c]);
 }
 
@@ -101,15 +111,14 @@ INLINE void dot_q8_0_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, fl
 
 /* The 8 6-bit scales (low 128 bits, as i16) and mins (high 128 bits) of a q4_K/q5_K block. */
 INLINE __m256i k4_scales_mins(const uint8_t *packed) {
-    uint32_t u[4];
-    memcpy(u, packed, 12);
+    uint32_t u0, u1, u2;
+    memcpy(&u0, packed, 4);
+    memcpy(&u1, packed + 4, 4);
+    memcpy(&u2, packed + 8, 4);
     const uint32_t m1 = 0x3f3f3f3f, m2 = 0x0f0f0f0f, m3 = 0x03030303;
-    u[3] = ((u[2] >> 4) & m2) | (((u[1] >> 6) & m3) << 4);
-    const uint32_t aux = u[1] & m1;
-    u[1] = (u[2] & m2) | (((u[0] >> 6) & m3) << 4);
-    u[2] = aux;
-    u[0] &= m1;
-    return _mm256_cvtepu8_epi16(_mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]));
+    const uint32_t s0 = u0 & m1, s1 = (u2 & m2) | (((u0 >> 6) & m3) << 4);
+    const uint32_t n0 = u1 & m1, n1 = ((u2 >> 4) & m2) | (((u1 >> 6) & m3) << 4);
+    return _mm256_cvtepu8_epi16(_mm_set_epi32((int)n1, (int)n0, (int)s1, (int)s0));
 }
 
 /* Broadcast of i16 scale number j of `scales` (duplicated in both lanes) to all 16 i16 slots. */
@@ -125,6 +134,7 @@ INLINE void dot_q45k_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, fl
     const __m256i m4 = _mm256_set1_epi8(0xF);
     __m256 acc[DP_MM_NC];
     __m128 accm[DP_MM_NC];
+    UNROLL
     for (int c = 0; c < NC; c++) {
         acc[c] = _mm256_setzero_ps();
         accm[c] = _mm_setzero_ps();
@@ -138,8 +148,9 @@ INLINE void dot_q45k_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, fl
         const uint8_t *qs = w + (five ? 48 : 16);
         const __m256i hbits = five ? load256(w + 16) : _mm256_setzero_si256();
         __m256i sumi[DP_MM_NC];
+        UNROLL
         for (int c = 0; c < NC; c++) sumi[c] = _mm256_setzero_si256();
-#pragma GCC unroll 4
+UNROLL
         for (int j = 0; j < 4; j++) {
             const __m256i bits = load256(qs + 32 * j);
             __m256i ql = _mm256_and_si256(bits, m4);
@@ -152,6 +163,7 @@ INLINE void dot_q45k_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, fl
                 qh = _mm256_or_si256(qh, _mm256_slli_epi16(b1, 4));
             }
             const __m256i sl = scale_bcast(scales, 2 * j), sh = scale_bcast(scales, 2 * j + 1);
+            UNROLL
             for (int c = 0; c < NC; c++) {
                 const dp_block_q8_k *xb = (const dp_block_q8_k *)(x + (size_t)c * xs) + i;
                 const __m256i pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(ql, load256(xb->qs + 64 * j)));
@@ -159,6 +171,7 @@ INLINE void dot_q45k_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, fl
                 sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(pl, ph));
             }
         }
+        UNROLL
         for (int c = 0; c < NC; c++) {
             const dp_block_q8_k *xb = (const dp_block_q8_k *)(x + (size_t)c * xs) + i;
             const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)xb->bsums),
@@ -168,6 +181,7 @@ INLINE void dot_q45k_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, fl
             acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(xb->d * dw), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
         }
     }
+    UNROLL
     for (int c = 0; c < NC; c++) {
         __m128 m = _mm_add_ps(accm[c], _mm_movehl_ps(accm[c], accm[c]));
         m = _mm_add_ss(m, _mm_movehdup_ps(m));
@@ -182,14 +196,16 @@ INLINE void dot_q6k_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, flo
     const int nb = k / DP_QK_K;
     const __m256i m3 = _mm256_set1_epi8(3), m15 = _mm256_set1_epi8(15);
     __m256 acc[DP_MM_NC];
+    UNROLL
     for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
     for (int i = 0; i < nb; i++, w += 210) {
         const float dw = f16s(w + 208);
         const __m128i sc8 = _mm_loadu_si128((const __m128i *)(w + 192));
         const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
         __m256i sumi[DP_MM_NC];
+        UNROLL
         for (int c = 0; c < NC; c++) sumi[c] = _mm256_setzero_si256();
-#pragma GCC unroll 2
+UNROLL
         for (int h = 0; h < 2; h++) {
             const __m256i b1 = load256(w + 64 * h), b2 = load256(w + 64 * h + 32);
             const __m256i bh = load256(w + 128 + 32 * h);
@@ -204,15 +220,18 @@ INLINE void dot_q6k_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, flo
                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 6), m3), 4));
             /* group g (32 values) uses scale 8h+2g for its first 16 values, 8h+2g+1 after */
             __m256i scv[4];
+            UNROLL
             for (int g = 0; g < 4; g++) {
                 const long long a = 8 * h + 2 * g;
                 const __m128i idx = _mm_set_epi64x((a + 1) * 0x0101010101010101ll, a * 0x0101010101010101ll);
                 scv[g] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, idx));
             }
+            UNROLL
             for (int c = 0; c < NC; c++) {
                 const dp_block_q8_k *xb = (const dp_block_q8_k *)(x + (size_t)c * xs) + i;
                 const int8_t *q8 = xb->qs + 128 * h;
                 __m256i t = sumi[c];
+                UNROLL
                 for (int g = 0; g < 4; g++) {
                     const __m256i p = _mm256_maddubs_epi16(q[g], load256(q8 + 32 * g));
                     t = _mm256_add_epi32(t, _mm256_madd_epi16(scv[g], p));
@@ -220,6 +239,7 @@ INLINE void dot_q6k_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, flo
                 sumi[c] = t;
             }
         }
+        UNROLL
         for (int c = 0; c < NC; c++) {
             const dp_block_q8_k *xb = (const dp_block_q8_k *)(x + (size_t)c * xs) + i;
             /* the stored levels are q + 32: subtract 32 * Σ_sub scale * bsum */
@@ -228,6 +248,7 @@ INLINE void dot_q6k_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, flo
             acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(xb->d * dw), _mm256_cvtepi32_ps(t), acc[c]);
         }
     }
+    UNROLL
     for (int c = 0; c < NC; c++) s[c] = hsum8(acc[c]);
 }
 
@@ -343,10 +364,12 @@ INLINE void panel_tile_nc(int k, const uint8_t *P, const uint8_t *x, size_t xs, 
                           size_t ldy, bool acc, const int NC, const int SUB, const int LIM) {
     const int nb = k / DP_QK_K, nsub = DP_QK_K / SUB, steps = SUB / 4;
     __m256 accf[DP_MM_NC];
+    UNROLL
     for (int c = 0; c < NC; c++) accf[c] = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++, P += PB) {
         __m256i acc32[DP_MM_NC];
         const int8_t *xq[DP_MM_NC];
+        UNROLL
         for (int c = 0; c < NC; c++) {
             acc32[c] = _mm256_setzero_si256();
             xq[c] = ((const dp_block_q8_k *)(x + (size_t)c * xs) + b)->qs;
@@ -355,20 +378,25 @@ INLINE void panel_tile_nc(int k, const uint8_t *P, const uint8_t *x, size_t xs, 
             const __m256i sc = load256(P + PB_SC + 32 * s);
             for (int t0 = 0; t0 < steps; t0 += LIM) {
                 __m256i a16[DP_MM_NC];
+                UNROLL
                 for (int c = 0; c < NC; c++) a16[c] = _mm256_setzero_si256();
+                UNROLL
                 for (int t = t0; t < t0 + LIM; t++) {
                     const __m256i wv = load256(P + PB_Q + 32 * (steps * s + t));
+                    UNROLL
                     for (int c = 0; c < NC; c++) {
                         int32_t xv;
                         memcpy(&xv, xq[c] + SUB * s + 4 * t, 4);
                         a16[c] = _mm256_add_epi16(a16[c], _mm256_maddubs_epi16(wv, _mm256_set1_epi32(xv)));
                     }
                 }
+                UNROLL
                 for (int c = 0; c < NC; c++) acc32[c] = _mm256_add_epi32(acc32[c], _mm256_madd_epi16(sc, a16[c]));
             }
         }
         const __m256 dv = _mm256_loadu_ps((const float *)(P + PB_D));
         const __m256 dmv = _mm256_loadu_ps((const float *)(P + PB_DMIN));
+        UNROLL
         for (int c = 0; c < NC; c++) {
             const dp_block_q8_k *xb = (const dp_block_q8_k *)(x + (size_t)c * xs) + b;
             __m256i msum = _mm256_setzero_si256();
@@ -391,6 +419,7 @@ INLINE void panel_tile_nc(int k, const uint8_t *P, const uint8_t *x, size_t xs, 
             accf[c] = _mm256_fnmadd_ps(_mm256_mul_ps(dmv, xd), _mm256_cvtepi32_ps(msum), accf[c]);
         }
     }
+    UNROLL
     for (int c = 0; c < NC; c++) {
         float *yc = y + (size_t)c * ldy;
         _mm256_storeu_ps(yc, acc ? _mm256_add_ps(_mm256_loadu_ps(yc), accf[c]) : accf[c]);
@@ -415,14 +444,26 @@ static void avx2_panel_tile(dp_dtype wt, int k, const void *panel, const void *x
 
 /* ---- instantiation over the row count ---- */
 
+/* One function per row count (so each gets its own register allocation) and a dispatcher. */
 #define DP_MM_INSTANCES(name, call)                                                           \
+    static void name##_1(int k, const uint8_t *wb, const uint8_t *xb, size_t xs, float *s) {  \
+        call(1);                                                                              \
+    }                                                                                         \
+    static void name##_2(int k, const uint8_t *wb, const uint8_t *xb, size_t xs, float *s) {  \
+        call(2);                                                                              \
+    }                                                                                         \
+    static void name##_3(int k, const uint8_t *wb, const uint8_t *xb, size_t xs, float *s) {  \
+        call(3);                                                                              \
+    }                                                                                         \
+    static void name##_4(int k, const uint8_t *wb, const uint8_t *xb, size_t xs, float *s) {  \
+        call(4);                                                                              \
+    }                                                                                         \
     static void name(int k, const void *w, const void *x, size_t xs, int nc, float *s) {     \
-        const uint8_t *wb = w, *xb = x;                                                       \
         switch (nc) {                                                                         \
-        case 1: call(1); break;                                                               \
-        case 2: call(2); break;                                                               \
-        case 3: call(3); break;                                                               \
-        default: call(4); break;                                                              \
+        case 1: name##_1(k, w, x, xs, s); break;                                              \
+        case 2: name##_2(k, w, x, xs, s); break;                                              \
+        case 3: name##_3(k, w, x, xs, s); break;                                              \
+        default: name##_4(k, w, x, xs, s); break;                                             \
         }                                                                                     \
     }
 
