@@ -194,7 +194,7 @@ dp_status dp_synth(const char *family, const char *shape_name, const char *confi
     if (tokj.data) wo.tokenizer_json = tokj.data;
     if (st == DP_OK) {
         synth_src s = {d};
-        dp_wsource src = {&s, synth_rows, NULL, NULL};
+        dp_wsource src = {&s, synth_rows, NULL, NULL, true};
         if (!wo.source) wo.source = "synthetic";
         if (wo.recipe == DP_RECIPE_KEEP) wo.recipe = DP_RECIPE_F32;
         st = dp_model_write(d, out_dir, &wo, &src, e);

@@ -55,9 +55,39 @@ typedef struct wctx {
     const dp_wtensor *t;
     float *tmp;          /* CHUNK_ROWS x cols */
     bool raw;
+    dp_pool *pool;
+    /* the chunk being converted by the pool's threads */
+    uint8_t *out;
+    int64_t row0, k;
+    uint64_t row_bytes;
+    dp_status st[64];    /* per thread (source calls made by threads) */
+    dp_error err[64];
 } wctx;
 
-enum { CHUNK_ROWS = 64 };
+enum { CHUNK_ROWS = 256 };
+
+static void convert_row(const dp_wtensor *t, const float *row, uint8_t *o) {
+    if (t->dtype == DP_DTYPE_F32) memcpy(o, row, (size_t)t->cols * 4);
+    else if (t->dtype == DP_DTYPE_F16)
+        for (int64_t j = 0; j < t->cols; j++) { uint16_t h = dp_f32_to_f16(row[j]); memcpy(o + 2 * j, &h, 2); }
+    else if (t->dtype == DP_DTYPE_BF16)
+        for (int64_t j = 0; j < t->cols; j++) { uint16_t h = dp_f32_to_bf16(row[j]); memcpy(o + 2 * j, &h, 2); }
+    else dp_quant_row(t->dtype, row, o, (size_t)t->cols);
+}
+
+/* Rows of the current chunk split by thread: produced by the source (when it is thread-safe)
+ * and converted to the stored dtype. */
+static void convert_task(void *arg, int ith, int nth) {
+    wctx *w = arg;
+    int64_t per = (w->k + nth - 1) / nth, a = per * ith, b = a + per < w->k ? a + per : w->k;
+    if (a >= b) return;
+    const dp_wtensor *t = w->t;
+    if (w->src->thread_safe) {
+        w->st[ith] = w->src->rows_f32(w->src->ud, t, w->row0 + a, b - a, w->tmp + a * t->cols, &w->err[ith]);
+        if (w->st[ith] != DP_OK) return;
+    }
+    for (int64_t i = a; i < b; i++) convert_row(t, w->tmp + i * t->cols, w->out + (uint64_t)i * w->row_bytes);
+}
 
 static dp_status write_rows(void *ud, uint64_t row0, uint64_t n_rows, void *dst, dp_error *e) {
     wctx *w = ud;
@@ -65,27 +95,29 @@ static dp_status write_rows(void *ud, uint64_t row0, uint64_t n_rows, void *dst,
     uint64_t row_bytes;
     dp_dtype_row_bytes(t->dtype, (uint64_t)t->cols, &row_bytes);
     if (w->raw) return w->src->rows_raw(w->src->ud, t, (int64_t)row0, (int64_t)n_rows, dst, e);
+    int nth = w->pool ? dp_pool_size(w->pool) : 1;
     for (uint64_t r = 0; r < n_rows; r += CHUNK_ROWS) {
-        int64_t k = (int64_t)(n_rows - r < CHUNK_ROWS ? n_rows - r : CHUNK_ROWS);
-        dp_status st = w->src->rows_f32(w->src->ud, t, (int64_t)(row0 + r), k, w->tmp, e);
-        if (st != DP_OK) return st;
-        uint8_t *out = (uint8_t *)dst + r * row_bytes;
-        for (int64_t i = 0; i < k; i++) {
-            const float *row = w->tmp + i * t->cols;
-            uint8_t *o = out + (uint64_t)i * row_bytes;
-            if (t->dtype == DP_DTYPE_F32) memcpy(o, row, (size_t)t->cols * 4);
-            else if (t->dtype == DP_DTYPE_F16)
-                for (int64_t j = 0; j < t->cols; j++) { uint16_t h = dp_f32_to_f16(row[j]); memcpy(o + 2 * j, &h, 2); }
-            else if (t->dtype == DP_DTYPE_BF16)
-                for (int64_t j = 0; j < t->cols; j++) { uint16_t h = dp_f32_to_bf16(row[j]); memcpy(o + 2 * j, &h, 2); }
-            else dp_quant_row(t->dtype, row, o, (size_t)t->cols);
+        w->k = (int64_t)(n_rows - r < CHUNK_ROWS ? n_rows - r : CHUNK_ROWS);
+        w->row0 = (int64_t)(row0 + r);
+        w->out = (uint8_t *)dst + r * row_bytes;
+        w->row_bytes = row_bytes;
+        if (!w->src->thread_safe) {
+            dp_status st = w->src->rows_f32(w->src->ud, t, w->row0, w->k, w->tmp, e);
+            if (st != DP_OK) return st;
         }
+        for (int i = 0; i < nth; i++) w->st[i] = DP_OK;
+        dp_pool_run(w->pool, convert_task, w);
+        for (int i = 0; i < nth; i++)
+            if (w->st[i] != DP_OK) {
+                if (e) *e = w->err[i];
+                return w->st[i];
+            }
     }
     return DP_OK;
 }
 
 static dp_status write_one(dp_rdrr_writer *w, const dp_model_desc *d, const dp_write_opts *o,
-                           const dp_wsource *src, dp_wtensor *t, float *tmp, dp_error *e) {
+                           const dp_wsource *src, dp_wtensor *t, float *tmp, dp_pool *pool, dp_error *e) {
     dp_dtype native;
     bool raw = o->recipe == DP_RECIPE_KEEP && src->native && src->rows_raw && src->native(src->ud, t, &native);
     bool norm = t->rows == 1 || t->role == DP_HF_OUTPUT_NORM;
@@ -95,8 +127,15 @@ static dp_status write_one(dp_rdrr_writer *w, const dp_model_desc *d, const dp_w
     dp_rdrr_tensor_desc td = {t->name, t->dtype, {(uint64_t)t->cols, (uint64_t)t->rows},
                               t->role >= DP_HF_EMBED ? special[t->role - DP_HF_EMBED] : dp_wrole_name((dp_wrole)t->role),
                               t->layer, t->expert};
-    wctx c = {src, t, tmp, raw};
-    dp_status st = dp_rdrr_writer_add(w, &td, write_rows, &c, e);
+    wctx *c = dp_calloc(1, sizeof *c);
+    if (!c) return dp_err_set(e, DP_ERR_NOMEM, "convert: out of memory");
+    c->src = src;
+    c->t = t;
+    c->tmp = tmp;
+    c->raw = raw;
+    c->pool = pool;
+    dp_status st = dp_rdrr_writer_add(w, &td, write_rows, c, e);
+    dp_free(c);
     return st; /* the writer already names the tensor */
 }
 
@@ -109,14 +148,16 @@ dp_status dp_model_write(const dp_model_desc *d, const char *dir, const dp_write
     float *tmp = dp_malloc((size_t)widest * CHUNK_ROWS * sizeof(float));
     if (!tmp) return dp_err_set(e, DP_ERR_NOMEM, "convert: out of memory");
     dp_rdrr_writer *w = NULL;
-    st = dp_rdrr_writer_new(dir, o->shard_max, &w, e);
+    dp_pool *pool = NULL;
+    st = dp_pool_new(o->n_threads > 0 ? (o->n_threads < 64 ? o->n_threads : 64) : (dp_cpu_count() < 64 ? 0 : 64), &pool, e);
+    if (st == DP_OK) st = dp_rdrr_writer_new(dir, o->shard_max, &w, e);
     int64_t total = 3 + (int64_t)d->n_layers * (DP_W_LAYER_COUNT + 3 * d->n_expert), done = 0;
     char name[128];
     dp_wtensor t;
 #define EMIT(nm, ly, ex, rl, rw, cl)                                                           \
     do {                                                                                       \
         t = (dp_wtensor){nm, ly, ex, rl, rw, cl, DP_DTYPE_F32};                                \
-        if (st == DP_OK) st = write_one(w, d, o, src, &t, tmp, e);                             \
+        if (st == DP_OK) st = write_one(w, d, o, src, &t, tmp, pool, e);                             \
         if (o->progress) o->progress(o->progress_ud, ++done, total);                           \
     } while (0)
     EMIT("token_embd.weight", -1, -1, DP_HF_EMBED, d->vocab, d->hidden);
@@ -174,6 +215,7 @@ dp_status dp_model_write(const dp_model_desc *d, const char *dir, const dp_write
         dp_buf_free(&mj);
     }
     dp_rdrr_writer_free(w);
+    dp_pool_free(pool);
     dp_free(tmp);
     return st;
 }

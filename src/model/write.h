@@ -34,11 +34,13 @@ typedef struct dp_wsource {
     /* Optional: the source's stored dtype for t (used by DP_RECIPE_KEEP) and raw rows in it. */
     bool (*native)(void *ud, const dp_wtensor *t, dp_dtype *dtype);
     dp_status (*rows_raw)(void *ud, const dp_wtensor *t, int64_t row0, int64_t n, void *dst, dp_error *e);
+    bool thread_safe;    /* rows_f32 may be called from several threads at once */
 } dp_wsource;
 
 typedef struct dp_write_opts {
     dp_recipe recipe;
     uint64_t shard_max;            /* 0: 64 MiB */
+    int n_threads;                 /* threads converting rows; <= 0: all cores */
     const char *source;            /* recorded in the manifest (e.g. the HF dir or GGUF file) */
     const char *tokenizer_json;    /* manifest "tokenizer" object text, or NULL */
     const char *tokenizer_file;    /* synth: a tokenizer.json / tiktoken / GGUF file to copy in */
