@@ -234,14 +234,16 @@ int main(void) {
     dp_mm_kernels rows_only = {"avx2-dots", {0}, NULL, NULL, NULL};
     const dp_mm_kernels *avx2 = dp_mm_kernels_avx2();
     if (avx2) memcpy(rows_only.dot, avx2->dot, sizeof rows_only.dot);
-    const dp_mm_kernels *sets[3] = {dp_mm_kernels_generic(), avx2, avx2 ? &rows_only : NULL};
+    const dp_mm_kernels *sets[4] = {dp_mm_kernels_generic(), avx2, avx2 ? &rows_only : NULL,
+                                    dp_mm_kernels_avx2_vnni()};
     static const int shapes[][3] = {{1, 256, 7}, {3, 512, 5}, {5, 768, 13}, {9, 256, 1},
                                     {4, 1024, 33}, {2, 256, 2}, {11, 512, 9}, {6, 256, 24},
                                     {2, 512, 8}};
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < 4; s++) {
         const dp_mm_kernels *kern = sets[s];
         if (!kern) {
-            if (s == 1) printf("avx2 kernels unavailable on this CPU: skipped\n");
+            if (s == 1 || s == 3)
+                printf("%s kernels unavailable on this CPU: skipped\n", s == 1 ? "avx2" : "vnni");
             continue;
         }
         for (size_t ti = 0; ti < N_TYPES; ti++) {
@@ -261,7 +263,7 @@ int main(void) {
                 check_exact(kern, p2, t, 3, 96, 5);
                 check_random(kern, p2, t, 5, 32, 3, &worst);
             }
-            printf("%-9s %-5s: max |fast - ref| / sum|w||x| = %.2e\n", kern->name,
+            printf("%-10s %-5s: max |fast - ref| / sum|w||x| = %.2e\n", kern->name,
                    dp_dtype_name(t), worst);
         }
     }

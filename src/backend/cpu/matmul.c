@@ -9,13 +9,28 @@
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define DP_HAVE_AVX2_FILE 1
-const dp_mm_kernels *dp_mm_avx2_table(void); /* matmul_avx2.c */
+const dp_mm_kernels *dp_mm_avx2_table(bool vnni); /* matmul_avx2.c */
 #if defined(__GNUC__)
 #include <cpuid.h>
-/* F16C is CPUID.1:ECX bit 29 (clang before 16 rejects "f16c" in __builtin_cpu_supports). */
-static int dp_cpu_has_f16c(void) {
+#define X86_AVX2 1 /* AVX2 + FMA + F16C, with the OS saving ymm state */
+#define X86_VNNI 2 /* AVX-512 F/BW/VL/VNNI, with the OS saving zmm state */
+/* From CPUID and XGETBV directly (clang before 16 rejects some __builtin_cpu_supports names). */
+static int x86_features(void) {
     unsigned a, b, c, d;
-    return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    const bool osxsave = c & (1u << 27), avx = c & (1u << 28), fma = c & (1u << 12),
+               f16c = c & (1u << 29);
+    if (!osxsave || !avx || !fma || !f16c) return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    (void)hi;
+    if ((lo & 0x6) != 0x6 || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    if (!(b & (1u << 5))) return 0;
+    int f = X86_AVX2;
+    const bool avx512 = (b & (1u << 16)) && (b & (1u << 30)) && (b & (1u << 31)) &&
+                        (c & (1u << 11)) && (lo & 0xE6) == 0xE6;
+    if (avx512) f |= X86_VNNI;
+    return f;
 }
 #endif
 #endif
@@ -290,14 +305,21 @@ const dp_mm_kernels *dp_mm_kernels_generic(void) { return &generic_kernels; }
 
 const dp_mm_kernels *dp_mm_kernels_avx2(void) {
 #if defined(DP_HAVE_AVX2_FILE) && defined(__GNUC__)
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && dp_cpu_has_f16c())
-        return dp_mm_avx2_table();
+    if (x86_features() & X86_AVX2) return dp_mm_avx2_table(false);
+#endif
+    return NULL;
+}
+
+const dp_mm_kernels *dp_mm_kernels_avx2_vnni(void) {
+#if defined(DP_HAVE_AVX2_FILE) && defined(__GNUC__)
+    if ((x86_features() & (X86_AVX2 | X86_VNNI)) == (X86_AVX2 | X86_VNNI)) return dp_mm_avx2_table(true);
 #endif
     return NULL;
 }
 
 const dp_mm_kernels *dp_mm_kernels_best(void) {
-    const dp_mm_kernels *k = dp_mm_kernels_avx2();
+    const dp_mm_kernels *k = dp_mm_kernels_avx2_vnni();
+    if (!k) k = dp_mm_kernels_avx2();
     return k ? k : dp_mm_kernels_generic();
 }
 

@@ -9,7 +9,7 @@
 
 #include "backend/cpu/matmul_impl.h"
 
-const dp_mm_kernels *dp_mm_avx2_table(void);
+const dp_mm_kernels *dp_mm_avx2_table(bool vnni);
 
 #define INLINE static inline __attribute__((always_inline))
 /* The per-row loops below have compile-time trip counts; -O2 does not always unroll them, and
@@ -442,6 +442,103 @@ static void avx2_panel_tile(dp_dtype wt, int k, const void *panel, const void *x
     else PANEL_CASES(16, 2)
 }
 
+/* ---- the same panel tile with AVX-512 VNNI on 256-bit vectors (Zen 4, Ice Lake and later) ----
+ * vpdpbusd multiplies the u8 levels by the s8 activations and accumulates straight into i32
+ * lanes (one per panel row), so a step is one broadcast and one instruction per activation row
+ * and a sub-block needs no i16 flush; its scale is applied once with an i32 multiply.
+ * Compiled for that target only; used after a runtime CPU check. */
+#define VNNI_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+
+VNNI_TARGET INLINE void panel_tile_vnni_nc(int k, const uint8_t *P, const uint8_t *x, size_t xs,
+                                           float *y, size_t ldy, bool acc, const int NC,
+                                           const int SUB) {
+    const int nb = k / DP_QK_K, nsub = DP_QK_K / SUB, steps = SUB / 4;
+    __m256 accf[DP_MM_NC];
+    UNROLL
+    for (int c = 0; c < NC; c++) accf[c] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++, P += PB) {
+        __m256i acc32[DP_MM_NC];
+        const int8_t *xq[DP_MM_NC];
+        UNROLL
+        for (int c = 0; c < NC; c++) {
+            acc32[c] = _mm256_setzero_si256();
+            xq[c] = ((const dp_block_q8_k *)(x + (size_t)c * xs) + b)->qs;
+        }
+        for (int s = 0; s < nsub; s++) {
+            /* the i16 pair [sc, sc] of each row read as i32, shifted down: the row's scale */
+            const __m256i sc = _mm256_srai_epi32(load256(P + PB_SC + 32 * s), 16);
+            __m256i a32[DP_MM_NC];
+            UNROLL
+            for (int c = 0; c < NC; c++) a32[c] = _mm256_setzero_si256();
+            UNROLL
+            for (int t = 0; t < steps; t++) {
+                const __m256i wv = load256(P + PB_Q + 32 * (steps * s + t));
+                UNROLL
+                for (int c = 0; c < NC; c++) {
+                    int32_t xv;
+                    memcpy(&xv, xq[c] + SUB * s + 4 * t, 4);
+                    a32[c] = _mm256_dpbusd_epi32(a32[c], wv, _mm256_set1_epi32(xv));
+                }
+            }
+            UNROLL
+            for (int c = 0; c < NC; c++) acc32[c] = _mm256_add_epi32(acc32[c], _mm256_mullo_epi32(sc, a32[c]));
+        }
+        const __m256 dv = _mm256_loadu_ps((const float *)(P + PB_D));
+        const __m256 dmv = _mm256_loadu_ps((const float *)(P + PB_DMIN));
+        UNROLL
+        for (int c = 0; c < NC; c++) {
+            const dp_block_q8_k *xb = (const dp_block_q8_k *)(x + (size_t)c * xs) + b;
+            __m256i msum = _mm256_setzero_si256();
+            if (SUB == 32) {
+                const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)xb->bsums),
+                                                  _mm_loadu_si128((const __m128i *)xb->bsums + 1));
+                const __m256i b2 = _mm256_broadcastsi128_si256(bs);
+                msum = _mm256_dpwssd_epi32(msum, load256(P + PB_MN), _mm256_shuffle_epi32(b2, 0x00));
+                msum = _mm256_dpwssd_epi32(msum, load256(P + PB_MN + 32), _mm256_shuffle_epi32(b2, 0x55));
+                msum = _mm256_dpwssd_epi32(msum, load256(P + PB_MN + 64), _mm256_shuffle_epi32(b2, 0xAA));
+                msum = _mm256_dpwssd_epi32(msum, load256(P + PB_MN + 96), _mm256_shuffle_epi32(b2, 0xFF));
+            } else {
+                const __m256i bs = load256(xb->bsums);
+                UNROLL
+                for (int p = 0; p < 8; p++)
+                    msum = _mm256_dpwssd_epi32(msum, load256(P + PB_MN + 32 * p),
+                                               _mm256_permutevar8x32_epi32(bs, _mm256_set1_epi32(p)));
+            }
+            const __m256 xd = _mm256_set1_ps(xb->d);
+            accf[c] = _mm256_fmadd_ps(_mm256_mul_ps(dv, xd), _mm256_cvtepi32_ps(acc32[c]), accf[c]);
+            accf[c] = _mm256_fnmadd_ps(_mm256_mul_ps(dmv, xd), _mm256_cvtepi32_ps(msum), accf[c]);
+        }
+    }
+    UNROLL
+    for (int c = 0; c < NC; c++) {
+        float *yc = y + (size_t)c * ldy;
+        _mm256_storeu_ps(yc, acc ? _mm256_add_ps(_mm256_loadu_ps(yc), accf[c]) : accf[c]);
+    }
+}
+
+#define VNNI_TILE(NAME, NC, SUB)                                                              \
+    VNNI_TARGET static void NAME(int k, const uint8_t *P, const uint8_t *x, size_t xs,        \
+                                 float *y, size_t ldy, bool acc) {                            \
+        panel_tile_vnni_nc(k, P, x, xs, y, ldy, acc, NC, SUB);                                \
+    }
+VNNI_TILE(vnni_tile_32_1, 1, 32)
+VNNI_TILE(vnni_tile_32_2, 2, 32)
+VNNI_TILE(vnni_tile_32_3, 3, 32)
+VNNI_TILE(vnni_tile_32_4, 4, 32)
+VNNI_TILE(vnni_tile_16_1, 1, 16)
+VNNI_TILE(vnni_tile_16_2, 2, 16)
+VNNI_TILE(vnni_tile_16_3, 3, 16)
+VNNI_TILE(vnni_tile_16_4, 4, 16)
+
+static void vnni_panel_tile(dp_dtype wt, int k, const void *panel, const void *x, size_t xs,
+                            int nc, float *y, size_t ldy, bool acc) {
+    typedef void (*tile_fn)(int, const uint8_t *, const uint8_t *, size_t, float *, size_t, bool);
+    static const tile_fn t32[4] = {vnni_tile_32_1, vnni_tile_32_2, vnni_tile_32_3, vnni_tile_32_4};
+    static const tile_fn t16[4] = {vnni_tile_16_1, vnni_tile_16_2, vnni_tile_16_3, vnni_tile_16_4};
+    const int i = (nc < DP_MM_NC ? nc : DP_MM_NC) - 1;
+    (wt == DP_DTYPE_Q6_K ? t16 : t32)[i](k, panel, x, xs, y, ldy, acc);
+}
+
 /* ---- instantiation over the row count ---- */
 
 /* One function per row count (so each gets its own register allocation) and a dispatcher. */
@@ -499,4 +596,20 @@ static const dp_mm_kernels avx2_kernels = {
     avx2_panel_tile,
 };
 
-const dp_mm_kernels *dp_mm_avx2_table(void) { return &avx2_kernels; }
+static const dp_mm_kernels vnni_kernels = {
+    "avx2+vnni",
+    {
+        [DP_DTYPE_F32] = avx2_dot_f32,
+        [DP_DTYPE_F16] = avx2_dot_f16,
+        [DP_DTYPE_BF16] = avx2_dot_bf16,
+        [DP_DTYPE_Q8_0] = avx2_dot_q8_0,
+        [DP_DTYPE_Q4_K] = avx2_dot_q4_k,
+        [DP_DTYPE_Q5_K] = avx2_dot_q5_k,
+        [DP_DTYPE_Q6_K] = avx2_dot_q6_k,
+    },
+    avx2_panel_bytes,
+    avx2_panel_pack,
+    vnni_panel_tile,
+};
+
+const dp_mm_kernels *dp_mm_avx2_table(bool vnni) { return vnni ? &vnni_kernels : &avx2_kernels; }

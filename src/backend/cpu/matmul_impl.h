@@ -67,6 +67,8 @@ void dp_mm_act_dequantize(dp_dtype wt, const void *src, float *x, int k);
 const dp_mm_kernels *dp_mm_kernels_generic(void);
 /* AVX2+FMA+F16C kernels, or NULL when not compiled in or the CPU lacks them. */
 const dp_mm_kernels *dp_mm_kernels_avx2(void);
+/* The AVX2 set with the AVX-512 VNNI panel GEMM, or NULL when the CPU lacks AVX-512 VNNI/VL/BW. */
+const dp_mm_kernels *dp_mm_kernels_avx2_vnni(void);
 /* The best kernels for this CPU. */
 const dp_mm_kernels *dp_mm_kernels_best(void);
 
