@@ -386,6 +386,79 @@ def model_load_seeds():
         model_obj("mixtral", 40, 32, 2, 2, 1, 16, 32, experts=4, used=2)))
 
 
+# ---- gguf_import: tiny GGUF models as llama.cpp lays them out ----------------------------
+
+def gguf_model(arch, vocab=16, hidden=16, layers=1, heads=2, kv=1, hd=8, ffn=16, gt=0,
+               experts=0, extra_kv=(), fused=False, rope_factors=None):
+    kvs = [("general.architecture", STR, arch), ("general.name", STR, "fuzz-" + arch),
+           (arch + ".context_length", U32, 64), (arch + ".embedding_length", U32, hidden),
+           (arch + ".block_count", U32, layers), (arch + ".feed_forward_length", U32, ffn),
+           (arch + ".attention.head_count", U32, heads),
+           (arch + ".attention.head_count_kv", U32, kv),
+           (arch + ".attention.key_length", U32, hd), (arch + ".attention.value_length", U32, hd),
+           (arch + ".rope.freq_base", F32, 10000.0),
+           (arch + ".attention.layer_norm_rms_epsilon", F32, 1e-5),
+           (arch + ".rope.dimension_count", U32, hd)]
+    if experts:
+        kvs += [(arch + ".expert_count", U32, experts), (arch + ".expert_used_count", U32, 2)]
+    kvs += list(extra_kv)
+    toks = ["<unk>", "<s>", "</s>"] + ["<0x%02X>" % b for b in range(vocab - 3)]
+    kvs += [("tokenizer.ggml.model", STR, "llama"), ("tokenizer.ggml.tokens", ARR, (STR, toks)),
+            ("tokenizer.ggml.scores", ARR, (F32, [0.0] * vocab)),
+            ("tokenizer.ggml.token_type", ARR, (I32, [2, 3, 3] + [6] * (vocab - 3))),
+            ("tokenizer.ggml.bos_token_id", U32, 1), ("tokenizer.ggml.eos_token_id", U32, 2)]
+    q, k = heads * hd, kv * hd
+    t = [("token_embd.weight", [hidden, vocab], gt), ("output_norm.weight", [hidden], 0),
+         ("output.weight", [hidden, vocab], gt)]
+    gemma = arch in ("gemma2", "gemma3")
+    for l in range(layers):
+        b = "blk.%d." % l
+        t.append((b + "attn_norm.weight", [hidden], 0))
+        if fused:
+            t.append((b + "attn_qkv.weight", [hidden, q + 2 * k], gt))
+        else:
+            t += [(b + "attn_q.weight", [hidden, q], gt), (b + "attn_k.weight", [hidden, k], gt),
+                  (b + "attn_v.weight", [hidden, k], gt)]
+        t.append((b + "attn_output.weight", [q, hidden], gt))
+        if arch in ("gemma3", "qwen3"):
+            t += [(b + "attn_q_norm.weight", [hd], 0), (b + "attn_k_norm.weight", [hd], 0)]
+        if gemma:
+            t += [(b + "post_attention_norm.weight", [hidden], 0),
+                  (b + "post_ffw_norm.weight", [hidden], 0)]
+        t.append((b + "ffn_norm.weight", [hidden], 0))
+        if experts:
+            t += [(b + "ffn_gate_inp.weight", [hidden, experts], 0),
+                  (b + "ffn_gate_exps.weight", [hidden, ffn, experts], gt),
+                  (b + "ffn_up_exps.weight", [hidden, ffn, experts], gt),
+                  (b + "ffn_down_exps.weight", [ffn, hidden, experts], gt)]
+        elif fused:
+            t += [(b + "ffn_up.weight", [hidden, 2 * ffn], gt),
+                  (b + "ffn_down.weight", [ffn, hidden], gt)]
+        else:
+            t += [(b + "ffn_gate.weight", [hidden, ffn], gt), (b + "ffn_up.weight", [hidden, ffn], gt),
+                  (b + "ffn_down.weight", [ffn, hidden], gt)]
+    if rope_factors:
+        for name in rope_factors:
+            t.append((name, [hd // 2], 0))
+    return gguf(kvs, t)
+
+
+def gguf_import_seeds():
+    out("gguf_import", "llama-f32.gguf", gguf_model("llama"))
+    out("gguf_import", "llama-q8_0.gguf", gguf_model("llama", hidden=32, hd=16, ffn=32, gt=8))
+    out("gguf_import", "llama-rope-freqs.gguf", gguf_model("llama", rope_factors=["rope_freqs.weight"]))
+    out("gguf_import", "mixtral-f16.gguf", gguf_model("llama", gt=1, experts=4))
+    out("gguf_import", "gemma3.gguf", gguf_model("gemma3", layers=2, extra_kv=[
+        ("gemma3.attention.sliding_window", U32, 8), ("gemma3.rope.freq_base_swa", F32, 10000.0)]))
+    out("gguf_import", "gemma2.gguf", gguf_model("gemma2", layers=2, extra_kv=[
+        ("gemma2.attention.sliding_window_pattern", ARR, (BOOL, [True, False]))]))
+    out("gguf_import", "phi3.gguf", gguf_model("phi3", fused=True, rope_factors=[
+        "rope_factors_long.weight", "rope_factors_short.weight"], extra_kv=[
+        ("phi3.rope.scaling.original_context_length", U32, 16),
+        ("phi3.rope.scaling.attn_factor", F32, 1.2)]))
+    out("gguf_import", "qwen3-bf16.gguf", gguf_model("qwen3", gt=30))
+
+
 # ---- the seeds ---------------------------------------------------------------------------
 
 def main():
@@ -492,6 +565,7 @@ def main():
 
     # model_load: manifests over the target's own shard
     model_load_seeds()
+    gguf_import_seeds()
 
     # tokenizers (synthetic)
     out("tok_hfjson", "bpe.json", json.dumps(tokenizer_json_bpe(), ensure_ascii=False))
