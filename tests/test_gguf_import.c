@@ -7,7 +7,10 @@
  *  3. Q4_K_M converted by Doppler from Hugging Face checkpoints (fixtures/gguf/hf, rows of 256 so
  *     q4_K / q6_K are really used; hf-tiny/llama, rows of 64 so K-quants fall back to q8_0)
  *     against the f32 conversion: top-1 agreement and max |dlogit| bounded;
- *  4. hostile metadata: missing keys, wrong shapes, unsupported architectures give errors. */
+ *  4. every hf-tiny family written as GGUF the way llama.cpp's converter lays it out (below),
+ *     imported, against the reference logits (1e-3): the only coverage of the gemma2, gemma3,
+ *     phi3, qwen3 and Mixtral conventions, since no llama.cpp-written files of them are fixtures;
+ *  5. hostile metadata: missing keys, wrong shapes, unsupported architectures give errors. */
 #include <math.h>
 #include <string.h>
 
@@ -15,6 +18,8 @@
 #include "format/gguf.h"
 #include "format/rdrr.h"
 #include "format/safetensors.h"
+#include "model/gguf_out.h"
+#include "model/hf.h"
 #include "model/write.h"
 #include "testutil.h"
 
@@ -380,6 +385,243 @@ static void check_q4km_same_as_llamacpp(void) {
     dp_reader_close(&r);
 }
 
+
+/* ---- hf-tiny families written as llama.cpp's convert_hf_to_gguf.py lays them out ----
+ * (read from its source: conversion/{llama,gemma,phi,qwen}.py, conversion/base.py)
+ *   llama / Mixtral: architecture "llama"; q/k rows permuted (LlamaModel.permute); llama3 rope
+ *     parameters as rope_freqs.weight; experts stacked into ffn_{gate,up,down}_exps;
+ *   gemma2 / gemma3: every *norm.weight stored as 1 + w; softcaps, sliding_window,
+ *     rope.freq_base_swa; no output.weight when tied;
+ *   phi3: attn_qkv and ffn_up (gate | up) fused as in the checkpoint; rope_factors_long/short,
+ *     rope.scaling.attn_factor, rope.scaling.original_context_length;
+ *   qwen3: plain names, attn_q_norm / attn_k_norm.
+ * Two keys are written that llama.cpp's converter omits, because these tiny configs differ from
+ * every real checkpoint there: gemma3.attention.sliding_window_pattern (3 here; llama.cpp
+ * assumes 6) and <gemma>.attention.scale (query_pre_attn_scalar 24 != head_dim 32 here; llama.cpp
+ * assumes head_dim except for 27B). The importer reads both keys when present. */
+
+typedef struct pend {
+    char name[96];
+    uint32_t n_dims;
+    uint64_t ne[4];
+    float *data;
+} pend;
+
+typedef struct gen {
+    pend t[512];
+    int n;
+    bool ok;
+} gen;
+
+static pend *gen_add(gen *g, const char *name, uint32_t n_dims, uint64_t ne0, uint64_t ne1, uint64_t ne2) {
+    if (g->n >= 512) { g->ok = false; return NULL; }
+    pend *p = &g->t[g->n++];
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->n_dims = n_dims;
+    p->ne[0] = ne0; p->ne[1] = ne1; p->ne[2] = ne2; p->ne[3] = 1;
+    p->data = calloc((size_t)(ne0 * ne1 * ne2), sizeof(float));
+    if (!p->data) g->ok = false;
+    return p->data ? p : NULL;
+}
+
+static bool is_norm_role(int role) {
+    return role == DP_W_ATTN_NORM || role == DP_W_Q_NORM || role == DP_W_K_NORM || role == DP_W_POST_ATTN_NORM ||
+           role == DP_W_FFN_NORM || role == DP_W_POST_FFN_NORM || role == DP_HF_OUTPUT_NORM;
+}
+
+static bool write_llamacpp_gguf(const char *hf_dir, const char *out, dp_model_desc *d) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/config.json", hf_dir);
+    char *text = NULL;
+    size_t len = 0;
+    dp_json_doc *doc = NULL;
+    dp_error e = {0};
+    dp_st *st = NULL;
+    gen *g = calloc(1, sizeof *g);
+    if (!g) return false;
+    g->ok = dp_file_read_all(path, 1 << 20, &text, &len, &e) == DP_OK && dp_json_parse(text, len, &doc, &e) == DP_OK &&
+            dp_model_from_hf_config(dp_json_root(doc), d, &e) == DP_OK && dp_st_open(hf_dir, &st, &e) == DP_OK;
+    CHECK_MSG(g->ok, "%s: %s", hf_dir, e.msg);
+    bool llama = d->family == DP_FAMILY_LLAMA || d->family == DP_FAMILY_MIXTRAL;
+    bool gemma = d->family == DP_FAMILY_GEMMA2 || d->family == DP_FAMILY_GEMMA3;
+    const char *arch = llama ? "llama" : dp_family_name(d->family);
+    float *experts[DP_MAX_LAYERS][3] = {{0}};
+    int64_t erows[3] = {0}, ecols[3] = {0};
+    for (size_t i = 0; g->ok && i < dp_st_count(st); i++) {
+        const dp_st_tensor *t = dp_st_at(st, i);
+        dp_hf_name nm;
+        if (!dp_hf_map_name(d, t->name, &nm)) { CHECK_MSG(0, "unmapped %s", t->name); g->ok = false; break; }
+        uint64_t rows = t->n_dims == 2 ? t->shape[0] : 1, cols = t->n_dims == 2 ? t->shape[1] : t->shape[0];
+        float *v = malloc((size_t)(rows * cols) * sizeof(float));
+        if (!v || dp_st_read_f32(st, t, v, &e) != DP_OK) { free(v); g->ok = false; break; }
+        if (nm.expert >= 0) {
+            int k = nm.role == DP_W_GATE ? 0 : nm.role == DP_W_UP ? 1 : 2;
+            if (!experts[nm.layer][k]) {
+                experts[nm.layer][k] = calloc((size_t)(rows * cols) * (size_t)d->n_expert, sizeof(float));
+                erows[k] = (int64_t)rows;
+                ecols[k] = (int64_t)cols;
+            }
+            if (experts[nm.layer][k]) memcpy(experts[nm.layer][k] + (size_t)nm.expert * rows * cols, v, (size_t)(rows * cols) * 4);
+            free(v);
+            continue;
+        }
+        char name[96];
+        if (nm.role == DP_HF_EMBED) snprintf(name, sizeof name, "token_embd.weight");
+        else if (nm.role == DP_HF_OUTPUT_NORM) snprintf(name, sizeof name, "output_norm.weight");
+        else if (nm.role == DP_HF_OUTPUT) snprintf(name, sizeof name, "output.weight");
+        else if (nm.role == DP_HF_FUSED_QKV) snprintf(name, sizeof name, "blk.%d.attn_qkv.weight", nm.layer);
+        else if (nm.role == DP_HF_FUSED_GATE_UP) snprintf(name, sizeof name, "blk.%d.ffn_up.weight", nm.layer);
+        else dp_tensor_name(name, sizeof name, nm.layer, (dp_wrole)nm.role, -1);
+        pend *p = gen_add(g, name, rows > 1 ? 2 : 1, cols, rows, 1);
+        if (p) {
+            bool permute = llama && (nm.role == DP_W_Q || nm.role == DP_W_K);
+            for (uint64_t r = 0; r < rows; r++)
+                memcpy(p->data + r * cols, v + (permute ? (uint64_t)src_row((int64_t)r, d->head_dim) : r) * cols, cols * 4);
+            if (gemma && is_norm_role(nm.role))
+                for (uint64_t k = 0; k < cols; k++) p->data[k] += 1.0f;
+        }
+        free(v);
+    }
+    for (int l = 0; g->ok && l < d->n_layers && d->n_expert > 0; l++)
+        for (int k = 0; k < 3; k++) {
+            static const char *const NM[3] = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
+            char name[96];
+            snprintf(name, sizeof name, "blk.%d.%s.weight", l, NM[k]);
+            pend *p = experts[l][k] ? gen_add(g, name, 3, (uint64_t)ecols[k], (uint64_t)erows[k], (uint64_t)d->n_expert) : NULL;
+            if (p) memcpy(p->data, experts[l][k], (size_t)(erows[k] * ecols[k] * d->n_expert) * 4);
+            else g->ok = false;
+        }
+    for (int l = 0; l < DP_MAX_LAYERS; l++)
+        for (int k = 0; k < 3; k++) free(experts[l][k]);
+    int half = d->rot_dim / 2;
+    if (g->ok && d->rope.scaling == DP_ROPE_SCALING_LLAMA3) {
+        pend *p = gen_add(g, "rope_freqs.weight", 1, (uint64_t)half, 1, 1);
+        const dp_rope_desc *r = &d->rope;
+        for (int i = 0; p && i < half; i++) {
+            float freq = 1.0f / powf((float)r->theta, (float)(2 * i) / (float)d->rot_dim);
+            float wl = (float)(2.0 * M_PI) / freq;
+            if (wl < (double)r->original_max_pos / r->high_freq_factor) p->data[i] = 1.0f;
+            else if (wl > (double)r->original_max_pos / r->low_freq_factor) p->data[i] = (float)r->factor;
+            else {
+                float sm = ((float)r->original_max_pos / wl - (float)r->low_freq_factor) / (float)(r->high_freq_factor - r->low_freq_factor);
+                p->data[i] = 1.0f / ((1.0f - sm) / (float)r->factor + sm);
+            }
+        }
+    }
+    if (g->ok && d->rope.scaling == DP_ROPE_SCALING_LONGROPE) {
+        pend *pl = gen_add(g, "rope_factors_long.weight", 1, (uint64_t)half, 1, 1);
+        pend *ps = gen_add(g, "rope_factors_short.weight", 1, (uint64_t)half, 1, 1);
+        if (pl && ps) {
+            memcpy(pl->data, d->rope.long_factor, (size_t)half * 4);
+            memcpy(ps->data, d->rope.short_factor, (size_t)half * 4);
+        }
+    }
+    dp_gguf_out o = {0};
+    char k[128];
+#define KEY(s) (snprintf(k, sizeof k, "%s.%s", arch, s), k)
+    dp_gguf_out_str(&o, "general.architecture", arch);
+    dp_gguf_out_u32(&o, KEY("context_length"), (uint32_t)d->max_pos);
+    dp_gguf_out_u32(&o, KEY("embedding_length"), (uint32_t)d->hidden);
+    dp_gguf_out_u32(&o, KEY("block_count"), (uint32_t)d->n_layers);
+    dp_gguf_out_u32(&o, KEY("feed_forward_length"), (uint32_t)d->ffn);
+    dp_gguf_out_u32(&o, KEY("attention.head_count"), (uint32_t)d->n_head);
+    dp_gguf_out_u32(&o, KEY("attention.head_count_kv"), (uint32_t)d->n_kv_head);
+    dp_gguf_out_f32(&o, KEY("rope.freq_base"), (float)d->rope.theta);
+    dp_gguf_out_f32(&o, KEY("attention.layer_norm_rms_epsilon"), d->norm_eps);
+    if (d->head_dim != d->hidden / d->n_head || gemma) {
+        dp_gguf_out_u32(&o, KEY("attention.key_length"), (uint32_t)d->head_dim);
+        dp_gguf_out_u32(&o, KEY("attention.value_length"), (uint32_t)d->head_dim);
+    }
+    if (llama || d->family == DP_FAMILY_PHI3) dp_gguf_out_u32(&o, KEY("rope.dimension_count"), (uint32_t)d->rot_dim);
+    if (d->n_expert > 0) {
+        dp_gguf_out_u32(&o, KEY("expert_count"), (uint32_t)d->n_expert);
+        dp_gguf_out_u32(&o, KEY("expert_used_count"), (uint32_t)d->n_expert_used);
+    }
+    if (gemma) {
+        dp_gguf_out_u32(&o, KEY("attention.sliding_window"), (uint32_t)d->sliding_window);
+        dp_gguf_out_f32(&o, KEY("attention.scale"), d->attn_scale);
+        if (d->family == DP_FAMILY_GEMMA2) {
+            dp_gguf_out_f32(&o, KEY("attn_logit_softcapping"), d->attn_softcap);
+            dp_gguf_out_f32(&o, KEY("final_logit_softcapping"), d->final_softcap);
+        } else {
+            int pattern = 1;
+            while (pattern < d->n_layers && d->layer_local[pattern - 1]) pattern++;
+            dp_gguf_out_u32(&o, KEY("attention.sliding_window_pattern"), (uint32_t)pattern);
+            dp_gguf_out_f32(&o, KEY("rope.freq_base_swa"), (float)d->rope_local.theta);
+            if (d->final_softcap > 0) dp_gguf_out_f32(&o, KEY("final_logit_softcapping"), d->final_softcap);
+        }
+    }
+    if (d->family == DP_FAMILY_PHI3) {
+        double scale = (double)d->max_pos / (double)d->rope.original_max_pos;
+        dp_gguf_out_u32(&o, KEY("rope.scaling.original_context_length"), (uint32_t)d->rope.original_max_pos);
+        dp_gguf_out_f32(&o, KEY("rope.scaling.attn_factor"),
+                        (float)(scale > 1 ? sqrt(1 + log(scale) / log((double)d->rope.original_max_pos)) : 1.0));
+        dp_gguf_out_u32(&o, KEY("attention.sliding_window"), (uint32_t)d->sliding_window);
+    }
+#undef KEY
+    if (d->bos_id >= 0) dp_gguf_out_u32(&o, "tokenizer.ggml.bos_token_id", (uint32_t)d->bos_id);
+    if (d->n_eos > 0) dp_gguf_out_u32(&o, "tokenizer.ggml.eos_token_id", (uint32_t)d->eos_ids[0]);
+    for (int i = 0; i < g->n; i++) dp_gguf_out_tensor(&o, g->t[i].name, DP_DTYPE_F32, g->t[i].n_dims, g->t[i].ne);
+    bool ok = g->ok && dp_gguf_out_open(&o, out, &e) == DP_OK;
+    for (int i = 0; ok && i < g->n; i++) {
+        const pend *p = &g->t[i];
+        ok = dp_gguf_out_write(&o, p->data, (size_t)(p->ne[0] * p->ne[1] * p->ne[2]) * 4, &e) == DP_OK &&
+             dp_gguf_out_end_tensor(&o, &e) == DP_OK;
+    }
+    ok = ok && dp_gguf_out_close(&o, &e) == DP_OK;
+    CHECK_MSG(ok, "writing %s: %s", out, e.msg);
+    dp_gguf_out_free(&o);
+    for (int i = 0; i < g->n; i++) free(g->t[i].data);
+    free(g);
+    dp_st_free(st);
+    dp_json_free(doc);
+    dp_free(text);
+    return ok;
+}
+
+static void check_family_gguf(const char *fam) {
+    char rel[128], hf[600], tmp[600], gg[700], dir[700], ref[700];
+    snprintf(rel, sizeof rel, "fixtures/hf-tiny/%s", fam);
+    const char *p = t_shared(rel);
+    if (!p) return;
+    snprintf(hf, sizeof hf, "%s", p);
+    snprintf(tmp, sizeof tmp, "%s", t_tmpdir("gguf_import_fam"));
+    snprintf(gg, sizeof gg, "%s/%s.gguf", tmp, fam);
+    snprintf(dir, sizeof dir, "%s/%s", tmp, fam);
+    snprintf(ref, sizeof ref, "%s/reference.safetensors", hf);
+    dp_model_desc *d = calloc(1, sizeof *d);
+    if (!d || !write_llamacpp_gguf(hf, gg, d) || !convert_gguf(gg, dir)) {
+        CHECK(0);
+        free(d);
+        return;
+    }
+    dp_st *st = NULL;
+    dp_error e = {0};
+    int32_t ids[N_IDS_MAX];
+    int n = 0;
+    float *want = NULL;
+    if (dp_st_open(ref, &st, &e) == DP_OK) {
+        const dp_st_tensor *ti = dp_st_find(st, "input_ids"), *tl = dp_st_find(st, "logits");
+        if (ti && tl && ti->size <= sizeof ids && dp_st_read(st, ti, ids, &e) == DP_OK) n = (int)(ti->size / 4);
+        want = tl ? malloc((size_t)tl->size) : NULL;
+        if (want && dp_st_read(st, tl, want, &e) != DP_OK) { free(want); want = NULL; }
+        dp_st_free(st);
+    }
+    int vocab = 0;
+    float *got = n > 0 ? eval_model(dir, ids, n, &vocab) : NULL;
+    CHECK(got && want && vocab == d->vocab);
+    if (got && want) {
+        cmp c = compare(got, want, n, vocab);
+        printf("hf-tiny/%-8s as llama.cpp's GGUF (arch %s), imported: max |dlogit| %.2e vs reference (bound 1e-3), top-1 %d/%d\n",
+               fam, d->family == DP_FAMILY_LLAMA || d->family == DP_FAMILY_MIXTRAL ? "llama" : fam, c.max_abs,
+               c.top1_same, c.rows);
+        CHECK_MSG(c.max_abs <= 1e-3, "%s: GGUF import differs from the reference by %g", fam, c.max_abs);
+    }
+    free(got);
+    free(want);
+    free(d);
+}
+
 int main(void) {
     int32_t ids[N_IDS_MAX];
     int n = read_ids(ids);
@@ -395,5 +637,7 @@ int main(void) {
     check_q4km_vs_f32("gguf/hf", "fixtures/gguf/hf", 3.0, 0.5, 12);
     check_q4km_vs_f32("hf-tiny/llama", "fixtures/hf-tiny/llama", 0.05, 0.01, 36);
     check_q4km_same_as_llamacpp();
+    static const char *const FAMS[] = {"llama", "gemma2", "gemma3", "phi3", "qwen3", "mixtral"};
+    for (size_t i = 0; i < sizeof FAMS / sizeof FAMS[0]; i++) check_family_gguf(FAMS[i]);
     return t_done("test_gguf_import");
 }
