@@ -1,6 +1,7 @@
 #!/bin/sh
 # fuzz/run.sh SECONDS [TARGET...] — build every libFuzzer target, replay the committed
-# regression inputs, then fuzz each target for SECONDS (two at a time by default). Exits
+# regression inputs, then fuzz each target for SECONDS (two at a time by default; 0: only run
+# the regressions, seeds and kept corpus once). Exits
 # non-zero on any crash, sanitizer report, hang (-timeout), leak (-detect_leaks=1) or oversized
 # allocation (-malloc_limit_mb, and the per-input cap in fuzz_common.h).
 #
@@ -73,8 +74,11 @@ run_one() {
     [ -d "$root/fuzz/$t/seeds" ] && dirs="$dirs $root/fuzz/$t/seeds"
     [ -d "$build/shared-seeds/$t" ] && dirs="$dirs $build/shared-seeds/$t"
     # (regressions are replayed above, not mutated: some are large, and would raise -max_len)
+    # SECONDS 0: run the seeds and corpus once, no mutation (libFuzzer reads 0 as "no limit")
+    limit="-max_total_time=$secs"
+    [ "$secs" -eq 0 ] && limit="-runs=0"
     # shellcheck disable=SC2086
-    "$bin" $opts -max_total_time="$secs" -artifact_prefix="$build/artifacts/$t/" $dirs >>"$log" 2>&1
+    "$bin" $opts $limit -artifact_prefix="$build/artifacts/$t/" $dirs >>"$log" 2>&1
 }
 
 fail=0
