@@ -35,6 +35,10 @@ static int x86_features(void) {
 #endif
 #endif
 
+#if defined(__aarch64__)
+const dp_mm_kernels *dp_mm_neon_table(void); /* matmul_neon.c */
+#endif
+
 /* ==== activation formats ==== */
 
 size_t dp_mm_act_row_bytes(dp_dtype wt, int k) {
@@ -317,9 +321,18 @@ const dp_mm_kernels *dp_mm_kernels_avx2_vnni(void) {
     return NULL;
 }
 
+const dp_mm_kernels *dp_mm_kernels_neon(void) {
+#if defined(__aarch64__)
+    return dp_mm_neon_table();
+#else
+    return NULL;
+#endif
+}
+
 const dp_mm_kernels *dp_mm_kernels_best(void) {
     const dp_mm_kernels *k = dp_mm_kernels_avx2_vnni();
     if (!k) k = dp_mm_kernels_avx2();
+    if (!k) k = dp_mm_kernels_neon();
     return k ? k : dp_mm_kernels_generic();
 }
 

@@ -9,8 +9,9 @@
  *      round-to-nearest-even, quantize_row_q8_K_ref), so integer dot products can be used;
  *   2. a dot kernel computes one weight row against up to DP_MM_NC activation rows, unpacking
  *      the weight blocks once for all of them (prompt processing reuses each weight load).
- * Kernels exist per ISA (generic C here, AVX2 in matmul_avx2.c); the driver picks the best one
- * the running CPU supports. */
+ * Kernels exist per ISA (generic C in matmul.c, AVX2 and AVX-512 VNNI in matmul_avx2.c, NEON in
+ * matmul_neon.c); the driver picks the best one the running CPU supports. The generic kernels
+ * are the ones a WebAssembly build uses. */
 #ifndef DP_CPU_MATMUL_IMPL_H
 #define DP_CPU_MATMUL_IMPL_H
 
@@ -69,6 +70,8 @@ const dp_mm_kernels *dp_mm_kernels_generic(void);
 const dp_mm_kernels *dp_mm_kernels_avx2(void);
 /* The AVX2 set with the AVX-512 VNNI panel GEMM, or NULL when the CPU lacks AVX-512 VNNI/VL/BW. */
 const dp_mm_kernels *dp_mm_kernels_avx2_vnni(void);
+/* NEON kernels on AArch64 (every AArch64 CPU has NEON), NULL elsewhere. */
+const dp_mm_kernels *dp_mm_kernels_neon(void);
 /* The best kernels for this CPU. */
 const dp_mm_kernels *dp_mm_kernels_best(void);
 
