@@ -13,12 +13,15 @@ struct Params {
   dst_off: u32,   // copy: first element written in dst
   cap: f32,       // softcap
   act: u32,       // glu: 0 SiLU, 1 GELU-tanh
+  dst_off2: u32,  // copy2: first element written in out2
 }
 @group(0) @binding(0) var<uniform> p: Params;
 
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out2: array<f32>;   // copy2
+@group(0) @binding(5) var<storage, read> a2: array<f32>;           // copy2
 
 fn index_of(wid: vec3<u32>, nw: vec3<u32>, li: u32) -> u32 {
   return (wid.x + wid.y * nw.x) * WG + li;
@@ -90,4 +93,15 @@ fn glu_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
                @builtin(local_invocation_index) li: u32) {
   let i = index_of(wid, nw, li);
   if (i < p.count) { out[i] = act(out[i]) * b[i]; }
+}
+
+// out[dst_off + i] = a[i] and out2[dst_off2 + i] = a2[i] (the K and V cache writes, fused)
+@compute @workgroup_size(WG)
+fn copy2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+         @builtin(local_invocation_index) li: u32) {
+  let i = index_of(wid, nw, li);
+  if (i < p.count) {
+    out[p.dst_off + i] = a[i];
+    out2[p.dst_off2 + i] = a2[i];
+  }
 }

@@ -1,4 +1,6 @@
 // rope.wgsl — rotary position embedding in place on x[n, n_head * head_dim].
+// `norm_rope` first rms-normalises each head (q/k norm of Qwen3 / Gemma 3), one workgroup per
+// (row, head).
 //
 // One invocation per (row, head, pair): pair i (< rot_dim / 2) rotates dims (i, i + rot_dim/2)
 // (NeoX / HF rotate-half) or (2i, 2i + 1) (interleaved, GGML "normal") by the angle
@@ -16,11 +18,16 @@ struct Params {
   half: u32,          // rot_dim / 2
   interleaved: u32,
   mscale: f32,
+  eps: f32,           // norm_rope: rms-norm epsilon
+  plus_one: u32,      // norm_rope: norm weight + 1
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 @group(0) @binding(2) var<storage, read> pos: array<i32>;
 @group(0) @binding(3) var<storage, read> inv_freq: array<f32>;
+@group(0) @binding(4) var<storage, read> nw: array<f32>;   // norm_rope: weight [head_dim]
+
+var<workgroup> red: array<f32, WG>;
 
 // (sin a, cos a) accurate to a few ulp for |a| < 1e5.
 fn sincos(a: f32) -> vec2<f32> {
@@ -55,4 +62,41 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
   let b = x[base + i1];
   x[base + i0] = a * sc.y - b * sc.x;
   x[base + i1] = b * sc.y + a * sc.x;
+}
+
+fn rotate(base: u32, i: u32, sc: vec2<f32>) {
+  var i0 = i;
+  var i1 = i + p.half;
+  if (p.interleaved != 0u) { i0 = 2u * i; i1 = 2u * i + 1u; }
+  let a = x[base + i0];
+  let b = x[base + i1];
+  x[base + i0] = a * sc.y - b * sc.x;
+  x[base + i1] = b * sc.y + a * sc.x;
+}
+
+@compute @workgroup_size(WG)
+fn norm_rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
+             @builtin(local_invocation_index) li: u32) {
+  let t = wid.x + wid.y * nw3.x;   // (row, head)
+  if (t >= p.n * p.n_head) { return; }
+  let r = t / p.n_head;
+  let base = t * p.head_dim;
+  var ss = 0.0;
+  for (var i = li; i < p.head_dim; i = i + WG) { let v = x[base + i]; ss = ss + v * v; }
+  red[li] = ss;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (li < s) { red[li] = red[li] + red[li + s]; }
+    workgroupBarrier();
+  }
+  let inv = 1.0 / sqrt(red[0] / f32(p.head_dim) + p.eps);
+  for (var i = li; i < p.head_dim; i = i + WG) {
+    var g = nw[i];
+    if (p.plus_one != 0u) { g = g + 1.0; }
+    x[base + i] = (x[base + i] * inv) * g;
+  }
+  storageBarrier();
+  workgroupBarrier();
+  let pos_f = f32(pos[r]);
+  for (var i = li; i < p.half; i = i + WG) { rotate(base, i, sincos(pos_f * inv_freq[i]) * p.mscale); }
 }

@@ -37,6 +37,8 @@ export class GpuHost {
     this.layouts = new Map();    // pipeline id -> bind group layout 0
     this.bindGroups = new Map();
     this.modules = new Map();    // WGSL text -> shader module
+    this.names = new Map();      // pipeline id -> 'file:entry' (for traces)
+    this.trace = null;           // set to an array to log dispatches ('file:entry x,y,z')
     this.nextId = 1;
     this.encoder = null;
     this.pass = null;
@@ -135,6 +137,7 @@ export class GpuHost {
       const p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint, constants } });
       const id = this.nextId++;
       this.pipelines.set(id, p);
+      this.names.set(id, `${/^\/\/ (\S+)\.wgsl/.exec(code)?.[1] ?? '?'}:${entryPoint}${ctext ? '(' + ctext + ')' : ''}`);
       this.layouts.set(id, p.getBindGroupLayout(0));
       return id;
     } catch (e) { this.fail(`createComputePipeline: ${e.message}`); return 0; }
@@ -162,6 +165,7 @@ export class GpuHost {
     this.pass.setBindGroup(0, this.bindGroups.get(bindGroup));
     this.pass.dispatchWorkgroups(x, y, z);
     this.stats.dispatches++;
+    if (this.trace) this.trace.push(`${this.names.get(pipeline)} ${x},${y},${z}`);
   }
 
   copy(src, srcOff, dst, dstOff, size) {

@@ -128,11 +128,11 @@ static void add_check(pair *t, int64_t count, float tol) {
 
 enum {
     K_ADD, K_ADD_INPLACE, K_COPY, K_SOFTCAP, K_GLU, K_GLU_INPLACE, K_RMS, K_RMS_INPLACE, K_ROPE,
-    K_GET_ROWS, K_MATMUL, K_ATTN, K_SAMPLE, K_MOE, K_VIEW, K_FUSE, K_KINDS
+    K_GET_ROWS, K_MATMUL, K_ATTN, K_SAMPLE, K_MOE, K_VIEW, K_FUSE, K_FUSE2, K_KINDS
 };
 static const char *kind_name[K_KINDS] = {"add", "add_inplace", "copy", "softcap", "glu", "glu_inplace",
                                          "rms_norm", "rms_norm_inplace", "rope", "get_rows", "matmul",
-                                         "attention", "sample", "moe", "view", "fused"};
+                                         "attention", "sample", "moe", "view", "fused", "fused"};
 
 static const dp_dtype wtypes[] = {DP_DTYPE_F32, DP_DTYPE_F16, DP_DTYPE_BF16, DP_DTYPE_Q8_0,
                                   DP_DTYPE_Q4_K, DP_DTYPE_Q5_K, DP_DTYPE_Q6_K};
@@ -170,6 +170,7 @@ static void plan(void) {
     for (int v = 0; v < 6; v++) add_case(K_MOE, v);
     for (int v = 0; v < 2; v++) add_case(K_VIEW, v);
     for (int v = 0; v < 12; v++) add_case(K_FUSE, v);
+    for (int v = 0; v < 6; v++) add_case(K_FUSE2, v);
 }
 
 static double act_d(double g, dp_act act) {
@@ -435,7 +436,7 @@ static bool run_case(int i) {
         dp_dtype dt = v < 2 ? DP_DTYPE_F32 : v < 4 ? DP_DTYPE_Q4_K : DP_DTYPE_Q8_0;
         dp_act act = v % 2 ? DP_ACT_GELU_TANH : DP_ACT_SILU;
         int bs = block_of(dt);
-        int d = bs == 1 ? rnd_int(1, 100) : bs * rnd_int(1, 2), f = bs == 1 ? rnd_int(1, 120) : bs * rnd_int(1, 2);
+        int d = bs == 1 ? rnd_int(1, 100) : bs * rnd_int(1, 2), f = bs == 1 ? rnd_int(1, 120) : bs;
         int ne = rnd_int(2, 8), k = rnd_int(1, ne < 4 ? ne : 4), n = rnd_int(1, 6);
         dp_tensor gc[8], uc[8], dc[8], gg[8], ug[8], dg[8];
         float *gd[8], *ud[8], *dd[8];
@@ -555,6 +556,66 @@ static bool run_case(int i) {
             cur.out[2].tol2 = 1e-5f;
         } else {
             dp_free(r2);
+        }
+        return true;
+    }
+    case K_FUSE2: {
+        /* v / 2: 0 sandwich norm + residual add, 1 q/k norm + rope, 2 the two cache copies;
+           v % 2 varies (plus_one / interleaved / offsets) */
+        int v = tc.variant, kind = v / 2;
+        dp_backend *bk[2] = {cpu, gpu};
+        if (kind == 0) {
+            int n = rnd_int(1, 12), d = rnd_int(1, 1500);
+            pair *h = tnew_rand(d, n, -2, 2), *w = tnew_rand(d, 1, -1, 1), *y = tnew_rand(d, n, -1, 1);
+            if (!h || !w || !y) return false;
+            for (int bi = 0; bi < 2; bi++) {
+                dp_backend *B = bk[bi];
+                bool g = bi == 1;
+                B->i->rms_norm(B, g ? &h->g : &h->c, g ? &h->g : &h->c, g ? &w->g : &w->c, n, d, 1e-6f, v % 2);
+                B->i->add(B, g ? &y->g : &y->c, g ? &y->g : &y->c, g ? &h->g : &h->c, (int64_t)n * d);
+            }
+            snprintf(cur.name, sizeof cur.name, "%s norm(h)%s + add(y += h) n=%d d=%d", kn, v % 2 ? "(1+w)" : "", n, d);
+            add_check(h, (int64_t)n * d, 4e-6f);
+            add_check(y, (int64_t)n * d, 4e-6f);
+        } else if (kind == 1) {
+            /* as the forward pass orders them: norm(q), norm(k), rope(q), rope(k) */
+            int n = rnd_int(1, 9), nh = rnd_int(1, 6), nkv = rnd_int(1, 3), hd = 2 * rnd_int(2, 64);
+            int rot = v % 2 ? hd : 2 * rnd_int(1, hd / 2);
+            dp_rope_args ra = {nh, hd, rot, v % 2 == 1, 0.0f}, rk = {nkv, hd, rot, v % 2 == 1, 0.0f};
+            int32_t pos[16];
+            for (int r = 0; r < n; r++) pos[r] = rnd_int(0, 5000);
+            float invf[128];
+            for (int t = 0; t < rot / 2; t++) invf[t] = powf(10000.0f, -2.0f * (float)t / (float)rot);
+            pair *q = tnew_rand((int64_t)nh * hd, n, -2, 2), *k = tnew_rand((int64_t)nkv * hd, n, -2, 2);
+            pair *wq = tnew_rand(hd, 1, -1, 1), *wk = tnew_rand(hd, 1, -1, 1);
+            pair *ps = tnew(DP_DTYPE_I32, n, 1, pos), *fq = tnew(DP_DTYPE_F32, rot / 2, 1, invf);
+            if (!q || !k || !wq || !wk || !ps || !fq) return false;
+            for (int bi = 0; bi < 2; bi++) {
+                dp_backend *B = bk[bi];
+                bool g = bi == 1;
+                B->i->rms_norm(B, g ? &q->g : &q->c, g ? &q->g : &q->c, g ? &wq->g : &wq->c, n * nh, hd, 1e-6f, v % 2 == 0);
+                B->i->rms_norm(B, g ? &k->g : &k->c, g ? &k->g : &k->c, g ? &wk->g : &wk->c, n * nkv, hd, 1e-6f, v % 2 == 0);
+                B->i->rope(B, g ? &q->g : &q->c, g ? &ps->g : &ps->c, g ? &fq->g : &fq->c, n, &ra);
+                B->i->rope(B, g ? &k->g : &k->c, g ? &ps->g : &ps->c, g ? &fq->g : &fq->c, n, &rk);
+            }
+            snprintf(cur.name, sizeof cur.name, "%s q/k norms + ropes n=%d heads=%d/%d hd=%d rot=%d %s", kn, n, nh,
+                     nkv, hd, rot, ra.interleaved ? "interleaved" : "neox");
+            add_check(q, (int64_t)n * nh * hd, 2e-5f);
+            add_check(k, (int64_t)n * nkv * hd, 2e-5f);
+        } else {
+            int cnt = rnd_int(1, 3000), off = v % 2 ? rnd_int(0, 5000) : 0;
+            pair *k = tnew_rand(cnt, 1, -1, 1), *vv = tnew_rand(cnt, 1, -1, 1);
+            pair *kc = tnew_rand(off + cnt + 7, 1, -3, 3), *vc = tnew_rand(off + cnt + 7, 1, -3, 3);
+            if (!k || !vv || !kc || !vc) return false;
+            for (int bi = 0; bi < 2; bi++) {
+                dp_backend *B = bk[bi];
+                bool g = bi == 1;
+                B->i->copy(B, g ? &kc->g : &kc->c, off, g ? &k->g : &k->c, cnt);
+                B->i->copy(B, g ? &vc->g : &vc->c, off, g ? &vv->g : &vv->c, cnt);
+            }
+            snprintf(cur.name, sizeof cur.name, "%s two copies count=%d off=%d", kn, cnt, off);
+            add_check(kc, off + cnt + 7, 0.0f);
+            add_check(vc, off + cnt + 7, 0.0f);
         }
         return true;
     }

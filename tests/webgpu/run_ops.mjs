@@ -42,11 +42,13 @@ if (n < 0) { wasi.flushOutput(); process.exit(1); }
 let fails = 0, ran = 0;
 const t0 = performance.now();
 for (let i = Number(first); i < Math.min(n, Number(last) + 1); i++) {
+  const tc = performance.now();
   const r = x.t_begin(i);
   if (r === 0) break;
   await host.settle();
   fails += x.t_end(i);
   ran++;
+  if (process.env.DP_TIMING) out(`    ${(performance.now() - tc).toFixed(0)} ms`);
 }
 x.t_stats();
 wasi.flushOutput();

@@ -12,7 +12,7 @@ static void wg_free(dp_backend *b) {
     if (!b) return;
     wg_ctx *c = b->ctx;
     if (c) {
-        c->pend.norm = false; /* held-back ops are dropped with the backend */
+        c->pend.kind = WG_PEND_NONE; /* held-back ops are dropped with the backend */
         wg_cache_free(c);
         for (int i = 0; i < WG_SCR_COUNT; i++)
             if (c->scratch[i].id) dp_gpu_buffer_destroy(c->scratch[i].id);

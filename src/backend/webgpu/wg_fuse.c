@@ -1,16 +1,19 @@
-/* wg_fuse.c — the vtable's op entries, with peephole fusion of decode-sized sequences.
+/* wg_fuse.c — the vtable's op entries, with peephole fusion of the sequences the forward pass
+ * emits.
  *
  * Dispatches cost several microseconds each on a real GPU (3.5 us measured on an H200 in a long
- * pass), comparable to the work of a small decode op, so the sequences the forward pass emits
- * around every matrix-vector product are folded into one dispatch of weights_<t>:nmatvec:
+ * pass), comparable to the work of a small decode op, so adjacent ops are folded:
  *
- *   rms_norm(h <- x, w)                               held back
- *   matmul(o1 <- h, W1) [, matmul(o2 <- h, W2)]       held back with it (same n, same weight type)
- *   [glu(o1 <- o1, o2)]                               folded in (act(W1 h) * (W2 h))
+ *   rms_norm(h <- x) matmul(o1 <- h) [matmul(o2 <- h)] [glu(o1 <- o1, o2)]
+ *                                  -> weights_<t>:nmatvec      (decode: n <= WG_FUSE_MAX_N)
+ *   rms_norm(h <- h) add(y <- y + h)  -> rms_norm:norm_add      (sandwich norm + residual)
+ *   rms_norm(q <- q) rope(q)          -> rope:norm_rope         (q/k norms)
+ *   copy(kc <- k) copy(vc <- v)       -> elementwise:copy2      (KV cache writes)
  *
- * The fused kernel still writes h (and o2 for glu), so later readers see exactly what the ops
- * one by one would have produced. Anything else — another op, flush, tensor get/set/free —
- * first records what is held back. Only decode-sized batches (n <= WG_FUSE_MAX_N) are held. */
+ * One op is held back at a time (plus the matmuls joining a norm); the next op either joins it
+ * or first records it on its own. Fused kernels still write every output the ops one by one
+ * would have written (h, o2, the normalised q), so later readers see the same values. flush,
+ * tensor get/set/free record what is held back first. */
 #if defined(__wasm__)
 
 #include <stdio.h>
@@ -61,16 +64,33 @@ static void emit_nmatvec(wg_ctx *c, const dp_act *glu_act) {
                 (uint32_t)p->n);
 }
 
-void wg_pending_flush(wg_ctx *c) {
-    wg_pending *p = &c->pend;
-    if (!p->norm) return;
-    p->norm = false; /* before recording: the records below must not see it */
-    if (p->n_mm == 0) {
-        dp_backend tmp = {NULL, c};
-        wg_rec_rms_norm(&tmp, &p->out, &p->x, &p->w, p->n, p->d, p->eps, p->plus_one);
-        return;
+static void pending_flush_one(wg_ctx *c, wg_pending *p) {
+    wg_pend_kind kind = p->kind;
+    p->kind = WG_PEND_NONE; /* before recording: the records below must not see it */
+    dp_backend tmp = {NULL, c};
+    switch (kind) {
+    case WG_PEND_NONE: break;
+    case WG_PEND_NORM:
+        if (p->n_mm == 0) wg_rec_rms_norm(&tmp, &p->out, &p->x, &p->w, p->n, p->d, p->eps, p->plus_one);
+        else emit_nmatvec(c, NULL);
+        break;
+    case WG_PEND_NORM_INPLACE:
+        wg_rec_rms_norm(&tmp, &p->out, &p->out, &p->w, p->n, p->d, p->eps, p->plus_one);
+        break;
+    case WG_PEND_COPY:
+        wg_rec_copy(&tmp, &p->out, p->off, &p->x, p->count);
+        break;
     }
-    emit_nmatvec(c, NULL);
+}
+
+void wg_pending_flush(wg_ctx *c) {
+    /* emit_nmatvec reads c->pend: flush it first, then the second slot through the first */
+    pending_flush_one(c, &c->pend);
+    if (c->pend2.kind != WG_PEND_NONE) {
+        c->pend = c->pend2;
+        c->pend2.kind = WG_PEND_NONE;
+        pending_flush_one(c, &c->pend);
+    }
 }
 
 static wg_ctx *flushed(dp_backend *b) {
@@ -79,19 +99,22 @@ static wg_ctx *flushed(dp_backend *b) {
     return c;
 }
 
+static bool can_hold(const wg_ctx *c) { return c->fuse && c->status == DP_OK; }
+
 /* ---- fusable ops ---- */
 
 void wg_op_rms_norm(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
                     int d, float eps, bool plus_one) {
-    wg_ctx *c = flushed(b);
-    if (c->fuse && c->status == DP_OK && n >= 1 && n <= WG_FUSE_MAX_N && d > 0 && out && x && w &&
-        !shares_buffer(out, x) && !shares_buffer(out, w) && out->offset % 256 == 0 &&
+    wg_ctx *c = wg_ctx_of(b);
+    wg_pending *p = &c->pend;
+    if (p->kind == WG_PEND_NORM_INPLACE && c->pend2.kind == WG_PEND_NONE && out && x && w &&
+        same_view(out, x) && !shares_buffer(out, &p->out) && !shares_buffer(out, &p->w) &&
+        !shares_buffer(out, w) && n >= 1 && d > 0 && out->offset % 256 == 0 &&
         (uint64_t)n * (uint64_t)d * 4 <= out->nbytes) {
-        wg_pending *p = &c->pend;
+        p = &c->pend2; /* two in-place norms in a row: both may meet their ropes */
         memset(p, 0, sizeof *p);
-        p->norm = true;
+        p->kind = WG_PEND_NORM_INPLACE;
         p->out = *out;
-        p->x = *x;
         p->w = *w;
         p->n = n;
         p->d = d;
@@ -99,15 +122,34 @@ void wg_op_rms_norm(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_
         p->plus_one = plus_one;
         return;
     }
-    wg_rec_rms_norm(b, out, x, w, n, d, eps, plus_one);
+    wg_pending_flush(c);
+    bool ok = can_hold(c) && n >= 1 && d > 0 && out && x && w && !shares_buffer(out, w) &&
+              out->offset % 256 == 0 && (uint64_t)n * (uint64_t)d * 4 <= out->nbytes;
+    if (ok && same_view(out, x)) {
+        memset(p, 0, sizeof *p);
+        p->kind = WG_PEND_NORM_INPLACE;
+    } else if (ok && n <= WG_FUSE_MAX_N && !shares_buffer(out, x)) {
+        memset(p, 0, sizeof *p);
+        p->kind = WG_PEND_NORM;
+        p->x = *x;
+    } else {
+        wg_rec_rms_norm(b, out, x, w, n, d, eps, plus_one);
+        return;
+    }
+    p->out = *out;
+    p->w = *w;
+    p->n = n;
+    p->d = d;
+    p->eps = eps;
+    p->plus_one = plus_one;
 }
 
 void wg_op_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
                   bool accumulate) {
     wg_ctx *c = wg_ctx_of(b);
     wg_pending *p = &c->pend;
-    if (p->norm && !accumulate && x && w && out && same_view(x, &p->out) && n == p->n &&
-        w->ne[0] == p->d && wg_weights_file(w->dtype) && w->offset % 256 == 0 &&
+    if (p->kind == WG_PEND_NORM && c->pend2.kind == WG_PEND_NONE && !accumulate && x && w && out && same_view(x, &p->out) &&
+        n == p->n && w->ne[0] == p->d && wg_weights_file(w->dtype) && w->offset % 256 == 0 &&
         out->offset % 256 == 0 && !shares_buffer(out, &p->out) && !shares_buffer(out, &p->x) &&
         !shares_buffer(out, &p->w) && !shares_buffer(out, w) &&
         (p->n_mm == 0 || (p->n_mm == 1 && w->dtype == p->mm[0].w.dtype &&
@@ -125,16 +167,127 @@ void wg_op_glu(dp_backend *b, dp_tensor *out, const dp_tensor *gate, const dp_te
                int f, dp_act act) {
     wg_ctx *c = wg_ctx_of(b);
     wg_pending *p = &c->pend;
-    if (p->norm && p->n_mm == 2 && out && gate && up && same_view(out, gate) &&
+    if (p->kind == WG_PEND_NORM && c->pend2.kind == WG_PEND_NONE && p->n_mm == 2 && out && gate && up && same_view(out, gate) &&
         same_view(gate, &p->mm[0].out) && same_view(up, &p->mm[1].out) && n == p->n &&
         f == p->mm[0].w.ne[1] && f == p->mm[1].w.ne[1] &&
         (act == DP_ACT_SILU || act == DP_ACT_GELU_TANH)) {
-        p->norm = false;
+        p->kind = WG_PEND_NONE;
         emit_nmatvec(c, &act);
         return;
     }
     wg_pending_flush(c);
     wg_rec_glu(b, out, gate, up, n, f, act);
+}
+
+/* matches `Params` in rms_norm.wgsl */
+typedef struct norm_params {
+    uint32_t n, d;
+    float eps;
+    uint32_t plus_one;
+} norm_params;
+
+void wg_op_add(dp_backend *b, dp_tensor *out, const dp_tensor *a, const dp_tensor *bb,
+               int64_t count) {
+    wg_ctx *c = wg_ctx_of(b);
+    wg_pending *p = &c->pend;
+    if (p->kind == WG_PEND_NORM_INPLACE && c->pend2.kind == WG_PEND_NONE && out && a && bb &&
+        same_view(out, a) &&
+        same_view(bb, &p->out) && count == (int64_t)p->n * p->d && !shares_buffer(out, &p->out) &&
+        !shares_buffer(out, &p->w)) {
+        p->kind = WG_PEND_NONE;
+        dp_gpu_binding hb, wb, yb;
+        if (!wg_out(c, &p->out, count, 1, "rms_norm", "out", &hb) ||
+            !wg_in(c, &p->w, p->d, 2, "rms_norm", "w", &wb) ||
+            !wg_out(c, out, count, 4, "add", "out", &yb))
+            return;
+        norm_params np = {(uint32_t)p->n, (uint32_t)p->d, p->eps, p->plus_one ? 1u : 0u};
+        dp_gpu_binding bs[3] = {hb, wb, yb};
+        wg_dispatch_flat(c, "rms_norm", "norm_add", "", &np, sizeof np, bs, 3, (uint64_t)p->n);
+        return;
+    }
+    wg_pending_flush(c);
+    wg_rec_add(b, out, a, bb, count);
+}
+
+/* matches `Params` in rope.wgsl */
+typedef struct rope_params {
+    uint32_t n, n_head, head_dim, half, interleaved;
+    float mscale, eps;
+    uint32_t plus_one;
+} rope_params;
+
+void wg_op_rope(dp_backend *b, dp_tensor *x, const dp_tensor *pos, const dp_tensor *inv_freq, int n,
+                const dp_rope_args *a) {
+    wg_ctx *c = wg_ctx_of(b);
+    wg_pending *p = &c->pend;
+    /* the held norm and the rope touch only x (a second held norm, if any, is on another
+       buffer), so recording the pair now keeps the order that matters */
+    if (p->kind == WG_PEND_NORM_INPLACE && x && pos && inv_freq && a && same_view(x, &p->out) &&
+        a->n_head > 0 && a->head_dim == p->d && (int64_t)n * a->n_head == p->n && a->rot_dim >= 0 &&
+        a->rot_dim <= a->head_dim && a->rot_dim % 2 == 0 && !shares_buffer(x, pos) &&
+        !shares_buffer(x, inv_freq) && !shares_buffer(x, &p->w) &&
+        (c->pend2.kind == WG_PEND_NONE ||
+         (!shares_buffer(&c->pend2.out, pos) && !shares_buffer(&c->pend2.out, inv_freq)))) {
+        wg_pending q = *p;
+        *p = c->pend2; /* the second held norm moves up */
+        c->pend2.kind = WG_PEND_NONE;
+        const int half = a->rot_dim / 2;
+        dp_gpu_binding xb, pb, fb, wb;
+        if (!wg_out(c, x, (int64_t)q.n * q.d, 1, "rope", "x", &xb) ||
+            !wg_in(c, pos, n, 2, "rope", "pos", &pb) ||
+            !wg_in(c, inv_freq, half > 0 ? half : 1, 3, "rope", "inv_freq", &fb) ||
+            !wg_in(c, &q.w, q.d, 4, "rms_norm", "w", &wb))
+            return;
+        rope_params rp = {(uint32_t)n, (uint32_t)a->n_head, (uint32_t)a->head_dim, (uint32_t)half,
+                          a->interleaved ? 1u : 0u, a->mscale == 0.0f ? 1.0f : a->mscale, q.eps,
+                          q.plus_one ? 1u : 0u};
+        dp_gpu_binding bs[4] = {xb, pb, fb, wb};
+        wg_dispatch_flat(c, "rope", "norm_rope", "WG=64", &rp, sizeof rp, bs, 4, (uint64_t)q.n);
+        return;
+    }
+    wg_pending_flush(c);
+    wg_rec_rope(b, x, pos, inv_freq, n, a);
+}
+
+/* matches `Params` in elementwise.wgsl */
+typedef struct copy2_params {
+    uint32_t count, dst_off;
+    float cap;
+    uint32_t act, dst_off2;
+} copy2_params;
+
+void wg_op_copy(dp_backend *b, dp_tensor *dst, int64_t dst_off, const dp_tensor *src,
+                int64_t count) {
+    wg_ctx *c = wg_ctx_of(b);
+    wg_pending *p = &c->pend;
+    if (p->kind == WG_PEND_COPY && c->pend2.kind == WG_PEND_NONE && dst && src && count == p->count && count > 0 && dst_off >= 0 &&
+        !shares_buffer(dst, &p->out) && !shares_buffer(dst, &p->x) && !shares_buffer(dst, src) &&
+        !shares_buffer(&p->out, src) && dst_off + count <= (int64_t)UINT32_MAX &&
+        p->off + count <= (int64_t)UINT32_MAX) {
+        p->kind = WG_PEND_NONE;
+        dp_gpu_binding o1, s1, o2, s2;
+        if (!wg_out(c, &p->out, p->off + count, 1, "copy", "dst", &o1) ||
+            !wg_in(c, &p->x, count, 2, "copy", "src", &s1) ||
+            !wg_out(c, dst, dst_off + count, 4, "copy", "dst", &o2) ||
+            !wg_in(c, src, count, 5, "copy", "src", &s2))
+            return;
+        copy2_params cp = {(uint32_t)count, (uint32_t)p->off, 0.0f, 0, (uint32_t)dst_off};
+        dp_gpu_binding bs[4] = {o1, s1, o2, s2};
+        wg_dispatch_flat(c, "elementwise", "copy2", "", &cp, sizeof cp, bs, 4,
+                         ((uint64_t)count + 255) / 256);
+        return;
+    }
+    wg_pending_flush(c);
+    if (can_hold(c) && dst && src && count > 0 && dst_off >= 0 && !shares_buffer(dst, src)) {
+        memset(p, 0, sizeof *p);
+        p->kind = WG_PEND_COPY;
+        p->out = *dst;
+        p->x = *src;
+        p->off = dst_off;
+        p->count = count;
+        return;
+    }
+    wg_rec_copy(b, dst, dst_off, src, count);
 }
 
 /* ---- the other ops: record what is held back, then the op ---- */
@@ -145,23 +298,8 @@ void wg_op_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, const
     wg_rec_get_rows(b, out, table, ids, n, scale);
 }
 
-void wg_op_add(dp_backend *b, dp_tensor *out, const dp_tensor *a, const dp_tensor *bb,
-               int64_t count) {
-    flushed(b);
-    wg_rec_add(b, out, a, bb, count);
-}
 
-void wg_op_rope(dp_backend *b, dp_tensor *x, const dp_tensor *pos, const dp_tensor *inv_freq, int n,
-                const dp_rope_args *a) {
-    flushed(b);
-    wg_rec_rope(b, x, pos, inv_freq, n, a);
-}
 
-void wg_op_copy(dp_backend *b, dp_tensor *dst, int64_t dst_off, const dp_tensor *src,
-                int64_t count) {
-    flushed(b);
-    wg_rec_copy(b, dst, dst_off, src, count);
-}
 
 void wg_op_attention(dp_backend *b, dp_tensor *out, const dp_tensor *q, const dp_tensor *k_cache,
                      const dp_tensor *v_cache, const dp_attn_args *a) {

@@ -62,10 +62,18 @@ typedef struct wg_pend_mm {
     dp_tensor out, w;
 } wg_pend_mm;
 
+typedef enum wg_pend_kind {
+    WG_PEND_NONE = 0,
+    WG_PEND_NORM,          /* rms_norm(out <- x), out != x; matmuls reading out may join */
+    WG_PEND_NORM_INPLACE,  /* rms_norm(out <- out): an add or rope of out may join */
+    WG_PEND_COPY           /* copy(out[off..] <- x): a second copy may join */
+} wg_pend_kind;
+
 typedef struct wg_pending {
-    bool norm;                      /* an rms_norm is held back */
+    wg_pend_kind kind;
     dp_tensor out, x, w;
-    int n, d;
+    int n, d;                       /* norm: rows and row length; copy: count in n64 */
+    int64_t off, count;             /* copy */
     float eps;
     bool plus_one;
     int n_mm;                       /* matmuls reading out, held back with it */
@@ -95,6 +103,7 @@ typedef struct wg_ctx {
     dp_webgpu_stats stats;
     bool fuse;          /* fusion on (default) */
     wg_pending pend;    /* ops held back for fusion */
+    wg_pending pend2;   /* a second in-place rms_norm (q and k norms come before their ropes) */
 } wg_ctx;
 
 static inline wg_ctx *wg_ctx_of(dp_backend *b) { return (wg_ctx *)b->ctx; }
