@@ -234,12 +234,13 @@ int main(void) {
     dp_mm_kernels rows_only = {"avx2-dots", {0}, NULL, NULL, NULL};
     const dp_mm_kernels *avx2 = dp_mm_kernels_avx2();
     if (avx2) memcpy(rows_only.dot, avx2->dot, sizeof rows_only.dot);
-    const dp_mm_kernels *sets[5] = {dp_mm_kernels_generic(), avx2, avx2 ? &rows_only : NULL,
-                                    dp_mm_kernels_avx2_vnni(), dp_mm_kernels_neon()};
+    const dp_mm_kernels *sets[6] = {dp_mm_kernels_generic(), avx2, avx2 ? &rows_only : NULL,
+                                    dp_mm_kernels_avx2_vnni(), dp_mm_kernels_neon(),
+                                    dp_mm_kernels_wasm()};
     static const int shapes[][3] = {{1, 256, 7}, {3, 512, 5}, {5, 768, 13}, {9, 256, 1},
                                     {4, 1024, 33}, {2, 256, 2}, {11, 512, 9}, {6, 256, 24},
                                     {2, 512, 8}};
-    for (int s = 0; s < 5; s++) {
+    for (int s = 0; s < 6; s++) {
         const dp_mm_kernels *kern = sets[s];
         if (!kern) {
             if (s == 1 || s == 3)

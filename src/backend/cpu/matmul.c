@@ -38,6 +38,9 @@ static int x86_features(void) {
 #if defined(__aarch64__)
 const dp_mm_kernels *dp_mm_neon_table(void); /* matmul_neon.c */
 #endif
+#if defined(__wasm_simd128__)
+const dp_mm_kernels *dp_mm_wasm_table(void); /* matmul_wasm.c */
+#endif
 
 /* ==== activation formats ==== */
 
@@ -329,10 +332,19 @@ const dp_mm_kernels *dp_mm_kernels_neon(void) {
 #endif
 }
 
+const dp_mm_kernels *dp_mm_kernels_wasm(void) {
+#if defined(__wasm_simd128__)
+    return dp_mm_wasm_table();
+#else
+    return NULL;
+#endif
+}
+
 const dp_mm_kernels *dp_mm_kernels_best(void) {
     const dp_mm_kernels *k = dp_mm_kernels_avx2_vnni();
     if (!k) k = dp_mm_kernels_avx2();
     if (!k) k = dp_mm_kernels_neon();
+    if (!k) k = dp_mm_kernels_wasm();
     return k ? k : dp_mm_kernels_generic();
 }
 

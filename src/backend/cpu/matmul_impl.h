@@ -10,8 +10,8 @@
  *   2. a dot kernel computes one weight row against up to DP_MM_NC activation rows, unpacking
  *      the weight blocks once for all of them (prompt processing reuses each weight load).
  * Kernels exist per ISA (generic C in matmul.c, AVX2 and AVX-512 VNNI in matmul_avx2.c, NEON in
- * matmul_neon.c); the driver picks the best one the running CPU supports. The generic kernels
- * are the ones a WebAssembly build uses. */
+ * matmul_neon.c, SIMD128 in matmul_wasm.c); the driver picks the best one the running CPU
+ * supports, the generic kernels when none applies. */
 #ifndef DP_CPU_MATMUL_IMPL_H
 #define DP_CPU_MATMUL_IMPL_H
 
@@ -72,6 +72,8 @@ const dp_mm_kernels *dp_mm_kernels_avx2(void);
 const dp_mm_kernels *dp_mm_kernels_avx2_vnni(void);
 /* NEON kernels on AArch64 (every AArch64 CPU has NEON), NULL elsewhere. */
 const dp_mm_kernels *dp_mm_kernels_neon(void);
+/* WebAssembly SIMD128 kernels when built with -msimd128, NULL elsewhere. */
+const dp_mm_kernels *dp_mm_kernels_wasm(void);
 /* The best kernels for this CPU. */
 const dp_mm_kernels *dp_mm_kernels_best(void);
 
