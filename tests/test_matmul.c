@@ -239,7 +239,7 @@ int main(void) {
                                     dp_mm_kernels_wasm()};
     static const int shapes[][3] = {{1, 256, 7}, {3, 512, 5}, {5, 768, 13}, {9, 256, 1},
                                     {4, 1024, 33}, {2, 256, 2}, {11, 512, 9}, {6, 256, 24},
-                                    {2, 512, 8}};
+                                    {2, 512, 8}, {7, 256, 17}, {3, 512, 16}};
     for (int s = 0; s < 6; s++) {
         const dp_mm_kernels *kern = sets[s];
         if (!kern) {

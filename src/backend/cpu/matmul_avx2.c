@@ -281,16 +281,19 @@ static size_t avx2_panel_bytes(dp_dtype wt, int k) {
 /* 8x8 transpose of 32-bit elements: out[t] holds element t of rows 0..7. */
 INLINE void transpose8x32(const __m256i in[8], __m256i out[8]) {
     __m256i a[8], b[8];
+    UNROLL
     for (int i = 0; i < 4; i++) {
         a[2 * i] = _mm256_unpacklo_epi32(in[2 * i], in[2 * i + 1]);
         a[2 * i + 1] = _mm256_unpackhi_epi32(in[2 * i], in[2 * i + 1]);
     }
+    UNROLL
     for (int i = 0; i < 2; i++) {
         b[4 * i + 0] = _mm256_unpacklo_epi64(a[4 * i + 0], a[4 * i + 2]);
         b[4 * i + 1] = _mm256_unpackhi_epi64(a[4 * i + 0], a[4 * i + 2]);
         b[4 * i + 2] = _mm256_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
         b[4 * i + 3] = _mm256_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
     }
+    UNROLL
     for (int i = 0; i < 4; i++) {
         out[i] = _mm256_permute2x128_si256(b[i], b[4 + i], 0x20);
         out[i + 4] = _mm256_permute2x128_si256(b[i], b[4 + i], 0x31);
@@ -318,44 +321,121 @@ INLINE __m256i levels32(dp_dtype wt, const uint8_t *blk, int v) {
     return q;
 }
 
+#define VNNI_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+
+/* 8x8 transpose of 16-bit elements: out[j] holds element j of rows 0..7. */
+INLINE void transpose8x16(const __m128i in[8], __m128i out[8]) {
+    __m128i a[8], c[8];
+    UNROLL
+    for (int i = 0; i < 4; i++) {
+        a[2 * i] = _mm_unpacklo_epi16(in[2 * i], in[2 * i + 1]);
+        a[2 * i + 1] = _mm_unpackhi_epi16(in[2 * i], in[2 * i + 1]);
+    }
+    UNROLL
+    for (int i = 0; i < 2; i++) {
+        c[4 * i + 0] = _mm_unpacklo_epi32(a[4 * i + 0], a[4 * i + 2]);
+        c[4 * i + 1] = _mm_unpackhi_epi32(a[4 * i + 0], a[4 * i + 2]);
+        c[4 * i + 2] = _mm_unpacklo_epi32(a[4 * i + 1], a[4 * i + 3]);
+        c[4 * i + 3] = _mm_unpackhi_epi32(a[4 * i + 1], a[4 * i + 3]);
+    }
+    UNROLL
+    for (int i = 0; i < 4; i++) {
+        out[2 * i] = _mm_unpacklo_epi64(c[i], c[4 + i]);
+        out[2 * i + 1] = _mm_unpackhi_epi64(c[i], c[4 + i]);
+    }
+}
+
+/* Per sub-block scale vectors [s_r0, s_r0, s_r1, s_r1, ...] from rows' i16 scales. */
+INLINE void store_scale_pairs(const __m128i rows_sc[8], uint8_t *dst) {
+    __m128i col[8];
+    transpose8x16(rows_sc, col);
+    UNROLL
+    for (int s = 0; s < 8; s++)
+        _mm256_storeu_si256((__m256i *)(dst + 32 * s),
+                            _mm256_set_m128i(_mm_unpackhi_epi16(col[s], col[s]), _mm_unpacklo_epi16(col[s], col[s])));
+}
+
+INLINE void panel_pack_block(dp_dtype wt, const uint8_t *const blk[8], uint8_t *out) {
+    __m256i v[8], tr[8];
+    __m128i h[8];
+    if (wt == DP_DTYPE_Q6_K) {
+        UNROLL
+        for (int r = 0; r < 8; r++) v[r] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk[r] + 192)));
+        UNROLL
+        for (int r = 0; r < 8; r++) h[r] = _mm256_castsi256_si128(v[r]);
+        store_scale_pairs(h, out + PB_SC);
+        UNROLL
+        for (int r = 0; r < 8; r++) h[r] = _mm256_extracti128_si256(v[r], 1);
+        store_scale_pairs(h, out + PB_SC + 8 * 32);
+        UNROLL
+        for (int r = 0; r < 8; r++) v[r] = _mm256_slli_epi16(v[r], 5); /* mins: 32 * scale */
+        transpose8x32(v, tr);
+        UNROLL
+        for (int p = 0; p < 8; p++) _mm256_storeu_si256((__m256i *)(out + PB_MN + 32 * p), tr[p]);
+        const __m128i dh = _mm_setr_epi16(
+            (short)(blk[0][208] | blk[0][209] << 8), (short)(blk[1][208] | blk[1][209] << 8),
+            (short)(blk[2][208] | blk[2][209] << 8), (short)(blk[3][208] | blk[3][209] << 8),
+            (short)(blk[4][208] | blk[4][209] << 8), (short)(blk[5][208] | blk[5][209] << 8),
+            (short)(blk[6][208] | blk[6][209] << 8), (short)(blk[7][208] | blk[7][209] << 8));
+        _mm256_storeu_ps((float *)(out + PB_D), _mm256_cvtph_ps(dh));
+        _mm256_storeu_ps((float *)(out + PB_DMIN), _mm256_cvtph_ps(dh));
+    } else {
+        UNROLL
+        for (int r = 0; r < 8; r++) v[r] = k4_scales_mins(blk[r] + 4);
+        UNROLL
+        for (int r = 0; r < 8; r++) h[r] = _mm256_castsi256_si128(v[r]);
+        store_scale_pairs(h, out + PB_SC);
+        memset(out + PB_SC + 8 * 32, 0, 8 * 32); /* sub-blocks 8..15 are unused */
+        transpose8x32(v, tr); /* dwords 4..7 of each row are its mins pairs */
+        UNROLL
+        for (int p = 0; p < 4; p++) _mm256_storeu_si256((__m256i *)(out + PB_MN + 32 * p), tr[4 + p]);
+        uint16_t d16[8], m16[8];
+        UNROLL
+        for (int r = 0; r < 8; r++) {
+            memcpy(&d16[r], blk[r], 2);
+            memcpy(&m16[r], blk[r] + 2, 2);
+        }
+        _mm256_storeu_ps((float *)(out + PB_D), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d16)));
+        _mm256_storeu_ps((float *)(out + PB_DMIN), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)m16)));
+    }
+    UNROLL
+    for (int vi = 0; vi < 8; vi++) {
+        UNROLL
+        for (int r = 0; r < 8; r++) v[r] = levels32(wt, blk[r], vi);
+        transpose8x32(v, tr);
+        UNROLL
+        for (int t = 0; t < 8; t++) _mm256_storeu_si256((__m256i *)(out + PB_Q + 32 * (8 * vi + t)), tr[t]);
+    }
+}
+
+#define PACK_CASE(WT)                                                                         \
+    for (int b = 0; b < nb; b++) {                                                            \
+        const uint8_t *blk[8];                                                                \
+        UNROLL                                                                                \
+        for (int r = 0; r < 8; r++) blk[r] = rows + (size_t)r * w_stride + (size_t)b * bb;    \
+        panel_pack_block(WT, blk, out + (size_t)b * PB);                                      \
+    }
+
 static void avx2_panel_pack(dp_dtype wt, int k, const void *w, size_t w_stride, void *dst) {
     const int nb = k / DP_QK_K;
     const size_t bb = dp_dtype_block_bytes(wt);
     const uint8_t *rows = w;
     uint8_t *out = dst;
-    for (int b = 0; b < nb; b++, out += PB) {
-        float *d = (float *)(out + PB_D), *dmin = (float *)(out + PB_DMIN);
-        int16_t *sc = (int16_t *)(out + PB_SC), *mn = (int16_t *)(out + PB_MN);
-        for (int r = 0; r < DP_MM_PANEL_ROWS; r++) {
-            const uint8_t *blk = rows + (size_t)r * w_stride + (size_t)b * bb;
-            if (wt == DP_DTYPE_Q6_K) {
-                d[r] = dmin[r] = f16s(blk + 208);
-                const int8_t *s8 = (const int8_t *)(blk + 192);
-                for (int s = 0; s < 16; s++) {
-                    sc[16 * s + 2 * r] = sc[16 * s + 2 * r + 1] = s8[s];
-                    mn[16 * (s / 2) + 2 * r + (s & 1)] = (int16_t)(32 * s8[s]);
-                }
-            } else {
-                d[r] = f16s(blk);
-                dmin[r] = f16s(blk + 2);
-                uint16_t sm[16];
-                _mm256_storeu_si256((__m256i *)sm, k4_scales_mins(blk + 4));
-                for (int s = 0; s < 8; s++) {
-                    sc[16 * s + 2 * r] = sc[16 * s + 2 * r + 1] = (int16_t)sm[s];
-                    mn[16 * (s / 2) + 2 * r + (s & 1)] = (int16_t)sm[8 + s];
-                }
-            }
-        }
-        if (wt != DP_DTYPE_Q6_K) memset(sc + 8 * 16, 0, 8 * 32); /* unused sub-blocks 8..15 */
-        for (int v = 0; v < 8; v++) {
-            __m256i in[8], tr[8];
-            for (int r = 0; r < DP_MM_PANEL_ROWS; r++)
-                in[r] = levels32(wt, rows + (size_t)r * w_stride + (size_t)b * bb, v);
-            transpose8x32(in, tr);
-            for (int t = 0; t < 8; t++)
-                _mm256_storeu_si256((__m256i *)(out + PB_Q + 32 * (8 * v + t)), tr[t]);
-        }
-    }
+    if (wt == DP_DTYPE_Q4_K) PACK_CASE(DP_DTYPE_Q4_K)
+    else if (wt == DP_DTYPE_Q5_K) PACK_CASE(DP_DTYPE_Q5_K)
+    else PACK_CASE(DP_DTYPE_Q6_K)
+}
+
+/* The same code given AVX-512VL's 32 vector registers (the transposes no longer spill). */
+VNNI_TARGET static void vnni_panel_pack(dp_dtype wt, int k, const void *w, size_t w_stride,
+                                        void *dst) {
+    const int nb = k / DP_QK_K;
+    const size_t bb = dp_dtype_block_bytes(wt);
+    const uint8_t *rows = w;
+    uint8_t *out = dst;
+    if (wt == DP_DTYPE_Q4_K) PACK_CASE(DP_DTYPE_Q4_K)
+    else if (wt == DP_DTYPE_Q5_K) PACK_CASE(DP_DTYPE_Q5_K)
+    else PACK_CASE(DP_DTYPE_Q6_K)
 }
 
 /* One 8-row panel against NC activation rows. SUB: values per sub-block (32 or 16);
@@ -447,7 +527,6 @@ static void avx2_panel_tile(dp_dtype wt, int k, const void *panel, const void *x
  * lanes (one per panel row), so a step is one broadcast and one instruction per activation row
  * and a sub-block needs no i16 flush; its scale is applied once with an i32 multiply.
  * Compiled for that target only; used after a runtime CPU check. */
-#define VNNI_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
 
 VNNI_TARGET INLINE void panel_tile_vnni_nc(int k, const uint8_t *P, const uint8_t *x, size_t xs,
                                            float *y, size_t ldy, bool acc, const int NC,
@@ -608,7 +687,7 @@ static const dp_mm_kernels vnni_kernels = {
         [DP_DTYPE_Q6_K] = avx2_dot_q6_k,
     },
     avx2_panel_bytes,
-    avx2_panel_pack,
+    vnni_panel_pack,
     vnni_panel_tile,
 };
 
