@@ -273,6 +273,27 @@ static void check_synthetic(void) {
         err = roundtrip_err(t, x, N);
         CHECK_MSG(err <= bound[ti], "%s large err %g", dp_dtype_name(t), err);
     }
+    /* non-finite input (a damaged checkpoint) quantizes without undefined behaviour; finite
+     * blocks next to it are unaffected */
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        for (int i = 0; i < N; i++) x[i] = frand();
+        x[3] = NAN;
+        x[300] = INFINITY;
+        x[301] = -INFINITY;
+        x[600] = 3e38f;
+        uint64_t rb = 0;
+        dp_dtype_row_bytes(types[ti], N, &rb);
+        uint8_t *q = malloc((size_t)rb);
+        float *y = malloc(N * sizeof(float));
+        dp_quant_row(types[ti], x, q, N);
+        dp_dequant_row(types[ti], q, y, N);
+        double err = 0;
+        for (int i = 768; i < N; i++) err = fmax(err, fabs((double)x[i] - (double)y[i]));
+        CHECK_MSG(err <= bound[ti], "%s: finite block next to non-finite ones: err %g",
+                  dp_dtype_name(types[ti]), err);
+        free(q);
+        free(y);
+    }
     /* q5_K layout: dequantize a hand-built block. d = 1, dmin = 0.5, sub-block 0 scale 2 min 1,
      * value 0 has low nibble 3 and its high bit set -> 2 * (3 + 16) - 0.5 * 1 = 37.5 */
     uint8_t b[176] = {0};

@@ -159,7 +159,10 @@ static void quant_q8_0(const float *x, uint8_t *b, size_t nb) {
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         wr_f16(b, d);
         int8_t *qs = (int8_t *)(b + 2);
-        for (int j = 0; j < QK8_0; j++) qs[j] = (int8_t)roundf(x[j] * id);
+        for (int j = 0; j < QK8_0; j++) {
+            const float v = roundf(x[j] * id); /* within [-127, 127] for finite input */
+            qs[j] = (int8_t)(v >= -127.f && v <= 127.f ? v : 0.f); /* NaN/inf: no UB, 0 */
+        }
     }
 }
 
