@@ -20,7 +20,8 @@ struct Params {
   x_div: u32,       // moe_matvec: x row of slot s is s / x_div
   m2: u32,          // nmatvec: rows of the second matrix (0: none)
   row_bytes2: u32,  // nmatvec: its row bytes
-  flags: u32,       // nmatvec: 1 rms-norm x first, 2 norm weight + 1, 4 glu, 8 GELU (else SiLU)
+  flags: u32,       // 1 rms-norm x first, 2 norm weight + 1, 4 glu, 8 GELU (else SiLU) (nmatvec);
+                    // 16 x through the CPU's 8-bit activation blocks (every product)
   eps: f32,         // nmatvec: rms-norm epsilon
 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -58,6 +59,8 @@ fn f16_at(w: ptr<storage, array<u32>, read>, b: u32) -> f32 {
 }
 
 // ---- type-specific part ----
+
+const QB: u32 = 0u;   // activation block of the CPU's 8-bit x (0: x stays f32)
 
 const UNIT: u32 = 1u;   // values per matvec unit
 
@@ -105,9 +108,58 @@ fn stage_x(li: u32, xrow: u32, c0: u32) {
   for (var t = li; t < cnt; t = t + WG) { xs[t] = x[xrow + c0 + t]; }
 }
 
-fn stage_x_norm(li: u32, xrow: u32, c0: u32) {
+fn stage_x_norm(li: u32, xrow: u32, c0: u32, inv: f32) {
   let cnt = min(XC, p.k - c0);
-  for (var t = li; t < cnt; t = t + WG) { xs[t] = x[xrow + c0 + t] * norm_w(c0 + t); }
+  for (var t = li; t < cnt; t = t + WG) { xs[t] = (x[xrow + c0 + t] * inv) * norm_w(c0 + t); }
+}
+
+// x as the CPU backend sees it for block-quantized weights: each block of QB values rounded to
+// 8 bits and back (q8_0: d = f16(amax / 127), q = round(x * 127 / amax); q8_K: iscale =
+// -127 / (the value of largest magnitude), q = min(127, round(iscale * x)), d = 1 / iscale), so
+// products match the CPU's integer dot products up to summation order. XC / WG values per
+// invocation, QB / (XC / WG) invocations per block.
+fn quant_xs(li: u32, cnt: u32) {
+  if (QB == 0u || (p.flags & 16u) == 0u) { return; }
+  let per = XC / WG;
+  let tpb = QB / per;
+  let base = li * per;
+  var amax = 0.0;
+  var mx = 0.0;
+  if (base < cnt) {
+    for (var e = 0u; e < per; e = e + 1u) {
+      let v = xs[base + e];
+      if (abs(v) > amax) { amax = abs(v); mx = v; }
+    }
+  }
+  workgroupBarrier();
+  red[li] = amax;
+  red2[li] = mx;
+  workgroupBarrier();
+  for (var s = tpb / 2u; s > 0u; s = s >> 1u) {
+    if (li % tpb < s && red[li + s] > red[li]) { red[li] = red[li + s]; red2[li] = red2[li + s]; }
+    workgroupBarrier();
+  }
+  let g0 = (li / tpb) * tpb;
+  let a = red[g0];
+  let m = red2[g0];
+  workgroupBarrier();
+  if (base < cnt) {
+    for (var e = 0u; e < per; e = e + 1u) {
+      let v = xs[base + e];
+      var q = 0.0;
+      if (QB == 32u) {
+        let d = unpack2x16float(pack2x16float(vec2<f32>(a / 127.0, 0.0))).x;
+        var id = 0.0;
+        if (a != 0.0) { id = 127.0 / a; }
+        q = d * round(v * id);
+      } else if (a != 0.0) {
+        let iscale = -127.0 / m;
+        q = (1.0 / iscale) * min(127.0, round(iscale * v));
+      }
+      xs[base + e] = q;
+    }
+  }
+  workgroupBarrier();
 }
 
 // sum over lanes of each row group of red (and red2); the result is at the group's lane 0
@@ -143,6 +195,7 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: v
     workgroupBarrier();
     stage_x(li, j * p.k, c0);
     workgroupBarrier();
+    quant_xs(li, min(XC, p.k - c0));
     if (row < p.m) { acc = acc + dot_chunk(&W, rb, lane, c0); }
   }
   red[li] = acc;
@@ -171,6 +224,7 @@ fn moe_matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     workgroupBarrier();
     stage_x(li, (s / p.x_div) * p.k, c0);
     workgroupBarrier();
+    quant_xs(li, min(XC, p.k - c0));
     if (row < p.m) { acc = acc + dot_chunk(&W, rb, lane, c0); }
   }
   red[li] = acc;
@@ -179,8 +233,8 @@ fn moe_matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 }
 
 // Fused decode products over one x (row j = workgroup z), optionally rms-normalised first
-// (flags 1: x * inv_rms * norm weight; the normalised row is also written to hout by the
-// workgroups at x = y = 0):
+// (flags 1: (x * inv_rms) * norm weight, as rms_norm computes it; the normalised row is also
+// written to hout by the workgroups at x = y = 0):
 //   two matrices:  rows [0, m) of W -> out, rows [m, m + m2) of W2 -> out2;
 //   glu (flag 4):  row r of W and of W2 (m2 == m): out[r] = act(W x) * (W2 x), out2[r] = W2 x.
 @compute @workgroup_size(WG)
@@ -218,15 +272,16 @@ fn nmatvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: 
   var acc2 = 0.0;
   for (var c0 = 0u; c0 < p.k; c0 = c0 + XC) {
     workgroupBarrier();
-    if (norm) { stage_x_norm(li, xrow, c0); } else { stage_x(li, xrow, c0); }
+    if (norm) { stage_x_norm(li, xrow, c0, inv); } else { stage_x(li, xrow, c0); }
     workgroupBarrier();
+    quant_xs(li, min(XC, p.k - c0));
     if (row < rows) {
       if (first) { acc = acc + dot_chunk(&W, rb, lane, c0); }
       if (glu || !first) { acc2 = acc2 + dot_chunk(&W2, rb2, lane, c0); }
     }
   }
-  red[li] = acc * inv;
-  red2[li] = acc2 * inv;
+  red[li] = acc;
+  red2[li] = acc2;
   reduce_rows(li, lane, true);
   if (lane == 0u && row < rows) {
     if (glu) {
@@ -243,5 +298,32 @@ fn nmatvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: 
     } else {
       out2[j * p.m2 + row - p.m] = red2[li];
     }
+  }
+}
+
+// out[j, :] = x[j, :] through the CPU's 8-bit activation blocks (for the tiled product): one
+// invocation per block of QB values, over n * k / QB blocks.
+@compute @workgroup_size(WG)
+fn act_quant(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
+             @builtin(local_invocation_index) li: u32) {
+  let bi = (wid.x + wid.y * nw3.x) * WG + li;
+  if (QB == 0u || bi >= p.n * p.k / QB) { return; }
+  let base = bi * QB;
+  var a = 0.0;
+  var m = 0.0;
+  for (var e = 0u; e < QB; e = e + 1u) { let v = x[base + e]; if (abs(v) > a) { a = abs(v); m = v; } }
+  for (var e = 0u; e < QB; e = e + 1u) {
+    let v = x[base + e];
+    var q = 0.0;
+    if (QB == 32u) {
+      let d = unpack2x16float(pack2x16float(vec2<f32>(a / 127.0, 0.0))).x;
+      var id = 0.0;
+      if (a != 0.0) { id = 127.0 / a; }
+      q = d * round(v * id);
+    } else if (a != 0.0) {
+      let iscale = -127.0 / m;
+      q = (1.0 / iscale) * min(127.0, round(iscale * v));
+    }
+    out[base + e] = q;
   }
 }

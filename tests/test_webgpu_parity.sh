@@ -1,7 +1,9 @@
 #!/bin/sh
 # test_webgpu_parity.sh — the hf-tiny fixtures on the WebGPU backend through the Node host:
 # `node web/doppler.mjs eval` logits against the reference (max |diff| <= 2e-3, f32) and
-# `run --greedy` against the reference greedy ids. Models are converted with the native tool.
+# `run --greedy` against the reference greedy ids; then the quantized GGUF fixtures (q4_k_m,
+# q6_k, q8_0) against the CPU backend on the same file (tests/webgpu/quant_parity.mjs).
+# Models are converted with the native tool.
 # Installs what is missing (web/deps.sh); skips (77) only when that is impossible here or the
 # fixtures are absent.
 set -u
@@ -19,4 +21,9 @@ for m in llama gemma3 gemma2 phi3 mixtral qwen3; do
     rm -rf "$TMP/models/$m"
     "$TOOL" convert "$FIX/$m" "$TMP/models/$m" --dtype f32 >/dev/null || { echo "convert $m failed"; exit 1; }
 done
-DP_WASM="$TMP/dist/doppler.wasm" exec node "$ROOT/tests/webgpu/parity.mjs" "$FIX" "$TMP/models" "$TMP/out"
+DP_WASM="$TMP/dist/doppler.wasm" node "$ROOT/tests/webgpu/parity.mjs" "$FIX" "$TMP/models" "$TMP/out"
+rc=$?
+[ $rc = 0 ] || exit $rc
+GG=$SHARED/fixtures/gguf
+[ -d "$GG" ] || { echo "no $GG: quantized parity not run"; exit 0; }
+DP_WASM="$TMP/dist/doppler.wasm" exec node "$ROOT/tests/webgpu/quant_parity.mjs" "$TOOL" "$GG" "$TMP/quant"

@@ -6,9 +6,10 @@
  * (seeded), including sizes that are not multiples of the workgroup or block size.
  *
  * Check: max |gpu - ref| <= tol * max(max |ref|, 1e-6) per output tensor, where ref is the CPU
- * backend's result (and for matmul also the CPU scalar reference, which accumulates in double
- * from f32 activations: the CPU backend quantizes activations to 8 bits for block-quantized
- * weights as llama.cpp does, so it gets a looser bound than the exact reference). */
+ * backend's result (and for matmul / MoE / fused products also an exact double reference from
+ * f32 activations). For block-quantized weights both backends take x through 8-bit blocks
+ * (llama.cpp's q8_0 / q8_K), so they agree closely with each other and only to the activation
+ * quantization error (~1e-2 relative) with the exact reference. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -373,9 +374,9 @@ static bool run_case(int i) {
         gpu->i->matmul(gpu, &o->g, &x->g, &wt->g, n, acc);
         snprintf(cur.name, sizeof cur.name, "%s %s n=%d k=%d m=%d acc=%d", kn, dp_dtype_name(dt),
                  n, k, m, acc);
-        add_check(o, (int64_t)n * m, dp_dtype_is_quant(dt) ? 3e-2f : 1e-5f);
+        add_check(o, (int64_t)n * m, 1e-5f);
         cur.out[0].ref2 = ref;
-        cur.out[0].tol2 = 1e-5f;
+        cur.out[0].tol2 = dp_dtype_is_quant(dt) ? 3e-2f : 1e-5f; /* quantized: 8-bit x */
         return true;
     }
     case K_ATTN: {
@@ -474,9 +475,9 @@ static bool run_case(int i) {
         snprintf(cur.name, sizeof cur.name, "%s %s %s n=%d d=%d f=%d experts=%d k=%d%s", kn,
                  dp_dtype_name(dt), act == DP_ACT_SILU ? "silu" : "gelu_tanh", n, d, f, ne, k,
                  v == 5 ? " out=x" : "");
-        add_check(o, (int64_t)n * d, dp_dtype_is_quant(dt) ? 3e-2f : 1e-5f);
+        add_check(o, (int64_t)n * d, 2e-5f);
         cur.out[0].ref2 = ref;
-        cur.out[0].tol2 = 1e-5f;
+        cur.out[0].tol2 = dp_dtype_is_quant(dt) ? 3e-2f : 1e-5f; /* quantized: 8-bit x */
         return true;
     }
     case K_VIEW: {
@@ -539,7 +540,9 @@ static bool run_case(int i) {
                  kind == 0 ? "matmul" : kind == 2 ? "gate/up/glu" : "2 matmuls", "", n, d, m1, m2);
         snprintf(cur.name + strlen(cur.name), sizeof cur.name - strlen(cur.name), " %s%s%s",
                  dp_dtype_name(dt), kind == 3 ? "+" : "", kind == 3 ? dp_dtype_name(dt2) : "");
-        float tol = dp_dtype_is_quant(dt) || dp_dtype_is_quant(dt2) ? 3e-2f : 2e-5f;
+        /* against the CPU: the normalised x may differ in the last bit (summation order), which
+           can move a value across an 8-bit rounding boundary: a loose bound for quantized types */
+        float tol = dp_dtype_is_quant(dt) || dp_dtype_is_quant(dt2) ? 1e-3f : 2e-5f;
         add_check(h, (int64_t)n * d, 4e-6f);
         add_check(o1, (int64_t)n * m1, tol);
         if (kind >= 1) add_check(o2, (int64_t)n * m2, tol);
@@ -550,10 +553,10 @@ static bool run_case(int i) {
         if (kind == 2)
             for (int t = 0; t < n * m1; t++) r1[t] = (float)(act_d(r1[t], act) * r2[t]);
         cur.out[1].ref2 = r1;
-        cur.out[1].tol2 = 1e-5f;
+        cur.out[1].tol2 = dp_dtype_is_quant(dt) ? 3e-2f : 1e-5f;
         if (kind >= 1) {
             cur.out[2].ref2 = r2;
-            cur.out[2].tol2 = 1e-5f;
+            cur.out[2].tol2 = dp_dtype_is_quant(kind == 2 ? dt : dt2) || (kind == 2 && dp_dtype_is_quant(dt2)) ? 3e-2f : 1e-5f;
         } else {
             dp_free(r2);
         }

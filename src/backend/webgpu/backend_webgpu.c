@@ -152,6 +152,7 @@ dp_status dp_backend_webgpu_new(dp_backend **out, dp_error *e) {
     b->ctx = c;
     c->uni_host = uni;
     c->fuse = true;
+    c->act_quant = true;
     c->features = dp_gpu_features();
     c->max_buffer = dp_gpu_limit(DP_GPU_LIMIT_MAX_BUFFER);
     c->max_binding = dp_gpu_limit(DP_GPU_LIMIT_MAX_BINDING);
@@ -182,6 +183,13 @@ void dp_backend_webgpu_set_fusion(dp_backend *b, bool on) {
     c->fuse = on;
 }
 
+void dp_backend_webgpu_set_act_quant(dp_backend *b, bool on) {
+    if (!b || b->i != &wg_vtable) return;
+    wg_ctx *c = b->ctx;
+    wg_pending_flush(c);
+    c->act_quant = on;
+}
+
 #else /* native: no GPU host */
 
 #include <string.h>
@@ -199,6 +207,11 @@ void dp_backend_webgpu_stats(const dp_backend *b, dp_webgpu_stats *s) {
 }
 
 void dp_backend_webgpu_set_fusion(dp_backend *b, bool on) {
+    (void)b;
+    (void)on;
+}
+
+void dp_backend_webgpu_set_act_quant(dp_backend *b, bool on) {
     (void)b;
     (void)on;
 }

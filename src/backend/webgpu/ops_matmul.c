@@ -87,6 +87,13 @@ void wg_rec_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, cons
                      ((uint64_t)n * (uint64_t)d + 255) / 256);
 }
 
+uint32_t wg_actq_flag(const wg_ctx *c, dp_dtype t) {
+    return c->act_quant && (t == DP_DTYPE_Q8_0 || t == DP_DTYPE_Q4_K || t == DP_DTYPE_Q5_K ||
+                            t == DP_DTYPE_Q6_K)
+               ? WG_NMV_ACTQ
+               : 0u;
+}
+
 uint32_t wg_matvec_tpr(dp_dtype t, int64_t k) {
     uint32_t units = (uint32_t)(k / weights_unit(t)), tpr = 1;
     while (tpr * 2 <= units && tpr < 32) tpr *= 2;
@@ -115,7 +122,8 @@ void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
         uint32_t tpr = wg_matvec_tpr(w->dtype, k);
         char consts[32];
         snprintf(consts, sizeof consts, "TPR=%u", tpr);
-        wg_weights_params p = {(uint32_t)n, (uint32_t)k, (uint32_t)m, rb, 1.0f, accumulate, 0, 0, 0, 0, 0, 0.0f};
+        wg_weights_params p = {(uint32_t)n, (uint32_t)k, (uint32_t)m, rb, 1.0f, accumulate, 0, 0, 0, 0,
+                               wg_actq_flag(c, w->dtype), 0.0f};
         uint32_t rows_per_wg = 256 / tpr, gx, gy;
         wg_grid(c, ((uint64_t)m + rows_per_wg - 1) / rows_per_wg, &gx, &gy);
         dp_gpu_binding bs[3] = {o, wb, xb};
@@ -130,6 +138,18 @@ void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
         wg_dispatch(c, "matmul_tiled", "main", "", &p, sizeof p, bs, 3,
                     (uint32_t)((m + 63) / 64), gy, 1);
         return;
+    }
+    if (wg_actq_flag(c, w->dtype)) { /* x through 8-bit blocks, as the CPU computes */
+        uint64_t xbytes = (uint64_t)n * (uint64_t)k * 4;
+        uint32_t q = wg_scratch(c, WG_SCR_ACTQ, xbytes);
+        if (!q) return;
+        wg_weights_params ap = {(uint32_t)n, (uint32_t)k, (uint32_t)m, rb, 1.0f, 0, 0, 0, 0, 0,
+                                WG_NMV_ACTQ, 0.0f};
+        uint64_t blocks = (uint64_t)n * (uint64_t)k / (w->dtype == DP_DTYPE_Q8_0 ? 32u : 256u);
+        dp_gpu_binding qb = wg_at(1, wg_bind_buf(q, 0, (uint32_t)xbytes));
+        dp_gpu_binding ab[2] = {qb, xb};
+        wg_dispatch_flat(c, file, "act_quant", "", &ap, sizeof ap, ab, 2, (blocks + 255) / 256);
+        xb = wg_at(3, qb);
     }
     uint64_t row_f32 = (uint64_t)k * 4;
     uint64_t budget = WG_DEQ_BUDGET < c->max_buffer ? WG_DEQ_BUDGET : c->max_buffer;

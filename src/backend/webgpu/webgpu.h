@@ -32,5 +32,9 @@ void dp_backend_webgpu_stats(const dp_backend *b, dp_webgpu_stats *s);
 /* Fusion of decode-sized op sequences into single dispatches (wg_fuse.c): on by default; off
  * records every op on its own (tests compare the two). No-op for other backends. */
 void dp_backend_webgpu_set_fusion(dp_backend *b, bool on);
+/* Products over block-quantized weights (q8_0, q4_K, q5_K, q6_K) take x through the same 8-bit
+ * activation blocks as the CPU backend (q8_0 / q8_K, as llama.cpp), so both backends agree on a
+ * quantized model up to summation order: on by default. Off: exact f32 activations. */
+void dp_backend_webgpu_set_act_quant(dp_backend *b, bool on);
 
 #endif /* DP_BACKEND_WEBGPU_H */

@@ -49,7 +49,7 @@ static void emit_nmatvec(wg_ctx *c, const dp_act *glu_act) {
         if (!dummy) return;
         o2 = wg_at(4, wg_bind_buf(dummy, 0, 4));
     }
-    uint32_t flags = WG_NMV_NORM | (p->plus_one ? WG_NMV_PLUS_ONE : 0u);
+    uint32_t flags = WG_NMV_NORM | (p->plus_one ? WG_NMV_PLUS_ONE : 0u) | wg_actq_flag(c, w1->dtype);
     if (glu_act) flags |= WG_NMV_GLU | (*glu_act == DP_ACT_GELU_TANH ? WG_NMV_GELU : 0u);
     wg_weights_params prm = {(uint32_t)p->n, (uint32_t)k, (uint32_t)m1, rb1, 1.0f, 0, 0, 0,
                              (uint32_t)m2, rb2, flags, p->eps};

@@ -37,6 +37,7 @@ typedef enum wg_scratch_id {
     WG_SCR_MOE_Y,       /* MoE per-slot expert outputs */
     WG_SCR_DEQ,         /* dequantized weight rows for the tiled matmul */
     WG_SCR_SAMPLE,      /* sampling probabilities [vocab] */
+    WG_SCR_ACTQ,        /* x through 8-bit blocks, for the tiled product */
     WG_SCR_COUNT
 } wg_scratch_id;
 
@@ -102,6 +103,7 @@ typedef struct wg_ctx {
     uint32_t dead_n, dead_cap;
     dp_webgpu_stats stats;
     bool fuse;          /* fusion on (default) */
+    bool act_quant;     /* x through the CPU's 8-bit blocks for quantized weights (default) */
     wg_pending pend;    /* ops held back for fusion */
     wg_pending pend2;   /* a second in-place rms_norm (q and k norms come before their ropes) */
 } wg_ctx;
@@ -175,7 +177,9 @@ typedef struct wg_weights_params {
     uint32_t m2, row_bytes2, flags;
     float eps;
 } wg_weights_params;
-enum { WG_NMV_NORM = 1u, WG_NMV_PLUS_ONE = 2u, WG_NMV_GLU = 4u, WG_NMV_GELU = 8u };
+enum { WG_NMV_NORM = 1u, WG_NMV_PLUS_ONE = 2u, WG_NMV_GLU = 4u, WG_NMV_GELU = 8u, WG_NMV_ACTQ = 16u };
+/* WG_NMV_ACTQ when products over weights of type t take x through 8-bit blocks (the CPU's way) */
+uint32_t wg_actq_flag(const wg_ctx *c, dp_dtype t);
 
 /* ---- ops as dispatches, one op at a time (ops_*.c) ---- */
 void wg_rec_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, const dp_tensor *ids,
