@@ -1,7 +1,8 @@
 // node-gpu.mjs — WebGPU under Node: Dawn from the `webgpu` package (web/node_modules).
 // On a machine without a GPU set VK_ICD_FILENAMES to SwiftShader's ICD (Debian's chromium
 // package ships /usr/lib/chromium/vk_swiftshader_icd.json); gpuFromNode() does that itself when
-// no Vulkan driver is configured and the ICD exists. DAWN_FLAGS adds Dawn toggles, e.g.
+// no Vulkan driver is configured and the ICD exists. DAWN_FLAGS adds Dawn toggles (space-separated
+// key=value entries), e.g.
 // "enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia". DAWN_NODE=path/to/dawn.node
 // loads a bare addon instead of the package (the runtime bundle for GPU machines).
 import fs from 'node:fs';
@@ -27,7 +28,7 @@ export async function gpuFromNode({ swiftshader = 'auto' } = {}) {
     throw new Error(`the webgpu package is missing (cd web && npm install, or set DAWN_NODE): ${e.message}`);
   }
   Object.assign(globalThis, mod.globals);
-  const flags = (process.env.DAWN_FLAGS || '').split(',').filter(Boolean);
+  const flags = (process.env.DAWN_FLAGS || '').split(/\s+/).filter(Boolean); // space-separated key=value
   // Keep the GPU object alive for the life of the process: if it is garbage-collected while a
   // device is in use, Dawn's instance goes away under it and the process aborts.
   globalThis.__dopplerGpu = mod.create(flags);
