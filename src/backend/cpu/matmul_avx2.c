@@ -31,6 +31,16 @@ INLINE float f16s(const uint8_t *p) {
 
 INLINE __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 
+/* acc + madd(a, b). With vnni set (only in functions compiled for AVX-512 VNNI) this is one
+ * vpdpwssd, written as assembly so the AVX2 instances of the same template still compile. */
+INLINE __m256i madd_acc(__m256i acc, __m256i a, __m256i b, const int vnni) {
+    if (vnni) {
+        __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+        return acc;
+    }
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+}
+
 /* ---- f32 / f16 / bf16 weights: float FMA, x in f32 ---- */
 
 INLINE __m256 load_w8(const uint8_t *w, int i, dp_dtype t) {
@@ -128,7 +138,7 @@ INLINE __m256i scale_bcast(__m256i scales, int j) {
 }
 
 INLINE void dot_q45k_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, float *s,
-                        const int NC, const int five) {
+                        const int NC, const int five, const int vnni) {
     const int nb = k / DP_QK_K;
     const size_t bb = five ? 176 : 144;
     const __m256i m4 = _mm256_set1_epi8(0xF);
@@ -166,9 +176,9 @@ UNROLL
             UNROLL
             for (int c = 0; c < NC; c++) {
                 const dp_block_q8_k *xb = (const dp_block_q8_k *)(x + (size_t)c * xs) + i;
-                const __m256i pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(ql, load256(xb->qs + 64 * j)));
-                const __m256i ph = _mm256_madd_epi16(sh, _mm256_maddubs_epi16(qh, load256(xb->qs + 64 * j + 32)));
-                sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(pl, ph));
+                const __m256i pl = _mm256_maddubs_epi16(ql, load256(xb->qs + 64 * j));
+                const __m256i ph = _mm256_maddubs_epi16(qh, load256(xb->qs + 64 * j + 32));
+                sumi[c] = madd_acc(madd_acc(sumi[c], sl, pl, vnni), sh, ph, vnni);
             }
         }
         UNROLL
@@ -192,7 +202,7 @@ UNROLL
 /* ---- q6_K x q8_K ---- */
 
 INLINE void dot_q6k_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, float *s,
-                       const int NC) {
+                       const int NC, const int vnni) {
     const int nb = k / DP_QK_K;
     const __m256i m3 = _mm256_set1_epi8(3), m15 = _mm256_set1_epi8(15);
     __m256 acc[DP_MM_NC];
@@ -234,7 +244,7 @@ UNROLL
                 UNROLL
                 for (int g = 0; g < 4; g++) {
                     const __m256i p = _mm256_maddubs_epi16(q[g], load256(q8 + 32 * g));
-                    t = _mm256_add_epi32(t, _mm256_madd_epi16(scv[g], p));
+                    t = madd_acc(t, scv[g], p, vnni);
                 }
                 sumi[c] = t;
             }
@@ -621,17 +631,17 @@ static void vnni_panel_tile(dp_dtype wt, int k, const void *panel, const void *x
 /* ---- instantiation over the row count ---- */
 
 /* One function per row count (so each gets its own register allocation) and a dispatcher. */
-#define DP_MM_INSTANCES(name, call)                                                           \
-    static void name##_1(int k, const uint8_t *wb, const uint8_t *xb, size_t xs, float *s) {  \
+#define DP_MM_INSTANCES(name, call, ATTR)                                                           \
+    ATTR static void name##_1(int k, const uint8_t *wb, const uint8_t *xb, size_t xs, float *s) {  \
         call(1);                                                                              \
     }                                                                                         \
-    static void name##_2(int k, const uint8_t *wb, const uint8_t *xb, size_t xs, float *s) {  \
+    ATTR static void name##_2(int k, const uint8_t *wb, const uint8_t *xb, size_t xs, float *s) {  \
         call(2);                                                                              \
     }                                                                                         \
-    static void name##_3(int k, const uint8_t *wb, const uint8_t *xb, size_t xs, float *s) {  \
+    ATTR static void name##_3(int k, const uint8_t *wb, const uint8_t *xb, size_t xs, float *s) {  \
         call(3);                                                                              \
     }                                                                                         \
-    static void name##_4(int k, const uint8_t *wb, const uint8_t *xb, size_t xs, float *s) {  \
+    ATTR static void name##_4(int k, const uint8_t *wb, const uint8_t *xb, size_t xs, float *s) {  \
         call(4);                                                                              \
     }                                                                                         \
     static void name(int k, const void *w, const void *x, size_t xs, int nc, float *s) {     \
@@ -647,17 +657,29 @@ static void vnni_panel_tile(dp_dtype wt, int k, const void *panel, const void *x
 #define CALL_F16(NC) dot_float_nc(k, wb, xb, xs, s, DP_DTYPE_F16, NC)
 #define CALL_BF16(NC) dot_float_nc(k, wb, xb, xs, s, DP_DTYPE_BF16, NC)
 #define CALL_Q8_0(NC) dot_q8_0_nc(k, wb, xb, xs, s, NC)
-#define CALL_Q4_K(NC) dot_q45k_nc(k, wb, xb, xs, s, NC, 0)
-#define CALL_Q5_K(NC) dot_q45k_nc(k, wb, xb, xs, s, NC, 1)
-#define CALL_Q6_K(NC) dot_q6k_nc(k, wb, xb, xs, s, NC)
+#define CALL_Q4_K(NC) dot_q45k_nc(k, wb, xb, xs, s, NC, 0, 0)
+#define CALL_Q5_K(NC) dot_q45k_nc(k, wb, xb, xs, s, NC, 1, 0)
+#define CALL_Q6_K(NC) dot_q6k_nc(k, wb, xb, xs, s, NC, 0)
+#define CALL_Q4_K_VNNI(NC) dot_q45k_nc(k, wb, xb, xs, s, NC, 0, 1)
+#define CALL_Q5_K_VNNI(NC) dot_q45k_nc(k, wb, xb, xs, s, NC, 1, 1)
+#define CALL_Q6_K_VNNI(NC) dot_q6k_nc(k, wb, xb, xs, s, NC, 1)
+#define NO_ATTR
 
-DP_MM_INSTANCES(avx2_dot_f32, CALL_F32)
-DP_MM_INSTANCES(avx2_dot_f16, CALL_F16)
-DP_MM_INSTANCES(avx2_dot_bf16, CALL_BF16)
-DP_MM_INSTANCES(avx2_dot_q8_0, CALL_Q8_0)
-DP_MM_INSTANCES(avx2_dot_q4_k, CALL_Q4_K)
-DP_MM_INSTANCES(avx2_dot_q5_k, CALL_Q5_K)
-DP_MM_INSTANCES(avx2_dot_q6_k, CALL_Q6_K)
+DP_MM_INSTANCES(avx2_dot_f32, CALL_F32, NO_ATTR)
+DP_MM_INSTANCES(avx2_dot_f16, CALL_F16, NO_ATTR)
+DP_MM_INSTANCES(avx2_dot_bf16, CALL_BF16, NO_ATTR)
+DP_MM_INSTANCES(avx2_dot_q8_0, CALL_Q8_0, NO_ATTR)
+DP_MM_INSTANCES(avx2_dot_q4_k, CALL_Q4_K, NO_ATTR)
+DP_MM_INSTANCES(avx2_dot_q5_k, CALL_Q5_K, NO_ATTR)
+DP_MM_INSTANCES(avx2_dot_q6_k, CALL_Q6_K, NO_ATTR)
+/* the same kernels compiled for AVX-512VL/VNNI: 32 vector registers, vpdpwssd */
+DP_MM_INSTANCES(vnni_dot_f32, CALL_F32, VNNI_TARGET)
+DP_MM_INSTANCES(vnni_dot_f16, CALL_F16, VNNI_TARGET)
+DP_MM_INSTANCES(vnni_dot_bf16, CALL_BF16, VNNI_TARGET)
+DP_MM_INSTANCES(vnni_dot_q8_0, CALL_Q8_0, VNNI_TARGET)
+DP_MM_INSTANCES(vnni_dot_q4_k, CALL_Q4_K_VNNI, VNNI_TARGET)
+DP_MM_INSTANCES(vnni_dot_q5_k, CALL_Q5_K_VNNI, VNNI_TARGET)
+DP_MM_INSTANCES(vnni_dot_q6_k, CALL_Q6_K_VNNI, VNNI_TARGET)
 
 static const dp_mm_kernels avx2_kernels = {
     "avx2",
@@ -678,13 +700,13 @@ static const dp_mm_kernels avx2_kernels = {
 static const dp_mm_kernels vnni_kernels = {
     "avx2+vnni",
     {
-        [DP_DTYPE_F32] = avx2_dot_f32,
-        [DP_DTYPE_F16] = avx2_dot_f16,
-        [DP_DTYPE_BF16] = avx2_dot_bf16,
-        [DP_DTYPE_Q8_0] = avx2_dot_q8_0,
-        [DP_DTYPE_Q4_K] = avx2_dot_q4_k,
-        [DP_DTYPE_Q5_K] = avx2_dot_q5_k,
-        [DP_DTYPE_Q6_K] = avx2_dot_q6_k,
+        [DP_DTYPE_F32] = vnni_dot_f32,
+        [DP_DTYPE_F16] = vnni_dot_f16,
+        [DP_DTYPE_BF16] = vnni_dot_bf16,
+        [DP_DTYPE_Q8_0] = vnni_dot_q8_0,
+        [DP_DTYPE_Q4_K] = vnni_dot_q4_k,
+        [DP_DTYPE_Q5_K] = vnni_dot_q5_k,
+        [DP_DTYPE_Q6_K] = vnni_dot_q6_k,
     },
     avx2_panel_bytes,
     vnni_panel_pack,
