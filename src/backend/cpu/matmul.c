@@ -3,6 +3,7 @@
 #include "backend/cpu/matmul_impl.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "format/quant.h"
@@ -15,7 +16,7 @@ const dp_mm_kernels *dp_mm_avx2_table(bool vnni); /* matmul_avx2.c */
 #define X86_AVX2 1 /* AVX2 + FMA + F16C, with the OS saving ymm state */
 #define X86_VNNI 2 /* AVX-512 F/BW/VL/VNNI, with the OS saving zmm state */
 /* From CPUID and XGETBV directly (clang before 16 rejects some __builtin_cpu_supports names). */
-static int x86_features(void) {
+static int x86_features_probe(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
     const bool osxsave = c & (1u << 27), avx = c & (1u << 28), fma = c & (1u << 12),
@@ -30,6 +31,17 @@ static int x86_features(void) {
     const bool avx512 = (b & (1u << 16)) && (b & (1u << 30)) && (b & (1u << 31)) &&
                         (c & (1u << 11)) && (lo & 0xE6) == 0xE6;
     if (avx512) f |= X86_VNNI;
+    return f;
+}
+/* CPUID is a hypervisor exit in a VM (tens of µs), so the features are probed once and kept:
+ * -1 = not probed yet. Racing first callers store the same value. */
+static _Atomic int x86_features_cache = -1;
+static int x86_features(void) {
+    int f = atomic_load_explicit(&x86_features_cache, memory_order_relaxed);
+    if (f < 0) {
+        f = x86_features_probe();
+        atomic_store_explicit(&x86_features_cache, f, memory_order_relaxed);
+    }
     return f;
 }
 #endif
@@ -340,12 +352,24 @@ const dp_mm_kernels *dp_mm_kernels_wasm(void) {
 #endif
 }
 
-const dp_mm_kernels *dp_mm_kernels_best(void) {
+static const dp_mm_kernels *mm_kernels_pick(void) {
     const dp_mm_kernels *k = dp_mm_kernels_avx2_vnni();
     if (!k) k = dp_mm_kernels_avx2();
     if (!k) k = dp_mm_kernels_neon();
     if (!k) k = dp_mm_kernels_wasm();
     return k ? k : dp_mm_kernels_generic();
+}
+
+/* Picked once: the tables are static constants, so a relaxed pointer is enough. */
+static _Atomic(const dp_mm_kernels *) mm_best_cache;
+
+const dp_mm_kernels *dp_mm_kernels_best(void) {
+    const dp_mm_kernels *k = atomic_load_explicit(&mm_best_cache, memory_order_relaxed);
+    if (!k) {
+        k = mm_kernels_pick();
+        atomic_store_explicit(&mm_best_cache, k, memory_order_relaxed);
+    }
+    return k;
 }
 
 /* ==== driver ==== */
