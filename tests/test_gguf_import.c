@@ -622,6 +622,139 @@ static void check_family_gguf(const char *fam) {
     free(d);
 }
 
+/* ---- hostile / malformed metadata ----
+ * A minimal valid llama GGUF (1 layer, hidden 32, 2 heads of 16, ffn 64, vocab 16), then one
+ * defect at a time: each must fail with the right status and a message naming the problem. */
+
+enum {
+    M_OK = 0, M_NO_HIDDEN, M_ARCH_GPT2, M_HEADS_ZERO, M_BLOCKS_STRING, M_EMBD_SHAPE, M_EXTRA_TENSOR,
+    M_NO_FFN_DOWN, M_YARN, M_EOS_RANGE, M_KV_HEADS_3, M_ROPE_FREQS_LEN, M_DUP_Q, M_BIAS, M_BLOCKS_HUGE,
+    M_EXPS_SHAPE, M_SWA_ARRAY, M_NO_ARCH, M_ROPE_FREQS_NEG, M_COUNT
+};
+
+static bool mini_gguf(const char *path, int defect) {
+    const uint64_t H = 32, F = 64, V = 16, KV = 32;
+    dp_gguf_out o = {0};
+    const char *arch = defect == M_ARCH_GPT2 ? "gpt2" : defect == M_SWA_ARRAY ? "gemma2" : "llama";
+    char k[96];
+#define K(s) (snprintf(k, sizeof k, "%s.%s", arch, s), k)
+    if (defect != M_NO_ARCH) dp_gguf_out_str(&o, "general.architecture", arch);
+    if (defect != M_NO_HIDDEN) dp_gguf_out_u32(&o, K("embedding_length"), (uint32_t)H);
+    if (defect == M_BLOCKS_STRING) dp_gguf_out_str(&o, K("block_count"), "1");
+    else dp_gguf_out_u32(&o, K("block_count"), defect == M_BLOCKS_HUGE ? 4000000000u : 1);
+    dp_gguf_out_u32(&o, K("context_length"), 128);
+    dp_gguf_out_u32(&o, K("feed_forward_length"), (uint32_t)F);
+    dp_gguf_out_u32(&o, K("attention.head_count"), defect == M_HEADS_ZERO ? 0 : 2);
+    dp_gguf_out_u32(&o, K("attention.head_count_kv"), defect == M_KV_HEADS_3 ? 3 : 2);
+    dp_gguf_out_f32(&o, K("attention.layer_norm_rms_epsilon"), 1e-5f);
+    if (defect == M_YARN) {
+        dp_gguf_out_str(&o, K("rope.scaling.type"), "yarn");
+        dp_gguf_out_f32(&o, K("rope.scaling.factor"), 4);
+    }
+    if (defect == M_SWA_ARRAY) {
+        uint8_t flags[3] = {1, 0, 1};
+        dp_gguf_out_arr(&o, K("attention.sliding_window_pattern"), DP_GGUF_BOOL, flags, 3);
+    }
+    if (defect == M_EXPS_SHAPE) {
+        dp_gguf_out_u32(&o, K("expert_count"), 2);
+        dp_gguf_out_u32(&o, K("expert_used_count"), 1);
+    }
+    dp_gguf_out_u32(&o, "tokenizer.ggml.eos_token_id", defect == M_EOS_RANGE ? 99 : 2);
+#undef K
+    typedef struct { const char *name; uint64_t ne0, ne1, ne2; } tdesc;
+    tdesc ts[24];
+    int n = 0;
+    ts[n++] = (tdesc){"token_embd.weight", H, defect == M_EMBD_SHAPE ? V : V, 1};
+    if (defect == M_EMBD_SHAPE) ts[0].ne0 = H + 1;
+    ts[n++] = (tdesc){"output_norm.weight", H, 1, 1};
+    ts[n++] = (tdesc){"blk.0.attn_norm.weight", H, 1, 1};
+    ts[n++] = (tdesc){"blk.0.attn_q.weight", H, H, 1};
+    if (defect == M_DUP_Q) ts[n++] = (tdesc){"blk.0.attn_qkv.weight", H, H + 2 * KV, 1};
+    if (defect == M_BIAS) ts[n++] = (tdesc){"blk.0.attn_q.bias", H, 1, 1};
+    ts[n++] = (tdesc){"blk.0.attn_k.weight", H, KV, 1};
+    ts[n++] = (tdesc){"blk.0.attn_v.weight", H, KV, 1};
+    ts[n++] = (tdesc){"blk.0.attn_output.weight", H, H, 1};
+    ts[n++] = (tdesc){"blk.0.ffn_norm.weight", H, 1, 1};
+    if (defect == M_EXPS_SHAPE) {
+        ts[n++] = (tdesc){"blk.0.ffn_gate_inp.weight", H, 2, 1};
+        ts[n++] = (tdesc){"blk.0.ffn_gate_exps.weight", H, F, 2};
+        ts[n++] = (tdesc){"blk.0.ffn_up_exps.weight", H, F, 3}; /* one expert too many */
+        ts[n++] = (tdesc){"blk.0.ffn_down_exps.weight", F, H, 2};
+    } else {
+        ts[n++] = (tdesc){"blk.0.ffn_gate.weight", H, F, 1};
+        ts[n++] = (tdesc){"blk.0.ffn_up.weight", H, F, 1};
+        if (defect != M_NO_FFN_DOWN) ts[n++] = (tdesc){"blk.0.ffn_down.weight", F, H, 1};
+    }
+    if (defect == M_EXTRA_TENSOR) ts[n++] = (tdesc){"blk.0.mystery.weight", H, 1, 1};
+    if (defect == M_ROPE_FREQS_LEN) ts[n++] = (tdesc){"rope_freqs.weight", 5, 1, 1};
+    if (defect == M_ROPE_FREQS_NEG) ts[n++] = (tdesc){"rope_freqs.weight", 8, 1, 1};
+    for (int i = 0; i < n; i++) {
+        uint64_t ne[4] = {ts[i].ne0, ts[i].ne1, ts[i].ne2, 1};
+        dp_gguf_out_tensor(&o, ts[i].name, DP_DTYPE_F32, ts[i].ne2 > 1 ? 3 : ts[i].ne1 > 1 ? 2 : 1, ne);
+    }
+    dp_error e = {0};
+    bool ok = dp_gguf_out_open(&o, path, &e) == DP_OK;
+    for (int i = 0; ok && i < n; i++) {
+        size_t cnt = (size_t)(ts[i].ne0 * ts[i].ne1 * ts[i].ne2);
+        float *v = malloc(cnt * sizeof(float));
+        for (size_t j = 0; v && j < cnt; j++) v[j] = defect == M_ROPE_FREQS_NEG ? -1.0f : 0.01f * (float)((j * 37) % 19) - 0.09f;
+        if (v && strstr(ts[i].name, "norm")) for (size_t j = 0; j < cnt; j++) v[j] = 1.0f;
+        ok = v && dp_gguf_out_write(&o, v, cnt * sizeof(float), &e) == DP_OK && dp_gguf_out_end_tensor(&o, &e) == DP_OK;
+        free(v);
+    }
+    ok = ok && dp_gguf_out_close(&o, &e) == DP_OK;
+    dp_gguf_out_free(&o);
+    return ok;
+}
+
+static void check_hostile(void) {
+    static const struct { int defect; dp_status want; const char *needle; } CASES[] = {
+        {M_NO_HIDDEN, DP_ERR_FORMAT, "embedding_length"},
+        {M_ARCH_GPT2, DP_ERR_UNSUPPORTED, "gpt2"},
+        {M_HEADS_ZERO, DP_ERR_FORMAT, "head_count"},
+        {M_BLOCKS_STRING, DP_ERR_FORMAT, "block_count"},
+        {M_EMBD_SHAPE, DP_ERR_FORMAT, "token_embd"},
+        {M_EXTRA_TENSOR, DP_ERR_UNSUPPORTED, "mystery"},
+        {M_NO_FFN_DOWN, DP_ERR_NOT_FOUND, "ffn_down"},
+        {M_YARN, DP_ERR_UNSUPPORTED, "yarn"},
+        {M_EOS_RANGE, DP_ERR_FORMAT, "eos_token_id"},
+        {M_KV_HEADS_3, DP_ERR_FORMAT, "n_kv_head"},
+        {M_ROPE_FREQS_LEN, DP_ERR_FORMAT, "rope_freqs"},
+        {M_DUP_Q, DP_ERR_FORMAT, "already"},
+        {M_BIAS, DP_ERR_UNSUPPORTED, "attn_q.bias"},
+        {M_BLOCKS_HUGE, DP_ERR_FORMAT, "block_count"},
+        {M_EXPS_SHAPE, DP_ERR_FORMAT, "ffn_up_exps"},
+        {M_SWA_ARRAY, DP_ERR_FORMAT, "sliding_window_pattern"},
+        {M_NO_ARCH, DP_ERR_FORMAT, "general.architecture"},
+        {M_ROPE_FREQS_NEG, DP_ERR_FORMAT, "rope_freqs"},
+    };
+    const char *tmp = t_tmpdir("gguf_import_hostile");
+    char path[700], dir[700];
+    snprintf(path, sizeof path, "%s/ok.gguf", tmp);
+    snprintf(dir, sizeof dir, "%s/ok", tmp);
+    CHECK(mini_gguf(path, M_OK));
+    dp_error e = {0};
+    dp_write_opts o = {0};
+    o.recipe = DP_RECIPE_KEEP;
+    CHECK_MSG(dp_convert_gguf(path, dir, &o, &e) == DP_OK, "the valid mini GGUF: %s", e.msg);
+    int passed = 0;
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        snprintf(path, sizeof path, "%s/bad%d.gguf", tmp, CASES[i].defect);
+        snprintf(dir, sizeof dir, "%s/bad%d", tmp, CASES[i].defect);
+        CHECK(mini_gguf(path, CASES[i].defect));
+        memset(&e, 0, sizeof e);
+        dp_status st = dp_convert_gguf(path, dir, &o, &e);
+        bool ok = st == CASES[i].want && strstr(e.msg, CASES[i].needle) && !strchr(e.msg, '\n');
+        CHECK_MSG(ok, "defect %d: status %d (want %d), message '%s' (want '%s')", CASES[i].defect, st, CASES[i].want,
+                  e.msg, CASES[i].needle);
+        CHECK_MSG(!dp_file_exists(dir) || st == DP_OK, "defect %d: output written despite the error", CASES[i].defect);
+        passed += ok;
+    }
+    printf("hostile GGUF metadata: %d/%zu defects rejected with the right status and message\n", passed,
+           sizeof CASES / sizeof CASES[0]);
+    CHECK(dp_convert_gguf("/nonexistent/x.gguf", dir, &o, &e) == DP_ERR_NOT_FOUND || e.status == DP_ERR_IO);
+}
+
 int main(void) {
     int32_t ids[N_IDS_MAX];
     int n = read_ids(ids);
@@ -639,5 +772,6 @@ int main(void) {
     check_q4km_same_as_llamacpp();
     static const char *const FAMS[] = {"llama", "gemma2", "gemma3", "phi3", "qwen3", "mixtral"};
     for (size_t i = 0; i < sizeof FAMS / sizeof FAMS[0]; i++) check_family_gguf(FAMS[i]);
+    check_hostile();
     return t_done("test_gguf_import");
 }
