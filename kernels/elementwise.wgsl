@@ -20,8 +20,11 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out2: array<f32>;   // copy2
-@group(0) @binding(5) var<storage, read> a2: array<f32>;           // copy2
+// copy and copy2 move 4-byte words as u32, so any bits (f32, i32 token ids) arrive unchanged
+@group(0) @binding(1) var<storage, read_write> outu: array<u32>;   // copy, copy2
+@group(0) @binding(2) var<storage, read> au: array<u32>;           // copy, copy2
+@group(0) @binding(4) var<storage, read_write> out2: array<u32>;   // copy2
+@group(0) @binding(5) var<storage, read> a2: array<u32>;           // copy2
 
 fn index_of(wid: vec3<u32>, nw: vec3<u32>, li: u32) -> u32 {
   return (wid.x + wid.y * nw.x) * WG + li;
@@ -68,7 +71,7 @@ fn add_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 fn copy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
   let i = index_of(wid, nw, li);
-  if (i < p.count) { out[p.dst_off + i] = a[i]; }
+  if (i < p.count) { outu[p.dst_off + i] = au[i]; }
 }
 
 // out[i] = cap * tanh(out[i] / cap)
@@ -101,7 +104,7 @@ fn copy2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec
          @builtin(local_invocation_index) li: u32) {
   let i = index_of(wid, nw, li);
   if (i < p.count) {
-    out[p.dst_off + i] = a[i];
+    outu[p.dst_off + i] = au[i];
     out2[p.dst_off2 + i] = a2[i];
   }
 }

@@ -36,14 +36,12 @@ async function generate() {
     const out = [...ids];
     const t1 = performance.now();
     await ctx.eval(ids, { wait: false });
-    for (let g = 0; g < n; g++) {
-      const tok = await ctx.sample(sp);
+    await ctx.generate(n, sp, (tok) => {
       out.push(tok);
       result.textContent = `ids: ${out.join(' ')}`;
-      if (g + 1 < n) await ctx.eval([tok], { wait: false });
-    }
+    });
     const dt = (performance.now() - t1) / 1000;
-    log(`${n} tokens in ${dt.toFixed(2)} s (${(n / dt).toFixed(1)} tok/s); per token: ${JSON.stringify(model.gpuStats())}`);
+    log(`${n} tokens in ${dt.toFixed(2)} s (${(n / dt).toFixed(1)} tok/s); GPU totals: ${JSON.stringify(model.gpuStats())}`);
     result.dataset.done = '1';
   } catch (e) {
     result.textContent = `error: ${e.message}`;

@@ -134,12 +134,11 @@ async function cmdRun(argv, o) {
     const c = m.newContext({ nCtx: nCtx > 0 ? nCtx : ids.length + nGen });
     if (printIds) out(ids.join(' '));
     await c.eval(ids, { wait: false });
-    for (let g = 0; g < nGen; g++) {
-      const tok = await c.sample({ temperature: temp, topK, topP, seed });
+    // pipelined: the next step is queued on the GPU before this step's token is read back
+    await c.generate(nGen, { temperature: temp, topK, topP, seed }, (tok) => {
       out(printIds ? ` ${tok}` : `${tok} `);
-      if (!ignoreEos && m.isEos(tok)) break;
-      if (g + 1 < nGen) await c.eval([tok], { wait: false });
-    }
+      return ignoreEos || !m.isEos(tok);
+    });
     out('\n');
   } catch (e) { if (e instanceof Exit) throw e; out('\n'); fail('run', e); }
   return line;
@@ -180,14 +179,11 @@ async function cmdBench(argv, o) {
       await c.sample(greedy);   // waits for the GPU
       return n / (now() - t0);
     };
-    const runTG = async (n) => {
+    const runTG = async (n) => {   // n decode steps, pipelined as `run` does
       c.reset();
-      let tok = 1 % vocab;
       const t0 = now();
-      for (let i = 0; i < n; i++) {
-        await c.eval([tok], { wait: false });
-        tok = await c.sample(greedy);
-      }
+      await c.eval([1 % vocab], { wait: false });
+      await c.generate(n, greedy, () => true);   // n samples, n - 1 more evals
       return n / (now() - t0);
     };
     if (nP > 0) await runPP(Math.min(nP, 32));   // warm-up

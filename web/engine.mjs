@@ -142,13 +142,40 @@ export class Context {
 
   // One step: samples from the last evaluated row on the device; resolves to the token id
   // (the only readback of a decode step).
-  async sample({ temperature = 0, topK = 0, topP = 1, seed = 0 } = {}) {
-    const x = this.eng.x;
-    const tp = this.scratch;
-    const st = x.dpw_ctx_sample(this.ptr, temperature, topK, topP, seed, tp);
+  async sample(opts = {}) {
+    this.sampleStart(opts);
+    return this.sampleResult();
+  }
+
+  // The two halves of sample(): record + submit the sampler (and its 4-byte read), then await
+  // it. Between them the caller may record the next step with evalSampled().
+  sampleStart({ temperature = 0, topK = 0, topP = 1, seed = 0 } = {}) {
+    const st = this.eng.x.dpw_ctx_sample(this.ptr, temperature, topK, topP, seed, this.scratch);
     if (st) throw new DopplerError(this.eng.error());
+    return this;
+  }
+
+  async sampleResult() {
     await this.eng.settle();
-    return new Int32Array(this.eng.mem, tp, 1)[0];
+    return new Int32Array(this.eng.mem, this.scratch, 1)[0];
+  }
+
+  // One decode step on the token sampled last, which stays on the device: no wait.
+  evalSampled() {
+    const st = this.eng.x.dpw_ctx_eval_sampled(this.ptr);
+    if (st) throw new DopplerError(this.eng.error());
+  }
+
+  // Greedy/sampled generation of n tokens after the evaluated prompt, pipelined: step N+1 is
+  // recorded and submitted before step N's token is read back. onToken(id) may return false to
+  // stop (the step already queued is then wasted).
+  async generate(n, sampling, onToken) {
+    for (let g = 0; g < n; g++) {
+      this.sampleStart(sampling);
+      if (g + 1 < n) this.evalSampled();
+      const tok = await this.sampleResult();
+      if (onToken(tok) === false) break;
+    }
   }
 
   free() {

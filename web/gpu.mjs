@@ -37,6 +37,7 @@ export class GpuHost {
     this.layouts = new Map();    // pipeline id -> bind group layout 0
     this.bindGroups = new Map();
     this.modules = new Map();    // WGSL text -> shader module
+    this.pipeCache = new Map();  // entry | constants | WGSL -> compute pipeline
     this.names = new Map();      // pipeline id -> 'file:entry' (for traces)
     this.trace = null;           // set to an array to log dispatches ('file:entry x,y,z')
     this.nextId = 1;
@@ -134,7 +135,13 @@ export class GpuHost {
         constants[k.trim()] = Number(v);
       }
       const entryPoint = this.str(entryPtr, entryLen);
-      const p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint, constants } });
+      // the same pipeline for every backend on this device (a second model reuses it)
+      const key = `${entryPoint}|${ctext}|${code}`;
+      let p = this.pipeCache.get(key);
+      if (!p) {
+        p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint, constants } });
+        this.pipeCache.set(key, p);
+      }
       const id = this.nextId++;
       this.pipelines.set(id, p);
       this.names.set(id, `${/^\/\/ (\S+)\.wgsl/.exec(code)?.[1] ?? '?'}:${entryPoint}${ctext ? '(' + ctext + ')' : ''}`);

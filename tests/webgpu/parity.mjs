@@ -1,6 +1,8 @@
-// parity.mjs — hf-tiny parity of the WebGPU backend through the Node host (web/doppler.mjs):
-// for each fixture, `doppler eval` on the reference input ids against the reference logits
-// (max |diff| <= tol), and `doppler run --greedy` against the reference greedy ids.
+// parity.mjs — hf-tiny parity of the WebGPU backend under Node: for each fixture, one forward
+// pass over the reference input ids against the reference logits (max |diff| <= tol) and greedy
+// decoding against the reference greedy ids, in one process (one device, so SwiftShader compiles
+// each pipeline once); the first fixture also goes through the command line
+// (`node web/doppler.mjs eval` / `run --greedy --print-ids`).
 // Usage: [DP_WASM=doppler.wasm] node tests/webgpu/parity.mjs <fixtures/hf-tiny> <converted-models-dir> <tmp> [names...]
 // The converted models are <converted-models-dir>/<name> (doppler convert --dtype f32).
 // Exit: 0 all match, 1 a mismatch, 77 no WebGPU.
@@ -8,6 +10,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { Engine } from '../../web/engine.mjs';
+import { nodeFs } from '../../web/wasi.mjs';
+import { requestDevice } from '../../web/gpu.mjs';
+import { gpuFromNode } from '../../web/node-gpu.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.join(here, '../../web/doppler.mjs');
@@ -32,38 +38,62 @@ export function readSafetensors(file) {
   return t;
 }
 
-let fails = 0;
-fs.mkdirSync(tmp, { recursive: true });
-for (const name of names) {
-  const ref = readSafetensors(path.join(fixtures, name, 'reference.safetensors'));
-  const ids = Array.from(ref.input_ids.data);
-  const idsFile = path.join(tmp, `${name}.ids`), logitsFile = path.join(tmp, `${name}.logits`);
-  fs.writeFileSync(idsFile, ids.join(' '));
-  const model = path.join(models, name);
-  let line = `${name.padEnd(8)}`;
-  try {
-    execFileSync('node', [cli, ...wasmOpt, 'eval', model, '--ids-file', idsFile, '--logits', logitsFile], { stdio: ['ignore', 'inherit', 'inherit'] });
-  } catch (e) {
-    if (e.status === 77) process.exit(77);
-    out(`${line} FAIL eval exited ${e.status}`); fails++; continue;
-  }
-  const got = new Float32Array(fs.readFileSync(logitsFile).buffer.slice(0));
-  const want = ref.logits.data;
-  let maxd = got.length === want.length ? 0 : Infinity;
+let dev;
+try { dev = await requestDevice(await gpuFromNode()); } catch (e) { out(`skip: ${e.message}`); process.exit(77); }
+const wasmPath = process.env.DP_WASM ?? path.join(here, '../../web/dist/doppler.wasm');
+const eng = await Engine.create({ wasm: fs.readFileSync(wasmPath), fs: nodeFs(fs), device: dev.device,
+                                  stdout: out, stderr: (t) => fs.writeSync(2, t + '\n') });
+const maxDiff = (got, want) => {
+  let m = got.length === want.length ? 0 : Infinity;
   for (let i = 0; i < want.length && got.length === want.length; i++) {
     const d = Math.abs(got[i] - want[i]);
-    if (!(d <= maxd)) maxd = d;
+    if (!(d <= m)) m = d;
   }
-  const okLogits = maxd <= tol;
-  line += ` logits max|d| ${maxd.toExponential(2)} (tol ${tol.toExponential(0)}) ${okLogits ? 'ok' : 'FAIL'}`;
+  return m;
+};
+
+let fails = 0;
+fs.mkdirSync(tmp, { recursive: true });
+for (const [idx, name] of names.entries()) {
+  const ref = readSafetensors(path.join(fixtures, name, 'reference.safetensors'));
+  const ids = Array.from(ref.input_ids.data);
+  const model = path.resolve(models, name);
+  let line = `${name.padEnd(8)}`;
+  const m = eng.loadModel(model, 'webgpu');
+  const c = m.newContext({ nCtx: ids.length, logitsAll: true });
+  const got = await c.eval(ids, { logits: true });
+  c.free();
+  const md = maxDiff(got, ref.logits.data);
+  const okLogits = md <= tol;
+  line += ` logits max|d| ${md.toExponential(2)} (tol ${tol.toExponential(0)}) ${okLogits ? 'ok' : 'FAIL'}`;
   let okGreedy = true;
   if (name !== 'phi3') {   // phi3 greedy ids are not authoritative (fixtures/README.md)
     const plen = ref.greedy_prompt_len.data[0];
     const want2 = Array.from(ref.greedy_ids.data);
-    const prompt = want2.slice(0, plen).join(' ');
-    const res = execFileSync('node', [cli, ...wasmOpt, 'run', model, '--ids', prompt, '-n', String(want2.length - plen), '--greedy', '--print-ids', '--ignore-eos'], { encoding: 'utf8' }).trim();
-    okGreedy = res === want2.join(' ');
-    line += ` greedy ${okGreedy ? 'ok' : `FAIL\n  got  ${res}\n  want ${want2.join(' ')}`}`;
+    const g = m.newContext({ nCtx: want2.length });
+    const res = want2.slice(0, plen);
+    await g.eval(res.slice(), { wait: false });
+    await g.generate(want2.length - plen, { temperature: 0 }, (t) => { res.push(t); });
+    g.free();
+    okGreedy = res.join(' ') === want2.join(' ');
+    line += ` greedy ${okGreedy ? 'ok' : `FAIL\n  got  ${res.join(' ')}\n  want ${want2.join(' ')}`}`;
+  }
+  m.free();
+  if (idx === 0) {   // the same through the command line
+    const idsFile = path.join(tmp, `${name}.ids`), logitsFile = path.join(tmp, `${name}.logits`);
+    fs.writeFileSync(idsFile, ids.join(' '));
+    let okCli = false;
+    try {
+      execFileSync('node', [cli, ...wasmOpt, 'eval', model, '--ids-file', idsFile, '--logits', logitsFile], { stdio: ['ignore', 'inherit', 'inherit'] });
+      const b = fs.readFileSync(logitsFile);
+      okCli = maxDiff(new Float32Array(b.buffer, b.byteOffset, b.length / 4), ref.logits.data) <= tol;
+      const plen = ref.greedy_prompt_len.data[0];
+      const want2 = Array.from(ref.greedy_ids.data);
+      const res = execFileSync('node', [cli, ...wasmOpt, 'run', model, '--ids', want2.slice(0, plen).join(' '), '-n', String(want2.length - plen), '--greedy', '--print-ids', '--ignore-eos'], { encoding: 'utf8' }).trim();
+      okCli = okCli && res === want2.join(' ');
+    } catch (e) { out(`cli: ${e.message}`); }
+    line += ` cli ${okCli ? 'ok' : 'FAIL'}`;
+    if (!okCli) fails++;
   }
   if (!okLogits || !okGreedy) fails++;
   out(line);

@@ -12,30 +12,36 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { Engine } from '../../web/engine.mjs';
+import { nodeFs } from '../../web/wasi.mjs';
+import { requestDevice } from '../../web/gpu.mjs';
+import { gpuFromNode } from '../../web/node-gpu.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const cli = path.join(here, '../../web/doppler.mjs');
 const [tool, gg, tmp] = process.argv.slice(2);
-const wasmOpt = process.env.DP_WASM ? ['--wasm', process.env.DP_WASM] : [];
 const out = (t) => fs.writeSync(1, t + '\n');
 const rd = (f) => { const b = fs.readFileSync(f); return new Float32Array(b.buffer, b.byteOffset, b.length / 4); };
 const maxd = (a, b) => { let m = a.length === b.length ? 0 : Infinity; for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i])); return m; };
 fs.mkdirSync(tmp, { recursive: true });
 const f32 = rd(path.join(gg, 'logits-llamacpp-f32.f32'));
 const ids = path.join(gg, 'ids.txt');
+const idList = fs.readFileSync(ids, 'utf8').split(/[\s,]+/).filter(Boolean).map(Number);
+let dev;
+try { dev = await requestDevice(await gpuFromNode()); } catch (e) { out(`skip: ${e.message}`); process.exit(77); }
+const eng = await Engine.create({ wasm: fs.readFileSync(process.env.DP_WASM ?? path.join(here, '../../web/dist/doppler.wasm')),
+                                  fs: nodeFs(fs), device: dev.device, stdout: out, stderr: (t) => fs.writeSync(2, t + '\n') });
 let fails = 0;
 for (const t of ['q4_k_m', 'q6_k', 'q8_0']) {
   const model = path.join(tmp, t);
   fs.rmSync(model, { recursive: true, force: true });
   execFileSync(tool, ['convert', path.join(gg, `llama-${t}.gguf`), model], { stdio: 'ignore' });
   execFileSync(tool, ['eval', model, '--ids-file', ids, '--logits', path.join(tmp, `${t}.cpu`)], { stdio: 'inherit' });
-  try {
-    execFileSync('node', [cli, ...wasmOpt, 'eval', model, '--ids-file', ids, '--logits', path.join(tmp, `${t}.gpu`)], { stdio: ['ignore', 'inherit', 'inherit'] });
-  } catch (e) {
-    if (e.status === 77) process.exit(77);
-    out(`${t} FAIL eval exited ${e.status}`); fails++; continue;
-  }
-  const cpu = rd(path.join(tmp, `${t}.cpu`)), gpu = rd(path.join(tmp, `${t}.gpu`));
+  const m = eng.loadModel(path.resolve(model), 'webgpu');
+  const c = m.newContext({ nCtx: idList.length, logitsAll: true });
+  const gpu = await c.eval(idList, { logits: true });
+  c.free();
+  m.free();
+  const cpu = rd(path.join(tmp, `${t}.cpu`));
   const own = maxd(rd(path.join(gg, `logits-llamacpp-${t}.f32`)), f32);
   const d = maxd(gpu, cpu), bound = 0.3 * own;
   const ok = d <= bound;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "backend/webgpu/webgpu.h"
+#include "base/base.h"
 #include "doppler.h"
 #include "runtime/runtime.h"
 
@@ -33,6 +34,7 @@ EXPORT("dpw_ctx_pos") int dpw_ctx_pos(const dp_ctx *c);
 EXPORT("dpw_ctx_eval") int dpw_ctx_eval(dp_ctx *c, const int32_t *ids, int n, float *logits);
 EXPORT("dpw_ctx_sample")
 int dpw_ctx_sample(dp_ctx *c, float temperature, int top_k, float top_p, double seed, int32_t *token);
+EXPORT("dpw_ctx_eval_sampled") int dpw_ctx_eval_sampled(dp_ctx *c);
 EXPORT("dpw_gpu_stats") void dpw_gpu_stats(const dp_model *m, double *out);
 
 void *dpw_alloc(uint32_t n) { return malloc(n ? n : 1); }
@@ -92,6 +94,29 @@ int dpw_ctx_sample(dp_ctx *c, float temperature, int top_k, float top_p, double 
     dp_sampling s = {temperature, top_k, top_p, (uint64_t)seed};
     memset(&last_error, 0, sizeof last_error);
     return (int)dp_ctx_sample(c, &s, token, &last_error);
+}
+
+/* One decode step on the token the last dpw_ctx_sample picked, without the host knowing it yet:
+ * the id is copied on the device from the sampler's output into the ids the forward pass
+ * reads. With this the host records step N+1 before it awaits step N's token (the GPU always
+ * has the next step queued). Mirrors dp_ctx_eval for one token; uses the runtime's internals
+ * (to move into the runtime as dp_ctx_eval_sampled). */
+int dpw_ctx_eval_sampled(dp_ctx *c) {
+    memset(&last_error, 0, sizeof last_error);
+    dp_backend *be = c->m->be;
+    if (c->last_rows <= 0)
+        return (int)dp_err_set(&last_error, DP_ERR_INVALID_ARG, "eval: nothing sampled yet");
+    if (c->pos + 1 > c->n_ctx)
+        return (int)dp_err_set(&last_error, DP_ERR_LIMIT, "eval: position %d passes the context length %d",
+                               c->pos, c->n_ctx);
+    int32_t pos = c->pos;
+    dp_status st = be->i->tensor_set(be, &c->s.pos, 0, &pos, 4, &last_error);
+    if (st != DP_OK) return (int)st;
+    be->i->copy(be, &c->s.ids, 0, &c->s.token, 1);
+    dp_forward(c, 1, c->logits_all);
+    if ((st = be->i->flush(be, &last_error)) != DP_OK) return (int)st;
+    c->pos += 1;
+    return 0;
 }
 
 /* out[0..6] = dispatches, copies, submits, reads, pipelines, bind groups created, bytes */
