@@ -22,6 +22,7 @@
 #include "model/hf.h"
 #include "model/write.h"
 #include "testutil.h"
+#include "tokenizer/tokenizer.h"
 
 #define N_IDS_MAX 64
 
@@ -182,6 +183,16 @@ static void check_tokenizer_copy(const char *dir) {
         dp_gguf_free(g);
     }
     dp_reader_close(&r);
+    /* the tokenizer loader reads it from the model directory */
+    dp_tokenizer *tk = NULL;
+    CHECK_MSG(dp_tokenizer_load(dir, &tk, &e) == DP_OK, "tokenizer from %s: %s", dir, e.msg);
+    if (tk) {
+        size_t len = 0;
+        const char *t3 = dp_tokenizer_text(tk, 3, &len);
+        CHECK(dp_tokenizer_n_vocab(tk) == 512 && dp_tokenizer_bos(tk) == 1);
+        CHECK(t3 && len == 4 && !memcmp(t3, "<t3>", 4));
+        dp_tokenizer_free(tk);
+    }
     dp_rdrr *m = NULL;
     CHECK(dp_rdrr_open(dir, &m, &e) == DP_OK);
     if (m) {
