@@ -225,6 +225,56 @@ static void check_threads(dp_pool *p2, dp_pool *p3) {
     free(wf);
 }
 
+/* dp_cpu_matmul_multi: each part bit-identical to its own dp_cpu_matmul_with (fused path for
+ * small n with one activation format; the per-part fallback otherwise). */
+static void check_multi(const dp_mm_kernels *kern, dp_pool *pool, const dp_dtype *types,
+                        const int *ms, int count, int n, int k) {
+    uint8_t *w[4];
+    float *y[4], *yr[4];
+    dp_cpu_mm_part parts[4];
+    float *x = malloc(sizeof(float) * (size_t)n * (size_t)k), *wf = malloc(sizeof(float) * (size_t)k);
+    for (int i = 0; i < n * k; i++) x[i] = frand();
+    dp_cpu_ws ws = {0};
+    for (int p = 0; p < count; p++) {
+        w[p] = malloc(row_bytes(types[p], k) * (size_t)ms[p]);
+        for (int r = 0; r < ms[p]; r++) {
+            for (int i = 0; i < k; i++) wf[i] = frand();
+            dp_quant_row(types[p], wf, w[p] + (size_t)r * row_bytes(types[p], k), (size_t)k);
+        }
+        y[p] = malloc(sizeof(float) * (size_t)n * (size_t)ms[p]);
+        yr[p] = malloc(sizeof(float) * (size_t)n * (size_t)ms[p]);
+        CHECK(dp_cpu_matmul_with(kern, pool, &ws, yr[p], x, w[p], types[p], n, k, ms[p], false) == DP_OK);
+        parts[p] = (dp_cpu_mm_part){y[p], w[p], types[p], ms[p], false};
+    }
+    CHECK(dp_cpu_matmul_multi_with(kern, pool, &ws, x, n, k, parts, count) == DP_OK);
+    for (int p = 0; p < count; p++) {
+        CHECK(memcmp(y[p], yr[p], sizeof(float) * (size_t)n * (size_t)ms[p]) == 0);
+        free(w[p]);
+        free(y[p]);
+        free(yr[p]);
+    }
+    dp_cpu_ws_free(&ws);
+    free(x);
+    free(wf);
+}
+
+static void check_multi_all(const dp_mm_kernels *kern, dp_pool *p2, dp_pool *p3) {
+    static const dp_dtype qkv[3] = {DP_DTYPE_Q4_K, DP_DTYPE_Q4_K, DP_DTYPE_Q6_K};
+    static const dp_dtype mixed[3] = {DP_DTYPE_Q4_K, DP_DTYPE_Q8_0, DP_DTYPE_F32};
+    static const dp_dtype plain[2] = {DP_DTYPE_F16, DP_DTYPE_F32};
+    static const int ms[3] = {37, 9, 16};
+    for (int n = 1; n <= 7; n += 3) {
+        dp_pool *pool = n == 1 ? p2 : n == 4 ? p3 : NULL;
+        check_multi(kern, pool, qkv, ms, 3, n, 512);
+        check_multi(kern, pool, mixed, ms, 3, n, 256);
+        check_multi(kern, pool, plain, ms, 2, n, 256);
+        check_multi(kern, p3, qkv + 1, ms + 1, 2, n, 256);
+        check_multi(kern, p2, qkv, ms, 1, n, 256);
+    }
+    CHECK(dp_cpu_matmul_multi_with(kern, p2, NULL, NULL, 1, 256, NULL, 0) == DP_OK);
+    CHECK(dp_cpu_matmul_multi_with(kern, p2, NULL, NULL, 1, 0, NULL, 0) == DP_ERR_INVALID_ARG);
+}
+
 int main(void) {
     dp_pool *p2 = NULL, *p3 = NULL;
     dp_error e = {0};
@@ -267,6 +317,7 @@ int main(void) {
             printf("%-10s %-5s: max |fast - ref| / sum|w||x| = %.2e\n", kern->name,
                    dp_dtype_name(t), worst);
         }
+        check_multi_all(kern, p2, p3);
     }
     check_threads(p2, p3);
     dp_pool_free(p2);

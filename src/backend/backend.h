@@ -99,6 +99,11 @@ typedef struct dp_backend_i {
        out (i32 [1]) after flush */
     void (*sample)(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int row, int vocab,
                    const dp_sample_args *a);
+    /* Optional (NULL: the caller issues matmul once per weight): outs[i][n, m_i] =
+       x[n,k] @ ws[i][m_i,k]^T for i < count, all from the same x, no accumulate. Lets a backend
+       convert x once and dispatch the products together (q/k/v, gate/up). */
+    void (*matmul_multi)(dp_backend *b, dp_tensor *const *outs, const dp_tensor *x,
+                         const dp_tensor *const *ws, int count, int n);
 } dp_backend_i;
 
 struct dp_backend {

@@ -18,9 +18,15 @@ static void attention_block(dp_ctx *c, int l, int n) {
     bool local = d->layer_local[l] != 0;
 
     OP(rms_norm, &s->h, &s->x, &lw->w[DP_W_ATTN_NORM], n, d->hidden, d->norm_eps, d->norm_plus_one);
-    OP(matmul, &s->q, &s->h, &lw->w[DP_W_Q], n, false);
-    OP(matmul, &s->k, &s->h, &lw->w[DP_W_K], n, false);
-    OP(matmul, &s->v, &s->h, &lw->w[DP_W_V], n, false);
+    if (be->i->matmul_multi) { /* one activation conversion and dispatch for q, k, v */
+        dp_tensor *outs[3] = {&s->q, &s->k, &s->v};
+        const dp_tensor *ws[3] = {&lw->w[DP_W_Q], &lw->w[DP_W_K], &lw->w[DP_W_V]};
+        OP(matmul_multi, outs, &s->h, ws, 3, n);
+    } else {
+        OP(matmul, &s->q, &s->h, &lw->w[DP_W_Q], n, false);
+        OP(matmul, &s->k, &s->h, &lw->w[DP_W_K], n, false);
+        OP(matmul, &s->v, &s->h, &lw->w[DP_W_V], n, false);
+    }
     if (d->qk_norm) {
         OP(rms_norm, &s->q, &s->q, &lw->w[DP_W_Q_NORM], n * d->n_head, d->head_dim, d->norm_eps, d->norm_plus_one);
         OP(rms_norm, &s->k, &s->k, &lw->w[DP_W_K_NORM], n * d->n_kv_head, d->head_dim, d->norm_eps, d->norm_plus_one);
@@ -60,8 +66,14 @@ static void ffn_block(dp_ctx *c, int l, int n) {
         OP(moe, &s->ffn_out, &s->h, &s->router, lw->experts[0], lw->experts[1], lw->experts[2], n,
            d->n_expert, d->n_expert_used, d->act);
     } else {
-        OP(matmul, &s->gate, &s->h, &lw->w[DP_W_GATE], n, false);
-        OP(matmul, &s->up, &s->h, &lw->w[DP_W_UP], n, false);
+        if (be->i->matmul_multi) {
+            dp_tensor *outs[2] = {&s->gate, &s->up};
+            const dp_tensor *ws[2] = {&lw->w[DP_W_GATE], &lw->w[DP_W_UP]};
+            OP(matmul_multi, outs, &s->h, ws, 2, n);
+        } else {
+            OP(matmul, &s->gate, &s->h, &lw->w[DP_W_GATE], n, false);
+            OP(matmul, &s->up, &s->h, &lw->w[DP_W_UP], n, false);
+        }
         OP(glu, &s->gate, &s->gate, &s->up, n, d->ffn, d->act);
         OP(matmul, fuse_residual ? &s->x : &s->ffn_out, &s->gate, &lw->w[DP_W_DOWN], n, fuse_residual);
     }

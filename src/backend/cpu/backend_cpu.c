@@ -157,12 +157,12 @@ static void cpu_free(dp_backend *b) {
 
 /* ---- matmul: straight to the matmul module ---- */
 
-void dp_cpu_op_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
-                      bool accumulate) {
-    dp_cpu_ctx *c = dp_cpu_ctx_of(b);
+/* Checks one product's operands; false (with the error recorded) when they do not fit. */
+static bool matmul_check(dp_cpu_ctx *c, const dp_tensor *out, const dp_tensor *x,
+                         const dp_tensor *w, int n) {
     if (!w || !w->data) {
         dp_cpu_fail(c, DP_ERR_INVALID_ARG, "matmul: weight has no data");
-        return;
+        return false;
     }
     int64_t k = w->ne[0], m = w->ne[1];
     uint64_t row_bytes = 0;
@@ -171,15 +171,48 @@ void dp_cpu_op_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const d
         row_bytes * (uint64_t)m > w->nbytes) {
         dp_cpu_fail(c, DP_ERR_INVALID_ARG, "matmul: bad weight shape [%lld, %lld] (%s)",
                     (long long)k, (long long)m, dp_dtype_name(w->dtype));
-        return;
+        return false;
     }
-    if (!dp_cpu_check_f32(c, x, (int64_t)n * k, "matmul", "x") ||
-        !dp_cpu_check_f32(c, out, (int64_t)n * m, "matmul", "out"))
-        return;
+    return dp_cpu_check_f32(c, x, (int64_t)n * k, "matmul", "x") &&
+           dp_cpu_check_f32(c, out, (int64_t)n * m, "matmul", "out");
+}
+
+void dp_cpu_op_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
+                      bool accumulate) {
+    dp_cpu_ctx *c = dp_cpu_ctx_of(b);
+    if (!matmul_check(c, out, x, w, n)) return;
+    const int64_t k = w->ne[0], m = w->ne[1];
     if (n == 0) return;
     dp_status st = dp_cpu_matmul(c->pool, &c->ws, out->data, x->data, w->data, w->dtype, n, (int)k,
                                  (int)m, accumulate);
     if (st != DP_OK) dp_cpu_fail(c, st, "matmul: %s", dp_status_str(st));
+}
+
+#define MM_MULTI_MAX 4
+
+void dp_cpu_op_matmul_multi(dp_backend *b, dp_tensor *const *outs, const dp_tensor *x,
+                            const dp_tensor *const *ws, int count, int n) {
+    dp_cpu_ctx *c = dp_cpu_ctx_of(b);
+    if (count < 0 || (count > 0 && (!outs || !ws))) {
+        dp_cpu_fail(c, DP_ERR_INVALID_ARG, "matmul_multi: bad arguments");
+        return;
+    }
+    if (count > MM_MULTI_MAX) { /* more than the fused path takes: one product at a time */
+        for (int i = 0; i < count; i++) dp_cpu_op_matmul(b, outs[i], x, ws[i], n, false);
+        return;
+    }
+    dp_cpu_mm_part parts[MM_MULTI_MAX];
+    for (int i = 0; i < count; i++) {
+        if (!matmul_check(c, outs[i], x, ws[i], n)) return;
+        if (ws[i]->ne[0] != ws[0]->ne[0] || outs[i]->data == x->data) {
+            dp_cpu_fail(c, DP_ERR_INVALID_ARG, "matmul_multi: weights of different k or out aliasing x");
+            return;
+        }
+        parts[i] = (dp_cpu_mm_part){outs[i]->data, ws[i]->data, ws[i]->dtype, (int)ws[i]->ne[1], false};
+    }
+    if (n == 0 || count == 0) return;
+    dp_status st = dp_cpu_matmul_multi(c->pool, &c->ws, x->data, n, (int)ws[0]->ne[0], parts, count);
+    if (st != DP_OK) dp_cpu_fail(c, st, "matmul_multi: %s", dp_status_str(st));
 }
 
 void dp_cpu_use_generic(dp_backend *b) {
@@ -212,6 +245,7 @@ static const dp_backend_i cpu_vtable = {
     .get_rows = dp_cpu_op_get_rows,
     .rms_norm = dp_cpu_op_rms_norm,
     .matmul = dp_cpu_op_matmul,
+    .matmul_multi = dp_cpu_op_matmul_multi,
     .add = dp_cpu_op_add,
     .rope = dp_cpu_op_rope,
     .copy = dp_cpu_op_copy,

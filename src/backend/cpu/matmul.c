@@ -487,6 +487,95 @@ dp_status dp_cpu_matmul_with(const dp_mm_kernels *kern, dp_pool *pool, dp_cpu_ws
     return DP_OK;
 }
 
+/* ==== several products sharing one input ==== */
+
+typedef struct mm_multi_job {
+    const dp_mm_kernels *kern;
+    const dp_cpu_mm_part *parts;
+    int count, n, k, m_total;
+    const float *x;
+    uint8_t *xa;
+    size_t xa_stride;
+    dp_dtype act_wt; /* the weight type whose activation format xa holds */
+} mm_multi_job;
+
+static void mm_multi_task(void *arg, int ith, int nth) {
+    const mm_multi_job *mj = arg;
+    const int g0 = (int)((int64_t)mj->m_total * ith / nth);
+    const int g1 = (int)((int64_t)mj->m_total * (ith + 1) / nth);
+    int base = 0;
+    for (int i = 0; i < mj->count && base < g1; base += mj->parts[i].m, i++) {
+        const dp_cpu_mm_part *p = &mj->parts[i];
+        const int r0 = g0 > base ? g0 - base : 0, r1 = g1 - base < p->m ? g1 - base : p->m;
+        if (r0 >= r1) continue;
+        uint64_t row_bytes = 0;
+        (void)dp_dtype_row_bytes(p->wt, (uint64_t)mj->k, &row_bytes);
+        const mm_job j = {mj->kern, mj->kern->dot[p->wt], p->wt, p->y, mj->x, mj->xa, mj->xa_stride,
+                          p->w, (size_t)row_bytes, mj->n, mj->k, p->m, p->accumulate, NULL, 0};
+        mm_rows(&j, r0, r1);
+    }
+}
+
+/* The activation format's identity: weights whose activations convert the same way share xa. */
+static int mm_act_class(dp_dtype wt) {
+    switch (wt) {
+    case DP_DTYPE_Q8_0: return 1;
+    case DP_DTYPE_Q4_K: case DP_DTYPE_Q5_K: case DP_DTYPE_Q6_K: return 2;
+    default: return dp_dtype_is_quant(wt) ? 3 + (int)wt : 0;
+    }
+}
+
+dp_status dp_cpu_matmul_multi_with(const dp_mm_kernels *kern, dp_pool *pool, dp_cpu_ws *ws,
+                                   const float *x, int n, int k, const dp_cpu_mm_part *parts,
+                                   int count) {
+    if (n < 0 || k <= 0 || count < 0 || (count > 0 && !parts)) return DP_ERR_INVALID_ARG;
+    bool fused = count > 1 && n > 0;
+    int64_t m_total = 0;
+    for (int i = 0; i < count; i++) {
+        const dp_cpu_mm_part *p = &parts[i];
+        uint64_t row_bytes;
+        if (p->m < 0 || (unsigned)p->wt >= DP_DTYPE_COUNT || !kern->dot[p->wt] ||
+            !dp_dtype_row_bytes(p->wt, (uint64_t)k, &row_bytes))
+            return DP_ERR_INVALID_ARG;
+        m_total += p->m;
+        if (mm_act_class(p->wt) != mm_act_class(parts[0].wt) ||
+            (kern->panel_bytes && n >= MM_PANEL_MIN_N(p->wt) && p->m >= DP_MM_PANEL_ROWS &&
+             kern->panel_bytes(p->wt, k)))
+            fused = false; /* mixed activation formats, or a product that takes the panel path */
+    }
+    if (m_total > INT32_MAX) fused = false;
+    if (!fused) {
+        for (int i = 0; i < count; i++) {
+            const dp_status st = dp_cpu_matmul_with(kern, pool, ws, parts[i].y, x, parts[i].w,
+                                                    parts[i].wt, n, k, parts[i].m,
+                                                    parts[i].accumulate);
+            if (st != DP_OK) return st;
+        }
+        return DP_OK;
+    }
+    mm_multi_job mj = {kern, parts, count, n, k, (int)m_total, x, NULL, 0, parts[0].wt};
+    if (dp_dtype_is_quant(mj.act_wt)) {
+        size_t act_bytes;
+        mj.xa_stride = dp_mm_act_row_bytes(mj.act_wt, k);
+        if (!dp_mul_ok(mj.xa_stride, (size_t)n, &act_bytes)) return DP_ERR_NOMEM;
+        if (!ws) return DP_ERR_INVALID_ARG;
+        if (!ws_reserve(ws, act_bytes)) return DP_ERR_NOMEM;
+        mj.xa = ws->data;
+        for (int r = 0; r < n; r++)
+            dp_mm_act_quantize(mj.act_wt, x + (size_t)r * (size_t)k, mj.xa + (size_t)r * mj.xa_stride, k);
+    } else {
+        mj.xa = (uint8_t *)(uintptr_t)x;
+        mj.xa_stride = (size_t)k * sizeof(float);
+    }
+    dp_pool_run(pool, mm_multi_task, &mj);
+    return DP_OK;
+}
+
+dp_status dp_cpu_matmul_multi(dp_pool *pool, dp_cpu_ws *ws, const float *x, int n, int k,
+                              const dp_cpu_mm_part *parts, int count) {
+    return dp_cpu_matmul_multi_with(dp_mm_kernels_best(), pool, ws, x, n, k, parts, count);
+}
+
 dp_status dp_cpu_matmul(dp_pool *pool, dp_cpu_ws *ws, float *y, const float *x, const void *w,
                         dp_dtype wt, int n, int k, int m, bool accumulate) {
     return dp_cpu_matmul_with(dp_mm_kernels_best(), pool, ws, y, x, w, wt, n, k, m, accumulate);

@@ -17,6 +17,21 @@ void dp_cpu_ws_free(dp_cpu_ws *ws);
 dp_status dp_cpu_matmul(dp_pool *pool, dp_cpu_ws *ws, float *y, const float *x, const void *w,
                         dp_dtype wt, int n, int k, int m, bool accumulate);
 
+/* One product of dp_cpu_matmul_multi: y[n,m] = x[n,k] @ W[m,k]^T (+ y when accumulate). */
+typedef struct dp_cpu_mm_part {
+    float *y;
+    const void *w;
+    dp_dtype wt;
+    int m;
+    bool accumulate;
+} dp_cpu_mm_part;
+
+/* Several products of the same x (e.g. q/k/v, gate/up): when they take the row-dot path and
+ * share an activation format, x is converted once and all rows go to the pool in one hand-off;
+ * otherwise the same as dp_cpu_matmul per part. The y buffers must not overlap x or each other. */
+dp_status dp_cpu_matmul_multi(dp_pool *pool, dp_cpu_ws *ws, const float *x, int n, int k,
+                              const dp_cpu_mm_part *parts, int count);
+
 /* The scalar reference of the same product (single thread), used as the oracle in tests. */
 void dp_cpu_matmul_ref(float *y, const float *x, const void *w, dp_dtype wt, int n, int k, int m,
                        bool accumulate);

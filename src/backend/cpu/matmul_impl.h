@@ -82,4 +82,9 @@ dp_status dp_cpu_matmul_with(const dp_mm_kernels *kern, dp_pool *pool, dp_cpu_ws
                              const float *x, const void *w, dp_dtype wt, int n, int k, int m,
                              bool accumulate);
 
+/* dp_cpu_matmul_multi with a given kernel set. */
+dp_status dp_cpu_matmul_multi_with(const dp_mm_kernels *kern, dp_pool *pool, dp_cpu_ws *ws,
+                                   const float *x, int n, int k, const dp_cpu_mm_part *parts,
+                                   int count);
+
 #endif /* DP_CPU_MATMUL_IMPL_H */
