@@ -84,12 +84,12 @@ for (const [idx, name] of names.entries()) {
     fs.writeFileSync(idsFile, ids.join(' '));
     let okCli = false;
     try {
-      execFileSync('node', [cli, ...wasmOpt, 'eval', model, '--ids-file', idsFile, '--logits', logitsFile], { stdio: ['ignore', 'inherit', 'inherit'] });
+      execFileSync(process.execPath, [cli, ...wasmOpt, 'eval', model, '--ids-file', idsFile, '--logits', logitsFile], { stdio: ['ignore', 'inherit', 'inherit'] });
       const b = fs.readFileSync(logitsFile);
       okCli = maxDiff(new Float32Array(b.buffer, b.byteOffset, b.length / 4), ref.logits.data) <= tol;
       const plen = ref.greedy_prompt_len.data[0];
       const want2 = Array.from(ref.greedy_ids.data);
-      const res = execFileSync('node', [cli, ...wasmOpt, 'run', model, '--ids', want2.slice(0, plen).join(' '), '-n', String(want2.length - plen), '--greedy', '--print-ids', '--ignore-eos'], { encoding: 'utf8' }).trim();
+      const res = execFileSync(process.execPath, [cli, ...wasmOpt, 'run', model, '--ids', want2.slice(0, plen).join(' '), '-n', String(want2.length - plen), '--greedy', '--print-ids', '--ignore-eos'], { encoding: 'utf8' }).trim();
       okCli = okCli && res === want2.join(' ');
     } catch (e) { out(`cli: ${e.message}`); }
     line += ` cli ${okCli ? 'ok' : 'FAIL'}`;

@@ -29,12 +29,25 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
 cmake -S . -B build-dev -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-dev -j"$(nproc)" --target doppler_cli >/dev/null
 mkdir -p "$MODELS"
+# synthesize every shape at once (synth is single-threaded; the machine has 16 cores)
+t0=$(date +%s)
 for s in "${SHAPES[@]}"; do
     m="$MODELS/$s-q4_k_m"
-    [ -f "$m/manifest.json" ] || { t0=$(date +%s); build-dev/doppler synth --shape "$s" --quant q4_k_m "$m" >/dev/null; echo "synth $s: $(( $(date +%s) - t0 )) s"; }
+    [ -f "$m/manifest.json" ] || build-dev/doppler synth --shape "$s" --quant q4_k_m "$m" >/dev/null &
+done
+wait
+echo "synth: $(( $(date +%s) - t0 )) s"
+# correctness on this GPU first, when the fixtures travelled (FIXTURES=dir holding hf-tiny/)
+if [ -n "${FIXTURES:-}" ] && [ -d "$FIXTURES/hf-tiny" ]; then
+    for f in llama gemma3 gemma2 phi3 mixtral qwen3; do
+        build-dev/doppler convert "$FIXTURES/hf-tiny/$f" "$MODELS/tiny/$f" --dtype f32 >/dev/null
+    done
+    "$DOPPLER_NODE" tests/webgpu/parity.mjs "$FIXTURES/hf-tiny" "$MODELS/tiny" /tmp/dp-parity || echo "parity FAILED on this GPU"
+fi
+for s in "${SHAPES[@]}"; do
+    m="$MODELS/$s-q4_k_m"
     # shellcheck disable=SC2086
     line=$("$DOPPLER_NODE" web/doppler.mjs bench "$m" $BENCH_ARGS --json)
     echo "$line"
-    [ -n "${OUT:-}" ] && echo "$line" >> "$OUT/bench.jsonl"
-    # native CPU on the same file, for reference
+    if [ -n "${OUT:-}" ]; then echo "$line" >> "$OUT/bench.jsonl"; fi
 done
