@@ -12,7 +12,8 @@
 //            time: one invocation per key for the score, then one invocation per output dim
 //            for the V sum. Empty slices write m = -3e38, l = 0.
 //   combine: workgroup (h, i) merges the n_split partials into out[i, h * head_dim ..].
-// head_dim <= MAXHD.
+// With one slice (direct = 1), partial writes the normalised result straight into out (bound in
+// place of the partials) and combine is not needed. head_dim <= MAXHD.
 
 const WG: u32 = 64u;
 const MAXHD: u32 = 512u;
@@ -31,7 +32,7 @@ struct Params {
   scale: f32,
   softcap: f32,
   kv_stride: u32,   // floats per cache row: n_kv_head * head_dim
-  _pad: u32,
+  direct: u32,      // 1: one slice, partial writes out[i, h * head_dim ..] itself
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -117,6 +118,15 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     }
     m = mnew;
     workgroupBarrier();
+  }
+  if (p.direct != 0u) {
+    var inv = 0.0;
+    if (l > 0.0) { inv = 1.0 / l; }
+    for (var t = 0u; t < PER; t = t + 1u) {
+      let d = li + t * WG;
+      if (d < hd) { out[q_off + d] = acc[t] * inv; }
+    }
+    return;
   }
   let base = ((i * p.n_head + h) * p.n_split + s) * (hd + 2u);
   if (li == 0u) {

@@ -1,14 +1,15 @@
-/* ops_attention.c — causal GQA attention as two dispatches of kernels/attention.wgsl:
- * partial (one workgroup per head, query row and slice of keys) and combine.
- * The slice length grows with the key range so a row is split into at most ~32 slices; the
- * partials live in scratch (n * n_head * n_split * (head_dim + 2) floats). out may alias q:
- * only combine writes out, and it does not read q. */
+/* ops_attention.c — causal GQA attention as dispatches of kernels/attention.wgsl: partial (one
+ * workgroup per head, query row and slice of keys) and combine. Slices hold at least 256 keys
+ * and a row is split into at most 32; the partials live in scratch (n * n_head * n_split *
+ * (head_dim + 2) floats). With a single slice (key ranges up to 256: short decode contexts)
+ * partial writes out directly, one dispatch. out may alias q: out is written only by combine,
+ * which does not read q; in the direct case q is first copied to scratch. */
 #if defined(__wasm__)
 
 #include "backend/webgpu/wg_internal.h"
 
 #define WG_ATTN_MAX_HEAD_DIM 512
-#define WG_ATTN_MIN_SLICE 64
+#define WG_ATTN_MIN_SLICE 256   /* keys per slice at least; up to this many: one dispatch */
 #define WG_ATTN_MAX_SPLITS 32
 
 /* matches `Params` in attention.wgsl */
@@ -43,14 +44,21 @@ void wg_rec_attention(dp_backend *b, dp_tensor *out, const dp_tensor *q, const d
     int64_t slice = (keys + WG_ATTN_MAX_SPLITS - 1) / WG_ATTN_MAX_SPLITS;
     slice = (slice + WG_ATTN_MIN_SLICE - 1) / WG_ATTN_MIN_SLICE * WG_ATTN_MIN_SLICE;
     int64_t n_split = (keys + slice - 1) / slice;
+    attn_params p = {(uint32_t)a->n,        (uint32_t)a->n_head,  (uint32_t)a->n_kv_head,
+                     (uint32_t)a->head_dim, (uint32_t)a->pos0,    (uint32_t)a->window,
+                     (uint32_t)n_split,     (uint32_t)slice,      a->scale,
+                     a->softcap,            (uint32_t)kv_stride,  n_split == 1 ? 1u : 0u};
+    if (n_split == 1) {
+        if (!wg_unalias(c, &qb, ob)) return; // out == q: read q from a snapshot
+        dp_gpu_binding bs[4] = {ob, qb, kb, vb};
+        wg_dispatch(c, "attention", "partial", "", &p, sizeof p, bs, 4, (uint32_t)a->n_head,
+                    (uint32_t)a->n, 1);
+        return;
+    }
     uint64_t part_bytes = (uint64_t)a->n * (uint64_t)a->n_head * (uint64_t)n_split *
                           (uint64_t)(a->head_dim + 2) * 4u;
     uint32_t part = wg_scratch(c, WG_SCR_ATTN, part_bytes);
     if (!part) return;
-    attn_params p = {(uint32_t)a->n,        (uint32_t)a->n_head,  (uint32_t)a->n_kv_head,
-                     (uint32_t)a->head_dim, (uint32_t)a->pos0,    (uint32_t)a->window,
-                     (uint32_t)n_split,     (uint32_t)slice,      a->scale,
-                     a->softcap,            (uint32_t)kv_stride,  0};
     dp_gpu_binding pb = wg_at(1, wg_bind_buf(part, 0, (uint32_t)part_bytes));
     dp_gpu_binding bs[4] = {pb, qb, kb, vb};
     wg_dispatch(c, "attention", "partial", "", &p, sizeof p, bs, 4, (uint32_t)a->n_head,
