@@ -219,6 +219,7 @@ async function cmdBench(argv, o) {
       if (nP > 0) j += `,"pp":{"n":${nP},"tps_mean":${sp.mean.toFixed(3)},"tps_sd":${sp.sd.toFixed(3)}}`;
       if (nG > 0) j += `,"tg":{"n":${nG},"tps_mean":${sg.mean.toFixed(3)},"tps_sd":${sg.sd.toFixed(3)}}`;
       if (perTok) j += `,"per_token":{"dispatches":${perTok.dispatches},"submits":${perTok.submits},"copies":${perTok.copies}}`;
+      if (nG > 0) j += `,"tg_weight_gbps":${(m.weightBytes * sg.mean / 1e9).toFixed(1)}`;
       out(j + '}\n');
     } else {
       out(`model: ${model} (${m.family}, ${m.dtype}, ${paramsB.toFixed(3)} B params, ${gib.toFixed(2)} GiB)\n` +
@@ -228,6 +229,7 @@ async function cmdBench(argv, o) {
       if (nP > 0) row('pp', nP, sp);
       if (nG > 0) row('tg', nG, sg);
       if (perTok) out(`per token: ${perTok.dispatches} dispatches, ${perTok.submits} submits, ${perTok.copies} copies\n`);
+      if (nG > 0) out(`tg weight bandwidth: ${(m.weightBytes * sg.mean / 1e9).toFixed(1)} GB/s (weights read once per token)\n`);
     }
     void s0; void s1; void tgTokens;
   } catch (e) { if (e instanceof Exit) throw e; fail('bench', e); }
