@@ -19,6 +19,7 @@ static void wg_free(dp_backend *b) {
         for (uint32_t i = 0; i < c->dead_n; i++) dp_gpu_buffer_destroy(c->dead[i]);
         if (c->uni_buf) dp_gpu_buffer_destroy(c->uni_buf);
         dp_free(c->dead);
+        dp_free(c->bsizes);
         dp_free(c->uni_host);
         dp_free(c);
     }
@@ -38,6 +39,10 @@ static dp_status wg_tensor_alloc(dp_backend *b, dp_tensor *t, dp_error *e) {
         dp_gpu_error(msg, sizeof msg);
         return dp_err_set(e, DP_ERR_NOMEM, "webgpu: cannot create a %llu-byte buffer%s%s",
                           (unsigned long long)size, msg[0] ? ": " : "", msg);
+    }
+    if (!wg_bufsize_put(c, id, (uint32_t)size)) {
+        dp_gpu_buffer_destroy(id);
+        return dp_err_set(e, DP_ERR_NOMEM, "webgpu: out of memory");
     }
     t->handle = id;
     t->offset = 0;

@@ -80,13 +80,24 @@ static bool check_elems(wg_ctx *c, const dp_tensor *t, int64_t count, const char
     return true;
 }
 
+/* Bytes to bind from t's offset: the whole tensor as far as its buffer goes (so bind groups do
+ * not change when an op touches more of it, e.g. a growing KV cache), at least count elements. */
+static uint32_t span_of(const wg_ctx *c, const dp_tensor *t, int64_t count) {
+    uint32_t need = (uint32_t)(count ? count * 4 : 4);
+    uint32_t bsz = wg_bufsize_get(c, t->handle);
+    if (!bsz || t->offset >= bsz) return need;
+    uint64_t span = (t->nbytes + 3u) & ~(uint64_t)3u;
+    if (span > bsz - t->offset) span = (bsz - t->offset) & ~3u;
+    return span > need ? (uint32_t)span : need;
+}
+
 bool wg_out(wg_ctx *c, const dp_tensor *t, int64_t count, uint32_t binding, const char *op,
             const char *what, dp_gpu_binding *b) {
     if (!check_elems(c, t, count, op, what)) return false;
     if (t->offset % 256)
         return wg_fail(c, DP_ERR_UNSUPPORTED, "%s: %s is a view at offset %llu (written views "
                        "need multiples of 256)", op, what, (unsigned long long)t->offset);
-    *b = wg_at(binding, wg_bind_buf(t->handle, (uint32_t)t->offset, (uint32_t)(count ? count * 4 : 4)));
+    *b = wg_at(binding, wg_bind_buf(t->handle, (uint32_t)t->offset, span_of(c, t, count)));
     return true;
 }
 
@@ -94,7 +105,7 @@ bool wg_in(wg_ctx *c, const dp_tensor *t, int64_t count, uint32_t binding, const
            const char *what, dp_gpu_binding *b) {
     if (!check_elems(c, t, count, op, what)) return false;
     uint32_t size = (uint32_t)(count ? count * 4 : 4);
-    *b = wg_at(binding, wg_bind_buf(t->handle, (uint32_t)t->offset, size));
+    *b = wg_at(binding, wg_bind_buf(t->handle, (uint32_t)t->offset, span_of(c, t, count)));
     if (t->offset % 256 == 0) return true;
     uint32_t s = wg_scratch(c, (wg_scratch_id)(WG_SCR_IN0 + binding), size);
     if (!s) return false;
@@ -105,11 +116,60 @@ bool wg_in(wg_ctx *c, const dp_tensor *t, int64_t count, uint32_t binding, const
     return true;
 }
 
+/* ---- buffer sizes ---- */
+
+static uint32_t bs_hash(uint32_t id) { return id * 2654435761u; }
+
+bool wg_bufsize_put(wg_ctx *c, uint32_t id, uint32_t size) {
+    if ((c->bsizes_used + 1) * 2 > c->bsizes_cap) { /* grow (and drop deleted entries) */
+        uint32_t cap = c->bsizes_cap ? c->bsizes_cap * 2 : 256;
+        wg_bsize *nb = dp_calloc(cap, sizeof *nb);
+        if (!nb) return false;
+        uint32_t used = 0;
+        for (uint32_t i = 0; i < c->bsizes_cap; i++) {
+            if (!c->bsizes[i].id || !c->bsizes[i].size) continue;
+            uint32_t j = bs_hash(c->bsizes[i].id) & (cap - 1);
+            while (nb[j].id) j = (j + 1) & (cap - 1);
+            nb[j] = c->bsizes[i];
+            used++;
+        }
+        dp_free(c->bsizes);
+        c->bsizes = nb;
+        c->bsizes_cap = cap;
+        c->bsizes_used = used;
+    }
+    uint32_t j = bs_hash(id) & (c->bsizes_cap - 1);
+    while (c->bsizes[j].id) j = (j + 1) & (c->bsizes_cap - 1);
+    c->bsizes[j].id = id;
+    c->bsizes[j].size = size;
+    c->bsizes_used++;
+    return true;
+}
+
+static wg_bsize *bs_find(const wg_ctx *c, uint32_t id) {
+    if (!c->bsizes_cap || !id) return NULL;
+    for (uint32_t j = bs_hash(id) & (c->bsizes_cap - 1);; j = (j + 1) & (c->bsizes_cap - 1)) {
+        if (!c->bsizes[j].id) return NULL;
+        if (c->bsizes[j].id == id && c->bsizes[j].size) return &c->bsizes[j];
+    }
+}
+
+uint32_t wg_bufsize_get(const wg_ctx *c, uint32_t id) {
+    const wg_bsize *b = bs_find(c, id);
+    return b ? b->size : 0;
+}
+
+void wg_bufsize_del(wg_ctx *c, uint32_t id) {
+    wg_bsize *b = bs_find(c, id);
+    if (b) b->size = 0; /* tombstone: the id stays so probes continue past it */
+}
+
 /* ---- scratch and deferred destruction ---- */
 
 void wg_destroy_later(wg_ctx *c, uint32_t buf) {
     if (!buf) return;
     wg_bind_groups_drop_buffer(c, buf);
+    wg_bufsize_del(c, buf);
     if (c->dead_n == c->dead_cap) {
         uint32_t cap = c->dead_cap ? c->dead_cap * 2 : 16;
         uint32_t *d = dp_realloc(c->dead, cap * sizeof *d);
@@ -146,6 +206,7 @@ uint32_t wg_scratch(wg_ctx *c, wg_scratch_id id, uint64_t size) {
         c->stats.bytes_allocated -= s->size;
         wg_destroy_later(c, s->id);
     }
+    wg_bufsize_put(c, id2, (uint32_t)want);
     s->id = id2;
     s->size = (uint32_t)want;
     c->stats.bytes_allocated += want;

@@ -59,6 +59,10 @@ typedef struct wg_buf {
     uint32_t id, size;
 } wg_buf;
 
+typedef struct wg_bsize {
+    uint32_t id, size;  /* id 0: empty; size 0 with an id: deleted */
+} wg_bsize;
+
 typedef struct wg_pend_mm {
     dp_tensor out, w;
 } wg_pend_mm;
@@ -104,6 +108,8 @@ typedef struct wg_ctx {
     dp_webgpu_stats stats;
     bool fuse;          /* fusion on (default) */
     bool act_quant;     /* x through the CPU's 8-bit blocks for quantized weights (default) */
+    wg_bsize *bsizes;   /* buffer id -> size (open addressing): bindings span whole tensors */
+    uint32_t bsizes_cap, bsizes_used;
     wg_pending pend;    /* ops held back for fusion */
     wg_pending pend2;   /* a second in-place rms_norm (q and k norms come before their ropes) */
 } wg_ctx;
@@ -160,6 +166,10 @@ void wg_bind_groups_drop_buffer(wg_ctx *c, uint32_t buf);
 void wg_cache_free(wg_ctx *c);
 /* Destroy buf after the next submit. */
 void wg_destroy_later(wg_ctx *c, uint32_t buf);
+/* Sizes of the buffers this backend created (0: unknown). */
+bool wg_bufsize_put(wg_ctx *c, uint32_t id, uint32_t size);
+uint32_t wg_bufsize_get(const wg_ctx *c, uint32_t id);
+void wg_bufsize_del(wg_ctx *c, uint32_t id);
 
 /* Kernel file name for a weight dtype ("weights_q4_k"), NULL when unsupported. */
 const char *wg_weights_file(dp_dtype t);
