@@ -171,7 +171,7 @@ static void plan(void) {
     for (int v = 0; v < 6; v++) add_case(K_MOE, v);
     for (int v = 0; v < 2; v++) add_case(K_VIEW, v);
     for (int v = 0; v < 12; v++) add_case(K_FUSE, v);
-    for (int v = 0; v < 6; v++) add_case(K_FUSE2, v);
+    for (int v = 0; v < 8; v++) add_case(K_FUSE2, v);
 }
 
 static double act_d(double g, dp_act act) {
@@ -563,8 +563,8 @@ static bool run_case(int i) {
         return true;
     }
     case K_FUSE2: {
-        /* v / 2: 0 sandwich norm + residual add, 1 q/k norm + rope, 2 the two cache copies;
-           v % 2 varies (plus_one / interleaved / offsets) */
+        /* v / 2: 0 sandwich norm + residual add, 1 q/k norms + ropes, 2 the two cache copies,
+           3 q/k ropes without norms; v % 2 varies (plus_one / interleaved / offsets) */
         int v = tc.variant, kind = v / 2;
         dp_backend *bk[2] = {cpu, gpu};
         if (kind == 0) {
@@ -580,8 +580,8 @@ static bool run_case(int i) {
             snprintf(cur.name, sizeof cur.name, "%s norm(h)%s + add(y += h) n=%d d=%d", kn, v % 2 ? "(1+w)" : "", n, d);
             add_check(h, (int64_t)n * d, 4e-6f);
             add_check(y, (int64_t)n * d, 4e-6f);
-        } else if (kind == 1) {
-            /* as the forward pass orders them: norm(q), norm(k), rope(q), rope(k) */
+        } else if (kind == 1 || kind == 3) {
+            /* as the forward pass orders them: [norm(q), norm(k),] rope(q), rope(k) */
             int n = rnd_int(1, 9), nh = rnd_int(1, 6), nkv = rnd_int(1, 3), hd = 2 * rnd_int(2, 64);
             int rot = v % 2 ? hd : 2 * rnd_int(1, hd / 2);
             dp_rope_args ra = {nh, hd, rot, v % 2 == 1, 0.0f}, rk = {nkv, hd, rot, v % 2 == 1, 0.0f};
@@ -596,12 +596,15 @@ static bool run_case(int i) {
             for (int bi = 0; bi < 2; bi++) {
                 dp_backend *B = bk[bi];
                 bool g = bi == 1;
-                B->i->rms_norm(B, g ? &q->g : &q->c, g ? &q->g : &q->c, g ? &wq->g : &wq->c, n * nh, hd, 1e-6f, v % 2 == 0);
-                B->i->rms_norm(B, g ? &k->g : &k->c, g ? &k->g : &k->c, g ? &wk->g : &wk->c, n * nkv, hd, 1e-6f, v % 2 == 0);
+                if (kind == 1) {
+                    B->i->rms_norm(B, g ? &q->g : &q->c, g ? &q->g : &q->c, g ? &wq->g : &wq->c, n * nh, hd, 1e-6f, v % 2 == 0);
+                    B->i->rms_norm(B, g ? &k->g : &k->c, g ? &k->g : &k->c, g ? &wk->g : &wk->c, n * nkv, hd, 1e-6f, v % 2 == 0);
+                }
                 B->i->rope(B, g ? &q->g : &q->c, g ? &ps->g : &ps->c, g ? &fq->g : &fq->c, n, &ra);
                 B->i->rope(B, g ? &k->g : &k->c, g ? &ps->g : &ps->c, g ? &fq->g : &fq->c, n, &rk);
             }
-            snprintf(cur.name, sizeof cur.name, "%s q/k norms + ropes n=%d heads=%d/%d hd=%d rot=%d %s", kn, n, nh,
+            snprintf(cur.name, sizeof cur.name, "%s q/k %sropes n=%d heads=%d/%d hd=%d rot=%d %s", kn,
+                     kind == 1 ? "norms + " : "", n, nh,
                      nkv, hd, rot, ra.interleaved ? "interleaved" : "neox");
             add_check(q, (int64_t)n * nh * hd, 2e-5f);
             add_check(k, (int64_t)n * nkv * hd, 2e-5f);

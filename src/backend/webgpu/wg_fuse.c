@@ -29,6 +29,8 @@ static bool same_view(const dp_tensor *a, const dp_tensor *b) {
 
 static bool shares_buffer(const dp_tensor *a, const dp_tensor *b) { return a->handle == b->handle; }
 
+static void emit_rope2(wg_ctx *c, const struct wg_pending *r, const struct wg_pending *s);
+
 /* Record the held-back norm (+ matmuls) as one dispatch. */
 static void emit_nmatvec(wg_ctx *c, const dp_act *glu_act) {
     wg_pending *p = &c->pend;
@@ -79,6 +81,9 @@ static void pending_flush_one(wg_ctx *c, wg_pending *p) {
         break;
     case WG_PEND_COPY:
         wg_rec_copy(&tmp, &p->out, p->off, &p->x, p->count);
+        break;
+    case WG_PEND_ROPE:
+        emit_rope2(c, p, NULL);
         break;
     }
 }
@@ -213,37 +218,123 @@ void wg_op_add(dp_backend *b, dp_tensor *out, const dp_tensor *a, const dp_tenso
 typedef struct rope_params {
     uint32_t n, n_head, head_dim, half, interleaved;
     float mscale, eps;
-    uint32_t plus_one;
+    uint32_t plus_one, n_head2;
+    float eps2;
+    uint32_t plus_one2, norms;
 } rope_params;
+
+/* One rope:rope2 dispatch for the held rope r (q) and, when s is set, a second one (k) with
+ * the same positions and frequencies; either may carry its head norm. */
+static void emit_rope2(wg_ctx *c, const wg_pending *r, const wg_pending *s) {
+    const dp_rope_args *a = &r->ra;
+    const int half = a->rot_dim / 2, n = r->n;
+    if (!r->rope_norm && !s) { /* a plain rope: the per-pair kernel */
+        dp_backend tmp = {NULL, c};
+        wg_rec_rope(&tmp, (dp_tensor *)&r->out, &r->pos, &r->inv_freq, n, a);
+        return;
+    }
+    dp_gpu_binding xb, pb, fb, wb, x2b = {0}, w2b;
+    if (!wg_out(c, &r->out, (int64_t)n * a->n_head * a->head_dim, 1, "rope", "x", &xb) ||
+        !wg_in(c, &r->pos, n, 2, "rope", "pos", &pb) ||
+        !wg_in(c, &r->inv_freq, half > 0 ? half : 1, 3, "rope", "inv_freq", &fb))
+        return;
+    if (r->rope_norm) {
+        if (!wg_in(c, &r->w, a->head_dim, 4, "rms_norm", "w", &wb)) return;
+    } else {
+        wb = wg_at(4, fb); /* not read */
+    }
+    uint32_t n_head2 = 0, norms = r->rope_norm ? 1u : 0u;
+    float eps2 = 0.0f;
+    bool p1b = false;
+    if (s) {
+        n_head2 = (uint32_t)s->ra.n_head;
+        if (!wg_out(c, &s->out, (int64_t)n * s->ra.n_head * a->head_dim, 5, "rope", "x", &x2b)) return;
+        if (s->rope_norm) {
+            if (!wg_in(c, &s->w, a->head_dim, 6, "rms_norm", "w", &w2b)) return;
+            norms |= 2u;
+            eps2 = s->eps;
+            p1b = s->plus_one;
+        } else {
+            w2b = wg_at(6, fb);
+        }
+    } else { /* a single normalised rope: x2 gets no workgroups; bind placeholders */
+        uint32_t dummy = wg_scratch(c, WG_SCR_IN4, 4);
+        if (!dummy) return;
+        x2b = wg_at(5, wg_bind_buf(dummy, 0, 4));
+        w2b = wg_at(6, fb);
+    }
+    rope_params rp = {(uint32_t)n, (uint32_t)a->n_head, (uint32_t)a->head_dim, (uint32_t)half,
+                      a->interleaved ? 1u : 0u, a->mscale == 0.0f ? 1.0f : a->mscale, r->eps,
+                      r->plus_one ? 1u : 0u, n_head2, eps2, p1b ? 1u : 0u, norms};
+    dp_gpu_binding bs[6] = {xb, pb, fb, wb, x2b, w2b};
+    wg_dispatch_flat(c, "rope", "rope2", "WG=64", &rp, sizeof rp, bs, 6,
+                     (uint64_t)n * ((uint64_t)a->n_head + n_head2));
+}
+
+static bool rope_args_ok(const dp_tensor *x, const dp_tensor *pos, const dp_tensor *inv_freq,
+                         int n, const dp_rope_args *a) {
+    return x && pos && inv_freq && a && n >= 1 && a->n_head > 0 && a->head_dim > 0 &&
+           a->rot_dim >= 0 && a->rot_dim <= a->head_dim && a->rot_dim % 2 == 0 &&
+           !shares_buffer(x, pos) && !shares_buffer(x, inv_freq) && x->offset % 256 == 0;
+}
+
+/* the held in-place norm p is the head norm of x for this rope */
+static bool norm_fits(const wg_pending *p, const dp_tensor *x, int n, const dp_rope_args *a) {
+    return p->kind == WG_PEND_NORM_INPLACE && same_view(x, &p->out) && a->head_dim == p->d &&
+           (int64_t)n * a->n_head == p->n && !shares_buffer(x, &p->w);
+}
 
 void wg_op_rope(dp_backend *b, dp_tensor *x, const dp_tensor *pos, const dp_tensor *inv_freq, int n,
                 const dp_rope_args *a) {
     wg_ctx *c = wg_ctx_of(b);
-    wg_pending *p = &c->pend;
-    /* the held norm and the rope touch only x (a second held norm, if any, is on another
-       buffer), so recording the pair now keeps the order that matters */
-    if (p->kind == WG_PEND_NORM_INPLACE && x && pos && inv_freq && a && same_view(x, &p->out) &&
-        a->n_head > 0 && a->head_dim == p->d && (int64_t)n * a->n_head == p->n && a->rot_dim >= 0 &&
-        a->rot_dim <= a->head_dim && a->rot_dim % 2 == 0 && !shares_buffer(x, pos) &&
-        !shares_buffer(x, inv_freq) && !shares_buffer(x, &p->w) &&
-        (c->pend2.kind == WG_PEND_NONE ||
-         (!shares_buffer(&c->pend2.out, pos) && !shares_buffer(&c->pend2.out, inv_freq)))) {
-        wg_pending q = *p;
-        *p = c->pend2; /* the second held norm moves up */
-        c->pend2.kind = WG_PEND_NONE;
-        const int half = a->rot_dim / 2;
-        dp_gpu_binding xb, pb, fb, wb;
-        if (!wg_out(c, x, (int64_t)q.n * q.d, 1, "rope", "x", &xb) ||
-            !wg_in(c, pos, n, 2, "rope", "pos", &pb) ||
-            !wg_in(c, inv_freq, half > 0 ? half : 1, 3, "rope", "inv_freq", &fb) ||
-            !wg_in(c, &q.w, q.d, 4, "rms_norm", "w", &wb))
+    wg_pending *p = &c->pend, *p2 = &c->pend2;
+    if (c->fuse && c->status == DP_OK && rope_args_ok(x, pos, inv_freq, n, a)) {
+        /* the second of q/k: fold into the held rope */
+        if (p->kind == WG_PEND_ROPE && !shares_buffer(x, &p->out) && same_view(pos, &p->pos) &&
+            same_view(inv_freq, &p->inv_freq) && n == p->n && a->head_dim == p->ra.head_dim &&
+            a->rot_dim == p->ra.rot_dim && a->interleaved == p->ra.interleaved &&
+            a->mscale == p->ra.mscale && !shares_buffer(x, &p->w) &&
+            (p2->kind == WG_PEND_NONE || norm_fits(p2, x, n, a))) {
+            wg_pending q = *p, k = {0};
+            k.out = *x;
+            k.ra = *a;
+            k.n = n;
+            if (p2->kind == WG_PEND_NORM_INPLACE) {
+                k.rope_norm = true;
+                k.w = p2->w;
+                k.eps = p2->eps;
+                k.plus_one = p2->plus_one;
+            }
+            p->kind = p2->kind = WG_PEND_NONE;
+            emit_rope2(c, &q, &k);
             return;
-        rope_params rp = {(uint32_t)n, (uint32_t)a->n_head, (uint32_t)a->head_dim, (uint32_t)half,
-                          a->interleaved ? 1u : 0u, a->mscale == 0.0f ? 1.0f : a->mscale, q.eps,
-                          q.plus_one ? 1u : 0u};
-        dp_gpu_binding bs[4] = {xb, pb, fb, wb};
-        wg_dispatch_flat(c, "rope", "norm_rope", "WG=64", &rp, sizeof rp, bs, 4, (uint64_t)q.n);
-        return;
+        }
+        /* the first: hold it (with its norm when that is what is held) */
+        bool with_norm = norm_fits(p, x, n, a);
+        if (with_norm || (p->kind == WG_PEND_NONE && p2->kind == WG_PEND_NONE)) {
+            if (with_norm && p2->kind != WG_PEND_NONE &&
+                (shares_buffer(&p2->out, pos) || shares_buffer(&p2->out, inv_freq))) {
+                wg_pending_flush(c);
+                wg_rec_rope(b, x, pos, inv_freq, n, a);
+                return;
+            }
+            wg_pending r = *p;
+            memset(p, 0, sizeof *p);
+            p->kind = WG_PEND_ROPE;
+            p->out = *x;
+            p->pos = *pos;
+            p->inv_freq = *inv_freq;
+            p->ra = *a;
+            p->n = n;
+            if (with_norm) {
+                p->rope_norm = true;
+                p->w = r.w;
+                p->eps = r.eps;
+                p->plus_one = r.plus_one;
+                p->d = r.d;
+            }
+            return;
+        }
     }
     wg_pending_flush(c);
     wg_rec_rope(b, x, pos, inv_freq, n, a);

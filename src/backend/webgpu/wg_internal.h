@@ -71,7 +71,9 @@ typedef enum wg_pend_kind {
     WG_PEND_NONE = 0,
     WG_PEND_NORM,          /* rms_norm(out <- x), out != x; matmuls reading out may join */
     WG_PEND_NORM_INPLACE,  /* rms_norm(out <- out): an add or rope of out may join */
-    WG_PEND_COPY           /* copy(out[off..] <- x): a second copy may join */
+    WG_PEND_COPY,          /* copy(out[off..] <- x): a second copy may join */
+    WG_PEND_ROPE           /* rope(out) [after rms_norm(out <- out) when norm_w is set]: the
+                              rope of the other head tensor may join */
 } wg_pend_kind;
 
 typedef struct wg_pending {
@@ -83,6 +85,10 @@ typedef struct wg_pending {
     bool plus_one;
     int n_mm;                       /* matmuls reading out, held back with it */
     wg_pend_mm mm[2];
+    /* rope */
+    dp_tensor pos, inv_freq;
+    dp_rope_args ra;
+    bool rope_norm;                 /* w, eps, plus_one, d hold the head norm */
 } wg_pending;
 
 typedef struct wg_ctx {
