@@ -63,7 +63,8 @@ fn f16_at(w: ptr<storage, array<u32>, read>, b: u32) -> f32 {
 
 const QB: u32 = 256u;   // activation block of the CPU's 8-bit x (0: x stays f32)
 
-const UNIT: u32 = 64u;   // values per matvec unit: a quarter block (32 bytes of qs)
+const UNIT: u32 = 8u;   // values per matvec unit: one word of qs (4 low + 4 high nibbles); consecutive units
+// are consecutive words, so the lanes of a row read memory contiguously
 
 // 6-bit (scale, min) of sub-block j from the 12 scale bytes at byte b (GGML get_scale_min_k4)
 fn scale_min(w: ptr<storage, array<u32>, read>, b: u32, j: u32) -> vec2<f32> {
@@ -87,26 +88,26 @@ fn w_elem(w: ptr<storage, array<u32>, read>, rb: u32, c: u32) -> f32 {
 }
 
 fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 {
-  let b = rb + (u / 4u) * 144u;
-  let chunk = u % 4u;
-  let xo = xr + u * 64u;
+  let b = rb + (u / 32u) * 144u;
+  let t = u % 32u;
+  let chunk = t / 8u;
+  let wi = t % 8u;
+  let xo = xr + (u / 32u) * 256u + chunk * 64u + wi * 4u;
   let dm = unpack2x16float(rd32(w, b));
   let sm1 = scale_min(w, b + 4u, chunk * 2u);
   let sm2 = scale_min(w, b + 4u, chunk * 2u + 1u);
+  let q = rd32(w, b + 16u + chunk * 32u + wi * 4u);
   var s1 = 0.0;
   var s2 = 0.0;
   var x1 = 0.0;
   var x2 = 0.0;
-  for (var t = 0u; t < 8u; t = t + 1u) {
-    let q = rd32(w, b + 16u + chunk * 32u + 4u * t);
-    for (var k = 0u; k < 4u; k = k + 1u) {
-      let xa = xs[xo + 4u * t + k];
-      let xb = xs[xo + 32u + 4u * t + k];
-      s1 = s1 + f32((q >> (8u * k)) & 15u) * xa;
-      s2 = s2 + f32((q >> (8u * k + 4u)) & 15u) * xb;
-      x1 = x1 + xa;
-      x2 = x2 + xb;
-    }
+  for (var k = 0u; k < 4u; k = k + 1u) {
+    let xa = xs[xo + k];
+    let xb = xs[xo + 32u + k];
+    s1 = s1 + f32((q >> (8u * k)) & 15u) * xa;
+    s2 = s2 + f32((q >> (8u * k + 4u)) & 15u) * xb;
+    x1 = x1 + xa;
+    x2 = x2 + xb;
   }
   return dm.x * (sm1.x * s1 + sm2.x * s2) - dm.y * (sm1.y * x1 + sm2.y * x2);
 }

@@ -63,7 +63,8 @@ fn f16_at(w: ptr<storage, array<u32>, read>, b: u32) -> f32 {
 
 const QB: u32 = 256u;   // activation block of the CPU's 8-bit x (0: x stays f32)
 
-const UNIT: u32 = 32u;   // values per matvec unit: 8 positions l of one half block, 4 values each
+const UNIT: u32 = 16u;   // values per matvec unit: 4 consecutive positions l of one half block, 4 values each;
+// consecutive units read consecutive words of ql and qh
 
 fn i8_of(v: u32) -> i32 {
   return (i32(v << 24u) >> 24u);
@@ -82,26 +83,25 @@ fn w_elem(w: ptr<storage, array<u32>, read>, rb: u32, c: u32) -> f32 {
 }
 
 fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 {
-  let b = rb + (u / 8u) * 210u;
-  let h = (u % 8u) / 4u;
-  let l0 = (u % 4u) * 8u;
-  let xo = xr + (u / 8u) * 256u + h * 128u + l0;
+  let blk = u / 16u;
+  let h = (u % 16u) / 8u;
+  let l0 = (u % 8u) * 4u;
+  let b = rb + blk * 210u;
+  let xo = xr + blk * 256u + h * 128u + l0;
   let scb = b + 192u + h * 8u + l0 / 16u;
+  let la = rd32(w, b + h * 64u + l0);
+  let lb = rd32(w, b + h * 64u + 32u + l0);
+  let qh = rd32(w, b + 128u + h * 32u + l0);
   var s = vec4<f32>(0.0);
-  for (var t = 0u; t < 2u; t = t + 1u) {
-    let la = rd32(w, b + h * 64u + l0 + 4u * t);
-    let lb = rd32(w, b + h * 64u + 32u + l0 + 4u * t);
-    let qh = rd32(w, b + 128u + h * 32u + l0 + 4u * t);
-    for (var k = 0u; k < 4u; k = k + 1u) {
-      let a = (la >> (8u * k)) & 255u;
-      let c = (lb >> (8u * k)) & 255u;
-      let hh = (qh >> (8u * k)) & 255u;
-      let q = vec4<i32>(i32((a & 15u) | ((hh & 3u) << 4u)), i32((c & 15u) | (((hh >> 2u) & 3u) << 4u)),
-                        i32((a >> 4u) | (((hh >> 4u) & 3u) << 4u)), i32((c >> 4u) | (((hh >> 6u) & 3u) << 4u)))
-              - vec4<i32>(32);
-      let xi = xo + 4u * t + k;
-      s = s + vec4<f32>(q) * vec4<f32>(xs[xi], xs[xi + 32u], xs[xi + 64u], xs[xi + 96u]);
-    }
+  for (var k = 0u; k < 4u; k = k + 1u) {
+    let a = (la >> (8u * k)) & 255u;
+    let c = (lb >> (8u * k)) & 255u;
+    let hh = (qh >> (8u * k)) & 255u;
+    let q = vec4<i32>(i32((a & 15u) | ((hh & 3u) << 4u)), i32((c & 15u) | (((hh >> 2u) & 3u) << 4u)),
+                      i32((a >> 4u) | (((hh >> 4u) & 3u) << 4u)), i32((c >> 4u) | (((hh >> 6u) & 3u) << 4u)))
+            - vec4<i32>(32);
+    let xi = xo + k;
+    s = s + vec4<f32>(q) * vec4<f32>(xs[xi], xs[xi + 32u], xs[xi + 64u], xs[xi + 96u]);
   }
   let sc = vec4<f32>(f32(i8_of(rd8(w, scb))), f32(i8_of(rd8(w, scb + 2u))), f32(i8_of(rd8(w, scb + 4u))),
                      f32(i8_of(rd8(w, scb + 6u))));

@@ -63,7 +63,8 @@ fn f16_at(w: ptr<storage, array<u32>, read>, b: u32) -> f32 {
 
 const QB: u32 = 32u;   // activation block of the CPU's 8-bit x (0: x stays f32)
 
-const UNIT: u32 = 32u;   // values per matvec unit: one block
+const UNIT: u32 = 4u;   // values per matvec unit: one word of a block's qs; consecutive units read
+// consecutive words
 
 fn i8_of(v: u32) -> i32 {
   return (i32(v << 24u) >> 24u);
@@ -75,15 +76,11 @@ fn w_elem(w: ptr<storage, array<u32>, read>, rb: u32, c: u32) -> f32 {
 }
 
 fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 {
-  let b = rb + u * 34u;
-  let xo = xr + u * 32u;
-  var s = 0.0;
-  for (var t = 0u; t < 8u; t = t + 1u) {
-    let q = rd32(w, b + 2u + 4u * t);
-    let xi = xo + 4u * t;
-    s = s + f32(i8_of(q)) * xs[xi] + f32(i8_of(q >> 8u)) * xs[xi + 1u]
-          + f32(i8_of(q >> 16u)) * xs[xi + 2u] + f32(i8_of(q >> 24u)) * xs[xi + 3u];
-  }
+  let b = rb + (u / 8u) * 34u;
+  let q = rd32(w, b + 2u + 4u * (u % 8u));
+  let xo = xr + (u / 8u) * 32u + 4u * (u % 8u);
+  let s = f32(i8_of(q)) * xs[xo] + f32(i8_of(q >> 8u)) * xs[xo + 1u]
+        + f32(i8_of(q >> 16u)) * xs[xo + 2u] + f32(i8_of(q >> 24u)) * xs[xo + 3u];
   return f16_at(w, b) * s;
 }
 // ---- end of type-specific part ----

@@ -26,7 +26,18 @@ for (const f of fs.readdirSync(kdir).filter((f) => f.endsWith('.wgsl')).sort()) 
   for (const e of errs) out(`kernels/${f}:${e.lineNum}:${e.linePos}: ${e.message}`);
   bad += errs.length ? 1 : 0;
 }
-out(bad ? `${bad} kernel files do not compile` : 'kernels: every file compiles');
+// weights_*.wgsl share everything outside their type-specific part
+const shared = (f) => {
+  const t = fs.readFileSync(new URL(f, kdir), 'utf8');
+  const a = t.indexOf('// ---- type-specific part ----'), b = t.indexOf('// ---- end of type-specific part ----');
+  const body = t.slice(t.indexOf('override WG'), a) + t.slice(b);
+  return a < 0 || b < 0 ? null : body;
+};
+const wfiles = fs.readdirSync(kdir).filter((f) => /^weights_.*\.wgsl$/.test(f)).sort();
+for (const f of wfiles) {
+  if (shared(f) !== shared(wfiles[0])) { out(`kernels/${f}: shared part differs from ${wfiles[0]}`); bad++; }
+}
+out(bad ? `${bad} kernel files do not compile or drifted` : `kernels: every file compiles; ${wfiles.length} weights_*.wgsl share their skeleton`);
 if (bad) process.exit(1);
 const host = new GpuHost(dev.device);
 const wasi = new Wasi({ fs: nodeFs(fs), stdout: out, stderr: (t) => fs.writeSync(2, t + '\n') });
