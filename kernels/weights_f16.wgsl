@@ -23,6 +23,8 @@ struct Params {
   flags: u32,       // 1 rms-norm x first, 2 norm weight + 1, 4 glu, 8 GELU (else SiLU) (nmatvec);
                     // 16 x through the CPU's 8-bit activation blocks (every product)
   eps: f32,         // nmatvec: rms-norm epsilon
+  m3: u32,          // nmatvec3: rows of the third matrix
+  row_bytes3: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -34,6 +36,8 @@ struct Params {
 @group(0) @binding(5) var<storage, read> W2: array<u32>;      // nmatvec
 @group(0) @binding(6) var<storage, read> nw: array<f32>;      // nmatvec: rms-norm weight [k]
 @group(0) @binding(7) var<storage, read_write> hout: array<f32>; // nmatvec: the normalised x
+@group(0) @binding(8) var<storage, read_write> out3: array<f32>;  // nmatvec3
+@group(0) @binding(9) var<storage, read> W3: array<u32>;          // nmatvec3
 
 var<workgroup> red: array<f32, WG>;
 var<workgroup> red2: array<f32, WG>;
@@ -235,69 +239,113 @@ fn moe_matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 // Fused decode products over one x (row j = workgroup z), optionally rms-normalised first
 // (flags 1: (x * inv_rms) * norm weight, as rms_norm computes it; the normalised row is also
 // written to hout by the workgroups at x = y = 0):
-//   two matrices:  rows [0, m) of W -> out, rows [m, m + m2) of W2 -> out2;
-//   glu (flag 4):  row r of W and of W2 (m2 == m): out[r] = act(W x) * (W2 x), out2[r] = W2 x.
+//   nmatvec, two matrices: rows [0, m) of W -> out, rows [m, m + m2) of W2 -> out2;
+//   nmatvec, glu (flag 4): row r of W and of W2 (m2 == m): out[r] = act(W x) * (W2 x),
+//                          out2[r] = W2 x;
+//   nmatvec3: as two matrices, and rows [m + m2, m + m2 + m3) of W3 -> out3 (9 storage
+//             buffers: only where the device allows more than WebGPU's default 8).
+
+// 1 / rms of x row j (1 without flag 1); writes hout
+fn nmv_norm(wid: vec3<u32>, li: u32, xrow: u32) -> f32 {
+  if ((p.flags & 1u) == 0u) { return 1.0; }
+  var ss = 0.0;
+  for (var c = li; c < p.k; c = c + WG) { let v = x[xrow + c]; ss = ss + v * v; }
+  red[li] = ss;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (li < s) { red[li] = red[li] + red[li + s]; }
+    workgroupBarrier();
+  }
+  let inv = 1.0 / sqrt(red[0] / f32(p.k) + p.eps);
+  workgroupBarrier();
+  if (wid.x == 0u && wid.y == 0u) {
+    for (var c = li; c < p.k; c = c + WG) { hout[xrow + c] = (x[xrow + c] * inv) * norm_w(c); }
+  }
+  return inv;
+}
+
+// this invocation's partial sums for its row: (first product, second product of a glu)
+fn nmv_dot(w1: ptr<storage, array<u32>, read>, w2: ptr<storage, array<u32>, read>,
+           w3: ptr<storage, array<u32>, read>, row: u32, lane: u32, li: u32, xrow: u32,
+           inv: f32) -> vec2<f32> {
+  let glu = (p.flags & 4u) != 0u;
+  var rows = p.m + p.m2 + p.m3;
+  if (glu) { rows = p.m; }
+  var sel = 0u;   // which matrix holds the row
+  var r = row;
+  if (!glu && row >= p.m) {
+    if (row < p.m + p.m2) { sel = 1u; r = row - p.m; } else { sel = 2u; r = row - p.m - p.m2; }
+  }
+  var rb = 0u;
+  if (row < rows) {
+    if (sel == 0u) { rb = r * p.row_bytes; } else if (sel == 1u) { rb = r * p.row_bytes2; } else { rb = r * p.row_bytes3; }
+  }
+  let rb2 = min(row, p.m - 1u) * p.row_bytes2;
+  var acc = vec2<f32>(0.0);
+  for (var c0 = 0u; c0 < p.k; c0 = c0 + XC) {
+    workgroupBarrier();
+    if ((p.flags & 1u) != 0u) { stage_x_norm(li, xrow, c0, inv); } else { stage_x(li, xrow, c0); }
+    workgroupBarrier();
+    quant_xs(li, min(XC, p.k - c0));
+    if (row < rows) {
+      if (sel == 0u) { acc.x = acc.x + dot_chunk(w1, rb, lane, c0); }
+      else if (sel == 1u) { acc.x = acc.x + dot_chunk(w2, rb, lane, c0); }
+      else { acc.x = acc.x + dot_chunk(w3, rb, lane, c0); }
+      if (glu) { acc.y = acc.y + dot_chunk(w2, rb2, lane, c0); }
+    }
+  }
+  return acc;
+}
+
+fn glu_act(g: f32) -> f32 {
+  if ((p.flags & 8u) != 0u) {
+    return 0.5 * g * (1.0 + tanh(clamp(0.7978845608028654 * (g + 0.044715 * g * g * g), -15.0, 15.0)));
+  }
+  return g / (1.0 + exp(-g));
+}
+
 @compute @workgroup_size(WG)
 fn nmatvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
            @builtin(local_invocation_index) li: u32) {
   let row = (wid.x + wid.y * nw3.x) * (WG / TPR) + li / TPR;
   let lane = li % TPR;
   let j = wid.z;
-  let xrow = j * p.k;
-  let norm = (p.flags & 1u) != 0u;
-  let glu = (p.flags & 4u) != 0u;
-  var inv = 1.0;
-  if (norm) {
-    var ss = 0.0;
-    for (var c = li; c < p.k; c = c + WG) { let v = x[xrow + c]; ss = ss + v * v; }
-    red[li] = ss;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-      if (li < s) { red[li] = red[li] + red[li + s]; }
-      workgroupBarrier();
-    }
-    inv = 1.0 / sqrt(red[0] / f32(p.k) + p.eps);
-    if (wid.x == 0u && wid.y == 0u) {
-      for (var c = li; c < p.k; c = c + WG) { hout[xrow + c] = (x[xrow + c] * inv) * norm_w(c); }
-    }
-  }
-  var rows = p.m + p.m2;
-  if (glu) { rows = p.m; }
-  let first = row < p.m;
-  var rb = min(row, p.m - 1u) * p.row_bytes;
-  var rb2 = 0u;
-  if (glu) { rb2 = min(row, p.m - 1u) * p.row_bytes2; }
-  else if (!first && row < rows) { rb2 = (row - p.m) * p.row_bytes2; }
-  var acc = 0.0;
-  var acc2 = 0.0;
-  for (var c0 = 0u; c0 < p.k; c0 = c0 + XC) {
-    workgroupBarrier();
-    if (norm) { stage_x_norm(li, xrow, c0, inv); } else { stage_x(li, xrow, c0); }
-    workgroupBarrier();
-    quant_xs(li, min(XC, p.k - c0));
-    if (row < rows) {
-      if (first) { acc = acc + dot_chunk(&W, rb, lane, c0); }
-      if (glu || !first) { acc2 = acc2 + dot_chunk(&W2, rb2, lane, c0); }
-    }
-  }
-  red[li] = acc;
-  red2[li] = acc2;
+  let inv = nmv_norm(wid, li, j * p.k);
+  let acc = nmv_dot(&W, &W2, &W2, row, lane, li, j * p.k, inv);
+  red[li] = acc.x;
+  red2[li] = acc.y;
   reduce_rows(li, lane, true);
-  if (lane == 0u && row < rows) {
-    if (glu) {
-      let g = red[li];
-      let u = red2[li];
-      var a = g / (1.0 + exp(-g));
-      if ((p.flags & 8u) != 0u) {
-        a = 0.5 * g * (1.0 + tanh(clamp(0.7978845608028654 * (g + 0.044715 * g * g * g), -15.0, 15.0)));
-      }
-      out[j * p.m + row] = a * u;
-      out2[j * p.m + row] = u;
-    } else if (first) {
-      out[j * p.m + row] = red[li];
-    } else {
-      out2[j * p.m2 + row - p.m] = red2[li];
+  if (lane != 0u) { return; }
+  if ((p.flags & 4u) != 0u) {
+    if (row < p.m) {
+      out[j * p.m + row] = glu_act(red[li]) * red2[li];
+      out2[j * p.m + row] = red2[li];
     }
+  } else if (row < p.m) {
+    out[j * p.m + row] = red[li];
+  } else if (row < p.m + p.m2) {
+    out2[j * p.m2 + row - p.m] = red[li];
+  }
+}
+
+@compute @workgroup_size(WG)
+fn nmatvec3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
+            @builtin(local_invocation_index) li: u32) {
+  let row = (wid.x + wid.y * nw3.x) * (WG / TPR) + li / TPR;
+  let lane = li % TPR;
+  let j = wid.z;
+  let inv = nmv_norm(wid, li, j * p.k);
+  let acc = nmv_dot(&W, &W2, &W3, row, lane, li, j * p.k, inv);
+  red[li] = acc.x;
+  red2[li] = acc.y;
+  reduce_rows(li, lane, true);
+  if (lane != 0u) { return; }
+  if (row < p.m) {
+    out[j * p.m + row] = red[li];
+  } else if (row < p.m + p.m2) {
+    out2[j * p.m2 + row - p.m] = red[li];
+  } else if (row < p.m + p.m2 + p.m3) {
+    out3[j * p.m3 + row - p.m - p.m2] = red[li];
   }
 }
 

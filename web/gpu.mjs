@@ -87,6 +87,7 @@ export class GpuHost {
       case 3: return L.maxComputeInvocationsPerWorkgroup;
       case 4: return L.maxComputeWorkgroupsPerDimension;
       case 5: return this.device.adapterInfo?.subgroupMinSize ?? 0;
+      case 6: return L.maxStorageBuffersPerShaderStage;
       default: return 0;
     }
   }

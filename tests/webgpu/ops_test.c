@@ -171,7 +171,7 @@ static void plan(void) {
     for (int v = 0; v < 6; v++) add_case(K_MOE, v);
     for (int v = 0; v < 2; v++) add_case(K_VIEW, v);
     for (int v = 0; v < 12; v++) add_case(K_FUSE, v);
-    for (int v = 0; v < 8; v++) add_case(K_FUSE2, v);
+    for (int v = 0; v < 10; v++) add_case(K_FUSE2, v);
 }
 
 static double act_d(double g, dp_act act) {
@@ -564,7 +564,8 @@ static bool run_case(int i) {
     }
     case K_FUSE2: {
         /* v / 2: 0 sandwich norm + residual add, 1 q/k norms + ropes, 2 the two cache copies,
-           3 q/k ropes without norms; v % 2 varies (plus_one / interleaved / offsets) */
+           3 q/k ropes without norms, 4 norm + q/k/v products (one dispatch where 9 storage
+           bindings are allowed); v % 2 varies (plus_one / interleaved / offsets / type) */
         int v = tc.variant, kind = v / 2;
         dp_backend *bk[2] = {cpu, gpu};
         if (kind == 0) {
@@ -580,6 +581,34 @@ static bool run_case(int i) {
             snprintf(cur.name, sizeof cur.name, "%s norm(h)%s + add(y += h) n=%d d=%d", kn, v % 2 ? "(1+w)" : "", n, d);
             add_check(h, (int64_t)n * d, 4e-6f);
             add_check(y, (int64_t)n * d, 4e-6f);
+        } else if (kind == 4) {
+            dp_dtype dt = v % 2 ? DP_DTYPE_Q4_K : DP_DTYPE_F32;
+            int n = rnd_int(1, 3), d = v % 2 ? 256 * rnd_int(1, 2) : rnd_int(1, 300);
+            int ms[3] = {rnd_int(1, 150), rnd_int(1, 150), rnd_int(1, 150)};
+            pair *x = tnew_rand(d, n, -2, 2), *nw = tnew_rand(d, 1, -1, 1), *h = tnew(DP_DTYPE_F32, d, n, NULL);
+            pair *W[3], *o[3];
+            for (int t = 0; t < 3; t++) {
+                float *deq;
+                void *wd = make_weights(dt, d, ms[t], &deq);
+                dp_free(deq);
+                W[t] = tnew(dt, d, ms[t], wd);
+                dp_free(wd);
+                o[t] = tnew(DP_DTYPE_F32, ms[t], n, NULL);
+                if (!W[t] || !o[t]) return false;
+            }
+            if (!x || !nw || !h) return false;
+            for (int bi = 0; bi < 2; bi++) {
+                dp_backend *B = bk[bi];
+                bool g = bi == 1;
+                B->i->rms_norm(B, g ? &h->g : &h->c, g ? &x->g : &x->c, g ? &nw->g : &nw->c, n, d, 1e-5f, false);
+                for (int t = 0; t < 3; t++)
+                    B->i->matmul(B, g ? &o[t]->g : &o[t]->c, g ? &h->g : &h->c, g ? &W[t]->g : &W[t]->c, n, false);
+            }
+            snprintf(cur.name, sizeof cur.name, "%s norm + q/k/v %s n=%d d=%d m=%d/%d/%d", kn, dp_dtype_name(dt), n,
+                     d, ms[0], ms[1], ms[2]);
+            float tol = dp_dtype_is_quant(dt) ? 1e-3f : 2e-5f;
+            add_check(h, (int64_t)n * d, 4e-6f);
+            for (int t = 0; t < 3; t++) add_check(o[t], (int64_t)n * ms[t], tol);
         } else if (kind == 1 || kind == 3) {
             /* as the forward pass orders them: [norm(q), norm(k),] rope(q), rope(k) */
             int n = rnd_int(1, 9), nh = rnd_int(1, 6), nkv = rnd_int(1, 3), hd = 2 * rnd_int(2, 64);

@@ -162,6 +162,7 @@ dp_status dp_backend_webgpu_new(dp_backend **out, dp_error *e) {
     c->max_buffer = dp_gpu_limit(DP_GPU_LIMIT_MAX_BUFFER);
     c->max_binding = dp_gpu_limit(DP_GPU_LIMIT_MAX_BINDING);
     c->max_groups = dp_gpu_limit(DP_GPU_LIMIT_MAX_GROUPS);
+    c->max_storage = dp_gpu_limit(DP_GPU_LIMIT_MAX_STORAGE);
     if (c->max_binding < c->max_buffer) c->max_buffer = c->max_binding; /* we bind whole tensors */
     if (!c->max_buffer) {
         wg_free(b);

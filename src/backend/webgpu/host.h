@@ -34,7 +34,8 @@ enum {
     DP_GPU_LIMIT_MAX_WG_STORAGE = 2,    /* maxComputeWorkgroupStorageSize */
     DP_GPU_LIMIT_MAX_INVOCATIONS = 3,   /* maxComputeInvocationsPerWorkgroup */
     DP_GPU_LIMIT_MAX_GROUPS = 4,        /* maxComputeWorkgroupsPerDimension */
-    DP_GPU_LIMIT_SUBGROUP_MIN = 5       /* subgroupMinSize (0 without subgroups) */
+    DP_GPU_LIMIT_SUBGROUP_MIN = 5,      /* subgroupMinSize (0 without subgroups) */
+    DP_GPU_LIMIT_MAX_STORAGE = 6        /* maxStorageBuffersPerShaderStage */
 };
 /* buffer usages */
 enum { DP_GPU_USAGE_STORAGE = 1u, DP_GPU_USAGE_UNIFORM = 2u };

@@ -79,7 +79,7 @@ void wg_rec_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, cons
         return;
     }
     if (!n) return;
-    wg_weights_params p = {(uint32_t)n, (uint32_t)d, (uint32_t)table->ne[1], rb, scale, 0, 0, 0, 0, 0, 0, 0.0f};
+    wg_weights_params p = {(uint32_t)n, (uint32_t)d, (uint32_t)table->ne[1], rb, scale, 0, 0, 0, 0, 0, 0, 0.0f, 0, 0};
     dp_gpu_binding t = wg_at(2, wg_bind(table));
     if (!wg_unalias(c, &t, o) || !wg_unalias(c, &i, o)) return;
     dp_gpu_binding bs[3] = {o, t, i};
@@ -123,7 +123,7 @@ void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
         char consts[32];
         snprintf(consts, sizeof consts, "TPR=%u", tpr);
         wg_weights_params p = {(uint32_t)n, (uint32_t)k, (uint32_t)m, rb, 1.0f, accumulate, 0, 0, 0, 0,
-                               wg_actq_flag(c, w->dtype), 0.0f};
+                               wg_actq_flag(c, w->dtype), 0.0f, 0, 0};
         uint32_t rows_per_wg = 256 / tpr, gx, gy;
         wg_grid(c, ((uint64_t)m + rows_per_wg - 1) / rows_per_wg, &gx, &gy);
         dp_gpu_binding bs[3] = {o, wb, xb};
@@ -144,7 +144,7 @@ void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
         uint32_t q = wg_scratch(c, WG_SCR_ACTQ, xbytes);
         if (!q) return;
         wg_weights_params ap = {(uint32_t)n, (uint32_t)k, (uint32_t)m, rb, 1.0f, 0, 0, 0, 0, 0,
-                                WG_NMV_ACTQ, 0.0f};
+                                WG_NMV_ACTQ, 0.0f, 0, 0};
         uint64_t blocks = (uint64_t)n * (uint64_t)k / (w->dtype == DP_DTYPE_Q8_0 ? 32u : 256u);
         dp_gpu_binding qb = wg_at(1, wg_bind_buf(q, 0, (uint32_t)xbytes));
         dp_gpu_binding ab[2] = {qb, xb};
@@ -161,7 +161,7 @@ void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
     for (int64_t r0 = 0; r0 < m; r0 += chunk) {
         int64_t cnt = m - r0 < chunk ? m - r0 : chunk;
         uint32_t bytes = (uint32_t)((uint64_t)cnt * row_f32);
-        wg_weights_params dp = {(uint32_t)cnt, (uint32_t)k, (uint32_t)m, rb, 1.0f, 0, (uint32_t)r0, 0, 0, 0, 0, 0.0f};
+        wg_weights_params dp = {(uint32_t)cnt, (uint32_t)k, (uint32_t)m, rb, 1.0f, 0, (uint32_t)r0, 0, 0, 0, 0, 0.0f, 0, 0};
         dp_gpu_binding db[2] = {wg_at(1, wg_bind_buf(deq, 0, bytes)), wb};
         wg_dispatch_flat(c, file, "dequant", "", &dp, sizeof dp, db, 2,
                          ((uint64_t)cnt * (uint64_t)k + 255) / 256);

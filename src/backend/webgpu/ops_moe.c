@@ -43,7 +43,7 @@ static void expert_matvec(wg_ctx *c, const dp_tensor *w, int e, dp_gpu_binding o
     char consts[32];
     snprintf(consts, sizeof consts, "TPR=%u", tpr);
     wg_weights_params p = {slots, (uint32_t)w->ne[0], (uint32_t)w->ne[1], (uint32_t)rb, 1.0f, 0,
-                        (uint32_t)e, x_div, 0, 0, wg_actq_flag(c, w->dtype), 0.0f};
+                        (uint32_t)e, x_div, 0, 0, wg_actq_flag(c, w->dtype), 0.0f, 0, 0};
     uint32_t rows_per_wg = 256 / tpr, gx, gy;
     wg_grid(c, ((uint64_t)w->ne[1] + rows_per_wg - 1) / rows_per_wg, &gx, &gy);
     dp_gpu_binding bs[4] = {wg_at(1, out), wg_at(2, wg_bind(w)), wg_at(3, x), wg_at(4, sel)};

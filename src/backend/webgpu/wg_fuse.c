@@ -34,36 +34,44 @@ static void emit_rope2(wg_ctx *c, const struct wg_pending *r, const struct wg_pe
 /* Record the held-back norm (+ matmuls) as one dispatch. */
 static void emit_nmatvec(wg_ctx *c, const dp_act *glu_act) {
     wg_pending *p = &c->pend;
-    const dp_tensor *w1 = &p->mm[0].w, *w2 = p->n_mm > 1 ? &p->mm[1].w : &p->mm[0].w;
-    uint32_t rb1 = wg_weights_check(c, w1, "matmul"), rb2 = wg_weights_check(c, w2, "matmul");
-    if (!rb1 || !rb2) return;
-    const int64_t k = w1->ne[0], m1 = w1->ne[1], m2 = p->n_mm > 1 ? w2->ne[1] : 0;
-    dp_gpu_binding o1, x, o2, nw, h;
-    if (!wg_out(c, &p->mm[0].out, p->n * m1, 1, "matmul", "out", &o1) ||
-        !wg_in(c, &p->x, p->n * k, 3, "rms_norm", "x", &x) ||
-        !wg_in(c, &p->w, k, 6, "rms_norm", "w", &nw) ||
-        !wg_out(c, &p->out, p->n * k, 7, "rms_norm", "out", &h))
+    const int nm = p->n_mm;
+    const dp_tensor *w[3] = {&p->mm[0].w, nm > 1 ? &p->mm[1].w : &p->mm[0].w, nm > 2 ? &p->mm[2].w : NULL};
+    uint32_t rb[3] = {0, 0, 0};
+    for (int i = 0; i < 3; i++)
+        if (w[i] && !(rb[i] = wg_weights_check(c, w[i], "matmul"))) return;
+    const int64_t k = w[0]->ne[0], m1 = w[0]->ne[1], m2 = nm > 1 ? w[1]->ne[1] : 0,
+                  m3 = nm > 2 ? w[2]->ne[1] : 0;
+    dp_gpu_binding bs[9];
+    if (!wg_out(c, &p->mm[0].out, p->n * m1, 1, "matmul", "out", &bs[0]) ||
+        !wg_in(c, &p->x, p->n * k, 3, "rms_norm", "x", &bs[2]) ||
+        !wg_in(c, &p->w, k, 6, "rms_norm", "w", &bs[5]) ||
+        !wg_out(c, &p->out, p->n * k, 7, "rms_norm", "out", &bs[6]))
         return;
-    if (p->n_mm > 1) {
-        if (!wg_out(c, &p->mm[1].out, p->n * m2, 4, "matmul", "out", &o2)) return;
+    bs[1] = wg_at(2, wg_bind(w[0]));
+    bs[4] = wg_at(5, wg_bind(w[1]));
+    if (nm > 1) {
+        if (!wg_out(c, &p->mm[1].out, p->n * m2, 4, "matmul", "out", &bs[3])) return;
     } else {
         uint32_t dummy = wg_scratch(c, WG_SCR_IN4, 4);
         if (!dummy) return;
-        o2 = wg_at(4, wg_bind_buf(dummy, 0, 4));
+        bs[3] = wg_at(4, wg_bind_buf(dummy, 0, 4));
     }
-    uint32_t flags = WG_NMV_NORM | (p->plus_one ? WG_NMV_PLUS_ONE : 0u) | wg_actq_flag(c, w1->dtype);
+    if (nm > 2) {
+        if (!wg_out(c, &p->mm[2].out, p->n * m3, 8, "matmul", "out", &bs[7])) return;
+        bs[8] = wg_at(9, wg_bind(w[2]));
+    }
+    uint32_t flags = WG_NMV_NORM | (p->plus_one ? WG_NMV_PLUS_ONE : 0u) | wg_actq_flag(c, w[0]->dtype);
     if (glu_act) flags |= WG_NMV_GLU | (*glu_act == DP_ACT_GELU_TANH ? WG_NMV_GELU : 0u);
-    wg_weights_params prm = {(uint32_t)p->n, (uint32_t)k, (uint32_t)m1, rb1, 1.0f, 0, 0, 0,
-                             (uint32_t)m2, rb2, flags, p->eps};
-    uint32_t tpr = wg_matvec_tpr(w1->dtype, k);
+    wg_weights_params prm = {(uint32_t)p->n, (uint32_t)k, (uint32_t)m1, rb[0], 1.0f, 0, 0, 0,
+                             (uint32_t)m2, rb[1], flags, p->eps, (uint32_t)m3, rb[2]};
+    uint32_t tpr = wg_matvec_tpr(w[0]->dtype, k);
     char consts[32];
     snprintf(consts, sizeof consts, "TPR=%u", tpr);
-    uint64_t rows = glu_act ? (uint64_t)m1 : (uint64_t)(m1 + m2);
+    uint64_t rows = glu_act ? (uint64_t)m1 : (uint64_t)(m1 + m2 + m3);
     uint32_t per = 256 / tpr, gx, gy;
     wg_grid(c, (rows + per - 1) / per, &gx, &gy);
-    dp_gpu_binding bs[7] = {o1, wg_at(2, wg_bind(w1)), x, o2, wg_at(5, wg_bind(w2)), nw, h};
-    wg_dispatch(c, wg_weights_file(w1->dtype), "nmatvec", consts, &prm, sizeof prm, bs, 7, gx, gy,
-                (uint32_t)p->n);
+    wg_dispatch(c, wg_weights_file(w[0]->dtype), nm > 2 ? "nmatvec3" : "nmatvec", consts, &prm,
+                sizeof prm, bs, nm > 2 ? 9 : 7, gx, gy, (uint32_t)p->n);
 }
 
 static void pending_flush_one(wg_ctx *c, wg_pending *p) {
@@ -157,11 +165,13 @@ void wg_op_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_te
         n == p->n && w->ne[0] == p->d && wg_weights_file(w->dtype) && w->offset % 256 == 0 &&
         out->offset % 256 == 0 && !shares_buffer(out, &p->out) && !shares_buffer(out, &p->x) &&
         !shares_buffer(out, &p->w) && !shares_buffer(out, w) &&
-        (p->n_mm == 0 || (p->n_mm == 1 && w->dtype == p->mm[0].w.dtype &&
-                          !shares_buffer(out, &p->mm[0].out)))) {
+        (p->n_mm == 0 ||
+         (p->n_mm == 1 && w->dtype == p->mm[0].w.dtype && !shares_buffer(out, &p->mm[0].out)) ||
+         (p->n_mm == 2 && c->max_storage >= 9 && w->dtype == p->mm[0].w.dtype &&
+          !shares_buffer(out, &p->mm[0].out) && !shares_buffer(out, &p->mm[1].out)))) {
         p->mm[p->n_mm].out = *out;
         p->mm[p->n_mm].w = *w;
-        p->n_mm++; /* with two, a glu may follow */
+        p->n_mm++; /* with two, a glu may follow; a third joins where 9 bindings are allowed */
         return;
     }
     wg_pending_flush(c);
@@ -309,32 +319,32 @@ void wg_op_rope(dp_backend *b, dp_tensor *x, const dp_tensor *pos, const dp_tens
             emit_rope2(c, &q, &k);
             return;
         }
-        /* the first: hold it (with its norm when that is what is held) */
+        /* the first: hold it (with its norm when that is what is held; anything else held is
+           recorded first) */
         bool with_norm = norm_fits(p, x, n, a);
-        if (with_norm || (p->kind == WG_PEND_NONE && p2->kind == WG_PEND_NONE)) {
-            if (with_norm && p2->kind != WG_PEND_NONE &&
-                (shares_buffer(&p2->out, pos) || shares_buffer(&p2->out, inv_freq))) {
-                wg_pending_flush(c);
-                wg_rec_rope(b, x, pos, inv_freq, n, a);
-                return;
-            }
-            wg_pending r = *p;
-            memset(p, 0, sizeof *p);
-            p->kind = WG_PEND_ROPE;
-            p->out = *x;
-            p->pos = *pos;
-            p->inv_freq = *inv_freq;
-            p->ra = *a;
-            p->n = n;
-            if (with_norm) {
-                p->rope_norm = true;
-                p->w = r.w;
-                p->eps = r.eps;
-                p->plus_one = r.plus_one;
-                p->d = r.d;
-            }
+        if (!with_norm) wg_pending_flush(c);
+        if (with_norm && p2->kind != WG_PEND_NONE &&
+            (shares_buffer(&p2->out, pos) || shares_buffer(&p2->out, inv_freq))) {
+            wg_pending_flush(c);
+            wg_rec_rope(b, x, pos, inv_freq, n, a);
             return;
         }
+        wg_pending r = *p;
+        memset(p, 0, sizeof *p);
+        p->kind = WG_PEND_ROPE;
+        p->out = *x;
+        p->pos = *pos;
+        p->inv_freq = *inv_freq;
+        p->ra = *a;
+        p->n = n;
+        if (with_norm) {
+            p->rope_norm = true;
+            p->w = r.w;
+            p->eps = r.eps;
+            p->plus_one = r.plus_one;
+            p->d = r.d;
+        }
+        return;
     }
     wg_pending_flush(c);
     wg_rec_rope(b, x, pos, inv_freq, n, a);

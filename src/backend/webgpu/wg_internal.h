@@ -21,7 +21,7 @@
 
 #define WG_UNI_SLOT 256u        /* minUniformBufferOffsetAlignment */
 #define WG_UNI_SLOTS 2048u      /* dispatches per submit before an automatic submit */
-#define WG_MAX_BIND 8           /* storage bindings per dispatch (default limit is 8) */
+#define WG_MAX_BIND 9           /* storage bindings per dispatch (WebGPU default limit: 8; nmatvec3 uses 9 where allowed) */
 
 typedef enum wg_scratch_id {
     WG_SCR_IN0 = 0,     /* WG_SCR_IN0 + binding: snapshot of the input at that binding (an */
@@ -84,7 +84,7 @@ typedef struct wg_pending {
     float eps;
     bool plus_one;
     int n_mm;                       /* matmuls reading out, held back with it */
-    wg_pend_mm mm[2];
+    wg_pend_mm mm[3];
     /* rope */
     dp_tensor pos, inv_freq;
     dp_rope_args ra;
@@ -95,7 +95,7 @@ typedef struct wg_ctx {
     dp_status status;   /* first failure while recording (sticky until flush) */
     dp_error err;
     uint32_t features;
-    uint32_t max_buffer, max_binding, max_groups;
+    uint32_t max_buffer, max_binding, max_groups, max_storage;
     /* pipelines: open addressing, power-of-two capacity */
     wg_pipe *pipes;
     uint32_t pipes_cap, pipes_n;
@@ -192,6 +192,7 @@ typedef struct wg_weights_params {
     uint32_t accumulate, r0, x_div;
     uint32_t m2, row_bytes2, flags;
     float eps;
+    uint32_t m3, row_bytes3;
 } wg_weights_params;
 enum { WG_NMV_NORM = 1u, WG_NMV_PLUS_ONE = 2u, WG_NMV_GLU = 4u, WG_NMV_GELU = 8u, WG_NMV_ACTQ = 16u };
 /* WG_NMV_ACTQ when products over weights of type t take x through 8-bit blocks (the CPU's way) */
