@@ -24,6 +24,8 @@ struct Params {
   eps2: f32,          // rope2: x2's rms-norm epsilon
   plus_one2: u32,
   norms: u32,         // rope2: 1 normalise x's heads, 2 normalise x2's heads
+  kc_off: u32,        // rope2kv: first element written in kc
+  vc_off: u32,        // rope2kv: first element written in vc
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
@@ -129,13 +131,9 @@ fn rotate2(base: u32, i: u32, sc: vec2<f32>) {
   x2[base + i1] = b * sc.y + a * sc.x;
 }
 
-// workgroups [0, n * n_head): heads of x; [n * n_head, n * (n_head + n_head2)): heads of x2
-@compute @workgroup_size(WG)
-fn rope2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
-         @builtin(local_invocation_index) li: u32) {
-  let t = wid.x + wid.y * nw3.x;
+// one head of x (t < n * n_head) or of x2: optional rms-norm, then rotation in place
+fn rope_head(t: u32, li: u32) {
   let n1 = p.n * p.n_head;
-  if (t >= n1 + p.n * p.n_head2) { return; }
   let second = t >= n1;   // uniform: one head per workgroup
   var r = t / p.n_head;
   var base = t * p.head_dim;
@@ -171,4 +169,41 @@ fn rope2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: ve
     let sc = sincos(pos_f * inv_freq[i]) * p.mscale;
     if (second) { rotate2(base, i, sc); } else { rotate(base, i, sc); }
   }
+}
+
+// workgroups [0, n * n_head): heads of x; [n * n_head, n * (n_head + n_head2)): heads of x2
+@compute @workgroup_size(WG)
+fn rope2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
+         @builtin(local_invocation_index) li: u32) {
+  let t = wid.x + wid.y * nw3.x;
+  if (t >= p.n * (p.n_head + p.n_head2)) { return; }
+  rope_head(t, li);
+}
+
+// rope2 and the KV cache writes of the step in one dispatch (9 storage buffers: only where the
+// device allows more than 8): after its rotation a head of x2 (k) is also copied to
+// kc[kc_off + ...]; workgroups past the q and k heads copy the heads of v to vc[vc_off + ...].
+@group(0) @binding(7) var<storage, read_write> kc: array<f32>;
+@group(0) @binding(8) var<storage, read> v: array<f32>;
+@group(0) @binding(9) var<storage, read_write> vc: array<f32>;
+
+@compute @workgroup_size(WG)
+fn rope2kv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
+           @builtin(local_invocation_index) li: u32) {
+  let t = wid.x + wid.y * nw3.x;
+  let n1 = p.n * p.n_head;
+  let n2 = n1 + p.n * p.n_head2;
+  if (t >= n2 + p.n * p.n_head2) { return; }
+  if (t < n2) {
+    rope_head(t, li);
+    if (t >= n1) {
+      storageBarrier();
+      workgroupBarrier();
+      let base = (t - n1) * p.head_dim;
+      for (var i = li; i < p.head_dim; i = i + WG) { kc[p.kc_off + base + i] = x2[base + i]; }
+    }
+    return;
+  }
+  let base = (t - n2) * p.head_dim;
+  for (var i = li; i < p.head_dim; i = i + WG) { vc[p.vc_off + base + i] = v[base + i]; }
 }

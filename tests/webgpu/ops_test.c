@@ -171,7 +171,7 @@ static void plan(void) {
     for (int v = 0; v < 6; v++) add_case(K_MOE, v);
     for (int v = 0; v < 2; v++) add_case(K_VIEW, v);
     for (int v = 0; v < 12; v++) add_case(K_FUSE, v);
-    for (int v = 0; v < 10; v++) add_case(K_FUSE2, v);
+    for (int v = 0; v < 12; v++) add_case(K_FUSE2, v);
 }
 
 static double act_d(double g, dp_act act) {
@@ -565,7 +565,8 @@ static bool run_case(int i) {
     case K_FUSE2: {
         /* v / 2: 0 sandwich norm + residual add, 1 q/k norms + ropes, 2 the two cache copies,
            3 q/k ropes without norms, 4 norm + q/k/v products (one dispatch where 9 storage
-           bindings are allowed); v % 2 varies (plus_one / interleaved / offsets / type) */
+           bindings are allowed), 5 [q/k norms,] ropes and the KV cache copies (one dispatch
+           there too); v % 2 varies (plus_one / interleaved / offsets / type / norms) */
         int v = tc.variant, kind = v / 2;
         dp_backend *bk[2] = {cpu, gpu};
         if (kind == 0) {
@@ -609,6 +610,39 @@ static bool run_case(int i) {
             float tol = dp_dtype_is_quant(dt) ? 1e-3f : 2e-5f;
             add_check(h, (int64_t)n * d, 4e-6f);
             for (int t = 0; t < 3; t++) add_check(o[t], (int64_t)n * ms[t], tol);
+        } else if (kind == 5) {
+            int n = rnd_int(1, 6), nh = rnd_int(1, 6), nkv = rnd_int(1, 3), hd = 2 * rnd_int(2, 40);
+            int pos0 = rnd_int(0, 30), ctx = pos0 + n + rnd_int(0, 5);
+            dp_rope_args ra = {nh, hd, hd, false, 0.0f}, rk = {nkv, hd, hd, false, 0.0f};
+            int32_t pos[8];
+            for (int r = 0; r < n; r++) pos[r] = pos0 + r;
+            float invf[64];
+            for (int t = 0; t < hd / 2; t++) invf[t] = powf(10000.0f, -2.0f * (float)t / (float)hd);
+            pair *q = tnew_rand((int64_t)nh * hd, n, -2, 2), *k = tnew_rand((int64_t)nkv * hd, n, -2, 2);
+            pair *vv = tnew_rand((int64_t)nkv * hd, n, -2, 2);
+            pair *kc = tnew_rand((int64_t)nkv * hd, ctx, -1, 1), *vc = tnew_rand((int64_t)nkv * hd, ctx, -1, 1);
+            pair *wq = tnew_rand(hd, 1, -1, 1), *wk = tnew_rand(hd, 1, -1, 1);
+            pair *ps = tnew(DP_DTYPE_I32, n, 1, pos), *fq = tnew(DP_DTYPE_F32, hd / 2, 1, invf);
+            if (!q || !k || !vv || !kc || !vc || !wq || !wk || !ps || !fq) return false;
+            int64_t kvd = (int64_t)nkv * hd;
+            for (int bi = 0; bi < 2; bi++) {
+                dp_backend *B = bk[bi];
+                bool g = bi == 1;
+                if (v % 2) {
+                    B->i->rms_norm(B, g ? &q->g : &q->c, g ? &q->g : &q->c, g ? &wq->g : &wq->c, n * nh, hd, 1e-6f, true);
+                    B->i->rms_norm(B, g ? &k->g : &k->c, g ? &k->g : &k->c, g ? &wk->g : &wk->c, n * nkv, hd, 1e-6f, true);
+                }
+                B->i->rope(B, g ? &q->g : &q->c, g ? &ps->g : &ps->c, g ? &fq->g : &fq->c, n, &ra);
+                B->i->rope(B, g ? &k->g : &k->c, g ? &ps->g : &ps->c, g ? &fq->g : &fq->c, n, &rk);
+                B->i->copy(B, g ? &kc->g : &kc->c, pos0 * kvd, g ? &k->g : &k->c, n * kvd);
+                B->i->copy(B, g ? &vc->g : &vc->c, pos0 * kvd, g ? &vv->g : &vv->c, n * kvd);
+            }
+            snprintf(cur.name, sizeof cur.name, "%s %sropes + KV copies n=%d heads=%d/%d hd=%d pos0=%d", kn,
+                     v % 2 ? "q/k norms + " : "", n, nh, nkv, hd, pos0);
+            add_check(q, (int64_t)n * nh * hd, 2e-5f);
+            add_check(k, n * kvd, 2e-5f);
+            add_check(kc, ctx * kvd, 2e-5f);
+            add_check(vc, ctx * kvd, 0.0f);
         } else if (kind == 1 || kind == 3) {
             /* as the forward pass orders them: [norm(q), norm(k),] rope(q), rope(k) */
             int n = rnd_int(1, 9), nh = rnd_int(1, 6), nkv = rnd_int(1, 3), hd = 2 * rnd_int(2, 64);

@@ -93,10 +93,21 @@ static void pending_flush_one(wg_ctx *c, wg_pending *p) {
     case WG_PEND_ROPE:
         emit_rope2(c, p, NULL);
         break;
+    case WG_PEND_ROPE2: break; /* handled by wg_pending_flush */
     }
 }
 
 void wg_pending_flush(wg_ctx *c) {
+    if (c->pend.kind == WG_PEND_ROPE2) { /* pend2 is its k rope, not an op of its own */
+        wg_pending q = c->pend, k = c->pend2;
+        c->pend.kind = c->pend2.kind = WG_PEND_NONE;
+        emit_rope2(c, &q, &k);
+        if (q.has_kcopy) {
+            dp_backend tmp = {NULL, c};
+            wg_rec_copy(&tmp, &q.kc, q.kc_off, &k.out, q.kc_count);
+        }
+        return;
+    }
     /* emit_nmatvec reads c->pend: flush it first, then the second slot through the first */
     pending_flush_one(c, &c->pend);
     if (c->pend2.kind != WG_PEND_NONE) {
@@ -230,7 +241,7 @@ typedef struct rope_params {
     float mscale, eps;
     uint32_t plus_one, n_head2;
     float eps2;
-    uint32_t plus_one2, norms;
+    uint32_t plus_one2, norms, kc_off, vc_off;
 } rope_params;
 
 /* One rope:rope2 dispatch for the held rope r (q) and, when s is set, a second one (k) with
@@ -275,7 +286,7 @@ static void emit_rope2(wg_ctx *c, const wg_pending *r, const wg_pending *s) {
     }
     rope_params rp = {(uint32_t)n, (uint32_t)a->n_head, (uint32_t)a->head_dim, (uint32_t)half,
                       a->interleaved ? 1u : 0u, a->mscale == 0.0f ? 1.0f : a->mscale, r->eps,
-                      r->plus_one ? 1u : 0u, n_head2, eps2, p1b ? 1u : 0u, norms};
+                      r->plus_one ? 1u : 0u, n_head2, eps2, p1b ? 1u : 0u, norms, 0, 0};
     dp_gpu_binding bs[6] = {xb, pb, fb, wb, x2b, w2b};
     wg_dispatch_flat(c, "rope", "rope2", "WG=64", &rp, sizeof rp, bs, 6,
                      (uint64_t)n * ((uint64_t)a->n_head + n_head2));
@@ -314,6 +325,13 @@ void wg_op_rope(dp_backend *b, dp_tensor *x, const dp_tensor *pos, const dp_tens
                 k.w = p2->w;
                 k.eps = p2->eps;
                 k.plus_one = p2->plus_one;
+            }
+            if (c->max_storage >= 9) { /* the KV cache copies may follow */
+                *p2 = k;
+                p2->kind = WG_PEND_ROPE;
+                p->kind = WG_PEND_ROPE2;
+                p->has_kcopy = false;
+                return;
             }
             p->kind = p2->kind = WG_PEND_NONE;
             emit_rope2(c, &q, &k);
@@ -357,10 +375,67 @@ typedef struct copy2_params {
     uint32_t act, dst_off2;
 } copy2_params;
 
+/* rope2 + both cache copies as one rope2kv dispatch */
+static void emit_rope2kv(wg_ctx *c, const wg_pending *q, const wg_pending *k, const dp_tensor *vc,
+                         int64_t vc_off, const dp_tensor *v) {
+    const dp_rope_args *a = &q->ra;
+    const int half = a->rot_dim / 2, n = q->n;
+    const int64_t kcount = q->kc_count;
+    dp_gpu_binding bs[9];
+    if (!wg_out(c, &q->out, (int64_t)n * a->n_head * a->head_dim, 1, "rope", "x", &bs[0]) ||
+        !wg_in(c, &q->pos, n, 2, "rope", "pos", &bs[1]) ||
+        !wg_in(c, &q->inv_freq, half > 0 ? half : 1, 3, "rope", "inv_freq", &bs[2]) ||
+        !wg_out(c, &k->out, kcount, 5, "rope", "x", &bs[4]) ||
+        !wg_out(c, &q->kc, q->kc_off + kcount, 7, "copy", "dst", &bs[6]) ||
+        !wg_in(c, v, kcount, 8, "copy", "src", &bs[7]) ||
+        !wg_out(c, vc, vc_off + kcount, 9, "copy", "dst", &bs[8]))
+        return;
+    if (q->rope_norm) {
+        if (!wg_in(c, &q->w, a->head_dim, 4, "rms_norm", "w", &bs[3])) return;
+    } else {
+        bs[3] = wg_at(4, bs[2]);
+    }
+    if (k->rope_norm) {
+        if (!wg_in(c, &k->w, a->head_dim, 6, "rms_norm", "w", &bs[5])) return;
+    } else {
+        bs[5] = wg_at(6, bs[2]);
+    }
+    rope_params rp = {(uint32_t)n, (uint32_t)a->n_head, (uint32_t)a->head_dim, (uint32_t)half,
+                      a->interleaved ? 1u : 0u, a->mscale == 0.0f ? 1.0f : a->mscale, q->eps,
+                      q->plus_one ? 1u : 0u, (uint32_t)k->ra.n_head, k->eps,
+                      k->plus_one ? 1u : 0u, (q->rope_norm ? 1u : 0u) | (k->rope_norm ? 2u : 0u),
+                      (uint32_t)q->kc_off, (uint32_t)vc_off};
+    wg_dispatch_flat(c, "rope", "rope2kv", "WG=64", &rp, sizeof rp, bs, 9,
+                     (uint64_t)n * ((uint64_t)a->n_head + 2u * (uint64_t)k->ra.n_head));
+}
+
 void wg_op_copy(dp_backend *b, dp_tensor *dst, int64_t dst_off, const dp_tensor *src,
                 int64_t count) {
     wg_ctx *c = wg_ctx_of(b);
     wg_pending *p = &c->pend;
+    if (p->kind == WG_PEND_ROPE2 && dst && src && dst_off >= 0 && count > 0 &&
+        dst_off + count <= (int64_t)UINT32_MAX && dst->offset % 256 == 0) {
+        wg_pending *k = &c->pend2;
+        const int64_t kcount = (int64_t)k->n * k->ra.n_head * k->ra.head_dim;
+        bool clean = !shares_buffer(dst, &p->out) && !shares_buffer(dst, &k->out) &&
+                     !shares_buffer(dst, &p->pos) && !shares_buffer(dst, &p->inv_freq) &&
+                     !shares_buffer(dst, &p->w) && !shares_buffer(dst, &k->w);
+        if (!p->has_kcopy && clean && same_view(src, &k->out) && count == kcount) {
+            p->has_kcopy = true;
+            p->kc = *dst;
+            p->kc_off = dst_off;
+            p->kc_count = count;
+            return;
+        }
+        if (p->has_kcopy && clean && count == p->kc_count && !shares_buffer(dst, &p->kc) &&
+            !shares_buffer(src, &p->out) && !shares_buffer(src, &k->out) &&
+            !shares_buffer(src, &p->kc) && !shares_buffer(src, dst)) {
+            wg_pending q = *p, kk = *k;
+            p->kind = k->kind = WG_PEND_NONE;
+            emit_rope2kv(c, &q, &kk, dst, dst_off, src);
+            return;
+        }
+    }
     if (p->kind == WG_PEND_COPY && c->pend2.kind == WG_PEND_NONE && dst && src && count == p->count && count > 0 && dst_off >= 0 &&
         !shares_buffer(dst, &p->out) && !shares_buffer(dst, &p->x) && !shares_buffer(dst, src) &&
         !shares_buffer(&p->out, src) && dst_off + count <= (int64_t)UINT32_MAX &&

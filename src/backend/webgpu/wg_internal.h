@@ -72,8 +72,10 @@ typedef enum wg_pend_kind {
     WG_PEND_NORM,          /* rms_norm(out <- x), out != x; matmuls reading out may join */
     WG_PEND_NORM_INPLACE,  /* rms_norm(out <- out): an add or rope of out may join */
     WG_PEND_COPY,          /* copy(out[off..] <- x): a second copy may join */
-    WG_PEND_ROPE           /* rope(out) [after rms_norm(out <- out) when norm_w is set]: the
+    WG_PEND_ROPE,          /* rope(out) [after rms_norm(out <- out) when norm_w is set]: the
                               rope of the other head tensor may join */
+    WG_PEND_ROPE2          /* ropes of q (here) and k (in pend2) held for the KV cache copies
+                              (devices with 9+ storage buffers); kc_* holds the k copy */
 } wg_pend_kind;
 
 typedef struct wg_pending {
@@ -89,6 +91,9 @@ typedef struct wg_pending {
     dp_tensor pos, inv_freq;
     dp_rope_args ra;
     bool rope_norm;                 /* w, eps, plus_one, d hold the head norm */
+    bool has_kcopy;                 /* ROPE2: copy(kc[kc_off..] <- k) is held too */
+    dp_tensor kc;
+    int64_t kc_off, kc_count;
 } wg_pending;
 
 typedef struct wg_ctx {
