@@ -12,7 +12,8 @@ static void wg_free(dp_backend *b) {
     if (!b) return;
     wg_ctx *c = b->ctx;
     if (c) {
-        c->pend.kind = WG_PEND_NONE; /* held-back ops are dropped with the backend */
+        c->pend.kind = c->pend2.kind = WG_PEND_NONE; /* held-back ops die with the backend */
+        if (c->recorded) wg_submit(c); /* leave nothing of ours in the host's open encoder */
         wg_cache_free(c);
         for (int i = 0; i < WG_SCR_COUNT; i++)
             if (c->scratch[i].id) dp_gpu_buffer_destroy(c->scratch[i].id);
