@@ -151,8 +151,8 @@ const summarize = (v) => {
 };
 
 async function cmdBench(argv, o) {
-  const U = 'bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--json]';
-  let model = null, nP = 512, nG = 128, threads = 0, reps = 3, json = false;
+  const U = 'bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--json] [--profile]';
+  let model = null, nP = 512, nG = 128, threads = 0, reps = 3, json = false, profile = false;
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i], has = i + 1 < argv.length;
     if (a === '-p' && has) nP = intArg('bench', a, argv[++i], 0, 1 << 20);
@@ -160,6 +160,7 @@ async function cmdBench(argv, o) {
     else if (a === '-t' && has) threads = intArg('bench', a, argv[++i], 0, 1024);
     else if (a === '-r' && has) reps = intArg('bench', a, argv[++i], 1, 1000);
     else if (a === '--json') json = true;
+    else if (a === '--profile') profile = true;
     else if (a.startsWith('-') || model) usage(U);
     else model = a;
   }
@@ -179,14 +180,25 @@ async function cmdBench(argv, o) {
       await c.sample(greedy);   // waits for the GPU
       return n / (now() - t0);
     };
+    let hostS = 0, waitS = 0;   // decode: time in the module (recording) vs awaiting the GPU
     const runTG = async (n) => {   // n decode steps, pipelined as `run` does
       c.reset();
       const t0 = now();
       await c.eval([1 % vocab], { wait: false });
-      await c.generate(n, greedy, () => true);   // n samples, n - 1 more evals
+      for (let g = 0; g < n; g++) {
+        let t = now();
+        c.sampleStart(greedy);
+        if (g + 1 < n) c.evalSampled();
+        hostS += now() - t;
+        t = now();
+        await c.sampleResult();
+        waitS += now() - t;
+      }
       return n / (now() - t0);
     };
     if (nP > 0) await runPP(Math.min(nP, 32));   // warm-up
+    if (nG > 0) await runTG(Math.min(nG, 8));
+    hostS = waitS = 0;
     const pp = [], tg = [];
     const s0 = o.backend === 'webgpu' ? m.gpuStats() : null;
     let tgTokens = 0;
@@ -195,6 +207,21 @@ async function cmdBench(argv, o) {
       if (nG > 0) { tg.push(await runTG(nG)); tgTokens += nG; }
     }
     const s1 = o.backend === 'webgpu' ? m.gpuStats() : null;
+    const hostMs = tgTokens ? hostS / tgTokens * 1000 : 0, waitMs = tgTokens ? waitS / tgTokens * 1000 : 0;
+    // per-kernel GPU time over one more decode run (every dispatch in its own timed pass)
+    let prof = null;
+    if (profile && o.backend === 'webgpu' && nG > 0) {
+      if (eng.gpu.setProfile(true)) {
+        eng.gpu.profileReset();
+        await runTG(Math.min(nG, 32));
+        await eng.settle();
+        eng.gpu.setProfile(false);
+        const toks = Math.min(nG, 32);
+        prof = eng.gpu.profileReport().map((r) => ({ ...r, ms_per_token: r.ms / toks }));
+      } else {
+        err('doppler bench: --profile needs the timestamp-query feature\n');
+      }
+    }
     const sp = summarize(pp.length ? pp : [0]), sg = summarize(tg.length ? tg : [0]);
     const gib = m.weightBytes / 1024 ** 3, paramsB = m.nParams / 1e9;
     const hw = o.backend === 'webgpu' && eng.adapterInfo
@@ -219,7 +246,8 @@ async function cmdBench(argv, o) {
       if (nP > 0) j += `,"pp":{"n":${nP},"tps_mean":${sp.mean.toFixed(3)},"tps_sd":${sp.sd.toFixed(3)}}`;
       if (nG > 0) j += `,"tg":{"n":${nG},"tps_mean":${sg.mean.toFixed(3)},"tps_sd":${sg.sd.toFixed(3)}}`;
       if (perTok) j += `,"per_token":{"dispatches":${perTok.dispatches},"submits":${perTok.submits},"copies":${perTok.copies}}`;
-      if (nG > 0) j += `,"tg_weight_gbps":${(m.weightBytes * sg.mean / 1e9).toFixed(1)}`;
+      if (nG > 0) j += `,"tg_weight_gbps":${(m.weightBytes * sg.mean / 1e9).toFixed(1)},"tg_host_ms_per_token":${hostMs.toFixed(3)},"tg_wait_ms_per_token":${waitMs.toFixed(3)}`;
+      if (prof) j += `,"profile":[${prof.map((r) => `{"kernel":"${r.name}","calls":${r.calls},"ms_per_token":${r.ms_per_token.toFixed(4)},"us_per_call":${r.us_per_call.toFixed(2)}}`).join(',')}]`;
       out(j + '}\n');
     } else {
       out(`model: ${model} (${m.family}, ${m.dtype}, ${paramsB.toFixed(3)} B params, ${gib.toFixed(2)} GiB)\n` +
@@ -229,7 +257,13 @@ async function cmdBench(argv, o) {
       if (nP > 0) row('pp', nP, sp);
       if (nG > 0) row('tg', nG, sg);
       if (perTok) out(`per token: ${perTok.dispatches} dispatches, ${perTok.submits} submits, ${perTok.copies} copies\n`);
-      if (nG > 0) out(`tg weight bandwidth: ${(m.weightBytes * sg.mean / 1e9).toFixed(1)} GB/s (weights read once per token)\n`);
+      if (nG > 0) out(`tg weight bandwidth: ${(m.weightBytes * sg.mean / 1e9).toFixed(1)} GB/s (weights read once per token)\n` +
+                      `tg per token: ${hostMs.toFixed(3)} ms recording in the module, ${waitMs.toFixed(3)} ms awaiting the GPU\n`);
+      if (prof) {
+        out('| kernel (GPU time, each dispatch in its own pass) | calls/token | ms/token | us/call |\n|---|---:|---:|---:|\n');
+        const toks = Math.min(nG, 32);
+        for (const r of prof) out(`| ${r.name} | ${(r.calls / toks).toFixed(1)} | ${r.ms_per_token.toFixed(3)} | ${r.us_per_call.toFixed(1)} |\n`);
+      }
     }
     void s0; void s1; void tgTokens;
   } catch (e) { if (e instanceof Exit) throw e; fail('bench', e); }

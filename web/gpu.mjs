@@ -10,7 +10,7 @@
 
 const STORAGE = 1, UNIFORM = 2;
 
-export async function requestDevice(gpu, { powerPreference = 'high-performance', features: want = ['shader-f16', 'subgroups'] } = {}) {
+export async function requestDevice(gpu, { powerPreference = 'high-performance', features: want = ['shader-f16', 'subgroups', 'timestamp-query'] } = {}) {
   const adapter = await gpu.requestAdapter({ powerPreference });
   if (!adapter) throw new Error('WebGPU: no adapter');
   const L = adapter.limits;
@@ -49,6 +49,14 @@ export class GpuHost {
     this.staging = [];           // free MAP_READ buffers
     this.error = null;
     this.stats = { dispatches: 0, submits: 0, reads: 0 };
+    // profiling (setProfile): every dispatch in its own pass between two GPU timestamps
+    this.profile = false;
+    this.prof = new Map();       // 'file:entry' -> { calls, ns }
+    this.qcap = 4096;            // timestamps per submit (2 per dispatch)
+    this.qn = 0;
+    this.qnames = [];
+    this.querySet = null;
+    this.qbufs = [];             // free { resolve, read } buffer pairs
     device.addEventListener?.('uncapturederror', (ev) => this.fail(ev.error?.message ?? String(ev.error)));
     device.lost?.then((info) => this.fail(`device lost: ${info.message}`));
   }
@@ -167,7 +175,35 @@ export class GpuHost {
     } catch (e) { this.fail(`createBindGroup: ${e.message}`); return 0; }
   }
 
+  // Per-dispatch GPU time by kernel (needs the timestamp-query feature): on changes what
+  // dispatch() records; profileReport() returns the totals so far.
+  setProfile(on) {
+    this.profile = on && this.device.features.has('timestamp-query');
+    if (this.profile && !this.querySet) this.querySet = this.device.createQuerySet({ type: 'timestamp', count: this.qcap });
+    return this.profile;
+  }
+
+  profileReport() {
+    return [...this.prof.entries()].map(([name, v]) => ({ name, calls: v.calls, ms: v.ns / 1e6, us_per_call: v.ns / 1e3 / v.calls }))
+      .sort((a, b) => b.ms - a.ms);
+  }
+
+  profileReset() { this.prof.clear(); }
+
   dispatch(pipeline, bindGroup, x, y, z) {
+    if (this.profile && this.qn + 2 <= this.qcap) {
+      this.closePass();
+      const q = this.qn;
+      const ps = this.enc().beginComputePass({ timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: q, endOfPassWriteIndex: q + 1 } });
+      ps.setPipeline(this.pipelines.get(pipeline));
+      ps.setBindGroup(0, this.bindGroups.get(bindGroup));
+      ps.dispatchWorkgroups(x, y, z);
+      ps.end();
+      this.qn += 2;
+      this.qnames.push(this.names.get(pipeline));
+      this.stats.dispatches++;
+      return;
+    }
     if (!this.pass) this.pass = this.enc().beginComputePass();
     if (pipeline !== this.lastPipeline) { this.pass.setPipeline(this.pipelines.get(pipeline)); this.lastPipeline = pipeline; }
     this.pass.setBindGroup(0, this.bindGroups.get(bindGroup));
@@ -192,6 +228,19 @@ export class GpuHost {
 
   submit() {
     this.closePass();
+    let prof = null;
+    if (this.qn) {   // resolve this submit's timestamps
+      const bytes = this.qn * 8;
+      const pair = this.qbufs.pop() ?? {
+        resolve: this.device.createBuffer({ size: this.qcap * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }),
+        read: this.device.createBuffer({ size: this.qcap * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
+      };
+      this.enc().resolveQuerySet(this.querySet, 0, this.qn, pair.resolve, 0);
+      this.enc().copyBufferToBuffer(pair.resolve, 0, pair.read, 0, bytes);
+      prof = { pair, bytes, names: this.qnames };
+      this.qn = 0;
+      this.qnames = [];
+    }
     if (this.encoder) {
       this.device.queue.submit([this.encoder.finish()]);
       this.encoder = null;
@@ -205,6 +254,21 @@ export class GpuHost {
       }, (e) => { this.fail(`readback: ${e.message}`); st.destroy(); }));
     }
     this.pendingCopies = [];
+    if (prof) {
+      const { pair, bytes, names } = prof;
+      this.inflight.push(pair.read.mapAsync(GPUMapMode.READ, 0, bytes).then(() => {
+        const t = new BigInt64Array(pair.read.getMappedRange(0, bytes).slice(0));
+        pair.read.unmap();
+        this.qbufs.push(pair);
+        names.forEach((name, i) => {
+          const ns = Number(t[2 * i + 1] - t[2 * i]);
+          const e = this.prof.get(name) ?? { calls: 0, ns: 0 };
+          e.calls++;
+          e.ns += ns > 0 ? ns : 0;
+          this.prof.set(name, e);
+        });
+      }, (e) => this.fail(`profile readback: ${e.message}`)));
+    }
   }
 
   errorTake(ptr, cap) {
