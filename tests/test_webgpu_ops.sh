@@ -8,4 +8,6 @@ TMP=${DP_TMP:-/tmp}/webgpu_ops
 mkdir -p "$TMP"
 "$ROOT/web/deps.sh" || exit 77
 WASM_OUT="$TMP/build" "$ROOT/web/build.sh" test >"$TMP/build.log" 2>&1 || { cat "$TMP/build.log"; exit 1; }
-exec node "$ROOT/tests/webgpu/run_ops.mjs" "$TMP/build/webgpu_ops_test.wasm"
+node "$ROOT/tests/webgpu/run_ops.mjs" "$TMP/build/webgpu_ops_test.wasm" || exit $?
+# the same cases with other matvec workgroup shapes than the automatic ones (16 rows of 16 lanes)
+DP_TUNE=matvec_rows=16,matvec_tpr=16 exec node "$ROOT/tests/webgpu/run_ops.mjs" "$TMP/build/webgpu_ops_test.wasm"

@@ -7,7 +7,8 @@
 //   node web/doppler.mjs run <model> --ids "2 17 9" -n 16 --greedy --print-ids
 //   node web/doppler.mjs bench <model> [-p 512] [-n 128] [-r 3] [--json]
 // Extra options (any command): --backend webgpu|cpu (default webgpu), --wasm FILE
-// (default web/dist/doppler.wasm; `web/build.sh` makes it).
+// (default web/dist/doppler.wasm; `web/build.sh` makes it), --tune key=value[,key=value]
+// (WebGPU experiment knobs: matvec_rows, matvec_tpr, fuse, act_quant).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -53,6 +54,7 @@ function hostOptions(argv) {
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--backend' && i + 1 < argv.length) o.backend = argv[++i];
     else if (argv[i] === '--wasm' && i + 1 < argv.length) o.wasm = argv[++i];
+    else if (argv[i] === '--tune' && i + 1 < argv.length) o.tune = argv[++i];
     else rest.push(argv[i]);
   }
   return { o, rest };
@@ -71,6 +73,17 @@ async function engine(cmd, o) {
   }
   const eng = await Engine.create({ wasm, fs: nodeFs(fs), device, stdout: (t) => out(t + '\n'), stderr: (t) => err(t + '\n') });
   eng.adapterInfo = info;
+  if (o.tune) {   // applied to every model this engine loads
+    const load = eng.loadModel.bind(eng);
+    eng.loadModel = (...a) => {
+      const m = load(...a);
+      for (const kv of o.tune.split(',').filter(Boolean)) {
+        const [k, v] = kv.split('=');
+        m.tune(k, Number(v));
+      }
+      return m;
+    };
+  }
   return eng;
 }
 

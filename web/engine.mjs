@@ -82,6 +82,14 @@ export class Model {
 
   isEos(id) { return this.eng.x.dpw_model_is_eos(this.ptr, id) !== 0; }
 
+  // WebGPU experiment knobs: matvec_rows, matvec_tpr, fuse, act_quant (see webgpu.h)
+  tune(key, value) {
+    const k = this.eng.cstr(key);
+    const st = this.eng.x.dpw_tune(this.ptr, k, value);
+    this.eng.x.dpw_free(k);
+    if (st) throw new DopplerError(this.eng.error());
+  }
+
   gpuStats() {
     const x = this.eng.x, out = x.dpw_alloc(8 * 8);
     x.dpw_gpu_stats(this.ptr, out);

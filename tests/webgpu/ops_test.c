@@ -22,6 +22,8 @@
 #define EXPORT(name) __attribute__((export_name(name)))
 
 int t_init(void);
+int t_tune(const char *key, int value);
+void *t_alloc(int n);
 int t_begin(int i);
 int t_end(int i);
 void t_stats(void);
@@ -782,6 +784,18 @@ EXPORT("t_end") int t_end(int i) {
     }
     tfree_all();
     return fail;
+}
+
+EXPORT("t_alloc") void *t_alloc(int n) { return dp_malloc(n > 0 ? (size_t)n : 1); }
+
+/* WebGPU knobs for a whole run (e.g. other matvec workgroup shapes); 0 = ok */
+EXPORT("t_tune") int t_tune(const char *key, int value) {
+    dp_error e;
+    if (dp_backend_webgpu_tune(gpu, key, value, &e)) {
+        printf("tune: %s\n", e.msg);
+        return -1;
+    }
+    return 0;
 }
 
 EXPORT("t_stats") void t_stats(void) {

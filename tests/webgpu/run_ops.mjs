@@ -50,6 +50,16 @@ host.bind(instance.exports.memory);
 const x = instance.exports;
 const n = x.t_init();
 if (n < 0) { wasi.flushOutput(); process.exit(1); }
+// DP_TUNE="matvec_rows=8,matvec_tpr=16": run every case with other WebGPU knobs
+for (const kv of (process.env.DP_TUNE ?? '').split(',').filter(Boolean)) {
+  const [k, v] = kv.split('=');
+  const b = new TextEncoder().encode(k + '\0');
+  const ptr = x.t_alloc(b.length);
+  new Uint8Array(instance.exports.memory.buffer).set(b, ptr);
+  const r = x.t_tune(ptr, Number(v));
+  out(`tune ${k}=${v}: ${r === 0 ? 'ok' : 'FAILED'}`);
+  if (r) process.exit(1);
+}
 let fails = 0, ran = 0;
 const t0 = performance.now();
 for (let i = Number(first); i < Math.min(n, Number(last) + 1); i++) {

@@ -36,6 +36,7 @@ EXPORT("dpw_ctx_sample")
 int dpw_ctx_sample(dp_ctx *c, float temperature, int top_k, float top_p, double seed, int32_t *token);
 EXPORT("dpw_ctx_eval_sampled") int dpw_ctx_eval_sampled(dp_ctx *c);
 EXPORT("dpw_gpu_stats") void dpw_gpu_stats(const dp_model *m, double *out);
+EXPORT("dpw_tune") int dpw_tune(dp_model *m, const char *key, int value);
 
 void *dpw_alloc(uint32_t n) { return malloc(n ? n : 1); }
 void dpw_free(void *p) { free(p); }
@@ -130,4 +131,10 @@ void dpw_gpu_stats(const dp_model *m, double *out) {
     out[4] = (double)s.pipelines;
     out[5] = (double)s.bind_groups_created;
     out[6] = (double)s.bytes_allocated;
+}
+
+/* WebGPU experiment knobs (dp_backend_webgpu_tune) on a loaded model's backend. */
+int dpw_tune(dp_model *m, const char *key, int value) {
+    memset(&last_error, 0, sizeof last_error);
+    return (int)dp_backend_webgpu_tune(m->be, key, value, &last_error);
 }

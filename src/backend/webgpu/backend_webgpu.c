@@ -164,6 +164,7 @@ dp_status dp_backend_webgpu_new(dp_backend **out, dp_error *e) {
     c->max_binding = dp_gpu_limit(DP_GPU_LIMIT_MAX_BINDING);
     c->max_groups = dp_gpu_limit(DP_GPU_LIMIT_MAX_GROUPS);
     c->max_storage = dp_gpu_limit(DP_GPU_LIMIT_MAX_STORAGE);
+    c->max_invocations = dp_gpu_limit(DP_GPU_LIMIT_MAX_INVOCATIONS);
     if (c->max_binding < c->max_buffer) c->max_buffer = c->max_binding; /* we bind whole tensors */
     if (!c->max_buffer) {
         wg_free(b);
@@ -197,6 +198,22 @@ void dp_backend_webgpu_set_act_quant(dp_backend *b, bool on) {
     c->act_quant = on;
 }
 
+dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_error *e) {
+    if (!b || b->i != &wg_vtable || !key)
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "webgpu tune: not a WebGPU backend");
+    wg_ctx *c = b->ctx;
+    wg_pending_flush(c);
+    if (!strcmp(key, "matvec_rows") && value >= 0 && value <= 64) c->tune_rows = value;
+    else if (!strcmp(key, "matvec_tpr") && (value == 0 || value == 4 || value == 8 || value == 16 || value == 32)) c->tune_tpr = value;
+    else if (!strcmp(key, "fuse") && (value == 0 || value == 1)) c->fuse = value;
+    else if (!strcmp(key, "act_quant") && (value == 0 || value == 1)) c->act_quant = value;
+    else
+        return dp_err_set(e, DP_ERR_INVALID_ARG,
+                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|16|32, fuse 0|1, act_quant 0|1)",
+                          key, value);
+    return DP_OK;
+}
+
 #else /* native: no GPU host */
 
 #include <string.h>
@@ -221,6 +238,13 @@ void dp_backend_webgpu_set_fusion(dp_backend *b, bool on) {
 void dp_backend_webgpu_set_act_quant(dp_backend *b, bool on) {
     (void)b;
     (void)on;
+}
+
+dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_error *e) {
+    (void)b;
+    (void)key;
+    (void)value;
+    return dp_err_set(e, DP_ERR_UNSUPPORTED, "webgpu: not in this build");
 }
 
 #endif

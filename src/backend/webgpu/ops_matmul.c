@@ -100,6 +100,23 @@ uint32_t wg_matvec_tpr(dp_dtype t, int64_t k) {
     return tpr < 4 ? 4 : tpr;
 }
 
+void wg_matvec_config(const wg_ctx *c, dp_dtype t, int64_t k, int64_t m, uint32_t *rows,
+                      char *consts, size_t consts_size) {
+    uint32_t tpr = c->tune_tpr > 0 ? (uint32_t)c->tune_tpr : wg_matvec_tpr(t, k);
+    uint32_t max_wg = c->max_invocations >= 64 ? c->max_invocations : 256;
+    if (max_wg > 1024) max_wg = 1024;
+    uint32_t r = 1;
+    if (c->tune_rows > 0) {
+        while (r * 2 <= (uint32_t)c->tune_rows) r *= 2;
+    } else { /* as many rows as keep ~256 workgroups busy */
+        while (r < 32 && tpr * r * 2 <= max_wg && (m + r * 2 - 1) / (r * 2) >= 256) r *= 2;
+    }
+    while (tpr * r < 64) r *= 2;          /* quant_xs needs XC / WG <= its block */
+    while (tpr * r > max_wg && r > 1) r /= 2;
+    *rows = r;
+    snprintf(consts, consts_size, "WG=%u,TPR=%u", tpr * r, tpr);
+}
+
 /* matches `Params` in matmul_tiled.wgsl */
 typedef struct tiled_params {
     uint32_t n, k, m, col0, out_stride, accumulate;
@@ -119,12 +136,11 @@ void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
     const char *file = wg_weights_file(w->dtype);
 
     if (n <= WG_MATVEC_MAX_N) {
-        uint32_t tpr = wg_matvec_tpr(w->dtype, k);
-        char consts[32];
-        snprintf(consts, sizeof consts, "TPR=%u", tpr);
+        uint32_t rows_per_wg, gx, gy;
+        char consts[48];
+        wg_matvec_config(c, w->dtype, k, m, &rows_per_wg, consts, sizeof consts);
         wg_weights_params p = {(uint32_t)n, (uint32_t)k, (uint32_t)m, rb, 1.0f, accumulate, 0, 0, 0, 0,
                                wg_actq_flag(c, w->dtype), 0.0f, 0, 0};
-        uint32_t rows_per_wg = 256 / tpr, gx, gy;
         wg_grid(c, ((uint64_t)m + rows_per_wg - 1) / rows_per_wg, &gx, &gy);
         dp_gpu_binding bs[3] = {o, wb, xb};
         wg_dispatch(c, file, "matvec", consts, &p, sizeof p, bs, 3, gx, gy, (uint32_t)n);

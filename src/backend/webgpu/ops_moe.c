@@ -39,12 +39,11 @@ static void expert_matvec(wg_ctx *c, const dp_tensor *w, int e, dp_gpu_binding o
                           dp_gpu_binding x, dp_gpu_binding sel, uint32_t slots, uint32_t x_div) {
     uint64_t rb = 0;
     dp_dtype_row_bytes(w->dtype, (uint64_t)w->ne[0], &rb);
-    uint32_t tpr = wg_matvec_tpr(w->dtype, w->ne[0]);
-    char consts[32];
-    snprintf(consts, sizeof consts, "TPR=%u", tpr);
+    uint32_t rows_per_wg, gx, gy;
+    char consts[48];
+    wg_matvec_config(c, w->dtype, w->ne[0], w->ne[1], &rows_per_wg, consts, sizeof consts);
     wg_weights_params p = {slots, (uint32_t)w->ne[0], (uint32_t)w->ne[1], (uint32_t)rb, 1.0f, 0,
                         (uint32_t)e, x_div, 0, 0, wg_actq_flag(c, w->dtype), 0.0f, 0, 0};
-    uint32_t rows_per_wg = 256 / tpr, gx, gy;
     wg_grid(c, ((uint64_t)w->ne[1] + rows_per_wg - 1) / rows_per_wg, &gx, &gy);
     dp_gpu_binding bs[4] = {wg_at(1, out), wg_at(2, wg_bind(w)), wg_at(3, x), wg_at(4, sel)};
     wg_dispatch(c, wg_weights_file(w->dtype), "moe_matvec", consts, &p, sizeof p, bs, 4, gx, gy,

@@ -36,5 +36,8 @@ void dp_backend_webgpu_set_fusion(dp_backend *b, bool on);
  * activation blocks as the CPU backend (q8_0 / q8_K, as llama.cpp), so both backends agree on a
  * quantized model up to summation order: on by default. Off: exact f32 activations. */
 void dp_backend_webgpu_set_act_quant(dp_backend *b, bool on);
+/* Experiment knobs: "matvec_rows" (rows per workgroup, 0 = automatic), "matvec_tpr" (lanes per
+ * row, 0 = automatic), "fuse" and "act_quant" (0/1). DP_ERR_INVALID_ARG for anything else. */
+dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_error *e);
 
 #endif /* DP_BACKEND_WEBGPU_H */

@@ -64,11 +64,10 @@ static void emit_nmatvec(wg_ctx *c, const dp_act *glu_act) {
     if (glu_act) flags |= WG_NMV_GLU | (*glu_act == DP_ACT_GELU_TANH ? WG_NMV_GELU : 0u);
     wg_weights_params prm = {(uint32_t)p->n, (uint32_t)k, (uint32_t)m1, rb[0], 1.0f, 0, 0, 0,
                              (uint32_t)m2, rb[1], flags, p->eps, (uint32_t)m3, rb[2]};
-    uint32_t tpr = wg_matvec_tpr(w[0]->dtype, k);
-    char consts[32];
-    snprintf(consts, sizeof consts, "TPR=%u", tpr);
     uint64_t rows = glu_act ? (uint64_t)m1 : (uint64_t)(m1 + m2 + m3);
-    uint32_t per = 256 / tpr, gx, gy;
+    uint32_t per, gx, gy;
+    char consts[48];
+    wg_matvec_config(c, w[0]->dtype, k, (int64_t)rows, &per, consts, sizeof consts);
     wg_grid(c, (rows + per - 1) / per, &gx, &gy);
     wg_dispatch(c, wg_weights_file(w[0]->dtype), nm > 2 ? "nmatvec3" : "nmatvec", consts, &prm,
                 sizeof prm, bs, nm > 2 ? 9 : 7, gx, gy, (uint32_t)p->n);

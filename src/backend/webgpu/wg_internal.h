@@ -100,7 +100,8 @@ typedef struct wg_ctx {
     dp_status status;   /* first failure while recording (sticky until flush) */
     dp_error err;
     uint32_t features;
-    uint32_t max_buffer, max_binding, max_groups, max_storage;
+    uint32_t max_buffer, max_binding, max_groups, max_storage, max_invocations;
+    int tune_rows, tune_tpr;  /* matvec shape overrides (0: automatic) */
     /* pipelines: open addressing, power-of-two capacity */
     wg_pipe *pipes;
     uint32_t pipes_cap, pipes_n;
@@ -189,6 +190,12 @@ const char *wg_weights_file(dp_dtype t);
 uint32_t wg_weights_check(wg_ctx *c, const dp_tensor *w, const char *op);
 /* Invocations per weight row for a matvec over rows of k values of type t ("TPR" constant). */
 uint32_t wg_matvec_tpr(dp_dtype t, int64_t k);
+/* Workgroup shape of a matrix-vector product over m rows of k values of type t: TPR lanes per
+ * row, *rows rows per workgroup (WG = TPR x rows, at least 64, at most the device's
+ * invocations), chosen so that there are about 256+ workgroups; constants "WG=..,TPR=.." go to
+ * consts. Tunable (dp_backend_webgpu_tune). */
+void wg_matvec_config(const wg_ctx *c, dp_dtype t, int64_t k, int64_t m, uint32_t *rows,
+                      char *consts, size_t consts_size);
 
 /* matches `Params` in weights_*.wgsl */
 typedef struct wg_weights_params {
