@@ -7,7 +7,9 @@
 # `node web/doppler.mjs bench` on each (JSON lines to stdout and to $OUT/bench.jsonl if set).
 #   web/bench/device.sh [shape ...]     default: gemma-3-1b llama-3.1-8b
 # Environment: BENCH_ARGS (default "-p 512 -n 128 -r 3"), MODELS (default /tmp/dp-models),
-# DAWN_FLAGS (default enables f16 on NVIDIA + unsafe APIs for subgroup matrices).
+# DAWN_FLAGS (default enables f16 on NVIDIA + unsafe APIs for subgroup matrices),
+# SWEEP="tune1 tune2 ..." (each a --tune value, e.g. "matvec_rows=32 act_quant=0"): after the
+# main run, one short profiled run per setting and shape (-p 0 -n 64 -r 1 --profile).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -44,10 +46,14 @@ if [ -n "${FIXTURES:-}" ] && [ -d "$FIXTURES/hf-tiny" ]; then
     done
     "$DOPPLER_NODE" tests/webgpu/parity.mjs "$FIXTURES/hf-tiny" "$MODELS/tiny" /tmp/dp-parity || echo "parity FAILED on this GPU"
 fi
+emit() { echo "$1"; if [ -n "${OUT:-}" ]; then echo "$1" >> "$OUT/bench.jsonl"; fi; }
 for s in "${SHAPES[@]}"; do
     m="$MODELS/$s-q4_k_m"
     # shellcheck disable=SC2086
-    line=$("$DOPPLER_NODE" web/doppler.mjs bench "$m" $BENCH_ARGS --json)
-    echo "$line"
-    if [ -n "${OUT:-}" ]; then echo "$line" >> "$OUT/bench.jsonl"; fi
+    emit "$("$DOPPLER_NODE" web/doppler.mjs bench "$m" $BENCH_ARGS --json)"
+done
+for t in ${SWEEP:-}; do
+    for s in "${SHAPES[@]}"; do
+        emit "{\"tune\":\"$t\",\"result\":$("$DOPPLER_NODE" web/doppler.mjs bench "$MODELS/$s-q4_k_m" -p 0 -n 64 -r 1 --profile --json --tune "$t")}"
+    done
 done
