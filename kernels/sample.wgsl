@@ -13,7 +13,7 @@
 // can differ from the CPU's f32 running sum only when top_p * mass falls within about
 // vocab * 2^-31 of a prefix sum. The result is written to out[0] (i32).
 
-override WG: u32 = 256u;   // power of two, >= 256 (one histogram bin per invocation)
+override WG: u32 = 256u;   // power of two, >= 256 (each of the first 256 clears a histogram bin)
 
 struct Params {
   vocab: u32,
@@ -132,8 +132,10 @@ fn select_key(li: u32, mode: u32, want: u32, qscale: f32, fh: u32, fl: u32) -> v
   var pl = 0u;
   var remaining = want;
   for (var nb = 0u; nb < 64u; nb = nb + 8u) {
-    atomicStore(&hist[li], 0u);   // WG >= 256
-    atomicStore(&hmass[li], 0u);
+    if (li < 256u) {   // WG >= 256: every bin is cleared
+      atomicStore(&hist[li], 0u);
+      atomicStore(&hmass[li], 0u);
+    }
     workgroupBarrier();
     for (var i = li; i < p.vocab; i = i + WG) {
       let pv = prob[i];

@@ -36,9 +36,11 @@ void wg_rec_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int r
     if (r01 >= 1.0f) r01 = nextafterf(1.0f, 0.0f);
     sample_params p = {(uint32_t)vocab, (uint32_t)row, 0.0f, 0, 1.0f, r01, 0, 0};
     if (!wg_unalias(c, &lb, ob)) return;
+    /* one workgroup: as wide as the device allows (it walks the whole row) */
+    const char *wg = c->max_invocations >= 1024 ? "WG=1024" : "";
     if (!(a->temperature > 0.0f) || a->top_k == 1) {
         dp_gpu_binding bs[2] = {ob, lb};
-        wg_dispatch(c, "sample", "greedy", "", &p, sizeof p, bs, 2, 1, 1, 1);
+        wg_dispatch(c, "sample", "greedy", wg, &p, sizeof p, bs, 2, 1, 1, 1);
         return;
     }
     p.inv_temp = 1.0f / a->temperature;
@@ -47,7 +49,7 @@ void wg_rec_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int r
     uint32_t prob = wg_scratch(c, WG_SCR_SAMPLE, (uint64_t)vocab * 4);
     if (!prob) return;
     dp_gpu_binding bs[3] = {ob, lb, wg_at(3, wg_bind_buf(prob, 0, (uint32_t)vocab * 4))};
-    wg_dispatch(c, "sample", "sample", "", &p, sizeof p, bs, 3, 1, 1, 1);
+    wg_dispatch(c, "sample", "sample", wg, &p, sizeof p, bs, 3, 1, 1, 1);
 }
 
 #else
