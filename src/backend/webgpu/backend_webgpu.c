@@ -165,6 +165,7 @@ dp_status dp_backend_webgpu_new(dp_backend **out, dp_error *e) {
     c->max_groups = dp_gpu_limit(DP_GPU_LIMIT_MAX_GROUPS);
     c->max_storage = dp_gpu_limit(DP_GPU_LIMIT_MAX_STORAGE);
     c->max_invocations = dp_gpu_limit(DP_GPU_LIMIT_MAX_INVOCATIONS);
+    c->max_wg_storage = dp_gpu_limit(DP_GPU_LIMIT_MAX_WG_STORAGE);
     if (c->max_binding < c->max_buffer) c->max_buffer = c->max_binding; /* we bind whole tensors */
     if (!c->max_buffer) {
         wg_free(b);

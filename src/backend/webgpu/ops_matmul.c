@@ -105,6 +105,9 @@ void wg_matvec_config(const wg_ctx *c, dp_dtype t, int64_t k, int64_t m, uint32_
     uint32_t tpr = c->tune_tpr > 0 ? (uint32_t)c->tune_tpr : wg_matvec_tpr(t, k);
     uint32_t max_wg = c->max_invocations >= 64 ? c->max_invocations : 256;
     if (max_wg > 1024) max_wg = 1024;
+    /* workgroup memory of weights_*.wgsl: xs (2048 floats) + red, red2 (WG floats each) */
+    uint32_t wgs = c->max_wg_storage >= 16384 ? c->max_wg_storage : 16384;
+    while (max_wg > 64 && 2048u * 4 + 2 * max_wg * 4 + 64 > wgs) max_wg /= 2;
     uint32_t r = 1;
     if (c->tune_rows > 0) {
         while (r * 2 <= (uint32_t)c->tune_rows) r *= 2;

@@ -100,7 +100,7 @@ typedef struct wg_ctx {
     dp_status status;   /* first failure while recording (sticky until flush) */
     dp_error err;
     uint32_t features;
-    uint32_t max_buffer, max_binding, max_groups, max_storage, max_invocations;
+    uint32_t max_buffer, max_binding, max_groups, max_storage, max_invocations, max_wg_storage;
     int tune_rows, tune_tpr;  /* matvec shape overrides (0: automatic) */
     /* pipelines: open addressing, power-of-two capacity */
     wg_pipe *pipes;
