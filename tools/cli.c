@@ -69,6 +69,20 @@ bool cli_parse_ids(const char *text, int32_t **ids, int32_t *n, char *err, size_
     return true;
 }
 
+bool cli_recipe(const char *cmd, const char *opt, const char *v, dp_recipe *out) {
+    if (!dp_recipe_parse(v, out) || *out == DP_RECIPE_KEEP) {
+        fprintf(stderr, "doppler %s: unknown %s '%s'\n", cmd, opt, v);
+        return false;
+    }
+    return true;
+}
+
+void cli_write_progress(void *ud, int64_t done, int64_t total) {
+    (void)ud;
+    fprintf(stderr, "\rwriting tensor %lld/%lld", (long long)done, (long long)total);
+    if (done == total) fprintf(stderr, "\n");
+}
+
 static void progress(void *ud, uint64_t done, uint64_t total) {
     (void)ud;
     if (total) fprintf(stderr, "\rloading %5.1f%% (%llu MiB)", 100.0 * (double)done / (double)total,

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "doppler.h"
+#include "model/write.h"
 
 /* Print "doppler <cmd>: <msg>" to stderr and return 1. */
 int cli_fail(const char *cmd, const dp_error *e);
@@ -15,6 +16,11 @@ bool cli_int(const char *cmd, const char *opt, const char *v, long lo, long hi, 
 bool cli_float(const char *cmd, const char *opt, const char *v, double *out);
 /* Parse whitespace-separated token ids; *ids is malloc'd. false on a bad token. */
 bool cli_parse_ids(const char *text, int32_t **ids, int32_t *n, char *err, size_t errn);
+/* --dtype / --quant value into a write recipe ("keep" is not a user choice); false and a
+ * message when unknown. */
+bool cli_recipe(const char *cmd, const char *opt, const char *v, dp_recipe *out);
+/* dp_write_opts progress callback: "writing tensor i/n" on stderr. */
+void cli_write_progress(void *ud, int64_t done, int64_t total);
 /* Load a model with a progress line on stderr when stderr is a terminal. */
 dp_status cli_load(const char *dir, int threads, dp_model **m, dp_error *e);
 

@@ -10,12 +10,6 @@
 static const char USAGE[] =
     "convert <hf-dir|file.gguf> <out-dir> [--dtype f32|f16|bf16] [--quant q4_k_m|q8_0|q6_k|f16] [--shard-mb N]";
 
-static void progress(void *ud, int64_t done, int64_t total) {
-    (void)ud;
-    fprintf(stderr, "\rwriting tensor %lld/%lld", (long long)done, (long long)total);
-    if (done == total) fprintf(stderr, "\n");
-}
-
 int cmd_convert(int argc, char **argv) {
     const char *src = NULL, *dst = NULL;
     dp_write_opts o = {0};
@@ -23,10 +17,8 @@ int cmd_convert(int argc, char **argv) {
     bool chose = false;
     for (int i = 1; i < argc; i++) {
         if ((!strcmp(argv[i], "--dtype") || !strcmp(argv[i], "--quant")) && i + 1 < argc) {
-            if (!dp_recipe_parse(argv[++i], &o.recipe) || o.recipe == DP_RECIPE_KEEP) {
-                fprintf(stderr, "doppler convert: unknown %s '%s'\n", argv[i - 1], argv[i]);
-                return 2;
-            }
+            if (!cli_recipe("convert", argv[i], argv[i + 1], &o.recipe)) return 2;
+            i++;
             chose = true;
         } else if (!strcmp(argv[i], "--shard-mb") && i + 1 < argc) {
             long mb;
@@ -39,7 +31,7 @@ int cmd_convert(int argc, char **argv) {
         else return cli_usage(USAGE);
     }
     if (!src || !dst) return cli_usage(USAGE);
-    if (isatty(2)) o.progress = progress;
+    if (isatty(2)) o.progress = cli_write_progress;
     dp_error e = {0};
     size_t n = strlen(src);
     dp_status st;

@@ -11,12 +11,6 @@ static const char USAGE[] =
     "synth [--family F] [--shape NAME | --config config.json] [--dtype f32|f16|bf16 | --quant q4_k_m|q8_0|q6_k]\n"
     "             [--tokenizer tokenizer.json|tokenizer.model|file.gguf] <out-dir>";
 
-static void progress(void *ud, int64_t done, int64_t total) {
-    (void)ud;
-    fprintf(stderr, "\rwriting tensor %lld/%lld", (long long)done, (long long)total);
-    if (done == total) fprintf(stderr, "\n");
-}
-
 int cmd_synth(int argc, char **argv) {
     const char *family = NULL, *shape = NULL, *config = NULL, *dst = NULL;
     dp_write_opts o = {0};
@@ -27,10 +21,8 @@ int cmd_synth(int argc, char **argv) {
         else if (!strcmp(argv[i], "--config") && i + 1 < argc) config = argv[++i];
         else if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) o.tokenizer_file = argv[++i];
         else if ((!strcmp(argv[i], "--dtype") || !strcmp(argv[i], "--quant")) && i + 1 < argc) {
-            if (!dp_recipe_parse(argv[++i], &o.recipe) || o.recipe == DP_RECIPE_KEEP) {
-                fprintf(stderr, "doppler synth: unknown %s '%s'\n", argv[i - 1], argv[i]);
-                return 2;
-            }
+            if (!cli_recipe("synth", argv[i], argv[i + 1], &o.recipe)) return 2;
+            i++;
         } else if (!strcmp(argv[i], "--list")) {
             for (const char *const *s = dp_synth_shapes(); *s; s++) printf("%s\n", *s);
             return 0;
@@ -38,7 +30,7 @@ int cmd_synth(int argc, char **argv) {
         else dst = argv[i];
     }
     if (!dst || (shape && config)) return cli_usage(USAGE);
-    if (isatty(2)) o.progress = progress;
+    if (isatty(2)) o.progress = cli_write_progress;
     dp_error e = {0};
     if (dp_synth(family, shape, config, dst, &o, &e) != DP_OK) return cli_fail("synth", &e);
     fprintf(stderr, "wrote %s\n", dst);

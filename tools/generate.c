@@ -5,18 +5,6 @@ static bool is_stop(dp_model *m, const dp_tokenizer *tok, int32_t id) {
     return dp_model_is_eos(m, id) || (tok && dp_tokenizer_is_eog(tok, id));
 }
 
-static dp_status push(dp_tokens *v, int32_t id, dp_error *e) {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 64;
-        int32_t *ids = dp_realloc(v->ids, cap * sizeof *ids);
-        if (!ids) return dp_err_set(e, DP_ERR_NOMEM, "out of memory");
-        v->ids = ids;
-        v->cap = cap;
-    }
-    v->ids[v->n++] = id;
-    return DP_OK;
-}
-
 dp_status gen_run(dp_ctx *c, dp_model *m, const dp_tokenizer *tok, const int32_t *prompt, int32_t n,
                   const gen_opts *o, dp_tokens *gen, dp_error *e) {
     dp_status st = n > 0 ? dp_ctx_eval(c, prompt, n, NULL, e) : DP_OK;
@@ -27,7 +15,10 @@ dp_status gen_run(dp_ctx *c, dp_model *m, const dp_tokenizer *tok, const int32_t
         int32_t id;
         if ((st = dp_ctx_sample(c, &o->sampling, &id, e)) != DP_OK) break;
         bool stop = !o->ignore_eos && is_stop(m, tok, id);
-        if (gen && (st = push(gen, id, e)) != DP_OK) break;
+        if (gen && !dp_tokens_push(gen, id)) {
+            st = dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+            break;
+        }
         if (o->print_ids) {
             fprintf(o->out, " %d", id);
         } else if (tok && !stop) {

@@ -306,8 +306,8 @@ static gref *ref_for(gsrc *s, const dp_wtensor *t) {
     if (t->role == DP_HF_OUTPUT_NORM) return &s->out_norm;
     if (t->role == DP_HF_OUTPUT) return &s->output;
     if (t->expert >= 0) {
-        int k = t->role == DP_W_GATE ? 0 : t->role == DP_W_UP ? 1 : 2;
-        return &s->expert[((size_t)t->layer * (size_t)s->d->n_expert + (size_t)t->expert) * 3 + (size_t)k];
+        size_t k = (size_t)dp_model_expert_slot(s->d, t->role);
+        return &s->expert[((size_t)t->layer * (size_t)s->d->n_expert + (size_t)t->expert) * 3 + k];
     }
     return &s->layer[(size_t)t->layer * DP_W_LAYER_COUNT + (size_t)t->role];
 }
@@ -371,10 +371,6 @@ static dp_status set_ref(gref *r, const dp_gguf_tensor *t, int64_t row0, dp_erro
     return DP_OK;
 }
 
-static bool is_expert_role(const dp_model_desc *d, int r) {
-    return d->n_expert > 0 && (r == DP_W_GATE || r == DP_W_UP || r == DP_W_DOWN);
-}
-
 static dp_status map_layer_tensor(gsrc *s, const dp_gguf_tensor *t, int layer, const char *rest, dp_error *e) {
     const dp_model_desc *d = s->d;
     gref *L = &s->layer[(size_t)layer * DP_W_LAYER_COUNT];
@@ -417,7 +413,7 @@ static dp_status map_layer_tensor(gsrc *s, const dp_gguf_tensor *t, int layer, c
         char nm[64];
         snprintf(nm, sizeof nm, "%s.weight", dp_wrole_name((dp_wrole)r));
         if (strcmp(rest, nm)) continue;
-        if (!dp_model_has(d, (dp_wrole)r) || is_expert_role(d, r)) break;
+        if (!dp_model_has(d, (dp_wrole)r) || dp_model_expert_slot(d, r) >= 0) break;
         int64_t rows, cols;
         dp_model_wshape(d, (dp_wrole)r, &rows, &cols);
         if ((st = check_shape(t, rows, cols, 1, e))) return st;
@@ -451,7 +447,7 @@ static dp_status map_tensors(gsrc *s, dp_error *e) {
     if (!s->out_norm.t) return dp_err_set(e, DP_ERR_NOT_FOUND, "GGUF: no output_norm.weight");
     for (int l = 0; l < d->n_layers; l++)
         for (int r = 0; r < DP_W_LAYER_COUNT; r++) {
-            if (!dp_model_has(d, (dp_wrole)r) || is_expert_role(d, r)) continue;
+            if (!dp_model_has(d, (dp_wrole)r) || dp_model_expert_slot(d, r) >= 0) continue;
             if (!s->layer[(size_t)l * DP_W_LAYER_COUNT + (size_t)r].t)
                 return dp_err_set(e, DP_ERR_NOT_FOUND, "GGUF: no blk.%d.%s.weight", l, dp_wrole_name((dp_wrole)r));
         }

@@ -31,8 +31,8 @@ static src_ref *ref_for(hf_src *h, const dp_wtensor *t) {
     if (t->role == DP_HF_OUTPUT_NORM) return &h->out_norm;
     if (t->role == DP_HF_OUTPUT) return &h->output;
     if (t->expert >= 0) {
-        int k = t->role == DP_W_GATE ? 0 : t->role == DP_W_UP ? 1 : 2;
-        return &h->expert[((size_t)t->layer * (size_t)h->d->n_expert + (size_t)t->expert) * 3 + (size_t)k];
+        size_t k = (size_t)dp_model_expert_slot(h->d, t->role);
+        return &h->expert[((size_t)t->layer * (size_t)h->d->n_expert + (size_t)t->expert) * 3 + k];
     }
     return &h->layer[(size_t)t->layer * DP_W_LAYER_COUNT + (size_t)t->role];
 }
@@ -111,8 +111,7 @@ static dp_status map_tensors(hf_src *h, dp_error *e) {
     if (!h->out_norm.st) return dp_err_set(e, DP_ERR_NOT_FOUND, "checkpoint has no model.norm.weight");
     for (int l = 0; l < d->n_layers; l++)
         for (int r = 0; r < DP_W_LAYER_COUNT; r++) {
-            bool expert_role = d->n_expert > 0 && (r == DP_W_GATE || r == DP_W_UP || r == DP_W_DOWN);
-            if (!dp_model_has(d, (dp_wrole)r) || expert_role) continue;
+            if (!dp_model_has(d, (dp_wrole)r) || dp_model_expert_slot(d, r) >= 0) continue;
             if (!h->layer[(size_t)l * DP_W_LAYER_COUNT + (size_t)r].st)
                 return dp_err_set(e, DP_ERR_NOT_FOUND, "checkpoint has no %s for layer %d", dp_wrole_name((dp_wrole)r), l);
         }

@@ -238,8 +238,7 @@ static dp_status tensors(exporter *x, int pass, dp_error *e) {
     static const dp_wrole ER[3] = {DP_W_GATE, DP_W_UP, DP_W_DOWN};
     for (int l = 0; l < d->n_layers && st == DP_OK; l++) {
         for (int r = 0; r < DP_W_LAYER_COUNT && st == DP_OK; r++) {
-            bool expert_role = d->n_expert > 0 && (r == DP_W_GATE || r == DP_W_UP || r == DP_W_DOWN);
-            if (!dp_model_has(d, (dp_wrole)r) || expert_role) continue;
+            if (!dp_model_has(d, (dp_wrole)r) || dp_model_expert_slot(d, r) >= 0) continue;
             dp_tensor_name(name, sizeof name, l, (dp_wrole)r, -1);
             if ((st = need(x, name, &t, e))) break;
             bool permute = (r == DP_W_Q || r == DP_W_K) && !d->rope_interleaved;

@@ -89,6 +89,9 @@ typedef enum dp_wrole {
 const char *dp_wrole_name(dp_wrole r); /* "attn_q", ... */
 /* "blk.<layer>.<role>[.<expert>].weight" into buf; expert < 0 for non-expert tensors. */
 void dp_tensor_name(char *buf, size_t n, int layer, dp_wrole r, int expert);
+/* For a MoE model, the slot of a per-expert role: 0 gate, 1 up, 2 down; -1 for every other role
+ * and for dense models (whose gate/up/down are ordinary layer tensors). */
+int dp_model_expert_slot(const dp_model_desc *d, int role);
 /* Whether the described model has this per-layer tensor. */
 bool dp_model_has(const dp_model_desc *d, dp_wrole r);
 /* [rows, row_len] of a per-layer tensor (expert tensors: one expert). */

@@ -35,6 +35,11 @@ void dp_tensor_name(char *buf, size_t n, int layer, dp_wrole r, int expert) {
         snprintf(buf, n, "blk.%d.%s.weight", layer, dp_wrole_name(r));
 }
 
+int dp_model_expert_slot(const dp_model_desc *d, int role) {
+    if (d->n_expert <= 0) return -1;
+    return role == DP_W_GATE ? 0 : role == DP_W_UP ? 1 : role == DP_W_DOWN ? 2 : -1;
+}
+
 bool dp_model_has(const dp_model_desc *d, dp_wrole r) {
     switch (r) {
     case DP_W_Q_NORM: case DP_W_K_NORM: return d->qk_norm;

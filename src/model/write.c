@@ -164,8 +164,7 @@ dp_status dp_model_write(const dp_model_desc *d, const char *dir, const dp_write
     for (int l = 0; l < d->n_layers && st == DP_OK; l++) {
         for (int r = 0; r < DP_W_LAYER_COUNT && st == DP_OK; r++) {
             if (!dp_model_has(d, (dp_wrole)r)) continue;
-            bool expert_role = d->n_expert > 0 && (r == DP_W_GATE || r == DP_W_UP || r == DP_W_DOWN);
-            if (expert_role) continue;
+            if (dp_model_expert_slot(d, r) >= 0) continue;
             int64_t rows, cols;
             dp_model_wshape(d, (dp_wrole)r, &rows, &cols);
             dp_tensor_name(name, sizeof name, l, (dp_wrole)r, -1);

@@ -78,17 +78,16 @@ static dp_status load_all(loader *L, dp_error *e) {
         dp_layer_w *lw = &m->layers[l];
         for (int r = 0; r < DP_W_LAYER_COUNT; r++) {
             if (!dp_model_has(d, (dp_wrole)r)) continue;
-            bool expert_role = d->n_expert > 0 && (r == DP_W_GATE || r == DP_W_UP || r == DP_W_DOWN);
+            int slot = dp_model_expert_slot(d, r);
             int64_t rows, cols;
             dp_model_wshape(d, (dp_wrole)r, &rows, &cols);
             bool is_norm = rows == 1;
-            if (!expert_role) {
+            if (slot < 0) {
                 dp_tensor_name(name, sizeof name, l, (dp_wrole)r, -1);
                 if ((st = load_tensor(L, name, rows, cols, is_norm, false, &lw->w[r], e))) return st;
                 if (r == DP_W_Q) m->main_dtype = lw->w[r].dtype;
                 continue;
             }
-            int slot = r == DP_W_GATE ? 0 : r == DP_W_UP ? 1 : 2;
             lw->experts[slot] = dp_calloc((size_t)d->n_expert, sizeof(dp_tensor));
             if (!lw->experts[slot]) return dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
             for (int x = 0; x < d->n_expert; x++) {

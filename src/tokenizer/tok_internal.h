@@ -167,8 +167,6 @@ dp_status dp_spm_fragment(const dp_tokenizer *t, const uint8_t *s, size_t n, boo
 /* Builds SentencePiece merges from scores (llama.cpp llm_tokenizer_spm semantics). */
 dp_status dp_spm_build_merges(dp_tokenizer *t, dp_error *e);
 
-bool dp_tokens_push(dp_tokens *v, int32_t id);
-
 /* ---- loaders' shared helpers (load.c) ---- */
 /* GPT-2 byte-level alphabet: code point -> byte (-1 if not in it). */
 int dp_bytelevel_byte(uint32_t cp);

@@ -73,6 +73,7 @@ typedef struct dp_tokens {
     size_t n, cap;
 } dp_tokens;
 void dp_tokens_free(dp_tokens *v); /* frees ids, zeroes v */
+bool dp_tokens_push(dp_tokens *v, int32_t id); /* false when out of memory (v unchanged) */
 
 /* Appends the ids of text[0..n) to out (any bytes allowed, NUL included).
  * add_special: add BOS/EOS as the model's rules say; parse_special: recognise control-token text
