@@ -60,7 +60,7 @@ int cmd_chat(int argc, char **argv) {
     dp_chat_kind kind = DP_CHAT_NONE;
     history h = {0};
     dp_buf rendered = {0};
-    dp_tokens all = {0}, reply = {0};
+    dp_tokens all = {0}, reply = {0}, cached = {0}; /* cached: the ids in the KV cache, in order */
     int rc = 0;
     dp_ctx_params cp;
     dp_ctx_params_default(&cp);
@@ -75,7 +75,6 @@ int cmd_chat(int argc, char **argv) {
     }
     if (system && !add_msg(&h, "system", system)) goto oom;
     bool tty = isatty(0);
-    size_t evaluated = 0; /* tokens of `all` already in the KV cache */
     char line[16384];
     for (;;) {
         if (tty) fprintf(stderr, "> ");
@@ -88,10 +87,14 @@ int cmd_chat(int argc, char **argv) {
         if ((st = dp_chat_apply(kind, h.msgs, h.n, true, &rendered, &e)) != DP_OK ||
             (st = dp_tokenizer_encode(tok, rendered.data, rendered.len, true, true, &all, &e)) != DP_OK)
             break;
-        if (evaluated > all.n || (size_t)dp_ctx_pos(c) != evaluated) { /* template re-rendered history differently */
+        /* the cache cannot rewind: keep it only when it is a prefix of the new rendering */
+        size_t same = 0;
+        while (same < cached.n && same < all.n && cached.ids[same] == all.ids[same]) same++;
+        if (same < cached.n) {
             dp_ctx_reset(c);
-            evaluated = 0;
+            cached.n = 0;
         }
+        size_t evaluated = cached.n;
         if ((int64_t)all.n + n_gen > dp_ctx_n_ctx(c)) {
             fprintf(stderr, "doppler chat: the conversation no longer fits the context (%d tokens)\n", dp_ctx_n_ctx(c));
             break;
@@ -108,22 +111,11 @@ int cmd_chat(int argc, char **argv) {
         if (st == DP_OK && !add_msg(&h, "assistant", text.data ? text.data : "")) st = dp_err_set(&e, DP_ERR_NOMEM, "out of memory");
         dp_buf_free(&text);
         if (st != DP_OK) break;
-        /* the cache now holds the prompt and the reply; the next render re-tokenizes the whole
-           conversation, and the part already evaluated is skipped when it matches */
-        evaluated = (size_t)dp_ctx_pos(c);
-        rendered.len = 0;
-        dp_tokens next = {0};
-        if (dp_chat_apply(kind, h.msgs, h.n, false, &rendered, &e) == DP_OK &&
-            dp_tokenizer_encode(tok, rendered.data, rendered.len, true, true, &next, &e) == DP_OK) {
-            size_t same = 0;
-            while (same < next.n && same < all.n + reply.n && same < evaluated) {
-                int32_t have = same < all.n ? all.ids[same] : reply.ids[same - all.n];
-                if (have != next.ids[same]) break;
-                same++;
-            }
-            if (same < evaluated) { dp_ctx_reset(c); evaluated = 0; } /* cannot rewind: re-evaluate */
-        }
-        dp_tokens_free(&next);
+        /* the cache now holds the rendered prompt and the reply tokens it evaluated */
+        bool ok = true;
+        for (size_t i = cached.n; i < all.n && ok; i++) ok = dp_tokens_push(&cached, all.ids[i]);
+        for (size_t i = 0; i < reply.n && ok && cached.n < (size_t)dp_ctx_pos(c); i++) ok = dp_tokens_push(&cached, reply.ids[i]);
+        if (!ok) goto oom;
     }
     if (st != DP_OK) rc = cli_fail("chat", &e);
     goto done;
@@ -136,6 +128,7 @@ done:
     dp_buf_free(&rendered);
     dp_tokens_free(&all);
     dp_tokens_free(&reply);
+    dp_tokens_free(&cached);
     dp_tokenizer_free(tok);
     dp_ctx_free(c);
     dp_model_free(m);

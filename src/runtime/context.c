@@ -152,7 +152,10 @@ dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *sp, int32_t *token, dp_err
         a.temperature = sp->temperature;
         a.top_k = sp->top_k;
         a.top_p = sp->top_p;
-        if (sp->seed && c->rng == 0x9E3779B97F4A7C15ull) c->rng = sp->seed;
+        if (sp->seed && !c->seeded) {
+            c->rng = sp->seed;
+            c->seeded = true;
+        }
     }
     a.rand01 = (float)((double)(rng_next(&c->rng) >> 11) * (1.0 / 9007199254740992.0));
     be->i->sample(be, &c->s.token, &c->s.logits, c->last_rows - 1, c->m->d.vocab, &a);

@@ -38,6 +38,7 @@ struct dp_ctx {
     dp_tensor *k_cache, *v_cache; /* [n_layers], each [n_ctx, n_kv*hd] f32 */
     dp_scratch s;
     uint64_t rng;
+    bool seeded;              /* the caller's seed has replaced the default state */
 };
 
 /* forward n (<= n_batch) tokens already uploaded to s.ids / s.pos at position c->pos;
