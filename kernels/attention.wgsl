@@ -6,18 +6,36 @@
 // softcap > 0; out = softmax(scores) @ V in f32.
 //
 // Two passes:
-//   partial: workgroup (h, i, s) takes the s-th slice of split_len keys of row i's range and
-//            writes an online-softmax partial (max m, sum l, unnormalised acc[head_dim]) to
-//            part[((i * n_head + h) * n_split + s) * (head_dim + 2)]. Keys are taken WG at a
-//            time: one invocation per key for the score, then one invocation per output dim
-//            for the V sum. Empty slices write m = -3e38, l = 0.
+//   partial: workgroup (x = kv * n_chunk + c, y = i, z = s) takes the heads
+//            kv * group + c * gc .. + gc - 1 (gc heads of one GQA group, group = n_head / n_kv_head,
+//            the last chunk may hold fewer) for row i and the s-th slice of split_len keys of
+//            row i's range, so each K/V row is read once for all of them. Keys are taken KP = 32
+//            at a time (a pass):
+//              scores: 8 consecutive invocations per key, invocation l of a key reads dims
+//                l, l + 8, ... of the K row (a warp reads 4 rows x 32 contiguous bytes) against
+//                q of every head (workgroup memory), lane sums reduced through workgroup memory;
+//              softmax: one invocation per (head, key), pass max by a tree, p = exp(s - m);
+//              values: invocation (kg, dl) owns dims dl, dl + dw (dw = max(32, pow2 >= head_dim)
+//                capped at 256) and keys kg, kg + 256 / dw, ... of the pass (reads of V rows
+//                contiguous across invocations), accumulating every head; the 256 / dw key groups
+//                are summed at the end of the slice.
+//            It writes an online-softmax partial (max m, sum l, unnormalised acc[head_dim]) per
+//            head to part[((i * n_head + h) * n_split + s) * (head_dim + 2)]. Empty slices write
+//            m = -3e38, l = 0.
 //   combine: workgroup (h, i) merges the n_split partials into out[i, h * head_dim ..].
 // With one slice (direct = 1), partial writes the normalised result straight into out (bound in
-// place of the partials) and combine is not needed. head_dim <= MAXHD.
+// place of the partials) and combine is not needed. head_dim <= MAXHD, gc <= GMAX,
+// gc * head_dim <= QMAX, n_split <= MAXS.
 
-const WG: u32 = 64u;
+const WG: u32 = 256u;
+const KP: u32 = 32u;        // keys per pass
+const LK: u32 = 8u;         // invocations per key for the scores (WG / KP)
+const GMAX: u32 = 8u;       // query heads per workgroup
+const QMAX: u32 = 1024u;    // gc * head_dim
 const MAXHD: u32 = 512u;
-const PER: u32 = 8u;        // MAXHD / WG output dims per invocation
+const PER: u32 = 2u;        // MAXHD / WG: output dims per invocation and head
+const RS: u32 = 288u;       // KP * (LK + 1): lane sums of one head, padded against bank conflicts
+const MAXS: u32 = 1024u;    // splits combine can take
 const NEG: f32 = -3.0e38;
 
 struct Params {
@@ -33,6 +51,10 @@ struct Params {
   softcap: f32,
   kv_stride: u32,   // floats per cache row: n_kv_head * head_dim
   direct: u32,      // 1: one slice, partial writes out[i, h * head_dim ..] itself
+  gc: u32,          // query heads per workgroup (of one GQA group)
+  n_chunk: u32,     // workgroups per GQA group: ceil(group / gc)
+  dw: u32,          // invocations per head row in the value sum (power of two, 32..256)
+  pad: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -41,37 +63,17 @@ struct Params {
 @group(0) @binding(3) var<storage, read> kc: array<f32>;
 @group(0) @binding(4) var<storage, read> vc: array<f32>;
 
-var<workgroup> qs: array<f32, MAXHD>;
-var<workgroup> pr: array<f32, WG>;
-var<workgroup> red: array<f32, WG>;
-
-fn reduce_max(li: u32, v: f32) -> f32 {
-  red[li] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (li < s) { red[li] = max(red[li], red[li + s]); }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-
-fn reduce_sum(li: u32, v: f32) -> f32 {
-  red[li] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (li < s) { red[li] = red[li] + red[li + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
+var<workgroup> qs: array<f32, QMAX>;            // partial: q * scale, [gc][head_dim]
+var<workgroup> red: array<f32, 2304>;           // partial: lane sums [GMAX][RS]; key-group sums
+var<workgroup> sp: array<f32, 256>;             // partial: scores, then p, [GMAX][KP]; combine: reductions
+var<workgroup> lred: array<f32, 64>;            // partial: l per key group and head
+var<workgroup> ws: array<f32, MAXS>;            // combine: weight of each split
 
 @compute @workgroup_size(WG)
 fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let h = wid.x;
+  let kvh = wid.x / p.n_chunk;
+  let h0 = kvh * (p.n_head / p.n_kv_head) + (wid.x % p.n_chunk) * p.gc;
+  let gn = min(p.gc, (kvh + 1u) * (p.n_head / p.n_kv_head) - h0);   // heads here
   let i = wid.y;
   let s = wid.z;
   let hd = p.head_dim;
@@ -80,63 +82,159 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   if (p.window > 0u && pos + 1u > p.window) { lo = pos + 1u - p.window; }
   let start = lo + s * p.split_len;
   let end = min(pos + 1u, start + p.split_len);   // exclusive; start >= end: empty slice
-  let kv_off = (h / (p.n_head / p.n_kv_head)) * hd;
-  let q_off = (i * p.n_head + h) * hd;
-  for (var d = li; d < hd; d = d + WG) { qs[d] = q[q_off + d] * p.scale; }
+  let kv_off = kvh * hd;
+  let q_off = (i * p.n_head + h0) * hd;
+  for (var d = li; d < gn * hd; d = d + WG) { qs[d] = q[q_off + d] * p.scale; }
   workgroupBarrier();
 
-  var m = NEG;
-  var l = 0.0;
-  var acc: array<f32, PER>;
-  for (var t = 0u; t < PER; t = t + 1u) { acc[t] = 0.0; }
-  for (var j0 = start; j0 < end; j0 = j0 + WG) {
-    let j = j0 + li;
-    var sc = NEG;
-    if (j < end) {
-      let kb = j * p.kv_stride + kv_off;
-      var dot = 0.0;
-      for (var d = 0u; d < hd; d = d + 1u) { dot = dot + qs[d] * kc[kb + d]; }
-      if (p.softcap > 0.0) { dot = p.softcap * tanh(clamp(dot / p.softcap, -15.0, 15.0)); }
-      sc = dot;
-    }
-    let mnew = max(m, reduce_max(li, sc));
-    let corr = exp(m - mnew);
-    var pj = 0.0;
-    if (j < end) { pj = exp(sc - mnew); }
-    pr[li] = pj;
-    l = l * corr + reduce_sum(li, pj);   // the barriers in reduce_sum also publish pr
-    let cnt = min(WG, end - j0);
-    for (var t = 0u; t < PER; t = t + 1u) {
-      let d = li + t * WG;
-      if (d < hd) {
-        var a = acc[t] * corr;
-        for (var jj = 0u; jj < cnt; jj = jj + 1u) {
-          a = a + pr[jj] * vc[(j0 + jj) * p.kv_stride + kv_off + d];
+  // scores: key slot ks, lane kl
+  let ks = li / LK;
+  let kl = li % LK;
+  // softmax: head sg, key slot sk
+  let sg = li / KP;
+  let sk = li % KP;
+  // values: key group kg of nkg, dim dl
+  let dw = p.dw;
+  let nkg = WG / dw;
+  let kg = li / dw;
+  let dl = li % dw;
+
+  var m: array<f32, GMAX>;
+  var l: array<f32, GMAX>;
+  var acc: array<f32, 16>;   // [PER][GMAX]
+  for (var g = 0u; g < GMAX; g = g + 1u) { m[g] = NEG; l[g] = 0.0; }
+  for (var t = 0u; t < PER * GMAX; t = t + 1u) { acc[t] = 0.0; }
+
+  for (var j0 = start; j0 < end; j0 = j0 + KP) {
+    let cnt = min(KP, end - j0);
+    // lane sums of q . k
+    var dot: array<f32, GMAX>;
+    for (var g = 0u; g < GMAX; g = g + 1u) { dot[g] = 0.0; }
+    if (ks < cnt) {
+      let kb = (j0 + ks) * p.kv_stride + kv_off;
+      for (var d = kl; d < hd; d = d + LK) {
+        let kv = kc[kb + d];
+        for (var g = 0u; g < GMAX; g = g + 1u) {
+          if (g < gn) { dot[g] = dot[g] + qs[g * hd + d] * kv; }
         }
-        acc[t] = a;
       }
     }
-    m = mnew;
+    for (var g = 0u; g < GMAX; g = g + 1u) {
+      if (g < gn) { red[g * RS + ks * (LK + 1u) + kl] = dot[g]; }
+    }
     workgroupBarrier();
+    var sc = NEG;
+    if (sg < gn && sk < cnt) {
+      var a = 0.0;
+      for (var t = 0u; t < LK; t = t + 1u) { a = a + red[sg * RS + sk * (LK + 1u) + t]; }
+      if (p.softcap > 0.0) { a = p.softcap * tanh(clamp(a / p.softcap, -15.0, 15.0)); }
+      sc = a;
+    }
+    sp[li] = sc;
+    workgroupBarrier();
+    for (var w = KP / 2u; w > 0u; w = w >> 1u) {
+      if (sk < w) { sp[li] = max(sp[li], sp[li + w]); }
+      workgroupBarrier();
+    }
+    var corr: array<f32, GMAX>;
+    for (var g = 0u; g < GMAX; g = g + 1u) {
+      let mn = max(m[g], sp[g * KP]);
+      corr[g] = exp(m[g] - mn);
+      m[g] = mn;
+    }
+    workgroupBarrier();
+    var pj = 0.0;
+    if (sg < gn && sk < cnt) { pj = exp(sc - m[sg]); }
+    sp[li] = pj;
+    workgroupBarrier();
+    for (var g = 0u; g < GMAX; g = g + 1u) {
+      l[g] = l[g] * corr[g];
+      for (var t = 0u; t < PER; t = t + 1u) { acc[t * GMAX + g] = acc[t * GMAX + g] * corr[g]; }
+    }
+    for (var jj = kg; jj < cnt; jj = jj + nkg) {
+      let vb = (j0 + jj) * p.kv_stride + kv_off;
+      for (var g = 0u; g < GMAX; g = g + 1u) {
+        if (g < gn) { l[g] = l[g] + sp[g * KP + jj]; }
+      }
+      for (var t = 0u; t < PER; t = t + 1u) {
+        let d = dl + t * dw;
+        if (d < hd) {
+          let v = vc[vb + d];
+          for (var g = 0u; g < GMAX; g = g + 1u) {
+            if (g < gn) { acc[t * GMAX + g] = acc[t * GMAX + g] + sp[g * KP + jj] * v; }
+          }
+        }
+      }
+    }
+    // the next pass writes red, then sp only after a barrier this pass's readers of sp also pass
   }
+
+  if (nkg > 1u) {   // sum the key groups (then dw * nkg = WG, PER = 1 suffices: hd <= dw)
+    workgroupBarrier();
+    for (var g = 0u; g < GMAX; g = g + 1u) {
+      if (g < gn) {
+        red[(kg * GMAX + g) * dw + dl] = acc[g];
+        if (dl == 0u) { lred[kg * GMAX + g] = l[g]; }
+      }
+    }
+    workgroupBarrier();
+    if (kg == 0u) {
+      for (var g = 0u; g < GMAX; g = g + 1u) {
+        if (g < gn) {
+          var a = 0.0;
+          var ls = 0.0;
+          for (var k = 0u; k < nkg; k = k + 1u) {
+            a = a + red[(k * GMAX + g) * dw + dl];
+            ls = ls + lred[k * GMAX + g];
+          }
+          acc[g] = a;
+          l[g] = ls;
+        }
+      }
+    }
+  }
+  if (kg != 0u) { return; }
+
   if (p.direct != 0u) {
-    var inv = 0.0;
-    if (l > 0.0) { inv = 1.0 / l; }
-    for (var t = 0u; t < PER; t = t + 1u) {
-      let d = li + t * WG;
-      if (d < hd) { out[q_off + d] = acc[t] * inv; }
+    for (var g = 0u; g < GMAX; g = g + 1u) {
+      if (g < gn) {
+        var inv = 0.0;
+        if (l[g] > 0.0) { inv = 1.0 / l[g]; }
+        for (var t = 0u; t < PER; t = t + 1u) {
+          let d = dl + t * dw;
+          if (d < hd) { out[q_off + g * hd + d] = acc[t * GMAX + g] * inv; }
+        }
+      }
     }
     return;
   }
-  let base = ((i * p.n_head + h) * p.n_split + s) * (hd + 2u);
-  if (li == 0u) {
-    out[base] = m;
-    out[base + 1u] = l;
+  for (var g = 0u; g < GMAX; g = g + 1u) {
+    if (g < gn) {
+      let base = ((i * p.n_head + h0 + g) * p.n_split + s) * (hd + 2u);
+      if (dl == 0u) {
+        out[base] = m[g];
+        out[base + 1u] = l[g];
+      }
+      for (var t = 0u; t < PER; t = t + 1u) {
+        let d = dl + t * dw;
+        if (d < hd) { out[base + 2u + d] = acc[t * GMAX + g]; }
+      }
+    }
   }
-  for (var t = 0u; t < PER; t = t + 1u) {
-    let d = li + t * WG;
-    if (d < hd) { out[base + 2u + d] = acc[t]; }
+}
+
+fn reduce(li: u32, v: f32, is_max: bool) -> f32 {
+  sp[li] = v;
+  workgroupBarrier();
+  for (var w = WG / 2u; w > 0u; w = w >> 1u) {
+    if (li < w) {
+      if (is_max) { sp[li] = max(sp[li], sp[li + w]); } else { sp[li] = sp[li] + sp[li + w]; }
+    }
+    workgroupBarrier();
   }
+  let r = sp[0];
+  workgroupBarrier();
+  return r;
 }
 
 @compute @workgroup_size(WG)
@@ -147,19 +245,21 @@ fn combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   let stride = hd + 2u;
   let base = (i * p.n_head + h) * p.n_split * stride;
   var mx = NEG;
-  for (var s = 0u; s < p.n_split; s = s + 1u) { mx = max(mx, part[base + s * stride]); }
+  for (var s = li; s < p.n_split; s = s + WG) { mx = max(mx, part[base + s * stride]); }
+  mx = reduce(li, mx, true);
   var l = 0.0;
-  for (var s = 0u; s < p.n_split; s = s + 1u) {
-    l = l + part[base + s * stride + 1u] * exp(part[base + s * stride] - mx);
+  for (var s = li; s < p.n_split; s = s + WG) {
+    let w = exp(part[base + s * stride] - mx);
+    ws[s] = w;
+    l = l + part[base + s * stride + 1u] * w;
   }
+  l = reduce(li, l, false);   // its barriers also publish ws
   var inv = 0.0;
   if (l > 0.0) { inv = 1.0 / l; }
   let o_off = (i * p.n_head + h) * hd;
   for (var d = li; d < hd; d = d + WG) {
     var o = 0.0;
-    for (var s = 0u; s < p.n_split; s = s + 1u) {
-      o = o + part[base + s * stride + 2u + d] * exp(part[base + s * stride] - mx);
-    }
+    for (var s = 0u; s < p.n_split; s = s + 1u) { o = o + part[base + s * stride + 2u + d] * ws[s]; }
     out[o_off + d] = o * inv;
   }
 }

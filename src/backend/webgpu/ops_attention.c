@@ -1,23 +1,75 @@
 /* ops_attention.c — causal GQA attention as dispatches of kernels/attention.wgsl: partial (one
- * workgroup per head, query row and slice of keys) and combine. Slices hold at least 256 keys
- * and a row is split into at most 32; the partials live in scratch (n * n_head * n_split *
- * (head_dim + 2) floats). With a single slice (key ranges up to 256: short decode contexts)
- * partial writes out directly, one dispatch. out may alias q: out is written only by combine,
- * which does not read q; in the direct case q is first copied to scratch. */
+ * workgroup per GQA chunk of query heads, query row and slice of keys) and combine; see the
+ * kernel's header for the layout of the work.
+ *
+ * Shape of a call (keys: the longest row range, min(pos0 + n, window)):
+ *   gc      query heads per workgroup: all heads of one KV head (so each K/V row is read once for
+ *           them) up to 8 and gc * head_dim <= 1024 (q in workgroup memory); halved while the
+ *           call would have fewer than WG_ATTN_MIN_GROUPS workgroups (few KV heads, e.g. Gemma's
+ *           one: more workgroups that re-read K/V from L2 instead of a few that read it once);
+ *   slice   keys per workgroup: as many as give about WG_ATTN_TARGET workgroups over all rows,
+ *           heads and slices, at least one pass (32 keys), a multiple of 32; so a decode step
+ *           gets n_kv_head * (group / gc) * keys / slice workgroups while a prefill (many rows)
+ *           gets one slice per row up to WG_ATTN_MAX_SLICE keys (as before: a long causal row
+ *           does not hold up the whole call);
+ *   n_split at most WG_ATTN_MAX_SPLITS, and the partials (n * n_head * n_split * (head_dim + 2)
+ *           floats of scratch) at most WG_ATTN_MAX_SCRATCH bytes: slices grow until they fit.
+ * With a single slice partial writes out directly, one dispatch. out may alias q: out is written
+ * only by combine, which does not read q; in the direct case q is first copied to scratch. */
 #if defined(__wasm__)
 
 #include "backend/webgpu/wg_internal.h"
 
 #define WG_ATTN_MAX_HEAD_DIM 512
-#define WG_ATTN_MIN_SLICE 256   /* keys per slice at least; up to this many: one dispatch */
-#define WG_ATTN_MAX_SPLITS 32
+#define WG_ATTN_PASS 32          /* keys per pass of a workgroup (KP) */
+#define WG_ATTN_GMAX 8           /* query heads per workgroup (GMAX) */
+#define WG_ATTN_QMAX 1024        /* gc * head_dim (QMAX) */
+#define WG_ATTN_MAX_SPLITS 1024  /* MAXS */
+#define WG_ATTN_TARGET 512       /* workgroups a call aims for */
+#define WG_ATTN_MIN_GROUPS 128   /* fewer: take fewer heads per workgroup */
+#define WG_ATTN_MAX_SLICE 256    /* keys per slice at most (long prefill rows split too) */
+#define WG_ATTN_MAX_SCRATCH (64u << 20)
 
 /* matches `Params` in attention.wgsl */
 typedef struct attn_params {
     uint32_t n, n_head, n_kv_head, head_dim, pos0, window, n_split, split_len;
     float scale, softcap;
-    uint32_t kv_stride, pad;
+    uint32_t kv_stride, direct, gc, n_chunk, dw, pad;
 } attn_params;
+
+typedef struct attn_shape {
+    int64_t gc, n_chunk, slice, n_split, groups;
+} attn_shape;
+
+static attn_shape attn_shape_for(const dp_attn_args *a, int64_t keys) {
+    const int64_t group = a->n_head / a->n_kv_head, kp = WG_ATTN_PASS;
+    int64_t gc = group < WG_ATTN_GMAX ? group : WG_ATTN_GMAX;
+    if (gc * a->head_dim > WG_ATTN_QMAX) gc = WG_ATTN_QMAX / a->head_dim > 0 ? WG_ATTN_QMAX / a->head_dim : 1;
+    attn_shape s;
+    for (;;) {
+        s.gc = gc;
+        s.n_chunk = (group + gc - 1) / gc;
+        const int64_t base = (int64_t)a->n * a->n_kv_head * s.n_chunk;
+        int64_t slice = (keys * base + WG_ATTN_TARGET - 1) / WG_ATTN_TARGET;
+        int64_t min_slice = (keys + WG_ATTN_MAX_SPLITS - 1) / WG_ATTN_MAX_SPLITS;
+        if (slice > WG_ATTN_MAX_SLICE) slice = WG_ATTN_MAX_SLICE;
+        if (slice < min_slice) slice = min_slice;
+        slice = (slice + kp - 1) / kp * kp;
+        if (slice > keys) slice = keys;
+        for (;;) {
+            s.n_split = (keys + slice - 1) / slice;
+            uint64_t bytes = (uint64_t)a->n * (uint64_t)a->n_head * (uint64_t)s.n_split *
+                             (uint64_t)(a->head_dim + 2) * 4u;
+            if (s.n_split == 1 || bytes <= WG_ATTN_MAX_SCRATCH) break;
+            slice *= 2;
+        }
+        s.slice = slice;
+        s.groups = base * s.n_split;
+        if (s.groups >= WG_ATTN_MIN_GROUPS || gc == 1) break;
+        gc = (gc + 1) / 2;
+    }
+    return s;
+}
 
 void wg_rec_attention(dp_backend *b, dp_tensor *out, const dp_tensor *q, const dp_tensor *k_cache,
                      const dp_tensor *v_cache, const dp_attn_args *a) {
@@ -41,28 +93,30 @@ void wg_rec_attention(dp_backend *b, dp_tensor *out, const dp_tensor *q, const d
     /* the longest key range is the last row's */
     int64_t keys = a->pos0 + a->n;
     if (a->window > 0 && a->window < keys) keys = a->window;
-    int64_t slice = (keys + WG_ATTN_MAX_SPLITS - 1) / WG_ATTN_MAX_SPLITS;
-    slice = (slice + WG_ATTN_MIN_SLICE - 1) / WG_ATTN_MIN_SLICE * WG_ATTN_MIN_SLICE;
-    int64_t n_split = (keys + slice - 1) / slice;
+    const attn_shape s = attn_shape_for(a, keys);
+    uint32_t dw = 32;
+    while (dw < 256 && dw < (uint32_t)a->head_dim) dw *= 2;
     attn_params p = {(uint32_t)a->n,        (uint32_t)a->n_head,  (uint32_t)a->n_kv_head,
                      (uint32_t)a->head_dim, (uint32_t)a->pos0,    (uint32_t)a->window,
-                     (uint32_t)n_split,     (uint32_t)slice,      a->scale,
-                     a->softcap,            (uint32_t)kv_stride,  n_split == 1 ? 1u : 0u};
-    if (n_split == 1) {
+                     (uint32_t)s.n_split,   (uint32_t)s.slice,    a->scale,
+                     a->softcap,            (uint32_t)kv_stride,  s.n_split == 1 ? 1u : 0u,
+                     (uint32_t)s.gc,        (uint32_t)s.n_chunk,  dw,
+                     0};
+    const uint32_t gx = (uint32_t)(a->n_kv_head * s.n_chunk);
+    if (s.n_split == 1) {
         if (!wg_unalias(c, &qb, ob)) return; // out == q: read q from a snapshot
         dp_gpu_binding bs[4] = {ob, qb, kb, vb};
-        wg_dispatch(c, "attention", "partial", "", &p, sizeof p, bs, 4, (uint32_t)a->n_head,
-                    (uint32_t)a->n, 1);
+        wg_dispatch(c, "attention", "partial", "", &p, sizeof p, bs, 4, gx, (uint32_t)a->n, 1);
         return;
     }
-    uint64_t part_bytes = (uint64_t)a->n * (uint64_t)a->n_head * (uint64_t)n_split *
+    uint64_t part_bytes = (uint64_t)a->n * (uint64_t)a->n_head * (uint64_t)s.n_split *
                           (uint64_t)(a->head_dim + 2) * 4u;
     uint32_t part = wg_scratch(c, WG_SCR_ATTN, part_bytes);
     if (!part) return;
     dp_gpu_binding pb = wg_at(1, wg_bind_buf(part, 0, (uint32_t)part_bytes));
     dp_gpu_binding bs[4] = {pb, qb, kb, vb};
-    wg_dispatch(c, "attention", "partial", "", &p, sizeof p, bs, 4, (uint32_t)a->n_head,
-                (uint32_t)a->n, (uint32_t)n_split);
+    wg_dispatch(c, "attention", "partial", "", &p, sizeof p, bs, 4, gx, (uint32_t)a->n,
+                (uint32_t)s.n_split);
     dp_gpu_binding pr = wg_at(2, wg_bind_buf(part, 0, (uint32_t)part_bytes));
     dp_gpu_binding cs[2] = {ob, pr};
     wg_dispatch(c, "attention", "combine", "", &p, sizeof p, cs, 2, (uint32_t)a->n_head,
