@@ -3,12 +3,12 @@
 //
 // Everything outside the type-specific part is the same text in every weights_*.wgsl (WGSL has
 // no includes; the per-op test checks they stay identical): only UNIT, w_elem (one value of a
-// row starting at byte rb) and dot_unit (one unit of a row against the staged x, xs[xr + col])
+// row starting at byte rb) and dot_unit (one unit of a row against x[xr + col])
 // differ. Weight buffers are passed as pointers (unrestricted_pointer_parameters).
 
 override WG: u32 = 256u;   // invocations per workgroup (power of two)
 override TPR: u32 = 32u;   // matvec: invocations per weight row (power of two, <= WG)
-const XC: u32 = 2048u;     // matvec: x values staged in workgroup memory at a time (multiple of 256)
+override UNR: u32 = 1u;    // matvec: units per loop iteration of an invocation (1, 2 or 4)
 
 struct Params {
   n: u32,           // get_rows: ids; matvec: rows of x; dequant: weight rows to expand
@@ -21,9 +21,8 @@ struct Params {
   x_div: u32,       // moe_matvec: x row of slot s is s / x_div
   m2: u32,          // nmatvec: rows of the second matrix (0: none)
   row_bytes2: u32,  // nmatvec: its row bytes
-  flags: u32,       // 1 rms-norm x first, 2 norm weight + 1, 4 glu, 8 GELU (else SiLU) (nmatvec);
-                    // 16 x through the CPU's 8-bit activation blocks (every product)
-  eps: f32,         // nmatvec: rms-norm epsilon
+  flags: u32,       // nmatvec: 4 glu, 8 GELU (else SiLU)
+  eps: f32,         // (unused)
   m3: u32,          // nmatvec3: rows of the third matrix
   row_bytes3: u32,
 }
@@ -31,18 +30,15 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> W: array<u32>;
 @group(0) @binding(3) var<storage, read> ids: array<i32>;     // get_rows
-@group(0) @binding(3) var<storage, read> x: array<f32>;       // matvec, moe_matvec, nmatvec
+@group(0) @binding(3) var<storage, read> x: array<f32>;       // matvec, moe_matvec, nmatvec, act_quant
 @group(0) @binding(4) var<storage, read> sel: array<u32>;     // moe_matvec: expert of each slot
 @group(0) @binding(4) var<storage, read_write> out2: array<f32>;  // nmatvec
 @group(0) @binding(5) var<storage, read> W2: array<u32>;      // nmatvec
-@group(0) @binding(6) var<storage, read> nw: array<f32>;      // nmatvec: rms-norm weight [k]
-@group(0) @binding(7) var<storage, read_write> hout: array<f32>; // nmatvec: the normalised x
 @group(0) @binding(8) var<storage, read_write> out3: array<f32>;  // nmatvec3
 @group(0) @binding(9) var<storage, read> W3: array<u32>;          // nmatvec3
 
 var<workgroup> red: array<f32, WG>;
 var<workgroup> red2: array<f32, WG>;
-var<workgroup> xs: array<f32, XC>;   // the x chunk dot_unit reads
 var<workgroup> slot_expert: u32;
 
 // little-endian byte / u16 / u32 at any byte offset of a weight buffer
@@ -91,23 +87,37 @@ fn w_elem(w: ptr<storage, array<u32>, read>, rb: u32, c: u32) -> f32 {
   return dm.x * sm.x * f32(q) - dm.y * sm.y;
 }
 
+// scale_min from the scale words s0 = bytes 0..3, s1 = 4..7, s2 = 8..11, for sub-block j
+fn scale_min_w(s0: u32, s1: u32, s2: u32, j: u32) -> vec2<f32> {
+  let sh = (j % 4u) * 8u;
+  let a = (s0 >> sh) & 0xffu;
+  let m = (s1 >> sh) & 0xffu;
+  let c = (s2 >> sh) & 0xffu;
+  let lo = vec2<u32>(a & 63u, m & 63u);
+  let hi = vec2<u32>((c & 15u) | ((a >> 6u) << 4u), (c >> 4u) | ((m >> 6u) << 4u));
+  return vec2<f32>(select(hi, lo, j < 4u));
+}
+
 fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 {
-  let b = rb + (u / 32u) * 144u;
+  let bw = (rb + (u / 32u) * 144u) >> 2u;   // the block's first word (rows and blocks are word-aligned)
   let t = u % 32u;
   let chunk = t / 8u;
   let wi = t % 8u;
   let xo = xr + (u / 32u) * 256u + chunk * 64u + wi * 4u;
-  let dm = unpack2x16float(rd32(w, b));
-  let sm1 = scale_min(w, b + 4u, chunk * 2u);
-  let sm2 = scale_min(w, b + 4u, chunk * 2u + 1u);
-  let q = rd32(w, b + 16u + chunk * 32u + wi * 4u);
+  let q = (*w)[bw + 4u + chunk * 8u + wi];
+  let dm = unpack2x16float((*w)[bw]);
+  let w0 = (*w)[bw + 1u];
+  let w1 = (*w)[bw + 2u];
+  let w2 = (*w)[bw + 3u];
+  let sm1 = scale_min_w(w0, w1, w2, chunk * 2u);
+  let sm2 = scale_min_w(w0, w1, w2, chunk * 2u + 1u);
   var s1 = 0.0;
   var s2 = 0.0;
   var x1 = 0.0;
   var x2 = 0.0;
   for (var k = 0u; k < 4u; k = k + 1u) {
-    let xa = xs[xo + k];
-    let xb = xs[xo + 32u + k];
+    let xa = x[xo + k];
+    let xb = x[xo + 32u + k];
     s1 = s1 + f32((q >> (8u * k)) & 15u) * xa;
     s2 = s2 + f32((q >> (8u * k + 4u)) & 15u) * xb;
     x1 = x1 + xa;
@@ -137,73 +147,37 @@ fn dequant(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: 
 
 // ---- matrix-vector products ----
 // TPR invocations per weight row (WG / TPR rows per workgroup over a 2-D grid), x row j =
-// workgroup z. x is staged through workgroup memory XC values at a time (times the rms-norm
-// weight when nmatvec normalises); each invocation sums whole units of its row, then a tree
-// reduction in workgroup memory.
+// workgroup z. Each invocation sums whole units of its row, reading x from the storage buffer
+// (small and cached; no workgroup staging, no barriers before the final reduction), UNR units per
+// loop iteration so that several weight loads are in flight; then a tree reduction in workgroup
+// memory. Products that want the CPU's 8-bit activations run act_quant over x first.
 
-fn norm_w(c: u32) -> f32 {
-  var g = nw[c];
-  if ((p.flags & 2u) != 0u) { g = g + 1.0; }
-  return g;
-}
-
-fn stage_x(li: u32, xrow: u32, c0: u32) {
-  let cnt = min(XC, p.k - c0);
-  for (var t = li; t < cnt; t = t + WG) { xs[t] = x[xrow + c0 + t]; }
-}
-
-fn stage_x_norm(li: u32, xrow: u32, c0: u32, inv: f32) {
-  let cnt = min(XC, p.k - c0);
-  for (var t = li; t < cnt; t = t + WG) { xs[t] = (x[xrow + c0 + t] * inv) * norm_w(c0 + t); }
-}
-
-// x as the CPU backend sees it for block-quantized weights: each block of QB values rounded to
-// 8 bits and back (q8_0: d = f16(amax / 127), q = round(x * 127 / amax); q8_K: iscale =
-// -127 / (the value of largest magnitude), q = min(127, round(iscale * x)), d = 1 / iscale), so
-// products match the CPU's integer dot products up to summation order. XC / WG values per
-// invocation, QB / (XC / WG) invocations per block.
-fn quant_xs(li: u32, cnt: u32) {
-  if (QB == 0u || (p.flags & 16u) == 0u) { return; }
-  let per = XC / WG;
-  let tpb = QB / per;
-  let base = li * per;
-  var amax = 0.0;
-  var mx = 0.0;
-  if (base < cnt) {
-    for (var e = 0u; e < per; e = e + 1u) {
-      let v = xs[base + e];
-      if (abs(v) > amax) { amax = abs(v); mx = v; }
+// sum over lane's units of row rb of w against x[xr ..]: units lane, lane + TPR, ...
+fn dot_row(w: ptr<storage, array<u32>, read>, rb: u32, lane: u32, xr: u32) -> f32 {
+  let u1 = p.k / UNIT;
+  var a0 = 0.0;
+  var a1 = 0.0;
+  var u = lane;
+  if (UNR >= 4u) {
+    for (; u + 3u * TPR < u1; u = u + 4u * TPR) {
+      let d0 = dot_unit(w, rb, u, xr);
+      let d1 = dot_unit(w, rb, u + TPR, xr);
+      let d2 = dot_unit(w, rb, u + 2u * TPR, xr);
+      let d3 = dot_unit(w, rb, u + 3u * TPR, xr);
+      a0 = a0 + (d0 + d2);
+      a1 = a1 + (d1 + d3);
     }
   }
-  workgroupBarrier();
-  red[li] = amax;
-  red2[li] = mx;
-  workgroupBarrier();
-  for (var s = tpb / 2u; s > 0u; s = s >> 1u) {
-    if (li % tpb < s && red[li + s] > red[li]) { red[li] = red[li + s]; red2[li] = red2[li + s]; }
-    workgroupBarrier();
-  }
-  let g0 = (li / tpb) * tpb;
-  let a = red[g0];
-  let m = red2[g0];
-  workgroupBarrier();
-  if (base < cnt) {
-    for (var e = 0u; e < per; e = e + 1u) {
-      let v = xs[base + e];
-      var q = 0.0;
-      if (QB == 32u) {
-        let d = unpack2x16float(pack2x16float(vec2<f32>(a / 127.0, 0.0))).x;
-        var id = 0.0;
-        if (a != 0.0) { id = 127.0 / a; }
-        q = d * round(v * id);
-      } else if (a != 0.0) {
-        let iscale = -127.0 / m;
-        q = (1.0 / iscale) * min(127.0, round(iscale * v));
-      }
-      xs[base + e] = q;
+  if (UNR >= 2u) {
+    for (; u + TPR < u1; u = u + 2u * TPR) {
+      let d0 = dot_unit(w, rb, u, xr);
+      let d1 = dot_unit(w, rb, u + TPR, xr);
+      a0 = a0 + d0;
+      a1 = a1 + d1;
     }
   }
-  workgroupBarrier();
+  for (; u < u1; u = u + TPR) { a0 = a0 + dot_unit(w, rb, u, xr); }
+  return a0 + a1;
 }
 
 // sum over lanes of each row group of red (and red2); the result is at the group's lane 0
@@ -218,30 +192,14 @@ fn reduce_rows(li: u32, lane: u32, two: bool) {
   }
 }
 
-// sum over units [lane, units) step TPR of row rb of w, units within [c0, c0 + XC)
-fn dot_chunk(w: ptr<storage, array<u32>, read>, rb: u32, lane: u32, c0: u32) -> f32 {
-  let u0 = c0 / UNIT;
-  let u1 = min(p.k, c0 + XC) / UNIT;
-  var acc = 0.0;
-  for (var u = u0 + lane; u < u1; u = u + TPR) { acc = acc + dot_unit(w, rb, u, 0u - c0); }
-  return acc;
-}
-
 @compute @workgroup_size(WG)
 fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
           @builtin(local_invocation_index) li: u32) {
   let row = (wid.x + wid.y * nw3.x) * (WG / TPR) + li / TPR;
   let lane = li % TPR;
   let j = wid.z;
-  let rb = min(row, p.m - 1u) * p.row_bytes;
   var acc = 0.0;
-  for (var c0 = 0u; c0 < p.k; c0 = c0 + XC) {
-    workgroupBarrier();
-    stage_x(li, j * p.k, c0);
-    workgroupBarrier();
-    quant_xs(li, min(XC, p.k - c0));
-    if (row < p.m) { acc = acc + dot_chunk(&W, rb, lane, c0); }
-  }
+  if (row < p.m) { acc = dot_row(&W, row * p.row_bytes, lane, j * p.k); }
   red[li] = acc;
   reduce_rows(li, lane, false);
   if (lane == 0u && row < p.m) {
@@ -262,77 +220,34 @@ fn moe_matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   if (workgroupUniformLoad(&slot_expert) != p.r0) { return; }
   let row = (wid.x + wid.y * nw3.x) * (WG / TPR) + li / TPR;
   let lane = li % TPR;
-  let rb = min(row, p.m - 1u) * p.row_bytes;
   var acc = 0.0;
-  for (var c0 = 0u; c0 < p.k; c0 = c0 + XC) {
-    workgroupBarrier();
-    stage_x(li, (s / p.x_div) * p.k, c0);
-    workgroupBarrier();
-    quant_xs(li, min(XC, p.k - c0));
-    if (row < p.m) { acc = acc + dot_chunk(&W, rb, lane, c0); }
-  }
+  if (row < p.m) { acc = dot_row(&W, row * p.row_bytes, lane, (s / p.x_div) * p.k); }
   red[li] = acc;
   reduce_rows(li, lane, false);
   if (lane == 0u && row < p.m) { out[s * p.m + row] = red[li]; }
 }
 
-// Fused decode products over one x (row j = workgroup z), optionally rms-normalised first
-// (flags 1: (x * inv_rms) * norm weight, as rms_norm computes it; the normalised row is also
-// written to hout by the workgroups at x = y = 0):
+// Several decode products over one x (row j = workgroup z) in one dispatch:
 //   nmatvec, two matrices: rows [0, m) of W -> out, rows [m, m + m2) of W2 -> out2;
 //   nmatvec, glu (flag 4): row r of W and of W2 (m2 == m): out[r] = act(W x) * (W2 x),
 //                          out2[r] = W2 x;
-//   nmatvec3: as two matrices, and rows [m + m2, m + m2 + m3) of W3 -> out3 (9 storage
-//             buffers: only where the device allows more than WebGPU's default 8).
-
-// 1 / rms of x row j (1 without flag 1); writes hout
-fn nmv_norm(wid: vec3<u32>, li: u32, xrow: u32) -> f32 {
-  if ((p.flags & 1u) == 0u) { return 1.0; }
-  var ss = 0.0;
-  for (var c = li; c < p.k; c = c + WG) { let v = x[xrow + c]; ss = ss + v * v; }
-  red[li] = ss;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (li < s) { red[li] = red[li] + red[li + s]; }
-    workgroupBarrier();
-  }
-  let inv = 1.0 / sqrt(red[0] / f32(p.k) + p.eps);
-  workgroupBarrier();
-  if (wid.x == 0u && wid.y == 0u) {
-    for (var c = li; c < p.k; c = c + WG) { hout[xrow + c] = (x[xrow + c] * inv) * norm_w(c); }
-  }
-  return inv;
-}
+//   nmatvec3: as two matrices, and rows [m + m2, m + m2 + m3) of W3 -> out3.
 
 // this invocation's partial sums for its row: (first product, second product of a glu)
 fn nmv_dot(w1: ptr<storage, array<u32>, read>, w2: ptr<storage, array<u32>, read>,
-           w3: ptr<storage, array<u32>, read>, row: u32, lane: u32, li: u32, xrow: u32,
-           inv: f32) -> vec2<f32> {
-  let glu = (p.flags & 4u) != 0u;
-  var rows = p.m + p.m2 + p.m3;
-  if (glu) { rows = p.m; }
-  var sel = 0u;   // which matrix holds the row
-  var r = row;
-  if (!glu && row >= p.m) {
-    if (row < p.m + p.m2) { sel = 1u; r = row - p.m; } else { sel = 2u; r = row - p.m - p.m2; }
-  }
-  var rb = 0u;
-  if (row < rows) {
-    if (sel == 0u) { rb = r * p.row_bytes; } else if (sel == 1u) { rb = r * p.row_bytes2; } else { rb = r * p.row_bytes3; }
-  }
-  let rb2 = min(row, p.m - 1u) * p.row_bytes2;
+           w3: ptr<storage, array<u32>, read>, row: u32, lane: u32, xr: u32) -> vec2<f32> {
   var acc = vec2<f32>(0.0);
-  for (var c0 = 0u; c0 < p.k; c0 = c0 + XC) {
-    workgroupBarrier();
-    if ((p.flags & 1u) != 0u) { stage_x_norm(li, xrow, c0, inv); } else { stage_x(li, xrow, c0); }
-    workgroupBarrier();
-    quant_xs(li, min(XC, p.k - c0));
-    if (row < rows) {
-      if (sel == 0u) { acc.x = acc.x + dot_chunk(w1, rb, lane, c0); }
-      else if (sel == 1u) { acc.x = acc.x + dot_chunk(w2, rb, lane, c0); }
-      else { acc.x = acc.x + dot_chunk(w3, rb, lane, c0); }
-      if (glu) { acc.y = acc.y + dot_chunk(w2, rb2, lane, c0); }
+  if ((p.flags & 4u) != 0u) {
+    if (row < p.m) {
+      acc.x = dot_row(w1, row * p.row_bytes, lane, xr);
+      acc.y = dot_row(w2, row * p.row_bytes2, lane, xr);
     }
+  } else if (row < p.m) {
+    acc.x = dot_row(w1, row * p.row_bytes, lane, xr);
+  } else if (row < p.m + p.m2) {
+    acc.x = dot_row(w2, (row - p.m) * p.row_bytes2, lane, xr);
+  } else if (row < p.m + p.m2 + p.m3) {
+    acc.x = dot_row(w3, (row - p.m - p.m2) * p.row_bytes3, lane, xr);
   }
   return acc;
 }
@@ -350,8 +265,7 @@ fn nmatvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: 
   let row = (wid.x + wid.y * nw3.x) * (WG / TPR) + li / TPR;
   let lane = li % TPR;
   let j = wid.z;
-  let inv = nmv_norm(wid, li, j * p.k);
-  let acc = nmv_dot(&W, &W2, &W2, row, lane, li, j * p.k, inv);
+  let acc = nmv_dot(&W, &W2, &W2, row, lane, j * p.k);
   red[li] = acc.x;
   red2[li] = acc.y;
   reduce_rows(li, lane, true);
@@ -374,11 +288,9 @@ fn nmatvec3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3:
   let row = (wid.x + wid.y * nw3.x) * (WG / TPR) + li / TPR;
   let lane = li % TPR;
   let j = wid.z;
-  let inv = nmv_norm(wid, li, j * p.k);
-  let acc = nmv_dot(&W, &W2, &W3, row, lane, li, j * p.k, inv);
+  let acc = nmv_dot(&W, &W2, &W3, row, lane, j * p.k);
   red[li] = acc.x;
-  red2[li] = acc.y;
-  reduce_rows(li, lane, true);
+  reduce_rows(li, lane, false);
   if (lane != 0u) { return; }
   if (row < p.m) {
     out[j * p.m + row] = red[li];
@@ -389,8 +301,10 @@ fn nmatvec3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3:
   }
 }
 
-// out[j, :] = x[j, :] through the CPU's 8-bit activation blocks (for the tiled product): one
-// invocation per block of QB values, over n * k / QB blocks.
+// out[j, :] = x[j, :] through the CPU's 8-bit activation blocks (q8_0: d = f16(amax / 127),
+// q = round(x * 127 / amax); q8_K: iscale = -127 / (the value of largest magnitude), q =
+// min(127, round(iscale * x)), d = 1 / iscale), so products match the CPU's integer dot
+// products up to summation order: one invocation per block of QB values, over n * k / QB blocks.
 @compute @workgroup_size(WG)
 fn act_quant(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
              @builtin(local_invocation_index) li: u32) {

@@ -9,5 +9,6 @@ mkdir -p "$TMP"
 "$ROOT/web/deps.sh" || exit 77
 WASM_OUT="$TMP/build" "$ROOT/web/build.sh" test >"$TMP/build.log" 2>&1 || { cat "$TMP/build.log"; exit 1; }
 node "$ROOT/tests/webgpu/run_ops.mjs" "$TMP/build/webgpu_ops_test.wasm" || exit $?
-# the same cases with other matvec workgroup shapes than the automatic ones (16 rows of 16 lanes)
-DP_TUNE=matvec_rows=16,matvec_tpr=16 exec node "$ROOT/tests/webgpu/run_ops.mjs" "$TMP/build/webgpu_ops_test.wasm"
+# the same cases with other matvec workgroup shapes than the automatic ones (16 rows of 16
+# lanes, one unit per iteration) and f32 activations (act_quant=0, the backend default)
+DP_TUNE=matvec_rows=16,matvec_tpr=16,act_quant=0,matvec_unroll=1 exec node "$ROOT/tests/webgpu/run_ops.mjs" "$TMP/build/webgpu_ops_test.wasm"

@@ -87,11 +87,25 @@ void wg_rec_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, cons
                      ((uint64_t)n * (uint64_t)d + 255) / 256);
 }
 
-uint32_t wg_actq_flag(const wg_ctx *c, dp_dtype t) {
-    return c->act_quant && (t == DP_DTYPE_Q8_0 || t == DP_DTYPE_Q4_K || t == DP_DTYPE_Q5_K ||
-                            t == DP_DTYPE_Q6_K)
-               ? WG_NMV_ACTQ
-               : 0u;
+bool wg_actq_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_t k) {
+    uint32_t qb = t == DP_DTYPE_Q8_0 ? 32u
+                  : (t == DP_DTYPE_Q4_K || t == DP_DTYPE_Q5_K || t == DP_DTYPE_Q6_K) ? 256u : 0u;
+    if (!c->act_quant || !qb || !n) return true;
+    uint64_t xbytes = n * k * 4;
+    if (k % qb || xbytes > UINT32_MAX) {
+        wg_fail(c, DP_ERR_INVALID_ARG, "act_quant: rows of %llu values are not whole blocks of %u",
+                (unsigned long long)k, qb);
+        return false;
+    }
+    uint32_t q = wg_scratch(c, WG_SCR_ACTQ, xbytes);
+    if (!q) return false;
+    wg_weights_params ap = {(uint32_t)n, (uint32_t)k, 0, 0, 1.0f, 0, 0, 0, 0, 0, 0, 0.0f, 0, 0};
+    dp_gpu_binding qo = wg_at(1, wg_bind_buf(q, 0, (uint32_t)xbytes));
+    dp_gpu_binding ab[2] = {qo, wg_at(3, *x)};
+    wg_dispatch_flat(c, wg_weights_file(t), "act_quant", "", &ap, sizeof ap, ab, 2,
+                     (n * k / qb + 255) / 256);
+    *x = wg_at(x->binding, qo);
+    return true;
 }
 
 uint32_t wg_matvec_tpr(dp_dtype t, int64_t k) {
@@ -105,19 +119,20 @@ void wg_matvec_config(const wg_ctx *c, dp_dtype t, int64_t k, int64_t m, uint32_
     uint32_t tpr = c->tune_tpr > 0 ? (uint32_t)c->tune_tpr : wg_matvec_tpr(t, k);
     uint32_t max_wg = c->max_invocations >= 64 ? c->max_invocations : 256;
     if (max_wg > 1024) max_wg = 1024;
-    /* workgroup memory of weights_*.wgsl: xs (2048 floats) + red, red2 (WG floats each) */
+    /* workgroup memory of weights_*.wgsl: red, red2 (WG floats each) */
     uint32_t wgs = c->max_wg_storage >= 16384 ? c->max_wg_storage : 16384;
-    while (max_wg > 64 && 2048u * 4 + 2 * max_wg * 4 + 64 > wgs) max_wg /= 2;
+    while (max_wg > 64 && 2 * max_wg * 4 + 64 > wgs) max_wg /= 2;
     uint32_t r = 1;
     if (c->tune_rows > 0) {
         while (r * 2 <= (uint32_t)c->tune_rows) r *= 2;
-    } else { /* as many rows as keep ~256 workgroups busy */
-        while (r < 32 && tpr * r * 2 <= max_wg && (m + r * 2 - 1) / (r * 2) >= 256) r *= 2;
+    } else { /* small workgroups, many of them: no staging, so nothing to amortize */
+        while (tpr * r < 256) r *= 2;
     }
-    while (tpr * r < 64) r *= 2;          /* quant_xs needs XC / WG <= its block */
+    (void)m;
+    while (tpr * r < 64) r *= 2;
     while (tpr * r > max_wg && r > 1) r /= 2;
     *rows = r;
-    snprintf(consts, consts_size, "WG=%u,TPR=%u", tpr * r, tpr);
+    snprintf(consts, consts_size, "WG=%u,TPR=%u,UNR=%d", tpr * r, tpr, c->unroll);
 }
 
 /* matches `Params` in matmul_tiled.wgsl */
@@ -142,8 +157,9 @@ void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
         uint32_t rows_per_wg, gx, gy;
         char consts[48];
         wg_matvec_config(c, w->dtype, k, m, &rows_per_wg, consts, sizeof consts);
+        if (!wg_actq_input(c, w->dtype, &xb, (uint64_t)n, (uint64_t)k)) return;
         wg_weights_params p = {(uint32_t)n, (uint32_t)k, (uint32_t)m, rb, 1.0f, accumulate, 0, 0, 0, 0,
-                               wg_actq_flag(c, w->dtype), 0.0f, 0, 0};
+                               0, 0.0f, 0, 0};
         wg_grid(c, ((uint64_t)m + rows_per_wg - 1) / rows_per_wg, &gx, &gy);
         dp_gpu_binding bs[3] = {o, wb, xb};
         wg_dispatch(c, file, "matvec", consts, &p, sizeof p, bs, 3, gx, gy, (uint32_t)n);
@@ -158,18 +174,7 @@ void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
                     (uint32_t)((m + 63) / 64), gy, 1);
         return;
     }
-    if (wg_actq_flag(c, w->dtype)) { /* x through 8-bit blocks, as the CPU computes */
-        uint64_t xbytes = (uint64_t)n * (uint64_t)k * 4;
-        uint32_t q = wg_scratch(c, WG_SCR_ACTQ, xbytes);
-        if (!q) return;
-        wg_weights_params ap = {(uint32_t)n, (uint32_t)k, (uint32_t)m, rb, 1.0f, 0, 0, 0, 0, 0,
-                                WG_NMV_ACTQ, 0.0f, 0, 0};
-        uint64_t blocks = (uint64_t)n * (uint64_t)k / (w->dtype == DP_DTYPE_Q8_0 ? 32u : 256u);
-        dp_gpu_binding qb = wg_at(1, wg_bind_buf(q, 0, (uint32_t)xbytes));
-        dp_gpu_binding ab[2] = {qb, xb};
-        wg_dispatch_flat(c, file, "act_quant", "", &ap, sizeof ap, ab, 2, (blocks + 255) / 256);
-        xb = wg_at(3, qb);
-    }
+    if (!wg_actq_input(c, w->dtype, &xb, (uint64_t)n, (uint64_t)k)) return;
     uint64_t row_f32 = (uint64_t)k * 4;
     uint64_t budget = WG_DEQ_BUDGET < c->max_buffer ? WG_DEQ_BUDGET : c->max_buffer;
     int64_t chunk = (int64_t)(budget / row_f32);

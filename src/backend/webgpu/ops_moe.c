@@ -34,6 +34,17 @@ static bool expert_ok(wg_ctx *c, const dp_tensor *w, int64_t k, int64_t m, const
     return true;
 }
 
+/* The input of products over weights of type t (wg_actq_input), rows of k values: *cur, made
+ * from x again only when t's 8-bit block (act_quant) differs from the last one made. */
+static bool moe_input(wg_ctx *c, dp_dtype t, dp_gpu_binding x, uint64_t rows, uint64_t k,
+                      int *cur_qb, dp_gpu_binding *cur) {
+    int qb = !c->act_quant ? 0 : t == DP_DTYPE_Q8_0 ? 32 : dp_dtype_is_quant(t) ? 256 : 0;
+    if (*cur_qb == qb) return true;
+    *cur = x;
+    *cur_qb = qb;
+    return wg_actq_input(c, t, cur, rows, k);
+}
+
 /* out[s, :] = W x[s / x_div] for the slots s routed to expert e. */
 static void expert_matvec(wg_ctx *c, const dp_tensor *w, int e, dp_gpu_binding out,
                           dp_gpu_binding x, dp_gpu_binding sel, uint32_t slots, uint32_t x_div) {
@@ -43,7 +54,7 @@ static void expert_matvec(wg_ctx *c, const dp_tensor *w, int e, dp_gpu_binding o
     char consts[48];
     wg_matvec_config(c, w->dtype, w->ne[0], w->ne[1], &rows_per_wg, consts, sizeof consts);
     wg_weights_params p = {slots, (uint32_t)w->ne[0], (uint32_t)w->ne[1], (uint32_t)rb, 1.0f, 0,
-                        (uint32_t)e, x_div, 0, 0, wg_actq_flag(c, w->dtype), 0.0f, 0, 0};
+                        (uint32_t)e, x_div, 0, 0, 0, 0.0f, 0, 0};
     wg_grid(c, ((uint64_t)w->ne[1] + rows_per_wg - 1) / rows_per_wg, &gx, &gy);
     dp_gpu_binding bs[4] = {wg_at(1, out), wg_at(2, wg_bind(w)), wg_at(3, x), wg_at(4, sel)};
     wg_dispatch(c, wg_weights_file(w->dtype), "moe_matvec", consts, &p, sizeof p, bs, 4, gx, gy,
@@ -93,19 +104,25 @@ void wg_rec_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tens
     dp_gpu_binding rb[3] = {wg_at(1, bsel), wg_at(2, bwt), lb};
     wg_dispatch_flat(c, "moe", "route", "", &mp, sizeof mp, rb, 3, ((uint64_t)n + 63) / 64);
 
+    int qb = -1;
+    dp_gpu_binding xin = xb;
     for (int e = 0; e < n_expert; e++) {
         if (!gate[e].handle || !up[e].handle) continue;
-        expert_matvec(c, &gate[e], e, bg, xb, bsel, (uint32_t)slots, (uint32_t)k);
-        expert_matvec(c, &up[e], e, bu, xb, bsel, (uint32_t)slots, (uint32_t)k);
+        if (!moe_input(c, gate[e].dtype, xb, (uint64_t)n, (uint64_t)d, &qb, &xin)) return;
+        expert_matvec(c, &gate[e], e, bg, xin, bsel, (uint32_t)slots, (uint32_t)k);
+        if (!moe_input(c, up[e].dtype, xb, (uint64_t)n, (uint64_t)d, &qb, &xin)) return;
+        expert_matvec(c, &up[e], e, bu, xin, bsel, (uint32_t)slots, (uint32_t)k);
     }
     struct { uint32_t count, dst_off; float cap; uint32_t act; } gp = {
         (uint32_t)(slots * (uint64_t)f), 0, 0.0f, act == DP_ACT_GELU_TANH ? 1u : 0u};
     dp_gpu_binding gb[2] = {wg_at(1, bg), wg_at(3, bu)};
     wg_dispatch_flat(c, "elementwise", "glu_inplace", "", &gp, sizeof gp, gb, 2,
                      (slots * (uint64_t)f + 255) / 256);
+    qb = -1;
     for (int e = 0; e < n_expert; e++) {
         if (!down[e].handle) continue;
-        expert_matvec(c, &down[e], e, by, bg, bsel, (uint32_t)slots, 1);
+        if (!moe_input(c, down[e].dtype, bg, slots, (uint64_t)f, &qb, &xin)) return;
+        expert_matvec(c, &down[e], e, by, xin, bsel, (uint32_t)slots, 1);
     }
     dp_gpu_binding cb[4] = {ob, wg_at(2, bsel), wg_at(3, bwt), wg_at(4, by)};
     wg_dispatch_flat(c, "moe", "combine", "", &mp, sizeof mp, cb, 4,

@@ -4,8 +4,10 @@
  * Dispatches cost several microseconds each on a real GPU (3.5 us measured on an H200 in a long
  * pass), comparable to the work of a small decode op, so adjacent ops are folded:
  *
- *   rms_norm(h <- x) matmul(o1 <- h) [matmul(o2 <- h)] [glu(o1 <- o1, o2)]
- *                                  -> weights_<t>:nmatvec      (decode: n <= WG_FUSE_MAX_N)
+ *   rms_norm(h <- x) matmul(o1 <- h) [matmul(o2 <- h)] [matmul(o3 <- h)] [glu(o1 <- o1, o2)]
+ *                -> rms_norm:main, weights_<t>:nmatvec / nmatvec3   (decode: n <= WG_FUSE_MAX_N)
+ *                   (the products sharing h in one dispatch; the norm stays its own dispatch:
+ *                   folded into the products, every workgroup of them re-read and re-reduced x)
  *   rms_norm(h <- h) add(y <- y + h)  -> rms_norm:norm_add      (sandwich norm + residual)
  *   rms_norm(q <- q) rope(q)          -> rope:norm_rope         (q/k norms)
  *   copy(kc <- k) copy(vc <- v)       -> elementwise:copy2      (KV cache writes)
@@ -31,9 +33,12 @@ static bool shares_buffer(const dp_tensor *a, const dp_tensor *b) { return a->ha
 
 static void emit_rope2(wg_ctx *c, const struct wg_pending *r, const struct wg_pending *s);
 
-/* Record the held-back norm (+ matmuls) as one dispatch. */
+/* Record the held-back norm, then its matmuls as one dispatch. */
 static void emit_nmatvec(wg_ctx *c, const dp_act *glu_act) {
     wg_pending *p = &c->pend;
+    dp_backend tmp = {NULL, c};
+    wg_rec_rms_norm(&tmp, &p->out, &p->x, &p->w, p->n, p->d, p->eps, p->plus_one);
+    if (c->status != DP_OK) return;
     const int nm = p->n_mm;
     const dp_tensor *w[3] = {&p->mm[0].w, nm > 1 ? &p->mm[1].w : &p->mm[0].w, nm > 2 ? &p->mm[2].w : NULL};
     uint32_t rb[3] = {0, 0, 0};
@@ -41,11 +46,10 @@ static void emit_nmatvec(wg_ctx *c, const dp_act *glu_act) {
         if (w[i] && !(rb[i] = wg_weights_check(c, w[i], "matmul"))) return;
     const int64_t k = w[0]->ne[0], m1 = w[0]->ne[1], m2 = nm > 1 ? w[1]->ne[1] : 0,
                   m3 = nm > 2 ? w[2]->ne[1] : 0;
-    dp_gpu_binding bs[9];
+    dp_gpu_binding bs[7];
     if (!wg_out(c, &p->mm[0].out, p->n * m1, 1, "matmul", "out", &bs[0]) ||
-        !wg_in(c, &p->x, p->n * k, 3, "rms_norm", "x", &bs[2]) ||
-        !wg_in(c, &p->w, k, 6, "rms_norm", "w", &bs[5]) ||
-        !wg_out(c, &p->out, p->n * k, 7, "rms_norm", "out", &bs[6]))
+        !wg_in(c, &p->out, p->n * k, 3, "matmul", "x", &bs[2]) ||
+        !wg_actq_input(c, w[0]->dtype, &bs[2], (uint64_t)p->n, (uint64_t)k))
         return;
     bs[1] = wg_at(2, wg_bind(w[0]));
     bs[4] = wg_at(5, wg_bind(w[1]));
@@ -57,10 +61,10 @@ static void emit_nmatvec(wg_ctx *c, const dp_act *glu_act) {
         bs[3] = wg_at(4, wg_bind_buf(dummy, 0, 4));
     }
     if (nm > 2) {
-        if (!wg_out(c, &p->mm[2].out, p->n * m3, 8, "matmul", "out", &bs[7])) return;
-        bs[8] = wg_at(9, wg_bind(w[2]));
+        if (!wg_out(c, &p->mm[2].out, p->n * m3, 8, "matmul", "out", &bs[5])) return;
+        bs[6] = wg_at(9, wg_bind(w[2]));
     }
-    uint32_t flags = WG_NMV_NORM | (p->plus_one ? WG_NMV_PLUS_ONE : 0u) | wg_actq_flag(c, w[0]->dtype);
+    uint32_t flags = 0;
     if (glu_act) flags |= WG_NMV_GLU | (*glu_act == DP_ACT_GELU_TANH ? WG_NMV_GELU : 0u);
     wg_weights_params prm = {(uint32_t)p->n, (uint32_t)k, (uint32_t)m1, rb[0], 1.0f, 0, 0, 0,
                              (uint32_t)m2, rb[1], flags, p->eps, (uint32_t)m3, rb[2]};
@@ -70,7 +74,7 @@ static void emit_nmatvec(wg_ctx *c, const dp_act *glu_act) {
     wg_matvec_config(c, w[0]->dtype, k, (int64_t)rows, &per, consts, sizeof consts);
     wg_grid(c, (rows + per - 1) / per, &gx, &gy);
     wg_dispatch(c, wg_weights_file(w[0]->dtype), nm > 2 ? "nmatvec3" : "nmatvec", consts, &prm,
-                sizeof prm, bs, nm > 2 ? 9 : 7, gx, gy, (uint32_t)p->n);
+                sizeof prm, bs, nm > 2 ? 7 : 5, gx, gy, (uint32_t)p->n);
 }
 
 static void pending_flush_one(wg_ctx *c, wg_pending *p) {
@@ -177,11 +181,11 @@ void wg_op_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_te
         !shares_buffer(out, &p->w) && !shares_buffer(out, w) &&
         (p->n_mm == 0 ||
          (p->n_mm == 1 && w->dtype == p->mm[0].w.dtype && !shares_buffer(out, &p->mm[0].out)) ||
-         (p->n_mm == 2 && c->max_storage >= 9 && w->dtype == p->mm[0].w.dtype &&
+         (p->n_mm == 2 && c->max_storage >= 7 && w->dtype == p->mm[0].w.dtype &&
           !shares_buffer(out, &p->mm[0].out) && !shares_buffer(out, &p->mm[1].out)))) {
         p->mm[p->n_mm].out = *out;
         p->mm[p->n_mm].w = *w;
-        p->n_mm++; /* with two, a glu may follow; a third joins where 9 bindings are allowed */
+        p->n_mm++; /* with two, a glu may follow; a third joins (nmatvec3: 7 storage bindings) */
         return;
     }
     wg_pending_flush(c);

@@ -37,7 +37,7 @@ typedef enum wg_scratch_id {
     WG_SCR_MOE_Y,       /* MoE per-slot expert outputs */
     WG_SCR_DEQ,         /* dequantized weight rows for the tiled matmul */
     WG_SCR_SAMPLE,      /* sampling probabilities [vocab] */
-    WG_SCR_ACTQ,        /* x through 8-bit blocks, for the tiled product */
+    WG_SCR_ACTQ,        /* x through 8-bit blocks (act_quant) */
     WG_SCR_COUNT
 } wg_scratch_id;
 
@@ -102,6 +102,7 @@ typedef struct wg_ctx {
     uint32_t features;
     uint32_t max_buffer, max_binding, max_groups, max_storage, max_invocations, max_wg_storage;
     int tune_rows, tune_tpr;  /* matvec shape overrides (0: automatic) */
+    int unroll;               /* matvec: units per loop iteration (UNR: 1, 2 or 4) */
     /* pipelines: open addressing, power-of-two capacity */
     wg_pipe *pipes;
     uint32_t pipes_cap, pipes_n;
@@ -119,7 +120,7 @@ typedef struct wg_ctx {
     uint32_t dead_n, dead_cap;
     dp_webgpu_stats stats;
     bool fuse;          /* fusion on (default) */
-    bool act_quant;     /* x through the CPU's 8-bit blocks for quantized weights (default) */
+    bool act_quant;     /* x through the CPU's 8-bit blocks for quantized weights (off by default) */
     wg_bsize *bsizes;   /* buffer id -> size (open addressing): bindings span whole tensors */
     uint32_t bsizes_cap, bsizes_used;
     wg_pending pend;    /* ops held back for fusion */
@@ -191,9 +192,9 @@ uint32_t wg_weights_check(wg_ctx *c, const dp_tensor *w, const char *op);
 /* Invocations per weight row for a matvec over rows of k values of type t ("TPR" constant). */
 uint32_t wg_matvec_tpr(dp_dtype t, int64_t k);
 /* Workgroup shape of a matrix-vector product over m rows of k values of type t: TPR lanes per
- * row, *rows rows per workgroup (WG = TPR x rows, at least 64, at most the device's
- * invocations), chosen so that there are about 256+ workgroups; constants "WG=..,TPR=.." go to
- * consts. Tunable (dp_backend_webgpu_tune). */
+ * row, *rows rows per workgroup (WG = TPR x rows: 256 unless tuned, at least 64, at most the
+ * device's invocations); constants "WG=..,TPR=..,UNR=.." go to consts. Tunable
+ * (dp_backend_webgpu_tune). */
 void wg_matvec_config(const wg_ctx *c, dp_dtype t, int64_t k, int64_t m, uint32_t *rows,
                       char *consts, size_t consts_size);
 
@@ -206,9 +207,12 @@ typedef struct wg_weights_params {
     float eps;
     uint32_t m3, row_bytes3;
 } wg_weights_params;
-enum { WG_NMV_NORM = 1u, WG_NMV_PLUS_ONE = 2u, WG_NMV_GLU = 4u, WG_NMV_GELU = 8u, WG_NMV_ACTQ = 16u };
-/* WG_NMV_ACTQ when products over weights of type t take x through 8-bit blocks (the CPU's way) */
-uint32_t wg_actq_flag(const wg_ctx *c, dp_dtype t);
+enum { WG_NMV_GLU = 4u, WG_NMV_GELU = 8u };
+/* The x that products over weights of type t read: *x itself, or, when act_quant is on and t is
+ * block-quantized, x ([n, k] floats) through the CPU's 8-bit activation blocks, written by
+ * weights_<t>:act_quant into scratch (*x is rebound there, binding number kept). False after a
+ * recorded failure. */
+bool wg_actq_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_t k);
 
 /* ---- ops as dispatches, one op at a time (ops_*.c) ---- */
 void wg_rec_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, const dp_tensor *ids,
