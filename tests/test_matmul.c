@@ -97,6 +97,33 @@ static int diff_count(const float *a, const float *b, size_t n, size_t *first) {
     return bad;
 }
 
+/* The layout the checks below run the fast path with: DP_CPU_W_X8 repacks a copy of the
+ * q4_K / q6_K weights first (and checks that every stored block reads back unchanged). */
+static dp_cpu_wlayout g_lay = DP_CPU_W_ROWS;
+
+static dp_status mm(const dp_mm_kernels *kern, dp_pool *pool, dp_cpu_ws *ws, float *y,
+                    const float *x, const uint8_t *w, dp_dtype t, int n, int k, int m, bool acc) {
+    if (g_lay != DP_CPU_W_X8 || (t != DP_DTYPE_Q4_K && t != DP_DTYPE_Q6_K))
+        return dp_cpu_matmul_with(kern, pool, ws, y, x, w, t, n, k, m, acc);
+    const size_t rb = row_bytes(t, k), bb = dp_dtype_block_bytes(t);
+    uint8_t *wx = malloc(rb * (size_t)m), blk[256];
+    memcpy(wx, w, rb * (size_t)m);
+    const bool packed = dp_cpu_x8_repack(t, k, m, wx);
+    CHECK(packed == (m >= 8));
+    CHECK((memcmp(wx, w, rb * (size_t)m) != 0) == packed);
+    int bad = 0;
+    for (int r = 0; r < m; r++)
+        for (int b = 0; b < k / 256; b++) {
+            dp_cpu_weight_block(wx, t, packed ? DP_CPU_W_X8 : DP_CPU_W_ROWS, k, m, r, b, blk);
+            bad += memcmp(blk, w + (size_t)r * rb + (size_t)b * bb, bb) != 0;
+        }
+    CHECK_MSG(bad == 0, "x8 %s k=%d m=%d: %d blocks do not read back", dp_dtype_name(t), k, m, bad);
+    const dp_status st = dp_cpu_matmul_layout_with(kern, pool, ws, y, x, wx, t,
+                                                   packed ? DP_CPU_W_X8 : DP_CPU_W_ROWS, n, k, m, acc);
+    free(wx);
+    return st;
+}
+
 static void check_exact(const dp_mm_kernels *kern, dp_pool *pool, dp_dtype t, int n, int k, int m) {
     uint8_t *w = malloc(row_bytes(t, k) * (size_t)m);
     float *x = malloc(sizeof(float) * (size_t)n * (size_t)k);
@@ -106,11 +133,11 @@ static void check_exact(const dp_mm_kernels *kern, dp_pool *pool, dp_dtype t, in
     make_exact_weights(t, w, k, m);
     make_exact_x(t, x, n, k);
     dp_cpu_matmul_ref(yr, x, w, t, n, k, m, false);
-    CHECK(dp_cpu_matmul_with(kern, pool, &ws, y, x, w, t, n, k, m, false) == DP_OK);
+    CHECK(mm(kern, pool, &ws, y, x, w, t, n, k, m, false) == DP_OK);
     size_t first = 0;
     const int bad = diff_count(y, yr, (size_t)n * (size_t)m, &first);
-    CHECK_MSG(bad == 0, "%s exact %s n=%d k=%d m=%d: %d differ, first [%zu] %.9g vs %.9g",
-              kern->name, dp_dtype_name(t), n, k, m, bad, first, (double)y[first],
+    CHECK_MSG(bad == 0, "%s%s exact %s n=%d k=%d m=%d: %d differ, first [%zu] %.9g vs %.9g",
+              kern->name, g_lay ? " x8" : "", dp_dtype_name(t), n, k, m, bad, first, (double)y[first],
               (double)yr[first]);
     dp_cpu_ws_free(&ws);
     free(w);
@@ -145,7 +172,7 @@ static void check_random(const dp_mm_kernels *kern, dp_pool *pool, dp_dtype t, i
     }
     dp_cpu_matmul_ref(yr, x, w, t, n, k, m, false);
     dp_cpu_matmul_ref(yq, xq, w, t, n, k, m, false);
-    CHECK(dp_cpu_matmul_with(kern, pool, &ws, y, x, w, t, n, k, m, false) == DP_OK);
+    CHECK(mm(kern, pool, &ws, y, x, w, t, n, k, m, false) == DP_OK);
     int bad_q = 0, bad_x = 0;
     for (int c = 0; c < n; c++)
         for (int r = 0; r < m; r++) {
@@ -166,14 +193,15 @@ static void check_random(const dp_mm_kernels *kern, dp_pool *pool, dp_dtype t, i
                         kern->name, dp_dtype_name(t), n, k, m, c, r, (double)y[o], (double)yr[o], pert);
             if (mag > 0 && dx / mag > *worst_rel) *worst_rel = dx / mag;
         }
-    CHECK_MSG(bad_q == 0, "%s %s: %d outputs off ref(xq)", kern->name, dp_dtype_name(t), bad_q);
-    CHECK_MSG(bad_x == 0, "%s %s: %d outputs past the perturbation bound", kern->name,
-              dp_dtype_name(t), bad_x);
+    CHECK_MSG(bad_q == 0, "%s%s %s: %d outputs off ref(xq)", kern->name, g_lay ? " x8" : "",
+              dp_dtype_name(t), bad_q);
+    CHECK_MSG(bad_x == 0, "%s%s %s: %d outputs past the perturbation bound", kern->name,
+              g_lay ? " x8" : "", dp_dtype_name(t), bad_x);
 
     /* accumulate adds onto y */
     float *ya = malloc(sizeof(float) * (size_t)n * (size_t)m);
     for (size_t i = 0; i < (size_t)n * (size_t)m; i++) ya[i] = (float)(i % 5);
-    CHECK(dp_cpu_matmul_with(kern, pool, &ws, ya, x, w, t, n, k, m, true) == DP_OK);
+    CHECK(mm(kern, pool, &ws, ya, x, w, t, n, k, m, true) == DP_OK);
     int bad_a = 0;
     for (size_t i = 0; i < (size_t)n * (size_t)m; i++)
         if (ya[i] != (float)(i % 5) + y[i]) bad_a++;
@@ -228,7 +256,7 @@ static void check_threads(dp_pool *p2, dp_pool *p3) {
 /* dp_cpu_matmul_multi: each part bit-identical to its own dp_cpu_matmul_with (fused path for
  * small n with one activation format; the per-part fallback otherwise). */
 static void check_multi(const dp_mm_kernels *kern, dp_pool *pool, const dp_dtype *types,
-                        const int *ms, int count, int n, int k) {
+                        const int *ms, int count, int n, int k, bool x8) {
     uint8_t *w[4];
     float *y[4], *yr[4];
     dp_cpu_mm_part parts[4];
@@ -243,8 +271,11 @@ static void check_multi(const dp_mm_kernels *kern, dp_pool *pool, const dp_dtype
         }
         y[p] = malloc(sizeof(float) * (size_t)n * (size_t)ms[p]);
         yr[p] = malloc(sizeof(float) * (size_t)n * (size_t)ms[p]);
-        CHECK(dp_cpu_matmul_with(kern, pool, &ws, yr[p], x, w[p], types[p], n, k, ms[p], false) == DP_OK);
-        parts[p] = (dp_cpu_mm_part){y[p], w[p], types[p], ms[p], false};
+        const dp_cpu_wlayout lay = x8 && dp_cpu_x8_repack(types[p], k, ms[p], w[p]) ? DP_CPU_W_X8
+                                                                                   : DP_CPU_W_ROWS;
+        CHECK(dp_cpu_matmul_layout_with(kern, pool, &ws, yr[p], x, w[p], types[p], lay, n, k,
+                                        ms[p], false) == DP_OK);
+        parts[p] = (dp_cpu_mm_part){y[p], w[p], types[p], ms[p], false, lay};
     }
     CHECK(dp_cpu_matmul_multi_with(kern, pool, &ws, x, n, k, parts, count) == DP_OK);
     for (int p = 0; p < count; p++) {
@@ -265,11 +296,13 @@ static void check_multi_all(const dp_mm_kernels *kern, dp_pool *p2, dp_pool *p3)
     static const int ms[3] = {37, 9, 16};
     for (int n = 1; n <= 7; n += 3) {
         dp_pool *pool = n == 1 ? p2 : n == 4 ? p3 : NULL;
-        check_multi(kern, pool, qkv, ms, 3, n, 512);
-        check_multi(kern, pool, mixed, ms, 3, n, 256);
-        check_multi(kern, pool, plain, ms, 2, n, 256);
-        check_multi(kern, p3, qkv + 1, ms + 1, 2, n, 256);
-        check_multi(kern, p2, qkv, ms, 1, n, 256);
+        for (int x8 = 0; x8 < 2; x8++) {
+            check_multi(kern, pool, qkv, ms, 3, n, 512, x8);
+            check_multi(kern, pool, mixed, ms, 3, n, 256, x8);
+            check_multi(kern, pool, plain, ms, 2, n, 256, x8);
+            check_multi(kern, p3, qkv + 1, ms + 1, 2, n, 256, x8);
+            check_multi(kern, p2, qkv, ms, 1, n, 256, x8);
+        }
     }
     CHECK(dp_cpu_matmul_multi_with(kern, p2, NULL, NULL, 1, 256, NULL, 0) == DP_OK);
     CHECK(dp_cpu_matmul_multi_with(kern, p2, NULL, NULL, 1, 0, NULL, 0) == DP_ERR_INVALID_ARG);
@@ -281,9 +314,10 @@ int main(void) {
     CHECK(dp_pool_new(2, &p2, &e) == DP_OK);
     CHECK(dp_pool_new(3, &p3, &e) == DP_OK);
     /* the AVX2 set is run twice: with its panel GEMM and with only its dot kernels */
-    dp_mm_kernels rows_only = {"avx2-dots", {0}, NULL, NULL, NULL};
+    dp_mm_kernels rows_only = {"avx2-dots", {0}, NULL, NULL, NULL, {0}};
     const dp_mm_kernels *avx2 = dp_mm_kernels_avx2();
     if (avx2) memcpy(rows_only.dot, avx2->dot, sizeof rows_only.dot);
+    if (avx2) memcpy(rows_only.x8, avx2->x8, sizeof rows_only.x8);
     const dp_mm_kernels *sets[6] = {dp_mm_kernels_generic(), avx2, avx2 ? &rows_only : NULL,
                                     dp_mm_kernels_avx2_vnni(), dp_mm_kernels_neon(),
                                     dp_mm_kernels_wasm()};
@@ -317,6 +351,29 @@ int main(void) {
             printf("%-10s %-5s: max |fast - ref| / sum|w||x| = %.2e\n", kern->name,
                    dp_dtype_name(t), worst);
         }
+        /* q4_K / q6_K with 8 rows interleaved: the shapes above, rows that are not a multiple
+         * of 8 (row-major tail), 1..9 activation rows (group kernel, panel path) */
+        static const int x8_shapes[][3] = {{1, 256, 8}, {1, 512, 67}, {2, 768, 19}, {3, 256, 40},
+                                           {4, 512, 13}, {5, 256, 24}, {6, 1024, 31}, {7, 256, 9},
+                                           {9, 512, 17}, {1, 256, 7}, {2, 256, 72}};
+        g_lay = DP_CPU_W_X8;
+        for (int q = 0; q < 2; q++) {
+            const dp_dtype t = q ? DP_DTYPE_Q6_K : DP_DTYPE_Q4_K;
+            double worst = 0;
+            for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+                dp_pool *pool = si % 3 == 0 ? NULL : si % 3 == 1 ? p2 : p3;
+                check_exact(kern, pool, t, shapes[si][0], shapes[si][1], shapes[si][2]);
+                check_random(kern, pool, t, shapes[si][0], shapes[si][1], shapes[si][2], &worst);
+            }
+            for (size_t si = 0; si < sizeof x8_shapes / sizeof x8_shapes[0]; si++) {
+                dp_pool *pool = si % 3 == 0 ? p3 : si % 3 == 1 ? NULL : p2;
+                check_exact(kern, pool, t, x8_shapes[si][0], x8_shapes[si][1], x8_shapes[si][2]);
+                check_random(kern, pool, t, x8_shapes[si][0], x8_shapes[si][1], x8_shapes[si][2], &worst);
+            }
+            printf("%-10s %-5s x8: max |fast - ref| / sum|w||x| = %.2e\n", kern->name,
+                   dp_dtype_name(t), worst);
+        }
+        g_lay = DP_CPU_W_ROWS;
         check_multi_all(kern, p2, p3);
     }
     check_threads(p2, p3);

@@ -19,6 +19,8 @@ typedef struct dp_tensor {
     void *data;         /* CPU backend: host pointer */
     uint32_t handle;    /* device backends: buffer id (0 = none) */
     uint64_t offset;    /* byte offset of the tensor inside its buffer (multiple of 256) */
+    uint32_t layout;    /* backend-specific arrangement of a weight's bytes, set by
+                           prepare_weight; 0 = row-major, as stored in the file */
 } dp_tensor;
 
 typedef enum dp_act { DP_ACT_SILU = 0, DP_ACT_GELU_TANH } dp_act;
@@ -104,6 +106,12 @@ typedef struct dp_backend_i {
        convert x once and dispatch the products together (q/k/v, gate/up). */
     void (*matmul_multi)(dp_backend *b, dp_tensor *const *outs, const dp_tensor *x,
                          const dp_tensor *const *ws, int count, int n);
+    /* Optional (NULL: weights stay as stored): called once on a weight after its bytes are
+       set, before any op uses it, for weights that only matmul / matmul_multi / get_rows read.
+       The backend may rearrange the bytes in place (same nbytes) into a layout its kernels
+       prefer and record it in t->layout; tensor_set / tensor_get on it are then not
+       meaningful. (CPU: q4_K / q6_K rows interleaved 8 at a time for the decode kernels.) */
+    void (*prepare_weight)(dp_backend *b, dp_tensor *t);
 } dp_backend_i;
 
 struct dp_backend {

@@ -19,8 +19,10 @@ typedef struct loader {
 } loader;
 
 /* Find `name`, check dtype class and shape, allocate on the backend and read it in. */
+/* matmul_w: the tensor is only read by matmul / get_rows, so the backend may rearrange it
+ * (prepare_weight). */
 static dp_status load_tensor(loader *L, const char *name, int64_t rows, int64_t cols, bool want_f32,
-                             bool optional, dp_tensor *t, dp_error *e) {
+                             bool optional, bool matmul_w, dp_tensor *t, dp_error *e) {
     dp_model *m = L->m;
     const dp_rdrr_tensor *rt = dp_rdrr_find(m->rdrr, name);
     if (!rt) {
@@ -55,6 +57,7 @@ static dp_status load_tensor(loader *L, const char *name, int64_t rows, int64_t 
         dp_free(tmp);
     }
     if (st != DP_OK) return st;
+    if (matmul_w && m->be->i->prepare_weight) m->be->i->prepare_weight(m->be, t);
     m->n_params += rows * cols;
     m->weight_bytes += rt->size;
     L->done += rt->size;
@@ -67,10 +70,11 @@ static dp_status load_all(loader *L, dp_error *e) {
     const dp_model_desc *d = &m->d;
     char name[128];
     dp_status st;
-    if ((st = load_tensor(L, "token_embd.weight", d->vocab, d->hidden, false, false, &m->embd, e))) return st;
-    if ((st = load_tensor(L, "output_norm.weight", 1, d->hidden, true, false, &m->out_norm, e))) return st;
+    if ((st = load_tensor(L, "token_embd.weight", d->vocab, d->hidden, false, false,
+                          d->tied_embeddings, &m->embd, e))) return st;
+    if ((st = load_tensor(L, "output_norm.weight", 1, d->hidden, true, false, false, &m->out_norm, e))) return st;
     if (d->tied_embeddings) m->output = m->embd;
-    else if ((st = load_tensor(L, "output.weight", d->vocab, d->hidden, false, false, &m->output, e))) return st;
+    else if ((st = load_tensor(L, "output.weight", d->vocab, d->hidden, false, false, true, &m->output, e))) return st;
     m->main_dtype = m->output.dtype;
     m->layers = dp_calloc((size_t)d->n_layers, sizeof *m->layers);
     if (!m->layers) return dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
@@ -84,7 +88,7 @@ static dp_status load_all(loader *L, dp_error *e) {
             bool is_norm = rows == 1;
             if (slot < 0) {
                 dp_tensor_name(name, sizeof name, l, (dp_wrole)r, -1);
-                if ((st = load_tensor(L, name, rows, cols, is_norm, false, &lw->w[r], e))) return st;
+                if ((st = load_tensor(L, name, rows, cols, is_norm, false, !is_norm, &lw->w[r], e))) return st;
                 if (r == DP_W_Q) m->main_dtype = lw->w[r].dtype;
                 continue;
             }
@@ -92,7 +96,7 @@ static dp_status load_all(loader *L, dp_error *e) {
             if (!lw->experts[slot]) return dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
             for (int x = 0; x < d->n_expert; x++) {
                 dp_tensor_name(name, sizeof name, l, (dp_wrole)r, x);
-                if ((st = load_tensor(L, name, rows, cols, false, false, &lw->experts[slot][x], e))) return st;
+                if ((st = load_tensor(L, name, rows, cols, false, false, false, &lw->experts[slot][x], e))) return st;
             }
         }
     }

@@ -183,8 +183,8 @@ void dp_cpu_op_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const d
     if (!matmul_check(c, out, x, w, n)) return;
     const int64_t k = w->ne[0], m = w->ne[1];
     if (n == 0) return;
-    dp_status st = dp_cpu_matmul(c->pool, &c->ws, out->data, x->data, w->data, w->dtype, n, (int)k,
-                                 (int)m, accumulate);
+    dp_status st = dp_cpu_matmul_layout(c->pool, &c->ws, out->data, x->data, w->data, w->dtype,
+                                        (dp_cpu_wlayout)w->layout, n, (int)k, (int)m, accumulate);
     if (st != DP_OK) dp_cpu_fail(c, st, "matmul: %s", dp_status_str(st));
 }
 
@@ -208,11 +208,25 @@ void dp_cpu_op_matmul_multi(dp_backend *b, dp_tensor *const *outs, const dp_tens
             dp_cpu_fail(c, DP_ERR_INVALID_ARG, "matmul_multi: weights of different k or out aliasing x");
             return;
         }
-        parts[i] = (dp_cpu_mm_part){outs[i]->data, ws[i]->data, ws[i]->dtype, (int)ws[i]->ne[1], false};
+        parts[i] = (dp_cpu_mm_part){outs[i]->data, ws[i]->data, ws[i]->dtype, (int)ws[i]->ne[1], false,
+                                    (dp_cpu_wlayout)ws[i]->layout};
     }
     if (n == 0 || count == 0) return;
     dp_status st = dp_cpu_matmul_multi(c->pool, &c->ws, x->data, n, (int)ws[0]->ne[0], parts, count);
     if (st != DP_OK) dp_cpu_fail(c, st, "matmul_multi: %s", dp_status_str(st));
+}
+
+/* q4_K / q6_K weights of at least 8 rows go to DP_CPU_W_X8 when this CPU's kernels have an
+ * x8 kernel for them (AVX2, AVX-512 VNNI): in place, same bytes, so no extra memory. */
+static void cpu_prepare_weight(dp_backend *b, dp_tensor *t) {
+    (void)b;
+    if (!t || !t->data || t->layout != DP_CPU_W_ROWS || !dp_cpu_x8_preferred(t->dtype) ||
+        t->ne[0] <= 0 || t->ne[0] > INT32_MAX || t->ne[1] < 8 || t->ne[1] > INT32_MAX)
+        return;
+    uint64_t rb = 0;
+    if (!dp_dtype_row_bytes(t->dtype, (uint64_t)t->ne[0], &rb) || rb * (uint64_t)t->ne[1] > t->nbytes)
+        return;
+    if (dp_cpu_x8_repack(t->dtype, (int)t->ne[0], (int)t->ne[1], t->data)) t->layout = DP_CPU_W_X8;
 }
 
 void dp_cpu_use_generic(dp_backend *b) {
@@ -246,6 +260,7 @@ static const dp_backend_i cpu_vtable = {
     .rms_norm = dp_cpu_op_rms_norm,
     .matmul = dp_cpu_op_matmul,
     .matmul_multi = dp_cpu_op_matmul_multi,
+    .prepare_weight = cpu_prepare_weight,
     .add = dp_cpu_op_add,
     .rope = dp_cpu_op_rope,
     .copy = dp_cpu_op_copy,

@@ -318,9 +318,111 @@ static const dp_mm_kernels generic_kernels = {
         [DP_DTYPE_Q6_K] = gen_dot_q6_k,
     },
     NULL, NULL, NULL,
+    {NULL}, /* no x8 kernels: x8 weights take dp_mm_x8_dot_generic; never repacked for */
 };
 
 const dp_mm_kernels *dp_mm_kernels_generic(void) { return &generic_kernels; }
+
+/* ==== DP_CPU_W_X8: 8 rows interleaved (layout in matmul_impl.h) ==== */
+
+static size_t x8_rec_bytes(dp_dtype wt) {
+    return wt == DP_DTYPE_Q4_K ? 8 * 144 : wt == DP_DTYPE_Q6_K ? 8 * 210 : 0;
+}
+
+/* Block b of each of the 8 rows (blk[r]) into a group of nb blocks a row. */
+static void x8_pack_block(dp_dtype wt, const uint8_t *const blk[8], uint8_t *grp, int nb, int b) {
+    for (int r = 0; r < 8; r++) {
+        const uint8_t *q = blk[r];
+        if (wt == DP_DTYPE_Q4_K) {
+            uint8_t *rec = grp + (size_t)b * 8 * 144;
+            memcpy(rec + 2 * r, q, 2);
+            memcpy(rec + 16 + 2 * r, q + 2, 2);
+            for (int w = 0; w < 3; w++) memcpy(rec + 32 + 32 * w + 4 * r, q + 4 + 4 * w, 4);
+            for (int p = 0; p < 16; p++) memcpy(rec + DP_MM_X8_Q4K_QS + 64 * p + 8 * r, q + 16 + 8 * p, 8);
+        } else {
+            uint8_t *lv = grp + (size_t)b * DP_MM_X8_Q6K_LV;
+            uint8_t *hd = grp + (size_t)nb * DP_MM_X8_Q6K_LV + (size_t)b * DP_MM_X8_Q6K_HDR;
+            memcpy(hd + 2 * r, q + 208, 2);
+            for (int p = 0; p < 8; p++) memcpy(hd + 16 + 16 * p + 2 * r, q + 192 + 2 * p, 2);
+            for (int p = 0; p < 16; p++) memcpy(lv + 64 * p + 8 * r, q + 8 * p, 8);
+            for (int p = 0; p < 8; p++) memcpy(lv + DP_MM_X8_Q6K_QH + 64 * p + 8 * r, q + 128 + 8 * p, 8);
+        }
+    }
+}
+
+/* ql / qh / qs pieces are numbered so that piece p holds the row's bytes 8p..8p+7 of that
+ * array: the interleave is a transpose of 8-byte words, undone the same way. */
+void dp_mm_x8_block(dp_dtype wt, const uint8_t *grp, int nb, int b, int r, uint8_t *q) {
+    if (wt == DP_DTYPE_Q4_K) {
+        const uint8_t *rec = grp + (size_t)b * 8 * 144;
+        memcpy(q, rec + 2 * r, 2);
+        memcpy(q + 2, rec + 16 + 2 * r, 2);
+        for (int w = 0; w < 3; w++) memcpy(q + 4 + 4 * w, rec + 32 + 32 * w + 4 * r, 4);
+        for (int p = 0; p < 16; p++) memcpy(q + 16 + 8 * p, rec + DP_MM_X8_Q4K_QS + 64 * p + 8 * r, 8);
+    } else {
+        const uint8_t *lv = grp + (size_t)b * DP_MM_X8_Q6K_LV;
+        const uint8_t *hd = grp + (size_t)nb * DP_MM_X8_Q6K_LV + (size_t)b * DP_MM_X8_Q6K_HDR;
+        memcpy(q + 208, hd + 2 * r, 2);
+        for (int p = 0; p < 8; p++) memcpy(q + 192 + 2 * p, hd + 16 + 16 * p + 2 * r, 2);
+        for (int p = 0; p < 16; p++) memcpy(q + 8 * p, lv + 64 * p + 8 * r, 8);
+        for (int p = 0; p < 8; p++) memcpy(q + 128 + 8 * p, lv + DP_MM_X8_Q6K_QH + 64 * p + 8 * r, 8);
+    }
+}
+
+bool dp_cpu_x8_repack(dp_dtype wt, int k, int m, void *w) {
+    const size_t rec = x8_rec_bytes(wt);
+    if (!rec || k <= 0 || k % DP_QK_K || m < DP_MM_X8 || !w) return false;
+    const int nb = k / DP_QK_K;
+    const size_t bb = rec / 8, rb = (size_t)nb * bb, gb = 8 * rb;
+    uint8_t *tmp = dp_malloc(gb);
+    if (!tmp) return false;
+    for (int g = 0; g < m / DP_MM_X8; g++) {
+        uint8_t *grp = (uint8_t *)w + (size_t)g * gb;
+        memcpy(tmp, grp, gb);
+        for (int b = 0; b < nb; b++) {
+            const uint8_t *blk[8];
+            for (int r = 0; r < 8; r++) blk[r] = tmp + (size_t)r * rb + (size_t)b * bb;
+            x8_pack_block(wt, blk, grp, nb, b);
+        }
+    }
+    dp_free(tmp);
+    return true;
+}
+
+void dp_cpu_weight_block(const void *w, dp_dtype wt, dp_cpu_wlayout lay, int k, int m, int r,
+                         int b, void *dst) {
+    const size_t bb = dp_dtype_block_bytes(wt), rb = (size_t)(k / (int)dp_dtype_block_values(wt)) * bb;
+    const uint8_t *wb = w;
+    if (lay == DP_CPU_W_X8 && r < m / DP_MM_X8 * DP_MM_X8)
+        dp_mm_x8_block(wt, wb + (size_t)(r / 8) * 8 * rb, k / DP_QK_K, b, r % 8, dst);
+    else
+        memcpy(dst, wb + (size_t)r * rb + (size_t)b * bb, bb);
+}
+
+void dp_mm_x8_dot_generic(dp_dtype wt, int k, const void *w, const void *x, size_t xs, int nc,
+                          float *s) {
+    const int nb = k / DP_QK_K;
+    const dp_mm_dot_fn dot = wt == DP_DTYPE_Q4_K ? gen_dot_q4_k : gen_dot_q6_k;
+    uint8_t blk[210];
+    for (int r = 0; r < 8; r++)
+        for (int c = 0; c < nc; c++) {
+            const uint8_t *xc = (const uint8_t *)x + (size_t)c * xs;
+            float sum = 0, part;
+            for (int b = 0; b < nb; b++) { /* the same float sums as the row-major dot */
+                dp_mm_x8_block(wt, w, nb, b, r, blk);
+                dot(DP_QK_K, blk, xc + (size_t)b * sizeof(dp_block_q8_k), 0, 1, &part);
+                sum += part;
+            }
+            s[c * DP_MM_X8 + r] = sum;
+        }
+}
+
+static void gen_x8_q4_k(int k, const void *w, const void *x, size_t xs, int nc, float *s) {
+    dp_mm_x8_dot_generic(DP_DTYPE_Q4_K, k, w, x, xs, nc, s);
+}
+static void gen_x8_q6_k(int k, const void *w, const void *x, size_t xs, int nc, float *s) {
+    dp_mm_x8_dot_generic(DP_DTYPE_Q6_K, k, w, x, xs, nc, s);
+}
 
 const dp_mm_kernels *dp_mm_kernels_avx2(void) {
 #if defined(DP_HAVE_AVX2_FILE) && defined(__GNUC__)
@@ -372,6 +474,19 @@ const dp_mm_kernels *dp_mm_kernels_best(void) {
     return k;
 }
 
+/* q6_K weights are not repacked at load yet: its x8 kernels are correct (tests run them) and
+ * faster than the row kernels while the weights sit in cache, but streaming from memory they
+ * measured 8-10 GB/s on Zen 4 against 18-22 GB/s for the row kernel (bench_gemv --type q6_k),
+ * cause not found yet. -DDP_MM_X8_Q6K_PREFERRED=1 turns it on. */
+#ifndef DP_MM_X8_Q6K_PREFERRED
+#define DP_MM_X8_Q6K_PREFERRED 0
+#endif
+
+bool dp_cpu_x8_preferred(dp_dtype wt) {
+    return (wt == DP_DTYPE_Q4_K || (DP_MM_X8_Q6K_PREFERRED && wt == DP_DTYPE_Q6_K)) &&
+           dp_mm_kernels_best()->x8[wt];
+}
+
 /* ==== driver ==== */
 
 #define MM_ROW_BLOCK 16   /* weight rows kept hot while every activation tile passes over them */
@@ -382,6 +497,7 @@ const dp_mm_kernels *dp_mm_kernels_best(void) {
 typedef struct mm_job {
     const dp_mm_kernels *kern;
     dp_mm_dot_fn dot;
+    dp_mm_x8_fn x8;     /* DP_CPU_W_X8 weights: the group kernel; NULL for row-major */
     dp_dtype wt;
     float *y;
     const float *x;
@@ -393,6 +509,7 @@ typedef struct mm_job {
     bool acc;
     uint8_t *panels;    /* per-thread panel scratch (NULL: no panel path) */
     size_t panel_bytes;
+    size_t panel_stride; /* per-thread scratch: the panel, then (x8 weights) 8 rows unpacked */
 } mm_job;
 
 static void mm_quantize_task(void *arg, int ith, int nth) {
@@ -401,6 +518,12 @@ static void mm_quantize_task(void *arg, int ith, int nth) {
     for (int r = r0; r < r1; r++)
         dp_mm_act_quantize(j->wt, j->x + (size_t)r * (size_t)j->k, j->xa + (size_t)r * j->xa_stride,
                            j->k);
+}
+
+static dp_mm_x8_fn mm_x8_fn(const dp_mm_kernels *kern, dp_dtype wt, dp_cpu_wlayout lay) {
+    if (lay != DP_CPU_W_X8) return NULL;
+    if (kern->x8[wt]) return kern->x8[wt];
+    return wt == DP_DTYPE_Q4_K ? gen_x8_q4_k : gen_x8_q6_k;
 }
 
 /* Weight rows [r0, r1) with the dot kernel, blocked so MM_ROW_BLOCK rows stay in cache. */
@@ -421,19 +544,69 @@ static void mm_rows(const mm_job *j, int r0, int r1) {
     }
 }
 
+/* Groups [g0, g1) of an x8 weight with the group kernel. */
+static void mm_groups(const mm_job *j, int g0, int g1) {
+    float s[DP_MM_NC * DP_MM_X8];
+    for (int g = g0; g < g1; g++) {
+        const uint8_t *wg = j->w + (size_t)g * DP_MM_X8 * j->w_stride;
+        for (int c = 0; c < j->n; c += DP_MM_NC) {
+            const int nc = j->n - c < DP_MM_NC ? j->n - c : DP_MM_NC;
+            j->x8(j->k, wg, j->xa + (size_t)c * j->xa_stride, j->xa_stride, nc, s);
+            for (int q = 0; q < nc; q++) {
+                float *yo = j->y + (size_t)(c + q) * (size_t)j->m + (size_t)g * DP_MM_X8;
+                const float *sq = s + q * DP_MM_X8;
+                if (j->acc)
+                    for (int r = 0; r < DP_MM_X8; r++) yo[r] += sq[r];
+                else
+                    memcpy(yo, sq, sizeof(float) * DP_MM_X8);
+            }
+        }
+    }
+}
+
+/* Rows [r0, r1) (r0 a multiple of 8) of any layout. */
+static void mm_range(const mm_job *j, int r0, int r1) {
+    if (!j->x8) {
+        mm_rows(j, r0, r1);
+        return;
+    }
+    const int gend = j->m / DP_MM_X8 * DP_MM_X8; /* rows past gend stay row-major */
+    const int ge = r1 < gend ? r1 : gend;
+    if (r0 < ge) mm_groups(j, r0 / DP_MM_X8, ge / DP_MM_X8);
+    if (r1 > gend) mm_rows(j, r0 > gend ? r0 : gend, r1);
+}
+
+/* Threads take whole units of 8 rows (an x8 group; the row-major rows the same way). */
+static int mm_units(int m) { return (m + DP_MM_X8 - 1) / DP_MM_X8; }
+
 static void mm_task(void *arg, int ith, int nth) {
     mm_job *j = arg;
     if (!j->panels) {
-        mm_rows(j, (int)((int64_t)j->m * ith / nth), (int)((int64_t)j->m * (ith + 1) / nth));
+        const int u = mm_units(j->m);
+        const int r0 = (int)((int64_t)u * ith / nth) * DP_MM_X8;
+        int r1 = (int)((int64_t)u * (ith + 1) / nth) * DP_MM_X8;
+        if (r1 > j->m) r1 = j->m;
+        if (r0 < r1) mm_range(j, r0, r1);
         return;
     }
     /* whole panels per thread; the rows past the last whole panel go through the dot kernel */
     const int np = j->m / DP_MM_PANEL_ROWS;
     const int p0 = (int)((int64_t)np * ith / nth), p1 = (int)((int64_t)np * (ith + 1) / nth);
-    uint8_t *panel = j->panels + (size_t)ith * j->panel_bytes;
+    uint8_t *panel = j->panels + (size_t)ith * j->panel_stride;
+    uint8_t *rows = panel + j->panel_bytes; /* x8 weights: the panel's 8 rows, row-major */
+    const size_t bb = dp_dtype_block_bytes(j->wt);
+    const int nb = j->k / (int)dp_dtype_block_values(j->wt);
     for (int p = p0; p < p1; p++) {
         const int r = p * DP_MM_PANEL_ROWS;
-        j->kern->panel_pack(j->wt, j->k, j->w + (size_t)r * j->w_stride, j->w_stride, panel);
+        if (j->x8) { /* panel p is group p: rebuild its rows, then pack as usual */
+            const uint8_t *wg = j->w + (size_t)r * j->w_stride;
+            for (int b = 0; b < nb; b++)
+                for (int q = 0; q < DP_MM_X8; q++)
+                    dp_mm_x8_block(j->wt, wg, nb, b, q, rows + (size_t)q * j->w_stride + (size_t)b * bb);
+            j->kern->panel_pack(j->wt, j->k, rows, j->w_stride, panel);
+        } else {
+            j->kern->panel_pack(j->wt, j->k, j->w + (size_t)r * j->w_stride, j->w_stride, panel);
+        }
         for (int c = 0; c < j->n; c += DP_MM_NC) {
             const int nc = j->n - c < DP_MM_NC ? j->n - c : DP_MM_NC;
             j->kern->panel_tile(j->wt, j->k, panel, j->xa + (size_t)c * j->xa_stride, j->xa_stride,
@@ -452,16 +625,20 @@ static bool ws_reserve(dp_cpu_ws *ws, size_t need) {
     return ws->data != NULL;
 }
 
-dp_status dp_cpu_matmul_with(const dp_mm_kernels *kern, dp_pool *pool, dp_cpu_ws *ws, float *y,
-                             const float *x, const void *w, dp_dtype wt, int n, int k, int m,
-                             bool accumulate) {
+static bool mm_layout_ok(dp_dtype wt, dp_cpu_wlayout lay) {
+    return lay == DP_CPU_W_ROWS || (lay == DP_CPU_W_X8 && x8_rec_bytes(wt));
+}
+
+dp_status dp_cpu_matmul_layout_with(const dp_mm_kernels *kern, dp_pool *pool, dp_cpu_ws *ws,
+                                    float *y, const float *x, const void *w, dp_dtype wt,
+                                    dp_cpu_wlayout lay, int n, int k, int m, bool accumulate) {
     uint64_t row_bytes;
     if (n < 0 || k <= 0 || m < 0 || (unsigned)wt >= DP_DTYPE_COUNT || !kern->dot[wt] ||
-        !dp_dtype_row_bytes(wt, (uint64_t)k, &row_bytes))
+        !dp_dtype_row_bytes(wt, (uint64_t)k, &row_bytes) || !mm_layout_ok(wt, lay))
         return DP_ERR_INVALID_ARG;
     if (n == 0 || m == 0) return DP_OK;
-    mm_job j = {kern, kern->dot[wt], wt, y, x, NULL, 0, w, (size_t)row_bytes, n, k, m,
-                accumulate, NULL, 0};
+    mm_job j = {kern, kern->dot[wt], mm_x8_fn(kern, wt, lay), wt, y, x, NULL, 0, w,
+                (size_t)row_bytes, n, k, m, accumulate, NULL, 0, 0};
     const int nth = pool ? dp_pool_size(pool) : 1;
     size_t act_bytes = 0, panel_total = 0;
     if (dp_dtype_is_quant(wt)) {
@@ -470,8 +647,11 @@ dp_status dp_cpu_matmul_with(const dp_mm_kernels *kern, dp_pool *pool, dp_cpu_ws
         act_bytes = (act_bytes + 63) & ~(size_t)63;
         if (kern->panel_bytes && n >= MM_PANEL_MIN_N(wt) && m >= DP_MM_PANEL_ROWS)
             j.panel_bytes = kern->panel_bytes(wt, k);
-        if (j.panel_bytes && !dp_mul_ok(j.panel_bytes, (size_t)nth, &panel_total))
-            return DP_ERR_NOMEM;
+        if (j.panel_bytes) {
+            j.panel_stride = j.panel_bytes + (j.x8 ? DP_MM_X8 * j.w_stride : 0);
+            j.panel_stride = (j.panel_stride + 63) & ~(size_t)63;
+            if (!dp_mul_ok(j.panel_stride, (size_t)nth, &panel_total)) return DP_ERR_NOMEM;
+        }
         if (!ws) return DP_ERR_INVALID_ARG;
         if (act_bytes + panel_total < act_bytes || !ws_reserve(ws, act_bytes + panel_total))
             return DP_ERR_NOMEM;
@@ -487,12 +667,19 @@ dp_status dp_cpu_matmul_with(const dp_mm_kernels *kern, dp_pool *pool, dp_cpu_ws
     return DP_OK;
 }
 
+dp_status dp_cpu_matmul_with(const dp_mm_kernels *kern, dp_pool *pool, dp_cpu_ws *ws, float *y,
+                             const float *x, const void *w, dp_dtype wt, int n, int k, int m,
+                             bool accumulate) {
+    return dp_cpu_matmul_layout_with(kern, pool, ws, y, x, w, wt, DP_CPU_W_ROWS, n, k, m,
+                                     accumulate);
+}
+
 /* ==== several products sharing one input ==== */
 
 typedef struct mm_multi_job {
     const dp_mm_kernels *kern;
     const dp_cpu_mm_part *parts;
-    int count, n, k, m_total;
+    int count, n, k, u_total; /* u_total: units of 8 rows over all parts */
     const float *x;
     uint8_t *xa;
     size_t xa_stride;
@@ -501,18 +688,20 @@ typedef struct mm_multi_job {
 
 static void mm_multi_task(void *arg, int ith, int nth) {
     const mm_multi_job *mj = arg;
-    const int g0 = (int)((int64_t)mj->m_total * ith / nth);
-    const int g1 = (int)((int64_t)mj->m_total * (ith + 1) / nth);
+    const int u0 = (int)((int64_t)mj->u_total * ith / nth);
+    const int u1 = (int)((int64_t)mj->u_total * (ith + 1) / nth);
     int base = 0;
-    for (int i = 0; i < mj->count && base < g1; base += mj->parts[i].m, i++) {
+    for (int i = 0; i < mj->count && base < u1; base += mm_units(mj->parts[i].m), i++) {
         const dp_cpu_mm_part *p = &mj->parts[i];
-        const int r0 = g0 > base ? g0 - base : 0, r1 = g1 - base < p->m ? g1 - base : p->m;
-        if (r0 >= r1) continue;
+        const int pu = mm_units(p->m);
+        const int a = u0 > base ? u0 - base : 0, z = u1 - base < pu ? u1 - base : pu;
+        if (a >= z) continue;
         uint64_t row_bytes = 0;
         (void)dp_dtype_row_bytes(p->wt, (uint64_t)mj->k, &row_bytes);
-        const mm_job j = {mj->kern, mj->kern->dot[p->wt], p->wt, p->y, mj->x, mj->xa, mj->xa_stride,
-                          p->w, (size_t)row_bytes, mj->n, mj->k, p->m, p->accumulate, NULL, 0};
-        mm_rows(&j, r0, r1);
+        const mm_job j = {mj->kern, mj->kern->dot[p->wt], mm_x8_fn(mj->kern, p->wt, p->layout),
+                          p->wt, p->y, mj->x, mj->xa, mj->xa_stride, p->w, (size_t)row_bytes,
+                          mj->n, mj->k, p->m, p->accumulate, NULL, 0, 0};
+        mm_range(&j, a * DP_MM_X8, z * DP_MM_X8 < p->m ? z * DP_MM_X8 : p->m);
     }
 }
 
@@ -530,30 +719,31 @@ dp_status dp_cpu_matmul_multi_with(const dp_mm_kernels *kern, dp_pool *pool, dp_
                                    int count) {
     if (n < 0 || k <= 0 || count < 0 || (count > 0 && !parts)) return DP_ERR_INVALID_ARG;
     bool fused = count > 1 && n > 0;
-    int64_t m_total = 0;
+    int64_t u_total = 0;
     for (int i = 0; i < count; i++) {
         const dp_cpu_mm_part *p = &parts[i];
         uint64_t row_bytes;
         if (p->m < 0 || (unsigned)p->wt >= DP_DTYPE_COUNT || !kern->dot[p->wt] ||
-            !dp_dtype_row_bytes(p->wt, (uint64_t)k, &row_bytes))
+            !dp_dtype_row_bytes(p->wt, (uint64_t)k, &row_bytes) || !mm_layout_ok(p->wt, p->layout))
             return DP_ERR_INVALID_ARG;
-        m_total += p->m;
+        u_total += mm_units(p->m);
         if (mm_act_class(p->wt) != mm_act_class(parts[0].wt) ||
             (kern->panel_bytes && n >= MM_PANEL_MIN_N(p->wt) && p->m >= DP_MM_PANEL_ROWS &&
              kern->panel_bytes(p->wt, k)))
             fused = false; /* mixed activation formats, or a product that takes the panel path */
     }
-    if (m_total > INT32_MAX) fused = false;
+    if (u_total > INT32_MAX) fused = false;
     if (!fused) {
         for (int i = 0; i < count; i++) {
-            const dp_status st = dp_cpu_matmul_with(kern, pool, ws, parts[i].y, x, parts[i].w,
-                                                    parts[i].wt, n, k, parts[i].m,
-                                                    parts[i].accumulate);
+            const dp_status st = dp_cpu_matmul_layout_with(kern, pool, ws, parts[i].y, x,
+                                                           parts[i].w, parts[i].wt,
+                                                           parts[i].layout, n, k, parts[i].m,
+                                                           parts[i].accumulate);
             if (st != DP_OK) return st;
         }
         return DP_OK;
     }
-    mm_multi_job mj = {kern, parts, count, n, k, (int)m_total, x, NULL, 0, parts[0].wt};
+    mm_multi_job mj = {kern, parts, count, n, k, (int)u_total, x, NULL, 0, parts[0].wt};
     if (dp_dtype_is_quant(mj.act_wt)) {
         size_t act_bytes;
         mj.xa_stride = dp_mm_act_row_bytes(mj.act_wt, k);
@@ -579,6 +769,13 @@ dp_status dp_cpu_matmul_multi(dp_pool *pool, dp_cpu_ws *ws, const float *x, int 
 dp_status dp_cpu_matmul(dp_pool *pool, dp_cpu_ws *ws, float *y, const float *x, const void *w,
                         dp_dtype wt, int n, int k, int m, bool accumulate) {
     return dp_cpu_matmul_with(dp_mm_kernels_best(), pool, ws, y, x, w, wt, n, k, m, accumulate);
+}
+
+dp_status dp_cpu_matmul_layout(dp_pool *pool, dp_cpu_ws *ws, float *y, const float *x,
+                               const void *w, dp_dtype wt, dp_cpu_wlayout lay, int n, int k,
+                               int m, bool accumulate) {
+    return dp_cpu_matmul_layout_with(dp_mm_kernels_best(), pool, ws, y, x, w, wt, lay, n, k, m,
+                                     accumulate);
 }
 
 void dp_cpu_ws_free(dp_cpu_ws *ws) {

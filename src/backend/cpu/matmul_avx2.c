@@ -628,6 +628,365 @@ static void vnni_panel_tile(dp_dtype wt, int k, const void *panel, const void *x
     (wt == DP_DTYPE_Q6_K ? t16 : t32)[i](k, panel, x, xs, y, ldy, acc);
 }
 
+/* ---- DP_CPU_W_X8 group kernels: 8 interleaved rows against 1..4 activation rows ----
+ * Layout in matmul_impl.h. Each 64-byte piece holds 8 bytes of each of the 8 rows; one 8-byte
+ * broadcast of the activations feeds all 8 rows, and the block scales of the 8 rows are
+ * applied as vectors (one lane per row), so a block of 8 rows costs about what the row kernels
+ * spend on one. The i32 sums of a super-block are exact; the float sums run per super-block
+ * and row (the row kernels keep 8 partial sums per row instead: results agree to rounding). */
+
+/* Scales (s0: sub-blocks 0..3, s1: 4..7) and mins (n0, n1) of the 8 rows, one row per dword,
+ * one 6-bit value per byte: k4_scales_mins for 8 rows at once. */
+INLINE void x8_q4k_scales(const uint8_t *rec, __m256i *s0, __m256i *s1, __m256i *n0, __m256i *n1) {
+    const __m256i u0 = load256(rec + 32), u1 = load256(rec + 64), u2 = load256(rec + 96);
+    const __m256i m1 = _mm256_set1_epi32(0x3f3f3f3f), m2 = _mm256_set1_epi32(0x0f0f0f0f),
+                  m3 = _mm256_set1_epi32(0x03030303);
+    *s0 = _mm256_and_si256(u0, m1);
+    *s1 = _mm256_or_si256(_mm256_and_si256(u2, m2),
+                          _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 6), m3), 4));
+    *n0 = _mm256_and_si256(u1, m1);
+    *n1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 4), m2),
+                          _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 6), m3), 4));
+}
+
+/* Σ_j min_j * (Σ of the 32 activations of sub-block j), one row per lane. */
+INLINE __m256i x8_q4k_minsum(__m256i n0, __m256i n1, const dp_block_q8_k *xb) {
+    const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)xb->bsums),
+                                      _mm_loadu_si128((const __m128i *)xb->bsums + 1));
+    /* dwords: (bs0, bs2), (bs1, bs3), (bs4, bs6), (bs5, bs7) */
+    const __m128i p = _mm_shuffle_epi8(bs, _mm_setr_epi8(0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15));
+    const __m256i lo = _mm256_set1_epi32(0x00FF00FF);
+    __m256i m = _mm256_madd_epi16(_mm256_and_si256(n0, lo), _mm256_broadcastd_epi32(p));
+    m = _mm256_add_epi32(m, _mm256_madd_epi16(_mm256_srli_epi16(n0, 8),
+                                              _mm256_broadcastd_epi32(_mm_shuffle_epi32(p, 0x55))));
+    m = _mm256_add_epi32(m, _mm256_madd_epi16(_mm256_and_si256(n1, lo),
+                                              _mm256_broadcastd_epi32(_mm_shuffle_epi32(p, 0xAA))));
+    m = _mm256_add_epi32(m, _mm256_madd_epi16(_mm256_srli_epi16(n1, 8),
+                                              _mm256_broadcastd_epi32(_mm_shuffle_epi32(p, 0xFF))));
+    return m;
+}
+
+INLINE __m256i bcast64(const int8_t *p) {
+    int64_t v;
+    memcpy(&v, p, 8);
+    return _mm256_set1_epi64x(v);
+}
+
+/* Two i32 lanes per row for rows 0..3 (a) and 4..7 (b) -> one lane per row 0..7. */
+INLINE __m256i x8_rows8(__m256i a, __m256i b) {
+    return _mm256_permute4x64_epi64(_mm256_hadd_epi32(a, b), 0xD8);
+}
+
+/* Byte `byte` of each dword of v as an i16 pair (both halves of the dword). */
+INLINE __m256i byte_pair16(__m256i v, int byte) {
+    const __m256i e = _mm256_and_si256(_mm256_srli_epi32(v, 8 * byte), _mm256_set1_epi32(0xFF));
+    return _mm256_or_si256(e, _mm256_slli_epi32(e, 16));
+}
+
+/* AVX2: a 64-byte piece is two ymm (rows 0..3, rows 4..7); maddubs sums of the 4 steps of a
+ * 32-value sub-block stay in i16 (4 x 2 x 15 x 127 < 2^15), then madd with the row scales. */
+INLINE void x8_q4k_avx2_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, float *s,
+                           const int NC) {
+    const int nb = k / DP_QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    const __m256i ia = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3), ib = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
+    __m256 acc[DP_MM_NC];
+    UNROLL
+    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++, w += 8 * 144) {
+        __m256i s0, s1, n0, n1;
+        x8_q4k_scales(w, &s0, &s1, &n0, &n1);
+        const int8_t *xq[DP_MM_NC];
+        __m256i sa[DP_MM_NC], sb[DP_MM_NC];
+        UNROLL
+        for (int c = 0; c < NC; c++) {
+            xq[c] = ((const dp_block_q8_k *)(x + (size_t)c * xs) + b)->qs;
+            sa[c] = sb[c] = _mm256_setzero_si256();
+        }
+        UNROLL
+        for (int c4 = 0; c4 < 4; c4++) {
+            __m256i la[DP_MM_NC], ha[DP_MM_NC], lb[DP_MM_NC], hb[DP_MM_NC];
+            UNROLL
+            for (int c = 0; c < NC; c++) la[c] = ha[c] = lb[c] = hb[c] = _mm256_setzero_si256();
+            UNROLL
+            for (int jj = 0; jj < 4; jj++) {
+                const uint8_t *pc = w + DP_MM_X8_Q4K_QS + 64 * (4 * c4 + jj);
+                const __m256i va = load256(pc), vb = load256(pc + 32);
+                const __m256i qla = _mm256_and_si256(va, m4), qha = _mm256_and_si256(_mm256_srli_epi16(va, 4), m4);
+                const __m256i qlb = _mm256_and_si256(vb, m4), qhb = _mm256_and_si256(_mm256_srli_epi16(vb, 4), m4);
+                UNROLL
+                for (int c = 0; c < NC; c++) {
+                    const __m256i xl = bcast64(xq[c] + 64 * c4 + 8 * jj);
+                    const __m256i xh = bcast64(xq[c] + 64 * c4 + 32 + 8 * jj);
+                    la[c] = _mm256_add_epi16(la[c], _mm256_maddubs_epi16(qla, xl));
+                    ha[c] = _mm256_add_epi16(ha[c], _mm256_maddubs_epi16(qha, xh));
+                    lb[c] = _mm256_add_epi16(lb[c], _mm256_maddubs_epi16(qlb, xl));
+                    hb[c] = _mm256_add_epi16(hb[c], _mm256_maddubs_epi16(qhb, xh));
+                }
+            }
+            const __m256i S = c4 < 2 ? s0 : s1;
+            const __m256i SA = _mm256_permutevar8x32_epi32(S, ia), SB = _mm256_permutevar8x32_epi32(S, ib);
+            const int by = 2 * (c4 & 1);
+            const __m256i sla = byte_pair16(SA, by), sha = byte_pair16(SA, by + 1);
+            const __m256i slb = byte_pair16(SB, by), shb = byte_pair16(SB, by + 1);
+            UNROLL
+            for (int c = 0; c < NC; c++) {
+                sa[c] = _mm256_add_epi32(sa[c], _mm256_add_epi32(_mm256_madd_epi16(la[c], sla), _mm256_madd_epi16(ha[c], sha)));
+                sb[c] = _mm256_add_epi32(sb[c], _mm256_add_epi32(_mm256_madd_epi16(lb[c], slb), _mm256_madd_epi16(hb[c], shb)));
+            }
+        }
+        const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w));
+        const __m256 dmv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16)));
+        UNROLL
+        for (int c = 0; c < NC; c++) {
+            const dp_block_q8_k *xb = (const dp_block_q8_k *)(x + (size_t)c * xs) + b;
+            const __m256 xd = _mm256_set1_ps(xb->d);
+            acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dv, xd), _mm256_cvtepi32_ps(x8_rows8(sa[c], sb[c])), acc[c]);
+            acc[c] = _mm256_fnmadd_ps(_mm256_mul_ps(dmv, xd), _mm256_cvtepi32_ps(x8_q4k_minsum(n0, n1, xb)), acc[c]);
+        }
+    }
+    UNROLL
+    for (int c = 0; c < NC; c++) _mm256_storeu_ps(s + DP_MM_X8 * c, acc[c]);
+}
+
+/* q6_K levels of one piece pair: low nibbles of L with bits (2q, 2q+1) of H on top (group q),
+ * high nibbles with bits (2q+4, 2q+5) (group q + 2). */
+#define X8_Q6_LEVELS(T, and_, or_, sl, sr, L, H, q, m4, m30, vA, vB)                        \
+    do {                                                                                      \
+        vA = or_(and_(L, m4), and_(q ? sl(H, 2) : sl(H, 4), m30));                            \
+        vB = or_(and_(sr(L, 4), m4), and_(q ? sr(H, 2) : H, m30));                            \
+    } while (0)
+
+/* AVX2 q6_K: i16 sums of the 2 steps of a 16-value sub-block (2 x 2 x 63 x 127 < 2^15). */
+INLINE void x8_q6k_avx2_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, float *s,
+                           const int NC) {
+    const int nb = k / DP_QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0xF), m30 = _mm256_set1_epi8(0x30);
+    const __m256i ia = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3), ib = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
+    const __m256i dup0 = _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13,
+                                          0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13);
+    const __m256i dup1 = _mm256_add_epi8(dup0, _mm256_set1_epi8(2));
+    __m256 acc[DP_MM_NC];
+    UNROLL
+    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+    const uint8_t *hd = w + (size_t)nb * DP_MM_X8_Q6K_LV;
+    for (int b = 0; b < nb; b++, w += DP_MM_X8_Q6K_LV, hd += DP_MM_X8_Q6K_HDR) {
+        const int8_t *xq[DP_MM_NC];
+        __m256i sa[DP_MM_NC], sb[DP_MM_NC];
+        UNROLL
+        for (int c = 0; c < NC; c++) {
+            xq[c] = ((const dp_block_q8_k *)(x + (size_t)c * xs) + b)->qs;
+            sa[c] = sb[c] = _mm256_setzero_si256();
+        }
+        for (int h = 0; h < 2; h++) {
+            UNROLL
+            for (int q = 0; q < 2; q++) {
+                const __m256i scP = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(hd + 16 + 16 * (4 * h + q))));
+                const __m256i scQ = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(hd + 16 + 16 * (4 * h + q + 2))));
+                UNROLL
+                for (int jh = 0; jh < 2; jh++) {
+                    __m256i Aa[DP_MM_NC], Ab[DP_MM_NC], Ba[DP_MM_NC], Bb[DP_MM_NC];
+                    UNROLL
+                    for (int c = 0; c < NC; c++) Aa[c] = Ab[c] = Ba[c] = Bb[c] = _mm256_setzero_si256();
+                    UNROLL
+                    for (int jj = 0; jj < 2; jj++) {
+                        const int j = 2 * jh + jj;
+                        const uint8_t *hp = w + DP_MM_X8_Q6K_QH + 64 * (4 * h + j);
+                        const uint8_t *lp = w + 64 * (4 * (2 * h + q) + j);
+                        __m256i vAa, vBa, vAb, vBb;
+                        const __m256i Ha = load256(hp), Hb = load256(hp + 32), La = load256(lp), Lb = load256(lp + 32);
+                        X8_Q6_LEVELS(__m256i, _mm256_and_si256, _mm256_or_si256, _mm256_slli_epi16,
+                                     _mm256_srli_epi16, La, Ha, q, m4, m30, vAa, vBa);
+                        X8_Q6_LEVELS(__m256i, _mm256_and_si256, _mm256_or_si256, _mm256_slli_epi16,
+                                     _mm256_srli_epi16, Lb, Hb, q, m4, m30, vAb, vBb);
+                        UNROLL
+                        for (int c = 0; c < NC; c++) {
+                            const __m256i xA = bcast64(xq[c] + 128 * h + 32 * q + 8 * j);
+                            const __m256i xB = bcast64(xq[c] + 128 * h + 32 * (q + 2) + 8 * j);
+                            Aa[c] = _mm256_add_epi16(Aa[c], _mm256_maddubs_epi16(vAa, xA));
+                            Ab[c] = _mm256_add_epi16(Ab[c], _mm256_maddubs_epi16(vAb, xA));
+                            Ba[c] = _mm256_add_epi16(Ba[c], _mm256_maddubs_epi16(vBa, xB));
+                            Bb[c] = _mm256_add_epi16(Bb[c], _mm256_maddubs_epi16(vBb, xB));
+                        }
+                    }
+                    /* sub-blocks 8h + 2q + jh (A) and 8h + 2(q + 2) + jh (B) */
+                    const __m256i dup = jh ? dup1 : dup0;
+                    const __m256i sAa = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(scP, ia), dup);
+                    const __m256i sAb = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(scP, ib), dup);
+                    const __m256i sBa = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(scQ, ia), dup);
+                    const __m256i sBb = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(scQ, ib), dup);
+                    UNROLL
+                    for (int c = 0; c < NC; c++) {
+                        sa[c] = _mm256_add_epi32(sa[c], _mm256_add_epi32(_mm256_madd_epi16(Aa[c], sAa), _mm256_madd_epi16(Ba[c], sBa)));
+                        sb[c] = _mm256_add_epi32(sb[c], _mm256_add_epi32(_mm256_madd_epi16(Ab[c], sAb), _mm256_madd_epi16(Bb[c], sBb)));
+                    }
+                }
+            }
+        }
+        const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)hd));
+        UNROLL
+        for (int c = 0; c < NC; c++) {
+            const dp_block_q8_k *xb = (const dp_block_q8_k *)(x + (size_t)c * xs) + b;
+            /* the stored levels are q + 32: subtract 32 * Σ_sub scale * bsum, per row */
+            __m256i off = _mm256_setzero_si256();
+            UNROLL
+            for (int p = 0; p < 8; p++) {
+                int32_t bp;
+                memcpy(&bp, xb->bsums + 2 * p, 4);
+                off = _mm256_add_epi32(off, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(hd + 16 + 16 * p))),
+                                                              _mm256_set1_epi32(bp)));
+            }
+            const __m256i t = _mm256_sub_epi32(x8_rows8(sa[c], sb[c]), _mm256_slli_epi32(off, 5));
+            acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(xb->d)), _mm256_cvtepi32_ps(t), acc[c]);
+        }
+    }
+    UNROLL
+    for (int c = 0; c < NC; c++) _mm256_storeu_ps(s + DP_MM_X8 * c, acc[c]);
+}
+
+/* AVX-512 VNNI: a piece is one zmm (two dword lanes per row); vpdpbusd accumulates u8 levels
+ * x s8 activations straight into i32, and a sub-block's scale is one vpmulld. */
+VNNI_TARGET INLINE __m512i bcast64z(const int8_t *p) {
+    int64_t v;
+    memcpy(&v, p, 8);
+    return _mm512_set1_epi64(v);
+}
+
+/* Two dword lanes per row -> one lane per row. */
+VNNI_TARGET INLINE __m256i x8_rows8z(__m512i v) {
+    return _mm512_cvtepi64_epi32(_mm512_add_epi32(v, _mm512_srli_epi64(v, 32)));
+}
+
+VNNI_TARGET INLINE void x8_q4k_vnni_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs,
+                                       float *s, const int NC) {
+    const int nb = k / DP_QK_K;
+    const __m512i m4 = _mm512_set1_epi8(0xF), ff = _mm512_set1_epi32(0xFF);
+    const __m512i dup = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    __m256 acc[DP_MM_NC];
+    UNROLL
+    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++, w += 8 * 144) {
+        __m256i s0, s1, n0, n1;
+        x8_q4k_scales(w, &s0, &s1, &n0, &n1);
+        const __m512i S0 = _mm512_permutexvar_epi32(dup, _mm512_castsi256_si512(s0));
+        const __m512i S1 = _mm512_permutexvar_epi32(dup, _mm512_castsi256_si512(s1));
+        const int8_t *xq[DP_MM_NC];
+        __m512i si[DP_MM_NC];
+        UNROLL
+        for (int c = 0; c < NC; c++) {
+            xq[c] = ((const dp_block_q8_k *)(x + (size_t)c * xs) + b)->qs;
+            si[c] = _mm512_setzero_si512();
+        }
+        UNROLL
+        for (int c4 = 0; c4 < 4; c4++) {
+            __m512i al[DP_MM_NC], ah[DP_MM_NC];
+            UNROLL
+            for (int c = 0; c < NC; c++) al[c] = ah[c] = _mm512_setzero_si512();
+            UNROLL
+            for (int jj = 0; jj < 4; jj++) {
+                const __m512i v = _mm512_loadu_si512(w + DP_MM_X8_Q4K_QS + 64 * (4 * c4 + jj));
+                const __m512i ql = _mm512_and_si512(v, m4), qh = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                UNROLL
+                for (int c = 0; c < NC; c++) {
+                    al[c] = _mm512_dpbusd_epi32(al[c], ql, bcast64z(xq[c] + 64 * c4 + 8 * jj));
+                    ah[c] = _mm512_dpbusd_epi32(ah[c], qh, bcast64z(xq[c] + 64 * c4 + 32 + 8 * jj));
+                }
+            }
+            const __m512i S = c4 < 2 ? S0 : S1;
+            const unsigned sh = 16 * (unsigned)(c4 & 1);
+            const __m512i sl = _mm512_and_si512(_mm512_srli_epi32(S, sh), ff);
+            const __m512i shi = _mm512_and_si512(_mm512_srli_epi32(S, sh + 8), ff);
+            UNROLL
+            for (int c = 0; c < NC; c++)
+                si[c] = _mm512_add_epi32(si[c], _mm512_add_epi32(_mm512_mullo_epi32(al[c], sl),
+                                                                 _mm512_mullo_epi32(ah[c], shi)));
+        }
+        const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w));
+        const __m256 dmv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16)));
+        UNROLL
+        for (int c = 0; c < NC; c++) {
+            const dp_block_q8_k *xb = (const dp_block_q8_k *)(x + (size_t)c * xs) + b;
+            const __m256 xd = _mm256_set1_ps(xb->d);
+            acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dv, xd), _mm256_cvtepi32_ps(x8_rows8z(si[c])), acc[c]);
+            acc[c] = _mm256_fnmadd_ps(_mm256_mul_ps(dmv, xd), _mm256_cvtepi32_ps(x8_q4k_minsum(n0, n1, xb)), acc[c]);
+        }
+    }
+    UNROLL
+    for (int c = 0; c < NC; c++) _mm256_storeu_ps(s + DP_MM_X8 * c, acc[c]);
+}
+
+VNNI_TARGET INLINE void x8_q6k_vnni_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs,
+                                       float *s, const int NC) {
+    const int nb = k / DP_QK_K;
+    const __m512i m4 = _mm512_set1_epi8(0xF), m30 = _mm512_set1_epi8(0x30);
+    __m256 acc[DP_MM_NC];
+    UNROLL
+    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+    const uint8_t *hd = w + (size_t)nb * DP_MM_X8_Q6K_LV;
+    for (int b = 0; b < nb; b++, w += DP_MM_X8_Q6K_LV, hd += DP_MM_X8_Q6K_HDR) {
+        const int8_t *xq[DP_MM_NC];
+        __m512i si[DP_MM_NC];
+        UNROLL
+        for (int c = 0; c < NC; c++) {
+            xq[c] = ((const dp_block_q8_k *)(x + (size_t)c * xs) + b)->qs;
+            si[c] = _mm512_setzero_si512();
+        }
+        for (int h = 0; h < 2; h++) {
+            UNROLL
+            for (int q = 0; q < 2; q++) {
+                /* lanes 2r, 2r+1: row r's scales 2p, 2p+1 (p = 4h + q for group q, +2 for q + 2) */
+                const __m512i scP = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(hd + 16 + 16 * (4 * h + q))));
+                const __m512i scQ = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(hd + 16 + 16 * (4 * h + q + 2))));
+                UNROLL
+                for (int jh = 0; jh < 2; jh++) {
+                    __m512i aA[DP_MM_NC], aB[DP_MM_NC];
+                    UNROLL
+                    for (int c = 0; c < NC; c++) aA[c] = aB[c] = _mm512_setzero_si512();
+                    UNROLL
+                    for (int jj = 0; jj < 2; jj++) {
+                        const int j = 2 * jh + jj;
+                        const uint8_t *hp = w + DP_MM_X8_Q6K_QH + 64 * (4 * h + j);
+                        const uint8_t *lp = w + 64 * (4 * (2 * h + q) + j);
+                        const __m512i H = _mm512_loadu_si512(hp);
+                        const __m512i L = _mm512_loadu_si512(lp);
+                        __m512i vA, vB;
+                        X8_Q6_LEVELS(__m512i, _mm512_and_si512, _mm512_or_si512, _mm512_slli_epi16,
+                                     _mm512_srli_epi16, L, H, q, m4, m30, vA, vB);
+                        UNROLL
+                        for (int c = 0; c < NC; c++) {
+                            aA[c] = _mm512_dpbusd_epi32(aA[c], vA, bcast64z(xq[c] + 128 * h + 32 * q + 8 * j));
+                            aB[c] = _mm512_dpbusd_epi32(aB[c], vB, bcast64z(xq[c] + 128 * h + 32 * (q + 2) + 8 * j));
+                        }
+                    }
+                    const __m512i sA = jh ? _mm512_shuffle_epi32(scP, (_MM_PERM_ENUM)0xF5) : _mm512_shuffle_epi32(scP, (_MM_PERM_ENUM)0xA0);
+                    const __m512i sB = jh ? _mm512_shuffle_epi32(scQ, (_MM_PERM_ENUM)0xF5) : _mm512_shuffle_epi32(scQ, (_MM_PERM_ENUM)0xA0);
+                    UNROLL
+                    for (int c = 0; c < NC; c++)
+                        si[c] = _mm512_add_epi32(si[c], _mm512_add_epi32(_mm512_mullo_epi32(aA[c], sA),
+                                                                         _mm512_mullo_epi32(aB[c], sB)));
+                }
+            }
+        }
+        const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)hd));
+        UNROLL
+        for (int c = 0; c < NC; c++) {
+            const dp_block_q8_k *xb = (const dp_block_q8_k *)(x + (size_t)c * xs) + b;
+            __m256i off = _mm256_setzero_si256();
+            UNROLL
+            for (int p = 0; p < 8; p++) {
+                int32_t bp;
+                memcpy(&bp, xb->bsums + 2 * p, 4);
+                off = _mm256_dpwssd_epi32(off, _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(hd + 16 + 16 * p))),
+                                          _mm256_set1_epi32(bp));
+            }
+            const __m256i t = _mm256_sub_epi32(x8_rows8z(si[c]), _mm256_slli_epi32(off, 5));
+            acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(xb->d)), _mm256_cvtepi32_ps(t), acc[c]);
+        }
+    }
+    UNROLL
+    for (int c = 0; c < NC; c++) _mm256_storeu_ps(s + DP_MM_X8 * c, acc[c]);
+}
+
 /* ---- instantiation over the row count ---- */
 
 /* One function per row count (so each gets its own register allocation) and a dispatcher. */
@@ -663,6 +1022,10 @@ static void vnni_panel_tile(dp_dtype wt, int k, const void *panel, const void *x
 #define CALL_Q4_K_VNNI(NC) dot_q45k_nc(k, wb, xb, xs, s, NC, 0, 1)
 #define CALL_Q5_K_VNNI(NC) dot_q45k_nc(k, wb, xb, xs, s, NC, 1, 1)
 #define CALL_Q6_K_VNNI(NC) dot_q6k_nc(k, wb, xb, xs, s, NC, 1)
+#define CALL_X8_Q4_K(NC) x8_q4k_avx2_nc(k, wb, xb, xs, s, NC)
+#define CALL_X8_Q6_K(NC) x8_q6k_avx2_nc(k, wb, xb, xs, s, NC)
+#define CALL_X8_Q4_K_VNNI(NC) x8_q4k_vnni_nc(k, wb, xb, xs, s, NC)
+#define CALL_X8_Q6_K_VNNI(NC) x8_q6k_vnni_nc(k, wb, xb, xs, s, NC)
 #define NO_ATTR
 
 DP_MM_INSTANCES(avx2_dot_f32, CALL_F32, NO_ATTR)
@@ -680,6 +1043,10 @@ DP_MM_INSTANCES(vnni_dot_q8_0, CALL_Q8_0, VNNI_TARGET)
 DP_MM_INSTANCES(vnni_dot_q4_k, CALL_Q4_K_VNNI, VNNI_TARGET)
 DP_MM_INSTANCES(vnni_dot_q5_k, CALL_Q5_K_VNNI, VNNI_TARGET)
 DP_MM_INSTANCES(vnni_dot_q6_k, CALL_Q6_K_VNNI, VNNI_TARGET)
+DP_MM_INSTANCES(avx2_x8_q4_k, CALL_X8_Q4_K, NO_ATTR)
+DP_MM_INSTANCES(avx2_x8_q6_k, CALL_X8_Q6_K, NO_ATTR)
+DP_MM_INSTANCES(vnni_x8_q4_k, CALL_X8_Q4_K_VNNI, VNNI_TARGET)
+DP_MM_INSTANCES(vnni_x8_q6_k, CALL_X8_Q6_K_VNNI, VNNI_TARGET)
 
 static const dp_mm_kernels avx2_kernels = {
     "avx2",
@@ -695,6 +1062,7 @@ static const dp_mm_kernels avx2_kernels = {
     avx2_panel_bytes,
     avx2_panel_pack,
     avx2_panel_tile,
+    {[DP_DTYPE_Q4_K] = avx2_x8_q4_k, [DP_DTYPE_Q6_K] = avx2_x8_q6_k},
 };
 
 static const dp_mm_kernels vnni_kernels = {
@@ -711,6 +1079,7 @@ static const dp_mm_kernels vnni_kernels = {
     avx2_panel_bytes,
     vnni_panel_pack,
     vnni_panel_tile,
+    {[DP_DTYPE_Q4_K] = vnni_x8_q4_k, [DP_DTYPE_Q6_K] = vnni_x8_q6_k},
 };
 
 const dp_mm_kernels *dp_mm_avx2_table(bool vnni) { return vnni ? &vnni_kernels : &avx2_kernels; }

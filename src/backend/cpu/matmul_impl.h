@@ -50,12 +50,51 @@ typedef void (*dp_mm_panel_pack_fn)(dp_dtype wt, int k, const void *w, size_t w_
 typedef void (*dp_mm_panel_tile_fn)(dp_dtype wt, int k, const void *panel, const void *x,
                                     size_t x_stride, int nc, float *y, size_t ldy, bool acc);
 
+/* ---- DP_CPU_W_X8 (matmul.h): 8 rows interleaved, the same bytes as the 8 rows ----
+ * A group of 8 rows holds block b (b < nb = k / 256) of the 8 rows together:
+ *
+ * q4_K, 1152 bytes (= 8 x 144), record b at 1152 b:
+ *   [0, 16)      f16 d[8]                 row r's super-block scale
+ *   [16, 32)     f16 dmin[8]
+ *   [32, 128)    u32 sc[3][8]             word w (bytes 4w..4w+3) of row r's 12 packed
+ *                                         6-bit scales/mins at sc[w][r]
+ *   [128, 1152)  16 pieces of 64 bytes    piece 4c + j (c, j < 4): bytes 8r..8r+7 are the
+ *                                         row's qs[32c + 8j .. +8] (low nibbles: values 8j..
+ *                                         8j+7 of sub-block 2c, high nibbles: of 2c+1)
+ * q6_K (8 x 210 bytes a block): the group's nb level records of 1536 bytes come first (so
+ * they stay 64-byte aligned when nb is a multiple of 4), then nb headers of 144 bytes:
+ *   level record b:
+ *   [0, 1024)    16 pieces of 64 (ql)     piece 4(2h + q) + j: bytes 8r..8r+7 = the row's
+ *                                         ql[64h + 32q + 8j .. +8]
+ *   [1024, 1536) 8 pieces of 64 (qh)      piece 4h + j: bytes 8r..8r+7 = qh[32h + 8j .. +8]
+ *   header b (at nb * 1536 + 144 b):
+ *   [0, 16)      f16 d[8]
+ *   [16, 144)    i8 sc: 8 pieces of 16    piece p: bytes 2r, 2r+1 are row r's scales 2p, 2p+1
+ * A 64-byte piece is one zmm (or two ymm) load: 8 values of each of the 8 rows against one
+ * 8-byte broadcast of the activations. */
+#define DP_MM_X8 8
+#define DP_MM_X8_Q4K_QS 128
+#define DP_MM_X8_Q6K_LV 1536
+#define DP_MM_X8_Q6K_QH 1024
+#define DP_MM_X8_Q6K_HDR 144
+/* s[c * DP_MM_X8 + r] = dot(row r of the group at w, activation row c) for r < 8, c < nc
+ * (1..DP_MM_NC); w points at the group's first record. */
+typedef void (*dp_mm_x8_fn)(int k, const void *w, const void *x, size_t x_stride, int nc,
+                            float *s);
+/* The stored block b of row r (< 8) of a group of nb blocks a row (q4_K / q6_K). */
+void dp_mm_x8_block(dp_dtype wt, const uint8_t *grp, int nb, int b, int r, uint8_t *blk);
+/* The portable x8 product (every block rebuilt, then the generic dot): the reference for the
+ * x8 kernels and the fallback of kernel sets that have none. */
+void dp_mm_x8_dot_generic(dp_dtype wt, int k, const void *w, const void *x, size_t x_stride,
+                          int nc, float *s);
+
 typedef struct dp_mm_kernels {
     const char *name;
     dp_mm_dot_fn dot[DP_DTYPE_COUNT]; /* NULL for unsupported weight types */
     dp_mm_panel_bytes_fn panel_bytes; /* all three NULL when the set has no panel kernels */
     dp_mm_panel_pack_fn panel_pack;
     dp_mm_panel_tile_fn panel_tile;
+    dp_mm_x8_fn x8[DP_DTYPE_COUNT];   /* DP_CPU_W_X8 kernels; NULL: the generic one is used */
 } dp_mm_kernels;
 
 /* Bytes of one converted activation row for weights of type wt (k a whole number of blocks). */
@@ -81,6 +120,11 @@ const dp_mm_kernels *dp_mm_kernels_best(void);
 dp_status dp_cpu_matmul_with(const dp_mm_kernels *kern, dp_pool *pool, dp_cpu_ws *ws, float *y,
                              const float *x, const void *w, dp_dtype wt, int n, int k, int m,
                              bool accumulate);
+
+/* dp_cpu_matmul_layout with a given kernel set. */
+dp_status dp_cpu_matmul_layout_with(const dp_mm_kernels *kern, dp_pool *pool, dp_cpu_ws *ws,
+                                    float *y, const float *x, const void *w, dp_dtype wt,
+                                    dp_cpu_wlayout lay, int n, int k, int m, bool accumulate);
 
 /* dp_cpu_matmul_multi with a given kernel set. */
 dp_status dp_cpu_matmul_multi_with(const dp_mm_kernels *kern, dp_pool *pool, dp_cpu_ws *ws,

@@ -15,7 +15,8 @@ typedef struct get_rows_job {
     const uint8_t *table;
     const int32_t *ids;
     dp_dtype dtype;
-    int64_t d;
+    dp_cpu_wlayout layout;
+    int64_t d, rows;
     uint64_t row_bytes;
     int n;
     float scale;
@@ -27,7 +28,17 @@ static void get_rows_run(void *arg, int ith, int nth) {
     dp_cpu_split(j->n, ith, nth, &lo, &hi);
     for (int64_t i = lo; i < hi; i++) {
         float *dst = j->out + i * j->d;
-        dp_dequant_row(j->dtype, j->table + (uint64_t)j->ids[i] * j->row_bytes, dst, (size_t)j->d);
+        if (j->layout == DP_CPU_W_X8) { /* rows interleaved 8 at a time: one block at a time */
+            uint8_t blk[256];
+            const int bv = (int)dp_dtype_block_values(j->dtype);
+            for (int b = 0; b < (int)(j->d / bv); b++) {
+                dp_cpu_weight_block(j->table, j->dtype, DP_CPU_W_X8, (int)j->d, (int)j->rows,
+                                    j->ids[i], b, blk);
+                dp_dequant_row(j->dtype, blk, dst + (int64_t)b * bv, (size_t)bv);
+            }
+        } else {
+            dp_dequant_row(j->dtype, j->table + (uint64_t)j->ids[i] * j->row_bytes, dst, (size_t)j->d);
+        }
         if (j->scale != 1.0f)
             for (int64_t x = 0; x < j->d; x++) dst[x] *= j->scale;
     }
@@ -58,7 +69,12 @@ void dp_cpu_op_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table,
                         (int)id[i], i, (long long)rows);
             return;
         }
-    get_rows_job j = {out->data, table->data, id, table->dtype, d, rb, n, scale};
+    if (table->layout == DP_CPU_W_X8 && (d > INT32_MAX || rows > INT32_MAX)) {
+        dp_cpu_fail(c, DP_ERR_INVALID_ARG, "get_rows: interleaved table too large");
+        return;
+    }
+    get_rows_job j = {out->data, table->data, id, table->dtype, (dp_cpu_wlayout)table->layout,
+                      d, rows, rb, n, scale};
     dp_cpu_run(c, get_rows_run, &j, (int64_t)n * d * (dp_dtype_is_quant(table->dtype) ? 4 : 1));
 }
 
