@@ -13,7 +13,8 @@
 //            at a time (a pass):
 //              scores: 8 consecutive invocations per key, invocation l of a key reads dims
 //                l, l + 8, ... of the K row (a warp reads 4 rows x 32 contiguous bytes) against
-//                q of every head (workgroup memory), lane sums reduced through workgroup memory;
+//                q of every head (workgroup memory; fma, as the CPU backend's 8-lane dot), the 8
+//                lane sums added through workgroup memory in the CPU backend's order;
 //              softmax: one invocation per (head, key), pass max by a tree, p = exp(s - m);
 //              values: invocation (kg, dl) owns dims dl, dl + dw (dw = max(32, pow2 >= head_dim)
 //                capped at 256) and keys kg, kg + 256 / dw, ... of the pass (reads of V rows
@@ -115,7 +116,7 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
       for (var d = kl; d < hd; d = d + LK) {
         let kv = kc[kb + d];
         for (var g = 0u; g < GMAX; g = g + 1u) {
-          if (g < gn) { dot[g] = dot[g] + qs[g * hd + d] * kv; }
+          if (g < gn) { dot[g] = fma(qs[g * hd + d], kv, dot[g]); }
         }
       }
     }
@@ -125,8 +126,10 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     workgroupBarrier();
     var sc = NEG;
     if (sg < gn && sk < cnt) {
-      var a = 0.0;
-      for (var t = 0u; t < LK; t = t + 1u) { a = a + red[sg * RS + sk * (LK + 1u) + t]; }
+      // lane t summed dims t, t + 8, ...; added in the CPU backend's order (hsum8 of its AVX2 dot)
+      let rb = sg * RS + sk * (LK + 1u);
+      var a = ((red[rb] + red[rb + 4u]) + (red[rb + 2u] + red[rb + 6u])) +
+              ((red[rb + 1u] + red[rb + 5u]) + (red[rb + 3u] + red[rb + 7u]));
       if (p.softcap > 0.0) { a = p.softcap * tanh(clamp(a / p.softcap, -15.0, 15.0)); }
       sc = a;
     }
@@ -161,7 +164,7 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         if (d < hd) {
           let v = vc[vb + d];
           for (var g = 0u; g < GMAX; g = g + 1u) {
-            if (g < gn) { acc[t * GMAX + g] = acc[t * GMAX + g] + sp[g * KP + jj] * v; }
+            if (g < gn) { acc[t * GMAX + g] = fma(sp[g * KP + jj], v, acc[t * GMAX + g]); }
           }
         }
       }
