@@ -344,8 +344,8 @@ static void x8_pack_block(dp_dtype wt, const uint8_t *const blk[8], uint8_t *grp
             uint8_t *hd = grp + (size_t)nb * DP_MM_X8_Q6K_LV + (size_t)b * DP_MM_X8_Q6K_HDR;
             memcpy(hd + 2 * r, q + 208, 2);
             for (int p = 0; p < 8; p++) memcpy(hd + 16 + 16 * p + 2 * r, q + 192 + 2 * p, 2);
-            for (int p = 0; p < 16; p++) memcpy(lv + 64 * p + 8 * r, q + 8 * p, 8);
-            for (int p = 0; p < 8; p++) memcpy(lv + DP_MM_X8_Q6K_QH + 64 * p + 8 * r, q + 128 + 8 * p, 8);
+            for (int p = 0; p < 16; p++) memcpy(lv + DP_MM_X8_Q6K_QL(p) + 8 * r, q + 8 * p, 8);
+            for (int p = 0; p < 8; p++) memcpy(lv + DP_MM_X8_Q6K_QH(p) + 8 * r, q + 128 + 8 * p, 8);
         }
     }
 }
@@ -364,8 +364,8 @@ void dp_mm_x8_block(dp_dtype wt, const uint8_t *grp, int nb, int b, int r, uint8
         const uint8_t *hd = grp + (size_t)nb * DP_MM_X8_Q6K_LV + (size_t)b * DP_MM_X8_Q6K_HDR;
         memcpy(q + 208, hd + 2 * r, 2);
         for (int p = 0; p < 8; p++) memcpy(q + 192 + 2 * p, hd + 16 + 16 * p + 2 * r, 2);
-        for (int p = 0; p < 16; p++) memcpy(q + 8 * p, lv + 64 * p + 8 * r, 8);
-        for (int p = 0; p < 8; p++) memcpy(q + 128 + 8 * p, lv + DP_MM_X8_Q6K_QH + 64 * p + 8 * r, 8);
+        for (int p = 0; p < 16; p++) memcpy(q + 8 * p, lv + DP_MM_X8_Q6K_QL(p) + 8 * r, 8);
+        for (int p = 0; p < 8; p++) memcpy(q + 128 + 8 * p, lv + DP_MM_X8_Q6K_QH(p) + 8 * r, 8);
     }
 }
 

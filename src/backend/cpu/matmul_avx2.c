@@ -757,7 +757,8 @@ INLINE void x8_q4k_avx2_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs,
         vB = or_(and_(sr(L, 4), m4), and_(q ? sr(H, 2) : H, m30));                            \
     } while (0)
 
-/* AVX2 q6_K: i16 sums of the 2 steps of a 16-value sub-block (2 x 2 x 63 x 127 < 2^15). */
+/* AVX2 q6_K: i16 sums of the 2 steps of a 16-value sub-block (2 x 2 x 63 x 127 < 2^15).
+ * Triple (h, j) gives 8 values of each of the 4 groups (g = q, q + 2 from ql piece q). */
 INLINE void x8_q6k_avx2_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, float *s,
                            const int NC) {
     const int nb = k / DP_QK_K;
@@ -780,21 +781,21 @@ INLINE void x8_q6k_avx2_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs,
         }
         for (int h = 0; h < 2; h++) {
             UNROLL
-            for (int q = 0; q < 2; q++) {
-                const __m256i scP = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(hd + 16 + 16 * (4 * h + q))));
-                const __m256i scQ = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(hd + 16 + 16 * (4 * h + q + 2))));
+            for (int jh = 0; jh < 2; jh++) {
+                __m256i a[4][DP_MM_NC], bq[4][DP_MM_NC]; /* per group: rows 0..3, rows 4..7 */
                 UNROLL
-                for (int jh = 0; jh < 2; jh++) {
-                    __m256i Aa[DP_MM_NC], Ab[DP_MM_NC], Ba[DP_MM_NC], Bb[DP_MM_NC];
+                for (int g = 0; g < 4; g++)
                     UNROLL
-                    for (int c = 0; c < NC; c++) Aa[c] = Ab[c] = Ba[c] = Bb[c] = _mm256_setzero_si256();
+                    for (int c = 0; c < NC; c++) a[g][c] = bq[g][c] = _mm256_setzero_si256();
+                UNROLL
+                for (int jj = 0; jj < 2; jj++) {
+                    const int j = 2 * jh + jj;
+                    const uint8_t *t = w + 192 * (4 * h + j);
+                    const __m256i Ha = load256(t), Hb = load256(t + 32);
                     UNROLL
-                    for (int jj = 0; jj < 2; jj++) {
-                        const int j = 2 * jh + jj;
-                        const uint8_t *hp = w + DP_MM_X8_Q6K_QH + 64 * (4 * h + j);
-                        const uint8_t *lp = w + 64 * (4 * (2 * h + q) + j);
+                    for (int q = 0; q < 2; q++) {
+                        const __m256i La = load256(t + 64 + 64 * q), Lb = load256(t + 96 + 64 * q);
                         __m256i vAa, vBa, vAb, vBb;
-                        const __m256i Ha = load256(hp), Hb = load256(hp + 32), La = load256(lp), Lb = load256(lp + 32);
                         X8_Q6_LEVELS(__m256i, _mm256_and_si256, _mm256_or_si256, _mm256_slli_epi16,
                                      _mm256_srli_epi16, La, Ha, q, m4, m30, vAa, vBa);
                         X8_Q6_LEVELS(__m256i, _mm256_and_si256, _mm256_or_si256, _mm256_slli_epi16,
@@ -803,22 +804,24 @@ INLINE void x8_q6k_avx2_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs,
                         for (int c = 0; c < NC; c++) {
                             const __m256i xA = bcast64(xq[c] + 128 * h + 32 * q + 8 * j);
                             const __m256i xB = bcast64(xq[c] + 128 * h + 32 * (q + 2) + 8 * j);
-                            Aa[c] = _mm256_add_epi16(Aa[c], _mm256_maddubs_epi16(vAa, xA));
-                            Ab[c] = _mm256_add_epi16(Ab[c], _mm256_maddubs_epi16(vAb, xA));
-                            Ba[c] = _mm256_add_epi16(Ba[c], _mm256_maddubs_epi16(vBa, xB));
-                            Bb[c] = _mm256_add_epi16(Bb[c], _mm256_maddubs_epi16(vBb, xB));
+                            a[q][c] = _mm256_add_epi16(a[q][c], _mm256_maddubs_epi16(vAa, xA));
+                            bq[q][c] = _mm256_add_epi16(bq[q][c], _mm256_maddubs_epi16(vAb, xA));
+                            a[q + 2][c] = _mm256_add_epi16(a[q + 2][c], _mm256_maddubs_epi16(vBa, xB));
+                            bq[q + 2][c] = _mm256_add_epi16(bq[q + 2][c], _mm256_maddubs_epi16(vBb, xB));
                         }
                     }
-                    /* sub-blocks 8h + 2q + jh (A) and 8h + 2(q + 2) + jh (B) */
-                    const __m256i dup = jh ? dup1 : dup0;
-                    const __m256i sAa = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(scP, ia), dup);
-                    const __m256i sAb = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(scP, ib), dup);
-                    const __m256i sBa = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(scQ, ia), dup);
-                    const __m256i sBb = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(scQ, ib), dup);
+                }
+                /* group g, half jh: sub-block 8h + 2g + jh, scale pair piece 4h + g */
+                const __m256i dup = jh ? dup1 : dup0;
+                UNROLL
+                for (int g = 0; g < 4; g++) {
+                    const __m256i P = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(hd + 16 + 16 * (4 * h + g))));
+                    const __m256i sA = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(P, ia), dup);
+                    const __m256i sB = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(P, ib), dup);
                     UNROLL
                     for (int c = 0; c < NC; c++) {
-                        sa[c] = _mm256_add_epi32(sa[c], _mm256_add_epi32(_mm256_madd_epi16(Aa[c], sAa), _mm256_madd_epi16(Ba[c], sBa)));
-                        sb[c] = _mm256_add_epi32(sb[c], _mm256_add_epi32(_mm256_madd_epi16(Ab[c], sAb), _mm256_madd_epi16(Bb[c], sBb)));
+                        sa[c] = _mm256_add_epi32(sa[c], _mm256_madd_epi16(a[g][c], sA));
+                        sb[c] = _mm256_add_epi32(sb[c], _mm256_madd_epi16(bq[g][c], sB));
                     }
                 }
             }
@@ -931,39 +934,41 @@ VNNI_TARGET INLINE void x8_q6k_vnni_nc(int k, const uint8_t *w, const uint8_t *x
             xq[c] = ((const dp_block_q8_k *)(x + (size_t)c * xs) + b)->qs;
             si[c] = _mm512_setzero_si512();
         }
+        UNROLL
         for (int h = 0; h < 2; h++) {
             UNROLL
-            for (int q = 0; q < 2; q++) {
-                /* lanes 2r, 2r+1: row r's scales 2p, 2p+1 (p = 4h + q for group q, +2 for q + 2) */
-                const __m512i scP = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(hd + 16 + 16 * (4 * h + q))));
-                const __m512i scQ = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(hd + 16 + 16 * (4 * h + q + 2))));
+            for (int jh = 0; jh < 2; jh++) {
+                __m512i a[4][DP_MM_NC]; /* per group g */
                 UNROLL
-                for (int jh = 0; jh < 2; jh++) {
-                    __m512i aA[DP_MM_NC], aB[DP_MM_NC];
+                for (int g = 0; g < 4; g++)
                     UNROLL
-                    for (int c = 0; c < NC; c++) aA[c] = aB[c] = _mm512_setzero_si512();
+                    for (int c = 0; c < NC; c++) a[g][c] = _mm512_setzero_si512();
+                UNROLL
+                for (int jj = 0; jj < 2; jj++) {
+                    const int j = 2 * jh + jj;
+                    const uint8_t *t = w + 192 * (4 * h + j);
+                    const __m512i H = _mm512_loadu_si512(t);
                     UNROLL
-                    for (int jj = 0; jj < 2; jj++) {
-                        const int j = 2 * jh + jj;
-                        const uint8_t *hp = w + DP_MM_X8_Q6K_QH + 64 * (4 * h + j);
-                        const uint8_t *lp = w + 64 * (4 * (2 * h + q) + j);
-                        const __m512i H = _mm512_loadu_si512(hp);
-                        const __m512i L = _mm512_loadu_si512(lp);
+                    for (int q = 0; q < 2; q++) {
+                        const __m512i L = _mm512_loadu_si512(t + 64 + 64 * q);
                         __m512i vA, vB;
                         X8_Q6_LEVELS(__m512i, _mm512_and_si512, _mm512_or_si512, _mm512_slli_epi16,
                                      _mm512_srli_epi16, L, H, q, m4, m30, vA, vB);
                         UNROLL
                         for (int c = 0; c < NC; c++) {
-                            aA[c] = _mm512_dpbusd_epi32(aA[c], vA, bcast64z(xq[c] + 128 * h + 32 * q + 8 * j));
-                            aB[c] = _mm512_dpbusd_epi32(aB[c], vB, bcast64z(xq[c] + 128 * h + 32 * (q + 2) + 8 * j));
+                            a[q][c] = _mm512_dpbusd_epi32(a[q][c], vA, bcast64z(xq[c] + 128 * h + 32 * q + 8 * j));
+                            a[q + 2][c] = _mm512_dpbusd_epi32(a[q + 2][c], vB, bcast64z(xq[c] + 128 * h + 32 * (q + 2) + 8 * j));
                         }
                     }
-                    const __m512i sA = jh ? _mm512_shuffle_epi32(scP, (_MM_PERM_ENUM)0xF5) : _mm512_shuffle_epi32(scP, (_MM_PERM_ENUM)0xA0);
-                    const __m512i sB = jh ? _mm512_shuffle_epi32(scQ, (_MM_PERM_ENUM)0xF5) : _mm512_shuffle_epi32(scQ, (_MM_PERM_ENUM)0xA0);
+                }
+                /* group g, half jh: sub-block 8h + 2g + jh; lanes 2r, 2r+1 of P: row r's
+                 * scales of sub-blocks 8h + 2g and 8h + 2g + 1 */
+                UNROLL
+                for (int g = 0; g < 4; g++) {
+                    const __m512i P = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(hd + 16 + 16 * (4 * h + g))));
+                    const __m512i sc = jh ? _mm512_shuffle_epi32(P, (_MM_PERM_ENUM)0xF5) : _mm512_shuffle_epi32(P, (_MM_PERM_ENUM)0xA0);
                     UNROLL
-                    for (int c = 0; c < NC; c++)
-                        si[c] = _mm512_add_epi32(si[c], _mm512_add_epi32(_mm512_mullo_epi32(aA[c], sA),
-                                                                         _mm512_mullo_epi32(aB[c], sB)));
+                    for (int c = 0; c < NC; c++) si[c] = _mm512_add_epi32(si[c], _mm512_mullo_epi32(a[g][c], sc));
                 }
             }
         }

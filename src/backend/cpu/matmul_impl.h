@@ -63,10 +63,10 @@ typedef void (*dp_mm_panel_tile_fn)(dp_dtype wt, int k, const void *panel, const
  *                                         8j+7 of sub-block 2c, high nibbles: of 2c+1)
  * q6_K (8 x 210 bytes a block): the group's nb level records of 1536 bytes come first (so
  * they stay 64-byte aligned when nb is a multiple of 4), then nb headers of 144 bytes:
- *   level record b:
- *   [0, 1024)    16 pieces of 64 (ql)     piece 4(2h + q) + j: bytes 8r..8r+7 = the row's
- *                                         ql[64h + 32q + 8j .. +8]
- *   [1024, 1536) 8 pieces of 64 (qh)      piece 4h + j: bytes 8r..8r+7 = qh[32h + 8j .. +8]
+ *   level record b: 8 triples of 64-byte pieces, triple 4h + j (h < 2, j < 4) at 192 (4h + j):
+ *     qh piece: bytes 8r..8r+7 = row r's qh[32h + 8j .. +8]   (2 high bits, 4 groups)
+ *     ql piece q (q < 2): bytes 8r..8r+7 = ql[64h + 32q + 8j .. +8]
+ *   so the kernel reads each level record once, in order;
  *   header b (at nb * 1536 + 144 b):
  *   [0, 16)      f16 d[8]
  *   [16, 144)    i8 sc: 8 pieces of 16    piece p: bytes 2r, 2r+1 are row r's scales 2p, 2p+1
@@ -75,8 +75,10 @@ typedef void (*dp_mm_panel_tile_fn)(dp_dtype wt, int k, const void *panel, const
 #define DP_MM_X8 8
 #define DP_MM_X8_Q4K_QS 128
 #define DP_MM_X8_Q6K_LV 1536
-#define DP_MM_X8_Q6K_QH 1024
 #define DP_MM_X8_Q6K_HDR 144
+/* Offsets in a level record of the pieces holding a row's ql / qh bytes 8p..8p+7. */
+#define DP_MM_X8_Q6K_QL(p) (192 * (4 * ((p) / 8) + (p) % 4) + 64 + 64 * (((p) / 4) % 2))
+#define DP_MM_X8_Q6K_QH(p) (192 * (p))
 /* s[c * DP_MM_X8 + r] = dot(row r of the group at w, activation row c) for r < 8, c < nc
  * (1..DP_MM_NC); w points at the group's first record. */
 typedef void (*dp_mm_x8_fn)(int k, const void *w, const void *x, size_t x_stride, int nc,
