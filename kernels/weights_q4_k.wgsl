@@ -31,6 +31,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> W: array<u32>;
 @group(0) @binding(3) var<storage, read> ids: array<i32>;     // get_rows
 @group(0) @binding(3) var<storage, read> x: array<f32>;       // matvec, moe_matvec, nmatvec, act_quant
+@group(0) @binding(3) var<storage, read> x4: array<vec4<f32>>; // the same x by fours (block types' dot_unit)
 @group(0) @binding(4) var<storage, read> sel: array<u32>;     // moe_matvec: expert of each slot
 @group(0) @binding(4) var<storage, read_write> out2: array<f32>;  // nmatvec
 @group(0) @binding(5) var<storage, read> W2: array<u32>;      // nmatvec
@@ -63,8 +64,8 @@ fn f16_at(w: ptr<storage, array<u32>, read>, b: u32) -> f32 {
 
 const QB: u32 = 256u;   // activation block of the CPU's 8-bit x (0: x stays f32)
 
-const UNIT: u32 = 8u;   // values per matvec unit: one word of qs (4 low + 4 high nibbles); consecutive units
-// are consecutive words, so the lanes of a row read memory contiguously
+const UNIT: u32 = 16u;  // values per matvec unit: two words of qs (8 low + 8 high nibbles); consecutive units
+// are consecutive word pairs, so the lanes of a row read memory contiguously
 
 // 6-bit (scale, min) of sub-block j from the 12 scale bytes at byte b (GGML get_scale_min_k4)
 fn scale_min(w: ptr<storage, array<u32>, read>, b: u32, j: u32) -> vec2<f32> {
@@ -99,30 +100,31 @@ fn scale_min_w(s0: u32, s1: u32, s2: u32, j: u32) -> vec2<f32> {
 }
 
 fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 {
-  let bw = (rb + (u / 32u) * 144u) >> 2u;   // the block's first word (rows and blocks are word-aligned)
-  let t = u % 32u;
-  let chunk = t / 8u;
-  let wi = t % 8u;
-  let xo = xr + (u / 32u) * 256u + chunk * 64u + wi * 4u;
-  let q = (*w)[bw + 4u + chunk * 8u + wi];
+  let bw = (rb + (u / 16u) * 144u) >> 2u;   // the block's first word (rows and blocks are word-aligned)
+  let t = u % 16u;
+  let chunk = t / 4u;
+  let wp = (t % 4u) * 2u;                    // its first qs word within the chunk's 8
+  let xo = (xr + (u / 16u) * 256u + chunk * 64u + wp * 4u) / 4u;   // in fours
+  let q0 = (*w)[bw + 4u + chunk * 8u + wp];
+  let q1 = (*w)[bw + 5u + chunk * 8u + wp];
   let dm = unpack2x16float((*w)[bw]);
   let w0 = (*w)[bw + 1u];
   let w1 = (*w)[bw + 2u];
   let w2 = (*w)[bw + 3u];
   let sm1 = scale_min_w(w0, w1, w2, chunk * 2u);
   let sm2 = scale_min_w(w0, w1, w2, chunk * 2u + 1u);
-  var s1 = 0.0;
-  var s2 = 0.0;
-  var x1 = 0.0;
-  var x2 = 0.0;
-  for (var k = 0u; k < 4u; k = k + 1u) {
-    let xa = x[xo + k];
-    let xb = x[xo + 32u + k];
-    s1 = s1 + f32((q >> (8u * k)) & 15u) * xa;
-    s2 = s2 + f32((q >> (8u * k + 4u)) & 15u) * xb;
-    x1 = x1 + xa;
-    x2 = x2 + xb;
-  }
+  let xa0 = x4[xo];
+  let xa1 = x4[xo + 1u];
+  let xb0 = x4[xo + 8u];
+  let xb1 = x4[xo + 9u];
+  let m4 = vec4<u32>(15u);
+  let s1 = dot(vec4<f32>(vec4<u32>(q0, q0 >> 8u, q0 >> 16u, q0 >> 24u) & m4), xa0)
+         + dot(vec4<f32>(vec4<u32>(q1, q1 >> 8u, q1 >> 16u, q1 >> 24u) & m4), xa1);
+  let s2 = dot(vec4<f32>(vec4<u32>(q0 >> 4u, q0 >> 12u, q0 >> 20u, q0 >> 28u) & m4), xb0)
+         + dot(vec4<f32>(vec4<u32>(q1 >> 4u, q1 >> 12u, q1 >> 20u, q1 >> 28u) & m4), xb1);
+  let one = vec4<f32>(1.0);
+  let x1 = dot(xa0 + xa1, one);
+  let x2 = dot(xb0 + xb1, one);
   return dm.x * (sm1.x * s1 + sm2.x * s2) - dm.y * (sm1.y * x1 + sm2.y * x2);
 }
 // ---- end of type-specific part ----

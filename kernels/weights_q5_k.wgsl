@@ -31,6 +31,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> W: array<u32>;
 @group(0) @binding(3) var<storage, read> ids: array<i32>;     // get_rows
 @group(0) @binding(3) var<storage, read> x: array<f32>;       // matvec, moe_matvec, nmatvec, act_quant
+@group(0) @binding(3) var<storage, read> x4: array<vec4<f32>>; // the same x by fours (block types' dot_unit)
 @group(0) @binding(4) var<storage, read> sel: array<u32>;     // moe_matvec: expert of each slot
 @group(0) @binding(4) var<storage, read_write> out2: array<f32>;  // nmatvec
 @group(0) @binding(5) var<storage, read> W2: array<u32>;      // nmatvec
@@ -100,20 +101,17 @@ fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 
   let sm2 = scale_min(w, b + 4u, chunk * 2u + 1u);
   let q = rd32(w, b + 48u + chunk * 32u + wi * 4u);
   let h = rd32(w, b + 16u + wi * 4u) >> (2u * chunk);
-  var s1 = 0.0;
-  var s2 = 0.0;
-  var x1 = 0.0;
-  var x2 = 0.0;
-  for (var k = 0u; k < 4u; k = k + 1u) {
-    let xa = x[xo + k];
-    let xb = x[xo + 32u + k];
-    let qa = ((q >> (8u * k)) & 15u) + (((h >> (8u * k)) & 1u) << 4u);
-    let qb = ((q >> (8u * k + 4u)) & 15u) + (((h >> (8u * k + 1u)) & 1u) << 4u);
-    s1 = s1 + f32(qa) * xa;
-    s2 = s2 + f32(qb) * xb;
-    x1 = x1 + xa;
-    x2 = x2 + xb;
-  }
+  let xa = x4[xo / 4u];
+  let xb = x4[xo / 4u + 8u];
+  let sh = vec4<u32>(0u, 8u, 16u, 24u);
+  let qv = vec4<u32>(q) >> sh;
+  let hv = vec4<u32>(h) >> sh;
+  let qa = (qv & vec4<u32>(15u)) + ((hv & vec4<u32>(1u)) << vec4<u32>(4u));
+  let qb = ((qv >> vec4<u32>(4u)) & vec4<u32>(15u)) + (((hv >> vec4<u32>(1u)) & vec4<u32>(1u)) << vec4<u32>(4u));
+  let s1 = dot(vec4<f32>(qa), xa);
+  let s2 = dot(vec4<f32>(qb), xb);
+  let x1 = dot(xa, vec4<f32>(1.0));
+  let x2 = dot(xb, vec4<f32>(1.0));
   return dm.x * (sm1.x * s1 + sm2.x * s2) - dm.y * (sm1.y * x1 + sm2.y * x2);
 }
 // ---- end of type-specific part ----

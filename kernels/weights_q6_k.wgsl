@@ -31,6 +31,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> W: array<u32>;
 @group(0) @binding(3) var<storage, read> ids: array<i32>;     // get_rows
 @group(0) @binding(3) var<storage, read> x: array<f32>;       // matvec, moe_matvec, nmatvec, act_quant
+@group(0) @binding(3) var<storage, read> x4: array<vec4<f32>>; // the same x by fours (block types' dot_unit)
 @group(0) @binding(4) var<storage, read> sel: array<u32>;     // moe_matvec: expert of each slot
 @group(0) @binding(4) var<storage, read_write> out2: array<f32>;  // nmatvec
 @group(0) @binding(5) var<storage, read> W2: array<u32>;      // nmatvec
@@ -87,22 +88,23 @@ fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 
   let h = (u % 16u) / 8u;
   let l0 = (u % 8u) * 4u;
   let b = rb + blk * 210u;
-  let xo = xr + blk * 256u + h * 128u + l0;
+  let xo = (xr + blk * 256u + h * 128u + l0) / 4u;   // in fours; the quarters are 8 fours apart
   let scb = b + 192u + h * 8u + l0 / 16u;
   let la = rd32(w, b + h * 64u + l0);
   let lb = rd32(w, b + h * 64u + 32u + l0);
   let qh = rd32(w, b + 128u + h * 32u + l0);
-  var s = vec4<f32>(0.0);
-  for (var k = 0u; k < 4u; k = k + 1u) {
-    let a = (la >> (8u * k)) & 255u;
-    let c = (lb >> (8u * k)) & 255u;
-    let hh = (qh >> (8u * k)) & 255u;
-    let q = vec4<i32>(i32((a & 15u) | ((hh & 3u) << 4u)), i32((c & 15u) | (((hh >> 2u) & 3u) << 4u)),
-                      i32((a >> 4u) | (((hh >> 4u) & 3u) << 4u)), i32((c >> 4u) | (((hh >> 6u) & 3u) << 4u)))
-            - vec4<i32>(32);
-    let xi = xo + k;
-    s = s + vec4<f32>(q) * vec4<f32>(x[xi], x[xi + 32u], x[xi + 64u], x[xi + 96u]);
-  }
+  let sh = vec4<u32>(0u, 8u, 16u, 24u);
+  let a = (vec4<u32>(la) >> sh) & vec4<u32>(255u);
+  let c = (vec4<u32>(lb) >> sh) & vec4<u32>(255u);
+  let hh = (vec4<u32>(qh) >> sh) & vec4<u32>(255u);
+  let m4 = vec4<u32>(15u);
+  let m2 = vec4<u32>(3u);
+  let o = vec4<f32>(32.0);
+  let q0 = vec4<f32>((a & m4) | ((hh & m2) << vec4<u32>(4u))) - o;
+  let q1 = vec4<f32>((c & m4) | (((hh >> vec4<u32>(2u)) & m2) << vec4<u32>(4u))) - o;
+  let q2 = vec4<f32>((a >> vec4<u32>(4u)) | (((hh >> vec4<u32>(4u)) & m2) << vec4<u32>(4u))) - o;
+  let q3 = vec4<f32>((c >> vec4<u32>(4u)) | (((hh >> vec4<u32>(6u)) & m2) << vec4<u32>(4u))) - o;
+  let s = vec4<f32>(dot(q0, x4[xo]), dot(q1, x4[xo + 8u]), dot(q2, x4[xo + 16u]), dot(q3, x4[xo + 24u]));
   let sc = vec4<f32>(f32(i8_of(rd8(w, scb))), f32(i8_of(rd8(w, scb + 2u))), f32(i8_of(rd8(w, scb + 4u))),
                      f32(i8_of(rd8(w, scb + 6u))));
   return f16_at(w, b + 208u) * dot(sc, s);

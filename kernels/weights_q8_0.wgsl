@@ -31,6 +31,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> W: array<u32>;
 @group(0) @binding(3) var<storage, read> ids: array<i32>;     // get_rows
 @group(0) @binding(3) var<storage, read> x: array<f32>;       // matvec, moe_matvec, nmatvec, act_quant
+@group(0) @binding(3) var<storage, read> x4: array<vec4<f32>>; // the same x by fours (block types' dot_unit)
 @group(0) @binding(4) var<storage, read> sel: array<u32>;     // moe_matvec: expert of each slot
 @group(0) @binding(4) var<storage, read_write> out2: array<f32>;  // nmatvec
 @group(0) @binding(5) var<storage, read> W2: array<u32>;      // nmatvec
@@ -63,7 +64,7 @@ fn f16_at(w: ptr<storage, array<u32>, read>, b: u32) -> f32 {
 
 const QB: u32 = 32u;   // activation block of the CPU's 8-bit x (0: x stays f32)
 
-const UNIT: u32 = 4u;   // values per matvec unit: one word of a block's qs; consecutive units read
+const UNIT: u32 = 8u;   // values per matvec unit: two words of a block's qs; consecutive units read
 // consecutive words
 
 fn i8_of(v: u32) -> i32 {
@@ -75,12 +76,15 @@ fn w_elem(w: ptr<storage, array<u32>, read>, rb: u32, c: u32) -> f32 {
   return f16_at(w, b) * f32(i8_of(rd8(w, b + 2u + c % 32u)));
 }
 
+fn i8x4(q: u32) -> vec4<f32> {
+  return vec4<f32>(vec4<i32>(bitcast<i32>(q << 24u), bitcast<i32>(q << 16u), bitcast<i32>(q << 8u), bitcast<i32>(q)) >> vec4<u32>(24u));
+}
+
 fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 {
-  let b = rb + (u / 8u) * 34u;
-  let q = rd32(w, b + 2u + 4u * (u % 8u));
-  let xo = xr + (u / 8u) * 32u + 4u * (u % 8u);
-  let s = f32(i8_of(q)) * x[xo] + f32(i8_of(q >> 8u)) * x[xo + 1u]
-        + f32(i8_of(q >> 16u)) * x[xo + 2u] + f32(i8_of(q >> 24u)) * x[xo + 3u];
+  let b = rb + (u / 4u) * 34u;
+  let qo = b + 2u + 8u * (u % 4u);
+  let xo = (xr + (u / 4u) * 32u + 8u * (u % 4u)) / 4u;   // in fours
+  let s = dot(i8x4(rd32(w, qo)), x4[xo]) + dot(i8x4(rd32(w, qo + 4u)), x4[xo + 1u]);
   return f16_at(w, b) * s;
 }
 // ---- end of type-specific part ----

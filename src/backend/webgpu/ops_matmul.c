@@ -31,8 +31,8 @@ const char *wg_weights_file(dp_dtype t) {
 /* values per matvec unit in weights_<type>.wgsl (UNIT) */
 static uint32_t weights_unit(dp_dtype t) {
     switch (t) {
-    case DP_DTYPE_Q8_0: return 4;
-    case DP_DTYPE_Q4_K: return 8;
+    case DP_DTYPE_Q8_0: return 8;
+    case DP_DTYPE_Q4_K: return 16;
     case DP_DTYPE_Q5_K: return 8;
     case DP_DTYPE_Q6_K: return 16;
     default: return 1;
