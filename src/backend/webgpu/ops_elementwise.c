@@ -105,6 +105,16 @@ typedef struct norm_params {
     uint32_t plus_one;
 } norm_params;
 
+const char *wg_norm_consts(const wg_ctx *c, int d, char *buf, size_t size) {
+    /* one workgroup per row: about 4 values per invocation (a decode row is one workgroup, so its
+       latency is the op's), a power of two in [64, the device's invocations, 1024] */
+    uint32_t max = c->max_invocations >= 64 ? c->max_invocations : 256, wg = 64;
+    if (max > 1024) max = 1024;
+    while (wg * 2 <= max && wg * 8 <= (uint32_t)d) wg *= 2;
+    snprintf(buf, size, "WG=%u", wg);
+    return buf;
+}
+
 void wg_rec_rms_norm(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
                     int d, float eps, bool plus_one) {
     wg_ctx *c = wg_ctx_of(b);
@@ -119,15 +129,17 @@ void wg_rec_rms_norm(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp
         !n)
         return;
     norm_params p = {(uint32_t)n, (uint32_t)d, eps, plus_one ? 1u : 0u};
+    char consts[16];
+    wg_norm_consts(c, d, consts, sizeof consts);
     if (!wg_unalias(c, &wb, o)) return;
     if (same_start(o, xb)) {
         dp_gpu_binding bs[2] = {o, wb};
-        wg_dispatch_flat(c, "rms_norm", "inplace", "", &p, sizeof p, bs, 2, (uint64_t)n);
+        wg_dispatch_flat(c, "rms_norm", "inplace", consts, &p, sizeof p, bs, 2, (uint64_t)n);
         return;
     }
     if (!wg_unalias(c, &xb, o)) return;
     dp_gpu_binding bs[3] = {o, wb, xb};
-    wg_dispatch_flat(c, "rms_norm", "main", "", &p, sizeof p, bs, 3, (uint64_t)n);
+    wg_dispatch_flat(c, "rms_norm", "main", consts, &p, sizeof p, bs, 3, (uint64_t)n);
 }
 
 /* matches `Params` in rope.wgsl */

@@ -231,7 +231,9 @@ void wg_op_add(dp_backend *b, dp_tensor *out, const dp_tensor *a, const dp_tenso
             return;
         norm_params np = {(uint32_t)p->n, (uint32_t)p->d, p->eps, p->plus_one ? 1u : 0u};
         dp_gpu_binding bs[3] = {hb, wb, yb};
-        wg_dispatch_flat(c, "rms_norm", "norm_add", "", &np, sizeof np, bs, 3, (uint64_t)p->n);
+        char consts[16];
+        wg_dispatch_flat(c, "rms_norm", "norm_add", wg_norm_consts(c, p->d, consts, sizeof consts),
+                         &np, sizeof np, bs, 3, (uint64_t)p->n);
         return;
     }
     wg_pending_flush(c);

@@ -102,7 +102,7 @@ typedef struct wg_ctx {
     uint32_t features;
     uint32_t max_buffer, max_binding, max_groups, max_storage, max_invocations, max_wg_storage;
     int tune_rows, tune_tpr;  /* matvec shape overrides (0: automatic) */
-    int unroll;               /* matvec: units per loop iteration (UNR: 1, 2 or 4) */
+    int unroll;               /* matvec: units per loop iteration (UNR: 1, 2, 4 or 8) */
     /* pipelines: open addressing, power-of-two capacity */
     wg_pipe *pipes;
     uint32_t pipes_cap, pipes_n;
@@ -219,6 +219,8 @@ void wg_rec_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, cons
                     int n, float scale);
 void wg_rec_rms_norm(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
                     int d, float eps, bool plus_one);
+/* Override constants ("WG=..") of rms_norm.wgsl for rows of d values. */
+const char *wg_norm_consts(const wg_ctx *c, int d, char *buf, size_t size);
 void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
                   bool accumulate);
 void wg_rec_add(dp_backend *b, dp_tensor *out, const dp_tensor *a, const dp_tensor *bb,
