@@ -206,13 +206,13 @@ dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_e
     wg_ctx *c = b->ctx;
     wg_pending_flush(c);
     if (!strcmp(key, "matvec_rows") && value >= 0 && value <= 64) c->tune_rows = value;
-    else if (!strcmp(key, "matvec_tpr") && (value == 0 || value == 4 || value == 8 || value == 16 || value == 32)) c->tune_tpr = value;
+    else if (!strcmp(key, "matvec_tpr") && (value == 0 || (value >= 4 && value <= 256 && !(value & (value - 1))))) c->tune_tpr = value;
     else if (!strcmp(key, "fuse") && (value == 0 || value == 1)) c->fuse = value;
     else if (!strcmp(key, "act_quant") && (value == 0 || value == 1)) c->act_quant = value;
     else if (!strcmp(key, "matvec_unroll") && (value == 1 || value == 2 || value == 4 || value == 8)) c->unroll = value;
     else
         return dp_err_set(e, DP_ERR_INVALID_ARG,
-                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|16|32, fuse 0|1, act_quant 0|1, matvec_unroll 1|2|4|8)",
+                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|..|256, fuse 0|1, act_quant 0|1, matvec_unroll 1|2|4|8)",
                           key, value);
     return DP_OK;
 }

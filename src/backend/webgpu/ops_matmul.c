@@ -122,6 +122,16 @@ void wg_matvec_config(const wg_ctx *c, dp_dtype t, int64_t k, int64_t m, uint32_
     /* workgroup memory of weights_*.wgsl: red, red2 (WG floats each) */
     uint32_t wgs = c->max_wg_storage >= 16384 ? c->max_wg_storage : 16384;
     while (max_wg > 64 && 2 * max_wg * 4 + 64 > wgs) max_wg /= 2;
+    if (c->tune_tpr == 0 && c->tune_rows == 0) {
+        /* few rows of long rows (a down projection: 4096 x 14336): more lanes per row, so that
+           there are ~2048 workgroups of 256 and each lane's loop stays short, while every lane
+           keeps at least two units */
+        uint32_t units = (uint32_t)(k / weights_unit(t));
+        while (tpr < 256 && tpr * 2 <= max_wg && (uint64_t)m * tpr / 256 < 2048 &&
+               units / (tpr * 2) >= 2)
+            tpr *= 2;
+    }
+    if (tpr > max_wg) tpr = max_wg;
     uint32_t r = 1;
     if (c->tune_rows > 0) {
         while (r * 2 <= (uint32_t)c->tune_rows) r *= 2;
