@@ -8,7 +8,7 @@
 //   node web/doppler.mjs bench <model> [-p 512] [-n 128] [-r 3] [--json]
 // Extra options (any command): --backend webgpu|cpu (default webgpu), --wasm FILE
 // (default web/dist/doppler.wasm; `web/build.sh` makes it), --tune key=value[,key=value]
-// (WebGPU experiment knobs: matvec_rows, matvec_tpr, fuse, act_quant).
+// (WebGPU experiment knobs: matvec_rows, matvec_tpr, matvec_unroll, fuse, act_quant).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

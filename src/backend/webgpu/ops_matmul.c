@@ -1,4 +1,5 @@
-/* ops_matmul.c — matmul and get_rows over weights of any stored type (kernels/weights_*.wgsl,
+/* ops_matmul.c — matmul and get_rows over weights of any stored type (kernels weights_<type>:
+ * kernels/weights/<type>.wgsl + kernels/weights_common.wgsl,
  * kernels/matmul_tiled.wgsl).
  *
  * matmul picks by the number of x rows n:
@@ -119,7 +120,7 @@ void wg_matvec_config(const wg_ctx *c, dp_dtype t, int64_t k, int64_t m, uint32_
     uint32_t tpr = c->tune_tpr > 0 ? (uint32_t)c->tune_tpr : wg_matvec_tpr(t, k);
     uint32_t max_wg = c->max_invocations >= 64 ? c->max_invocations : 256;
     if (max_wg > 1024) max_wg = 1024;
-    /* workgroup memory of weights_*.wgsl: red, red2 (WG floats each) */
+    /* workgroup memory of weights_common.wgsl: red, red2 (WG floats each) */
     uint32_t wgs = c->max_wg_storage >= 16384 ? c->max_wg_storage : 16384;
     while (max_wg > 64 && 2 * max_wg * 4 + 64 > wgs) max_wg /= 2;
     if (c->tune_tpr == 0 && c->tune_rows == 0) {

@@ -32,12 +32,14 @@ void dp_backend_webgpu_stats(const dp_backend *b, dp_webgpu_stats *s);
 /* Fusion of decode-sized op sequences into single dispatches (wg_fuse.c): on by default; off
  * records every op on its own (tests compare the two). No-op for other backends. */
 void dp_backend_webgpu_set_fusion(dp_backend *b, bool on);
-/* Products over block-quantized weights (q8_0, q4_K, q5_K, q6_K) take x through the same 8-bit
- * activation blocks as the CPU backend (q8_0 / q8_K, as llama.cpp), so both backends agree on a
- * quantized model up to summation order: on by default. Off: exact f32 activations. */
+/* On: products over block-quantized weights (q8_0, q4_K, q5_K, q6_K) take x through the same
+ * 8-bit activation blocks as the CPU backend (q8_0 / q8_K, as llama.cpp; one act_quant dispatch
+ * before each product group), so both backends agree on a quantized model up to summation order.
+ * Off (the default): exact f32 activations, faster. */
 void dp_backend_webgpu_set_act_quant(dp_backend *b, bool on);
 /* Experiment knobs: "matvec_rows" (rows per workgroup, 0 = automatic), "matvec_tpr" (lanes per
- * row, 0 = automatic), "fuse" and "act_quant" (0/1). DP_ERR_INVALID_ARG for anything else. */
+ * row: 0 = automatic, or a power of two 4..256), "matvec_unroll" (units per loop iteration: 1, 2,
+ * 4, 8), "fuse" and "act_quant" (0/1). DP_ERR_INVALID_ARG for anything else. */
 dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_error *e);
 
 #endif /* DP_BACKEND_WEBGPU_H */

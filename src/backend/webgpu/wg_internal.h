@@ -198,7 +198,7 @@ uint32_t wg_matvec_tpr(dp_dtype t, int64_t k);
 void wg_matvec_config(const wg_ctx *c, dp_dtype t, int64_t k, int64_t m, uint32_t *rows,
                       char *consts, size_t consts_size);
 
-/* matches `Params` in weights_*.wgsl */
+/* matches `Params` in kernels/weights_common.wgsl */
 typedef struct wg_weights_params {
     uint32_t n, k, m, row_bytes;
     float scale;
