@@ -57,6 +57,17 @@ fn rd32(w: ptr<storage, array<u32>, read>, b: u32) -> u32 {
 fn f16_at(w: ptr<storage, array<u32>, read>, b: u32) -> f32 {
   return unpack2x16float(rd16(w, b)).x;
 }
+// q4_K / q5_K: 6-bit (scale, min) of sub-block j from the 12 scale bytes at byte b (GGML
+// get_scale_min_k4)
+fn scale_min(w: ptr<storage, array<u32>, read>, b: u32, j: u32) -> vec2<f32> {
+  if (j < 4u) {
+    return vec2<f32>(f32(rd8(w, b + j) & 63u), f32(rd8(w, b + j + 4u) & 63u));
+  }
+  let sc = (rd8(w, b + j + 4u) & 15u) | ((rd8(w, b + j - 4u) >> 6u) << 4u);
+  let mn = (rd8(w, b + j + 4u) >> 4u) | ((rd8(w, b + j) >> 6u) << 4u);
+  return vec2<f32>(f32(sc), f32(mn));
+}
+
 // f32(v) - bias for v < 2^23 without a conversion instruction (those issue at 1/8 of the FMA rate
 // on NVIDIA): the bits of 2^23 + v, then one exact subtraction of 2^23 + bias
 fn u2f4(v: vec4<u32>, bias: f32) -> vec4<f32> {

@@ -11,16 +11,6 @@ const QB: u32 = 256u;   // activation block of the CPU's 8-bit x (0: x stays f32
 const UNIT: u32 = 16u;  // values per matvec unit: two words of qs (8 low + 8 high nibbles); consecutive units
 // are consecutive word pairs, so the lanes of a row read memory contiguously
 
-// 6-bit (scale, min) of sub-block j from the 12 scale bytes at byte b (GGML get_scale_min_k4)
-fn scale_min(w: ptr<storage, array<u32>, read>, b: u32, j: u32) -> vec2<f32> {
-  if (j < 4u) {
-    return vec2<f32>(f32(rd8(w, b + j) & 63u), f32(rd8(w, b + j + 4u) & 63u));
-  }
-  let sc = (rd8(w, b + j + 4u) & 15u) | ((rd8(w, b + j - 4u) >> 6u) << 4u);
-  let mn = (rd8(w, b + j + 4u) >> 4u) | ((rd8(w, b + j) >> 6u) << 4u);
-  return vec2<f32>(f32(sc), f32(mn));
-}
-
 fn w_elem(w: ptr<storage, array<u32>, read>, rb: u32, c: u32) -> f32 {
   let b = rb + (c / 256u) * 144u;
   let j = c % 256u;

@@ -11,16 +11,6 @@ const QB: u32 = 256u;   // activation block of the CPU's 8-bit x (0: x stays f32
 const UNIT: u32 = 8u;   // values per matvec unit: one word of qs (4 low + 4 high nibbles) with its qh bits;
 // consecutive units are consecutive words
 
-// 6-bit (scale, min) of sub-block j from the 12 scale bytes at byte b (GGML get_scale_min_k4)
-fn scale_min(w: ptr<storage, array<u32>, read>, b: u32, j: u32) -> vec2<f32> {
-  if (j < 4u) {
-    return vec2<f32>(f32(rd8(w, b + j) & 63u), f32(rd8(w, b + j + 4u) & 63u));
-  }
-  let sc = (rd8(w, b + j + 4u) & 15u) | ((rd8(w, b + j - 4u) >> 6u) << 4u);
-  let mn = (rd8(w, b + j + 4u) >> 4u) | ((rd8(w, b + j) >> 6u) << 4u);
-  return vec2<f32>(f32(sc), f32(mn));
-}
-
 fn w_elem(w: ptr<storage, array<u32>, read>, rb: u32, c: u32) -> f32 {
   let b = rb + (c / 256u) * 176u;
   let j = c % 256u;
