@@ -106,6 +106,13 @@ typedef struct dp_sampling {
 /* Sample the next token from the logits of the last evaluated row. */
 dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *s, int32_t *token, dp_error *e);
 
+/* Evaluate one more position whose token is the one dp_ctx_sample returned last, without it
+ * passing through the caller: on a GPU backend the id stays on the device, so the next step can
+ * be queued before the sampled id has been read back (pipelined decode). Same as
+ * dp_ctx_eval(c, &token, 1, NULL, e). DP_ERR_INVALID_ARG when nothing was sampled since the
+ * last eval. */
+dp_status dp_ctx_eval_sampled(dp_ctx *c, dp_error *e);
+
 #ifdef __cplusplus
 }
 #endif

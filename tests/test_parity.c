@@ -87,13 +87,17 @@ static void check_family(const char *fam) {
             dp_ctx_reset(c);
             int32_t np = plen[0], out[64];
             CHECK(dp_ctx_eval(c, greedy, np, NULL, &e) == DP_OK);
+            CHECK(dp_ctx_eval_sampled(c, &e) == DP_ERR_INVALID_ARG); /* nothing sampled yet */
             bool same = true;
             for (int32_t i = np; i < (int32_t)n_greedy; i++) {
                 dp_sampling sp = {0, 0, 1, 0};
                 CHECK(dp_ctx_sample(c, &sp, &out[i], &e) == DP_OK);
                 if (out[i] != greedy[i]) same = false;
-                CHECK(dp_ctx_eval(c, &out[i], 1, NULL, &e) == DP_OK);
+                /* every other step feeds the sampled id back without the caller (pipelined path) */
+                if (i % 2) CHECK_MSG(dp_ctx_eval_sampled(c, &e) == DP_OK, "%s: eval_sampled: %s", fam, e.msg);
+                else CHECK(dp_ctx_eval(c, &out[i], 1, NULL, &e) == DP_OK);
             }
+            CHECK(dp_ctx_eval_sampled(c, &e) == DP_ERR_INVALID_ARG); /* consumed by the eval above */
             printf("%-8s greedy %s\n", fam, same ? "identical" : "DIFFERENT");
             CHECK_MSG(same, "%s: greedy ids differ from the reference", fam);
         }

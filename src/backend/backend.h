@@ -82,7 +82,8 @@ typedef struct dp_backend_i {
     /* x[n, n_head*hd] rotated in place; pos i32 [n]; inv_freq f32 [rot_dim/2] */
     void (*rope)(dp_backend *b, dp_tensor *x, const dp_tensor *pos, const dp_tensor *inv_freq,
                  int n, const dp_rope_args *a);
-    /* dst[dst_off + i] = src[i] for count f32 elements (KV cache writes) */
+    /* dst[dst_off + i] = src[i] for count f32 elements (KV cache writes), or i32 into i32 (a sampled
+     * token id into the next step's ids) */
     void (*copy)(dp_backend *b, dp_tensor *dst, int64_t dst_off, const dp_tensor *src, int64_t count);
     /* out[n, n_head*hd] from q[n, n_head*hd] and caches [ctx, n_kv*hd] */
     void (*attention)(dp_backend *b, dp_tensor *out, const dp_tensor *q, const dp_tensor *k_cache,

@@ -102,7 +102,7 @@ void dp_ctx_free(dp_ctx *c) {
 
 int32_t dp_ctx_pos(const dp_ctx *c) { return c->pos; }
 int32_t dp_ctx_n_ctx(const dp_ctx *c) { return c->n_ctx; }
-void dp_ctx_reset(dp_ctx *c) { c->pos = 0; c->last_rows = 0; }
+void dp_ctx_reset(dp_ctx *c) { c->pos = 0; c->last_rows = 0; c->sampled = false; }
 
 dp_status dp_ctx_eval(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, dp_error *e) {
     dp_model *m = c->m;
@@ -124,6 +124,7 @@ dp_status dp_ctx_eval(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, d
             st = be->i->tensor_set(be, &c->s.pos, (uint64_t)i * 4u, pos_buf, (uint64_t)k * 4u, e);
         }
         if (st != DP_OK) return st;
+        c->sampled = false;
         dp_forward(c, chunk, c->logits_all);
         if ((st = be->i->flush(be, e))) return st;
         if (logits) {
@@ -161,5 +162,22 @@ dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *sp, int32_t *token, dp_err
     be->i->sample(be, &c->s.token, &c->s.logits, c->last_rows - 1, c->m->d.vocab, &a);
     dp_status st = be->i->flush(be, e);
     if (st == DP_OK) st = be->i->tensor_get(be, &c->s.token, 0, token, 4, e);
+    c->sampled = st == DP_OK;
     return st;
+}
+
+dp_status dp_ctx_eval_sampled(dp_ctx *c, dp_error *e) {
+    dp_backend *be = c->m->be;
+    if (!c->sampled) return dp_err_set(e, DP_ERR_INVALID_ARG, "eval_sampled: no token sampled since the last eval");
+    if (c->pos + 1 > c->n_ctx)
+        return dp_err_set(e, DP_ERR_LIMIT, "eval_sampled: position %d passes the context length %d", c->pos, c->n_ctx);
+    int32_t pos = c->pos;
+    dp_status st = be->i->tensor_set(be, &c->s.pos, 0, &pos, 4, e);
+    if (st != DP_OK) return st;
+    be->i->copy(be, &c->s.ids, 0, &c->s.token, 1); /* the id stays on the device */
+    c->sampled = false;
+    dp_forward(c, 1, c->logits_all);
+    if ((st = be->i->flush(be, e)) != DP_OK) return st;
+    c->pos += 1;
+    return DP_OK;
 }

@@ -39,6 +39,7 @@ struct dp_ctx {
     dp_scratch s;
     uint64_t rng;
     bool seeded;              /* the caller's seed has replaced the default state */
+    bool sampled;             /* s.token holds a token sampled since the last eval */
 };
 
 /* forward n (<= n_batch) tokens already uploaded to s.ids / s.pos at position c->pos;

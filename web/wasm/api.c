@@ -104,20 +104,7 @@ int dpw_ctx_sample(dp_ctx *c, float temperature, int top_k, float top_p, double 
  * (to move into the runtime as dp_ctx_eval_sampled). */
 int dpw_ctx_eval_sampled(dp_ctx *c) {
     memset(&last_error, 0, sizeof last_error);
-    dp_backend *be = c->m->be;
-    if (c->last_rows <= 0)
-        return (int)dp_err_set(&last_error, DP_ERR_INVALID_ARG, "eval: nothing sampled yet");
-    if (c->pos + 1 > c->n_ctx)
-        return (int)dp_err_set(&last_error, DP_ERR_LIMIT, "eval: position %d passes the context length %d",
-                               c->pos, c->n_ctx);
-    int32_t pos = c->pos;
-    dp_status st = be->i->tensor_set(be, &c->s.pos, 0, &pos, 4, &last_error);
-    if (st != DP_OK) return (int)st;
-    be->i->copy(be, &c->s.ids, 0, &c->s.token, 1);
-    dp_forward(c, 1, c->logits_all);
-    if ((st = be->i->flush(be, &last_error)) != DP_OK) return (int)st;
-    c->pos += 1;
-    return 0;
+    return (int)dp_ctx_eval_sampled(c, &last_error);
 }
 
 /* out[0..6] = dispatches, copies, submits, reads, pipelines, bind groups created, bytes */

@@ -236,8 +236,12 @@ void dp_cpu_op_copy(dp_backend *b, dp_tensor *dst, int64_t dst_off, const dp_ten
                     (long long)count);
         return;
     }
-    if (!dp_cpu_check_f32(c, src, count, "copy", "src") ||
-        !dp_cpu_check_f32(c, dst, dst_off + count, "copy", "dst"))
+    /* 4-byte values moved as they are: f32, or i32 (token ids) into i32 */
+    bool ids = src && src->dtype == DP_DTYPE_I32;
+    if (ids ? !dp_cpu_check_i32(c, src, count, "copy", "src") ||
+                  !dp_cpu_check_i32(c, dst, dst_off + count, "copy", "dst")
+            : !dp_cpu_check_f32(c, src, count, "copy", "src") ||
+                  !dp_cpu_check_f32(c, dst, dst_off + count, "copy", "dst"))
         return;
-    if (count) memmove((float *)dst->data + dst_off, src->data, (size_t)count * sizeof(float));
+    if (count) memmove((uint32_t *)dst->data + dst_off, src->data, (size_t)count * 4u);
 }
