@@ -2,7 +2,8 @@
 # test_webgpu_parity.sh — the hf-tiny fixtures on the WebGPU backend through the Node host:
 # `node web/doppler.mjs eval` logits against the reference (max |diff| <= 2e-3, f32) and
 # `run --greedy` against the reference greedy ids; then the quantized GGUF fixtures (q4_k_m,
-# q6_k, q8_0) against the CPU backend on the same file (tests/webgpu/quant_parity.mjs).
+# q6_k, q8_0) against the CPU backend on the same file (tests/webgpu/quant_parity.mjs); and
+# `doppler run --backend webgpu` (the native tool delegating to web/doppler.mjs).
 # Models are converted with the native tool.
 # Installs what is missing (web/deps.sh); skips (77) only when that is impossible here or the
 # fixtures are absent.
@@ -24,6 +25,13 @@ done
 DP_WASM="$TMP/dist/doppler.wasm" node "$ROOT/tests/webgpu/parity.mjs" "$FIX" "$TMP/models" "$TMP/out"
 rc=$?
 [ $rc = 0 ] || exit $rc
+# the native tool's --backend webgpu hands the command to web/doppler.mjs: same ids as the CPU
+ids="1 5 77 300 12 9"
+want=$("$TOOL" run "$TMP/models/llama" --ids "$ids" -n 8 --greedy --print-ids) || { echo "native run failed"; exit 1; }
+got=$("$TOOL" run "$TMP/models/llama" --ids "$ids" -n 8 --greedy --print-ids --backend webgpu --wasm "$TMP/dist/doppler.wasm") ||
+    { echo "doppler run --backend webgpu failed"; exit 1; }
+[ "$got" = "$want" ] || { echo "doppler run --backend webgpu: '$got', cpu: '$want'"; exit 1; }
+echo "doppler run --backend webgpu: same ids as the CPU backend ($got)"
 GG=$SHARED/fixtures/gguf
 [ -d "$GG" ] || { echo "no $GG: quantized parity not run"; exit 0; }
 DP_WASM="$TMP/dist/doppler.wasm" exec node "$ROOT/tests/webgpu/quant_parity.mjs" "$TOOL" "$GG" "$TMP/quant"

@@ -1,6 +1,13 @@
-/* doppler.c — the command-line tool: dispatches to tools/cmd_<name>.c. */
+/* doppler.c — the command-line tool: dispatches to tools/cmd_<name>.c.
+ * `--backend webgpu` (eval, run, bench): the command runs on the WebAssembly build under Node,
+ * `node web/doppler.mjs <command> ...`, which takes the same arguments and prints the same output
+ * (DOPPLER_WEB: the web/ directory, DOPPLER_NODE: the node binary). `--backend cpu` is this tool. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
 
@@ -28,6 +35,66 @@ static void usage(FILE *f) {
     fprintf(f, "usage: doppler <command> [args]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         fprintf(f, "  %s\n", COMMANDS[i].help);
+    fprintf(f, "\n--backend cpu|webgpu: eval, run and bench on WebGPU run `node web/doppler.mjs` "
+               "(the WebAssembly build; see docs/WEBGPU.md)\n");
+}
+
+#ifndef DP_WEB_DIR
+#define DP_WEB_DIR "web"
+#endif
+
+/* argv[0] is the command; hands it to web/doppler.mjs (returns only on failure) */
+static int run_webgpu(int argc, char **argv) {
+    const char *cmd = argv[0];
+    if (strcmp(cmd, "eval") && strcmp(cmd, "run") && strcmp(cmd, "bench")) {
+        fprintf(stderr, "doppler %s: --backend webgpu is available for eval, run and bench\n", cmd);
+        return 2;
+    }
+    const char *web = getenv("DOPPLER_WEB"), *node = getenv("DOPPLER_NODE");
+    if (!web || !web[0]) web = DP_WEB_DIR;
+    if (!node || !node[0]) node = "node";
+    char script[4096];
+    if (snprintf(script, sizeof script, "%s/doppler.mjs", web) >= (int)sizeof script) {
+        fprintf(stderr, "doppler %s: DOPPLER_WEB is too long\n", cmd);
+        return 1;
+    }
+    char **args = calloc((size_t)argc + 3, sizeof *args);
+    if (!args) {
+        fprintf(stderr, "doppler %s: out of memory\n", cmd);
+        return 1;
+    }
+    args[0] = (char *)node;
+    args[1] = script;
+    for (int i = 0; i < argc; i++) args[i + 2] = argv[i];
+    fflush(stdout);
+    execvp(node, args);
+    fprintf(stderr, "doppler %s: --backend webgpu runs `%s %s`: %s (install Node, or set DOPPLER_NODE)\n",
+            cmd, node, script, strerror(errno));
+    free(args);
+    return 1;
+}
+
+/* Takes `--backend X` / `--backend=X` out of argv[1..] (the commands do not know it): *webgpu
+ * when X is webgpu; -1 for a value other than cpu / webgpu. Returns the new argc. */
+static int take_backend(int argc, char **argv, int *webgpu) {
+    int n = 1;
+    *webgpu = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        if (!strcmp(argv[i], "--backend") && i + 1 < argc) v = argv[++i];
+        else if (!strncmp(argv[i], "--backend=", 10)) v = argv[i] + 10;
+        else {
+            argv[n++] = argv[i];
+            continue;
+        }
+        if (!strcmp(v, "webgpu")) *webgpu = 1;
+        else if (strcmp(v, "cpu")) {
+            fprintf(stderr, "doppler %s: unknown backend '%s' (cpu or webgpu)\n", argv[0], v);
+            return -1;
+        }
+    }
+    argv[n] = NULL;
+    return n;
 }
 
 int main(int argc, char **argv) {
@@ -35,6 +102,20 @@ int main(int argc, char **argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    int webgpu = 0, n = take_backend(argc - 1, argv + 1, &webgpu);
+    if (n < 0) return 2;
+    if (webgpu) {
+        /* the Node host takes --backend too; give it back */
+        char **a = calloc((size_t)n + 3, sizeof *a);
+        if (!a) return 1;
+        for (int i = 0; i < n; i++) a[i] = argv[1 + i];
+        a[n] = "--backend";
+        a[n + 1] = "webgpu";
+        int rc = run_webgpu(n + 2, a);
+        free(a);
+        return rc;
+    }
+    argc = n + 1;
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "doppler: unknown command '%s'\n", argv[1]);
