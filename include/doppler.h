@@ -113,6 +113,33 @@ dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *s, int32_t *token, dp_erro
  * last eval. */
 dp_status dp_ctx_eval_sampled(dp_ctx *c, dp_error *e);
 
+/* ---- tokenizers ---- */
+
+typedef struct dp_tokenizer dp_tokenizer; /* read-only once loaded; usable from several threads */
+
+/* path: a model directory (its tokenizer.json, tokenizer.model or GGUF), a tokenizer.json, a
+ * tiktoken file or a GGUF file. */
+dp_status dp_tokenizer_load(const char *path, dp_tokenizer **out, dp_error *e);
+void dp_tokenizer_free(dp_tokenizer *t);
+int32_t dp_tokenizer_n_vocab(const dp_tokenizer *t);
+int32_t dp_tokenizer_bos(const dp_tokenizer *t); /* -1 when the model has none */
+int32_t dp_tokenizer_eos(const dp_tokenizer *t); /* -1 when none */
+
+/* The ids of text[0..len) (any bytes, NUL included) into ids[0..cap); *n_ids = how many there
+ * are. add_special: BOS/EOS as the model's rules say; parse_special: control-token text such as
+ * "<|eot_id|>" becomes that token. When cap is too small: DP_ERR_LIMIT, nothing written to ids,
+ * *n_ids = the count needed (ids may be NULL with cap 0 to ask for it). */
+dp_status dp_tokenize(const dp_tokenizer *t, const char *text, size_t len, int add_special,
+                      int parse_special, int32_t *ids, size_t cap, size_t *n_ids, dp_error *e);
+
+/* The bytes of ids[0..n) into text[0..cap), NUL-terminated; *len = the byte count without the
+ * NUL (raw bytes: detokenize(tokenize(x)) == x for lossless tokenizers). special: render
+ * control tokens' text (otherwise they vanish). When cap <= the length: DP_ERR_LIMIT, nothing
+ * written to text, *len = the length (ask with text NULL, cap 0). An id out of range is
+ * DP_ERR_INVALID_ARG. */
+dp_status dp_detokenize(const dp_tokenizer *t, const int32_t *ids, size_t n, int special,
+                        char *text, size_t cap, size_t *len, dp_error *e);
+
 #ifdef __cplusplus
 }
 #endif
