@@ -1,5 +1,6 @@
 /* hf_config.c — Hugging Face config.json (hub field names) onto the normalised description,
  * and hub tensor names onto canonical ones. The only per-family code in the engine. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -47,6 +48,14 @@ static double opt_num(cfg *c, const char *key, double dflt) {
     return dp_json_num(dp_json_get(c->j, key), &v) ? v : dflt;
 }
 
+/* v as a float field: converting a double outside float's range is undefined behaviour (and
+ * would put inf into the model description) */
+static float to_f32(cfg *c, double v, const char *key) {
+    if (c->st == DP_OK && !(fabs(v) <= FLT_MAX))
+        c->st = dp_err_set(c->e, DP_ERR_FORMAT, "config.json: %s is out of range", key);
+    return c->st == DP_OK ? (float)v : 0.0f;
+}
+
 static int opt_int(cfg *c, const char *key, int dflt) {
     return has(c, key) ? req_int(c, key) : dflt;
 }
@@ -65,7 +74,7 @@ static void read_factors(cfg *c, const dp_json *rs, const char *key, float *dst,
     }
     for (int i = 0; i < want; i++) {
         double v;
-        if (!dp_json_num(&a->u.items[i], &v) || !(v > 0)) {
+        if (!dp_json_num(&a->u.items[i], &v) || !(v > 0 && v <= FLT_MAX)) { /* a float, finite */
             c->st = dp_err_set(c->e, DP_ERR_FORMAT, "config.json: rope_scaling.%s[%d] invalid", key, i);
             return;
         }
@@ -149,7 +158,7 @@ dp_status dp_model_from_hf_config(const dp_json *j, dp_model_desc *d, dp_error *
     d->n_layers = req_int(&c, "num_hidden_layers");
     d->n_head = req_int(&c, "num_attention_heads");
     d->ffn = req_int(&c, "intermediate_size");
-    d->norm_eps = (float)req_num(&c, "rms_norm_eps");
+    d->norm_eps = to_f32(&c, req_num(&c, "rms_norm_eps"), "rms_norm_eps");
     if (c.st != DP_OK) return c.st;
     if (d->n_head <= 0 || d->n_layers > DP_MAX_LAYERS)
         return dp_err_set(e, DP_ERR_FORMAT, "config.json: num_attention_heads/num_hidden_layers out of range");
@@ -178,8 +187,8 @@ dp_status dp_model_from_hf_config(const dp_json *j, dp_model_desc *d, dp_error *
         d->sandwich_norm = true;
         d->embed_scale = sqrtf((float)d->hidden);
         d->attn_scale = 1.0f / sqrtf((float)opt_num(&c, "query_pre_attn_scalar", d->head_dim));
-        d->attn_softcap = (float)opt_num(&c, "attn_logit_softcapping", 0);
-        d->final_softcap = (float)opt_num(&c, "final_logit_softcapping", 0);
+        d->attn_softcap = to_f32(&c, opt_num(&c, "attn_logit_softcapping", 0), "attn_logit_softcapping");
+        d->final_softcap = to_f32(&c, opt_num(&c, "final_logit_softcapping", 0), "final_logit_softcapping");
         d->sliding_window = opt_int(&c, "sliding_window", 0);
         int pattern = d->family == DP_FAMILY_GEMMA2 ? 2 : opt_int(&c, "sliding_window_pattern", 6);
         if (pattern <= 0) return dp_err_set(e, DP_ERR_FORMAT, "config.json: sliding_window_pattern must be positive");

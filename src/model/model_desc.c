@@ -1,5 +1,6 @@
 /* model_desc.c — normalised model description: validation, JSON round trip, rope tables,
  * canonical tensor names. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -203,6 +204,14 @@ static double j_num(jreader *r, const char *key) {
     return v;
 }
 
+/* a float field: converting a double outside float's range is undefined behaviour */
+static float j_f32(jreader *r, const char *key) {
+    double v = j_num(r, key);
+    if (r->st == DP_OK && !(fabs(v) <= FLT_MAX))
+        r->st = dp_err_set(r->e, DP_ERR_FORMAT, "model: field '%s' is out of range", key);
+    return r->st == DP_OK ? (float)v : 0.0f;
+}
+
 static int j_int(jreader *r, const char *key) {
     int64_t v = 0;
     if (r->st == DP_OK && (!dp_json_i64(dp_json_get(r->obj, key), &v) || v < -1 || v > (1LL << 30)))
@@ -235,6 +244,10 @@ static int j_list(jreader *r, const char *key, int max, float *f, int *ints) {
         double v;
         if (!dp_json_num(&a->u.items[i], &v)) {
             r->st = dp_err_set(r->e, DP_ERR_FORMAT, "model: '%s' holds a non-number", key);
+            return 0;
+        }
+        if (f && !(fabs(v) <= FLT_MAX)) {
+            r->st = dp_err_set(r->e, DP_ERR_FORMAT, "model: '%s' holds a number out of range", key);
             return 0;
         }
         if (f) f[i] = (float)v;
@@ -301,7 +314,7 @@ dp_status dp_model_from_json(const dp_json *obj, dp_model_desc *out, dp_error *e
     d->ffn = j_int(&r, "ffn_size");
     d->rot_dim = j_int(&r, "rot_dim");
     d->max_pos = sat_i64(j_num(&r, "max_position_embeddings"));
-    d->norm_eps = (float)j_num(&r, "norm_eps");
+    d->norm_eps = j_f32(&r, "norm_eps");
     d->norm_plus_one = j_bool(&r, "norm_plus_one");
     d->sandwich_norm = j_bool(&r, "sandwich_norm");
     d->qk_norm = j_bool(&r, "qk_norm");
@@ -309,10 +322,10 @@ dp_status dp_model_from_json(const dp_json *obj, dp_model_desc *out, dp_error *e
     if (!strcmp(act, "gelu_tanh")) d->act = DP_ACT_GELU_TANH;
     else if (!strcmp(act, "silu")) d->act = DP_ACT_SILU;
     else if (r.st == DP_OK) r.st = dp_err_set(e, DP_ERR_UNSUPPORTED, "model: unknown activation '%s'", act);
-    d->embed_scale = (float)j_num(&r, "embed_scale");
-    d->attn_scale = (float)j_num(&r, "attn_scale");
-    d->attn_softcap = (float)j_num(&r, "attn_softcap");
-    d->final_softcap = (float)j_num(&r, "final_softcap");
+    d->embed_scale = j_f32(&r, "embed_scale");
+    d->attn_scale = j_f32(&r, "attn_scale");
+    d->attn_softcap = j_f32(&r, "attn_softcap");
+    d->final_softcap = j_f32(&r, "final_softcap");
     d->sliding_window = j_int(&r, "sliding_window");
     d->rope_interleaved = j_bool(&r, "rope_interleaved");
     d->n_expert = j_int(&r, "n_experts");
