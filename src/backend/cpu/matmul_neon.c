@@ -269,6 +269,7 @@ static const dp_mm_kernels neon_kernels = {
         [DP_DTYPE_Q6_K] = neon_dot_q6_k,
     },
     NULL, NULL, NULL,
+    {NULL}, /* no x8 kernels: weights are never repacked for this set */
 };
 
 const dp_mm_kernels *dp_mm_neon_table(void) { return &neon_kernels; }

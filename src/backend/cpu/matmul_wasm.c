@@ -278,6 +278,7 @@ static const dp_mm_kernels wasm_kernels = {
         [DP_DTYPE_Q6_K] = wasm_dot_q6_k,
     },
     NULL, NULL, NULL,
+    {NULL}, /* no x8 kernels: weights are never repacked for this set */
 };
 
 const dp_mm_kernels *dp_mm_wasm_table(void) { return &wasm_kernels; }

@@ -2,6 +2,8 @@
  * kernels/elementwise.wgsl, rms_norm.wgsl and rope.wgsl. */
 #if defined(__wasm__)
 
+#include <stdio.h>
+
 #include "backend/webgpu/wg_internal.h"
 
 #define WG_ELT_WG 256u

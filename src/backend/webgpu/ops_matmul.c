@@ -88,10 +88,15 @@ void wg_rec_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, cons
                      ((uint64_t)n * (uint64_t)d + 255) / 256);
 }
 
+uint32_t wg_actq_block(const wg_ctx *c, dp_dtype t) {
+    if (!c->act_quant) return 0;
+    return t == DP_DTYPE_Q8_0 ? 32u
+           : (t == DP_DTYPE_Q4_K || t == DP_DTYPE_Q5_K || t == DP_DTYPE_Q6_K) ? 256u : 0u;
+}
+
 bool wg_actq_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_t k) {
-    uint32_t qb = t == DP_DTYPE_Q8_0 ? 32u
-                  : (t == DP_DTYPE_Q4_K || t == DP_DTYPE_Q5_K || t == DP_DTYPE_Q6_K) ? 256u : 0u;
-    if (!c->act_quant || !qb || !n) return true;
+    uint32_t qb = wg_actq_block(c, t);
+    if (!qb || !n) return true;
     uint64_t xbytes = n * k * 4;
     if (k % qb || xbytes > UINT32_MAX) {
         wg_fail(c, DP_ERR_INVALID_ARG, "act_quant: rows of %llu values are not whole blocks of %u",
@@ -139,7 +144,6 @@ void wg_matvec_config(const wg_ctx *c, dp_dtype t, int64_t k, int64_t m, uint32_
     } else { /* small workgroups, many of them: no staging, so nothing to amortize */
         while (tpr * r < 256) r *= 2;
     }
-    (void)m;
     while (tpr * r < 64) r *= 2;
     while (tpr * r > max_wg && r > 1) r /= 2;
     *rows = r;

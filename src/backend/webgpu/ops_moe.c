@@ -38,7 +38,7 @@ static bool expert_ok(wg_ctx *c, const dp_tensor *w, int64_t k, int64_t m, const
  * from x again only when t's 8-bit block (act_quant) differs from the last one made. */
 static bool moe_input(wg_ctx *c, dp_dtype t, dp_gpu_binding x, uint64_t rows, uint64_t k,
                       int *cur_qb, dp_gpu_binding *cur) {
-    int qb = !c->act_quant ? 0 : t == DP_DTYPE_Q8_0 ? 32 : dp_dtype_is_quant(t) ? 256 : 0;
+    int qb = (int)wg_actq_block(c, t);
     if (*cur_qb == qb) return true;
     *cur = x;
     *cur_qb = qb;

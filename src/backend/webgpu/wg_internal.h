@@ -213,6 +213,9 @@ enum { WG_NMV_GLU = 4u, WG_NMV_GELU = 8u };
  * weights_<t>:act_quant into scratch (*x is rebound there, binding number kept). False after a
  * recorded failure. */
 bool wg_actq_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_t k);
+/* The 8-bit activation block act_quant uses for weights of type t (32: q8_0, 256: K-quants), 0
+ * when x stays f32 (act_quant off, or a float type). */
+uint32_t wg_actq_block(const wg_ctx *c, dp_dtype t);
 
 /* ---- ops as dispatches, one op at a time (ops_*.c) ---- */
 void wg_rec_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, const dp_tensor *ids,
