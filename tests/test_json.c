@@ -30,14 +30,14 @@ static void check_invalid(const char *text, size_t n, dp_status want) {
 static void test_values(void) {
     dp_json_doc *doc = parse_ok(
         " {\"a\": 1, \"b\": [true, false, null, -0.5e2, \"x\"], \"c\": {}, \"d\": [], "
-        "\"e\": {\"f\": \"g\"}, \"a\": 2, \"big\": 12345678901234567, \"neg\": -42} ");
+        "\"e\": {\"f\": \"g\"}, \"a2\": 2, \"big\": 12345678901234567, \"neg\": -42} ");
     if (!doc) return;
     const dp_json *r = dp_json_root(doc);
     CHECK(dp_json_is(r, DP_JSON_OBJECT) && r->len == 8);
     int64_t i = 0;
-    CHECK(dp_json_i64(dp_json_get(r, "a"), &i) && i == 1); /* first match wins */
+    CHECK(dp_json_i64(dp_json_get(r, "a"), &i) && i == 1);
     CHECK(dp_json_i64(&r->u.items[5], &i) && i == 2);
-    CHECK(r->u.items[5].key_len == 1 && strcmp(r->u.items[5].key, "a") == 0);
+    CHECK(r->u.items[5].key_len == 2 && strcmp(r->u.items[5].key, "a2") == 0);
     const dp_json *b = dp_json_get(r, "b");
     CHECK(dp_json_is(b, DP_JSON_ARRAY) && b->len == 5);
     bool bv = false;
@@ -218,6 +218,51 @@ static void test_invalid(void) {
     check_invalid(num, strlen(num), DP_ERR_LIMIT);
 }
 
+/* Issue 10: a key named twice in one object is a format error (Python and JavaScript keep the
+ * last, a first-match reader the first: two readers of one file would disagree). */
+static void test_duplicate_keys(void) {
+    static const char *const dups[] = {
+        "{\"version\": 1, \"version\": 2}",
+        "{\"a\": 1, \"b\": 2, \"a\": 3}",
+        "{\"x\": {\"k\": 1, \"k\": {}}}",
+        "[{\"k\": 1}, {\"k\": 1, \"k\": 1}]",
+        "{\"\\u0061\": 1, \"a\": 2}",          /* the same key once escaped */
+        "{\"a\\u0000\": 1, \"a\\u0000\": 2}",  /* keys holding NUL */
+        "{\"\": 1, \"\": 2}",
+    };
+    for (size_t i = 0; i < sizeof dups / sizeof dups[0]; i++) {
+        check_invalid(dups[i], strlen(dups[i]), DP_ERR_FORMAT);
+        dp_json_doc *doc = NULL;
+        dp_error e = {0};
+        dp_json_parse(dups[i], strlen(dups[i]), &doc, &e);
+        CHECK_MSG(strstr(e.msg, "twice") != NULL, "%s: %s", dups[i], e.msg);
+    }
+    /* not duplicates: a prefix, a NUL-extended key, the same key in sibling objects */
+    dp_json_doc *doc = parse_ok("{\"a\": 1, \"ab\": 2, \"a\\u0000\": 3, \"o\": {\"a\": 1}, \"p\": {\"a\": 1}}");
+    dp_json_free(doc);
+    /* large objects (the sorted path), the duplicate at the end, first or nowhere */
+    for (int where = 0; where < 3; where++) {
+        dp_buf b = {0};
+        dp_buf_puts(&b, "{");
+        for (int i = 0; i < 5000; i++) dp_buf_printf(&b, "%s\"tok%d\": %d", i ? ", " : "", i, i);
+        if (where == 0) dp_buf_puts(&b, ", \"tok4999\": 0");
+        if (where == 1) dp_buf_puts(&b, ", \"tok0\": 0");
+        dp_buf_puts(&b, "}");
+        if (where < 2) check_invalid(b.data, b.len, DP_ERR_FORMAT);
+        else {
+            dp_json_doc *big = NULL;
+            CHECK(dp_json_parse(b.data, b.len, &big, NULL) == DP_OK);
+            dp_json_free(big);
+        }
+        dp_buf_free(&b);
+    }
+    /* the key is quoted escaped: the message stays one line */
+    const char *esc = "{\"a\\n\\u001b[31mred\": 1, \"a\\n\\u001b[31mred\": 2}";
+    dp_error e = {0};
+    CHECK(dp_json_parse(esc, strlen(esc), &doc, &e) == DP_ERR_FORMAT);
+    CHECK_MSG(!strchr(e.msg, '\n') && !strchr(e.msg, 0x1b) && strstr(e.msg, "a\\n\\x1b[31mred"), "%s", e.msg);
+}
+
 static void test_depth(void) {
     enum { BIG = 100000 };
     static char text[2 * BIG + 2];
@@ -347,6 +392,7 @@ int main(void) {
     test_strings();
     test_invalid();
     test_depth();
+    test_duplicate_keys();
     const char *small = "{\"a\": [1, 2, {\"b\": \"c\\u00e9\"}], \"d\": \"e\", \"f\": [[], {}, [null]]}";
     test_nomem(small, strlen(small));
     /* a document big enough to need several arena blocks and node-stack growth */

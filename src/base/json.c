@@ -54,6 +54,8 @@ typedef struct parser {
     dp_json *stk;
     size_t stk_len, stk_cap;
     int depth;
+    const dp_json **keys; /* scratch for the duplicate-key check */
+    size_t keys_cap;
     dp_error *e;
     frame frames[DP_JSON_MAX_DEPTH];
 } parser;
@@ -114,6 +116,47 @@ static inline bool push(parser *P, const dp_json *v) {
     if (P->stk_len == P->stk_cap && !stack_grow(P)) return false;
     P->stk[P->stk_len++] = *v;
     return true;
+}
+
+/* ---- duplicate keys ----
+ * Two readers of one file must not disagree, and readers differ on a repeated key (first or last
+ * wins), so an object that names a key twice is a format error. Small objects compare pairwise;
+ * larger ones (a vocabulary of 200 000 entries) sort pointers to their members by key:
+ * O(n log n) whatever the keys (a hash set could be flooded by chosen collisions). */
+
+static bool same_key(const dp_json *a, const dp_json *b) {
+    return a->key_len == b->key_len && memcmp(a->key, b->key, a->key_len) == 0;
+}
+
+static int cmp_key(const void *pa, const void *pb) {
+    const dp_json *a = *(const dp_json *const *)pa, *b = *(const dp_json *const *)pb;
+    if (a->key_len != b->key_len) return a->key_len < b->key_len ? -1 : 1;
+    return memcmp(a->key, b->key, a->key_len);
+}
+
+/* A member of m[0..n) whose key another member has, or NULL (*nomem on failure). */
+static const dp_json *find_dup_key(parser *P, const dp_json *m, size_t n, bool *nomem) {
+    if (n <= 16) {
+        for (size_t i = 1; i < n; i++)
+            for (size_t j = 0; j < i; j++)
+                if (same_key(&m[i], &m[j])) return &m[i];
+        return NULL;
+    }
+    if (n > P->keys_cap) {
+        size_t bytes;
+        const dp_json **k = dp_mul_ok(n, sizeof *k, &bytes) ? dp_realloc(P->keys, bytes) : NULL;
+        if (!k) {
+            *nomem = true;
+            return NULL;
+        }
+        P->keys = k;
+        P->keys_cap = n;
+    }
+    for (size_t i = 0; i < n; i++) P->keys[i] = &m[i];
+    qsort(P->keys, n, sizeof *P->keys, cmp_key);
+    for (size_t i = 1; i < n; i++)
+        if (same_key(P->keys[i - 1], P->keys[i])) return P->keys[i];
+    return NULL;
 }
 
 /* ---- lexical pieces ---- */
@@ -497,6 +540,16 @@ close: {
     size_t count = P->stk_len - f->start;
     if (count > UINT32_MAX)
         return perr(P, DP_ERR_LIMIT, P->pos, "container with %zu items is over the limit", count);
+    if (f->is_obj) {
+        bool oom = false;
+        const dp_json *dup = find_dup_key(P, P->stk + f->start, count, &oom);
+        if (oom) return nomem(P);
+        if (dup) {
+            char name[64];
+            return perr(P, DP_ERR_FORMAT, P->pos - 1, "object names the key \"%s\" twice",
+                        dp_str_escape(name, sizeof name, dup->key, dup->key_len));
+        }
+    }
     memset(&v, 0, sizeof v);
     v.type = f->is_obj ? DP_JSON_OBJECT : DP_JSON_ARRAY;
     v.len = (uint32_t)count;
@@ -551,6 +604,7 @@ dp_status dp_json_parse(const char *text, size_t n, dp_json_doc **out, dp_error 
         dp_free(doc);
     }
     dp_free(P->stk);
+    dp_free(P->keys);
     dp_free(P);
     return st;
 }
