@@ -21,6 +21,12 @@ dp_status dp_err_set(dp_error *e, dp_status status, const char *fmt, ...) DP_PRI
 /* Prefix an already-set message with "context: "; returns e->status (DP_ERR_INTERNAL when e is NULL,
  * so callers should keep and return their own status). */
 dp_status dp_err_prefix(dp_error *e, const char *fmt, ...) DP_PRINTF(2, 3);
+/* s[0..n) into dst (cap bytes, NUL-terminated, cut between whole characters) as one line that
+ * cannot drive a terminal: tab, CR and LF become \t \r \n, other control bytes and bytes that
+ * are not well-formed UTF-8 \xNN, C1 controls, line separators and bidirectional controls \uNNNN.
+ * Returns dst. Every error message passes through it (dp_err_set, dp_err_prefix), so names read
+ * from a file never reach a terminal raw; use it too wherever such a name is printed otherwise. */
+const char *dp_str_escape(char *dst, size_t cap, const char *s, size_t n);
 
 /* ---- allocation (all library memory goes through the hook) ---- */
 void *dp_malloc(size_t n);                 /* NULL on failure (n == 0 allocates 1 byte) */
