@@ -45,15 +45,13 @@ static dp_status open_status(int err) {
     return err == ENOENT || err == ENOTDIR ? DP_ERR_NOT_FOUND : DP_ERR_IO;
 }
 
-static int open_rd(const char *path) {
+/* Opens path for reading only when it is a regular file: O_NONBLOCK so that a FIFO or a device
+ * cannot block the open, then fstat refuses anything else (directory, FIFO, socket, device)
+ * before a read can block, then blocking mode comes back. Every reader opens files here. */
+static dp_status open_regular(const char *path, int *fd_out, uint64_t *size, dp_error *e) {
     int fd;
-    do fd = open(path, O_RDONLY | O_CLOEXEC);
+    do fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     while (fd < 0 && errno == EINTR);
-    return fd;
-}
-
-dp_status dp_reader_open_file(dp_reader *r, const char *path, dp_error *e) {
-    int fd = open_rd(path);
     if (fd < 0) {
         int err = errno;
         return dp_err_set(e, open_status(err), "cannot open %s: %s", path, strerror(err));
@@ -66,8 +64,26 @@ dp_status dp_reader_open_file(dp_reader *r, const char *path, dp_error *e) {
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return dp_err_set(e, DP_ERR_IO, "%s is not a regular file", path);
+        const char *what = S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
+                           : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "a special file";
+        return dp_err_set(e, DP_ERR_IO, "%s is %s, not a regular file", path, what);
     }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl == -1 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1) {
+        int err = errno;
+        close(fd);
+        return dp_err_set(e, DP_ERR_IO, "cannot open %s: %s", path, strerror(err));
+    }
+    *fd_out = fd;
+    *size = (uint64_t)st.st_size;
+    return DP_OK;
+}
+
+dp_status dp_reader_open_file(dp_reader *r, const char *path, dp_error *e) {
+    int fd;
+    uint64_t size;
+    dp_status st = open_regular(path, &fd, &size, e);
+    if (st != DP_OK) return st;
     file_ctx *f = dp_malloc(sizeof *f);
     if (!f) {
         close(fd);
@@ -75,7 +91,7 @@ dp_status dp_reader_open_file(dp_reader *r, const char *path, dp_error *e) {
     }
     f->fd = fd;
     r->ctx = f;
-    r->size = (uint64_t)st.st_size;
+    r->size = size;
     r->read_at = file_read_at;
     r->close = file_close;
     return DP_OK;
@@ -119,22 +135,10 @@ void dp_reader_close(dp_reader *r) {
 /* ---- whole files ---- */
 
 dp_status dp_file_read_all(const char *path, size_t max, char **data, size_t *n, dp_error *e) {
-    int fd = open_rd(path);
-    if (fd < 0) {
-        int err = errno;
-        return dp_err_set(e, open_status(err), "cannot open %s: %s", path, strerror(err));
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int err = errno;
-        close(fd);
-        return dp_err_set(e, DP_ERR_IO, "cannot stat %s: %s", path, strerror(err));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return dp_err_set(e, DP_ERR_IO, "%s is not a regular file", path);
-    }
-    uint64_t size = (uint64_t)st.st_size;
+    int fd;
+    uint64_t size;
+    dp_status st = open_regular(path, &fd, &size, e);
+    if (st != DP_OK) return st;
     if (size > (uint64_t)max || size >= SIZE_MAX) {
         close(fd);
         return dp_err_set(e, DP_ERR_LIMIT, "%s is %llu bytes, over the limit of %zu", path,
