@@ -65,29 +65,32 @@ void dp_model_wshape(const dp_model_desc *d, dp_wrole r, int64_t *rows, int64_t 
     }
 }
 
-#define CHECK_RANGE(field, lo, hi)                                                         \
+/* A field outside its range, named as in the description's JSON (the words a user can look up),
+ * with its value and the range. */
+#define CHECK_RANGE(field, name, lo, hi)                                                   \
     if (!((field) >= (lo) && (field) <= (hi)))                                             \
-        return dp_err_set(e, DP_ERR_FORMAT, "model: %s out of range", #field)
+        return dp_err_set(e, DP_ERR_FORMAT, "model: %s is %g, outside [%g, %g]", name,     \
+                          (double)(field), (double)(lo), (double)(hi))
 
 dp_status dp_model_validate(const dp_model_desc *d, dp_error *e) {
     if ((unsigned)d->family >= DP_FAMILY_COUNT) return dp_err_set(e, DP_ERR_UNSUPPORTED, "model: unknown family");
-    CHECK_RANGE(d->vocab, 1, 1 << 22);
-    CHECK_RANGE(d->hidden, 1, 1 << 16);
-    CHECK_RANGE(d->n_layers, 1, DP_MAX_LAYERS);
-    CHECK_RANGE(d->n_head, 1, 1024);
-    CHECK_RANGE(d->n_kv_head, 1, d->n_head);
-    CHECK_RANGE(d->head_dim, 2, 1024);
-    CHECK_RANGE(d->rot_dim, 2, d->head_dim);
-    CHECK_RANGE(d->ffn, 1, 1 << 20);
-    CHECK_RANGE(d->max_pos, 1, (int64_t)1 << 30);
-    CHECK_RANGE(d->norm_eps, 0.0f, 1.0f);
-    CHECK_RANGE(d->sliding_window, 0, 1 << 30);
-    CHECK_RANGE(d->n_expert, 0, 1024);
-    CHECK_RANGE(d->n_eos, 0, DP_MAX_EOS);
-    CHECK_RANGE(d->bos_id, -1, d->vocab - 1);
-    if (d->n_head % d->n_kv_head) return dp_err_set(e, DP_ERR_FORMAT, "model: n_head not a multiple of n_kv_head");
+    CHECK_RANGE(d->vocab, "vocab_size", 1, 1 << 22);
+    CHECK_RANGE(d->hidden, "hidden_size", 1, 1 << 16);
+    CHECK_RANGE(d->n_layers, "n_layers", 1, DP_MAX_LAYERS);
+    CHECK_RANGE(d->n_head, "n_heads", 1, 1024);
+    CHECK_RANGE(d->n_kv_head, "n_kv_heads", 1, d->n_head);
+    CHECK_RANGE(d->head_dim, "head_dim", 2, 1024);
+    CHECK_RANGE(d->rot_dim, "rot_dim", 2, d->head_dim);
+    CHECK_RANGE(d->ffn, "ffn_size", 1, 1 << 20);
+    CHECK_RANGE(d->max_pos, "max_position_embeddings", 1, (int64_t)1 << 30);
+    CHECK_RANGE(d->norm_eps, "norm_eps", 0.0f, 1.0f);
+    CHECK_RANGE(d->sliding_window, "sliding_window", 0, 1 << 30);
+    CHECK_RANGE(d->n_expert, "n_experts", 0, 1024);
+    CHECK_RANGE(d->n_eos, "the number of eos_ids", 0, DP_MAX_EOS);
+    CHECK_RANGE(d->bos_id, "bos_id", -1, d->vocab - 1);
+    if (d->n_head % d->n_kv_head) return dp_err_set(e, DP_ERR_FORMAT, "model: n_heads (%d) is not a multiple of n_kv_heads (%d)", d->n_head, d->n_kv_head);
     if (d->rot_dim % 2) return dp_err_set(e, DP_ERR_FORMAT, "model: rot_dim must be even");
-    if (d->n_expert > 0) CHECK_RANGE(d->n_expert_used, 1, d->n_expert);
+    if (d->n_expert > 0) CHECK_RANGE(d->n_expert_used, "n_experts_used", 1, d->n_expert);
     if (!(d->rope.theta > 0) || (d->has_rope_local && !(d->rope_local.theta > 0)))
         return dp_err_set(e, DP_ERR_FORMAT, "model: rope theta must be positive");
     const dp_rope_desc *rs[2] = {&d->rope, &d->rope_local};
@@ -103,7 +106,7 @@ dp_status dp_model_validate(const dp_model_desc *d, dp_error *e) {
         if (r->scaling == DP_ROPE_SCALING_LLAMA3 && !(r->high_freq_factor > r->low_freq_factor))
             return dp_err_set(e, DP_ERR_FORMAT, "model: llama3 rope needs high_freq_factor > low_freq_factor");
     }
-    for (int i = 0; i < d->n_eos; i++) CHECK_RANGE(d->eos_ids[i], 0, d->vocab - 1);
+    for (int i = 0; i < d->n_eos; i++) CHECK_RANGE(d->eos_ids[i], "an eos_id", 0, d->vocab - 1);
     return DP_OK;
 }
 
