@@ -122,8 +122,10 @@ static dp_status check_shards(const dp_model *m, dp_error *e) {
         int rc = stat(path, &sb);
         dp_free(path);
         uint64_t want = dp_rdrr_shard_size(m->rdrr, i);
-        if (rc != 0 || !S_ISREG(sb.st_mode))
+        if (rc != 0)
             return dp_err_set(e, DP_ERR_NOT_FOUND, "model: shard %u (sha256:%s) is missing", i, dp_rdrr_shard_hash(m->rdrr, i));
+        if (!S_ISREG(sb.st_mode))
+            return dp_err_set(e, DP_ERR_IO, "model: shard %u (sha256:%s) is not a regular file", i, dp_rdrr_shard_hash(m->rdrr, i));
         if ((uint64_t)sb.st_size != want)
             return dp_err_set(e, DP_ERR_HASH, "model: shard %u is %lld bytes, the manifest says %llu", i,
                               (long long)sb.st_size, (unsigned long long)want);
