@@ -85,6 +85,9 @@ typedef struct dp_ctx_params {
 } dp_ctx_params;
 
 void dp_ctx_params_default(dp_ctx_params *p);
+/* n_ctx above the model's maximum positions (max_position_embeddings), or a KV cache larger than
+ * the machine's physical memory, fails with DP_ERR_LIMIT naming the numbers, before anything
+ * large is allocated. */
 dp_status dp_ctx_new(dp_model *m, const dp_ctx_params *p, dp_ctx **out, dp_error *e);
 void dp_ctx_free(dp_ctx *c);
 int32_t dp_ctx_pos(const dp_ctx *c);  /* tokens in the KV cache */
@@ -97,13 +100,20 @@ void dp_ctx_reset(dp_ctx *c);          /* forget the sequence */
 dp_status dp_ctx_eval(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, dp_error *e);
 
 typedef struct dp_sampling {
-    float temperature;    /* <= 0: greedy */
-    int32_t top_k;        /* <= 0: off */
-    float top_p;          /* >= 1: off */
-    uint64_t seed;
+    float temperature;    /* 0: greedy (the arg max); else a positive finite number whose inverse
+                             is finite too */
+    int32_t top_k;        /* 0: off; else keep the k most likely tokens (>= 0) */
+    float top_p;          /* in (0, 1]; 1: off; else the smallest set holding this much mass */
+    uint64_t seed;        /* 0: the default sequence; else seeds the context's generator once */
 } dp_sampling;
 
-/* Sample the next token from the logits of the last evaluated row. */
+/* DP_ERR_INVALID_ARG, with the allowed values, when s holds a setting a sampler cannot use
+ * (NaN or infinite temperature, a negative temperature, top_p outside (0, 1] or NaN, a negative
+ * top_k). s NULL (the defaults: greedy) is valid. dp_ctx_sample calls it first. */
+dp_status dp_sampling_check(const dp_sampling *s, dp_error *e);
+
+/* Sample the next token from the logits of the last evaluated row. s NULL: greedy. Invalid
+ * settings (dp_sampling_check) fail with DP_ERR_INVALID_ARG; the context is then unchanged. */
 dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *s, int32_t *token, dp_error *e);
 
 /* Evaluate one more position whose token is the one dp_ctx_sample returned last, without it

@@ -81,6 +81,7 @@ int dp_pool_size(const dp_pool *p);
 void dp_pool_run(dp_pool *p, dp_pool_fn fn, void *arg); /* p may be NULL: runs fn(arg,0,1) */
 void dp_pool_free(dp_pool *p);
 int dp_cpu_count(void);
+uint64_t dp_mem_total(void); /* physical memory in bytes; 0 when unknown */
 
 /* ---- misc ---- */
 double dp_time_now(void); /* monotonic seconds */

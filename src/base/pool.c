@@ -39,6 +39,15 @@ int dp_cpu_count(void) {
 #endif
 }
 
+uint64_t dp_mem_total(void) {
+#if defined(__wasm__) || !defined(_SC_PHYS_PAGES)
+    return 0;
+#else
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
+#endif
+}
+
 #if defined(__wasm__)
 
 struct dp_pool {

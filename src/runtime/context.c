@@ -1,4 +1,5 @@
 /* context.c — one sequence: KV cache and scratch allocated once, chunked evaluation, sampling. */
+#include <math.h>
 #include <string.h>
 
 #include "runtime/runtime.h"
@@ -65,6 +66,23 @@ static dp_status ctx_alloc(dp_ctx *c, dp_error *e) {
     return be->i->tensor_set(be, &s->inv_freq_local, 0, freqs, fb, e);
 }
 
+/* Before anything is allocated: n_ctx within the model's positions, and a KV cache that this
+ * machine's memory can hold (a caller's -c 16777216 failed only after 16 s and 6 GB). */
+static dp_status ctx_check_size(const dp_model_desc *d, int64_t n_ctx, dp_error *e) {
+    if (n_ctx > (1 << 24))
+        return dp_err_set(e, DP_ERR_LIMIT, "context: n_ctx %lld is over the limit of %d", (long long)n_ctx, 1 << 24);
+    if (n_ctx > d->max_pos)
+        return dp_err_set(e, DP_ERR_LIMIT, "context: n_ctx %lld is over the model's maximum of %lld positions",
+                          (long long)n_ctx, (long long)d->max_pos);
+    uint64_t kv = 0, mem = dp_mem_total();
+    bool ok = dp_mul_u64((uint64_t)n_ctx, (uint64_t)d->n_kv_head * (uint64_t)d->head_dim * 8u, &kv) &&
+              dp_mul_u64(kv, (uint64_t)d->n_layers, &kv);
+    if (!ok || (mem && kv > mem))
+        return dp_err_set(e, DP_ERR_LIMIT, "context: n_ctx %lld needs a %.1f GiB KV cache, more than the %.1f GiB of memory here",
+                          (long long)n_ctx, ok ? (double)kv / 1073741824.0 : INFINITY, (double)mem / 1073741824.0);
+    return DP_OK;
+}
+
 dp_status dp_ctx_new(dp_model *m, const dp_ctx_params *p, dp_ctx **out, dp_error *e) {
     dp_ctx_params defaults;
     if (!p) {
@@ -81,8 +99,7 @@ dp_status dp_ctx_new(dp_model *m, const dp_ctx_params *p, dp_ctx **out, dp_error
     if (c->n_batch > c->n_ctx) c->n_batch = c->n_ctx;
     c->logits_all = p->logits_all != 0;
     c->rng = 0x9E3779B97F4A7C15ull;
-    dp_status st = DP_OK;
-    if (c->n_ctx > (1 << 24)) st = dp_err_set(e, DP_ERR_LIMIT, "context: n_ctx %d too large", c->n_ctx);
+    dp_status st = ctx_check_size(&m->d, c->n_ctx, e);
     if (st == DP_OK) st = ctx_alloc(c, e);
     if (st != DP_OK) {
         dp_ctx_free(c);
@@ -145,9 +162,25 @@ static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
     return z ^ (z >> 31);
 }
 
+dp_status dp_sampling_check(const dp_sampling *s, dp_error *e) {
+    if (!s) return DP_OK;
+    float t = s->temperature;
+    if (!(t == 0.0f || (t > 0.0f && isfinite(t) && isfinite(1.0f / t))))
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "sampling: temperature %g is not 0 (greedy) or a positive finite number",
+                          (double)t);
+    if (!(s->top_p > 0.0f && s->top_p <= 1.0f))
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "sampling: top_p %g is outside (0, 1] (1 keeps every token)",
+                          (double)s->top_p);
+    if (s->top_k < 0)
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "sampling: top_k %d is negative (0 keeps every token)", (int)s->top_k);
+    return DP_OK;
+}
+
 dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *sp, int32_t *token, dp_error *e) {
     dp_backend *be = c->m->be;
     if (c->last_rows <= 0) return dp_err_set(e, DP_ERR_INVALID_ARG, "sample: nothing evaluated yet");
+    dp_status st = dp_sampling_check(sp, e);
+    if (st != DP_OK) return st;
     dp_sample_args a = {0, 0, 1.0f, 0};
     if (sp) {
         a.temperature = sp->temperature;
@@ -160,7 +193,7 @@ dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *sp, int32_t *token, dp_err
     }
     a.rand01 = (float)((double)(rng_next(&c->rng) >> 11) * (1.0 / 9007199254740992.0));
     be->i->sample(be, &c->s.token, &c->s.logits, c->last_rows - 1, c->m->d.vocab, &a);
-    dp_status st = be->i->flush(be, e);
+    st = be->i->flush(be, e);
     if (st == DP_OK) st = be->i->tensor_get(be, &c->s.token, 0, token, 4, e);
     c->sampled = st == DP_OK;
     return st;
