@@ -40,6 +40,13 @@ bool cli_float(const char *cmd, const char *opt, const char *v, double *out) {
     return true;
 }
 
+bool cli_sampling(const char *cmd, const dp_sampling *s) {
+    dp_error e = {0};
+    if (dp_sampling_check(s, &e) == DP_OK) return true;
+    cli_fail(cmd, &e);
+    return false;
+}
+
 bool cli_parse_ids(const char *text, int32_t **ids, int32_t *n, char *err, size_t errn) {
     size_t cap = 16, len = 0;
     int32_t *v = malloc(cap * sizeof *v);

@@ -14,6 +14,8 @@ int cli_usage(const char *usage);
 /* Parse an int option value; false (and a message) when it is not one in [lo, hi]. */
 bool cli_int(const char *cmd, const char *opt, const char *v, long lo, long hi, long *out);
 bool cli_float(const char *cmd, const char *opt, const char *v, double *out);
+/* The library's check of sampling settings; false (and its reason) when they are unusable. */
+bool cli_sampling(const char *cmd, const dp_sampling *s);
 /* Parse whitespace-separated token ids; *ids is malloc'd. false on a bad token. */
 bool cli_parse_ids(const char *text, int32_t **ids, int32_t *n, char *err, size_t errn);
 /* --dtype / --quant value into a write recipe ("keep" is not a user choice); false and a

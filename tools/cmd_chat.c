@@ -53,6 +53,8 @@ int cmd_chat(int argc, char **argv) {
         else model = a;
     }
     if (!model) return cli_usage(USAGE);
+    dp_sampling sp = {(float)temp, (int32_t)top_k, (float)top_p, (uint64_t)seed};
+    if (!cli_sampling("chat", &sp)) return 2;
     dp_error e = {0};
     dp_model *m = NULL;
     dp_ctx *c = NULL;
@@ -96,11 +98,12 @@ int cmd_chat(int argc, char **argv) {
         }
         size_t evaluated = cached.n;
         if ((int64_t)all.n + n_gen > dp_ctx_n_ctx(c)) {
-            fprintf(stderr, "doppler chat: the conversation no longer fits the context (%d tokens)\n", dp_ctx_n_ctx(c));
+            st = dp_err_set(&e, DP_ERR_LIMIT, "the conversation (%zu tokens, and %ld for a reply) no longer fits the context of %d tokens (raise -c)",
+                            all.n, n_gen, dp_ctx_n_ctx(c));
             break;
         }
         dp_tokens_free(&reply);
-        gen_opts o = {{(float)temp, (int32_t)top_k, (float)top_p, (uint64_t)seed}, n_gen, false, false, stdout};
+        gen_opts o = {sp, n_gen, false, false, stdout};
         st = gen_run(c, m, tok, all.ids + evaluated, (int32_t)(all.n - evaluated), &o, &reply, &e);
         printf("\n");
         if (st != DP_OK) break;

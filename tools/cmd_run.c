@@ -36,6 +36,8 @@ int cmd_run(int argc, char **argv) {
         else model = a;
     }
     if (!model || (!ids_text == !prompt)) return cli_usage(USAGE);
+    gen_opts o = {{(float)temp, (int32_t)top_k, (float)top_p, (uint64_t)seed}, n_gen, ignore_eos, print_ids, stdout};
+    if (!cli_sampling("run", &o.sampling)) return 2;
     int32_t *ids = NULL, n = 0;
     char err[128];
     dp_error e = {0};
@@ -64,6 +66,16 @@ int cmd_run(int argc, char **argv) {
             rc = cli_fail("run", &e);
             goto done;
         }
+        /* an empty prompt starts from BOS alone, when the model has one */
+        dp_status st = DP_OK;
+        if (enc.n == 0 && dp_model_bos(m) < 0)
+            st = dp_err_set(&e, DP_ERR_INVALID_ARG, "the prompt is empty and the model has no BOS token to start from");
+        else if (enc.n == 0 && !dp_tokens_push(&enc, dp_model_bos(m)))
+            st = dp_err_set(&e, DP_ERR_NOMEM, "out of memory");
+        if (st != DP_OK) {
+            rc = cli_fail("run", &e);
+            goto done;
+        }
         n = (int32_t)enc.n;
     }
     const int32_t *p = prompt ? enc.ids : ids;
@@ -79,7 +91,7 @@ int cmd_run(int argc, char **argv) {
     else if (prompt)
         fputs(prompt, stdout);
     fflush(stdout);
-    gen_opts o = {{(float)temp, (int32_t)top_k, (float)top_p, (uint64_t)seed}, n_gen, ignore_eos, print_ids, stdout};
+    o.print_ids = print_ids;
     if (gen_run(c, m, tok, p, n, &o, NULL, &e) != DP_OK) rc = cli_fail("run", &e);
     printf("\n");
 done:

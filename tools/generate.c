@@ -11,10 +11,12 @@ dp_status gen_run(dp_ctx *c, dp_model *m, const dp_tokenizer *tok, const int32_t
     dp_detok dt;
     dp_buf text = {0};
     if (tok) dp_detok_init(&dt, tok, DP_DECODE_STRIP_PREFIX);
-    for (long g = 0; g < o->n_max && st == DP_OK; g++) {
+    long g = 0;
+    bool stop = false;
+    for (; g < o->n_max && st == DP_OK; g++) {
         int32_t id;
         if ((st = dp_ctx_sample(c, &o->sampling, &id, e)) != DP_OK) break;
-        bool stop = !o->ignore_eos && is_stop(m, tok, id);
+        stop = !o->ignore_eos && is_stop(m, tok, id);
         if (gen && !dp_tokens_push(gen, id)) {
             st = dp_err_set(e, DP_ERR_NOMEM, "out of memory");
             break;
@@ -24,18 +26,24 @@ dp_status gen_run(dp_ctx *c, dp_model *m, const dp_tokenizer *tok, const int32_t
         } else if (tok && !stop) {
             text.len = 0;
             if ((st = dp_detok_push(&dt, id, &text, e)) != DP_OK) break;
-            fwrite(text.data, 1, text.len, o->out);
+            if (text.len) fwrite(text.data, 1, text.len, o->out);
         }
         fflush(o->out);
-        if (dp_ctx_pos(c) >= dp_ctx_n_ctx(c)) break;
+        if (dp_ctx_pos(c) >= dp_ctx_n_ctx(c)) {
+            g++;
+            break;
+        }
         if (stop || g + 1 < o->n_max) st = dp_ctx_eval(c, &id, 1, NULL, e);
         if (stop) break;
     }
     if (tok && !o->print_ids) {
         text.len = 0;
         dp_detok_flush(&dt, &text);
-        fwrite(text.data, 1, text.len, o->out);
+        if (text.len) fwrite(text.data, 1, text.len, o->out);
     }
     dp_buf_free(&text);
+    if (st == DP_OK && !stop && g < o->n_max)
+        st = dp_err_set(e, DP_ERR_LIMIT, "stopped after %ld of %ld tokens: the context of %d tokens is full (raise -c)", g,
+                        o->n_max, dp_ctx_n_ctx(c));
     return st;
 }

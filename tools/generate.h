@@ -18,7 +18,8 @@ typedef struct gen_opts {
 /* Evaluates prompt[0..n) at the context's position, then samples up to n_max tokens, streaming
  * them to o->out (text through tok when given, else ids). Generated ids are appended to *gen
  * when gen is not NULL. Stops at an end-of-generation token unless ignore_eos (the stop token is
- * evaluated into the cache so a conversation can go on). */
+ * evaluated into the cache so a conversation can go on). Fewer than n_max tokens without an end
+ * token (the context filled up) is DP_ERR_LIMIT saying how many came out: never a silent cut. */
 dp_status gen_run(dp_ctx *c, dp_model *m, const dp_tokenizer *tok, const int32_t *prompt, int32_t n,
                   const gen_opts *o, dp_tokens *gen, dp_error *e);
 
