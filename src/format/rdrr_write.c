@@ -115,35 +115,38 @@ static dp_status w_sync_close(FILE *f, const char *path, dp_error *e) {
     return DP_OK;
 }
 
+/* Finish the current shard: flush, fsync, close, rename to its hash. On any failure the .part
+ * file is removed (docs/RDRR.md promises no leftovers). */
 static dp_status w_shard_close(dp_rdrr_writer *w, dp_error *e) {
     if (!w->f) return DP_OK;
     FILE *f = w->f;
     w->f = NULL;
     dp_status s = w_sync_close(f, w->tmp_path, e);
-    if (s) return w_fail(w, s);
-    if (w->n_shards == w->cap_shards) {
+    if (!s && w->n_shards == w->cap_shards) {
         uint32_t cap = w->cap_shards ? w->cap_shards * 2 : 16;
         w_shard *ns = dp_realloc(w->shards, (size_t)cap * sizeof *ns);
-        if (!ns) return w_fail(w, dp_err_set(e, DP_ERR_NOMEM, "out of memory"));
-        w->shards = ns;
-        w->cap_shards = cap;
+        if (!ns) s = dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+        else w->shards = ns, w->cap_shards = cap;
     }
-    uint8_t digest[32];
-    w_shard *sh = &w->shards[w->n_shards];
-    dp_sha256_final(&w->sha, digest);
-    dp_sha256_hex(digest, sh->hex);
-    sh->size = w->pos;
-    char name[80];
-    snprintf(name, sizeof name, "%s.bin", sh->hex);
-    char *dest = dp_path_join(w->shards_dir, name);
-    if (!dest) return w_fail(w, dp_err_set(e, DP_ERR_NOMEM, "out of memory"));
-    if (rename(w->tmp_path, dest) != 0) {
-        s = dp_err_set(e, DP_ERR_IO, "cannot rename %s to %s: %s", w->tmp_path, dest,
-                       strerror(errno));
-        dp_free(dest);
-        return w_fail(w, s);
+    char *dest = NULL;
+    if (!s) {
+        uint8_t digest[32];
+        w_shard *sh = &w->shards[w->n_shards];
+        dp_sha256_final(&w->sha, digest);
+        dp_sha256_hex(digest, sh->hex);
+        sh->size = w->pos;
+        char name[80];
+        snprintf(name, sizeof name, "%s.bin", sh->hex);
+        dest = dp_path_join(w->shards_dir, name);
+        if (!dest) s = dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+        else if (rename(w->tmp_path, dest) != 0)
+            s = dp_err_set(e, DP_ERR_IO, "cannot rename %s to %s: %s", w->tmp_path, dest, strerror(errno));
     }
     dp_free(dest);
+    if (s) {
+        remove(w->tmp_path);
+        return w_fail(w, s);
+    }
     w->n_shards++;
     w->pos = 0;
     return DP_OK;

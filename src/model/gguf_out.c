@@ -1,7 +1,9 @@
 /* gguf_out.c — GGUF v3 writer (see gguf_out.h). */
 #include "model/gguf_out.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define GGUF_ALIGN 32u
 
@@ -150,8 +152,16 @@ void dp_gguf_out_tensor(dp_gguf_out *o, const char *name, dp_dtype t, uint32_t n
     o->n_tensors++;
 }
 
-static dp_status fail_io(dp_gguf_out *o, dp_error *e) {
-    return dp_err_set(e, DP_ERR_IO, "%s: write failed", o->path ? o->path : "gguf");
+/* err: the errno of the failed call (0: a short write without one). */
+static dp_status fail_io(dp_gguf_out *o, int err, dp_error *e) {
+    return dp_err_set(e, DP_ERR_IO, "cannot write %s: %s", o->path ? o->path : "gguf",
+                      err ? strerror(err) : "short write");
+}
+
+/* A half-written output goes, but only a regular file (never a device given as the output). */
+static void remove_partial(const char *path) {
+    struct stat st;
+    if (path && stat(path, &st) == 0 && S_ISREG(st.st_mode)) remove(path);
 }
 
 dp_status dp_gguf_out_open(dp_gguf_out *o, const char *path, dp_error *e) {
@@ -169,23 +179,26 @@ dp_status dp_gguf_out_open(dp_gguf_out *o, const char *path, dp_error *e) {
     o->f = fopen(path, "wb");
     if (!o->f) {
         dp_buf_free(&h);
-        return dp_err_set(e, DP_ERR_IO, "%s: cannot create file", path);
+        return dp_err_set(e, DP_ERR_IO, "cannot create %s: %s", path, strerror(errno));
     }
     size_t head = h.len + o->kv.len + o->ti.len;
+    errno = 0;
     static const uint8_t zeros[GGUF_ALIGN] = {0};
     size_t pad = (GGUF_ALIGN - head % GGUF_ALIGN) % GGUF_ALIGN;
     bool ok = fwrite(h.data, 1, h.len, o->f) == h.len &&
               (!o->kv.len || fwrite(o->kv.data, 1, o->kv.len, o->f) == o->kv.len) &&
               (!o->ti.len || fwrite(o->ti.data, 1, o->ti.len, o->f) == o->ti.len) &&
               (!pad || fwrite(zeros, 1, pad, o->f) == pad);
+    int err = errno;
     dp_buf_free(&h);
-    return ok ? DP_OK : fail_io(o, e);
+    return ok ? DP_OK : fail_io(o, err, e);
 }
 
 dp_status dp_gguf_out_write(dp_gguf_out *o, const void *data, size_t n, dp_error *e) {
     if (!o->f) return dp_err_set(e, DP_ERR_INTERNAL, "gguf writer: not open");
     if (n > o->data_size - o->written) return dp_err_set(e, DP_ERR_INTERNAL, "gguf writer: more data than declared");
-    if (n && fwrite(data, 1, n, o->f) != n) return fail_io(o, e);
+    errno = 0;
+    if (n && fwrite(data, 1, n, o->f) != n) return fail_io(o, errno, e);
     o->written += n;
     return DP_OK;
 }
@@ -201,18 +214,18 @@ dp_status dp_gguf_out_close(dp_gguf_out *o, dp_error *e) {
     if (o->written != o->data_size)
         return dp_err_set(e, DP_ERR_INTERNAL, "gguf writer: %llu of %llu data bytes written",
                           (unsigned long long)o->written, (unsigned long long)o->data_size);
-    int rc = fclose(o->f);
+    int rc = fclose(o->f), err = errno;
     o->f = NULL;
     if (rc == 0) return DP_OK;
-    remove(o->path);
-    return fail_io(o, e);
+    remove_partial(o->path);
+    return fail_io(o, err, e);
 }
 
 void dp_gguf_out_free(dp_gguf_out *o) {
     if (o->f) {
         fclose(o->f);
         o->f = NULL;
-        if (o->path) remove(o->path);
+        remove_partial(o->path);
     }
     dp_buf_free(&o->kv);
     dp_buf_free(&o->ti);
