@@ -216,3 +216,32 @@ void dp_sha256_hex(const uint8_t digest[32], char hex[65]) {
     }
     hex[64] = '\0';
 }
+
+/* ---- whole readers and files ---- */
+
+#define HASH_CHUNK ((size_t)4 << 20)
+
+dp_status dp_sha256_reader(const dp_reader *r, uint8_t out[32], dp_error *e) {
+    uint8_t *buf = dp_malloc(r->size < HASH_CHUNK ? (size_t)r->size : HASH_CHUNK);
+    if (!buf) return dp_err_set(e, DP_ERR_NOMEM, "out of memory hashing");
+    dp_sha256_ctx h;
+    dp_sha256_init(&h);
+    dp_status s = DP_OK;
+    for (uint64_t off = 0; off < r->size && !s; off += HASH_CHUNK) {
+        size_t n = r->size - off < HASH_CHUNK ? (size_t)(r->size - off) : HASH_CHUNK;
+        s = dp_reader_read(r, off, buf, n, e);
+        if (!s) dp_sha256_update(&h, buf, n);
+    }
+    dp_free(buf);
+    dp_sha256_final(&h, out);
+    return s;
+}
+
+dp_status dp_sha256_file(const char *path, uint8_t out[32], dp_error *e) {
+    dp_reader r;
+    dp_status s = dp_reader_open_file(&r, path, e);
+    if (s) return s;
+    s = dp_sha256_reader(&r, out, e);
+    dp_reader_close(&r);
+    return s;
+}

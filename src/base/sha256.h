@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/base.h"
+
 /* The incremental state is dp_sha256_ctx (the name dp_sha256 is the one-shot function). */
 typedef struct dp_sha256_ctx {
     uint32_t h[8];
@@ -20,5 +22,9 @@ void dp_sha256_update(dp_sha256_ctx *s, const void *data, size_t n);
 void dp_sha256_final(dp_sha256_ctx *s, uint8_t out[32]);
 void dp_sha256(const void *data, size_t n, uint8_t out[32]);
 void dp_sha256_hex(const uint8_t digest[32], char hex[65]); /* lowercase, NUL-terminated */
+/* The SHA-256 of a reader's whole content, streamed in chunks of at most 4 MiB. */
+dp_status dp_sha256_reader(const dp_reader *r, uint8_t out[32], dp_error *e);
+/* The SHA-256 of a regular file (dp_reader_open_file's rules). */
+dp_status dp_sha256_file(const char *path, uint8_t out[32], dp_error *e);
 
 #endif /* DP_SHA256_H */

@@ -9,7 +9,8 @@
  *   "format":    "rdrr"
  *   "version":   1
  *   "model":     object, written verbatim from the converter (family, normalised description, ...)
- *   "tokenizer": object, verbatim (optional)
+ *   "tokenizer": object, verbatim (optional); its "hashes" member, when there, is checked:
+ *                {"<file beside the manifest>": "sha256:<64 lowercase hex>", ...}
  *   "shards":    [{"hash": "sha256:<64 lowercase hex>", "size": bytes}, ...]
  *                a span's "shard" is the position in this list; 1 <= size <= DP_RDRR_MAX_SHARD
  *   "tensors":   {"<name>": {"dtype": "f32"|"f16"|"bf16"|"q8_0"|"q4_k"|"q5_k"|"q6_k"|"i32",
@@ -55,6 +56,7 @@
 #define DP_RDRR_MAX_NAME 1024u                       /* bytes of a tensor name */
 #define DP_RDRR_MAX_LAYER 65535
 #define DP_RDRR_MAX_EXPERT 65535
+#define DP_RDRR_MAX_FILES 64u                        /* tokenizer files hashed by a manifest */
 
 static inline uint64_t dp_rdrr_align_up(uint64_t n) {
     return (n + (DP_RDRR_ALIGN - 1)) & ~(uint64_t)(DP_RDRR_ALIGN - 1);
@@ -144,8 +146,14 @@ dp_status dp_rdrr_read_tensor(dp_rdrr *m, const dp_rdrr_tensor *t, void *dst, dp
 dp_status dp_rdrr_shard_data(dp_rdrr *m, uint32_t shard, const uint8_t **data, dp_error *e);
 /* Free the in-memory shard copy. */
 void dp_rdrr_drop_cache(dp_rdrr *m);
-/* Verify every shard (streamed, not held); returns the first failure (DP_ERR_HASH /
- * DP_ERR_NOT_FOUND). */
+/* Verify every shard and every file the manifest hashes (streamed, not held); returns the first
+ * failure (DP_ERR_HASH / DP_ERR_NOT_FOUND). */
 dp_status dp_rdrr_verify(dp_rdrr *m, dp_error *e);
+/* Files beside the manifest that it hashes (the tokenizer's: "tokenizer": {"hashes": ...}). */
+size_t dp_rdrr_n_files(const dp_rdrr *m);
+/* Check <dir>/name against the manifest: DP_OK when its SHA-256 matches, or when the manifest
+ * hashes no files at all (manifests written before the field); DP_ERR_HASH when it differs or
+ * when the manifest hashes files but not this one (a file slipped in beside them). */
+dp_status dp_rdrr_check_file(const dp_rdrr *m, const char *name, dp_error *e);
 
 #endif /* DP_RDRR_H */

@@ -7,7 +7,6 @@
 #include "base/sha256.h"
 #include "format/rdrr.h"
 
-#define R_HASH_CHUNK (4u * 1024u * 1024u) /* streaming verification buffer */
 
 typedef struct r_shard {
     char hex[65];
@@ -16,8 +15,16 @@ typedef struct r_shard {
     bool verified;
 } r_shard;
 
+typedef struct r_file {
+    const char *name; /* in the manifest's JSON */
+    r_shard h;        /* hex and digest */
+} r_file;
+
 struct dp_rdrr {
     char *dir;
+    r_file *files;    /* "tokenizer": {"hashes": {...}} */
+    uint32_t n_files;
+    bool has_hashes;
     dp_json_doc *doc;
     const dp_json *model, *tokenizer;
     char id[65];
@@ -88,6 +95,31 @@ static dp_status r_parse_shards(dp_rdrr *m, const dp_json *arr, dp_error *e) {
         m->shards[i].size = (uint64_t)size;
     }
     m->n_shards = arr->len;
+    return DP_OK;
+}
+
+/* "tokenizer": {"hashes": {"<file name>": "sha256:<hex>", ...}} (optional; older manifests have
+ * none). Names are plain file names beside the manifest: no '/', NUL, "." or "..". */
+static dp_status r_parse_files(dp_rdrr *m, dp_error *e) {
+    const dp_json *h = dp_json_get(m->tokenizer, "hashes");
+    if (!h) return DP_OK;
+    if (!dp_json_is(h, DP_JSON_OBJECT)) return R_BAD("tokenizer \"hashes\" is not an object");
+    if (h->len > DP_RDRR_MAX_FILES)
+        return dp_err_set(e, DP_ERR_LIMIT, "manifest: %u tokenizer files (max %u)", h->len, DP_RDRR_MAX_FILES);
+    m->files = dp_calloc(h->len ? h->len : 1, sizeof *m->files);
+    if (!m->files) return dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < h->len; i++) {
+        const dp_json *f = &h->u.items[i];
+        const char *name = f->key;
+        if (f->key_len == 0 || f->key_len > 255 || strlen(name) != f->key_len || strchr(name, '/') ||
+            !strcmp(name, ".") || !strcmp(name, ".."))
+            return R_BAD("tokenizer file %u: \"%s\" is not a plain file name", i, name);
+        if (!r_parse_hash(f, &m->files[i].h))
+            return R_BAD("tokenizer file %s: hash is not \"sha256:<64 lowercase hex>\"", name);
+        m->files[i].name = name;
+    }
+    m->n_files = h->len;
+    m->has_hashes = true;
     return DP_OK;
 }
 
@@ -215,6 +247,7 @@ static dp_status r_parse(dp_rdrr *m, const char *text, size_t n, dp_error *e) {
     if (dp_json_is(m->tokenizer, DP_JSON_NULL)) m->tokenizer = NULL;
     if (m->tokenizer && !dp_json_is(m->tokenizer, DP_JSON_OBJECT))
         return R_BAD("\"tokenizer\" is not an object");
+    if ((s = r_parse_files(m, e))) return s;
     if ((s = r_parse_shards(m, dp_json_get(root, "shards"), e))) return s;
     return r_parse_tensors(m, dp_json_get(root, "tensors"), e);
 }
@@ -262,6 +295,7 @@ void dp_rdrr_free(dp_rdrr *m) {
     dp_json_free(m->doc);
     dp_free(m->dir);
     dp_free(m->shards);
+    dp_free(m->files);
     dp_free(m->tensors);
     dp_free(m->spans);
     dp_free(m->by_name);
@@ -368,24 +402,41 @@ static dp_status r_load(dp_rdrr *m, uint32_t i, dp_error *e) {
 }
 
 /* Stream-hash shard i without holding it. */
-static dp_status r_verify_stream(dp_rdrr *m, uint32_t i, uint8_t *buf, dp_error *e) {
+static dp_status r_verify_stream(dp_rdrr *m, uint32_t i, dp_error *e) {
     dp_reader r;
     dp_status s = r_shard_open(m, i, &r, e);
     if (s) return s;
-    dp_sha256_ctx h;
-    dp_sha256_init(&h);
-    for (uint64_t off = 0; off < r.size && !s; off += R_HASH_CHUNK) {
-        size_t n = r.size - off < R_HASH_CHUNK ? (size_t)(r.size - off) : R_HASH_CHUNK;
-        s = dp_reader_read(&r, off, buf, n, e);
-        if (!s) dp_sha256_update(&h, buf, n);
-    }
+    uint8_t got[32];
+    s = dp_sha256_reader(&r, got, e);
     dp_reader_close(&r);
     if (s) { dp_err_prefix(e, "shard %u", i); return s; }
-    uint8_t got[32];
-    dp_sha256_final(&h, got);
     if ((s = r_digest_check(m, i, got, e))) return s;
     m->shards[i].verified = true;
     return DP_OK;
+}
+
+size_t dp_rdrr_n_files(const dp_rdrr *m) { return m ? m->n_files : 0; }
+
+dp_status dp_rdrr_check_file(const dp_rdrr *m, const char *name, dp_error *e) {
+    if (!m || !name) return dp_err_set(e, DP_ERR_INVALID_ARG, "dp_rdrr_check_file: NULL argument");
+    if (!m->has_hashes) return DP_OK;
+    if (!m->dir) return dp_err_set(e, DP_ERR_INVALID_ARG, "manifest parsed from memory: files unreadable");
+    const r_file *f = NULL;
+    for (uint32_t i = 0; i < m->n_files && !f; i++)
+        if (!strcmp(m->files[i].name, name)) f = &m->files[i];
+    if (!f) return dp_err_set(e, DP_ERR_HASH, "%s is not covered by the manifest's hashes", name);
+    char *path = dp_path_join(m->dir, name);
+    if (!path) return dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+    uint8_t got[32];
+    dp_status s = dp_sha256_file(path, got, e);
+    dp_free(path);
+    if (!s && memcmp(got, f->h.digest, 32) != 0) {
+        char hex[65];
+        dp_sha256_hex(got, hex);
+        s = dp_err_set(e, DP_ERR_HASH, "%s does not match the manifest: sha256:%s, expected sha256:%s", name, hex,
+                       f->h.hex);
+    }
+    return s;
 }
 
 dp_status dp_rdrr_shard_data(dp_rdrr *m, uint32_t shard, const uint8_t **data, dp_error *e) {
@@ -433,16 +484,9 @@ dp_status dp_rdrr_read_tensor(dp_rdrr *m, const dp_rdrr_tensor *t, void *dst, dp
 
 dp_status dp_rdrr_verify(dp_rdrr *m, dp_error *e) {
     if (!m) return dp_err_set(e, DP_ERR_INVALID_ARG, "dp_rdrr_verify: NULL model");
-    uint8_t *buf = NULL;
     dp_status s = DP_OK;
-    for (uint32_t i = 0; i < m->n_shards && !s; i++) {
-        if (m->shards[i].verified) continue;
-        if (!buf && !(buf = dp_malloc(R_HASH_CHUNK))) {
-            s = dp_err_set(e, DP_ERR_NOMEM, "out of memory");
-            break;
-        }
-        s = r_verify_stream(m, i, buf, e);
-    }
-    dp_free(buf);
+    for (uint32_t i = 0; i < m->n_shards && !s; i++)
+        if (!m->shards[i].verified) s = r_verify_stream(m, i, e);
+    for (uint32_t i = 0; i < m->n_files && !s; i++) s = dp_rdrr_check_file(m, m->files[i].name, e);
     return s;
 }
