@@ -480,8 +480,8 @@ static dp_status write_tokenizer(const dp_gguf *g, const char *arch, const char 
         dp_free(path);
     }
     dp_gguf_out_free(&o);
-    dp_buf_puts(tok, n > 0 ? "{\"files\":[\"tokenizer.gguf\"]}" : "{\"files\":[]}");
-    if (st == DP_OK && tok->oom) st = dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+    static const char *const name = "tokenizer.gguf";
+    if (st == DP_OK) st = dp_tokenizer_files_json(out_dir, &name, n > 0 ? 1 : 0, tok, e);
     return st;
 }
 

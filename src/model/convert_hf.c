@@ -125,9 +125,8 @@ static dp_status map_tensors(hf_src *h, dp_error *e) {
 /* Copy tokenizer files next to the manifest; returns the manifest's tokenizer object text. */
 static dp_status copy_tokenizer(const char *src, const char *dst, dp_buf *tok, dp_error *e) {
     static const char *const files[] = {"tokenizer.json", "tokenizer_config.json", "tokenizer.model"};
-    dp_buf_puts(tok, "{\"files\":[");
-    int n = 0;
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    const size_t n = sizeof files / sizeof files[0];
+    for (size_t i = 0; i < n; i++) {
         char *from = dp_path_join(src, files[i]), *to = dp_path_join(dst, files[i]);
         dp_status st = DP_OK;
         if (!from || !to) st = dp_err_set(e, DP_ERR_NOMEM, "out of memory");
@@ -137,17 +136,12 @@ static dp_status copy_tokenizer(const char *src, const char *dst, dp_buf *tok, d
             st = dp_file_read_all(from, TOKENIZER_MAX, &data, &len, e);
             if (st == DP_OK) st = dp_file_write_all(to, data, len, e);
             dp_free(data);
-            if (st == DP_OK) {
-                dp_buf_printf(tok, "%s\"%s\"", n ? "," : "", files[i]);
-                n++;
-            }
         }
         dp_free(from);
         dp_free(to);
         if (st != DP_OK) return st;
     }
-    dp_buf_puts(tok, "]}");
-    return tok->oom ? dp_err_set(e, DP_ERR_NOMEM, "out of memory") : DP_OK;
+    return dp_tokenizer_files_json(dst, files, n, tok, e);
 }
 
 dp_status dp_convert_hf(const char *hf_dir, const char *out_dir, const dp_write_opts *o, dp_error *e) {

@@ -148,7 +148,7 @@ static dp_status add_tokenizer(const char *path, const dp_model_desc *d, const c
     }
     dp_free(data);
     dp_free(to);
-    dp_buf_printf(tokj, "{\"files\":[\"%s\"]}", name);
+    if (st == DP_OK) st = dp_tokenizer_files_json(out_dir, &name, 1, tokj, e);
     return st;
 }
 

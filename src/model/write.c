@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/json.h"
+#include "base/sha256.h"
 #include "format/quant.h"
 #include "model/hf.h"
 #include "model/write.h"
@@ -16,6 +18,33 @@ bool dp_recipe_parse(const char *name, dp_recipe *r) {
 
 const char *dp_recipe_name(dp_recipe r) {
     return (unsigned)r < sizeof RECIPES / sizeof RECIPES[0] ? RECIPES[r] : "unknown";
+}
+
+dp_status dp_tokenizer_files_json(const char *dir, const char *const *names, size_t n, dp_buf *out, dp_error *e) {
+    dp_buf files = {0}, hashes = {0};
+    dp_status st = DP_OK;
+    size_t k = 0;
+    for (size_t i = 0; i < n && st == DP_OK; i++) {
+        char *path = dp_path_join(dir, names[i]);
+        uint8_t digest[32];
+        char hex[65];
+        if (!path) st = dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+        else if (dp_file_exists(path) && (st = dp_sha256_file(path, digest, e)) == DP_OK) {
+            dp_sha256_hex(digest, hex);
+            dp_buf_puts(&files, k ? "," : "");
+            dp_json_write_str(&files, names[i], strlen(names[i]));
+            dp_buf_puts(&hashes, k ? "," : "");
+            dp_json_write_str(&hashes, names[i], strlen(names[i]));
+            dp_buf_printf(&hashes, ":\"sha256:%s\"", hex);
+            k++;
+        }
+        dp_free(path);
+    }
+    dp_buf_printf(out, "{\"files\":[%s],\"hashes\":{%s}}", files.data ? files.data : "", hashes.data ? hashes.data : "");
+    if (st == DP_OK && (files.oom || hashes.oom || out->oom)) st = dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+    dp_buf_free(&files);
+    dp_buf_free(&hashes);
+    return st;
 }
 
 /* llama.cpp's rule for which layers get more bits in *_M mixes */

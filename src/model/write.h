@@ -51,6 +51,10 @@ typedef struct dp_write_opts {
 dp_status dp_model_write(const dp_model_desc *d, const char *dir, const dp_write_opts *o,
                          const dp_wsource *src, dp_error *e);
 
+/* The manifest's "tokenizer" object for the files names[0..n) that exist in dir:
+ * {"files": [names], "hashes": {"<name>": "sha256:<hex>"}} (docs/RDRR.md), appended to out. */
+dp_status dp_tokenizer_files_json(const char *dir, const char *const *names, size_t n, dp_buf *out, dp_error *e);
+
 /* Library entry points behind `doppler convert` and `doppler synth`. */
 dp_status dp_convert_hf(const char *hf_dir, const char *out_dir, const dp_write_opts *o, dp_error *e);
 dp_status dp_synth(const char *family, const char *shape, const char *config_path, const char *out_dir,

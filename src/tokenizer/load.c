@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "format/gguf.h"
+#include "format/rdrr.h"
 #include "tokenizer/tok_internal.h"
 #include "tokenizer/unicode.h"
 
@@ -159,6 +160,24 @@ static dp_status load_file(const char *path, dp_tokenizer **out, dp_error *e) {
                       "supported: use the model's tokenizer.json or GGUF)");
 }
 
+/* In a model directory, the tokenizer files must match the hashes of its manifest.json
+ * (dp_rdrr_check_file: manifests written before the hashes were recorded pass). */
+static dp_status check_hashes(const char *dir, const char *name, dp_error *e) {
+    char *mpath = dp_path_join(dir, "manifest.json"), *cfg = dp_path_join(dir, "tokenizer_config.json");
+    dp_rdrr *m = NULL;
+    dp_status st = !mpath || !cfg ? dp_err_set(e, DP_ERR_NOMEM, "out of memory") : DP_OK;
+    if (st == DP_OK && dp_file_exists(mpath)) {
+        st = dp_rdrr_open(dir, &m, e);
+        if (st == DP_OK) st = dp_rdrr_check_file(m, name, e);
+        if (st == DP_OK && !strcmp(name, "tokenizer.json") && dp_file_exists(cfg))
+            st = dp_rdrr_check_file(m, "tokenizer_config.json", e);
+    }
+    dp_rdrr_free(m);
+    dp_free(mpath);
+    dp_free(cfg);
+    return st;
+}
+
 static dp_status load_dir(const char *dir, dp_tokenizer **out, dp_error *e) {
     static const char *const names[] = {"tokenizer.json", "tokenizer.model", "tokenizer.gguf"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -168,7 +187,9 @@ static dp_status load_dir(const char *dir, dp_tokenizer **out, dp_error *e) {
             dp_free(p);
             continue;
         }
-        dp_status st = i == 0 ? load_json_file(p, dir, out, e) : load_file(p, out, e);
+        dp_status st = check_hashes(dir, names[i], e);
+        if (st == DP_OK) st = i == 0 ? load_json_file(p, dir, out, e) : load_file(p, out, e);
+        else dp_err_prefix(e, "model tokenizer");
         if (st != DP_OK) dp_err_prefix(e, "%s", names[i]);
         dp_free(p);
         return st;
