@@ -384,6 +384,14 @@ def model_load_seeds():
         model_obj("phi3", 40, 32, 1, 2, 2, 16, 48, rope=longrope)))
     out("model_load", "mixtral-f32.json", model_manifest(
         model_obj("mixtral", 40, 32, 2, 2, 1, 16, 32, experts=4, used=2)))
+    # the target's FIFO shard (named by the SHA-256 of no bytes) and duplicate keys
+    fifo = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    base = model_manifest(model_obj("llama", 64, 32, 2, 2, 1, 16, 64, rope=llama3))
+    out("model_load", "fifo-shard.json", base.replace(shard_hash(), fifo))
+    hashed = json.loads(base)
+    hashed["tokenizer"] = {"files": ["tokenizer.json"], "hashes": {"tokenizer.json": "sha256:" + fifo}}
+    out("rdrr", "tokenizer-hashes.json", json.dumps(hashed, indent=1))
+    out("model_load", "dupkey-version.json", base.replace('"version": 1,', '"version": 1, "version": 2,'))
 
 
 # ---- gguf_import: tiny GGUF models as llama.cpp lays them out ----------------------------
@@ -476,6 +484,8 @@ def main():
         "nested.json": "[" * 40 + "{}" + "]" * 40,
         "utf8.json": '{"\u00e9t\u00e9":"\u4e16\u754c\U0001F600","k":null,"t":true,"f":false}',
         "dupkeys.json": '{"a":1,"a":2,"":{"":[""]}}',
+        "dupkeys-nested.json": '{"v":1,"o":{"k":[{"x":1,"x\\u0000":1,"x":2}]},"v":2}',
+        "dupkeys-large.json": "{" + ",".join('"k%d":%d' % (i, i) for i in range(40)) + ',"k39":0}',
         "scalar.json": ' "just a string" ',
     }
     for k, v in cases.items():
@@ -536,6 +546,8 @@ def main():
         "a": "model-00001-of-00002.safetensors", "b": "model-00001-of-00002.safetensors"}}))
     out("st_index", "bad-shards.json", json.dumps({"weight_map": {
         "a": "bad.safetensors", "x": "empty.safetensors", "c": "../c.safetensors"}}))
+    out("st_index", "non-regular-shards.json", json.dumps({"weight_map": {
+        "a": "model-00001-of-00002.safetensors", "f": "fifo.safetensors", "d": "dir.safetensors"}}))
 
     # GGUF: every value type, every tensor type, v2 and v3, a custom alignment
     every = [

@@ -53,11 +53,12 @@ static void walk(const dp_json *v, int depth) {
         for (uint32_t i = 0; i < v->len; i++) {
             const dp_json *c = &v->u.items[i];
             if (!c->key) abort();
-            /* lookups by a key with no NUL find the first member of that name */
-            if (!memchr(c->key, 0, c->key_len)) {
-                const dp_json *f = dp_json_get(v, c->key);
-                if (!f || f > c || f->key_len != c->key_len) abort();
-            }
+            /* keys are unique (a duplicate is a format error): a lookup by a key with no NUL
+             * finds this very member, and no earlier member has the same bytes */
+            if (!memchr(c->key, 0, c->key_len) && dp_json_get(v, c->key) != c) abort();
+            for (uint32_t j = 0; j < i && v->len <= 256; j++)
+                if (v->u.items[j].key_len == c->key_len && !memcmp(v->u.items[j].key, c->key, c->key_len))
+                    abort();
             walk(c, depth + 1);
         }
         break;

@@ -16,7 +16,9 @@
 
 #define FZ_SHARD_SIZE (512u * 1024u)
 
-static char g_dir[256], g_manifest[300], g_shard[400], g_shards[300];
+#define FZ_FIFO_HASH "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+static char g_dir[256], g_manifest[300], g_shard[400], g_shards[300], g_fifo[400];
 
 static void put(const char *path, const void *data, size_t n) {
     FILE *f = fopen(path, "wb");
@@ -29,6 +31,7 @@ static void put(const char *path, const void *data, size_t n) {
 static void cleanup(void) {
     unlink(g_manifest);
     unlink(g_shard);
+    unlink(g_fifo);
     rmdir(g_shards);
     rmdir(g_dir);
 }
@@ -62,6 +65,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     snprintf(g_shard, sizeof g_shard, "%s/%s.bin", g_shards, hex);
     put(g_shard, v, FZ_SHARD_SIZE);
     free(v);
+    /* a FIFO where a shard should be (named by the SHA-256 of no bytes): must be refused, not
+     * block the load (issue 10) */
+    snprintf(g_fifo, sizeof g_fifo, "%s/%s.bin", g_shards, FZ_FIFO_HASH);
+    if (mkfifo(g_fifo, 0644) != 0) abort();
     atexit(cleanup);
     fprintf(stderr, "fuzz_model_load: shard sha256:%s (%u bytes)\n", hex, FZ_SHARD_SIZE);
     return 0;

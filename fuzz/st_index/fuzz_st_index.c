@@ -1,8 +1,9 @@
 /* fuzz_st_index.c — the sharded safetensors path of src/format/safetensors.h: the input is a
  * model.safetensors.index.json, written into a scratch folder that also holds a few small shard
- * files (two good ones, a corrupt one, an empty one), then opened with dp_st_open on the folder
+ * files (two good ones, a corrupt one, an empty one, a FIFO and a directory), then opened with dp_st_open on the folder
  * and on the index file, and every tensor of a successful open is read. The index has no
  * in-memory entry point, so this target goes through the file system. */
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fuzz_common.h"
@@ -36,12 +37,15 @@ static void put_st(const char *name, const char *header, const void *payload, si
 
 static void cleanup(void) {
     const char *names[] = {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
-                           "bad.safetensors", "empty.safetensors", "model.safetensors.index.json"};
+                           "bad.safetensors", "empty.safetensors", "model.safetensors.index.json",
+                           "fifo.safetensors"};
     char path[512];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", g_dir, names[i]);
         unlink(path);
     }
+    snprintf(path, sizeof path, "%s/dir.safetensors", g_dir);
+    rmdir(path);
     rmdir(g_dir);
 }
 
@@ -68,6 +72,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
            "\"d\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[6,10]}}", d2, sizeof d2);
     put_file("bad.safetensors", "\xff\xff\xff\xff\xff\xff\xff\x7f{}", 10);
     put_file("empty.safetensors", "", 0);
+    /* shards that are not regular files must be refused without blocking (issue 10) */
+    char path[512];
+    snprintf(path, sizeof path, "%s/fifo.safetensors", g_dir);
+    if (mkfifo(path, 0644) != 0) abort();
+    snprintf(path, sizeof path, "%s/dir.safetensors", g_dir);
+    if (mkdir(path, 0755) != 0) abort();
     return 0;
 }
 

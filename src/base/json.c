@@ -540,7 +540,7 @@ close: {
     size_t count = P->stk_len - f->start;
     if (count > UINT32_MAX)
         return perr(P, DP_ERR_LIMIT, P->pos, "container with %zu items is over the limit", count);
-    if (f->is_obj) {
+    if (f->is_obj && count > 1) {
         bool oom = false;
         const dp_json *dup = find_dup_key(P, P->stk + f->start, count, &oom);
         if (oom) return nomem(P);
