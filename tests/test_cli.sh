@@ -77,12 +77,7 @@ expect_error "not a model directory" "$T" run "$W" --ids "1 2" -n 2
 # --- text in, text out (the tokenizer files are third-party: used from ../shared only)
 tj="$S/fixtures/tokenizers/llama3-tokenizer.json"
 if [ -f "$tj" ]; then
-  cat >"$W/cfg.json" <<'JSON'
-{"model_type":"llama","vocab_size":128256,"hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,
- "num_key_value_heads":2,"intermediate_size":128,"rms_norm_eps":1e-5,"max_position_embeddings":2048,
- "tie_word_embeddings":true,"bos_token_id":128000,"eos_token_id":128001}
-JSON
-  "$T" synth --config "$W/cfg.json" --tokenizer "$tj" "$W/l3" 2>/dev/null || bad "synth --tokenizer"
+  "$T" synth --config "$ROOT/tests/llama3-tiny-config.json" --tokenizer "$tj" "$W/l3" 2>/dev/null || bad "synth --tokenizer"
   ids=$("$T" run "$W/l3" --prompt "Hello, world" -n 3 --greedy --print-ids --ignore-eos)
   case "$ids" in "128000 9906 11 1917 "*) ok "run --prompt encodes with BOS" ;; *) bad "run --prompt ids: $ids" ;; esac
   txt=$("$T" run "$W/l3" --prompt "Hello, world" -n 4 --greedy --ignore-eos)

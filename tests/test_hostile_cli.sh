@@ -4,7 +4,7 @@
 # settings, an empty prompt, a context the model or the machine cannot hold, silent truncation,
 # tokenizer files outside the manifest's hashes, write failures with their reason.
 set -u
-T=${DP_TOOL:?}; S=${DP_SHARED:?}; W=${DP_TMP:-/tmp}/hostile_cli
+T=${DP_TOOL:?}; S=${DP_SHARED:?}; W=${DP_TMP:-/tmp}/hostile_cli; ROOT=${DP_ROOT:-.}
 rm -rf "$W"; mkdir -p "$W"
 fail=0
 ok() { printf 'ok   %s\n' "$1"; }
@@ -97,12 +97,7 @@ expect_error "export-gguf to a full disk" "No space left on device" "$T" export-
 # --- text models: empty prompts, chat truncation, tokenizer files covered by the manifest's hashes
 tj="$S/fixtures/tokenizers/llama3-tokenizer.json"
 if [ -f "$tj" ]; then
-  cat >"$W/cfg.json" <<'JSON'
-{"model_type":"llama","vocab_size":128256,"hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,
- "num_key_value_heads":2,"intermediate_size":128,"rms_norm_eps":1e-5,"max_position_embeddings":2048,
- "tie_word_embeddings":true,"bos_token_id":128000,"eos_token_id":128001}
-JSON
-  "$T" synth --config "$W/cfg.json" --tokenizer "$tj" "$W/l3" 2>/dev/null || bad "synth --tokenizer"
+  "$T" synth --config "$ROOT/tests/llama3-tiny-config.json" --tokenizer "$tj" "$W/l3" 2>/dev/null || bad "synth --tokenizer"
   ids=$("$T" run "$W/l3" --prompt "" -n 2 --greedy --print-ids --ignore-eos 2>"$W/err"); rc=$?
   set -- $ids
   [ $rc -eq 0 ] && [ $# -eq 3 ] && [ "$1" = 128000 ] && ok "empty prompt = BOS alone" || { bad "empty prompt: rc=$rc '$ids'"; cat "$W/err"; }
