@@ -54,7 +54,36 @@ static void k4_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *mn) {
     }
 }
 
+/* ==== the 32-value forms ==== */
+
+const int8_t dp_iq4_nl_grid[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                   1,    13,   25,  38,  53,  69,  89,  113};
+
+void dp_q32_levels(const dp_q32_form *f, const uint8_t *blk, int8_t lv[32]) {
+    uint32_t qh = 0;
+    if (f->qh) memcpy(&qh, blk + f->qh, 4);
+    const uint8_t *qs = blk + f->qs;
+    for (int i = 0; i < 32; i++) {
+        const int q = ((qs[i % 16] >> (i < 16 ? 0 : 4)) & 0xF) | (int)((qh >> i) & 1) << 4;
+        lv[i] = f->table ? f->table[q] : (int8_t)(q - f->bias);
+    }
+}
+
 /* ==== dequantization ==== */
+
+static void dequant_q32(const dp_q32_form *f, const uint8_t *b, float *y, size_t nb) {
+    int8_t lv[32];
+    for (size_t i = 0; i < nb; i++, b += f->bytes) {
+        const float d = rd_f16(b);
+        dp_q32_levels(f, b, lv);
+        if (f->min) {
+            const float m = rd_f16(b + 2);
+            for (int j = 0; j < 32; j++) *y++ = (float)lv[j] * d + m;
+        } else {
+            for (int j = 0; j < 32; j++) *y++ = (float)lv[j] * d;
+        }
+    }
+}
 
 static void dequant_q8_0(const uint8_t *b, float *y, size_t nb) {
     for (size_t i = 0; i < nb; i++, b += 34) {
@@ -142,7 +171,12 @@ void dp_dequant_row(dp_dtype t, const void *src, float *dst, size_t n) {
     case DP_DTYPE_Q4_K: dequant_q4_k(s, dst, n / QK_K); break;
     case DP_DTYPE_Q5_K: dequant_q5_k(s, dst, n / QK_K); break;
     case DP_DTYPE_Q6_K: dequant_q6_k(s, dst, n / QK_K); break;
-    default: break;
+    default:
+        if (dp_q32_form_of(t).bytes) {
+            const dp_q32_form f = dp_q32_form_of(t);
+            dequant_q32(&f, s, dst, n / 32);
+        }
+        break;
     }
 }
 

@@ -90,8 +90,7 @@ void wg_rec_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, cons
 
 uint32_t wg_actq_block(const wg_ctx *c, dp_dtype t) {
     if (!c->act_quant) return 0;
-    return t == DP_DTYPE_Q8_0 ? 32u
-           : (t == DP_DTYPE_Q4_K || t == DP_DTYPE_Q5_K || t == DP_DTYPE_Q6_K) ? 256u : 0u;
+    return (uint32_t)dp_dtype_act_block(t);
 }
 
 bool wg_actq_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_t k) {
