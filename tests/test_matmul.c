@@ -50,9 +50,6 @@ static int f16_fields(dp_dtype t, int off[2]) {
     }
 }
 
-/* Types the codec has a quantizer for; the others get random blocks with random scales. */
-static bool has_quantizer(dp_dtype t) { return (int)t <= DP_DTYPE_Q6_K; }
-
 static void set_f16(uint8_t *p, float f) {
     const uint16_t h = dp_f32_to_f16(f);
     memcpy(p, &h, 2);
@@ -62,10 +59,8 @@ static void set_f16(uint8_t *p, float f) {
  * scale spreads the magnitudes between rows. */
 static void make_random_row(dp_dtype t, uint8_t *row, float *wf, int k, float scale) {
     const size_t rb = row_bytes(t, k);
-    if (has_quantizer(t)) {
-        for (int i = 0; i < k; i++) wf[i] = frand() * scale;
-        dp_quant_row(t, wf, row, (size_t)k);
-    } else {
+    for (int i = 0; i < k; i++) wf[i] = frand() * scale;
+    if (!dp_quant_row(t, wf, row, (size_t)k)) { /* no quantizer: random blocks */
         const size_t bb = dp_dtype_block_bytes(t);
         for (size_t i = 0; i < rb; i++) row[i] = (uint8_t)rnd();
         int off[2];

@@ -454,7 +454,7 @@ static void quant_q6_k(const float *x, uint8_t *b, size_t nb) {
     }
 }
 
-void dp_quant_row(dp_dtype t, const float *src, void *dst, size_t n) {
+bool dp_quant_row(dp_dtype t, const float *src, void *dst, size_t n) {
     uint8_t *d = dst;
     switch (t) {
     case DP_DTYPE_F32: memcpy(dst, src, n * sizeof(float)); break;
@@ -471,6 +471,7 @@ void dp_quant_row(dp_dtype t, const float *src, void *dst, size_t n) {
     case DP_DTYPE_Q4_K: quant_q4_k(src, d, n / QK_K); break;
     case DP_DTYPE_Q5_K: quant_q5_k(src, d, n / QK_K); break;
     case DP_DTYPE_Q6_K: quant_q6_k(src, d, n / QK_K); break;
-    default: break;
+    default: return false;
     }
+    return true;
 }

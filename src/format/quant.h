@@ -42,7 +42,9 @@ void dp_q32_levels(const dp_q32_form *f, const uint8_t *blk, int8_t lv[32]);
 /* n values (a whole number of blocks for block types) from src of type t into dst as f32.
  * Works for every dtype except I32. */
 void dp_dequant_row(dp_dtype t, const void *src, float *dst, size_t n);
-/* n f32 values into dst of type t (reference quantizers); n must be a whole number of blocks. */
-void dp_quant_row(dp_dtype t, const float *src, void *dst, size_t n);
+/* n f32 values into dst of type t (reference quantizers); n must be a whole number of blocks.
+ * false (dst untouched) for the types read from GGUF only, which have no quantizer here
+ * (q4_0, q4_1, q5_0, q5_1, iq4_nl) and for I32. */
+bool dp_quant_row(dp_dtype t, const float *src, void *dst, size_t n);
 
 #endif /* DP_QUANT_H */
