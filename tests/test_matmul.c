@@ -30,7 +30,8 @@ static int irand(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo 
 
 static const dp_dtype all_types[] = {DP_DTYPE_F32,  DP_DTYPE_F16,  DP_DTYPE_BF16, DP_DTYPE_Q8_0,
                                      DP_DTYPE_Q4_K, DP_DTYPE_Q5_K, DP_DTYPE_Q6_K, DP_DTYPE_Q4_0,
-                                     DP_DTYPE_Q4_1, DP_DTYPE_Q5_0, DP_DTYPE_Q5_1, DP_DTYPE_IQ4_NL};
+                                     DP_DTYPE_Q4_1, DP_DTYPE_Q5_0, DP_DTYPE_Q5_1, DP_DTYPE_IQ4_NL,
+                                     DP_DTYPE_Q2_K, DP_DTYPE_Q3_K, DP_DTYPE_IQ4_XS};
 #define N_TYPES (sizeof all_types / sizeof all_types[0])
 
 static size_t row_bytes(dp_dtype t, int k) {
@@ -46,6 +47,8 @@ static int f16_fields(dp_dtype t, int off[2]) {
         off[0] = 0, off[1] = 2;
         return 2;
     case DP_DTYPE_Q6_K: off[0] = 208; return 1;
+    case DP_DTYPE_Q2_K: off[0] = 80, off[1] = 82; return 2;
+    case DP_DTYPE_Q3_K: off[0] = 108; return 1;
     default: off[0] = 0; return 1;
     }
 }
@@ -99,6 +102,9 @@ static void make_exact_weights(dp_dtype t, uint8_t *w, int k, int m) {
                 break;
             case DP_DTYPE_Q6_K:
                 for (int i = 192; i < 208; i++) blk[i] = (uint8_t)(int8_t)irand(-40, 40);
+                break;
+            case DP_DTYPE_IQ4_XS: /* scales 32..47: levels x 0..15 */
+                blk[2] = blk[3] = 0xAA;
                 break;
             default: break;
             }

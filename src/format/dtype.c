@@ -15,7 +15,8 @@ static const struct {
     [DP_DTYPE_Q6_K] = {"q6_k", 256, 210, 14, 256},  [DP_DTYPE_I32] = {"i32", 1, 4, -1, 0},
     [DP_DTYPE_Q4_0] = {"q4_0", 32, 18, 2, 32},      [DP_DTYPE_Q4_1] = {"q4_1", 32, 20, 3, 32},
     [DP_DTYPE_Q5_0] = {"q5_0", 32, 22, 6, 32},      [DP_DTYPE_Q5_1] = {"q5_1", 32, 24, 7, 32},
-    [DP_DTYPE_IQ4_NL] = {"iq4_nl", 32, 18, 20, 32},
+    [DP_DTYPE_IQ4_NL] = {"iq4_nl", 32, 18, 20, 32},   [DP_DTYPE_Q2_K] = {"q2_k", 256, 84, 10, 256},
+    [DP_DTYPE_Q3_K] = {"q3_k", 256, 110, 11, 256},  [DP_DTYPE_IQ4_XS] = {"iq4_xs", 256, 136, 23, 256},
 };
 
 static bool valid(dp_dtype t) { return (unsigned)t < (unsigned)DP_DTYPE_COUNT; }

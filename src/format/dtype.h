@@ -20,6 +20,9 @@ typedef enum dp_dtype {
     DP_DTYPE_Q5_0,   /* 22 B / 32 values  (GGML block_q5_0) */
     DP_DTYPE_Q5_1,   /* 24 B / 32 values  (GGML block_q5_1) */
     DP_DTYPE_IQ4_NL, /* 18 B / 32 values  (GGML block_iq4_nl) */
+    DP_DTYPE_Q2_K,   /* 84 B / 256 values (GGML block_q2_K) */
+    DP_DTYPE_Q3_K,   /* 110 B / 256 values (GGML block_q3_K) */
+    DP_DTYPE_IQ4_XS, /* 136 B / 256 values (GGML block_iq4_xs) */
     DP_DTYPE_COUNT
 } dp_dtype;
 

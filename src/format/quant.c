@@ -69,7 +69,75 @@ void dp_q32_levels(const dp_q32_form *f, const uint8_t *blk, int8_t lv[32]) {
     }
 }
 
+/* ==== q2_K, q3_K, iq4_xs as groups of 16 ==== */
+
+/* The 16 6-bit q3_K scales from their 12 packed bytes (GGML's kmask unpacking). */
+static void q3k_scales(const uint8_t *p, int8_t sc[16]) {
+    uint32_t a[4], tmp;
+    memcpy(a, p, 12);
+    tmp = a[2];
+    a[2] = ((a[0] >> 4) & 0x0f0f0f0f) | (((tmp >> 4) & 0x03030303) << 4);
+    a[3] = ((a[1] >> 4) & 0x0f0f0f0f) | (((tmp >> 6) & 0x03030303) << 4);
+    a[0] = (a[0] & 0x0f0f0f0f) | (((tmp >> 0) & 0x03030303) << 4);
+    a[1] = (a[1] & 0x0f0f0f0f) | (((tmp >> 2) & 0x03030303) << 4);
+    memcpy(sc, a, 16);
+    for (int g = 0; g < 16; g++) sc[g] = (int8_t)(sc[g] - 32);
+}
+
+bool dp_qk_decode(dp_dtype t, const uint8_t *b, dp_qk_groups *o) {
+    memset(o->mn, 0, sizeof o->mn);
+    o->dmin = 0.0f;
+    switch (t) {
+    case DP_DTYPE_Q2_K: case DP_DTYPE_Q3_K: {
+        const bool q2 = t == DP_DTYPE_Q2_K;
+        const uint8_t *qs = b + (q2 ? 16 : 32), *hm = b;
+        for (int v = 0; v < 256; v++) {
+            const int lo = (qs[32 * (v / 128) + v % 32] >> (2 * (v % 128 / 32))) & 3;
+            o->lv[v] = (int8_t)(q2 || (hm[v % 32] >> (v / 32) & 1) ? lo : lo - 4);
+        }
+        if (q2) {
+            for (int g = 0; g < 16; g++) {
+                o->sc[g] = (int8_t)(b[g] & 0xF);
+                o->mn[g] = (int8_t)(b[g] >> 4);
+            }
+            o->d = rd_f16(b + 80);
+            o->dmin = rd_f16(b + 82);
+        } else {
+            q3k_scales(b + 96, o->sc);
+            o->d = rd_f16(b + 108);
+        }
+        return true;
+    }
+    case DP_DTYPE_IQ4_XS: {
+        uint16_t sh;
+        memcpy(&sh, b + 2, 2);
+        for (int ib = 0; ib < 8; ib++) {
+            const int ls = ((b[4 + ib / 2] >> 4 * (ib % 2)) & 0xF) | (((sh >> 2 * ib) & 3) << 4);
+            o->sc[2 * ib] = o->sc[2 * ib + 1] = (int8_t)(ls - 32);
+            const uint8_t *qs = b + 8 + 16 * ib;
+            for (int l = 0; l < 32; l++)
+                o->lv[32 * ib + l] = dp_iq4_nl_grid[(qs[l % 16] >> (l < 16 ? 0 : 4)) & 0xF];
+        }
+        o->d = rd_f16(b);
+        return true;
+    }
+    default: return false;
+    }
+}
+
 /* ==== dequantization ==== */
+
+static void dequant_qk_groups(dp_dtype t, const uint8_t *b, float *y, size_t nb) {
+    dp_qk_groups q;
+    const size_t bb = dp_dtype_block_bytes(t);
+    for (size_t i = 0; i < nb; i++, b += bb) {
+        dp_qk_decode(t, b, &q);
+        for (int g = 0; g < 16; g++) {
+            const float dl = q.d * (float)q.sc[g], ml = q.dmin * (float)q.mn[g];
+            for (int l = 0; l < 16; l++) *y++ = dl * (float)q.lv[16 * g + l] - ml;
+        }
+    }
+}
 
 static void dequant_q32(const dp_q32_form *f, const uint8_t *b, float *y, size_t nb) {
     int8_t lv[32];
@@ -171,6 +239,9 @@ void dp_dequant_row(dp_dtype t, const void *src, float *dst, size_t n) {
     case DP_DTYPE_Q4_K: dequant_q4_k(s, dst, n / QK_K); break;
     case DP_DTYPE_Q5_K: dequant_q5_k(s, dst, n / QK_K); break;
     case DP_DTYPE_Q6_K: dequant_q6_k(s, dst, n / QK_K); break;
+    case DP_DTYPE_Q2_K: case DP_DTYPE_Q3_K: case DP_DTYPE_IQ4_XS:
+        dequant_qk_groups(t, s, dst, n / QK_K);
+        break;
     default:
         if (dp_q32_form_of(t).bytes) {
             const dp_q32_form f = dp_q32_form_of(t);

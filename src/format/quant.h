@@ -4,6 +4,7 @@
  *   q5_K: { f16 d; f16 dmin; u8 scales[12]; u8 qh[32]; u8 qs[128] } 176 B / 256
  *   q6_K: { u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d }        210 B / 256
  *   q4_0, q4_1, q5_0, q5_1, iq4_nl: the 32-value forms below (dp_q32_form)
+ *   q2_K, q3_K, iq4_xs: 256-value blocks read as 16 groups of 16 (dp_qk_groups)
  * Dequantization is bit-exact with GGML's reference; quantization reproduces GGML's reference
  * quantizers (quantize_row_*_ref, no importance matrix) byte for byte. */
 #ifndef DP_QUANT_H
@@ -38,6 +39,22 @@ static inline dp_q32_form dp_q32_form_of(dp_dtype t) {
 }
 /* The 32 levels of a block of form f. */
 void dp_q32_levels(const dp_q32_form *f, const uint8_t *blk, int8_t lv[32]);
+
+/* The 256-value types q2_K, q3_K and iq4_xs as 16 groups g of 16 values, value i of group g
+ * = (d * sc[g]) * lv[16 g + i] - dmin * mn[g]:
+ *   q2_K   { u8 scales[16]; u8 qs[64]; f16 d; f16 dmin }      84 B   lv 0..3, sc, mn 0..15
+ *   q3_K   { u8 hmask[32]; u8 qs[64]; u8 scales[12]; f16 d }  110 B  lv -4..3, sc -32..31
+ *   iq4_xs { f16 d; u16 scales_h; u8 scales_l[4]; u8 qs[128] } 136 B lv iq4_nl's grid, sc
+ *          -32..31 per 32 values
+ * (value v of q2_K / q3_K: 2 bits at 2 (v % 128 / 32) of qs[32 (v / 128) + v % 32], for q3_K
+ * minus 4 unless bit v / 32 of hmask[v % 32] is set; iq4_xs: nibbles as the 32-value forms). */
+typedef struct dp_qk_groups {
+    float d, dmin;
+    int8_t sc[16], mn[16];
+    int8_t lv[256];
+} dp_qk_groups;
+/* Decodes one block of type t; false when t is not one of these types. */
+bool dp_qk_decode(dp_dtype t, const uint8_t *blk, dp_qk_groups *o);
 
 /* n values (a whole number of blocks for block types) from src of type t into dst as f32.
  * Works for every dtype except I32. */

@@ -252,6 +252,36 @@ GEN_DOT_Q32(gen_dot_q5_0, DP_DTYPE_Q5_0)
 GEN_DOT_Q32(gen_dot_q5_1, DP_DTYPE_Q5_1)
 GEN_DOT_Q32(gen_dot_iq4_nl, DP_DTYPE_IQ4_NL)
 
+/* q2_K / q3_K / iq4_xs (groups of 16, quant.h) x q8_K: Σ d dx (Σ_g sc Σ lv q8 - dmin Σ_g mn bsum) */
+static void gen_dot_qk(dp_dtype wt, int k, const void *w, const void *x, size_t xs, int nc,
+                       float *s) {
+    const size_t bb = dp_dtype_block_bytes(wt);
+    dp_qk_groups q;
+    for (int c = 0; c < nc; c++) s[c] = 0;
+    for (int i = 0; i < k / DP_QK_K; i++) {
+        dp_qk_decode(wt, (const uint8_t *)w + (size_t)i * bb, &q);
+        for (int c = 0; c < nc; c++) {
+            const dp_block_q8_k *xb = (const dp_block_q8_k *)((const uint8_t *)x + (size_t)c * xs) + i;
+            int32_t sumi = 0, summ = 0;
+            for (int g = 0; g < 16; g++) {
+                int32_t isum = 0;
+                for (int l = 0; l < 16; l++) isum += q.lv[16 * g + l] * xb->qs[16 * g + l];
+                sumi += q.sc[g] * isum;
+                summ += q.mn[g] * xb->bsums[g];
+            }
+            s[c] += xb->d * q.d * (float)sumi - xb->d * q.dmin * (float)summ;
+        }
+    }
+}
+
+#define GEN_DOT_QK(name, type)                                                                \
+    static void name(int k, const void *w, const void *x, size_t xs, int nc, float *s) {      \
+        gen_dot_qk(type, k, w, x, xs, nc, s);                                                 \
+    }
+GEN_DOT_QK(gen_dot_q2_k, DP_DTYPE_Q2_K)
+GEN_DOT_QK(gen_dot_q3_k, DP_DTYPE_Q3_K)
+GEN_DOT_QK(gen_dot_iq4_xs, DP_DTYPE_IQ4_XS)
+
 static void gen_dot_q8_0(int k, const void *w, const void *x, size_t xs, int nc, float *s) {
     const int nb = k / DP_QK8_0;
     for (int c = 0; c < nc; c++) {
@@ -355,6 +385,9 @@ static const dp_mm_kernels generic_kernels = {
         [DP_DTYPE_Q5_0] = gen_dot_q5_0,
         [DP_DTYPE_Q5_1] = gen_dot_q5_1,
         [DP_DTYPE_IQ4_NL] = gen_dot_iq4_nl,
+        [DP_DTYPE_Q2_K] = gen_dot_q2_k,
+        [DP_DTYPE_Q3_K] = gen_dot_q3_k,
+        [DP_DTYPE_IQ4_XS] = gen_dot_iq4_xs,
     },
     NULL, NULL, NULL,
     {NULL}, /* no x8 kernels: x8 weights take dp_mm_x8_dot_generic; never repacked for */
