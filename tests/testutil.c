@@ -15,6 +15,15 @@ const char *t_shared(const char *rel) {
     return stat(path, &st) == 0 ? path : NULL;
 }
 
+const char *t_data(const char *rel) {
+    static char path[4096];
+    const char *root = getenv("DP_ROOT");
+    if (!root) root = ".";
+    snprintf(path, sizeof path, "%s/tests/data/%s", root, rel);
+    struct stat st;
+    return stat(path, &st) == 0 ? path : NULL;
+}
+
 const char *t_tmpdir(const char *name) {
     static char path[4096];
     const char *root = getenv("DP_TMP");
