@@ -40,19 +40,6 @@ static size_t row_bytes(dp_dtype t, int k) {
     return (size_t)b;
 }
 
-/* Offsets of a block's f16 scale fields (d, and dmin / m where the type has one). */
-static int f16_fields(dp_dtype t, int off[2]) {
-    switch (t) {
-    case DP_DTYPE_Q4_K: case DP_DTYPE_Q5_K: case DP_DTYPE_Q4_1: case DP_DTYPE_Q5_1:
-        off[0] = 0, off[1] = 2;
-        return 2;
-    case DP_DTYPE_Q6_K: off[0] = 208; return 1;
-    case DP_DTYPE_Q2_K: off[0] = 80, off[1] = 82; return 2;
-    case DP_DTYPE_Q3_K: off[0] = 108; return 1;
-    default: off[0] = 0; return 1;
-    }
-}
-
 static void set_f16(uint8_t *p, float f) {
     const uint16_t h = dp_f32_to_f16(f);
     memcpy(p, &h, 2);
@@ -67,7 +54,7 @@ static void make_random_row(dp_dtype t, uint8_t *row, float *wf, int k, float sc
         const size_t bb = dp_dtype_block_bytes(t);
         for (size_t i = 0; i < rb; i++) row[i] = (uint8_t)rnd();
         int off[2];
-        const int nf = f16_fields(t, off);
+        const int nf = dp_block_f16_fields(t, off);
         for (size_t b = 0; b < rb; b += bb)
             for (int f = 0; f < nf; f++) set_f16(row + b + off[f], frand() * 0.05f * scale);
     }
@@ -109,7 +96,7 @@ static void make_exact_weights(dp_dtype t, uint8_t *w, int k, int m) {
             default: break;
             }
             int off[2];
-            for (int f = f16_fields(t, off) - 1; f >= 0; f--) memcpy(blk + off[f], &one, 2);
+            for (int f = dp_block_f16_fields(t, off) - 1; f >= 0; f--) memcpy(blk + off[f], &one, 2);
         }
     }
 }

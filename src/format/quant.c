@@ -125,6 +125,18 @@ bool dp_qk_decode(dp_dtype t, const uint8_t *b, dp_qk_groups *o) {
     }
 }
 
+int dp_block_f16_fields(dp_dtype t, int off[2]) {
+    switch (t) {
+    case DP_DTYPE_Q4_K: case DP_DTYPE_Q5_K: case DP_DTYPE_Q4_1: case DP_DTYPE_Q5_1:
+        off[0] = 0, off[1] = 2;
+        return 2;
+    case DP_DTYPE_Q2_K: off[0] = 80, off[1] = 82; return 2;
+    case DP_DTYPE_Q3_K: off[0] = 108; return 1;
+    case DP_DTYPE_Q6_K: off[0] = 208; return 1;
+    default: off[0] = 0; return dp_dtype_is_quant(t) ? 1 : 0;
+    }
+}
+
 /* ==== dequantization ==== */
 
 static void dequant_qk_groups(dp_dtype t, const uint8_t *b, float *y, size_t nb) {

@@ -56,6 +56,10 @@ typedef struct dp_qk_groups {
 /* Decodes one block of type t; false when t is not one of these types. */
 bool dp_qk_decode(dp_dtype t, const uint8_t *blk, dp_qk_groups *o);
 
+/* Byte offsets in a block of type t of its f16 scale fields (d, then dmin / m where the type has
+ * one) into off; returns their number (0 for plain types). */
+int dp_block_f16_fields(dp_dtype t, int off[2]);
+
 /* n values (a whole number of blocks for block types) from src of type t into dst as f32.
  * Works for every dtype except I32. */
 void dp_dequant_row(dp_dtype t, const void *src, float *dst, size_t n);

@@ -25,6 +25,14 @@ const char *wg_weights_file(dp_dtype t) {
     case DP_DTYPE_Q4_K: return "weights_q4_k";
     case DP_DTYPE_Q5_K: return "weights_q5_k";
     case DP_DTYPE_Q6_K: return "weights_q6_k";
+    case DP_DTYPE_Q4_0: return "weights_q4_0";
+    case DP_DTYPE_Q4_1: return "weights_q4_1";
+    case DP_DTYPE_Q5_0: return "weights_q5_0";
+    case DP_DTYPE_Q5_1: return "weights_q5_1";
+    case DP_DTYPE_IQ4_NL: return "weights_iq4_nl";
+    case DP_DTYPE_Q2_K: return "weights_q2_k";
+    case DP_DTYPE_Q3_K: return "weights_q3_k";
+    case DP_DTYPE_IQ4_XS: return "weights_iq4_xs";
     default: return NULL;
     }
 }
@@ -36,6 +44,9 @@ static uint32_t weights_unit(dp_dtype t) {
     case DP_DTYPE_Q4_K: return 16;
     case DP_DTYPE_Q5_K: return 8;
     case DP_DTYPE_Q6_K: return 16;
+    case DP_DTYPE_Q4_0: case DP_DTYPE_Q4_1: case DP_DTYPE_Q5_0: case DP_DTYPE_Q5_1:
+    case DP_DTYPE_IQ4_NL: case DP_DTYPE_IQ4_XS: return 8;
+    case DP_DTYPE_Q2_K: case DP_DTYPE_Q3_K: return 16;
     default: return 1;
     }
 }
