@@ -84,8 +84,26 @@ static void q3k_scales(const uint8_t *p, int8_t sc[16]) {
     for (int g = 0; g < 16; g++) sc[g] = (int8_t)(sc[g] - 32);
 }
 
+void dp_qk_scales(dp_dtype t, const uint8_t *b, int8_t sc[16], int8_t mn[16]) {
+    memset(mn, 0, 16);
+    if (t == DP_DTYPE_Q2_K) {
+        for (int g = 0; g < 16; g++) {
+            sc[g] = (int8_t)(b[g] & 0xF);
+            mn[g] = (int8_t)(b[g] >> 4);
+        }
+    } else if (t == DP_DTYPE_Q3_K) {
+        q3k_scales(b + 96, sc);
+    } else {
+        uint16_t sh;
+        memcpy(&sh, b + 2, 2);
+        for (int ib = 0; ib < 8; ib++) {
+            const int ls = ((b[4 + ib / 2] >> 4 * (ib % 2)) & 0xF) | (((sh >> 2 * ib) & 3) << 4);
+            sc[2 * ib] = sc[2 * ib + 1] = (int8_t)(ls - 32);
+        }
+    }
+}
+
 bool dp_qk_decode(dp_dtype t, const uint8_t *b, dp_qk_groups *o) {
-    memset(o->mn, 0, sizeof o->mn);
     o->dmin = 0.0f;
     switch (t) {
     case DP_DTYPE_Q2_K: case DP_DTYPE_Q3_K: {
@@ -95,34 +113,19 @@ bool dp_qk_decode(dp_dtype t, const uint8_t *b, dp_qk_groups *o) {
             const int lo = (qs[32 * (v / 128) + v % 32] >> (2 * (v % 128 / 32))) & 3;
             o->lv[v] = (int8_t)(q2 || (hm[v % 32] >> (v / 32) & 1) ? lo : lo - 4);
         }
-        if (q2) {
-            for (int g = 0; g < 16; g++) {
-                o->sc[g] = (int8_t)(b[g] & 0xF);
-                o->mn[g] = (int8_t)(b[g] >> 4);
-            }
-            o->d = rd_f16(b + 80);
-            o->dmin = rd_f16(b + 82);
-        } else {
-            q3k_scales(b + 96, o->sc);
-            o->d = rd_f16(b + 108);
-        }
-        return true;
+        o->d = rd_f16(b + (q2 ? 80 : 108));
+        if (q2) o->dmin = rd_f16(b + 82);
+        break;
     }
-    case DP_DTYPE_IQ4_XS: {
-        uint16_t sh;
-        memcpy(&sh, b + 2, 2);
-        for (int ib = 0; ib < 8; ib++) {
-            const int ls = ((b[4 + ib / 2] >> 4 * (ib % 2)) & 0xF) | (((sh >> 2 * ib) & 3) << 4);
-            o->sc[2 * ib] = o->sc[2 * ib + 1] = (int8_t)(ls - 32);
-            const uint8_t *qs = b + 8 + 16 * ib;
-            for (int l = 0; l < 32; l++)
-                o->lv[32 * ib + l] = dp_iq4_nl_grid[(qs[l % 16] >> (l < 16 ? 0 : 4)) & 0xF];
-        }
+    case DP_DTYPE_IQ4_XS:
+        for (int v = 0; v < 256; v++)
+            o->lv[v] = dp_iq4_nl_grid[(b[8 + 16 * (v / 32) + v % 16] >> (v % 32 < 16 ? 0 : 4)) & 0xF];
         o->d = rd_f16(b);
-        return true;
-    }
+        break;
     default: return false;
     }
+    dp_qk_scales(t, b, o->sc, o->mn);
+    return true;
 }
 
 int dp_block_f16_fields(dp_dtype t, int off[2]) {

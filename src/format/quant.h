@@ -55,6 +55,8 @@ typedef struct dp_qk_groups {
 } dp_qk_groups;
 /* Decodes one block of type t; false when t is not one of these types. */
 bool dp_qk_decode(dp_dtype t, const uint8_t *blk, dp_qk_groups *o);
+/* Only the scales and mins of one block (as in dp_qk_decode). */
+void dp_qk_scales(dp_dtype t, const uint8_t *blk, int8_t sc[16], int8_t mn[16]);
 
 /* Byte offsets in a block of type t of its f16 scale fields (d, then dmin / m where the type has
  * one) into off; returns their number (0 for plain types). */
