@@ -242,15 +242,6 @@ static void gen_dot_q32(dp_dtype wt, int k, const void *w, const void *x, size_t
     }
 }
 
-#define GEN_DOT_Q32(name, type)                                                               \
-    static void name(int k, const void *w, const void *x, size_t xs, int nc, float *s) {      \
-        gen_dot_q32(type, k, w, x, xs, nc, s);                                                \
-    }
-GEN_DOT_Q32(gen_dot_q4_0, DP_DTYPE_Q4_0)
-GEN_DOT_Q32(gen_dot_q4_1, DP_DTYPE_Q4_1)
-GEN_DOT_Q32(gen_dot_q5_0, DP_DTYPE_Q5_0)
-GEN_DOT_Q32(gen_dot_q5_1, DP_DTYPE_Q5_1)
-GEN_DOT_Q32(gen_dot_iq4_nl, DP_DTYPE_IQ4_NL)
 
 /* q2_K / q3_K / iq4_xs (groups of 16, quant.h) x q8_K: Σ d dx (Σ_g sc Σ lv q8 - dmin Σ_g mn bsum) */
 static void gen_dot_qk(dp_dtype wt, int k, const void *w, const void *x, size_t xs, int nc,
@@ -274,13 +265,19 @@ static void gen_dot_qk(dp_dtype wt, int k, const void *w, const void *x, size_t 
     }
 }
 
-#define GEN_DOT_QK(name, type)                                                                \
+/* the dot kernel of one type from a kernel taking the type */
+#define GEN_DOT(name, fn, type)                                                               \
     static void name(int k, const void *w, const void *x, size_t xs, int nc, float *s) {      \
-        gen_dot_qk(type, k, w, x, xs, nc, s);                                                 \
+        fn(type, k, w, x, xs, nc, s);                                                         \
     }
-GEN_DOT_QK(gen_dot_q2_k, DP_DTYPE_Q2_K)
-GEN_DOT_QK(gen_dot_q3_k, DP_DTYPE_Q3_K)
-GEN_DOT_QK(gen_dot_iq4_xs, DP_DTYPE_IQ4_XS)
+GEN_DOT(gen_dot_q4_0, gen_dot_q32, DP_DTYPE_Q4_0)
+GEN_DOT(gen_dot_q4_1, gen_dot_q32, DP_DTYPE_Q4_1)
+GEN_DOT(gen_dot_q5_0, gen_dot_q32, DP_DTYPE_Q5_0)
+GEN_DOT(gen_dot_q5_1, gen_dot_q32, DP_DTYPE_Q5_1)
+GEN_DOT(gen_dot_iq4_nl, gen_dot_q32, DP_DTYPE_IQ4_NL)
+GEN_DOT(gen_dot_q2_k, gen_dot_qk, DP_DTYPE_Q2_K)
+GEN_DOT(gen_dot_q3_k, gen_dot_qk, DP_DTYPE_Q3_K)
+GEN_DOT(gen_dot_iq4_xs, gen_dot_qk, DP_DTYPE_IQ4_XS)
 
 static void gen_dot_q8_0(int k, const void *w, const void *x, size_t xs, int nc, float *s) {
     const int nb = k / DP_QK8_0;
