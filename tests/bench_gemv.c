@@ -1,7 +1,7 @@
 /* bench_gemv.c — CPU matrix-vector micro-benchmark (not a test): the decode product
  * y = x @ W^T over a set of weight matrices larger than the caches, reporting GB/s of weights.
  *
- *   bench_gemv [--type q4_k|q6_k|q5_k|q8_0] [--rows 8192] [--k 2048] [--mats 24] [-n 1]
+ *   bench_gemv [--type q4_k|q6_k|q5_k|q8_0|q4_0|q4_1|q5_0|q5_1|iq4_nl] [--rows 8192] [--k 2048] [--mats 24] [-n 1]
  *              [-t 1,2] [-r 5] [--layout rows|x8|both] [--kernels best|avx2|generic]
  *
  * Every matrix is swept once per repetition (one dp_cpu_matmul each, as decode does), so the
@@ -75,7 +75,9 @@ int main(int argc, char **argv) {
     if (!seed || !xf || !tmp || !y || !w || !wx) return 1;
     for (int r = 0; r < DISTINCT; r++) {
         for (int i = 0; i < k; i++) tmp[i] = frand();
-        dp_quant_row(wt, tmp, seed + (size_t)r * rb, (size_t)k);
+        if (!dp_quant_row(wt, tmp, seed + (size_t)r * rb, (size_t)k)) /* GGUF-only types */
+            for (size_t i = 0; i < rb; i++) /* finite f16 scales: no exponent bit 14 */
+                seed[(size_t)r * rb + i] = (uint8_t)((unsigned)(frand() * 64.0f + 64.0f) & 0x3Bu);
     }
     for (int i = 0; i < k * n; i++) xf[i] = frand();
     const bool want_rows = strcmp(layout, "x8") != 0, want_x8 = strcmp(layout, "rows") != 0;

@@ -403,13 +403,23 @@ static void test_f16(void) {
 }
 
 static void test_dtype(void) {
-    static const struct { const char *name; size_t values, bytes; } want[DP_DTYPE_COUNT] = {
-        {"f32", 1, 4}, {"f16", 1, 2}, {"bf16", 1, 2}, {"q8_0", 32, 34},
-        {"q4_k", 256, 144}, {"q5_k", 256, 176}, {"q6_k", 256, 210}, {"i32", 1, 4},
+    /* sizes and ids as in ggml-common.h / ggml.h */
+    static const struct { const char *name; size_t values, bytes; int ggml; } want[DP_DTYPE_COUNT] = {
+        {"f32", 1, 4, 0},        {"f16", 1, 2, 1},         {"bf16", 1, 2, 30},
+        {"q8_0", 32, 34, 8},     {"q4_k", 256, 144, 12},   {"q5_k", 256, 176, 13},
+        {"q6_k", 256, 210, 14},  {"i32", 1, 4, -1},        {"q4_0", 32, 18, 2},
+        {"q4_1", 32, 20, 3},     {"q5_0", 32, 22, 6},      {"q5_1", 32, 24, 7},
+        {"iq4_nl", 32, 18, 20},  {"q2_k", 256, 84, 10},    {"q3_k", 256, 110, 11},
+        {"iq4_xs", 256, 136, 23},
     };
     for (int i = 0; i < DP_DTYPE_COUNT; i++) {
         dp_dtype t = (dp_dtype)i, back;
+        CHECK_MSG(want[i].name != NULL, "dtype %d missing from the table", i);
+        if (!want[i].name) continue;
         CHECK(strcmp(dp_dtype_name(t), want[i].name) == 0);
+        CHECK(dp_dtype_ggml_id(t) == want[i].ggml);
+        CHECK(want[i].ggml < 0 || (dp_dtype_from_ggml((uint32_t)want[i].ggml, &back) && back == t));
+        CHECK(dp_dtype_act_block(t) == (want[i].values > 1 ? want[i].values : 0));
         CHECK(dp_dtype_parse(want[i].name, &back) && back == t);
         CHECK(dp_dtype_block_values(t) == want[i].values);
         CHECK(dp_dtype_block_bytes(t) == want[i].bytes);

@@ -308,8 +308,8 @@ static void check_hostile(void) {
     expect_fail("2^60-element tensor in 64 bytes", &b, DP_ERR_FORMAT);
     hdr(&b, 3, 1, 0); tinfo(&b, "t", 1, ne1, 99, 0); pad_to(&b, 32, 64);
     expect_fail("unknown ggml type 99", &b, DP_ERR_UNSUPPORTED);
-    hdr(&b, 3, 1, 0); tinfo(&b, "t", 1, ne1, 2, 0); pad_to(&b, 32, 64);
-    expect_fail("unsupported ggml type q4_0", &b, DP_ERR_UNSUPPORTED);
+    hdr(&b, 3, 1, 0); tinfo(&b, "t", 1, ne1, 16, 0); pad_to(&b, 32, 64);
+    expect_fail("unsupported ggml type iq2_xxs", &b, DP_ERR_UNSUPPORTED);
     const uint64_t ne_q4k[1] = {128};
     hdr(&b, 3, 1, 0); tinfo(&b, "t", 1, ne_q4k, 12, 0); pad_to(&b, 32, 256);
     expect_fail("q4_K row of 128 values", &b, DP_ERR_FORMAT);

@@ -1,5 +1,6 @@
 /* test_gguf_export.c — dp_export_gguf (`doppler export-gguf`).
- *  1. llama-{f32,q4_k_m}.gguf imported, exported again: every tensor of the original file comes
+ *  1. llama-{f32,q4_k_m}.gguf and tests/data/gguf/llama-{q4_0,...,iq4_xs}.gguf imported, exported
+ *     again: every tensor of the original file comes
  *     back with its type, shape and bytes (rope_freqs included), the llama.* metadata and the
  *     tokenizer are the original's, and the re-imported model gives identical logits;
  *  2. the Hugging Face checkpoint fixtures/gguf/hf converted to RDRR (q/k in rotate-half order,
@@ -174,10 +175,13 @@ static void same_logits(const char *what, const char *a, const char *b, const in
     free(y);
 }
 
-static void round_trip(const char *type, const int32_t *ids, int n) {
+/* dir/llama-<type>.gguf, found by find (t_shared or t_data) */
+static void round_trip(const char *(*find)(const char *), const char *dir, const char *type,
+                       const int32_t *ids, int n) {
     char rel[96], src[600], tmp[600], a[700], b[700], out[700];
-    snprintf(rel, sizeof rel, "fixtures/gguf/llama-%s.gguf", type);
-    const char *p = t_shared(rel);
+    snprintf(rel, sizeof rel, "%s/llama-%s.gguf", dir, type);
+    const char *p = find(rel);
+    CHECK_MSG(p || find == t_shared, "%s missing", rel);
     if (!p) return;
     snprintf(src, sizeof src, "%s", p);
     snprintf(tmp, sizeof tmp, "%s", t_tmpdir("gguf_export"));
@@ -296,8 +300,13 @@ int main(void) {
         printf("test_gguf_export: fixtures absent, skipped\n");
         return TEST_SKIP;
     }
-    round_trip("f32", ids, n);
-    round_trip("q4_k_m", ids, n);
+    round_trip(t_shared, "fixtures/gguf", "f32", ids, n);
+    round_trip(t_shared, "fixtures/gguf", "q4_k_m", ids, n);
+    /* the types Doppler reads from GGUF without a quantizer of its own go back out unchanged */
+    static const char *const gguf_only[] = {"q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl",
+                                            "q2_k", "q3_k", "iq4_xs"};
+    for (size_t i = 0; i < sizeof gguf_only / sizeof gguf_only[0]; i++)
+        round_trip(t_data, "gguf", gguf_only[i], ids, n);
     from_hf(ids, n);
     mixtral();
     refused();

@@ -1,7 +1,9 @@
 /* test_gguf_import.c — GGUF import (dp_convert_gguf) against llama.cpp's own files and logits.
- *  1. llama-{f32,q8_0,q6_k,q4_k_m}.gguf imported with DP_RECIPE_KEEP: every tensor keeps its GGML
- *     type and bytes; ids.txt through the CPU engine agrees with logits-llamacpp-<type>.f32 within
- *     the fixtures README's tolerances where reachable (see check_llamacpp_files);
+ *  1. llama-{f32,q8_0,q6_k,q4_k_m}.gguf (shared fixtures) and llama-{q4_0,q4_1,q5_0,q5_1,
+ *     iq4_nl,q2_k,q3_k,iq4_xs}.gguf (tests/data/gguf) imported with DP_RECIPE_KEEP: every tensor
+ *     keeps its GGML type and bytes; ids.txt through the CPU engine agrees with
+ *     logits-llamacpp-<type>.f32 within the fixtures README's tolerances where reachable (see
+ *     check_llamacpp_files);
  *  2. the f32 GGUF (permuted q/k, rope_freqs) against the same weights converted from the
  *     Hugging Face checkpoint fixtures/gguf/hf (plain q/k, llama3 rope parameters): same logits;
  *  3. Q4_K_M converted by Doppler from Hugging Face checkpoints (fixtures/gguf/hf, rows of 256 so
@@ -59,8 +61,8 @@ static int read_ids(int32_t *ids) {
     return n;
 }
 
-static float *read_f32_file(const char *rel, size_t count) {
-    const char *p = t_shared(rel);
+static float *read_f32_file(const char *(*find)(const char *), const char *rel, size_t count) {
+    const char *p = find(rel);
     FILE *f = p ? fopen(p, "rb") : NULL;
     if (!f) return NULL;
     float *v = malloc(count * sizeof(float));
@@ -209,6 +211,7 @@ static void check_tokenizer_copy(const char *dir) {
 typedef struct qcase {
     const char *type;
     double own_max, own_mean; /* llama.cpp's own |logits(type) - logits(f32)|: max, mean */
+    bool data;                /* in tests/data/gguf (the GGUF-only types), not fixtures/gguf */
 } qcase;
 
 /* Bounds. f32: the README's 2e-2. Quantized: the README asks max |d| <= 0.25 x own_max; that
@@ -223,12 +226,20 @@ typedef struct qcase {
  * is to f32), plus the README's 0.25 x own_max where reachable (q4_k_m); all figures printed. */
 static void check_llamacpp_files(const int32_t *ids, int n) {
     static const qcase CASES[] = {
-        {"f32", 0, 0}, {"q8_0", 0.2793, 0.0410}, {"q6_k", 0.6522, 0.1082}, {"q4_k_m", 2.2561, 0.3710}};
+        {"f32", 0, 0, false},         {"q8_0", 0.2793, 0.0410, false},
+        {"q6_k", 0.6522, 0.1082, false}, {"q4_k_m", 2.2561, 0.3710, false},
+        {"q5_0", 1.6465, 0.2316, true},  {"q4_0", 2.9135, 0.4806, true},
+        {"q4_1", 2.4627, 0.4143, true},  {"q5_1", 1.2946, 0.2136, true},
+        {"iq4_nl", 2.5327, 0.4052, true}, {"q2_k", 6.2074, 1.1369, true},
+        {"q3_k", 3.8304, 0.7302, true},  {"iq4_xs", 2.2174, 0.4066, true}};
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
         const qcase *q = &CASES[i];
+        const char *(*find)(const char *) = q->data ? t_data : t_shared;
+        const char *dir = q->data ? "gguf" : "fixtures/gguf";
         char rel[128], dst[700], src[700];
-        snprintf(rel, sizeof rel, "fixtures/gguf/llama-%s.gguf", q->type);
-        const char *p = t_shared(rel);
+        snprintf(rel, sizeof rel, "%s/llama-%s.gguf", dir, q->type);
+        const char *p = find(rel);
+        CHECK_MSG(p || !q->data, "%s missing", rel);
         if (!p) continue;
         snprintf(src, sizeof src, "%s", p);
         snprintf(dst, sizeof dst, "%s/%s", t_tmpdir("gguf_import"), q->type);
@@ -237,8 +248,8 @@ static void check_llamacpp_files(const int32_t *ids, int n) {
         if (!strcmp(q->type, "f32")) check_tokenizer_copy(dst);
         int vocab = 0;
         float *got = eval_model(dst, ids, n, &vocab);
-        snprintf(rel, sizeof rel, "fixtures/gguf/logits-llamacpp-%s.f32", q->type);
-        float *want = read_f32_file(rel, (size_t)n * 512);
+        snprintf(rel, sizeof rel, "%s/logits-llamacpp-%s.f32", dir, q->type);
+        float *want = read_f32_file(find, rel, (size_t)n * 512);
         CHECK(got && want && vocab == 512);
         if (got && want) {
             cmp c = compare(got, want, n, vocab);
@@ -254,7 +265,8 @@ static void check_llamacpp_files(const int32_t *ids, int n) {
                        c.mean_abs, c.mean_abs / q->own_mean, q->own_mean, c.top1_same, c.rows);
                 CHECK_MSG(c.max_abs <= 0.75 * q->own_max, "%s: max |dlogit| %g", q->type, c.max_abs);
                 CHECK_MSG(c.mean_abs <= 0.75 * q->own_mean, "%s: mean |dlogit| %g", q->type, c.mean_abs);
-                if (!strcmp(q->type, "q4_k_m")) CHECK_MSG(c.max_abs <= readme, "q4_k_m: max |dlogit| %g", c.max_abs);
+                if (!strcmp(q->type, "q4_k_m") || q->data)
+                    CHECK_MSG(c.max_abs <= readme, "%s: max |dlogit| %g", q->type, c.max_abs);
             }
             CHECK_MSG(c.top1_same >= c.rows - 3, "%s: top-1 agreement %d/%d", q->type, c.top1_same, c.rows);
         }

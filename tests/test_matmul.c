@@ -28,14 +28,37 @@ static uint32_t rnd(void) {
 static float frand(void) { return (float)rnd() / 2147483648.0f - 1.0f; } /* [-1, 1) */
 static int irand(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
 
-static const dp_dtype all_types[] = {DP_DTYPE_F32, DP_DTYPE_F16, DP_DTYPE_BF16, DP_DTYPE_Q8_0,
-                                     DP_DTYPE_Q4_K, DP_DTYPE_Q5_K, DP_DTYPE_Q6_K};
+static const dp_dtype all_types[] = {DP_DTYPE_F32,  DP_DTYPE_F16,  DP_DTYPE_BF16, DP_DTYPE_Q8_0,
+                                     DP_DTYPE_Q4_K, DP_DTYPE_Q5_K, DP_DTYPE_Q6_K, DP_DTYPE_Q4_0,
+                                     DP_DTYPE_Q4_1, DP_DTYPE_Q5_0, DP_DTYPE_Q5_1, DP_DTYPE_IQ4_NL,
+                                     DP_DTYPE_Q2_K, DP_DTYPE_Q3_K, DP_DTYPE_IQ4_XS};
 #define N_TYPES (sizeof all_types / sizeof all_types[0])
 
 static size_t row_bytes(dp_dtype t, int k) {
     uint64_t b = 0;
     CHECK(dp_dtype_row_bytes(t, (uint64_t)k, &b));
     return (size_t)b;
+}
+
+static void set_f16(uint8_t *p, float f) {
+    const uint16_t h = dp_f32_to_f16(f);
+    memcpy(p, &h, 2);
+}
+
+/* One row of k random weights of type t at row; wf (k values) receives the values it holds.
+ * scale spreads the magnitudes between rows. */
+static void make_random_row(dp_dtype t, uint8_t *row, float *wf, int k, float scale) {
+    const size_t rb = row_bytes(t, k);
+    for (int i = 0; i < k; i++) wf[i] = frand() * scale;
+    if (!dp_quant_row(t, wf, row, (size_t)k)) { /* no quantizer: random blocks */
+        const size_t bb = dp_dtype_block_bytes(t);
+        for (size_t i = 0; i < rb; i++) row[i] = (uint8_t)rnd();
+        int off[2];
+        const int nf = dp_block_f16_fields(t, off);
+        for (size_t b = 0; b < rb; b += bb)
+            for (int f = 0; f < nf; f++) set_f16(row + b + off[f], frand() * 0.05f * scale);
+    }
+    dp_dequant_row(t, row, wf, (size_t)k);
 }
 
 /* ---- exact data ---- */
@@ -59,20 +82,21 @@ static void make_exact_weights(dp_dtype t, uint8_t *w, int k, int m) {
             for (size_t i = 0; i < bb; i++) blk[i] = (uint8_t)rnd();
             switch (t) {
             case DP_DTYPE_Q8_0:
-                memcpy(blk, &one, 2);
                 for (int i = 2; i < 34; i++) blk[i] = (uint8_t)(int8_t)irand(-127, 127);
                 break;
             case DP_DTYPE_Q4_K: case DP_DTYPE_Q5_K:
-                memcpy(blk, &one, 2);
-                memcpy(blk + 2, &one, 2);
                 for (int i = 4; i < 16; i++) blk[i] &= 0x37; /* scales, mins <= 55 */
                 break;
             case DP_DTYPE_Q6_K:
                 for (int i = 192; i < 208; i++) blk[i] = (uint8_t)(int8_t)irand(-40, 40);
-                memcpy(blk + 208, &one, 2);
+                break;
+            case DP_DTYPE_IQ4_XS: /* scales 32..47: levels x 0..15 */
+                blk[2] = blk[3] = 0xAA;
                 break;
             default: break;
             }
+            int off[2];
+            for (int f = dp_block_f16_fields(t, off) - 1; f >= 0; f--) memcpy(blk + off[f], &one, 2);
         }
     }
 }
@@ -160,11 +184,8 @@ static void check_random(const dp_mm_kernels *kern, dp_pool *pool, dp_dtype t, i
     float *yq = malloc(sizeof(float) * (size_t)n * (size_t)m);
     uint8_t *act = malloc(dp_mm_act_row_bytes(t, k));
     dp_cpu_ws ws = {0};
-    for (int r = 0; r < m; r++) {
-        for (int i = 0; i < k; i++) wf[(size_t)r * k + i] = frand() * (1 + (float)(r % 3));
-        dp_quant_row(t, wf + (size_t)r * k, w + (size_t)r * rb, (size_t)k);
-        dp_dequant_row(t, w + (size_t)r * rb, wf + (size_t)r * k, (size_t)k);
-    }
+    for (int r = 0; r < m; r++)
+        make_random_row(t, w + (size_t)r * rb, wf + (size_t)r * k, k, 1 + (float)(r % 3));
     for (size_t i = 0; i < (size_t)n * (size_t)k; i++) x[i] = frand() * (i % 7 == 0 ? 4.f : 1.f);
     for (int c = 0; c < n; c++) {
         dp_mm_act_quantize(t, x + (size_t)c * k, act, k);
@@ -266,8 +287,7 @@ static void check_multi(const dp_mm_kernels *kern, dp_pool *pool, const dp_dtype
     for (int p = 0; p < count; p++) {
         w[p] = malloc(row_bytes(types[p], k) * (size_t)ms[p]);
         for (int r = 0; r < ms[p]; r++) {
-            for (int i = 0; i < k; i++) wf[i] = frand();
-            dp_quant_row(types[p], wf, w[p] + (size_t)r * row_bytes(types[p], k), (size_t)k);
+            make_random_row(types[p], w[p] + (size_t)r * row_bytes(types[p], k), wf, k, 1);
         }
         y[p] = malloc(sizeof(float) * (size_t)n * (size_t)ms[p]);
         yr[p] = malloc(sizeof(float) * (size_t)n * (size_t)ms[p]);
@@ -293,6 +313,7 @@ static void check_multi_all(const dp_mm_kernels *kern, dp_pool *p2, dp_pool *p3)
     static const dp_dtype qkv[3] = {DP_DTYPE_Q4_K, DP_DTYPE_Q4_K, DP_DTYPE_Q6_K};
     static const dp_dtype mixed[3] = {DP_DTYPE_Q4_K, DP_DTYPE_Q8_0, DP_DTYPE_F32};
     static const dp_dtype plain[2] = {DP_DTYPE_F16, DP_DTYPE_F32};
+    static const dp_dtype blocks32[3] = {DP_DTYPE_Q5_0, DP_DTYPE_Q8_0, DP_DTYPE_IQ4_NL};
     static const int ms[3] = {37, 9, 16};
     for (int n = 1; n <= 7; n += 3) {
         dp_pool *pool = n == 1 ? p2 : n == 4 ? p3 : NULL;
@@ -300,6 +321,7 @@ static void check_multi_all(const dp_mm_kernels *kern, dp_pool *p2, dp_pool *p3)
             check_multi(kern, pool, qkv, ms, 3, n, 512, x8);
             check_multi(kern, pool, mixed, ms, 3, n, 256, x8);
             check_multi(kern, pool, plain, ms, 2, n, 256, x8);
+            check_multi(kern, pool, blocks32, ms, 3, n, 1152, x8);
             check_multi(kern, p3, qkv + 1, ms + 1, 2, n, 256, x8);
             check_multi(kern, p2, qkv, ms, 1, n, 256, x8);
         }
@@ -344,8 +366,9 @@ int main(void) {
                 check_exact(kern, p2, t, 3, 37, 5);
                 check_exact(kern, p2, t, 5, 8, 3);
                 check_random(kern, p2, t, 6, 13, 4, &worst);
-            } else if (t == DP_DTYPE_Q8_0) {
+            } else if (dp_dtype_block_values(t) == 32) {
                 check_exact(kern, p2, t, 3, 96, 5);
+                check_random(kern, p3, t, 2, 1152, 11, &worst);
                 check_random(kern, p2, t, 5, 32, 3, &worst);
             }
             printf("%-10s %-5s: max |fast - ref| / sum|w||x| = %.2e\n", kern->name,

@@ -1,6 +1,7 @@
 /* test_quant.c — GGML block codecs against llama.cpp's own files.
  *  1. dequantizing every tensor listed in dequant-<type>.safetensors from llama-<type>.gguf
- *     reproduces GGML's f32 values bit for bit;
+ *     reproduces GGML's f32 values bit for bit (shared fixtures for q8_0 / q4_K / q6_K,
+ *     tests/data/gguf for the types Doppler only reads);
  *  2. quantizing the tensors of llama-f32.gguf reproduces the q8_0 / q4_K / q6_K blocks of the
  *     quantized files byte for byte;
  *  3. synthetic checks: f16 conversion identical to GGML's, edge-case blocks (zeros, constants,
@@ -19,8 +20,10 @@ typedef struct gfile {
     dp_gguf *g;
 } gfile;
 
-static bool gfile_open(gfile *f, const char *rel) {
-    const char *path = t_shared(rel);
+typedef const char *(*finder)(const char *rel); /* t_shared or t_data */
+
+static bool gfile_open_in(gfile *f, finder find, const char *rel) {
+    const char *path = find(rel);
     dp_error e = {0};
     if (!path) return false;
     if (dp_reader_open_file(&f->r, path, &e)) {
@@ -34,6 +37,8 @@ static bool gfile_open(gfile *f, const char *rel) {
     }
     return true;
 }
+
+static bool gfile_open(gfile *f, const char *rel) { return gfile_open_in(f, t_shared, rel); }
 
 static void gfile_close(gfile *f) {
     dp_gguf_free(f->g);
@@ -53,27 +58,26 @@ static void *tensor_bytes(gfile *f, const dp_gguf_tensor *t) {
 
 static uint64_t numel(const dp_gguf_tensor *t) { return t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]; }
 
-static const char *ggml_type_upper(dp_dtype t) {
-    switch (t) {
-    case DP_DTYPE_Q8_0: return "Q8_0";
-    case DP_DTYPE_Q4_K: return "Q4_K";
-    case DP_DTYPE_Q5_K: return "Q5_K";
-    case DP_DTYPE_Q6_K: return "Q6_K";
-    default: return "?";
-    }
+/* GGML's type name as the fixtures' metadata writes it: "Q4_K", "IQ4_NL" */
+static const char *ggml_type_upper(dp_dtype t, char buf[16]) {
+    const char *n = dp_dtype_name(t);
+    size_t i = 0;
+    for (; n[i] && i < 15; i++) buf[i] = (char)(n[i] >= 'a' && n[i] <= 'z' ? n[i] - 32 : n[i]);
+    buf[i] = 0;
+    return buf;
 }
 
 /* 1. bit-exact dequantization */
-static void check_dequant(const char *type) {
-    char rel[256];
-    snprintf(rel, sizeof rel, "fixtures/gguf/llama-%s.gguf", type);
+static void check_dequant(finder find, const char *dir, const char *type, size_t n_want) {
+    char rel[256], up[16];
+    snprintf(rel, sizeof rel, "%s/llama-%s.gguf", dir, type);
     gfile f;
-    if (!gfile_open(&f, rel)) {
+    if (!gfile_open_in(&f, find, rel)) {
         CHECK_MSG(0, "cannot open %s", rel);
         return;
     }
-    snprintf(rel, sizeof rel, "fixtures/gguf/dequant-%s.safetensors", type);
-    const char *path = t_shared(rel);
+    snprintf(rel, sizeof rel, "%s/dequant-%s.safetensors", dir, type);
+    const char *path = find(rel);
     dp_st *st = NULL;
     dp_error e = {0};
     if (!path || dp_st_open(path, &st, &e)) {
@@ -91,7 +95,7 @@ static void check_dequant(const char *type) {
         if (!t) continue;
         /* the metadata names the GGML type of each tensor: "<name>": "Q4_K" */
         char want[300];
-        snprintf(want, sizeof want, "\"%s\": \"%s\"", ref->name, ggml_type_upper(t->dtype));
+        snprintf(want, sizeof want, "\"%s\": \"%s\"", ref->name, ggml_type_upper(t->dtype, up));
         CHECK_MSG(types && strstr(types, want), "%s: %s type %s not in metadata", type, ref->name,
                   dp_dtype_name(t->dtype));
         const uint64_t n = numel(t);
@@ -123,7 +127,7 @@ static void check_dequant(const char *type) {
         free(got);
         free(raw);
     }
-    CHECK_MSG(n_checked == 4, "%s: %zu tensors checked", type, n_checked);
+    CHECK_MSG(n_checked == n_want, "%s: %zu tensors checked", type, n_checked);
     printf("dequant %-7s: %zu tensors bit-exact\n", type, n_checked);
     dp_st_free(st);
     gfile_close(&f);
@@ -328,9 +332,14 @@ int main(void) {
         printf("test_quant: fixtures absent, fixture checks skipped\n");
         return t_failures ? t_done("test_quant") : TEST_SKIP;
     }
-    check_dequant("q8_0");
-    check_dequant("q4_k_m");
-    check_dequant("q6_k");
+    check_dequant(t_shared, "fixtures/gguf", "q8_0", 4);
+    check_dequant(t_shared, "fixtures/gguf", "q4_k_m", 4);
+    check_dequant(t_shared, "fixtures/gguf", "q6_k", 4);
+    /* the GGUF-only types: tests/data/gguf (README there) */
+    static const char *const gguf_only[] = {"q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl",
+                                            "q2_k", "q3_k", "iq4_xs"};
+    for (size_t i = 0; i < sizeof gguf_only / sizeof gguf_only[0]; i++)
+        check_dequant(t_data, "gguf", gguf_only[i], 2);
     gfile f32;
     if (gfile_open(&f32, "fixtures/gguf/llama-f32.gguf")) {
         check_quantize(&f32, "q8_0");

@@ -6,14 +6,19 @@
 
 int t_failures = 0;
 
-const char *t_shared(const char *rel) {
+/* root (env var, else dflt) / mid / rel into a static buffer; NULL if it does not exist */
+static const char *existing(const char *env, const char *dflt, const char *mid, const char *rel) {
     static char path[4096];
-    const char *root = getenv("DP_SHARED");
-    if (!root) root = "../shared";
-    snprintf(path, sizeof path, "%s/%s", root, rel);
+    const char *root = getenv(env);
+    if (!root) root = dflt;
+    snprintf(path, sizeof path, "%s/%s%s", root, mid, rel);
     struct stat st;
     return stat(path, &st) == 0 ? path : NULL;
 }
+
+const char *t_shared(const char *rel) { return existing("DP_SHARED", "../shared", "", rel); }
+
+const char *t_data(const char *rel) { return existing("DP_ROOT", ".", "tests/data/", rel); }
 
 const char *t_tmpdir(const char *name) {
     static char path[4096];

@@ -29,6 +29,8 @@ extern int t_failures;
 
 /* ../shared (env DP_SHARED) joined with rel into a static buffer; NULL if it does not exist. */
 const char *t_shared(const char *rel);
+/* $DP_ROOT/tests/data/<rel> (the repository's own fixtures) when it exists, else NULL. */
+const char *t_data(const char *rel);
 /* A fresh scratch directory under DP_TMP (or /tmp) named for the test; static buffer. */
 const char *t_tmpdir(const char *name);
 /* Path to the doppler tool (env DP_TOOL). */

@@ -278,19 +278,6 @@ static dp_status read_value(cursor *c, dp_gguf *g, dp_gguf_kv *kv) {
 
 /* ---- tensor types ---- */
 
-static bool ggml_type_map(uint32_t id, dp_dtype *t) {
-    switch (id) {
-    case 0: *t = DP_DTYPE_F32; return true;
-    case 1: *t = DP_DTYPE_F16; return true;
-    case 8: *t = DP_DTYPE_Q8_0; return true;
-    case 12: *t = DP_DTYPE_Q4_K; return true;
-    case 13: *t = DP_DTYPE_Q5_K; return true;
-    case 14: *t = DP_DTYPE_Q6_K; return true;
-    case 30: *t = DP_DTYPE_BF16; return true;
-    default: return false;
-    }
-}
-
 static dp_status read_tensor_info(cursor *c, dp_gguf *g, dp_gguf_tensor *t) {
     dp_error *e = c->e;
     dp_gguf_str name;
@@ -316,7 +303,7 @@ static dp_status read_tensor_info(cursor *c, dp_gguf *g, dp_gguf_tensor *t) {
                               t->name);
     }
     if ((st = cur_u32(c, &t->ggml_type, t->name))) return st;
-    if (!ggml_type_map(t->ggml_type, &t->dtype))
+    if (!dp_dtype_from_ggml(t->ggml_type, &t->dtype))
         return dp_err_set(e, DP_ERR_UNSUPPORTED, "gguf: tensor '%s': unsupported GGML type %u",
                           t->name, t->ggml_type);
     uint64_t row;

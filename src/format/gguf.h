@@ -41,7 +41,7 @@ typedef struct dp_gguf_kv {
 
 typedef struct dp_gguf_tensor {
     const char *name;
-    uint32_t ggml_type;     /* GGML type id: 0 f32, 1 f16, 8 q8_0, 12 q4_K, 13 q5_K, 14 q6_K, 30 bf16 */
+    uint32_t ggml_type;     /* GGML type id (dp_dtype_ggml_id) */
     dp_dtype dtype;         /* mapped type (only supported ids are accepted) */
     uint32_t n_dims;
     uint64_t ne[4];         /* ne[0] is the row length (fastest-varying), unused dims are 1 */

@@ -54,7 +54,119 @@ static void k4_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *mn) {
     }
 }
 
+/* ==== the 32-value forms ==== */
+
+const int8_t dp_iq4_nl_grid[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                   1,    13,   25,  38,  53,  69,  89,  113};
+
+void dp_q32_levels(const dp_q32_form *f, const uint8_t *blk, int8_t lv[32]) {
+    uint32_t qh = 0;
+    if (f->qh) memcpy(&qh, blk + f->qh, 4);
+    const uint8_t *qs = blk + f->qs;
+    for (int i = 0; i < 32; i++) {
+        const int q = ((qs[i % 16] >> (i < 16 ? 0 : 4)) & 0xF) | (int)((qh >> i) & 1) << 4;
+        lv[i] = f->table ? f->table[q] : (int8_t)(q - f->bias);
+    }
+}
+
+/* ==== q2_K, q3_K, iq4_xs as groups of 16 ==== */
+
+/* The 16 6-bit q3_K scales from their 12 packed bytes (GGML's kmask unpacking). */
+static void q3k_scales(const uint8_t *p, int8_t sc[16]) {
+    uint32_t a[4], tmp;
+    memcpy(a, p, 12);
+    tmp = a[2];
+    a[2] = ((a[0] >> 4) & 0x0f0f0f0f) | (((tmp >> 4) & 0x03030303) << 4);
+    a[3] = ((a[1] >> 4) & 0x0f0f0f0f) | (((tmp >> 6) & 0x03030303) << 4);
+    a[0] = (a[0] & 0x0f0f0f0f) | (((tmp >> 0) & 0x03030303) << 4);
+    a[1] = (a[1] & 0x0f0f0f0f) | (((tmp >> 2) & 0x03030303) << 4);
+    memcpy(sc, a, 16);
+    for (int g = 0; g < 16; g++) sc[g] = (int8_t)(sc[g] - 32);
+}
+
+void dp_qk_scales(dp_dtype t, const uint8_t *b, int8_t sc[16], int8_t mn[16]) {
+    memset(mn, 0, 16);
+    if (t == DP_DTYPE_Q2_K) {
+        for (int g = 0; g < 16; g++) {
+            sc[g] = (int8_t)(b[g] & 0xF);
+            mn[g] = (int8_t)(b[g] >> 4);
+        }
+    } else if (t == DP_DTYPE_Q3_K) {
+        q3k_scales(b + 96, sc);
+    } else {
+        uint16_t sh;
+        memcpy(&sh, b + 2, 2);
+        for (int ib = 0; ib < 8; ib++) {
+            const int ls = ((b[4 + ib / 2] >> 4 * (ib % 2)) & 0xF) | (((sh >> 2 * ib) & 3) << 4);
+            sc[2 * ib] = sc[2 * ib + 1] = (int8_t)(ls - 32);
+        }
+    }
+}
+
+bool dp_qk_decode(dp_dtype t, const uint8_t *b, dp_qk_groups *o) {
+    o->dmin = 0.0f;
+    switch (t) {
+    case DP_DTYPE_Q2_K: case DP_DTYPE_Q3_K: {
+        const bool q2 = t == DP_DTYPE_Q2_K;
+        const uint8_t *qs = b + (q2 ? 16 : 32), *hm = b;
+        for (int v = 0; v < 256; v++) {
+            const int lo = (qs[32 * (v / 128) + v % 32] >> (2 * (v % 128 / 32))) & 3;
+            o->lv[v] = (int8_t)(q2 || (hm[v % 32] >> (v / 32) & 1) ? lo : lo - 4);
+        }
+        o->d = rd_f16(b + (q2 ? 80 : 108));
+        if (q2) o->dmin = rd_f16(b + 82);
+        break;
+    }
+    case DP_DTYPE_IQ4_XS:
+        for (int v = 0; v < 256; v++)
+            o->lv[v] = dp_iq4_nl_grid[(b[8 + 16 * (v / 32) + v % 16] >> (v % 32 < 16 ? 0 : 4)) & 0xF];
+        o->d = rd_f16(b);
+        break;
+    default: return false;
+    }
+    dp_qk_scales(t, b, o->sc, o->mn);
+    return true;
+}
+
+int dp_block_f16_fields(dp_dtype t, int off[2]) {
+    switch (t) {
+    case DP_DTYPE_Q4_K: case DP_DTYPE_Q5_K: case DP_DTYPE_Q4_1: case DP_DTYPE_Q5_1:
+        off[0] = 0, off[1] = 2;
+        return 2;
+    case DP_DTYPE_Q2_K: off[0] = 80, off[1] = 82; return 2;
+    case DP_DTYPE_Q3_K: off[0] = 108; return 1;
+    case DP_DTYPE_Q6_K: off[0] = 208; return 1;
+    default: off[0] = 0; return dp_dtype_is_quant(t) ? 1 : 0;
+    }
+}
+
 /* ==== dequantization ==== */
+
+static void dequant_qk_groups(dp_dtype t, const uint8_t *b, float *y, size_t nb) {
+    dp_qk_groups q;
+    const size_t bb = dp_dtype_block_bytes(t);
+    for (size_t i = 0; i < nb; i++, b += bb) {
+        dp_qk_decode(t, b, &q);
+        for (int g = 0; g < 16; g++) {
+            const float dl = q.d * (float)q.sc[g], ml = q.dmin * (float)q.mn[g];
+            for (int l = 0; l < 16; l++) *y++ = dl * (float)q.lv[16 * g + l] - ml;
+        }
+    }
+}
+
+static void dequant_q32(const dp_q32_form *f, const uint8_t *b, float *y, size_t nb) {
+    int8_t lv[32];
+    for (size_t i = 0; i < nb; i++, b += f->bytes) {
+        const float d = rd_f16(b);
+        dp_q32_levels(f, b, lv);
+        if (f->min) {
+            const float m = rd_f16(b + 2);
+            for (int j = 0; j < 32; j++) *y++ = (float)lv[j] * d + m;
+        } else {
+            for (int j = 0; j < 32; j++) *y++ = (float)lv[j] * d;
+        }
+    }
+}
 
 static void dequant_q8_0(const uint8_t *b, float *y, size_t nb) {
     for (size_t i = 0; i < nb; i++, b += 34) {
@@ -142,7 +254,15 @@ void dp_dequant_row(dp_dtype t, const void *src, float *dst, size_t n) {
     case DP_DTYPE_Q4_K: dequant_q4_k(s, dst, n / QK_K); break;
     case DP_DTYPE_Q5_K: dequant_q5_k(s, dst, n / QK_K); break;
     case DP_DTYPE_Q6_K: dequant_q6_k(s, dst, n / QK_K); break;
-    default: break;
+    case DP_DTYPE_Q2_K: case DP_DTYPE_Q3_K: case DP_DTYPE_IQ4_XS:
+        dequant_qk_groups(t, s, dst, n / QK_K);
+        break;
+    default:
+        if (dp_q32_form_of(t).bytes) {
+            const dp_q32_form f = dp_q32_form_of(t);
+            dequant_q32(&f, s, dst, n / 32);
+        }
+        break;
     }
 }
 
@@ -420,7 +540,7 @@ static void quant_q6_k(const float *x, uint8_t *b, size_t nb) {
     }
 }
 
-void dp_quant_row(dp_dtype t, const float *src, void *dst, size_t n) {
+bool dp_quant_row(dp_dtype t, const float *src, void *dst, size_t n) {
     uint8_t *d = dst;
     switch (t) {
     case DP_DTYPE_F32: memcpy(dst, src, n * sizeof(float)); break;
@@ -437,6 +557,7 @@ void dp_quant_row(dp_dtype t, const float *src, void *dst, size_t n) {
     case DP_DTYPE_Q4_K: quant_q4_k(src, d, n / QK_K); break;
     case DP_DTYPE_Q5_K: quant_q5_k(src, d, n / QK_K); break;
     case DP_DTYPE_Q6_K: quant_q6_k(src, d, n / QK_K); break;
-    default: break;
+    default: return false;
     }
+    return true;
 }

@@ -13,7 +13,7 @@
  *                {"<file beside the manifest>": "sha256:<64 lowercase hex>", ...}
  *   "shards":    [{"hash": "sha256:<64 lowercase hex>", "size": bytes}, ...]
  *                a span's "shard" is the position in this list; 1 <= size <= DP_RDRR_MAX_SHARD
- *   "tensors":   {"<name>": {"dtype": "f32"|"f16"|"bf16"|"q8_0"|"q4_k"|"q5_k"|"q6_k"|"i32",
+ *   "tensors":   {"<name>": {"dtype": "f32"|"f16"|"bf16"|"q8_0"|"q4_k"|... (docs/RDRR.md)|"i32",
  *                            "shape": [rows, row_len]   (outer first, like HF; [n] = one row),
  *                            "role": string, "layer": int >= -1, "expert": int >= 0 (optional),
  *                            "spans": [{"shard": i, "offset": bytes, "size": bytes}, ...]}}

@@ -78,6 +78,14 @@ static uint32_t file_type(const dp_model_desc *d, dp_dtype main) {
     case DP_DTYPE_Q4_K: return 15; /* Q4_K_M */
     case DP_DTYPE_Q5_K: return 17; /* Q5_K_M */
     case DP_DTYPE_Q6_K: return 18;
+    case DP_DTYPE_Q4_0: return 2;
+    case DP_DTYPE_Q4_1: return 3;
+    case DP_DTYPE_Q5_0: return 8;
+    case DP_DTYPE_Q5_1: return 9;
+    case DP_DTYPE_Q2_K: return 10;
+    case DP_DTYPE_Q3_K: return 12; /* Q3_K_M */
+    case DP_DTYPE_IQ4_NL: return 25;
+    case DP_DTYPE_IQ4_XS: return 30;
     case DP_DTYPE_BF16: return 32;
     default: return 0;
     }

@@ -8,9 +8,9 @@
 #define GGUF_ALIGN 32u
 
 bool dp_gguf_type_of(dp_dtype t, uint32_t *ggml_type) {
-    static const int ids[DP_DTYPE_COUNT] = {0, 1, 30, 8, 12, 13, 14, -1};
-    if ((unsigned)t >= DP_DTYPE_COUNT || ids[t] < 0) return false;
-    *ggml_type = (uint32_t)ids[t];
+    const int id = dp_dtype_ggml_id(t);
+    if (id < 0) return false;
+    *ggml_type = (uint32_t)id;
     return true;
 }
 

@@ -140,9 +140,11 @@ static const char *kind_name[K_KINDS] = {"add", "add_inplace", "copy", "softcap"
                                          "rms_norm", "rms_norm_inplace", "rope", "get_rows", "matmul",
                                          "attention", "sample", "moe", "view", "fused", "fused"};
 
-static const dp_dtype wtypes[] = {DP_DTYPE_F32, DP_DTYPE_F16, DP_DTYPE_BF16, DP_DTYPE_Q8_0,
-                                  DP_DTYPE_Q4_K, DP_DTYPE_Q5_K, DP_DTYPE_Q6_K};
-#define N_WTYPES 7
+static const dp_dtype wtypes[] = {DP_DTYPE_F32,  DP_DTYPE_F16,   DP_DTYPE_BF16, DP_DTYPE_Q8_0,
+                                  DP_DTYPE_Q4_K, DP_DTYPE_Q5_K,  DP_DTYPE_Q6_K, DP_DTYPE_Q4_0,
+                                  DP_DTYPE_Q4_1, DP_DTYPE_Q5_0,  DP_DTYPE_Q5_1, DP_DTYPE_IQ4_NL,
+                                  DP_DTYPE_Q2_K, DP_DTYPE_Q3_K,  DP_DTYPE_IQ4_XS};
+#define N_WTYPES ((int)(sizeof wtypes / sizeof wtypes[0]))
 
 typedef struct tcase { int kind, variant; } tcase;
 static tcase cases[512];
@@ -237,7 +239,18 @@ static void *make_weights(dp_dtype dt, int k, int m, float **deq) {
     *deq = dp_malloc((size_t)k * (size_t)m * 4);
     fill(src, (int64_t)k * m, -1.0f, 1.0f);
     for (int r = 0; r < m; r++) {
-        dp_quant_row(dt, src + (size_t)r * k, q + rb * (uint64_t)r, (size_t)k);
+        uint8_t *row = q + rb * (uint64_t)r;
+        if (!dp_quant_row(dt, src + (size_t)r * k, row, (size_t)k)) { /* GGUF-only type */
+            const size_t bb = dp_dtype_block_bytes(dt);
+            int off[2];
+            const int nf = dp_block_f16_fields(dt, off);
+            for (size_t i = 0; i < rb; i++) row[i] = (uint8_t)rnd();
+            for (size_t b = 0; b < rb; b += bb)
+                for (int f = 0; f < nf; f++) {
+                    const uint16_t h = dp_f32_to_f16(rnd_f(-0.05f, 0.05f));
+                    memcpy(row + b + off[f], &h, 2);
+                }
+        }
         dp_dequant_row(dt, q + rb * (uint64_t)r, *deq + (size_t)r * k, (size_t)k);
     }
     dp_free(src);

@@ -57,10 +57,9 @@ const dp_mm_kernels *dp_mm_wasm_table(void); /* matmul_wasm.c */
 /* ==== activation formats ==== */
 
 size_t dp_mm_act_row_bytes(dp_dtype wt, int k) {
-    switch (wt) {
-    case DP_DTYPE_Q8_0: return (size_t)(k / DP_QK8_0) * sizeof(dp_block_q8_0);
-    case DP_DTYPE_Q4_K: case DP_DTYPE_Q5_K: case DP_DTYPE_Q6_K:
-        return (size_t)(k / DP_QK_K) * sizeof(dp_block_q8_k);
+    switch (dp_dtype_act_block(wt)) {
+    case DP_QK8_0: return (size_t)(k / DP_QK8_0) * sizeof(dp_block_q8_0);
+    case DP_QK_K: return (size_t)(k / DP_QK_K) * sizeof(dp_block_q8_k);
     default: return (size_t)k * sizeof(float);
     }
 }
@@ -118,18 +117,18 @@ static void act_q8_k(const float *x, dp_block_q8_k *y, int k) {
 }
 
 void dp_mm_act_quantize(dp_dtype wt, const float *x, void *dst, int k) {
-    switch (wt) {
-    case DP_DTYPE_Q8_0: act_q8_0(x, dst, k); break;
-    case DP_DTYPE_Q4_K: case DP_DTYPE_Q5_K: case DP_DTYPE_Q6_K: act_q8_k(x, dst, k); break;
+    switch (dp_dtype_act_block(wt)) {
+    case DP_QK8_0: act_q8_0(x, dst, k); break;
+    case DP_QK_K: act_q8_k(x, dst, k); break;
     default: memcpy(dst, x, (size_t)k * sizeof(float)); break;
     }
 }
 
 void dp_mm_act_dequantize(dp_dtype wt, const void *src, float *x, int k) {
-    if (wt == DP_DTYPE_Q8_0) {
+    if (dp_dtype_act_block(wt) == DP_QK8_0) {
         const dp_block_q8_0 *b = src;
         for (int i = 0; i < k; i++) x[i] = dp_f16_to_f32(b[i / DP_QK8_0].d) * b[i / DP_QK8_0].qs[i % DP_QK8_0];
-    } else if (wt == DP_DTYPE_Q4_K || wt == DP_DTYPE_Q5_K || wt == DP_DTYPE_Q6_K) {
+    } else if (dp_dtype_act_block(wt) == DP_QK_K) {
         const dp_block_q8_k *b = src;
         for (int i = 0; i < k; i++) x[i] = b[i / DP_QK_K].d * b[i / DP_QK_K].qs[i % DP_QK_K];
     } else {
@@ -217,6 +216,68 @@ static void gen_dot_f16(int k, const void *w, const void *x, size_t xs, int nc, 
 static void gen_dot_bf16(int k, const void *w, const void *x, size_t xs, int nc, float *s) {
     gen_dot_half(k, w, x, xs, nc, s, true);
 }
+
+/* The 32-value forms (quant.h) x q8_0: Σ_blocks d dx Σ level q8 (+ m dx Σ q8) */
+static void gen_dot_q32(dp_dtype wt, int k, const void *w, const void *x, size_t xs, int nc,
+                        float *s) {
+    const dp_q32_form form = dp_q32_form_of(wt), *f = &form;
+    const int nb = k / 32;
+    int8_t lv[32];
+    for (int c = 0; c < nc; c++) {
+        const dp_block_q8_0 *xb = (const dp_block_q8_0 *)((const uint8_t *)x + (size_t)c * xs);
+        const uint8_t *wb = w;
+        float sum = 0;
+        for (int i = 0; i < nb; i++, wb += f->bytes) {
+            dp_q32_levels(f, wb, lv);
+            int isum = 0, xsum = 0;
+            for (int j = 0; j < 32; j++) {
+                isum += lv[j] * xb[i].qs[j];
+                xsum += xb[i].qs[j];
+            }
+            const float dx = dp_f16_to_f32(xb[i].d);
+            sum += (float)isum * (f16(wb) * dx);
+            if (f->min) sum += f16(wb + 2) * dx * (float)xsum;
+        }
+        s[c] = sum;
+    }
+}
+
+
+/* q2_K / q3_K / iq4_xs (groups of 16, quant.h) x q8_K: Σ d dx (Σ_g sc Σ lv q8 - dmin Σ_g mn bsum) */
+static void gen_dot_qk(dp_dtype wt, int k, const void *w, const void *x, size_t xs, int nc,
+                       float *s) {
+    const size_t bb = dp_dtype_block_bytes(wt);
+    dp_qk_groups q;
+    for (int c = 0; c < nc; c++) s[c] = 0;
+    for (int i = 0; i < k / DP_QK_K; i++) {
+        dp_qk_decode(wt, (const uint8_t *)w + (size_t)i * bb, &q);
+        for (int c = 0; c < nc; c++) {
+            const dp_block_q8_k *xb = (const dp_block_q8_k *)((const uint8_t *)x + (size_t)c * xs) + i;
+            int32_t sumi = 0, summ = 0;
+            for (int g = 0; g < 16; g++) {
+                int32_t isum = 0;
+                for (int l = 0; l < 16; l++) isum += q.lv[16 * g + l] * xb->qs[16 * g + l];
+                sumi += q.sc[g] * isum;
+                summ += q.mn[g] * xb->bsums[g];
+            }
+            s[c] += xb->d * q.d * (float)sumi - xb->d * q.dmin * (float)summ;
+        }
+    }
+}
+
+/* the dot kernel of one type from a kernel taking the type */
+#define GEN_DOT(name, fn, type)                                                               \
+    static void name(int k, const void *w, const void *x, size_t xs, int nc, float *s) {      \
+        fn(type, k, w, x, xs, nc, s);                                                         \
+    }
+GEN_DOT(gen_dot_q4_0, gen_dot_q32, DP_DTYPE_Q4_0)
+GEN_DOT(gen_dot_q4_1, gen_dot_q32, DP_DTYPE_Q4_1)
+GEN_DOT(gen_dot_q5_0, gen_dot_q32, DP_DTYPE_Q5_0)
+GEN_DOT(gen_dot_q5_1, gen_dot_q32, DP_DTYPE_Q5_1)
+GEN_DOT(gen_dot_iq4_nl, gen_dot_q32, DP_DTYPE_IQ4_NL)
+GEN_DOT(gen_dot_q2_k, gen_dot_qk, DP_DTYPE_Q2_K)
+GEN_DOT(gen_dot_q3_k, gen_dot_qk, DP_DTYPE_Q3_K)
+GEN_DOT(gen_dot_iq4_xs, gen_dot_qk, DP_DTYPE_IQ4_XS)
 
 static void gen_dot_q8_0(int k, const void *w, const void *x, size_t xs, int nc, float *s) {
     const int nb = k / DP_QK8_0;
@@ -316,6 +377,14 @@ static const dp_mm_kernels generic_kernels = {
         [DP_DTYPE_Q4_K] = gen_dot_q4_k,
         [DP_DTYPE_Q5_K] = gen_dot_q5_k,
         [DP_DTYPE_Q6_K] = gen_dot_q6_k,
+        [DP_DTYPE_Q4_0] = gen_dot_q4_0,
+        [DP_DTYPE_Q4_1] = gen_dot_q4_1,
+        [DP_DTYPE_Q5_0] = gen_dot_q5_0,
+        [DP_DTYPE_Q5_1] = gen_dot_q5_1,
+        [DP_DTYPE_IQ4_NL] = gen_dot_iq4_nl,
+        [DP_DTYPE_Q2_K] = gen_dot_q2_k,
+        [DP_DTYPE_Q3_K] = gen_dot_q3_k,
+        [DP_DTYPE_IQ4_XS] = gen_dot_iq4_xs,
     },
     NULL, NULL, NULL,
     {NULL}, /* no x8 kernels: x8 weights take dp_mm_x8_dot_generic; never repacked for */
@@ -520,6 +589,12 @@ static void mm_quantize_task(void *arg, int ith, int nth) {
                            j->k);
 }
 
+/* The set's dot kernel for wt, the generic one where the set has none (NEON and wasm SIMD
+ * leave the less common block types to it). */
+static dp_mm_dot_fn mm_dot_fn(const dp_mm_kernels *kern, dp_dtype wt) {
+    return kern->dot[wt] ? kern->dot[wt] : generic_kernels.dot[wt];
+}
+
 static dp_mm_x8_fn mm_x8_fn(const dp_mm_kernels *kern, dp_dtype wt, dp_cpu_wlayout lay) {
     if (lay != DP_CPU_W_X8) return NULL;
     if (kern->x8[wt]) return kern->x8[wt];
@@ -633,11 +708,11 @@ dp_status dp_cpu_matmul_layout_with(const dp_mm_kernels *kern, dp_pool *pool, dp
                                     float *y, const float *x, const void *w, dp_dtype wt,
                                     dp_cpu_wlayout lay, int n, int k, int m, bool accumulate) {
     uint64_t row_bytes;
-    if (n < 0 || k <= 0 || m < 0 || (unsigned)wt >= DP_DTYPE_COUNT || !kern->dot[wt] ||
+    if (n < 0 || k <= 0 || m < 0 || (unsigned)wt >= DP_DTYPE_COUNT || !mm_dot_fn(kern, wt) ||
         !dp_dtype_row_bytes(wt, (uint64_t)k, &row_bytes) || !mm_layout_ok(wt, lay))
         return DP_ERR_INVALID_ARG;
     if (n == 0 || m == 0) return DP_OK;
-    mm_job j = {kern, kern->dot[wt], mm_x8_fn(kern, wt, lay), wt, y, x, NULL, 0, w,
+    mm_job j = {kern, mm_dot_fn(kern, wt), mm_x8_fn(kern, wt, lay), wt, y, x, NULL, 0, w,
                 (size_t)row_bytes, n, k, m, accumulate, NULL, 0, 0};
     const int nth = pool ? dp_pool_size(pool) : 1;
     size_t act_bytes = 0, panel_total = 0;
@@ -698,7 +773,7 @@ static void mm_multi_task(void *arg, int ith, int nth) {
         if (a >= z) continue;
         uint64_t row_bytes = 0;
         (void)dp_dtype_row_bytes(p->wt, (uint64_t)mj->k, &row_bytes);
-        const mm_job j = {mj->kern, mj->kern->dot[p->wt], mm_x8_fn(mj->kern, p->wt, p->layout),
+        const mm_job j = {mj->kern, mm_dot_fn(mj->kern, p->wt), mm_x8_fn(mj->kern, p->wt, p->layout),
                           p->wt, p->y, mj->x, mj->xa, mj->xa_stride, p->w, (size_t)row_bytes,
                           mj->n, mj->k, p->m, p->accumulate, NULL, 0, 0};
         mm_range(&j, a * DP_MM_X8, z * DP_MM_X8 < p->m ? z * DP_MM_X8 : p->m);
@@ -706,13 +781,7 @@ static void mm_multi_task(void *arg, int ith, int nth) {
 }
 
 /* The activation format's identity: weights whose activations convert the same way share xa. */
-static int mm_act_class(dp_dtype wt) {
-    switch (wt) {
-    case DP_DTYPE_Q8_0: return 1;
-    case DP_DTYPE_Q4_K: case DP_DTYPE_Q5_K: case DP_DTYPE_Q6_K: return 2;
-    default: return dp_dtype_is_quant(wt) ? 3 + (int)wt : 0;
-    }
-}
+static int mm_act_class(dp_dtype wt) { return (int)dp_dtype_act_block(wt); }
 
 dp_status dp_cpu_matmul_multi_with(const dp_mm_kernels *kern, dp_pool *pool, dp_cpu_ws *ws,
                                    const float *x, int n, int k, const dp_cpu_mm_part *parts,
@@ -723,7 +792,7 @@ dp_status dp_cpu_matmul_multi_with(const dp_mm_kernels *kern, dp_pool *pool, dp_
     for (int i = 0; i < count; i++) {
         const dp_cpu_mm_part *p = &parts[i];
         uint64_t row_bytes;
-        if (p->m < 0 || (unsigned)p->wt >= DP_DTYPE_COUNT || !kern->dot[p->wt] ||
+        if (p->m < 0 || (unsigned)p->wt >= DP_DTYPE_COUNT || !mm_dot_fn(kern, p->wt) ||
             !dp_dtype_row_bytes(p->wt, (uint64_t)k, &row_bytes) || !mm_layout_ok(p->wt, p->layout))
             return DP_ERR_INVALID_ARG;
         u_total += mm_units(p->m);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "backend/cpu/matmul_impl.h"
+#include "format/quant.h"
 
 const dp_mm_kernels *dp_mm_avx2_table(bool vnni);
 
@@ -111,6 +112,126 @@ INLINE void dot_q8_0_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, fl
             const __m256i p = _mm256_madd_epi16(ones, _mm256_maddubs_epi16(aw, sx));
             const __m256 d = _mm256_set1_ps(dw * _cvtsh_ss(xb->d));
             acc[c] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[c]);
+        }
+    }
+    UNROLL
+    for (int c = 0; c < NC; c++) s[c] = hsum8(acc[c]);
+}
+
+/* ---- the 32-value forms (q4_0, q4_1, q5_0, q5_1, iq4_nl; quant.h) x q8_0 ---- */
+
+/* 32 bytes, byte i 0xFF when bit i of the u32 at p is set (llama.cpp's bytes_from_bits_32). */
+INLINE __m256i bytes_from_bits32(const uint8_t *p) {
+    uint32_t u;
+    memcpy(&u, p, 4);
+    const __m256i spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32((int)u),
+        _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
+    return _mm256_cmpeq_epi8(_mm256_or_si256(spread, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe)),
+                             _mm256_set1_epi64x(-1));
+}
+
+/* The 32 nibbles of 16 bytes in value order: low nibbles, then high nibbles. */
+INLINE __m256i nibbles32(const uint8_t *p) {
+    const __m128i qs = _mm_loadu_si128((const __m128i *)p);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(qs, 4), qs), _mm256_set1_epi8(0xF));
+}
+
+/* iq4_nl's grid value of each byte (< 16) of q */
+INLINE __m256i iq4_grid(__m256i q) {
+    return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)dp_iq4_nl_grid)), q);
+}
+
+/* The 32 levels of a block of form f as signed bytes, in value order. */
+INLINE __m256i q32_levels(const uint8_t *b, const dp_q32_form f) {
+    __m256i q = nibbles32(b + f.qs);
+    if (f.qh) q = _mm256_or_si256(q, _mm256_and_si256(bytes_from_bits32(b + f.qh), _mm256_set1_epi8(0x10)));
+    if (f.table) return iq4_grid(q);
+    return _mm256_sub_epi8(q, _mm256_set1_epi8(f.bias));
+}
+
+INLINE void dot_q32_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, float *s,
+                       dp_dtype t, const int NC) {
+    const dp_q32_form f = dp_q32_form_of(t);
+    const int nb = k / 32;
+    const __m256i ones = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);
+    __m256 acc[DP_MM_NC];
+    UNROLL
+    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++, w += f.bytes) {
+        const float dw = f16s(w), mw = f.min ? f16s(w + 2) : 0.0f;
+        const __m256i qw = q32_levels(w, f);
+        const __m256i aw = _mm256_sign_epi8(qw, qw);
+        UNROLL
+        for (int c = 0; c < NC; c++) {
+            const dp_block_q8_0 *xb = (const dp_block_q8_0 *)(x + (size_t)c * xs) + i;
+            const __m256i qx = load256(xb->qs);
+            const __m256i p = _mm256_madd_epi16(ones, _mm256_maddubs_epi16(aw, _mm256_sign_epi8(qx, qw)));
+            const float dx = _cvtsh_ss(xb->d);
+            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx), _mm256_cvtepi32_ps(p), acc[c]);
+            if (f.min) {
+                const __m256i sx = _mm256_madd_epi16(ones, _mm256_maddubs_epi16(ones8, qx));
+                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(mw * dx), _mm256_cvtepi32_ps(sx), acc[c]);
+            }
+        }
+    }
+    UNROLL
+    for (int c = 0; c < NC; c++) s[c] = hsum8(acc[c]);
+}
+
+/* ---- q2_K / q3_K / iq4_xs (16 groups of 16, quant.h dp_qk_groups) x q8_K ---- */
+
+/* Levels of values 32 s .. 32 s + 31 (s < 8) of a block as signed bytes. */
+INLINE __m256i qk_levels(const uint8_t *b, int s, dp_dtype t) {
+    if (t == DP_DTYPE_IQ4_XS) return iq4_grid(nibbles32(b + 8 + 16 * s));
+    const __m256i qs = load256(b + (t == DP_DTYPE_Q2_K ? 16 : 32) + 32 * (s / 4));
+    const __m256i q = _mm256_and_si256(_mm256_srl_epi16(qs, _mm_cvtsi32_si128(2 * (s % 4))),
+                                       _mm256_set1_epi8(3));
+    if (t == DP_DTYPE_Q2_K) return q;
+    /* q3_K: minus 4 where bit s of hmask is clear */
+    const __m256i h = _mm256_and_si256(load256(b), _mm256_set1_epi8((char)(1 << s)));
+    const __m256i clear = _mm256_cmpeq_epi8(h, _mm256_setzero_si256());
+    return _mm256_sub_epi8(q, _mm256_and_si256(clear, _mm256_set1_epi8(4)));
+}
+
+INLINE void dot_qk_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, float *s, dp_dtype t,
+                      const int NC, const int vnni) {
+    const size_t bb = t == DP_DTYPE_Q2_K ? 84 : t == DP_DTYPE_Q3_K ? 110 : 136;
+    const size_t d_at = t == DP_DTYPE_Q2_K ? 80 : t == DP_DTYPE_Q3_K ? 108 : 0;
+    const bool sign = t != DP_DTYPE_Q2_K; /* q2_K levels are unsigned: no sign trick */
+    __m256 acc[DP_MM_NC];
+    UNROLL
+    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+    for (int i = 0; i < k / DP_QK_K; i++, w += bb) {
+        int8_t sc8[16], mn8[16];
+        int16_t sc[16];
+        dp_qk_scales(t, w, sc8, mn8);
+        for (int g = 0; g < 16; g++) sc[g] = sc8[g];
+        const __m256i mn = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)mn8));
+        const float d = f16s(w + d_at), dmin = t == DP_DTYPE_Q2_K ? f16s(w + 82) : 0.0f;
+        __m256i lv[8], scv[8];
+        UNROLL
+        for (int j = 0; j < 8; j++) {
+            lv[j] = qk_levels(w, j, t);
+            scv[j] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * j + 1]), _mm_set1_epi16(sc[2 * j]));
+        }
+        UNROLL
+        for (int c = 0; c < NC; c++) {
+            const dp_block_q8_k *xb = (const dp_block_q8_k *)(x + (size_t)c * xs) + i;
+            __m256i isum = _mm256_setzero_si256();
+            UNROLL
+            for (int j = 0; j < 8; j++) {
+                const __m256i qx = load256(xb->qs + 32 * j);
+                const __m256i p = sign ? _mm256_maddubs_epi16(_mm256_sign_epi8(lv[j], lv[j]),
+                                                              _mm256_sign_epi8(qx, lv[j]))
+                                       : _mm256_maddubs_epi16(lv[j], qx);
+                isum = madd_acc(isum, p, scv[j], vnni);
+            }
+            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb->d), _mm256_cvtepi32_ps(isum), acc[c]);
+            if (t == DP_DTYPE_Q2_K) {
+                const __m256i m = _mm256_madd_epi16(mn, load256(xb->bsums));
+                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * xb->d), _mm256_cvtepi32_ps(m), acc[c]);
+            }
         }
     }
     UNROLL
@@ -1031,6 +1152,17 @@ VNNI_TARGET INLINE void x8_q6k_vnni_nc(int k, const uint8_t *w, const uint8_t *x
 #define CALL_X8_Q6_K(NC) x8_q6k_avx2_nc(k, wb, xb, xs, s, NC)
 #define CALL_X8_Q4_K_VNNI(NC) x8_q4k_vnni_nc(k, wb, xb, xs, s, NC)
 #define CALL_X8_Q6_K_VNNI(NC) x8_q6k_vnni_nc(k, wb, xb, xs, s, NC)
+#define CALL_Q4_0(NC) dot_q32_nc(k, wb, xb, xs, s, DP_DTYPE_Q4_0, NC)
+#define CALL_Q4_1(NC) dot_q32_nc(k, wb, xb, xs, s, DP_DTYPE_Q4_1, NC)
+#define CALL_Q5_0(NC) dot_q32_nc(k, wb, xb, xs, s, DP_DTYPE_Q5_0, NC)
+#define CALL_Q5_1(NC) dot_q32_nc(k, wb, xb, xs, s, DP_DTYPE_Q5_1, NC)
+#define CALL_IQ4_NL(NC) dot_q32_nc(k, wb, xb, xs, s, DP_DTYPE_IQ4_NL, NC)
+#define CALL_Q2_K(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_Q2_K, NC, 0)
+#define CALL_Q3_K(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_Q3_K, NC, 0)
+#define CALL_IQ4_XS(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_IQ4_XS, NC, 0)
+#define CALL_Q2_K_VNNI(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_Q2_K, NC, 1)
+#define CALL_Q3_K_VNNI(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_Q3_K, NC, 1)
+#define CALL_IQ4_XS_VNNI(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_IQ4_XS, NC, 1)
 #define NO_ATTR
 
 DP_MM_INSTANCES(avx2_dot_f32, CALL_F32, NO_ATTR)
@@ -1040,6 +1172,14 @@ DP_MM_INSTANCES(avx2_dot_q8_0, CALL_Q8_0, NO_ATTR)
 DP_MM_INSTANCES(avx2_dot_q4_k, CALL_Q4_K, NO_ATTR)
 DP_MM_INSTANCES(avx2_dot_q5_k, CALL_Q5_K, NO_ATTR)
 DP_MM_INSTANCES(avx2_dot_q6_k, CALL_Q6_K, NO_ATTR)
+DP_MM_INSTANCES(avx2_dot_q4_0, CALL_Q4_0, NO_ATTR)
+DP_MM_INSTANCES(avx2_dot_q4_1, CALL_Q4_1, NO_ATTR)
+DP_MM_INSTANCES(avx2_dot_q5_0, CALL_Q5_0, NO_ATTR)
+DP_MM_INSTANCES(avx2_dot_q5_1, CALL_Q5_1, NO_ATTR)
+DP_MM_INSTANCES(avx2_dot_iq4_nl, CALL_IQ4_NL, NO_ATTR)
+DP_MM_INSTANCES(avx2_dot_q2_k, CALL_Q2_K, NO_ATTR)
+DP_MM_INSTANCES(avx2_dot_q3_k, CALL_Q3_K, NO_ATTR)
+DP_MM_INSTANCES(avx2_dot_iq4_xs, CALL_IQ4_XS, NO_ATTR)
 /* the same kernels compiled for AVX-512VL/VNNI: 32 vector registers, vpdpwssd */
 DP_MM_INSTANCES(vnni_dot_f32, CALL_F32, VNNI_TARGET)
 DP_MM_INSTANCES(vnni_dot_f16, CALL_F16, VNNI_TARGET)
@@ -1048,6 +1188,14 @@ DP_MM_INSTANCES(vnni_dot_q8_0, CALL_Q8_0, VNNI_TARGET)
 DP_MM_INSTANCES(vnni_dot_q4_k, CALL_Q4_K_VNNI, VNNI_TARGET)
 DP_MM_INSTANCES(vnni_dot_q5_k, CALL_Q5_K_VNNI, VNNI_TARGET)
 DP_MM_INSTANCES(vnni_dot_q6_k, CALL_Q6_K_VNNI, VNNI_TARGET)
+DP_MM_INSTANCES(vnni_dot_q4_0, CALL_Q4_0, VNNI_TARGET)
+DP_MM_INSTANCES(vnni_dot_q4_1, CALL_Q4_1, VNNI_TARGET)
+DP_MM_INSTANCES(vnni_dot_q5_0, CALL_Q5_0, VNNI_TARGET)
+DP_MM_INSTANCES(vnni_dot_q5_1, CALL_Q5_1, VNNI_TARGET)
+DP_MM_INSTANCES(vnni_dot_iq4_nl, CALL_IQ4_NL, VNNI_TARGET)
+DP_MM_INSTANCES(vnni_dot_q2_k, CALL_Q2_K_VNNI, VNNI_TARGET)
+DP_MM_INSTANCES(vnni_dot_q3_k, CALL_Q3_K_VNNI, VNNI_TARGET)
+DP_MM_INSTANCES(vnni_dot_iq4_xs, CALL_IQ4_XS_VNNI, VNNI_TARGET)
 DP_MM_INSTANCES(avx2_x8_q4_k, CALL_X8_Q4_K, NO_ATTR)
 DP_MM_INSTANCES(avx2_x8_q6_k, CALL_X8_Q6_K, NO_ATTR)
 DP_MM_INSTANCES(vnni_x8_q4_k, CALL_X8_Q4_K_VNNI, VNNI_TARGET)
@@ -1063,6 +1211,14 @@ static const dp_mm_kernels avx2_kernels = {
         [DP_DTYPE_Q4_K] = avx2_dot_q4_k,
         [DP_DTYPE_Q5_K] = avx2_dot_q5_k,
         [DP_DTYPE_Q6_K] = avx2_dot_q6_k,
+        [DP_DTYPE_Q4_0] = avx2_dot_q4_0,
+        [DP_DTYPE_Q4_1] = avx2_dot_q4_1,
+        [DP_DTYPE_Q5_0] = avx2_dot_q5_0,
+        [DP_DTYPE_Q5_1] = avx2_dot_q5_1,
+        [DP_DTYPE_IQ4_NL] = avx2_dot_iq4_nl,
+        [DP_DTYPE_Q2_K] = avx2_dot_q2_k,
+        [DP_DTYPE_Q3_K] = avx2_dot_q3_k,
+        [DP_DTYPE_IQ4_XS] = avx2_dot_iq4_xs,
     },
     avx2_panel_bytes,
     avx2_panel_pack,
@@ -1080,6 +1236,14 @@ static const dp_mm_kernels vnni_kernels = {
         [DP_DTYPE_Q4_K] = vnni_dot_q4_k,
         [DP_DTYPE_Q5_K] = vnni_dot_q5_k,
         [DP_DTYPE_Q6_K] = vnni_dot_q6_k,
+        [DP_DTYPE_Q4_0] = vnni_dot_q4_0,
+        [DP_DTYPE_Q4_1] = vnni_dot_q4_1,
+        [DP_DTYPE_Q5_0] = vnni_dot_q5_0,
+        [DP_DTYPE_Q5_1] = vnni_dot_q5_1,
+        [DP_DTYPE_IQ4_NL] = vnni_dot_iq4_nl,
+        [DP_DTYPE_Q2_K] = vnni_dot_q2_k,
+        [DP_DTYPE_Q3_K] = vnni_dot_q3_k,
+        [DP_DTYPE_IQ4_XS] = vnni_dot_iq4_xs,
     },
     avx2_panel_bytes,
     vnni_panel_pack,

@@ -25,6 +25,14 @@ const char *wg_weights_file(dp_dtype t) {
     case DP_DTYPE_Q4_K: return "weights_q4_k";
     case DP_DTYPE_Q5_K: return "weights_q5_k";
     case DP_DTYPE_Q6_K: return "weights_q6_k";
+    case DP_DTYPE_Q4_0: return "weights_q4_0";
+    case DP_DTYPE_Q4_1: return "weights_q4_1";
+    case DP_DTYPE_Q5_0: return "weights_q5_0";
+    case DP_DTYPE_Q5_1: return "weights_q5_1";
+    case DP_DTYPE_IQ4_NL: return "weights_iq4_nl";
+    case DP_DTYPE_Q2_K: return "weights_q2_k";
+    case DP_DTYPE_Q3_K: return "weights_q3_k";
+    case DP_DTYPE_IQ4_XS: return "weights_iq4_xs";
     default: return NULL;
     }
 }
@@ -36,6 +44,9 @@ static uint32_t weights_unit(dp_dtype t) {
     case DP_DTYPE_Q4_K: return 16;
     case DP_DTYPE_Q5_K: return 8;
     case DP_DTYPE_Q6_K: return 16;
+    case DP_DTYPE_Q4_0: case DP_DTYPE_Q4_1: case DP_DTYPE_Q5_0: case DP_DTYPE_Q5_1:
+    case DP_DTYPE_IQ4_NL: case DP_DTYPE_IQ4_XS: return 8;
+    case DP_DTYPE_Q2_K: case DP_DTYPE_Q3_K: return 16;
     default: return 1;
     }
 }
@@ -90,8 +101,7 @@ void wg_rec_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, cons
 
 uint32_t wg_actq_block(const wg_ctx *c, dp_dtype t) {
     if (!c->act_quant) return 0;
-    return t == DP_DTYPE_Q8_0 ? 32u
-           : (t == DP_DTYPE_Q4_K || t == DP_DTYPE_Q5_K || t == DP_DTYPE_Q6_K) ? 256u : 0u;
+    return (uint32_t)dp_dtype_act_block(t);
 }
 
 bool wg_actq_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_t k) {
