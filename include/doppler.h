@@ -93,6 +93,11 @@ void dp_ctx_free(dp_ctx *c);
 int32_t dp_ctx_pos(const dp_ctx *c);  /* tokens in the KV cache */
 int32_t dp_ctx_n_ctx(const dp_ctx *c);
 void dp_ctx_reset(dp_ctx *c);          /* forget the sequence */
+/* Keep the first pos positions of the sequence and drop the rest (rejected speculative tokens,
+ * a chat turn to re-render): the next eval continues at pos. 0 <= pos <= dp_ctx_pos(c), else
+ * DP_ERR_INVALID_ARG and the context is unchanged. Nothing is left to sample from afterwards
+ * (evaluate at least one token first); the cache's remaining positions are untouched. */
+dp_status dp_ctx_truncate(dp_ctx *c, int32_t pos, dp_error *e);
 
 /* Run n tokens at the current position through the model, extending the KV cache.
  * logits: NULL, or [n, vocab] floats (requires logits_all). Fails with DP_ERR_LIMIT when the

@@ -80,6 +80,21 @@ static void check_family(const char *fam) {
         double incd = max_diff(inc, got, n_logits);
         printf("%-8s incremental max |dlogit vs full| = %.3g\n", fam, incd);
         CHECK_MSG(incd <= 1e-4, "%s: incremental decode differs from the full pass by %g", fam, incd);
+
+        /* truncate: drop the last 13 positions, evaluate different ids there, drop those and
+         * evaluate the real ones again: the same logits as the first time */
+        int32_t cut = (int32_t)n_ids - 13, junk[13];
+        for (int i = 0; i < 13; i++) junk[i] = (ids[cut + i] + 17) % (int32_t)vocab;
+        CHECK(dp_ctx_truncate(c, (int32_t)n_ids + 1, &e) == DP_ERR_INVALID_ARG && dp_ctx_pos(c) == (int32_t)n_ids);
+        CHECK(dp_ctx_truncate(c, cut, &e) == DP_OK && dp_ctx_pos(c) == cut);
+        int32_t tok_after;
+        CHECK(dp_ctx_sample(c, NULL, &tok_after, &e) == DP_ERR_INVALID_ARG); /* nothing to sample after a truncate */
+        CHECK(dp_ctx_eval(c, junk, 13, NULL, &e) == DP_OK);
+        CHECK(dp_ctx_truncate(c, cut, &e) == DP_OK);
+        CHECK(dp_ctx_eval(c, ids + cut, 13, inc + (size_t)cut * vocab, &e) == DP_OK);
+        double trd = max_diff(inc, got, n_logits);
+        printf("%-8s truncated   max |dlogit vs full| = %.3g\n", fam, trd);
+        CHECK_MSG(trd <= 1e-4, "%s: re-evaluating after truncate differs from the full pass by %g", fam, trd);
         free(inc);
         free(got);
 

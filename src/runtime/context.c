@@ -121,6 +121,15 @@ int32_t dp_ctx_pos(const dp_ctx *c) { return c->pos; }
 int32_t dp_ctx_n_ctx(const dp_ctx *c) { return c->n_ctx; }
 void dp_ctx_reset(dp_ctx *c) { c->pos = 0; c->last_rows = 0; c->sampled = false; }
 
+dp_status dp_ctx_truncate(dp_ctx *c, int32_t pos, dp_error *e) {
+    if (!c || pos < 0 || pos > c->pos)
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "truncate: position %d outside the sequence [0, %d]", pos, c ? c->pos : 0);
+    c->pos = pos;
+    c->last_rows = 0;
+    c->sampled = false;
+    return DP_OK;
+}
+
 dp_status dp_ctx_eval(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, dp_error *e) {
     dp_model *m = c->m;
     dp_backend *be = m->be;
