@@ -1,12 +1,12 @@
 #!/bin/sh
-# quickstart.sh — build Doppler, synthesize a small model and generate from it.
+# quickstart.sh — build Doppler and generate text with the project's own trained model
+# (models/fable-21m-q4_k_m: ~21M parameters, trained by train/ on Debian's fortunes and manuals).
+# DOPPLER_MODEL=dir and PROMPT=text override the defaults.
 set -e
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh native
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
-model=${DOPPLER_MODEL:-build/models/tiny-llama}
-[ -f "$model/manifest.json" ] || build/doppler synth --family llama --shape tiny "$model"
+model=${DOPPLER_MODEL:-models/fable-21m-q4_k_m}
 build/doppler info "$model"
-echo "generating 16 tokens (greedy) after the prompt ids 1 2 3:"
-build/doppler run "$model" --ids "1 2 3" -n 16 --greedy --print-ids --ignore-eos
+build/doppler run "$model" --prompt "${PROMPT:-The fork() system call}" -n 96 --temp 0.7 --seed 1 --stats

@@ -11,13 +11,13 @@
 
 static const char USAGE[] =
     "run <model> (--ids \"1 2 3\" | --prompt TEXT) [-n N] [--greedy] [--temp T] [--top-k K] [--top-p P]\n"
-    "            [--seed S] [--print-ids] [--ignore-eos] [-t threads] [-c n_ctx]";
+    "            [--seed S] [--print-ids] [--ignore-eos] [--stats] [-t threads] [-c n_ctx]";
 
 int cmd_run(int argc, char **argv) {
     const char *model = NULL, *ids_text = NULL, *prompt = NULL;
     long n_gen = 16, threads = 0, n_ctx = 0, top_k = 40, seed = 0;
     double temp = 0.8, top_p = 0.95;
-    bool print_ids = false, ignore_eos = false;
+    bool print_ids = false, ignore_eos = false, stats = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--ids") && v) ids_text = argv[++i];
@@ -32,11 +32,12 @@ int cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "--greedy")) temp = 0;
         else if (!strcmp(a, "--print-ids")) print_ids = true;
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = true;
+        else if (!strcmp(a, "--stats")) stats = true;
         else if (a[0] == '-' || model) return cli_usage(USAGE);
         else model = a;
     }
     if (!model || (!ids_text == !prompt)) return cli_usage(USAGE);
-    gen_opts o = {{(float)temp, (int32_t)top_k, (float)top_p, (uint64_t)seed}, n_gen, ignore_eos, print_ids, stdout};
+    gen_opts o = {{(float)temp, (int32_t)top_k, (float)top_p, (uint64_t)seed}, n_gen, ignore_eos, print_ids, stdout, NULL};
     if (!cli_sampling("run", &o.sampling)) return 2;
     int32_t *ids = NULL, n = 0;
     char err[128];
@@ -92,8 +93,12 @@ int cmd_run(int argc, char **argv) {
         fputs(prompt, stdout);
     fflush(stdout);
     o.print_ids = print_ids;
+    gen_stats gs = {0};
+    o.stats = &gs;
     if (gen_run(c, m, tok, p, n, &o, NULL, &e) != DP_OK) rc = cli_fail("run", &e);
     printf("\n");
+    fflush(stdout);
+    if (stats) gen_stats_print(&gs, stderr);
 done:
     free(ids);
     dp_tokens_free(&enc);

@@ -7,12 +7,23 @@
 #include "doppler.h"
 #include "tokenizer/tokenizer.h"
 
+typedef struct gen_stats {
+    int32_t n_prompt;    /* prompt tokens evaluated */
+    long n_gen;          /* tokens sampled */
+    double t_prompt;     /* seconds evaluating the prompt */
+    double t_gen;        /* seconds sampling and evaluating the generated tokens */
+} gen_stats;
+
+/* "prompt N tokens (x tok/s), generated M tokens (y tok/s)" on f */
+void gen_stats_print(const gen_stats *s, FILE *f);
+
 typedef struct gen_opts {
     dp_sampling sampling;
     long n_max;          /* tokens to generate at most */
     bool ignore_eos;
     bool print_ids;      /* " id" per token instead of text */
     FILE *out;
+    gen_stats *stats;    /* filled when not NULL */
 } gen_opts;
 
 /* Evaluates prompt[0..n) at the context's position, then samples up to n_max tokens, streaming

@@ -124,7 +124,7 @@ static dp_status map_tensors(hf_src *h, dp_error *e) {
 
 /* Copy tokenizer files next to the manifest; returns the manifest's tokenizer object text. */
 static dp_status copy_tokenizer(const char *src, const char *dst, dp_buf *tok, dp_error *e) {
-    static const char *const files[] = {"tokenizer.json", "tokenizer_config.json", "tokenizer.model"};
+    static const char *const files[] = {"tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "tokenizer.model"};
     const size_t n = sizeof files / sizeof files[0];
     for (size_t i = 0; i < n; i++) {
         char *from = dp_path_join(src, files[i]), *to = dp_path_join(dst, files[i]);

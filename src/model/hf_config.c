@@ -91,8 +91,31 @@ static int64_t sat_i64(double v) {
     return (int64_t)v;
 }
 
+/* transformers 5 writes rope settings as rope_parameters — {rope_theta, rope_type, scaling
+ * fields}, or per layer type {full_attention: {...}, sliding_attention: {...}} — where older
+ * configs have rope_theta, rope_scaling and rope_local_base_freq. layer_type picks the part. */
+static const dp_json *rope_params(const dp_json *j, const char *layer_type) {
+    const dp_json *rp = dp_json_get(j, "rope_parameters");
+    if (!dp_json_is(rp, DP_JSON_OBJECT)) return NULL;
+    const dp_json *part = dp_json_get(rp, layer_type);
+    if (dp_json_is(part, DP_JSON_OBJECT)) return part;
+    return dp_json_get(rp, "full_attention") || dp_json_get(rp, "sliding_attention") ? NULL : rp;
+}
+
+/* a rope base: the old top-level key, else rope_parameters' rope_theta for that layer type */
+static double rope_theta(cfg *c, const char *key, const char *layer_type, double def) {
+    const dp_json *rp = rope_params(c->j, layer_type);
+    if (rp) {
+        cfg sub = {rp, c->e, c->st};
+        def = opt_num(&sub, "rope_theta", def);
+        c->st = sub.st;
+    }
+    return opt_num(c, key, def);
+}
+
 static void read_rope_scaling(cfg *c, dp_model_desc *d) {
     const dp_json *rs = dp_json_get(c->j, "rope_scaling");
+    if (!rs || rs->type == DP_JSON_NULL) rs = rope_params(c->j, "full_attention");
     if (!rs || rs->type == DP_JSON_NULL) return;
     if (rs->type != DP_JSON_OBJECT) {
         c->st = dp_err_set(c->e, DP_ERR_FORMAT, "config.json: rope_scaling must be an object or null");
@@ -166,12 +189,13 @@ dp_status dp_model_from_hf_config(const dp_json *j, dp_model_desc *d, dp_error *
     d->head_dim = opt_int(&c, "head_dim", d->hidden / d->n_head);
     double prf = opt_num(&c, "partial_rotary_factor", 1.0);
     const dp_json *rs = dp_json_get(j, "rope_scaling");
+    if (!rs) rs = rope_params(j, "full_attention");
     double v;
     if (dp_json_num(dp_json_get(rs, "partial_rotary_factor"), &v)) prf = v;
     double rot = (double)d->head_dim * prf;
     d->rot_dim = rot >= 0 && rot <= (double)(1 << 30) ? (int)rot : -1; /* -1: validation rejects it */
     d->max_pos = sat_i64(opt_num(&c, "max_position_embeddings", 4096));
-    d->rope.theta = opt_num(&c, "rope_theta", 10000.0);
+    d->rope.theta = rope_theta(&c, "rope_theta", "full_attention", 10000.0);
     d->tied_embeddings = has(&c, "tie_word_embeddings") ? dp_json_get(j, "tie_word_embeddings")->type == DP_JSON_TRUE : gemma;
     d->embed_scale = 1.0f;
     d->attn_scale = 1.0f / sqrtf((float)d->head_dim);
@@ -203,7 +227,7 @@ dp_status dp_model_from_hf_config(const dp_json *j, dp_model_desc *d, dp_error *
         if (d->family == DP_FAMILY_GEMMA3) {
             d->qk_norm = true;
             d->has_rope_local = true;
-            d->rope_local.theta = opt_num(&c, "rope_local_base_freq", 10000.0);
+            d->rope_local.theta = rope_theta(&c, "rope_local_base_freq", "sliding_attention", 10000.0);
         }
     } else {
         bool use_sw = d->family != DP_FAMILY_QWEN3 || dp_json_is(dp_json_get(j, "use_sliding_window"), DP_JSON_TRUE);

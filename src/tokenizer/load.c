@@ -103,6 +103,20 @@ static dp_status load_gguf_file(const char *path, dp_tokenizer **out, dp_error *
     return st;
 }
 
+/* chat_template.jinja beside a tokenizer.json (transformers 5 writes the template there instead
+ * of into tokenizer_config.json); it wins over a template in tokenizer_config.json, as there. */
+static dp_status load_jinja(const char *dir, dp_tokenizer *t, dp_error *e) {
+    char *path = dp_path_join(dir, "chat_template.jinja"), *text = NULL;
+    size_t len = 0;
+    dp_status st = path ? DP_OK : dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+    if (st == DP_OK && dp_file_exists(path) && (st = dp_file_read_all(path, TOKENIZER_FILE_MAX, &text, &len, e)) == DP_OK) {
+        dp_free(t->chat_template);
+        t->chat_template = text;
+    }
+    dp_free(path);
+    return st;
+}
+
 /* tokenizer_config.json beside a tokenizer.json (optional). */
 static dp_status load_json_file(const char *path, const char *dir, dp_tokenizer **out, dp_error *e) {
     char *json = NULL, *cfg = NULL;
@@ -114,6 +128,11 @@ static dp_status load_json_file(const char *path, const char *dir, dp_tokenizer 
     if (st == DP_OK && cfg_path && dp_file_exists(cfg_path))
         st = dp_file_read_all(cfg_path, TOKENIZER_FILE_MAX, &cfg, &cn, e);
     if (st == DP_OK) st = dp_tokenizer_load_hfjson(json, n, cfg, cn, out, e);
+    if (st == DP_OK && dir) st = load_jinja(dir, *out, e);
+    if (st != DP_OK && *out) {
+        dp_tokenizer_free(*out);
+        *out = NULL;
+    }
     dp_free(cfg_path);
     dp_free(cfg);
     dp_free(json);
@@ -164,17 +183,21 @@ static dp_status load_file(const char *path, dp_tokenizer **out, dp_error *e) {
  * (dp_rdrr_check_file: manifests written before the hashes were recorded pass). */
 static dp_status check_hashes(const char *dir, const char *name, dp_error *e) {
     char *mpath = dp_path_join(dir, "manifest.json"), *cfg = dp_path_join(dir, "tokenizer_config.json");
+    char *jinja = dp_path_join(dir, "chat_template.jinja");
     dp_rdrr *m = NULL;
-    dp_status st = !mpath || !cfg ? dp_err_set(e, DP_ERR_NOMEM, "out of memory") : DP_OK;
+    dp_status st = !mpath || !cfg || !jinja ? dp_err_set(e, DP_ERR_NOMEM, "out of memory") : DP_OK;
     if (st == DP_OK && dp_file_exists(mpath)) {
         st = dp_rdrr_open(dir, &m, e);
         if (st == DP_OK) st = dp_rdrr_check_file(m, name, e);
         if (st == DP_OK && !strcmp(name, "tokenizer.json") && dp_file_exists(cfg))
             st = dp_rdrr_check_file(m, "tokenizer_config.json", e);
+        if (st == DP_OK && !strcmp(name, "tokenizer.json") && dp_file_exists(jinja))
+            st = dp_rdrr_check_file(m, "chat_template.jinja", e);
     }
     dp_rdrr_free(m);
     dp_free(mpath);
     dp_free(cfg);
+    dp_free(jinja);
     return st;
 }
 
