@@ -38,6 +38,19 @@ total=$(wc -l <"$W/gen"); known=$(grep -cxFf "$W/words" "$W/gen")
 "$T" run "$TARGET" --prompt "Hello" -n 8 --greedy --stats >/dev/null 2>"$W/err"
 grep -q "generated 8 tokens (.* tok/s)" "$W/err" && ok "run --stats: $(cat "$W/err")" || bad "--stats: $(cat "$W/err")"
 
+# export-gguf carries the real tokenizer (llama.cpp's "gpt2" vocabulary): the exported file
+# tokenizes the held-out texts exactly as tokenizer.json does, and converts back to a model that
+# generates the same greedy ids
+"$T" export-gguf "$DRAFT" "$W/draft.gguf" >/dev/null 2>"$W/err" || bad "export-gguf: $(cat "$W/err")"
+for f in "$ROOT"/models/text/heldout-*.txt; do
+  a=$("$T" tokenize "$W/draft.gguf" --special <"$f" | cksum); b=$("$T" tokenize "$DRAFT/tokenizer.json" --special <"$f" | cksum)
+  [ "$a" = "$b" ] && ok "exported tokenizer: $(basename "$f") tokenizes the same" || bad "exported tokenizer differs on $f"
+done
+"$T" convert "$W/draft.gguf" "$W/draft-rt" >/dev/null 2>&1 || bad "convert the exported draft"
+a=$("$T" run "$DRAFT" --prompt "The fork() system call" -n 16 --greedy --print-ids)
+b=$("$T" run "$W/draft-rt" --prompt "The fork() system call" -n 16 --greedy --print-ids)
+[ -n "$a" ] && [ "$a" = "$b" ] && ok "GGUF round trip: same greedy ids" || bad "GGUF round trip: '$a' vs '$b'"
+
 # chat: ChatML from chat_template.jinja, a reply, a clean exit
 printf 'Tell me a joke.\n' | timeout 60 "$T" chat "$TARGET" -n 32 --temp 0 >"$W/chat" 2>"$W/err"; rc=$?
 [ $rc -eq 0 ] && [ "$(tr -d ' \n' <"$W/chat" | wc -c)" -gt 10 ] && ok "chat replies" || bad "chat (rc=$rc): $(cat "$W/err")"

@@ -8,7 +8,8 @@
  *     attention.layer_norm_rms_epsilon, vocab_size, expert_count / expert_used_count for MoE,
  *     rope.scaling.type / factor for linear scaling), general.file_type from the dominant type;
  *   - the tokenizer: the tokenizer.* pairs of <dir>/tokenizer.gguf when the model came from a
- *     GGUF file, else a stub SentencePiece vocabulary as in the fixtures (<unk>, <s>, </s>, <tN>..
+ *     GGUF file, else its tokenizer.json when that is byte-level BPE (as llama.cpp's "gpt2"
+ *     vocabulary, tokenizer/save_gguf.c), else a stub SentencePiece vocabulary as in the fixtures (<unk>, <s>, </s>, <tN>..
  *     of vocab size, zero scores, token types) with the model's BOS / EOS ids;
  *   - tensors byte for byte in their stored types, under llama.cpp's names; q and k rows are put
  *     in llama.cpp's rotary order (each head's two halves interleaved, rows only, so quantized rows
@@ -24,6 +25,7 @@
 #include "format/rdrr.h"
 #include "model/gguf_out.h"
 #include "model/model.h"
+#include "tokenizer/tokenizer.h"
 
 typedef struct exporter {
     dp_rdrr *m;
@@ -149,6 +151,20 @@ static dp_status copy_tokenizer(exporter *x, const char *dir, bool *copied, dp_e
         dp_reader_close(&r);
     }
     if (st != DP_OK) dp_err_prefix(e, "%s", path);
+    dp_free(path);
+    return st;
+}
+
+/* the model's own byte-level BPE tokenizer (tokenizer.json beside the manifest), so llama.cpp
+ * tokenizes text as Doppler does; false when there is none or it is another kind */
+static dp_status model_tokenizer(exporter *x, const char *dir, bool *written, dp_error *e) {
+    *written = false;
+    char *path = dp_path_join(dir, "tokenizer.json");
+    if (!path) return dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+    dp_tokenizer *t = NULL;
+    dp_status st = dp_file_exists(path) ? dp_tokenizer_load(dir, &t, e) : DP_OK;
+    if (st == DP_OK && t) st = dp_tokenizer_to_gguf(t, &x->o, written, e);
+    dp_tokenizer_free(t);
     dp_free(path);
     return st;
 }
@@ -301,6 +317,7 @@ dp_status dp_export_gguf(const char *model_dir, const char *out_path, dp_error *
         put_metadata(&x, main);
         bool copied = false;
         st = copy_tokenizer(&x, model_dir, &copied, e);
+        if (st == DP_OK && !copied) st = model_tokenizer(&x, model_dir, &copied, e);
         if (st == DP_OK && !copied) stub_tokenizer(&x);
     }
     if (st == DP_OK) st = tensors(&x, 0, e);

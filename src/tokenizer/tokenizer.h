@@ -66,6 +66,11 @@ dp_toktype dp_tokenizer_type(const dp_tokenizer *t, int32_t id); /* 0 when out o
 /* One line describing the tokenizer ("bpe byte-level, pre-tokenizer llama3, 128256 tokens"). */
 const char *dp_tokenizer_describe(const dp_tokenizer *t);
 
+/* Writes a byte-level BPE tokenizer as GGUF tokenizer.* metadata (llama.cpp's "gpt2" model,
+ * save_gguf.c); *written false (nothing added) for other kinds. */
+struct dp_gguf_out;
+dp_status dp_tokenizer_to_gguf(const dp_tokenizer *t, struct dp_gguf_out *o, bool *written, dp_error *e);
+
 /* ---- encoding ---- */
 
 typedef struct dp_tokens {
