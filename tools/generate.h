@@ -1,4 +1,4 @@
-/* generate.h — the token loop shared by `run` and `chat`. */
+/* generate.h — the token loop shared by `run` and `chat` (plain or speculative). */
 #ifndef DP_GENERATE_H
 #define DP_GENERATE_H
 
@@ -13,6 +13,8 @@ typedef struct gen_opts {
     bool ignore_eos;
     bool print_ids;      /* " id" per token instead of text */
     FILE *out;
+    dp_spec *spec;       /* NULL: plain decode; else speculative steps (the context must start
+                            empty: the prompt is the whole sequence) */
 } gen_opts;
 
 /* Evaluates prompt[0..n) at the context's position, then samples up to n_max tokens, streaming
