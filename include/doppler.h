@@ -155,7 +155,9 @@ void dp_spec_params_default(dp_spec_params *p);
  * than the target's) or, when draft is NULL, prompt lookup. The contexts stay the caller's, must
  * outlive the dp_spec and are driven by dp_spec_step while it is used (evaluating into the draft
  * yourself only makes it catch up again). Allocates everything a step needs (logits of K + 1
- * rows on the target's backend, host rows for the sampling rule). On failure *out is untouched. */
+ * rows on the target's backend, host rows for the sampling rule). A backend whose readback is
+ * asynchronous (WebGPU in WebAssembly) is refused with DP_ERR_UNSUPPORTED: the rule reads the
+ * target's verdict on the host within the step. On failure *out is untouched. */
 dp_status dp_spec_new(dp_ctx *target, dp_ctx *draft, const dp_spec_params *p, dp_spec **out, dp_error *e);
 void dp_spec_free(dp_spec *s);
 

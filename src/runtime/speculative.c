@@ -20,7 +20,11 @@
  *   keep     the target truncated to hist + the emitted tokens but the last.
  * Every draw uses the target context's generator (dp_ctx_rand01), so a seed fixes the run.
  * Where it runs: the passes on each context's backend; the greedy comparison reads back only ids;
- * the sampling rule runs on the host over K + 1 rows of logits read back. */
+ * the sampling rule runs on the host over K + 1 rows of logits read back. The draft's proposals
+ * and the target's verdict are read within the step, so backends whose readback completes only
+ * after the host settles (WebGPU) are refused at dp_spec_new; the device-side version (proposals
+ * copied on the GPU, an accept kernel beside `sample`, one readback of the accepted count and the
+ * next token) also needs the draft and the target on one backend instance. */
 #include <string.h>
 
 #include "backend/sampler.h"
@@ -119,6 +123,10 @@ dp_status dp_spec_new(dp_ctx *target, dp_ctx *draft, const dp_spec_params *p, dp
         return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative: draft_max %d is over %d", kmax, SPEC_K_MAX);
     if (!draft && lookup > SPEC_LOOKUP_MAX)
         return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative: lookup n-gram length %d is over %d", lookup, SPEC_LOOKUP_MAX);
+    if (target->m->be->i->get_async || (draft && draft->m->be->i->get_async))
+        return dp_err_set(e, DP_ERR_UNSUPPORTED, "speculative: the %s backend reads back asynchronously; speculative decoding "
+                          "runs on backends that read back at once (cpu)",
+                          (target->m->be->i->get_async ? target : draft)->m->be->i->name);
     if (draft && draft->m->d.vocab > target->m->d.vocab)
         return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative: the draft's vocabulary (%d tokens) is larger than the target's (%d)",
                           draft->m->d.vocab, target->m->d.vocab);
