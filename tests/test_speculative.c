@@ -175,7 +175,7 @@ static double chi_square(const int64_t *count, const double *p, int vocab, int64
     return x2;
 }
 
-#define N_DRAWS 12000
+#define N_DRAWS 6000
 
 static void check_sampling(dp_model *t, dp_model *d, const char *what, const dp_sampling *sp) {
     const int vocab = dp_model_n_vocab(t);
