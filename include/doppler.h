@@ -128,6 +128,67 @@ dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *s, int32_t *token, dp_erro
  * last eval. */
 dp_status dp_ctx_eval_sampled(dp_ctx *c, dp_error *e);
 
+/* ---- speculative decoding ----
+ * A draft (a second, smaller model with the same vocabulary, or n-gram lookup in the sequence
+ * itself) proposes up to K tokens; the target evaluates them in one forward pass and keeps the
+ * longest prefix it agrees with plus one token of its own. Greedy: accepted while the target's
+ * arg max is the proposal, so the output is exactly the target's greedy decode. Sampling: the
+ * rejection rule (accept with min(1, p/q), else draw from norm(max(0, p - q)); after K accepted,
+ * the next token from p), with the same temperature / top-k / top-p transform applied to p and
+ * q, so every emitted token is distributed exactly as a plain dp_ctx_sample of the target. */
+
+typedef struct dp_spec dp_spec; /* a target context and its draft (a context or lookup) */
+
+typedef struct dp_spec_params {
+    int32_t draft_max;   /* K: tokens proposed per step at most, 1..32; <= 0: 8 */
+    int32_t lookup;      /* without a draft context: n-gram length for prompt lookup, 1..16 (the
+                            longest trailing match of at most this many tokens); <= 0: 3 */
+    int adaptive;        /* nonzero: K grows by one after a step that accepted every proposal
+                            and halves after one that accepted none (1 <= K <= draft_max);
+                            zero: K stays draft_max */
+} dp_spec_params;
+
+/* draft_max 8, lookup 3, adaptive on */
+void dp_spec_params_default(dp_spec_params *p);
+
+/* Speculation for target with draft (a context of another model whose vocabulary is no larger
+ * than the target's) or, when draft is NULL, prompt lookup. The contexts stay the caller's, must
+ * outlive the dp_spec and are driven by dp_spec_step while it is used (evaluating into the draft
+ * yourself only makes it catch up again). Allocates everything a step needs (logits of K + 1
+ * rows on the target's backend, host rows for the sampling rule). A backend whose readback is
+ * asynchronous (WebGPU in WebAssembly) is refused with DP_ERR_UNSUPPORTED: the rule reads the
+ * target's verdict on the host within the step. On failure *out is untouched. */
+dp_status dp_spec_new(dp_ctx *target, dp_ctx *draft, const dp_spec_params *p, dp_spec **out, dp_error *e);
+void dp_spec_free(dp_spec *s);
+
+/* One speculative step after the sequence hist[0, n) (n >= 1). The target context must hold a
+ * prefix of it (positions 0..dp_ctx_pos; not checked: it cannot see ids): normally n - 1 (all
+ * but the last token, which this step evaluates), fewer to evaluate the rest first (a prompt),
+ * or n (it is re-evaluated). Writes 1..cap tokens to out (*n_out of them): the accepted
+ * proposals and the target's own next token, stopping after a token the target calls an end of
+ * sequence. Afterwards the target holds hist + out[0, *n_out - 1): the last token is not yet
+ * evaluated (pass the extended sequence to the next step; a caller keeping only out[0, i) calls
+ * dp_ctx_truncate(target, n + i - 1)). K is bounded by cap - 1, the target's n_batch - 1 and the
+ * room left in both contexts, so a full context degrades to one plain step. Invalid sampling
+ * settings (dp_sampling_check), n < 1, cap < 1 or a target holding more than n positions:
+ * DP_ERR_INVALID_ARG; n above the target's n_ctx: DP_ERR_LIMIT; nothing changed then. Any other
+ * failure leaves the contexts at unspecified positions (truncate or reset them). */
+dp_status dp_spec_step(dp_spec *s, const int32_t *hist, int32_t n, const dp_sampling *sp, int32_t *out,
+                       int32_t cap, int32_t *n_out, dp_error *e);
+
+typedef struct dp_spec_stats {
+    int64_t steps;       /* target forward passes (one per step) */
+    int64_t proposed;    /* draft tokens the target checked (none after an end of sequence) */
+    int64_t accepted;    /* of those, the ones kept */
+    int64_t emitted;     /* tokens returned: accepted + one per step (none after an accepted
+                            proposal that ends the sequence) */
+    int32_t k;           /* the K the next step will try */
+} dp_spec_stats;
+
+/* Counters since dp_spec_new or the last reset. */
+void dp_spec_stats_get(const dp_spec *s, dp_spec_stats *out);
+void dp_spec_stats_reset(dp_spec *s);
+
 /* ---- tokenizers ---- */
 
 typedef struct dp_tokenizer dp_tokenizer; /* read-only once loaded; usable from several threads */

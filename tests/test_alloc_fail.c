@@ -6,7 +6,9 @@
  * first N past the operation's last allocation. Operations:
  *   - conversion: dp_convert_hf of fixtures/hf-tiny/llama (f32 and q8_0) and dp_convert_gguf of
  *     fixtures/gguf/llama-q8_0.gguf (quantized tensors kept) into a scratch folder;
- *   - model loading: dp_model_load of that conversion, then a context and one evaluation;
+ *   - model loading: dp_model_load of that conversion, then a context and one evaluation, and
+ *     speculative decoding on it (a draft context, a dp_spec with it and one with lookup, one
+ *     sampled and one greedy step);
  *   - tokenizer loading: dp_tokenizer_load of generated files: a tokenizer.json folder with a
  *     tokenizer_config.json, a tiktoken rank file, and GGUF vocabularies (SentencePiece and
  *     byte-level BPE), then one encode and decode.
@@ -127,6 +129,19 @@ static dp_status op_load(void *ctx, dp_error *e) {
     st = dp_ctx_new(m, &cp, &c, e);
     int32_t ids[3] = {1, 2, 3};
     if (st == DP_OK) st = dp_ctx_eval(c, ids, 3, NULL, e);
+    dp_ctx *d = NULL;
+    dp_spec *s = NULL, *l = NULL;
+    int32_t out[4], got = 0;
+    const dp_sampling smp = {0.9f, 0, 1.0f, 3};
+    if (st == DP_OK) st = dp_ctx_new(m, &cp, &d, e);
+    if (st == DP_OK) st = dp_spec_new(c, d, NULL, &s, e);
+    if (st == DP_OK) st = dp_spec_new(c, NULL, NULL, &l, e);
+    if (st == DP_OK) st = dp_spec_step(s, ids, 3, &smp, out, 4, &got, e);
+    if (st == DP_OK) st = dp_ctx_truncate(c, 2, e);
+    if (st == DP_OK) st = dp_spec_step(l, ids, 3, NULL, out, 4, &got, e);
+    dp_spec_free(l);
+    dp_spec_free(s);
+    dp_ctx_free(d);
     dp_ctx_free(c);
     dp_model_free(m);
     return st;

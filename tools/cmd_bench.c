@@ -1,7 +1,8 @@
 /* cmd_bench.c — `doppler bench <model> [-p 512] [-n 128] [-t threads] [-r reps] [--json]`:
  * prompt processing (one batch of p tokens from an empty cache) and generation (n single-token
  * steps from an empty cache, sampling included), llama-bench's pp/tg convention; mean and
- * standard deviation over reps runs after one warm-up. */
+ * standard deviation over reps runs after one warm-up. With --draft / --lookup: speculative
+ * decoding against plain decode of the same target (bench_spec.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,11 +10,14 @@
 
 #include "base/base.h"
 #include "cli.h"
+#include "bench.h"
 #include "commands.h"
 
-static const char USAGE[] = "bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--json]";
+static const char USAGE[] =
+    "bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--json]\n"
+    "              [--draft DIR | --lookup N] [--draft-max K] [--sweep] [--prompt TEXT] [--temp T] [--seed S]";
 
-static void cpu_name(char *buf, size_t n) {
+void bench_cpu_name(char *buf, size_t n) {
     snprintf(buf, n, "unknown cpu");
     FILE *f = fopen("/proc/cpuinfo", "r");
     if (!f) return;
@@ -30,10 +34,8 @@ static void cpu_name(char *buf, size_t n) {
     fclose(f);
 }
 
-typedef struct stats { double mean, sd; } stats;
-
-static stats summarize(const double *v, int n) {
-    stats s = {0, 0};
+bench_stats bench_summarize(const double *v, int n) {
+    bench_stats s = {0, 0};
     for (int i = 0; i < n; i++) s.mean += v[i];
     s.mean /= n;
     for (int i = 0; i < n; i++) s.sd += (v[i] - s.mean) * (v[i] - s.mean);
@@ -69,11 +71,21 @@ static dp_status run_tg(dp_ctx *c, int n_g, int vocab, double *tps, dp_error *e)
 
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL;
-    long n_p = 512, n_g = 128, threads = 0, reps = 3;
-    bool json = false;
+    long n_p = 512, n_g = 128, threads = 0, reps = 3, seed = 0;
+    double temp = 0;
+    bool json = false, sweep = false;
+    const char *prompt = NULL;
+    cli_spec spec = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-p") && v) { if (!cli_int("bench", a, argv[++i], 0, 1 << 20, &n_p)) return 2; }
+        int sa = cli_spec_arg(&spec, "bench", argc, argv, &i);
+        if (sa < 0) return 2;
+        if (sa > 0) continue;
+        if (!strcmp(a, "--sweep")) sweep = true;
+        else if (!strcmp(a, "--prompt") && v) prompt = argv[++i];
+        else if (!strcmp(a, "--temp") && v) { if (!cli_float("bench", a, argv[++i], &temp)) return 2; }
+        else if (!strcmp(a, "--seed") && v) { if (!cli_int("bench", a, argv[++i], 0, 0x7fffffff, &seed)) return 2; }
+        else if (!strcmp(a, "-p") && v) { if (!cli_int("bench", a, argv[++i], 0, 1 << 20, &n_p)) return 2; }
         else if (!strcmp(a, "-n") && v) { if (!cli_int("bench", a, argv[++i], 0, 1 << 20, &n_g)) return 2; }
         else if (!strcmp(a, "-t") && v) { if (!cli_int("bench", a, argv[++i], 0, 1024, &threads)) return 2; }
         else if (!strcmp(a, "-r") && v) { if (!cli_int("bench", a, argv[++i], 1, 1000, &reps)) return 2; }
@@ -81,7 +93,11 @@ int cmd_bench(int argc, char **argv) {
         else if (a[0] == '-' || model) return cli_usage(USAGE);
         else model = a;
     }
-    if (!model) return cli_usage(USAGE);
+    if (!model || (spec.draft_dir && spec.lookup) || ((sweep || prompt) && !cli_spec_on(&spec))) return cli_usage(USAGE);
+    if (cli_spec_on(&spec)) {
+        bench_spec_opts bo = {model, &spec, prompt, {(float)temp, 0, 1.0f, (uint64_t)seed}, n_g, reps, (int)threads, sweep, json};
+        return cli_sampling("bench", &bo.sampling) ? bench_spec(&bo) : 2;
+    }
     dp_error e = {0};
     dp_model *m = NULL;
     dp_ctx *c = NULL;
@@ -113,8 +129,8 @@ int cmd_bench(int argc, char **argv) {
         goto done;
     }
     char cpu[256];
-    cpu_name(cpu, sizeof cpu);
-    stats sp = summarize(pp, (int)reps), sg = summarize(tg, (int)reps);
+    bench_cpu_name(cpu, sizeof cpu);
+    bench_stats sp = bench_summarize(pp, (int)reps), sg = bench_summarize(tg, (int)reps);
     double gib = (double)dp_model_weight_bytes(m) / (1024.0 * 1024.0 * 1024.0);
     double params_b = (double)dp_model_n_params(m) / 1e9;
     if (json) {

@@ -103,7 +103,7 @@ int cmd_chat(int argc, char **argv) {
             break;
         }
         dp_tokens_free(&reply);
-        gen_opts o = {sp, n_gen, false, false, stdout, NULL};
+        gen_opts o = {sp, n_gen, false, false, stdout, NULL, NULL};
         st = gen_run(c, m, tok, all.ids + evaluated, (int32_t)(all.n - evaluated), &o, &reply, &e);
         printf("\n");
         if (st != DP_OK) break;

@@ -1,5 +1,6 @@
 /* cmd_run.c — `doppler run <model> --ids "2 17 9" -n 16 [--greedy] [--print-ids]`:
- * prompt through the model once, then token-by-token generation with the KV cache. */
+ * prompt through the model once, then token-by-token generation with the KV cache, or
+ * speculative steps with --draft DIR / --lookup N (statistics on stderr). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,18 +9,24 @@
 #include "cli.h"
 #include "commands.h"
 #include "generate.h"
+#include "spec.h"
 
 static const char USAGE[] =
     "run <model> (--ids \"1 2 3\" | --prompt TEXT) [-n N] [--greedy] [--temp T] [--top-k K] [--top-p P]\n"
-    "            [--seed S] [--print-ids] [--ignore-eos] [--stats] [-t threads] [-c n_ctx]";
+    "            [--seed S] [--print-ids] [--ignore-eos] [--stats] [-t threads] [-c n_ctx]\n"
+    "            [--draft DIR [--draft-max K] | --lookup N [--draft-max K]]";
 
 int cmd_run(int argc, char **argv) {
     const char *model = NULL, *ids_text = NULL, *prompt = NULL;
     long n_gen = 16, threads = 0, n_ctx = 0, top_k = 40, seed = 0;
     double temp = 0.8, top_p = 0.95;
     bool print_ids = false, ignore_eos = false, stats = false;
+    cli_spec spec = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int sa = cli_spec_arg(&spec, "run", argc, argv, &i);
+        if (sa < 0) return 2;
+        if (sa > 0) continue;
         if (!strcmp(a, "--ids") && v) ids_text = argv[++i];
         else if (!strcmp(a, "--prompt") && v) prompt = argv[++i];
         else if (!strcmp(a, "-n") && v) { if (!cli_int("run", a, argv[++i], 0, 1 << 24, &n_gen)) return 2; }
@@ -36,8 +43,8 @@ int cmd_run(int argc, char **argv) {
         else if (a[0] == '-' || model) return cli_usage(USAGE);
         else model = a;
     }
-    if (!model || (!ids_text == !prompt)) return cli_usage(USAGE);
-    gen_opts o = {{(float)temp, (int32_t)top_k, (float)top_p, (uint64_t)seed}, n_gen, ignore_eos, print_ids, stdout, NULL};
+    if (!model || (!ids_text == !prompt) || (spec.draft_dir && spec.lookup)) return cli_usage(USAGE);
+    gen_opts o = {{(float)temp, (int32_t)top_k, (float)top_p, (uint64_t)seed}, n_gen, ignore_eos, print_ids, stdout, NULL, NULL};
     if (!cli_sampling("run", &o.sampling)) return 2;
     int32_t *ids = NULL, n = 0;
     char err[128];
@@ -83,10 +90,12 @@ int cmd_run(int argc, char **argv) {
     dp_ctx_params cp;
     dp_ctx_params_default(&cp);
     cp.n_ctx = n_ctx > 0 ? (int32_t)n_ctx : n + (int32_t)n_gen;
-    if (dp_ctx_new(m, &cp, &c, &e) != DP_OK) {
+    if (dp_ctx_new(m, &cp, &c, &e) != DP_OK ||
+        (cli_spec_on(&spec) && cli_spec_open(&spec, c, (int)threads, cp.n_ctx, false, &e) != DP_OK)) {
         rc = cli_fail("run", &e);
         goto done;
     }
+    o.spec = spec.spec;
     if (print_ids)
         for (int32_t i = 0; i < n; i++) printf("%s%d", i ? " " : "", p[i]);
     else if (prompt)
@@ -99,7 +108,15 @@ int cmd_run(int argc, char **argv) {
     printf("\n");
     fflush(stdout);
     if (stats) gen_stats_print(&gs, stderr);
+    if (spec.spec) {
+        dp_spec_stats st;
+        char line[256];
+        dp_spec_stats_get(spec.spec, &st);
+        cli_spec_report(&st, line, sizeof line);
+        fprintf(stderr, "doppler run: speculative (%s): %s\n", spec.draft_dir ? "draft" : "lookup", line);
+    }
 done:
+    cli_spec_close(&spec);
     free(ids);
     dp_tokens_free(&enc);
     dp_tokenizer_free(tok);

@@ -1,4 +1,4 @@
-/* generate.h — the token loop shared by `run` and `chat`. */
+/* generate.h — the token loop shared by `run` and `chat` (plain or speculative). */
 #ifndef DP_GENERATE_H
 #define DP_GENERATE_H
 
@@ -10,7 +10,7 @@
 typedef struct gen_stats {
     int32_t n_prompt;    /* prompt tokens evaluated */
     long n_gen;          /* tokens sampled */
-    double t_prompt;     /* seconds evaluating the prompt */
+    double t_prompt;     /* seconds evaluating the prompt (0 for speculative runs: counted in t_gen) */
     double t_gen;        /* seconds sampling and evaluating the generated tokens */
 } gen_stats;
 
@@ -23,6 +23,8 @@ typedef struct gen_opts {
     bool ignore_eos;
     bool print_ids;      /* " id" per token instead of text */
     FILE *out;
+    dp_spec *spec;       /* NULL: plain decode; else speculative steps (the context must start
+                            empty: the prompt is the whole sequence) */
     gen_stats *stats;    /* filled when not NULL */
 } gen_opts;
 

@@ -113,6 +113,9 @@ typedef struct dp_backend_i {
        prefer and record it in t->layout; tensor_set / tensor_get on it are then not
        meaningful. (CPU: q4_K / q6_K rows interleaved 8 at a time for the decode kernels.) */
     void (*prepare_weight)(dp_backend *b, dp_tensor *t);
+    /* true when tensor_get's bytes land only after the host settles (WebGPU in WebAssembly):
+       the caller must not branch on them in the same call. */
+    bool get_async;
 } dp_backend_i;
 
 struct dp_backend {

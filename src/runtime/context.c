@@ -130,29 +130,41 @@ dp_status dp_ctx_truncate(dp_ctx *c, int32_t pos, dp_error *e) {
     return DP_OK;
 }
 
-dp_status dp_ctx_eval(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, dp_error *e) {
-    dp_model *m = c->m;
-    dp_backend *be = m->be;
+static dp_status eval_check(dp_ctx *c, const int32_t *ids, int32_t n, dp_error *e) {
     if (n <= 0 || !ids) return dp_err_set(e, DP_ERR_INVALID_ARG, "eval: no tokens");
-    if (logits && !c->logits_all) return dp_err_set(e, DP_ERR_INVALID_ARG, "eval: logits output needs a context with logits_all");
     if ((int64_t)c->pos + n > c->n_ctx)
         return dp_err_set(e, DP_ERR_LIMIT, "eval: %d tokens at position %d pass the context length %d", n, c->pos, c->n_ctx);
     for (int32_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= m->d.vocab)
-            return dp_err_set(e, DP_ERR_INVALID_ARG, "eval: token id %d outside the vocabulary (%d)", ids[i], m->d.vocab);
+        if (ids[i] < 0 || ids[i] >= c->m->d.vocab)
+            return dp_err_set(e, DP_ERR_INVALID_ARG, "eval: token id %d outside the vocabulary (%d)", ids[i], c->m->d.vocab);
+    return DP_OK;
+}
+
+/* one forward pass over ids[0, chunk) (chunk <= n_batch) at c->pos; logits as dp_forward */
+static dp_status eval_chunk(dp_ctx *c, const int32_t *ids, int32_t chunk, bool all, dp_tensor *logits, dp_error *e) {
+    dp_backend *be = c->m->be;
     int32_t pos_buf[64];
+    dp_status st = be->i->tensor_set(be, &c->s.ids, 0, ids, (uint64_t)chunk * 4u, e);
+    for (int32_t i = 0; i < chunk && st == DP_OK; i += 64) {
+        int32_t k = chunk - i < 64 ? chunk - i : 64;
+        for (int32_t j = 0; j < k; j++) pos_buf[j] = c->pos + i + j;
+        st = be->i->tensor_set(be, &c->s.pos, (uint64_t)i * 4u, pos_buf, (uint64_t)k * 4u, e);
+    }
+    if (st != DP_OK) return st;
+    c->sampled = false;
+    dp_forward(c, chunk, all, logits);
+    return be->i->flush(be, e);
+}
+
+dp_status dp_ctx_eval(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, dp_error *e) {
+    dp_model *m = c->m;
+    dp_backend *be = m->be;
+    if (logits && !c->logits_all) return dp_err_set(e, DP_ERR_INVALID_ARG, "eval: logits output needs a context with logits_all");
+    dp_status st = eval_check(c, ids, n, e);
+    if (st != DP_OK) return st;
     for (int32_t done = 0; done < n;) {
         int32_t chunk = n - done < c->n_batch ? n - done : c->n_batch;
-        dp_status st = be->i->tensor_set(be, &c->s.ids, 0, ids + done, (uint64_t)chunk * 4u, e);
-        for (int32_t i = 0; i < chunk && st == DP_OK; i += 64) {
-            int32_t k = chunk - i < 64 ? chunk - i : 64;
-            for (int32_t j = 0; j < k; j++) pos_buf[j] = c->pos + i + j;
-            st = be->i->tensor_set(be, &c->s.pos, (uint64_t)i * 4u, pos_buf, (uint64_t)k * 4u, e);
-        }
-        if (st != DP_OK) return st;
-        c->sampled = false;
-        dp_forward(c, chunk, c->logits_all);
-        if ((st = be->i->flush(be, e))) return st;
+        if ((st = eval_chunk(c, ids + done, chunk, c->logits_all, NULL, e))) return st;
         if (logits) {
             uint64_t row = (uint64_t)m->d.vocab * 4u;
             st = be->i->tensor_get(be, &c->s.logits, 0, logits + (size_t)done * (size_t)m->d.vocab, row * (uint64_t)chunk, e);
@@ -161,6 +173,17 @@ dp_status dp_ctx_eval(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, d
         c->pos += chunk;
         done += chunk;
     }
+    return DP_OK;
+}
+
+dp_status dp_ctx_eval_rows(dp_ctx *c, const int32_t *ids, int32_t n, dp_tensor *logits, dp_error *e) {
+    dp_status st = eval_check(c, ids, n, e);
+    if (st != DP_OK) return st;
+    if (n > c->n_batch || logits->ne[1] < n || logits->ne[0] != c->m->d.vocab)
+        return dp_err_set(e, DP_ERR_INTERNAL, "eval_rows: %d rows for a batch of %d and %lld logit rows", n, c->n_batch,
+                          (long long)logits->ne[1]);
+    if ((st = eval_chunk(c, ids, n, true, logits, e))) return st;
+    c->pos += n;
     return DP_OK;
 }
 
@@ -185,6 +208,14 @@ dp_status dp_sampling_check(const dp_sampling *s, dp_error *e) {
     return DP_OK;
 }
 
+float dp_ctx_rand01(dp_ctx *c, const dp_sampling *sp) {
+    if (sp && sp->seed && !c->seeded) {
+        c->rng = sp->seed;
+        c->seeded = true;
+    }
+    return (float)((double)(rng_next(&c->rng) >> 11) * (1.0 / 9007199254740992.0));
+}
+
 dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *sp, int32_t *token, dp_error *e) {
     dp_backend *be = c->m->be;
     if (c->last_rows <= 0) return dp_err_set(e, DP_ERR_INVALID_ARG, "sample: nothing evaluated yet");
@@ -195,12 +226,8 @@ dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *sp, int32_t *token, dp_err
         a.temperature = sp->temperature;
         a.top_k = sp->top_k;
         a.top_p = sp->top_p;
-        if (sp->seed && !c->seeded) {
-            c->rng = sp->seed;
-            c->seeded = true;
-        }
     }
-    a.rand01 = (float)((double)(rng_next(&c->rng) >> 11) * (1.0 / 9007199254740992.0));
+    a.rand01 = dp_ctx_rand01(c, sp);
     be->i->sample(be, &c->s.token, &c->s.logits, c->last_rows - 1, c->m->d.vocab, &a);
     st = be->i->flush(be, e);
     if (st == DP_OK) st = be->i->tensor_get(be, &c->s.token, 0, token, 4, e);
@@ -218,7 +245,7 @@ dp_status dp_ctx_eval_sampled(dp_ctx *c, dp_error *e) {
     if (st != DP_OK) return st;
     be->i->copy(be, &c->s.ids, 0, &c->s.token, 1); /* the id stays on the device */
     c->sampled = false;
-    dp_forward(c, 1, c->logits_all);
+    dp_forward(c, 1, c->logits_all, NULL);
     if ((st = be->i->flush(be, e)) != DP_OK) return st;
     c->pos += 1;
     return DP_OK;

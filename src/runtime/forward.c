@@ -83,7 +83,7 @@ static void ffn_block(dp_ctx *c, int l, int n) {
     OP(add, &s->x, &s->x, &s->ffn_out, (int64_t)n * d->hidden);
 }
 
-void dp_forward(dp_ctx *c, int n, bool all_logits) {
+void dp_forward(dp_ctx *c, int n, bool all_logits, dp_tensor *logits) {
     dp_model *m = c->m;
     const dp_model_desc *d = &m->d;
     dp_backend *be = m->be;
@@ -102,7 +102,8 @@ void dp_forward(dp_ctx *c, int n, bool all_logits) {
         if (last.data) last.data = (float *)s->x.data + (size_t)(n - 1) * (size_t)d->hidden;
     }
     OP(rms_norm, &s->h, &last, &m->out_norm, rows, d->hidden, d->norm_eps, d->norm_plus_one);
-    OP(matmul, &s->logits, &s->h, &m->output, rows, false);
-    if (d->final_softcap > 0) OP(softcap, &s->logits, (int64_t)rows * d->vocab, d->final_softcap);
-    c->last_rows = rows;
+    dp_tensor *out = logits ? logits : &s->logits;
+    OP(matmul, out, &s->h, &m->output, rows, false);
+    if (d->final_softcap > 0) OP(softcap, out, (int64_t)rows * d->vocab, d->final_softcap);
+    c->last_rows = logits ? 0 : rows;
 }

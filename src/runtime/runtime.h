@@ -43,7 +43,18 @@ struct dp_ctx {
 };
 
 /* forward n (<= n_batch) tokens already uploaded to s.ids / s.pos at position c->pos;
- * logits for all rows (logits_all) or only the last one. */
-void dp_forward(dp_ctx *c, int n, bool all_logits);
+ * logits for all rows (all_logits) or only the last one, into s.logits, or into logits
+ * ([rows, vocab] on the model's backend) when that is not NULL (then nothing is left in
+ * s.logits to sample from). */
+void dp_forward(dp_ctx *c, int n, bool all_logits, dp_tensor *logits);
+
+/* Evaluate ids[0, n) (1 <= n <= n_batch, pos + n <= n_ctx, ids checked) in one forward pass
+ * with the logits of every row written to logits ([>= n, vocab] f32 on the model's backend),
+ * where they stay: speculative verification. Nothing is left to dp_ctx_sample afterwards. */
+dp_status dp_ctx_eval_rows(dp_ctx *c, const int32_t *ids, int32_t n, dp_tensor *logits, dp_error *e);
+
+/* The next uniform number in [0, 1) of the context's generator, seeded from sp->seed on first
+ * use as dp_ctx_sample does (sp may be NULL). */
+float dp_ctx_rand01(dp_ctx *c, const dp_sampling *sp);
 
 #endif

@@ -125,6 +125,7 @@ static dp_status wg_flush(dp_backend *b, dp_error *e) {
 
 static const dp_backend_i wg_vtable = {
     .name = "webgpu",
+    .get_async = true,
     .free = wg_free,
     .tensor_alloc = wg_tensor_alloc,
     .tensor_free = wg_tensor_free,

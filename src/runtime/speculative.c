@@ -1,0 +1,370 @@
+/* speculative.c — speculative decoding: a draft context or prompt lookup proposes up to K tokens,
+ * the target checks them in one forward pass, and the longest agreeing prefix plus one token of
+ * the target's is kept (doppler.h states the contract).
+ *
+ * One step after the sequence hist[0, n), the target holding hist[0, n - 1):
+ *   propose  draft: catch up on hist (the part of its cache that still matches is kept), then
+ *            d[0, K) one token at a time: greedy, its arg max; sampling, a draw from its
+ *            transformed distribution q_i, whose weights stay on the host for the rule.
+ *            lookup: the latest earlier occurrence of the longest trailing n-gram of hist; d is
+ *            what followed it (q is one-hot).
+ *   verify   one target pass over [hist[n - 1], d[0, K)] with the logits of every row written to
+ *            a tensor of the spec's: row i is p(. | hist, d[0, i)).
+ *   accept   greedy: the backend's sample op takes each row's arg max (one readback of K + 1 ids);
+ *            keep d_i while it equals row i's, then row j's own token.
+ *            sampling: the rows are read back and transformed by backend/sampler.c exactly as
+ *            dp_ctx_sample does; keep d_i with probability min(1, p_i(d_i) / q_i(d_i)); the
+ *            first rejected one is replaced by a draw from norm(max(0, p_i - q_i)); when all K
+ *            are kept the next token is drawn from p_K. That rule emits each token with exactly
+ *            the distribution p (Leviathan et al. 2023, Chen et al. 2023).
+ *   keep     the target truncated to hist + the emitted tokens but the last.
+ * Every draw uses the target context's generator (dp_ctx_rand01), so a seed fixes the run.
+ * Where it runs: the passes on each context's backend; the greedy comparison reads back only ids;
+ * the sampling rule runs on the host over K + 1 rows of logits read back. The draft's proposals
+ * and the target's verdict are read within the step, so backends whose readback completes only
+ * after the host settles (WebGPU) are refused at dp_spec_new; the device-side version (proposals
+ * copied on the GPU, an accept kernel beside `sample`, one readback of the accepted count and the
+ * next token) also needs the draft and the target on one backend instance. */
+#include <string.h>
+
+#include "backend/sampler.h"
+#include "runtime/runtime.h"
+
+#define SPEC_K_MAX 32
+#define SPEC_LOOKUP_MAX 16
+#define SPEC_ID_STRIDE 64 /* i32 per greedy result: 256 bytes apart, a device binding's alignment */
+
+struct dp_spec {
+    dp_ctx *t, *d;          /* target; draft, or NULL for prompt lookup */
+    int32_t kmax, k, lookup;
+    bool adaptive;
+    int32_t vocab, d_vocab; /* target's, draft's (<= vocab) */
+    dp_tensor logits;       /* [kmax + 1, vocab] f32 on the target's backend */
+    dp_tensor ids;          /* i32 [(kmax + 1) * SPEC_ID_STRIDE]: each row's greedy id */
+    int32_t *got;           /* host copy of ids */
+    float *rows;            /* [(kmax + 1) * vocab]: the target's logits on the host (sampling) */
+    float *q;               /* [kmax * vocab]: the draft's weights for each proposal (sampling) */
+    double *qsum;           /* [kmax] */
+    float *p, *res;         /* [vocab]: the target's weights of one row, the residual */
+    float *dl;              /* [d_vocab]: one row of draft logits */
+    dp_sample_cand *cd;     /* [vocab] sampler scratch */
+    int32_t *prop;          /* [kmax + 1]: hist[n - 1], then the proposals */
+    int32_t *dcache;        /* [draft n_ctx]: the ids in the draft's cache */
+    int32_t dn;             /* valid entries of dcache (== the draft's pos unless someone else
+                               evaluated into it) */
+    dp_spec_stats st;
+};
+
+void dp_spec_params_default(dp_spec_params *p) {
+    memset(p, 0, sizeof *p);
+    p->draft_max = 8;
+    p->lookup = 3;
+    p->adaptive = 1;
+}
+
+void dp_spec_free(dp_spec *s) {
+    if (!s) return;
+    dp_backend *be = s->t->m->be;
+    be->i->tensor_free(be, &s->logits);
+    be->i->tensor_free(be, &s->ids);
+    dp_free(s->got);
+    dp_free(s->rows);
+    dp_free(s->q);
+    dp_free(s->qsum);
+    dp_free(s->p);
+    dp_free(s->res);
+    dp_free(s->dl);
+    dp_free(s->cd);
+    dp_free(s->prop);
+    dp_free(s->dcache);
+    dp_free(s);
+}
+
+static dp_status spec_alloc(dp_spec *s, dp_error *e) {
+    dp_backend *be = s->t->m->be;
+    size_t v = (size_t)s->vocab, kr = (size_t)s->kmax + 1;
+    memset(&s->logits, 0, sizeof s->logits);
+    s->logits.dtype = DP_DTYPE_F32;
+    s->logits.ne[0] = s->vocab;
+    s->logits.ne[1] = (int64_t)kr;
+    s->logits.nbytes = (uint64_t)kr * v * 4u;
+    memset(&s->ids, 0, sizeof s->ids);
+    s->ids.dtype = DP_DTYPE_I32;
+    s->ids.ne[0] = (int64_t)kr * SPEC_ID_STRIDE;
+    s->ids.ne[1] = 1;
+    s->ids.nbytes = (uint64_t)kr * SPEC_ID_STRIDE * 4u;
+    dp_status st;
+    if ((st = be->i->tensor_alloc(be, &s->logits, e)) || (st = be->i->tensor_alloc(be, &s->ids, e))) return st;
+    s->got = dp_calloc(kr * SPEC_ID_STRIDE, sizeof(int32_t));
+    s->rows = dp_calloc(kr * v, sizeof(float));
+    s->q = dp_calloc((kr - 1) * v, sizeof(float));
+    s->qsum = dp_calloc(kr, sizeof(double));
+    s->p = dp_calloc(v, sizeof(float));
+    s->res = dp_calloc(v, sizeof(float));
+    s->dl = dp_calloc(v, sizeof(float));
+    s->cd = dp_calloc(v, sizeof(dp_sample_cand));
+    s->prop = dp_calloc(kr, sizeof(int32_t));
+    s->dcache = dp_calloc(s->d ? (size_t)s->d->n_ctx : 1, sizeof(int32_t));
+    if (!s->got || !s->rows || !s->q || !s->qsum || !s->p || !s->res || !s->dl || !s->cd || !s->prop || !s->dcache)
+        return dp_err_set(e, DP_ERR_NOMEM, "speculative: out of memory");
+    return DP_OK;
+}
+
+dp_status dp_spec_new(dp_ctx *target, dp_ctx *draft, const dp_spec_params *p, dp_spec **out, dp_error *e) {
+    dp_spec_params def;
+    if (!p) {
+        dp_spec_params_default(&def);
+        p = &def;
+    }
+    if (!target || !out) return dp_err_set(e, DP_ERR_INVALID_ARG, "dp_spec_new: NULL argument");
+    if (draft == target) return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative: the draft context is the target context");
+    int32_t kmax = p->draft_max <= 0 ? 8 : p->draft_max, lookup = p->lookup <= 0 ? 3 : p->lookup;
+    if (kmax > SPEC_K_MAX)
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative: draft_max %d is over %d", kmax, SPEC_K_MAX);
+    if (!draft && lookup > SPEC_LOOKUP_MAX)
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative: lookup n-gram length %d is over %d", lookup, SPEC_LOOKUP_MAX);
+    if (target->m->be->i->get_async || (draft && draft->m->be->i->get_async))
+        return dp_err_set(e, DP_ERR_UNSUPPORTED, "speculative: the %s backend reads back asynchronously; speculative decoding "
+                          "runs on backends that read back at once (cpu)",
+                          (target->m->be->i->get_async ? target : draft)->m->be->i->name);
+    if (draft && draft->m->d.vocab > target->m->d.vocab)
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative: the draft's vocabulary (%d tokens) is larger than the target's (%d)",
+                          draft->m->d.vocab, target->m->d.vocab);
+    dp_spec *s = dp_calloc(1, sizeof *s);
+    if (!s) return dp_err_set(e, DP_ERR_NOMEM, "speculative: out of memory");
+    s->t = target;
+    s->d = draft;
+    s->kmax = s->k = kmax;
+    s->lookup = lookup;
+    s->adaptive = p->adaptive != 0;
+    s->vocab = target->m->d.vocab;
+    s->d_vocab = draft ? draft->m->d.vocab : 0;
+    dp_status st = spec_alloc(s, e);
+    if (st != DP_OK) {
+        dp_spec_free(s);
+        return st;
+    }
+    s->st.k = s->k;
+    *out = s;
+    return DP_OK;
+}
+
+void dp_spec_stats_get(const dp_spec *s, dp_spec_stats *out) {
+    *out = s->st;
+    out->k = s->k;
+}
+
+void dp_spec_stats_reset(dp_spec *s) {
+    memset(&s->st, 0, sizeof s->st);
+    s->k = s->kmax;
+}
+
+/* ---- proposals ---- */
+
+/* The latest earlier occurrence of the longest trailing n-gram (length lookup down to 1) of
+ * hist[0, n): up to K of the tokens that followed it into prop. Returns how many. */
+static int32_t lookup_propose(const dp_spec *s, const int32_t *hist, int32_t n, int32_t K, int32_t *prop) {
+    for (int32_t len = s->lookup < n - 1 ? s->lookup : n - 1; len >= 1; len--) {
+        const int32_t *suffix = hist + n - len;
+        for (int32_t i = n - len - 1; i >= 0; i--) {
+            if (memcmp(hist + i, suffix, (size_t)len * sizeof *hist) != 0) continue;
+            int32_t avail = n - (i + len), k = K < avail ? K : avail;
+            memcpy(prop, hist + i + len, (size_t)k * sizeof *prop);
+            return k;
+        }
+    }
+    return 0;
+}
+
+/* Bring the draft's cache to hist[0, n) with logits for its last row, keeping what matches. */
+static dp_status draft_sync(dp_spec *s, const int32_t *hist, int32_t n, dp_error *e) {
+    dp_ctx *d = s->d;
+    int32_t keep = d->pos == s->dn ? s->dn : 0, same = 0;
+    if (keep > n - 1) keep = n - 1; /* at least one row evaluated: its logits propose d_0 */
+    while (same < keep && s->dcache[same] == hist[same]) same++;
+    dp_status st = dp_ctx_truncate(d, same, e);
+    s->dn = same;
+    if (st == DP_OK) st = dp_ctx_eval(d, hist + same, n - same, NULL, e);
+    if (st != DP_OK) return st;
+    memcpy(s->dcache + same, hist + same, (size_t)(n - same) * sizeof *hist);
+    s->dn = n;
+    return DP_OK;
+}
+
+/* Up to K draft tokens after hist into prop (q rows when sampling); returns how many in *np. */
+static dp_status draft_propose(dp_spec *s, const int32_t *hist, int32_t n, int32_t K, const dp_sample_args *a,
+                               const dp_sampling *sp, int32_t *prop, int32_t *np, dp_error *e) {
+    dp_ctx *d = s->d;
+    dp_backend *be = d->m->be;
+    *np = 0;
+    if (K > d->n_ctx - n + 1) K = d->n_ctx - n + 1; /* the draft evaluates hist and d[0, K - 1) */
+    if (K <= 0) return DP_OK;
+    dp_status st = draft_sync(s, hist, n, e);
+    const bool greedy = dp_sample_is_greedy(a);
+    const size_t dv = (size_t)s->d_vocab;
+    for (int32_t i = 0; i < K && st == DP_OK; i++) {
+        int32_t tok;
+        if (greedy) {
+            st = dp_ctx_sample(d, sp, &tok, e);
+        } else {
+            float *q = s->q + (size_t)i * (size_t)s->vocab;
+            st = be->i->tensor_get(be, &d->s.logits, (uint64_t)(d->last_rows - 1) * dv * 4u, s->dl, dv * 4u, e);
+            if (st != DP_OK) break;
+            s->qsum[i] = dp_sample_weights(s->dl, s->d_vocab, a, q, s->cd);
+            memset(q + dv, 0, (size_t)(s->vocab - s->d_vocab) * sizeof *q);
+            tok = dp_sample_pick(q, s->d_vocab, s->qsum[i], dp_ctx_rand01(s->t, sp));
+        }
+        if (st != DP_OK) break;
+        prop[i] = tok;
+        *np = i + 1;
+        if (i + 1 < K) {
+            s->dn = -1; /* unknown until the eval is done */
+            st = greedy ? dp_ctx_eval_sampled(d, e) : dp_ctx_eval(d, &tok, 1, NULL, e);
+            if (st == DP_OK) {
+                s->dn = d->pos;
+                s->dcache[d->pos - 1] = tok;
+            }
+        }
+    }
+    return st;
+}
+
+/* ---- acceptance ---- */
+
+typedef struct emitter {
+    int32_t *out, m;
+    int32_t checked, accepted; /* proposals compared, kept */
+    bool stop;
+    const dp_model *model;
+} emitter;
+
+static void emit(emitter *em, int32_t tok) {
+    em->out[em->m++] = tok;
+    em->stop = dp_model_is_eos(em->model, tok) != 0;
+}
+
+static float uniform_below_one(dp_spec *s, const dp_sampling *sp) {
+    float r = dp_ctx_rand01(s->t, sp);
+    return r < 1.0f ? r : 0.99999994f;
+}
+
+/* greedy: keep d_j while it is row j's arg max; the first row that disagrees (or row K) gives
+ * its own */
+static dp_status accept_greedy(dp_spec *s, int32_t K, const dp_sample_args *a, emitter *em, dp_error *e) {
+    dp_backend *be = s->t->m->be;
+    for (int32_t r = 0; r <= K; r++) {
+        dp_tensor v = s->ids;
+        uint64_t off = (uint64_t)r * SPEC_ID_STRIDE * 4u;
+        v.ne[0] = 1;
+        v.nbytes = 4;
+        v.offset += off;
+        if (v.data) v.data = (char *)s->ids.data + off;
+        be->i->sample(be, &v, &s->logits, r, s->vocab, a);
+    }
+    dp_status st = be->i->flush(be, e);
+    if (st == DP_OK) st = be->i->tensor_get(be, &s->ids, 0, s->got, ((uint64_t)K * SPEC_ID_STRIDE + 1) * 4u, e);
+    if (st != DP_OK) return st;
+    for (int32_t j = 0; !em->stop; j++) {
+        const int32_t want = s->got[(size_t)j * SPEC_ID_STRIDE];
+        emit(em, want);
+        if (j == K) break;
+        em->checked++;
+        if (s->prop[1 + j] != want) break;
+        em->accepted++;
+    }
+    return DP_OK;
+}
+
+/* sampling: the rejection rule over the rows read back (see the top of the file) */
+static dp_status accept_sampled(dp_spec *s, int32_t K, const dp_sample_args *a, const dp_sampling *sp, emitter *em,
+                                dp_error *e) {
+    dp_backend *be = s->t->m->be;
+    const size_t v = (size_t)s->vocab;
+    dp_status st = be->i->tensor_get(be, &s->logits, 0, s->rows, (uint64_t)(K + 1) * v * 4u, e);
+    if (st != DP_OK) return st;
+    for (int32_t j = 0; !em->stop; j++) {
+        const double ps = dp_sample_weights(s->rows + (size_t)j * v, s->vocab, a, s->p, s->cd);
+        if (j == K) {
+            emit(em, dp_sample_pick(s->p, s->vocab, ps, dp_ctx_rand01(s->t, sp)));
+            break;
+        }
+        const int32_t dj = s->prop[1 + j];
+        const float *q = s->d ? s->q + (size_t)j * v : NULL; /* NULL: one-hot at dj (lookup) */
+        const double qs = s->d ? s->qsum[j] : 1.0;
+        const double pd = ps > 0.0 ? s->p[dj] / ps : 0.0, qd = q ? (qs > 0.0 ? q[dj] / qs : 0.0) : 1.0;
+        em->checked++;
+        if (qd > 0.0 && (double)uniform_below_one(s, sp) * qd < pd) {
+            em->accepted++;
+            emit(em, dj);
+            continue;
+        }
+        /* rejected: draw from norm(max(0, p - q)); p itself if rounding left no mass */
+        double rs = 0.0;
+        for (size_t i = 0; i < v; i++) {
+            double pi = ps > 0.0 ? s->p[i] / ps : 0.0, qi = q ? (qs > 0.0 ? q[i] / qs : 0.0) : (int32_t)i == dj;
+            s->res[i] = pi > qi ? (float)(pi - qi) : 0.0f;
+            rs += s->res[i];
+        }
+        const float r = dp_ctx_rand01(s->t, sp);
+        emit(em, rs > 0.0 ? dp_sample_pick(s->res, s->vocab, rs, r) : dp_sample_pick(s->p, s->vocab, ps, r));
+        break;
+    }
+    return DP_OK;
+}
+
+/* ---- the step ---- */
+
+static void adapt(dp_spec *s, int32_t proposed, int32_t accepted) {
+    if (!s->adaptive || proposed <= 0) return;
+    if (accepted == proposed) s->k = s->k < s->kmax ? s->k + 1 : s->kmax;
+    else if (accepted == 0) s->k = s->k > 1 ? s->k / 2 : 1;
+}
+
+dp_status dp_spec_step(dp_spec *s, const int32_t *hist, int32_t n, const dp_sampling *sp, int32_t *out,
+                       int32_t cap, int32_t *n_out, dp_error *e) {
+    if (!s || !hist || !out || !n_out) return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative step: NULL argument");
+    dp_status st = dp_sampling_check(sp, e);
+    if (st != DP_OK) return st;
+    dp_ctx *t = s->t;
+    if (n < 1 || cap < 1)
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative step: %d tokens of history and room for %d (both must be >= 1)",
+                          n, cap);
+    if (t->pos > n)
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative step: the target holds %d positions, more than the %d tokens given",
+                          t->pos, n);
+    if (n > t->n_ctx)
+        return dp_err_set(e, DP_ERR_LIMIT, "speculative step: %d tokens pass the context length %d", n, t->n_ctx);
+    dp_sample_args a = {0.0f, 0, 1.0f, 0.0f};
+    if (sp) {
+        a.temperature = sp->temperature;
+        a.top_k = sp->top_k;
+        a.top_p = sp->top_p;
+    }
+    /* the target holds hist[0, n - 1) before the pass */
+    if (t->pos == n) st = dp_ctx_truncate(t, n - 1, e);
+    else if (t->pos < n - 1) st = dp_ctx_eval(t, hist + t->pos, n - 1 - t->pos, NULL, e);
+    if (st != DP_OK) return st;
+
+    int32_t K = s->k;
+    if (K > cap - 1) K = cap - 1;
+    if (K > t->n_ctx - n) K = t->n_ctx - n;       /* the pass fills positions n - 1 .. n - 1 + K */
+    if (K > t->n_batch - 1) K = t->n_batch - 1;   /* one pass */
+    int32_t np = 0;
+    s->prop[0] = hist[n - 1];
+    if (K > 0 && s->d) st = draft_propose(s, hist, n, K, &a, sp, s->prop + 1, &np, e);
+    else if (K > 0) np = lookup_propose(s, hist, n, K, s->prop + 1);
+    if (st == DP_OK) st = dp_ctx_eval_rows(t, s->prop, np + 1, &s->logits, e);
+    if (st != DP_OK) return st;
+
+    emitter em = {out, 0, 0, 0, false, t->m};
+    st = dp_sample_is_greedy(&a) ? accept_greedy(s, np, &a, &em, e) : accept_sampled(s, np, &a, sp, &em, e);
+    if (st == DP_OK) st = dp_ctx_truncate(t, n + em.m - 1, e);
+    if (st != DP_OK) return st;
+    s->st.steps++;
+    s->st.proposed += em.checked;
+    s->st.accepted += em.accepted;
+    s->st.emitted += em.m;
+    adapt(s, np, em.accepted);
+    *n_out = em.m;
+    return DP_OK;
+}
