@@ -1,49 +1,68 @@
-/* generate.c — the token loop shared by `run` and `chat`. */
+/* generate.c — `run` and `chat` around the library's token loop (see generate.h). */
 #include "generate.h"
 
-static bool is_stop(dp_model *m, const dp_tokenizer *tok, int32_t id) {
-    return dp_model_is_eos(m, id) || (tok && dp_tokenizer_is_eog(tok, id));
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h" /* dp_err_set */
+
+void gen_reply_free(gen_reply *r) {
+    free(r->ids);
+    free(r->text);
+    memset(r, 0, sizeof *r);
 }
 
-dp_status gen_run(dp_ctx *c, dp_model *m, const dp_tokenizer *tok, const int32_t *prompt, int32_t n,
-                  const gen_opts *o, dp_tokens *gen, dp_error *e) {
-    dp_status st = n > 0 ? dp_ctx_eval(c, prompt, n, NULL, e) : DP_OK;
-    dp_detok dt;
-    dp_buf text = {0};
-    if (tok) dp_detok_init(&dt, tok, DP_DECODE_STRIP_PREFIX);
-    long g = 0;
-    bool stop = false;
-    for (; g < o->n_max && st == DP_OK; g++) {
-        int32_t id;
-        if ((st = dp_ctx_sample(c, &o->sampling, &id, e)) != DP_OK) break;
-        stop = !o->ignore_eos && is_stop(m, tok, id);
-        if (gen && !dp_tokens_push(gen, id)) {
-            st = dp_err_set(e, DP_ERR_NOMEM, "out of memory");
-            break;
-        }
-        if (o->print_ids) {
-            fprintf(o->out, " %d", id);
-        } else if (tok && !stop) {
-            text.len = 0;
-            if ((st = dp_detok_push(&dt, id, &text, e)) != DP_OK) break;
-            if (text.len) fwrite(text.data, 1, text.len, o->out);
-        }
-        fflush(o->out);
-        if (dp_ctx_pos(c) >= dp_ctx_n_ctx(c)) {
-            g++;
-            break;
-        }
-        if (stop || g + 1 < o->n_max) st = dp_ctx_eval(c, &id, 1, NULL, e);
-        if (stop) break;
+static bool reply_add(gen_reply *r, int32_t id, const char *text, size_t len) {
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 64;
+        int32_t *v = realloc(r->ids, cap * sizeof *v);
+        if (!v) return false;
+        r->ids = v;
+        r->cap = cap;
     }
-    if (tok && !o->print_ids) {
-        text.len = 0;
-        dp_detok_flush(&dt, &text);
-        if (text.len) fwrite(text.data, 1, text.len, o->out);
+    if (r->len + len + 1 > r->text_cap) {
+        size_t cap = (r->len + len + 1) * 2;
+        char *t = realloc(r->text, cap);
+        if (!t) return false;
+        r->text = t;
+        r->text_cap = cap;
     }
-    dp_buf_free(&text);
-    if (st == DP_OK && !stop && g < o->n_max)
-        st = dp_err_set(e, DP_ERR_LIMIT, "stopped after %ld of %ld tokens: the context of %d tokens is full (raise -c)", g,
-                        o->n_max, dp_ctx_n_ctx(c));
+    if (id >= 0) r->ids[r->n++] = id;
+    memcpy(r->text + r->len, text, len);
+    r->len += len;
+    r->text[r->len] = '\0';
+    return true;
+}
+
+dp_status gen_print(dp_gen *g, const dp_ctx *c, int32_t n_max, const int32_t *prompt, int32_t n, bool print_ids,
+                    FILE *out, gen_reply *reply, dp_error *e) {
+    dp_status st = dp_gen_prompt(g, prompt, n, e);
+    dp_gen_token t = {0};
+    while (st == DP_OK) {
+        if ((st = dp_gen_step(g, &t, e)) != DP_OK) break;
+        if (print_ids && t.id >= 0) fprintf(out, " %d", (int)t.id);
+        else if (!print_ids && t.len) fwrite(t.text, 1, t.len, out);
+        fflush(out);
+        if (reply && !reply_add(reply, t.id, t.text, t.len)) st = dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+        if (t.stop != DP_GEN_RUNNING) break;
+    }
+    if (st == DP_OK && t.stop == DP_GEN_STOP_CTX_FULL)
+        st = dp_err_set(e, DP_ERR_LIMIT, "stopped after %d of %d tokens: the context of %d tokens is full (raise -c)",
+                        (int)dp_gen_n_tokens(g), (int)n_max, (int)dp_ctx_n_ctx(c));
     return st;
+}
+
+dp_status gen_tokenize(const dp_tokenizer *t, const char *text, size_t len, int32_t **ids, size_t *n, dp_error *e) {
+    size_t need = 0;
+    dp_status st = dp_tokenize(t, text, len, 1, 1, NULL, 0, &need, e);
+    if (st != DP_OK && st != DP_ERR_LIMIT) return st;
+    int32_t *v = malloc((need ? need : 1) * sizeof *v);
+    if (!v) return dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+    if ((st = dp_tokenize(t, text, len, 1, 1, v, need, n, e)) != DP_OK) {
+        free(v);
+        return st;
+    }
+    free(*ids);
+    *ids = v;
+    return DP_OK;
 }

@@ -32,6 +32,7 @@ typedef struct dp_scratch {
 struct dp_ctx {
     dp_model *m;
     int n_ctx, n_batch, pos;
+    int64_t n_evaluated;      /* positions evaluated since creation (dp_ctx_n_evaluated) */
     bool logits_all;
     int last_rows;            /* rows held in s.logits by the last eval */
     float mscale, mscale_local;
