@@ -6,7 +6,8 @@
  * first N past the operation's last allocation. Operations:
  *   - conversion: dp_convert_hf of fixtures/hf-tiny/llama (f32 and q8_0) and dp_convert_gguf of
  *     fixtures/gguf/llama-q8_0.gguf (quantized tensors kept) into a scratch folder;
- *   - model loading: dp_model_load of that conversion, then a context and one evaluation;
+ *   - model loading: dp_model_load of that conversion, then a context, one evaluation and a
+ *     generation (dp_gen);
  *   - tokenizer loading: dp_tokenizer_load of generated files: a tokenizer.json folder with a
  *     tokenizer_config.json, a tiktoken rank file, and GGUF vocabularies (SentencePiece and
  *     byte-level BPE), then one encode and decode.
@@ -127,6 +128,13 @@ static dp_status op_load(void *ctx, dp_error *e) {
     st = dp_ctx_new(m, &cp, &c, e);
     int32_t ids[3] = {1, 2, 3};
     if (st == DP_OK) st = dp_ctx_eval(c, ids, 3, NULL, e);
+    /* the token loop: everything it needs is allocated by dp_gen_new */
+    dp_gen *g = NULL;
+    dp_gen_token t = {0};
+    if (st == DP_OK) st = dp_gen_new(c, NULL, NULL, &g, e);
+    if (st == DP_OK) st = dp_gen_prompt(g, ids, 3, e);
+    while (st == DP_OK && t.stop == DP_GEN_RUNNING) st = dp_gen_step(g, &t, e);
+    dp_gen_free(g);
     dp_ctx_free(c);
     dp_model_free(m);
     return st;
