@@ -197,11 +197,11 @@ dp_status dp_chat_render(const dp_tokenizer *t, const char *family, const char *
  *
  * Where reads complete asynchronously (WebGPU in WebAssembly: the host awaits the device between
  * calls), call dp_gen_step_begin, let the host settle, then dp_gen_step_end; dp_gen_step is the
- * two in one call.
+ * two in one call and would read the id before it has landed there.
  *
- * What the cache holds after a stop: the prompt and every produced token, except the last one
- * when the generation stopped for n_max or a full context (it was never evaluated). An
- * end-of-generation token is evaluated, so a conversation can go on from it. */
+ * What the cache holds after a stop: the prompt and every produced token (an end-of-generation
+ * token too, so a conversation can go on from it), except the n_max-th token and a token that
+ * had no room: those were never evaluated. */
 
 typedef struct dp_gen dp_gen;
 
