@@ -71,6 +71,8 @@ int32_t dp_model_n_layers(const dp_model *m);
 int64_t dp_model_n_params(const dp_model *m);
 uint64_t dp_model_weight_bytes(const dp_model *m);
 int32_t dp_model_bos(const dp_model *m);          /* -1 when the model has none */
+/* 1 when id is one of the model's EOS ids (config.json eos_token_id), else 0. With a tokenizer,
+ * generation also ends at its end markers: see dp_tokenizer_is_eog (dp_gen tests both). */
 int dp_model_is_eos(const dp_model *m, int32_t id);
 const char *dp_model_family(const dp_model *m);   /* "llama", "gemma3", ... */
 const char *dp_model_dtype(const dp_model *m);    /* dtype of the largest matrices, e.g. "q4_k" */
@@ -92,6 +94,10 @@ dp_status dp_ctx_new(dp_model *m, const dp_ctx_params *p, dp_ctx **out, dp_error
 void dp_ctx_free(dp_ctx *c);
 int32_t dp_ctx_pos(const dp_ctx *c);  /* tokens in the KV cache */
 int32_t dp_ctx_n_ctx(const dp_ctx *c);
+/* Positions evaluated since the context was made (every dp_ctx_eval / dp_ctx_eval_sampled
+ * token, chunks that failed excluded): for statistics, and for tests that a chat turn evaluates
+ * only what the cache lacks. */
+int64_t dp_ctx_n_evaluated(const dp_ctx *c);
 void dp_ctx_reset(dp_ctx *c);          /* forget the sequence */
 /* Keep the first pos positions of the sequence and drop the rest (rejected speculative tokens,
  * a chat turn to re-render): the next eval continues at pos. 0 <= pos <= dp_ctx_pos(c), else
@@ -200,6 +206,9 @@ void dp_tokenizer_free(dp_tokenizer *t);
 int32_t dp_tokenizer_n_vocab(const dp_tokenizer *t);
 int32_t dp_tokenizer_bos(const dp_tokenizer *t); /* -1 when the model has none */
 int32_t dp_tokenizer_eos(const dp_tokenizer *t); /* -1 when none */
+/* 1 when id ends generation by the tokenizer's rules: EOS, end of turn (<|eot_id|>, <|im_end|>,
+ * <end_of_turn>, <|end|>) and the model's other end markers; else 0 (t NULL: 0). */
+int dp_tokenizer_is_eog(const dp_tokenizer *t, int32_t id);
 
 /* The ids of text[0..len) (any bytes, NUL included) into ids[0..cap); *n_ids = how many there
  * are. add_special: BOS/EOS as the model's rules say; parse_special: control-token text such as
@@ -215,6 +224,113 @@ dp_status dp_tokenize(const dp_tokenizer *t, const char *text, size_t len, int a
  * DP_ERR_INVALID_ARG. */
 dp_status dp_detokenize(const dp_tokenizer *t, const int32_t *ids, size_t n, int special,
                         char *text, size_t cap, size_t *len, dp_error *e);
+
+/* ---- chat templates ---- */
+
+typedef struct dp_chat_msg {
+    const char *role;     /* "system", "user", "assistant" */
+    const char *content;  /* NUL-terminated */
+} dp_chat_msg;
+
+/* Renders msgs[0..n) as prompt text with a chat template into text[0..cap), NUL-terminated;
+ * *len = the byte count without the NUL. tmpl NULL: the template the tokenizer carries (its
+ * Jinja text, recognised by its markers), else the one of the model family `family`
+ * (dp_model_family; may be NULL); tmpl set: a template name (chatml, llama3, gemma, phi3,
+ * mistral, mistral-v1, mistral-v3, mistral-v3-tekken, mistral-v7, llama2-sys, llama2-sys-bos,
+ * llama2-sys-strip; aliases qwen, llama2) or Jinja template text. add_generation_prompt: end
+ * with the assistant's header. BOS is not rendered: tokenize the text with add_special and
+ * parse_special. n 0 renders nothing and checks that the template is known. Unknown template:
+ * DP_ERR_UNSUPPORTED; a message without role or content: DP_ERR_INVALID_ARG. When cap <= the
+ * length: DP_ERR_LIMIT, nothing written, *len = the length (ask with text NULL, cap 0). */
+dp_status dp_chat_render(const dp_tokenizer *t, const char *family, const char *tmpl, const dp_chat_msg *msgs,
+                         size_t n, int add_generation_prompt, char *text, size_t cap, size_t *len, dp_error *e);
+
+/* ---- generation: the token loop ----
+ *
+ * A dp_gen drives one context through prompt -> sample -> evaluate -> sample ... and says why it
+ * stopped. Each step yields one token and the text to show for it: streaming detokenization
+ * that holds back an incomplete UTF-8 sequence (and any text that may be the start of a stop
+ * string) until it is decided. On a GPU backend the evaluation of the sampled token is queued
+ * before its id is read back (dp_ctx_eval_sampled), so the device always has the next step.
+ *
+ *     dp_gen_prompt(g, ids, n, e);
+ *     do { dp_gen_step(g, &t, e); fwrite(t.text, 1, t.len, stdout); } while (t.stop == DP_GEN_RUNNING);
+ *
+ * Where reads complete asynchronously (WebGPU in WebAssembly: the host awaits the device between
+ * calls), call dp_gen_step_begin, let the host settle, then dp_gen_step_end; dp_gen_step is the
+ * two in one call and would read the id before it has landed there.
+ *
+ * What the cache holds after a stop: the prompt and every produced token (an end-of-generation
+ * token too, so a conversation can go on from it), except the n_max-th token and a token that
+ * had no room: those were never evaluated. */
+
+typedef struct dp_gen dp_gen;
+
+typedef enum dp_gen_stop {
+    DP_GEN_RUNNING = 0,       /* not stopped: step again */
+    DP_GEN_STOP_MAX,          /* n_max tokens were produced */
+    DP_GEN_STOP_EOG,          /* this token ends generation (EOS, end of turn); its text is not shown */
+    DP_GEN_STOP_CTX_FULL,     /* the context has no room to evaluate this token: fewer than n_max
+                                 tokens came out (callers that asked for n_max should say so) */
+    DP_GEN_STOP_STRING        /* the text reached a stop string; neither it nor what follows is shown */
+} dp_gen_stop;
+
+/* Static string naming a stop reason ("running", "max tokens", ...). */
+const char *dp_gen_stop_str(dp_gen_stop s);
+
+typedef struct dp_gen_params {
+    dp_sampling sampling;     /* checked with dp_sampling_check */
+    int32_t n_max;            /* tokens to produce at most per prompt (>= 0) */
+    int ignore_eos;           /* do not stop at end-of-generation tokens */
+    const char *const *stop;  /* n_stop non-empty stop strings (copied by dp_gen_new); they need a tokenizer */
+    int32_t n_stop;
+    dp_spec *spec;            /* NULL: plain decode. Else speculative steps through this dp_spec,
+                                 whose target must be the dp_gen's context (borrowed; it must
+                                 outlive the dp_gen). Each step still yields one token; a
+                                 speculative step's extra tokens wait for the next steps. The
+                                 context must be empty at dp_gen_prompt. */
+} dp_gen_params;
+
+/* Greedy, n_max 16, no stop strings. */
+void dp_gen_params_default(dp_gen_params *p);
+
+/* A generation loop over c. t: the tokenizer for text and its end markers, or NULL (ids only:
+ * every step's text is empty, and only dp_model_is_eos ends generation). c and t are borrowed
+ * and must outlive the dp_gen; c must not be used by others while a generation runs. Tokens the
+ * tokenizer does not know (a model vocabulary padded past it) produce no text. Everything the
+ * loop needs is allocated here. Invalid params: DP_ERR_INVALID_ARG with the reason. On failure
+ * *out is untouched. */
+dp_status dp_gen_new(dp_ctx *c, const dp_tokenizer *t, const dp_gen_params *p, dp_gen **out, dp_error *e);
+void dp_gen_free(dp_gen *g);
+
+/* Starts a generation: evaluates ids[0..n) (n >= 1) at the context's position (after what the
+ * cache holds: dp_ctx_truncate first to reuse a prefix) and resets the token count, the text
+ * stream and the stop state. On a GPU backend this queues the work and returns. On failure
+ * (dp_ctx_eval's: DP_ERR_LIMIT when the ids pass n_ctx, the cache then unchanged) no generation
+ * is in progress. */
+dp_status dp_gen_prompt(dp_gen *g, const int32_t *ids, int32_t n, dp_error *e);
+
+typedef struct dp_gen_token {
+    int32_t id;               /* the token this step produced; -1 when none (n_max 0) */
+    const char *text;         /* the bytes to show now: whole UTF-8 sequences, NUL-terminated;
+                                 owned by the dp_gen, valid until its next call; "" without text */
+    size_t len;
+    dp_gen_stop stop;         /* DP_GEN_RUNNING, or why the generation ended with this step */
+} dp_gen_token;
+
+/* One step: sample a token, queue its evaluation, then read it and decide. *out is filled on
+ * success. Without a generation in progress (no prompt yet, or the last one stopped or failed):
+ * DP_ERR_INVALID_ARG. Any other failure (the backend's) ends the generation: no step is taken
+ * until the next dp_gen_prompt; dp_ctx_pos says what the cache holds. */
+dp_status dp_gen_step(dp_gen *g, dp_gen_token *out, dp_error *e);
+/* The first half of dp_gen_step: sample and queue (on WebGPU the id lands when the host settles).
+ * A second begin without an end: DP_ERR_INVALID_ARG, nothing changed. */
+dp_status dp_gen_step_begin(dp_gen *g, dp_error *e);
+/* The second half: read the id begun and decide. Without a begun step: DP_ERR_INVALID_ARG. */
+dp_status dp_gen_step_end(dp_gen *g, dp_gen_token *out, dp_error *e);
+
+/* Tokens produced since the last dp_gen_prompt. */
+int32_t dp_gen_n_tokens(const dp_gen *g);
 
 #ifdef __cplusplus
 }

@@ -8,7 +8,7 @@
  *     fixtures/gguf/llama-q8_0.gguf (quantized tensors kept) into a scratch folder;
  *   - model loading: dp_model_load of that conversion, then a context and one evaluation, and
  *     speculative decoding on it (a draft context, a dp_spec with it and one with lookup, one
- *     sampled and one greedy step);
+ *     sampled and one greedy step), then a generation (dp_gen);
  *   - tokenizer loading: dp_tokenizer_load of generated files: a tokenizer.json folder with a
  *     tokenizer_config.json, a tiktoken rank file, and GGUF vocabularies (SentencePiece and
  *     byte-level BPE), then one encode and decode.
@@ -142,6 +142,13 @@ static dp_status op_load(void *ctx, dp_error *e) {
     dp_spec_free(l);
     dp_spec_free(s);
     dp_ctx_free(d);
+    /* the token loop: everything it needs is allocated by dp_gen_new */
+    dp_gen *g = NULL;
+    dp_gen_token t = {0};
+    if (st == DP_OK) st = dp_gen_new(c, NULL, NULL, &g, e);
+    if (st == DP_OK) st = dp_gen_prompt(g, ids, 3, e);
+    while (st == DP_OK && t.stop == DP_GEN_RUNNING) st = dp_gen_step(g, &t, e);
+    dp_gen_free(g);
     dp_ctx_free(c);
     dp_model_free(m);
     return st;

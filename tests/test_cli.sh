@@ -84,6 +84,16 @@ if [ -f "$tj" ]; then
   case "$txt" in "Hello, world"*) ok "run --prompt streams text" ;; *) bad "run --prompt text: $txt" ;; esac
   printf 'Hi there\nHow are you?\n' | "$T" chat "$W/l3" -n 4 --seed 1 >"$W/chat.out" 2>"$W/chat.err" \
     && ok "chat answers two turns" || { bad "chat"; cat "$W/chat.err"; }
+  # chat keeps its KV cache across turns: turn 2 evaluates only what the cache lacks (the
+  # library's count of evaluated positions, printed by --verbose)
+  printf 'Hi there\nHow are you?\n' | "$T" chat "$W/l3" -n 4 --seed 1 --verbose >/dev/null 2>"$W/chat.err"
+  turns=$(sed -n 's/^chat: turn \([0-9]*\): prompt \([0-9]*\) tokens, \([0-9]*\) from the cache, \([0-9]*\) evaluated.*/\1 \2 \3 \4/p' "$W/chat.err" | tr '\n' ' ')
+  set -- $turns
+  if [ $# -eq 8 ] && [ "$3" -eq 0 ] && [ "$4" -eq "$2" ] && [ "$7" -ge "$2" ] && [ "$8" -eq $(($6 - $7)) ] && [ "$8" -lt "$6" ]; then
+    ok "chat turn 2 evaluates $8 of its $6 prompt tokens ($7 from the cache)"
+  else
+    bad "chat cache reuse: $turns"; cat "$W/chat.err"
+  fi
   expect_error "synth --tokenizer larger than the vocabulary" "$T" synth --shape tiny --tokenizer "$tj" "$W/small"
 fi
 exit $fail

@@ -52,22 +52,6 @@ static void stream_check(const char *name, const dp_tokenizer *t, const char *te
     dp_buf_free(&out);
 }
 
-/* a tiktoken vocabulary of the 256 single bytes only: every multi-byte char is split */
-static dp_tokenizer *bytes_only(void) {
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    dp_buf f = {0};
-    for (int c = 0; c < 256; c++) {
-        char line[16];
-        snprintf(line, sizeof line, "%c%c== %d\n", b64[c >> 2], b64[(c & 3) << 4], c);
-        dp_buf_puts(&f, line);
-    }
-    dp_tokenizer *t = NULL;
-    dp_error e = {0};
-    CHECK_MSG(dp_tokenizer_load_tiktoken(f.data, f.len, &t, &e) == DP_OK, "bytes-only vocab: %s", e.msg);
-    dp_buf_free(&f);
-    return t;
-}
-
 static void raw_bytes(const dp_tokenizer *t) {
     /* push byte tokens directly: E2 82 AC is €; E2 82 'A' has a bad third byte; a lone F0 at the end */
     static const uint8_t seq[] = {'a', 0xE2, 0x82, 0xAC, 'b', 0xE2, 0x82, 'A', 0xFF, 0xED, 0xA0, 0x80, 'c', 0xF0};
@@ -99,7 +83,7 @@ static void raw_bytes(const dp_tokenizer *t) {
 }
 
 int main(void) {
-    dp_tokenizer *t = bytes_only();
+    dp_tokenizer *t = t_bytes_tokenizer();
     if (t) {
         for (size_t i = 0; i < sizeof TEXTS / sizeof TEXTS[0]; i++) stream_check("bytes-only", t, TEXTS[i], 0, TEXTS[i]);
         raw_bytes(t);

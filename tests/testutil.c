@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tokenizer/tokenizer.h"
+
 int t_failures = 0;
 
 /* root (env var, else dflt) / mid / rel into a static buffer; NULL if it does not exist */
@@ -43,4 +45,19 @@ int t_done(const char *name) {
     }
     printf("%s: ok\n", name);
     return 0;
+}
+
+struct dp_tokenizer *t_bytes_tokenizer(void) {
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    dp_buf f = {0};
+    for (int c = 0; c < 256; c++) {
+        char line[16];
+        snprintf(line, sizeof line, "%c%c== %d\n", b64[c >> 2], b64[(c & 3) << 4], c);
+        dp_buf_puts(&f, line);
+    }
+    dp_tokenizer *t = NULL;
+    dp_error e = {0};
+    CHECK_MSG(dp_tokenizer_load_tiktoken(f.data, f.len, &t, &e) == DP_OK, "bytes-only vocab: %s", e.msg);
+    dp_buf_free(&f);
+    return t;
 }

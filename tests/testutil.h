@@ -35,6 +35,9 @@ const char *t_data(const char *rel);
 const char *t_tmpdir(const char *name);
 /* Path to the doppler tool (env DP_TOOL). */
 const char *t_tool(void);
+/* A tiktoken tokenizer of the 256 single bytes only (id = byte): every multi-byte character is
+ * split over several tokens. NULL (and a failed CHECK) when it cannot be made. */
+struct dp_tokenizer *t_bytes_tokenizer(void);
 /* Exit with the summary: 0 when no CHECK failed. */
 int t_done(const char *name);
 

@@ -55,17 +55,22 @@ static dp_status run_pp(dp_ctx *c, const int32_t *ids, int n_p, double *tps, dp_
     return st;
 }
 
+/* tokens/s of one tg run: n_g tokens through the library's loop (dp_gen), as `run` makes them */
 static dp_status run_tg(dp_ctx *c, int n_g, int vocab, double *tps, dp_error *e) {
     dp_ctx_reset(c);
     int32_t tok = 1 % vocab;
-    dp_sampling sp = {0, 0, 1, 0};
+    dp_gen_params p;
+    dp_gen_params_default(&p);
+    p.n_max = n_g;
+    p.ignore_eos = 1;
+    dp_gen *g = NULL;
+    dp_status st = dp_gen_new(c, NULL, &p, &g, e);
+    dp_gen_token t = {0};
     double t0 = dp_time_now();
-    dp_status st = DP_OK;
-    for (int i = 0; i < n_g && st == DP_OK; i++) {
-        st = dp_ctx_eval(c, &tok, 1, NULL, e);
-        if (st == DP_OK) st = dp_ctx_sample(c, &sp, &tok, e);
-    }
+    if (st == DP_OK) st = dp_gen_prompt(g, &tok, 1, e);
+    while (st == DP_OK && t.stop == DP_GEN_RUNNING) st = dp_gen_step(g, &t, e);
     *tps = n_g / (dp_time_now() - t0);
+    dp_gen_free(g);
     return st;
 }
 

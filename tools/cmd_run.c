@@ -1,11 +1,9 @@
 /* cmd_run.c — `doppler run <model> --ids "2 17 9" -n 16 [--greedy] [--print-ids]`:
- * prompt through the model once, then token-by-token generation with the KV cache, or
- * speculative steps with --draft DIR / --lookup N (statistics on stderr). */
+ * prompt through the model once, then token-by-token generation with the KV cache. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/base.h"
 #include "cli.h"
 #include "commands.h"
 #include "generate.h"
@@ -44,15 +42,19 @@ int cmd_run(int argc, char **argv) {
         else model = a;
     }
     if (!model || (!ids_text == !prompt) || (spec.draft_dir && spec.lookup)) return cli_usage(USAGE);
-    gen_opts o = {{(float)temp, (int32_t)top_k, (float)top_p, (uint64_t)seed}, n_gen, ignore_eos, print_ids, stdout, NULL, NULL};
-    if (!cli_sampling("run", &o.sampling)) return 2;
+    dp_gen_params gp;
+    dp_gen_params_default(&gp);
+    gp.sampling = (dp_sampling){(float)temp, (int32_t)top_k, (float)top_p, (uint64_t)seed};
+    gp.n_max = (int32_t)n_gen;
+    gp.ignore_eos = ignore_eos;
+    if (!cli_sampling("run", &gp.sampling)) return 2;
     int32_t *ids = NULL, n = 0;
     char err[128];
     dp_error e = {0};
     dp_tokenizer *tok = NULL;
-    dp_tokens enc = {0};
     dp_model *m = NULL;
     dp_ctx *c = NULL;
+    dp_gen *g = NULL;
     int rc = 0;
     if (ids_text && (!cli_parse_ids(ids_text, &ids, &n, err, sizeof err) || n == 0)) {
         fprintf(stderr, "doppler run: --ids: %s\n", ids ? "no token ids" : err);
@@ -70,23 +72,20 @@ int cmd_run(int argc, char **argv) {
         }
     }
     if (prompt) {
-        if (dp_tokenizer_encode(tok, prompt, strlen(prompt), true, true, &enc, &e) != DP_OK) {
+        size_t count = 0;
+        if (gen_tokenize(tok, prompt, strlen(prompt), &ids, &count, &e) != DP_OK) {
             rc = cli_fail("run", &e);
             goto done;
         }
         /* an empty prompt starts from BOS alone, when the model has one */
-        dp_status st = DP_OK;
-        if (enc.n == 0 && dp_model_bos(m) < 0)
-            st = dp_err_set(&e, DP_ERR_INVALID_ARG, "the prompt is empty and the model has no BOS token to start from");
-        else if (enc.n == 0 && !dp_tokens_push(&enc, dp_model_bos(m)))
-            st = dp_err_set(&e, DP_ERR_NOMEM, "out of memory");
-        if (st != DP_OK) {
-            rc = cli_fail("run", &e);
+        if (count == 0 && dp_model_bos(m) < 0) {
+            fprintf(stderr, "doppler run: the prompt is empty and the model has no BOS token to start from\n");
+            rc = 1;
             goto done;
         }
-        n = (int32_t)enc.n;
+        if (count == 0) ids[count++] = dp_model_bos(m);
+        n = (int32_t)count;
     }
-    const int32_t *p = prompt ? enc.ids : ids;
     dp_ctx_params cp;
     dp_ctx_params_default(&cp);
     cp.n_ctx = n_ctx > 0 ? (int32_t)n_ctx : n + (int32_t)n_gen;
@@ -95,30 +94,32 @@ int cmd_run(int argc, char **argv) {
         rc = cli_fail("run", &e);
         goto done;
     }
-    o.spec = spec.spec;
+    gp.spec = spec.spec;
+    if (dp_gen_new(c, tok, &gp, &g, &e) != DP_OK) {
+        rc = cli_fail("run", &e);
+        goto done;
+    }
     if (print_ids)
-        for (int32_t i = 0; i < n; i++) printf("%s%d", i ? " " : "", p[i]);
+        for (int32_t i = 0; i < n; i++) printf("%s%d", i ? " " : "", ids[i]);
     else if (prompt)
         fputs(prompt, stdout);
     fflush(stdout);
-    o.print_ids = print_ids;
     gen_stats gs = {0};
-    o.stats = &gs;
-    if (gen_run(c, m, tok, p, n, &o, NULL, &e) != DP_OK) rc = cli_fail("run", &e);
+    if (gen_print(g, c, gp.n_max, ids, n, print_ids, stdout, NULL, &gs, &e) != DP_OK) rc = cli_fail("run", &e);
     printf("\n");
     fflush(stdout);
     if (stats) gen_stats_print(&gs, stderr);
     if (spec.spec) {
-        dp_spec_stats st;
+        dp_spec_stats ss;
         char line[256];
-        dp_spec_stats_get(spec.spec, &st);
-        cli_spec_report(&st, line, sizeof line);
+        dp_spec_stats_get(spec.spec, &ss);
+        cli_spec_report(&ss, line, sizeof line);
         fprintf(stderr, "doppler run: speculative (%s): %s\n", spec.draft_dir ? "draft" : "lookup", line);
     }
 done:
+    dp_gen_free(g);
     cli_spec_close(&spec);
     free(ids);
-    dp_tokens_free(&enc);
     dp_tokenizer_free(tok);
     dp_ctx_free(c);
     dp_model_free(m);

@@ -1,39 +1,42 @@
-/* generate.h — the token loop shared by `run` and `chat` (plain or speculative). */
+/* generate.h — `run` and `chat` around the library's token loop (dp_gen, doppler.h): print each
+ * step, keep what a conversation needs, and turn a context that filled up into an error. Uses
+ * doppler.h only. */
 #ifndef DP_GENERATE_H
 #define DP_GENERATE_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "doppler.h"
-#include "tokenizer/tokenizer.h"
 
+/* What a generation produced: ids in order and the text shown (NUL-terminated). */
+typedef struct gen_reply {
+    int32_t *ids;
+    size_t n, cap;
+    char *text;
+    size_t len, text_cap;
+} gen_reply;
+void gen_reply_free(gen_reply *r);
+
+/* Where a generation's time went (run --stats). */
 typedef struct gen_stats {
-    int32_t n_prompt;    /* prompt tokens evaluated */
-    long n_gen;          /* tokens sampled */
-    double t_prompt;     /* seconds evaluating the prompt (0 for speculative runs: counted in t_gen) */
-    double t_gen;        /* seconds sampling and evaluating the generated tokens */
+    int32_t n_prompt;    /* prompt tokens */
+    int32_t n_gen;       /* tokens produced */
+    double t_prompt;     /* seconds in dp_gen_prompt */
+    double t_gen;        /* seconds in the steps */
 } gen_stats;
 
 /* "prompt N tokens (x tok/s), generated M tokens (y tok/s)" on f */
 void gen_stats_print(const gen_stats *s, FILE *f);
 
-typedef struct gen_opts {
-    dp_sampling sampling;
-    long n_max;          /* tokens to generate at most */
-    bool ignore_eos;
-    bool print_ids;      /* " id" per token instead of text */
-    FILE *out;
-    dp_spec *spec;       /* NULL: plain decode; else speculative steps (the context must start
-                            empty: the prompt is the whole sequence) */
-    gen_stats *stats;    /* filled when not NULL */
-} gen_opts;
+/* Evaluates prompt[0..n) at the context's position, then steps g until it stops, writing each
+ * step to out (" <id>" with print_ids, else the text). reply, when not NULL, gets the ids and
+ * text (appended); stats, when not NULL, the timing. A context that filled before n_max tokens without an end token is
+ * DP_ERR_LIMIT saying how many came out: never a silent cut. */
+dp_status gen_print(dp_gen *g, const dp_ctx *c, int32_t n_max, const int32_t *prompt, int32_t n, bool print_ids,
+                    FILE *out, gen_reply *reply, gen_stats *stats, dp_error *e);
 
-/* Evaluates prompt[0..n) at the context's position, then samples up to n_max tokens, streaming
- * them to o->out (text through tok when given, else ids). Generated ids are appended to *gen
- * when gen is not NULL. Stops at an end-of-generation token unless ignore_eos (the stop token is
- * evaluated into the cache so a conversation can go on). Fewer than n_max tokens without an end
- * token (the context filled up) is DP_ERR_LIMIT saying how many came out: never a silent cut. */
-dp_status gen_run(dp_ctx *c, dp_model *m, const dp_tokenizer *tok, const int32_t *prompt, int32_t n,
-                  const gen_opts *o, dp_tokens *gen, dp_error *e);
+/* dp_tokenize into a malloc'd array (*ids, *n); false and e on failure. */
+dp_status gen_tokenize(const dp_tokenizer *t, const char *text, size_t len, int32_t **ids, size_t *n, dp_error *e);
 
 #endif

@@ -35,9 +35,8 @@ async function generate() {
     const sp = $('greedy').checked ? { temperature: 0 } : { temperature: 0.8, topK: 40, topP: 0.95, seed: 1 };
     const out = [...ids];
     const t1 = performance.now();
-    await ctx.eval(ids, { wait: false });
-    await ctx.generate(n, sp, (tok) => {
-      out.push(tok);
+    await ctx.generate(ids, { nMax: n, ignoreEos: true, ...sp }, (t) => {
+      out.push(t.id);
       result.textContent = `ids: ${out.join(' ')}`;
     });
     const dt = (performance.now() - t1) / 1000;

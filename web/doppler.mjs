@@ -137,24 +137,38 @@ async function cmdRun(argv, o) {
     else model = a;
   }
   if (!model || (idsText === null) === (prompt === null)) usage(U);
-  if (prompt !== null) { err('doppler run: --prompt needs the tokenizer (use --ids)\n'); throw new Exit(1); }
-  const { ids, error } = parseIds(idsText);
-  if (error || !ids.length) { err(`doppler run: --ids: ${error ?? 'no token ids'}\n`); throw new Exit(2); }
+  let ids = null;
+  if (idsText !== null) {
+    const r = parseIds(idsText);
+    if (r.error || !r.ids.length) { err(`doppler run: --ids: ${r.error ?? 'no token ids'}\n`); throw new Exit(2); }
+    ids = r.ids;
+  }
   const eng = await engine('run', o);
-  let line = '';
   try {
     const m = eng.loadModel(abs(model), o.backend, threads);
-    const c = m.newContext({ nCtx: nCtx > 0 ? nCtx : ids.length + nGen });
+    let tok = null;
+    if (prompt !== null || !printIds) {
+      try { tok = eng.loadTokenizer(abs(model)); } catch (e) { if (prompt !== null) throw e; printIds = true; }
+    }
+    if (prompt !== null) {
+      ids = tok.encode(prompt);
+      if (!ids.length && m.bos < 0) fail('run', 'the prompt is empty and the model has no BOS token to start from');
+      if (!ids.length) ids = [m.bos];
+    }
+    const nc = nCtx > 0 ? nCtx : ids.length + nGen;
+    const c = m.newContext({ nCtx: nc });
     if (printIds) out(ids.join(' '));
-    await c.eval(ids, { wait: false });
-    // pipelined: the next step is queued on the GPU before this step's token is read back
-    await c.generate(nGen, { temperature: temp, topK, topP, seed }, (tok) => {
-      out(printIds ? ` ${tok}` : `${tok} `);
-      return ignoreEos || !m.isEos(tok);
+    else if (prompt !== null) out(prompt);
+    // the library's loop: each step's evaluation is queued on the GPU before its id is read back
+    let n = 0;
+    const stop = await c.generate(ids, { nMax: nGen, temperature: temp, topK, topP, seed, ignoreEos, tokenizer: tok }, (t) => {
+      if (printIds && t.id >= 0) out(` ${t.id}`);
+      else if (!printIds && t.text) out(t.text);
+      if (t.id >= 0) n++;
     });
     out('\n');
+    if (stop === 'ctx_full') fail('run', `stopped after ${n} of ${nGen} tokens: the context of ${nc} tokens is full (raise -c)`);
   } catch (e) { if (e instanceof Exit) throw e; out('\n'); fail('run', e); }
-  return line;
 }
 
 const summarize = (v) => {
@@ -194,20 +208,23 @@ async function cmdBench(argv, o) {
       return n / (now() - t0);
     };
     let hostS = 0, waitS = 0;   // decode: time in the module (recording) vs awaiting the GPU
-    const runTG = async (n) => {   // n decode steps, pipelined as `run` does
+    const runTG = async (n) => {   // n decode steps through the library's loop, as `run` does
       c.reset();
+      const g = c.generator({ nMax: n, ignoreEos: true });
       const t0 = now();
-      await c.eval([1 % vocab], { wait: false });
-      for (let g = 0; g < n; g++) {
+      g.prompt([1 % vocab]);
+      for (let i = 0; i < n; i++) {
         let t = now();
-        c.sampleStart(greedy);
-        if (g + 1 < n) c.evalSampled();
+        g.begin();   // sampler, then the next step queued on the GPU
         hostS += now() - t;
         t = now();
-        await c.sampleResult();
+        await eng.settle();
         waitS += now() - t;
+        g.end();
       }
-      return n / (now() - t0);
+      const r = n / (now() - t0);
+      g.free();
+      return r;
     };
     if (nP > 0) await runPP(Math.min(nP, 32));   // warm-up
     if (nG > 0) await runTG(Math.min(nG, 8));

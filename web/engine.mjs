@@ -8,6 +8,9 @@
 //   const ctx = model.newContext({ nCtx: 64 });
 //   await ctx.eval([2, 17, 9]);                  // records + submits, then awaits the GPU
 //   const id = await ctx.sample({ temperature: 0 });
+//   ctx.reset();
+//   const stop = await ctx.generate([2, 17, 9], { nMax: 16 }, (t) => out(t.id, t.text));
+//                                                // the library's token loop (dp_gen), pipelined
 import { Wasi } from './wasi.mjs';
 import { GpuHost } from './gpu.mjs';
 
@@ -56,6 +59,15 @@ export class Engine {
     this.wasi.flushOutput();
   }
 
+  // A tokenizer: a model directory, tokenizer.json, tiktoken or GGUF file (dp_tokenizer_load).
+  loadTokenizer(path) {
+    const p = this.cstr(path);
+    const t = this.x.dpw_tokenizer_load(p);
+    this.x.dpw_free(p);
+    if (!t) throw new DopplerError(this.error());
+    return new Tokenizer(this, t);
+  }
+
   loadModel(dir, backend = 'webgpu', threads = 0) {
     const pd = this.cstr(dir), pb = this.cstr(backend);
     const m = this.x.dpw_model_load(pd, pb, threads);
@@ -65,6 +77,37 @@ export class Engine {
     return new Model(this, m, backend);
   }
 }
+
+export class Tokenizer {
+  constructor(eng, ptr) { this.eng = eng; this.ptr = ptr; }
+
+  // The ids of a prompt (BOS as the model's rules say; control-token text becomes its token).
+  encode(text) {
+    const x = this.eng.x, b = enc.encode(text);
+    const p = x.dpw_alloc(b.length), n = x.dpw_alloc(4);
+    new Uint8Array(this.eng.mem, p, b.length).set(b);
+    let cap = b.length + 8, ids = x.dpw_alloc(4 * cap);
+    try {
+      let st = x.dpw_tokenize(this.ptr, p, b.length, ids, cap, n);
+      if (st === LIMIT) {
+        x.dpw_free(ids);
+        cap = new Int32Array(this.eng.mem, n, 1)[0];
+        ids = x.dpw_alloc(4 * cap);
+        st = x.dpw_tokenize(this.ptr, p, b.length, ids, cap, n);
+      }
+      if (st) throw new DopplerError(this.eng.error());
+      return Array.from(new Int32Array(this.eng.mem, ids, new Int32Array(this.eng.mem, n, 1)[0]));
+    } finally {
+      x.dpw_free(p); x.dpw_free(n); x.dpw_free(ids);
+    }
+  }
+
+  free() { this.eng.x.dpw_tokenizer_free(this.ptr); this.ptr = 0; }
+}
+
+const LIMIT = 8;   // DP_ERR_LIMIT (include/doppler.h)
+// dp_gen_stop, in order
+export const STOP = ['running', 'max', 'eog', 'ctx_full', 'stop_string'];
 
 export class Model {
   constructor(eng, ptr, backend) {
@@ -155,8 +198,6 @@ export class Context {
     return this.sampleResult();
   }
 
-  // The two halves of sample(): record + submit the sampler (and its 4-byte read), then await
-  // it. Between them the caller may record the next step with evalSampled().
   sampleStart({ temperature = 0, topK = 0, topP = 1, seed = 0 } = {}) {
     const st = this.eng.x.dpw_ctx_sample(this.ptr, temperature, topK, topP, seed, this.scratch);
     if (st) throw new DopplerError(this.eng.error());
@@ -168,27 +209,87 @@ export class Context {
     return new Int32Array(this.eng.mem, this.scratch, 1)[0];
   }
 
-  // One decode step on the token sampled last, which stays on the device: no wait.
-  evalSampled() {
-    const st = this.eng.x.dpw_ctx_eval_sampled(this.ptr);
-    if (st) throw new DopplerError(this.eng.error());
+  // Keep the first pos positions (dp_ctx_truncate); positions evaluated since creation.
+  truncate(pos) {
+    if (this.eng.x.dpw_ctx_truncate(this.ptr, pos)) throw new DopplerError(this.eng.error());
   }
+  get nEvaluated() { return this.eng.x.dpw_ctx_n_evaluated(this.ptr); }
 
-  // Greedy/sampled generation of n tokens after the evaluated prompt, pipelined: step N+1 is
-  // recorded and submitted before step N's token is read back. onToken(id) may return false to
-  // stop (the step already queued is then wasted).
-  async generate(n, sampling, onToken) {
-    for (let g = 0; g < n; g++) {
-      this.sampleStart(sampling);
-      if (g + 1 < n) this.evalSampled();
-      const tok = await this.sampleResult();
-      if (onToken(tok) === false) break;
+  // The library's token loop over this context (dp_gen; see Generator).
+  generator(opts = {}) { return new Generator(this, opts); }
+
+  // Prompt ids, then steps until the loop stops; onStep({ id, text, stop }) may return false to
+  // stop early (the evaluation already queued then stays in the cache). Resolves to the stop
+  // reason (STOP: 'max', 'eog', 'ctx_full', 'stop_string', or 'caller').
+  async generate(ids, opts, onStep) {
+    const g = this.generator(opts);
+    try {
+      g.prompt(ids);
+      for (;;) {
+        const t = await g.step();
+        if (onStep(t) === false) return 'caller';
+        if (t.stop !== 'running') return t.stop;
+      }
+    } finally {
+      g.free();
     }
   }
 
   free() {
     this.eng.x.dpw_free(this.scratch);
     this.eng.x.dpw_ctx_free(this.ptr);
+    this.ptr = 0;
+  }
+}
+
+// dp_gen over a context: prompt(ids), then step() until its stop is not 'running'. A step is
+// dpw_gen_step_begin (samples, and queues the evaluation of the sampled id on the GPU before it
+// is read back: the device always has the next step), the host's await, dpw_gen_step_end (the
+// id read and judged: end of generation, text, stop strings, n_max, full context).
+// Options: nMax (16), temperature (0), topK (0), topP (1), seed (0), ignoreEos, stop (strings;
+// need a tokenizer), tokenizer (a Tokenizer for text and its end markers, or null: ids only).
+export class Generator {
+  constructor(ctx, { nMax = 16, temperature = 0, topK = 0, topP = 1, seed = 0, ignoreEos = false, stop = [], tokenizer = null } = {}) {
+    const eng = ctx.eng, x = eng.x;
+    this.ctx = ctx;
+    this.eng = eng;
+    const blob = stop.length ? enc.encode(stop.map((s) => s + '\0').join('') + '\0') : null;
+    const sp = blob ? x.dpw_alloc(blob.length) : 0;
+    if (blob) new Uint8Array(eng.mem, sp, blob.length).set(blob);
+    this.ptr = x.dpw_gen_new(ctx.ptr, tokenizer ? tokenizer.ptr : 0, temperature, topK, topP, seed, nMax, ignoreEos ? 1 : 0, sp);
+    if (sp) x.dpw_free(sp);
+    if (!this.ptr) throw new DopplerError(eng.error());
+    this.out = x.dpw_alloc(16);
+  }
+
+  // Evaluates ids at the context's position (queued on the GPU; no wait).
+  prompt(ids) {
+    if (this.eng.x.dpw_gen_prompt(this.ptr, this.ctx.ids(ids), ids.length)) throw new DopplerError(this.eng.error());
+  }
+
+  // The two halves of step(), for callers that time them (bench).
+  begin() {
+    if (this.eng.x.dpw_gen_step_begin(this.ptr)) throw new DopplerError(this.eng.error());
+  }
+  end() {
+    const x = this.eng.x;
+    if (x.dpw_gen_step_end(this.ptr, this.out)) throw new DopplerError(this.eng.error());
+    const [id, p, len, stop] = new Int32Array(this.eng.mem, this.out, 4);
+    return { id, text: len ? dec.decode(new Uint8Array(this.eng.mem, p >>> 0, len)) : '', stop: STOP[stop] };
+  }
+
+  // One token: resolves to { id, text, stop } (id -1 when none: nMax 0).
+  async step() {
+    this.begin();
+    await this.eng.settle();
+    return this.end();
+  }
+
+  get nTokens() { return this.eng.x.dpw_gen_n_tokens(this.ptr); }
+
+  free() {
+    this.eng.x.dpw_free(this.out);
+    this.eng.x.dpw_gen_free(this.ptr);
     this.ptr = 0;
   }
 }

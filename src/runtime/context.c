@@ -119,6 +119,7 @@ void dp_ctx_free(dp_ctx *c) {
 
 int32_t dp_ctx_pos(const dp_ctx *c) { return c->pos; }
 int32_t dp_ctx_n_ctx(const dp_ctx *c) { return c->n_ctx; }
+int64_t dp_ctx_n_evaluated(const dp_ctx *c) { return c->n_evaluated; }
 void dp_ctx_reset(dp_ctx *c) { c->pos = 0; c->last_rows = 0; c->sampled = false; }
 
 dp_status dp_ctx_truncate(dp_ctx *c, int32_t pos, dp_error *e) {
@@ -171,6 +172,7 @@ dp_status dp_ctx_eval(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, d
             if (st != DP_OK) return st;
         }
         c->pos += chunk;
+        c->n_evaluated += chunk;
         done += chunk;
     }
     return DP_OK;
@@ -248,5 +250,6 @@ dp_status dp_ctx_eval_sampled(dp_ctx *c, dp_error *e) {
     dp_forward(c, 1, c->logits_all, NULL);
     if ((st = be->i->flush(be, e)) != DP_OK) return st;
     c->pos += 1;
+    c->n_evaluated += 1;
     return DP_OK;
 }

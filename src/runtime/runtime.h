@@ -32,6 +32,7 @@ typedef struct dp_scratch {
 struct dp_ctx {
     dp_model *m;
     int n_ctx, n_batch, pos;
+    int64_t n_evaluated;      /* positions evaluated since creation (dp_ctx_n_evaluated) */
     bool logits_all;
     int last_rows;            /* rows held in s.logits by the last eval */
     float mscale, mscale_local;
@@ -56,5 +57,8 @@ dp_status dp_ctx_eval_rows(dp_ctx *c, const int32_t *ids, int32_t n, dp_tensor *
 /* The next uniform number in [0, 1) of the context's generator, seeded from sp->seed on first
  * use as dp_ctx_sample does (sp may be NULL). */
 float dp_ctx_rand01(dp_ctx *c, const dp_sampling *sp);
+
+/* the target context a dp_spec drives (speculative.c) */
+dp_ctx *dp_spec_target(const dp_spec *s);
 
 #endif

@@ -55,6 +55,8 @@ struct dp_spec {
     dp_spec_stats st;
 };
 
+dp_ctx *dp_spec_target(const dp_spec *s) { return s->t; }
+
 void dp_spec_params_default(dp_spec_params *p) {
     memset(p, 0, sizeof *p);
     p->draft_max = 8;

@@ -54,7 +54,7 @@ int32_t dp_tokenizer_eos(const dp_tokenizer *t);  /* -1 when none */
 int32_t dp_tokenizer_eot(const dp_tokenizer *t);  /* end of turn (<|eot_id|>, <|im_end|>, <end_of_turn>, <|end|>); -1 */
 bool dp_tokenizer_add_bos(const dp_tokenizer *t); /* encode(add_special) prepends BOS */
 /* True for every id that ends generation: EOS, EOT and the model's other end markers. */
-bool dp_tokenizer_is_eog(const dp_tokenizer *t, int32_t id);
+int dp_tokenizer_is_eog(const dp_tokenizer *t, int32_t id);
 /* The chat template text the source carried (Jinja), or NULL. Owned by t. */
 const char *dp_tokenizer_chat_template(const dp_tokenizer *t);
 /* Id of the token whose text is exactly s[0..n) (specials included), or -1. */
@@ -134,10 +134,7 @@ typedef enum dp_chat_kind {
     DP_CHAT_MISTRAL_V7        /* "[SYSTEM_PROMPT] s[/SYSTEM_PROMPT][INST] u[/INST] a</s>" */
 } dp_chat_kind;
 
-typedef struct dp_chat_msg {
-    const char *role;     /* "system", "user", "assistant" */
-    const char *content;
-} dp_chat_msg;
+/* dp_chat_msg (role, content) is declared in doppler.h. */
 
 /* Picks a template from a name (dp_chat_name's, plus "qwen" and "llama2" aliases) or from Jinja
  * template text (llama.cpp's substring rules). Unrecognised text is DP_ERR_UNSUPPORTED. */

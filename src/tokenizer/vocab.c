@@ -295,11 +295,11 @@ bool dp_tokenizer_add_bos(const dp_tokenizer *t) { return t && t->add_bos && t->
 const char *dp_tokenizer_chat_template(const dp_tokenizer *t) { return t ? t->chat_template : NULL; }
 const char *dp_tokenizer_describe(const dp_tokenizer *t) { return t ? t->describe : ""; }
 
-bool dp_tokenizer_is_eog(const dp_tokenizer *t, int32_t id) {
-    if (!t || id < 0) return false;
+int dp_tokenizer_is_eog(const dp_tokenizer *t, int32_t id) {
+    if (!t || id < 0) return 0;
     for (size_t i = 0; i < t->n_eog; i++)
-        if (t->eog[i] == id) return true;
-    return false;
+        if (t->eog[i] == id) return 1;
+    return 0;
 }
 
 const char *dp_tokenizer_text(const dp_tokenizer *t, int32_t id, size_t *len) {

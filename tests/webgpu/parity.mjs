@@ -72,8 +72,7 @@ for (const [idx, name] of names.entries()) {
     const want2 = Array.from(ref.greedy_ids.data);
     const g = m.newContext({ nCtx: want2.length });
     const res = want2.slice(0, plen);
-    await g.eval(res.slice(), { wait: false });
-    await g.generate(want2.length - plen, { temperature: 0 }, (t) => { res.push(t); });
+    await g.generate(res.slice(), { nMax: want2.length - plen, ignoreEos: true }, (t) => { res.push(t.id); });
     g.free();
     okGreedy = res.join(' ') === want2.join(' ');
     line += ` greedy ${okGreedy ? 'ok' : `FAIL\n  got  ${res.join(' ')}\n  want ${want2.join(' ')}`}`;

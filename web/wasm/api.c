@@ -5,7 +5,9 @@
  *
  * Step machine: on the WebGPU backend, dpw_ctx_eval's logits and dpw_ctx_sample's token are
  * delivered into module memory when the host settles (awaits the GPU); the host awaits between
- * a call and reading what it returns. On the CPU backend they are there at return. */
+ * a call and reading what it returns. On the CPU backend they are there at return. Generation
+ * is the library's loop (dp_gen): the host calls dpw_gen_step_begin, settles, then
+ * dpw_gen_step_end (web/engine.mjs Generator). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,7 +36,20 @@ EXPORT("dpw_ctx_pos") int dpw_ctx_pos(const dp_ctx *c);
 EXPORT("dpw_ctx_eval") int dpw_ctx_eval(dp_ctx *c, const int32_t *ids, int n, float *logits);
 EXPORT("dpw_ctx_sample")
 int dpw_ctx_sample(dp_ctx *c, float temperature, int top_k, float top_p, double seed, int32_t *token);
-EXPORT("dpw_ctx_eval_sampled") int dpw_ctx_eval_sampled(dp_ctx *c);
+EXPORT("dpw_ctx_truncate") int dpw_ctx_truncate(dp_ctx *c, int pos);
+EXPORT("dpw_ctx_n_evaluated") double dpw_ctx_n_evaluated(const dp_ctx *c);
+EXPORT("dpw_tokenizer_load") dp_tokenizer *dpw_tokenizer_load(const char *path);
+EXPORT("dpw_tokenizer_free") void dpw_tokenizer_free(dp_tokenizer *t);
+EXPORT("dpw_tokenize")
+int dpw_tokenize(const dp_tokenizer *t, const char *text, int len, int32_t *ids, int cap, int32_t *n_ids);
+EXPORT("dpw_gen_new")
+dp_gen *dpw_gen_new(dp_ctx *c, const dp_tokenizer *t, float temperature, int top_k, float top_p, double seed,
+                    int n_max, int ignore_eos, const char *stops);
+EXPORT("dpw_gen_free") void dpw_gen_free(dp_gen *g);
+EXPORT("dpw_gen_prompt") int dpw_gen_prompt(dp_gen *g, const int32_t *ids, int n);
+EXPORT("dpw_gen_step_begin") int dpw_gen_step_begin(dp_gen *g);
+EXPORT("dpw_gen_step_end") int dpw_gen_step_end(dp_gen *g, int32_t *out);
+EXPORT("dpw_gen_n_tokens") int dpw_gen_n_tokens(const dp_gen *g);
 EXPORT("dpw_gpu_stats") void dpw_gpu_stats(const dp_model *m, double *out);
 EXPORT("dpw_tune") int dpw_tune(dp_model *m, const char *key, int value);
 
@@ -97,15 +112,79 @@ int dpw_ctx_sample(dp_ctx *c, float temperature, int top_k, float top_p, double 
     return (int)dp_ctx_sample(c, &s, token, &last_error);
 }
 
-/* One decode step on the token the last dpw_ctx_sample picked, without the host knowing it yet:
- * the id is copied on the device from the sampler's output into the ids the forward pass
- * reads. With this the host records step N+1 before it awaits step N's token (the GPU always
- * has the next step queued). Mirrors dp_ctx_eval for one token; uses the runtime's internals
- * (to move into the runtime as dp_ctx_eval_sampled). */
-int dpw_ctx_eval_sampled(dp_ctx *c) {
+int dpw_ctx_truncate(dp_ctx *c, int pos) {
     memset(&last_error, 0, sizeof last_error);
-    return (int)dp_ctx_eval_sampled(c, &last_error);
+    return (int)dp_ctx_truncate(c, pos, &last_error);
 }
+
+double dpw_ctx_n_evaluated(const dp_ctx *c) { return (double)dp_ctx_n_evaluated(c); }
+
+dp_tokenizer *dpw_tokenizer_load(const char *path) {
+    dp_tokenizer *t = NULL;
+    memset(&last_error, 0, sizeof last_error);
+    return dp_tokenizer_load(path, &t, &last_error) == DP_OK ? t : NULL;
+}
+
+void dpw_tokenizer_free(dp_tokenizer *t) { dp_tokenizer_free(t); }
+
+/* text[0..len) with add_special and parse_special (a prompt) into ids[0..cap); *n_ids = the
+ * count (also when cap is short: DP_ERR_LIMIT). */
+int dpw_tokenize(const dp_tokenizer *t, const char *text, int len, int32_t *ids, int cap, int32_t *n_ids) {
+    size_t n = 0;
+    memset(&last_error, 0, sizeof last_error);
+    dp_status st = dp_tokenize(t, text, (size_t)len, 1, 1, ids, (size_t)cap, &n, &last_error);
+    *n_ids = (int32_t)n;
+    return (int)st;
+}
+
+/* stops: NUL-separated stop strings ending with an empty one ("a\0b\0\0"), or NULL. */
+dp_gen *dpw_gen_new(dp_ctx *c, const dp_tokenizer *t, float temperature, int top_k, float top_p, double seed,
+                    int n_max, int ignore_eos, const char *stops) {
+    enum { MAX_STOPS = 64 };
+    const char *list[MAX_STOPS];
+    dp_gen_params p;
+    dp_gen_params_default(&p);
+    p.sampling = (dp_sampling){temperature, top_k, top_p, (uint64_t)seed};
+    p.n_max = n_max;
+    p.ignore_eos = ignore_eos;
+    for (const char *s = stops; s && *s && p.n_stop < MAX_STOPS; s += strlen(s) + 1) list[p.n_stop++] = s;
+    p.stop = list;
+    memset(&last_error, 0, sizeof last_error);
+    if (stops && *stops && p.n_stop == MAX_STOPS) {
+        dp_err_set(&last_error, DP_ERR_LIMIT, "generation: more than %d stop strings", MAX_STOPS - 1);
+        return NULL;
+    }
+    dp_gen *g = NULL;
+    return dp_gen_new(c, t, &p, &g, &last_error) == DP_OK ? g : NULL;
+}
+
+void dpw_gen_free(dp_gen *g) { dp_gen_free(g); }
+
+int dpw_gen_prompt(dp_gen *g, const int32_t *ids, int n) {
+    memset(&last_error, 0, sizeof last_error);
+    return (int)dp_gen_prompt(g, ids, n, &last_error);
+}
+
+/* Samples and queues the evaluation of the sampled id; the id lands when the host settles. */
+int dpw_gen_step_begin(dp_gen *g) {
+    memset(&last_error, 0, sizeof last_error);
+    return (int)dp_gen_step_begin(g, &last_error);
+}
+
+/* After the host settled: out[0..3] = id, text pointer, text length, dp_gen_stop. */
+int dpw_gen_step_end(dp_gen *g, int32_t *out) {
+    dp_gen_token t;
+    memset(&last_error, 0, sizeof last_error);
+    dp_status st = dp_gen_step_end(g, &t, &last_error);
+    if (st != DP_OK) return (int)st;
+    out[0] = t.id;
+    out[1] = (int32_t)(uintptr_t)t.text;
+    out[2] = (int32_t)t.len;
+    out[3] = (int32_t)t.stop;
+    return DP_OK;
+}
+
+int dpw_gen_n_tokens(const dp_gen *g) { return dp_gen_n_tokens(g); }
 
 /* out[0..6] = dispatches, copies, submits, reads, pipelines, bind groups created, bytes */
 void dpw_gpu_stats(const dp_model *m, double *out) {
