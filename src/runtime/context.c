@@ -131,9 +131,15 @@ dp_status dp_ctx_truncate(dp_ctx *c, int32_t pos, dp_error *e) {
 }
 
 dp_status dp_ctx_eval(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, dp_error *e) {
+    return dp_ctx_eval_from(c, ids, n, logits, 0, e);
+}
+
+dp_status dp_ctx_eval_from(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, int32_t first_out, dp_error *e) {
     dp_model *m = c->m;
     dp_backend *be = m->be;
     if (n <= 0 || !ids) return dp_err_set(e, DP_ERR_INVALID_ARG, "eval: no tokens");
+    if (first_out < 0 || first_out >= n)
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "eval: first logits row %d outside [0, %d)", first_out, n);
     if (logits && !c->logits_all) return dp_err_set(e, DP_ERR_INVALID_ARG, "eval: logits output needs a context with logits_all");
     if ((int64_t)c->pos + n > c->n_ctx)
         return dp_err_set(e, DP_ERR_LIMIT, "eval: %d tokens at position %d pass the context length %d", n, c->pos, c->n_ctx);
@@ -151,11 +157,16 @@ dp_status dp_ctx_eval(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, d
         }
         if (st != DP_OK) return st;
         c->sampled = false;
-        dp_forward(c, chunk, c->logits_all);
+        /* a batch wholly before first_out needs only its last row (what sampling reads) */
+        bool rows_wanted = done + chunk > first_out;
+        dp_forward(c, chunk, c->logits_all && rows_wanted);
         if ((st = be->i->flush(be, e))) return st;
-        if (logits) {
+        if (logits && rows_wanted) {
             uint64_t row = (uint64_t)m->d.vocab * 4u;
-            st = be->i->tensor_get(be, &c->s.logits, 0, logits + (size_t)done * (size_t)m->d.vocab, row * (uint64_t)chunk, e);
+            int32_t r0 = first_out > done ? first_out - done : 0;
+            st = be->i->tensor_get(be, &c->s.logits, row * (uint64_t)r0,
+                                   logits + (size_t)(done + r0 - first_out) * (size_t)m->d.vocab,
+                                   row * (uint64_t)(chunk - r0), e);
             if (st != DP_OK) return st;
         }
         c->pos += chunk;

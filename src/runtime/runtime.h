@@ -46,4 +46,9 @@ struct dp_ctx {
  * logits for all rows (logits_all) or only the last one. */
 void dp_forward(dp_ctx *c, int n, bool all_logits);
 
+/* dp_ctx_eval keeping only the logits of rows first_out..n-1, written to logits[0 .. n-first_out)
+ * (needs logits_all when logits is not NULL); batches that end before first_out compute only
+ * their last row's logits. 0 <= first_out < n. dp_ctx_eval is this with first_out 0. */
+dp_status dp_ctx_eval_from(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, int32_t first_out, dp_error *e);
+
 #endif
