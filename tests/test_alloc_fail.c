@@ -112,13 +112,17 @@ static dp_status op_convert_gguf(void *ctx, dp_error *e) {
 
 /* ---- model loading ---- */
 
-static dp_status op_load(void *ctx, dp_error *e) {
-    const char *dir = ctx;
+static dp_status load_1thread(const char *dir, dp_model **m, dp_error *e) {
     dp_load_params p;
     dp_load_params_default(&p);
     p.n_threads = 1;
+    return dp_model_load(dir, &p, m, e);
+}
+
+static dp_status op_load(void *ctx, dp_error *e) {
+    const char *dir = ctx;
     dp_model *m = NULL;
-    dp_status st = dp_model_load(dir, &p, &m, e);
+    dp_status st = load_1thread(dir, &m, e);
     if (st != DP_OK) return st;
     dp_ctx_params cp;
     dp_ctx_params_default(&cp);
@@ -138,11 +142,8 @@ static dp_status op_perplexity(void *ctx, dp_error *e) {
     const char *dir = ctx;
     char base[2400];
     snprintf(base, sizeof base, "%s/kl-base.bin", dir);
-    dp_load_params p;
-    dp_load_params_default(&p);
-    p.n_threads = 1;
     dp_model *m = NULL;
-    dp_status st = dp_model_load(dir, &p, &m, e);
+    dp_status st = load_1thread(dir, &m, e);
     if (st != DP_OK) return st;
     int32_t ids[40];
     for (int i = 0; i < 40; i++) ids[i] = (i * 37 + 5) % 500;

@@ -74,27 +74,23 @@ static double number_after(const char *f, const char *key) {
 
 /* SentencePiece-style BPE: "▁" for spaces, letters, "▁x" and a few pairs, byte fallback */
 static char *tokenizer_json(void) {
-    static const char *const pairs[] = {"th", "he", "in", "er", "an", "re", "on", "at", "en", "nd"};
-    dp_buf b = {0};
-    dp_buf_puts(&b, "{\"added_tokens\":[{\"id\":0,\"content\":\"<unk>\",\"special\":true},{\"id\":1,\"content\":\"<s>\","
-                    "\"special\":true},{\"id\":2,\"content\":\"</s>\",\"special\":true}],\"normalizer\":{\"type\":"
-                    "\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\",\"prepend\":\"\xe2\x96\x81\"},{\"type\":\"Replace\","
-                    "\"pattern\":{\"String\":\" \"},\"content\":\"\xe2\x96\x81\"}]},\"pre_tokenizer\":null,"
-                    "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<s>\","
-                    "\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}]},"
-                    "\"model\":{\"type\":\"BPE\",\"byte_fallback\":true,\"unk_token\":\"<unk>\",\"vocab\":{\"<unk>\":0,"
-                    "\"<s>\":1,\"</s>\":2");
-    int id = 3;
-    for (int c = 0; c < 256; c++) dp_buf_printf(&b, ",\"<0x%02X>\":%d", c, id++);
-    dp_buf_printf(&b, ",\"\xe2\x96\x81\":%d", id++);
-    for (char c = 'a'; c <= 'z'; c++) dp_buf_printf(&b, ",\"%c\":%d", c, id++);
-    for (char c = 'a'; c <= 'z'; c++) dp_buf_printf(&b, ",\"\xe2\x96\x81%c\":%d", c, id++);
-    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) dp_buf_printf(&b, ",\"%s\":%d", pairs[i], id++);
-    dp_buf_puts(&b, "},\"merges\":[");
-    for (char c = 'a'; c <= 'z'; c++) dp_buf_printf(&b, "%s\"\xe2\x96\x81 %c\"", c == 'a' ? "" : ",", c);
-    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) dp_buf_printf(&b, ",\"%c %c\"", pairs[i][0], pairs[i][1]);
-    dp_buf_puts(&b, "]}}");
-    return b.data;
+    static const char pairs[][3] = {"th", "he", "in", "er", "an", "re", "on", "at", "en", "nd"};
+    static char piece[1 + 26 + 26 + 10][8], merge[26 + 10][8];
+    const char *pieces[sizeof piece / sizeof piece[0]], *merges[sizeof merge / sizeof merge[0]];
+    size_t np = 0, nm = 0;
+    snprintf(piece[np++], 8, "\xe2\x96\x81");
+    for (char c = 'a'; c <= 'z'; c++) snprintf(piece[np++], 8, "%c", c);
+    for (char c = 'a'; c <= 'z'; c++) {
+        snprintf(piece[np++], 8, "\xe2\x96\x81%c", c);
+        snprintf(merge[nm++], 8, "\xe2\x96\x81 %c", c);
+    }
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        snprintf(piece[np++], 8, "%.2s", pairs[i]);
+        snprintf(merge[nm++], 8, "%c %c", pairs[i][0], pairs[i][1]);
+    }
+    for (size_t i = 0; i < np; i++) pieces[i] = piece[i];
+    for (size_t i = 0; i < nm; i++) merges[i] = merge[i];
+    return t_spm_json(pieces, np, merges, nm);
 }
 
 /* deterministic English-like text of about n bytes */

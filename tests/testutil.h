@@ -35,6 +35,10 @@ const char *t_data(const char *rel);
 const char *t_tmpdir(const char *name);
 /* Path to the doppler tool (env DP_TOOL). */
 const char *t_tool(void);
+/* A SentencePiece-style tokenizer.json (Prepend + Replace normalizers, byte fallback): ids 0..2
+ * <unk> <s> </s> (BOS <s>), 3..258 the <0xXX> byte tokens, then pieces[] in order; merges[]
+ * ("a b"). Returns a NUL-terminated string to dp_free; NULL when out of memory. */
+char *t_spm_json(const char *const *pieces, size_t n_pieces, const char *const *merges, size_t n_merges);
 /* Exit with the summary: 0 when no CHECK failed. */
 int t_done(const char *name);
 
