@@ -24,6 +24,7 @@
  * KL per position (as llama.cpp): sum over i with log p_i > -16 of p_i (log p_i - log q_i),
  * p the base, q the model; "same top" compares the base row's arg max (first of equal q_i) with
  * the model's (first of equal logits). Everything is allocated before the first chunk. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,7 +207,10 @@ static dp_status open_base(run *r, dp_error *e) {
     const dp_ppl_params *p = r->p;
     const char *path = p->kld_base_in;
     dp_status st = dp_reader_open_file(&r->base_in, path, e);
-    if (st != DP_OK) return dp_err_prefix(e, "KL base"), st;
+    if (st != DP_OK) {
+        dp_err_prefix(e, "KL base");
+        return st;
+    }
     r->base_in_open = true;
     char magic[8];
     int32_t h[3];
@@ -279,7 +283,10 @@ static dp_status setup(run *r, dp_error *e) {
     cp.n_ctx = r->n_ctx;
     cp.n_batch = p->n_batch > 0 ? p->n_batch : 512;
     cp.logits_all = 1;
-    if ((st = dp_ctx_new(r->m, &cp, &r->c, e))) return dp_err_prefix(e, "perplexity"), st;
+    if ((st = dp_ctx_new(r->m, &cp, &r->c, e))) {
+        dp_err_prefix(e, "perplexity");
+        return st;
+    }
     size_t rows = (size_t)(r->n_ctx - r->first) * (size_t)r->vocab;
     r->chunk = dp_malloc((size_t)r->n_ctx * sizeof(int32_t));
     r->logits = dp_malloc(rows * sizeof(float));
@@ -288,10 +295,10 @@ static dp_status setup(run *r, dp_error *e) {
     if (!r->chunk || !r->logits || ((p->kld_base_in || p->kld_base_out) && !r->rows) || (p->kld_base_in && !r->kld_values))
         return dp_err_set(e, DP_ERR_NOMEM, "out of memory for %zu logits", rows);
     if (p->logits_out && !(r->logits_out = fopen(p->logits_out, "wb")))
-        return dp_err_set(e, DP_ERR_IO, "cannot create %s", p->logits_out);
+        return dp_err_set(e, DP_ERR_IO, "cannot create %s: %s", p->logits_out, strerror(errno));
     if (p->kld_base_out) {
         if (!(r->base_out = fopen(p->kld_base_out, "wb")))
-            return dp_err_set(e, DP_ERR_IO, "cannot create %s", p->kld_base_out);
+            return dp_err_set(e, DP_ERR_IO, "cannot create %s: %s", p->kld_base_out, strerror(errno));
         int32_t h[3] = {r->n_ctx, r->vocab, r->n_chunks};
         if ((st = write_out(r->base_out, p->kld_base_out, BASE_MAGIC, 8, e)) ||
             (st = write_out(r->base_out, p->kld_base_out, h, sizeof h, e)) ||
@@ -316,8 +323,10 @@ static dp_status run_chunk(run *r, int32_t k, dp_error *e) {
     r->seconds += dp_time_now() - t0;
     if (p->kld_base_in) {
         uint64_t off = BASE_HEADER + (uint64_t)r->n_tokens * 4u + (uint64_t)k * (uint64_t)r->n_scored * row_bytes;
-        if ((st = dp_reader_read(&r->base_in, off, r->rows, (size_t)r->n_scored * row_bytes, e)))
-            return dp_err_prefix(e, "%s", p->kld_base_in), st;
+        if ((st = dp_reader_read(&r->base_in, off, r->rows, (size_t)r->n_scored * row_bytes, e))) {
+            dp_err_prefix(e, "%s", p->kld_base_in);
+            return st;
+        }
     }
     for (int32_t i = 0; i < r->n_scored; i++) {
         const float *x = r->logits + (size_t)i * (size_t)r->vocab;
