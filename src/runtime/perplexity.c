@@ -26,6 +26,7 @@
  * the model's (first of equal logits). Everything is allocated before the first chunk. */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,7 +229,7 @@ static dp_status open_base(run *r, dp_error *e) {
     uint64_t n_ids = (uint64_t)n_chunk * (uint64_t)n_ctx, rows = 0, want = 0;
     bool ok = dp_mul_u64((uint64_t)n_chunk * (uint64_t)n_scored, (uint64_t)nv * 2u, &rows) &&
               dp_add_u64(BASE_HEADER + n_ids * 4u, rows, &want);
-    if (!ok || want != r->base_in.size)
+    if (!ok || want != r->base_in.size || n_ids > SIZE_MAX / 4u)
         return dp_err_set(e, DP_ERR_FORMAT, "%s is %llu bytes; its header (n_ctx %d, vocabulary %d, %d chunks) says %llu",
                           path, (unsigned long long)r->base_in.size, n_ctx, vocab, n_chunk, (unsigned long long)want);
     r->file_ids = dp_malloc((size_t)n_ids * sizeof(int32_t));
@@ -261,7 +262,7 @@ static dp_status setup(run *r, dp_error *e) {
     if (p->bos < -1 || p->bos >= r->vocab)
         return dp_err_set(e, DP_ERR_INVALID_ARG, "BOS id %d outside the vocabulary (%d)", p->bos, r->vocab);
     if (p->kld_base_in) {
-        if ((st = open_base(r, e))) return st;
+        if ((st = open_base(r, e)) || (st = check_ctx(r, e))) return st;
     } else {
         if (!r->ids || r->n_tokens <= 0) return dp_err_set(e, DP_ERR_INVALID_ARG, "no tokens");
         r->n_ctx = p->n_ctx;
@@ -274,7 +275,6 @@ static dp_status setup(run *r, dp_error *e) {
         int64_t whole = r->n_tokens / r->n_ctx;
         r->n_chunks = (int32_t)(p->n_chunks > 0 && p->n_chunks < whole ? p->n_chunks : whole);
     }
-    if ((st = check_ctx(r, e))) return st;
     r->first = r->n_ctx / 2;
     r->n_scored = r->n_ctx - 1 - r->first;
     r->nv = 2 * ((r->vocab + 1) / 2) + 4;
@@ -283,10 +283,7 @@ static dp_status setup(run *r, dp_error *e) {
     cp.n_ctx = r->n_ctx;
     cp.n_batch = p->n_batch > 0 ? p->n_batch : 512;
     cp.logits_all = 1;
-    if ((st = dp_ctx_new(r->m, &cp, &r->c, e))) {
-        dp_err_prefix(e, "perplexity");
-        return st;
-    }
+    if ((st = dp_ctx_new(r->m, &cp, &r->c, e))) return st;
     size_t rows = (size_t)(r->n_ctx - r->first) * (size_t)r->vocab;
     r->chunk = dp_malloc((size_t)r->n_ctx * sizeof(int32_t));
     r->logits = dp_malloc(rows * sizeof(float));
