@@ -194,6 +194,63 @@ typedef struct dp_spec_stats {
 /* Counters since dp_spec_new or the last reset. */
 void dp_spec_stats_get(const dp_spec *s, dp_spec_stats *out);
 void dp_spec_stats_reset(dp_spec *s);
+/* ---- perplexity and KL divergence (llama.cpp's llama-perplexity method) ----
+ *
+ * The ids are cut into chunks of n_ctx tokens (whole chunks; the rest is dropped). Each chunk is
+ * evaluated from an empty cache, its first token replaced by bos (when bos >= 0), and the logits
+ * of positions n_ctx/2 .. n_ctx-2 are scored against the token that follows:
+ * NLL = -log softmax(logits)[next]. PPL = exp(mean NLL), with error
+ * PPL * sqrt((mean(NLL^2) - mean(NLL)^2) / (count - 1)).
+ *
+ * KL divergence against a base model takes two runs. The base run (kld_base_out) writes the
+ * base model's log-probabilities at every scored position, with the tokens, to a file (layout:
+ * the top of src/runtime/perplexity.c; it is llama.cpp's --kl-divergence-base layout, so files
+ * are exchangeable with llama-perplexity). The compared run (kld_base_in) evaluates the same
+ * tokens, read from that file, and reports the mean KL(base || model) and how often both
+ * models' most likely token agree. */
+
+typedef struct dp_ppl_stats {
+    int32_t n_ctx;          /* tokens per chunk */
+    int32_t n_chunks;       /* chunks in the run */
+    int32_t chunks_done;
+    int64_t n_tokens;       /* tokens given (or in the base file) */
+    int64_t count;          /* positions scored so far */
+    double ppl, ppl_err;    /* exp(mean NLL) and its error (0 while count < 2) */
+    double seconds;         /* evaluation time so far */
+    /* kld_base_in runs only (else 0). Errors as llama.cpp's: 0 while count <= 10. */
+    int32_t has_base;
+    double ppl_base, ppl_base_err;    /* the base model's PPL on the same positions */
+    double ln_ratio, ln_ratio_err;    /* mean ln(PPL / PPL_base), covariance included */
+    double kld, kld_err;              /* mean KL(base || model), nats */
+    double kld_median, kld_p99, kld_max; /* over every scored position (complete after the run) */
+    double same_top, same_top_err;    /* fraction of positions where the arg max agrees */
+    double rms_dp, rms_dp_err;        /* RMS of p(next) - p_base(next) */
+} dp_ppl_stats;
+
+typedef struct dp_ppl_params {
+    int32_t n_ctx;          /* tokens per chunk, >= 4 (0 with kld_base_in: the file's) */
+    int32_t n_batch;        /* tokens per forward pass; <= 0: min(n_ctx, 512) */
+    int32_t n_chunks;       /* <= 0: every whole chunk */
+    int32_t bos;            /* put first in every chunk; -1: keep the text's own token */
+    const char *kld_base_out;  /* write the base log-probabilities here; NULL: no */
+    const char *kld_base_in;   /* compare against this base file; NULL: no */
+    const char *logits_out;    /* raw little-endian f32 [count, vocab]: the logits of every scored
+                                  position in order; NULL: no */
+    /* called after every chunk with the running figures; may be NULL */
+    void (*progress)(void *ud, const dp_ppl_stats *s);
+    void *progress_ud;
+} dp_ppl_params;
+
+void dp_ppl_params_default(dp_ppl_params *p); /* zeroes; bos -1 */
+
+/* Runs the model over ids[0..n_ids) (NULL with kld_base_in: the file's tokens; given, they must
+ * be the file's) and fills *out. Fewer than 2 * n_ctx tokens, n_ctx < 4, both kld_base_in and
+ * kld_base_out, or a base file for another vocabulary or other tokens: DP_ERR_INVALID_ARG; n_ctx
+ * past the model's positions: DP_ERR_LIMIT; a malformed base file: DP_ERR_FORMAT. Everything is
+ * allocated before the first chunk. On failure *out is untouched and an output file may be left
+ * partly written. */
+dp_status dp_perplexity(dp_model *m, const int32_t *ids, int64_t n_ids, const dp_ppl_params *p,
+                        dp_ppl_stats *out, dp_error *e);
 
 /* ---- tokenizers ---- */
 

@@ -9,6 +9,7 @@
  *   - model loading: dp_model_load of that conversion, then a context and one evaluation, and
  *     speculative decoding on it (a draft context, a dp_spec with it and one with lookup, one
  *     sampled and one greedy step), then a generation (dp_gen);
+ *   - dp_perplexity writing a KL base file, then comparing the model against it;
  *   - tokenizer loading: dp_tokenizer_load of generated files: a tokenizer.json folder with a
  *     tokenizer_config.json, a tiktoken rank file, and GGUF vocabularies (SentencePiece and
  *     byte-level BPE), then one encode and decode.
@@ -113,13 +114,17 @@ static dp_status op_convert_gguf(void *ctx, dp_error *e) {
 
 /* ---- model loading ---- */
 
-static dp_status op_load(void *ctx, dp_error *e) {
-    const char *dir = ctx;
+static dp_status load_1thread(const char *dir, dp_model **m, dp_error *e) {
     dp_load_params p;
     dp_load_params_default(&p);
     p.n_threads = 1;
+    return dp_model_load(dir, &p, m, e);
+}
+
+static dp_status op_load(void *ctx, dp_error *e) {
+    const char *dir = ctx;
     dp_model *m = NULL;
-    dp_status st = dp_model_load(dir, &p, &m, e);
+    dp_status st = load_1thread(dir, &m, e);
     if (st != DP_OK) return st;
     dp_ctx_params cp;
     dp_ctx_params_default(&cp);
@@ -150,6 +155,31 @@ static dp_status op_load(void *ctx, dp_error *e) {
     while (st == DP_OK && t.stop == DP_GEN_RUNNING) st = dp_gen_step(g, &t, e);
     dp_gen_free(g);
     dp_ctx_free(c);
+    dp_model_free(m);
+    return st;
+}
+
+/* dp_perplexity writing a KL base, then comparing against it */
+static dp_status op_perplexity(void *ctx, dp_error *e) {
+    const char *dir = ctx;
+    char base[2400];
+    snprintf(base, sizeof base, "%s/kl-base.bin", dir);
+    dp_model *m = NULL;
+    dp_status st = load_1thread(dir, &m, e);
+    if (st != DP_OK) return st;
+    int32_t ids[40];
+    for (int i = 0; i < 40; i++) ids[i] = (i * 37 + 5) % 500;
+    dp_ppl_params pp;
+    dp_ppl_params_default(&pp);
+    pp.n_ctx = 16;
+    pp.n_batch = 4;
+    pp.bos = 1;
+    pp.kld_base_out = base;
+    dp_ppl_stats s;
+    st = dp_perplexity(m, ids, 40, &pp, &s, e);
+    pp.kld_base_out = NULL;
+    pp.kld_base_in = base;
+    if (st == DP_OK) st = dp_perplexity(m, NULL, 0, &pp, &s, e);
     dp_model_free(m);
     return st;
 }
@@ -475,5 +505,8 @@ int main(void) {
         CHECK_MSG(dp_convert_hf(src, dir, &o, &e) == DP_OK, "%s", e.msg);
         sweep(r ? "model load f32" : "model load q8_0", op_load, dir);
     }
+    char dir[2400];
+    snprintf(dir, sizeof dir, "%s/model-1", root);
+    sweep("perplexity and KL divergence (f32)", op_perplexity, dir);
     return t_done("test_alloc_fail");
 }

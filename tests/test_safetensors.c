@@ -139,7 +139,7 @@ static void test_fixtures(void) {
         }
         dp_st_free(st);
     }
-    if (!found) printf("test_safetensors: fixtures absent, fixture part skipped\n");
+    if (!found) t_skip_part("fixtures absent: the fixture part");
 }
 
 static void test_valid(void) {

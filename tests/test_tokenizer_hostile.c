@@ -90,22 +90,7 @@ static char *make_spm_json(void) {
     static const char *const pieces[] = {"\xe2\x96\x81", "a", "b", "h", "i", "aa", "aaaa", "\xe2\x96\x81h", "\xe2\x96\x81hi",
                                          "\xe2\x96\x81\xe2\x96\x81"};
     static const char *const merges[] = {"a a", "aa aa", "\xe2\x96\x81 h", "\xe2\x96\x81h i", "\xe2\x96\x81 \xe2\x96\x81"};
-    dp_buf b = {0};
-    dp_buf_puts(&b, "{\"added_tokens\":[{\"id\":0,\"content\":\"<unk>\",\"special\":true},{\"id\":1,\"content\":\"<s>\","
-                    "\"special\":true},{\"id\":2,\"content\":\"</s>\",\"special\":true}],\"normalizer\":{\"type\":"
-                    "\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\",\"prepend\":\"\xe2\x96\x81\"},{\"type\":\"Replace\","
-                    "\"pattern\":{\"String\":\" \"},\"content\":\"\xe2\x96\x81\"}]},\"pre_tokenizer\":null,"
-                    "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<s>\","
-                    "\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}]},"
-                    "\"model\":{\"type\":\"BPE\",\"byte_fallback\":true,\"unk_token\":\"<unk>\",\"vocab\":{\"<unk>\":0,"
-                    "\"<s>\":1,\"</s>\":2");
-    int id = 3;
-    for (int c = 0; c < 256; c++, id++) dp_buf_printf(&b, ",\"<0x%02X>\":%d", c, id);
-    for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++, id++) dp_buf_printf(&b, ",\"%s\":%d", pieces[i], id);
-    dp_buf_puts(&b, "},\"merges\":[");
-    for (size_t i = 0; i < sizeof merges / sizeof merges[0]; i++) dp_buf_printf(&b, "%s\"%s\"", i ? "," : "", merges[i]);
-    dp_buf_puts(&b, "]}}");
-    return b.data;
+    return t_spm_json(pieces, sizeof pieces / sizeof pieces[0], merges, sizeof merges / sizeof merges[0]);
 }
 
 static dp_tokenizer *from_json(const char *json) {

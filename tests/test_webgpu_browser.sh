@@ -3,6 +3,7 @@
 # (web/index.html) fetches doppler.wasm and a converted hf-tiny model, generates greedily, and
 # must produce the native CPU path's ids (tests/webgpu/browser_e2e.mjs).
 # Installs what is missing (web/deps.sh, Debian's chromium); skips (77) only when impossible.
+# The WebAssembly build: tests/webgpu/wasm.sh (once for all WebGPU tests under scripts/test.sh).
 set -u
 ROOT=${DP_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 SHARED=${DP_SHARED:-$ROOT/../shared}
@@ -12,15 +13,12 @@ FIX=$SHARED/fixtures/hf-tiny/llama
 [ -d "$FIX" ] || { echo "skip: no $FIX"; exit 77; }
 [ -x "$TOOL" ] || { echo "skip: no doppler tool at $TOOL"; exit 77; }
 mkdir -p "$TMP"
-"$ROOT/web/deps.sh" || exit 77
+"$ROOT/web/deps.sh" browser || exit 77
 if [ ! -x /usr/lib/chromium/chromium ] && [ ! -x /usr/bin/chromium ]; then
     { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null 2>&1; } ||
         { echo "skip: no chromium"; exit 77; }
 fi
-if [ ! -f "$ROOT/web/node_modules/playwright-core/index.mjs" ]; then
-    (cd "$ROOT/web" && npm install --no-audit --no-fund >/dev/null 2>&1) || { echo "skip: no playwright-core"; exit 77; }
-fi
-WASM_OUT="$TMP/build" WASM_DIST="$TMP/dist" "$ROOT/web/build.sh" >"$TMP/build.log" 2>&1 || { cat "$TMP/build.log"; exit 1; }
+W=$(sh "$ROOT/tests/webgpu/wasm.sh" lib "$TMP") || { echo "$W"; exit 1; }
 rm -rf "$TMP/model"
 "$TOOL" convert "$FIX" "$TMP/model" --dtype f32 >/dev/null || { echo "convert failed"; exit 1; }
-exec node "$ROOT/tests/webgpu/browser_e2e.mjs" "$TOOL" "$TMP/model" "$TMP/dist"
+exec node "$ROOT/tests/webgpu/browser_e2e.mjs" "$TOOL" "$TMP/model" "$W/dist"

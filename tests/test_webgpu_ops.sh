@@ -2,13 +2,14 @@
 # test_webgpu_ops.sh — every WebGPU kernel against the CPU op (tests/webgpu/ops_test.c) in the
 # WebAssembly build, under Node on WebGPU (SwiftShader on a machine without a GPU).
 # Installs what is missing (web/deps.sh); skips (77) only when that is impossible here.
+# The WebAssembly build: tests/webgpu/wasm.sh (once for all WebGPU tests under scripts/test.sh).
 set -u
 ROOT=${DP_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 TMP=${DP_TMP:-/tmp}/webgpu_ops
 mkdir -p "$TMP"
 "$ROOT/web/deps.sh" || exit 77
-WASM_OUT="$TMP/build" "$ROOT/web/build.sh" test >"$TMP/build.log" 2>&1 || { cat "$TMP/build.log"; exit 1; }
-node "$ROOT/tests/webgpu/run_ops.mjs" "$TMP/build/webgpu_ops_test.wasm" || exit $?
+W=$(sh "$ROOT/tests/webgpu/wasm.sh" test "$TMP") || { echo "$W"; exit 1; }
+node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
 # the same cases with other matvec workgroup shapes than the automatic ones (16 rows of 16
 # lanes, one unit per iteration) and f32 activations (act_quant=0, the backend default)
-DP_TUNE=matvec_rows=16,matvec_tpr=16,act_quant=0,matvec_unroll=1 exec node "$ROOT/tests/webgpu/run_ops.mjs" "$TMP/build/webgpu_ops_test.wasm"
+DP_TUNE=matvec_rows=16,matvec_tpr=16,act_quant=0,matvec_unroll=1 exec node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm"

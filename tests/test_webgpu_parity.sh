@@ -7,6 +7,7 @@
 # Models are converted with the native tool.
 # Installs what is missing (web/deps.sh); skips (77) only when that is impossible here or the
 # fixtures are absent.
+# The WebAssembly build: tests/webgpu/wasm.sh (once for all WebGPU tests under scripts/test.sh).
 set -u
 ROOT=${DP_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 SHARED=${DP_SHARED:-$ROOT/../shared}
@@ -17,21 +18,21 @@ FIX=$SHARED/fixtures/hf-tiny
 [ -x "$TOOL" ] || { echo "skip: no doppler tool at $TOOL"; exit 77; }
 mkdir -p "$TMP/models"
 "$ROOT/web/deps.sh" || exit 77
-WASM_OUT="$TMP/build" WASM_DIST="$TMP/dist" "$ROOT/web/build.sh" >"$TMP/build.log" 2>&1 || { cat "$TMP/build.log"; exit 1; }
+W=$(sh "$ROOT/tests/webgpu/wasm.sh" lib "$TMP") || { echo "$W"; exit 1; }
 for m in llama gemma3 gemma2 phi3 mixtral qwen3; do
     rm -rf "$TMP/models/$m"
     "$TOOL" convert "$FIX/$m" "$TMP/models/$m" --dtype f32 >/dev/null || { echo "convert $m failed"; exit 1; }
 done
-DP_WASM="$TMP/dist/doppler.wasm" node "$ROOT/tests/webgpu/parity.mjs" "$FIX" "$TMP/models" "$TMP/out"
+DP_WASM="$W/dist/doppler.wasm" node "$ROOT/tests/webgpu/parity.mjs" "$FIX" "$TMP/models" "$TMP/out"
 rc=$?
 [ $rc = 0 ] || exit $rc
 # the native tool's --backend webgpu hands the command to web/doppler.mjs: same ids as the CPU
 ids="1 5 77 300 12 9"
 want=$("$TOOL" run "$TMP/models/llama" --ids "$ids" -n 8 --greedy --print-ids) || { echo "native run failed"; exit 1; }
-got=$("$TOOL" run "$TMP/models/llama" --ids "$ids" -n 8 --greedy --print-ids --backend webgpu --wasm "$TMP/dist/doppler.wasm") ||
+got=$("$TOOL" run "$TMP/models/llama" --ids "$ids" -n 8 --greedy --print-ids --backend webgpu --wasm "$W/dist/doppler.wasm") ||
     { echo "doppler run --backend webgpu failed"; exit 1; }
 [ "$got" = "$want" ] || { echo "doppler run --backend webgpu: '$got', cpu: '$want'"; exit 1; }
 echo "doppler run --backend webgpu: same ids as the CPU backend ($got)"
 GG=$SHARED/fixtures/gguf
-[ -d "$GG" ] || { echo "no $GG: quantized parity not run"; exit 0; }
-DP_WASM="$TMP/dist/doppler.wasm" exec node "$ROOT/tests/webgpu/quant_parity.mjs" "$TOOL" "$GG" "$TMP/quant"
+[ -d "$GG" ] || { echo "no $GG: quantized parity not run"; exit 77; }
+DP_WASM="$W/dist/doppler.wasm" exec node "$ROOT/tests/webgpu/quant_parity.mjs" "$TOOL" "$GG" "$TMP/quant"

@@ -38,7 +38,15 @@ const char *t_tool(void);
 /* A tiktoken tokenizer of the 256 single bytes only (id = byte): every multi-byte character is
  * split over several tokens. NULL (and a failed CHECK) when it cannot be made. */
 struct dp_tokenizer *t_bytes_tokenizer(void);
-/* Exit with the summary: 0 when no CHECK failed. */
+/* A SentencePiece-style tokenizer.json (Prepend + Replace normalizers, byte fallback): ids 0..2
+ * <unk> <s> </s> (BOS <s>), 3..258 the <0xXX> byte tokens, then pieces[] in order; merges[]
+ * ("a b"). Returns a NUL-terminated string to dp_free; NULL when out of memory. */
+char *t_spm_json(const char *const *pieces, size_t n_pieces, const char *const *merges, size_t n_merges);
+/* A part of the test could not run here (its fixtures are absent): says so, and t_done then
+ * returns TEST_SKIP instead of 0, so the run is reported skipped (a failure under
+ * DP_STRICT_TESTS) rather than passed. */
+void t_skip_part(const char *what);
+/* Exit with the summary: 1 when a CHECK failed, else TEST_SKIP after t_skip_part, else 0. */
 int t_done(const char *name);
 
 #endif

@@ -23,6 +23,7 @@ static const command COMMANDS[] = {
     {"eval", cmd_eval, "eval <model> --ids-file F --logits OUT   one forward pass, raw f32 logits"},
     {"run", cmd_run, "run <model> (--ids \"1 2 3\" | --prompt TEXT) [-n N] [--greedy] [--print-ids]"},
     {"chat", cmd_chat, "chat <model>   interactive chat on standard input"},
+    {"perplexity", cmd_perplexity, "perplexity <model> -f text.txt [--ctx 512] [--kl-divergence-base F [--kl-divergence]]   llama.cpp's method"},
     {"bench", cmd_bench, "bench <model> [-p 512] [-n 128] [-t threads] [-r reps] [--json]"},
     {"tokenize", cmd_tokenize, "tokenize <source> [--special]   text on stdin -> ids"},
     {"detokenize", cmd_detokenize, "detokenize <source>   ids on stdin -> text"},

@@ -4,8 +4,10 @@
 #   node + the `webgpu` package (Dawn) in web/node_modules,
 #   SwiftShader's Vulkan ICD (Debian's chromium package) + the Vulkan loader, for machines
 #   without a GPU.
+# `web/deps.sh browser`: also playwright-core (the headless-Chromium test's driver).
 # Exit 0 when everything is there, 77 when something cannot be installed here.
-# DP_NO_INSTALL=1: only check.
+# DP_NO_INSTALL=1: only check. Safe to run several at once: `npm install` runs under a lock
+# (flock on web/node_modules/.deps.lock), so parallel tests never race each other's install.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -20,10 +22,21 @@ apt_install() {
 "$ROOT/web/build.sh" deps || exit 77
 have node || apt_install nodejs || { echo "deps.sh: no node" >&2; exit 77; }
 have npm || apt_install npm || true
-if [ ! -f "$ROOT/web/node_modules/webgpu/index.js" ]; then
+# the packages this run needs are there
+node_ok() {
+    [ -f "$ROOT/web/node_modules/webgpu/index.js" ] || return 1
+    [ "${1:-}" != browser ] || [ -f "$ROOT/web/node_modules/playwright-core/index.mjs" ]
+}
+if ! node_ok "${1:-}"; then
     [ "${DP_NO_INSTALL:-0}" = 1 ] && { echo "deps.sh: web/node_modules missing" >&2; exit 77; }
-    (cd "$ROOT/web" && npm install --no-audit --no-fund >/dev/null 2>&1) ||
-        { echo "deps.sh: npm install failed" >&2; exit 77; }
+    have flock || apt_install util-linux || true
+    mkdir -p "$ROOT/web/node_modules"
+    # one install at a time; whoever waited re-checks before installing again
+    (
+        have flock && flock 9
+        node_ok "${1:-}" || (cd "$ROOT/web" && npm install --no-audit --no-fund >"$ROOT/web/node_modules/.install.log" 2>&1)
+    ) 9>"$ROOT/web/node_modules/.deps.lock" || { echo "deps.sh: npm install failed (web/node_modules/.install.log):" >&2; tail -5 "$ROOT/web/node_modules/.install.log" >&2; exit 77; }
+    node_ok "${1:-}" || { echo "deps.sh: npm install did not provide the packages${1:+ for $1}" >&2; exit 77; }
 fi
 # a Vulkan loader + an ICD: real GPU drivers, or SwiftShader from chromium
 if ! ldconfig -p 2>/dev/null | grep -q libvulkan.so.1; then

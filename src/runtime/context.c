@@ -158,17 +158,28 @@ static dp_status eval_chunk(dp_ctx *c, const int32_t *ids, int32_t chunk, bool a
 }
 
 dp_status dp_ctx_eval(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, dp_error *e) {
+    return dp_ctx_eval_from(c, ids, n, logits, 0, e);
+}
+
+dp_status dp_ctx_eval_from(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, int32_t first_out, dp_error *e) {
     dp_model *m = c->m;
     dp_backend *be = m->be;
     if (logits && !c->logits_all) return dp_err_set(e, DP_ERR_INVALID_ARG, "eval: logits output needs a context with logits_all");
     dp_status st = eval_check(c, ids, n, e);
     if (st != DP_OK) return st;
+    if (first_out < 0 || first_out >= n)
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "eval: first logits row %d outside [0, %d)", first_out, n);
     for (int32_t done = 0; done < n;) {
         int32_t chunk = n - done < c->n_batch ? n - done : c->n_batch;
-        if ((st = eval_chunk(c, ids + done, chunk, c->logits_all, NULL, e))) return st;
-        if (logits) {
+        /* a batch wholly before first_out needs only its last row (what sampling reads) */
+        bool rows_wanted = done + chunk > first_out;
+        if ((st = eval_chunk(c, ids + done, chunk, c->logits_all && rows_wanted, NULL, e))) return st;
+        if (logits && rows_wanted) {
             uint64_t row = (uint64_t)m->d.vocab * 4u;
-            st = be->i->tensor_get(be, &c->s.logits, 0, logits + (size_t)done * (size_t)m->d.vocab, row * (uint64_t)chunk, e);
+            int32_t r0 = first_out > done ? first_out - done : 0;
+            st = be->i->tensor_get(be, &c->s.logits, row * (uint64_t)r0,
+                                   logits + (size_t)(done + r0 - first_out) * (size_t)m->d.vocab,
+                                   row * (uint64_t)(chunk - r0), e);
             if (st != DP_OK) return st;
         }
         c->pos += chunk;
@@ -186,6 +197,7 @@ dp_status dp_ctx_eval_rows(dp_ctx *c, const int32_t *ids, int32_t n, dp_tensor *
                           (long long)logits->ne[1]);
     if ((st = eval_chunk(c, ids, n, true, logits, e))) return st;
     c->pos += n;
+    c->n_evaluated += n;
     return DP_OK;
 }
 

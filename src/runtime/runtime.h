@@ -61,4 +61,9 @@ float dp_ctx_rand01(dp_ctx *c, const dp_sampling *sp);
 /* the target context a dp_spec drives (speculative.c) */
 dp_ctx *dp_spec_target(const dp_spec *s);
 
+/* dp_ctx_eval keeping only the logits of rows first_out..n-1, written to logits[0 .. n-first_out)
+ * (needs logits_all when logits is not NULL); batches that end before first_out compute only
+ * their last row's logits. 0 <= first_out < n. dp_ctx_eval is this with first_out 0. */
+dp_status dp_ctx_eval_from(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, int32_t first_out, dp_error *e);
+
 #endif
