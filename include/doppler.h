@@ -48,14 +48,45 @@ typedef void *(*dp_alloc_fn)(void *ud, void *ptr, size_t size);
 void dp_set_allocator(dp_alloc_fn fn, void *ud);
 
 
+/* ---- backends ----
+ *
+ * A backend is one compute device (the CPU with its thread pool, or the WebGPU device of the
+ * host). Several models (a draft and a target for speculative decoding, adapters) and several
+ * contexts (a server's slots) can live on one backend: create it with dp_backend_new and pass it
+ * in dp_load_params.be. A model loaded without one creates (and frees) its own.
+ *
+ * Threads: a backend and every model and context on it are used from one thread at a time
+ * (calls on objects that share a backend must not overlap; a server serialises its slots'
+ * steps). Objects on different backends are independent. Each context has its own scratch
+ * memory and its own error state on the backend, so interleaving contexts (and models) on one
+ * backend gives exactly the results each gives alone. Tokenizers may be used from any thread. */
+
+typedef struct dp_backend dp_backend;
+
+typedef struct dp_backend_params {
+    int32_t n_threads;    /* CPU threads; <= 0: all cores (ignored by webgpu) */
+} dp_backend_params;
+
+void dp_backend_params_default(dp_backend_params *p);
+/* kind: "cpu" or "webgpu" (WebAssembly builds with a GPU host only; DP_ERR_UNSUPPORTED
+ * elsewhere). p NULL: defaults. On failure *out is untouched. */
+dp_status dp_backend_new(const char *kind, const dp_backend_params *p, dp_backend **out,
+                         dp_error *e);
+/* Free a backend from dp_backend_new after every model and context on it has been freed. */
+void dp_backend_free(dp_backend *b);
+const char *dp_backend_name(const dp_backend *b); /* "cpu", "webgpu" */
+
 /* ---- models ---- */
 
 typedef struct dp_model dp_model; /* weights on a backend + description; read-only once loaded */
 typedef struct dp_ctx dp_ctx;     /* one sequence: KV cache, scratch, sampler state */
 
 typedef struct dp_load_params {
-    int32_t n_threads;    /* CPU threads; <= 0: all cores */
-    const char *backend;  /* "cpu" (default) */
+    int32_t n_threads;    /* CPU threads; <= 0: all cores (only when be is NULL) */
+    const char *backend;  /* "cpu" (default) or "webgpu" (only when be is NULL) */
+    dp_backend *be;       /* NULL: the model creates its own backend from backend/n_threads;
+                             else a backend from dp_backend_new, borrowed: it must outlive the
+                             model and its contexts */
     void (*progress)(void *ud, uint64_t done_bytes, uint64_t total_bytes); /* may be NULL */
     void *progress_ud;
 } dp_load_params;

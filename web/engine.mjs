@@ -5,13 +5,26 @@
 //
 //   const eng = await Engine.create({ wasm: bytes, fs, device });
 //   const model = eng.loadModel('/models/x', 'webgpu');
+//   const be = eng.newBackend('webgpu');          // or one backend shared by several models
+//   const draft = eng.loadModel('/models/d', be); // (speculative decoding, server slots)
 //   const ctx = model.newContext({ nCtx: 64 });
 //   await ctx.eval([2, 17, 9]);                  // records + submits, then awaits the GPU
 //   const id = await ctx.sample({ temperature: 0 });
 import { Wasi } from './wasi.mjs';
 import { GpuHost } from './gpu.mjs';
 
-export class DopplerError extends Error {}
+// A failing call: message is the library's one-line reason, status its dp_status code
+// (DopplerError.status names: 'invalid argument', 'out of memory', ... as statusName).
+const STATUS_NAMES = ['ok', 'invalid argument', 'out of memory', 'I/O error', 'bad format', 'unsupported',
+                      'hash mismatch', 'not found', 'over a limit', 'internal error'];
+export class DopplerError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.name = 'DopplerError';
+    this.status = status;
+    this.statusName = STATUS_NAMES[status] ?? `status ${status}`;
+  }
+}
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -50,20 +63,46 @@ export class Engine {
 
   error() { return this.readStr(this.x.dpw_error()); }
 
+  // The last failing call as a DopplerError; status: what the call returned (0: read the
+  // module's last error status, for calls that return a handle).
+  fail(status = 0) { return new DopplerError(this.error(), status || this.x.dpw_error_status()); }
+
   // Await the GPU: every read recorded so far lands in module memory.
   async settle() {
     if (this.gpu) await this.gpu.settle();
     this.wasi.flushOutput();
   }
 
+  // A backend that several models (and their contexts) share: 'cpu' or 'webgpu'. Free it
+  // after every model on it.
+  newBackend(kind = 'webgpu', threads = 0) {
+    const pk = this.cstr(kind);
+    const b = this.x.dpw_backend_new(pk, threads);
+    this.x.dpw_free(pk);
+    if (!b) throw this.fail();
+    return new Backend(this, b, kind);
+  }
+
+  // backend: a kind ('webgpu', 'cpu': the model gets a backend of its own) or a Backend.
   loadModel(dir, backend = 'webgpu', threads = 0) {
-    const pd = this.cstr(dir), pb = this.cstr(backend);
-    const m = this.x.dpw_model_load(pd, pb, threads);
+    const shared = backend instanceof Backend;
+    const pd = this.cstr(dir), pb = this.cstr(shared ? backend.kind : backend);
+    const m = this.x.dpw_model_load(pd, pb, threads, shared ? backend.ptr : 0);
     this.x.dpw_free(pd);
     this.x.dpw_free(pb);
-    if (!m) throw new DopplerError(this.error());
-    return new Model(this, m, backend);
+    if (!m) throw this.fail();
+    return new Model(this, m, shared ? backend.kind : backend);
   }
+}
+
+export class Backend {
+  constructor(eng, ptr, kind) {
+    this.eng = eng;
+    this.ptr = ptr;
+    this.kind = kind;
+  }
+
+  free() { this.eng.x.dpw_backend_free(this.ptr); this.ptr = 0; }
 }
 
 export class Model {
@@ -87,7 +126,7 @@ export class Model {
     const k = this.eng.cstr(key);
     const st = this.eng.x.dpw_tune(this.ptr, k, value);
     this.eng.x.dpw_free(k);
-    if (st) throw new DopplerError(this.eng.error());
+    if (st) throw this.eng.fail(st);
   }
 
   gpuStats() {
@@ -101,7 +140,7 @@ export class Model {
 
   newContext({ nCtx = 0, nBatch = 0, logitsAll = false } = {}) {
     const c = this.eng.x.dpw_ctx_new(this.ptr, nCtx, nBatch, logitsAll ? 1 : 0);
-    if (!c) throw new DopplerError(this.eng.error());
+    if (!c) throw this.eng.fail();
     return new Context(this, c);
   }
 
@@ -140,7 +179,7 @@ export class Context {
     const out = logits ? x.dpw_alloc(bytes) : 0;
     try {
       const st = x.dpw_ctx_eval(this.ptr, this.ids(ids), n, out);
-      if (st) throw new DopplerError(this.eng.error());
+      if (st) throw this.eng.fail(st);
       if (wait || logits) await this.eng.settle();
       return logits ? new Float32Array(this.eng.mem.slice(out, out + bytes)) : null;
     } finally {
@@ -159,7 +198,7 @@ export class Context {
   // it. Between them the caller may record the next step with evalSampled().
   sampleStart({ temperature = 0, topK = 0, topP = 1, seed = 0 } = {}) {
     const st = this.eng.x.dpw_ctx_sample(this.ptr, temperature, topK, topP, seed, this.scratch);
-    if (st) throw new DopplerError(this.eng.error());
+    if (st) throw this.eng.fail(st);
     return this;
   }
 
@@ -171,7 +210,7 @@ export class Context {
   // One decode step on the token sampled last, which stays on the device: no wait.
   evalSampled() {
     const st = this.eng.x.dpw_ctx_eval_sampled(this.ptr);
-    if (st) throw new DopplerError(this.eng.error());
+    if (st) throw this.eng.fail(st);
   }
 
   // Greedy/sampled generation of n tokens after the evaluated prompt, pipelined: step N+1 is

@@ -111,8 +111,15 @@ typedef struct dp_backend_i {
        set, before any op uses it, for weights that only matmul / matmul_multi / get_rows read.
        The backend may rearrange the bytes in place (same nbytes) into a layout its kernels
        prefer and record it in t->layout; tensor_set / tensor_get on it are then not
-       meaningful. (CPU: q4_K / q6_K rows interleaved 8 at a time for the decode kernels.) */
+       meaningful. (CPU: q4_K rows interleaved 8 at a time for the decode kernels; q6_K has the layout
+       but is left row-major unless built with DP_MM_X8_Q6K_PREFERRED, see matmul.c.) */
     void (*prepare_weight)(dp_backend *b, dp_tensor *t);
+    /* Optional (NULL: contexts share the backend's own scratch and sticky error): a second
+       handle on the same device with scratch and a sticky error of its own, for one context.
+       Ops through it use its scratch, its flush reports only its failures, and tensors may be
+       allocated through either handle and used by ops through the other. Freed with its `free`
+       before the backend it was made from. */
+    dp_status (*stream_new)(dp_backend *b, dp_backend **out, dp_error *e);
 } dp_backend_i;
 
 struct dp_backend {

@@ -18,7 +18,8 @@ static dp_status alloc_f32(dp_backend *be, dp_tensor *t, int64_t rows, int64_t c
 }
 
 static void free_ctx_tensors(dp_ctx *c) {
-    dp_backend *be = c->m->be;
+    dp_backend *be = c->be;
+    if (!be) return;
     dp_tensor *all = (dp_tensor *)&c->s;
     for (size_t i = 0; i < sizeof c->s / sizeof(dp_tensor); i++) be->i->tensor_free(be, &all[i]);
     for (int l = 0; l < c->m->d.n_layers; l++) {
@@ -32,9 +33,15 @@ static dp_status ctx_alloc(dp_ctx *c, dp_error *e) {
     const dp_model_desc *d = &m->d;
     dp_backend *be = m->be;
     dp_scratch *s = &c->s;
+    dp_status st;
+    if (be->i->stream_new) {
+        if ((st = be->i->stream_new(be, &c->be, e))) return st;
+        be = c->be;
+    } else {
+        c->be = be;
+    }
     int64_t B = c->n_batch, q_dim = (int64_t)d->n_head * d->head_dim, kv_dim = (int64_t)d->n_kv_head * d->head_dim;
     int64_t wide = d->hidden > q_dim ? d->hidden : q_dim;
-    dp_status st;
     if ((st = alloc_f32(be, &s->x, B, d->hidden, e)) || (st = alloc_f32(be, &s->h, B, wide, e)) ||
         (st = alloc_f32(be, &s->q, B, q_dim, e)) || (st = alloc_f32(be, &s->k, B, kv_dim, e)) ||
         (st = alloc_f32(be, &s->v, B, kv_dim, e)) || (st = alloc_f32(be, &s->att, B, q_dim, e)) ||
@@ -112,6 +119,7 @@ dp_status dp_ctx_new(dp_model *m, const dp_ctx_params *p, dp_ctx **out, dp_error
 void dp_ctx_free(dp_ctx *c) {
     if (!c) return;
     free_ctx_tensors(c);
+    if (c->be && c->be != c->m->be) c->be->i->free(c->be);
     dp_free(c->k_cache);
     dp_free(c->v_cache);
     dp_free(c);
@@ -132,7 +140,7 @@ dp_status dp_ctx_truncate(dp_ctx *c, int32_t pos, dp_error *e) {
 
 dp_status dp_ctx_eval(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, dp_error *e) {
     dp_model *m = c->m;
-    dp_backend *be = m->be;
+    dp_backend *be = c->be;
     if (n <= 0 || !ids) return dp_err_set(e, DP_ERR_INVALID_ARG, "eval: no tokens");
     if (logits && !c->logits_all) return dp_err_set(e, DP_ERR_INVALID_ARG, "eval: logits output needs a context with logits_all");
     if ((int64_t)c->pos + n > c->n_ctx)
@@ -186,7 +194,7 @@ dp_status dp_sampling_check(const dp_sampling *s, dp_error *e) {
 }
 
 dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *sp, int32_t *token, dp_error *e) {
-    dp_backend *be = c->m->be;
+    dp_backend *be = c->be;
     if (c->last_rows <= 0) return dp_err_set(e, DP_ERR_INVALID_ARG, "sample: nothing evaluated yet");
     dp_status st = dp_sampling_check(sp, e);
     if (st != DP_OK) return st;
@@ -209,7 +217,7 @@ dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *sp, int32_t *token, dp_err
 }
 
 dp_status dp_ctx_eval_sampled(dp_ctx *c, dp_error *e) {
-    dp_backend *be = c->m->be;
+    dp_backend *be = c->be;
     if (!c->sampled) return dp_err_set(e, DP_ERR_INVALID_ARG, "eval_sampled: no token sampled since the last eval");
     if (c->pos + 1 > c->n_ctx)
         return dp_err_set(e, DP_ERR_LIMIT, "eval_sampled: position %d passes the context length %d", c->pos, c->n_ctx);

@@ -11,7 +11,7 @@
 static void attention_block(dp_ctx *c, int l, int n) {
     dp_model *m = c->m;
     const dp_model_desc *d = &m->d;
-    dp_backend *be = m->be;
+    dp_backend *be = c->be;
     dp_scratch *s = &c->s;
     dp_layer_w *lw = &m->layers[l];
     int kv_dim = d->n_kv_head * d->head_dim;
@@ -55,7 +55,7 @@ static void attention_block(dp_ctx *c, int l, int n) {
 static void ffn_block(dp_ctx *c, int l, int n) {
     dp_model *m = c->m;
     const dp_model_desc *d = &m->d;
-    dp_backend *be = m->be;
+    dp_backend *be = c->be;
     dp_scratch *s = &c->s;
     dp_layer_w *lw = &m->layers[l];
 
@@ -86,7 +86,7 @@ static void ffn_block(dp_ctx *c, int l, int n) {
 void dp_forward(dp_ctx *c, int n, bool all_logits) {
     dp_model *m = c->m;
     const dp_model_desc *d = &m->d;
-    dp_backend *be = m->be;
+    dp_backend *be = c->be;
     dp_scratch *s = &c->s;
 
     OP(get_rows, &s->x, &m->embd, &s->ids, n, d->embed_scale);

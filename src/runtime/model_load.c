@@ -3,7 +3,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "backend/webgpu/webgpu.h"
 #include "runtime/runtime.h"
 
 void dp_load_params_default(dp_load_params *p) {
@@ -146,8 +145,7 @@ dp_status dp_model_load(const char *dir, const dp_load_params *p, dp_model **out
         p = &defaults;
     }
     if (!dir || !out) return dp_err_set(e, DP_ERR_INVALID_ARG, "dp_model_load: NULL argument");
-    const bool webgpu = p->backend && !strcmp(p->backend, "webgpu");
-    if (p->backend && strcmp(p->backend, "cpu") && !webgpu)
+    if (!p->be && p->backend && strcmp(p->backend, "cpu") && strcmp(p->backend, "webgpu"))
         return dp_err_set(e, DP_ERR_UNSUPPORTED, "backend '%s' is not available (cpu, webgpu)", p->backend);
     dp_model *m = dp_calloc(1, sizeof *m);
     if (!m) return dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
@@ -156,8 +154,15 @@ dp_status dp_model_load(const char *dir, const dp_load_params *p, dp_model **out
     if (st == DP_OK) st = dp_model_from_json(dp_rdrr_model(m->rdrr), &m->d, e);
     if (st == DP_OK && !(m->dir = dp_strdup(dir))) st = dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
     if (st == DP_OK) st = check_shards(m, e);
-    if (st == DP_OK)
-        st = webgpu ? dp_backend_webgpu_new(&m->be, e) : dp_backend_cpu_new(p->n_threads, &m->be, e);
+    if (st == DP_OK && p->be) {
+        m->be = p->be;
+    } else if (st == DP_OK) {
+        dp_backend_params bp;
+        dp_backend_params_default(&bp);
+        bp.n_threads = p->n_threads;
+        st = dp_backend_new(p->backend, &bp, &m->be, e);
+        m->owns_be = st == DP_OK;
+    }
     if (st == DP_OK) {
         size_t nt = dp_rdrr_n_tensors(m->rdrr);
         L.seen = dp_calloc(nt ? nt : 1, 1);
@@ -192,7 +197,7 @@ void dp_model_free(dp_model *m) {
         be->i->tensor_free(be, &m->embd);
         be->i->tensor_free(be, &m->out_norm);
         if (!m->d.tied_embeddings) be->i->tensor_free(be, &m->output);
-        be->i->free(be);
+        if (m->owns_be) be->i->free(be);
     }
     dp_free(m->layers);
     dp_rdrr_free(m->rdrr);

@@ -1,7 +1,9 @@
 /* api.c — the exports of doppler.wasm that the JavaScript host (web/engine.mjs) calls.
  *
  * Thin wrappers over include/doppler.h with plain integer/pointer arguments. A failing call
- * returns 0 (handles) or a status, and dpw_error() holds the reason.
+ * returns 0 (handles) or a status, and dpw_error() / dpw_error_status() hold the reason and the
+ * status of the last failing call. That last error is the module's one piece of mutable state
+ * outside the objects (the module is single-threaded: the host calls it from one thread).
  *
  * Step machine: on the WebGPU backend, dpw_ctx_eval's logits and dpw_ctx_sample's token are
  * delivered into module memory when the host settles (awaits the GPU); the host awaits between
@@ -21,7 +23,11 @@ static dp_error last_error;
 EXPORT("dpw_alloc") void *dpw_alloc(uint32_t n);
 EXPORT("dpw_free") void dpw_free(void *p);
 EXPORT("dpw_error") const char *dpw_error(void);
-EXPORT("dpw_model_load") dp_model *dpw_model_load(const char *dir, const char *backend, int threads);
+EXPORT("dpw_error_status") int dpw_error_status(void);
+EXPORT("dpw_backend_new") dp_backend *dpw_backend_new(const char *kind, int threads);
+EXPORT("dpw_backend_free") void dpw_backend_free(dp_backend *b);
+EXPORT("dpw_model_load")
+dp_model *dpw_model_load(const char *dir, const char *backend, int threads, dp_backend *be);
 EXPORT("dpw_model_free") void dpw_model_free(dp_model *m);
 EXPORT("dpw_model_info") void dpw_model_info(const dp_model *m, double *out);
 EXPORT("dpw_model_family") const char *dpw_model_family(const dp_model *m);
@@ -41,11 +47,27 @@ EXPORT("dpw_tune") int dpw_tune(dp_model *m, const char *key, int value);
 void *dpw_alloc(uint32_t n) { return malloc(n ? n : 1); }
 void dpw_free(void *p) { free(p); }
 const char *dpw_error(void) { return last_error.msg; }
+int dpw_error_status(void) { return (int)last_error.status; }
 
-dp_model *dpw_model_load(const char *dir, const char *backend, int threads) {
+dp_backend *dpw_backend_new(const char *kind, int threads) {
+    dp_backend_params p;
+    dp_backend_params_default(&p);
+    p.n_threads = threads;
+    dp_backend *b = NULL;
+    memset(&last_error, 0, sizeof last_error);
+    if (dp_backend_new(kind, &p, &b, &last_error) != DP_OK) return NULL;
+    return b;
+}
+
+void dpw_backend_free(dp_backend *b) { dp_backend_free(b); }
+
+/* be: a backend from dpw_backend_new shared with other models (backend and threads are then
+ * ignored), or NULL for one of the model's own. */
+dp_model *dpw_model_load(const char *dir, const char *backend, int threads, dp_backend *be) {
     dp_load_params p;
     dp_load_params_default(&p);
     p.n_threads = threads;
+    p.be = be;
     if (backend && backend[0]) p.backend = backend;
     dp_model *m = NULL;
     memset(&last_error, 0, sizeof last_error);
@@ -97,17 +119,16 @@ int dpw_ctx_sample(dp_ctx *c, float temperature, int top_k, float top_p, double 
     return (int)dp_ctx_sample(c, &s, token, &last_error);
 }
 
-/* One decode step on the token the last dpw_ctx_sample picked, without the host knowing it yet:
- * the id is copied on the device from the sampler's output into the ids the forward pass
- * reads. With this the host records step N+1 before it awaits step N's token (the GPU always
- * has the next step queued). Mirrors dp_ctx_eval for one token; uses the runtime's internals
- * (to move into the runtime as dp_ctx_eval_sampled). */
+/* One decode step on the token the last dpw_ctx_sample picked, without the host knowing it yet
+ * (dp_ctx_eval_sampled): the host records step N+1 before it awaits step N's token, so the GPU
+ * always has the next step queued. */
 int dpw_ctx_eval_sampled(dp_ctx *c) {
     memset(&last_error, 0, sizeof last_error);
     return (int)dp_ctx_eval_sampled(c, &last_error);
 }
 
-/* out[0..6] = dispatches, copies, submits, reads, pipelines, bind groups created, bytes */
+/* out[0..6] = dispatches, copies, submits, reads, pipelines, bind groups created, bytes: of the
+ * model's backend (shared with every model on it) */
 void dpw_gpu_stats(const dp_model *m, double *out) {
     dp_webgpu_stats s;
     dp_backend_webgpu_stats(m->be, &s);

@@ -144,7 +144,7 @@ static void cpu_free(dp_backend *b) {
     if (!b) return;
     dp_cpu_ctx *c = dp_cpu_ctx_of(b);
     if (c) {
-        dp_pool_free(c->pool);
+        if (!c->is_stream) dp_pool_free(c->pool);
         dp_cpu_ws_free(&c->ws);
         dp_free(c->attn.data);
         dp_free(c->moe_route.data);
@@ -216,8 +216,9 @@ void dp_cpu_op_matmul_multi(dp_backend *b, dp_tensor *const *outs, const dp_tens
     if (st != DP_OK) dp_cpu_fail(c, st, "matmul_multi: %s", dp_status_str(st));
 }
 
-/* q4_K / q6_K weights of at least 8 rows go to DP_CPU_W_X8 when this CPU's kernels have an
- * x8 kernel for them (AVX2, AVX-512 VNNI): in place, same bytes, so no extra memory. */
+/* q4_K weights (q6_K too when built with DP_MM_X8_Q6K_PREFERRED) of at least 8 rows go to
+ * DP_CPU_W_X8 when this CPU's kernels have an x8 kernel for them (AVX2, AVX-512 VNNI): in
+ * place, same bytes, so no extra memory. */
 static void cpu_prepare_weight(dp_backend *b, dp_tensor *t) {
     (void)b;
     if (!t || !t->data || t->layout != DP_CPU_W_ROWS || !dp_cpu_x8_preferred(t->dtype) ||
@@ -248,6 +249,30 @@ static void cpu_pick_kernels(dp_backend *b) {
 #endif
 }
 
+static const dp_backend_i cpu_vtable;
+
+/* A stream shares the pool and the kernel choice; scratch and the sticky error are its own. */
+static dp_status cpu_stream_new(dp_backend *b, dp_backend **out, dp_error *e) {
+    const dp_cpu_ctx *root = dp_cpu_ctx_of(b);
+    dp_backend *sb = dp_calloc(1, sizeof *sb);
+    dp_cpu_ctx *c = dp_calloc(1, sizeof *c);
+    if (!sb || !c) {
+        dp_free(sb);
+        dp_free(c);
+        return dp_err_set(e, DP_ERR_NOMEM, "cpu: cannot allocate a stream");
+    }
+    c->pool = root->pool;
+    c->n_threads = root->n_threads;
+    c->isa = root->isa;
+    c->attn_scores = root->attn_scores;
+    c->attn_values = root->attn_values;
+    c->is_stream = true;
+    sb->i = &cpu_vtable;
+    sb->ctx = c;
+    *out = sb;
+    return DP_OK;
+}
+
 static const dp_backend_i cpu_vtable = {
     .name = "cpu",
     .free = cpu_free,
@@ -269,6 +294,7 @@ static const dp_backend_i cpu_vtable = {
     .softcap = dp_cpu_op_softcap,
     .moe = dp_cpu_op_moe,
     .sample = dp_cpu_op_sample,
+    .stream_new = cpu_stream_new,
 };
 
 dp_status dp_backend_cpu_new(int n_threads, dp_backend **out, dp_error *e) {

@@ -126,7 +126,7 @@ static wg_ctx *flushed(dp_backend *b) {
     return c;
 }
 
-static bool can_hold(const wg_ctx *c) { return c->fuse && c->status == DP_OK; }
+static bool can_hold(const wg_ctx *c) { return c->dev->fuse && c->status == DP_OK; }
 
 /* ---- fusable ops ---- */
 
@@ -181,7 +181,7 @@ void wg_op_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_te
         !shares_buffer(out, &p->w) && !shares_buffer(out, w) &&
         (p->n_mm == 0 ||
          (p->n_mm == 1 && w->dtype == p->mm[0].w.dtype && !shares_buffer(out, &p->mm[0].out)) ||
-         (p->n_mm == 2 && c->max_storage >= 7 && w->dtype == p->mm[0].w.dtype &&
+         (p->n_mm == 2 && c->dev->max_storage >= 7 && w->dtype == p->mm[0].w.dtype &&
           !shares_buffer(out, &p->mm[0].out) && !shares_buffer(out, &p->mm[1].out)))) {
         p->mm[p->n_mm].out = *out;
         p->mm[p->n_mm].w = *w;
@@ -314,7 +314,7 @@ void wg_op_rope(dp_backend *b, dp_tensor *x, const dp_tensor *pos, const dp_tens
                 const dp_rope_args *a) {
     wg_ctx *c = wg_ctx_of(b);
     wg_pending *p = &c->pend, *p2 = &c->pend2;
-    if (c->fuse && c->status == DP_OK && rope_args_ok(x, pos, inv_freq, n, a)) {
+    if (c->dev->fuse && c->status == DP_OK && rope_args_ok(x, pos, inv_freq, n, a)) {
         /* the second of q/k: fold into the held rope */
         if (p->kind == WG_PEND_ROPE && !shares_buffer(x, &p->out) && same_view(pos, &p->pos) &&
             same_view(inv_freq, &p->inv_freq) && n == p->n && a->head_dim == p->ra.head_dim &&
@@ -331,7 +331,7 @@ void wg_op_rope(dp_backend *b, dp_tensor *x, const dp_tensor *pos, const dp_tens
                 k.eps = p2->eps;
                 k.plus_one = p2->plus_one;
             }
-            if (c->max_storage >= 9) { /* the KV cache copies may follow */
+            if (c->dev->max_storage >= 9) { /* the KV cache copies may follow */
                 *p2 = k;
                 p2->kind = WG_PEND_ROPE;
                 p->kind = WG_PEND_ROPE2;

@@ -96,9 +96,9 @@ typedef struct wg_pending {
     int64_t kc_off, kc_count;
 } wg_pending;
 
-typedef struct wg_ctx {
-    dp_status status;   /* first failure while recording (sticky until flush) */
-    dp_error err;
+/* The device: what every handle on it shares (caches, the uniform ring, buffers awaiting
+ * destruction, settings, counters). */
+typedef struct wg_dev {
     uint32_t features;
     uint32_t max_buffer, max_binding, max_groups, max_storage, max_invocations, max_wg_storage;
     int tune_rows, tune_tpr;  /* matvec shape overrides (0: automatic) */
@@ -114,8 +114,7 @@ typedef struct wg_ctx {
     uint8_t *uni_host;
     uint32_t uni_used;  /* slots used since the last submit */
     uint32_t recorded;  /* dispatches + copies since the last submit */
-    /* scratch + buffers to destroy after the next submit */
-    wg_buf scratch[WG_SCR_COUNT];
+    /* buffers to destroy after the next submit */
     uint32_t *dead;
     uint32_t dead_n, dead_cap;
     dp_webgpu_stats stats;
@@ -123,6 +122,16 @@ typedef struct wg_ctx {
     bool act_quant;     /* x through the CPU's 8-bit blocks for quantized weights (off by default) */
     wg_bsize *bsizes;   /* buffer id -> size (open addressing): bindings span whole tensors */
     uint32_t bsizes_cap, bsizes_used;
+} wg_dev;
+
+/* One handle on a device: the backend itself (owns_dev) or a stream of it (one context's):
+ * scratch, the sticky error and the ops held back for fusion are per handle. */
+typedef struct wg_ctx {
+    wg_dev *dev;
+    bool owns_dev;
+    dp_status status;   /* first failure while recording (sticky until flush) */
+    dp_error err;
+    wg_buf scratch[WG_SCR_COUNT];
     wg_pending pend;    /* ops held back for fusion */
     wg_pending pend2;   /* a second in-place rms_norm (q and k norms come before their ropes) */
 } wg_ctx;
@@ -174,9 +183,15 @@ void wg_dispatch_flat(wg_ctx *c, const char *file, const char *entry, const char
 
 /* Write the uniform ring, submit what is recorded, then destroy dead buffers. */
 void wg_submit(wg_ctx *c);
+/* Before recording into the host's encoder (one per process, shared by every device handle):
+ * submit what another device recorded there, so its uniform ring is written before its
+ * commands run. */
+void wg_claim_encoder(wg_ctx *c);
+/* The device is gone: forget that it holds the encoder. */
+void wg_release_encoder(const wg_dev *d);
 /* Forget cached bind groups that use buffer (before it is destroyed). */
 void wg_bind_groups_drop_buffer(wg_ctx *c, uint32_t buf);
-void wg_cache_free(wg_ctx *c);
+void wg_cache_free(wg_dev *d);
 /* Destroy buf after the next submit. */
 void wg_destroy_later(wg_ctx *c, uint32_t buf);
 /* Sizes of the buffers this backend created (0: unknown). */
