@@ -3,10 +3,18 @@
  * Conventions (kept everywhere in the library):
  *   - names are dp_<object>_<verb>; enum values carry their enum's prefix;
  *   - functions that can fail return dp_status and, when given a dp_error*, fill it with a
- *     one-line reason; outputs are written only on success;
+ *     one-line reason; outputs are written only on success; each function says what state a
+ *     failure leaves behind ("unchanged" when it says nothing else);
  *   - every dp_*_free(NULL) is a no-op; the caller owns what a *_new / *_load returns;
- *   - the library never exits or aborts, and keeps no global mutable state except the
- *     allocator hook.
+ *   - the library never exits or aborts. Process-wide state: the allocator hook (set it
+ *     before creating anything); the CPU kernel tables, chosen once from the CPU's features
+ *     and read-only afterwards; in the WebAssembly build the wasm API's last error
+ *     (web/wasm/api.c) and which WebGPU device holds the host's one command encoder. Two
+ *     models in one process otherwise never see each other;
+ *   - results delivered through a pointer (logits, a sampled token) are written before the
+ *     call returns, except on the WebGPU backend (the WebAssembly build): there the bytes land
+ *     when the JavaScript host has settled (web/engine.mjs awaits it after each call), so the
+ *     pointer must stay valid until then; a status is always final at return.
  */
 #ifndef DOPPLER_H
 #define DOPPLER_H
@@ -93,7 +101,8 @@ typedef struct dp_load_params {
 
 void dp_load_params_default(dp_load_params *p);
 /* Load an RDRR model directory. Every shard is verified against its SHA-256 before use.
- * On failure *out is untouched and e says why. */
+ * On failure *out is untouched, everything allocated is freed, a shared backend (p->be) is
+ * left as it was, and e says why. */
 dp_status dp_model_load(const char *dir, const dp_load_params *p, dp_model **out, dp_error *e);
 void dp_model_free(dp_model *m);
 
@@ -118,21 +127,27 @@ typedef struct dp_ctx_params {
 void dp_ctx_params_default(dp_ctx_params *p);
 /* n_ctx above the model's maximum positions (max_position_embeddings), or a KV cache larger than
  * the machine's physical memory, fails with DP_ERR_LIMIT naming the numbers, before anything
- * large is allocated. */
+ * large is allocated. On failure *out is untouched and nothing stays allocated. */
 dp_status dp_ctx_new(dp_model *m, const dp_ctx_params *p, dp_ctx **out, dp_error *e);
 void dp_ctx_free(dp_ctx *c);
 int32_t dp_ctx_pos(const dp_ctx *c);  /* tokens in the KV cache */
 int32_t dp_ctx_n_ctx(const dp_ctx *c);
-void dp_ctx_reset(dp_ctx *c);          /* forget the sequence */
+void dp_ctx_reset(dp_ctx *c);          /* forget the sequence (cannot fail) */
 /* Keep the first pos positions of the sequence and drop the rest (rejected speculative tokens,
  * a chat turn to re-render): the next eval continues at pos. 0 <= pos <= dp_ctx_pos(c), else
  * DP_ERR_INVALID_ARG and the context is unchanged. Nothing is left to sample from afterwards
  * (evaluate at least one token first); the cache's remaining positions are untouched. */
 dp_status dp_ctx_truncate(dp_ctx *c, int32_t pos, dp_error *e);
 
-/* Run n tokens at the current position through the model, extending the KV cache.
- * logits: NULL, or [n, vocab] floats (requires logits_all). Fails with DP_ERR_LIMIT when the
- * sequence would pass n_ctx; the cache is then unchanged. */
+/* Run n tokens at the current position through the model, extending the KV cache (the
+ * position advances by n). logits: NULL, or [n, vocab] floats (requires logits_all).
+ * Refused before anything runs, the context unchanged: no tokens, an id outside the
+ * vocabulary, logits without logits_all (DP_ERR_INVALID_ARG), a sequence that would pass
+ * n_ctx (DP_ERR_LIMIT). A failure while running (out of memory in a backend, a device error)
+ * leaves the position where it was before the call and nothing to sample (dp_ctx_sample and
+ * dp_ctx_eval_sampled refuse until the next eval); the cache entries past the position and
+ * the contents of logits are undefined, so evaluating the same tokens again gives the result
+ * an unfailed call would have given. */
 dp_status dp_ctx_eval(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, dp_error *e);
 
 typedef struct dp_sampling {
@@ -149,14 +164,19 @@ typedef struct dp_sampling {
 dp_status dp_sampling_check(const dp_sampling *s, dp_error *e);
 
 /* Sample the next token from the logits of the last evaluated row. s NULL: greedy. Invalid
- * settings (dp_sampling_check) fail with DP_ERR_INVALID_ARG; the context is then unchanged. */
+ * settings (dp_sampling_check) or nothing evaluated since the last eval failure, truncate or
+ * reset fail with DP_ERR_INVALID_ARG; the context is then unchanged. A backend failure leaves
+ * the position and logits unchanged and nothing sampled (dp_ctx_eval_sampled refuses); the
+ * random generator may have advanced. On WebGPU *token is written when the host settles (see
+ * the conventions above): a success means the sample is queued, not yet read. */
 dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *s, int32_t *token, dp_error *e);
 
 /* Evaluate one more position whose token is the one dp_ctx_sample returned last, without it
  * passing through the caller: on a GPU backend the id stays on the device, so the next step can
  * be queued before the sampled id has been read back (pipelined decode). Same as
  * dp_ctx_eval(c, &token, 1, NULL, e). DP_ERR_INVALID_ARG when nothing was sampled since the
- * last eval. */
+ * last eval, DP_ERR_LIMIT at n_ctx (both: the context unchanged). A backend failure leaves
+ * the position unchanged and nothing to sample or feed back (evaluate again). */
 dp_status dp_ctx_eval_sampled(dp_ctx *c, dp_error *e);
 
 /* ---- tokenizers ---- */
@@ -164,7 +184,7 @@ dp_status dp_ctx_eval_sampled(dp_ctx *c, dp_error *e);
 typedef struct dp_tokenizer dp_tokenizer; /* read-only once loaded; usable from several threads */
 
 /* path: a model directory (its tokenizer.json, tokenizer.model or GGUF), a tokenizer.json, a
- * tiktoken file or a GGUF file. */
+ * tiktoken file or a GGUF file. On failure *out is untouched and nothing stays allocated. */
 dp_status dp_tokenizer_load(const char *path, dp_tokenizer **out, dp_error *e);
 void dp_tokenizer_free(dp_tokenizer *t);
 int32_t dp_tokenizer_n_vocab(const dp_tokenizer *t);
@@ -174,7 +194,8 @@ int32_t dp_tokenizer_eos(const dp_tokenizer *t); /* -1 when none */
 /* The ids of text[0..len) (any bytes, NUL included) into ids[0..cap); *n_ids = how many there
  * are. add_special: BOS/EOS as the model's rules say; parse_special: control-token text such as
  * "<|eot_id|>" becomes that token. When cap is too small: DP_ERR_LIMIT, nothing written to ids,
- * *n_ids = the count needed (ids may be NULL with cap 0 to ask for it). */
+ * *n_ids = the count needed (ids may be NULL with cap 0 to ask for it). Any other failure
+ * writes neither ids nor *n_ids. The tokenizer is never changed. */
 dp_status dp_tokenize(const dp_tokenizer *t, const char *text, size_t len, int add_special,
                       int parse_special, int32_t *ids, size_t cap, size_t *n_ids, dp_error *e);
 
@@ -182,7 +203,7 @@ dp_status dp_tokenize(const dp_tokenizer *t, const char *text, size_t len, int a
  * NUL (raw bytes: detokenize(tokenize(x)) == x for lossless tokenizers). special: render
  * control tokens' text (otherwise they vanish). When cap <= the length: DP_ERR_LIMIT, nothing
  * written to text, *len = the length (ask with text NULL, cap 0). An id out of range is
- * DP_ERR_INVALID_ARG. */
+ * DP_ERR_INVALID_ARG. Any other failure writes neither text nor *len. */
 dp_status dp_detokenize(const dp_tokenizer *t, const int32_t *ids, size_t n, int special,
                         char *text, size_t cap, size_t *len, dp_error *e);
 

@@ -4,8 +4,19 @@
  * Tensors are row-major: ne[0] is the row length (innermost), ne[1] the number of rows.
  * Activations are always f32; weights may be any dp_dtype. Ops never allocate: every buffer is
  * allocated up front with tensor_alloc. A backend may execute ops eagerly (CPU) or record them
- * and run them at flush (WebGPU); results are only observable through tensor_get / sample after
- * flush. Ops return nothing: a recording backend reports failures at flush. */
+ * and run them at flush (WebGPU). Ops return nothing: failures are sticky and reported by the
+ * next flush of the handle the op went through.
+ *
+ * Reads and synchronisation (the contract the runtime and the wasm host rely on):
+ *   - tensor_read is a *deferred* read: it orders a copy of t's bytes into dst after every op
+ *     recorded before it. When the bytes are there depends on the backend's reads_deferred:
+ *     false (CPU): before tensor_read returns; true (WebGPU): only once the JavaScript host has
+ *     settled (awaited the GPU) after control returned to it, because WebAssembly cannot block.
+ *     dst must stay valid until then, and nothing may branch on its value in the same step;
+ *   - flush submits everything recorded (reads included) and returns the first failure since
+ *     the last flush; it never waits for the device, so it is not a synchronisation point;
+ *   - the only synchronisation point is the host's (web/engine.mjs `settle()`); on a backend
+ *     without deferred reads every call is synchronous. */
 #ifndef DP_BACKEND_H
 #define DP_BACKEND_H
 
@@ -62,10 +73,12 @@ typedef struct dp_backend_i {
     void (*tensor_free)(dp_backend *b, dp_tensor *t);
     dp_status (*tensor_set)(dp_backend *b, dp_tensor *t, uint64_t off, const void *src,
                             uint64_t n, dp_error *e);
-    /* blocking read of f32 data after flush (CPU: immediate). */
-    dp_status (*tensor_get)(dp_backend *b, const dp_tensor *t, uint64_t off, void *dst,
-                            uint64_t n, dp_error *e);
+    /* deferred read of n bytes at off into dst (see the top of this file); an error here is
+       about the arguments only, a failing op is reported by flush */
+    dp_status (*tensor_read)(dp_backend *b, const dp_tensor *t, uint64_t off, void *dst,
+                             uint64_t n, dp_error *e);
     dp_status (*flush)(dp_backend *b, dp_error *e);
+    bool reads_deferred;  /* tensor_read's bytes arrive after the host settles (WebGPU) */
 
     /* ops (all row counts are runtime n, shapes come from args) */
     /* out[n,d] = table[ids[i]] * scale ; ids is i32 [n] */
@@ -98,7 +111,7 @@ typedef struct dp_backend_i {
     void (*moe)(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *logits,
                 const dp_tensor *gate, const dp_tensor *up, const dp_tensor *down, /* [n_expert] */
                 int n, int n_expert, int k, dp_act act);
-    /* sample a token id from logits f32 [vocab] row `row`; result readable by tensor_get from
+    /* sample a token id from logits f32 [vocab] row `row`; result readable by tensor_read from
        out (i32 [1]) after flush */
     void (*sample)(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int row, int vocab,
                    const dp_sample_args *a);
@@ -110,7 +123,7 @@ typedef struct dp_backend_i {
     /* Optional (NULL: weights stay as stored): called once on a weight after its bytes are
        set, before any op uses it, for weights that only matmul / matmul_multi / get_rows read.
        The backend may rearrange the bytes in place (same nbytes) into a layout its kernels
-       prefer and record it in t->layout; tensor_set / tensor_get on it are then not
+       prefer and record it in t->layout; tensor_set / tensor_read on it are then not
        meaningful. (CPU: q4_K rows interleaved 8 at a time for the decode kernels; q6_K has the layout
        but is left row-major unless built with DP_MM_X8_Q6K_PREFERRED, see matmul.c.) */
     void (*prepare_weight)(dp_backend *b, dp_tensor *t);

@@ -148,28 +148,36 @@ dp_status dp_ctx_eval(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, d
     for (int32_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= m->d.vocab)
             return dp_err_set(e, DP_ERR_INVALID_ARG, "eval: token id %d outside the vocabulary (%d)", ids[i], m->d.vocab);
+    const int32_t pos0 = c->pos;
+    dp_status st = DP_OK;
     int32_t pos_buf[64];
-    for (int32_t done = 0; done < n;) {
+    for (int32_t done = 0; done < n && st == DP_OK;) {
         int32_t chunk = n - done < c->n_batch ? n - done : c->n_batch;
-        dp_status st = be->i->tensor_set(be, &c->s.ids, 0, ids + done, (uint64_t)chunk * 4u, e);
+        st = be->i->tensor_set(be, &c->s.ids, 0, ids + done, (uint64_t)chunk * 4u, e);
         for (int32_t i = 0; i < chunk && st == DP_OK; i += 64) {
             int32_t k = chunk - i < 64 ? chunk - i : 64;
             for (int32_t j = 0; j < k; j++) pos_buf[j] = c->pos + i + j;
             st = be->i->tensor_set(be, &c->s.pos, (uint64_t)i * 4u, pos_buf, (uint64_t)k * 4u, e);
         }
-        if (st != DP_OK) return st;
+        if (st != DP_OK) break;
         c->sampled = false;
         dp_forward(c, chunk, c->logits_all);
-        if ((st = be->i->flush(be, e))) return st;
+        if ((st = be->i->flush(be, e))) break;
         if (logits) {
             uint64_t row = (uint64_t)m->d.vocab * 4u;
-            st = be->i->tensor_get(be, &c->s.logits, 0, logits + (size_t)done * (size_t)m->d.vocab, row * (uint64_t)chunk, e);
-            if (st != DP_OK) return st;
+            st = be->i->tensor_read(be, &c->s.logits, 0, logits + (size_t)done * (size_t)m->d.vocab, row * (uint64_t)chunk, e);
+            if (st != DP_OK) break;
         }
         c->pos += chunk;
         done += chunk;
     }
-    return DP_OK;
+    if (st != DP_OK) { /* as before the call (positions past pos0 are rewritten by the next eval),
+                          but nothing to sample: the logits may be from a half-done chunk */
+        c->pos = pos0;
+        c->last_rows = 0;
+        c->sampled = false;
+    }
+    return st;
 }
 
 static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
@@ -211,7 +219,7 @@ dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *sp, int32_t *token, dp_err
     a.rand01 = (float)((double)(rng_next(&c->rng) >> 11) * (1.0 / 9007199254740992.0));
     be->i->sample(be, &c->s.token, &c->s.logits, c->last_rows - 1, c->m->d.vocab, &a);
     st = be->i->flush(be, e);
-    if (st == DP_OK) st = be->i->tensor_get(be, &c->s.token, 0, token, 4, e);
+    if (st == DP_OK) st = be->i->tensor_read(be, &c->s.token, 0, token, 4, e);
     c->sampled = st == DP_OK;
     return st;
 }
@@ -227,7 +235,10 @@ dp_status dp_ctx_eval_sampled(dp_ctx *c, dp_error *e) {
     be->i->copy(be, &c->s.ids, 0, &c->s.token, 1); /* the id stays on the device */
     c->sampled = false;
     dp_forward(c, 1, c->logits_all);
-    if ((st = be->i->flush(be, e)) != DP_OK) return st;
+    if ((st = be->i->flush(be, e)) != DP_OK) {
+        c->last_rows = 0;
+        return st;
+    }
     c->pos += 1;
     return DP_OK;
 }

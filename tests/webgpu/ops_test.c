@@ -763,7 +763,7 @@ EXPORT("t_begin") int t_begin(int i) {
     if (gpu->i->flush(gpu, &e) && !cur.err[0]) snprintf(cur.err, sizeof cur.err, "gpu: %s", e.msg);
     for (int o = 0; o < cur.nout; o++) {
         outcheck *c = &cur.out[o];
-        if (gpu->i->tensor_get(gpu, &c->t->g, 0, c->got, (uint64_t)c->count * 4, &e) && !cur.err[0])
+        if (gpu->i->tensor_read(gpu, &c->t->g, 0, c->got, (uint64_t)c->count * 4, &e) && !cur.err[0])
             snprintf(cur.err, sizeof cur.err, "gpu get: %s", e.msg);
     }
     return 1;

@@ -3,7 +3,7 @@
  * Memory: tensor_alloc gives 64-byte aligned, zero-filled host memory through dp_calloc and
  * marks the tensor as owned (handle = DP_CPU_OWNED); tensor_free releases only owned tensors,
  * so the runtime may also point a tensor's data at memory it manages itself (e.g. a mapped
- * weight file) and hand it to the ops. tensor_set / tensor_get are bounds-checked memcpy;
+ * weight file) and hand it to the ops. tensor_set / tensor_read are bounds-checked memcpy;
  * flush only reports (and clears) the first op failure since the previous flush. */
 #include "backend/cpu/cpu_internal.h"
 
@@ -117,12 +117,12 @@ static dp_status cpu_tensor_set(dp_backend *b, dp_tensor *t, uint64_t off, const
     return DP_OK;
 }
 
-static dp_status cpu_tensor_get(dp_backend *b, const dp_tensor *t, uint64_t off, void *dst,
+static dp_status cpu_tensor_read(dp_backend *b, const dp_tensor *t, uint64_t off, void *dst,
                                 uint64_t n, dp_error *e) {
     (void)b;
     if (!t->data || off > t->nbytes || n > t->nbytes - off)
         return dp_err_set(e, DP_ERR_INVALID_ARG,
-                          "cpu: tensor_get of %llu bytes at %llu past a %llu-byte tensor",
+                          "cpu: tensor_read of %llu bytes at %llu past a %llu-byte tensor",
                           (unsigned long long)n, (unsigned long long)off,
                           (unsigned long long)t->nbytes);
     if (n) memcpy(dst, (const char *)t->data + off, (size_t)n);
@@ -279,8 +279,9 @@ static const dp_backend_i cpu_vtable = {
     .tensor_alloc = cpu_tensor_alloc,
     .tensor_free = cpu_tensor_free,
     .tensor_set = cpu_tensor_set,
-    .tensor_get = cpu_tensor_get,
+    .tensor_read = cpu_tensor_read,
     .flush = cpu_flush,
+    .reads_deferred = false,
     .get_rows = dp_cpu_op_get_rows,
     .rms_norm = dp_cpu_op_rms_norm,
     .matmul = dp_cpu_op_matmul,

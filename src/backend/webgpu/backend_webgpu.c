@@ -103,13 +103,13 @@ static dp_status wg_tensor_set(dp_backend *b, dp_tensor *t, uint64_t off, const 
     return DP_OK;
 }
 
-static dp_status wg_tensor_get(dp_backend *b, const dp_tensor *t, uint64_t off, void *dst,
+static dp_status wg_tensor_read(dp_backend *b, const dp_tensor *t, uint64_t off, void *dst,
                                uint64_t n, dp_error *e) {
     wg_ctx *c = b->ctx;
-    if (!t || !t->handle) return dp_err_set(e, DP_ERR_INVALID_ARG, "webgpu: tensor_get on no tensor");
+    if (!t || !t->handle) return dp_err_set(e, DP_ERR_INVALID_ARG, "webgpu: tensor_read on no tensor");
     if (off > t->nbytes || n > t->nbytes - off || off % 4 || n % 4)
         return dp_err_set(e, DP_ERR_INVALID_ARG,
-                          "webgpu: tensor_get [%llu, +%llu) of %llu bytes (multiples of 4 only)",
+                          "webgpu: tensor_read [%llu, +%llu) of %llu bytes (multiples of 4 only)",
                           (unsigned long long)off, (unsigned long long)n,
                           (unsigned long long)t->nbytes);
     wg_pending_flush(c);
@@ -160,8 +160,9 @@ static const dp_backend_i wg_vtable = {
     .tensor_alloc = wg_tensor_alloc,
     .tensor_free = wg_tensor_free,
     .tensor_set = wg_tensor_set,
-    .tensor_get = wg_tensor_get,
+    .tensor_read = wg_tensor_read,
     .flush = wg_flush,
+    .reads_deferred = true,
     .get_rows = wg_op_get_rows,
     .rms_norm = wg_op_rms_norm,
     .matmul = wg_op_matmul,

@@ -6,7 +6,7 @@
  * How it differs from the CPU backend (see docs/WEBGPU.md):
  *   - ops are recorded and run at flush; a failure while recording is sticky and returned by
  *     the next flush;
- *   - tensor_get records a read and submits it, but the bytes reach dst only when the JavaScript
+ *   - tensor_read records a read and submits it, but the bytes reach dst only when the JavaScript
  *     host has settled (awaited the GPU); the caller returns to the host between recording a
  *     step and using what it read (the step machine), and dst must stay valid until then;
  *   - tensor_set offsets must be multiples of 4, and so must lengths unless the write reaches

@@ -262,7 +262,7 @@ void wg_rec_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int r
 /* ---- fusion (wg_fuse.c) ----
  * The vtable entries are wg_op_*: they hold back a decode-sized rms_norm and the matmuls that
  * read its output (and a glu of two of them) so that they can be recorded as one nmatvec
- * dispatch; any other op, flush, tensor_get/set/free first records what is held back
+ * dispatch; any other op, flush, tensor_read/set/free first records what is held back
  * (wg_pending_flush). Same results as the ops one by one (the normalised x is still written). */
 
 void wg_pending_flush(wg_ctx *c);
