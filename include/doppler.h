@@ -56,6 +56,41 @@ typedef void *(*dp_alloc_fn)(void *ud, void *ptr, size_t size);
 void dp_set_allocator(dp_alloc_fn fn, void *ud);
 
 
+/* ---- readers and shard sources ---- */
+
+/* Bytes read through callbacks (files, memory, browser storage). */
+typedef struct dp_reader {
+    void *ctx;
+    uint64_t size;                                                       /* total bytes */
+    dp_status (*read_at)(void *ctx, uint64_t off, void *dst, size_t n); /* all n bytes or fail */
+    void (*close)(void *ctx);                                            /* may be NULL */
+    /* may be NULL: all size bytes as private copy-on-write memory (writes reach neither the
+     * source nor anyone else), valid until close; NULL when this reader cannot */
+    void *(*map)(void *ctx, uint64_t size);
+} dp_reader;
+
+/* Where a model's shards come from. hex is the shard's SHA-256 as 64 lowercase hex digits (its
+ * name). The library verifies every shard's SHA-256 before it uses a byte, so a source need not
+ * be trusted. Callbacks are called from the thread that loads. */
+typedef struct dp_shard_source {
+    void *ud;
+    /* DP_OK and *size when the source holds the shard; DP_ERR_NOT_FOUND when it does not;
+     * another status (with e) when it cannot tell or holds something unusable */
+    dp_status (*has)(void *ud, const char *hex, uint64_t *size, dp_error *e);
+    /* open the shard's bytes; the reader is closed by the library */
+    dp_status (*open)(void *ud, const char *hex, dp_reader *r, dp_error *e);
+    /* may be NULL (a read-only source): keep n bytes already verified to hash to hex (a cache
+     * tier filled from a slower one); on failure the source holds no partial shard */
+    dp_status (*put_verified)(void *ud, const char *hex, const void *data, size_t n, dp_error *e);
+} dp_shard_source;
+
+/* The shards/ folder of a model directory (shards/<hex>.bin) as a source: has is a stat of a
+ * regular file, open a file reader that can map, put_verified a temporary file renamed into
+ * place. On success the caller frees it with dp_shard_source_dir_free; on failure *out is
+ * untouched. */
+dp_status dp_shard_source_dir(const char *model_dir, dp_shard_source *out, dp_error *e);
+void dp_shard_source_dir_free(dp_shard_source *s);
+
 /* ---- backends ----
  *
  * A backend is one compute device (the CPU with its thread pool, or the WebGPU device of the
@@ -95,6 +130,9 @@ typedef struct dp_load_params {
     dp_backend *be;       /* NULL: the model creates its own backend from backend/n_threads;
                              else a backend from dp_backend_new, borrowed: it must outlive the
                              model and its contexts */
+    const dp_shard_source *shards; /* NULL: the model directory's shards/ folder; else where
+                             the manifest's shards are read from (copied: its ud must outlive
+                             the model, whose CPU weights may stay mapped from its readers) */
     void (*progress)(void *ud, uint64_t done_bytes, uint64_t total_bytes); /* may be NULL */
     void *progress_ud;
 } dp_load_params;

@@ -71,6 +71,11 @@ typedef struct dp_backend_i {
     /* memory */
     dp_status (*tensor_alloc)(dp_backend *b, dp_tensor *t, dp_error *e); /* t->nbytes bytes */
     void (*tensor_free)(dp_backend *b, dp_tensor *t);
+    /* Optional (NULL: weights are copied into tensor_alloc'd memory): t's bytes are data
+       (t->nbytes bytes, 256-byte aligned, private to the caller and writable, valid until
+       tensor_free), used in place instead of allocating; prepare_weight may rewrite them.
+       (CPU: weights used straight from their mapped shard.) */
+    dp_status (*tensor_wrap)(dp_backend *b, dp_tensor *t, void *data, dp_error *e);
     dp_status (*tensor_set)(dp_backend *b, dp_tensor *t, uint64_t off, const void *src,
                             uint64_t n, dp_error *e);
     /* deferred read of n bytes at off into dst (see the top of this file); an error here is

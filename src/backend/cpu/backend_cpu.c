@@ -105,6 +105,17 @@ static void cpu_tensor_free(dp_backend *b, dp_tensor *t) {
     t->handle = 0;
 }
 
+/* Not owned (handle 0): tensor_free leaves the memory to whoever mapped it. */
+static dp_status cpu_tensor_wrap(dp_backend *b, dp_tensor *t, void *data, dp_error *e) {
+    (void)b;
+    if (!data || (uintptr_t)data % DP_CPU_ALIGN)
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "cpu: tensor_wrap needs %d-byte aligned memory", DP_CPU_ALIGN);
+    t->data = data;
+    t->handle = 0;
+    t->offset = 0;
+    return DP_OK;
+}
+
 static dp_status cpu_tensor_set(dp_backend *b, dp_tensor *t, uint64_t off, const void *src,
                                 uint64_t n, dp_error *e) {
     (void)b;
@@ -278,6 +289,7 @@ static const dp_backend_i cpu_vtable = {
     .free = cpu_free,
     .tensor_alloc = cpu_tensor_alloc,
     .tensor_free = cpu_tensor_free,
+    .tensor_wrap = cpu_tensor_wrap,
     .tensor_set = cpu_tensor_set,
     .tensor_read = cpu_tensor_read,
     .flush = cpu_flush,
