@@ -63,6 +63,21 @@ typedef struct dp_sample_args {
     float rand01;       /* uniform random number in [0,1) drawn by the host */
 } dp_sample_args;
 
+/* The attention block's middle (rope_qk_kv): [per-head norms of q and k,] rope of both at the
+ * same positions, then k and v appended to the caches. */
+typedef struct dp_qkv_args {
+    dp_tensor *q, *k;                   /* [n, rq.n_head * hd], [n, rk.n_head * hd], in place */
+    const dp_tensor *v;                 /* [n, rk.n_head * hd] */
+    const dp_tensor *q_norm, *k_norm;   /* f32 [hd] head norms: both or neither (NULL) */
+    float eps;
+    bool plus_one;
+    const dp_tensor *pos, *inv_freq;    /* as rope */
+    int n;
+    dp_rope_args rq, rk;                /* the same but for n_head */
+    dp_tensor *k_cache, *v_cache;       /* [ctx, rk.n_head * hd] */
+    int64_t cache_off;                  /* element offset of row 0 in the caches */
+} dp_qkv_args;
+
 typedef struct dp_backend dp_backend;
 
 typedef struct dp_backend_i {
@@ -138,6 +153,24 @@ typedef struct dp_backend_i {
        allocated through either handle and used by ops through the other. Freed with its `free`
        before the backend it was made from. */
     dp_status (*stream_new)(dp_backend *b, dp_backend **out, dp_error *e);
+
+    /* ---- fused shapes: optional; NULL: the runtime issues the ops they stand for one by one
+       (src/runtime/fused.c, the only caller). Each is defined as that op sequence and writes
+       every output the ops would write; a backend implements one to record it in fewer
+       dispatches. The forward pass calls these, never a pattern a backend must recognise, so
+       fusion cannot vanish when the pass changes; tests/webgpu/dispatch_count.mjs holds the
+       dispatches per token. */
+    /* rms_norm(h <- x; w) [n, d], then outs[i] = h @ ws[i]^T for i < count (1..3, every
+       ws[i]->ne[0] == d), then with glu: glu(outs[0] <- outs[0], outs[1]; *glu) (count 2) */
+    void (*norm_matmul)(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp_tensor *w,
+                        int n, int d, float eps, bool plus_one, dp_tensor *const *outs,
+                        const dp_tensor *const *ws, int count, const dp_act *glu);
+    /* rms_norm(h <- h; w) [n, d], then add(y <- y + h) (a sandwich norm and its residual) */
+    void (*norm_add)(dp_backend *b, dp_tensor *y, dp_tensor *h, const dp_tensor *w, int n, int d,
+                     float eps, bool plus_one);
+    /* [rms_norm(q <- q; q_norm) per head, rms_norm(k <- k; k_norm) per head], rope(q),
+       rope(k), copy(k_cache[cache_off..] <- k), copy(v_cache[cache_off..] <- v) */
+    void (*rope_qk_kv)(dp_backend *b, const dp_qkv_args *a);
 } dp_backend_i;
 
 struct dp_backend {

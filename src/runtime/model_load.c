@@ -42,6 +42,7 @@ static dp_status load_tensor(loader *L, const char *name, int64_t rows, int64_t 
     t->nbytes = rt->size;
     void *mapped = NULL; /* the bytes in place, in their mapped shard (CPU) */
     dp_status st = m->be->i->tensor_wrap ? dp_rdrr_map_tensor(m->rdrr, rt, &mapped, e) : DP_OK;
+    if ((uintptr_t)mapped % 64) mapped = NULL; /* spans are 256-aligned in page-aligned maps */
     if (st == DP_OK)
         st = mapped ? m->be->i->tensor_wrap(m->be, t, mapped, e) : m->be->i->tensor_alloc(m->be, t, e);
     if (st != DP_OK) {

@@ -5,22 +5,12 @@
 // DopplerError carrying the library's status code.
 // Usage: [DP_WASM=doppler.wasm] node tests/webgpu/shared_backend.mjs <converted-models-dir>
 // Exit: 0 identical, 1 a difference, 77 no WebGPU.
-import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Engine, DopplerError } from '../../web/engine.mjs';
-import { nodeFs } from '../../web/wasi.mjs';
-import { requestDevice } from '../../web/gpu.mjs';
-import { gpuFromNode } from '../../web/node-gpu.mjs';
+import { DopplerError } from '../../web/engine.mjs';
+import { nodeEngine, out } from './node_engine.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const models = path.resolve(process.argv[2]);
-const out = (t) => fs.writeSync(1, t + '\n');
-let dev;
-try { dev = await requestDevice(await gpuFromNode()); } catch (e) { out(`skip: ${e.message}`); process.exit(77); }
-const wasmPath = process.env.DP_WASM ?? path.join(here, '../../web/dist/doppler.wasm');
-const eng = await Engine.create({ wasm: fs.readFileSync(wasmPath), fs: nodeFs(fs), device: dev.device,
-                                  stdout: out, stderr: (t) => fs.writeSync(2, t + '\n') });
+const eng = await nodeEngine();
 
 const N_STEPS = 5;
 const seqs = [

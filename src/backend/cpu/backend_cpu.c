@@ -129,7 +129,7 @@ static dp_status cpu_tensor_set(dp_backend *b, dp_tensor *t, uint64_t off, const
 }
 
 static dp_status cpu_tensor_read(dp_backend *b, const dp_tensor *t, uint64_t off, void *dst,
-                                uint64_t n, dp_error *e) {
+                                 uint64_t n, dp_error *e) {
     (void)b;
     if (!t->data || off > t->nbytes || n > t->nbytes - off)
         return dp_err_set(e, DP_ERR_INVALID_ARG,

@@ -1,5 +1,6 @@
 /* backend_webgpu.c — the WebGPU backend's lifecycle, memory and flush; the vtable.
- * Ops are recorded by wg_op_* (ops_*.c) through wg_dispatch; see wg_internal.h. */
+ * Ops are recorded by wg_rec_* (ops_*.c) and the fused shapes by wg_op_* (wg_fuse.c) through
+ * wg_dispatch; see wg_internal.h. */
 #include "backend/webgpu/webgpu.h"
 
 #if defined(__wasm__)
@@ -25,7 +26,6 @@ static void wg_free(dp_backend *b) {
     if (!b) return;
     wg_ctx *c = b->ctx;
     if (c) {
-        c->pend.kind = c->pend2.kind = WG_PEND_NONE; /* held-back ops die with the handle */
         for (int i = 0; i < WG_SCR_COUNT; i++)
             if (c->scratch[i].id) {
                 c->dev->stats.bytes_allocated -= c->scratch[i].size;
@@ -68,7 +68,6 @@ static dp_status wg_tensor_alloc(dp_backend *b, dp_tensor *t, dp_error *e) {
 static void wg_tensor_free(dp_backend *b, dp_tensor *t) {
     if (!t || !t->handle) return;
     wg_ctx *c = b->ctx;
-    wg_pending_flush(c);
     uint64_t size = (t->nbytes + 3u) & ~(uint64_t)3u;
     c->dev->stats.bytes_allocated -= size ? size : 4;
     wg_destroy_later(c, t->handle); /* recorded commands may still use it */
@@ -79,7 +78,6 @@ static dp_status wg_tensor_set(dp_backend *b, dp_tensor *t, uint64_t off, const 
                                uint64_t n, dp_error *e) {
     wg_ctx *c = b->ctx;
     /* a queue write lands before every command not yet submitted: submit those first */
-    wg_pending_flush(c);
     if (c->dev->recorded) wg_submit(c);
     if (!t || !t->handle) return dp_err_set(e, DP_ERR_INVALID_ARG, "webgpu: tensor_set on no tensor");
     if (off > t->nbytes || n > t->nbytes - off)
@@ -104,7 +102,7 @@ static dp_status wg_tensor_set(dp_backend *b, dp_tensor *t, uint64_t off, const 
 }
 
 static dp_status wg_tensor_read(dp_backend *b, const dp_tensor *t, uint64_t off, void *dst,
-                               uint64_t n, dp_error *e) {
+                                uint64_t n, dp_error *e) {
     wg_ctx *c = b->ctx;
     if (!t || !t->handle) return dp_err_set(e, DP_ERR_INVALID_ARG, "webgpu: tensor_read on no tensor");
     if (off > t->nbytes || n > t->nbytes - off || off % 4 || n % 4)
@@ -112,7 +110,6 @@ static dp_status wg_tensor_read(dp_backend *b, const dp_tensor *t, uint64_t off,
                           "webgpu: tensor_read [%llu, +%llu) of %llu bytes (multiples of 4 only)",
                           (unsigned long long)off, (unsigned long long)n,
                           (unsigned long long)t->nbytes);
-    wg_pending_flush(c);
     if (n) {
         wg_claim_encoder(c);
         dp_gpu_read(t->handle, (uint32_t)(t->offset + off), (uint32_t)n, dst);
@@ -124,7 +121,6 @@ static dp_status wg_tensor_read(dp_backend *b, const dp_tensor *t, uint64_t off,
 
 static dp_status wg_flush(dp_backend *b, dp_error *e) {
     wg_ctx *c = b->ctx;
-    wg_pending_flush(c);
     wg_submit(c);
     dp_status st = c->status;
     if (st != DP_OK) {
@@ -163,18 +159,21 @@ static const dp_backend_i wg_vtable = {
     .tensor_read = wg_tensor_read,
     .flush = wg_flush,
     .reads_deferred = true,
-    .get_rows = wg_op_get_rows,
-    .rms_norm = wg_op_rms_norm,
-    .matmul = wg_op_matmul,
-    .add = wg_op_add,
-    .rope = wg_op_rope,
-    .copy = wg_op_copy,
-    .attention = wg_op_attention,
-    .glu = wg_op_glu,
-    .softcap = wg_op_softcap,
-    .moe = wg_op_moe,
-    .sample = wg_op_sample,
+    .get_rows = wg_rec_get_rows,
+    .rms_norm = wg_rec_rms_norm,
+    .matmul = wg_rec_matmul,
+    .add = wg_rec_add,
+    .rope = wg_rec_rope,
+    .copy = wg_rec_copy,
+    .attention = wg_rec_attention,
+    .glu = wg_rec_glu,
+    .softcap = wg_rec_softcap,
+    .moe = wg_rec_moe,
+    .sample = wg_rec_sample,
     .stream_new = wg_stream_new,
+    .norm_matmul = wg_op_norm_matmul,
+    .norm_add = wg_op_norm_add,
+    .rope_qk_kv = wg_op_rope_qk_kv,
 };
 
 dp_status dp_backend_webgpu_new(dp_backend **out, dp_error *e) {
@@ -226,14 +225,12 @@ void dp_backend_webgpu_stats(const dp_backend *b, dp_webgpu_stats *s) {
 void dp_backend_webgpu_set_fusion(dp_backend *b, bool on) {
     if (!b || b->i != &wg_vtable) return;
     wg_ctx *c = b->ctx;
-    wg_pending_flush(c);
     c->dev->fuse = on;
 }
 
 void dp_backend_webgpu_set_act_quant(dp_backend *b, bool on) {
     if (!b || b->i != &wg_vtable) return;
     wg_ctx *c = b->ctx;
-    wg_pending_flush(c);
     c->dev->act_quant = on;
 }
 
@@ -241,7 +238,6 @@ dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_e
     if (!b || b->i != &wg_vtable || !key)
         return dp_err_set(e, DP_ERR_INVALID_ARG, "webgpu tune: not a WebGPU backend");
     wg_ctx *c = b->ctx;
-    wg_pending_flush(c);
     if (!strcmp(key, "matvec_rows") && value >= 0 && value <= 64) c->dev->tune_rows = value;
     else if (!strcmp(key, "matvec_tpr") && (value == 0 || (value >= 4 && value <= 256 && !(value & (value - 1))))) c->dev->tune_tpr = value;
     else if (!strcmp(key, "fuse") && (value == 0 || value == 1)) c->dev->fuse = value;

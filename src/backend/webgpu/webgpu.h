@@ -29,7 +29,7 @@ typedef struct dp_webgpu_stats {
 dp_status dp_backend_webgpu_new(dp_backend **out, dp_error *e);
 /* Fills s from a backend made by dp_backend_webgpu_new (zeros for any other backend). */
 void dp_backend_webgpu_stats(const dp_backend *b, dp_webgpu_stats *s);
-/* Fusion of decode-sized op sequences into single dispatches (wg_fuse.c): on by default; off
+/* backend.h's fused shapes as single dispatches (wg_fuse.c): on by default; off
  * records every op on its own (tests compare the two). No-op for other backends. */
 void dp_backend_webgpu_set_fusion(dp_backend *b, bool on);
 /* On: products over block-quantized weights (q8_0, q4_K, q5_K, q6_K) take x through the same
