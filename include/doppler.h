@@ -3,10 +3,18 @@
  * Conventions (kept everywhere in the library):
  *   - names are dp_<object>_<verb>; enum values carry their enum's prefix;
  *   - functions that can fail return dp_status and, when given a dp_error*, fill it with a
- *     one-line reason; outputs are written only on success;
+ *     one-line reason; outputs are written only on success; each function says what state a
+ *     failure leaves behind ("unchanged" when it says nothing else);
  *   - every dp_*_free(NULL) is a no-op; the caller owns what a *_new / *_load returns;
- *   - the library never exits or aborts, and keeps no global mutable state except the
- *     allocator hook.
+ *   - the library never exits or aborts. Process-wide state: the allocator hook (set it
+ *     before creating anything); the CPU kernel tables, chosen once from the CPU's features
+ *     and read-only afterwards; in the WebAssembly build the wasm API's last error
+ *     (web/wasm/api.c) and which WebGPU device holds the host's one command encoder. Two
+ *     models in one process otherwise never see each other;
+ *   - results delivered through a pointer (logits, a sampled token) are written before the
+ *     call returns, except on the WebGPU backend (the WebAssembly build): there the bytes land
+ *     when the JavaScript host has settled (web/engine.mjs awaits it after each call), so the
+ *     pointer must stay valid until then; a status is always final at return.
  */
 #ifndef DOPPLER_H
 #define DOPPLER_H
@@ -48,21 +56,91 @@ typedef void *(*dp_alloc_fn)(void *ud, void *ptr, size_t size);
 void dp_set_allocator(dp_alloc_fn fn, void *ud);
 
 
+/* ---- readers and shard sources ---- */
+
+/* Bytes read through callbacks (files, memory, browser storage). */
+typedef struct dp_reader {
+    void *ctx;
+    uint64_t size;                                                       /* total bytes */
+    dp_status (*read_at)(void *ctx, uint64_t off, void *dst, size_t n); /* all n bytes or fail */
+    void (*close)(void *ctx);                                            /* may be NULL */
+    /* may be NULL: all size bytes as private copy-on-write memory (writes reach neither the
+     * source nor anyone else), valid until close; NULL when this reader cannot */
+    void *(*map)(void *ctx, uint64_t size);
+} dp_reader;
+
+/* Where a model's shards come from. hex is the shard's SHA-256 as 64 lowercase hex digits (its
+ * name). The library verifies every shard's SHA-256 before it uses a byte, so a source need not
+ * be trusted. Callbacks are called from the thread that loads. */
+typedef struct dp_shard_source {
+    void *ud;
+    /* DP_OK and *size when the source holds the shard; DP_ERR_NOT_FOUND when it does not;
+     * another status (with e) when it cannot tell or holds something unusable */
+    dp_status (*has)(void *ud, const char *hex, uint64_t *size, dp_error *e);
+    /* open the shard's bytes; the reader is closed by the library */
+    dp_status (*open)(void *ud, const char *hex, dp_reader *r, dp_error *e);
+    /* may be NULL (a read-only source): keep n bytes already verified to hash to hex (a cache
+     * tier filled from a slower one); on failure the source holds no partial shard */
+    dp_status (*put_verified)(void *ud, const char *hex, const void *data, size_t n, dp_error *e);
+} dp_shard_source;
+
+/* The shards/ folder of a model directory (shards/<hex>.bin) as a source: has is a stat of a
+ * regular file, open a file reader that can map, put_verified a temporary file renamed into
+ * place. On success the caller frees it with dp_shard_source_dir_free; on failure *out is
+ * untouched. */
+dp_status dp_shard_source_dir(const char *model_dir, dp_shard_source *out, dp_error *e);
+void dp_shard_source_dir_free(dp_shard_source *s);
+
+/* ---- backends ----
+ *
+ * A backend is one compute device (the CPU with its thread pool, or the WebGPU device of the
+ * host). Several models (a draft and a target for speculative decoding, adapters) and several
+ * contexts (a server's slots) can live on one backend: create it with dp_backend_new and pass it
+ * in dp_load_params.be. A model loaded without one creates (and frees) its own.
+ *
+ * Threads: a backend and every model and context on it are used from one thread at a time
+ * (calls on objects that share a backend must not overlap; a server serialises its slots'
+ * steps). Objects on different backends are independent. Each context has its own scratch
+ * memory and its own error state on the backend, so interleaving contexts (and models) on one
+ * backend gives exactly the results each gives alone. Tokenizers may be used from any thread. */
+
+typedef struct dp_backend dp_backend;
+
+typedef struct dp_backend_params {
+    int32_t n_threads;    /* CPU threads; <= 0: all cores (ignored by webgpu) */
+} dp_backend_params;
+
+void dp_backend_params_default(dp_backend_params *p);
+/* kind: "cpu" or "webgpu" (WebAssembly builds with a GPU host only; DP_ERR_UNSUPPORTED
+ * elsewhere). p NULL: defaults. On failure *out is untouched. */
+dp_status dp_backend_new(const char *kind, const dp_backend_params *p, dp_backend **out,
+                         dp_error *e);
+/* Free a backend from dp_backend_new after every model and context on it has been freed. */
+void dp_backend_free(dp_backend *b);
+const char *dp_backend_name(const dp_backend *b); /* "cpu", "webgpu" */
+
 /* ---- models ---- */
 
 typedef struct dp_model dp_model; /* weights on a backend + description; read-only once loaded */
 typedef struct dp_ctx dp_ctx;     /* one sequence: KV cache, scratch, sampler state */
 
 typedef struct dp_load_params {
-    int32_t n_threads;    /* CPU threads; <= 0: all cores */
-    const char *backend;  /* "cpu" (default) */
+    int32_t n_threads;    /* CPU threads; <= 0: all cores (only when be is NULL) */
+    const char *backend;  /* "cpu" (default) or "webgpu" (only when be is NULL) */
+    dp_backend *be;       /* NULL: the model creates its own backend from backend/n_threads;
+                             else a backend from dp_backend_new, borrowed: it must outlive the
+                             model and its contexts */
+    const dp_shard_source *shards; /* NULL: the model directory's shards/ folder; else where
+                             the manifest's shards are read from (copied: its ud must outlive
+                             the model, whose CPU weights may stay mapped from its readers) */
     void (*progress)(void *ud, uint64_t done_bytes, uint64_t total_bytes); /* may be NULL */
     void *progress_ud;
 } dp_load_params;
 
 void dp_load_params_default(dp_load_params *p);
 /* Load an RDRR model directory. Every shard is verified against its SHA-256 before use.
- * On failure *out is untouched and e says why. */
+ * On failure *out is untouched, everything allocated is freed, a shared backend (p->be) is
+ * left as it was, and e says why. */
 dp_status dp_model_load(const char *dir, const dp_load_params *p, dp_model **out, dp_error *e);
 void dp_model_free(dp_model *m);
 
@@ -89,7 +167,7 @@ typedef struct dp_ctx_params {
 void dp_ctx_params_default(dp_ctx_params *p);
 /* n_ctx above the model's maximum positions (max_position_embeddings), or a KV cache larger than
  * the machine's physical memory, fails with DP_ERR_LIMIT naming the numbers, before anything
- * large is allocated. */
+ * large is allocated. On failure *out is untouched and nothing stays allocated. */
 dp_status dp_ctx_new(dp_model *m, const dp_ctx_params *p, dp_ctx **out, dp_error *e);
 void dp_ctx_free(dp_ctx *c);
 int32_t dp_ctx_pos(const dp_ctx *c);  /* tokens in the KV cache */
@@ -98,16 +176,22 @@ int32_t dp_ctx_n_ctx(const dp_ctx *c);
  * token, chunks that failed excluded): for statistics, and for tests that a chat turn evaluates
  * only what the cache lacks. */
 int64_t dp_ctx_n_evaluated(const dp_ctx *c);
-void dp_ctx_reset(dp_ctx *c);          /* forget the sequence */
+void dp_ctx_reset(dp_ctx *c);          /* forget the sequence (cannot fail) */
 /* Keep the first pos positions of the sequence and drop the rest (rejected speculative tokens,
  * a chat turn to re-render): the next eval continues at pos. 0 <= pos <= dp_ctx_pos(c), else
  * DP_ERR_INVALID_ARG and the context is unchanged. Nothing is left to sample from afterwards
  * (evaluate at least one token first); the cache's remaining positions are untouched. */
 dp_status dp_ctx_truncate(dp_ctx *c, int32_t pos, dp_error *e);
 
-/* Run n tokens at the current position through the model, extending the KV cache.
- * logits: NULL, or [n, vocab] floats (requires logits_all). Fails with DP_ERR_LIMIT when the
- * sequence would pass n_ctx; the cache is then unchanged. */
+/* Run n tokens at the current position through the model, extending the KV cache (the
+ * position advances by n). logits: NULL, or [n, vocab] floats (requires logits_all).
+ * Refused before anything runs, the context unchanged: no tokens, an id outside the
+ * vocabulary, logits without logits_all (DP_ERR_INVALID_ARG), a sequence that would pass
+ * n_ctx (DP_ERR_LIMIT). A failure while running (out of memory in a backend, a device error)
+ * leaves the position where it was before the call and nothing to sample (dp_ctx_sample and
+ * dp_ctx_eval_sampled refuse until the next eval); the cache entries past the position and
+ * the contents of logits are undefined, so evaluating the same tokens again gives the result
+ * an unfailed call would have given. */
 dp_status dp_ctx_eval(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, dp_error *e);
 
 typedef struct dp_sampling {
@@ -124,14 +208,19 @@ typedef struct dp_sampling {
 dp_status dp_sampling_check(const dp_sampling *s, dp_error *e);
 
 /* Sample the next token from the logits of the last evaluated row. s NULL: greedy. Invalid
- * settings (dp_sampling_check) fail with DP_ERR_INVALID_ARG; the context is then unchanged. */
+ * settings (dp_sampling_check) or nothing evaluated since the last eval failure, truncate or
+ * reset fail with DP_ERR_INVALID_ARG; the context is then unchanged. A backend failure leaves
+ * the position and logits unchanged and nothing sampled (dp_ctx_eval_sampled refuses); the
+ * random generator may have advanced. On WebGPU *token is written when the host settles (see
+ * the conventions above): a success means the sample is queued, not yet read. */
 dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *s, int32_t *token, dp_error *e);
 
 /* Evaluate one more position whose token is the one dp_ctx_sample returned last, without it
  * passing through the caller: on a GPU backend the id stays on the device, so the next step can
  * be queued before the sampled id has been read back (pipelined decode). Same as
  * dp_ctx_eval(c, &token, 1, NULL, e). DP_ERR_INVALID_ARG when nothing was sampled since the
- * last eval. */
+ * last eval, DP_ERR_LIMIT at n_ctx (both: the context unchanged). A backend failure leaves
+ * the position unchanged and nothing to sample or feed back (evaluate again). */
 dp_status dp_ctx_eval_sampled(dp_ctx *c, dp_error *e);
 
 /* ---- speculative decoding ----
@@ -257,7 +346,7 @@ dp_status dp_perplexity(dp_model *m, const int32_t *ids, int64_t n_ids, const dp
 typedef struct dp_tokenizer dp_tokenizer; /* read-only once loaded; usable from several threads */
 
 /* path: a model directory (its tokenizer.json, tokenizer.model or GGUF), a tokenizer.json, a
- * tiktoken file or a GGUF file. */
+ * tiktoken file or a GGUF file. On failure *out is untouched and nothing stays allocated. */
 dp_status dp_tokenizer_load(const char *path, dp_tokenizer **out, dp_error *e);
 void dp_tokenizer_free(dp_tokenizer *t);
 int32_t dp_tokenizer_n_vocab(const dp_tokenizer *t);
@@ -270,7 +359,8 @@ int dp_tokenizer_is_eog(const dp_tokenizer *t, int32_t id);
 /* The ids of text[0..len) (any bytes, NUL included) into ids[0..cap); *n_ids = how many there
  * are. add_special: BOS/EOS as the model's rules say; parse_special: control-token text such as
  * "<|eot_id|>" becomes that token. When cap is too small: DP_ERR_LIMIT, nothing written to ids,
- * *n_ids = the count needed (ids may be NULL with cap 0 to ask for it). */
+ * *n_ids = the count needed (ids may be NULL with cap 0 to ask for it). Any other failure
+ * writes neither ids nor *n_ids. The tokenizer is never changed. */
 dp_status dp_tokenize(const dp_tokenizer *t, const char *text, size_t len, int add_special,
                       int parse_special, int32_t *ids, size_t cap, size_t *n_ids, dp_error *e);
 
@@ -278,7 +368,7 @@ dp_status dp_tokenize(const dp_tokenizer *t, const char *text, size_t len, int a
  * NUL (raw bytes: detokenize(tokenize(x)) == x for lossless tokenizers). special: render
  * control tokens' text (otherwise they vanish). When cap <= the length: DP_ERR_LIMIT, nothing
  * written to text, *len = the length (ask with text NULL, cap 0). An id out of range is
- * DP_ERR_INVALID_ARG. */
+ * DP_ERR_INVALID_ARG. Any other failure writes neither text nor *len. */
 dp_status dp_detokenize(const dp_tokenizer *t, const int32_t *ids, size_t n, int special,
                         char *text, size_t cap, size_t *len, dp_error *e);
 

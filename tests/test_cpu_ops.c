@@ -55,7 +55,7 @@ static void rel(dp_tensor *t) { B->i->tensor_free(B, t); }
 static void get(const dp_tensor *t, void *dst, uint64_t n) {
     dp_error e;
     CHECK(B->i->flush(B, &e) == DP_OK);
-    CHECK(B->i->tensor_get(B, t, 0, dst, n, &e) == DP_OK);
+    CHECK(B->i->tensor_read(B, t, 0, dst, n, &e) == DP_OK);
 }
 
 /* for the expected failures: flush reports an error with a message, then the state is clear */
@@ -731,8 +731,8 @@ static void test_memory(void) {
     dp_error e;
     CHECK(B->i->tensor_set(B, &t, 28, one, 12, &e) == DP_OK);
     CHECK(B->i->tensor_set(B, &t, 32, one, 12, &e) == DP_ERR_INVALID_ARG);
-    CHECK(B->i->tensor_get(B, &t, 36, z, 8, &e) == DP_ERR_INVALID_ARG);
-    CHECK(B->i->tensor_get(B, &t, 28, z, 12, &e) == DP_OK && z[2] == 3.0f);
+    CHECK(B->i->tensor_read(B, &t, 36, z, 8, &e) == DP_ERR_INVALID_ARG);
+    CHECK(B->i->tensor_read(B, &t, 28, z, 12, &e) == DP_OK && z[2] == 3.0f);
     rel(&t);
     CHECK(t.data == NULL);
     B->i->tensor_free(B, &t); /* twice: no-op */

@@ -1,7 +1,9 @@
 #!/bin/sh
 # test_webgpu_parity.sh — the hf-tiny fixtures on the WebGPU backend through the Node host:
 # `node web/doppler.mjs eval` logits against the reference (max |diff| <= 2e-3, f32) and
-# `run --greedy` against the reference greedy ids; then the quantized GGUF fixtures (q4_k_m,
+# `run --greedy` against the reference greedy ids; models and contexts interleaved on one shared
+# backend (tests/webgpu/shared_backend.mjs); dispatches per decoded token against the recorded
+# numbers (tests/webgpu/dispatch_count.mjs); then the quantized GGUF fixtures (q4_k_m,
 # q6_k, q8_0) against the CPU backend on the same file (tests/webgpu/quant_parity.mjs); and
 # `doppler run --backend webgpu` (the native tool delegating to web/doppler.mjs).
 # Models are converted with the native tool.
@@ -26,6 +28,10 @@ done
 DP_WASM="$W/dist/doppler.wasm" node "$ROOT/tests/webgpu/parity.mjs" "$FIX" "$TMP/models" "$TMP/out"
 rc=$?
 [ $rc = 0 ] || exit $rc
+# models and contexts interleaved on one shared backend: the same as each alone
+DP_WASM="$TMP/dist/doppler.wasm" node "$ROOT/tests/webgpu/shared_backend.mjs" "$TMP/models" || exit 1
+# GPU commands per decoded token as recorded (tests/webgpu/dispatches.json): lost fusion fails
+DP_WASM="$TMP/dist/doppler.wasm" node "$ROOT/tests/webgpu/dispatch_count.mjs" "$TMP/models" || exit 1
 # the native tool's --backend webgpu hands the command to web/doppler.mjs: same ids as the CPU
 ids="1 5 77 300 12 9"
 want=$("$TOOL" run "$TMP/models/llama" --ids "$ids" -n 8 --greedy --print-ids) || { echo "native run failed"; exit 1; }

@@ -5,6 +5,8 @@
 //
 //   const eng = await Engine.create({ wasm: bytes, fs, device });
 //   const model = eng.loadModel('/models/x', 'webgpu');
+//   const be = eng.newBackend('webgpu');          // or one backend shared by several models
+//   const draft = eng.loadModel('/models/d', be); // (speculative decoding, server slots)
 //   const ctx = model.newContext({ nCtx: 64 });
 //   await ctx.eval([2, 17, 9]);                  // records + submits, then awaits the GPU
 //   const id = await ctx.sample({ temperature: 0 });
@@ -14,7 +16,18 @@
 import { Wasi } from './wasi.mjs';
 import { GpuHost } from './gpu.mjs';
 
-export class DopplerError extends Error {}
+// A failing call: message is the library's one-line reason, status its dp_status code
+// (DopplerError.status names: 'invalid argument', 'out of memory', ... as statusName).
+const STATUS_NAMES = ['ok', 'invalid argument', 'out of memory', 'I/O error', 'bad format', 'unsupported',
+                      'hash mismatch', 'not found', 'over a limit', 'internal error'];
+export class DopplerError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.name = 'DopplerError';
+    this.status = status;
+    this.statusName = STATUS_NAMES[status] ?? `status ${status}`;
+  }
+}
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -53,6 +66,10 @@ export class Engine {
 
   error() { return this.readStr(this.x.dpw_error()); }
 
+  // The last failing call as a DopplerError; status: what the call returned (0: read the
+  // module's last error status, for calls that return a handle).
+  fail(status = 0) { return new DopplerError(this.error(), status || this.x.dpw_error_status()); }
+
   // Await the GPU: every read recorded so far lands in module memory.
   async settle() {
     if (this.gpu) await this.gpu.settle();
@@ -64,17 +81,29 @@ export class Engine {
     const p = this.cstr(path);
     const t = this.x.dpw_tokenizer_load(p);
     this.x.dpw_free(p);
-    if (!t) throw new DopplerError(this.error());
+    if (!t) throw this.fail();
     return new Tokenizer(this, t);
   }
 
+  // A backend that several models (and their contexts) share: 'cpu' or 'webgpu'. Free it
+  // after every model on it.
+  newBackend(kind = 'webgpu', threads = 0) {
+    const pk = this.cstr(kind);
+    const b = this.x.dpw_backend_new(pk, threads);
+    this.x.dpw_free(pk);
+    if (!b) throw this.fail();
+    return new Backend(this, b, kind);
+  }
+
+  // backend: a kind ('webgpu', 'cpu': the model gets a backend of its own) or a Backend.
   loadModel(dir, backend = 'webgpu', threads = 0) {
-    const pd = this.cstr(dir), pb = this.cstr(backend);
-    const m = this.x.dpw_model_load(pd, pb, threads);
+    const shared = backend instanceof Backend;
+    const pd = this.cstr(dir), pb = this.cstr(shared ? backend.kind : backend);
+    const m = this.x.dpw_model_load(pd, pb, threads, shared ? backend.ptr : 0);
     this.x.dpw_free(pd);
     this.x.dpw_free(pb);
-    if (!m) throw new DopplerError(this.error());
-    return new Model(this, m, backend);
+    if (!m) throw this.fail();
+    return new Model(this, m, shared ? backend.kind : backend);
   }
 }
 
@@ -95,7 +124,7 @@ export class Tokenizer {
         ids = x.dpw_alloc(4 * cap);
         st = x.dpw_tokenize(this.ptr, p, b.length, ids, cap, n);
       }
-      if (st) throw new DopplerError(this.eng.error());
+      if (st) throw this.eng.fail();
       return Array.from(new Int32Array(this.eng.mem, ids, new Int32Array(this.eng.mem, n, 1)[0]));
     } finally {
       x.dpw_free(p); x.dpw_free(n); x.dpw_free(ids);
@@ -108,6 +137,16 @@ export class Tokenizer {
 const LIMIT = 8;   // DP_ERR_LIMIT (include/doppler.h)
 // dp_gen_stop, in order
 export const STOP = ['running', 'max', 'eog', 'ctx_full', 'stop_string'];
+
+export class Backend {
+  constructor(eng, ptr, kind) {
+    this.eng = eng;
+    this.ptr = ptr;
+    this.kind = kind;
+  }
+
+  free() { this.eng.x.dpw_backend_free(this.ptr); this.ptr = 0; }
+}
 
 export class Model {
   constructor(eng, ptr, backend) {
@@ -130,7 +169,7 @@ export class Model {
     const k = this.eng.cstr(key);
     const st = this.eng.x.dpw_tune(this.ptr, k, value);
     this.eng.x.dpw_free(k);
-    if (st) throw new DopplerError(this.eng.error());
+    if (st) throw this.eng.fail(st);
   }
 
   gpuStats() {
@@ -144,7 +183,7 @@ export class Model {
 
   newContext({ nCtx = 0, nBatch = 0, logitsAll = false } = {}) {
     const c = this.eng.x.dpw_ctx_new(this.ptr, nCtx, nBatch, logitsAll ? 1 : 0);
-    if (!c) throw new DopplerError(this.eng.error());
+    if (!c) throw this.eng.fail();
     return new Context(this, c);
   }
 
@@ -183,7 +222,7 @@ export class Context {
     const out = logits ? x.dpw_alloc(bytes) : 0;
     try {
       const st = x.dpw_ctx_eval(this.ptr, this.ids(ids), n, out);
-      if (st) throw new DopplerError(this.eng.error());
+      if (st) throw this.eng.fail(st);
       if (wait || logits) await this.eng.settle();
       return logits ? new Float32Array(this.eng.mem.slice(out, out + bytes)) : null;
     } finally {
@@ -200,7 +239,7 @@ export class Context {
 
   sampleStart({ temperature = 0, topK = 0, topP = 1, seed = 0 } = {}) {
     const st = this.eng.x.dpw_ctx_sample(this.ptr, temperature, topK, topP, seed, this.scratch);
-    if (st) throw new DopplerError(this.eng.error());
+    if (st) throw this.eng.fail(st);
     return this;
   }
 
@@ -211,7 +250,7 @@ export class Context {
 
   // Keep the first pos positions (dp_ctx_truncate); positions evaluated since creation.
   truncate(pos) {
-    if (this.eng.x.dpw_ctx_truncate(this.ptr, pos)) throw new DopplerError(this.eng.error());
+    if (this.eng.x.dpw_ctx_truncate(this.ptr, pos)) throw this.eng.fail();
   }
   get nEvaluated() { return this.eng.x.dpw_ctx_n_evaluated(this.ptr); }
 
@@ -258,22 +297,22 @@ export class Generator {
     if (blob) new Uint8Array(eng.mem, sp, blob.length).set(blob);
     this.ptr = x.dpw_gen_new(ctx.ptr, tokenizer ? tokenizer.ptr : 0, temperature, topK, topP, seed, nMax, ignoreEos ? 1 : 0, sp);
     if (sp) x.dpw_free(sp);
-    if (!this.ptr) throw new DopplerError(eng.error());
+    if (!this.ptr) throw eng.fail();
     this.out = x.dpw_alloc(16);
   }
 
   // Evaluates ids at the context's position (queued on the GPU; no wait).
   prompt(ids) {
-    if (this.eng.x.dpw_gen_prompt(this.ptr, this.ctx.ids(ids), ids.length)) throw new DopplerError(this.eng.error());
+    if (this.eng.x.dpw_gen_prompt(this.ptr, this.ctx.ids(ids), ids.length)) throw this.eng.fail();
   }
 
   // The two halves of step(), for callers that time them (bench).
   begin() {
-    if (this.eng.x.dpw_gen_step_begin(this.ptr)) throw new DopplerError(this.eng.error());
+    if (this.eng.x.dpw_gen_step_begin(this.ptr)) throw this.eng.fail();
   }
   end() {
     const x = this.eng.x;
-    if (x.dpw_gen_step_end(this.ptr, this.out)) throw new DopplerError(this.eng.error());
+    if (x.dpw_gen_step_end(this.ptr, this.out)) throw this.eng.fail();
     const [id, p, len, stop] = new Int32Array(this.eng.mem, this.out, 4);
     return { id, text: len ? dec.decode(new Uint8Array(this.eng.mem, p >>> 0, len)) : '', stop: STOP[stop] };
   }

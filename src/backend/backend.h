@@ -4,8 +4,19 @@
  * Tensors are row-major: ne[0] is the row length (innermost), ne[1] the number of rows.
  * Activations are always f32; weights may be any dp_dtype. Ops never allocate: every buffer is
  * allocated up front with tensor_alloc. A backend may execute ops eagerly (CPU) or record them
- * and run them at flush (WebGPU); results are only observable through tensor_get / sample after
- * flush. Ops return nothing: a recording backend reports failures at flush. */
+ * and run them at flush (WebGPU). Ops return nothing: failures are sticky and reported by the
+ * next flush of the handle the op went through.
+ *
+ * Reads and synchronisation (the contract the runtime and the wasm host rely on):
+ *   - tensor_read is a *deferred* read: it orders a copy of t's bytes into dst after every op
+ *     recorded before it. When the bytes are there depends on the backend's reads_deferred:
+ *     false (CPU): before tensor_read returns; true (WebGPU): only once the JavaScript host has
+ *     settled (awaited the GPU) after control returned to it, because WebAssembly cannot block.
+ *     dst must stay valid until then, and nothing may branch on its value in the same step;
+ *   - flush submits everything recorded (reads included) and returns the first failure since
+ *     the last flush; it never waits for the device, so it is not a synchronisation point;
+ *   - the only synchronisation point is the host's (web/engine.mjs `settle()`); on a backend
+ *     without deferred reads every call is synchronous. */
 #ifndef DP_BACKEND_H
 #define DP_BACKEND_H
 
@@ -52,6 +63,21 @@ typedef struct dp_sample_args {
     float rand01;       /* uniform random number in [0,1) drawn by the host */
 } dp_sample_args;
 
+/* The attention block's middle (rope_qk_kv): [per-head norms of q and k,] rope of both at the
+ * same positions, then k and v appended to the caches. */
+typedef struct dp_qkv_args {
+    dp_tensor *q, *k;                   /* [n, rq.n_head * hd], [n, rk.n_head * hd], in place */
+    const dp_tensor *v;                 /* [n, rk.n_head * hd] */
+    const dp_tensor *q_norm, *k_norm;   /* f32 [hd] head norms: both or neither (NULL) */
+    float eps;
+    bool plus_one;
+    const dp_tensor *pos, *inv_freq;    /* as rope */
+    int n;
+    dp_rope_args rq, rk;                /* the same but for n_head */
+    dp_tensor *k_cache, *v_cache;       /* [ctx, rk.n_head * hd] */
+    int64_t cache_off;                  /* element offset of row 0 in the caches */
+} dp_qkv_args;
+
 typedef struct dp_backend dp_backend;
 
 typedef struct dp_backend_i {
@@ -60,12 +86,19 @@ typedef struct dp_backend_i {
     /* memory */
     dp_status (*tensor_alloc)(dp_backend *b, dp_tensor *t, dp_error *e); /* t->nbytes bytes */
     void (*tensor_free)(dp_backend *b, dp_tensor *t);
+    /* Optional (NULL: weights are copied into tensor_alloc'd memory): t's bytes are data
+       (t->nbytes bytes, 256-byte aligned, private to the caller and writable, valid until
+       tensor_free), used in place instead of allocating; prepare_weight may rewrite them.
+       (CPU: weights used straight from their mapped shard.) */
+    dp_status (*tensor_wrap)(dp_backend *b, dp_tensor *t, void *data, dp_error *e);
     dp_status (*tensor_set)(dp_backend *b, dp_tensor *t, uint64_t off, const void *src,
                             uint64_t n, dp_error *e);
-    /* blocking read of f32 data after flush (CPU: immediate). */
-    dp_status (*tensor_get)(dp_backend *b, const dp_tensor *t, uint64_t off, void *dst,
-                            uint64_t n, dp_error *e);
+    /* deferred read of n bytes at off into dst (see the top of this file); an error here is
+       about the arguments only, a failing op is reported by flush */
+    dp_status (*tensor_read)(dp_backend *b, const dp_tensor *t, uint64_t off, void *dst,
+                             uint64_t n, dp_error *e);
     dp_status (*flush)(dp_backend *b, dp_error *e);
+    bool reads_deferred;  /* tensor_read's bytes arrive after the host settles (WebGPU) */
 
     /* ops (all row counts are runtime n, shapes come from args) */
     /* out[n,d] = table[ids[i]] * scale ; ids is i32 [n] */
@@ -98,7 +131,7 @@ typedef struct dp_backend_i {
     void (*moe)(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *logits,
                 const dp_tensor *gate, const dp_tensor *up, const dp_tensor *down, /* [n_expert] */
                 int n, int n_expert, int k, dp_act act);
-    /* sample a token id from logits f32 [vocab] row `row`; result readable by tensor_get from
+    /* sample a token id from logits f32 [vocab] row `row`; result readable by tensor_read from
        out (i32 [1]) after flush */
     void (*sample)(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int row, int vocab,
                    const dp_sample_args *a);
@@ -110,12 +143,34 @@ typedef struct dp_backend_i {
     /* Optional (NULL: weights stay as stored): called once on a weight after its bytes are
        set, before any op uses it, for weights that only matmul / matmul_multi / get_rows read.
        The backend may rearrange the bytes in place (same nbytes) into a layout its kernels
-       prefer and record it in t->layout; tensor_set / tensor_get on it are then not
-       meaningful. (CPU: q4_K / q6_K rows interleaved 8 at a time for the decode kernels.) */
+       prefer and record it in t->layout; tensor_set / tensor_read on it are then not
+       meaningful. (CPU: q4_K rows interleaved 8 at a time for the decode kernels; q6_K has the layout
+       but is left row-major unless built with DP_MM_X8_Q6K_PREFERRED, see matmul.c.) */
     void (*prepare_weight)(dp_backend *b, dp_tensor *t);
-    /* true when tensor_get's bytes land only after the host settles (WebGPU in WebAssembly):
-       the caller must not branch on them in the same call. */
-    bool get_async;
+    /* Optional (NULL: contexts share the backend's own scratch and sticky error): a second
+       handle on the same device with scratch and a sticky error of its own, for one context.
+       Ops through it use its scratch, its flush reports only its failures, and tensors may be
+       allocated through either handle and used by ops through the other. Freed with its `free`
+       before the backend it was made from. */
+    dp_status (*stream_new)(dp_backend *b, dp_backend **out, dp_error *e);
+
+    /* ---- fused shapes: optional; NULL: the runtime issues the ops they stand for one by one
+       (src/runtime/fused.c, the only caller). Each is defined as that op sequence and writes
+       every output the ops would write; a backend implements one to record it in fewer
+       dispatches. The forward pass calls these, never a pattern a backend must recognise, so
+       fusion cannot vanish when the pass changes; tests/webgpu/dispatch_count.mjs holds the
+       dispatches per token. */
+    /* rms_norm(h <- x; w) [n, d], then outs[i] = h @ ws[i]^T for i < count (1..3, every
+       ws[i]->ne[0] == d), then with glu: glu(outs[0] <- outs[0], outs[1]; *glu) (count 2) */
+    void (*norm_matmul)(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp_tensor *w,
+                        int n, int d, float eps, bool plus_one, dp_tensor *const *outs,
+                        const dp_tensor *const *ws, int count, const dp_act *glu);
+    /* rms_norm(h <- h; w) [n, d], then add(y <- y + h) (a sandwich norm and its residual) */
+    void (*norm_add)(dp_backend *b, dp_tensor *y, dp_tensor *h, const dp_tensor *w, int n, int d,
+                     float eps, bool plus_one);
+    /* [rms_norm(q <- q; q_norm) per head, rms_norm(k <- k; k_norm) per head], rope(q),
+       rope(k), copy(k_cache[cache_off..] <- k), copy(v_cache[cache_off..] <- v) */
+    void (*rope_qk_kv)(dp_backend *b, const dp_qkv_args *a);
 } dp_backend_i;
 
 struct dp_backend {

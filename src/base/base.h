@@ -51,18 +51,16 @@ void dp_buf_puts(dp_buf *b, const char *s);
 void dp_buf_printf(dp_buf *b, const char *fmt, ...) DP_PRINTF(2, 3);
 void dp_buf_free(dp_buf *b);
 
-/* ---- reading through callbacks (files, memory, browser storage) ---- */
-typedef struct dp_reader {
-    void *ctx;
-    uint64_t size;                                          /* total bytes */
-    dp_status (*read_at)(void *ctx, uint64_t off, void *dst, size_t n); /* all n bytes or error */
-    void (*close)(void *ctx);                               /* may be NULL */
-} dp_reader;
+/* ---- reading through callbacks (files, memory, browser storage) ----
+ * dp_reader is public (doppler.h): shard sources hand them out. */
 dp_status dp_reader_open_file(dp_reader *r, const char *path, dp_error *e);
 void dp_reader_open_mem(dp_reader *r, const void *data, size_t n); /* data must outlive r */
 /* Reads [off, off+n) with bounds checked against r->size; error message names what. */
 dp_status dp_reader_read(const dp_reader *r, uint64_t off, void *dst, size_t n, dp_error *e);
 void dp_reader_close(dp_reader *r);
+/* r's whole content as private copy-on-write memory (r->map), valid until close; NULL when the
+ * reader cannot map. */
+void *dp_reader_map(dp_reader *r);
 
 /* Whole-file helpers; max bounds the size accepted (DP_ERR_LIMIT past it). *data is
  * NUL-terminated and owned by the caller (dp_free). */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -14,6 +15,8 @@
 
 typedef struct file_ctx {
     int fd;
+    void *map;        /* the whole file, MAP_PRIVATE (copy on write), or NULL */
+    uint64_t map_size;
 } file_ctx;
 
 static dp_status file_read_at(void *ctx, uint64_t off, void *dst, size_t n) {
@@ -35,8 +38,28 @@ static dp_status file_read_at(void *ctx, uint64_t off, void *dst, size_t n) {
     return DP_OK;
 }
 
+/* The whole file mapped private and writable: pages are read lazily and shared with the page
+ * cache until written, a write copies just that page (the file never changes). Not in the
+ * WebAssembly build: WASI's emulated mmap would copy the whole file into the heap. */
+static void *file_map(void *ctx, uint64_t size) {
+    file_ctx *f = ctx;
+#if defined(__wasm__)
+    (void)f;
+    (void)size;
+    return NULL;
+#endif
+    if (f->map) return f->map;
+    if (size == 0 || size > SIZE_MAX) return NULL;
+    void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_PRIVATE, f->fd, 0);
+    if (p == MAP_FAILED) return NULL;
+    f->map = p;
+    f->map_size = size;
+    return p;
+}
+
 static void file_close(void *ctx) {
     file_ctx *f = ctx;
+    if (f->map) munmap(f->map, (size_t)f->map_size);
     close(f->fd);
     dp_free(f);
 }
@@ -90,10 +113,13 @@ dp_status dp_reader_open_file(dp_reader *r, const char *path, dp_error *e) {
         return dp_err_set(e, DP_ERR_NOMEM, "out of memory opening %s", path);
     }
     f->fd = fd;
+    f->map = NULL;
+    f->map_size = 0;
     r->ctx = f;
     r->size = size;
     r->read_at = file_read_at;
     r->close = file_close;
+    r->map = file_map;
     return DP_OK;
 }
 
@@ -108,6 +134,7 @@ void dp_reader_open_mem(dp_reader *r, const void *data, size_t n) {
     r->size = n;
     r->read_at = mem_read_at;
     r->close = NULL;
+    r->map = NULL; /* the caller's memory is not ours to write */
 }
 
 dp_status dp_reader_read(const dp_reader *r, uint64_t off, void *dst, size_t n, dp_error *e) {
@@ -129,8 +156,11 @@ void dp_reader_close(dp_reader *r) {
     r->ctx = NULL;
     r->close = NULL;
     r->read_at = NULL;
+    r->map = NULL;
     r->size = 0;
 }
+
+void *dp_reader_map(dp_reader *r) { return r->map ? r->map(r->ctx, r->size) : NULL; }
 
 /* ---- whole files ---- */
 

@@ -36,8 +36,10 @@
  * tensor's size. A shard's bytes are handed out only after the whole file's size and SHA-256
  * match the manifest (DP_ERR_HASH otherwise; a missing file is DP_ERR_NOT_FOUND naming the hash).
  * Verification is remembered per open handle: a verified shard's later reads go straight to the
- * file (the file is assumed not to change while the handle is open). The most recently verified
- * shard is kept in memory, so reading tensors in manifest order reads each shard once. A dp_rdrr
+ * source (a shard is assumed not to change while the handle is open; a mapped one must not
+ * shrink). Shards come from a dp_shard_source (doppler.h): <dir>/shards/ unless
+ * dp_rdrr_set_source says otherwise. The most recently verified shard is kept in memory until
+ * dp_rdrr_drop_cache, so reading tensors in manifest order reads each shard once. A dp_rdrr
  * handle is not safe to read from two threads at once (the shard cache is shared). */
 #ifndef DP_RDRR_H
 #define DP_RDRR_H
@@ -146,6 +148,17 @@ dp_status dp_rdrr_read_tensor(dp_rdrr *m, const dp_rdrr_tensor *t, void *dst, dp
 dp_status dp_rdrr_shard_data(dp_rdrr *m, uint32_t shard, const uint8_t **data, dp_error *e);
 /* Free the in-memory shard copy. */
 void dp_rdrr_drop_cache(dp_rdrr *m);
+/* Read shards through src from now on instead of <dir>/shards/ (copied; src->ud must outlive
+ * m). */
+void dp_rdrr_set_source(dp_rdrr *m, const dp_shard_source *src);
+/* DP_OK when the source holds shard i with the manifest's size (DP_ERR_NOT_FOUND: missing,
+ * DP_ERR_HASH: another size), without reading it. */
+dp_status dp_rdrr_shard_has(const dp_rdrr *m, uint32_t i, dp_error *e);
+/* A tensor's bytes in place: *data points into its shard mapped private and writable (copy on
+ * write: writing changes neither the file nor other mappings), valid until dp_rdrr_free, after
+ * the shard was verified (streamed, not held). *data NULL (DP_OK) when the tensor is split over
+ * several spans or the source's reader cannot map: read it with dp_rdrr_read_tensor instead. */
+dp_status dp_rdrr_map_tensor(dp_rdrr *m, const dp_rdrr_tensor *t, void **data, dp_error *e);
 /* Verify every shard and every file the manifest hashes (streamed, not held); returns the first
  * failure (DP_ERR_HASH / DP_ERR_NOT_FOUND). */
 dp_status dp_rdrr_verify(dp_rdrr *m, dp_error *e);

@@ -38,6 +38,12 @@ struct dp_rdrr {
     uint8_t *cache;
     size_t cache_cap;
     int64_t cache_shard; /* -1: none */
+    /* where shards come from: the directory's shards/ (owned) or the caller's */
+    dp_shard_source src;
+    bool own_src;
+    /* shards mapped for tensors that use their bytes in place (dp_rdrr_map_tensor) */
+    dp_reader *maps;     /* [n_shards], ctx NULL when not open */
+    uint8_t **map_base;  /* [n_shards] */
 };
 
 /* ---- manifest validation ---- */
@@ -286,12 +292,34 @@ dp_status dp_rdrr_open(const char *dir, dp_rdrr **out, dp_error *e) {
         dp_rdrr_free(m);
         return dp_err_set(e, DP_ERR_NOMEM, "out of memory");
     }
+    if ((s = dp_shard_source_dir(dir, &m->src, e))) {
+        dp_rdrr_free(m);
+        return s;
+    }
+    m->own_src = true;
     *out = m;
     return DP_OK;
 }
 
+void dp_rdrr_set_source(dp_rdrr *m, const dp_shard_source *src) {
+    if (!m || !src) return;
+    if (m->own_src) dp_shard_source_dir_free(&m->src);
+    m->src = *src;
+    m->own_src = false;
+}
+
+static void r_unmap_all(dp_rdrr *m) {
+    for (uint32_t i = 0; m->maps && i < m->n_shards; i++) dp_reader_close(&m->maps[i]);
+    dp_free(m->maps);
+    dp_free(m->map_base);
+    m->maps = NULL;
+    m->map_base = NULL;
+}
+
 void dp_rdrr_free(dp_rdrr *m) {
     if (!m) return;
+    r_unmap_all(m);
+    if (m->own_src) dp_shard_source_dir_free(&m->src);
     dp_json_free(m->doc);
     dp_free(m->dir);
     dp_free(m->shards);
@@ -339,19 +367,32 @@ const char *dp_rdrr_shard_hash(const dp_rdrr *m, uint32_t shard) {
 
 /* ---- shard access ---- */
 
-/* Open shard i's file and check its size against the manifest. */
+dp_status dp_rdrr_shard_has(const dp_rdrr *m, uint32_t i, dp_error *e) {
+    const r_shard *sh = &m->shards[i];
+    if (!m->src.has)
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "manifest parsed from memory: no shard source");
+    uint64_t size = 0;
+    dp_error oe = {0};
+    dp_status s = m->src.has(m->src.ud, sh->hex, &size, &oe);
+    if (s == DP_ERR_NOT_FOUND)
+        return dp_err_set(e, DP_ERR_NOT_FOUND, "shard %u (sha256:%s) is missing", i, sh->hex);
+    if (s) return dp_err_set(e, s, "shard %u: %s", i, oe.msg);
+    if (size != sh->size)
+        return dp_err_set(e, DP_ERR_HASH, "shard %u is %" PRIu64 " bytes, the manifest says %" PRIu64,
+                          i, size, sh->size);
+    return DP_OK;
+}
+
+/* Open shard i through the source and check its size against the manifest. */
 static dp_status r_shard_open(const dp_rdrr *m, uint32_t i, dp_reader *r, dp_error *e) {
     const r_shard *sh = &m->shards[i];
-    if (!m->dir)
+    if (!m->src.open)
         return dp_err_set(e, DP_ERR_INVALID_ARG, "manifest parsed from memory: shards unreadable");
-    char name[96];
-    snprintf(name, sizeof name, "shards/%s.bin", sh->hex);
-    char *path = dp_path_join(m->dir, name);
-    if (!path) return dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+    memset(r, 0, sizeof *r);
     dp_error oe = {0};
-    dp_status s = dp_reader_open_file(r, path, &oe);
+    dp_status s = m->src.open(m->src.ud, sh->hex, r, &oe);
     if (s == DP_ERR_NOT_FOUND)
-        s = dp_err_set(e, DP_ERR_NOT_FOUND, "shard %u (sha256:%s) is missing: %s", i, sh->hex, path);
+        s = dp_err_set(e, DP_ERR_NOT_FOUND, "shard %u (sha256:%s) is missing: %s", i, sh->hex, oe.msg);
     else if (s)
         s = dp_err_set(e, s, "shard %u (sha256:%s): %s", i, sh->hex, oe.msg);
     else if (r->size != sh->size) {
@@ -359,7 +400,6 @@ static dp_status r_shard_open(const dp_rdrr *m, uint32_t i, dp_reader *r, dp_err
                        "says %" PRIu64, i, sh->hex, r->size, sh->size);
         dp_reader_close(r);
     }
-    dp_free(path);
     return s;
 }
 
@@ -479,6 +519,34 @@ dp_status dp_rdrr_read_tensor(dp_rdrr *m, const dp_rdrr_tensor *t, void *dst, dp
         if (s) { dp_err_prefix(e, "tensor '%s'", t->name); return s; }
         out += sp->size;
     }
+    return DP_OK;
+}
+
+dp_status dp_rdrr_map_tensor(dp_rdrr *m, const dp_rdrr_tensor *t, void **data, dp_error *e) {
+    *data = NULL;
+    if (!m || !t || t < m->tensors || t >= m->tensors + m->n_tensors)
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "dp_rdrr_map_tensor: bad argument");
+    if (t->n_spans != 1 || t->size == 0) return DP_OK;
+    const uint32_t i = t->spans[0].shard;
+    dp_status s = DP_OK;
+    if (!m->shards[i].verified && (s = r_verify_stream(m, i, e))) return s;
+    if (!m->maps) {
+        m->maps = dp_calloc(m->n_shards, sizeof *m->maps);
+        m->map_base = dp_calloc(m->n_shards, sizeof *m->map_base);
+        if (!m->maps || !m->map_base) {
+            r_unmap_all(m);
+            return dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+        }
+    }
+    if (!m->maps[i].ctx) {
+        if ((s = r_shard_open(m, i, &m->maps[i], e))) return s;
+        m->map_base[i] = dp_reader_map(&m->maps[i]);
+        if (!m->map_base[i]) { /* not mappable: the caller copies */
+            dp_reader_close(&m->maps[i]);
+            return DP_OK;
+        }
+    }
+    if (m->map_base[i]) *data = m->map_base[i] + t->spans[0].offset;
     return DP_OK;
 }
 

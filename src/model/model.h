@@ -1,8 +1,8 @@
 /* model.h — the normalised model description every supported family maps onto, and the
  * canonical tensor names the runtime reads.
  *
- * One generic decoder block covers every family; per-family code (hf_config.c, hf_names.c)
- * only maps config fields and tensor names onto this description. */
+ * One generic decoder block covers every family; per-family code (hf_config.c: config fields
+ * and tensor names) only maps config fields and tensor names onto this description. */
 #ifndef DP_MODEL_H
 #define DP_MODEL_H
 

@@ -18,7 +18,8 @@ static dp_status alloc_f32(dp_backend *be, dp_tensor *t, int64_t rows, int64_t c
 }
 
 static void free_ctx_tensors(dp_ctx *c) {
-    dp_backend *be = c->m->be;
+    dp_backend *be = c->be;
+    if (!be) return;
     dp_tensor *all = (dp_tensor *)&c->s;
     for (size_t i = 0; i < sizeof c->s / sizeof(dp_tensor); i++) be->i->tensor_free(be, &all[i]);
     for (int l = 0; l < c->m->d.n_layers; l++) {
@@ -32,9 +33,15 @@ static dp_status ctx_alloc(dp_ctx *c, dp_error *e) {
     const dp_model_desc *d = &m->d;
     dp_backend *be = m->be;
     dp_scratch *s = &c->s;
+    dp_status st;
+    if (be->i->stream_new) {
+        if ((st = be->i->stream_new(be, &c->be, e))) return st;
+        be = c->be;
+    } else {
+        c->be = be;
+    }
     int64_t B = c->n_batch, q_dim = (int64_t)d->n_head * d->head_dim, kv_dim = (int64_t)d->n_kv_head * d->head_dim;
     int64_t wide = d->hidden > q_dim ? d->hidden : q_dim;
-    dp_status st;
     if ((st = alloc_f32(be, &s->x, B, d->hidden, e)) || (st = alloc_f32(be, &s->h, B, wide, e)) ||
         (st = alloc_f32(be, &s->q, B, q_dim, e)) || (st = alloc_f32(be, &s->k, B, kv_dim, e)) ||
         (st = alloc_f32(be, &s->v, B, kv_dim, e)) || (st = alloc_f32(be, &s->att, B, q_dim, e)) ||
@@ -112,6 +119,7 @@ dp_status dp_ctx_new(dp_model *m, const dp_ctx_params *p, dp_ctx **out, dp_error
 void dp_ctx_free(dp_ctx *c) {
     if (!c) return;
     free_ctx_tensors(c);
+    if (c->be && c->be != c->m->be) c->be->i->free(c->be);
     dp_free(c->k_cache);
     dp_free(c->v_cache);
     dp_free(c);
@@ -143,7 +151,7 @@ static dp_status eval_check(dp_ctx *c, const int32_t *ids, int32_t n, dp_error *
 
 /* one forward pass over ids[0, chunk) (chunk <= n_batch) at c->pos; logits as dp_forward */
 static dp_status eval_chunk(dp_ctx *c, const int32_t *ids, int32_t chunk, bool all, dp_tensor *logits, dp_error *e) {
-    dp_backend *be = c->m->be;
+    dp_backend *be = c->be;
     int32_t pos_buf[64];
     dp_status st = be->i->tensor_set(be, &c->s.ids, 0, ids, (uint64_t)chunk * 4u, e);
     for (int32_t i = 0; i < chunk && st == DP_OK; i += 64) {
@@ -157,30 +165,40 @@ static dp_status eval_chunk(dp_ctx *c, const int32_t *ids, int32_t chunk, bool a
     return be->i->flush(be, e);
 }
 
+/* after a failed evaluation: as before the call (positions past pos0 are rewritten by the next
+ * eval), but nothing to sample: the logits may be from a half-done chunk */
+static dp_status eval_failed(dp_ctx *c, int32_t pos0, dp_status st) {
+    c->pos = pos0;
+    c->last_rows = 0;
+    c->sampled = false;
+    return st;
+}
+
 dp_status dp_ctx_eval(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, dp_error *e) {
     return dp_ctx_eval_from(c, ids, n, logits, 0, e);
 }
 
 dp_status dp_ctx_eval_from(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, int32_t first_out, dp_error *e) {
     dp_model *m = c->m;
-    dp_backend *be = m->be;
+    dp_backend *be = c->be;
     if (logits && !c->logits_all) return dp_err_set(e, DP_ERR_INVALID_ARG, "eval: logits output needs a context with logits_all");
     dp_status st = eval_check(c, ids, n, e);
     if (st != DP_OK) return st;
     if (first_out < 0 || first_out >= n)
         return dp_err_set(e, DP_ERR_INVALID_ARG, "eval: first logits row %d outside [0, %d)", first_out, n);
+    const int32_t pos0 = c->pos;
     for (int32_t done = 0; done < n;) {
         int32_t chunk = n - done < c->n_batch ? n - done : c->n_batch;
         /* a batch wholly before first_out needs only its last row (what sampling reads) */
         bool rows_wanted = done + chunk > first_out;
-        if ((st = eval_chunk(c, ids + done, chunk, c->logits_all && rows_wanted, NULL, e))) return st;
+        if ((st = eval_chunk(c, ids + done, chunk, c->logits_all && rows_wanted, NULL, e))) return eval_failed(c, pos0, st);
         if (logits && rows_wanted) {
             uint64_t row = (uint64_t)m->d.vocab * 4u;
             int32_t r0 = first_out > done ? first_out - done : 0;
-            st = be->i->tensor_get(be, &c->s.logits, row * (uint64_t)r0,
-                                   logits + (size_t)(done + r0 - first_out) * (size_t)m->d.vocab,
-                                   row * (uint64_t)(chunk - r0), e);
-            if (st != DP_OK) return st;
+            st = be->i->tensor_read(be, &c->s.logits, row * (uint64_t)r0,
+                                    logits + (size_t)(done + r0 - first_out) * (size_t)m->d.vocab,
+                                    row * (uint64_t)(chunk - r0), e);
+            if (st != DP_OK) return eval_failed(c, pos0, st);
         }
         c->pos += chunk;
         c->n_evaluated += chunk;
@@ -195,7 +213,7 @@ dp_status dp_ctx_eval_rows(dp_ctx *c, const int32_t *ids, int32_t n, dp_tensor *
     if (n > c->n_batch || logits->ne[1] < n || logits->ne[0] != c->m->d.vocab)
         return dp_err_set(e, DP_ERR_INTERNAL, "eval_rows: %d rows for a batch of %d and %lld logit rows", n, c->n_batch,
                           (long long)logits->ne[1]);
-    if ((st = eval_chunk(c, ids, n, true, logits, e))) return st;
+    if ((st = eval_chunk(c, ids, n, true, logits, e))) return eval_failed(c, c->pos, st);
     c->pos += n;
     c->n_evaluated += n;
     return DP_OK;
@@ -231,7 +249,7 @@ float dp_ctx_rand01(dp_ctx *c, const dp_sampling *sp) {
 }
 
 dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *sp, int32_t *token, dp_error *e) {
-    dp_backend *be = c->m->be;
+    dp_backend *be = c->be;
     if (c->last_rows <= 0) return dp_err_set(e, DP_ERR_INVALID_ARG, "sample: nothing evaluated yet");
     dp_status st = dp_sampling_check(sp, e);
     if (st != DP_OK) return st;
@@ -244,13 +262,13 @@ dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *sp, int32_t *token, dp_err
     a.rand01 = dp_ctx_rand01(c, sp);
     be->i->sample(be, &c->s.token, &c->s.logits, c->last_rows - 1, c->m->d.vocab, &a);
     st = be->i->flush(be, e);
-    if (st == DP_OK) st = be->i->tensor_get(be, &c->s.token, 0, token, 4, e);
+    if (st == DP_OK) st = be->i->tensor_read(be, &c->s.token, 0, token, 4, e);
     c->sampled = st == DP_OK;
     return st;
 }
 
 dp_status dp_ctx_eval_sampled(dp_ctx *c, dp_error *e) {
-    dp_backend *be = c->m->be;
+    dp_backend *be = c->be;
     if (!c->sampled) return dp_err_set(e, DP_ERR_INVALID_ARG, "eval_sampled: no token sampled since the last eval");
     if (c->pos + 1 > c->n_ctx)
         return dp_err_set(e, DP_ERR_LIMIT, "eval_sampled: position %d passes the context length %d", c->pos, c->n_ctx);
@@ -260,7 +278,10 @@ dp_status dp_ctx_eval_sampled(dp_ctx *c, dp_error *e) {
     be->i->copy(be, &c->s.ids, 0, &c->s.token, 1); /* the id stays on the device */
     c->sampled = false;
     dp_forward(c, 1, c->logits_all, NULL);
-    if ((st = be->i->flush(be, e)) != DP_OK) return st;
+    if ((st = be->i->flush(be, e)) != DP_OK) {
+        c->last_rows = 0;
+        return st;
+    }
     c->pos += 1;
     c->n_evaluated += 1;
     return DP_OK;

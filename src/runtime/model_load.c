@@ -1,9 +1,7 @@
 /* model_load.c — an RDRR directory onto a backend: description, tensor checks, uploads. */
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "backend/webgpu/webgpu.h"
 #include "runtime/runtime.h"
 
 void dp_load_params_default(dp_load_params *p) {
@@ -42,12 +40,18 @@ static dp_status load_tensor(loader *L, const char *name, int64_t rows, int64_t 
     t->ne[0] = cols;
     t->ne[1] = rows;
     t->nbytes = rt->size;
-    dp_status st = m->be->i->tensor_alloc(m->be, t, e);
+    void *mapped = NULL; /* the bytes in place, in their mapped shard (CPU) */
+    dp_status st = m->be->i->tensor_wrap ? dp_rdrr_map_tensor(m->rdrr, rt, &mapped, e) : DP_OK;
+    if ((uintptr_t)mapped % 64) mapped = NULL; /* spans are 256-aligned in page-aligned maps */
+    if (st == DP_OK)
+        st = mapped ? m->be->i->tensor_wrap(m->be, t, mapped, e) : m->be->i->tensor_alloc(m->be, t, e);
     if (st != DP_OK) {
         dp_err_prefix(e, "tensor '%s'", name);
         return st;
     }
-    if (t->data) {
+    if (mapped) {
+        /* already there (and verified) */
+    } else if (t->data) {
         st = dp_rdrr_read_tensor(m->rdrr, rt, t->data, e);
     } else {
         void *tmp = dp_malloc(rt->size);
@@ -107,29 +111,19 @@ static dp_status load_all(loader *L, dp_error *e) {
     return DP_OK;
 }
 
-/* Before anything is allocated for the tensors: every shard file is there with the manifest's
- * size, and the tensors do not claim more bytes than those files hold. Spans may overlap, so
+/* Before anything is allocated for the tensors: the source holds every shard with the
+ * manifest's size, and the tensors do not claim more bytes than those files hold. Spans may overlap, so
  * without this a small hostile manifest could make the loader allocate (and zero) any amount of
  * memory before the first shard read failed. */
 static dp_status check_shards(const dp_model *m, dp_error *e) {
     uint64_t have = 0, need = 0;
     for (uint32_t i = 0; i < (uint32_t)dp_rdrr_n_shards(m->rdrr); i++) {
-        char name[96];
-        snprintf(name, sizeof name, "shards/%s.bin", dp_rdrr_shard_hash(m->rdrr, i));
-        char *path = dp_path_join(m->dir, name);
-        if (!path) return dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
-        struct stat sb;
-        int rc = stat(path, &sb);
-        dp_free(path);
-        uint64_t want = dp_rdrr_shard_size(m->rdrr, i);
-        if (rc != 0)
-            return dp_err_set(e, DP_ERR_NOT_FOUND, "model: shard %u (sha256:%s) is missing", i, dp_rdrr_shard_hash(m->rdrr, i));
-        if (!S_ISREG(sb.st_mode))
-            return dp_err_set(e, DP_ERR_IO, "model: shard %u (sha256:%s) is not a regular file", i, dp_rdrr_shard_hash(m->rdrr, i));
-        if ((uint64_t)sb.st_size != want)
-            return dp_err_set(e, DP_ERR_HASH, "model: shard %u is %lld bytes, the manifest says %llu", i,
-                              (long long)sb.st_size, (unsigned long long)want);
-        have += want; /* <= 2^20 shards of <= 1 GiB: no overflow */
+        dp_status st = dp_rdrr_shard_has(m->rdrr, i, e);
+        if (st != DP_OK) {
+            dp_err_prefix(e, "model");
+            return st;
+        }
+        have += dp_rdrr_shard_size(m->rdrr, i); /* <= 2^20 shards of <= 1 GiB: no overflow */
     }
     for (size_t i = 0; i < dp_rdrr_n_tensors(m->rdrr); i++)
         if (!dp_add_u64(need, dp_rdrr_tensor_at(m->rdrr, i)->size, &need)) need = UINT64_MAX;
@@ -146,18 +140,25 @@ dp_status dp_model_load(const char *dir, const dp_load_params *p, dp_model **out
         p = &defaults;
     }
     if (!dir || !out) return dp_err_set(e, DP_ERR_INVALID_ARG, "dp_model_load: NULL argument");
-    const bool webgpu = p->backend && !strcmp(p->backend, "webgpu");
-    if (p->backend && strcmp(p->backend, "cpu") && !webgpu)
+    if (!p->be && p->backend && strcmp(p->backend, "cpu") && strcmp(p->backend, "webgpu"))
         return dp_err_set(e, DP_ERR_UNSUPPORTED, "backend '%s' is not available (cpu, webgpu)", p->backend);
     dp_model *m = dp_calloc(1, sizeof *m);
     if (!m) return dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
     loader L = {m, p, NULL, 0, 0};
     dp_status st = dp_rdrr_open(dir, &m->rdrr, e);
+    if (st == DP_OK && p->shards) dp_rdrr_set_source(m->rdrr, p->shards);
     if (st == DP_OK) st = dp_model_from_json(dp_rdrr_model(m->rdrr), &m->d, e);
     if (st == DP_OK && !(m->dir = dp_strdup(dir))) st = dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
     if (st == DP_OK) st = check_shards(m, e);
-    if (st == DP_OK)
-        st = webgpu ? dp_backend_webgpu_new(&m->be, e) : dp_backend_cpu_new(p->n_threads, &m->be, e);
+    if (st == DP_OK && p->be) {
+        m->be = p->be;
+    } else if (st == DP_OK) {
+        dp_backend_params bp;
+        dp_backend_params_default(&bp);
+        bp.n_threads = p->n_threads;
+        st = dp_backend_new(p->backend, &bp, &m->be, e);
+        m->owns_be = st == DP_OK;
+    }
     if (st == DP_OK) {
         size_t nt = dp_rdrr_n_tensors(m->rdrr);
         L.seen = dp_calloc(nt ? nt : 1, 1);
@@ -166,6 +167,7 @@ dp_status dp_model_load(const char *dir, const dp_load_params *p, dp_model **out
     }
     if (st == DP_OK) st = load_all(&L, e);
     dp_free(L.seen);
+    if (m->rdrr) dp_rdrr_drop_cache(m->rdrr); /* the weights are on the backend (or mapped) now */
     if (st != DP_OK) {
         dp_model_free(m);
         return st;
@@ -192,7 +194,7 @@ void dp_model_free(dp_model *m) {
         be->i->tensor_free(be, &m->embd);
         be->i->tensor_free(be, &m->out_norm);
         if (!m->d.tied_embeddings) be->i->tensor_free(be, &m->output);
-        be->i->free(be);
+        if (m->owns_be) be->i->free(be);
     }
     dp_free(m->layers);
     dp_rdrr_free(m->rdrr);

@@ -13,7 +13,8 @@ typedef struct dp_layer_w {
 
 struct dp_model {
     dp_model_desc d;
-    dp_backend *be;
+    dp_backend *be;       /* where the weights live: the model's own or a caller's */
+    bool owns_be;         /* made by dp_model_load (freed with the model) */
     dp_rdrr *rdrr;
     char *dir;
     dp_tensor embd, out_norm, output; /* output aliases embd when tied */
@@ -31,6 +32,8 @@ typedef struct dp_scratch {
 
 struct dp_ctx {
     dp_model *m;
+    dp_backend *be;           /* this context's stream on m->be (its scratch and sticky error),
+                                 or m->be itself when the backend has no streams */
     int n_ctx, n_batch, pos;
     int64_t n_evaluated;      /* positions evaluated since creation (dp_ctx_n_evaluated) */
     bool logits_all;

@@ -66,7 +66,7 @@ void dp_spec_params_default(dp_spec_params *p) {
 
 void dp_spec_free(dp_spec *s) {
     if (!s) return;
-    dp_backend *be = s->t->m->be;
+    dp_backend *be = s->t->be;
     be->i->tensor_free(be, &s->logits);
     be->i->tensor_free(be, &s->ids);
     dp_free(s->got);
@@ -83,7 +83,7 @@ void dp_spec_free(dp_spec *s) {
 }
 
 static dp_status spec_alloc(dp_spec *s, dp_error *e) {
-    dp_backend *be = s->t->m->be;
+    dp_backend *be = s->t->be;
     size_t v = (size_t)s->vocab, kr = (size_t)s->kmax + 1;
     memset(&s->logits, 0, sizeof s->logits);
     s->logits.dtype = DP_DTYPE_F32;
@@ -125,10 +125,10 @@ dp_status dp_spec_new(dp_ctx *target, dp_ctx *draft, const dp_spec_params *p, dp
         return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative: draft_max %d is over %d", kmax, SPEC_K_MAX);
     if (!draft && lookup > SPEC_LOOKUP_MAX)
         return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative: lookup n-gram length %d is over %d", lookup, SPEC_LOOKUP_MAX);
-    if (target->m->be->i->get_async || (draft && draft->m->be->i->get_async))
+    if (target->be->i->reads_deferred || (draft && draft->be->i->reads_deferred))
         return dp_err_set(e, DP_ERR_UNSUPPORTED, "speculative: the %s backend reads back asynchronously; speculative decoding "
                           "runs on backends that read back at once (cpu)",
-                          (target->m->be->i->get_async ? target : draft)->m->be->i->name);
+                          (target->be->i->reads_deferred ? target : draft)->be->i->name);
     if (draft && draft->m->d.vocab > target->m->d.vocab)
         return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative: the draft's vocabulary (%d tokens) is larger than the target's (%d)",
                           draft->m->d.vocab, target->m->d.vocab);
@@ -197,7 +197,7 @@ static dp_status draft_sync(dp_spec *s, const int32_t *hist, int32_t n, dp_error
 static dp_status draft_propose(dp_spec *s, const int32_t *hist, int32_t n, int32_t K, const dp_sample_args *a,
                                const dp_sampling *sp, int32_t *prop, int32_t *np, dp_error *e) {
     dp_ctx *d = s->d;
-    dp_backend *be = d->m->be;
+    dp_backend *be = d->be;
     *np = 0;
     if (K > d->n_ctx - n + 1) K = d->n_ctx - n + 1; /* the draft evaluates hist and d[0, K - 1) */
     if (K <= 0) return DP_OK;
@@ -210,7 +210,7 @@ static dp_status draft_propose(dp_spec *s, const int32_t *hist, int32_t n, int32
             st = dp_ctx_sample(d, sp, &tok, e);
         } else {
             float *q = s->q + (size_t)i * (size_t)s->vocab;
-            st = be->i->tensor_get(be, &d->s.logits, (uint64_t)(d->last_rows - 1) * dv * 4u, s->dl, dv * 4u, e);
+            st = be->i->tensor_read(be, &d->s.logits, (uint64_t)(d->last_rows - 1) * dv * 4u, s->dl, dv * 4u, e);
             if (st != DP_OK) break;
             s->qsum[i] = dp_sample_weights(s->dl, s->d_vocab, a, q, s->cd);
             memset(q + dv, 0, (size_t)(s->vocab - s->d_vocab) * sizeof *q);
@@ -253,7 +253,7 @@ static float uniform_below_one(dp_spec *s, const dp_sampling *sp) {
 /* greedy: keep d_j while it is row j's arg max; the first row that disagrees (or row K) gives
  * its own */
 static dp_status accept_greedy(dp_spec *s, int32_t K, const dp_sample_args *a, emitter *em, dp_error *e) {
-    dp_backend *be = s->t->m->be;
+    dp_backend *be = s->t->be;
     for (int32_t r = 0; r <= K; r++) {
         dp_tensor v = s->ids;
         uint64_t off = (uint64_t)r * SPEC_ID_STRIDE * 4u;
@@ -264,7 +264,7 @@ static dp_status accept_greedy(dp_spec *s, int32_t K, const dp_sample_args *a, e
         be->i->sample(be, &v, &s->logits, r, s->vocab, a);
     }
     dp_status st = be->i->flush(be, e);
-    if (st == DP_OK) st = be->i->tensor_get(be, &s->ids, 0, s->got, ((uint64_t)K * SPEC_ID_STRIDE + 1) * 4u, e);
+    if (st == DP_OK) st = be->i->tensor_read(be, &s->ids, 0, s->got, ((uint64_t)K * SPEC_ID_STRIDE + 1) * 4u, e);
     if (st != DP_OK) return st;
     for (int32_t j = 0; !em->stop; j++) {
         const int32_t want = s->got[(size_t)j * SPEC_ID_STRIDE];
@@ -280,9 +280,9 @@ static dp_status accept_greedy(dp_spec *s, int32_t K, const dp_sample_args *a, e
 /* sampling: the rejection rule over the rows read back (see the top of the file) */
 static dp_status accept_sampled(dp_spec *s, int32_t K, const dp_sample_args *a, const dp_sampling *sp, emitter *em,
                                 dp_error *e) {
-    dp_backend *be = s->t->m->be;
+    dp_backend *be = s->t->be;
     const size_t v = (size_t)s->vocab;
-    dp_status st = be->i->tensor_get(be, &s->logits, 0, s->rows, (uint64_t)(K + 1) * v * 4u, e);
+    dp_status st = be->i->tensor_read(be, &s->logits, 0, s->rows, (uint64_t)(K + 1) * v * 4u, e);
     if (st != DP_OK) return st;
     for (int32_t j = 0; !em->stop; j++) {
         const double ps = dp_sample_weights(s->rows + (size_t)j * v, s->vocab, a, s->p, s->cd);

@@ -18,6 +18,7 @@
 #include "backend/cpu/matmul.h"
 #include "backend/webgpu/webgpu.h"
 #include "format/quant.h"
+#include "runtime/fused.h"
 
 #define EXPORT(name) __attribute__((export_name(name)))
 
@@ -545,7 +546,7 @@ static bool run_case(int i) {
         return true;
     }
     case K_FUSE: {
-        /* decode sequences the WebGPU backend folds into one dispatch (wg_fuse.c):
+        /* backend.h's norm_matmul, which the WebGPU backend records as one dispatch (wg_fuse.c):
            v % 4: 0 norm + matmul, 1 norm + 2 matmuls, 2 norm + gate + up + glu, 3 norm + 2
            matmuls of different weight types (not fused together); v / 4 picks the type */
         static const dp_dtype ft[3] = {DP_DTYPE_F32, DP_DTYPE_Q4_K, DP_DTYPE_Q8_0};
@@ -571,11 +572,10 @@ static bool run_case(int i) {
         for (int bi = 0; bi < 2; bi++) {
             dp_backend *B = bk[bi];
             bool g = bi == 1;
-            B->i->rms_norm(B, g ? &h->g : &h->c, g ? &x->g : &x->c, g ? &nw->g : &nw->c, n, d, 1e-5f, p1);
-            B->i->matmul(B, g ? &o1->g : &o1->c, g ? &h->g : &h->c, g ? &W1->g : &W1->c, n, false);
-            if (kind >= 1)
-                B->i->matmul(B, g ? &o2->g : &o2->c, g ? &h->g : &h->c, g ? &W2->g : &W2->c, n, false);
-            if (kind == 2) B->i->glu(B, g ? &o1->g : &o1->c, g ? &o1->g : &o1->c, g ? &o2->g : &o2->c, n, m1, act);
+            dp_tensor *outs[2] = {g ? &o1->g : &o1->c, g ? &o2->g : &o2->c};
+            const dp_tensor *ws[2] = {g ? &W1->g : &W1->c, g ? &W2->g : &W2->c};
+            dp_fused_norm_matmul(B, g ? &h->g : &h->c, g ? &x->g : &x->c, g ? &nw->g : &nw->c, n, d, 1e-5f, p1,
+                                 outs, ws, kind >= 1 ? 2 : 1, kind == 2 ? &act : NULL);
         }
         snprintf(cur.name, sizeof cur.name, "%s norm%s + %s%s n=%d d=%d m=%d/%d", kn, p1 ? "(1+w)" : "",
                  kind == 0 ? "matmul" : kind == 2 ? "gate/up/glu" : "2 matmuls", "", n, d, m1, m2);
@@ -604,10 +604,11 @@ static bool run_case(int i) {
         return true;
     }
     case K_FUSE2: {
-        /* v / 2: 0 sandwich norm + residual add, 1 q/k norms + ropes, 2 the two cache copies,
-           3 q/k ropes without norms, 4 norm + q/k/v products (the norm, then one dispatch for
-           the three products), 5 [q/k norms,] ropes and the KV cache copies (one dispatch
-           there too); v % 2 varies (plus_one / interleaved / offsets / type / norms) */
+        /* v / 2: 0 norm_add (sandwich norm + residual add), 1 q/k norms + ropes (ops), 2 the two
+           cache copies (ops), 3 q/k ropes without norms (ops), 4 norm_matmul of q/k/v (the
+           norm, then one dispatch for the three products), 5 rope_qk_kv: [q/k norms,] ropes and
+           the KV cache copies (one dispatch where the device allows); v % 2 varies (plus_one /
+           interleaved / offsets / type / norms) */
         int v = tc.variant, kind = v / 2;
         dp_backend *bk[2] = {cpu, gpu};
         if (kind == 0) {
@@ -617,8 +618,7 @@ static bool run_case(int i) {
             for (int bi = 0; bi < 2; bi++) {
                 dp_backend *B = bk[bi];
                 bool g = bi == 1;
-                B->i->rms_norm(B, g ? &h->g : &h->c, g ? &h->g : &h->c, g ? &w->g : &w->c, n, d, 1e-6f, v % 2);
-                B->i->add(B, g ? &y->g : &y->c, g ? &y->g : &y->c, g ? &h->g : &h->c, (int64_t)n * d);
+                dp_fused_norm_add(B, g ? &y->g : &y->c, g ? &h->g : &h->c, g ? &w->g : &w->c, n, d, 1e-6f, v % 2);
             }
             snprintf(cur.name, sizeof cur.name, "%s norm(h)%s + add(y += h) n=%d d=%d", kn, v % 2 ? "(1+w)" : "", n, d);
             add_check(h, (int64_t)n * d, 4e-6f);
@@ -642,9 +642,14 @@ static bool run_case(int i) {
             for (int bi = 0; bi < 2; bi++) {
                 dp_backend *B = bk[bi];
                 bool g = bi == 1;
-                B->i->rms_norm(B, g ? &h->g : &h->c, g ? &x->g : &x->c, g ? &nw->g : &nw->c, n, d, 1e-5f, false);
-                for (int t = 0; t < 3; t++)
-                    B->i->matmul(B, g ? &o[t]->g : &o[t]->c, g ? &h->g : &h->c, g ? &W[t]->g : &W[t]->c, n, false);
+                dp_tensor *outs[3];
+                const dp_tensor *ws[3];
+                for (int t = 0; t < 3; t++) {
+                    outs[t] = g ? &o[t]->g : &o[t]->c;
+                    ws[t] = g ? &W[t]->g : &W[t]->c;
+                }
+                dp_fused_norm_matmul(B, g ? &h->g : &h->c, g ? &x->g : &x->c, g ? &nw->g : &nw->c, n, d, 1e-5f, false,
+                                     outs, ws, 3, NULL);
             }
             snprintf(cur.name, sizeof cur.name, "%s norm + q/k/v %s n=%d d=%d m=%d/%d/%d", kn, dp_dtype_name(dt), n,
                      d, ms[0], ms[1], ms[2]);
@@ -669,14 +674,11 @@ static bool run_case(int i) {
             for (int bi = 0; bi < 2; bi++) {
                 dp_backend *B = bk[bi];
                 bool g = bi == 1;
-                if (v % 2) {
-                    B->i->rms_norm(B, g ? &q->g : &q->c, g ? &q->g : &q->c, g ? &wq->g : &wq->c, n * nh, hd, 1e-6f, true);
-                    B->i->rms_norm(B, g ? &k->g : &k->c, g ? &k->g : &k->c, g ? &wk->g : &wk->c, n * nkv, hd, 1e-6f, true);
-                }
-                B->i->rope(B, g ? &q->g : &q->c, g ? &ps->g : &ps->c, g ? &fq->g : &fq->c, n, &ra);
-                B->i->rope(B, g ? &k->g : &k->c, g ? &ps->g : &ps->c, g ? &fq->g : &fq->c, n, &rk);
-                B->i->copy(B, g ? &kc->g : &kc->c, pos0 * kvd, g ? &k->g : &k->c, n * kvd);
-                B->i->copy(B, g ? &vc->g : &vc->c, pos0 * kvd, g ? &vv->g : &vv->c, n * kvd);
+                dp_qkv_args qa = {g ? &q->g : &q->c, g ? &k->g : &k->c, g ? &vv->g : &vv->c,
+                                  v % 2 ? (g ? &wq->g : &wq->c) : NULL, v % 2 ? (g ? &wk->g : &wk->c) : NULL,
+                                  1e-6f, true, g ? &ps->g : &ps->c, g ? &fq->g : &fq->c, n, ra, rk,
+                                  g ? &kc->g : &kc->c, g ? &vc->g : &vc->c, pos0 * kvd};
+                dp_fused_rope_qk_kv(B, &qa);
             }
             snprintf(cur.name, sizeof cur.name, "%s %sropes + KV copies n=%d heads=%d/%d hd=%d pos0=%d", kn,
                      v % 2 ? "q/k norms + " : "", n, nh, nkv, hd, pos0);
@@ -763,7 +765,7 @@ EXPORT("t_begin") int t_begin(int i) {
     if (gpu->i->flush(gpu, &e) && !cur.err[0]) snprintf(cur.err, sizeof cur.err, "gpu: %s", e.msg);
     for (int o = 0; o < cur.nout; o++) {
         outcheck *c = &cur.out[o];
-        if (gpu->i->tensor_get(gpu, &c->t->g, 0, c->got, (uint64_t)c->count * 4, &e) && !cur.err[0])
+        if (gpu->i->tensor_read(gpu, &c->t->g, 0, c->got, (uint64_t)c->count * 4, &e) && !cur.err[0])
             snprintf(cur.err, sizeof cur.err, "gpu get: %s", e.msg);
     }
     return 1;

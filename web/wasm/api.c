@@ -1,7 +1,9 @@
 /* api.c — the exports of doppler.wasm that the JavaScript host (web/engine.mjs) calls.
  *
  * Thin wrappers over include/doppler.h with plain integer/pointer arguments. A failing call
- * returns 0 (handles) or a status, and dpw_error() holds the reason.
+ * returns 0 (handles) or a status, and dpw_error() / dpw_error_status() hold the reason and the
+ * status of the last failing call. That last error is the module's one piece of mutable state
+ * outside the objects (the module is single-threaded: the host calls it from one thread).
  *
  * Step machine: on the WebGPU backend, dpw_ctx_eval's logits and dpw_ctx_sample's token are
  * delivered into module memory when the host settles (awaits the GPU); the host awaits between
@@ -23,7 +25,11 @@ static dp_error last_error;
 EXPORT("dpw_alloc") void *dpw_alloc(uint32_t n);
 EXPORT("dpw_free") void dpw_free(void *p);
 EXPORT("dpw_error") const char *dpw_error(void);
-EXPORT("dpw_model_load") dp_model *dpw_model_load(const char *dir, const char *backend, int threads);
+EXPORT("dpw_error_status") int dpw_error_status(void);
+EXPORT("dpw_backend_new") dp_backend *dpw_backend_new(const char *kind, int threads);
+EXPORT("dpw_backend_free") void dpw_backend_free(dp_backend *b);
+EXPORT("dpw_model_load")
+dp_model *dpw_model_load(const char *dir, const char *backend, int threads, dp_backend *be);
 EXPORT("dpw_model_free") void dpw_model_free(dp_model *m);
 EXPORT("dpw_model_info") void dpw_model_info(const dp_model *m, double *out);
 EXPORT("dpw_model_family") const char *dpw_model_family(const dp_model *m);
@@ -56,11 +62,27 @@ EXPORT("dpw_tune") int dpw_tune(dp_model *m, const char *key, int value);
 void *dpw_alloc(uint32_t n) { return malloc(n ? n : 1); }
 void dpw_free(void *p) { free(p); }
 const char *dpw_error(void) { return last_error.msg; }
+int dpw_error_status(void) { return (int)last_error.status; }
 
-dp_model *dpw_model_load(const char *dir, const char *backend, int threads) {
+dp_backend *dpw_backend_new(const char *kind, int threads) {
+    dp_backend_params p;
+    dp_backend_params_default(&p);
+    p.n_threads = threads;
+    dp_backend *b = NULL;
+    memset(&last_error, 0, sizeof last_error);
+    if (dp_backend_new(kind, &p, &b, &last_error) != DP_OK) return NULL;
+    return b;
+}
+
+void dpw_backend_free(dp_backend *b) { dp_backend_free(b); }
+
+/* be: a backend from dpw_backend_new shared with other models (backend and threads are then
+ * ignored), or NULL for one of the model's own. */
+dp_model *dpw_model_load(const char *dir, const char *backend, int threads, dp_backend *be) {
     dp_load_params p;
     dp_load_params_default(&p);
     p.n_threads = threads;
+    p.be = be;
     if (backend && backend[0]) p.backend = backend;
     dp_model *m = NULL;
     memset(&last_error, 0, sizeof last_error);
@@ -187,6 +209,8 @@ int dpw_gen_step_end(dp_gen *g, int32_t *out) {
 int dpw_gen_n_tokens(const dp_gen *g) { return dp_gen_n_tokens(g); }
 
 /* out[0..6] = dispatches, copies, submits, reads, pipelines, bind groups created, bytes */
+/* out[0..6] = dispatches, copies, submits, reads, pipelines, bind groups created, bytes: of the
+ * model's backend (shared with every model on it) */
 void dpw_gpu_stats(const dp_model *m, double *out) {
     dp_webgpu_stats s;
     dp_backend_webgpu_stats(m->be, &s);

@@ -3,7 +3,7 @@
  * Memory: tensor_alloc gives 64-byte aligned, zero-filled host memory through dp_calloc and
  * marks the tensor as owned (handle = DP_CPU_OWNED); tensor_free releases only owned tensors,
  * so the runtime may also point a tensor's data at memory it manages itself (e.g. a mapped
- * weight file) and hand it to the ops. tensor_set / tensor_get are bounds-checked memcpy;
+ * weight file) and hand it to the ops. tensor_set / tensor_read are bounds-checked memcpy;
  * flush only reports (and clears) the first op failure since the previous flush. */
 #include "backend/cpu/cpu_internal.h"
 
@@ -105,6 +105,17 @@ static void cpu_tensor_free(dp_backend *b, dp_tensor *t) {
     t->handle = 0;
 }
 
+/* Not owned (handle 0): tensor_free leaves the memory to whoever mapped it. */
+static dp_status cpu_tensor_wrap(dp_backend *b, dp_tensor *t, void *data, dp_error *e) {
+    (void)b;
+    if (!data || (uintptr_t)data % DP_CPU_ALIGN)
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "cpu: tensor_wrap needs %d-byte aligned memory", DP_CPU_ALIGN);
+    t->data = data;
+    t->handle = 0;
+    t->offset = 0;
+    return DP_OK;
+}
+
 static dp_status cpu_tensor_set(dp_backend *b, dp_tensor *t, uint64_t off, const void *src,
                                 uint64_t n, dp_error *e) {
     (void)b;
@@ -117,12 +128,12 @@ static dp_status cpu_tensor_set(dp_backend *b, dp_tensor *t, uint64_t off, const
     return DP_OK;
 }
 
-static dp_status cpu_tensor_get(dp_backend *b, const dp_tensor *t, uint64_t off, void *dst,
-                                uint64_t n, dp_error *e) {
+static dp_status cpu_tensor_read(dp_backend *b, const dp_tensor *t, uint64_t off, void *dst,
+                                 uint64_t n, dp_error *e) {
     (void)b;
     if (!t->data || off > t->nbytes || n > t->nbytes - off)
         return dp_err_set(e, DP_ERR_INVALID_ARG,
-                          "cpu: tensor_get of %llu bytes at %llu past a %llu-byte tensor",
+                          "cpu: tensor_read of %llu bytes at %llu past a %llu-byte tensor",
                           (unsigned long long)n, (unsigned long long)off,
                           (unsigned long long)t->nbytes);
     if (n) memcpy(dst, (const char *)t->data + off, (size_t)n);
@@ -144,7 +155,7 @@ static void cpu_free(dp_backend *b) {
     if (!b) return;
     dp_cpu_ctx *c = dp_cpu_ctx_of(b);
     if (c) {
-        dp_pool_free(c->pool);
+        if (!c->is_stream) dp_pool_free(c->pool);
         dp_cpu_ws_free(&c->ws);
         dp_free(c->attn.data);
         dp_free(c->moe_route.data);
@@ -216,8 +227,9 @@ void dp_cpu_op_matmul_multi(dp_backend *b, dp_tensor *const *outs, const dp_tens
     if (st != DP_OK) dp_cpu_fail(c, st, "matmul_multi: %s", dp_status_str(st));
 }
 
-/* q4_K / q6_K weights of at least 8 rows go to DP_CPU_W_X8 when this CPU's kernels have an
- * x8 kernel for them (AVX2, AVX-512 VNNI): in place, same bytes, so no extra memory. */
+/* q4_K weights (q6_K too when built with DP_MM_X8_Q6K_PREFERRED) of at least 8 rows go to
+ * DP_CPU_W_X8 when this CPU's kernels have an x8 kernel for them (AVX2, AVX-512 VNNI): in
+ * place, same bytes, so no extra memory. */
 static void cpu_prepare_weight(dp_backend *b, dp_tensor *t) {
     (void)b;
     if (!t || !t->data || t->layout != DP_CPU_W_ROWS || !dp_cpu_x8_preferred(t->dtype) ||
@@ -248,14 +260,40 @@ static void cpu_pick_kernels(dp_backend *b) {
 #endif
 }
 
+static const dp_backend_i cpu_vtable;
+
+/* A stream shares the pool and the kernel choice; scratch and the sticky error are its own. */
+static dp_status cpu_stream_new(dp_backend *b, dp_backend **out, dp_error *e) {
+    const dp_cpu_ctx *root = dp_cpu_ctx_of(b);
+    dp_backend *sb = dp_calloc(1, sizeof *sb);
+    dp_cpu_ctx *c = dp_calloc(1, sizeof *c);
+    if (!sb || !c) {
+        dp_free(sb);
+        dp_free(c);
+        return dp_err_set(e, DP_ERR_NOMEM, "cpu: cannot allocate a stream");
+    }
+    c->pool = root->pool;
+    c->n_threads = root->n_threads;
+    c->isa = root->isa;
+    c->attn_scores = root->attn_scores;
+    c->attn_values = root->attn_values;
+    c->is_stream = true;
+    sb->i = &cpu_vtable;
+    sb->ctx = c;
+    *out = sb;
+    return DP_OK;
+}
+
 static const dp_backend_i cpu_vtable = {
     .name = "cpu",
     .free = cpu_free,
     .tensor_alloc = cpu_tensor_alloc,
     .tensor_free = cpu_tensor_free,
+    .tensor_wrap = cpu_tensor_wrap,
     .tensor_set = cpu_tensor_set,
-    .tensor_get = cpu_tensor_get,
+    .tensor_read = cpu_tensor_read,
     .flush = cpu_flush,
+    .reads_deferred = false,
     .get_rows = dp_cpu_op_get_rows,
     .rms_norm = dp_cpu_op_rms_norm,
     .matmul = dp_cpu_op_matmul,
@@ -269,6 +307,7 @@ static const dp_backend_i cpu_vtable = {
     .softcap = dp_cpu_op_softcap,
     .moe = dp_cpu_op_moe,
     .sample = dp_cpu_op_sample,
+    .stream_new = cpu_stream_new,
 };
 
 dp_status dp_backend_cpu_new(int n_threads, dp_backend **out, dp_error *e) {

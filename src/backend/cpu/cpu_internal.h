@@ -57,7 +57,8 @@ typedef struct dp_cpu_scratch {
 } dp_cpu_scratch;
 
 typedef struct dp_cpu_ctx {
-    dp_pool *pool;
+    dp_pool *pool;            /* a stream's is its backend's (not freed with the stream) */
+    bool is_stream;           /* made by stream_new: one context's scratch and error */
     int n_threads;
     const char *isa;                    /* "avx2" or "generic": which inner kernels run */
     dp_cpu_attn_scores_fn attn_scores;

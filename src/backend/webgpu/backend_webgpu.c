@@ -1,5 +1,6 @@
 /* backend_webgpu.c — the WebGPU backend's lifecycle, memory and flush; the vtable.
- * Ops are recorded by wg_op_* (ops_*.c) through wg_dispatch; see wg_internal.h. */
+ * Ops are recorded by wg_rec_* (ops_*.c) and the fused shapes by wg_op_* (wg_fuse.c) through
+ * wg_dispatch; see wg_internal.h. */
 #include "backend/webgpu/webgpu.h"
 
 #if defined(__wasm__)
@@ -8,20 +9,32 @@
 
 #include "backend/webgpu/wg_internal.h"
 
+static void dev_free(wg_dev *d) {
+    wg_cache_free(d);
+    for (uint32_t i = 0; i < d->dead_n; i++) dp_gpu_buffer_destroy(d->dead[i]);
+    if (d->uni_buf) dp_gpu_buffer_destroy(d->uni_buf);
+    wg_release_encoder(d);
+    dp_free(d->dead);
+    dp_free(d->bsizes);
+    dp_free(d->uni_host);
+    dp_free(d);
+}
+
+/* A stream's scratch goes to its device's dead list; the backend itself also frees the device
+ * (its streams must be gone by then). */
 static void wg_free(dp_backend *b) {
     if (!b) return;
     wg_ctx *c = b->ctx;
     if (c) {
-        c->pend.kind = c->pend2.kind = WG_PEND_NONE; /* held-back ops die with the backend */
-        if (c->recorded) wg_submit(c); /* leave nothing of ours in the host's open encoder */
-        wg_cache_free(c);
         for (int i = 0; i < WG_SCR_COUNT; i++)
-            if (c->scratch[i].id) dp_gpu_buffer_destroy(c->scratch[i].id);
-        for (uint32_t i = 0; i < c->dead_n; i++) dp_gpu_buffer_destroy(c->dead[i]);
-        if (c->uni_buf) dp_gpu_buffer_destroy(c->uni_buf);
-        dp_free(c->dead);
-        dp_free(c->bsizes);
-        dp_free(c->uni_host);
+            if (c->scratch[i].id) {
+                c->dev->stats.bytes_allocated -= c->scratch[i].size;
+                wg_destroy_later(c, c->scratch[i].id);
+            }
+        if (c->owns_dev) {
+            if (c->dev->recorded) wg_submit(c); /* leave nothing of ours in the host's open encoder */
+            dev_free(c->dev);
+        }
         dp_free(c);
     }
     dp_free(b);
@@ -31,9 +44,9 @@ static dp_status wg_tensor_alloc(dp_backend *b, dp_tensor *t, dp_error *e) {
     wg_ctx *c = b->ctx;
     uint64_t size = (t->nbytes + 3u) & ~(uint64_t)3u;
     if (size == 0) size = 4;
-    if (size > c->max_buffer)
+    if (size > c->dev->max_buffer)
         return dp_err_set(e, DP_ERR_LIMIT, "webgpu: tensor of %llu bytes is over the device's %u",
-                          (unsigned long long)t->nbytes, c->max_buffer);
+                          (unsigned long long)t->nbytes, c->dev->max_buffer);
     uint32_t id = dp_gpu_buffer_create((uint32_t)size, DP_GPU_USAGE_STORAGE);
     if (!id) {
         char msg[200] = "";
@@ -48,16 +61,15 @@ static dp_status wg_tensor_alloc(dp_backend *b, dp_tensor *t, dp_error *e) {
     t->handle = id;
     t->offset = 0;
     t->data = NULL;
-    c->stats.bytes_allocated += size;
+    c->dev->stats.bytes_allocated += size;
     return DP_OK;
 }
 
 static void wg_tensor_free(dp_backend *b, dp_tensor *t) {
     if (!t || !t->handle) return;
     wg_ctx *c = b->ctx;
-    wg_pending_flush(c);
     uint64_t size = (t->nbytes + 3u) & ~(uint64_t)3u;
-    c->stats.bytes_allocated -= size ? size : 4;
+    c->dev->stats.bytes_allocated -= size ? size : 4;
     wg_destroy_later(c, t->handle); /* recorded commands may still use it */
     t->handle = 0;
 }
@@ -66,8 +78,7 @@ static dp_status wg_tensor_set(dp_backend *b, dp_tensor *t, uint64_t off, const 
                                uint64_t n, dp_error *e) {
     wg_ctx *c = b->ctx;
     /* a queue write lands before every command not yet submitted: submit those first */
-    wg_pending_flush(c);
-    if (c->recorded) wg_submit(c);
+    if (c->dev->recorded) wg_submit(c);
     if (!t || !t->handle) return dp_err_set(e, DP_ERR_INVALID_ARG, "webgpu: tensor_set on no tensor");
     if (off > t->nbytes || n > t->nbytes - off)
         return dp_err_set(e, DP_ERR_INVALID_ARG, "webgpu: tensor_set [%llu, +%llu) past %llu bytes",
@@ -90,19 +101,19 @@ static dp_status wg_tensor_set(dp_backend *b, dp_tensor *t, uint64_t off, const 
     return DP_OK;
 }
 
-static dp_status wg_tensor_get(dp_backend *b, const dp_tensor *t, uint64_t off, void *dst,
-                               uint64_t n, dp_error *e) {
+static dp_status wg_tensor_read(dp_backend *b, const dp_tensor *t, uint64_t off, void *dst,
+                                uint64_t n, dp_error *e) {
     wg_ctx *c = b->ctx;
-    if (!t || !t->handle) return dp_err_set(e, DP_ERR_INVALID_ARG, "webgpu: tensor_get on no tensor");
+    if (!t || !t->handle) return dp_err_set(e, DP_ERR_INVALID_ARG, "webgpu: tensor_read on no tensor");
     if (off > t->nbytes || n > t->nbytes - off || off % 4 || n % 4)
         return dp_err_set(e, DP_ERR_INVALID_ARG,
-                          "webgpu: tensor_get [%llu, +%llu) of %llu bytes (multiples of 4 only)",
+                          "webgpu: tensor_read [%llu, +%llu) of %llu bytes (multiples of 4 only)",
                           (unsigned long long)off, (unsigned long long)n,
                           (unsigned long long)t->nbytes);
-    wg_pending_flush(c);
     if (n) {
+        wg_claim_encoder(c);
         dp_gpu_read(t->handle, (uint32_t)(t->offset + off), (uint32_t)n, dst);
-        c->stats.reads++;
+        c->dev->stats.reads++;
     }
     wg_submit(c);
     return DP_OK;
@@ -110,7 +121,6 @@ static dp_status wg_tensor_get(dp_backend *b, const dp_tensor *t, uint64_t off, 
 
 static dp_status wg_flush(dp_backend *b, dp_error *e) {
     wg_ctx *c = b->ctx;
-    wg_pending_flush(c);
     wg_submit(c);
     dp_status st = c->status;
     if (st != DP_OK) {
@@ -123,58 +133,83 @@ static dp_status wg_flush(dp_backend *b, dp_error *e) {
     return DP_OK;
 }
 
+static const dp_backend_i wg_vtable;
+
+static dp_status wg_stream_new(dp_backend *b, dp_backend **out, dp_error *e) {
+    dp_backend *sb = dp_calloc(1, sizeof *sb);
+    wg_ctx *c = dp_calloc(1, sizeof *c);
+    if (!sb || !c) {
+        dp_free(sb);
+        dp_free(c);
+        return dp_err_set(e, DP_ERR_NOMEM, "webgpu: out of memory");
+    }
+    c->dev = wg_ctx_of(b)->dev;
+    sb->i = &wg_vtable;
+    sb->ctx = c;
+    *out = sb;
+    return DP_OK;
+}
+
 static const dp_backend_i wg_vtable = {
     .name = "webgpu",
-    .get_async = true,
     .free = wg_free,
     .tensor_alloc = wg_tensor_alloc,
     .tensor_free = wg_tensor_free,
     .tensor_set = wg_tensor_set,
-    .tensor_get = wg_tensor_get,
+    .tensor_read = wg_tensor_read,
     .flush = wg_flush,
-    .get_rows = wg_op_get_rows,
-    .rms_norm = wg_op_rms_norm,
-    .matmul = wg_op_matmul,
-    .add = wg_op_add,
-    .rope = wg_op_rope,
-    .copy = wg_op_copy,
-    .attention = wg_op_attention,
-    .glu = wg_op_glu,
-    .softcap = wg_op_softcap,
-    .moe = wg_op_moe,
-    .sample = wg_op_sample,
+    .reads_deferred = true,
+    .get_rows = wg_rec_get_rows,
+    .rms_norm = wg_rec_rms_norm,
+    .matmul = wg_rec_matmul,
+    .add = wg_rec_add,
+    .rope = wg_rec_rope,
+    .copy = wg_rec_copy,
+    .attention = wg_rec_attention,
+    .glu = wg_rec_glu,
+    .softcap = wg_rec_softcap,
+    .moe = wg_rec_moe,
+    .sample = wg_rec_sample,
+    .stream_new = wg_stream_new,
+    .norm_matmul = wg_op_norm_matmul,
+    .norm_add = wg_op_norm_add,
+    .rope_qk_kv = wg_op_rope_qk_kv,
 };
 
 dp_status dp_backend_webgpu_new(dp_backend **out, dp_error *e) {
     dp_backend *b = dp_calloc(1, sizeof *b);
     wg_ctx *c = dp_calloc(1, sizeof *c);
+    wg_dev *d = dp_calloc(1, sizeof *d);
     uint8_t *uni = dp_calloc(WG_UNI_SLOTS, WG_UNI_SLOT);
-    if (!b || !c || !uni) {
+    if (!b || !c || !d || !uni) {
         dp_free(b);
         dp_free(c);
+        dp_free(d);
         dp_free(uni);
         return dp_err_set(e, DP_ERR_NOMEM, "webgpu: out of memory");
     }
     b->i = &wg_vtable;
     b->ctx = c;
-    c->uni_host = uni;
-    c->fuse = true;
-    c->act_quant = false;
-    c->unroll = 4;
-    c->features = dp_gpu_features();
-    c->max_buffer = dp_gpu_limit(DP_GPU_LIMIT_MAX_BUFFER);
-    c->max_binding = dp_gpu_limit(DP_GPU_LIMIT_MAX_BINDING);
-    c->max_groups = dp_gpu_limit(DP_GPU_LIMIT_MAX_GROUPS);
-    c->max_storage = dp_gpu_limit(DP_GPU_LIMIT_MAX_STORAGE);
-    c->max_invocations = dp_gpu_limit(DP_GPU_LIMIT_MAX_INVOCATIONS);
-    c->max_wg_storage = dp_gpu_limit(DP_GPU_LIMIT_MAX_WG_STORAGE);
-    if (c->max_binding < c->max_buffer) c->max_buffer = c->max_binding; /* we bind whole tensors */
-    if (!c->max_buffer) {
+    c->dev = d;
+    c->owns_dev = true;
+    c->dev->uni_host = uni;
+    c->dev->fuse = true;
+    c->dev->act_quant = false;
+    c->dev->unroll = 4;
+    c->dev->features = dp_gpu_features();
+    c->dev->max_buffer = dp_gpu_limit(DP_GPU_LIMIT_MAX_BUFFER);
+    c->dev->max_binding = dp_gpu_limit(DP_GPU_LIMIT_MAX_BINDING);
+    c->dev->max_groups = dp_gpu_limit(DP_GPU_LIMIT_MAX_GROUPS);
+    c->dev->max_storage = dp_gpu_limit(DP_GPU_LIMIT_MAX_STORAGE);
+    c->dev->max_invocations = dp_gpu_limit(DP_GPU_LIMIT_MAX_INVOCATIONS);
+    c->dev->max_wg_storage = dp_gpu_limit(DP_GPU_LIMIT_MAX_WG_STORAGE);
+    if (c->dev->max_binding < c->dev->max_buffer) c->dev->max_buffer = c->dev->max_binding; /* we bind whole tensors */
+    if (!c->dev->max_buffer) {
         wg_free(b);
         return dp_err_set(e, DP_ERR_UNSUPPORTED, "webgpu: the host has no GPU device");
     }
-    c->uni_buf = dp_gpu_buffer_create(WG_UNI_SLOTS * WG_UNI_SLOT, DP_GPU_USAGE_UNIFORM);
-    if (!c->uni_buf) {
+    c->dev->uni_buf = dp_gpu_buffer_create(WG_UNI_SLOTS * WG_UNI_SLOT, DP_GPU_USAGE_UNIFORM);
+    if (!c->dev->uni_buf) {
         wg_free(b);
         return dp_err_set(e, DP_ERR_NOMEM, "webgpu: cannot create the uniform ring");
     }
@@ -184,33 +219,30 @@ dp_status dp_backend_webgpu_new(dp_backend **out, dp_error *e) {
 
 void dp_backend_webgpu_stats(const dp_backend *b, dp_webgpu_stats *s) {
     memset(s, 0, sizeof *s);
-    if (b && b->i == &wg_vtable) *s = ((const wg_ctx *)b->ctx)->stats;
+    if (b && b->i == &wg_vtable) *s = ((const wg_ctx *)b->ctx)->dev->stats;
 }
 
 void dp_backend_webgpu_set_fusion(dp_backend *b, bool on) {
     if (!b || b->i != &wg_vtable) return;
     wg_ctx *c = b->ctx;
-    wg_pending_flush(c);
-    c->fuse = on;
+    c->dev->fuse = on;
 }
 
 void dp_backend_webgpu_set_act_quant(dp_backend *b, bool on) {
     if (!b || b->i != &wg_vtable) return;
     wg_ctx *c = b->ctx;
-    wg_pending_flush(c);
-    c->act_quant = on;
+    c->dev->act_quant = on;
 }
 
 dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_error *e) {
     if (!b || b->i != &wg_vtable || !key)
         return dp_err_set(e, DP_ERR_INVALID_ARG, "webgpu tune: not a WebGPU backend");
     wg_ctx *c = b->ctx;
-    wg_pending_flush(c);
-    if (!strcmp(key, "matvec_rows") && value >= 0 && value <= 64) c->tune_rows = value;
-    else if (!strcmp(key, "matvec_tpr") && (value == 0 || (value >= 4 && value <= 256 && !(value & (value - 1))))) c->tune_tpr = value;
-    else if (!strcmp(key, "fuse") && (value == 0 || value == 1)) c->fuse = value;
-    else if (!strcmp(key, "act_quant") && (value == 0 || value == 1)) c->act_quant = value;
-    else if (!strcmp(key, "matvec_unroll") && (value == 1 || value == 2 || value == 4 || value == 8)) c->unroll = value;
+    if (!strcmp(key, "matvec_rows") && value >= 0 && value <= 64) c->dev->tune_rows = value;
+    else if (!strcmp(key, "matvec_tpr") && (value == 0 || (value >= 4 && value <= 256 && !(value & (value - 1))))) c->dev->tune_tpr = value;
+    else if (!strcmp(key, "fuse") && (value == 0 || value == 1)) c->dev->fuse = value;
+    else if (!strcmp(key, "act_quant") && (value == 0 || value == 1)) c->dev->act_quant = value;
+    else if (!strcmp(key, "matvec_unroll") && (value == 1 || value == 2 || value == 4 || value == 8)) c->dev->unroll = value;
     else
         return dp_err_set(e, DP_ERR_INVALID_ARG,
                           "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|..|256, fuse 0|1, act_quant 0|1, matvec_unroll 1|2|4|8)",

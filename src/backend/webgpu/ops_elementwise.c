@@ -110,7 +110,7 @@ typedef struct norm_params {
 const char *wg_norm_consts(const wg_ctx *c, int d, char *buf, size_t size) {
     /* one workgroup per row: about 4 values per invocation (a decode row is one workgroup, so its
        latency is the op's), a power of two in [64, the device's invocations, 1024] */
-    uint32_t max = c->max_invocations >= 64 ? c->max_invocations : 256, wg = 64;
+    uint32_t max = c->dev->max_invocations >= 64 ? c->dev->max_invocations : 256, wg = 64;
     if (max > 1024) max = 1024;
     while (wg * 2 <= max && wg * 8 <= (uint32_t)d) wg *= 2;
     snprintf(buf, size, "WG=%u", wg);

@@ -100,7 +100,7 @@ void wg_rec_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, cons
 }
 
 uint32_t wg_actq_block(const wg_ctx *c, dp_dtype t) {
-    if (!c->act_quant) return 0;
+    if (!c->dev->act_quant) return 0;
     return (uint32_t)dp_dtype_act_block(t);
 }
 
@@ -132,13 +132,13 @@ uint32_t wg_matvec_tpr(dp_dtype t, int64_t k) {
 
 void wg_matvec_config(const wg_ctx *c, dp_dtype t, int64_t k, int64_t m, uint32_t *rows,
                       char *consts, size_t consts_size) {
-    uint32_t tpr = c->tune_tpr > 0 ? (uint32_t)c->tune_tpr : wg_matvec_tpr(t, k);
-    uint32_t max_wg = c->max_invocations >= 64 ? c->max_invocations : 256;
+    uint32_t tpr = c->dev->tune_tpr > 0 ? (uint32_t)c->dev->tune_tpr : wg_matvec_tpr(t, k);
+    uint32_t max_wg = c->dev->max_invocations >= 64 ? c->dev->max_invocations : 256;
     if (max_wg > 1024) max_wg = 1024;
     /* workgroup memory of weights_common.wgsl: red, red2 (WG floats each) */
-    uint32_t wgs = c->max_wg_storage >= 16384 ? c->max_wg_storage : 16384;
+    uint32_t wgs = c->dev->max_wg_storage >= 16384 ? c->dev->max_wg_storage : 16384;
     while (max_wg > 64 && 2 * max_wg * 4 + 64 > wgs) max_wg /= 2;
-    if (c->tune_tpr == 0 && c->tune_rows == 0) {
+    if (c->dev->tune_tpr == 0 && c->dev->tune_rows == 0) {
         /* few rows of long rows (a down projection: 4096 x 14336): more lanes per row, so that
            there are ~2048 workgroups of 256 and each lane's loop stays short, while every lane
            keeps at least two units */
@@ -149,15 +149,15 @@ void wg_matvec_config(const wg_ctx *c, dp_dtype t, int64_t k, int64_t m, uint32_
     }
     if (tpr > max_wg) tpr = max_wg;
     uint32_t r = 1;
-    if (c->tune_rows > 0) {
-        while (r * 2 <= (uint32_t)c->tune_rows) r *= 2;
+    if (c->dev->tune_rows > 0) {
+        while (r * 2 <= (uint32_t)c->dev->tune_rows) r *= 2;
     } else { /* small workgroups, many of them: no staging, so nothing to amortize */
         while (tpr * r < 256) r *= 2;
     }
     while (tpr * r < 64) r *= 2;
     while (tpr * r > max_wg && r > 1) r /= 2;
     *rows = r;
-    snprintf(consts, consts_size, "WG=%u,TPR=%u,UNR=%d", tpr * r, tpr, c->unroll);
+    snprintf(consts, consts_size, "WG=%u,TPR=%u,UNR=%d", tpr * r, tpr, c->dev->unroll);
 }
 
 /* matches `Params` in matmul_tiled.wgsl */
@@ -201,7 +201,7 @@ void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
     }
     if (!wg_actq_input(c, w->dtype, &xb, (uint64_t)n, (uint64_t)k)) return;
     uint64_t row_f32 = (uint64_t)k * 4;
-    uint64_t budget = WG_DEQ_BUDGET < c->max_buffer ? WG_DEQ_BUDGET : c->max_buffer;
+    uint64_t budget = WG_DEQ_BUDGET < c->dev->max_buffer ? WG_DEQ_BUDGET : c->dev->max_buffer;
     int64_t chunk = (int64_t)(budget / row_f32);
     if (chunk < 1) chunk = 1;
     if (chunk > m) chunk = m;

@@ -37,7 +37,7 @@ void wg_rec_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int r
     sample_params p = {(uint32_t)vocab, (uint32_t)row, 0.0f, 0, 1.0f, r01, 0, 0};
     if (!wg_unalias(c, &lb, ob)) return;
     /* one workgroup: as wide as the device allows (it walks the whole row) */
-    const char *wg = c->max_invocations >= 1024 ? "WG=1024" : "";
+    const char *wg = c->dev->max_invocations >= 1024 ? "WG=1024" : "";
     if (!(a->temperature > 0.0f) || a->top_k == 1) {
         dp_gpu_binding bs[2] = {ob, lb};
         wg_dispatch(c, "sample", "greedy", wg, &p, sizeof p, bs, 2, 1, 1, 1);

@@ -6,7 +6,7 @@
  * How it differs from the CPU backend (see docs/WEBGPU.md):
  *   - ops are recorded and run at flush; a failure while recording is sticky and returned by
  *     the next flush;
- *   - tensor_get records a read and submits it, but the bytes reach dst only when the JavaScript
+ *   - tensor_read records a read and submits it, but the bytes reach dst only when the JavaScript
  *     host has settled (awaited the GPU); the caller returns to the host between recording a
  *     step and using what it read (the step machine), and dst must stay valid until then;
  *   - tensor_set offsets must be multiples of 4, and so must lengths unless the write reaches
@@ -29,7 +29,7 @@ typedef struct dp_webgpu_stats {
 dp_status dp_backend_webgpu_new(dp_backend **out, dp_error *e);
 /* Fills s from a backend made by dp_backend_webgpu_new (zeros for any other backend). */
 void dp_backend_webgpu_stats(const dp_backend *b, dp_webgpu_stats *s);
-/* Fusion of decode-sized op sequences into single dispatches (wg_fuse.c): on by default; off
+/* backend.h's fused shapes as single dispatches (wg_fuse.c): on by default; off
  * records every op on its own (tests compare the two). No-op for other backends. */
 void dp_backend_webgpu_set_fusion(dp_backend *b, bool on);
 /* On: products over block-quantized weights (q8_0, q4_K, q5_K, q6_K) take x through the same

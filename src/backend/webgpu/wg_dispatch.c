@@ -57,9 +57,10 @@ bool wg_unalias(wg_ctx *c, dp_gpu_binding *in, dp_gpu_binding out) {
     if (!wg_same_buffer(*in, out)) return true;
     uint32_t s = wg_scratch(c, (wg_scratch_id)(WG_SCR_IN0 + in->binding), in->size);
     if (!s) return false;
+    wg_claim_encoder(c);
     dp_gpu_copy(in->buffer, in->offset, s, 0, in->size);
-    c->stats.copies++;
-    c->recorded++;
+    c->dev->stats.copies++;
+    c->dev->recorded++;
     *in = wg_at(in->binding, wg_bind_buf(s, 0, in->size));
     return true;
 }
@@ -109,9 +110,10 @@ bool wg_in(wg_ctx *c, const dp_tensor *t, int64_t count, uint32_t binding, const
     if (t->offset % 256 == 0) return true;
     uint32_t s = wg_scratch(c, (wg_scratch_id)(WG_SCR_IN0 + binding), size);
     if (!s) return false;
+    wg_claim_encoder(c);
     dp_gpu_copy(t->handle, (uint32_t)t->offset, s, 0, size);
-    c->stats.copies++;
-    c->recorded++;
+    c->dev->stats.copies++;
+    c->dev->recorded++;
     *b = wg_at(binding, wg_bind_buf(s, 0, size));
     return true;
 }
@@ -121,36 +123,36 @@ bool wg_in(wg_ctx *c, const dp_tensor *t, int64_t count, uint32_t binding, const
 static uint32_t bs_hash(uint32_t id) { return id * 2654435761u; }
 
 bool wg_bufsize_put(wg_ctx *c, uint32_t id, uint32_t size) {
-    if ((c->bsizes_used + 1) * 2 > c->bsizes_cap) { /* grow (and drop deleted entries) */
-        uint32_t cap = c->bsizes_cap ? c->bsizes_cap * 2 : 256;
+    if ((c->dev->bsizes_used + 1) * 2 > c->dev->bsizes_cap) { /* grow (and drop deleted entries) */
+        uint32_t cap = c->dev->bsizes_cap ? c->dev->bsizes_cap * 2 : 256;
         wg_bsize *nb = dp_calloc(cap, sizeof *nb);
         if (!nb) return false;
         uint32_t used = 0;
-        for (uint32_t i = 0; i < c->bsizes_cap; i++) {
-            if (!c->bsizes[i].id || !c->bsizes[i].size) continue;
-            uint32_t j = bs_hash(c->bsizes[i].id) & (cap - 1);
+        for (uint32_t i = 0; i < c->dev->bsizes_cap; i++) {
+            if (!c->dev->bsizes[i].id || !c->dev->bsizes[i].size) continue;
+            uint32_t j = bs_hash(c->dev->bsizes[i].id) & (cap - 1);
             while (nb[j].id) j = (j + 1) & (cap - 1);
-            nb[j] = c->bsizes[i];
+            nb[j] = c->dev->bsizes[i];
             used++;
         }
-        dp_free(c->bsizes);
-        c->bsizes = nb;
-        c->bsizes_cap = cap;
-        c->bsizes_used = used;
+        dp_free(c->dev->bsizes);
+        c->dev->bsizes = nb;
+        c->dev->bsizes_cap = cap;
+        c->dev->bsizes_used = used;
     }
-    uint32_t j = bs_hash(id) & (c->bsizes_cap - 1);
-    while (c->bsizes[j].id) j = (j + 1) & (c->bsizes_cap - 1);
-    c->bsizes[j].id = id;
-    c->bsizes[j].size = size;
-    c->bsizes_used++;
+    uint32_t j = bs_hash(id) & (c->dev->bsizes_cap - 1);
+    while (c->dev->bsizes[j].id) j = (j + 1) & (c->dev->bsizes_cap - 1);
+    c->dev->bsizes[j].id = id;
+    c->dev->bsizes[j].size = size;
+    c->dev->bsizes_used++;
     return true;
 }
 
 static wg_bsize *bs_find(const wg_ctx *c, uint32_t id) {
-    if (!c->bsizes_cap || !id) return NULL;
-    for (uint32_t j = bs_hash(id) & (c->bsizes_cap - 1);; j = (j + 1) & (c->bsizes_cap - 1)) {
-        if (!c->bsizes[j].id) return NULL;
-        if (c->bsizes[j].id == id && c->bsizes[j].size) return &c->bsizes[j];
+    if (!c->dev->bsizes_cap || !id) return NULL;
+    for (uint32_t j = bs_hash(id) & (c->dev->bsizes_cap - 1);; j = (j + 1) & (c->dev->bsizes_cap - 1)) {
+        if (!c->dev->bsizes[j].id) return NULL;
+        if (c->dev->bsizes[j].id == id && c->dev->bsizes[j].size) return &c->dev->bsizes[j];
     }
 }
 
@@ -170,32 +172,32 @@ void wg_destroy_later(wg_ctx *c, uint32_t buf) {
     if (!buf) return;
     wg_bind_groups_drop_buffer(c, buf);
     wg_bufsize_del(c, buf);
-    if (c->dead_n == c->dead_cap) {
-        uint32_t cap = c->dead_cap ? c->dead_cap * 2 : 16;
-        uint32_t *d = dp_realloc(c->dead, cap * sizeof *d);
+    if (c->dev->dead_n == c->dev->dead_cap) {
+        uint32_t cap = c->dev->dead_cap ? c->dev->dead_cap * 2 : 16;
+        uint32_t *d = dp_realloc(c->dev->dead, cap * sizeof *d);
         if (!d) { /* cannot defer: leak the buffer rather than break the recording */
             wg_fail(c, DP_ERR_NOMEM, "webgpu: out of memory");
             return;
         }
-        c->dead = d;
-        c->dead_cap = cap;
+        c->dev->dead = d;
+        c->dev->dead_cap = cap;
     }
-    c->dead[c->dead_n++] = buf;
+    c->dev->dead[c->dev->dead_n++] = buf;
 }
 
 uint32_t wg_scratch(wg_ctx *c, wg_scratch_id id, uint64_t size) {
     if (c->status != DP_OK) return 0;
     wg_buf *s = &c->scratch[id];
     if (size <= s->size && s->id) return s->id;
-    if (size > c->max_buffer) {
+    if (size > c->dev->max_buffer) {
         wg_fail(c, DP_ERR_LIMIT, "webgpu: scratch of %llu bytes is over the device's limit %u",
-                (unsigned long long)size, c->max_buffer);
+                (unsigned long long)size, c->dev->max_buffer);
         return 0;
     }
     uint64_t want = size < 4096 ? 4096 : size;
-    want = want + want / 4 > c->max_buffer ? want : want + want / 4; /* some headroom */
+    want = want + want / 4 > c->dev->max_buffer ? want : want + want / 4; /* some headroom */
     want = (want + 255u) & ~(uint64_t)255u;
-    if (want > c->max_buffer) want = size;
+    if (want > c->dev->max_buffer) want = size;
     uint32_t id2 = dp_gpu_buffer_create((uint32_t)want, DP_GPU_USAGE_STORAGE);
     if (!id2) {
         wg_fail(c, DP_ERR_NOMEM, "webgpu: cannot create a %llu-byte scratch buffer",
@@ -203,18 +205,18 @@ uint32_t wg_scratch(wg_ctx *c, wg_scratch_id id, uint64_t size) {
         return 0;
     }
     if (s->id) {
-        c->stats.bytes_allocated -= s->size;
+        c->dev->stats.bytes_allocated -= s->size;
         wg_destroy_later(c, s->id);
     }
     wg_bufsize_put(c, id2, (uint32_t)want);
     s->id = id2;
     s->size = (uint32_t)want;
-    c->stats.bytes_allocated += want;
+    c->dev->stats.bytes_allocated += want;
     return id2;
 }
 
 void wg_grid(const wg_ctx *c, uint64_t n, uint32_t *x, uint32_t *y) {
-    uint32_t mx = c->max_groups ? c->max_groups : 65535u;
+    uint32_t mx = c->dev->max_groups ? c->dev->max_groups : 65535u;
     if (n <= mx) {
         *x = (uint32_t)(n ? n : 1);
         *y = 1;
@@ -233,18 +235,18 @@ static const dp_wgsl_file *kernel_find(const char *name) {
 }
 
 static bool pipes_grow(wg_ctx *c) {
-    uint32_t cap = c->pipes_cap ? c->pipes_cap * 2 : 64;
+    uint32_t cap = c->dev->pipes_cap ? c->dev->pipes_cap * 2 : 64;
     wg_pipe *np = dp_calloc(cap, sizeof *np);
     if (!np) return false;
-    for (uint32_t i = 0; i < c->pipes_cap; i++) {
-        if (!c->pipes[i].key) continue;
-        uint32_t j = (uint32_t)c->pipes[i].hash & (cap - 1);
+    for (uint32_t i = 0; i < c->dev->pipes_cap; i++) {
+        if (!c->dev->pipes[i].key) continue;
+        uint32_t j = (uint32_t)c->dev->pipes[i].hash & (cap - 1);
         while (np[j].key) j = (j + 1) & (cap - 1);
-        np[j] = c->pipes[i];
+        np[j] = c->dev->pipes[i];
     }
-    dp_free(c->pipes);
-    c->pipes = np;
-    c->pipes_cap = cap;
+    dp_free(c->dev->pipes);
+    c->dev->pipes = np;
+    c->dev->pipes_cap = cap;
     return true;
 }
 
@@ -256,9 +258,9 @@ static uint32_t pipeline_get(wg_ctx *c, const char *file, const char *entry, con
         return 0;
     }
     uint64_t h = fnv_bytes(FNV0, key, (size_t)kl);
-    if (c->pipes_cap) {
-        for (uint32_t j = (uint32_t)h & (c->pipes_cap - 1);; j = (j + 1) & (c->pipes_cap - 1)) {
-            wg_pipe *p = &c->pipes[j];
+    if (c->dev->pipes_cap) {
+        for (uint32_t j = (uint32_t)h & (c->dev->pipes_cap - 1);; j = (j + 1) & (c->dev->pipes_cap - 1)) {
+            wg_pipe *p = &c->dev->pipes[j];
             if (!p->key) break;
             if (p->hash == h && !strcmp(p->key, key)) return p->id;
         }
@@ -276,7 +278,7 @@ static uint32_t pipeline_get(wg_ctx *c, const char *file, const char *entry, con
         wg_fail(c, DP_ERR_INTERNAL, "webgpu: pipeline %s.wgsl:%s failed: %s", file, entry, msg);
         return 0;
     }
-    if ((c->pipes_n + 1) * 4 > c->pipes_cap * 3 && !pipes_grow(c)) {
+    if ((c->dev->pipes_n + 1) * 4 > c->dev->pipes_cap * 3 && !pipes_grow(c)) {
         wg_fail(c, DP_ERR_NOMEM, "webgpu: out of memory");
         return 0;
     }
@@ -285,13 +287,13 @@ static uint32_t pipeline_get(wg_ctx *c, const char *file, const char *entry, con
         wg_fail(c, DP_ERR_NOMEM, "webgpu: out of memory");
         return 0;
     }
-    uint32_t j = (uint32_t)h & (c->pipes_cap - 1);
-    while (c->pipes[j].key) j = (j + 1) & (c->pipes_cap - 1);
-    c->pipes[j].hash = h;
-    c->pipes[j].key = k;
-    c->pipes[j].id = id;
-    c->pipes_n++;
-    c->stats.pipelines++;
+    uint32_t j = (uint32_t)h & (c->dev->pipes_cap - 1);
+    while (c->dev->pipes[j].key) j = (j + 1) & (c->dev->pipes_cap - 1);
+    c->dev->pipes[j].hash = h;
+    c->dev->pipes[j].key = k;
+    c->dev->pipes[j].id = id;
+    c->dev->pipes_n++;
+    c->dev->stats.pipelines++;
     return id;
 }
 
@@ -299,39 +301,39 @@ static uint32_t pipeline_get(wg_ctx *c, const char *file, const char *entry, con
 
 #define WG_BG_CAP 4096u
 
-static void bgs_clear(wg_ctx *c) {
-    for (uint32_t i = 0; i < c->bgs_cap; i++)
-        if (c->bgs[i].id) {
-            dp_gpu_bind_group_destroy(c->bgs[i].id);
-            c->bgs[i].id = 0;
+static void bgs_clear(wg_dev *d) {
+    for (uint32_t i = 0; i < d->bgs_cap; i++)
+        if (d->bgs[i].id) {
+            dp_gpu_bind_group_destroy(d->bgs[i].id);
+            d->bgs[i].id = 0;
         }
-    c->bgs_n = 0;
+    d->bgs_n = 0;
 }
 
 void wg_bind_groups_drop_buffer(wg_ctx *c, uint32_t buf) {
-    if (!c->bgs_n) return;
+    if (!c->dev->bgs_n) return;
     /* open addressing without tombstones: rebuild the table without the dropped entries */
     bool any = false;
-    for (uint32_t i = 0; i < c->bgs_cap && !any; i++)
-        for (uint32_t k = 0; c->bgs[i].id && k < c->bgs[i].n; k++)
-            if (c->bgs[i].b[k].buffer == buf) any = true;
-    if (any) bgs_clear(c);
+    for (uint32_t i = 0; i < c->dev->bgs_cap && !any; i++)
+        for (uint32_t k = 0; c->dev->bgs[i].id && k < c->dev->bgs[i].n; k++)
+            if (c->dev->bgs[i].b[k].buffer == buf) any = true;
+    if (any) bgs_clear(c->dev);
 }
 
 static uint32_t bind_group_get(wg_ctx *c, uint32_t pipeline, const dp_gpu_binding *b, uint32_t n) {
     uint64_t h = fnv_bytes(FNV0, &pipeline, sizeof pipeline);
     h = fnv_bytes(h, b, n * sizeof *b);
-    if (!c->bgs) {
-        c->bgs = dp_calloc(WG_BG_CAP, sizeof *c->bgs);
-        if (!c->bgs) {
+    if (!c->dev->bgs) {
+        c->dev->bgs = dp_calloc(WG_BG_CAP, sizeof *c->dev->bgs);
+        if (!c->dev->bgs) {
             wg_fail(c, DP_ERR_NOMEM, "webgpu: out of memory");
             return 0;
         }
-        c->bgs_cap = WG_BG_CAP;
+        c->dev->bgs_cap = WG_BG_CAP;
     }
-    uint32_t j = (uint32_t)h & (c->bgs_cap - 1);
-    for (;; j = (j + 1) & (c->bgs_cap - 1)) {
-        wg_bg *g = &c->bgs[j];
+    uint32_t j = (uint32_t)h & (c->dev->bgs_cap - 1);
+    for (;; j = (j + 1) & (c->dev->bgs_cap - 1)) {
+        wg_bg *g = &c->dev->bgs[j];
         if (!g->id) break;
         if (g->hash == h && g->pipeline == pipeline && g->n == n &&
             !memcmp(g->b, b, n * sizeof *b))
@@ -344,43 +346,59 @@ static uint32_t bind_group_get(wg_ctx *c, uint32_t pipeline, const dp_gpu_bindin
         wg_fail(c, DP_ERR_INTERNAL, "webgpu: bind group failed: %s", msg);
         return 0;
     }
-    c->stats.bind_groups_created++;
-    if ((c->bgs_n + 1) * 4 > c->bgs_cap * 3) {
+    c->dev->stats.bind_groups_created++;
+    if ((c->dev->bgs_n + 1) * 4 > c->dev->bgs_cap * 3) {
         /* full: start over rather than evict piecemeal (steady decode fits easily) */
-        bgs_clear(c);
-        j = (uint32_t)h & (c->bgs_cap - 1);
+        bgs_clear(c->dev);
+        j = (uint32_t)h & (c->dev->bgs_cap - 1);
     }
-    wg_bg *g = &c->bgs[j];
+    wg_bg *g = &c->dev->bgs[j];
     g->hash = h;
     g->id = id;
     g->n = n;
     g->pipeline = pipeline;
     memcpy(g->b, b, n * sizeof *b);
-    c->bgs_n++;
+    c->dev->bgs_n++;
     return id;
 }
 
-void wg_cache_free(wg_ctx *c) {
-    bgs_clear(c);
-    dp_free(c->bgs);
-    c->bgs = NULL;
-    c->bgs_cap = 0;
-    for (uint32_t i = 0; i < c->pipes_cap; i++) dp_free(c->pipes[i].key);
-    dp_free(c->pipes);
-    c->pipes = NULL;
-    c->pipes_cap = c->pipes_n = 0;
+void wg_cache_free(wg_dev *d) {
+    bgs_clear(d);
+    dp_free(d->bgs);
+    d->bgs = NULL;
+    d->bgs_cap = 0;
+    for (uint32_t i = 0; i < d->pipes_cap; i++) dp_free(d->pipes[i].key);
+    dp_free(d->pipes);
+    d->pipes = NULL;
+    d->pipes_cap = d->pipes_n = 0;
 }
 
 /* ---- dispatch + submit ---- */
 
-void wg_submit(wg_ctx *c) {
-    if (c->uni_used) dp_gpu_buffer_write(c->uni_buf, 0, c->uni_host, c->uni_used * WG_UNI_SLOT);
+/* The device whose commands are in the host's open encoder (the host has one per process):
+ * the only process-wide state of this backend, mirroring the host's. */
+static const wg_dev *encoder_owner;
+
+static void dev_submit(wg_dev *d) {
+    if (d->uni_used) dp_gpu_buffer_write(d->uni_buf, 0, d->uni_host, d->uni_used * WG_UNI_SLOT);
     dp_gpu_submit();
-    c->stats.submits++;
-    c->uni_used = 0;
-    c->recorded = 0;
-    for (uint32_t i = 0; i < c->dead_n; i++) dp_gpu_buffer_destroy(c->dead[i]);
-    c->dead_n = 0;
+    encoder_owner = NULL;
+    d->stats.submits++;
+    d->uni_used = 0;
+    d->recorded = 0;
+    for (uint32_t i = 0; i < d->dead_n; i++) dp_gpu_buffer_destroy(d->dead[i]);
+    d->dead_n = 0;
+}
+
+void wg_submit(wg_ctx *c) { dev_submit(c->dev); }
+
+void wg_claim_encoder(wg_ctx *c) {
+    if (encoder_owner && encoder_owner != c->dev) dev_submit((wg_dev *)encoder_owner);
+    encoder_owner = c->dev;
+}
+
+void wg_release_encoder(const wg_dev *d) {
+    if (encoder_owner == d) encoder_owner = NULL;
 }
 
 void wg_dispatch(wg_ctx *c, const char *file, const char *entry, const char *consts,
@@ -393,18 +411,19 @@ void wg_dispatch(wg_ctx *c, const char *file, const char *entry, const char *con
     }
     uint32_t pipe = pipeline_get(c, file, entry, consts);
     if (!pipe) return;
-    if (c->uni_used == WG_UNI_SLOTS) wg_submit(c);
-    uint32_t slot = c->uni_used++;
-    memset(c->uni_host + slot * WG_UNI_SLOT, 0, WG_UNI_SLOT);
-    memcpy(c->uni_host + slot * WG_UNI_SLOT, uni, uni_len);
+    if (c->dev->uni_used == WG_UNI_SLOTS) wg_submit(c);
+    uint32_t slot = c->dev->uni_used++;
+    memset(c->dev->uni_host + slot * WG_UNI_SLOT, 0, WG_UNI_SLOT);
+    memcpy(c->dev->uni_host + slot * WG_UNI_SLOT, uni, uni_len);
     dp_gpu_binding all[WG_MAX_BIND + 1];
-    all[0] = wg_bind_buf(c->uni_buf, slot * WG_UNI_SLOT, WG_UNI_SLOT);
+    all[0] = wg_bind_buf(c->dev->uni_buf, slot * WG_UNI_SLOT, WG_UNI_SLOT);
     for (int i = 0; i < nb; i++) all[i + 1] = b[i];
     uint32_t bg = bind_group_get(c, pipe, all, (uint32_t)nb + 1);
     if (!bg) return;
+    wg_claim_encoder(c);
     dp_gpu_dispatch(pipe, bg, gx, gy, gz);
-    c->stats.dispatches++;
-    c->recorded++;
+    c->dev->stats.dispatches++;
+    c->dev->recorded++;
 }
 
 void wg_dispatch_flat(wg_ctx *c, const char *file, const char *entry, const char *consts,

@@ -63,42 +63,10 @@ typedef struct wg_bsize {
     uint32_t id, size;  /* id 0: empty; size 0 with an id: deleted */
 } wg_bsize;
 
-typedef struct wg_pend_mm {
-    dp_tensor out, w;
-} wg_pend_mm;
 
-typedef enum wg_pend_kind {
-    WG_PEND_NONE = 0,
-    WG_PEND_NORM,          /* rms_norm(out <- x), out != x; matmuls reading out may join */
-    WG_PEND_NORM_INPLACE,  /* rms_norm(out <- out): an add or rope of out may join */
-    WG_PEND_COPY,          /* copy(out[off..] <- x): a second copy may join */
-    WG_PEND_ROPE,          /* rope(out) [after rms_norm(out <- out) when norm_w is set]: the
-                              rope of the other head tensor may join */
-    WG_PEND_ROPE2          /* ropes of q (here) and k (in pend2) held for the KV cache copies
-                              (devices with 9+ storage buffers); kc_* holds the k copy */
-} wg_pend_kind;
-
-typedef struct wg_pending {
-    wg_pend_kind kind;
-    dp_tensor out, x, w;
-    int n, d;                       /* norm: rows and row length; copy: count in n64 */
-    int64_t off, count;             /* copy */
-    float eps;
-    bool plus_one;
-    int n_mm;                       /* matmuls reading out, held back with it */
-    wg_pend_mm mm[3];
-    /* rope */
-    dp_tensor pos, inv_freq;
-    dp_rope_args ra;
-    bool rope_norm;                 /* w, eps, plus_one, d hold the head norm */
-    bool has_kcopy;                 /* ROPE2: copy(kc[kc_off..] <- k) is held too */
-    dp_tensor kc;
-    int64_t kc_off, kc_count;
-} wg_pending;
-
-typedef struct wg_ctx {
-    dp_status status;   /* first failure while recording (sticky until flush) */
-    dp_error err;
+/* The device: what every handle on it shares (caches, the uniform ring, buffers awaiting
+ * destruction, settings, counters). */
+typedef struct wg_dev {
     uint32_t features;
     uint32_t max_buffer, max_binding, max_groups, max_storage, max_invocations, max_wg_storage;
     int tune_rows, tune_tpr;  /* matvec shape overrides (0: automatic) */
@@ -114,8 +82,7 @@ typedef struct wg_ctx {
     uint8_t *uni_host;
     uint32_t uni_used;  /* slots used since the last submit */
     uint32_t recorded;  /* dispatches + copies since the last submit */
-    /* scratch + buffers to destroy after the next submit */
-    wg_buf scratch[WG_SCR_COUNT];
+    /* buffers to destroy after the next submit */
     uint32_t *dead;
     uint32_t dead_n, dead_cap;
     dp_webgpu_stats stats;
@@ -123,8 +90,16 @@ typedef struct wg_ctx {
     bool act_quant;     /* x through the CPU's 8-bit blocks for quantized weights (off by default) */
     wg_bsize *bsizes;   /* buffer id -> size (open addressing): bindings span whole tensors */
     uint32_t bsizes_cap, bsizes_used;
-    wg_pending pend;    /* ops held back for fusion */
-    wg_pending pend2;   /* a second in-place rms_norm (q and k norms come before their ropes) */
+} wg_dev;
+
+/* One handle on a device: the backend itself (owns_dev) or a stream of it (one context's):
+ * scratch and the sticky error are per handle. */
+typedef struct wg_ctx {
+    wg_dev *dev;
+    bool owns_dev;
+    dp_status status;   /* first failure while recording (sticky until flush) */
+    dp_error err;
+    wg_buf scratch[WG_SCR_COUNT];
 } wg_ctx;
 
 static inline wg_ctx *wg_ctx_of(dp_backend *b) { return (wg_ctx *)b->ctx; }
@@ -174,9 +149,15 @@ void wg_dispatch_flat(wg_ctx *c, const char *file, const char *entry, const char
 
 /* Write the uniform ring, submit what is recorded, then destroy dead buffers. */
 void wg_submit(wg_ctx *c);
+/* Before recording into the host's encoder (one per process, shared by every device handle):
+ * submit what another device recorded there, so its uniform ring is written before its
+ * commands run. */
+void wg_claim_encoder(wg_ctx *c);
+/* The device is gone: forget that it holds the encoder. */
+void wg_release_encoder(const wg_dev *d);
 /* Forget cached bind groups that use buffer (before it is destroyed). */
 void wg_bind_groups_drop_buffer(wg_ctx *c, uint32_t buf);
-void wg_cache_free(wg_ctx *c);
+void wg_cache_free(wg_dev *d);
 /* Destroy buf after the next submit. */
 void wg_destroy_later(wg_ctx *c, uint32_t buf);
 /* Sizes of the buffers this backend created (0: unknown). */
@@ -244,37 +225,13 @@ void wg_rec_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int r
                   const dp_sample_args *a);
 
 
-/* ---- fusion (wg_fuse.c) ----
- * The vtable entries are wg_op_*: they hold back a decode-sized rms_norm and the matmuls that
- * read its output (and a glu of two of them) so that they can be recorded as one nmatvec
- * dispatch; any other op, flush, tensor_get/set/free first records what is held back
- * (wg_pending_flush). Same results as the ops one by one (the normalised x is still written). */
-
-void wg_pending_flush(wg_ctx *c);
-
-/* ---- ops (the vtable entries) ---- */
-void wg_op_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, const dp_tensor *ids,
-                    int n, float scale);
-void wg_op_rms_norm(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
-                    int d, float eps, bool plus_one);
-void wg_op_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
-                  bool accumulate);
-void wg_op_add(dp_backend *b, dp_tensor *out, const dp_tensor *a, const dp_tensor *bb,
-               int64_t count);
-void wg_op_rope(dp_backend *b, dp_tensor *x, const dp_tensor *pos, const dp_tensor *inv_freq, int n,
-                const dp_rope_args *a);
-void wg_op_copy(dp_backend *b, dp_tensor *dst, int64_t dst_off, const dp_tensor *src,
-                int64_t count);
-void wg_op_attention(dp_backend *b, dp_tensor *out, const dp_tensor *q, const dp_tensor *k_cache,
-                     const dp_tensor *v_cache, const dp_attn_args *a);
-void wg_op_glu(dp_backend *b, dp_tensor *out, const dp_tensor *gate, const dp_tensor *up, int n,
-               int f, dp_act act);
-void wg_op_softcap(dp_backend *b, dp_tensor *x, int64_t count, float cap);
-void wg_op_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *logits,
-               const dp_tensor *gate, const dp_tensor *up, const dp_tensor *down, int n,
-               int n_expert, int k, dp_act act);
-void wg_op_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int row, int vocab,
-                  const dp_sample_args *a);
+/* ---- fused shapes (wg_fuse.c): backend.h's norm_matmul, norm_add, rope_qk_kv ---- */
+void wg_op_norm_matmul(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp_tensor *w,
+                       int n, int d, float eps, bool plus_one, dp_tensor *const *outs,
+                       const dp_tensor *const *ws, int count, const dp_act *glu);
+void wg_op_norm_add(dp_backend *b, dp_tensor *y, dp_tensor *h, const dp_tensor *w, int n, int d,
+                    float eps, bool plus_one);
+void wg_op_rope_qk_kv(dp_backend *b, const dp_qkv_args *a);
 
 #endif /* __wasm__ */
 #endif /* DP_WG_INTERNAL_H */

@@ -1,0 +1,44 @@
+// dispatch_count.mjs — GPU commands per decoded token for each hf-tiny family on the WebGPU
+// backend, against the numbers recorded in tests/webgpu/dispatches.json, so that fusion lost
+// (a fused backend method no longer taken) shows as a failure instead of a slowdown nobody sees.
+// A decoded token is one greedy sample + one forward pass of that token; counted over 4 tokens
+// after the prompt, divided by 4.
+// Usage: [DP_WASM=doppler.wasm] node tests/webgpu/dispatch_count.mjs <converted-models-dir> [--record]
+// --record rewrites the JSON with what was measured. Exit: 0 as recorded, 1 different, 77 no WebGPU.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { nodeEngine, out } from './node_engine.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const models = path.resolve(process.argv[2]);
+const record = process.argv.includes('--record');
+const recFile = path.join(here, 'dispatches.json');
+const eng = await nodeEngine();
+const want = fs.existsSync(recFile) ? JSON.parse(fs.readFileSync(recFile, 'utf8')) : {};
+const got = {};
+const STEPS = 4;
+let fails = 0;
+for (const name of ['llama', 'gemma3', 'gemma2', 'phi3', 'mixtral', 'qwen3']) {
+  const m = eng.loadModel(path.join(models, name), 'webgpu');
+  const c = m.newContext({ nCtx: 32 });
+  await c.eval([1, 5, 77, 300, 12]);
+  let t = await c.sample({ temperature: 0 });
+  await c.eval([t]);
+  const s0 = m.gpuStats();
+  for (let k = 0; k < STEPS; k++) {
+    t = await c.sample({ temperature: 0 });
+    await c.eval([t]);
+  }
+  const s1 = m.gpuStats();
+  got[name] = { dispatches: (s1.dispatches - s0.dispatches) / STEPS, copies: (s1.copies - s0.copies) / STEPS };
+  const w = want[name];
+  const ok = w && w.dispatches === got[name].dispatches && w.copies === got[name].copies;
+  out(`${name.padEnd(8)} ${got[name].dispatches} dispatches + ${got[name].copies} copies per token` +
+      (w ? ` (recorded ${w.dispatches} + ${w.copies}) ${ok ? 'ok' : 'DIFFERENT'}` : ' (not recorded)'));
+  if (!ok && !record) fails++;
+  c.free();
+  m.free();
+}
+if (record) fs.writeFileSync(recFile, JSON.stringify(got, null, 2) + '\n');
+process.exit(fails ? 1 : 0);

@@ -1,0 +1,20 @@
+// node_engine.mjs — the Engine on Node's WebGPU (Dawn; SwiftShader without a GPU) that the
+// WebGPU tests share: DP_WASM or web/dist/doppler.wasm; exits 77 when there is no WebGPU.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Engine } from '../../web/engine.mjs';
+import { nodeFs } from '../../web/wasi.mjs';
+import { requestDevice } from '../../web/gpu.mjs';
+import { gpuFromNode } from '../../web/node-gpu.mjs';
+
+export const out = (t) => fs.writeSync(1, t + '\n');
+
+export async function nodeEngine() {
+  let dev;
+  try { dev = await requestDevice(await gpuFromNode()); } catch (e) { out(`skip: ${e.message}`); process.exit(77); }
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const wasmPath = process.env.DP_WASM ?? path.join(here, '../../web/dist/doppler.wasm');
+  return Engine.create({ wasm: fs.readFileSync(wasmPath), fs: nodeFs(fs), device: dev.device,
+                         stdout: out, stderr: (t) => fs.writeSync(2, t + '\n') });
+}
