@@ -92,7 +92,9 @@ dp_status dp_ctx_new(dp_model *m, const dp_ctx_params *p, dp_ctx **out, dp_error
 void dp_ctx_free(dp_ctx *c);
 int32_t dp_ctx_pos(const dp_ctx *c);  /* tokens in the KV cache */
 int32_t dp_ctx_n_ctx(const dp_ctx *c);
-void dp_ctx_reset(dp_ctx *c);          /* forget the sequence */
+/* Forget the sequence: position 0, nothing to sample from, and the sampler's generator back to
+ * its start (the next dp_sampling.seed seeds it again), as a new context would be. */
+void dp_ctx_reset(dp_ctx *c);
 /* Keep the first pos positions of the sequence and drop the rest (rejected speculative tokens,
  * a chat turn to re-render): the next eval continues at pos. 0 <= pos <= dp_ctx_pos(c), else
  * DP_ERR_INVALID_ARG and the context is unchanged. Nothing is left to sample from afterwards

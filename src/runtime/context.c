@@ -4,6 +4,8 @@
 
 #include "runtime/runtime.h"
 
+#define DP_RNG_START 0x9E3779B97F4A7C15ull /* the generator's state in a new context */
+
 void dp_ctx_params_default(dp_ctx_params *p) {
     memset(p, 0, sizeof *p);
 }
@@ -98,7 +100,7 @@ dp_status dp_ctx_new(dp_model *m, const dp_ctx_params *p, dp_ctx **out, dp_error
     c->n_batch = p->n_batch > 0 ? p->n_batch : 512;
     if (c->n_batch > c->n_ctx) c->n_batch = c->n_ctx;
     c->logits_all = p->logits_all != 0;
-    c->rng = 0x9E3779B97F4A7C15ull;
+    c->rng = DP_RNG_START;
     dp_status st = ctx_check_size(&m->d, c->n_ctx, e);
     if (st == DP_OK) st = ctx_alloc(c, e);
     if (st != DP_OK) {
@@ -119,7 +121,13 @@ void dp_ctx_free(dp_ctx *c) {
 
 int32_t dp_ctx_pos(const dp_ctx *c) { return c->pos; }
 int32_t dp_ctx_n_ctx(const dp_ctx *c) { return c->n_ctx; }
-void dp_ctx_reset(dp_ctx *c) { c->pos = 0; c->last_rows = 0; c->sampled = false; }
+void dp_ctx_reset(dp_ctx *c) {
+    c->pos = 0;
+    c->last_rows = 0;
+    c->sampled = false;
+    c->rng = DP_RNG_START; /* a new sequence: the next seed takes effect */
+    c->seeded = false;
+}
 
 dp_status dp_ctx_truncate(dp_ctx *c, int32_t pos, dp_error *e) {
     if (!c || pos < 0 || pos > c->pos)
