@@ -51,7 +51,9 @@ void dp_set_allocator(dp_alloc_fn fn, void *ud);
 /* ---- models ---- */
 
 typedef struct dp_model dp_model; /* weights on a backend + description; read-only once loaded */
-typedef struct dp_ctx dp_ctx;     /* one sequence: KV cache, scratch, sampler state */
+typedef struct dp_ctx dp_ctx;     /* one sequence: KV cache, scratch, sampler state. The contexts
+                                     of one model share its backend's working memory: evaluate
+                                     and sample them from one thread at a time */
 
 typedef struct dp_load_params {
     int32_t n_threads;    /* CPU threads; <= 0: all cores */
@@ -105,6 +107,24 @@ dp_status dp_ctx_truncate(dp_ctx *c, int32_t pos, dp_error *e);
  * logits: NULL, or [n, vocab] floats (requires logits_all). Fails with DP_ERR_LIMIT when the
  * sequence would pass n_ctx; the cache is then unchanged. */
 dp_status dp_ctx_eval(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, dp_error *e);
+
+/* ---- batches: the next token of several sequences in one forward pass ---- */
+
+typedef struct dp_batch dp_batch; /* scratch for evaluating up to max_seqs sequences together */
+
+/* Allocates the batch's scratch once (max_seqs rows of activations and logits). On failure *out
+ * is untouched. The model must outlive the batch. */
+dp_status dp_batch_new(dp_model *m, int32_t max_seqs, dp_batch **out, dp_error *e);
+void dp_batch_free(dp_batch *b);
+/* Evaluates ids[i] at the current position of ctxs[i], for i < n, in one forward pass: each
+ * matrix product reads its weights once for all n rows; cache writes and attention run per
+ * sequence on its own cache. Afterwards every context is as after dp_ctx_eval(ctxs[i], &ids[i],
+ * 1, NULL, e): one position further, dp_ctx_sample samples its next token. The contexts must be
+ * distinct, of the batch's model, of the same n_ctx, without logits_all, each with room for one
+ * more position, and 1 <= n <= max_seqs; else DP_ERR_INVALID_ARG / DP_ERR_LIMIT and nothing
+ * changes. On a backend failure the contexts' caches may hold the new rows but no position has
+ * moved. */
+dp_status dp_batch_eval(dp_batch *b, dp_ctx *const *ctxs, const int32_t *ids, int32_t n, dp_error *e);
 
 typedef struct dp_sampling {
     float temperature;    /* 0: greedy (the arg max); else a positive finite number whose inverse

@@ -36,6 +36,8 @@ typedef struct slot {
     dp_ctx *ctx;
     srv_job *job;         /* NULL: free */
     bool started;
+    bool pending;         /* `next` was sampled and is to be evaluated next round */
+    int32_t next;
     int32_t *gen;         /* generated ids, room for n_ctx */
     int32_t n_gen;
     char *raw;            /* dp_detokenize of gen */
@@ -57,6 +59,10 @@ struct srv_engine {
     bool running;             /* the thread was started and not joined */
     slot *slots;
     int n_slots, n_active;
+    dp_batch *batch;          /* the pending tokens of all slots in one pass */
+    dp_ctx **batch_ctx;
+    int32_t *batch_ids;
+    slot **batch_slot;
     srv_job *qhead, *qtail;
     int n_queued, queue_cap;
     bool stopping, quit;
@@ -244,44 +250,22 @@ static dp_status decode_all(srv_engine *g, slot *s, size_t *n, dp_error *e) {
     }
 }
 
-/* One step of a slot: the prompt and the first token, or one more token. Called unlocked; only
- * the engine thread touches the slot's own fields. */
-static void step(srv_engine *g, slot *s) {
+/* After a sample (st its status): the token's text, a stop sequence, the length bound; the slot
+ * is left pending (its token to evaluate next round) or finished, and the text published. Called
+ * unlocked; locks to publish. */
+static void after_sample(srv_engine *g, slot *s, dp_status st, int32_t id, bool first, double t0, dp_error *e) {
     srv_job *j = s->job;
-    dp_error e = {0};
-    dp_status st = DP_OK;
-    double t0 = now_s();
-    pthread_mutex_lock(&g->mu);
-    bool cancelled = j->cancelled;
-    pthread_mutex_unlock(&g->mu);
-    if (cancelled) {
-        pthread_mutex_lock(&g->mu);
-        finish_locked(g, s, NULL, NULL);
-        pthread_mutex_unlock(&g->mu);
-        return;
-    }
-    bool first = !s->started;
-    if (first) {
-        dp_ctx_reset(s->ctx);
-        s->started = true;
-        s->n_gen = 0;
-        s->raw_done = 0;
-        s->vis.len = 0;
-        s->committed = 0;
-        st = dp_ctx_eval(s->ctx, j->prompt, j->n_prompt, NULL, &e);
-    }
-    int32_t id = -1;
-    if (st == DP_OK) st = dp_ctx_sample(s->ctx, &j->sampling, &id, &e);
     const char *finish = NULL;
     size_t n = s->raw_done, upto = 0;
     bool produced = false;
+    s->pending = false;
     if (st == DP_OK && srv_is_end(g->m, g->t, id)) {
         finish = "stop";
     } else if (st == DP_OK) {
         s->gen[s->n_gen++] = id;
         produced = true;
         size_t old = s->vis.len;
-        st = decode_all(g, s, &n, &e);
+        st = decode_all(g, s, &n, e);
         if (st == DP_OK) {
             if (n < s->raw_done) n = s->raw_done; /* never shrinks (a prefix decodes to a prefix) */
             take_utf8(s, n, false);
@@ -292,11 +276,12 @@ static void step(srv_engine *g, slot *s) {
             } else if (s->n_gen >= j->max_tokens || dp_ctx_pos(s->ctx) >= dp_ctx_n_ctx(s->ctx)) {
                 finish = "length";
             } else {
-                st = dp_ctx_eval(s->ctx, &id, 1, NULL, &e);
+                s->pending = true;
+                s->next = id;
             }
         }
     }
-    if (st == DP_OK && s->vis.oom) st = dp_err_set(&e, DP_ERR_NOMEM, "out of memory");
+    if (st == DP_OK && s->vis.oom) st = dp_err_set(e, DP_ERR_NOMEM, "out of memory");
     if (st == DP_OK && finish && (strcmp(finish, "stop") || !produced)) take_utf8(s, n, true); /* not after a cut */
     if (st == DP_OK) upto = finish ? s->vis.len : s->vis.len - stop_holdback(s, j);
     pthread_mutex_lock(&g->mu);
@@ -304,12 +289,66 @@ static void step(srv_engine *g, slot *s) {
     if (first && st == DP_OK) g->st.prompt_tokens += (uint64_t)j->n_prompt;
     if (produced) count_tokens_locked(g, 1);
     if (st != DP_OK) {
-        fail_locked(g, s, 500, e.msg[0] ? e.msg : dp_status_str(st));
+        s->pending = false;
+        fail_locked(g, s, 500, e->msg[0] ? e->msg : dp_status_str(st));
     } else {
         publish_locked(g, s, upto);
         if (finish) finish_locked(g, s, finish, NULL);
     }
     pthread_mutex_unlock(&g->mu);
+}
+
+/* A slot's first step: its whole prompt, then its first token. */
+static void start_slot(srv_engine *g, slot *s) {
+    srv_job *j = s->job;
+    dp_error e = {0};
+    double t0 = now_s();
+    dp_ctx_reset(s->ctx);
+    s->started = true;
+    s->n_gen = 0;
+    s->raw_done = 0;
+    s->vis.len = 0;
+    s->committed = 0;
+    int32_t id = -1;
+    dp_status st = dp_ctx_eval(s->ctx, j->prompt, j->n_prompt, NULL, &e);
+    if (st == DP_OK) st = dp_ctx_sample(s->ctx, &j->sampling, &id, &e);
+    after_sample(g, s, st, id, true, t0, &e);
+}
+
+/* One round: cancelled jobs leave, new ones evaluate their prompts, then the pending token of
+ * every running slot goes through the model in one batched pass (dp_batch_eval) and each slot
+ * samples its next. */
+static void round_of_slots(srv_engine *g) {
+    int k = 0;
+    for (int i = 0; i < g->n_slots; i++) {
+        slot *s = &g->slots[i];
+        if (!s->job) continue;
+        pthread_mutex_lock(&g->mu);
+        bool cancelled = s->job->cancelled;
+        if (cancelled) {
+            s->pending = false;
+            finish_locked(g, s, NULL, NULL);
+        }
+        pthread_mutex_unlock(&g->mu);
+        if (cancelled) continue;
+        if (!s->started) start_slot(g, s);
+        if (s->job && s->pending) {
+            g->batch_ctx[k] = s->ctx;
+            g->batch_ids[k] = s->next;
+            g->batch_slot[k++] = s;
+        }
+    }
+    if (!k) return;
+    dp_error e = {0};
+    double t0 = now_s();
+    dp_status st = dp_batch_eval(g->batch, g->batch_ctx, g->batch_ids, k, &e);
+    for (int i = 0; i < k; i++) {
+        slot *s = g->batch_slot[i];
+        int32_t id = -1;
+        dp_status sst = st == DP_OK ? dp_ctx_sample(s->ctx, &s->job->sampling, &id, &e) : st;
+        after_sample(g, s, sst, id, false, t0, &e);
+        t0 = now_s();
+    }
 }
 
 static void *engine_main(void *arg) {
@@ -322,6 +361,7 @@ static void *engine_main(void *arg) {
         for (int i = 0; i < g->n_slots && g->qhead; i++) {
             if (g->slots[i].job) continue;
             srv_job *j = g->qhead;
+            g->slots[i].pending = false;
             g->qhead = j->next;
             if (!g->qhead) g->qtail = NULL;
             g->n_queued--;
@@ -336,8 +376,7 @@ static void *engine_main(void *arg) {
             continue;
         }
         pthread_mutex_unlock(&g->mu);
-        for (int i = 0; i < g->n_slots; i++)
-            if (g->slots[i].job) step(g, &g->slots[i]);
+        round_of_slots(g);
         pthread_mutex_lock(&g->mu);
     }
     pthread_mutex_unlock(&g->mu);
@@ -375,6 +414,11 @@ dp_status srv_engine_new(dp_model *m, const dp_tokenizer *t, const srv_engine_op
         if (!(s->gen = malloc((size_t)g->n_ctx * sizeof *s->gen)) || !(s->raw = malloc(s->raw_cap)))
             st = dp_err_set(e, DP_ERR_NOMEM, "out of memory");
     }
+    if (st == DP_OK) st = dp_batch_new(m, g->n_slots, &g->batch, e);
+    if (st == DP_OK && (!(g->batch_ctx = calloc((size_t)g->n_slots, sizeof *g->batch_ctx)) ||
+                        !(g->batch_ids = calloc((size_t)g->n_slots, sizeof *g->batch_ids)) ||
+                        !(g->batch_slot = calloc((size_t)g->n_slots, sizeof *g->batch_slot))))
+        st = dp_err_set(e, DP_ERR_NOMEM, "out of memory");
     if (st == DP_OK && pthread_create(&g->thread, NULL, engine_main, g) != 0)
         st = dp_err_set(e, DP_ERR_INTERNAL, "serve: cannot start the engine thread");
     if (st != DP_OK) {
@@ -504,6 +548,10 @@ void srv_engine_free(srv_engine *g) {
         dp_buf_free(&s->vis);
     }
     free(g->slots);
+    dp_batch_free(g->batch);
+    free(g->batch_ctx);
+    free(g->batch_ids);
+    free(g->batch_slot);
     pthread_cond_destroy(&g->work);
     pthread_cond_destroy(&g->progress);
     pthread_mutex_destroy(&g->mu);

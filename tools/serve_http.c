@@ -162,42 +162,40 @@ static enum MHD_Result get_models(srv_http *h, struct MHD_Connection *c, const c
     return send_err(h, c, R_MODELS, &err);
 }
 
-static void metric(dp_buf *b, const char *name, const char *type, const char *help) {
-    dp_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+/* One metric without labels: help, type and its value. */
+static void metric(dp_buf *b, const char *name, const char *type, const char *help, double v) {
+    dp_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.15g\n", name, help, name, type, name, v);
 }
 
 static enum MHD_Result get_metrics(srv_http *h, struct MHD_Connection *c) {
     srv_stats s;
     srv_engine_stats(h->o.g, &s);
     dp_buf b = {0};
-    metric(&b, "doppler_requests_total", "counter", "HTTP requests answered, by route and status code.");
+    dp_buf_puts(&b, "# HELP doppler_requests_total HTTP requests answered, by route and status code.\n"
+                    "# TYPE doppler_requests_total counter\n");
     for (int r = 0; r < R_COUNT; r++)
         for (size_t i = 0; i < N_CODES; i++) {
             unsigned long n = atomic_load(&h->requests[r][i]);
             if (n) dp_buf_printf(&b, "doppler_requests_total{route=\"%s\",code=\"%d\"} %lu\n", ROUTE_NAME[r], CODES[i], n);
         }
-    metric(&b, "doppler_requests_rejected_total", "counter", "Requests refused with 503 because the queue was full.");
-    dp_buf_printf(&b, "doppler_requests_rejected_total %llu\n", (unsigned long long)s.rejected_full);
-    metric(&b, "doppler_generations_total", "counter", "Generations that left the engine, by outcome.");
-    dp_buf_printf(&b, "doppler_generations_total{outcome=\"done\"} %llu\n", (unsigned long long)s.jobs_done);
-    dp_buf_printf(&b, "doppler_generations_total{outcome=\"cancelled\"} %llu\n", (unsigned long long)s.jobs_cancelled);
-    dp_buf_printf(&b, "doppler_generations_total{outcome=\"failed\"} %llu\n", (unsigned long long)s.jobs_failed);
-    metric(&b, "doppler_prompt_tokens_total", "counter", "Prompt tokens evaluated.");
-    dp_buf_printf(&b, "doppler_prompt_tokens_total %llu\n", (unsigned long long)s.prompt_tokens);
-    metric(&b, "doppler_generated_tokens_total", "counter", "Tokens generated.");
-    dp_buf_printf(&b, "doppler_generated_tokens_total %llu\n", (unsigned long long)s.completion_tokens);
-    metric(&b, "doppler_tokens_per_second", "gauge", "Tokens generated per second over the last 10 seconds.");
-    dp_buf_printf(&b, "doppler_tokens_per_second %.3f\n", s.tokens_per_second);
-    metric(&b, "doppler_engine_busy_seconds_total", "counter", "Seconds the engine spent evaluating and sampling.");
-    dp_buf_printf(&b, "doppler_engine_busy_seconds_total %.6f\n", s.busy_seconds);
-    metric(&b, "doppler_queue_depth", "gauge", "Requests waiting for a slot.");
-    dp_buf_printf(&b, "doppler_queue_depth %d\n", s.queued);
-    metric(&b, "doppler_queue_capacity", "gauge", "Requests that may wait (--queue).");
-    dp_buf_printf(&b, "doppler_queue_capacity %d\n", s.queue_cap);
-    metric(&b, "doppler_slots", "gauge", "Sequences decoded at once (--slots).");
-    dp_buf_printf(&b, "doppler_slots %d\n", s.slots);
-    metric(&b, "doppler_slots_busy", "gauge", "Slots holding a request.");
-    dp_buf_printf(&b, "doppler_slots_busy %d\n", s.slots_busy);
+    dp_buf_printf(&b, "# HELP doppler_generations_total Generations that left the engine, by outcome.\n"
+                      "# TYPE doppler_generations_total counter\n"
+                      "doppler_generations_total{outcome=\"done\"} %llu\n"
+                      "doppler_generations_total{outcome=\"cancelled\"} %llu\n"
+                      "doppler_generations_total{outcome=\"failed\"} %llu\n",
+                  (unsigned long long)s.jobs_done, (unsigned long long)s.jobs_cancelled, (unsigned long long)s.jobs_failed);
+    metric(&b, "doppler_requests_rejected_total", "counter", "Requests refused with 503 because the queue was full.",
+           (double)s.rejected_full);
+    metric(&b, "doppler_prompt_tokens_total", "counter", "Prompt tokens evaluated.", (double)s.prompt_tokens);
+    metric(&b, "doppler_generated_tokens_total", "counter", "Tokens generated.", (double)s.completion_tokens);
+    metric(&b, "doppler_tokens_per_second", "gauge", "Tokens generated per second over the last 10 seconds.",
+           s.tokens_per_second);
+    metric(&b, "doppler_engine_busy_seconds_total", "counter", "Seconds the engine spent evaluating and sampling.",
+           s.busy_seconds);
+    metric(&b, "doppler_queue_depth", "gauge", "Requests waiting for a slot.", s.queued);
+    metric(&b, "doppler_queue_capacity", "gauge", "Requests that may wait (--queue).", s.queue_cap);
+    metric(&b, "doppler_slots", "gauge", "Sequences decoded at once (--slots).", s.slots);
+    metric(&b, "doppler_slots_busy", "gauge", "Slots holding a request.", s.slots_busy);
     enum MHD_Result ok = send_buf(h, c, R_METRICS, 200, "text/plain; version=0.0.4; charset=utf-8", &b, NULL);
     dp_buf_free(&b);
     return ok;

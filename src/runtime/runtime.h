@@ -46,4 +46,23 @@ struct dp_ctx {
  * logits for all rows (logits_all) or only the last one. */
 void dp_forward(dp_ctx *c, int n, bool all_logits);
 
+/* One forward pass over n rows held in s (ids and positions uploaded): with one sequence, all n
+ * rows are seqs[0]'s at its position; with n_seqs == n, row i is one token of seqs[i] (batch.c).
+ * Sequences share the model and their rope tables (the same n_ctx). Caches are written at each
+ * sequence's pos; positions are not advanced here. */
+typedef struct dp_pass {
+    dp_model *m;
+    dp_scratch *s;
+    int n;
+    dp_ctx *const *seqs;
+    int n_seqs;
+    bool all_logits;       /* logits for every row, else only the last */
+} dp_pass;
+void dp_forward_pass(const dp_pass *p);
+
+/* Scratch activations for `rows` rows (logits for logits_rows of them); dp_scratch_free undoes
+ * it (also after a partial failure). */
+dp_status dp_scratch_alloc(dp_model *m, dp_scratch *s, int64_t rows, int64_t logits_rows, dp_error *e);
+void dp_scratch_free(dp_model *m, dp_scratch *s);
+
 #endif
