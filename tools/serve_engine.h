@@ -2,9 +2,9 @@
  * each), a bounded queue of waiting requests, and one engine thread that owns every dp_ctx.
  *
  * The engine thread is the only caller of dp_ctx_* (the model's backend keeps scratch that two
- * concurrent forward passes would share). Each turn it gives every active slot one step (the
- * whole prompt on the first, one token after), so slots decode in turn; connection threads only
- * tokenize, submit and wait. A job is shared by its connection and the engine and freed by the
+ * concurrent forward passes would share). Each round it evaluates the prompts of slots that
+ * just took a request, then the next token of every running slot in one dp_batch_eval pass
+ * (continuous batching); connection threads only tokenize, submit and wait. A job is shared by its connection and the engine and freed by the
  * last of them to let go. */
 #ifndef DP_SERVE_ENGINE_H
 #define DP_SERVE_ENGINE_H
