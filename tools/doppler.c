@@ -24,7 +24,7 @@ static const command COMMANDS[] = {
     {"run", cmd_run, "run <model> (--ids \"1 2 3\" | --prompt TEXT) [-n N] [--greedy] [--print-ids]"},
     {"chat", cmd_chat, "chat <model>   interactive chat on standard input"},
     {"serve", cmd_serve, "serve <model> [--host H] [--port N] [--api-key K] [--slots N] [--ctx N] [--queue N]   OpenAI-compatible HTTP API"},
-    {"bench", cmd_bench, "bench <model> [-p 512] [-n 128] [-t threads] [-r reps] [--json]"},
+    {"bench", cmd_bench, "bench <model> [-p 512] [-n 128] [-t threads] [-r reps] [--seqs N] [--json]"},
     {"tokenize", cmd_tokenize, "tokenize <source> [--special]   text on stdin -> ids"},
     {"detokenize", cmd_detokenize, "detokenize <source>   ids on stdin -> text"},
     {"verify", cmd_verify, "verify <model>   check every shard's SHA-256"},
