@@ -37,6 +37,7 @@ SLOTS=2; QUEUE=4
 # start_server LOG ARGS...: starts it on a free port; sets PID and URL
 start_server() {
   log=$1; shift
+  : >"$log"
   "$T" serve "$W/l3" --port 0 "$@" 2>"$log" &
   PID=$!
   URL=""
