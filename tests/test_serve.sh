@@ -208,11 +208,21 @@ grep -q "stopped" "$W/server.log" && ok "SIGTERM: the server says it stopped" ||
 trap - EXIT
 
 # --- a server bound to all interfaces does not apply the loopback Host guard
-start_server "$W/server2.log" --host 0.0.0.0 --slots 1 --queue 0
+start_server "$W/server2.log" --host 0.0.0.0 --slots 1 --queue 0 --ctx 2048
 URL=$(echo "$URL" | sed 's/0\.0\.0\.0/127.0.0.1/')
 req "no --api-key: no key needed" 200 "$URL/v1/models"
 req "not bound to loopback: any Host" 200 -H "Host: example.com" "$URL/health"
 grep -q "warning: listening beyond loopback without --api-key" "$W/server2.log" && ok "warns: beyond loopback without a key" || bad "no warning"
+# a non-streaming client that gives up frees the slot (2000 tokens take seconds; curl leaves after 1)
+curl -s -o /dev/null --max-time 1 -d '{"prompt":"Go","max_tokens":2000,"temperature":0}' "$URL/v1/completions"
+freed=0; i=0
+while [ $i -lt 100 ] && [ $freed = 0 ]; do
+  curl -s --max-time 5 "$URL/metrics" >"$W/m2"
+  grep -q '^doppler_generations_total{outcome="cancelled"} 1$' "$W/m2" && grep -q '^doppler_slots_busy 0$' "$W/m2" && freed=1
+  [ $freed = 1 ] || sleep 0.1; i=$((i + 1))
+done
+[ $freed = 1 ] && ok "a non-streaming client that disconnects frees its slot" || bad "disconnect: $(grep -E 'generations|slots_busy|generated' "$W/m2")"
+req "the slot answers the next request" 200 -d '{"prompt":"Go","max_tokens":4}' "$URL/v1/completions"
 stop_server >/dev/null || bad "second server exit"
 
 n_ok=$(grep -c '^ok' "$W/node.out" 2>/dev/null); n_bad=$(grep -c '^FAIL' "$W/node.out" 2>/dev/null)
