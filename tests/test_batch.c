@@ -29,15 +29,6 @@ static void logits_of(dp_ctx *c, float *out) {
                             (uint64_t)c->m->d.vocab * 4u, &e) == DP_OK);
 }
 
-static double max_diff(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m)) m = d;
-    }
-    return m;
-}
-
 static int32_t prompt_id(int seq, int i, int32_t vocab) { return (int32_t)((seq * 7919 + i * 104729 + 13) % vocab); }
 
 /* Logits of sequence `seq` after each of its decode steps, alone: [LEAVE[seq] + 1][vocab]. */
@@ -98,7 +89,7 @@ static void check_model(const char *name, const char *dir, double tol) {
                 for (int i = 0; i < PROMPT_LEN[s]; i++) p[i] = prompt_id(s, i, V);
                 CHECK(dp_ctx_eval(c[s], p, PROMPT_LEN[s], NULL, &e) == DP_OK);
                 logits_of(c[s], got);
-                worst = fmax(worst, max_diff(got, ref[s], (size_t)V));
+                worst = fmax(worst, t_max_diff(got, ref[s], (size_t)V));
             }
             CHECK(dp_ctx_sample(c[s], NULL, &ids[n], &e) == DP_OK);
             cs[n] = c[s];
@@ -112,7 +103,7 @@ static void check_model(const char *name, const char *dir, double tol) {
             done[s]++;
             CHECK(dp_ctx_pos(c[s]) == PROMPT_LEN[s] + done[s]);
             logits_of(c[s], got);
-            double d = max_diff(got, ref[s] + (size_t)done[s] * (size_t)V, (size_t)V);
+            double d = t_max_diff(got, ref[s] + (size_t)done[s] * (size_t)V, (size_t)V);
             if (!(d <= tol)) fprintf(stderr, "%s: sequence %d step %d: max |dlogit| %g over %g\n", name, s, done[s], d, tol);
             CHECK(d <= tol);
             worst = fmax(worst, d);

@@ -1,5 +1,6 @@
 #include "testutil.h"
 
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -43,4 +44,14 @@ int t_done(const char *name) {
     }
     printf("%s: ok\n", name);
     return 0;
+}
+
+double t_max_diff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (isnan(d)) return d;
+        if (d > m) m = d;
+    }
+    return m;
 }
