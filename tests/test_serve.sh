@@ -208,7 +208,7 @@ grep -q "stopped" "$W/server.log" && ok "SIGTERM: the server says it stopped" ||
 trap - EXIT
 
 # --- a server bound to all interfaces does not apply the loopback Host guard
-start_server "$W/server2.log" --host 0.0.0.0 --slots 1 --queue 0 --ctx 2048
+start_server "$W/server2.log" --host 0.0.0.0 --slots 1 --queue 1 --ctx 2048 --grace 0
 URL=$(echo "$URL" | sed 's/0\.0\.0\.0/127.0.0.1/')
 req "no --api-key: no key needed" 200 "$URL/v1/models"
 req "not bound to loopback: any Host" 200 -H "Host: example.com" "$URL/health"
@@ -223,7 +223,21 @@ while [ $i -lt 100 ] && [ $freed = 0 ]; do
 done
 [ $freed = 1 ] && ok "a non-streaming client that disconnects frees its slot" || bad "disconnect: $(grep -E 'generations|slots_busy|generated' "$W/m2")"
 req "the slot answers the next request" 200 -d '{"prompt":"Go","max_tokens":4}' "$URL/v1/completions"
-stop_server >/dev/null || bad "second server exit"
+# SIGTERM with --grace 0: the running stream is cut with an error event and [DONE], the queued
+# request is answered 503, the server still exits 0
+curl -s -N --max-time 60 -d '{"prompt":"Go","max_tokens":2000,"stream":true}' "$URL/v1/completions" >"$W/cut.sse" &
+C1=$!
+i=0; while [ ! -s "$W/cut.sse" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+curl -s --max-time 60 -o "$W/queued.json" -w '%{http_code}' -d '{"prompt":"Go","max_tokens":5}' "$URL/v1/completions" >"$W/queued.code" &
+C2=$!
+i=0; while ! grep -q '^doppler_queue_depth 1$' "$W/m2" && [ $i -lt 100 ]; do curl -s --max-time 5 "$URL/metrics" >"$W/m2"; sleep 0.05; i=$((i + 1)); done
+stop_server; rc=$?
+wait $C1 $C2
+[ $rc -eq 0 ] && ok "SIGTERM --grace 0: exit 0" || bad "SIGTERM --grace 0: exit $rc"
+grep -q server_shutting_down "$W/cut.sse" && tail -c 20 "$W/cut.sse" | grep -q 'data: \[DONE\]' \
+  && ok "SIGTERM --grace 0: the running stream ends with an error event and data: [DONE]" || bad "cut stream: $(tail -c 300 "$W/cut.sse")"
+[ "$(cat "$W/queued.code")" = 503 ] && grep -q server_shutting_down "$W/queued.json" \
+  && ok "SIGTERM: the queued request is answered 503" || bad "queued: $(cat "$W/queued.code") $(cat "$W/queued.json")"
 
 n_ok=$(grep -c '^ok' "$W/node.out" 2>/dev/null); n_bad=$(grep -c '^FAIL' "$W/node.out" 2>/dev/null)
 echo "node client: $n_ok passed, $n_bad failed"
