@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "base/json.h"
 
 #define FZ_SLACK ((size_t)8 << 20)
 #define FZ_FACTOR ((size_t)64)
@@ -74,6 +75,19 @@ static inline char *fz_cstr(const uint8_t *data, size_t n) {
     if (n) memcpy(s, data, n);
     s[n] = 0;
     return s;
+}
+
+/* The JSON a writer put in b, parsed: aborts (naming who) when it does not parse; NULL when the
+ * writer ran out of memory (nothing to check). Frees b either way; the caller frees the doc. */
+static inline dp_json_doc *fz_json_written(dp_buf *b, const char *who) {
+    dp_json_doc *doc = NULL;
+    dp_error e = {0};
+    if (!b->oom && dp_json_parse(b->data, b->len, &doc, &e) != DP_OK) {
+        fprintf(stderr, "%s: written JSON does not parse back: %s\n", who, e.msg);
+        abort();
+    }
+    dp_buf_free(b);
+    return doc;
 }
 
 #endif

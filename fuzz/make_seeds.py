@@ -469,6 +469,29 @@ def gguf_import_seeds():
 
 # ---- the seeds ---------------------------------------------------------------------------
 
+def serve_request_seeds():
+    """`doppler serve` request bodies: the first byte picks the route (odd: completions) and the
+    context bound; the rest is the body."""
+    seeds = {
+        "chat": (0x08, {"model": "m", "messages": [{"role": "system", "content": "s"},
+                 {"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+                 "max_tokens": 16, "temperature": 0.7, "top_p": 0.9, "top_k": 40, "seed": 3,
+                 "stop": ["\n", "END"], "stream": True, "stream_options": {"include_usage": True}}),
+        "chat-nulls": (0x08, {"messages": [{"role": "developer", "content": "x", "name": "n"}],
+                       "max_completion_tokens": None, "stop": None, "n": 1, "logprobs": False,
+                       "frequency_penalty": 0, "response_format": {"type": "text"}, "user": "u",
+                       "logit_bias": {}}),
+        "chat-bad": (0x08, {"messages": [{"role": "tool", "content": 5}], "temperature": -1}),
+        "completion": (0x09, {"model": "m", "prompt": "Hello", "max_tokens": 8, "echo": False,
+                       "best_of": 1, "logprobs": 0, "suffix": None, "stop": "x"}),
+        "completion-array": (0x09, {"prompt": ["Hello"], "seed": 9007199254740992}),
+    }
+    for name, (sel, body) in seeds.items():
+        out("serve_request", name, bytes([sel]) + json.dumps(body).encode())
+    out("serve_request", "host6", b"\x00[::1]:8080")
+    out("serve_request", "host4", b"\x00127.0.0.1:80")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tool", help="path to the doppler tool (RDRR manifest seeds)")
@@ -578,6 +601,7 @@ def main():
     # model_load: manifests over the target's own shard
     model_load_seeds()
     gguf_import_seeds()
+    serve_request_seeds()
 
     # tokenizers (synthetic)
     out("tok_hfjson", "bpe.json", json.dumps(tokenizer_json_bpe(), ensure_ascii=False))

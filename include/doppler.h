@@ -122,7 +122,9 @@ const char *dp_backend_name(const dp_backend *b); /* "cpu", "webgpu" */
 /* ---- models ---- */
 
 typedef struct dp_model dp_model; /* weights on a backend + description; read-only once loaded */
-typedef struct dp_ctx dp_ctx;     /* one sequence: KV cache, scratch, sampler state */
+typedef struct dp_ctx dp_ctx;     /* one sequence: KV cache, scratch, sampler state. The contexts
+                                     of one model share its backend's working memory: evaluate
+                                     and sample them from one thread at a time */
 
 typedef struct dp_load_params {
     int32_t n_threads;    /* CPU threads; <= 0: all cores (only when be is NULL) */
@@ -176,7 +178,9 @@ int32_t dp_ctx_n_ctx(const dp_ctx *c);
  * token, chunks that failed excluded): for statistics, and for tests that a chat turn evaluates
  * only what the cache lacks. */
 int64_t dp_ctx_n_evaluated(const dp_ctx *c);
-void dp_ctx_reset(dp_ctx *c);          /* forget the sequence (cannot fail) */
+/* Forget the sequence: position 0, nothing to sample from, and the sampler's generator back to
+ * its start (the next dp_sampling.seed seeds it again), as a new context would be. Cannot fail. */
+void dp_ctx_reset(dp_ctx *c);
 /* Keep the first pos positions of the sequence and drop the rest (rejected speculative tokens,
  * a chat turn to re-render): the next eval continues at pos. 0 <= pos <= dp_ctx_pos(c), else
  * DP_ERR_INVALID_ARG and the context is unchanged. Nothing is left to sample from afterwards
@@ -193,6 +197,24 @@ dp_status dp_ctx_truncate(dp_ctx *c, int32_t pos, dp_error *e);
  * the contents of logits are undefined, so evaluating the same tokens again gives the result
  * an unfailed call would have given. */
 dp_status dp_ctx_eval(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, dp_error *e);
+
+/* ---- batches: the next token of several sequences in one forward pass ---- */
+
+typedef struct dp_batch dp_batch; /* scratch for evaluating up to max_seqs sequences together */
+
+/* Allocates the batch's scratch once (max_seqs rows of activations and logits). On failure *out
+ * is untouched. The model must outlive the batch. */
+dp_status dp_batch_new(dp_model *m, int32_t max_seqs, dp_batch **out, dp_error *e);
+void dp_batch_free(dp_batch *b);
+/* Evaluates ids[i] at the current position of ctxs[i], for i < n, in one forward pass: each
+ * matrix product reads its weights once for all n rows; cache writes and attention run per
+ * sequence on its own cache. Afterwards every context is as after dp_ctx_eval(ctxs[i], &ids[i],
+ * 1, NULL, e): one position further, dp_ctx_sample samples its next token. The contexts must be
+ * distinct, of the batch's model, of the same n_ctx, without logits_all, each with room for one
+ * more position, and 1 <= n <= max_seqs; else DP_ERR_INVALID_ARG / DP_ERR_LIMIT and nothing
+ * changes. On a backend failure the contexts' caches may hold the new rows but no position has
+ * moved. */
+dp_status dp_batch_eval(dp_batch *b, dp_ctx *const *ctxs, const int32_t *ids, int32_t n, dp_error *e);
 
 typedef struct dp_sampling {
     float temperature;    /* 0: greedy (the arg max); else a positive finite number whose inverse

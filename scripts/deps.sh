@@ -3,15 +3,26 @@
 set -e
 want="cmake gcc make"
 case "${1:-native}" in
-  test) want="$want clang libclang-rt-14-dev" ;;
+  # test: the sanitizer build, and `doppler serve` (libmicrohttpd) with its test's clients
+  test) want="$want clang libclang-rt-14-dev pkg-config libmicrohttpd-dev curl python3-prometheus-client" ;;
 esac
 missing=""
 for p in $want; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
+# node and npm: Debian's packages unless a node (with its npm) is already installed
+if [ "${1:-native}" = test ]; then
+  command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+  command -v npm >/dev/null 2>&1 || missing="$missing npm"
+fi
 if [ -n "$missing" ]; then
   echo "installing:$missing" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+# the official OpenAI SDK for tests/test_serve.sh (npm, as web/deps.sh installs web/node_modules)
+if [ "${1:-native}" = test ] && [ ! -f "$(dirname "$0")/../tests/serve/node_modules/openai/package.json" ]; then
+  (cd "$(dirname "$0")/../tests/serve" && npm install --no-audit --no-fund >/dev/null 2>&1) ||
+    echo "deps.sh: npm install in tests/serve failed" >&2
 fi

@@ -130,7 +130,8 @@ static dp_status op_load(void *ctx, dp_error *e) {
     dp_ctx_params_default(&cp);
     cp.n_ctx = 16;
     cp.n_batch = 4;
-    dp_ctx *c = NULL;
+    dp_ctx *c = NULL, *c2 = NULL;
+    dp_batch *b = NULL;
     st = dp_ctx_new(m, &cp, &c, e);
     int32_t ids[3] = {1, 2, 3};
     if (st == DP_OK) st = dp_ctx_eval(c, ids, 3, NULL, e);
@@ -154,6 +155,16 @@ static dp_status op_load(void *ctx, dp_error *e) {
     if (st == DP_OK) st = dp_gen_prompt(g, ids, 3, e);
     while (st == DP_OK && t.stop == DP_GEN_RUNNING) st = dp_gen_step(g, &t, e);
     dp_gen_free(g);
+    /* two sequences in one pass (dp_batch_eval): the batch's scratch is its only allocation */
+    dp_ctx_reset(c); /* the generation filled it */
+    if (st == DP_OK) st = dp_ctx_eval(c, ids, 2, NULL, e);
+    if (st == DP_OK) st = dp_ctx_new(m, &cp, &c2, e);
+    if (st == DP_OK) st = dp_ctx_eval(c2, ids, 2, NULL, e);
+    if (st == DP_OK) st = dp_batch_new(m, 2, &b, e);
+    dp_ctx *both[2] = {c, c2};
+    if (st == DP_OK) st = dp_batch_eval(b, both, ids, 2, e);
+    dp_batch_free(b);
+    dp_ctx_free(c2);
     dp_ctx_free(c);
     dp_model_free(m);
     return st;

@@ -125,15 +125,6 @@ static float *eval(const char *dir, const int32_t *ids, int n, int *vocab) {
     return out;
 }
 
-static double max_diff(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m)) m = d;
-    }
-    return m;
-}
-
 static bool import(const char *gguf, const char *dir) {
     dp_error e = {0};
     dp_write_opts o = {0};
@@ -165,7 +156,7 @@ static void same_logits(const char *what, const char *a, const char *b, const in
     int v1 = 0, v2 = 0;
     float *x = eval(a, ids, n, &v1), *y = eval(b, ids, n, &v2);
     if (x && y && v1 == v2) {
-        double d = max_diff(x, y, (size_t)n * v1);
+        double d = t_max_diff(x, y, (size_t)n * v1);
         printf("%s: max |dlogit| %.3g (bound %g)\n", what, d, tol);
         CHECK_MSG(d <= tol, "%s: logits differ by %g", what, d);
     } else {

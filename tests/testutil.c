@@ -2,6 +2,7 @@
 
 #include "base/base.h"
 
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -95,4 +96,14 @@ char *t_spm_json(const char *const *pieces, size_t n_pieces, const char *const *
         return NULL;
     }
     return b.data;
+}
+
+double t_max_diff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (isnan(d)) return d;
+        if (d > m) m = d;
+    }
+    return m;
 }

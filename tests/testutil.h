@@ -35,6 +35,8 @@ const char *t_data(const char *rel);
 const char *t_tmpdir(const char *name);
 /* Path to the doppler tool (env DP_TOOL). */
 const char *t_tool(void);
+/* Largest |a[i] - b[i]| over n floats; NaN anywhere makes it NaN (so a bound check fails). */
+double t_max_diff(const float *a, const float *b, size_t n);
 /* A tiktoken tokenizer of the 256 single bytes only (id = byte): every multi-byte character is
  * split over several tokens. NULL (and a failed CHECK) when it cannot be made. */
 struct dp_tokenizer *t_bytes_tokenizer(void);

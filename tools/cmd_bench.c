@@ -1,8 +1,10 @@
-/* cmd_bench.c — `doppler bench <model> [-p 512] [-n 128] [-t threads] [-r reps] [--json]`:
+/* cmd_bench.c — `doppler bench <model> [-p 512] [-n 128] [-t threads] [-r reps] [--seqs N] [--json]`:
  * prompt processing (one batch of p tokens from an empty cache) and generation (n single-token
  * steps from an empty cache, sampling included), llama-bench's pp/tg convention; mean and
  * standard deviation over reps runs after one warm-up. With --draft / --lookup: speculative
- * decoding against plain decode of the same target (bench_spec.c). */
+ * decoding against plain decode of the same target (bench_spec.c). --seqs N: generation of N
+ * sequences at once, each step one dp_batch_eval over all of them (as `doppler serve` decodes its
+ * slots); tokens/s counts the tokens of all N. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +16,7 @@
 #include "commands.h"
 
 static const char USAGE[] =
-    "bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--json]\n"
+    "bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--seqs N] [--json]\n"
     "              [--draft DIR | --lookup N] [--draft-max K] [--sweep] [--prompt TEXT] [--temp T] [--seed S]";
 
 void bench_cpu_name(char *buf, size_t n) {
@@ -74,9 +76,27 @@ static dp_status run_tg(dp_ctx *c, int n_g, int vocab, double *tps, dp_error *e)
     return st;
 }
 
+/* tokens/s of n_g steps of `seqs` sequences decoded together: the sequences' contexts, one batch */
+static dp_status run_tg_batch(dp_ctx **cs, int seqs, dp_batch *b, int n_g, int vocab, double *tps, dp_error *e) {
+    int32_t tok[64];
+    dp_sampling sp = {0, 0, 1, 0};
+    for (int s = 0; s < seqs; s++) {
+        dp_ctx_reset(cs[s]);
+        tok[s] = (int32_t)((s * 7919 + 1) % vocab);
+    }
+    double t0 = dp_time_now();
+    dp_status st = DP_OK;
+    for (int i = 0; i < n_g && st == DP_OK; i++) {
+        st = dp_batch_eval(b, cs, tok, seqs, e);
+        for (int s = 0; s < seqs && st == DP_OK; s++) st = dp_ctx_sample(cs[s], &sp, &tok[s], e);
+    }
+    *tps = (double)n_g * seqs / (dp_time_now() - t0);
+    return st;
+}
+
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL;
-    long n_p = 512, n_g = 128, threads = 0, reps = 3, seed = 0;
+    long n_p = 512, n_g = 128, threads = 0, reps = 3, seed = 0, seqs = 1;
     double temp = 0;
     bool json = false, sweep = false;
     const char *prompt = NULL;
@@ -94,6 +114,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "-n") && v) { if (!cli_int("bench", a, argv[++i], 0, 1 << 20, &n_g)) return 2; }
         else if (!strcmp(a, "-t") && v) { if (!cli_int("bench", a, argv[++i], 0, 1024, &threads)) return 2; }
         else if (!strcmp(a, "-r") && v) { if (!cli_int("bench", a, argv[++i], 1, 1000, &reps)) return 2; }
+        else if (!strcmp(a, "--seqs") && v) { if (!cli_int("bench", a, argv[++i], 1, 64, &seqs)) return 2; }
         else if (!strcmp(a, "--json")) json = true;
         else if (a[0] == '-' || model) return cli_usage(USAGE);
         else model = a;
@@ -105,7 +126,8 @@ int cmd_bench(int argc, char **argv) {
     }
     dp_error e = {0};
     dp_model *m = NULL;
-    dp_ctx *c = NULL;
+    dp_ctx *c = NULL, *cs[64] = {0};
+    dp_batch *b = NULL;
     int rc = 0;
     int32_t *ids = NULL;
     double *pp = calloc((size_t)reps, sizeof(double)), *tg = calloc((size_t)reps, sizeof(double));
@@ -114,6 +136,16 @@ int cmd_bench(int argc, char **argv) {
     cp.n_ctx = (int32_t)(n_p > n_g ? n_p : n_g) + 1;
     cp.n_batch = n_p > 0 ? (int32_t)n_p : 1;
     if (!pp || !tg || cli_load(model, (int)threads, &m, &e) != DP_OK || dp_ctx_new(m, &cp, &c, &e) != DP_OK) {
+        rc = cli_fail("bench", &e);
+        goto done;
+    }
+    cs[0] = c;
+    for (long s = 1; s < seqs; s++)
+        if (dp_ctx_new(m, &cp, &cs[s], &e) != DP_OK) {
+            rc = cli_fail("bench", &e);
+            goto done;
+        }
+    if (seqs > 1 && dp_batch_new(m, (int32_t)seqs, &b, &e) != DP_OK) {
         rc = cli_fail("bench", &e);
         goto done;
     }
@@ -127,7 +159,8 @@ int cmd_bench(int argc, char **argv) {
     if (n_p > 0) st = run_pp(c, ids, n_p < 32 ? (int)n_p : 32, &warm, &e); /* warm-up */
     for (long r = 0; r < reps && st == DP_OK; r++) {
         if (n_p > 0) st = run_pp(c, ids, (int)n_p, &pp[r], &e);
-        if (st == DP_OK && n_g > 0) st = run_tg(c, (int)n_g, vocab, &tg[r], &e);
+        if (st == DP_OK && n_g > 0)
+            st = seqs > 1 ? run_tg_batch(cs, (int)seqs, b, (int)n_g, vocab, &tg[r], &e) : run_tg(c, (int)n_g, vocab, &tg[r], &e);
     }
     if (st != DP_OK) {
         rc = cli_fail("bench", &e);
@@ -143,19 +176,22 @@ int cmd_bench(int argc, char **argv) {
                "\"backend\":\"cpu\",\"hardware\":\"%s\",\"threads\":%d,\"reps\":%ld",
                model, dp_model_family(m), dp_model_dtype(m), params_b, gib, cpu, nthreads, reps);
         if (n_p > 0) printf(",\"pp\":{\"n\":%ld,\"tps_mean\":%.3f,\"tps_sd\":%.3f}", n_p, sp.mean, sp.sd);
-        if (n_g > 0) printf(",\"tg\":{\"n\":%ld,\"tps_mean\":%.3f,\"tps_sd\":%.3f}", n_g, sg.mean, sg.sd);
+        if (n_g > 0) printf(",\"tg\":{\"n\":%ld,\"seqs\":%ld,\"tps_mean\":%.3f,\"tps_sd\":%.3f}", n_g, seqs, sg.mean, sg.sd);
         printf("}\n");
     } else {
         printf("model: %s (%s, %s, %.3f B params, %.2f GiB)\nhardware: %s, backend cpu, %d threads, %ld reps\n",
                model, dp_model_family(m), dp_model_dtype(m), params_b, gib, cpu, nthreads, reps);
         printf("| test   |            t/s |\n|--------|----------------|\n");
         if (n_p > 0) printf("| pp%-4ld | %8.2f ± %5.2f |\n", n_p, sp.mean, sp.sd);
-        if (n_g > 0) printf("| tg%-4ld | %8.2f ± %5.2f |\n", n_g, sg.mean, sg.sd);
+        if (n_g > 0 && seqs > 1) printf("| tg%ld x%ld | %8.2f ± %5.2f |\n", n_g, seqs, sg.mean, sg.sd);
+        else if (n_g > 0) printf("| tg%-4ld | %8.2f ± %5.2f |\n", n_g, sg.mean, sg.sd);
     }
 done:
     free(ids);
     free(pp);
     free(tg);
+    for (int s = 1; s < 64; s++) dp_ctx_free(cs[s]);
+    dp_batch_free(b);
     dp_ctx_free(c);
     dp_model_free(m);
     return rc;

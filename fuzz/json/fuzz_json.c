@@ -8,23 +8,14 @@
 static void check_string_round_trip(const char *s, size_t n) {
     dp_buf b = {0};
     dp_json_write_str(&b, s, n);
-    if (b.oom) {
-        dp_buf_free(&b);
-        return;
-    }
-    dp_json_doc *doc = NULL;
-    dp_error e = {0};
-    if (dp_json_parse(b.data, b.len, &doc, &e) != DP_OK) {
-        fprintf(stderr, "fuzz_json: written string does not parse back: %s\n", e.msg);
-        abort();
-    }
+    dp_json_doc *doc = fz_json_written(&b, "fuzz_json");
+    if (!doc) return;
     const dp_json *r = dp_json_root(doc);
     if (r->type != DP_JSON_STRING || r->len != n || memcmp(r->u.str, s, n) != 0) {
         fprintf(stderr, "fuzz_json: string changed in a write/parse round trip\n");
         abort();
     }
     dp_json_free(doc);
-    dp_buf_free(&b);
 }
 
 static void walk(const dp_json *v, int depth) {

@@ -4,6 +4,8 @@
 
 #include "runtime/runtime.h"
 
+#define DP_RNG_START 0x9E3779B97F4A7C15ull /* the generator's state in a new context */
+
 void dp_ctx_params_default(dp_ctx_params *p) {
     memset(p, 0, sizeof *p);
 }
@@ -17,11 +19,37 @@ static dp_status alloc_f32(dp_backend *be, dp_tensor *t, int64_t rows, int64_t c
     return be->i->tensor_alloc(be, t, e);
 }
 
+dp_status dp_scratch_alloc(dp_backend *be, const dp_model *m, dp_scratch *s, int64_t B, int64_t logits_rows, dp_error *e) {
+    const dp_model_desc *d = &m->d;
+    int64_t q_dim = (int64_t)d->n_head * d->head_dim, kv_dim = (int64_t)d->n_kv_head * d->head_dim;
+    int64_t wide = d->hidden > q_dim ? d->hidden : q_dim;
+    dp_status st;
+    memset(s, 0, sizeof *s);
+    if ((st = alloc_f32(be, &s->x, B, d->hidden, e)) || (st = alloc_f32(be, &s->h, B, wide, e)) ||
+        (st = alloc_f32(be, &s->q, B, q_dim, e)) || (st = alloc_f32(be, &s->k, B, kv_dim, e)) ||
+        (st = alloc_f32(be, &s->v, B, kv_dim, e)) || (st = alloc_f32(be, &s->att, B, q_dim, e)) ||
+        (st = alloc_f32(be, &s->gate, B, d->ffn, e)) || (st = alloc_f32(be, &s->up, B, d->ffn, e)) ||
+        (st = alloc_f32(be, &s->ffn_out, B, d->hidden, e)) ||
+        (st = alloc_f32(be, &s->router, B, d->n_expert > 0 ? d->n_expert : 1, e)) ||
+        (st = alloc_f32(be, &s->logits, logits_rows, d->vocab, e)) ||
+        (st = alloc_f32(be, &s->ids, 1, B, e)) || (st = alloc_f32(be, &s->pos, 1, B, e)) ||
+        (st = alloc_f32(be, &s->token, 1, 1, e)) ||
+        (st = alloc_f32(be, &s->inv_freq, 1, d->rot_dim / 2, e)) ||
+        (st = alloc_f32(be, &s->inv_freq_local, 1, d->rot_dim / 2, e)))
+        return st;
+    s->ids.dtype = s->pos.dtype = s->token.dtype = DP_DTYPE_I32;
+    return DP_OK;
+}
+
+void dp_scratch_free(dp_backend *be, dp_scratch *s) {
+    dp_tensor *all = (dp_tensor *)s;
+    for (size_t i = 0; i < sizeof *s / sizeof(dp_tensor); i++) be->i->tensor_free(be, &all[i]);
+}
+
 static void free_ctx_tensors(dp_ctx *c) {
     dp_backend *be = c->be;
     if (!be) return;
-    dp_tensor *all = (dp_tensor *)&c->s;
-    for (size_t i = 0; i < sizeof c->s / sizeof(dp_tensor); i++) be->i->tensor_free(be, &all[i]);
+    dp_scratch_free(be, &c->s);
     for (int l = 0; l < c->m->d.n_layers; l++) {
         if (c->k_cache) be->i->tensor_free(be, &c->k_cache[l]);
         if (c->v_cache) be->i->tensor_free(be, &c->v_cache[l]);
@@ -40,21 +68,8 @@ static dp_status ctx_alloc(dp_ctx *c, dp_error *e) {
     } else {
         c->be = be;
     }
-    int64_t B = c->n_batch, q_dim = (int64_t)d->n_head * d->head_dim, kv_dim = (int64_t)d->n_kv_head * d->head_dim;
-    int64_t wide = d->hidden > q_dim ? d->hidden : q_dim;
-    if ((st = alloc_f32(be, &s->x, B, d->hidden, e)) || (st = alloc_f32(be, &s->h, B, wide, e)) ||
-        (st = alloc_f32(be, &s->q, B, q_dim, e)) || (st = alloc_f32(be, &s->k, B, kv_dim, e)) ||
-        (st = alloc_f32(be, &s->v, B, kv_dim, e)) || (st = alloc_f32(be, &s->att, B, q_dim, e)) ||
-        (st = alloc_f32(be, &s->gate, B, d->ffn, e)) || (st = alloc_f32(be, &s->up, B, d->ffn, e)) ||
-        (st = alloc_f32(be, &s->ffn_out, B, d->hidden, e)) ||
-        (st = alloc_f32(be, &s->router, B, d->n_expert > 0 ? d->n_expert : 1, e)) ||
-        (st = alloc_f32(be, &s->logits, c->logits_all ? B : 1, d->vocab, e)) ||
-        (st = alloc_f32(be, &s->ids, 1, B, e)) || (st = alloc_f32(be, &s->pos, 1, B, e)) ||
-        (st = alloc_f32(be, &s->token, 1, 1, e)) ||
-        (st = alloc_f32(be, &s->inv_freq, 1, d->rot_dim / 2, e)) ||
-        (st = alloc_f32(be, &s->inv_freq_local, 1, d->rot_dim / 2, e)))
-        return st;
-    s->ids.dtype = s->pos.dtype = s->token.dtype = DP_DTYPE_I32;
+    int64_t kv_dim = (int64_t)d->n_kv_head * d->head_dim;
+    if ((st = dp_scratch_alloc(be, m, s, c->n_batch, c->logits_all ? c->n_batch : 1, e))) return st;
     c->k_cache = dp_calloc((size_t)d->n_layers, sizeof(dp_tensor));
     c->v_cache = dp_calloc((size_t)d->n_layers, sizeof(dp_tensor));
     if (!c->k_cache || !c->v_cache) return dp_err_set(e, DP_ERR_NOMEM, "context: out of memory");
@@ -105,7 +120,7 @@ dp_status dp_ctx_new(dp_model *m, const dp_ctx_params *p, dp_ctx **out, dp_error
     c->n_batch = p->n_batch > 0 ? p->n_batch : 512;
     if (c->n_batch > c->n_ctx) c->n_batch = c->n_ctx;
     c->logits_all = p->logits_all != 0;
-    c->rng = 0x9E3779B97F4A7C15ull;
+    c->rng = DP_RNG_START;
     dp_status st = ctx_check_size(&m->d, c->n_ctx, e);
     if (st == DP_OK) st = ctx_alloc(c, e);
     if (st != DP_OK) {
@@ -128,7 +143,13 @@ void dp_ctx_free(dp_ctx *c) {
 int32_t dp_ctx_pos(const dp_ctx *c) { return c->pos; }
 int32_t dp_ctx_n_ctx(const dp_ctx *c) { return c->n_ctx; }
 int64_t dp_ctx_n_evaluated(const dp_ctx *c) { return c->n_evaluated; }
-void dp_ctx_reset(dp_ctx *c) { c->pos = 0; c->last_rows = 0; c->sampled = false; }
+void dp_ctx_reset(dp_ctx *c) {
+    c->pos = 0;
+    c->last_rows = 0;
+    c->sampled = false;
+    c->rng = DP_RNG_START; /* a new sequence: the next seed takes effect */
+    c->seeded = false;
+}
 
 dp_status dp_ctx_truncate(dp_ctx *c, int32_t pos, dp_error *e) {
     if (!c || pos < 0 || pos > c->pos)

@@ -69,4 +69,25 @@ dp_ctx *dp_spec_target(const dp_spec *s);
  * their last row's logits. 0 <= first_out < n. dp_ctx_eval is this with first_out 0. */
 dp_status dp_ctx_eval_from(dp_ctx *c, const int32_t *ids, int32_t n, float *logits, int32_t first_out, dp_error *e);
 
+/* One forward pass over n rows held in s (ids and positions uploaded): with one sequence, all n
+ * rows are seqs[0]'s at its position; with n_seqs == n, row i is one token of seqs[i] (batch.c).
+ * Sequences share the model and their rope tables (the same n_ctx). Caches are written at each
+ * sequence's pos; positions are not advanced here. */
+typedef struct dp_pass {
+    dp_model *m;
+    dp_backend *be;        /* the handle the ops go through (a context's stream, or the model's) */
+    dp_scratch *s;
+    int n;
+    dp_ctx *const *seqs;
+    int n_seqs;
+    bool all_logits;       /* logits for every row, else only the last */
+    dp_tensor *logits;     /* where the logits go; NULL: the scratch's */
+} dp_pass;
+void dp_forward_pass(const dp_pass *p);
+
+/* Scratch activations for `rows` rows (logits for logits_rows of them); dp_scratch_free undoes
+ * it (also after a partial failure). */
+dp_status dp_scratch_alloc(dp_backend *be, const dp_model *m, dp_scratch *s, int64_t rows, int64_t logits_rows, dp_error *e);
+void dp_scratch_free(dp_backend *be, dp_scratch *s);
+
 #endif

@@ -1,0 +1,131 @@
+/* cmd_serve.c — `doppler serve <model>`: the OpenAI-compatible HTTP API (chat completions,
+ * completions, models) plus /health and /metrics, over --slots contexts on the one loaded model.
+ * serve_request.c checks request bodies, serve_engine.c runs the slots and the queue,
+ * serve_http.c speaks HTTP through libmicrohttpd (an optional dependency: without it this command
+ * says how to get it). SIGTERM / SIGINT: stop accepting, answer queued requests 503, let running
+ * ones finish for a grace period, cancel the rest, exit 0. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+
+static const char USAGE[] =
+    "serve <model> [--host 127.0.0.1] [--port 8080] [--api-key K] [--slots 1] [--ctx N] [--queue 16]\n"
+    "              [--template NAME] [--grace SECONDS] [-t threads]";
+
+#ifndef DP_HAVE_MHD
+
+int cmd_serve(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "doppler serve: this doppler was built without libmicrohttpd; install it "
+                    "(Debian: apt-get install libmicrohttpd-dev, or scripts/deps.sh test) and rebuild\n");
+    return 1;
+}
+
+#else
+
+#include "serve_http.h"
+
+/* The last path component of the model directory: the name clients see. */
+static void model_name(const char *dir, char *out, size_t cap) {
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') n--;
+    size_t i = n;
+    while (i > 0 && dir[i - 1] != '/') i--;
+    snprintf(out, cap, "%.*s", (int)(n - i), dir + i);
+}
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int cmd_serve(int argc, char **argv) {
+    const char *model = NULL, *host = "127.0.0.1", *key = NULL, *tmpl = NULL;
+    long port = 8080, slots = 1, n_ctx = 0, queue = 16, threads = 0, grace = 5;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--host") && v) host = argv[++i];
+        else if (!strcmp(a, "--api-key") && v) key = argv[++i];
+        else if (!strcmp(a, "--template") && v) tmpl = argv[++i];
+        else if (!strcmp(a, "--port") && v) { if (!cli_int("serve", a, argv[++i], 0, 65535, &port)) return 2; }
+        else if (!strcmp(a, "--slots") && v) { if (!cli_int("serve", a, argv[++i], 1, 256, &slots)) return 2; }
+        else if (!strcmp(a, "--ctx") && v) { if (!cli_int("serve", a, argv[++i], 16, 1 << 24, &n_ctx)) return 2; }
+        else if (!strcmp(a, "--queue") && v) { if (!cli_int("serve", a, argv[++i], 0, 4096, &queue)) return 2; }
+        else if (!strcmp(a, "--grace") && v) { if (!cli_int("serve", a, argv[++i], 0, 3600, &grace)) return 2; }
+        else if (!strcmp(a, "-t") && v) { if (!cli_int("serve", a, argv[++i], 0, 1024, &threads)) return 2; }
+        else if (a[0] == '-' || model) return cli_usage(USAGE);
+        else model = a;
+    }
+    if (!model) return cli_usage(USAGE);
+    if (!key) key = getenv("DOPPLER_API_KEY");
+    if (key && !key[0]) {
+        fprintf(stderr, "doppler serve: the API key is empty\n");
+        return 2;
+    }
+
+    /* signals are taken by sigwait below; every thread started from here on blocks them */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    dp_error e = {0};
+    dp_model *m = NULL;
+    dp_tokenizer *tok = NULL;
+    srv_chat *chat = NULL;
+    srv_engine *g = NULL;
+    srv_http *h = NULL;
+    dp_error chat_e = {0};
+    char name[256];
+    model_name(model, name, sizeof name);
+    int rc = 0;
+    dp_status st = cli_load(model, (int)threads, &m, &e);
+    if (st == DP_OK) st = dp_tokenizer_load(model, &tok, &e);
+    if (st == DP_OK && srv_chat_new(m, tok, tmpl, &chat, &chat_e) != DP_OK && tmpl) st = (e = chat_e).status;
+    srv_engine_opts eo = {(int)slots, (int)queue, (int32_t)n_ctx};
+    if (st == DP_OK) st = srv_engine_new(m, tok, &eo, &g, &e);
+    if (st == DP_OK) {
+        srv_http_opts ho = {host, (int)port, key, name, m, tok, g, chat, chat_e.msg};
+        st = srv_http_start(&ho, &h, &e);
+    }
+    if (st != DP_OK) {
+        rc = cli_fail("serve", &e);
+        goto done;
+    }
+    if (!chat) fprintf(stderr, "doppler serve: no chat format (%s): /v1/chat/completions answers 400\n", chat_e.msg);
+    fprintf(stderr, "doppler serve: %s on http://%s%s%s:%d (%ld slot%s of %d tokens, queue %ld%s%s%s)\n", name,
+            strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", srv_http_port(h), slots, slots == 1 ? "" : "s",
+            srv_engine_n_ctx(g), queue, chat ? ", chat " : "", chat ? srv_chat_name(chat) : "", key ? ", API key required" : "");
+    if (!key && !srv_http_loopback(h))
+        fprintf(stderr, "doppler serve: warning: listening beyond loopback without --api-key\n");
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fprintf(stderr, "doppler serve: %s: finishing requests (up to %ld s)\n", sig == SIGTERM ? "SIGTERM" : "SIGINT", grace);
+    srv_http_quiesce(h);
+    srv_engine_stop(g, (int)grace * 1000);
+    /* every job is done now; let the connections send their last bytes */
+    for (int64_t until = mono_ms() + 2000; srv_http_in_flight(h) > 0 && mono_ms() < until;) usleep(10 * 1000);
+    fprintf(stderr, "doppler serve: stopped\n");
+
+done:
+    srv_http_stop(h);
+    srv_engine_free(g);
+    srv_chat_free(chat);
+    dp_tokenizer_free(tok);
+    dp_model_free(m);
+    return rc;
+}
+
+#endif
