@@ -156,7 +156,7 @@ static dp_status op_load(void *ctx, dp_error *e) {
     while (st == DP_OK && t.stop == DP_GEN_RUNNING) st = dp_gen_step(g, &t, e);
     dp_gen_free(g);
     /* two sequences in one pass (dp_batch_eval): the batch's scratch is its only allocation */
-    dp_ctx_reset(c); /* the generation filled it */
+    if (st == DP_OK) dp_ctx_reset(c); /* the generation filled it */
     if (st == DP_OK) st = dp_ctx_eval(c, ids, 2, NULL, e);
     if (st == DP_OK) st = dp_ctx_new(m, &cp, &c2, e);
     if (st == DP_OK) st = dp_ctx_eval(c2, ids, 2, NULL, e);
