@@ -1,7 +1,8 @@
 #!/bin/sh
 # deps.sh [native|test|web] — install what the build needs when it is missing (Debian).
+# nodejs: the build embeds kernels/*.wgsl with web/tools/embed-kernels.mjs.
 set -e
-want="cmake gcc make"
+want="cmake gcc make nodejs"
 case "${1:-native}" in
   test) want="$want clang libclang-rt-14-dev" ;;
 esac

@@ -14,5 +14,6 @@ int cmd_detokenize(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_export_gguf(int argc, char **argv);
+int cmd_kernels(int argc, char **argv);
 
 #endif
