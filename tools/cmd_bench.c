@@ -10,8 +10,9 @@
 #include "base/base.h"
 #include "cli.h"
 #include "commands.h"
+#include "static_mode.h"
 
-static const char USAGE[] = "bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--json]";
+static const char USAGE[] = "bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--json] [--static BUNDLE --pubkey KEY]";
 
 static void cpu_name(char *buf, size_t n) {
     snprintf(buf, n, "unknown cpu");
@@ -71,8 +72,10 @@ int cmd_bench(int argc, char **argv) {
     const char *model = NULL;
     long n_p = 512, n_g = 128, threads = 0, reps = 3;
     bool json = false;
+    static_opts so = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (static_opt(&so, argc, argv, &i)) continue;
         if (!strcmp(a, "-p") && v) { if (!cli_int("bench", a, argv[++i], 0, 1 << 20, &n_p)) return 2; }
         else if (!strcmp(a, "-n") && v) { if (!cli_int("bench", a, argv[++i], 0, 1 << 20, &n_g)) return 2; }
         else if (!strcmp(a, "-t") && v) { if (!cli_int("bench", a, argv[++i], 0, 1024, &threads)) return 2; }
@@ -82,6 +85,8 @@ int cmd_bench(int argc, char **argv) {
         else model = a;
     }
     if (!model) return cli_usage(USAGE);
+    int src = static_check(&so, "bench", model);
+    if (src) return src;
     dp_error e = {0};
     dp_model *m = NULL;
     dp_ctx *c = NULL;

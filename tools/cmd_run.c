@@ -7,19 +7,23 @@
 #include "base/base.h"
 #include "cli.h"
 #include "commands.h"
+#include "static_mode.h"
 #include "generate.h"
 
 static const char USAGE[] =
     "run <model> (--ids \"1 2 3\" | --prompt TEXT) [-n N] [--greedy] [--temp T] [--top-k K] [--top-p P]\n"
-    "            [--seed S] [--print-ids] [--ignore-eos] [--stats] [-t threads] [-c n_ctx]";
+    "            [--seed S] [--print-ids] [--ignore-eos] [--stats] [-t threads] [-c n_ctx]\n"
+    "            [--static BUNDLE --pubkey KEY] [--audit FILE]";
 
 int cmd_run(int argc, char **argv) {
     const char *model = NULL, *ids_text = NULL, *prompt = NULL;
     long n_gen = 16, threads = 0, n_ctx = 0, top_k = 40, seed = 0;
     double temp = 0.8, top_p = 0.95;
     bool print_ids = false, ignore_eos = false, stats = false;
+    static_opts so = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (static_opt(&so, argc, argv, &i)) continue;
         if (!strcmp(a, "--ids") && v) ids_text = argv[++i];
         else if (!strcmp(a, "--prompt") && v) prompt = argv[++i];
         else if (!strcmp(a, "-n") && v) { if (!cli_int("run", a, argv[++i], 0, 1 << 24, &n_gen)) return 2; }
@@ -39,11 +43,13 @@ int cmd_run(int argc, char **argv) {
     if (!model || (!ids_text == !prompt)) return cli_usage(USAGE);
     gen_opts o = {{(float)temp, (int32_t)top_k, (float)top_p, (uint64_t)seed}, n_gen, ignore_eos, print_ids, stdout, NULL};
     if (!cli_sampling("run", &o.sampling)) return 2;
+    int src = static_check(&so, "run", model);
+    if (src) return src;
     int32_t *ids = NULL, n = 0;
     char err[128];
     dp_error e = {0};
     dp_tokenizer *tok = NULL;
-    dp_tokens enc = {0};
+    dp_tokens enc = {0}, out = {0};
     dp_model *m = NULL;
     dp_ctx *c = NULL;
     int rc = 0;
@@ -95,13 +101,15 @@ int cmd_run(int argc, char **argv) {
     o.print_ids = print_ids;
     gen_stats gs = {0};
     o.stats = &gs;
-    if (gen_run(c, m, tok, p, n, &o, NULL, &e) != DP_OK) rc = cli_fail("run", &e);
+    if (gen_run(c, m, tok, p, n, &o, &out, &e) != DP_OK) rc = cli_fail("run", &e);
     printf("\n");
     fflush(stdout);
+    if (static_audit(&so, "run", model, &o.sampling, p, n, out.ids, (int64_t)out.n)) rc = 1;
     if (stats) gen_stats_print(&gs, stderr);
 done:
     free(ids);
     dp_tokens_free(&enc);
+    dp_tokens_free(&out);
     dp_tokenizer_free(tok);
     dp_ctx_free(c);
     dp_model_free(m);

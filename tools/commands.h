@@ -15,5 +15,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_export_gguf(int argc, char **argv);
 int cmd_kernels(int argc, char **argv);
+int cmd_bundle(int argc, char **argv);
 
 #endif

@@ -30,6 +30,7 @@ static const command COMMANDS[] = {
     {"verify", cmd_verify, "verify <model>   check every shard's SHA-256"},
     {"info", cmd_info, "info <model>   print the model description"},
     {"kernels", cmd_kernels, "kernels list|show|verify|gate   the WebGPU kernel registry (docs/KERNELS.md)"},
+    {"bundle", cmd_bundle, "bundle keygen|create|sign|verify   static-mode bundles (docs/KERNELS.md)"},
     {"export-gguf", cmd_export_gguf, "export-gguf <model> <out.gguf>   llama-architecture GGUF for llama.cpp"},
 };
 

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "backend/webgpu/wg_internal.h"
-#include "backend/webgpu/wg_kernels.h"
 
 bool wg_fail(wg_ctx *c, dp_status st, const char *fmt, ...) {
     if (c->status == DP_OK) {
@@ -226,12 +225,6 @@ void wg_grid(const wg_ctx *c, uint64_t n, uint32_t *x, uint32_t *y) {
 
 /* ---- pipelines ---- */
 
-static const dp_wgsl_file *kernel_find(const char *name) {
-    for (int i = 0; i < dp_wgsl_n_files; i++)
-        if (!strcmp(dp_wgsl_files[i].name, name)) return &dp_wgsl_files[i];
-    return NULL;
-}
-
 static bool pipes_grow(wg_ctx *c) {
     uint32_t cap = c->pipes_cap ? c->pipes_cap * 2 : 64;
     wg_pipe *np = dp_calloc(cap, sizeof *np);
@@ -263,9 +256,18 @@ static uint32_t pipeline_get(wg_ctx *c, const char *file, const char *entry, con
             if (p->hash == h && !strcmp(p->key, key)) return p->id;
         }
     }
-    const dp_wgsl_file *f = kernel_find(file);
+    /* kernel lookup through the registry (built-in or admitted candidate), then the pipeline */
+    if (!c->reg) {
+        dp_error e = {0};
+        if (dp_kreg_new(&c->reg_own, &e) != DP_OK) {
+            wg_fail(c, e.status, "webgpu: %s", e.msg);
+            return 0;
+        }
+        c->reg = c->reg_own;
+    }
+    const dp_kentry *f = dp_kreg_find(c->reg, file, entry);
     if (!f) {
-        wg_fail(c, DP_ERR_INTERNAL, "webgpu: no kernel file %s.wgsl in this build", file);
+        wg_fail(c, DP_ERR_INTERNAL, "webgpu: no kernel %s:%s in the registry", file, entry);
         return 0;
     }
     uint32_t id = dp_gpu_pipeline_create(f->text, f->len, entry, (uint32_t)strlen(entry), consts,
@@ -273,7 +275,7 @@ static uint32_t pipeline_get(wg_ctx *c, const char *file, const char *entry, con
     if (!id) {
         char msg[200] = "";
         dp_gpu_error(msg, sizeof msg);
-        wg_fail(c, DP_ERR_INTERNAL, "webgpu: pipeline %s.wgsl:%s failed: %s", file, entry, msg);
+        wg_fail(c, DP_ERR_INTERNAL, "webgpu: pipeline %s:%s (%s) failed: %s", file, entry, f->source, msg);
         return 0;
     }
     if ((c->pipes_n + 1) * 4 > c->pipes_cap * 3 && !pipes_grow(c)) {
@@ -290,6 +292,7 @@ static uint32_t pipeline_get(wg_ctx *c, const char *file, const char *entry, con
     c->pipes[j].hash = h;
     c->pipes[j].key = k;
     c->pipes[j].id = id;
+    c->pipes[j].k = f;
     c->pipes_n++;
     c->stats.pipelines++;
     return id;
@@ -360,15 +363,22 @@ static uint32_t bind_group_get(wg_ctx *c, uint32_t pipeline, const dp_gpu_bindin
     return id;
 }
 
-void wg_cache_free(wg_ctx *c) {
-    bgs_clear(c);
-    dp_free(c->bgs);
-    c->bgs = NULL;
-    c->bgs_cap = 0;
+void wg_pipes_clear(wg_ctx *c) {
+    bgs_clear(c); /* bind groups name pipelines */
     for (uint32_t i = 0; i < c->pipes_cap; i++) dp_free(c->pipes[i].key);
     dp_free(c->pipes);
     c->pipes = NULL;
     c->pipes_cap = c->pipes_n = 0;
+}
+
+void wg_cache_free(wg_ctx *c) {
+    wg_pipes_clear(c);
+    dp_free(c->bgs);
+    c->bgs = NULL;
+    c->bgs_cap = 0;
+    dp_kreg_free(c->reg_own);
+    c->reg_own = NULL;
+    c->reg = NULL;
 }
 
 /* ---- dispatch + submit ---- */
