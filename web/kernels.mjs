@@ -29,8 +29,8 @@ export function deviceClass(info) {
   };
 }
 
-export function sameDeviceClass(a, b) { return JSON.stringify(deviceClass2(a)) === JSON.stringify(deviceClass2(b)); }
-const deviceClass2 = (d) => ({ vendor: d?.vendor, architecture: d?.architecture, device: d?.device, driver: d?.driver, features: d?.features });
+const classKey = (d) => JSON.stringify([d?.vendor, d?.architecture, d?.device, d?.driver, d?.features]);
+export function sameDeviceClass(a, b) { return classKey(a) === classKey(b); }
 
 // Why a gate record does not admit this candidate (null when it does).
 export function gateRecordRefusal(rec, { op, textSha256, devClass }) {
@@ -177,7 +177,7 @@ export async function runGate({ eng, load, cand, model, devClass, nGen = 16, rep
     rec.logits_sha256 = lhash;
     rec.greedy_ids = ids;
     if (!ran.length) rec.reason = `the model never ran op ${cand.op}, so the run compared nothing`;
-    else if (!(errC <= tol)) rec.reason = `logits differ from the CPU reference by ${errC.toExponential(3)} (tolerance ${tol.toExponential(3)}: 2 x the built-in kernel's ${errB.toExponential(3)}, at least ${opTol} x max |logit|)`;
+    else if (!(errC <= tol)) rec.reason = `logits differ from the CPU reference by ${errC.toExponential(3)} (tolerance ${tol.toExponential(3)}: 2 x the built-in kernel's ${errB.toExponential(3)}, at least ${opTol.toExponential(0)} x max |logit|)`;
     else if (!same) rec.reason = 'greedy ids differ from the built-in kernel\'s';
     else if (!(median(tc) >= median(tb) * (1 - speedMargin))) rec.reason = `slower: ${median(tc).toFixed(2)} tok/s against the built-in kernel's ${median(tb).toFixed(2)} (margin ${speedMargin})`;
     else { rec.admitted = true; rec.reason = 'same logits within tolerance, same greedy ids, not slower'; }
