@@ -9,7 +9,9 @@
 #   - static mode: a bundle of the built-in kernels and the model runs and audits; an unknown
 #     kernel hash (the admitted candidate, not in the bundle), another key, a tampered bundle and
 #     an unlisted model are refused before anything runs (no stdout, the audit log untouched);
-#   - the JavaScript host and the native tool write the same audit record bytes.
+#   - the JavaScript host and the native tool write the same audit record bytes;
+#   - autotune: `kernels tune` puts one setting through the gate and caches the result under the
+#     device class and model; run --tune-cache applies a cached setting.
 # Installs what is missing (web/deps.sh); skips (77) when that is impossible, fails under CI.
 set -u
 ROOT=${DP_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -105,4 +107,17 @@ rm -f n.jsonl j.jsonl
 W run llama --ids "$ids" -n 4 --temp 0.8 --top-k 40 --top-p 0.95 --seed 7 --print-ids --audit j.jsonl --backend cpu > /dev/null
 if [ "$(sed 's/"time": "[^"]*"//' n.jsonl)" = "$(sed 's/"time": "[^"]*"//' j.jsonl)" ]; then ok "native and JS audit records agree"
 else bad "audit records differ:"; cat n.jsonl j.jsonl; fi
+
+# autotune (one setting, short: SwiftShader)
+"$TOOL" kernels tune llama --grid "matvec_rows=8" -n 2 -r 1 --speed-margin 0.5 --cache tc.json --wasm "$TMP/dist/doppler.wasm" > tune.txt 2>&1; rc=$?
+if [ $rc = 0 ] && grep -q "^matvec_rows=8: passes" tune.txt && grep -q "^best: " tune.txt &&
+   grep -q "\"key\": \"[0-9a-f]\{64\}:$(sha256sum llama/manifest.json | cut -c1-64)\"" tc.json; then ok "tune: $(tr '\n' ' ' < tune.txt)"
+else bad "tune: rc $rc $(cat tune.txt)"; fi
+sed 's/"best": "[^"]*"/"best": "matvec_rows=8"/' tc.json > tc2.json
+got=$(W run llama --ids "$ids" -n 4 --greedy --print-ids --tune-cache tc2.json 2> err.txt)
+[ "$got" = "$want" ] && grep -q "tune cache: matvec_rows=8" err.txt && ok "run applies the cached setting" ||
+    bad "tune cache: '$got' $(cat err.txt)"
+got=$(W run other --ids "$ids" -n 4 --greedy --print-ids --tune-cache tc2.json 2> err.txt)
+grep -q "tune cache: no entry for this device class and model" err.txt && ok "tune cache: other model, defaults" ||
+    bad "tune cache other model: $(cat err.txt)"
 exit $fail

@@ -1,9 +1,9 @@
-/* cmd_kernels.c — `doppler kernels list|show|verify|gate`: the kernel registry (wg_registry.h).
+/* cmd_kernels.c — `doppler kernels list|show|verify|gate|tune`: the kernel registry (wg_registry.h).
  *
  * list, show and verify read the registry as data (no GPU): the built-in kernels embedded in
  * this tool, plus candidates given with --kernel op=file.wgsl or --kernels registry.json (their
- * keys, and whether they fit the op's entry points and binding layout). gate needs a GPU: it runs
- * `node web/doppler.mjs kernels gate ...` (docs/KERNELS.md). */
+ * keys, and whether they fit the op's entry points and binding layout). gate and tune need a GPU:
+ * they run `node web/doppler.mjs kernels gate|tune ...` (docs/KERNELS.md). */
 #include <stdio.h>
 #include <string.h>
 
@@ -15,7 +15,8 @@
 static const char USAGE[] =
     "kernels list|verify [--kernel op=file.wgsl]... [--kernels registry.json]\n"
     "       doppler kernels show <key-prefix|op> [--wgsl] [--kernel op=file.wgsl]...\n"
-    "       doppler kernels gate <model> --kernel op=file.wgsl [-n N] [--out gate.json]";
+    "       doppler kernels gate <model> --kernel op=file.wgsl [-n N] [--out gate.json]\n"
+    "       doppler kernels tune <model> [--cache FILE] [--grid k=v;k=v]";
 
 static void variants(const dp_kentry *en, char *buf, size_t cap) {
     size_t at = 0;
@@ -60,7 +61,7 @@ static void refused(void *ud, const char *op, const dp_error *why) {
 int cmd_kernels(int argc, char **argv) {
     if (argc < 2) return cli_usage(USAGE);
     const char *sub = argv[1];
-    if (!strcmp(sub, "gate")) return cli_exec_web(argc, argv);
+    if (!strcmp(sub, "gate") || !strcmp(sub, "tune")) return cli_exec_web(argc, argv);
     bool wgsl = false;
     const char *what = NULL;
     dp_error e = {0};

@@ -12,6 +12,7 @@
 // --kernel op=file.wgsl (repeatable) / --kernels registry.json (candidate kernels, admitted only
 // with a passing gate record beside them; docs/KERNELS.md).
 //   node web/doppler.mjs kernels gate <model> --kernel op=file.wgsl [-n N] [-r R] [--out F]
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,7 +21,7 @@ import { Engine } from './engine.mjs';
 import { nodeFs } from './wasi.mjs';
 import { requestDevice } from './gpu.mjs';
 import { gpuFromNode } from './node-gpu.mjs';
-import { admitCandidates, auditLine, deviceClass, loadPolicy, parseKernelSpec, runGate, sha256hex } from './kernels.mjs';
+import { admitCandidates, auditLine, deviceClass, deviceClassHash, loadPolicy, parseKernelSpec, runGate, runTune, sha256hex, TUNE_GRID } from './kernels.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = (t) => fs.writeSync(1, t);
@@ -57,6 +58,7 @@ function hostOptions(argv) {
   const rest = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--backend' && i + 1 < argv.length) o.backend = argv[++i];
+    else if (argv[i] === '--tune-cache' && i + 1 < argv.length) o.tuneCache = argv[++i];
     else if (argv[i] === '--static' && i + 1 < argv.length) o.static = argv[++i];
     else if (argv[i] === '--pubkey' && i + 1 < argv.length) o.pubkey = argv[++i];
     else if (argv[i] === '--audit' && i + 1 < argv.length) o.audit = argv[++i];
@@ -125,6 +127,22 @@ async function engine(cmd, o) {
       return load(dir, ...a);
     };
   }
+  if (o.tuneCache && !o.tune && o.backend === 'webgpu') {
+    // the setting `kernels tune` found for this device class and model (docs/KERNELS.md)
+    const cache = readText(o.tuneCache);
+    let entries = [];
+    try { entries = cache === null ? [] : JSON.parse(cache).entries ?? []; } catch (e) { fail(cmd, `${o.tuneCache}: ${e.message}`); }
+    const dc = await deviceClassHash(eng.deviceClass);
+    const load0 = eng.loadModel.bind(eng);
+    eng.loadModel = (dir, ...a) => {
+      const m = load0(dir, ...a);
+      const id = crypto.createHash('sha256').update(fs.readFileSync(path.join(dir, 'manifest.json'))).digest('hex');
+      const hit = entries.find((x) => x.key === `${dc}:${id}`);
+      for (const kv of (hit?.best ?? '').split(',').filter(Boolean)) { const [k, v] = kv.split('='); m.tune(k, Number(v)); }
+      err(`doppler ${cmd}: tune cache: ${hit ? hit.best || 'the defaults (nothing faster passed the gate)' : 'no entry for this device class and model, defaults'}\n`);
+      return m;
+    };
+  }
   if (o.tune) {   // applied to every model this engine loads
     const load = eng.loadModel.bind(eng);
     eng.loadModel = (...a) => {
@@ -142,9 +160,58 @@ async function engine(cmd, o) {
 const abs = (p) => path.resolve(p);
 const readText = (p) => { try { return fs.readFileSync(p, 'utf8'); } catch { return null; } };
 
+function defaultTuneCache() {
+  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(base, 'doppler', 'tune.json');
+}
+
+async function cmdTune(argv, o, U) {
+  let model = null, nGen = 16, reps = 3, margin = 0.05, cacheFile = defaultTuneCache(), grid = TUNE_GRID;
+  for (let i = 2; i < argv.length; i++) {
+    const a = argv[i], has = i + 1 < argv.length;
+    if (a === '-n' && has) nGen = intArg('kernels tune', a, argv[++i], 1, 4096);
+    else if (a === '-r' && has) reps = intArg('kernels tune', a, argv[++i], 1, 100);
+    else if (a === '--speed-margin' && has) margin = floatArg('kernels tune', a, argv[++i]);
+    else if (a === '--cache' && has) cacheFile = argv[++i];
+    else if (a === '--grid' && has) grid = argv[++i].split(';').filter(Boolean);
+    else if (a.startsWith('-') || model) usage(U);
+    else model = a;
+  }
+  if (!model || o.kernels.length || o.tune || o.backend !== 'webgpu' || !(margin >= 0 && margin < 1)) usage(U);
+  o.gate = true;
+  const eng = await engine('kernels tune', o);
+  let manifest;
+  try { manifest = fs.readFileSync(path.join(abs(model), 'manifest.json')); } catch (e) { fail('kernels tune', `${model}: ${e.message}`); }
+  let rec;
+  try {
+    rec = await runTune({
+      devClass: eng.deviceClass, grid, nGen, reps, speedMargin: margin,
+      model: { dir: model, id: await sha256hex(new Uint8Array(manifest)) },
+      load: (setting, backend) => {
+        const m = eng.loadModel(abs(model), backend, 0);
+        for (const kv of setting.split(',').filter(Boolean)) { const [k, v] = kv.split('='); m.tune(k, Number(v)); }
+        return m;
+      },
+    });
+  } catch (e) { if (e instanceof Exit) throw e; fail('kernels tune', e); }
+  // the cache: one entry per (device class, model), the newest wins
+  let cache = { format: 'doppler-tune-cache', version: 1, entries: [] };
+  const old = readText(cacheFile);
+  if (old !== null) { try { cache = JSON.parse(old); } catch (e) { fail('kernels tune', `${cacheFile}: ${e.message}`); } }
+  cache.entries = (cache.entries ?? []).filter((x) => x.key !== rec.key).concat([rec]);
+  fs.mkdirSync(path.dirname(path.resolve(cacheFile)), { recursive: true });
+  fs.writeFileSync(cacheFile, JSON.stringify(cache, null, 1) + '\n');
+  for (const r of rec.results) {
+    out(`${r.tune}: ${r.admitted ? 'passes' : 'refused'} (${r.reason}); decode ${r.figures.decode_tps_candidate.toFixed(2)} tok/s vs defaults ${r.figures.decode_tps_builtin.toFixed(2)}\n`);
+  }
+  out(`best: ${rec.best || 'the defaults'} (cache: ${cacheFile})\n`);
+}
+
 async function cmdKernels(argv, o) {
   const U = 'kernels gate <model> --kernel op=file.wgsl [-n N] [-r reps] [--speed-margin F] [--out gate.json]\n' +
+            '       doppler kernels tune <model> [--cache F] [--grid k=v;k=v] [-n N] [-r reps] [--speed-margin F]\n' +
             '       (list, show and verify are the native tool\'s: doppler kernels list)';
+  if (argv[1] === 'tune') return cmdTune(argv, o, U);
   if (argv[1] !== 'gate') usage(U);
   let model = null, nGen = 16, reps = 3, margin = 0.05, outFile = null;
   for (let i = 2; i < argv.length; i++) {

@@ -104,7 +104,7 @@ const median = (v) => { const s = [...v].sort((a, b) => a - b); return s[Math.fl
 
 // The parity gate (docs/KERNELS.md). load(registry|null, backend) -> Model; cand = { op, path }.
 // Returns the gate record (admitted or not, with the reason and every figure).
-export async function runGate({ eng, load, cand, model, devClass, nGen = 16, reps = 3, speedMargin = 0.05, say }) {
+export async function runGate({ eng, load, cand, model, devClass, nGen = 16, reps = 3, speedMargin = 0.05 }) {
   const reg = eng.kernels();
   const rec = {
     format: GATE_FORMAT, version: GATE_VERSION, time: new Date().toISOString(), op: cand.op,
@@ -119,71 +119,110 @@ export async function runGate({ eng, load, cand, model, devClass, nGen = 16, rep
     rec.candidate = { file: cand.path, text_sha256: got[0].text_sha256, entries: got[0].entries };
 
     const cpu = load(null, 'cpu'), base = load(null, 'webgpu'), cm = load(reg, 'webgpu');
-    const prompts = referencePrompts(cpu.vocab);
-    rec.prompts = await Promise.all(prompts.map(async (ids) => ({ n: ids.length, ids_sha256: await sha256hex(ids.join(' ')) })));
-    const logitsOf = async (m, ids) => {
-      const c = m.newContext({ nCtx: ids.length, logitsAll: true });
-      try { return await c.eval(ids, { logits: true }); } finally { c.free(); }
-    };
-    const greedyOf = async (m, ids) => {
-      const c = m.newContext({ nCtx: ids.length + nGen });
-      const out = [];
-      try {
-        await c.eval(ids, { wait: false });
-        await c.generate(nGen, { temperature: 0, topK: 0, topP: 1, seed: 0 }, (t) => { out.push(t); });
-      } finally { c.free(); }
-      return out;
-    };
-    let maxRef = 0, errB = 0, errC = 0, same = true;
-    const ids = { cpu: [], builtin: [], candidate: [] };
-    const lhash = { cpu: [], builtin: [], candidate: [] };
-    for (const p of prompts) {
-      const r = await logitsOf(cpu, p), b = await logitsOf(base, p), c = await logitsOf(cm, p);
-      for (const [k, v] of [['cpu', r], ['builtin', b], ['candidate', c]]) lhash[k].push(await sha256hex(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)));
-      for (let i = 0; i < r.length; i++) {
-        maxRef = Math.max(maxRef, Math.abs(r[i]));
-        errB = Math.max(errB, Math.abs(b[i] - r[i]));
-        errC = Math.max(errC, Number.isFinite(c[i]) ? Math.abs(c[i] - r[i]) : Infinity);
-      }
-      const gb = await greedyOf(base, p), gc = await greedyOf(cm, p);
-      ids.cpu.push(await greedyOf(cpu, p));
-      ids.builtin.push(gb);
-      ids.candidate.push(gc);
-      if (gb.join() !== gc.join()) same = false;
-    }
-    const ran = cm.kernelsUsed().filter((e) => e.op === cand.op);
-    rec.kernels_ran = ran.map(({ entry, key }) => ({ entry, key }));
-    // speed: decode tok/s of the built-in and the candidate, interleaved, median of reps
-    const tps = async (m) => {
-      const c = m.newContext({ nCtx: prompts[1].length + nGen });
-      try {
-        await c.eval(prompts[1], { wait: true });
-        const t0 = performance.now();
-        await c.generate(nGen, { temperature: 0, topK: 0, topP: 1, seed: 0 }, () => {});
-        return nGen / ((performance.now() - t0) / 1000);
-      } finally { c.free(); }
-    };
-    await tps(base); await tps(cm);   // warm-up (pipelines)
-    const tb = [], tc = [];
-    for (let r = 0; r < reps; r++) { tb.push(await tps(base)); tc.push(await tps(cm)); }
-    const opTol = opTolerance(cand.op);
-    const tol = Math.max(2 * errB, opTol * maxRef);
-    rec.figures = {
-      max_abs_cpu_logit: maxRef, max_err_builtin: errB, max_err_candidate: errC, tolerance: tol,
-      op_tolerance: opTol, greedy_tokens: nGen, greedy_identical: same,
-      decode_tps_builtin: median(tb), decode_tps_candidate: median(tc), speed_ratio: median(tc) / median(tb),
-      speed_margin: speedMargin, reps,
-    };
-    rec.logits_sha256 = lhash;
-    rec.greedy_ids = ids;
-    if (!ran.length) rec.reason = `the model never ran op ${cand.op}, so the run compared nothing`;
-    else if (!(errC <= tol)) rec.reason = `logits differ from the CPU reference by ${errC.toExponential(3)} (tolerance ${tol.toExponential(3)}: 2 x the built-in kernel's ${errB.toExponential(3)}, at least ${opTol.toExponential(0)} x max |logit|)`;
-    else if (!same) rec.reason = 'greedy ids differ from the built-in kernel\'s';
-    else if (!(median(tc) >= median(tb) * (1 - speedMargin))) rec.reason = `slower: ${median(tc).toFixed(2)} tok/s against the built-in kernel's ${median(tb).toFixed(2)} (margin ${speedMargin})`;
-    else { rec.admitted = true; rec.reason = 'same logits within tolerance, same greedy ids, not slower'; }
-    for (const m of [cpu, base, cm]) m.free();
+    try {
+      const cmp = await compareParity({ cpu, base, cand: cm, nGen, reps, opTol: opTolerance(cand.op), speedMargin });
+      const ran = cm.kernelsUsed().filter((e) => e.op === cand.op);
+      Object.assign(rec, { prompts: cmp.prompts, figures: cmp.figures, logits_sha256: cmp.logits_sha256, greedy_ids: cmp.greedy_ids });
+      rec.kernels_ran = ran.map(({ entry, key }) => ({ entry, key }));
+      if (!ran.length) rec.reason = `the model never ran op ${cand.op}, so the run compared nothing`;
+      else if (cmp.refusal) rec.reason = cmp.refusal;
+      else { rec.admitted = true; rec.reason = 'same logits within tolerance, same greedy ids, not slower'; }
+    } finally { for (const m of [cpu, base, cm]) m.free(); }
     return rec;
   } finally { reg.free(); }
+}
+
+// The gate's comparison (docs/KERNELS.md) of model `cand` against the built-in `base`, both
+// against the CPU reference `cpu`: logits on the reference prompts, greedy ids, decode speed.
+// Returns { prompts, figures, logits_sha256, greedy_ids, refusal } (refusal: null when it passes).
+export async function compareParity({ cpu, base, cand, nGen, reps, opTol, speedMargin }) {
+  const prompts = referencePrompts(cpu.vocab);
+  const logitsOf = async (m, ids) => {
+    const c = m.newContext({ nCtx: ids.length, logitsAll: true });
+    try { return await c.eval(ids, { logits: true }); } finally { c.free(); }
+  };
+  const greedyOf = async (m, ids) => {
+    const c = m.newContext({ nCtx: ids.length + nGen });
+    const out = [];
+    try {
+      await c.eval(ids, { wait: false });
+      await c.generate(nGen, { temperature: 0, topK: 0, topP: 1, seed: 0 }, (t) => { out.push(t); });
+    } finally { c.free(); }
+    return out;
+  };
+  let maxRef = 0, errB = 0, errC = 0, same = true;
+  const ids = { cpu: [], builtin: [], candidate: [] };
+  const lhash = { cpu: [], builtin: [], candidate: [] };
+  for (const p of prompts) {
+    const r = await logitsOf(cpu, p), b = await logitsOf(base, p), c = await logitsOf(cand, p);
+    for (const [k, v] of [['cpu', r], ['builtin', b], ['candidate', c]]) lhash[k].push(await sha256hex(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)));
+    for (let i = 0; i < r.length; i++) {
+      maxRef = Math.max(maxRef, Math.abs(r[i]));
+      errB = Math.max(errB, Math.abs(b[i] - r[i]));
+      errC = Math.max(errC, Number.isFinite(c[i]) ? Math.abs(c[i] - r[i]) : Infinity);
+    }
+    const gb = await greedyOf(base, p), gc = await greedyOf(cand, p);
+    ids.cpu.push(await greedyOf(cpu, p));
+    ids.builtin.push(gb);
+    ids.candidate.push(gc);
+    if (gb.join() !== gc.join()) same = false;
+  }
+  // speed: decode tok/s of the two, interleaved, median of reps
+  const tps = async (m) => {
+    const c = m.newContext({ nCtx: prompts[1].length + nGen });
+    try {
+      await c.eval(prompts[1], { wait: true });
+      const t0 = performance.now();
+      await c.generate(nGen, { temperature: 0, topK: 0, topP: 1, seed: 0 }, () => {});
+      return nGen / ((performance.now() - t0) / 1000);
+    } finally { c.free(); }
+  };
+  await tps(base); await tps(cand);   // warm-up (pipelines)
+  const tb = [], tc = [];
+  for (let r = 0; r < reps; r++) { tb.push(await tps(base)); tc.push(await tps(cand)); }
+  const tol = Math.max(2 * errB, opTol * maxRef);
+  const figures = {
+    max_abs_cpu_logit: maxRef, max_err_builtin: errB, max_err_candidate: errC, tolerance: tol,
+    op_tolerance: opTol, greedy_tokens: nGen, greedy_identical: same,
+    decode_tps_builtin: median(tb), decode_tps_candidate: median(tc), speed_ratio: median(tc) / median(tb),
+    speed_margin: speedMargin, reps,
+  };
+  let refusal = null;
+  if (!(errC <= tol)) refusal = `logits differ from the CPU reference by ${errC.toExponential(3)} (tolerance ${tol.toExponential(3)}: 2 x the built-in kernel's ${errB.toExponential(3)}, at least ${opTol.toExponential(0)} x max |logit|)`;
+  else if (!same) refusal = 'greedy ids differ from the built-in kernel\'s';
+  else if (!(median(tc) >= median(tb) * (1 - speedMargin))) refusal = `slower: ${median(tc).toFixed(2)} tok/s against the built-in kernel's ${median(tb).toFixed(2)} (margin ${speedMargin})`;
+  const prom = await Promise.all(prompts.map(async (p) => ({ n: p.length, ids_sha256: await sha256hex(p.join(' ')) })));
+  return { prompts: prom, figures, logits_sha256: lhash, greedy_ids: ids, refusal };
+}
+
+// ---- autotune: the backend's tunables (override constants of the matrix-vector kernels) ----
+
+// Settings tried by `kernels tune` (dp_backend_webgpu_tune keys), each against the defaults.
+export const TUNE_GRID = ['matvec_rows=2', 'matvec_rows=8', 'matvec_unroll=2', 'matvec_unroll=8', 'matvec_tpr=64'];
+
+// SHA-256 of a device class's fields (vendor, architecture, device, driver, features), the
+// tune cache's key with the model id: "<class hash>:<model id>".
+export async function deviceClassHash(devClass) { return sha256hex(classKey(devClass)); }
+
+// Every setting of grid through the gate's comparison (op tolerance of the weights kernels);
+// the fastest that passes and beats the defaults by more than the speed margin is `best` (''
+// keeps the defaults). load(tune, backend) -> Model with the setting applied.
+export async function runTune({ load, model, devClass, grid = TUNE_GRID, nGen = 16, reps = 3, speedMargin = 0.05 }) {
+  const rec = { format: 'doppler-tune', version: 1, time: new Date().toISOString(), device_class: devClass, model, results: [], best: '' };
+  const cpu = load('', 'cpu'), base = load('', 'webgpu');
+  try {
+    let bestRatio = 1 + speedMargin;
+    for (const setting of grid) {
+      const m = load(setting, 'webgpu');
+      try {
+        const cmp = await compareParity({ cpu, base, cand: m, nGen, reps, opTol: opTolerance('weights_'), speedMargin });
+        rec.results.push({ tune: setting, admitted: !cmp.refusal, reason: cmp.refusal ?? 'passes the gate', figures: cmp.figures });
+        if (!cmp.refusal && cmp.figures.speed_ratio > bestRatio) { bestRatio = cmp.figures.speed_ratio; rec.best = setting; }
+      } finally { m.free(); }
+    }
+  } finally { cpu.free(); base.free(); }
+  rec.key = `${await deviceClassHash(devClass)}:${model.id}`;
+  return rec;
 }
 
 // ---- static mode (docs/KERNELS.md): a signed bundle of allowed kernel, model and adapter hashes ----
