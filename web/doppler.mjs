@@ -21,7 +21,7 @@ import { Engine } from './engine.mjs';
 import { nodeFs } from './wasi.mjs';
 import { requestDevice } from './gpu.mjs';
 import { gpuFromNode } from './node-gpu.mjs';
-import { admitCandidates, auditLine, deviceClass, deviceClassHash, loadPolicy, parseKernelSpec, runGate, runTune, sha256hex, TUNE_GRID } from './kernels.mjs';
+import { admitCandidates, auditLine, deviceClass, deviceClassHash, loadPolicy, parseKernelSpec, runGate, runTune, TUNE_GRID } from './kernels.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = (t) => fs.writeSync(1, t);
@@ -136,8 +136,7 @@ async function engine(cmd, o) {
     const load0 = eng.loadModel.bind(eng);
     eng.loadModel = (dir, ...a) => {
       const m = load0(dir, ...a);
-      const id = crypto.createHash('sha256').update(fs.readFileSync(path.join(dir, 'manifest.json'))).digest('hex');
-      const hit = entries.find((x) => x.key === `${dc}:${id}`);
+      const hit = entries.find((x) => x.key === `${dc}:${modelId(dir)}`);
       for (const kv of (hit?.best ?? '').split(',').filter(Boolean)) { const [k, v] = kv.split('='); m.tune(k, Number(v)); }
       err(`doppler ${cmd}: tune cache: ${hit ? hit.best || 'the defaults (nothing faster passed the gate)' : 'no entry for this device class and model, defaults'}\n`);
       return m;
@@ -159,6 +158,9 @@ async function engine(cmd, o) {
 
 const abs = (p) => path.resolve(p);
 const readText = (p) => { try { return fs.readFileSync(p, 'utf8'); } catch { return null; } };
+// a model's id: SHA-256 of its manifest.json (throws when it cannot be read)
+const modelId = (dir) => crypto.createHash('sha256').update(fs.readFileSync(path.join(abs(dir), 'manifest.json'))).digest('hex');
+const modelIdOr = (cmd, dir) => { try { return modelId(dir); } catch (e) { return fail(cmd, `${dir}: ${e.message}`); } };
 
 function defaultTuneCache() {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
@@ -180,13 +182,12 @@ async function cmdTune(argv, o, U) {
   if (!model || o.kernels.length || o.tune || o.backend !== 'webgpu' || !(margin >= 0 && margin < 1)) usage(U);
   o.gate = true;
   const eng = await engine('kernels tune', o);
-  let manifest;
-  try { manifest = fs.readFileSync(path.join(abs(model), 'manifest.json')); } catch (e) { fail('kernels tune', `${model}: ${e.message}`); }
+  const id = modelIdOr('kernels tune', model);
   let rec;
   try {
     rec = await runTune({
       devClass: eng.deviceClass, grid, nGen, reps, speedMargin: margin,
-      model: { dir: model, id: await sha256hex(new Uint8Array(manifest)) },
+      model: { dir: model, id },
       load: (setting, backend) => {
         const m = eng.loadModel(abs(model), backend, 0);
         for (const kv of setting.split(',').filter(Boolean)) { const [k, v] = kv.split('='); m.tune(k, Number(v)); }
@@ -228,13 +229,12 @@ async function cmdKernels(argv, o) {
   o.gate = true;
   const eng = await engine('kernels gate', o);
   const cand = o.kernels[0];
-  let manifest;
-  try { manifest = fs.readFileSync(path.join(abs(model), 'manifest.json')); } catch (e) { fail('kernels gate', `${model}: ${e.message}`); }
+  const id = modelIdOr('kernels gate', model);
   let rec;
   try {
     rec = await runGate({
       eng, cand, devClass: eng.deviceClass, nGen, reps, speedMargin: margin,
-      model: { dir: model, id: await sha256hex(new Uint8Array(manifest)) },
+      model: { dir: model, id },
       load: (reg, backend) => { const m = eng.loadModel(abs(model), backend, 0); if (reg) m.useKernels(reg); return m; },
     });
   } catch (e) { if (e instanceof Exit) throw e; fail('kernels gate', e); }
@@ -314,9 +314,8 @@ async function cmdRun(argv, o) {
     });
     out('\n');
     if (o.audit) {   // one JSON line per generation, naming the kernels that ran
-      const modelId = await sha256hex(new Uint8Array(fs.readFileSync(path.join(abs(model), 'manifest.json'))));
       const kernels = o.backend === 'webgpu' ? m.kernelsUsed() : [];
-      fs.appendFileSync(o.audit, await auditLine({ modelId, kernels, sampling: { temperature: temp, topK, topP, seed }, prompt: ids, output: gen }));
+      fs.appendFileSync(o.audit, await auditLine({ modelId: modelId(model), kernels, sampling: { temperature: temp, topK, topP, seed }, prompt: ids, output: gen }));
     }
   } catch (e) { if (e instanceof Exit) throw e; out('\n'); fail('run', e); }
   return line;
