@@ -54,4 +54,17 @@ refused "unsigned bundle" llama --static u.json --pubkey key.pub
 grep -q "refused before loading" err.txt && [ ! -e x.f32 ] && ok "eval refused" || bad "eval: $(cat err.txt)"
 "$T" bench other -p 4 -n 4 -r 1 --static b.json --pubkey key.pub > out.txt 2>err.txt
 grep -q "refused before loading" err.txt && [ ! -s out.txt ] && ok "bench refused" || bad "bench: $(cat err.txt)"
+# chat: one audit record per reply (the project's own model, which has a chat template)
+FABLE=${DP_ROOT:-.}/models/fable-21m-q4_k_m
+if [ -f "$FABLE/manifest.json" ]; then
+    "$T" bundle create cb.json --model "$FABLE" > /dev/null && "$T" bundle sign cb.json --key key
+    printf 'Tell me a joke.\nAnother.\n' | "$T" chat "$FABLE" -n 4 --seed 1 --static cb.json --pubkey key.pub --audit chat.jsonl > /dev/null
+    [ "$(wc -l < chat.jsonl)" = 2 ] && grep -q "\"model\": \"$(sha256sum "$FABLE/manifest.json" | cut -c1-64)\"" chat.jsonl &&
+        ok "chat: an audit record per reply" || bad "chat audit: $(cat chat.jsonl)"
+    out=$(printf 'Hi\n' | "$T" chat "$FABLE" -n 4 --static b.json --pubkey key.pub --audit chat.jsonl 2> err.txt); rc=$?
+    [ $rc = 1 ] && [ -z "$out" ] && grep -q "refused before loading" err.txt && [ "$(wc -l < chat.jsonl)" = 2 ] &&
+        ok "chat: unlisted model refused" || bad "chat unlisted: rc $rc $(cat err.txt)"
+else
+    bad "no $FABLE"
+fi
 exit $fail

@@ -10,10 +10,11 @@
 #include "cli.h"
 #include "commands.h"
 #include "generate.h"
+#include "static_mode.h"
 
 static const char USAGE[] =
     "chat <model> [--system TEXT] [--template NAME] [-n max-tokens-per-reply] [--temp T] [--top-k K] [--top-p P]\n"
-    "             [--seed S] [-t threads] [-c n_ctx]";
+    "             [--seed S] [-t threads] [-c n_ctx] [--static BUNDLE --pubkey KEY] [--audit FILE]";
 
 typedef struct history {
     dp_chat_msg *msgs;
@@ -38,8 +39,10 @@ int cmd_chat(int argc, char **argv) {
     const char *model = NULL, *system = NULL, *tmpl = NULL;
     long n_gen = 512, threads = 0, n_ctx = 0, top_k = 40, seed = 0;
     double temp = 0.7, top_p = 0.95;
+    static_opts so = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (static_opt(&so, argc, argv, &i)) continue;
         if (!strcmp(a, "--system") && v) system = argv[++i];
         else if (!strcmp(a, "--template") && v) tmpl = argv[++i];
         else if (!strcmp(a, "-n") && v) { if (!cli_int("chat", a, argv[++i], 1, 1 << 24, &n_gen)) return 2; }
@@ -55,6 +58,8 @@ int cmd_chat(int argc, char **argv) {
     if (!model) return cli_usage(USAGE);
     dp_sampling sp = {(float)temp, (int32_t)top_k, (float)top_p, (uint64_t)seed};
     if (!cli_sampling("chat", &sp)) return 2;
+    int src = static_check(&so, "chat", model);
+    if (src) return src;
     dp_error e = {0};
     dp_model *m = NULL;
     dp_ctx *c = NULL;
@@ -107,6 +112,11 @@ int cmd_chat(int argc, char **argv) {
         st = gen_run(c, m, tok, all.ids + evaluated, (int32_t)(all.n - evaluated), &o, &reply, &e);
         printf("\n");
         if (st != DP_OK) break;
+        /* audit: the whole conversation as the prompt of this reply */
+        if (static_audit(&so, "chat", model, &sp, all.ids, (int32_t)all.n, reply.ids, (int64_t)reply.n)) {
+            rc = 1;
+            goto done;
+        }
         dp_buf text = {0};
         size_t keep = reply.n;
         while (keep > 0 && (dp_model_is_eos(m, reply.ids[keep - 1]) || dp_tokenizer_is_eog(tok, reply.ids[keep - 1]))) keep--;
