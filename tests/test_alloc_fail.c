@@ -21,8 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/webgpu/wg_registry.h"
 #include "base/base.h"
 #include "doppler.h"
+#include "policy/bundle.h"
 #include "model/write.h"
 #include "testutil.h"
 #include "tokenizer/tokenizer.h"
@@ -211,6 +213,38 @@ static dp_status op_tokenizer(void *ctx, dp_error *e) {
     dp_buf_free(&out);
     dp_tokens_free(&ids);
     dp_tokenizer_free(t);
+    return st;
+}
+
+/* ---- the kernel registry and static-mode bundles ---- */
+
+static dp_status op_kernels(void *ctx, dp_error *e) {
+    (void)ctx;
+    dp_kreg *r = NULL;
+    dp_bundle *b = NULL, *b2 = NULL;
+    dp_buf text = {0}, json = {0};
+    dp_status st = dp_kreg_new(&r, e);
+    const dp_kentry *k = st == DP_OK ? dp_kreg_find(r, "rms_norm", "main") : NULL;
+    if (st == DP_OK && !k) st = dp_err_set(e, DP_ERR_INTERNAL, "no rms_norm");
+    if (st == DP_OK) { /* a candidate: the built-in text with a comment more */
+        dp_buf_puts(&text, "// candidate\n");
+        dp_buf_append(&text, k->text, k->len);
+        if (text.oom) st = dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+    }
+    if (st == DP_OK) st = dp_kreg_override(r, "rms_norm", text.data, text.len, "cand.wgsl", e);
+    if (st == DP_OK) st = dp_kreg_revert(r, "rms_norm", e);
+    if (st == DP_OK) st = dp_bundle_new(&b, e);
+    for (int i = 0; st == DP_OK && i < dp_kreg_count(r); i++) st = dp_bundle_add(b, DP_BUNDLE_KERNEL, dp_kreg_at(r, i)->key, e);
+    if (st == DP_OK) {
+        dp_bundle_write(b, &json);
+        if (json.oom) st = dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+    }
+    if (st == DP_OK) st = dp_bundle_parse(json.data, json.len, &b2, e);
+    dp_buf_free(&text);
+    dp_buf_free(&json);
+    dp_bundle_free(b);
+    dp_bundle_free(b2);
+    dp_kreg_free(r);
     return st;
 }
 
@@ -486,6 +520,8 @@ int main(void) {
         snprintf(name, sizeof name, "tokenizer load (%s)", kinds[k]);
         sweep(name, op_tokenizer, path);
     }
+
+    sweep("kernel registry + bundle", op_kernels, NULL);
 
     const char *llama = t_shared("fixtures/hf-tiny/llama");
     if (!llama) {

@@ -106,3 +106,33 @@ dp_status cli_load(const char *dir, int threads, dp_model **m, dp_error *e) {
     if (tty) fprintf(stderr, "\r\033[K");
     return st;
 }
+
+#ifndef DP_WEB_DIR
+#define DP_WEB_DIR "web"
+#endif
+
+int cli_exec_web(int argc, char **argv) {
+    const char *cmd = argv[0];
+    const char *web = getenv("DOPPLER_WEB"), *node = getenv("DOPPLER_NODE");
+    if (!web || !web[0]) web = DP_WEB_DIR;
+    if (!node || !node[0]) node = "node";
+    char script[4096];
+    if (snprintf(script, sizeof script, "%s/doppler.mjs", web) >= (int)sizeof script) {
+        fprintf(stderr, "doppler %s: DOPPLER_WEB is too long\n", cmd);
+        return 1;
+    }
+    char **args = calloc((size_t)argc + 3, sizeof *args);
+    if (!args) {
+        fprintf(stderr, "doppler %s: out of memory\n", cmd);
+        return 1;
+    }
+    args[0] = (char *)node;
+    args[1] = script;
+    for (int i = 0; i < argc; i++) args[i + 2] = argv[i];
+    fflush(stdout);
+    execvp(node, args);
+    fprintf(stderr, "doppler %s: this runs `%s %s` (the WebAssembly build): %s (install Node, or set DOPPLER_NODE)\n",
+            cmd, node, script, strerror(errno));
+    free(args);
+    return 1;
+}

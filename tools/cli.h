@@ -23,6 +23,10 @@ bool cli_parse_ids(const char *text, int32_t **ids, int32_t *n, char *err, size_
 bool cli_recipe(const char *cmd, const char *opt, const char *v, dp_recipe *out);
 /* dp_write_opts progress callback: "writing tensor i/n" on stderr. */
 void cli_write_progress(void *ud, int64_t done, int64_t total);
+/* Run the command argv[0..argc) on the WebAssembly build under Node: execs
+ * `node web/doppler.mjs argv...` (DOPPLER_WEB: the web/ folder, DOPPLER_NODE: the node binary).
+ * Returns only on failure (1, with a message). */
+int cli_exec_web(int argc, char **argv);
 /* Load a model with a progress line on stderr when stderr is a terminal. */
 dp_status cli_load(const char *dir, int threads, dp_model **m, dp_error *e);
 

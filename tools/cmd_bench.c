@@ -14,9 +14,10 @@
 #include "cli.h"
 #include "bench.h"
 #include "commands.h"
+#include "static_mode.h"
 
 static const char USAGE[] =
-    "bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--seqs N] [--json]\n"
+    "bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--seqs N] [--json] [--static BUNDLE --pubkey KEY]\n"
     "              [--draft DIR | --lookup N] [--draft-max K] [--sweep] [--prompt TEXT] [--temp T] [--seed S]";
 
 void bench_cpu_name(char *buf, size_t n) {
@@ -101,8 +102,10 @@ int cmd_bench(int argc, char **argv) {
     bool json = false, sweep = false;
     const char *prompt = NULL;
     cli_spec spec = {0};
+    static_opts so = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (static_opt(&so, argc, argv, &i)) continue;
         int sa = cli_spec_arg(&spec, "bench", argc, argv, &i);
         if (sa < 0) return 2;
         if (sa > 0) continue;
@@ -120,6 +123,8 @@ int cmd_bench(int argc, char **argv) {
         else model = a;
     }
     if (!model || (spec.draft_dir && spec.lookup) || ((sweep || prompt) && !cli_spec_on(&spec))) return cli_usage(USAGE);
+    int src = static_check(&so, "bench", model);
+    if (src) return src;
     if (cli_spec_on(&spec)) {
         bench_spec_opts bo = {model, &spec, prompt, {(float)temp, 0, 1.0f, (uint64_t)seed}, n_g, reps, (int)threads, sweep, json};
         return cli_sampling("bench", &bo.sampling) ? bench_spec(&bo) : 2;

@@ -11,10 +11,11 @@
 #include "cli.h"
 #include "commands.h"
 #include "generate.h"
+#include "static_mode.h"
 
 static const char USAGE[] =
     "chat <model> [--system TEXT] [--template NAME] [-n max-tokens-per-reply] [--temp T] [--top-k K] [--top-p P]\n"
-    "             [--seed S] [-t threads] [-c n_ctx] [--verbose]";
+    "             [--seed S] [-t threads] [-c n_ctx] [--verbose] [--static BUNDLE --pubkey KEY] [--audit FILE]";
 
 typedef struct history {
     dp_chat_msg *msgs;
@@ -55,8 +56,10 @@ int cmd_chat(int argc, char **argv) {
     long n_gen = 512, threads = 0, n_ctx = 0, top_k = 40, seed = 0;
     double temp = 0.7, top_p = 0.95;
     bool verbose = false;
+    static_opts so = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (static_opt(&so, argc, argv, &i)) continue;
         if (!strcmp(a, "--system") && v) system = argv[++i];
         else if (!strcmp(a, "--template") && v) tmpl = argv[++i];
         else if (!strcmp(a, "-n") && v) { if (!cli_int("chat", a, argv[++i], 1, 1 << 24, &n_gen)) return 2; }
@@ -76,6 +79,8 @@ int cmd_chat(int argc, char **argv) {
     gp.sampling = (dp_sampling){(float)temp, (int32_t)top_k, (float)top_p, (uint64_t)seed};
     gp.n_max = (int32_t)n_gen;
     if (!cli_sampling("chat", &gp.sampling)) return 2;
+    int src = static_check(&so, "chat", model);
+    if (src) return src;
     dp_error e = {0};
     dp_model *m = NULL;
     dp_ctx *c = NULL;
@@ -136,6 +141,11 @@ int cmd_chat(int argc, char **argv) {
         }
         if (st != DP_OK) break;
         if (!add_msg(&h, "assistant", reply.text ? reply.text : "")) goto oom;
+        /* audit: the whole conversation as the prompt of this reply */
+        if (static_audit(&so, "chat", model, &gp.sampling, all, (int32_t)n_all, reply.ids, (int64_t)reply.n)) {
+            rc = 1;
+            goto done;
+        }
         /* the cache now holds the rendered prompt and the reply tokens it evaluated */
         n_cached = (size_t)dp_ctx_pos(c);
         memcpy(cached + n_all, reply.ids, (n_cached - n_all) * sizeof *cached);

@@ -7,13 +7,16 @@
 #include "base/base.h"
 #include "cli.h"
 #include "commands.h"
+#include "static_mode.h"
 
-static const char USAGE[] = "eval <model> --ids-file F --logits OUT [-t threads]";
+static const char USAGE[] = "eval <model> --ids-file F --logits OUT [-t threads] [--static BUNDLE --pubkey KEY]";
 
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *ids_file = NULL, *out = NULL;
     long threads = 0;
+    static_opts so = {0};
     for (int i = 1; i < argc; i++) {
+        if (static_opt(&so, argc, argv, &i)) continue;
         if (!strcmp(argv[i], "--ids-file") && i + 1 < argc) ids_file = argv[++i];
         else if (!strcmp(argv[i], "--logits") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "-t") && i + 1 < argc) {
@@ -22,6 +25,8 @@ int cmd_eval(int argc, char **argv) {
         else model = argv[i];
     }
     if (!model || !ids_file || !out) return cli_usage(USAGE);
+    int src = static_check(&so, "eval", model);
+    if (src) return src;
     dp_error e = {0};
     char *text = NULL;
     size_t len = 0;

@@ -6,13 +6,15 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "static_mode.h"
 #include "generate.h"
 #include "spec.h"
 
 static const char USAGE[] =
     "run <model> (--ids \"1 2 3\" | --prompt TEXT) [-n N] [--greedy] [--temp T] [--top-k K] [--top-p P]\n"
     "            [--seed S] [--print-ids] [--ignore-eos] [--stats] [-t threads] [-c n_ctx]\n"
-    "            [--draft DIR [--draft-max K] | --lookup N [--draft-max K]]";
+    "            [--draft DIR [--draft-max K] | --lookup N [--draft-max K]]\n"
+    "            [--static BUNDLE --pubkey KEY] [--audit FILE]";
 
 int cmd_run(int argc, char **argv) {
     const char *model = NULL, *ids_text = NULL, *prompt = NULL;
@@ -20,8 +22,10 @@ int cmd_run(int argc, char **argv) {
     double temp = 0.8, top_p = 0.95;
     bool print_ids = false, ignore_eos = false, stats = false;
     cli_spec spec = {0};
+    static_opts so = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (static_opt(&so, argc, argv, &i)) continue;
         int sa = cli_spec_arg(&spec, "run", argc, argv, &i);
         if (sa < 0) return 2;
         if (sa > 0) continue;
@@ -48,10 +52,13 @@ int cmd_run(int argc, char **argv) {
     gp.n_max = (int32_t)n_gen;
     gp.ignore_eos = ignore_eos;
     if (!cli_sampling("run", &gp.sampling)) return 2;
+    int src = static_check(&so, "run", model);
+    if (src) return src;
     int32_t *ids = NULL, n = 0;
     char err[128];
     dp_error e = {0};
     dp_tokenizer *tok = NULL;
+    gen_reply out = {0};
     dp_model *m = NULL;
     dp_ctx *c = NULL;
     dp_gen *g = NULL;
@@ -105,7 +112,8 @@ int cmd_run(int argc, char **argv) {
         fputs(prompt, stdout);
     fflush(stdout);
     gen_stats gs = {0};
-    if (gen_print(g, c, gp.n_max, ids, n, print_ids, stdout, NULL, &gs, &e) != DP_OK) rc = cli_fail("run", &e);
+    if (gen_print(g, c, gp.n_max, ids, n, print_ids, stdout, &out, &gs, &e) != DP_OK) rc = cli_fail("run", &e);
+    else if (static_audit(&so, "run", model, &gp.sampling, ids, n, out.ids, (int64_t)out.n)) rc = 1;
     printf("\n");
     fflush(stdout);
     if (stats) gen_stats_print(&gs, stderr);
@@ -120,6 +128,7 @@ done:
     dp_gen_free(g);
     cli_spec_close(&spec);
     free(ids);
+    gen_reply_free(&out);
     dp_tokenizer_free(tok);
     dp_ctx_free(c);
     dp_model_free(m);

@@ -16,5 +16,7 @@ int cmd_info(int argc, char **argv);
 int cmd_export_gguf(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_kernels(int argc, char **argv);
+int cmd_bundle(int argc, char **argv);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "commands.h"
 
 typedef struct command {
@@ -30,6 +31,8 @@ static const command COMMANDS[] = {
     {"detokenize", cmd_detokenize, "detokenize <source>   ids on stdin -> text"},
     {"verify", cmd_verify, "verify <model>   check every shard's SHA-256"},
     {"info", cmd_info, "info <model>   print the model description"},
+    {"kernels", cmd_kernels, "kernels list|show|verify|gate   the WebGPU kernel registry (docs/KERNELS.md)"},
+    {"bundle", cmd_bundle, "bundle keygen|create|sign|verify   static-mode bundles (docs/KERNELS.md)"},
     {"export-gguf", cmd_export_gguf, "export-gguf <model> <out.gguf>   llama-architecture GGUF for llama.cpp"},
 };
 
@@ -41,10 +44,6 @@ static void usage(FILE *f) {
                "(the WebAssembly build; see docs/WEBGPU.md)\n");
 }
 
-#ifndef DP_WEB_DIR
-#define DP_WEB_DIR "web"
-#endif
-
 /* argv[0] is the command; hands it to web/doppler.mjs (returns only on failure) */
 static int run_webgpu(int argc, char **argv) {
     const char *cmd = argv[0];
@@ -52,28 +51,7 @@ static int run_webgpu(int argc, char **argv) {
         fprintf(stderr, "doppler %s: --backend webgpu is available for eval, run and bench\n", cmd);
         return 2;
     }
-    const char *web = getenv("DOPPLER_WEB"), *node = getenv("DOPPLER_NODE");
-    if (!web || !web[0]) web = DP_WEB_DIR;
-    if (!node || !node[0]) node = "node";
-    char script[4096];
-    if (snprintf(script, sizeof script, "%s/doppler.mjs", web) >= (int)sizeof script) {
-        fprintf(stderr, "doppler %s: DOPPLER_WEB is too long\n", cmd);
-        return 1;
-    }
-    char **args = calloc((size_t)argc + 3, sizeof *args);
-    if (!args) {
-        fprintf(stderr, "doppler %s: out of memory\n", cmd);
-        return 1;
-    }
-    args[0] = (char *)node;
-    args[1] = script;
-    for (int i = 0; i < argc; i++) args[i + 2] = argv[i];
-    fflush(stdout);
-    execvp(node, args);
-    fprintf(stderr, "doppler %s: --backend webgpu runs `%s %s`: %s (install Node, or set DOPPLER_NODE)\n",
-            cmd, node, script, strerror(errno));
-    free(args);
-    return 1;
+    return cli_exec_web(argc, argv);
 }
 
 /* Takes `--backend X` / `--backend=X` out of argv[1..] (the commands do not know it): *webgpu

@@ -8,7 +8,11 @@
 //   node web/doppler.mjs bench <model> [-p 512] [-n 128] [-r 3] [--json]
 // Extra options (any command): --backend webgpu|cpu (default webgpu), --wasm FILE
 // (default web/dist/doppler.wasm; `web/build.sh` makes it), --tune key=value[,key=value]
-// (WebGPU experiment knobs: matvec_rows, matvec_tpr, matvec_unroll, fuse, act_quant).
+// (WebGPU experiment knobs: matvec_rows, matvec_tpr, matvec_unroll, fuse, act_quant),
+// --kernel op=file.wgsl (repeatable) / --kernels registry.json (candidate kernels, admitted only
+// with a passing gate record beside them; docs/KERNELS.md).
+//   node web/doppler.mjs kernels gate <model> --kernel op=file.wgsl [-n N] [-r R] [--out F]
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +21,7 @@ import { Engine } from './engine.mjs';
 import { nodeFs } from './wasi.mjs';
 import { requestDevice } from './gpu.mjs';
 import { gpuFromNode } from './node-gpu.mjs';
+import { admitCandidates, auditLine, deviceClass, deviceClassHash, loadPolicy, parseKernelSpec, runGate, runTune, TUNE_GRID } from './kernels.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = (t) => fs.writeSync(1, t);
@@ -49,10 +54,30 @@ function parseIds(text) {
 
 // pulls --backend / --wasm out of argv (they are this host's options, not the tool's)
 function hostOptions(argv) {
-  const o = { backend: 'webgpu', wasm: path.join(here, 'dist/doppler.wasm') };
+  const o = { backend: 'webgpu', wasm: path.join(here, 'dist/doppler.wasm'), kernels: [], kernelErrors: [] };
   const rest = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--backend' && i + 1 < argv.length) o.backend = argv[++i];
+    else if (argv[i] === '--tune-cache' && i + 1 < argv.length) o.tuneCache = argv[++i];
+    else if (argv[i] === '--static' && i + 1 < argv.length) o.static = argv[++i];
+    else if (argv[i] === '--pubkey' && i + 1 < argv.length) o.pubkey = argv[++i];
+    else if (argv[i] === '--audit' && i + 1 < argv.length) o.audit = argv[++i];
+    else if (argv[i] === '--kernel' && i + 1 < argv.length) {
+      const c = parseKernelSpec(argv[++i]);
+      if (c) o.kernels.push({ op: c.op, path: path.resolve(c.path) });
+      else o.kernelErrors.push(`--kernel needs op=file.wgsl, not '${argv[i]}'`);
+    } else if (argv[i] === '--kernels' && i + 1 < argv.length) {
+      // registry file: {"kernels": {"<op>": "<path.wgsl>"}}, paths relative to it
+      const f = path.resolve(argv[++i]);
+      try {
+        const j = JSON.parse(fs.readFileSync(f, 'utf8'));
+        if (!j || typeof j.kernels !== 'object' || Array.isArray(j.kernels)) throw new Error('no "kernels" object');
+        for (const [op, p] of Object.entries(j.kernels)) {
+          if (typeof p !== 'string') throw new Error(`kernels.${op} is not a file name`);
+          o.kernels.push({ op, path: path.resolve(path.dirname(f), p) });
+        }
+      } catch (e) { o.kernelErrors.push(`${f}: ${e.message}`); }
+    }
     else if (argv[i] === '--wasm' && i + 1 < argv.length) o.wasm = argv[++i];
     else if (argv[i] === '--tune' && i + 1 < argv.length) o.tune = argv[++i];
     else rest.push(argv[i]);
@@ -73,6 +98,50 @@ async function engine(cmd, o) {
   }
   const eng = await Engine.create({ wasm, fs: nodeFs(fs), device, stdout: (t) => out(t + '\n'), stderr: (t) => err(t + '\n') });
   eng.adapterInfo = info;
+  eng.deviceClass = deviceClass(info);
+  for (const m of o.kernelErrors) fail(cmd, m);
+  if (!o.static !== !o.pubkey) fail(cmd, '--static BUNDLE needs --pubkey KEY (and --pubkey needs --static)');
+  let policy = null;
+  if (o.static) {   // static mode: nothing outside the signed bundle runs (docs/KERNELS.md)
+    const bundle = readText(o.static), pk = readText(o.pubkey);
+    if (bundle === null) fail(cmd, `refused before loading: ${o.static}: cannot read`);
+    if (pk === null) fail(cmd, `refused before loading: ${o.pubkey}: cannot read`);
+    try { policy = await loadPolicy(eng, bundle, pk); } catch (e) { fail(cmd, `refused before loading: ${o.static}: ${e.message}`); }
+  }
+  if ((o.kernels.length || policy) && !o.gate && o.backend === 'webgpu') {
+    // candidates that are refused leave the built-in kernel in place; the run goes on
+    const reg = eng.kernels();
+    eng.admitted = await admitCandidates(eng, reg, o.kernels, {
+      say: (m) => err(`doppler ${cmd}: ${m}\n`), readText, devClass: eng.deviceClass,
+    });
+    if (policy) { try { policy.checkKernels(reg); } catch (e) { fail(cmd, `refused before loading: ${e.message}`); } }
+    const load = eng.loadModel.bind(eng);
+    eng.loadModel = (...a) => { const m = load(...a); m.useKernels(reg); return m; };
+  } else if (o.kernels.length && !o.gate) {
+    fail(cmd, '--kernel / --kernels replace WebGPU kernels (--backend webgpu)');
+  }
+  if (policy) {
+    const load = eng.loadModel.bind(eng);
+    eng.loadModel = (dir, ...a) => {
+      try { policy.checkModel(dir); } catch (e) { fail(cmd, `refused before loading: ${e.message}`); }
+      return load(dir, ...a);
+    };
+  }
+  if (o.tuneCache && !o.tune && o.backend === 'webgpu') {
+    // the setting `kernels tune` found for this device class and model (docs/KERNELS.md)
+    const cache = readText(o.tuneCache);
+    let entries = [];
+    try { entries = cache === null ? [] : JSON.parse(cache).entries ?? []; } catch (e) { fail(cmd, `${o.tuneCache}: ${e.message}`); }
+    const dc = await deviceClassHash(eng.deviceClass);
+    const load0 = eng.loadModel.bind(eng);
+    eng.loadModel = (dir, ...a) => {
+      const m = load0(dir, ...a);
+      const hit = entries.find((x) => x.key === `${dc}:${modelId(dir)}`);
+      for (const kv of (hit?.best ?? '').split(',').filter(Boolean)) { const [k, v] = kv.split('='); m.tune(k, Number(v)); }
+      err(`doppler ${cmd}: tune cache: ${hit ? hit.best || 'the defaults (nothing faster passed the gate)' : 'no entry for this device class and model, defaults'}\n`);
+      return m;
+    };
+  }
   if (o.tune) {   // applied to every model this engine loads
     const load = eng.loadModel.bind(eng);
     eng.loadModel = (...a) => {
@@ -88,6 +157,95 @@ async function engine(cmd, o) {
 }
 
 const abs = (p) => path.resolve(p);
+const readText = (p) => { try { return fs.readFileSync(p, 'utf8'); } catch { return null; } };
+// a model's id: SHA-256 of its manifest.json (throws when it cannot be read)
+const modelId = (dir) => crypto.createHash('sha256').update(fs.readFileSync(path.join(abs(dir), 'manifest.json'))).digest('hex');
+const modelIdOr = (cmd, dir) => { try { return modelId(dir); } catch (e) { return fail(cmd, `${dir}: ${e.message}`); } };
+
+function defaultTuneCache() {
+  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(base, 'doppler', 'tune.json');
+}
+
+async function cmdTune(argv, o, U) {
+  let model = null, nGen = 16, reps = 3, margin = 0.05, cacheFile = defaultTuneCache(), grid = TUNE_GRID;
+  for (let i = 2; i < argv.length; i++) {
+    const a = argv[i], has = i + 1 < argv.length;
+    if (a === '-n' && has) nGen = intArg('kernels tune', a, argv[++i], 1, 4096);
+    else if (a === '-r' && has) reps = intArg('kernels tune', a, argv[++i], 1, 100);
+    else if (a === '--speed-margin' && has) margin = floatArg('kernels tune', a, argv[++i]);
+    else if (a === '--cache' && has) cacheFile = argv[++i];
+    else if (a === '--grid' && has) grid = argv[++i].split(';').filter(Boolean);
+    else if (a.startsWith('-') || model) usage(U);
+    else model = a;
+  }
+  if (!model || o.kernels.length || o.tune || o.backend !== 'webgpu' || !(margin >= 0 && margin < 1)) usage(U);
+  o.gate = true;
+  const eng = await engine('kernels tune', o);
+  const id = modelIdOr('kernels tune', model);
+  let rec;
+  try {
+    rec = await runTune({
+      devClass: eng.deviceClass, grid, nGen, reps, speedMargin: margin,
+      model: { dir: model, id },
+      load: (setting, backend) => {
+        const m = eng.loadModel(abs(model), backend, 0);
+        for (const kv of setting.split(',').filter(Boolean)) { const [k, v] = kv.split('='); m.tune(k, Number(v)); }
+        return m;
+      },
+    });
+  } catch (e) { if (e instanceof Exit) throw e; fail('kernels tune', e); }
+  // the cache: one entry per (device class, model), the newest wins
+  let cache = { format: 'doppler-tune-cache', version: 1, entries: [] };
+  const old = readText(cacheFile);
+  if (old !== null) { try { cache = JSON.parse(old); } catch (e) { fail('kernels tune', `${cacheFile}: ${e.message}`); } }
+  cache.entries = (cache.entries ?? []).filter((x) => x.key !== rec.key).concat([rec]);
+  fs.mkdirSync(path.dirname(path.resolve(cacheFile)), { recursive: true });
+  fs.writeFileSync(cacheFile, JSON.stringify(cache, null, 1) + '\n');
+  for (const r of rec.results) {
+    out(`${r.tune}: ${r.admitted ? 'passes' : 'refused'} (${r.reason}); decode ${r.figures.decode_tps_candidate.toFixed(2)} tok/s vs defaults ${r.figures.decode_tps_builtin.toFixed(2)}\n`);
+  }
+  out(`best: ${rec.best || 'the defaults'} (cache: ${cacheFile})\n`);
+}
+
+async function cmdKernels(argv, o) {
+  const U = 'kernels gate <model> --kernel op=file.wgsl [-n N] [-r reps] [--speed-margin F] [--out gate.json]\n' +
+            '       doppler kernels tune <model> [--cache F] [--grid k=v;k=v] [-n N] [-r reps] [--speed-margin F]\n' +
+            '       (list, show and verify are the native tool\'s: doppler kernels list)';
+  if (argv[1] === 'tune') return cmdTune(argv, o, U);
+  if (argv[1] !== 'gate') usage(U);
+  let model = null, nGen = 16, reps = 3, margin = 0.05, outFile = null;
+  for (let i = 2; i < argv.length; i++) {
+    const a = argv[i], has = i + 1 < argv.length;
+    if (a === '-n' && has) nGen = intArg('kernels gate', a, argv[++i], 1, 4096);
+    else if (a === '-r' && has) reps = intArg('kernels gate', a, argv[++i], 1, 100);
+    else if (a === '--speed-margin' && has) margin = floatArg('kernels gate', a, argv[++i]);
+    else if (a === '--out' && has) outFile = argv[++i];
+    else if (a.startsWith('-') || model) usage(U);
+    else model = a;
+  }
+  if (!model || o.kernels.length !== 1 || !(margin >= 0 && margin < 1)) usage(U);
+  if (o.backend !== 'webgpu') fail('kernels gate', 'the gate compares WebGPU kernels (--backend webgpu)');
+  o.gate = true;
+  const eng = await engine('kernels gate', o);
+  const cand = o.kernels[0];
+  const id = modelIdOr('kernels gate', model);
+  let rec;
+  try {
+    rec = await runGate({
+      eng, cand, devClass: eng.deviceClass, nGen, reps, speedMargin: margin,
+      model: { dir: model, id },
+      load: (reg, backend) => { const m = eng.loadModel(abs(model), backend, 0); if (reg) m.useKernels(reg); return m; },
+    });
+  } catch (e) { if (e instanceof Exit) throw e; fail('kernels gate', e); }
+  const dest = outFile ?? `${cand.path}.gate.json`;
+  fs.writeFileSync(dest, JSON.stringify(rec, null, 1) + '\n');
+  const f = rec.figures;
+  if (f) out(`logits: max |candidate - cpu| ${f.max_err_candidate.toExponential(3)} (built-in ${f.max_err_builtin.toExponential(3)}, tolerance ${f.tolerance.toExponential(3)}); ` +
+             `greedy ids ${f.greedy_identical ? 'identical' : 'differ'}; decode ${f.decode_tps_candidate.toFixed(2)} tok/s vs ${f.decode_tps_builtin.toFixed(2)}\n`);
+  out(`${rec.admitted ? 'admitted' : 'refused'}: ${cand.op}=${cand.path}: ${rec.reason} (record: ${dest})\n`);
+  if (!rec.admitted) throw new Exit(1);
+}
 
 async function cmdEval(argv, o) {
   const U = 'eval <model> --ids-file F --logits OUT [-t threads]';
@@ -161,12 +319,17 @@ async function cmdRun(argv, o) {
     else if (prompt !== null) out(prompt);
     // the library's loop: each step's evaluation is queued on the GPU before its id is read back
     let n = 0;
+    const gen = [];
     const stop = await c.generate(ids, { nMax: nGen, temperature: temp, topK, topP, seed, ignoreEos, tokenizer: tok }, (t) => {
       if (printIds && t.id >= 0) out(` ${t.id}`);
       else if (!printIds && t.text) out(t.text);
-      if (t.id >= 0) n++;
+      if (t.id >= 0) { n++; gen.push(t.id); }
     });
     out('\n');
+    if (o.audit) {   // one JSON line per generation, naming the kernels that ran
+      const kernels = o.backend === 'webgpu' ? m.kernelsUsed() : [];
+      fs.appendFileSync(o.audit, await auditLine({ modelId: modelId(model), kernels, sampling: { temperature: temp, topK, topP, seed }, prompt: ids, output: gen }));
+    }
     if (stop === 'ctx_full') fail('run', `stopped after ${n} of ${nGen} tokens: the context of ${nc} tokens is full (raise -c)`);
   } catch (e) { if (e instanceof Exit) throw e; out('\n'); fail('run', e); }
 }
@@ -303,6 +466,7 @@ const COMMANDS = {
   eval: [cmdEval, 'eval <model> --ids-file F --logits OUT   one forward pass, raw f32 logits'],
   run: [cmdRun, 'run <model> (--ids "1 2 3" | --prompt TEXT) [-n N] [--greedy] [--print-ids]'],
   bench: [cmdBench, 'bench <model> [-p 512] [-n 128] [-t threads] [-r reps] [--json]'],
+  kernels: [cmdKernels, 'kernels gate <model> --kernel op=file.wgsl   the parity gate (docs/KERNELS.md)'],
 };
 
 function printUsage(write) {

@@ -96,6 +96,21 @@ export class Engine {
   }
 
   // backend: a kind ('webgpu', 'cpu': the model gets a backend of its own) or a Backend.
+  // A kernel registry (src/backend/webgpu/wg_registry.h): the built-in kernels, to which
+  // candidates may be added; Model.useKernels(reg) makes a WebGPU model's pipelines from it.
+  kernels() { return new KernelRegistry(this); }
+
+  // the lines of a "op\tentry\tkey\ttext\tsource" list returned by the module (freed here)
+  takeEntries(p) {
+    if (!p) throw new DopplerError('out of memory');
+    const text = this.readStr(p);
+    this.x.dpw_free(p);
+    return text.split('\n').filter(Boolean).map((l) => {
+      const [op, entry, key, text_sha256, source] = l.split('\t');
+      return { op, entry, key, text_sha256, source };
+    });
+  }
+
   loadModel(dir, backend = 'webgpu', threads = 0) {
     const shared = backend instanceof Backend;
     const pd = this.cstr(dir), pb = this.cstr(shared ? backend.kind : backend);
@@ -172,6 +187,12 @@ export class Model {
     if (st) throw this.eng.fail(st);
   }
 
+  // Pipelines from now on come from reg (a KernelRegistry that must outlive the model).
+  useKernels(reg) { this.eng.x.dpw_model_set_kernels(this.ptr, reg ? reg.ptr : 0); }
+
+  // The registry entries that ran on this model's WebGPU backend: [{op, entry, key, ...}].
+  kernelsUsed() { return this.eng.takeEntries(this.eng.x.dpw_kernels_used(this.ptr)); }
+
   gpuStats() {
     const x = this.eng.x, out = x.dpw_alloc(8 * 8);
     x.dpw_gpu_stats(this.ptr, out);
@@ -188,6 +209,43 @@ export class Model {
   }
 
   free() { this.eng.x.dpw_model_free(this.ptr); this.ptr = 0; }
+}
+
+export class KernelRegistry {
+  constructor(eng) {
+    this.eng = eng;
+    this.ptr = eng.x.dpw_kreg_new();
+    if (!this.ptr) throw new DopplerError(eng.error());
+  }
+
+  // A candidate for op from a file in the module's file system; throws with the reason when the
+  // registry refuses it (the op keeps its kernel).
+  override(op, path) {
+    const p = this.eng.cstr(`${op}=${path}`);
+    const st = this.eng.x.dpw_kreg_override(this.ptr, p);
+    this.eng.x.dpw_free(p);
+    if (st) throw new DopplerError(this.eng.error());
+  }
+
+  // op back to its built-in kernel
+  revert(op) {
+    const p = this.eng.cstr(op);
+    const st = this.eng.x.dpw_kreg_revert(this.ptr, p);
+    this.eng.x.dpw_free(p);
+    if (st) throw new DopplerError(this.eng.error());
+  }
+
+  // the WGSL text now serving op (null when there is no such op)
+  text(op) {
+    const p = this.eng.cstr(op);
+    const t = this.eng.x.dpw_kreg_text(this.ptr, p);
+    this.eng.x.dpw_free(p);
+    return t ? this.eng.readStr(t) : null;
+  }
+
+  entries() { return this.eng.takeEntries(this.eng.x.dpw_kreg_list(this.ptr)); }
+
+  free() { this.eng.x.dpw_kreg_free(this.ptr); this.ptr = 0; }
 }
 
 export class Context {

@@ -129,6 +129,19 @@ export class GpuHost {
     }
   }
 
+  // Compiles WGSL on the device without keeping it: the compiler's errors as
+  // ["line:column: message", ...] (empty when it compiles). Errors stay out of the host's sticky
+  // error (an error scope catches the validation error a bad module raises).
+  async compileErrors(code) {
+    this.device.pushErrorScope('validation');
+    const module = this.device.createShaderModule({ code });
+    const info = await module.getCompilationInfo();
+    const scoped = await this.device.popErrorScope();
+    const errs = info.messages.filter((m) => m.type === 'error').map((m) => `${m.lineNum}:${m.linePos}: ${m.message.split('\n')[0]}`);
+    if (!errs.length && scoped) errs.push(scoped.message.split('\n')[0]);
+    return errs;
+  }
+
   pipelineCreate(wgslPtr, wgslLen, entryPtr, entryLen, cPtr, cLen) {
     try {
       const code = this.str(wgslPtr, wgslLen);

@@ -1,7 +1,9 @@
 // embed-kernels.mjs — writes a C file holding every kernel (kernels.mjs: kernels/*.wgsl, and
 // kernels/weights/<type>.wgsl joined with kernels/weights_common.wgsl) as a string
-// (dp_wgsl_files, see src/backend/webgpu/wg_kernels.h).
+// (dp_wgsl_files, see src/backend/webgpu/wg_kernels.h) with the SHA-256 of the embedded text,
+// which `doppler kernels verify` recomputes (docs/KERNELS.md).
 // Usage: node embed-kernels.mjs <kernels dir> <out.c>
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { kernelSources } from './kernels.mjs';
 
@@ -14,8 +16,13 @@ kernelSources(dir).forEach(({ name, text }, i) => {
   const ascii = text.replace(/—/g, '-');
   const lines = ascii.split('\n').map((l) => '    "' + l.replace(/\\/g, '\\\\').replace(/"/g, '\\"') + '\\n"');
   c += `static const char k${i}[] =\n${lines.join('\n')};\n\n`;
-  entries.push(`    {"${name}", k${i}, (uint32_t)(sizeof k${i} - 1)}`);
+  const embedded = ascii.split('\n').map((l) => l + '\n').join('');   // what the C string holds
+  const sha = crypto.createHash('sha256').update(embedded, 'latin1').digest('hex');
+  entries.push(`    {"${name}", k${i}, (uint32_t)(sizeof k${i} - 1), "${sha}"}`);
 });
 c += `const dp_wgsl_file dp_wgsl_files[] = {\n${entries.join(',\n')}\n};\n`;
 c += `const int dp_wgsl_n_files = ${entries.length};\n`;
-fs.writeFileSync(outPath, c);
+// write only when it changed, so a rerun does not rebuild what depends on it
+let old = null;
+try { old = fs.readFileSync(outPath, 'utf8'); } catch { /* first run */ }
+if (old !== c) fs.writeFileSync(outPath, c);

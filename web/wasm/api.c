@@ -15,7 +15,9 @@
 
 #include "backend/webgpu/webgpu.h"
 #include "base/base.h"
+#include "base/sha256.h"
 #include "doppler.h"
+#include "policy/policy.h"
 #include "runtime/runtime.h"
 
 #define EXPORT(name) __attribute__((export_name(name)))
@@ -58,6 +60,22 @@ EXPORT("dpw_gen_step_end") int dpw_gen_step_end(dp_gen *g, int32_t *out);
 EXPORT("dpw_gen_n_tokens") int dpw_gen_n_tokens(const dp_gen *g);
 EXPORT("dpw_gpu_stats") void dpw_gpu_stats(const dp_model *m, double *out);
 EXPORT("dpw_tune") int dpw_tune(dp_model *m, const char *key, int value);
+EXPORT("dpw_kreg_new") dp_kreg *dpw_kreg_new(void);
+EXPORT("dpw_kreg_free") void dpw_kreg_free(dp_kreg *r);
+EXPORT("dpw_kreg_override") int dpw_kreg_override(dp_kreg *r, const char *spec);
+EXPORT("dpw_kreg_revert") int dpw_kreg_revert(dp_kreg *r, const char *op);
+EXPORT("dpw_kreg_text") const char *dpw_kreg_text(const dp_kreg *r, const char *op);
+EXPORT("dpw_kreg_list") char *dpw_kreg_list(const dp_kreg *r);
+EXPORT("dpw_model_set_kernels") void dpw_model_set_kernels(dp_model *m, const dp_kreg *r);
+EXPORT("dpw_kernels_used") char *dpw_kernels_used(const dp_model *m);
+EXPORT("dpw_bundle_parse") dp_bundle *dpw_bundle_parse(const char *text, uint32_t n);
+EXPORT("dpw_bundle_free") void dpw_bundle_free(dp_bundle *b);
+EXPORT("dpw_bundle_message") char *dpw_bundle_message(const dp_bundle *b);
+EXPORT("dpw_bundle_signature") char *dpw_bundle_signature(const dp_bundle *b);
+EXPORT("dpw_policy_new") dp_policy *dpw_policy_new(dp_bundle *b);
+EXPORT("dpw_policy_free") void dpw_policy_free(dp_policy *p);
+EXPORT("dpw_policy_check_model") int dpw_policy_check_model(const dp_policy *p, const char *dir);
+EXPORT("dpw_policy_check_kernels") int dpw_policy_check_kernels(const dp_policy *p, const dp_kreg *r);
 
 void *dpw_alloc(uint32_t n) { return malloc(n ? n : 1); }
 void dpw_free(void *p) { free(p); }
@@ -227,4 +245,111 @@ void dpw_gpu_stats(const dp_model *m, double *out) {
 int dpw_tune(dp_model *m, const char *key, int value) {
     memset(&last_error, 0, sizeof last_error);
     return (int)dp_backend_webgpu_tune(m->be, key, value, &last_error);
+}
+
+/* ---- the kernel registry (src/backend/webgpu/wg_registry.h) ---- */
+
+dp_kreg *dpw_kreg_new(void) {
+    dp_kreg *r = NULL;
+    memset(&last_error, 0, sizeof last_error);
+    return dp_kreg_new(&r, &last_error) == DP_OK ? r : NULL;
+}
+
+void dpw_kreg_free(dp_kreg *r) { dp_kreg_free(r); }
+
+/* "op=path.wgsl" (a path in the WASI file system) */
+int dpw_kreg_override(dp_kreg *r, const char *spec) {
+    memset(&last_error, 0, sizeof last_error);
+    return (int)dp_kreg_override_spec(r, spec, &last_error);
+}
+
+int dpw_kreg_revert(dp_kreg *r, const char *op) {
+    memset(&last_error, 0, sizeof last_error);
+    return (int)dp_kreg_revert(r, op, &last_error);
+}
+
+/* The WGSL text serving op (NUL-terminated), NULL when there is no such op. */
+const char *dpw_kreg_text(const dp_kreg *r, const char *op) {
+    for (int i = 0; i < dp_kreg_count(r); i++)
+        if (!strcmp(dp_kreg_at(r, i)->op, op)) return dp_kreg_at(r, i)->text;
+    return NULL;
+}
+
+/* one line per entry: "op\tentry\tkey\ttext-sha256\tsource\n" */
+static void entry_line(dp_buf *b, const dp_kentry *k) {
+    char key[65], text[65];
+    dp_sha256_hex(k->key, key);
+    dp_sha256_hex(k->text_sha256, text);
+    dp_buf_printf(b, "%s\t%s\t%s\t%s\t%s\n", k->op, k->entry, key, text, k->source);
+}
+
+/* b's text in memory the host frees with dpw_free (NULL when out of memory); b is freed */
+static char *buf_take(dp_buf *b) {
+    char *o = b->oom ? NULL : strdup(b->data ? b->data : "");
+    dp_buf_free(b);
+    return o;
+}
+
+/* Every entry of r as lines (entry_line); the caller frees the result with dpw_free. */
+char *dpw_kreg_list(const dp_kreg *r) {
+    dp_buf b = {0};
+    for (int i = 0; i < dp_kreg_count(r); i++) entry_line(&b, dp_kreg_at(r, i));
+    return buf_take(&b);
+}
+
+/* Pipelines of m's WebGPU backend come from r from now on (borrowed: r outlives m). */
+void dpw_model_set_kernels(dp_model *m, const dp_kreg *r) { dp_backend_webgpu_set_registry(m->be, r); }
+
+/* The entries that ran on m's backend (entry_line lines); freed with dpw_free. */
+char *dpw_kernels_used(const dp_model *m) {
+    const dp_kentry *used[512];
+    int n = dp_backend_webgpu_kernels_used(m->be, used, 512);
+    dp_buf b = {0};
+    for (int i = 0; i < n; i++) entry_line(&b, used[i]);
+    return buf_take(&b);
+}
+
+/* ---- static mode (src/policy/): the host verifies the signature (WebCrypto Ed25519) over
+ * dpw_bundle_message with the key it trusts, then makes the policy from the bundle ---- */
+
+dp_bundle *dpw_bundle_parse(const char *text, uint32_t n) {
+    dp_bundle *b = NULL;
+    memset(&last_error, 0, sizeof last_error);
+    return dp_bundle_parse(text, n, &b, &last_error) == DP_OK ? b : NULL;
+}
+
+void dpw_bundle_free(dp_bundle *b) { dp_bundle_free(b); }
+
+/* the signed message (bundle.h); freed with dpw_free */
+char *dpw_bundle_message(const dp_bundle *b) {
+    dp_buf m = {0};
+    dp_bundle_message(b, &m);
+    return buf_take(&m);
+}
+
+/* the signature as 128 hex digits, "" when unsigned; freed with dpw_free */
+char *dpw_bundle_signature(const dp_bundle *b) {
+    const uint8_t *sig = dp_bundle_signature(b);
+    dp_buf h = {0};
+    for (int i = 0; sig && i < 64; i++) dp_buf_printf(&h, "%02x", sig[i]);
+    return buf_take(&h);
+}
+
+/* takes b, whose signature the host verified */
+dp_policy *dpw_policy_new(dp_bundle *b) {
+    dp_policy *p = NULL;
+    memset(&last_error, 0, sizeof last_error);
+    return dp_policy_from_verified(b, &p, &last_error) == DP_OK ? p : NULL;
+}
+
+void dpw_policy_free(dp_policy *p) { dp_policy_free(p); }
+
+int dpw_policy_check_model(const dp_policy *p, const char *dir) {
+    memset(&last_error, 0, sizeof last_error);
+    return (int)dp_policy_check_model(p, dir, NULL, &last_error);
+}
+
+int dpw_policy_check_kernels(const dp_policy *p, const dp_kreg *r) {
+    memset(&last_error, 0, sizeof last_error);
+    return (int)dp_policy_check_kernels(p, r, &last_error);
 }

@@ -5,6 +5,7 @@
 
 #if defined(__wasm__)
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/webgpu/wg_internal.h"
@@ -234,6 +235,36 @@ void dp_backend_webgpu_set_act_quant(dp_backend *b, bool on) {
     c->dev->act_quant = on;
 }
 
+void dp_backend_webgpu_set_registry(dp_backend *b, const dp_kreg *r) {
+    if (!b || b->i != &wg_vtable) return;
+    wg_ctx *c = b->ctx;
+    wg_pending_flush(c);
+    wg_pipes_clear(c->dev);
+    c->dev->reg = r ? r : c->dev->reg_own; /* NULL again: the built-ins, made at the next pipeline */
+}
+
+static int kentry_cmp(const void *a, const void *b) {
+    const dp_kentry *x = *(const dp_kentry *const *)a, *y = *(const dp_kentry *const *)b;
+    int d = strcmp(x->op, y->op);
+    return d ? d : strcmp(x->entry, y->entry);
+}
+
+int dp_backend_webgpu_kernels_used(const dp_backend *b, const dp_kentry **out, int cap) {
+    if (!b || b->i != &wg_vtable) return 0;
+    const wg_ctx *c = b->ctx;
+    int n = 0;
+    for (uint32_t i = 0; i < c->dev->pipes_cap; i++) {
+        const dp_kentry *k = c->dev->pipes[i].key ? c->dev->pipes[i].k : NULL;
+        bool seen = !k;
+        for (int j = 0; j < n && !seen; j++) seen = out[j] == k;
+        if (seen) continue;
+        if (n == cap) break;
+        out[n++] = k;
+    }
+    qsort(out, (size_t)n, sizeof *out, kentry_cmp);
+    return n;
+}
+
 dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_error *e) {
     if (!b || b->i != &wg_vtable || !key)
         return dp_err_set(e, DP_ERR_INVALID_ARG, "webgpu tune: not a WebGPU backend");
@@ -274,6 +305,18 @@ void dp_backend_webgpu_set_fusion(dp_backend *b, bool on) {
 void dp_backend_webgpu_set_act_quant(dp_backend *b, bool on) {
     (void)b;
     (void)on;
+}
+
+void dp_backend_webgpu_set_registry(dp_backend *b, const dp_kreg *r) {
+    (void)b;
+    (void)r;
+}
+
+int dp_backend_webgpu_kernels_used(const dp_backend *b, const dp_kentry **out, int cap) {
+    (void)b;
+    (void)out;
+    (void)cap;
+    return 0;
 }
 
 dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_error *e) {

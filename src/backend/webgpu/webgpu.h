@@ -17,6 +17,7 @@
 #define DP_BACKEND_WEBGPU_H
 
 #include "backend/backend.h"
+#include "backend/webgpu/wg_registry.h"
 
 /* Counters since the backend was created (dispatches and submits are what `bench` reports). */
 typedef struct dp_webgpu_stats {
@@ -41,5 +42,14 @@ void dp_backend_webgpu_set_act_quant(dp_backend *b, bool on);
  * row: 0 = automatic, or a power of two 4..256), "matvec_unroll" (units per loop iteration: 1, 2,
  * 4, 8), "fuse" and "act_quant" (0/1). DP_ERR_INVALID_ARG for anything else. */
 dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_error *e);
+
+/* Pipelines from now on are made from registry r's entries (wg_registry.h; NULL: the built-in
+ * kernels). r is borrowed: it must stay alive and unchanged until the backend is freed or another
+ * registry is set. Pipelines made so far are forgotten. No-op for other backends. */
+void dp_backend_webgpu_set_registry(dp_backend *b, const dp_kreg *r);
+/* The registry entries pipelines were made from since the registry was set (the kernels that
+ * ran), each once, sorted by op then entry, into out (at most cap; dp_kreg_count of the registry
+ * is always enough); returns how many were written (0 for other backends). */
+int dp_backend_webgpu_kernels_used(const dp_backend *b, const dp_kentry **out, int cap);
 
 #endif /* DP_BACKEND_WEBGPU_H */

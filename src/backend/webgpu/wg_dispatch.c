@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "backend/webgpu/wg_internal.h"
-#include "backend/webgpu/wg_kernels.h"
 
 bool wg_fail(wg_ctx *c, dp_status st, const char *fmt, ...) {
     if (c->status == DP_OK) {
@@ -228,12 +227,6 @@ void wg_grid(const wg_ctx *c, uint64_t n, uint32_t *x, uint32_t *y) {
 
 /* ---- pipelines ---- */
 
-static const dp_wgsl_file *kernel_find(const char *name) {
-    for (int i = 0; i < dp_wgsl_n_files; i++)
-        if (!strcmp(dp_wgsl_files[i].name, name)) return &dp_wgsl_files[i];
-    return NULL;
-}
-
 static bool pipes_grow(wg_ctx *c) {
     uint32_t cap = c->dev->pipes_cap ? c->dev->pipes_cap * 2 : 64;
     wg_pipe *np = dp_calloc(cap, sizeof *np);
@@ -265,9 +258,18 @@ static uint32_t pipeline_get(wg_ctx *c, const char *file, const char *entry, con
             if (p->hash == h && !strcmp(p->key, key)) return p->id;
         }
     }
-    const dp_wgsl_file *f = kernel_find(file);
+    /* kernel lookup through the registry (built-in or admitted candidate), then the pipeline */
+    if (!c->dev->reg) {
+        dp_error e = {0};
+        if (dp_kreg_new(&c->dev->reg_own, &e) != DP_OK) {
+            wg_fail(c, e.status, "webgpu: %s", e.msg);
+            return 0;
+        }
+        c->dev->reg = c->dev->reg_own;
+    }
+    const dp_kentry *f = dp_kreg_find(c->dev->reg, file, entry);
     if (!f) {
-        wg_fail(c, DP_ERR_INTERNAL, "webgpu: no kernel file %s.wgsl in this build", file);
+        wg_fail(c, DP_ERR_INTERNAL, "webgpu: no kernel %s:%s in the registry", file, entry);
         return 0;
     }
     uint32_t id = dp_gpu_pipeline_create(f->text, f->len, entry, (uint32_t)strlen(entry), consts,
@@ -275,7 +277,7 @@ static uint32_t pipeline_get(wg_ctx *c, const char *file, const char *entry, con
     if (!id) {
         char msg[200] = "";
         dp_gpu_error(msg, sizeof msg);
-        wg_fail(c, DP_ERR_INTERNAL, "webgpu: pipeline %s.wgsl:%s failed: %s", file, entry, msg);
+        wg_fail(c, DP_ERR_INTERNAL, "webgpu: pipeline %s:%s (%s) failed: %s", file, entry, f->source, msg);
         return 0;
     }
     if ((c->dev->pipes_n + 1) * 4 > c->dev->pipes_cap * 3 && !pipes_grow(c)) {
@@ -292,6 +294,7 @@ static uint32_t pipeline_get(wg_ctx *c, const char *file, const char *entry, con
     c->dev->pipes[j].hash = h;
     c->dev->pipes[j].key = k;
     c->dev->pipes[j].id = id;
+    c->dev->pipes[j].k = f;
     c->dev->pipes_n++;
     c->dev->stats.pipelines++;
     return id;
@@ -362,15 +365,22 @@ static uint32_t bind_group_get(wg_ctx *c, uint32_t pipeline, const dp_gpu_bindin
     return id;
 }
 
-void wg_cache_free(wg_dev *d) {
-    bgs_clear(d);
-    dp_free(d->bgs);
-    d->bgs = NULL;
-    d->bgs_cap = 0;
+void wg_pipes_clear(wg_dev *d) {
+    bgs_clear(d); /* bind groups name pipelines */
     for (uint32_t i = 0; i < d->pipes_cap; i++) dp_free(d->pipes[i].key);
     dp_free(d->pipes);
     d->pipes = NULL;
     d->pipes_cap = d->pipes_n = 0;
+}
+
+void wg_cache_free(wg_dev *d) {
+    wg_pipes_clear(d);
+    dp_free(d->bgs);
+    d->bgs = NULL;
+    d->bgs_cap = 0;
+    dp_kreg_free(d->reg_own);
+    d->reg_own = NULL;
+    d->reg = NULL;
 }
 
 /* ---- dispatch + submit ---- */

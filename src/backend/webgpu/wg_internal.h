@@ -18,6 +18,7 @@
 #include "backend/backend.h"
 #include "backend/webgpu/host.h"
 #include "backend/webgpu/webgpu.h"
+#include "backend/webgpu/wg_registry.h"
 
 #define WG_UNI_SLOT 256u        /* minUniformBufferOffsetAlignment */
 #define WG_UNI_SLOTS 2048u      /* dispatches per submit before an automatic submit */
@@ -45,6 +46,7 @@ typedef struct wg_pipe {
     uint64_t hash;
     char *key;       /* "file|entry|constants" */
     uint32_t id;     /* host pipeline id */
+    const dp_kentry *k; /* the registry entry it was made from */
 } wg_pipe;
 
 typedef struct wg_bg {
@@ -71,6 +73,10 @@ typedef struct wg_dev {
     uint32_t max_buffer, max_binding, max_groups, max_storage, max_invocations, max_wg_storage;
     int tune_rows, tune_tpr;  /* matvec shape overrides (0: automatic) */
     int unroll;               /* matvec: units per loop iteration (UNR: 1, 2, 4 or 8) */
+    /* the kernel registry pipelines are made from (wg_registry.h): the caller's, or the
+     * built-ins (reg_own, made at the first pipeline) */
+    const dp_kreg *reg;
+    dp_kreg *reg_own;
     /* pipelines: open addressing, power-of-two capacity */
     wg_pipe *pipes;
     uint32_t pipes_cap, pipes_n;
@@ -158,6 +164,8 @@ void wg_release_encoder(const wg_dev *d);
 /* Forget cached bind groups that use buffer (before it is destroyed). */
 void wg_bind_groups_drop_buffer(wg_ctx *c, uint32_t buf);
 void wg_cache_free(wg_dev *d);
+/* Forget every pipeline (the registry changed). */
+void wg_pipes_clear(wg_dev *d);
 /* Destroy buf after the next submit. */
 void wg_destroy_later(wg_ctx *c, uint32_t buf);
 /* Sizes of the buffers this backend created (0: unknown). */
