@@ -29,9 +29,9 @@ DP_WASM="$W/dist/doppler.wasm" node "$ROOT/tests/webgpu/parity.mjs" "$FIX" "$TMP
 rc=$?
 [ $rc = 0 ] || exit $rc
 # models and contexts interleaved on one shared backend: the same as each alone
-DP_WASM="$TMP/dist/doppler.wasm" node "$ROOT/tests/webgpu/shared_backend.mjs" "$TMP/models" || exit 1
+DP_WASM="$W/dist/doppler.wasm" node "$ROOT/tests/webgpu/shared_backend.mjs" "$TMP/models" || exit 1
 # GPU commands per decoded token as recorded (tests/webgpu/dispatches.json): lost fusion fails
-DP_WASM="$TMP/dist/doppler.wasm" node "$ROOT/tests/webgpu/dispatch_count.mjs" "$TMP/models" || exit 1
+DP_WASM="$W/dist/doppler.wasm" node "$ROOT/tests/webgpu/dispatch_count.mjs" "$TMP/models" || exit 1
 # the native tool's --backend webgpu hands the command to web/doppler.mjs: same ids as the CPU
 ids="1 5 77 300 12 9"
 want=$("$TOOL" run "$TMP/models/llama" --ids "$ids" -n 8 --greedy --print-ids) || { echo "native run failed"; exit 1; }
