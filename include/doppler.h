@@ -128,6 +128,39 @@ dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *s, int32_t *token, dp_erro
  * last eval. */
 dp_status dp_ctx_eval_sampled(dp_ctx *c, dp_error *e);
 
+/* ---- LoRA adapters ---- */
+
+typedef struct dp_adapter dp_adapter; /* A/B matrices of one LoRA adapter on a model's backend */
+
+/* Load the RDRR adapter directory dir (`doppler convert <peft-dir> <out> --base <model-dir>`)
+ * onto m's backend. The adapter names its base by model id (the SHA-256 of the base's
+ * manifest.json); another base, a shape that does not fit m, a missing A or B, a projection an
+ * adapter cannot target, a rank outside [1, min(1024, hidden)] or a non-finite scale fail with a
+ * one-line reason, *out untouched and m unchanged. Several adapters may be loaded on one model.
+ * Nothing is compiled: the weights are data for the backend's lora op. */
+dp_status dp_adapter_load(dp_model *m, const char *dir, dp_adapter **out, dp_error *e);
+/* Free an adapter. Every context using it must have switched away (dp_ctx_set_adapter) or
+ * been freed first, and the adapter must be freed before its model. */
+void dp_adapter_free(dp_adapter *a);
+int32_t dp_adapter_rank(const dp_adapter *a);
+/* The adapter's own scale: lora_alpha / r (lora_alpha / sqrt(r) with use_rslora). */
+float dp_adapter_scale(const dp_adapter *a);
+
+/* dp_ctx_set_adapter flag: keep the KV cache across the switch (the caller knows the cached
+ * positions are still what it wants, e.g. a prompt shared by both adapters). */
+#define DP_ADAPTER_KEEP_CACHE 1u
+
+/* Apply adapter a (NULL: none) to every following evaluation of c, unmerged:
+ * y = x W + scale * dp_adapter_scale(a) * (x A) B on each projection the adapter holds. scale 1
+ * is the adapter as trained. Several contexts of one model may use different adapters (or the
+ * same one with different scales) at once. A change of adapter or scale resets the sequence
+ * (position 0, as dp_ctx_reset: cached keys and values were computed with the other weights)
+ * unless flags has DP_ADAPTER_KEEP_CACHE; setting the adapter and scale the context already
+ * has changes nothing. Fails with DP_ERR_INVALID_ARG (NaN or infinite scale, an adapter loaded
+ * on another model) or DP_ERR_NOMEM (the context's rank-sized scratch cannot grow); the context
+ * is then unchanged. */
+dp_status dp_ctx_set_adapter(dp_ctx *c, dp_adapter *a, float scale, uint32_t flags, dp_error *e);
+
 /* ---- tokenizers ---- */
 
 typedef struct dp_tokenizer dp_tokenizer; /* read-only once loaded; usable from several threads */

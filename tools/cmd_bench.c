@@ -1,7 +1,8 @@
 /* cmd_bench.c — `doppler bench <model> [-p 512] [-n 128] [-t threads] [-r reps] [--json]`:
  * prompt processing (one batch of p tokens from an empty cache) and generation (n single-token
  * steps from an empty cache, sampling included), llama-bench's pp/tg convention; mean and
- * standard deviation over reps runs after one warm-up. */
+ * standard deviation over reps runs after one warm-up. With --lora the same runs follow with the
+ * adapter applied to the same context, and the adapter's cost per token is reported. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,7 @@
 #include "cli.h"
 #include "commands.h"
 
-static const char USAGE[] = "bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--json]";
+static const char USAGE[] = "bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--json] " CLI_LORA_USAGE;
 
 static void cpu_name(char *buf, size_t n) {
     snprintf(buf, n, "unknown cpu");
@@ -67,18 +68,37 @@ static dp_status run_tg(dp_ctx *c, int n_g, int vocab, double *tps, dp_error *e)
     return st;
 }
 
+/* one warm-up, then reps runs of pp and tg into pp[], tg[] */
+static dp_status measure(dp_ctx *c, const int32_t *ids, long n_p, long n_g, long reps, int vocab, double *pp, double *tg,
+                         dp_error *e) {
+    dp_status st = DP_OK;
+    double warm;
+    if (n_p > 0) st = run_pp(c, ids, n_p < 32 ? (int)n_p : 32, &warm, e);
+    else if (n_g > 0) st = run_tg(c, n_g < 4 ? (int)n_g : 4, vocab, &warm, e);
+    for (long r = 0; r < reps && st == DP_OK; r++) {
+        if (n_p > 0) st = run_pp(c, ids, (int)n_p, &pp[r], e);
+        if (st == DP_OK && n_g > 0) st = run_tg(c, (int)n_g, vocab, &tg[r], e);
+    }
+    return st;
+}
+
+/* extra time per token with the adapter, in percent of the base time */
+static double cost_pct(double base_tps, double lora_tps) { return 100.0 * (base_tps / lora_tps - 1.0); }
+
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL;
     long n_p = 512, n_g = 128, threads = 0, reps = 3;
     bool json = false;
+    cli_lora lora = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-p") && v) { if (!cli_int("bench", a, argv[++i], 0, 1 << 20, &n_p)) return 2; }
         else if (!strcmp(a, "-n") && v) { if (!cli_int("bench", a, argv[++i], 0, 1 << 20, &n_g)) return 2; }
         else if (!strcmp(a, "-t") && v) { if (!cli_int("bench", a, argv[++i], 0, 1024, &threads)) return 2; }
         else if (!strcmp(a, "-r") && v) { if (!cli_int("bench", a, argv[++i], 1, 1000, &reps)) return 2; }
+        else if (!strcmp(a, "--lora") && v) { if (!cli_lora_parse("bench", argv[++i], &lora)) { cli_lora_free(&lora); return 2; } }
         else if (!strcmp(a, "--json")) json = true;
-        else if (a[0] == '-' || model) return cli_usage(USAGE);
+        else if (a[0] == '-' || model) { cli_lora_free(&lora); return cli_usage(USAGE); }
         else model = a;
     }
     if (!model) return cli_usage(USAGE);
@@ -87,12 +107,13 @@ int cmd_bench(int argc, char **argv) {
     dp_ctx *c = NULL;
     int rc = 0;
     int32_t *ids = NULL;
-    double *pp = calloc((size_t)reps, sizeof(double)), *tg = calloc((size_t)reps, sizeof(double));
+    double *res = calloc((size_t)reps * 4, sizeof(double));
+    double *pp = res, *tg = res ? res + reps : NULL, *lpp = res ? res + 2 * reps : NULL, *ltg = res ? res + 3 * reps : NULL;
     dp_ctx_params cp;
     dp_ctx_params_default(&cp);
     cp.n_ctx = (int32_t)(n_p > n_g ? n_p : n_g) + 1;
     cp.n_batch = n_p > 0 ? (int32_t)n_p : 1;
-    if (!pp || !tg || cli_load(model, (int)threads, &m, &e) != DP_OK || dp_ctx_new(m, &cp, &c, &e) != DP_OK) {
+    if (!res || cli_load(model, (int)threads, &m, &e) != DP_OK || dp_ctx_new(m, &cp, &c, &e) != DP_OK) {
         rc = cli_fail("bench", &e);
         goto done;
     }
@@ -101,13 +122,9 @@ int cmd_bench(int argc, char **argv) {
     if (!ids) goto done;
     for (long i = 0; i < n_p; i++) ids[i] = (int32_t)((i * 7919 + 13) % vocab);
     int nthreads = threads > 0 ? (int)threads : dp_cpu_count();
-    dp_status st = DP_OK;
-    double warm;
-    if (n_p > 0) st = run_pp(c, ids, n_p < 32 ? (int)n_p : 32, &warm, &e); /* warm-up */
-    for (long r = 0; r < reps && st == DP_OK; r++) {
-        if (n_p > 0) st = run_pp(c, ids, (int)n_p, &pp[r], &e);
-        if (st == DP_OK && n_g > 0) st = run_tg(c, (int)n_g, vocab, &tg[r], &e);
-    }
+    dp_status st = measure(c, ids, n_p, n_g, reps, vocab, pp, tg, &e);
+    if (st == DP_OK && lora.dir && (st = cli_lora_use(&lora, m, c, &e)) == DP_OK)
+        st = measure(c, ids, n_p, n_g, reps, vocab, lpp, ltg, &e);
     if (st != DP_OK) {
         rc = cli_fail("bench", &e);
         goto done;
@@ -115,6 +132,7 @@ int cmd_bench(int argc, char **argv) {
     char cpu[256];
     cpu_name(cpu, sizeof cpu);
     stats sp = summarize(pp, (int)reps), sg = summarize(tg, (int)reps);
+    stats lp = summarize(lpp, (int)reps), lg = summarize(ltg, (int)reps);
     double gib = (double)dp_model_weight_bytes(m) / (1024.0 * 1024.0 * 1024.0);
     double params_b = (double)dp_model_n_params(m) / 1e9;
     if (json) {
@@ -123,19 +141,35 @@ int cmd_bench(int argc, char **argv) {
                model, dp_model_family(m), dp_model_dtype(m), params_b, gib, cpu, nthreads, reps);
         if (n_p > 0) printf(",\"pp\":{\"n\":%ld,\"tps_mean\":%.3f,\"tps_sd\":%.3f}", n_p, sp.mean, sp.sd);
         if (n_g > 0) printf(",\"tg\":{\"n\":%ld,\"tps_mean\":%.3f,\"tps_sd\":%.3f}", n_g, sg.mean, sg.sd);
+        if (lora.a) {
+            printf(",\"lora\":{\"dir\":\"%s\",\"rank\":%d,\"scale\":%g", lora.dir, (int)dp_adapter_rank(lora.a),
+                   (double)lora.scale);
+            if (n_p > 0)
+                printf(",\"pp\":{\"n\":%ld,\"tps_mean\":%.3f,\"tps_sd\":%.3f,\"cost_pct\":%.2f}", n_p, lp.mean, lp.sd,
+                       cost_pct(sp.mean, lp.mean));
+            if (n_g > 0)
+                printf(",\"tg\":{\"n\":%ld,\"tps_mean\":%.3f,\"tps_sd\":%.3f,\"cost_pct\":%.2f}", n_g, lg.mean, lg.sd,
+                       cost_pct(sg.mean, lg.mean));
+            printf("}");
+        }
         printf("}\n");
     } else {
         printf("model: %s (%s, %s, %.3f B params, %.2f GiB)\nhardware: %s, backend cpu, %d threads, %ld reps\n",
                model, dp_model_family(m), dp_model_dtype(m), params_b, gib, cpu, nthreads, reps);
-        printf("| test   |            t/s |\n|--------|----------------|\n");
-        if (n_p > 0) printf("| pp%-4ld | %8.2f ± %5.2f |\n", n_p, sp.mean, sp.sd);
-        if (n_g > 0) printf("| tg%-4ld | %8.2f ± %5.2f |\n", n_g, sg.mean, sg.sd);
+        if (lora.a) printf("lora: %s (rank %d, scale %g)\n", lora.dir, (int)dp_adapter_rank(lora.a), (double)lora.scale);
+        printf("| test        |            t/s |\n|-------------|----------------|\n");
+        if (n_p > 0) printf("| pp%-4ld      | %8.2f ± %5.2f |\n", n_p, sp.mean, sp.sd);
+        if (n_g > 0) printf("| tg%-4ld      | %8.2f ± %5.2f |\n", n_g, sg.mean, sg.sd);
+        if (lora.a && n_p > 0) printf("| pp%-4ld +lora | %8.2f ± %5.2f |\n", n_p, lp.mean, lp.sd);
+        if (lora.a && n_g > 0) printf("| tg%-4ld +lora | %8.2f ± %5.2f |\n", n_g, lg.mean, lg.sd);
+        if (lora.a && n_g > 0) printf("lora cost per generated token: %+.1f %% time\n", cost_pct(sg.mean, lg.mean));
+        if (lora.a && n_p > 0) printf("lora cost per prompt token: %+.1f %% time\n", cost_pct(sp.mean, lp.mean));
     }
 done:
     free(ids);
-    free(pp);
-    free(tg);
+    free(res);
     dp_ctx_free(c);
+    cli_lora_free(&lora);
     dp_model_free(m);
     return rc;
 }

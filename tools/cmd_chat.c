@@ -13,7 +13,7 @@
 
 static const char USAGE[] =
     "chat <model> [--system TEXT] [--template NAME] [-n max-tokens-per-reply] [--temp T] [--top-k K] [--top-p P]\n"
-    "             [--seed S] [-t threads] [-c n_ctx]";
+    "             [--seed S] [-t threads] [-c n_ctx] " CLI_LORA_USAGE;
 
 typedef struct history {
     dp_chat_msg *msgs;
@@ -38,6 +38,7 @@ int cmd_chat(int argc, char **argv) {
     const char *model = NULL, *system = NULL, *tmpl = NULL;
     long n_gen = 512, threads = 0, n_ctx = 0, top_k = 40, seed = 0;
     double temp = 0.7, top_p = 0.95;
+    cli_lora lora = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--system") && v) system = argv[++i];
@@ -49,12 +50,15 @@ int cmd_chat(int argc, char **argv) {
         else if (!strcmp(a, "--seed") && v) { if (!cli_int("chat", a, argv[++i], 0, 0x7fffffff, &seed)) return 2; }
         else if (!strcmp(a, "--temp") && v) { if (!cli_float("chat", a, argv[++i], &temp)) return 2; }
         else if (!strcmp(a, "--top-p") && v) { if (!cli_float("chat", a, argv[++i], &top_p)) return 2; }
-        else if (a[0] == '-' || model) return cli_usage(USAGE);
+        else if (!strcmp(a, "--lora") && v) { if (!cli_lora_parse("chat", argv[++i], &lora)) { cli_lora_free(&lora); return 2; } }
+        else if (a[0] == '-' || model) { cli_lora_free(&lora); return cli_usage(USAGE); }
         else model = a;
     }
-    if (!model) return cli_usage(USAGE);
     dp_sampling sp = {(float)temp, (int32_t)top_k, (float)top_p, (uint64_t)seed};
-    if (!cli_sampling("chat", &sp)) return 2;
+    if (!model || !cli_sampling("chat", &sp)) {
+        cli_lora_free(&lora);
+        return model ? 2 : cli_usage(USAGE);
+    }
     dp_error e = {0};
     dp_model *m = NULL;
     dp_ctx *c = NULL;
@@ -71,6 +75,7 @@ int cmd_chat(int argc, char **argv) {
     if (st == DP_OK) st = dp_tokenizer_load(model, &tok, &e);
     if (st == DP_OK) st = tmpl ? dp_chat_detect(tmpl, &kind, &e) : dp_tokenizer_chat_kind(tok, dp_model_family(m), &kind, &e);
     if (st == DP_OK) st = dp_ctx_new(m, &cp, &c, &e);
+    if (st == DP_OK) st = cli_lora_use(&lora, m, c, &e);
     if (st != DP_OK) {
         rc = cli_fail("chat", &e);
         goto done;
@@ -134,6 +139,7 @@ done:
     dp_tokens_free(&cached);
     dp_tokenizer_free(tok);
     dp_ctx_free(c);
+    cli_lora_free(&lora);
     dp_model_free(m);
     return rc;
 }
