@@ -158,10 +158,14 @@ int cmd_bench(int argc, char **argv) {
                model, dp_model_family(m), dp_model_dtype(m), params_b, gib, cpu, nthreads, reps);
         if (lora.a) printf("lora: %s (rank %d, scale %g)\n", lora.dir, (int)dp_adapter_rank(lora.a), (double)lora.scale);
         printf("| test        |            t/s |\n|-------------|----------------|\n");
-        if (n_p > 0) printf("| pp%-4ld      | %8.2f ± %5.2f |\n", n_p, sp.mean, sp.sd);
-        if (n_g > 0) printf("| tg%-4ld      | %8.2f ± %5.2f |\n", n_g, sg.mean, sg.sd);
-        if (lora.a && n_p > 0) printf("| pp%-4ld +lora | %8.2f ± %5.2f |\n", n_p, lp.mean, lp.sd);
-        if (lora.a && n_g > 0) printf("| tg%-4ld +lora | %8.2f ± %5.2f |\n", n_g, lg.mean, lg.sd);
+        char label[32];
+        for (int with = 0; with <= (lora.a ? 1 : 0); with++) {
+            stats p = with ? lp : sp, g = with ? lg : sg;
+            snprintf(label, sizeof label, "pp%ld%s", n_p, with ? " +lora" : "");
+            if (n_p > 0) printf("| %-11s | %8.2f ± %5.2f |\n", label, p.mean, p.sd);
+            snprintf(label, sizeof label, "tg%ld%s", n_g, with ? " +lora" : "");
+            if (n_g > 0) printf("| %-11s | %8.2f ± %5.2f |\n", label, g.mean, g.sd);
+        }
         if (lora.a && n_g > 0) printf("lora cost per generated token: %+.1f %% time\n", cost_pct(sg.mean, lg.mean));
         if (lora.a && n_p > 0) printf("lora cost per prompt token: %+.1f %% time\n", cost_pct(sp.mean, lp.mean));
     }

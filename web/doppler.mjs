@@ -89,10 +89,26 @@ async function engine(cmd, o) {
 
 const abs = (p) => path.resolve(p);
 
+// --lora DIR[:scale], as the native tool: a suffix after the last ':' that reads as a number is
+// the scale (default 1)
+function loraArg(cmd, v, prev) {
+  if (prev) { err(`doppler ${cmd}: --lora given twice (one adapter per context)\n`); throw new Exit(2); }
+  const i = v.lastIndexOf(':'), tail = i > 0 ? v.slice(i + 1) : '';
+  const m = /^([+-]?)(?:(nan)|(inf|infinity)|((?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?))$/i.exec(tail);
+  if (!m) return { dir: v, scale: 1 };
+  const scale = m[2] ? NaN : m[3] ? (m[1] === '-' ? -Infinity : Infinity) : Number(m[1] + m[4]);
+  return { dir: v.slice(0, i), scale };
+}
+function useLora(m, c, lora) {
+  if (!lora) return;
+  c.setAdapter(m.loadAdapter(abs(lora.dir)), lora.scale);
+}
+
 async function cmdEval(argv, o) {
-  const U = 'eval <model> --ids-file F --logits OUT [-t threads]';
-  let model = null, idsFile = null, outFile = null, threads = 0;
+  const U = 'eval <model> --ids-file F --logits OUT [-t threads] [--lora DIR[:scale]]';
+  let model = null, idsFile = null, outFile = null, threads = 0, lora = null;
   for (let i = 1; i < argv.length; i++) {
+    if (argv[i] === '--lora' && i + 1 < argv.length) { lora = loraArg('eval', argv[++i], lora); continue; }
     if (argv[i] === '--ids-file' && i + 1 < argv.length) idsFile = argv[++i];
     else if (argv[i] === '--logits' && i + 1 < argv.length) outFile = argv[++i];
     else if (argv[i] === '-t' && i + 1 < argv.length) threads = intArg('eval', '-t', argv[++i], 0, 1024);
@@ -108,6 +124,7 @@ async function cmdEval(argv, o) {
   try {
     const m = eng.loadModel(abs(model), o.backend, threads);
     const c = m.newContext({ nCtx: ids.length, logitsAll: true });
+    useLora(m, c, lora);
     const logits = await c.eval(ids, { logits: true });
     fs.writeFileSync(outFile, Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength));
   } catch (e) { if (e instanceof Exit) throw e; fail('eval', e); }
@@ -115,8 +132,8 @@ async function cmdEval(argv, o) {
 
 async function cmdRun(argv, o) {
   const U = 'run <model> (--ids "1 2 3" | --prompt TEXT) [-n N] [--greedy] [--temp T] [--top-k K] [--top-p P]\n' +
-            '            [--seed S] [--print-ids] [--ignore-eos] [-t threads] [-c n_ctx]';
-  let model = null, idsText = null, prompt = null;
+            '            [--seed S] [--print-ids] [--ignore-eos] [-t threads] [-c n_ctx] [--lora DIR[:scale]]';
+  let model = null, idsText = null, prompt = null, lora = null;
   let nGen = 16, threads = 0, nCtx = 0, topK = 40, seed = 0, temp = 0.8, topP = 0.95;
   let printIds = false, ignoreEos = false;
   for (let i = 1; i < argv.length; i++) {
@@ -130,6 +147,7 @@ async function cmdRun(argv, o) {
     else if (a === '--seed' && has) seed = intArg('run', a, argv[++i], 0, 0x7fffffff);
     else if (a === '--temp' && has) temp = floatArg('run', a, argv[++i]);
     else if (a === '--top-p' && has) topP = floatArg('run', a, argv[++i]);
+    else if (a === '--lora' && has) lora = loraArg('run', argv[++i], lora);
     else if (a === '--greedy') temp = 0;
     else if (a === '--print-ids') printIds = true;
     else if (a === '--ignore-eos') ignoreEos = true;
@@ -145,6 +163,7 @@ async function cmdRun(argv, o) {
   try {
     const m = eng.loadModel(abs(model), o.backend, threads);
     const c = m.newContext({ nCtx: nCtx > 0 ? nCtx : ids.length + nGen });
+    useLora(m, c, lora);
     if (printIds) out(ids.join(' '));
     await c.eval(ids, { wait: false });
     // pipelined: the next step is queued on the GPU before this step's token is read back

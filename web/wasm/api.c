@@ -35,6 +35,9 @@ EXPORT("dpw_ctx_eval") int dpw_ctx_eval(dp_ctx *c, const int32_t *ids, int n, fl
 EXPORT("dpw_ctx_sample")
 int dpw_ctx_sample(dp_ctx *c, float temperature, int top_k, float top_p, double seed, int32_t *token);
 EXPORT("dpw_ctx_eval_sampled") int dpw_ctx_eval_sampled(dp_ctx *c);
+EXPORT("dpw_adapter_load") dp_adapter *dpw_adapter_load(dp_model *m, const char *dir);
+EXPORT("dpw_adapter_free") void dpw_adapter_free(dp_adapter *a);
+EXPORT("dpw_ctx_set_adapter") int dpw_ctx_set_adapter(dp_ctx *c, dp_adapter *a, float scale, int flags);
 EXPORT("dpw_gpu_stats") void dpw_gpu_stats(const dp_model *m, double *out);
 EXPORT("dpw_tune") int dpw_tune(dp_model *m, const char *key, int value);
 
@@ -108,6 +111,20 @@ int dpw_ctx_eval_sampled(dp_ctx *c) {
 }
 
 /* out[0..6] = dispatches, copies, submits, reads, pipelines, bind groups created, bytes */
+dp_adapter *dpw_adapter_load(dp_model *m, const char *dir) {
+    dp_adapter *a = NULL;
+    memset(&last_error, 0, sizeof last_error);
+    if (dp_adapter_load(m, dir, &a, &last_error) != DP_OK) return NULL;
+    return a;
+}
+
+void dpw_adapter_free(dp_adapter *a) { dp_adapter_free(a); }
+
+int dpw_ctx_set_adapter(dp_ctx *c, dp_adapter *a, float scale, int flags) {
+    memset(&last_error, 0, sizeof last_error);
+    return (int)dp_ctx_set_adapter(c, a, scale, (uint32_t)flags, &last_error);
+}
+
 void dpw_gpu_stats(const dp_model *m, double *out) {
     dp_webgpu_stats s;
     dp_backend_webgpu_stats(m->be, &s);

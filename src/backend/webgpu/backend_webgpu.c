@@ -140,6 +140,7 @@ static const dp_backend_i wg_vtable = {
     .attention = wg_op_attention,
     .glu = wg_op_glu,
     .softcap = wg_op_softcap,
+    .lora = wg_op_lora,
     .moe = wg_op_moe,
     .sample = wg_op_sample,
 };

@@ -1,6 +1,7 @@
-/* convert_lora.c — a PEFT LoRA adapter directory (adapter_config.json +
- * adapter_model.safetensors) to an RDRR adapter for one base model (model/lora.h). */
+/* lora_write.c — writing RDRR adapters for one base model (model/lora.h): from a PEFT LoRA
+ * directory (adapter_config.json + adapter_model.safetensors), or random (benchmarks). */
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -116,33 +117,77 @@ static dp_status map_name(const dp_model_desc *d, const dp_lora_desc *a, const d
     return DP_OK;
 }
 
-/* Every adapted (layer, role) has both A and B; writes them as f32, layer by layer. */
-static dp_status write_tensors(const dp_model_desc *d, const dp_st *st, const dp_st_tensor **ab, dp_rdrr_writer *w,
-                               dp_error *e) {
+/* The values of one adapter matrix (f32, rank x cols for A, rows x rank for B) into dst. */
+typedef dp_status (*lora_values_fn)(void *ud, int layer, dp_wrole r, bool is_b, float *dst, dp_error *e);
+
+/* Every (layer, role) the adapter holds (has(ud, layer, role)), A then B, layer by layer. */
+static dp_status write_tensors(const dp_model_desc *d, const dp_lora_desc *a, bool (*has)(void *, int, dp_wrole),
+                               lora_values_fn values, void *ud, dp_rdrr_writer *w, dp_error *e) {
     float *buf = NULL;
+    size_t cap = 0;
     dp_status s = DP_OK;
     for (int l = 0; l < d->n_layers && s == DP_OK; l++)
         for (int r = 0; r < DP_W_LAYER_COUNT && s == DP_OK; r++) {
-            const dp_st_tensor **p = &ab[((size_t)l * DP_W_LAYER_COUNT + (size_t)r) * 2];
-            if (!p[0] && !p[1]) continue;
-            if (!p[0] || !p[1]) {
-                s = dp_err_set(e, DP_ERR_NOT_FOUND, "adapter has lora_%c but no lora_%c for %s of layer %d", p[0] ? 'A' : 'B',
-                               p[0] ? 'B' : 'A', dp_wrole_name((dp_wrole)r), l);
-                break;
-            }
+            if (!has(ud, l, (dp_wrole)r)) continue;
+            int64_t rows, cols;
+            dp_model_wshape(d, (dp_wrole)r, &rows, &cols);
             for (int k = 0; k < 2 && s == DP_OK; k++) {
                 char name[96];
+                uint64_t ne0 = k ? (uint64_t)a->rank : (uint64_t)cols, ne1 = k ? (uint64_t)rows : (uint64_t)a->rank;
+                if (ne0 * ne1 > cap) {
+                    dp_free(buf);
+                    cap = (size_t)(ne0 * ne1);
+                    if (!(buf = dp_malloc(cap * sizeof(float)))) {
+                        s = dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+                        break;
+                    }
+                }
                 dp_lora_tensor_name(name, sizeof name, l, (dp_wrole)r, k == 1);
-                dp_free(buf);
-                buf = dp_malloc((size_t)dp_st_numel(p[k]) * sizeof(float));
-                if (!buf) s = dp_err_set(e, DP_ERR_NOMEM, "out of memory reading %s", p[k]->name);
-                if (s == DP_OK) s = dp_st_read_f32(st, p[k], buf, e);
-                dp_rdrr_tensor_desc td = {name, DP_DTYPE_F32, {p[k]->shape[1], p[k]->shape[0]}, k ? "lora_b" : "lora_a", l, -1};
-                if (s == DP_OK) s = dp_rdrr_writer_add_mem(w, &td, buf, e);
+                dp_rdrr_tensor_desc td = {name, DP_DTYPE_F32, {ne0, ne1}, k ? "lora_b" : "lora_a", l, -1};
+                if ((s = values(ud, l, (dp_wrole)r, k == 1, buf, e)) == DP_OK) s = dp_rdrr_writer_add_mem(w, &td, buf, e);
             }
         }
     dp_free(buf);
     return s;
+}
+
+/* Writes the adapter's tensors and its manifest into out_dir. */
+static dp_status write_adapter(const dp_model_desc *d, const dp_lora_desc *a, const char *source, bool (*has)(void *, int, dp_wrole),
+                               lora_values_fn values, void *ud, const char *out_dir, uint64_t shard_max, dp_error *e) {
+    dp_rdrr_writer *w = NULL;
+    dp_buf json = {0};
+    dp_status s = dp_rdrr_writer_new(out_dir, shard_max, &w, e);
+    if (s == DP_OK) s = write_tensors(d, a, has, values, ud, w, e);
+    if (s == DP_OK) {
+        dp_lora_to_json(a, source, &json);
+        s = json.oom ? dp_err_set(e, DP_ERR_NOMEM, "out of memory") : dp_rdrr_writer_finish(w, json.data, NULL, e);
+    }
+    dp_buf_free(&json);
+    dp_rdrr_writer_free(w);
+    return s;
+}
+
+/* ---- from PEFT ---- */
+
+typedef struct peft_src {
+    const dp_model_desc *d;
+    const dp_st *st;
+    const dp_st_tensor **ab;   /* [n_layers][DP_W_LAYER_COUNT][A, B] */
+} peft_src;
+
+static bool peft_has(void *ud, int l, dp_wrole r) {
+    const peft_src *p = ud;
+    const dp_st_tensor **t = &p->ab[((size_t)l * DP_W_LAYER_COUNT + (size_t)r) * 2];
+    return t[0] || t[1];
+}
+
+static dp_status peft_values(void *ud, int l, dp_wrole r, bool is_b, float *dst, dp_error *e) {
+    const peft_src *p = ud;
+    const dp_st_tensor **t = &p->ab[((size_t)l * DP_W_LAYER_COUNT + (size_t)r) * 2];
+    if (!t[0] || !t[1])
+        return dp_err_set(e, DP_ERR_NOT_FOUND, "adapter has lora_%c but no lora_%c for %s of layer %d", t[0] ? 'A' : 'B',
+                          t[0] ? 'B' : 'A', dp_wrole_name(r), l);
+    return dp_st_read_f32(p->st, t[is_b], dst, e);
 }
 
 static dp_status convert(const char *peft_dir, const char *out_dir, const char *base_dir, const dp_write_opts *o,
@@ -153,9 +198,7 @@ static dp_status convert(const char *peft_dir, const char *out_dir, const char *
     size_t len = 0;
     dp_json_doc *doc = NULL;
     dp_st *st = NULL;
-    dp_rdrr_writer *w = NULL;
     const dp_st_tensor **ab = NULL;
-    dp_buf json = {0};
     dp_lora_desc a = {0};
     dp_status s = (!cfg_path || !st_path) ? dp_err_set(e, DP_ERR_NOMEM, "out of memory") : DP_OK;
     if (s == DP_OK) s = dp_model_from_json(dp_rdrr_model(base), d, e);
@@ -176,14 +219,10 @@ static dp_status convert(const char *peft_dir, const char *out_dir, const char *
         ab[((size_t)layer * DP_W_LAYER_COUNT + (size_t)role) * 2 + is_b] = t;
     }
     if (s == DP_OK && dp_st_count(st) == 0) s = dp_err_set(e, DP_ERR_NOT_FOUND, "%s holds no tensors", st_path);
-    if (s == DP_OK) s = dp_rdrr_writer_new(out_dir, o ? o->shard_max : 0, &w, e);
-    if (s == DP_OK) s = write_tensors(d, st, ab, w, e);
-    if (s == DP_OK) {
-        dp_lora_to_json(&a, o && o->source ? o->source : peft_dir, &json);
-        s = json.oom ? dp_err_set(e, DP_ERR_NOMEM, "out of memory") : dp_rdrr_writer_finish(w, json.data, NULL, e);
-    }
-    dp_buf_free(&json);
-    dp_rdrr_writer_free(w);
+    peft_src src = {d, st, ab};
+    if (s == DP_OK)
+        s = write_adapter(d, &a, o && o->source ? o->source : peft_dir, peft_has, peft_values, &src, out_dir,
+                          o ? o->shard_max : 0, e);
     dp_free(ab);
     dp_st_free(st);
     dp_json_free(doc);
@@ -193,16 +232,76 @@ static dp_status convert(const char *peft_dir, const char *out_dir, const char *
     return s;
 }
 
+/* Opens base_dir's manifest and description (refusing an adapter given as the base). */
+static dp_status open_base(const char *base_dir, dp_rdrr **base, dp_model_desc **d, dp_error *e) {
+    if (!(*d = dp_calloc(1, sizeof **d))) return dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+    dp_status s = dp_rdrr_open(base_dir, base, e);
+    if (s == DP_OK && dp_lora_is_adapter(dp_rdrr_model(*base)))
+        s = dp_err_set(e, DP_ERR_INVALID_ARG, "--base %s is a LoRA adapter, not a model", base_dir);
+    return s;
+}
+
 dp_status dp_convert_lora(const char *peft_dir, const char *out_dir, const char *base_dir, const dp_write_opts *o,
                           dp_error *e) {
     if (!peft_dir || !out_dir || !base_dir) return dp_err_set(e, DP_ERR_INVALID_ARG, "convert lora: NULL argument");
     dp_rdrr *base = NULL;
-    dp_model_desc *d = dp_calloc(1, sizeof *d);
-    if (!d) return dp_err_set(e, DP_ERR_NOMEM, "out of memory");
-    dp_status s = dp_rdrr_open(base_dir, &base, e);
-    if (s == DP_OK && dp_lora_is_adapter(dp_rdrr_model(base)))
-        s = dp_err_set(e, DP_ERR_INVALID_ARG, "--base %s is a LoRA adapter, not a model", base_dir);
+    dp_model_desc *d = NULL;
+    dp_status s = open_base(base_dir, &base, &d, e);
     if (s == DP_OK) s = convert(peft_dir, out_dir, base_dir, o, base, d, e);
+    dp_rdrr_free(base);
+    dp_free(d);
+    return s;
+}
+
+/* ---- random ---- */
+
+typedef struct rand_src {
+    const dp_model_desc *d;
+    const dp_lora_desc *a;
+    uint64_t state;
+} rand_src;
+
+static bool rand_has(void *ud, int l, dp_wrole r) {
+    (void)l;
+    return ((const rand_src *)ud)->a->targets >> r & 1u;
+}
+
+/* uniform in +-1/sqrt(row length), like PyTorch's default init of a linear layer */
+static dp_status rand_values(void *ud, int l, dp_wrole r, bool is_b, float *dst, dp_error *e) {
+    (void)l;
+    (void)e;
+    rand_src *p = ud;
+    int64_t rows, cols;
+    dp_model_wshape(p->d, r, &rows, &cols);
+    int64_t len = is_b ? p->a->rank : cols, n = (is_b ? rows : p->a->rank) * len;
+    float bound = 1.0f / sqrtf((float)len);
+    for (int64_t i = 0; i < n; i++) {
+        p->state ^= p->state << 13;
+        p->state ^= p->state >> 7;
+        p->state ^= p->state << 17;
+        dst[i] = bound * (2.0f * (float)(p->state >> 40) / 16777216.0f - 1.0f);
+    }
+    return DP_OK;
+}
+
+dp_status dp_synth_lora(const char *base_dir, const char *out_dir, int rank, const dp_write_opts *o, dp_error *e) {
+    if (!base_dir || !out_dir) return dp_err_set(e, DP_ERR_INVALID_ARG, "synth lora: NULL argument");
+    dp_rdrr *base = NULL;
+    dp_model_desc *d = NULL;
+    dp_lora_desc a = {0};
+    dp_status s = open_base(base_dir, &base, &d, e);
+    if (s == DP_OK) s = dp_model_from_json(dp_rdrr_model(base), d, e);
+    if (s == DP_OK) {
+        snprintf(a.base, sizeof a.base, "sha256:%s", dp_rdrr_id(base));
+        a.family = d->family;
+        a.rank = rank;
+        a.alpha = 2.0 * rank;
+        for (int r = 0; r < DP_W_LAYER_COUNT; r++)
+            if (dp_lora_role_ok(d, r)) a.targets |= 1u << r;
+        s = dp_lora_validate(&a, d, e);
+    }
+    rand_src src = {d, &a, 0x9E3779B97F4A7C15ull};
+    if (s == DP_OK) s = write_adapter(d, &a, "synth", rand_has, rand_values, &src, out_dir, o ? o->shard_max : 0, e);
     dp_rdrr_free(base);
     dp_free(d);
     return s;
