@@ -58,21 +58,12 @@ static void free_ref(ref *r) {
     free(r->b);
 }
 
-static double max_diff(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m)) m = d; /* NaN propagates as failure */
-    }
-    return m;
-}
-
 /* max |logits - want| of a full pass over the reference ids on a fresh sequence of c */
 static double pass_diff(dp_ctx *c, const ref *r, const float *want) {
     float *got = calloc(r->n_logits, sizeof(float));
     dp_error e = {0};
     dp_ctx_reset(c);
-    double d = got && dp_ctx_eval(c, r->ids, (int32_t)r->n_ids, got, &e) == DP_OK ? max_diff(got, want, r->n_logits) : INFINITY;
+    double d = got && dp_ctx_eval(c, r->ids, (int32_t)r->n_ids, got, &e) == DP_OK ? t_max_diff(got, want, r->n_logits) : INFINITY;
     free(got);
     return d;
 }
@@ -313,7 +304,7 @@ static void check_family(const char *fam, const char *other_fam) {
             CHECK(dp_ctx_eval(c1, r.ids + i, 1, g1 + i * vocab, &e) == DP_OK);
             CHECK(dp_ctx_eval(c2, r.ids + i, 1, g2 + i * vocab, &e) == DP_OK);
         }
-        double i1 = g1 ? max_diff(g1, r.a, r.n_logits) : INFINITY, i2 = g2 ? max_diff(g2, r.b, r.n_logits) : INFINITY;
+        double i1 = g1 ? t_max_diff(g1, r.a, r.n_logits) : INFINITY, i2 = g2 ? t_max_diff(g2, r.b, r.n_logits) : INFINITY;
         printf("%-8s interleaved contexts: adapter_a %.3g, adapter_b %.3g\n", fam, i1, i2);
         CHECK_MSG(i1 <= TOL && i2 <= TOL, "%s: interleaved contexts differ from each adapter alone", fam);
         free(g1);

@@ -21,15 +21,6 @@ static float *read_ref(dp_st *st, const char *name, size_t *count) {
     return buf;
 }
 
-static double max_diff(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m)) m = d; /* NaN propagates as failure */
-    }
-    return m;
-}
-
 static void check_family(const char *fam) {
     char src[512], rel[256];
     snprintf(rel, sizeof rel, "fixtures/hf-tiny/%s", fam);
@@ -68,7 +59,7 @@ static void check_family(const char *fam) {
         CHECK(n_logits == n_ids * vocab);
         float *got = calloc(n_logits, sizeof(float));
         CHECK(dp_ctx_eval(c, ids, (int32_t)n_ids, got, &e) == DP_OK);
-        double full = max_diff(got, want, n_logits);
+        double full = t_max_diff(got, want, n_logits);
         printf("%-8s full pass   max |dlogit| = %.3g\n", fam, full);
         CHECK_MSG(full <= 1e-3, "%s: full-pass logits differ by %g", fam, full);
 
@@ -77,7 +68,7 @@ static void check_family(const char *fam) {
         float *inc = calloc(n_logits, sizeof(float));
         CHECK(dp_ctx_eval(c, ids, 7, inc, &e) == DP_OK);
         for (size_t i = 7; i < n_ids; i++) CHECK(dp_ctx_eval(c, ids + i, 1, inc + i * vocab, &e) == DP_OK);
-        double incd = max_diff(inc, got, n_logits);
+        double incd = t_max_diff(inc, got, n_logits);
         printf("%-8s incremental max |dlogit vs full| = %.3g\n", fam, incd);
         CHECK_MSG(incd <= 1e-4, "%s: incremental decode differs from the full pass by %g", fam, incd);
 
@@ -92,7 +83,7 @@ static void check_family(const char *fam) {
         CHECK(dp_ctx_eval(c, junk, 13, NULL, &e) == DP_OK);
         CHECK(dp_ctx_truncate(c, cut, &e) == DP_OK);
         CHECK(dp_ctx_eval(c, ids + cut, 13, inc + (size_t)cut * vocab, &e) == DP_OK);
-        double trd = max_diff(inc, got, n_logits);
+        double trd = t_max_diff(inc, got, n_logits);
         printf("%-8s truncated   max |dlogit vs full| = %.3g\n", fam, trd);
         CHECK_MSG(trd <= 1e-4, "%s: re-evaluating after truncate differs from the full pass by %g", fam, trd);
         free(inc);
@@ -160,7 +151,7 @@ static void check_dtypes(void) {
         dp_model_free(m);
     }
     if (logits[0] && logits[1] && logits[2]) {
-        double b = max_diff(logits[0], logits[1], count), h = max_diff(logits[0], logits[2], count);
+        double b = t_max_diff(logits[0], logits[1], count), h = t_max_diff(logits[0], logits[2], count);
         printf("llama    bf16 vs f32 max |dlogit| = %.3g, f16 vs f32 = %.3g\n", b, h);
         CHECK(b <= 1e-5);
         CHECK(h <= 1e-3);

@@ -1,5 +1,6 @@
 #include "testutil.h"
 
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,6 +35,15 @@ const char *t_tmpdir(const char *name) {
 const char *t_tool(void) {
     const char *t = getenv("DP_TOOL");
     return t ? t : "./doppler";
+}
+
+double t_max_diff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m)) m = d; /* NaN propagates as failure */
+    }
+    return m;
 }
 
 int t_done(const char *name) {

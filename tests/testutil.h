@@ -35,6 +35,8 @@ const char *t_data(const char *rel);
 const char *t_tmpdir(const char *name);
 /* Path to the doppler tool (env DP_TOOL). */
 const char *t_tool(void);
+/* max |a[i] - b[i]| over n values; NaN anywhere gives NaN (a failure for any "<= tol"). */
+double t_max_diff(const float *a, const float *b, size_t n);
 /* Exit with the summary: 0 when no CHECK failed. */
 int t_done(const char *name);
 

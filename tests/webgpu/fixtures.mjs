@@ -1,6 +1,19 @@
-// fixtures.mjs — reading the shared fixtures from the WebGPU test scripts: safetensors files
-// (f32 / i32 tensors) and the max |difference| of two logit arrays.
+// fixtures.mjs — what the WebGPU test scripts share: an Engine on Node's WebGPU adapter,
+// safetensors files of the shared fixtures (f32 / i32 tensors), the max |difference| of two
+// logit arrays.
 import fs from 'node:fs';
+import { Engine } from '../../web/engine.mjs';
+import { nodeFs } from '../../web/wasi.mjs';
+import { requestDevice } from '../../web/gpu.mjs';
+import { gpuFromNode } from '../../web/node-gpu.mjs';
+
+// The Engine of wasmPath on the WebGPU adapter (exit 77, printing why, when there is none).
+export async function webgpuEngine(wasmPath, out) {
+  let dev;
+  try { dev = await requestDevice(await gpuFromNode()); } catch (e) { out(`skip: ${e.message}`); process.exit(77); }
+  return Engine.create({ wasm: fs.readFileSync(wasmPath), fs: nodeFs(fs), device: dev.device,
+                         stdout: out, stderr: (t) => fs.writeSync(2, t + '\n') });
+}
 
 export function readSafetensors(file) {
   const buf = fs.readFileSync(file);

@@ -10,11 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Engine } from '../../web/engine.mjs';
-import { nodeFs } from '../../web/wasi.mjs';
-import { requestDevice } from '../../web/gpu.mjs';
-import { gpuFromNode } from '../../web/node-gpu.mjs';
-import { readSafetensors, maxDiff } from './fixtures.mjs';
+import { readSafetensors, maxDiff, webgpuEngine } from './fixtures.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.join(here, '../../web/doppler.mjs');
@@ -24,11 +20,7 @@ const tol = Number(process.env.DP_PARITY_TOL ?? 2e-3);
 const wasmOpt = process.env.DP_WASM ? ['--wasm', process.env.DP_WASM] : [];
 const out = (t) => fs.writeSync(1, t + '\n');
 
-let dev;
-try { dev = await requestDevice(await gpuFromNode()); } catch (e) { out(`skip: ${e.message}`); process.exit(77); }
-const wasmPath = process.env.DP_WASM ?? path.join(here, '../../web/dist/doppler.wasm');
-const eng = await Engine.create({ wasm: fs.readFileSync(wasmPath), fs: nodeFs(fs), device: dev.device,
-                                  stdout: out, stderr: (t) => fs.writeSync(2, t + '\n') });
+const eng = await webgpuEngine(process.env.DP_WASM ?? path.join(here, '../../web/dist/doppler.wasm'), out);
 
 let fails = 0;
 fs.mkdirSync(tmp, { recursive: true });
