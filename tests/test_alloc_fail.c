@@ -132,6 +132,45 @@ static dp_status op_load(void *ctx, dp_error *e) {
     return st;
 }
 
+/* ---- LoRA adapters ---- */
+
+typedef struct lora_ctx {
+    const char *peft, *base;
+    char out[2048];
+} lora_ctx;
+
+static dp_status op_convert_lora(void *ctx, dp_error *e) {
+    lora_ctx *c = ctx;
+    t_tmpdir("alloc_fail_lora"); /* c->out, emptied */
+    return dp_convert_lora(c->peft, c->out, c->base, NULL, e);
+}
+
+/* base load (the backend's scratch lives in it), adapter load, set, eval */
+static dp_status op_adapter(void *ctx, dp_error *e) {
+    const char *const *dirs = ctx;
+    dp_load_params p;
+    dp_load_params_default(&p);
+    p.n_threads = 1;
+    dp_model *m = NULL;
+    dp_status st = dp_model_load(dirs[0], &p, &m, e);
+    if (st != DP_OK) return st;
+    dp_ctx_params cp;
+    dp_ctx_params_default(&cp);
+    cp.n_ctx = 16;
+    cp.n_batch = 4;
+    dp_ctx *c = NULL;
+    dp_adapter *a = NULL;
+    int32_t ids[3] = {1, 2, 3};
+    st = dp_ctx_new(m, &cp, &c, e);
+    if (st == DP_OK) st = dp_adapter_load(m, dirs[1], &a, e);
+    if (st == DP_OK) st = dp_ctx_set_adapter(c, a, 1.0f, 0, e);
+    if (st == DP_OK) st = dp_ctx_eval(c, ids, 3, NULL, e);
+    dp_ctx_free(c);
+    dp_adapter_free(a);
+    dp_model_free(m);
+    return st;
+}
+
 /* ---- tokenizers ---- */
 
 static dp_status op_tokenizer(void *ctx, dp_error *e) {
@@ -452,6 +491,21 @@ int main(void) {
         o.recipe = r ? DP_RECIPE_F32 : DP_RECIPE_Q8_0;
         CHECK_MSG(dp_convert_hf(src, dir, &o, &e) == DP_OK, "%s", e.msg);
         sweep(r ? "model load f32" : "model load q8_0", op_load, dir);
+    }
+
+    const char *peft = t_shared("fixtures/lora/llama/adapter_a");
+    CHECK_MSG(peft || !getenv("CI"), "fixtures/lora/llama missing (CI)");
+    if (peft) {
+        char base[2400], ada[2400], peft_dir[2048];
+        snprintf(peft_dir, sizeof peft_dir, "%s", peft);
+        snprintf(base, sizeof base, "%s/model-1", root); /* the f32 conversion above */
+        lora_ctx l = {peft_dir, base, {0}};
+        snprintf(l.out, sizeof l.out, "%s", t_tmpdir("alloc_fail_lora"));
+        sweep("convert lora (llama adapter_a)", op_convert_lora, &l);
+        snprintf(ada, sizeof ada, "%s/adapter", root);
+        CHECK_MSG(dp_convert_lora(peft_dir, ada, base, NULL, &e) == DP_OK, "%s", e.msg);
+        const char *dirs[2] = {base, ada};
+        sweep("model + adapter load, set, eval", op_adapter, (void *)dirs);
     }
     return t_done("test_alloc_fail");
 }
