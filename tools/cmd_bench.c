@@ -1,8 +1,8 @@
 /* cmd_bench.c — `doppler bench <model> [-p 512] [-n 128] [-t threads] [-r reps] [--json]`:
  * prompt processing (one batch of p tokens from an empty cache) and generation (n single-token
  * steps from an empty cache, sampling included), llama-bench's pp/tg convention; mean and
- * standard deviation over reps runs after one warm-up. With --lora the same runs follow with the
- * adapter applied to the same context, and the adapter's cost per token is reported. */
+ * standard deviation over reps runs after one warm-up. With --lora every run is made twice on the
+ * same context, without and then with the adapter, and the adapter's cost per token is reported. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,17 +68,24 @@ static dp_status run_tg(dp_ctx *c, int n_g, int vocab, double *tps, dp_error *e)
     return st;
 }
 
-/* one warm-up, then reps runs of pp and tg into pp[], tg[] */
-static dp_status measure(dp_ctx *c, const int32_t *ids, long n_p, long n_g, long reps, int vocab, double *pp, double *tg,
-                         dp_error *e) {
+/* One warm-up, then reps runs of pp and tg into pp[], tg[]; with an adapter, each run is done
+ * without it (pp[], tg[]) and then with it (lpp[], ltg[]), so the two see the same machine load. */
+static dp_status measure(dp_ctx *c, const cli_lora *lora, const int32_t *ids, long n_p, long n_g, long reps, int vocab,
+                         double *res, dp_error *e) {
     dp_status st = DP_OK;
     double warm;
-    if (n_p > 0) st = run_pp(c, ids, n_p < 32 ? (int)n_p : 32, &warm, e);
-    else if (n_g > 0) st = run_tg(c, n_g < 4 ? (int)n_g : 4, vocab, &warm, e);
-    for (long r = 0; r < reps && st == DP_OK; r++) {
-        if (n_p > 0) st = run_pp(c, ids, (int)n_p, &pp[r], e);
-        if (st == DP_OK && n_g > 0) st = run_tg(c, (int)n_g, vocab, &tg[r], e);
+    for (int with = 0; with <= (lora->a ? 1 : 0) && st == DP_OK; with++) {
+        st = dp_ctx_set_adapter(c, with ? lora->a : NULL, lora->scale, 0, e);
+        if (st == DP_OK && n_p > 0) st = run_pp(c, ids, n_p < 32 ? (int)n_p : 32, &warm, e);
+        else if (st == DP_OK && n_g > 0) st = run_tg(c, n_g < 4 ? (int)n_g : 4, vocab, &warm, e);
     }
+    for (long r = 0; r < reps && st == DP_OK; r++)
+        for (int with = 0; with <= (lora->a ? 1 : 0) && st == DP_OK; with++) {
+            double *pp = res + (2 * with) * reps, *tg = res + (2 * with + 1) * reps;
+            st = dp_ctx_set_adapter(c, with ? lora->a : NULL, lora->scale, 0, e);
+            if (st == DP_OK && n_p > 0) st = run_pp(c, ids, (int)n_p, &pp[r], e);
+            if (st == DP_OK && n_g > 0) st = run_tg(c, (int)n_g, vocab, &tg[r], e);
+        }
     return st;
 }
 
@@ -122,9 +129,8 @@ int cmd_bench(int argc, char **argv) {
     if (!ids) goto done;
     for (long i = 0; i < n_p; i++) ids[i] = (int32_t)((i * 7919 + 13) % vocab);
     int nthreads = threads > 0 ? (int)threads : dp_cpu_count();
-    dp_status st = measure(c, ids, n_p, n_g, reps, vocab, pp, tg, &e);
-    if (st == DP_OK && lora.dir && (st = cli_lora_use(&lora, m, c, &e)) == DP_OK)
-        st = measure(c, ids, n_p, n_g, reps, vocab, lpp, ltg, &e);
+    dp_status st = cli_lora_use(&lora, m, c, &e); /* loads it (and checks the scale) */
+    if (st == DP_OK) st = measure(c, &lora, ids, n_p, n_g, reps, vocab, res, &e);
     if (st != DP_OK) {
         rc = cli_fail("bench", &e);
         goto done;
