@@ -183,8 +183,8 @@ const summarize = (v) => {
 };
 
 async function cmdBench(argv, o) {
-  const U = 'bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--json] [--profile]';
-  let model = null, nP = 512, nG = 128, threads = 0, reps = 3, json = false, profile = false;
+  const U = 'bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--json] [--profile] [--lora DIR[:scale]]';
+  let model = null, nP = 512, nG = 128, threads = 0, reps = 3, json = false, profile = false, lora = null;
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i], has = i + 1 < argv.length;
     if (a === '-p' && has) nP = intArg('bench', a, argv[++i], 0, 1 << 20);
@@ -193,6 +193,7 @@ async function cmdBench(argv, o) {
     else if (a === '-r' && has) reps = intArg('bench', a, argv[++i], 1, 1000);
     else if (a === '--json') json = true;
     else if (a === '--profile') profile = true;
+    else if (a === '--lora' && has) lora = loraArg('bench', argv[++i], lora);
     else if (a.startsWith('-') || model) usage(U);
     else model = a;
   }
@@ -228,16 +229,28 @@ async function cmdBench(argv, o) {
       }
       return n / (now() - t0);
     };
-    if (nP > 0) await runPP(Math.min(nP, 32));   // warm-up
-    if (nG > 0) await runTG(Math.min(nG, 8));
+    // with --lora every rep runs without and then with the adapter (same load for both)
+    const ad = lora ? m.loadAdapter(abs(lora.dir)) : null;
+    const modes = ad ? [null, ad] : [null];
+    for (const mode of modes) {   // warm-up
+      c.setAdapter(mode, lora ? lora.scale : 1);
+      if (nP > 0) await runPP(Math.min(nP, 32));
+      if (nG > 0) await runTG(Math.min(nG, 8));
+    }
     hostS = waitS = 0;
-    const pp = [], tg = [];
+    const pp = [], tg = [], lpp = [], ltg = [];
     const s0 = o.backend === 'webgpu' ? m.gpuStats() : null;
     let tgTokens = 0;
     for (let r = 0; r < reps; r++) {
-      if (nP > 0) pp.push(await runPP(nP));
-      if (nG > 0) { tg.push(await runTG(nG)); tgTokens += nG; }
+      for (const mode of modes) {
+        c.setAdapter(mode, lora ? lora.scale : 1);
+        const h = hostS, w = waitS;
+        if (nP > 0) (mode ? lpp : pp).push(await runPP(nP));
+        if (nG > 0) (mode ? ltg : tg).push(await runTG(nG));
+        if (mode) { hostS = h; waitS = w; } else if (nG > 0) tgTokens += nG;
+      }
     }
+    c.setAdapter(null);
     const s1 = o.backend === 'webgpu' ? m.gpuStats() : null;
     const hostMs = tgTokens ? hostS / tgTokens * 1000 : 0, waitMs = tgTokens ? waitS / tgTokens * 1000 : 0;
     // per-kernel GPU time over one more decode run (every dispatch in its own timed pass)
@@ -255,6 +268,8 @@ async function cmdBench(argv, o) {
       }
     }
     const sp = summarize(pp.length ? pp : [0]), sg = summarize(tg.length ? tg : [0]);
+    const lsp = summarize(lpp.length ? lpp : [0]), lsg = summarize(ltg.length ? ltg : [0]);
+    const cost = (base, with_) => 100 * (base / with_ - 1);   // extra time per token, % of the base
     const gib = m.weightBytes / 1024 ** 3, paramsB = m.nParams / 1e9;
     const hw = o.backend === 'webgpu' && eng.adapterInfo
       ? [eng.adapterInfo.vendor, eng.adapterInfo.architecture, eng.adapterInfo.description].filter(Boolean).join(' ')
@@ -279,15 +294,26 @@ async function cmdBench(argv, o) {
       if (nG > 0) j += `,"tg":{"n":${nG},"tps_mean":${sg.mean.toFixed(3)},"tps_sd":${sg.sd.toFixed(3)}}`;
       if (perTok) j += `,"per_token":{"dispatches":${perTok.dispatches},"submits":${perTok.submits},"copies":${perTok.copies}}`;
       if (nG > 0) j += `,"tg_weight_gbps":${(m.weightBytes * sg.mean / 1e9).toFixed(1)},"tg_host_ms_per_token":${hostMs.toFixed(3)},"tg_wait_ms_per_token":${waitMs.toFixed(3)}`;
+      if (ad) {
+        j += `,"lora":{"dir":"${lora.dir}","scale":${lora.scale}`;
+        if (nP > 0) j += `,"pp":{"n":${nP},"tps_mean":${lsp.mean.toFixed(3)},"tps_sd":${lsp.sd.toFixed(3)},"cost_pct":${cost(sp.mean, lsp.mean).toFixed(2)}}`;
+        if (nG > 0) j += `,"tg":{"n":${nG},"tps_mean":${lsg.mean.toFixed(3)},"tps_sd":${lsg.sd.toFixed(3)},"cost_pct":${cost(sg.mean, lsg.mean).toFixed(2)}}`;
+        j += '}';
+      }
       if (prof) j += `,"profile":[${prof.map((r) => `{"kernel":"${r.name}","calls":${r.calls},"ms_per_token":${r.ms_per_token.toFixed(4)},"us_per_call":${r.us_per_call.toFixed(2)}}`).join(',')}]`;
       out(j + '}\n');
     } else {
       out(`model: ${model} (${m.family}, ${m.dtype}, ${paramsB.toFixed(3)} B params, ${gib.toFixed(2)} GiB)\n` +
           `hardware: ${hw}, backend ${o.backend}, ${nthreads} threads, ${reps} reps\n`);
-      out('| test   |            t/s |\n|--------|----------------|\n');
-      const row = (name, n, s) => out(`| ${(name + n).padEnd(6)} | ${s.mean.toFixed(2).padStart(8)} ± ${s.sd.toFixed(2).padStart(5)} |\n`);
-      if (nP > 0) row('pp', nP, sp);
-      if (nG > 0) row('tg', nG, sg);
+      if (ad) out(`lora: ${lora.dir} (scale ${lora.scale})\n`);
+      out('| test        |            t/s |\n|-------------|----------------|\n');
+      const row = (name, s) => out(`| ${name.padEnd(11)} | ${s.mean.toFixed(2).padStart(8)} ± ${s.sd.toFixed(2).padStart(5)} |\n`);
+      if (nP > 0) row(`pp${nP}`, sp);
+      if (nG > 0) row(`tg${nG}`, sg);
+      if (ad && nP > 0) row(`pp${nP} +lora`, lsp);
+      if (ad && nG > 0) row(`tg${nG} +lora`, lsg);
+      if (ad && nG > 0) out(`lora cost per generated token: ${cost(sg.mean, lsg.mean) >= 0 ? '+' : ''}${cost(sg.mean, lsg.mean).toFixed(1)} % time\n`);
+      if (ad && nP > 0) out(`lora cost per prompt token: ${cost(sp.mean, lsp.mean) >= 0 ? '+' : ''}${cost(sp.mean, lsp.mean).toFixed(1)} % time\n`);
       if (perTok) out(`per token: ${perTok.dispatches} dispatches, ${perTok.submits} submits, ${perTok.copies} copies\n`);
       if (nG > 0) out(`tg weight bandwidth: ${(m.weightBytes * sg.mean / 1e9).toFixed(1)} GB/s (weights read once per token)\n` +
                       `tg per token: ${hostMs.toFixed(3)} ms recording in the module, ${waitMs.toFixed(3)} ms awaiting the GPU\n`);
@@ -297,6 +323,7 @@ async function cmdBench(argv, o) {
         for (const r of prof) out(`| ${r.name} | ${(r.calls / toks).toFixed(1)} | ${r.ms_per_token.toFixed(3)} | ${r.us_per_call.toFixed(1)} |\n`);
       }
     }
+    if (ad) ad.free();
     void s0; void s1; void tgTokens;
   } catch (e) { if (e instanceof Exit) throw e; fail('bench', e); }
 }
