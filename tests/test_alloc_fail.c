@@ -111,8 +111,9 @@ static dp_status op_convert_gguf(void *ctx, dp_error *e) {
 
 /* ---- model loading ---- */
 
-static dp_status op_load(void *ctx, dp_error *e) {
-    const char *dir = ctx;
+/* model load (the backend's scratch lives in the model), a context, the adapter in dir adapter
+ * (NULL: none) loaded and set, one eval */
+static dp_status load_eval(const char *dir, const char *adapter, dp_error *e) {
     dp_load_params p;
     dp_load_params_default(&p);
     p.n_threads = 1;
@@ -124,13 +125,19 @@ static dp_status op_load(void *ctx, dp_error *e) {
     cp.n_ctx = 16;
     cp.n_batch = 4;
     dp_ctx *c = NULL;
-    st = dp_ctx_new(m, &cp, &c, e);
+    dp_adapter *a = NULL;
     int32_t ids[3] = {1, 2, 3};
+    st = dp_ctx_new(m, &cp, &c, e);
+    if (st == DP_OK && adapter) st = dp_adapter_load(m, adapter, &a, e);
+    if (st == DP_OK && adapter) st = dp_ctx_set_adapter(c, a, 1.0f, 0, e);
     if (st == DP_OK) st = dp_ctx_eval(c, ids, 3, NULL, e);
     dp_ctx_free(c);
+    dp_adapter_free(a);
     dp_model_free(m);
     return st;
 }
+
+static dp_status op_load(void *ctx, dp_error *e) { return load_eval(ctx, NULL, e); }
 
 /* ---- LoRA adapters ---- */
 
@@ -145,30 +152,9 @@ static dp_status op_convert_lora(void *ctx, dp_error *e) {
     return dp_convert_lora(c->peft, c->out, c->base, NULL, e);
 }
 
-/* base load (the backend's scratch lives in it), adapter load, set, eval */
 static dp_status op_adapter(void *ctx, dp_error *e) {
-    const char *const *dirs = ctx;
-    dp_load_params p;
-    dp_load_params_default(&p);
-    p.n_threads = 1;
-    dp_model *m = NULL;
-    dp_status st = dp_model_load(dirs[0], &p, &m, e);
-    if (st != DP_OK) return st;
-    dp_ctx_params cp;
-    dp_ctx_params_default(&cp);
-    cp.n_ctx = 16;
-    cp.n_batch = 4;
-    dp_ctx *c = NULL;
-    dp_adapter *a = NULL;
-    int32_t ids[3] = {1, 2, 3};
-    st = dp_ctx_new(m, &cp, &c, e);
-    if (st == DP_OK) st = dp_adapter_load(m, dirs[1], &a, e);
-    if (st == DP_OK) st = dp_ctx_set_adapter(c, a, 1.0f, 0, e);
-    if (st == DP_OK) st = dp_ctx_eval(c, ids, 3, NULL, e);
-    dp_ctx_free(c);
-    dp_adapter_free(a);
-    dp_model_free(m);
-    return st;
+    const char *const *dirs = ctx; /* model, adapter */
+    return load_eval(dirs[0], dirs[1], e);
 }
 
 /* ---- tokenizers ---- */

@@ -10,19 +10,7 @@ if [ ! -d "$F" ]; then
     echo "fixtures/lora/llama missing"; [ -n "${CI:-}" ] && exit 1; exit 77
 fi
 rm -rf "$W"; mkdir -p "$W"
-fail=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fail=1; }
-expect_error() { # NAME CMD...: exit 1 or 2, one stderr line starting "doppler"
-  name=$1; shift
-  "$@" >"$W/out" 2>"$W/err"; rc=$?
-  lines=$(wc -l <"$W/err")
-  if [ $rc -ne 0 ] && [ $rc -lt 128 ] && [ "$lines" -eq 1 ] && grep -q '^doppler' "$W/err"; then
-    ok "$name: $(cat "$W/err")"
-  else
-    bad "$name (rc=$rc, $lines stderr lines)"; cat "$W/err"
-  fi
-}
+. "$(dirname "$0")/cli_expect.sh"
 
 "$T" convert "$S/fixtures/hf-tiny/llama" "$W/base" --dtype f32 2>/dev/null || bad "convert base"
 "$T" convert "$S/fixtures/hf-tiny/qwen3" "$W/qwen3" --dtype f32 2>/dev/null || bad "convert qwen3"
