@@ -40,4 +40,15 @@ echo "$out" | grep -q '^| tg4 +lora ' && echo "$out" | grep -q '^lora cost per g
 out=$("$T" bench "$W/base" -p 0 -n 4 -r 1 --json --lora "$W/r") || bad "bench --lora --json"
 echo "$out" | grep -q '"lora":{"dir":"[^"]*","rank":8,"scale":1,"tg":{"n":4,"tps_mean":[0-9.]*,"tps_sd":[0-9.]*,"cost_pct":' &&
     ok "bench --lora --json" || { bad "bench --lora --json output"; echo "$out"; }
+# static mode: the bundle must list the adapter (refused before loading otherwise); the audit
+# record names it
+"$T" bundle keygen "$W/key" >/dev/null && "$T" bundle create "$W/b.json" --model "$W/base" >/dev/null &&
+    "$T" bundle sign "$W/b.json" --key "$W/key" && "$T" bundle create "$W/ba.json" --model "$W/base" --adapter "$W/a" >/dev/null &&
+    "$T" bundle sign "$W/ba.json" --key "$W/key" || bad "bundles"
+expect_error "--static with an adapter the bundle does not list" "$T" run "$W/base" --ids "1 5 77" -n 2 --greedy \
+    --lora "$W/a" --static "$W/b.json" --pubkey "$W/key.pub"
+out=$("$T" run "$W/base" --ids "1 5 77" -n 6 --greedy --print-ids --ignore-eos --lora "$W/a:1.0" --static "$W/ba.json" \
+    --pubkey "$W/key.pub" --audit "$W/audit.jsonl") || bad "--static with a listed adapter"
+[ "$out" = "$ra" ] && grep -q "\"adapters\": \[\"$(sha256sum "$W/a/manifest.json" | cut -c1-64)\"\]" "$W/audit.jsonl" &&
+    ok "--static --lora: same ids, the audit record names the adapter" || { bad "--static --lora"; cat "$W/audit.jsonl"; }
 exit $fail

@@ -166,7 +166,7 @@ int cmd_bench(int argc, char **argv) {
         return 2;
     }
     int src = !model || (spec.draft_dir && spec.lookup) || ((sweep || prompt) && !cli_spec_on(&spec))
-                  ? cli_usage(USAGE) : static_check(&so, "bench", model);
+                  ? cli_usage(USAGE) : static_check(&so, "bench", model, lora.dir);
     if (src) {
         cli_lora_free(&lora);
         return src;

@@ -29,7 +29,7 @@ int cmd_eval(int argc, char **argv) {
         else model = argv[i];
     }
     dp_error e = {0};
-    int src = !model || !ids_file || !out ? cli_usage(USAGE) : static_check(&so, "eval", model);
+    int src = !model || !ids_file || !out ? cli_usage(USAGE) : static_check(&so, "eval", model, lora.dir);
     if (src) {
         cli_lora_free(&lora);
         return src;

@@ -56,7 +56,7 @@ int cmd_run(int argc, char **argv) {
     gp.sampling = (dp_sampling){(float)temp, (int32_t)top_k, (float)top_p, (uint64_t)seed};
     gp.n_max = (int32_t)n_gen;
     gp.ignore_eos = ignore_eos;
-    int src = cli_sampling("run", &gp.sampling) ? static_check(&so, "run", model) : 2;
+    int src = cli_sampling("run", &gp.sampling) ? static_check(&so, "run", model, lora.dir) : 2;
     if (src) {
         cli_lora_free(&lora);
         return src;

@@ -124,7 +124,10 @@ async function engine(cmd, o) {
     const load = eng.loadModel.bind(eng);
     eng.loadModel = (dir, ...a) => {
       try { policy.checkModel(dir); } catch (e) { fail(cmd, `refused before loading: ${e.message}`); }
-      return load(dir, ...a);
+      const m = load(dir, ...a);
+      // adapters are not checked against the bundle on this host yet: refuse them in static mode
+      m.loadAdapter = () => fail(cmd, '--lora is not available with --static on this host (the native tool checks adapters)');
+      return m;
     };
   }
   if (o.tuneCache && !o.tune && o.backend === 'webgpu') {

@@ -239,7 +239,6 @@ void dp_backend_webgpu_set_act_quant(dp_backend *b, bool on) {
 void dp_backend_webgpu_set_registry(dp_backend *b, const dp_kreg *r) {
     if (!b || b->i != &wg_vtable) return;
     wg_ctx *c = b->ctx;
-    wg_pending_flush(c);
     wg_pipes_clear(c->dev);
     c->dev->reg = r ? r : c->dev->reg_own; /* NULL again: the built-ins, made at the next pipeline */
 }
