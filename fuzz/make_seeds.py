@@ -544,6 +544,15 @@ def main():
                 out("model_json", "model-%s.json" % name, json.dumps(model))
                 if fam == "llama" and not extra:
                     out("json", "manifest-llama.json", data)
+                    # a LoRA adapter for it (fixtures/lora): its manifest and "model" object
+                    peft = os.path.join(fx, "lora", "llama", "adapter_a")
+                    if os.path.isdir(peft):
+                        ad = os.path.join(tmp, "adapter")
+                        subprocess.run([a.tool, "convert", peft, ad, "--base", dst], check=True,
+                                       stdout=subprocess.DEVNULL)
+                        adata = open(os.path.join(ad, "manifest.json"), "rb").read()
+                        out("rdrr", "manifest-lora-llama.json", adata)
+                        out("model_json", "adapter-llama.json", json.dumps(json.loads(adata)["model"]))
         finally:
             shutil.rmtree(tmp)
 

@@ -210,9 +210,11 @@ void dp_batch_free(dp_batch *b);
  * matrix product reads its weights once for all n rows; cache writes and attention run per
  * sequence on its own cache. Afterwards every context is as after dp_ctx_eval(ctxs[i], &ids[i],
  * 1, NULL, e): one position further, dp_ctx_sample samples its next token. The contexts must be
- * distinct, of the batch's model, of the same n_ctx, without logits_all, each with room for one
+ * distinct, of the batch's model, of the same n_ctx, without logits_all, with the same adapter
+ * and scale (dp_ctx_set_adapter; one pass applies one adapter, or none), each with room for one
  * more position, and 1 <= n <= max_seqs; else DP_ERR_INVALID_ARG / DP_ERR_LIMIT and nothing
- * changes. On a backend failure the contexts' caches may hold the new rows but no position has
+ * changes. The first batch with an adapter of a larger rank grows the batch's [max_seqs, rank]
+ * scratch (DP_ERR_NOMEM when it cannot; nothing changes then). On a backend failure the contexts' caches may hold the new rows but no position has
  * moved. */
 dp_status dp_batch_eval(dp_batch *b, dp_ctx *const *ctxs, const int32_t *ids, int32_t n, dp_error *e);
 
@@ -362,6 +364,39 @@ void dp_ppl_params_default(dp_ppl_params *p); /* zeroes; bos -1 */
  * partly written. */
 dp_status dp_perplexity(dp_model *m, const int32_t *ids, int64_t n_ids, const dp_ppl_params *p,
                         dp_ppl_stats *out, dp_error *e);
+
+/* ---- LoRA adapters ---- */
+
+typedef struct dp_adapter dp_adapter; /* A/B matrices of one LoRA adapter on a model's backend */
+
+/* Load the RDRR adapter directory dir (`doppler convert <peft-dir> <out> --base <model-dir>`)
+ * onto m's backend. The adapter names its base by model id (the SHA-256 of the base's
+ * manifest.json); another base, a shape that does not fit m, a missing A or B, a projection an
+ * adapter cannot target, a rank outside [1, min(1024, hidden)] or a non-finite scale fail with a
+ * one-line reason, *out untouched and m unchanged. Several adapters may be loaded on one model.
+ * Nothing is compiled: the weights are data for the backend's lora op. */
+dp_status dp_adapter_load(dp_model *m, const char *dir, dp_adapter **out, dp_error *e);
+/* Free an adapter. Every context using it must have switched away (dp_ctx_set_adapter) or
+ * been freed first, and the adapter must be freed before its model. */
+void dp_adapter_free(dp_adapter *a);
+int32_t dp_adapter_rank(const dp_adapter *a);
+/* The adapter's own scale: lora_alpha / r (lora_alpha / sqrt(r) with use_rslora). */
+float dp_adapter_scale(const dp_adapter *a);
+
+/* dp_ctx_set_adapter flag: keep the KV cache across the switch (the caller knows the cached
+ * positions are still what it wants, e.g. a prompt shared by both adapters). */
+#define DP_ADAPTER_KEEP_CACHE 1u
+
+/* Apply adapter a (NULL: none) to every following evaluation of c, unmerged:
+ * y = x W + scale * dp_adapter_scale(a) * (x A) B on each projection the adapter holds. scale 1
+ * is the adapter as trained. Several contexts of one model may use different adapters (or the
+ * same one with different scales) at once. A change of adapter or scale resets the sequence
+ * (position 0, as dp_ctx_reset: cached keys and values were computed with the other weights)
+ * unless flags has DP_ADAPTER_KEEP_CACHE; setting the adapter and scale the context already
+ * has changes nothing. Fails with DP_ERR_INVALID_ARG (NaN or infinite scale, an adapter loaded
+ * on another model) or DP_ERR_NOMEM (the context's rank-sized scratch cannot grow); the context
+ * is then unchanged. */
+dp_status dp_ctx_set_adapter(dp_ctx *c, dp_adapter *a, float scale, uint32_t flags, dp_error *e);
 
 /* ---- tokenizers ---- */
 

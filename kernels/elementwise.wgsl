@@ -1,4 +1,4 @@
-// elementwise.wgsl — add, copy, softcap and gated activations (SiLU / GELU-tanh) over f32.
+// elementwise.wgsl — add, copy, softcap, scale and gated activations (SiLU / GELU-tanh) over f32.
 //
 // Every entry point handles `count` elements with one invocation per element over a 2-D grid of
 // workgroups (x up to 65535, then y), so any count up to 2^32 works; invocations past the end do
@@ -11,7 +11,7 @@ override WG: u32 = 256u;
 struct Params {
   count: u32,
   dst_off: u32,   // copy: first element written in dst
-  cap: f32,       // softcap
+  cap: f32,       // softcap; scale: the factor
   act: u32,       // glu: 0 SiLU, 1 GELU-tanh
   dst_off2: u32,  // copy2: first element written in out2
 }
@@ -80,6 +80,14 @@ fn softcap(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: v
            @builtin(local_invocation_index) li: u32) {
   let i = index_of(wid, nw, li);
   if (i < p.count) { out[i] = p.cap * tanh_safe(out[i] * (1.0 / p.cap)); }
+}
+
+// out[i] = out[i] * cap (a LoRA delta's scale between x A and its B)
+@compute @workgroup_size(WG)
+fn scale(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+         @builtin(local_invocation_index) li: u32) {
+  let i = index_of(wid, nw, li);
+  if (i < p.count) { out[i] = out[i] * p.cap; }
 }
 
 // out[i] = act(a[i]) * b[i]

@@ -123,8 +123,9 @@ static dp_status load_1thread(const char *dir, dp_model **m, dp_error *e) {
     return dp_model_load(dir, &p, m, e);
 }
 
-static dp_status op_load(void *ctx, dp_error *e) {
-    const char *dir = ctx;
+/* model load (the backend's scratch lives in the model), contexts with the adapter in dir
+ * adapter (NULL: none) loaded and set, eval, speculation, the token loop, a batch */
+static dp_status load_eval(const char *dir, const char *adapter, dp_error *e) {
     dp_model *m = NULL;
     dp_status st = load_1thread(dir, &m, e);
     if (st != DP_OK) return st;
@@ -134,8 +135,11 @@ static dp_status op_load(void *ctx, dp_error *e) {
     cp.n_batch = 4;
     dp_ctx *c = NULL, *c2 = NULL;
     dp_batch *b = NULL;
-    st = dp_ctx_new(m, &cp, &c, e);
+    dp_adapter *a = NULL;
     int32_t ids[3] = {1, 2, 3};
+    st = dp_ctx_new(m, &cp, &c, e);
+    if (st == DP_OK && adapter) st = dp_adapter_load(m, adapter, &a, e);
+    if (st == DP_OK && adapter) st = dp_ctx_set_adapter(c, a, 1.0f, 0, e);
     if (st == DP_OK) st = dp_ctx_eval(c, ids, 3, NULL, e);
     dp_ctx *d = NULL;
     dp_spec *s = NULL, *l = NULL;
@@ -161,6 +165,7 @@ static dp_status op_load(void *ctx, dp_error *e) {
     if (st == DP_OK) dp_ctx_reset(c); /* the generation filled it */
     if (st == DP_OK) st = dp_ctx_eval(c, ids, 2, NULL, e);
     if (st == DP_OK) st = dp_ctx_new(m, &cp, &c2, e);
+    if (st == DP_OK && adapter) st = dp_ctx_set_adapter(c2, a, 1.0f, 0, e); /* one adapter per batch */
     if (st == DP_OK) st = dp_ctx_eval(c2, ids, 2, NULL, e);
     if (st == DP_OK) st = dp_batch_new(m, 2, &b, e);
     dp_ctx *both[2] = {c, c2};
@@ -168,6 +173,7 @@ static dp_status op_load(void *ctx, dp_error *e) {
     dp_batch_free(b);
     dp_ctx_free(c2);
     dp_ctx_free(c);
+    dp_adapter_free(a);
     dp_model_free(m);
     return st;
 }
@@ -195,6 +201,26 @@ static dp_status op_perplexity(void *ctx, dp_error *e) {
     if (st == DP_OK) st = dp_perplexity(m, NULL, 0, &pp, &s, e);
     dp_model_free(m);
     return st;
+}
+
+static dp_status op_load(void *ctx, dp_error *e) { return load_eval(ctx, NULL, e); }
+
+/* ---- LoRA adapters ---- */
+
+typedef struct lora_ctx {
+    const char *peft, *base;
+    char out[2048];
+} lora_ctx;
+
+static dp_status op_convert_lora(void *ctx, dp_error *e) {
+    lora_ctx *c = ctx;
+    t_tmpdir("alloc_fail_lora"); /* c->out, emptied */
+    return dp_convert_lora(c->peft, c->out, c->base, NULL, e);
+}
+
+static dp_status op_adapter(void *ctx, dp_error *e) {
+    const char *const *dirs = ctx; /* model, adapter */
+    return load_eval(dirs[0], dirs[1], e);
 }
 
 /* ---- tokenizers ---- */
@@ -555,5 +581,20 @@ int main(void) {
     char dir[2400];
     snprintf(dir, sizeof dir, "%s/model-1", root);
     sweep("perplexity and KL divergence (f32)", op_perplexity, dir);
+
+    const char *peft = t_shared("fixtures/lora/llama/adapter_a");
+    CHECK_MSG(peft || !getenv("CI"), "fixtures/lora/llama missing (CI)");
+    if (peft) {
+        char base[2400], ada[2400], peft_dir[2048];
+        snprintf(peft_dir, sizeof peft_dir, "%s", peft);
+        snprintf(base, sizeof base, "%s/model-1", root); /* the f32 conversion above */
+        lora_ctx l = {peft_dir, base, {0}};
+        snprintf(l.out, sizeof l.out, "%s", t_tmpdir("alloc_fail_lora"));
+        sweep("convert lora (llama adapter_a)", op_convert_lora, &l);
+        snprintf(ada, sizeof ada, "%s/adapter", root);
+        CHECK_MSG(dp_convert_lora(peft_dir, ada, base, NULL, &e) == DP_OK, "%s", e.msg);
+        const char *dirs[2] = {base, ada};
+        sweep("model + adapter load, set, eval", op_adapter, (void *)dirs);
+    }
     return t_done("test_alloc_fail");
 }

@@ -4,21 +4,7 @@
 set -u
 T=${DP_TOOL:?}; S=${DP_SHARED:?}; W=${DP_TMP:-/tmp}/cli; ROOT=${DP_ROOT:-.}
 rm -rf "$W"; mkdir -p "$W"
-fail=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fail=1; }
-
-# expect_error NAME CMD... : non-zero exit, exactly one stderr line naming the problem, no crash
-expect_error() {
-  name=$1; shift
-  "$@" >"$W/out" 2>"$W/err"; rc=$?
-  lines=$(wc -l <"$W/err")
-  if [ $rc -ne 0 ] && [ $rc -lt 128 ] && [ "$lines" -eq 1 ] && grep -q '^doppler' "$W/err"; then
-    ok "$name: $(cat "$W/err")"
-  else
-    bad "$name (rc=$rc, $lines stderr lines)"; cat "$W/err"
-  fi
-}
+. "$(dirname "$0")/cli_expect.sh"
 
 # --- synth + run: the README's main job
 "$T" synth --family llama --shape tiny "$W/tiny" 2>/dev/null || bad "synth"

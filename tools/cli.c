@@ -136,3 +136,44 @@ int cli_exec_web(int argc, char **argv) {
     free(args);
     return 1;
 }
+
+bool cli_lora_parse(const char *cmd, const char *v, cli_lora *l) {
+    if (l->dir) {
+        fprintf(stderr, "doppler %s: --lora given twice (one adapter per context)\n", cmd);
+        return false;
+    }
+    const char *colon = strrchr(v, ':');
+    char *end = NULL;
+    double scale = 1.0;
+    size_t n = strlen(v);
+    if (colon && colon[1] && colon > v) {
+        double x = strtod(colon + 1, &end);
+        if (end && *end == '\0') {
+            scale = x;
+            n = (size_t)(colon - v);
+        }
+    }
+    l->dir = malloc(n + 1);
+    if (!l->dir) {
+        fprintf(stderr, "doppler %s: out of memory\n", cmd);
+        return false;
+    }
+    memcpy(l->dir, v, n);
+    l->dir[n] = '\0';
+    l->scale = (float)scale;
+    return true;
+}
+
+dp_status cli_lora_use(cli_lora *l, dp_model *m, dp_ctx *c, dp_error *e) {
+    if (!l->dir) return DP_OK;
+    dp_status st = l->a ? DP_OK : dp_adapter_load(m, l->dir, &l->a, e);
+    if (st == DP_OK) st = dp_ctx_set_adapter(c, l->a, l->scale, 0, e);
+    return st;
+}
+
+void cli_lora_free(cli_lora *l) {
+    dp_adapter_free(l->a);
+    free(l->dir);
+    l->a = NULL;
+    l->dir = NULL;
+}

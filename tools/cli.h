@@ -30,4 +30,20 @@ int cli_exec_web(int argc, char **argv);
 /* Load a model with a progress line on stderr when stderr is a terminal. */
 dp_status cli_load(const char *dir, int threads, dp_model **m, dp_error *e);
 
+/* --lora DIR[:scale] of run, chat, eval and bench: an RDRR adapter and the scale to apply it at
+ * (default 1: the adapter as trained). */
+typedef struct cli_lora {
+    char *dir;          /* NULL: no --lora given */
+    float scale;
+    dp_adapter *a;      /* loaded by cli_lora_use */
+} cli_lora;
+#define CLI_LORA_USAGE "[--lora DIR[:scale]]"
+/* Parse the option's value (a suffix after the last ':' that reads as a number is the scale,
+ * else the whole value is the directory); false and a message on a second --lora. */
+bool cli_lora_parse(const char *cmd, const char *v, cli_lora *l);
+/* Load the adapter onto m (first call) and set it on c; no-op without --lora. */
+dp_status cli_lora_use(cli_lora *l, dp_model *m, dp_ctx *c, dp_error *e);
+/* Free the adapter (after its contexts, before its model) and the parsed value. */
+void cli_lora_free(cli_lora *l);
+
 #endif

@@ -4,7 +4,8 @@
  * standard deviation over reps runs after one warm-up. With --draft / --lookup: speculative
  * decoding against plain decode of the same target (bench_spec.c). --seqs N: generation of N
  * sequences at once, each step one dp_batch_eval over all of them (as `doppler serve` decodes its
- * slots); tokens/s counts the tokens of all N. */
+ * slots); tokens/s counts the tokens of all N. With --lora every run is made twice on the same
+ * contexts, without and then with the adapter, and the adapter's cost per token is reported. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,8 @@
 
 static const char USAGE[] =
     "bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--seqs N] [--json] [--static BUNDLE --pubkey KEY]\n"
-    "              [--draft DIR | --lookup N] [--draft-max K] [--sweep] [--prompt TEXT] [--temp T] [--seed S]";
+    "              [--draft DIR | --lookup N] [--draft-max K] [--sweep] [--prompt TEXT] [--temp T] [--seed S]\n"
+    "              " CLI_LORA_USAGE;
 
 void bench_cpu_name(char *buf, size_t n) {
     snprintf(buf, n, "unknown cpu");
@@ -95,6 +97,40 @@ static dp_status run_tg_batch(dp_ctx **cs, int seqs, dp_batch *b, int n_g, int v
     return st;
 }
 
+/* The adapter (with: lora's, else none) on the first seqs contexts */
+static dp_status use_adapter(dp_ctx **cs, int seqs, const cli_lora *lora, int with, dp_error *e) {
+    dp_status st = DP_OK;
+    for (int s = 0; s < seqs && st == DP_OK; s++) st = dp_ctx_set_adapter(cs[s], with ? lora->a : NULL, lora->scale, 0, e);
+    return st;
+}
+
+/* One warm-up, then reps runs of pp and tg into pp[], tg[]; with an adapter, each run is done
+ * without it (pp[], tg[]) and then with it (lpp[], ltg[]), so the two see the same machine load.
+ * res: [pp, tg, lpp, ltg] of reps values each. */
+static dp_status measure(dp_ctx **cs, int seqs, dp_batch *b, const cli_lora *lora, const int32_t *ids, long n_p,
+                         long n_g, long reps, int vocab, double *res, dp_error *e) {
+    dp_status st = DP_OK;
+    double warm;
+    dp_ctx *c = cs[0];
+    for (int with = 0; with <= (lora->a ? 1 : 0) && st == DP_OK; with++) {
+        st = use_adapter(cs, seqs, lora, with, e);
+        if (st == DP_OK && n_p > 0) st = run_pp(c, ids, n_p < 32 ? (int)n_p : 32, &warm, e);
+        else if (st == DP_OK && n_g > 0) st = run_tg(c, n_g < 4 ? (int)n_g : 4, vocab, &warm, e);
+    }
+    for (long r = 0; r < reps && st == DP_OK; r++)
+        for (int with = 0; with <= (lora->a ? 1 : 0) && st == DP_OK; with++) {
+            double *pp = res + (2 * with) * reps, *tg = res + (2 * with + 1) * reps;
+            st = use_adapter(cs, seqs, lora, with, e);
+            if (st == DP_OK && n_p > 0) st = run_pp(c, ids, (int)n_p, &pp[r], e);
+            if (st == DP_OK && n_g > 0)
+                st = seqs > 1 ? run_tg_batch(cs, seqs, b, (int)n_g, vocab, &tg[r], e) : run_tg(c, (int)n_g, vocab, &tg[r], e);
+        }
+    return st;
+}
+
+/* extra time per token with the adapter, in percent of the base time */
+static double cost_pct(double base_tps, double lora_tps) { return 100.0 * (base_tps / lora_tps - 1.0); }
+
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL;
     long n_p = 512, n_g = 128, threads = 0, reps = 3, seed = 0, seqs = 1;
@@ -103,6 +139,7 @@ int cmd_bench(int argc, char **argv) {
     const char *prompt = NULL;
     cli_spec spec = {0};
     static_opts so = {0};
+    cli_lora lora = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (static_opt(&so, argc, argv, &i)) continue;
@@ -118,13 +155,22 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "-t") && v) { if (!cli_int("bench", a, argv[++i], 0, 1024, &threads)) return 2; }
         else if (!strcmp(a, "-r") && v) { if (!cli_int("bench", a, argv[++i], 1, 1000, &reps)) return 2; }
         else if (!strcmp(a, "--seqs") && v) { if (!cli_int("bench", a, argv[++i], 1, 64, &seqs)) return 2; }
+        else if (!strcmp(a, "--lora") && v) { if (!cli_lora_parse("bench", argv[++i], &lora)) { cli_lora_free(&lora); return 2; } }
         else if (!strcmp(a, "--json")) json = true;
-        else if (a[0] == '-' || model) return cli_usage(USAGE);
+        else if (a[0] == '-' || model) { cli_lora_free(&lora); return cli_usage(USAGE); }
         else model = a;
     }
-    if (!model || (spec.draft_dir && spec.lookup) || ((sweep || prompt) && !cli_spec_on(&spec))) return cli_usage(USAGE);
-    int src = static_check(&so, "bench", model);
-    if (src) return src;
+    if (lora.dir && cli_spec_on(&spec)) {
+        fprintf(stderr, "doppler bench: --lora is measured on plain decode, not with --draft / --lookup\n");
+        cli_lora_free(&lora);
+        return 2;
+    }
+    int src = !model || (spec.draft_dir && spec.lookup) || ((sweep || prompt) && !cli_spec_on(&spec))
+                  ? cli_usage(USAGE) : static_check(&so, "bench", model, lora.dir);
+    if (src) {
+        cli_lora_free(&lora);
+        return src;
+    }
     if (cli_spec_on(&spec)) {
         bench_spec_opts bo = {model, &spec, prompt, {(float)temp, 0, 1.0f, (uint64_t)seed}, n_g, reps, (int)threads, sweep, json};
         return cli_sampling("bench", &bo.sampling) ? bench_spec(&bo) : 2;
@@ -135,12 +181,13 @@ int cmd_bench(int argc, char **argv) {
     dp_batch *b = NULL;
     int rc = 0;
     int32_t *ids = NULL;
-    double *pp = calloc((size_t)reps, sizeof(double)), *tg = calloc((size_t)reps, sizeof(double));
+    double *res = calloc((size_t)reps * 4, sizeof(double));
+    double *pp = res, *tg = res ? res + reps : NULL, *lpp = res ? res + 2 * reps : NULL, *ltg = res ? res + 3 * reps : NULL;
     dp_ctx_params cp;
     dp_ctx_params_default(&cp);
     cp.n_ctx = (int32_t)(n_p > n_g ? n_p : n_g) + 1;
     cp.n_batch = n_p > 0 ? (int32_t)n_p : 1;
-    if (!pp || !tg || cli_load(model, (int)threads, &m, &e) != DP_OK || dp_ctx_new(m, &cp, &c, &e) != DP_OK) {
+    if (!res || cli_load(model, (int)threads, &m, &e) != DP_OK || dp_ctx_new(m, &cp, &c, &e) != DP_OK) {
         rc = cli_fail("bench", &e);
         goto done;
     }
@@ -159,14 +206,8 @@ int cmd_bench(int argc, char **argv) {
     if (!ids) goto done;
     for (long i = 0; i < n_p; i++) ids[i] = (int32_t)((i * 7919 + 13) % vocab);
     int nthreads = threads > 0 ? (int)threads : dp_cpu_count();
-    dp_status st = DP_OK;
-    double warm;
-    if (n_p > 0) st = run_pp(c, ids, n_p < 32 ? (int)n_p : 32, &warm, &e); /* warm-up */
-    for (long r = 0; r < reps && st == DP_OK; r++) {
-        if (n_p > 0) st = run_pp(c, ids, (int)n_p, &pp[r], &e);
-        if (st == DP_OK && n_g > 0)
-            st = seqs > 1 ? run_tg_batch(cs, (int)seqs, b, (int)n_g, vocab, &tg[r], &e) : run_tg(c, (int)n_g, vocab, &tg[r], &e);
-    }
+    dp_status st = cli_lora_use(&lora, m, c, &e); /* loads it (and checks the scale) */
+    if (st == DP_OK) st = measure(cs, (int)seqs, b, &lora, ids, n_p, n_g, reps, vocab, res, &e);
     if (st != DP_OK) {
         rc = cli_fail("bench", &e);
         goto done;
@@ -174,6 +215,7 @@ int cmd_bench(int argc, char **argv) {
     char cpu[256];
     bench_cpu_name(cpu, sizeof cpu);
     bench_stats sp = bench_summarize(pp, (int)reps), sg = bench_summarize(tg, (int)reps);
+    bench_stats lp = bench_summarize(lpp, (int)reps), lg = bench_summarize(ltg, (int)reps);
     double gib = (double)dp_model_weight_bytes(m) / (1024.0 * 1024.0 * 1024.0);
     double params_b = (double)dp_model_n_params(m) / 1e9;
     if (json) {
@@ -182,22 +224,42 @@ int cmd_bench(int argc, char **argv) {
                model, dp_model_family(m), dp_model_dtype(m), params_b, gib, cpu, nthreads, reps);
         if (n_p > 0) printf(",\"pp\":{\"n\":%ld,\"tps_mean\":%.3f,\"tps_sd\":%.3f}", n_p, sp.mean, sp.sd);
         if (n_g > 0) printf(",\"tg\":{\"n\":%ld,\"seqs\":%ld,\"tps_mean\":%.3f,\"tps_sd\":%.3f}", n_g, seqs, sg.mean, sg.sd);
+        if (lora.a) {
+            printf(",\"lora\":{\"dir\":\"%s\",\"rank\":%d,\"scale\":%g", lora.dir, (int)dp_adapter_rank(lora.a),
+                   (double)lora.scale);
+            if (n_p > 0)
+                printf(",\"pp\":{\"n\":%ld,\"tps_mean\":%.3f,\"tps_sd\":%.3f,\"cost_pct\":%.2f}", n_p, lp.mean, lp.sd,
+                       cost_pct(sp.mean, lp.mean));
+            if (n_g > 0)
+                printf(",\"tg\":{\"n\":%ld,\"tps_mean\":%.3f,\"tps_sd\":%.3f,\"cost_pct\":%.2f}", n_g, lg.mean, lg.sd,
+                       cost_pct(sg.mean, lg.mean));
+            printf("}");
+        }
         printf("}\n");
     } else {
         printf("model: %s (%s, %s, %.3f B params, %.2f GiB)\nhardware: %s, backend cpu, %d threads, %ld reps\n",
                model, dp_model_family(m), dp_model_dtype(m), params_b, gib, cpu, nthreads, reps);
-        printf("| test   |            t/s |\n|--------|----------------|\n");
-        if (n_p > 0) printf("| pp%-4ld | %8.2f ± %5.2f |\n", n_p, sp.mean, sp.sd);
-        if (n_g > 0 && seqs > 1) printf("| tg%ld x%ld | %8.2f ± %5.2f |\n", n_g, seqs, sg.mean, sg.sd);
-        else if (n_g > 0) printf("| tg%-4ld | %8.2f ± %5.2f |\n", n_g, sg.mean, sg.sd);
+        if (lora.a) printf("lora: %s (rank %d, scale %g)\n", lora.dir, (int)dp_adapter_rank(lora.a), (double)lora.scale);
+        printf("| test        |            t/s |\n|-------------|----------------|\n");
+        char label[48], x[24] = "";
+        if (seqs > 1) snprintf(x, sizeof x, " x%ld", seqs);
+        for (int with = 0; with <= (lora.a ? 1 : 0); with++) {
+            bench_stats p = with ? lp : sp, g = with ? lg : sg;
+            snprintf(label, sizeof label, "pp%ld%s", n_p, with ? " +lora" : "");
+            if (n_p > 0) printf("| %-11s | %8.2f ± %5.2f |\n", label, p.mean, p.sd);
+            snprintf(label, sizeof label, "tg%ld%s%s", n_g, x, with ? " +lora" : "");
+            if (n_g > 0) printf("| %-11s | %8.2f ± %5.2f |\n", label, g.mean, g.sd);
+        }
+        if (lora.a && n_g > 0) printf("lora cost per generated token: %+.1f %% time\n", cost_pct(sg.mean, lg.mean));
+        if (lora.a && n_p > 0) printf("lora cost per prompt token: %+.1f %% time\n", cost_pct(sp.mean, lp.mean));
     }
 done:
     free(ids);
-    free(pp);
-    free(tg);
+    free(res);
     for (int s = 1; s < 64; s++) dp_ctx_free(cs[s]);
     dp_batch_free(b);
     dp_ctx_free(c);
+    cli_lora_free(&lora);
     dp_model_free(m);
     return rc;
 }

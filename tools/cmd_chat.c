@@ -15,7 +15,8 @@
 
 static const char USAGE[] =
     "chat <model> [--system TEXT] [--template NAME] [-n max-tokens-per-reply] [--temp T] [--top-k K] [--top-p P]\n"
-    "             [--seed S] [-t threads] [-c n_ctx] [--verbose] [--static BUNDLE --pubkey KEY] [--audit FILE]";
+    "             [--seed S] [-t threads] [-c n_ctx] [--verbose] [--static BUNDLE --pubkey KEY] [--audit FILE]\n"
+    "             " CLI_LORA_USAGE;
 
 typedef struct history {
     dp_chat_msg *msgs;
@@ -57,6 +58,7 @@ int cmd_chat(int argc, char **argv) {
     double temp = 0.7, top_p = 0.95;
     bool verbose = false;
     static_opts so = {0};
+    cli_lora lora = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (static_opt(&so, argc, argv, &i)) continue;
@@ -70,17 +72,19 @@ int cmd_chat(int argc, char **argv) {
         else if (!strcmp(a, "--temp") && v) { if (!cli_float("chat", a, argv[++i], &temp)) return 2; }
         else if (!strcmp(a, "--top-p") && v) { if (!cli_float("chat", a, argv[++i], &top_p)) return 2; }
         else if (!strcmp(a, "--verbose")) verbose = true;
-        else if (a[0] == '-' || model) return cli_usage(USAGE);
+        else if (!strcmp(a, "--lora") && v) { if (!cli_lora_parse("chat", argv[++i], &lora)) { cli_lora_free(&lora); return 2; } }
+        else if (a[0] == '-' || model) { cli_lora_free(&lora); return cli_usage(USAGE); }
         else model = a;
     }
-    if (!model) return cli_usage(USAGE);
     dp_gen_params gp;
     dp_gen_params_default(&gp);
     gp.sampling = (dp_sampling){(float)temp, (int32_t)top_k, (float)top_p, (uint64_t)seed};
     gp.n_max = (int32_t)n_gen;
-    if (!cli_sampling("chat", &gp.sampling)) return 2;
-    int src = static_check(&so, "chat", model);
-    if (src) return src;
+    int src = !model ? cli_usage(USAGE) : !cli_sampling("chat", &gp.sampling) ? 2 : static_check(&so, "chat", model, lora.dir);
+    if (src) {
+        cli_lora_free(&lora);
+        return src;
+    }
     dp_error e = {0};
     dp_model *m = NULL;
     dp_ctx *c = NULL;
@@ -102,6 +106,7 @@ int cmd_chat(int argc, char **argv) {
     if (st == DP_OK) st = dp_chat_render(tok, family, tmpl, NULL, 0, 0, NULL, 0, &len, &e); /* a known template? */
     if (st == DP_ERR_LIMIT) st = DP_OK;
     if (st == DP_OK) st = dp_ctx_new(m, &cp, &c, &e);
+    if (st == DP_OK) st = cli_lora_use(&lora, m, c, &e);
     if (st == DP_OK) st = dp_gen_new(c, tok, &gp, &g, &e);
     if (st == DP_OK && !(cached = malloc((size_t)dp_ctx_n_ctx(c) * sizeof *cached))) goto oom;
     if (st != DP_OK) {
@@ -165,6 +170,7 @@ done:
     dp_gen_free(g);
     dp_tokenizer_free(tok);
     dp_ctx_free(c);
+    cli_lora_free(&lora);
     dp_model_free(m);
     return rc;
 }

@@ -8,10 +8,11 @@
 #include "model/write.h"
 
 static const char USAGE[] =
-    "convert <hf-dir|file.gguf> <out-dir> [--dtype f32|f16|bf16] [--quant q4_k_m|q8_0|q6_k|f16] [--shard-mb N]";
+    "convert <hf-dir|file.gguf> <out-dir> [--dtype f32|f16|bf16] [--quant q4_k_m|q8_0|q6_k|f16] [--shard-mb N]\n"
+    "       convert <peft-adapter-dir> <out-dir> --base <model-dir>   (a LoRA adapter for that RDRR model)";
 
 int cmd_convert(int argc, char **argv) {
-    const char *src = NULL, *dst = NULL;
+    const char *src = NULL, *dst = NULL, *base = NULL;
     dp_write_opts o = {0};
     o.recipe = DP_RECIPE_F32;
     bool chose = false;
@@ -24,6 +25,8 @@ int cmd_convert(int argc, char **argv) {
             long mb;
             if (!cli_int("convert", "--shard-mb", argv[++i], 1, 4096, &mb)) return 2;
             o.shard_max = (uint64_t)mb << 20;
+        } else if (!strcmp(argv[i], "--base") && i + 1 < argc) {
+            base = argv[++i];
         } else if (argv[i][0] == '-') {
             return cli_usage(USAGE);
         } else if (!src) src = argv[i];
@@ -35,7 +38,13 @@ int cmd_convert(int argc, char **argv) {
     dp_error e = {0};
     size_t n = strlen(src);
     dp_status st;
-    if (n > 5 && !strcmp(src + n - 5, ".gguf")) {
+    if (base) {
+        if (chose) {
+            fprintf(stderr, "doppler convert: an adapter is stored as f32 (--dtype/--quant do not apply)\n");
+            return 2;
+        }
+        st = dp_convert_lora(src, dst, base, &o, &e);
+    } else if (n > 5 && !strcmp(src + n - 5, ".gguf")) {
         if (!chose) o.recipe = DP_RECIPE_KEEP;
         st = dp_convert_gguf(src, dst, &o, &e);
     } else {

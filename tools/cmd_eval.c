@@ -9,28 +9,37 @@
 #include "commands.h"
 #include "static_mode.h"
 
-static const char USAGE[] = "eval <model> --ids-file F --logits OUT [-t threads] [--static BUNDLE --pubkey KEY]";
+static const char USAGE[] =
+    "eval <model> --ids-file F --logits OUT [-t threads] [--static BUNDLE --pubkey KEY] " CLI_LORA_USAGE;
 
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *ids_file = NULL, *out = NULL;
     long threads = 0;
     static_opts so = {0};
+    cli_lora lora = {0};
     for (int i = 1; i < argc; i++) {
         if (static_opt(&so, argc, argv, &i)) continue;
         if (!strcmp(argv[i], "--ids-file") && i + 1 < argc) ids_file = argv[++i];
         else if (!strcmp(argv[i], "--logits") && i + 1 < argc) out = argv[++i];
-        else if (!strcmp(argv[i], "-t") && i + 1 < argc) {
+        else if (!strcmp(argv[i], "--lora") && i + 1 < argc) {
+            if (!cli_lora_parse("eval", argv[++i], &lora)) { cli_lora_free(&lora); return 2; }
+        } else if (!strcmp(argv[i], "-t") && i + 1 < argc) {
             if (!cli_int("eval", "-t", argv[++i], 0, 1024, &threads)) return 2;
         } else if (argv[i][0] == '-' || model) return cli_usage(USAGE);
         else model = argv[i];
     }
-    if (!model || !ids_file || !out) return cli_usage(USAGE);
-    int src = static_check(&so, "eval", model);
-    if (src) return src;
     dp_error e = {0};
+    int src = !model || !ids_file || !out ? cli_usage(USAGE) : static_check(&so, "eval", model, lora.dir);
+    if (src) {
+        cli_lora_free(&lora);
+        return src;
+    }
     char *text = NULL;
     size_t len = 0;
-    if (dp_file_read_all(ids_file, 64u << 20, &text, &len, &e) != DP_OK) return cli_fail("eval", &e);
+    if (dp_file_read_all(ids_file, 64u << 20, &text, &len, &e) != DP_OK) {
+        cli_lora_free(&lora);
+        return cli_fail("eval", &e);
+    }
     int32_t *ids = NULL, n = 0;
     char err[128];
     bool ok = cli_parse_ids(text, &ids, &n, err, sizeof err);
@@ -38,6 +47,7 @@ int cmd_eval(int argc, char **argv) {
     if (!ok || n == 0) {
         fprintf(stderr, "doppler eval: %s: %s\n", ids_file, ok ? "no token ids" : err);
         free(ids);
+        cli_lora_free(&lora);
         return 1;
     }
     dp_model *m = NULL;
@@ -48,7 +58,8 @@ int cmd_eval(int argc, char **argv) {
     dp_ctx_params_default(&cp);
     cp.n_ctx = n;
     cp.logits_all = 1;
-    if (cli_load(model, (int)threads, &m, &e) != DP_OK || dp_ctx_new(m, &cp, &c, &e) != DP_OK) {
+    if (cli_load(model, (int)threads, &m, &e) != DP_OK || dp_ctx_new(m, &cp, &c, &e) != DP_OK ||
+        cli_lora_use(&lora, m, c, &e) != DP_OK) {
         rc = cli_fail("eval", &e);
         goto done;
     }
@@ -66,6 +77,7 @@ done:
     free(logits);
     free(ids);
     dp_ctx_free(c);
+    cli_lora_free(&lora);
     dp_model_free(m);
     return rc;
 }

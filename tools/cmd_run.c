@@ -14,7 +14,7 @@ static const char USAGE[] =
     "run <model> (--ids \"1 2 3\" | --prompt TEXT) [-n N] [--greedy] [--temp T] [--top-k K] [--top-p P]\n"
     "            [--seed S] [--print-ids] [--ignore-eos] [--stats] [-t threads] [-c n_ctx]\n"
     "            [--draft DIR [--draft-max K] | --lookup N [--draft-max K]]\n"
-    "            [--static BUNDLE --pubkey KEY] [--audit FILE]";
+    "            [--static BUNDLE --pubkey KEY] [--audit FILE] " CLI_LORA_USAGE;
 
 int cmd_run(int argc, char **argv) {
     const char *model = NULL, *ids_text = NULL, *prompt = NULL;
@@ -23,6 +23,7 @@ int cmd_run(int argc, char **argv) {
     bool print_ids = false, ignore_eos = false, stats = false;
     cli_spec spec = {0};
     static_opts so = {0};
+    cli_lora lora = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (static_opt(&so, argc, argv, &i)) continue;
@@ -38,6 +39,7 @@ int cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "--seed") && v) { if (!cli_int("run", a, argv[++i], 0, 0x7fffffff, &seed)) return 2; }
         else if (!strcmp(a, "--temp") && v) { if (!cli_float("run", a, argv[++i], &temp)) return 2; }
         else if (!strcmp(a, "--top-p") && v) { if (!cli_float("run", a, argv[++i], &top_p)) return 2; }
+        else if (!strcmp(a, "--lora") && v) { if (!cli_lora_parse("run", argv[++i], &lora)) { cli_lora_free(&lora); return 2; } }
         else if (!strcmp(a, "--greedy")) temp = 0;
         else if (!strcmp(a, "--print-ids")) print_ids = true;
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = true;
@@ -45,15 +47,20 @@ int cmd_run(int argc, char **argv) {
         else if (a[0] == '-' || model) return cli_usage(USAGE);
         else model = a;
     }
-    if (!model || (!ids_text == !prompt) || (spec.draft_dir && spec.lookup)) return cli_usage(USAGE);
+    if (!model || (!ids_text == !prompt) || (spec.draft_dir && spec.lookup)) {
+        cli_lora_free(&lora);
+        return cli_usage(USAGE);
+    }
     dp_gen_params gp;
     dp_gen_params_default(&gp);
     gp.sampling = (dp_sampling){(float)temp, (int32_t)top_k, (float)top_p, (uint64_t)seed};
     gp.n_max = (int32_t)n_gen;
     gp.ignore_eos = ignore_eos;
-    if (!cli_sampling("run", &gp.sampling)) return 2;
-    int src = static_check(&so, "run", model);
-    if (src) return src;
+    int src = cli_sampling("run", &gp.sampling) ? static_check(&so, "run", model, lora.dir) : 2;
+    if (src) {
+        cli_lora_free(&lora);
+        return src;
+    }
     int32_t *ids = NULL, n = 0;
     char err[128];
     dp_error e = {0};
@@ -66,6 +73,7 @@ int cmd_run(int argc, char **argv) {
     if (ids_text && (!cli_parse_ids(ids_text, &ids, &n, err, sizeof err) || n == 0)) {
         fprintf(stderr, "doppler run: --ids: %s\n", ids ? "no token ids" : err);
         free(ids);
+        cli_lora_free(&lora);
         return 2;
     }
     if (cli_load(model, (int)threads, &m, &e) != DP_OK) {
@@ -96,7 +104,7 @@ int cmd_run(int argc, char **argv) {
     dp_ctx_params cp;
     dp_ctx_params_default(&cp);
     cp.n_ctx = n_ctx > 0 ? (int32_t)n_ctx : n + (int32_t)n_gen;
-    if (dp_ctx_new(m, &cp, &c, &e) != DP_OK ||
+    if (dp_ctx_new(m, &cp, &c, &e) != DP_OK || cli_lora_use(&lora, m, c, &e) != DP_OK ||
         (cli_spec_on(&spec) && cli_spec_open(&spec, c, (int)threads, cp.n_ctx, false, &e) != DP_OK)) {
         rc = cli_fail("run", &e);
         goto done;
@@ -131,6 +139,7 @@ done:
     gen_reply_free(&out);
     dp_tokenizer_free(tok);
     dp_ctx_free(c);
+    cli_lora_free(&lora);
     dp_model_free(m);
     return rc;
 }

@@ -124,7 +124,10 @@ async function engine(cmd, o) {
     const load = eng.loadModel.bind(eng);
     eng.loadModel = (dir, ...a) => {
       try { policy.checkModel(dir); } catch (e) { fail(cmd, `refused before loading: ${e.message}`); }
-      return load(dir, ...a);
+      const m = load(dir, ...a);
+      // adapters are not checked against the bundle on this host yet: refuse them in static mode
+      m.loadAdapter = () => fail(cmd, '--lora is not available with --static on this host (the native tool checks adapters)');
+      return m;
     };
   }
   if (o.tuneCache && !o.tune && o.backend === 'webgpu') {
@@ -247,10 +250,26 @@ async function cmdKernels(argv, o) {
   if (!rec.admitted) throw new Exit(1);
 }
 
+// --lora DIR[:scale], as the native tool: a suffix after the last ':' that reads as a number is
+// the scale (default 1)
+function loraArg(cmd, v, prev) {
+  if (prev) { err(`doppler ${cmd}: --lora given twice (one adapter per context)\n`); throw new Exit(2); }
+  const i = v.lastIndexOf(':'), tail = i > 0 ? v.slice(i + 1) : '';
+  const m = /^([+-]?)(?:(nan)|(inf|infinity)|((?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?))$/i.exec(tail);
+  if (!m) return { dir: v, scale: 1 };
+  const scale = m[2] ? NaN : m[3] ? (m[1] === '-' ? -Infinity : Infinity) : Number(m[1] + m[4]);
+  return { dir: v.slice(0, i), scale };
+}
+function useLora(m, c, lora) {
+  if (!lora) return;
+  c.setAdapter(m.loadAdapter(abs(lora.dir)), lora.scale);
+}
+
 async function cmdEval(argv, o) {
-  const U = 'eval <model> --ids-file F --logits OUT [-t threads]';
-  let model = null, idsFile = null, outFile = null, threads = 0;
+  const U = 'eval <model> --ids-file F --logits OUT [-t threads] [--lora DIR[:scale]]';
+  let model = null, idsFile = null, outFile = null, threads = 0, lora = null;
   for (let i = 1; i < argv.length; i++) {
+    if (argv[i] === '--lora' && i + 1 < argv.length) { lora = loraArg('eval', argv[++i], lora); continue; }
     if (argv[i] === '--ids-file' && i + 1 < argv.length) idsFile = argv[++i];
     else if (argv[i] === '--logits' && i + 1 < argv.length) outFile = argv[++i];
     else if (argv[i] === '-t' && i + 1 < argv.length) threads = intArg('eval', '-t', argv[++i], 0, 1024);
@@ -266,6 +285,7 @@ async function cmdEval(argv, o) {
   try {
     const m = eng.loadModel(abs(model), o.backend, threads);
     const c = m.newContext({ nCtx: ids.length, logitsAll: true });
+    useLora(m, c, lora);
     const logits = await c.eval(ids, { logits: true });
     fs.writeFileSync(outFile, Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength));
   } catch (e) { if (e instanceof Exit) throw e; fail('eval', e); }
@@ -273,8 +293,8 @@ async function cmdEval(argv, o) {
 
 async function cmdRun(argv, o) {
   const U = 'run <model> (--ids "1 2 3" | --prompt TEXT) [-n N] [--greedy] [--temp T] [--top-k K] [--top-p P]\n' +
-            '            [--seed S] [--print-ids] [--ignore-eos] [-t threads] [-c n_ctx]';
-  let model = null, idsText = null, prompt = null;
+            '            [--seed S] [--print-ids] [--ignore-eos] [-t threads] [-c n_ctx] [--lora DIR[:scale]]';
+  let model = null, idsText = null, prompt = null, lora = null;
   let nGen = 16, threads = 0, nCtx = 0, topK = 40, seed = 0, temp = 0.8, topP = 0.95;
   let printIds = false, ignoreEos = false;
   for (let i = 1; i < argv.length; i++) {
@@ -288,6 +308,7 @@ async function cmdRun(argv, o) {
     else if (a === '--seed' && has) seed = intArg('run', a, argv[++i], 0, 0x7fffffff);
     else if (a === '--temp' && has) temp = floatArg('run', a, argv[++i]);
     else if (a === '--top-p' && has) topP = floatArg('run', a, argv[++i]);
+    else if (a === '--lora' && has) lora = loraArg('run', argv[++i], lora);
     else if (a === '--greedy') temp = 0;
     else if (a === '--print-ids') printIds = true;
     else if (a === '--ignore-eos') ignoreEos = true;
@@ -315,6 +336,7 @@ async function cmdRun(argv, o) {
     }
     const nc = nCtx > 0 ? nCtx : ids.length + nGen;
     const c = m.newContext({ nCtx: nc });
+    useLora(m, c, lora);
     if (printIds) out(ids.join(' '));
     else if (prompt !== null) out(prompt);
     // the library's loop: each step's evaluation is queued on the GPU before its id is read back
@@ -341,8 +363,8 @@ const summarize = (v) => {
 };
 
 async function cmdBench(argv, o) {
-  const U = 'bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--json] [--profile]';
-  let model = null, nP = 512, nG = 128, threads = 0, reps = 3, json = false, profile = false;
+  const U = 'bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--json] [--profile] [--lora DIR[:scale]]';
+  let model = null, nP = 512, nG = 128, threads = 0, reps = 3, json = false, profile = false, lora = null;
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i], has = i + 1 < argv.length;
     if (a === '-p' && has) nP = intArg('bench', a, argv[++i], 0, 1 << 20);
@@ -351,6 +373,7 @@ async function cmdBench(argv, o) {
     else if (a === '-r' && has) reps = intArg('bench', a, argv[++i], 1, 1000);
     else if (a === '--json') json = true;
     else if (a === '--profile') profile = true;
+    else if (a === '--lora' && has) lora = loraArg('bench', argv[++i], lora);
     else if (a.startsWith('-') || model) usage(U);
     else model = a;
   }
@@ -389,16 +412,28 @@ async function cmdBench(argv, o) {
       g.free();
       return r;
     };
-    if (nP > 0) await runPP(Math.min(nP, 32));   // warm-up
-    if (nG > 0) await runTG(Math.min(nG, 8));
+    // with --lora every rep runs without and then with the adapter (same load for both)
+    const ad = lora ? m.loadAdapter(abs(lora.dir)) : null;
+    const modes = ad ? [null, ad] : [null];
+    for (const mode of modes) {   // warm-up
+      c.setAdapter(mode, lora ? lora.scale : 1);
+      if (nP > 0) await runPP(Math.min(nP, 32));
+      if (nG > 0) await runTG(Math.min(nG, 8));
+    }
     hostS = waitS = 0;
-    const pp = [], tg = [];
+    const pp = [], tg = [], lpp = [], ltg = [];
     const s0 = o.backend === 'webgpu' ? m.gpuStats() : null;
     let tgTokens = 0;
     for (let r = 0; r < reps; r++) {
-      if (nP > 0) pp.push(await runPP(nP));
-      if (nG > 0) { tg.push(await runTG(nG)); tgTokens += nG; }
+      for (const mode of modes) {
+        c.setAdapter(mode, lora ? lora.scale : 1);
+        const h = hostS, w = waitS;
+        if (nP > 0) (mode ? lpp : pp).push(await runPP(nP));
+        if (nG > 0) (mode ? ltg : tg).push(await runTG(nG));
+        if (mode) { hostS = h; waitS = w; } else if (nG > 0) tgTokens += nG;
+      }
     }
+    c.setAdapter(null);
     const s1 = o.backend === 'webgpu' ? m.gpuStats() : null;
     const hostMs = tgTokens ? hostS / tgTokens * 1000 : 0, waitMs = tgTokens ? waitS / tgTokens * 1000 : 0;
     // per-kernel GPU time over one more decode run (every dispatch in its own timed pass)
@@ -416,6 +451,8 @@ async function cmdBench(argv, o) {
       }
     }
     const sp = summarize(pp.length ? pp : [0]), sg = summarize(tg.length ? tg : [0]);
+    const lsp = summarize(lpp.length ? lpp : [0]), lsg = summarize(ltg.length ? ltg : [0]);
+    const cost = (base, with_) => 100 * (base / with_ - 1);   // extra time per token, % of the base
     const gib = m.weightBytes / 1024 ** 3, paramsB = m.nParams / 1e9;
     const hw = o.backend === 'webgpu' && eng.adapterInfo
       ? [eng.adapterInfo.vendor, eng.adapterInfo.architecture, eng.adapterInfo.description].filter(Boolean).join(' ')
@@ -440,15 +477,26 @@ async function cmdBench(argv, o) {
       if (nG > 0) j += `,"tg":{"n":${nG},"tps_mean":${sg.mean.toFixed(3)},"tps_sd":${sg.sd.toFixed(3)}}`;
       if (perTok) j += `,"per_token":{"dispatches":${perTok.dispatches},"submits":${perTok.submits},"copies":${perTok.copies}}`;
       if (nG > 0) j += `,"tg_weight_gbps":${(m.weightBytes * sg.mean / 1e9).toFixed(1)},"tg_host_ms_per_token":${hostMs.toFixed(3)},"tg_wait_ms_per_token":${waitMs.toFixed(3)}`;
+      if (ad) {
+        j += `,"lora":{"dir":"${lora.dir}","scale":${lora.scale}`;
+        if (nP > 0) j += `,"pp":{"n":${nP},"tps_mean":${lsp.mean.toFixed(3)},"tps_sd":${lsp.sd.toFixed(3)},"cost_pct":${cost(sp.mean, lsp.mean).toFixed(2)}}`;
+        if (nG > 0) j += `,"tg":{"n":${nG},"tps_mean":${lsg.mean.toFixed(3)},"tps_sd":${lsg.sd.toFixed(3)},"cost_pct":${cost(sg.mean, lsg.mean).toFixed(2)}}`;
+        j += '}';
+      }
       if (prof) j += `,"profile":[${prof.map((r) => `{"kernel":"${r.name}","calls":${r.calls},"ms_per_token":${r.ms_per_token.toFixed(4)},"us_per_call":${r.us_per_call.toFixed(2)}}`).join(',')}]`;
       out(j + '}\n');
     } else {
       out(`model: ${model} (${m.family}, ${m.dtype}, ${paramsB.toFixed(3)} B params, ${gib.toFixed(2)} GiB)\n` +
           `hardware: ${hw}, backend ${o.backend}, ${nthreads} threads, ${reps} reps\n`);
-      out('| test   |            t/s |\n|--------|----------------|\n');
-      const row = (name, n, s) => out(`| ${(name + n).padEnd(6)} | ${s.mean.toFixed(2).padStart(8)} ± ${s.sd.toFixed(2).padStart(5)} |\n`);
-      if (nP > 0) row('pp', nP, sp);
-      if (nG > 0) row('tg', nG, sg);
+      if (ad) out(`lora: ${lora.dir} (scale ${lora.scale})\n`);
+      out('| test        |            t/s |\n|-------------|----------------|\n');
+      const row = (name, s) => out(`| ${name.padEnd(11)} | ${s.mean.toFixed(2).padStart(8)} ± ${s.sd.toFixed(2).padStart(5)} |\n`);
+      if (nP > 0) row(`pp${nP}`, sp);
+      if (nG > 0) row(`tg${nG}`, sg);
+      if (ad && nP > 0) row(`pp${nP} +lora`, lsp);
+      if (ad && nG > 0) row(`tg${nG} +lora`, lsg);
+      if (ad && nG > 0) out(`lora cost per generated token: ${cost(sg.mean, lsg.mean) >= 0 ? '+' : ''}${cost(sg.mean, lsg.mean).toFixed(1)} % time\n`);
+      if (ad && nP > 0) out(`lora cost per prompt token: ${cost(sp.mean, lsp.mean) >= 0 ? '+' : ''}${cost(sp.mean, lsp.mean).toFixed(1)} % time\n`);
       if (perTok) out(`per token: ${perTok.dispatches} dispatches, ${perTok.submits} submits, ${perTok.copies} copies\n`);
       if (nG > 0) out(`tg weight bandwidth: ${(m.weightBytes * sg.mean / 1e9).toFixed(1)} GB/s (weights read once per token)\n` +
                       `tg per token: ${hostMs.toFixed(3)} ms recording in the module, ${waitMs.toFixed(3)} ms awaiting the GPU\n`);
@@ -458,6 +506,7 @@ async function cmdBench(argv, o) {
         for (const r of prof) out(`| ${r.name} | ${(r.calls / toks).toFixed(1)} | ${r.ms_per_token.toFixed(3)} | ${r.us_per_call.toFixed(1)} |\n`);
       }
     }
+    if (ad) ad.free();
     void s0; void s1; void tgTokens;
   } catch (e) { if (e instanceof Exit) throw e; fail('bench', e); }
 }

@@ -208,6 +208,15 @@ export class Model {
     return new Context(this, c);
   }
 
+  // A LoRA adapter converted for this model (doppler convert <peft-dir> <out> --base <model>).
+  loadAdapter(dir) {
+    const p = this.eng.cstr(dir);
+    const a = this.eng.x.dpw_adapter_load(this.ptr, p);
+    this.eng.x.dpw_free(p);
+    if (!a) throw new DopplerError(this.eng.error());
+    return new Adapter(this, a);
+  }
+
   free() { this.eng.x.dpw_model_free(this.ptr); this.ptr = 0; }
 }
 
@@ -248,6 +257,12 @@ export class KernelRegistry {
   free() { this.eng.x.dpw_kreg_free(this.ptr); this.ptr = 0; }
 }
 
+// Free after every context using it has switched away, and before its model.
+export class Adapter {
+  constructor(model, ptr) { this.model = model; this.ptr = ptr; }
+  free() { this.model.eng.x.dpw_adapter_free(this.ptr); this.ptr = 0; }
+}
+
 export class Context {
   constructor(model, ptr) {
     this.model = model;
@@ -258,6 +273,13 @@ export class Context {
   }
 
   get pos() { return this.eng.x.dpw_ctx_pos(this.ptr); }
+
+  // Apply adapter (null: none) at scale to the following evaluations; a change resets the
+  // sequence unless keepCache (dp_ctx_set_adapter).
+  setAdapter(adapter, scale = 1, { keepCache = false } = {}) {
+    const st = this.eng.x.dpw_ctx_set_adapter(this.ptr, adapter ? adapter.ptr : 0, scale, keepCache ? 1 : 0);
+    if (st) throw new DopplerError(this.eng.error());
+  }
   reset() { this.eng.x.dpw_ctx_reset(this.ptr); }
 
   ids(list) {

@@ -2,12 +2,15 @@
  * root is an object, each of its object members, such as a manifest's "model") goes through both
  * mappings onto the model description: dp_model_from_hf_config (a Hugging Face config.json) and
  * dp_model_from_json (the RDRR manifest's "model" object). Whatever either accepts must pass
- * dp_model_validate, survive a to_json/from_json round trip unchanged, and give rope tables. */
+ * dp_model_validate, survive a to_json/from_json round trip unchanged, and give rope tables. The
+ * same objects go through dp_lora_from_json (a LoRA adapter manifest's "model"): what it accepts
+ * must read back unchanged from dp_lora_to_json, and its scale and validation must not crash. */
 #include <math.h>
 
 #include "fuzz_common.h"
 
 #include "model/hf.h"
+#include "model/lora.h"
 #include "model/model.h"
 
 static void check_desc(const dp_model_desc *d) {
@@ -61,6 +64,32 @@ static void check_desc(const dp_model_desc *d) {
     }
 }
 
+static void try_lora(const dp_json *v, const dp_model_desc *base) {
+    dp_lora_desc a, a2;
+    dp_error e = {0};
+    if (dp_lora_from_json(v, &a, &e) != DP_OK) {
+        if (!e.msg[0]) abort();
+        return;
+    }
+    fz_sink((uint32_t)dp_lora_is_adapter(v) + (uint32_t)isfinite(dp_lora_scale(&a)));
+    if (base) fz_sink((uint32_t)dp_lora_validate(&a, base, &e));
+    dp_buf b = {0};
+    dp_lora_to_json(&a, "fuzz", &b);
+    dp_json_doc *doc = NULL;
+    if (!b.oom && dp_json_parse(b.data, b.len, &doc, &e) != DP_OK) {
+        fprintf(stderr, "fuzz_model_json: dp_lora_to_json wrote bad JSON: %s\n", e.msg);
+        abort();
+    }
+    if (doc && (dp_lora_from_json(dp_json_root(doc), &a2, &e) != DP_OK || strcmp(a.base, a2.base) ||
+                a.family != a2.family || a.rank != a2.rank || a.targets != a2.targets || a.rslora != a2.rslora ||
+                !(a.alpha == a2.alpha || (isnan(a.alpha) && isnan(a2.alpha))))) {
+        fprintf(stderr, "fuzz_model_json: adapter description changed in a JSON round trip\n");
+        abort();
+    }
+    dp_json_free(doc);
+    dp_buf_free(&b);
+}
+
 static void try_obj(const dp_json *v) {
     dp_model_desc *d = calloc(1, sizeof *d);
     if (!d) abort();
@@ -76,6 +105,7 @@ static void try_obj(const dp_json *v) {
     if (d->rope.n_factors < 0 || d->rope.n_factors > DP_MAX_ROPE_FACTORS) abort();
     if (st == DP_OK) check_desc(d);
     else if (!e.msg[0]) abort();
+    try_lora(v, st == DP_OK ? d : NULL);
     free(d);
 }
 

@@ -135,6 +135,11 @@ typedef struct dp_backend_i {
        out (i32 [1]) after flush */
     void (*sample)(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int row, int vocab,
                    const dp_sample_args *a);
+    /* LoRA delta of an adapted projection, unmerged: out[n,m] += scale * (x[n,k] @ a[r,k]^T) @
+       bw[m,r]^T, a and bw f32 weights; tmp f32 scratch of at least n*r values (overwritten).
+       Issued right after the projection's own matmul into the same out. */
+    void (*lora)(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *a,
+                 const dp_tensor *bw, dp_tensor *tmp, int n, float scale);
     /* Optional (NULL: the caller issues matmul once per weight): outs[i][n, m_i] =
        x[n,k] @ ws[i][m_i,k]^T for i < count, all from the same x, no accumulate. Lets a backend
        convert x once and dispatch the products together (q/k/v, gate/up). */

@@ -62,6 +62,14 @@ dp_status dp_synth(const char *family, const char *shape, const char *config_pat
 /* A GGUF file (llama, gemma2, gemma3, phi3, qwen3, mixtral as llama.cpp writes them) to RDRR;
  * DP_RECIPE_KEEP copies quantized tensors without requantizing. */
 dp_status dp_convert_gguf(const char *gguf_path, const char *out_dir, const dp_write_opts *o, dp_error *e);
+/* A PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors) to an RDRR
+ * adapter for the RDRR model in base_dir (docs/RDRR.md): refused with a one-line reason when its
+ * base class, targets or shapes do not fit that model. o may be NULL (shard_max, source used). */
+dp_status dp_convert_lora(const char *peft_dir, const char *out_dir, const char *base_dir, const dp_write_opts *o,
+                          dp_error *e);
+/* A random LoRA adapter of the given rank on every projection an adapter can change (q, k, v,
+ * o, and the dense gate, up, down) of the RDRR model in base_dir, alpha = 2 rank (benchmarks). */
+dp_status dp_synth_lora(const char *base_dir, const char *out_dir, int rank, const dp_write_opts *o, dp_error *e);
 /* Names of the built-in synth shapes, NULL-terminated. */
 const char *const *dp_synth_shapes(void);
 

@@ -53,8 +53,14 @@ dp_status dp_batch_eval(dp_batch *b, dp_ctx *const *ctxs, const int32_t *ids, in
             return dp_err_set(e, DP_ERR_INVALID_ARG, "batch_eval: token id %d outside the vocabulary (%d)", ids[i], m->d.vocab);
         for (int32_t j = 0; j < i; j++)
             if (ctxs[j] == c) return dp_err_set(e, DP_ERR_INVALID_ARG, "batch_eval: sequence %d appears twice", (int)i);
+        if (c->adapter != ctxs[0]->adapter || c->lora_scale != ctxs[0]->lora_scale)
+            return dp_err_set(e, DP_ERR_INVALID_ARG,
+                              "batch_eval: sequence %d has another adapter or scale than sequence 0 (one pass applies one)", (int)i);
     }
-    dp_status st = be->i->tensor_set(be, &b->s.ids, 0, ids, (uint64_t)n * 4u, e);
+    const dp_adapter *ad = ctxs[0]->adapter; /* the (x A) scratch for max_seqs rows, once per rank */
+    dp_status st = ad ? dp_lora_scratch_grow(be, &b->s.lora, dp_adapter_rank(ad), b->max_seqs, e) : DP_OK;
+    if (st != DP_OK) return st;
+    st = be->i->tensor_set(be, &b->s.ids, 0, ids, (uint64_t)n * 4u, e);
     for (int32_t i = 0; i < n && st == DP_OK; i += 64) {
         int32_t k = n - i < 64 ? n - i : 64;
         for (int32_t j = 0; j < k; j++) pos[j] = ctxs[i + j]->pos;

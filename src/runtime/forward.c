@@ -25,6 +25,48 @@ static dp_tensor from_row(const dp_tensor *t, int row, int64_t cols) {
     return v;
 }
 
+/* An rms_norm ahead of a group of projections: h = norm(x; w) feeds them. */
+typedef struct {
+    dp_tensor *h;
+    const dp_tensor *x, *w;
+} norm_in;
+
+/* Every projection of the pass goes through here: [h = norm(x)], outs[i] = h W_i (+ outs[i] when
+ * accumulate), W_i the layer's weight of role roles[i] (layer -1: the output head), [glu(outs[0],
+ * outs[1])]; the pass's adapter (dp_ctx_set_adapter; every sequence of a pass has the same one,
+ * batch.c) adds s (h A_i) B_i to each projection it holds. A group the adapter does not touch
+ * is one fused shape (fused.h), so the dispatches without an adapter are those of the fused
+ * pass; an adapted group is the norm + products, the deltas, then the GLU. */
+static void linear(const dp_pass *p, int l, const dp_wrole *roles, dp_tensor *const *outs,
+                   const dp_tensor *x, int count, bool accumulate, const norm_in *nm, const dp_act *glu) {
+    dp_model *m = p->m;
+    const dp_model_desc *d = &m->d;
+    dp_backend *be = p->be;
+    const dp_ctx *c = p->seqs[0];
+    const dp_tensor *ws[3];
+    const dp_lora_w *dw[3] = {NULL, NULL, NULL};
+    bool adapted = false;
+    for (int i = 0; i < count; i++) {
+        ws[i] = l < 0 ? &m->output : &m->layers[l].w[roles[i]];
+        if (l >= 0) dw[i] = dp_adapter_w(c->adapter, l, roles[i]);
+        adapted = adapted || dw[i];
+    }
+    if (nm) {
+        dp_fused_norm_matmul(be, nm->h, nm->x, nm->w, p->n, d->hidden, d->norm_eps, d->norm_plus_one, outs,
+                             ws, count, adapted ? NULL : glu);
+        x = nm->h;
+    } else {
+        for (int i = 0; i < count; i++) OP(matmul, outs[i], x, ws[i], p->n, accumulate);
+    }
+    if (!adapted) return;
+    for (int i = 0; i < count; i++)
+        if (dw[i]) OP(lora, outs[i], x, &dw[i]->a, &dw[i]->b, &p->s->lora, p->n, c->lora_scale);
+    if (glu && count == 2) OP(glu, outs[0], outs[0], outs[1], p->n, (int)ws[0]->ne[1], *glu);
+}
+
+static const dp_wrole QKV[3] = {DP_W_Q, DP_W_K, DP_W_V}, GATE_UP[2] = {DP_W_GATE, DP_W_UP},
+                      ROLE_O = DP_W_O, ROLE_DOWN = DP_W_DOWN, ROLE_ROUTER = DP_W_ROUTER;
+
 static void attention_block(const dp_pass *p, int l) {
     dp_model *m = p->m;
     const dp_model_desc *d = &m->d;
@@ -37,9 +79,8 @@ static void attention_block(const dp_pass *p, int l) {
     bool local = d->layer_local[l] != 0;
 
     dp_tensor *qkv[3] = {&s->q, &s->k, &s->v};
-    const dp_tensor *wqkv[3] = {&lw->w[DP_W_Q], &lw->w[DP_W_K], &lw->w[DP_W_V]};
-    dp_fused_norm_matmul(be, &s->h, &s->x, &lw->w[DP_W_ATTN_NORM], n, d->hidden, d->norm_eps,
-                         d->norm_plus_one, qkv, wqkv, 3, NULL);
+    norm_in nq = {&s->h, &s->x, &lw->w[DP_W_ATTN_NORM]};
+    linear(p, l, QKV, qkv, &s->h, 3, false, &nq, NULL);
     bool use_local_rope = local && d->has_rope_local;
     const dp_tensor *freqs = use_local_rope ? &c->s.inv_freq_local : &c->s.inv_freq;
     dp_rope_args ra = {d->n_head, d->head_dim, d->rot_dim, d->rope_interleaved,
@@ -76,11 +117,13 @@ static void attention_block(const dp_pass *p, int l) {
         }
     }
     if (d->sandwich_norm) {
-        OP(matmul, &s->h, &s->att, &lw->w[DP_W_O], n, false);
+        dp_tensor *h = &s->h;
+        linear(p, l, &ROLE_O, &h, &s->att, 1, false, NULL, NULL);
         dp_fused_norm_add(be, &s->x, &s->h, &lw->w[DP_W_POST_ATTN_NORM], n, d->hidden, d->norm_eps,
                           d->norm_plus_one);
     } else {
-        OP(matmul, &s->x, &s->att, &lw->w[DP_W_O], n, true); /* residual fused into the product */
+        dp_tensor *x = &s->x;
+        linear(p, l, &ROLE_O, &x, &s->att, 1, true, NULL, NULL); /* residual fused into the product */
     }
 }
 
@@ -94,18 +137,16 @@ static void ffn_block(const dp_pass *p, int l) {
 
     bool fuse_residual = !d->sandwich_norm && d->n_expert == 0;
     if (d->n_expert > 0) {
-        dp_tensor *outs[1] = {&s->router};
-        const dp_tensor *ws[1] = {&lw->w[DP_W_ROUTER]};
-        dp_fused_norm_matmul(be, &s->h, &s->x, &lw->w[DP_W_FFN_NORM], n, d->hidden, d->norm_eps,
-                             d->norm_plus_one, outs, ws, 1, NULL);
+        dp_tensor *router = &s->router;
+        norm_in nf = {&s->h, &s->x, &lw->w[DP_W_FFN_NORM]};
+        linear(p, l, &ROLE_ROUTER, &router, &s->h, 1, false, &nf, NULL);
         OP(moe, &s->ffn_out, &s->h, &s->router, lw->experts[0], lw->experts[1], lw->experts[2], n,
            d->n_expert, d->n_expert_used, d->act);
     } else {
-        dp_tensor *outs[2] = {&s->gate, &s->up};
-        const dp_tensor *ws[2] = {&lw->w[DP_W_GATE], &lw->w[DP_W_UP]};
-        dp_fused_norm_matmul(be, &s->h, &s->x, &lw->w[DP_W_FFN_NORM], n, d->hidden, d->norm_eps,
-                             d->norm_plus_one, outs, ws, 2, &d->act);
-        OP(matmul, fuse_residual ? &s->x : &s->ffn_out, &s->gate, &lw->w[DP_W_DOWN], n, fuse_residual);
+        dp_tensor *gate_up[2] = {&s->gate, &s->up}, *down = fuse_residual ? &s->x : &s->ffn_out;
+        norm_in nf = {&s->h, &s->x, &lw->w[DP_W_FFN_NORM]};
+        linear(p, l, GATE_UP, gate_up, &s->h, 2, false, &nf, &d->act);
+        linear(p, l, &ROLE_DOWN, &down, &s->gate, 1, fuse_residual, NULL, NULL);
     }
     if (fuse_residual) return;
     if (d->sandwich_norm)
@@ -131,9 +172,10 @@ void dp_forward_pass(const dp_pass *p) {
     int rows = p->all_logits ? n : 1;
     dp_tensor last = from_row(&s->x, p->all_logits ? 0 : n - 1, d->hidden);
     dp_tensor *outs[1] = {p->logits ? p->logits : &s->logits};
-    const dp_tensor *ws[1] = {&m->output};
-    dp_fused_norm_matmul(be, &s->h, &last, &m->out_norm, rows, d->hidden, d->norm_eps, d->norm_plus_one,
-                         outs, ws, 1, NULL);
+    norm_in no = {&s->h, &last, &m->out_norm};
+    dp_pass head = *p; /* the head's rows only */
+    head.n = rows;
+    linear(&head, -1, NULL, outs, &s->h, 1, false, &no, NULL);
     if (d->final_softcap > 0) OP(softcap, outs[0], (int64_t)rows * d->vocab, d->final_softcap);
 }
 

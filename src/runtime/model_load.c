@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "model/lora.h"
 #include "runtime/runtime.h"
 
 void dp_load_params_default(dp_load_params *p) {
@@ -15,6 +16,35 @@ typedef struct loader {
     uint8_t *seen;     /* per manifest tensor */
     uint64_t done, total;
 } loader;
+
+dp_status dp_tensor_upload(dp_backend *be, dp_rdrr *r, const dp_rdrr_tensor *rt, dp_tensor *t, bool map,
+                           dp_error *e) {
+    memset(t, 0, sizeof *t);
+    t->dtype = rt->dtype;
+    t->ne[0] = (int64_t)rt->ne[0];
+    t->ne[1] = (int64_t)rt->ne[1];
+    t->nbytes = rt->size;
+    void *mapped = NULL; /* the bytes in place, in their mapped shard (CPU) */
+    dp_status st = map && be->i->tensor_wrap ? dp_rdrr_map_tensor(r, rt, &mapped, e) : DP_OK;
+    if ((uintptr_t)mapped % 64) mapped = NULL; /* spans are 256-aligned in page-aligned maps */
+    if (st == DP_OK) st = mapped ? be->i->tensor_wrap(be, t, mapped, e) : be->i->tensor_alloc(be, t, e);
+    if (st != DP_OK) {
+        dp_err_prefix(e, "tensor '%s'", rt->name);
+        return st;
+    }
+    if (mapped) {
+        /* already there (and verified) */
+    } else if (t->data) {
+        st = dp_rdrr_read_tensor(r, rt, t->data, e);
+    } else {
+        void *tmp = dp_malloc(rt->size);
+        if (!tmp) return dp_err_set(e, DP_ERR_NOMEM, "out of memory staging '%s'", rt->name);
+        st = dp_rdrr_read_tensor(r, rt, tmp, e);
+        if (st == DP_OK) st = be->i->tensor_set(be, t, 0, tmp, rt->size, e);
+        dp_free(tmp);
+    }
+    return st;
+}
 
 /* Find `name`, check dtype class and shape, allocate on the backend and read it in. */
 /* matmul_w: the tensor is only read by matmul / get_rows, so the backend may rearrange it
@@ -35,31 +65,7 @@ static dp_status load_tensor(loader *L, const char *name, int64_t rows, int64_t 
     if (want_f32 && rt->dtype != DP_DTYPE_F32)
         return dp_err_set(e, DP_ERR_FORMAT, "model: tensor '%s' must be f32, is %s", name, dp_dtype_name(rt->dtype));
     if (rt->dtype == DP_DTYPE_I32) return dp_err_set(e, DP_ERR_FORMAT, "model: tensor '%s' has integer type", name);
-    memset(t, 0, sizeof *t);
-    t->dtype = rt->dtype;
-    t->ne[0] = cols;
-    t->ne[1] = rows;
-    t->nbytes = rt->size;
-    void *mapped = NULL; /* the bytes in place, in their mapped shard (CPU) */
-    dp_status st = m->be->i->tensor_wrap ? dp_rdrr_map_tensor(m->rdrr, rt, &mapped, e) : DP_OK;
-    if ((uintptr_t)mapped % 64) mapped = NULL; /* spans are 256-aligned in page-aligned maps */
-    if (st == DP_OK)
-        st = mapped ? m->be->i->tensor_wrap(m->be, t, mapped, e) : m->be->i->tensor_alloc(m->be, t, e);
-    if (st != DP_OK) {
-        dp_err_prefix(e, "tensor '%s'", name);
-        return st;
-    }
-    if (mapped) {
-        /* already there (and verified) */
-    } else if (t->data) {
-        st = dp_rdrr_read_tensor(m->rdrr, rt, t->data, e);
-    } else {
-        void *tmp = dp_malloc(rt->size);
-        if (!tmp) return dp_err_set(e, DP_ERR_NOMEM, "model: out of memory staging '%s'", name);
-        st = dp_rdrr_read_tensor(m->rdrr, rt, tmp, e);
-        if (st == DP_OK) st = m->be->i->tensor_set(m->be, t, 0, tmp, rt->size, e);
-        dp_free(tmp);
-    }
+    dp_status st = dp_tensor_upload(m->be, m->rdrr, rt, t, true, e);
     if (st != DP_OK) return st;
     if (matmul_w && m->be->i->prepare_weight) m->be->i->prepare_weight(m->be, t);
     m->n_params += rows * cols;
@@ -146,6 +152,8 @@ dp_status dp_model_load(const char *dir, const dp_load_params *p, dp_model **out
     if (!m) return dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
     loader L = {m, p, NULL, 0, 0};
     dp_status st = dp_rdrr_open(dir, &m->rdrr, e);
+    if (st == DP_OK && dp_lora_is_adapter(dp_rdrr_model(m->rdrr)))
+        st = dp_err_set(e, DP_ERR_INVALID_ARG, "%s is a LoRA adapter, not a model (load it with --lora / dp_adapter_load)", dir);
     if (st == DP_OK && p->shards) dp_rdrr_set_source(m->rdrr, p->shards);
     if (st == DP_OK) st = dp_model_from_json(dp_rdrr_model(m->rdrr), &m->d, e);
     if (st == DP_OK && !(m->dir = dp_strdup(dir))) st = dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");

@@ -4,6 +4,7 @@
 
 #include "backend/backend.h"
 #include "format/rdrr.h"
+#include "model/lora.h"
 #include "model/model.h"
 
 typedef struct dp_layer_w {
@@ -24,10 +25,34 @@ struct dp_model {
     dp_dtype main_dtype;
 };
 
+/* One adapted projection: a f32 [rank, cols], b f32 [rows, rank] on the model's backend. */
+typedef struct dp_lora_w {
+    dp_tensor a, b;
+} dp_lora_w;
+
+struct dp_adapter {
+    dp_model *m;              /* the base it was loaded on */
+    dp_lora_desc desc;
+    float scale;              /* alpha / rank (rsLoRA: alpha / sqrt(rank)) */
+    dp_lora_w *w;             /* [n_layers][DP_W_LAYER_COUNT]; a.nbytes 0 where not adapted */
+};
+
+/* The adapter's matrices for (layer, role), NULL when a is NULL or does not adapt it. */
+const dp_lora_w *dp_adapter_w(const dp_adapter *a, int layer, dp_wrole r);
+
+/* Allocate t on be for the manifest tensor rt and read its verified bytes into it; with map, a
+ * backend that can wrap memory gets the bytes in place in r's mapped shard (r must then outlive t). */
+dp_status dp_tensor_upload(dp_backend *be, dp_rdrr *r, const dp_rdrr_tensor *rt, dp_tensor *t, bool map,
+                           dp_error *e);
+/* Grow the (x A) scratch *tmp to at least [rank, rows] (kept when already as large). */
+dp_status dp_lora_scratch_grow(dp_backend *be, dp_tensor *tmp, int rank, int rows, dp_error *e);
+
 /* scratch activations of one context, sized for n_batch rows */
 typedef struct dp_scratch {
     dp_tensor x, h, q, k, v, att, gate, up, ffn_out, router, logits, ids, pos, token;
     dp_tensor inv_freq, inv_freq_local;
+    dp_tensor lora;           /* (x A) of an adapted projection: [n_batch, rank], grown by
+                                 dp_ctx_set_adapter, unallocated until an adapter is set */
 } dp_scratch;
 
 struct dp_ctx {
@@ -44,6 +69,9 @@ struct dp_ctx {
     uint64_t rng;
     bool seeded;              /* the caller's seed has replaced the default state */
     bool sampled;             /* s.token holds a token sampled since the last eval */
+    const dp_adapter *adapter; /* applied to every projection it holds, or NULL */
+    float lora_scale;         /* the caller's scale times the adapter's own */
+    float user_scale;         /* the caller's scale, as given */
 };
 
 /* forward n (<= n_batch) tokens already uploaded to s.ids / s.pos at position c->pos;

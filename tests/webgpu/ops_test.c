@@ -135,11 +135,11 @@ static void add_check(pair *t, int64_t count, float tol) {
 
 enum {
     K_ADD, K_ADD_INPLACE, K_COPY, K_SOFTCAP, K_GLU, K_GLU_INPLACE, K_RMS, K_RMS_INPLACE, K_ROPE,
-    K_GET_ROWS, K_MATMUL, K_ATTN, K_SAMPLE, K_MOE, K_VIEW, K_FUSE, K_FUSE2, K_KINDS
+    K_GET_ROWS, K_MATMUL, K_ATTN, K_SAMPLE, K_MOE, K_VIEW, K_FUSE, K_FUSE2, K_LORA, K_KINDS
 };
 static const char *kind_name[K_KINDS] = {"add", "add_inplace", "copy", "softcap", "glu", "glu_inplace",
                                          "rms_norm", "rms_norm_inplace", "rope", "get_rows", "matmul",
-                                         "attention", "sample", "moe", "view", "fused", "fused"};
+                                         "attention", "sample", "moe", "view", "fused", "fused", "lora"};
 
 static const dp_dtype wtypes[] = {DP_DTYPE_F32,  DP_DTYPE_F16,   DP_DTYPE_BF16, DP_DTYPE_Q8_0,
                                   DP_DTYPE_Q4_K, DP_DTYPE_Q5_K,  DP_DTYPE_Q6_K, DP_DTYPE_Q4_0,
@@ -180,6 +180,7 @@ static void plan(void) {
     for (int v = 0; v < 2; v++) add_case(K_VIEW, v);
     for (int v = 0; v < 12; v++) add_case(K_FUSE, v);
     for (int v = 0; v < 12; v++) add_case(K_FUSE2, v);
+    for (int v = 0; v < 6; v++) add_case(K_LORA, v); /* n = 1, 2..8, > 8 (tiled), twice */
 }
 
 static double act_d(double g, dp_act act) {
@@ -396,6 +397,34 @@ static bool run_case(int i) {
         add_check(o, (int64_t)n * m, 1e-5f);
         cur.out[0].ref2 = ref;
         cur.out[0].tol2 = dp_dtype_is_quant(dt) ? 3e-2f : 1e-5f; /* quantized: 8-bit x */
+        return true;
+    }
+    case K_LORA: { /* out[n,m] += s (x A^T) B^T over a prefilled out, against double precision */
+        int v = tc.variant % 3;
+        int k = rnd_int(1, 600), m = rnd_int(1, 300), r = rnd_int(1, 32);
+        int n = v == 0 ? 1 : v == 1 ? rnd_int(2, 8) : rnd_int(9, 80);
+        float s = rnd_f(-3, 3);
+        pair *a = tnew_rand(k, r, -1, 1), *bw = tnew_rand(r, m, -1, 1), *x = tnew_rand(k, n, -1, 1);
+        pair *o = tnew_rand(m, n, -1, 1), *tmp = tnew(DP_DTYPE_F32, r, n + rnd_int(0, 3), NULL);
+        if (!a || !bw || !x || !o || !tmp) return false;
+        float *ref = dp_malloc((size_t)n * m * 4);
+        const float *xa = x->c.data, *aa = a->c.data, *ba = bw->c.data, *oa = o->c.data;
+        for (int row = 0; row < n; row++)
+            for (int j = 0; j < m; j++) {
+                double acc = 0;
+                for (int q = 0; q < r; q++) {
+                    double t = 0;
+                    for (int c = 0; c < k; c++) t += (double)xa[(size_t)row * k + c] * aa[(size_t)q * k + c];
+                    acc += t * s * ba[(size_t)j * r + q];
+                }
+                ref[(size_t)row * m + j] = (float)(oa[(size_t)row * m + j] + acc);
+            }
+        cpu->i->lora(cpu, &o->c, &x->c, &a->c, &bw->c, &tmp->c, n, s);
+        gpu->i->lora(gpu, &o->g, &x->g, &a->g, &bw->g, &tmp->g, n, s);
+        snprintf(cur.name, sizeof cur.name, "%s n=%d k=%d rank=%d m=%d scale=%.2f", kn, n, k, r, m, (double)s);
+        add_check(o, (int64_t)n * m, 1e-5f);
+        cur.out[0].ref2 = ref;
+        cur.out[0].tol2 = 1e-5f;
         return true;
     }
     case K_ATTN: {

@@ -10,10 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Engine } from '../../web/engine.mjs';
-import { nodeFs } from '../../web/wasi.mjs';
-import { requestDevice } from '../../web/gpu.mjs';
-import { gpuFromNode } from '../../web/node-gpu.mjs';
+import { readSafetensors, maxDiff, webgpuEngine } from './fixtures.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.join(here, '../../web/doppler.mjs');
@@ -23,34 +20,7 @@ const tol = Number(process.env.DP_PARITY_TOL ?? 2e-3);
 const wasmOpt = process.env.DP_WASM ? ['--wasm', process.env.DP_WASM] : [];
 const out = (t) => fs.writeSync(1, t + '\n');
 
-export function readSafetensors(file) {
-  const buf = fs.readFileSync(file);
-  const n = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
-  const base = 8 + n, t = {};
-  for (const [k, v] of Object.entries(header)) {
-    if (k === '__metadata__') continue;
-    const [a, b] = v.data_offsets;
-    const bytes = buf.subarray(base + a, base + b);
-    const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
-    t[k] = { dtype: v.dtype, shape: v.shape, data: v.dtype === 'I32' ? new Int32Array(ab) : new Float32Array(ab) };
-  }
-  return t;
-}
-
-let dev;
-try { dev = await requestDevice(await gpuFromNode()); } catch (e) { out(`skip: ${e.message}`); process.exit(77); }
-const wasmPath = process.env.DP_WASM ?? path.join(here, '../../web/dist/doppler.wasm');
-const eng = await Engine.create({ wasm: fs.readFileSync(wasmPath), fs: nodeFs(fs), device: dev.device,
-                                  stdout: out, stderr: (t) => fs.writeSync(2, t + '\n') });
-const maxDiff = (got, want) => {
-  let m = got.length === want.length ? 0 : Infinity;
-  for (let i = 0; i < want.length && got.length === want.length; i++) {
-    const d = Math.abs(got[i] - want[i]);
-    if (!(d <= m)) m = d;
-  }
-  return m;
-};
+const eng = await webgpuEngine(process.env.DP_WASM ?? path.join(here, '../../web/dist/doppler.wasm'), out);
 
 let fails = 0;
 fs.mkdirSync(tmp, { recursive: true });

@@ -58,6 +58,9 @@ EXPORT("dpw_gen_prompt") int dpw_gen_prompt(dp_gen *g, const int32_t *ids, int n
 EXPORT("dpw_gen_step_begin") int dpw_gen_step_begin(dp_gen *g);
 EXPORT("dpw_gen_step_end") int dpw_gen_step_end(dp_gen *g, int32_t *out);
 EXPORT("dpw_gen_n_tokens") int dpw_gen_n_tokens(const dp_gen *g);
+EXPORT("dpw_adapter_load") dp_adapter *dpw_adapter_load(dp_model *m, const char *dir);
+EXPORT("dpw_adapter_free") void dpw_adapter_free(dp_adapter *a);
+EXPORT("dpw_ctx_set_adapter") int dpw_ctx_set_adapter(dp_ctx *c, dp_adapter *a, float scale, int flags);
 EXPORT("dpw_gpu_stats") void dpw_gpu_stats(const dp_model *m, double *out);
 EXPORT("dpw_tune") int dpw_tune(dp_model *m, const char *key, int value);
 EXPORT("dpw_kreg_new") dp_kreg *dpw_kreg_new(void);
@@ -226,7 +229,20 @@ int dpw_gen_step_end(dp_gen *g, int32_t *out) {
 
 int dpw_gen_n_tokens(const dp_gen *g) { return dp_gen_n_tokens(g); }
 
-/* out[0..6] = dispatches, copies, submits, reads, pipelines, bind groups created, bytes */
+dp_adapter *dpw_adapter_load(dp_model *m, const char *dir) {
+    dp_adapter *a = NULL;
+    memset(&last_error, 0, sizeof last_error);
+    if (dp_adapter_load(m, dir, &a, &last_error) != DP_OK) return NULL;
+    return a;
+}
+
+void dpw_adapter_free(dp_adapter *a) { dp_adapter_free(a); }
+
+int dpw_ctx_set_adapter(dp_ctx *c, dp_adapter *a, float scale, int flags) {
+    memset(&last_error, 0, sizeof last_error);
+    return (int)dp_ctx_set_adapter(c, a, scale, (uint32_t)flags, &last_error);
+}
+
 /* out[0..6] = dispatches, copies, submits, reads, pipelines, bind groups created, bytes: of the
  * model's backend (shared with every model on it) */
 void dpw_gpu_stats(const dp_model *m, double *out) {

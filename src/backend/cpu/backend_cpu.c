@@ -227,6 +227,25 @@ void dp_cpu_op_matmul_multi(dp_backend *b, dp_tensor *const *outs, const dp_tens
     if (st != DP_OK) dp_cpu_fail(c, st, "matmul_multi: %s", dp_status_str(st));
 }
 
+void dp_cpu_op_lora(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *a,
+                    const dp_tensor *bw, dp_tensor *tmp, int n, float scale) {
+    dp_cpu_ctx *c = dp_cpu_ctx_of(b);
+    if (!matmul_check(c, tmp, x, a, n) || !matmul_check(c, out, tmp, bw, n)) return;
+    const int64_t k = a->ne[0], r = a->ne[1], m = bw->ne[1];
+    if (a->dtype != DP_DTYPE_F32 || bw->dtype != DP_DTYPE_F32 || bw->ne[0] != r ||
+        tmp->data == out->data || tmp->data == x->data) {
+        dp_cpu_fail(c, DP_ERR_INVALID_ARG, "lora: A [%lld, %lld] and B [%lld, %lld] (f32) do not chain, or tmp is short",
+                    (long long)r, (long long)k, (long long)m, (long long)bw->ne[0]);
+        return;
+    }
+    if (n == 0) return;
+    float *t = tmp->data;
+    dp_status st = dp_cpu_matmul(c->pool, &c->ws, t, x->data, a->data, DP_DTYPE_F32, n, (int)k, (int)r, false);
+    for (int64_t i = 0; i < (int64_t)n * r; i++) t[i] *= scale;
+    if (st == DP_OK) st = dp_cpu_matmul(c->pool, &c->ws, out->data, t, bw->data, DP_DTYPE_F32, n, (int)r, (int)m, true);
+    if (st != DP_OK) dp_cpu_fail(c, st, "lora: %s", dp_status_str(st));
+}
+
 /* q4_K weights (q6_K too when built with DP_MM_X8_Q6K_PREFERRED) of at least 8 rows go to
  * DP_CPU_W_X8 when this CPU's kernels have an x8 kernel for them (AVX2, AVX-512 VNNI): in
  * place, same bytes, so no extra memory. */
@@ -298,6 +317,7 @@ static const dp_backend_i cpu_vtable = {
     .rms_norm = dp_cpu_op_rms_norm,
     .matmul = dp_cpu_op_matmul,
     .matmul_multi = dp_cpu_op_matmul_multi,
+    .lora = dp_cpu_op_lora,
     .prepare_weight = cpu_prepare_weight,
     .add = dp_cpu_op_add,
     .rope = dp_cpu_op_rope,

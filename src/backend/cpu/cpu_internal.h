@@ -137,6 +137,8 @@ void dp_cpu_op_rms_norm(dp_backend *b, dp_tensor *out, const dp_tensor *x, const
                         int n, int d, float eps, bool plus_one);
 void dp_cpu_op_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
                       bool accumulate);
+void dp_cpu_op_lora(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *a,
+                    const dp_tensor *bw, dp_tensor *tmp, int n, float scale);
 void dp_cpu_op_matmul_multi(dp_backend *b, dp_tensor *const *outs, const dp_tensor *x,
                             const dp_tensor *const *ws, int count, int n);
 void dp_cpu_op_add(dp_backend *b, dp_tensor *out, const dp_tensor *a, const dp_tensor *bb,

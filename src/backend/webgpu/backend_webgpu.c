@@ -169,6 +169,7 @@ static const dp_backend_i wg_vtable = {
     .attention = wg_rec_attention,
     .glu = wg_rec_glu,
     .softcap = wg_rec_softcap,
+    .lora = wg_rec_lora,
     .moe = wg_rec_moe,
     .sample = wg_rec_sample,
     .stream_new = wg_stream_new,

@@ -1,4 +1,4 @@
-/* ops_elementwise.c — add, copy, softcap, glu, rms_norm and rope as dispatches of
+/* ops_elementwise.c — add, copy, softcap, scale, glu, rms_norm and rope as dispatches of
  * kernels/elementwise.wgsl, rms_norm.wgsl and rope.wgsl. */
 #if defined(__wasm__)
 
@@ -73,6 +73,14 @@ void wg_rec_softcap(dp_backend *b, dp_tensor *x, int64_t count, float cap) {
         return;
     elt_params p = {(uint32_t)count, 0, cap, 0};
     wg_dispatch_flat(c, "elementwise", "softcap", "", &p, sizeof p, &xb, 1, groups_of(count));
+}
+
+void wg_rec_scale(dp_backend *b, dp_tensor *x, int64_t count, float s) {
+    wg_ctx *c = wg_ctx_of(b);
+    dp_gpu_binding xb;
+    if (!count_ok(c, count, "scale") || !wg_out(c, x, count, 1, "scale", "x", &xb) || !count) return;
+    elt_params p = {(uint32_t)count, 0, s, 0};
+    wg_dispatch_flat(c, "elementwise", "scale", "", &p, sizeof p, &xb, 1, groups_of(count));
 }
 
 void wg_rec_glu(dp_backend *b, dp_tensor *out, const dp_tensor *gate, const dp_tensor *up, int n,

@@ -222,6 +222,20 @@ void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
     }
 }
 
+/* LoRA delta: tmp = x A^T, tmp *= scale, out += tmp B^T (three dispatches) */
+void wg_rec_lora(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *a,
+                 const dp_tensor *bw, dp_tensor *tmp, int n, float scale) {
+    wg_ctx *c = wg_ctx_of(b);
+    if (!a || !bw || !tmp || a->dtype != DP_DTYPE_F32 || bw->dtype != DP_DTYPE_F32 || bw->ne[0] != a->ne[1] ||
+        n < 0 || tmp->nbytes < (uint64_t)n * (uint64_t)a->ne[1] * 4u) {
+        wg_fail(c, DP_ERR_INVALID_ARG, "lora: A and B (f32) do not chain, or tmp is short");
+        return;
+    }
+    wg_rec_matmul(b, tmp, x, a, n, false);
+    wg_rec_scale(b, tmp, (int64_t)n * a->ne[1], scale);
+    wg_rec_matmul(b, out, tmp, bw, n, true);
+}
+
 #else
 typedef int dp_wg_ops_matmul_unused;
 #endif /* __wasm__ */

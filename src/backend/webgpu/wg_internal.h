@@ -226,6 +226,9 @@ void wg_rec_attention(dp_backend *b, dp_tensor *out, const dp_tensor *q, const d
 void wg_rec_glu(dp_backend *b, dp_tensor *out, const dp_tensor *gate, const dp_tensor *up, int n,
                int f, dp_act act);
 void wg_rec_softcap(dp_backend *b, dp_tensor *x, int64_t count, float cap);
+void wg_rec_scale(dp_backend *b, dp_tensor *x, int64_t count, float s);
+void wg_rec_lora(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *a,
+                 const dp_tensor *bw, dp_tensor *tmp, int n, float scale);
 void wg_rec_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *logits,
                const dp_tensor *gate, const dp_tensor *up, const dp_tensor *down, int n,
                int n_expert, int k, dp_act act);
