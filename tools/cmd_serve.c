@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "base/base.h" /* dp_time_now */
 #include "cli.h"
 #include "commands.h"
 
@@ -40,12 +40,6 @@ static void model_name(const char *dir, char *out, size_t cap) {
     size_t i = n;
     while (i > 0 && dir[i - 1] != '/') i--;
     snprintf(out, cap, "%.*s", (int)(n - i), dir + i);
-}
-
-static int64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int cmd_serve(int argc, char **argv) {
@@ -116,7 +110,7 @@ int cmd_serve(int argc, char **argv) {
     srv_http_quiesce(h);
     srv_engine_stop(g, (int)grace * 1000);
     /* every job is done now; let the connections send their last bytes */
-    for (int64_t until = mono_ms() + 2000; srv_http_in_flight(h) > 0 && mono_ms() < until;) usleep(10 * 1000);
+    for (double until = dp_time_now() + 2.0; srv_http_in_flight(h) > 0 && dp_time_now() < until;) usleep(10 * 1000);
     fprintf(stderr, "doppler serve: stopped\n");
 
 done:

@@ -3,9 +3,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "base/base.h" /* dp_err_set */
+#include "base/base.h" /* dp_err_set, dp_time_now */
 
 void gen_reply_free(gen_reply *r) {
     free(r->ids);
@@ -35,12 +34,6 @@ static bool reply_add(gen_reply *r, int32_t id, const char *text, size_t len) {
     return true;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 void gen_stats_print(const gen_stats *s, FILE *f) {
     fprintf(f, "prompt %d tokens (%.1f tok/s), generated %d tokens (%.1f tok/s)\n", (int)s->n_prompt,
             s->t_prompt > 0 ? s->n_prompt / s->t_prompt : 0.0, (int)s->n_gen, s->t_gen > 0 ? s->n_gen / s->t_gen : 0.0);
@@ -48,9 +41,9 @@ void gen_stats_print(const gen_stats *s, FILE *f) {
 
 dp_status gen_print(dp_gen *g, const dp_ctx *c, int32_t n_max, const int32_t *prompt, int32_t n, bool print_ids,
                     FILE *out, gen_reply *reply, gen_stats *stats, dp_error *e) {
-    double t0 = now_s();
+    double t0 = dp_time_now();
     dp_status st = dp_gen_prompt(g, prompt, n, e);
-    double t1 = now_s();
+    double t1 = dp_time_now();
     dp_gen_token t = {0};
     while (st == DP_OK) {
         if ((st = dp_gen_step(g, &t, e)) != DP_OK) break;
@@ -60,7 +53,7 @@ dp_status gen_print(dp_gen *g, const dp_ctx *c, int32_t n_max, const int32_t *pr
         if (reply && !reply_add(reply, t.id, t.text, t.len)) st = dp_err_set(e, DP_ERR_NOMEM, "out of memory");
         if (t.stop != DP_GEN_RUNNING) break;
     }
-    if (stats) *stats = (gen_stats){n, dp_gen_n_tokens(g), t1 - t0, now_s() - t1};
+    if (stats) *stats = (gen_stats){n, dp_gen_n_tokens(g), t1 - t0, dp_time_now() - t1};
     if (st == DP_OK && t.stop == DP_GEN_STOP_CTX_FULL)
         st = dp_err_set(e, DP_ERR_LIMIT, "stopped after %d of %d tokens: the context of %d tokens is full (raise -c)",
                         (int)dp_gen_n_tokens(g), (int)n_max, (int)dp_ctx_n_ctx(c));

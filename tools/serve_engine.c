@@ -6,6 +6,8 @@
  * become U+FFFD) and holds back any tail that could be the start of a stop sequence. */
 #include "serve_engine.h"
 
+#include "base/base.h" /* dp_time_now */
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -72,17 +74,7 @@ struct srv_engine {
     uint32_t rate_n[RATE_WINDOW];
 };
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+static int64_t now_ms(void) { return (int64_t)(dp_time_now() * 1000.0); }
 
 /* ---- jobs ---- */
 
@@ -285,7 +277,7 @@ static void after_sample(srv_engine *g, slot *s, dp_status st, int32_t id, bool 
     if (st == DP_OK && finish && (strcmp(finish, "stop") || !produced)) take_utf8(s, n, true); /* not after a cut */
     if (st == DP_OK) upto = finish ? s->vis.len : s->vis.len - stop_holdback(s, j);
     pthread_mutex_lock(&g->mu);
-    g->st.busy_seconds += now_s() - t0;
+    g->st.busy_seconds += dp_time_now() - t0;
     if (first && st == DP_OK) g->st.prompt_tokens += (uint64_t)j->n_prompt;
     if (produced) count_tokens_locked(g, 1);
     if (st != DP_OK) {
@@ -302,7 +294,7 @@ static void after_sample(srv_engine *g, slot *s, dp_status st, int32_t id, bool 
 static void start_slot(srv_engine *g, slot *s) {
     srv_job *j = s->job;
     dp_error e = {0};
-    double t0 = now_s();
+    double t0 = dp_time_now();
     dp_ctx_reset(s->ctx);
     s->started = true;
     s->n_gen = 0;
@@ -340,14 +332,14 @@ static void round_of_slots(srv_engine *g) {
     }
     if (!k) return;
     dp_error e = {0};
-    double t0 = now_s();
+    double t0 = dp_time_now();
     dp_status st = dp_batch_eval(g->batch, g->batch_ctx, g->batch_ids, k, &e);
     for (int i = 0; i < k; i++) {
         slot *s = g->batch_slot[i];
         int32_t id = -1;
         dp_status sst = st == DP_OK ? dp_ctx_sample(s->ctx, &s->job->sampling, &id, &e) : st;
         after_sample(g, s, sst, id, false, t0, &e);
-        t0 = now_s();
+        t0 = dp_time_now();
     }
 }
 
