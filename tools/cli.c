@@ -129,6 +129,14 @@ int cli_exec_web(int argc, char **argv) {
     args[0] = (char *)node;
     args[1] = script;
     for (int i = 0; i < argc; i++) args[i + 2] = argv[i];
+    /* the script runs this binary for what the module cannot (the gate's CPU reference of a model
+     * larger than wasm32's 4 GiB: web/native-ref.mjs) */
+    char self[4096];
+    ssize_t n_self = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n_self > 0) {
+        self[n_self] = 0;
+        setenv("DOPPLER_NATIVE", self, 0);
+    }
     fflush(stdout);
     execvp(node, args);
     fprintf(stderr, "doppler %s: this runs `%s %s` (the WebAssembly build): %s (install Node, or set DOPPLER_NODE)\n",

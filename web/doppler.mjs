@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { Engine } from './engine.mjs';
 import { nodeFs } from './wasi.mjs';
 import { requestDevice } from './gpu.mjs';
+import { modelWeightBytes, nativeCpuModel } from './native-ref.mjs';
 import { gpuFromNode } from './node-gpu.mjs';
 import { admitCandidates, auditLine, deviceClass, deviceClassHash, loadPolicy, parseKernelSpec, runGate, runTune, TUNE_GRID } from './kernels.mjs';
 
@@ -165,6 +166,18 @@ const readText = (p) => { try { return fs.readFileSync(p, 'utf8'); } catch { ret
 const modelId = (dir) => crypto.createHash('sha256').update(fs.readFileSync(path.join(abs(dir), 'manifest.json'))).digest('hex');
 const modelIdOr = (cmd, dir) => { try { return modelId(dir); } catch (e) { return fail(cmd, `${dir}: ${e.message}`); } };
 
+// The gate's CPU reference: the module's CPU backend, or the native tool (`doppler eval` / `run`,
+// web/native-ref.mjs) when the weights would not fit in wasm32's 4 GiB or DOPPLER_CPU_REF=native.
+// The native tool sets DOPPLER_NATIVE to itself when it runs this script.
+function cpuReference(cmd, eng, model) {
+  const big = modelWeightBytes(abs(model)) > 3.5 * 2 ** 30;
+  if (!big && process.env.DOPPLER_CPU_REF !== 'native') return eng.loadModel(abs(model), 'cpu', 0);
+  const bin = process.env.DOPPLER_NATIVE;
+  if (!bin) fail(cmd, `${model}: the weights do not fit in WebAssembly's 4 GiB; the CPU reference needs the native tool (run this as \`doppler ${cmd}\`, or set DOPPLER_NATIVE)`);
+  err(`doppler ${cmd}: CPU reference from the native tool (${bin})\n`);
+  return nativeCpuModel(bin, abs(model));
+}
+
 function defaultTuneCache() {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return path.join(base, 'doppler', 'tune.json');
@@ -192,6 +205,7 @@ async function cmdTune(argv, o, U) {
       devClass: eng.deviceClass, grid, nGen, reps, speedMargin: margin,
       model: { dir: model, id },
       load: (setting, backend) => {
+        if (backend === 'cpu') return cpuReference('kernels tune', eng, model);
         const m = eng.loadModel(abs(model), backend, 0);
         for (const kv of setting.split(',').filter(Boolean)) { const [k, v] = kv.split('='); m.tune(k, Number(v)); }
         return m;
@@ -238,7 +252,10 @@ async function cmdKernels(argv, o) {
     rec = await runGate({
       eng, cand, devClass: eng.deviceClass, nGen, reps, speedMargin: margin,
       model: { dir: model, id },
-      load: (reg, backend) => { const m = eng.loadModel(abs(model), backend, 0); if (reg) m.useKernels(reg); return m; },
+      load: (reg, backend) => {
+        if (backend === 'cpu') return cpuReference('kernels gate', eng, model);
+        const m = eng.loadModel(abs(model), backend, 0); if (reg) m.useKernels(reg); return m;
+      },
     });
   } catch (e) { if (e instanceof Exit) throw e; fail('kernels gate', e); }
   const dest = outFile ?? `${cand.path}.gate.json`;
