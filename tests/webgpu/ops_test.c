@@ -180,7 +180,7 @@ static void plan(void) {
     for (int v = 0; v < 2; v++) add_case(K_VIEW, v);
     for (int v = 0; v < 12; v++) add_case(K_FUSE, v);
     for (int v = 0; v < 12; v++) add_case(K_FUSE2, v);
-    for (int v = 0; v < 6; v++) add_case(K_LORA, v); /* n = 1, 2..8, > 8 (tiled), twice */
+    for (int v = 0; v < 8; v++) add_case(K_LORA, v); /* n = 1, 2..8, > 8 (tiled), wide and rank 33..64, twice */
 }
 
 static double act_d(double g, dp_act act) {
@@ -400,9 +400,11 @@ static bool run_case(int i) {
         return true;
     }
     case K_LORA: { /* out[n,m] += s (x A^T) B^T over a prefilled out, against double precision */
-        int v = tc.variant % 3;
-        int k = rnd_int(1, 600), m = rnd_int(1, 300), r = rnd_int(1, 32);
-        int n = v == 0 ? 1 : v == 1 ? rnd_int(2, 8) : rnd_int(9, 80);
+        /* v 3: the one-dispatch kernel's limits (n <= 4, rank <= 64) over several workgroups of rows */
+        int v = tc.variant % 4;
+        int k = rnd_int(1, v == 3 ? 64 : 600), m = v == 3 ? rnd_int(1025, 2600) : rnd_int(1, 300);
+        int r = v == 3 ? rnd_int(33, 64) : rnd_int(1, 32);
+        int n = v == 0 ? 1 : v == 1 ? rnd_int(2, 8) : v == 2 ? rnd_int(9, 80) : rnd_int(1, 4);
         float s = rnd_f(-3, 3);
         pair *a = tnew_rand(k, r, -1, 1), *bw = tnew_rand(r, m, -1, 1), *x = tnew_rand(k, n, -1, 1);
         pair *o = tnew_rand(m, n, -1, 1), *tmp = tnew(DP_DTYPE_F32, r, n + rnd_int(0, 3), NULL);
