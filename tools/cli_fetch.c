@@ -81,7 +81,7 @@ const char *cli_model_dir(const char *cmd, const char *arg) {
         fprintf(stderr, "doppler %s: %s\n", cmd, k == MAX_MOUNTS ? "too many models given as URLs" : "no cache folder: set --cache DIR or HOME");
         return NULL;
     }
-    mounts[k].ui = (cli_fetch_ui){cmd, !isatty(2), 0, false};
+    mounts[k].ui = (cli_fetch_ui){cmd, false, 0, false};
     dp_fetch_opts o = {0};
     o.progress = cli_fetch_progress;
     o.log = cli_fetch_log;

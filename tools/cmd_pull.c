@@ -53,8 +53,8 @@ int cmd_pull(int argc, char **argv) {
     if (st != DP_OK) {
         rc = cli_fail("pull", &e);
     } else {
-        fprintf(stderr, "pull: %s complete: %.1f MiB fetched in %.2f s\n", dir,
-                (double)dp_fetcher_bytes(f) / (1024.0 * 1024.0), dt);
+        fprintf(stderr, "pull: %s complete: %llu bytes (%.1f MiB) fetched in %.2f s\n", dir,
+                (unsigned long long)dp_fetcher_bytes(f), (double)dp_fetcher_bytes(f) / (1024.0 * 1024.0), dt);
     }
     dp_fetcher_free(f);
     return rc;

@@ -86,6 +86,12 @@ static int take_backend(int argc, char **argv, int *webgpu) {
 }
 
 int main(int argc, char **argv) {
+    while (argc > 2 && !strcmp(argv[1], "--cache")) { /* also before the command */
+        setenv("DOPPLER_CACHE", argv[2], 1);
+        argv[2] = argv[0];
+        argv += 2;
+        argc -= 2;
+    }
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

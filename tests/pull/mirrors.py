@@ -12,6 +12,7 @@ so every source gets as far as the shards):
   notfound200  200 text/plain "Not Found"
   stall        headers and 100 bytes, then nothing
   badrange     206 with a Content-Range that names other bytes
+  slow         like good, about 1 MB/s (to kill a download mid-shard)
 Each request is logged as "MODE PORT PATH RANGE STATUS BYTES" to LOG."""
 import http.server
 import os
@@ -80,6 +81,23 @@ def handler(mode, port):
             if m:
                 cr_start = start + 1 if (shard and mode == "badrange") else start
                 extra.append(("Content-Range", "bytes %d-%d/%d" % (cr_start, start + len(body) - 1, size)))
+            if shard and mode == "slow":
+                self.send_response(status)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in extra:
+                    self.send_header(k, v)
+                self.end_headers()
+                sent = 0
+                try:
+                    for i in range(0, len(body), 32768):
+                        self.wfile.write(body[i:i + 32768])
+                        self.wfile.flush()
+                        sent += len(body[i:i + 32768])
+                        time.sleep(0.03)
+                finally:
+                    log(mode, port, self.path, self.headers.get("Range", "-"), status, sent)
+                return
             if shard and mode in ("truncate", "stall"):
                 self.send_response(status)
                 self.send_header("Content-Type", "application/octet-stream")
