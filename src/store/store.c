@@ -161,7 +161,7 @@ dp_status dp_store_make_room(dp_store *s, uint64_t need, dp_error *e) {
         n++;
     }
     closedir(d);
-    qsort(v, n, sizeof *v, lru_cmp);
+    if (n) qsort(v, n, sizeof *v, lru_cmp);
     for (size_t i = 0; i < n && s->used + need > s->budget; i++) {
         snprintf(path, sizeof path, "%s/%s", s->dir, v[i].name);
         if (unlink(path) == 0) s->used -= v[i].size < s->used ? v[i].size : s->used;
