@@ -25,15 +25,6 @@ static dp_status check_manifest(void *ud, const char *data, size_t n, dp_error *
     return st;
 }
 
-static bool hex_to_digest(const char *hex, uint8_t d[32]) {
-    for (int i = 0; i < 32; i++) {
-        unsigned v;
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1) return false;
-        d[i] = (uint8_t)v;
-    }
-    return true;
-}
-
 /* ---- tokenizer files ---- */
 
 typedef struct file_job {
@@ -70,7 +61,7 @@ static dp_status pull_files(dp_fetcher *f, const char *dir, dp_rdrr *m, dp_error
         j->rel = dp_strdup(name);
         if (!j->part || !j->rel) { st = dp_err_set(e, DP_ERR_NOMEM, "out of memory"); n++; break; }
         snprintf(j->part, len, "%s/.%s.part", dir, name);
-        hex_to_digest(hash + 7, j->digest);
+        dp_store_hex_digest(hash + 7, j->digest);
         items[n] = (dp_fetch_item){j->rel, 0, j->part, NULL};
         n++;
     }

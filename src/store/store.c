@@ -230,7 +230,8 @@ dp_status dp_file_commit(const char *part, const char *final, const uint8_t *dig
     return st ? st : rename_into(part, final, e);
 }
 
-static bool hex_digest(const char *hex, uint8_t out[32]) {
+bool dp_store_hex_digest(const char *hex, uint8_t out[32]) {
+    if (!hex || !is_hex64(hex, strlen(hex))) return false;
     for (int i = 0; i < 32; i++) {
         unsigned v;
         if (sscanf(hex + 2 * i, "%2x", &v) != 1) return false;
@@ -242,7 +243,7 @@ static bool hex_digest(const char *hex, uint8_t out[32]) {
 dp_status dp_store_commit(dp_store *s, const char *part, const char *hex, uint64_t size, dp_error *e) {
     char final[4200];
     uint8_t digest[32];
-    if (!part || !dp_store_path(s, hex, ".bin", final, sizeof final) || !hex_digest(hex, digest))
+    if (!part || !dp_store_path(s, hex, ".bin", final, sizeof final) || !dp_store_hex_digest(hex, digest))
         return dp_err_set(e, DP_ERR_INVALID_ARG, "shard store: bad shard name");
     uint64_t have;
     if (dp_store_has(s, hex, &have)) { /* committed meanwhile (another process) */
@@ -265,7 +266,7 @@ dp_status dp_store_commit(dp_store *s, const char *part, const char *hex, uint64
 dp_status dp_store_verify(dp_store *s, const char *hex, bool drop, dp_error *e) {
     char path[4200];
     uint8_t want[32], got[32];
-    if (!dp_store_path(s, hex, ".bin", path, sizeof path) || !hex_digest(hex, want))
+    if (!dp_store_path(s, hex, ".bin", path, sizeof path) || !dp_store_hex_digest(hex, want))
         return dp_err_set(e, DP_ERR_INVALID_ARG, "shard store: bad shard name");
     dp_status st = dp_sha256_file(path, got, e);
     if (st == DP_ERR_NOT_FOUND) return dp_err_set(e, st, "shard sha256:%s is missing", hex);

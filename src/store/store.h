@@ -27,6 +27,8 @@ const char *dp_store_dir(const dp_store *s);
 uint64_t dp_store_used(const dp_store *s);
 /* true (and *size) when <hex>.bin is there; not a verification. */
 bool dp_store_has(const dp_store *s, const char *hex, uint64_t *size);
+/* 64 lowercase hex digits into 32 bytes; false when hex is not that. */
+bool dp_store_hex_digest(const char *hex, uint8_t out[32]);
 /* <dir>/<hex>.bin or <dir>/<hex>.part into buf; false when hex is not 64 lowercase hex digits
  * or buf is too short. */
 bool dp_store_path(const dp_store *s, const char *hex, const char *ext, char *buf, size_t cap);

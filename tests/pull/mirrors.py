@@ -48,6 +48,14 @@ def handler(mode, port):
                 self.wfile.write(body)
             log(mode, port, self.path, self.headers.get("Range", "-"), status, len(body))
 
+        def headers_only(self, status, n, extra):
+            self.send_response(status)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(n))
+            for k, v in extra:
+                self.send_header(k, v)
+            self.end_headers()
+
         def do_GET(self):
             path = self.path.split("?")[0]
             if ".." in path:
@@ -82,12 +90,7 @@ def handler(mode, port):
                 cr_start = start + 1 if (shard and mode == "badrange") else start
                 extra.append(("Content-Range", "bytes %d-%d/%d" % (cr_start, start + len(body) - 1, size)))
             if shard and mode == "slow":
-                self.send_response(status)
-                self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(len(body)))
-                for k, v in extra:
-                    self.send_header(k, v)
-                self.end_headers()
+                self.headers_only(status, len(body), extra)
                 sent = 0
                 try:
                     for i in range(0, len(body), 32768):
@@ -99,12 +102,7 @@ def handler(mode, port):
                     log(mode, port, self.path, self.headers.get("Range", "-"), status, sent)
                 return
             if shard and mode in ("truncate", "stall"):
-                self.send_response(status)
-                self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(len(body)))
-                for k, v in extra:
-                    self.send_header(k, v)
-                self.end_headers()
+                self.headers_only(status, len(body), extra)
                 part = body[: len(body) // 2] if mode == "truncate" else body[:100]
                 self.wfile.write(part)
                 self.wfile.flush()
