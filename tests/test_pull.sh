@@ -43,7 +43,7 @@ cat >"$W/cfg.json" <<'EOF'
  "num_experts_per_tok": 2, "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "hidden_act": "silu",
  "bos_token_id": 1, "eos_token_id": 2}
 EOF
-M="$W/model"
+SITE="$W/site"; M="$SITE/m"   # the mirrors serve SITE: the model is at <mirror>/m
 "$T" synth --config "$W/cfg.json" --quant q8_0 --shard-mb 1 --tokenizer "$tok" "$M" >/dev/null 2>&1 || { echo "FAIL synth"; exit 1; }
 ID=$(sha256sum "$M/manifest.json" | cut -d' ' -f1)
 NSH=$(ls "$M/shards" | wc -l)
@@ -64,7 +64,7 @@ store_clean() {
 # --- sources
 if [ -n "${DP_PULL_NS:-}" ]; then B=18000; else B=$((20000 + $$ % 20000)); fi
 LOG="$W/mirrors.log"; : >"$LOG"
-"$PY" "$ROOT/tests/pull/mirrors.py" "$M" "$LOG" good:$((B+1)) corrupt:$((B+2)) truncate:$((B+3)) html200:$((B+4)) \
+"$PY" "$ROOT/tests/pull/mirrors.py" "$SITE" "$LOG" good:$((B+1)) corrupt:$((B+2)) truncate:$((B+3)) html200:$((B+4)) \
   notfound200:$((B+5)) stall:$((B+6)) badrange:$((B+7)) good:$((B+8)) slow:$((B+11)) >"$W/mirrors.out" 2>&1 &
 MPID=$!
 "$T" serve --shards "$M" --port $((B+10)) 2>"$W/peer.err" &
@@ -72,7 +72,8 @@ PPID_=$!
 trap 'kill $MPID $PPID_ 2>/dev/null' EXIT
 for i in $(seq 50); do grep -q ready "$W/mirrors.out" && grep -q "shards on" "$W/peer.err" && break; sleep 0.1; done
 grep -q ready "$W/mirrors.out" || { echo "FAIL mirrors did not start"; cat "$W/mirrors.out"; exit 1; }
-u() { echo "http://127.0.0.1:$(($B + $1))"; }
+# source k: mirrors serve the model under /m, the native peer (k = 10) at its root
+u() { if [ "$1" = 10 ]; then echo "http://127.0.0.1:$((B + 10))"; else echo "http://127.0.0.1:$((B + $1))/m"; fi; }
 # corrupt first: the manifest (pinned by --id) may come from anyone, the shards are what is tested
 SRC="$(u 2) $(u 3) $(u 4) $(u 5) $(u 6) $(u 7) $(u 9) $(u 1) $(u 8) $(u 10)"
 BADS="$(u 2) $(u 4) $(u 5) $(u 7)"   # must be banned wherever they were asked
@@ -108,10 +109,19 @@ for d in 1 2 3; do
   store_clean "$W/d$d/shards" && ok "downloader $d: no corrupt byte in its store" || bad "downloader $d store"
   for g in $GOODS; do grep -q "source $g:.*BANNED" "$W/d$d.err" && bad "downloader $d banned good source $g"; done
 done
-cat "$W"/d?.err | grep "BANNED" | sed 's/.*source \([^:]*:[^:]*:[0-9]*\).*BANNED: \(.*\)/\1 \2/' | sort -u >"$W/bans"
-for b in $BADS; do
-  grep -q "^$b " "$W/bans" && ok "banned $b: $(grep "^$b " "$W/bans" | head -1 | cut -d' ' -f2- | cut -c1-70)" ||
-    bad "bad source $b was not banned"
+cat "$W"/d?.err | grep "BANNED" | sed 's/.*source \([^ ]*\): .*BANNED: \(.*\)/\1 \2/' | sort -u >"$W/bans"
+nb=0
+while read -r s why; do
+  case " $BADS $(u 3) $(u 6) $(u 9) " in *" $s "*) nb=$((nb + 1)) ;; *) bad "banned a good source: $s $why" ;; esac
+done <"$W/bans"
+[ $nb -ge 4 ] && ok "the 3 downloaders banned $nb bad sources, no good one" || bad "only $nb sources banned"
+# each kind of liar alone beside a good source: banned, and the pull still completes
+for k in 2 3 4 5 7 9; do
+  "$T" pull "$(u $k)" "$(u 8)" "$W/one$k" --id "$ID" --stall 2 --connect-timeout 1000 --quiet 2>"$W/one$k.err"
+  rc=$?
+  why=$(sed -n "s|.*source $(u $k): .*BANNED: \(.*\)|\1|p" "$W/one$k.err" | cut -c1-80)
+  [ $rc -eq 0 ] && [ -n "$why" ] && "$T" verify "$W/one$k" >/dev/null 2>&1 && store_clean "$W/one$k/shards" &&
+    ok "$(u $k) banned: $why" || { bad "source $k alone"; cat "$W/one$k.err"; }
 done
 
 # --- SIGKILL mid-shard, then resume
@@ -120,7 +130,7 @@ K="$W/killed"
 KP=$!
 for i in $(seq 100); do
   p=$(ls "$K"/shards/*.part 2>/dev/null | head -1)
-  [ -n "$p" ] && [ "$(wc -c <"$p")" -gt 200000 ] && break
+  [ -n "$p" ] && [ "$(cat "$p" 2>/dev/null | wc -c)" -gt 200000 ] && break
   sleep 0.05
 done
 kill -9 $KP 2>/dev/null; wait $KP 2>/dev/null
@@ -134,7 +144,7 @@ got=$(sed -n 's/.*complete: \([0-9]*\) bytes.*/\1/p' "$W/k2.err")
 if "$T" verify "$K" >/dev/null 2>&1 && [ -n "$got" ] && [ "$got" -lt "$MBYTES" ]; then
   ok "restart resumed: fetched $got bytes (<$MBYTES), verified"
 else bad "restart after SIGKILL (fetched ${got:-?})"; cat "$W/k2.err"; fi
-diff "$LOG.before" "$LOG" | grep -q "good $((B+1)) /shards/.* bytes=[1-9][0-9]*-" &&
+diff "$LOG.before" "$LOG" | grep -q "good $((B+1)) /m/shards/.* bytes=[1-9][0-9]*-" &&
   ok "the partial shard was resumed with a Range request" || bad "no Range resume in the source log"
 
 # --- a crash between write and rename: complete .part files, one right and one wrong
@@ -184,29 +194,44 @@ printf '\001' | dd of="$P/shards/$hf.bin" bs=1 seek=4096 conv=notrunc 2>/dev/nul
 CA="$W/cache"
 : >"$LOG"
 "$T" --cache "$CA" info "$(u 1)" >/dev/null 2>"$W/i.err" || { bad "info URL"; cat "$W/i.err"; }
-n0=$(grep -c " /shards/" "$LOG")
+n0=$(grep -c "/shards/" "$LOG")
 [ "$n0" -eq 0 ] && ok "info URL: manifest only, 0 shards fetched" || bad "info URL fetched $n0 shards"
 want=$("$T" run "$M" --ids "1 5 9 13" -n 6 --greedy --print-ids 2>/dev/null)
 : >"$LOG"
 got=$("$T" --cache "$CA" run "$(u 1)" --ids "1 5 9 13" -n 6 --greedy --print-ids 2>"$W/lr.err")
-n1=$(grep -c " /shards/" "$LOG"); inc=$(ls "$CA/shards" | grep -c '\.bin$')
+n1=$(grep -c "/shards/" "$LOG"); inc=$(ls "$CA/shards" | grep -c '\.bin$')
 [ "$got" = "$want" ] && ok "run URL = run on the local copy: $got" || { bad "run URL: '$got' vs '$want'"; cat "$W/lr.err"; }
 [ "$n1" -eq "$inc" ] && [ "$n1" -le "$NSH" ] && ok "run URL fetched $n1 of $NSH shards (the ones the loader reads; the cache holds $inc)" ||
   bad "run URL fetched $n1 shards, the cache holds $inc, the model has $NSH"
 store_clean "$CA/shards" && "$T" verify "$(ls -d "$CA"/models/*)" >/dev/null 2>&1 && ok "the mounted folder verifies" || bad "cache not clean"
 : >"$LOG"
 "$T" --cache "$CA" run "$(u 1)" --ids "1 5 9 13" -n 6 --greedy --print-ids >/dev/null 2>&1
-n2=$(grep -c " /shards/" "$LOG")
+n2=$(grep -c "/shards/" "$LOG")
 [ "$n2" -eq 0 ] && ok "second run URL: 0 shards fetched" || bad "second run fetched $n2"
 # a bit flip in the cache: caught before use, fetched again, same answer
 set -- $(ls "$CA/shards"); hc=$(basename "$1" .bin)
 printf '\001' | dd of="$CA/shards/$hc.bin" bs=1 seek=100 conv=notrunc 2>/dev/null
 : >"$LOG"
 got=$("$T" --cache "$CA" run "$(u 1)" --ids "1 5 9 13" -n 6 --greedy --print-ids 2>"$W/lf.err")
-n3=$(grep -c " /shards/$hc" "$LOG")
+n3=$(grep -c "/shards/$hc" "$LOG")
 [ "$got" = "$want" ] && [ "$n3" -ge 1 ] && grep -q "does not match" "$W/lf.err" &&
   ok "flipped cached shard: caught, fetched again ($n3 request), same tokens" || { bad "flip in the cache (n=$n3)"; cat "$W/lf.err"; }
 store_clean "$CA/shards" && ok "cache clean after the flip" || bad "cache holds a corrupt shard"
+
+# --- the cache's budget: a second model evicts the first one's shards (least recently used)
+"$T" synth --shape tiny --shard-mb 1 "$SITE/t" >/dev/null 2>&1 || bad "synth tiny"
+TB=$(cat "$SITE"/t/shards/*.bin | wc -c)
+CB="$W/cache2"; BUD=16   # MiB: room for either model, not both
+"$T" --cache "$CB" --disk-cache $BUD run "$(u 1)" --ids "1 5" -n 2 --greedy >/dev/null 2>&1 || bad "run model 1 in a budget"
+"$T" --cache "$CB" --disk-cache $BUD run "http://127.0.0.1:$((B+1))/t" --ids "1 5" -n 2 --greedy >/dev/null 2>"$W/b.err" ||
+  { bad "run model 2 in a budget"; cat "$W/b.err"; }
+held=$(cat "$CB"/shards/*.bin | wc -c); left1=0
+for f in "$M"/shards/*.bin; do [ -e "$CB/shards/$(basename "$f")" ] && left1=$((left1 + 1)); done
+[ "$held" -le $((BUD << 20)) ] && [ "$left1" -lt "$NSH" ] && [ "$held" -ge "$TB" ] &&
+  ok "budget $BUD MiB: $held bytes held, $((NSH - left1)) of model 1's shards evicted for model 2" ||
+  bad "budget: $held bytes held, $left1 of model 1's shards left"
+"$T" --cache "$W/cache3" --disk-cache 1 run "$(u 1)" --ids "1 5" -n 2 >/dev/null 2>"$W/b1.err" && bad "a model larger than the budget ran" ||
+  { grep -q "budget" "$W/b1.err" && ok "a model larger than the budget: $(tail -1 "$W/b1.err" | cut -c1-110)" || { bad "budget error"; cat "$W/b1.err"; }; }
 
 echo "test_pull: $(( $(date +%s) - T0 )) s"
 [ $fail -eq 0 ] && echo "test_pull: all ok" || echo "test_pull: FAILED"

@@ -87,7 +87,10 @@ const char *cli_model_dir(const char *cmd, const char *arg) {
     o.log = cli_fetch_log;
     o.ud = &mounts[k].ui;
     dp_error e = {0};
-    if (dp_mount_open(&arg, 1, cache, 0, &o, &mounts[k].m, &e) != DP_OK) {
+    const char *mib = getenv("DOPPLER_DISK_CACHE");
+    long budget = 0;
+    if (mib && mib[0] && !cli_int(cmd, "--disk-cache", mib, 1, 1L << 30, &budget)) return NULL;
+    if (dp_mount_open(&arg, 1, cache, (uint64_t)budget << 20, &o, &mounts[k].m, &e) != DP_OK) {
         cli_fail(cmd, &e);
         return NULL;
     }

@@ -44,7 +44,8 @@ static void usage(FILE *f) {
     fprintf(f, "\n--backend cpu|webgpu: eval, run and bench on WebGPU run `node web/doppler.mjs` "
                "(the WebAssembly build; see docs/WEBGPU.md)\n");
     fprintf(f, "A <model> of run, chat, eval, bench and info may be an http(s):// URL: it is mounted lazily, shards "
-               "fetched when first read, into --cache DIR (default $XDG_CACHE_HOME/doppler; docs/HOSTING.md)\n");
+               "fetched when first read, into --cache DIR (default $XDG_CACHE_HOME/doppler) holding at most --disk-cache MIB of "
+               "shards (default: no limit; docs/HOSTING.md)\n");
 }
 
 /* argv[0] is the command; hands it to web/doppler.mjs (returns only on failure) */
@@ -57,16 +58,25 @@ static int run_webgpu(int argc, char **argv) {
     return cli_exec_web(argc, argv);
 }
 
+/* `--cache DIR` and `--disk-cache MIB` (where models given as URLs are mounted, and the byte
+ * budget of its shard store) go to DOPPLER_CACHE / DOPPLER_DISK_CACHE for tools/cli_fetch.c. */
+static int take_cache(const char *opt, const char *v) {
+    if (!v) return 0;
+    if (!strcmp(opt, "--cache")) return setenv("DOPPLER_CACHE", v, 1) == 0;
+    if (!strcmp(opt, "--disk-cache")) return setenv("DOPPLER_DISK_CACHE", v, 1) == 0;
+    return 0;
+}
+
 /* Takes `--backend X` / `--backend=X` out of argv[1..] (the commands do not know it): *webgpu
- * when X is webgpu; -1 for a value other than cpu / webgpu. `--cache DIR` (where models given as
- * URLs are mounted) goes to DOPPLER_CACHE. Returns the new argc. */
+ * when X is webgpu; -1 for a value other than cpu / webgpu; takes --cache / --disk-cache too.
+ * Returns the new argc. */
 static int take_backend(int argc, char **argv, int *webgpu) {
     int n = 1;
     *webgpu = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
-        if (!strcmp(argv[i], "--cache") && i + 1 < argc) {
-            setenv("DOPPLER_CACHE", argv[++i], 1);
+        if (take_cache(argv[i], i + 1 < argc ? argv[i + 1] : NULL)) {
+            i++;
             continue;
         }
         if (!strcmp(argv[i], "--backend") && i + 1 < argc) v = argv[++i];
@@ -86,8 +96,7 @@ static int take_backend(int argc, char **argv, int *webgpu) {
 }
 
 int main(int argc, char **argv) {
-    while (argc > 2 && !strcmp(argv[1], "--cache")) { /* also before the command */
-        setenv("DOPPLER_CACHE", argv[2], 1);
+    while (argc > 2 && take_cache(argv[1], argv[2])) { /* also before the command */
         argv[2] = argv[0];
         argv += 2;
         argc -= 2;

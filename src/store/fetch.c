@@ -447,25 +447,26 @@ static void release_part(item_st *st) {
     st->lock_fd = -1;
 }
 
-/* Bytes of item i are all in its part: commit them. blame_src >= 0 is the source that sent
- * every byte (blamed when they are wrong). */
-static dp_status settle(run *r, size_t i, int blame_src, dp_error *e) {
+/* Bytes of item i are all in its part: commit them. src >= 0: the source whose transfer ended
+ * it (credited when they are right), whole: that transfer sent every byte (the source is
+ * blamed when they are wrong). */
+static dp_status settle(run *r, size_t i, int src, bool whole, dp_error *e) {
     item_st *st = &r->st[i];
     dp_error ce = {0};
     dp_status s = r->commit(r->ud, i, r->items[i].part, &ce);
     release_part(st);
     if (s == DP_OK) {
         st->done = true;
+        if (src >= 0) r->f->src[src].ok++;
         return DP_OK;
     }
-    if (s != DP_ERR_HASH) return dp_err_set(e, s, "%s: %s", r->items[i].rel, ce.msg);
+    if (s != DP_ERR_HASH) return dp_err_set(e, s, "%s", ce.msg); /* it names the file */
     st->have = 0;
-    if (blame_src >= 0) {
+    if (src >= 0 && whole) {
         char why[300];
         snprintf(why, sizeof why, "sent wrong bytes: %s", ce.msg);
-        blame(r->f, blame_src, V_BAN, r->items[i].rel, why);
-        r->f->src[blame_src].ok--; /* counted when its transfer ended */
-        st->tried |= (uint64_t)1 << blame_src;
+        blame(r->f, src, V_BAN, r->items[i].rel, why);
+        st->tried |= (uint64_t)1 << src;
     } else {
         say(r->f, "%s: %s after resuming; fetching it whole from one source", r->items[i].rel, ce.msg);
     }
@@ -528,7 +529,7 @@ static dp_status fill(run *r, bool *waiting, dp_error *e) {
             continue;
         }
         if (it->size && st->have == it->size) { /* all there from before (a crash before rename) */
-            if ((s = settle(r, i, -1, e))) return s;
+            if ((s = settle(r, i, -1, false, e))) return s;
             if (st->done) continue;
             if ((s = open_part(r, i, &busy, e))) return s;
         }
@@ -582,9 +583,8 @@ static dp_status done_one(run *r, CURLMsg *msg, dp_error *e) {
     } else {
         double dt = dp_time_now() - x->t0;
         if (dt > 0 && x->off > x->off0) src->rate = (double)(x->off - x->off0) / dt;
-        src->ok++;
         if (src->strikes > 0) src->strikes--; /* a delivery earns back a strike */
-        s = settle(r, x->item, x->off0 == 0 ? x->src : -1, e);
+        s = settle(r, x->item, x->src, x->off0 == 0, e);
     }
     dp_free(x);
     return s;

@@ -48,6 +48,10 @@ static dp_status pull_files(dp_fetcher *f, const char *dir, dp_rdrr *m, dp_error
     for (uint32_t i = 0; !st && i < h->len; i++) {
         const char *name = h->u.items[i].key, *hash = h->u.items[i].u.str; /* validated by the reader */
         dp_error ce = {0};
+        if (strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(name)) {
+            st = dp_err_set(e, DP_ERR_FORMAT, "manifest: tokenizer file name '%s' is not [A-Za-z0-9._-]", name);
+            break;
+        }
         char *path = dp_path_join(dir, name);
         if (!path) { st = dp_err_set(e, DP_ERR_NOMEM, "out of memory"); break; }
         if (dp_file_exists(path) && dp_rdrr_check_file(m, name, &ce) == DP_OK) {

@@ -128,7 +128,7 @@ static int lru_cmp(const void *a, const void *b) {
 dp_status dp_store_make_room(dp_store *s, uint64_t need, dp_error *e) {
     if (!s->budget) return DP_OK;
     if (need > s->budget)
-        return dp_err_set(e, DP_ERR_LIMIT, "shard store: a shard of %" PRIu64 " bytes is larger than the budget of %" PRIu64,
+        return dp_err_set(e, DP_ERR_LIMIT, "a shard of %" PRIu64 " bytes is larger than the shard store's budget of %" PRIu64,
                           need, s->budget);
     dp_status st = scan_used(s, e); /* other processes may share the folder */
     if (st || s->used + need <= s->budget) return st;
@@ -168,8 +168,8 @@ dp_status dp_store_make_room(dp_store *s, uint64_t need, dp_error *e) {
     }
     dp_free(v);
     if (s->used + need > s->budget)
-        return dp_err_set(e, DP_ERR_LIMIT, "shard store: %" PRIu64 " bytes do not fit in the budget of %" PRIu64
-                          " (%" PRIu64 " held by shards in use)", need, s->budget, s->used);
+        return dp_err_set(e, DP_ERR_LIMIT, "the shard store's budget of %" PRIu64 " bytes has no room for %" PRIu64
+                          " more (%" PRIu64 " held by shards in use)", s->budget, need, s->used);
     return DP_OK;
 }
 

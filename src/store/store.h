@@ -126,7 +126,8 @@ dp_status dp_fetcher_run(dp_fetcher *f, const dp_fetch_item *items, size_t n, dp
 typedef struct dp_fetch_source_stats {
     const char *url;
     uint64_t bytes;          /* received, every attempt */
-    int ok, failed;          /* items delivered whole / attempts that failed */
+    int ok, failed;          /* files it finished that were then committed (the manifest
+                                counted) / attempts that failed */
     int strikes;
     bool banned;
     const char *why;         /* the last failure or the reason for the ban ("" when none) */

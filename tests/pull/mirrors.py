@@ -64,7 +64,7 @@ def handler(mode, port):
             if not os.path.isfile(fs):
                 return self.send(404, b"Not Found", "text/plain")
             data = open(fs, "rb").read()
-            shard = path.startswith("/shards/")
+            shard = "/shards/" in path
             if shard and mode == "html200":
                 return self.send(200, b"<html><body>Welcome to our mirror!</body></html>", "text/html; charset=utf-8")
             if shard and mode == "notfound200":
