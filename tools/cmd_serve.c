@@ -108,6 +108,10 @@ int cmd_serve(int argc, char **argv) {
     dp_error chat_e = {0};
     char name[256];
     model_name(model, name, sizeof name);
+    if (!(model = cli_model_dir("serve", model))) { /* a URL: mounted lazily */
+        srv_shards_free(sh);
+        return 1;
+    }
     int rc = 0;
     dp_status st = cli_load(model, (int)threads, &m, &e);
     if (st == DP_OK) st = dp_tokenizer_load(model, &tok, &e);
