@@ -423,11 +423,16 @@ static dp_status open_part(run *r, size_t i, bool *busy, dp_error *e) {
         *busy = true;
         return DP_OK;
     }
-    struct stat sb;
+    struct stat sb, now;
     if (fstat(fd, &sb) != 0) {
         int err = errno;
         close(fd);
         return dp_err_set(e, DP_ERR_IO, "%s: %s", it->part, strerror(err));
+    }
+    if (stat(it->part, &now) != 0 || now.st_ino != sb.st_ino || now.st_dev != sb.st_dev) {
+        close(fd); /* locked a file the other process renamed into place meanwhile: look again */
+        *busy = true;
+        return DP_OK;
     }
     st->have = (uint64_t)sb.st_size;
     if (it->size && st->have > it->size) {
