@@ -89,6 +89,14 @@ if [ -n "$curl_ok" ]; then
     { bad "serve --shards range answer"; echo "$hdr"; }
   code=$(curl -s -o /dev/null -w "%{http_code}" -H "Range: bytes=99999999-" "$(u 10)/shards/$(ls "$M/shards" | head -1)")
   [ "$code" = 416 ] && ok "serve --shards: 416 past the end" || bad "serve --shards past the end: $code"
+  # beside the model API, on one port
+  "$T" serve "$M" --shards "$M" --port $((B+12)) 2>"$W/api.err" & AP=$!
+  for i in $(seq 100); do grep -q "on http" "$W/api.err" && break; sleep 0.1; done
+  c1=$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$((B+12))/manifest.json")
+  c2=$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$((B+12))/v1/models")
+  c3=$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$((B+12))/tokenizer.gguf")
+  [ "$c1$c2$c3" = 200200200 ] && ok "serve MODEL --shards: mirror and API on one port" || bad "serve MODEL --shards: $c1 $c2 $c3"
+  kill $AP; wait $AP 2>/dev/null
 fi
 
 # --- 3 downloaders at once, each seeing the sources in another order
