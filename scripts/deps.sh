@@ -1,9 +1,10 @@
 #!/bin/sh
 # deps.sh [native|test|web] — install what the build needs when it is missing (Debian).
 # nodejs: the build embeds kernels/*.wgsl with web/tools/embed-kernels.mjs; libsodium-dev: Ed25519
-# for static-mode bundles (src/policy/sign.c).
+# for static-mode bundles (src/policy/sign.c); libcurl4-openssl-dev: doppler pull and lazy mounts
+# (src/store/fetch.c).
 set -e
-want="cmake gcc make nodejs libsodium-dev"
+want="cmake gcc make nodejs libsodium-dev libcurl4-openssl-dev"
 case "${1:-native}" in
   # test: the sanitizer build, and `doppler serve` (libmicrohttpd) with its test's clients
   test) want="$want clang libclang-rt-14-dev pkg-config libmicrohttpd-dev curl python3-prometheus-client" ;;

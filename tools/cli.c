@@ -100,6 +100,7 @@ dp_status cli_load(const char *dir, int threads, dp_model **m, dp_error *e) {
     dp_load_params p;
     dp_load_params_default(&p);
     p.n_threads = threads;
+    p.shards = cli_mount_source(dir); /* a model given as a URL: shards fetched on first read */
     bool tty = isatty(2);
     if (tty) p.progress = progress;
     dp_status st = dp_model_load(dir, &p, m, e);

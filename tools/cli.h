@@ -46,4 +46,28 @@ dp_status cli_lora_use(cli_lora *l, dp_model *m, dp_ctx *c, dp_error *e);
 /* Free the adapter (after its contexts, before its model) and the parsed value. */
 void cli_lora_free(cli_lora *l);
 
+/* ---- fetching (tools/cli_fetch.c) ---- */
+typedef struct dp_fetch_progress dp_fetch_progress;
+typedef struct dp_fetcher dp_fetcher;
+typedef struct cli_fetch_ui {
+    const char *cmd;
+    bool quiet;         /* only bans are told */
+    double last;        /* when the last progress line was printed */
+    bool live;          /* a progress line without newline is on the terminal */
+} cli_fetch_ui;
+/* dp_fetch_opts callbacks (ud: a cli_fetch_ui): "cmd: bytes / total  rate  ETA  files" on stderr,
+ * in place on a terminal, every 2 s otherwise; events one per line. */
+void cli_fetch_progress(void *ud, const dp_fetch_progress *p);
+void cli_fetch_log(void *ud, const char *line);
+/* One line per source: bytes, files delivered, failures, and the reason when banned. */
+void cli_fetch_report(const cli_fetch_ui *ui, dp_fetcher *f);
+bool cli_is_url(const char *s);
+/* A model argument that is an http(s):// URL is mounted lazily: manifest and tokenizer files now
+ * into the cache (--cache DIR, else $XDG_CACHE_HOME/doppler, else ~/.cache/doppler), each shard
+ * when first read. Returns the folder to load (arg itself when it is not a URL), or NULL after
+ * printing why. cli_load reads a mounted folder's shards through its mount. */
+const char *cli_model_dir(const char *cmd, const char *arg);
+/* The lazy shard source of a folder cli_model_dir mounted, else NULL. */
+const dp_shard_source *cli_mount_source(const char *dir);
+
 #endif

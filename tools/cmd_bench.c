@@ -165,6 +165,10 @@ int cmd_bench(int argc, char **argv) {
         cli_lora_free(&lora);
         return 2;
     }
+    if (model && !(model = cli_model_dir("bench", model))) {
+        cli_lora_free(&lora);
+        return 1;
+    }
     int src = !model || (spec.draft_dir && spec.lookup) || ((sweep || prompt) && !cli_spec_on(&spec))
                   ? cli_usage(USAGE) : static_check(&so, "bench", model, lora.dir);
     if (src) {

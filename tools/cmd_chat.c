@@ -80,6 +80,10 @@ int cmd_chat(int argc, char **argv) {
     dp_gen_params_default(&gp);
     gp.sampling = (dp_sampling){(float)temp, (int32_t)top_k, (float)top_p, (uint64_t)seed};
     gp.n_max = (int32_t)n_gen;
+    if (model && !(model = cli_model_dir("chat", model))) {
+        cli_lora_free(&lora);
+        return 1;
+    }
     int src = !model ? cli_usage(USAGE) : !cli_sampling("chat", &gp.sampling) ? 2 : static_check(&so, "chat", model, lora.dir);
     if (src) {
         cli_lora_free(&lora);

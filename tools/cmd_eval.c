@@ -29,6 +29,10 @@ int cmd_eval(int argc, char **argv) {
         else model = argv[i];
     }
     dp_error e = {0};
+    if (model && !(model = cli_model_dir("eval", model))) {
+        cli_lora_free(&lora);
+        return 1;
+    }
     int src = !model || !ids_file || !out ? cli_usage(USAGE) : static_check(&so, "eval", model, lora.dir);
     if (src) {
         cli_lora_free(&lora);

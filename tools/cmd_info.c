@@ -12,7 +12,9 @@ int cmd_info(int argc, char **argv) {
     if (argc != 2) return cli_usage("info <model>");
     dp_error e = {0};
     dp_rdrr *r = NULL;
-    if (dp_rdrr_open(argv[1], &r, &e) != DP_OK) return cli_fail("info", &e);
+    const char *dir = cli_model_dir("info", argv[1]); /* a URL: the manifest only */
+    if (!dir) return 1;
+    if (dp_rdrr_open(dir, &r, &e) != DP_OK) return cli_fail("info", &e);
     dp_model_desc *d = dp_calloc(1, sizeof *d);
     int rc = 0;
     if (!d || dp_model_from_json(dp_rdrr_model(r), d, &e) != DP_OK) {

@@ -51,6 +51,10 @@ int cmd_run(int argc, char **argv) {
         cli_lora_free(&lora);
         return cli_usage(USAGE);
     }
+    if (!(model = cli_model_dir("run", model))) {
+        cli_lora_free(&lora);
+        return 1;
+    }
     dp_gen_params gp;
     dp_gen_params_default(&gp);
     gp.sampling = (dp_sampling){(float)temp, (int32_t)top_k, (float)top_p, (uint64_t)seed};

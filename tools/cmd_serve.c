@@ -3,7 +3,10 @@
  * serve_request.c checks request bodies, serve_engine.c runs the slots and the queue,
  * serve_http.c speaks HTTP through libmicrohttpd (an optional dependency: without it this command
  * says how to get it). SIGTERM / SIGINT: stop accepting, answer queued requests 503, let running
- * ones finish for a grace period, cancel the rest, exit 0. */
+ * ones finish for a grace period, cancel the rest, exit 0.
+ * --shards DIR also serves a model folder as a mirror / web seed (serve_shards.c: /manifest.json,
+ * /shards/<sha256>.bin, tokenizer files, with Range and CORS); given alone, without a model, only
+ * that is served. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,7 +20,8 @@
 
 static const char USAGE[] =
     "serve <model> [--host 127.0.0.1] [--port 8080] [--api-key K] [--slots 1] [--ctx N] [--queue 16]\n"
-    "              [--template NAME] [--grace SECONDS] [-t threads]";
+    "              [--template NAME] [--grace SECONDS] [-t threads] [--shards DIR]\n"
+    "       serve --shards DIR [--host H] [--port N]   (a model folder as a mirror / web seed)";
 
 #ifndef DP_HAVE_MHD
 
@@ -32,6 +36,7 @@ int cmd_serve(int argc, char **argv) {
 #else
 
 #include "serve_http.h"
+#include "serve_shards.h"
 
 /* The last path component of the model directory: the name clients see. */
 static void model_name(const char *dir, char *out, size_t cap) {
@@ -42,14 +47,31 @@ static void model_name(const char *dir, char *out, size_t cap) {
     snprintf(out, cap, "%.*s", (int)(n - i), dir + i);
 }
 
+/* --shards without a model: a mirror until SIGTERM / SIGINT */
+static int serve_shards_only(srv_shards *sh, const char *host, int port, sigset_t *sigs) {
+    dp_error e = {0};
+    if (srv_shards_start(sh, host, port, &e) != DP_OK) {
+        srv_shards_free(sh);
+        return cli_fail("serve", &e);
+    }
+    fprintf(stderr, "doppler serve: shards on http://%s%s%s:%d\n", strchr(host, ':') ? "[" : "", host,
+            strchr(host, ':') ? "]" : "", srv_shards_port(sh));
+    int sig = 0;
+    sigwait(sigs, &sig);
+    fprintf(stderr, "doppler serve: stopped (%lu requests)\n", srv_shards_count(sh));
+    srv_shards_free(sh);
+    return 0;
+}
+
 int cmd_serve(int argc, char **argv) {
-    const char *model = NULL, *host = "127.0.0.1", *key = NULL, *tmpl = NULL;
+    const char *model = NULL, *host = "127.0.0.1", *key = NULL, *tmpl = NULL, *shards_dir = NULL;
     long port = 8080, slots = 1, n_ctx = 0, queue = 16, threads = 0, grace = 5;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--host") && v) host = argv[++i];
         else if (!strcmp(a, "--api-key") && v) key = argv[++i];
         else if (!strcmp(a, "--template") && v) tmpl = argv[++i];
+        else if (!strcmp(a, "--shards") && v) shards_dir = argv[++i];
         else if (!strcmp(a, "--port") && v) { if (!cli_int("serve", a, argv[++i], 0, 65535, &port)) return 2; }
         else if (!strcmp(a, "--slots") && v) { if (!cli_int("serve", a, argv[++i], 1, 256, &slots)) return 2; }
         else if (!strcmp(a, "--ctx") && v) { if (!cli_int("serve", a, argv[++i], 16, 1 << 24, &n_ctx)) return 2; }
@@ -59,7 +81,7 @@ int cmd_serve(int argc, char **argv) {
         else if (a[0] == '-' || model) return cli_usage(USAGE);
         else model = a;
     }
-    if (!model) return cli_usage(USAGE);
+    if (!model && !shards_dir) return cli_usage(USAGE);
     if (!key) key = getenv("DOPPLER_API_KEY");
     if (key && !key[0]) {
         fprintf(stderr, "doppler serve: the API key is empty\n");
@@ -75,6 +97,9 @@ int cmd_serve(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
 
     dp_error e = {0};
+    srv_shards *sh = NULL;
+    if (shards_dir && srv_shards_new(shards_dir, &sh, &e) != DP_OK) return cli_fail("serve", &e);
+    if (!model) return serve_shards_only(sh, host, (int)port, &sigs);
     dp_model *m = NULL;
     dp_tokenizer *tok = NULL;
     srv_chat *chat = NULL;
@@ -83,6 +108,10 @@ int cmd_serve(int argc, char **argv) {
     dp_error chat_e = {0};
     char name[256];
     model_name(model, name, sizeof name);
+    if (!(model = cli_model_dir("serve", model))) { /* a URL: mounted lazily */
+        srv_shards_free(sh);
+        return 1;
+    }
     int rc = 0;
     dp_status st = cli_load(model, (int)threads, &m, &e);
     if (st == DP_OK) st = dp_tokenizer_load(model, &tok, &e);
@@ -90,13 +119,14 @@ int cmd_serve(int argc, char **argv) {
     srv_engine_opts eo = {(int)slots, (int)queue, (int32_t)n_ctx};
     if (st == DP_OK) st = srv_engine_new(m, tok, &eo, &g, &e);
     if (st == DP_OK) {
-        srv_http_opts ho = {host, (int)port, key, name, m, tok, g, chat, chat_e.msg};
+        srv_http_opts ho = {host, (int)port, key, name, m, tok, g, chat, chat_e.msg, sh};
         st = srv_http_start(&ho, &h, &e);
     }
     if (st != DP_OK) {
         rc = cli_fail("serve", &e);
         goto done;
     }
+    if (sh) fprintf(stderr, "doppler serve: %s served as a mirror (/manifest.json, /shards/)\n", shards_dir);
     if (!chat) fprintf(stderr, "doppler serve: no chat format (%s): /v1/chat/completions answers 400\n", chat_e.msg);
     fprintf(stderr, "doppler serve: %s on http://%s%s%s:%d (%ld slot%s of %d tokens, queue %ld%s%s%s)\n", name,
             strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", srv_http_port(h), slots, slots == 1 ? "" : "s",
@@ -115,6 +145,7 @@ int cmd_serve(int argc, char **argv) {
 
 done:
     srv_http_stop(h);
+    srv_shards_free(sh);
     srv_engine_free(g);
     srv_chat_free(chat);
     dp_tokenizer_free(tok);

@@ -29,6 +29,7 @@ static const command COMMANDS[] = {
     {"bench", cmd_bench, "bench <model> [-p 512] [-n 128] [-t threads] [-r reps] [--seqs N] [--json]"},
     {"tokenize", cmd_tokenize, "tokenize <source> [--special]   text on stdin -> ids"},
     {"detokenize", cmd_detokenize, "detokenize <source>   ids on stdin -> text"},
+    {"pull", cmd_pull, "pull <url> [<url>...] <dir> [--id ID] [--quiet]   a model from HTTP mirrors/peers, every file verified"},
     {"verify", cmd_verify, "verify <model>   check every shard's SHA-256"},
     {"info", cmd_info, "info <model>   print the model description"},
     {"kernels", cmd_kernels, "kernels list|show|verify|gate   the WebGPU kernel registry (docs/KERNELS.md)"},
@@ -42,6 +43,9 @@ static void usage(FILE *f) {
         fprintf(f, "  %s\n", COMMANDS[i].help);
     fprintf(f, "\n--backend cpu|webgpu: eval, run and bench on WebGPU run `node web/doppler.mjs` "
                "(the WebAssembly build; see docs/WEBGPU.md)\n");
+    fprintf(f, "A <model> of run, chat, eval, bench and info may be an http(s):// URL: it is mounted lazily, shards "
+               "fetched when first read, into --cache DIR (default $XDG_CACHE_HOME/doppler) holding at most --disk-cache MIB of "
+               "shards (default: no limit; docs/HOSTING.md)\n");
 }
 
 /* argv[0] is the command; hands it to web/doppler.mjs (returns only on failure) */
@@ -54,13 +58,27 @@ static int run_webgpu(int argc, char **argv) {
     return cli_exec_web(argc, argv);
 }
 
+/* `--cache DIR` and `--disk-cache MIB` (where models given as URLs are mounted, and the byte
+ * budget of its shard store) go to DOPPLER_CACHE / DOPPLER_DISK_CACHE for tools/cli_fetch.c. */
+static int take_cache(const char *opt, const char *v) {
+    if (!v) return 0;
+    if (!strcmp(opt, "--cache")) return setenv("DOPPLER_CACHE", v, 1) == 0;
+    if (!strcmp(opt, "--disk-cache")) return setenv("DOPPLER_DISK_CACHE", v, 1) == 0;
+    return 0;
+}
+
 /* Takes `--backend X` / `--backend=X` out of argv[1..] (the commands do not know it): *webgpu
- * when X is webgpu; -1 for a value other than cpu / webgpu. Returns the new argc. */
+ * when X is webgpu; -1 for a value other than cpu / webgpu; takes --cache / --disk-cache too.
+ * Returns the new argc. */
 static int take_backend(int argc, char **argv, int *webgpu) {
     int n = 1;
     *webgpu = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
+        if (take_cache(argv[i], i + 1 < argc ? argv[i + 1] : NULL)) {
+            i++;
+            continue;
+        }
         if (!strcmp(argv[i], "--backend") && i + 1 < argc) v = argv[++i];
         else if (!strncmp(argv[i], "--backend=", 10)) v = argv[i] + 10;
         else {
@@ -78,6 +96,11 @@ static int take_backend(int argc, char **argv, int *webgpu) {
 }
 
 int main(int argc, char **argv) {
+    while (argc > 2 && take_cache(argv[1], argv[2])) { /* also before the command */
+        argv[2] = argv[0];
+        argv += 2;
+        argc -= 2;
+    }
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

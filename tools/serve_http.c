@@ -501,6 +501,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     srv_http *h = cls;
     conn_state *cs = *con_cls;
+    if (!cs && h->o.shards && srv_shards_route(h->o.shards, url)) return srv_shards_answer(h->o.shards, c, url, method);
     if (!cs) {
         if (!(cs = calloc(1, sizeof *cs))) return MHD_NO;
         *con_cls = cs;
