@@ -8,6 +8,7 @@
 
 #include "doppler.h"
 #include "serve_engine.h"
+#include "serve_lora.h"
 
 typedef struct srv_http_opts {
     const char *host;      /* address to bind: "127.0.0.1", "::1", "0.0.0.0", a name */
@@ -19,6 +20,7 @@ typedef struct srv_http_opts {
     srv_engine *g;
     const srv_chat *chat;  /* NULL: the model has no chat format (chat_err says why) */
     const char *chat_err;
+    srv_lora *lora;        /* the --lora adapters (possibly none) */
 } srv_http_opts;
 
 typedef struct srv_http srv_http;
