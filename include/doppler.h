@@ -448,6 +448,12 @@ typedef struct dp_chat_msg {
  * length: DP_ERR_LIMIT, nothing written, *len = the length (ask with text NULL, cap 0). */
 dp_status dp_chat_render(const dp_tokenizer *t, const char *family, const char *tmpl, const dp_chat_msg *msgs,
                          size_t n, int add_generation_prompt, char *text, size_t cap, size_t *len, dp_error *e);
+/* The name of the template dp_chat_render would use for the same t, family and tmpl ("chatml",
+ * "llama3", ...: a static string, valid for the process) into *name, without rendering: a server
+ * checks the model has a chat format once at start and reports which. Unknown or absent
+ * template: DP_ERR_UNSUPPORTED with the reason, *name untouched. */
+dp_status dp_chat_template_name(const dp_tokenizer *t, const char *family, const char *tmpl, const char **name,
+                                dp_error *e);
 
 /* ---- generation: the token loop ----
  *

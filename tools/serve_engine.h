@@ -75,7 +75,7 @@ typedef struct srv_stats {
 } srv_stats;
 void srv_engine_stats(srv_engine *g, srv_stats *s);
 
-/* ---- the model's chat format (serve_chat.c: the one place that reaches past doppler.h) ---- */
+/* ---- the model's chat format (serve_chat.c, on doppler.h's dp_chat_render) ---- */
 
 typedef struct srv_chat srv_chat;
 /* template: a name (as `doppler chat --template`) or NULL for the model's own. Fails with a
