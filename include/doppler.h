@@ -340,6 +340,8 @@ typedef struct dp_ppl_stats {
     double rms_dp, rms_dp_err;        /* RMS of p(next) - p_base(next) */
 } dp_ppl_stats;
 
+typedef struct dp_adapter dp_adapter; /* below: LoRA adapters */
+
 typedef struct dp_ppl_params {
     int32_t n_ctx;          /* tokens per chunk, >= 4 (0 with kld_base_in: the file's) */
     int32_t n_batch;        /* tokens per forward pass; <= 0: min(n_ctx, 512) */
@@ -349,12 +351,15 @@ typedef struct dp_ppl_params {
     const char *kld_base_in;   /* compare against this base file; NULL: no */
     const char *logits_out;    /* raw little-endian f32 [count, vocab]: the logits of every scored
                                   position in order; NULL: no */
+    dp_adapter *adapter;       /* a LoRA adapter loaded on the model, applied to every chunk at
+                                  adapter_scale (dp_ctx_set_adapter); NULL: the base model */
+    float adapter_scale;       /* default 1 */
     /* called after every chunk with the running figures; may be NULL */
     void (*progress)(void *ud, const dp_ppl_stats *s);
     void *progress_ud;
 } dp_ppl_params;
 
-void dp_ppl_params_default(dp_ppl_params *p); /* zeroes; bos -1 */
+void dp_ppl_params_default(dp_ppl_params *p); /* zeroes; bos -1, adapter_scale 1 */
 
 /* Runs the model over ids[0..n_ids) (NULL with kld_base_in: the file's tokens; given, they must
  * be the file's) and fills *out. Fewer than 2 * n_ctx tokens, n_ctx < 4, both kld_base_in and
@@ -367,7 +372,7 @@ dp_status dp_perplexity(dp_model *m, const int32_t *ids, int64_t n_ids, const dp
 
 /* ---- LoRA adapters ---- */
 
-typedef struct dp_adapter dp_adapter; /* A/B matrices of one LoRA adapter on a model's backend */
+/* dp_adapter (declared above): A/B matrices of one LoRA adapter on a model's backend */
 
 /* Load the RDRR adapter directory dir (`doppler convert <peft-dir> <out> --base <model-dir>`)
  * onto m's backend. The adapter names its base by model id (the SHA-256 of the base's
@@ -448,6 +453,12 @@ typedef struct dp_chat_msg {
  * length: DP_ERR_LIMIT, nothing written, *len = the length (ask with text NULL, cap 0). */
 dp_status dp_chat_render(const dp_tokenizer *t, const char *family, const char *tmpl, const dp_chat_msg *msgs,
                          size_t n, int add_generation_prompt, char *text, size_t cap, size_t *len, dp_error *e);
+/* The name of the template dp_chat_render would use for the same t, family and tmpl ("chatml",
+ * "llama3", ...: a static string, valid for the process) into *name, without rendering: a server
+ * checks the model has a chat format once at start and reports which. Unknown or absent
+ * template: DP_ERR_UNSUPPORTED with the reason, *name untouched. */
+dp_status dp_chat_template_name(const dp_tokenizer *t, const char *family, const char *tmpl, const char **name,
+                                dp_error *e);
 
 /* ---- generation: the token loop ----
  *

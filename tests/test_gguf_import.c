@@ -12,7 +12,9 @@
  *  4. every hf-tiny family written as GGUF the way llama.cpp's converter lays it out (below),
  *     imported, against the reference logits (1e-3): the only coverage of the gemma2, gemma3,
  *     phi3, qwen3 and Mixtral conventions, since no llama.cpp-written files of them are fixtures;
- *  5. hostile metadata: missing keys, wrong shapes, unsupported architectures give errors. */
+ *  5. llama.cpp's Q4_K_M of a Gemma-3-shaped model (rows of 1152: q5_0 / q8_0 fallbacks) against
+ *     llama.cpp's logits and the f32 model (check_gemma3_shape);
+ *  6. hostile metadata: missing keys, wrong shapes, unsupported architectures give errors. */
 #include <math.h>
 #include <string.h>
 
@@ -354,6 +356,79 @@ static void check_q4km_vs_f32(const char *name, const char *hf_rel, double max_b
     }
     free(x);
     free(y);
+}
+
+static double rms_diff(const float *a, const float *b, size_t count) {
+    double s = 0;
+    for (size_t i = 0; i < count; i++) s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+    return sqrt(s / (double)count);
+}
+
+/* tests/data/gguf/gemma3-shape-q4_k_m.gguf: llama.cpp's Q4_K_M of a model with Gemma 3 1B's
+ * hidden size (1152) and head layout, so every matrix whose rows are 1152 long falls back from
+ * q4_K to q5_0 (q6_K to q8_0). Imported and run on the CPU: the file holds q5_0, q8_0, q4_K and
+ * q6_K tensors; its logits are finite, as close to llama.cpp's logits for that file as the README
+ * asks of the other quantized files (max <= 0.25 x llama.cpp's own error against f32), and as
+ * accurate against the f32 model (the same weights synthesized from gemma3-shape-config.json)
+ * as llama.cpp is against its f32 file: RMS within 1.05x of llama.cpp's (issue 11's bound). */
+static void check_gemma3_shape(const int32_t *ids, int n) {
+    const char *p = t_data("gguf/gemma3-shape-q4_k_m.gguf");
+    CHECK_MSG(p != NULL, "tests/data/gguf/gemma3-shape-q4_k_m.gguf missing");
+    if (!p) return;
+    char src[700], cfg[700], q[700], f[700];
+    snprintf(src, sizeof src, "%s", p);
+    snprintf(cfg, sizeof cfg, "%s", t_data("gguf/gemma3-shape-config.json"));
+    const char *tmp = t_tmpdir("gguf_import_g3shape");
+    snprintf(q, sizeof q, "%s/q4_k_m", tmp);
+    snprintf(f, sizeof f, "%s/f32", tmp);
+    CHECK(convert_gguf(src, q));
+    check_bytes_kept(src, q);
+    dp_error e = {0};
+    dp_write_opts o = {0};
+    o.recipe = DP_RECIPE_F32;
+    CHECK_MSG(dp_synth(NULL, NULL, cfg, f, &o, &e) == DP_OK, "synth %s: %s", cfg, e.msg);
+    int counts[4] = {0};
+    static const dp_dtype WANT[4] = {DP_DTYPE_Q5_0, DP_DTYPE_Q8_0, DP_DTYPE_Q4_K, DP_DTYPE_Q6_K};
+    dp_rdrr *m = NULL;
+    if (dp_rdrr_open(q, &m, &e) == DP_OK) {
+        for (size_t i = 0; i < dp_rdrr_n_tensors(m); i++)
+            for (int k = 0; k < 4; k++) counts[k] += dp_rdrr_tensor_at(m, i)->dtype == WANT[k];
+        dp_rdrr_free(m);
+    }
+    for (int k = 0; k < 4; k++) CHECK_MSG(counts[k] > 0, "no tensor of type %s", dp_dtype_name(WANT[k]));
+    int vq = 0, vf = 0;
+    size_t count = (size_t)n * 512;
+    float *dq = eval_model(q, ids, n, &vq), *df = eval_model(f, ids, n, &vf);
+    float *lq = read_f32_file(t_data, "gguf/logits-llamacpp-gemma3-shape-q4_k_m.f32", count);
+    float *lf = read_f32_file(t_data, "gguf/logits-llamacpp-gemma3-shape-f32.f32", count);
+    CHECK(dq && df && lq && lf && vq == 512 && vf == 512);
+    if (dq && df && lq && lf) {
+        bool finite = true;
+        for (size_t i = 0; i < count; i++) finite = finite && isfinite(dq[i]);
+        CHECK_MSG(finite, "non-finite logits");
+        cmp own = compare(lq, lf, n, 512), vs_lc = compare(dq, lq, n, 512), vs_f = compare(dq, df, n, 512);
+        cmp f32 = compare(df, lf, n, 512);
+        double own_rms = rms_diff(lq, lf, count), our_rms = rms_diff(dq, df, count);
+        printf("gemma3-shape q4_k_m (%d q5_0, %d q8_0, %d q4_k, %d q6_k): vs llama.cpp's logits max |dlogit| %.4f "
+               "(bound 0.25 x own %.4f), top-1 %d/%d; vs f32 RMS %.4f (llama.cpp %.4f, bound 1.05x), max %.4f, "
+               "top-1 %d/%d; f32 vs llama.cpp f32 max %.4f\n",
+               counts[0], counts[1], counts[2], counts[3], vs_lc.max_abs, own.max_abs, vs_lc.top1_same, n, our_rms,
+               own_rms, vs_f.max_abs, vs_f.top1_same, n, f32.max_abs);
+        /* llama.cpp's f16 KV cache: the README's 2e-2 at logit std 1.34, scaled to this model's std */
+        double mean = 0, sd = 0;
+        for (size_t i = 0; i < count; i++) mean += lf[i];
+        mean /= (double)count;
+        for (size_t i = 0; i < count; i++) sd += (lf[i] - mean) * (lf[i] - mean);
+        sd = sqrt(sd / (double)count);
+        printf("gemma3-shape: logit std %.2f, f32 bound %.4f\n", sd, 2e-2 / 1.34 * sd);
+        CHECK_MSG(f32.max_abs <= 2e-2 / 1.34 * sd, "f32 model vs llama.cpp's f32 file: %g", f32.max_abs);
+        CHECK_MSG(vs_lc.max_abs <= 0.25 * own.max_abs, "vs llama.cpp: max |dlogit| %g", vs_lc.max_abs);
+        CHECK_MSG(our_rms <= 1.05 * own_rms, "RMS error vs f32 %g > 1.05 x llama.cpp's %g", our_rms, own_rms);
+    }
+    free(dq);
+    free(df);
+    free(lq);
+    free(lf);
 }
 
 /* GGUF row r of a q/k matrix holds Hugging Face row src_row(r): llama.cpp's converter permutes each
@@ -793,6 +868,7 @@ int main(void) {
     check_q4km_vs_f32("gguf/hf", "fixtures/gguf/hf", 3.0, 0.5, 12);
     check_q4km_vs_f32("hf-tiny/llama", "fixtures/hf-tiny/llama", 0.05, 0.01, 36);
     check_q4km_same_as_llamacpp();
+    check_gemma3_shape(ids, n);
     static const char *const FAMS[] = {"llama", "gemma2", "gemma3", "phi3", "qwen3", "mixtral"};
     for (size_t i = 0; i < sizeof FAMS / sizeof FAMS[0]; i++) check_family_gguf(FAMS[i]);
     check_hostile();

@@ -7,7 +7,8 @@
  * conversion (small, positive) and of hf-tiny qwen3 (far from 0) against it, each equal to the
  * exact full-vocabulary KL computed here from both models' `eval` logits; and the errors: text
  * shorter than two contexts, a context past the model's positions, an empty file, a truncated
- * base file, a text other than the base file's. */
+ * base file, a text other than the base file's; --lora (fixtures/lora/llama's adapter_a): its
+ * saved logits equal `eval --lora`'s, DIR:0 is the base. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -108,13 +109,13 @@ static char *make_text(size_t n, size_t *len) {
 }
 
 /* logits [CTX, vocab] of chunk k of ids (first token BOS) from `doppler eval` on model */
-static float *eval_chunk(const char *model, const int32_t *ids, int k, int vocab) {
+static float *eval_chunk_with(const char *model, const char *extra, const int32_t *ids, int k, int vocab) {
     dp_buf b = {0};
     for (int i = 0; i < CTX; i++) dp_buf_printf(&b, "%d ", i ? ids[k * CTX + i] : BOS);
     float *out = NULL;
     size_t n = 0;
     if (spit(path("chunk.txt"), b.data, b.len) &&
-        sh("'%s' eval '%s' --ids-file '%s' --logits '%s'", tool, model, path("chunk.txt"), path("chunk.f32")) == 0) {
+        sh("'%s' eval '%s' --ids-file '%s' --logits '%s' %s", tool, model, path("chunk.txt"), path("chunk.f32"), extra) == 0) {
         out = (float *)slurp(path("chunk.f32"), &n);
         if (out && n != (size_t)CTX * (size_t)vocab * 4u) {
             fprintf(stderr, "eval wrote %zu bytes\n", n);
@@ -125,6 +126,10 @@ static float *eval_chunk(const char *model, const int32_t *ids, int k, int vocab
     dp_buf_free(&b);
     CHECK_MSG(out != NULL, "doppler eval on chunk %d of %s", k, model);
     return out;
+}
+
+static float *eval_chunk(const char *model, const int32_t *ids, int k, int vocab) {
+    return eval_chunk_with(model, "", ids, k, vocab);
 }
 
 static double log_softmax_at(const float *x, int n, int tok, double *lp) {
@@ -307,6 +312,39 @@ int main(void) {
     CHECK_MSG(fabs(kld_cli - q8.kld) <= 5e-7 && fabs(top_cli - 100 * q8.same_top) <= 5e-4, "the tool printed KL %g, same top %g",
               kld_cli, top_cli);
     CHECK_MSG(fabs(q8.ppl_base - ppl) <= 1e-3 * ppl, "PPL(base) %g, base run's %g", q8.ppl_base, ppl);
+
+    /* --lora: the adapter on every chunk: the saved logits of chunk 1 are `eval --lora`'s, and
+     * the perplexity moves; --lora DIR:0 is the base run exactly */
+    const char *lf = t_shared("fixtures/lora/llama/adapter_a");
+    CHECK_MSG(lf || !getenv("CI"), "fixtures/lora/llama missing (CI)");
+    if (lf) {
+        char lora_arg[4300];
+        CHECK(sh("'%s' convert '%s' '%s' --base '%s' 2>/dev/null", tool, lf, path("lora"), path("f32")) == 0);
+        CHECK(sh("'%s' perplexity '%s' -f '%s' --ctx %d --batch %d --save-logits '%s' -t 2 --lora '%s' >'%s'", tool,
+                 path("f32"), path("text.txt"), CTX, BATCH, path("lsaved.f32"), path("lora"), path("lppl.txt")) == 0);
+        CHECK(sh("'%s' perplexity '%s' -f '%s' --ctx %d --batch %d -t 2 --lora '%s:0' >'%s'", tool, path("f32"),
+                 path("text.txt"), CTX, BATCH, path("lora"), path("zppl.txt")) == 0);
+        double lppl = number_after(path("lppl.txt"), "Final estimate: PPL = ");
+        double zppl = number_after(path("zppl.txt"), "Final estimate: PPL = ");
+        snprintf(lora_arg, sizeof lora_arg, "--lora '%s'", path("lora"));
+        size_t ln = 0;
+        float *ls = (float *)slurp(path("lsaved.f32"), &ln), *le = eval_chunk_with(path("f32"), lora_arg, ids, 1, vocab);
+        double d = INFINITY;
+        if (ls && le && ln == saved_n) {
+            d = 0;
+            for (int i = 0; i < scored * vocab; i++) {
+                double x = fabs((double)ls[(size_t)scored * vocab + i] - le[(size_t)first * vocab + i]);
+                if (!(x <= d)) d = x;
+            }
+        }
+        printf("  --lora: PPL %.4f (base %.4f, scale 0 %.4f); chunk 1's saved logits vs eval --lora: max |d| %.2g\n",
+               lppl, ppl, zppl, d);
+        CHECK_MSG(d <= 1e-4, "perplexity --lora logits differ from eval --lora by %g", d);
+        CHECK_MSG(fabs(lppl - ppl) > 1e-5 * ppl, "--lora did not move the perplexity (%g vs %g)", lppl, ppl);
+        CHECK_MSG(zppl == ppl, "--lora DIR:0 gives %g, the base %g", zppl, ppl);
+        dp_free(ls);
+        dp_free(le);
+    }
 
     /* errors */
     char args[8192];

@@ -1,6 +1,6 @@
 /* test_public_header.c — include/doppler.h compiles on its own as plain C11 and its basic
  * contracts hold (status strings, NULL-safe frees, argument checks), and the tokenizer API
- * round-trips text with the caller's buffers (Llama 3's tokenizer.json from ../shared when
+ * round-trips text with the caller's buffers and names chat templates (Llama 3's tokenizer.json from ../shared when
  * present). */
 #include "doppler.h"
 
@@ -48,6 +48,14 @@ int main(void) {
         CHECK(dp_detokenize(t, &bad, 1, 0, out, sizeof out, &len, &e) == DP_ERR_INVALID_ARG && e.msg[0]);
         CHECK(dp_tokenize(t, NULL, 3, 0, 0, ids, 64, &n, &e) == DP_ERR_INVALID_ARG);
         CHECK(dp_tokenize(t, "", 0, 0, 0, NULL, 0, &n, &e) == DP_OK && n == 0);
+        /* the template dp_chat_render uses, by name: the family's, a named one, none */
+        const char *name = "untouched";
+        CHECK(dp_chat_template_name(t, "llama", NULL, &name, &e) == DP_OK && !strcmp(name, "llama3"));
+        CHECK(dp_chat_template_name(t, NULL, "chatml", &name, &e) == DP_OK && !strcmp(name, "chatml"));
+        name = "untouched";
+        CHECK(dp_chat_template_name(t, NULL, "no-such-template", &name, &e) == DP_ERR_UNSUPPORTED && e.msg[0] &&
+              !strcmp(name, "untouched"));
+        CHECK(dp_chat_template_name(t, NULL, NULL, NULL, &e) == DP_ERR_INVALID_ARG);
         dp_tokenizer_free(t);
     } else {
         t_skip_part("no llama3 tokenizer in ../shared: the tokenizer round trip");

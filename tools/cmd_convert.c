@@ -1,4 +1,5 @@
-/* cmd_convert.c — `doppler convert <hf-dir|file.gguf> <out-dir> [--dtype D] [--quant Q]`. */
+/* cmd_convert.c — `doppler convert <hf-dir|file.gguf> <out-dir> [--dtype D] [--quant Q]`, or a LoRA
+ * adapter (PEFT directory or llama.cpp GGUF LoRA file) with --base <model-dir>. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,7 +10,7 @@
 
 static const char USAGE[] =
     "convert <hf-dir|file.gguf> <out-dir> [--dtype f32|f16|bf16] [--quant q4_k_m|q8_0|q6_k|f16] [--shard-mb N]\n"
-    "       convert <peft-adapter-dir> <out-dir> --base <model-dir>   (a LoRA adapter for that RDRR model)";
+    "       convert <peft-adapter-dir|lora.gguf> <out-dir> --base <model-dir>   (a LoRA adapter for that RDRR model)";
 
 int cmd_convert(int argc, char **argv) {
     const char *src = NULL, *dst = NULL, *base = NULL;

@@ -19,7 +19,7 @@
 
 static const char USAGE[] =
     "perplexity <model> -f text.txt [--ctx N] [--batch N] [--chunks N] [-t threads]\n"
-    "                   [--kl-divergence-base FILE [--kl-divergence]] [--save-logits FILE]";
+    "                   [--kl-divergence-base FILE [--kl-divergence]] [--save-logits FILE] " CLI_LORA_USAGE;
 
 #define TEXT_MAX ((size_t)1 << 30)
 
@@ -78,9 +78,15 @@ int cmd_perplexity(int argc, char **argv) {
     const char *model = NULL, *text = NULL, *base = NULL, *logits = NULL;
     long n_ctx = 512, n_batch = 0, n_chunks = 0, threads = 0;
     bool kl = false, ctx_given = false;
+    cli_lora lora = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-f") && v) text = argv[++i];
+        if (!strcmp(a, "--lora") && v) {
+            if (!cli_lora_parse("perplexity", argv[++i], &lora)) {
+                cli_lora_free(&lora);
+                return 2;
+            }
+        } else if (!strcmp(a, "-f") && v) text = argv[++i];
         else if (!strcmp(a, "--kl-divergence-base") && v) base = argv[++i];
         else if (!strcmp(a, "--save-logits") && v) logits = argv[++i];
         else if (!strcmp(a, "--kl-divergence")) kl = true;
@@ -93,13 +99,18 @@ int cmd_perplexity(int argc, char **argv) {
             if (!cli_int("perplexity", a, argv[++i], 1, 1 << 30, &n_chunks)) return 2;
         } else if (!strcmp(a, "-t") && v) {
             if (!cli_int("perplexity", a, argv[++i], 0, 1024, &threads)) return 2;
-        } else if (a[0] == '-' || model) return cli_usage(USAGE);
-        else model = a;
+        } else if (a[0] == '-' || model) {
+            cli_lora_free(&lora);
+            return cli_usage(USAGE);
+        } else model = a;
     }
-    if (!model || (!text && !kl)) return cli_usage(USAGE);
-    if (kl && !base) {
-        fprintf(stderr, "doppler perplexity: --kl-divergence compares against the file given with --kl-divergence-base\n");
-        return 2;
+    if (!model || (!text && !kl) || (kl && !base)) {
+        cli_lora_free(&lora);
+        if (kl && !base) {
+            fprintf(stderr, "doppler perplexity: --kl-divergence compares against the file given with --kl-divergence-base\n");
+            return 2;
+        }
+        return cli_usage(USAGE);
     }
     dp_error e = {0};
     dp_tokenizer *tok = NULL;
@@ -118,6 +129,10 @@ int cmd_perplexity(int argc, char **argv) {
     p.progress = progress;
     p.progress_ud = &v;
     dp_status st = cli_load(model, (int)threads, &m, &e);
+    if (st == DP_OK && lora.dir && (st = dp_adapter_load(m, lora.dir, &lora.a, &e)) == DP_OK) {
+        p.adapter = lora.a;
+        p.adapter_scale = lora.scale;
+    }
     /* BOS as llama.cpp: when the tokenizer adds one, it also starts every chunk */
     if (st == DP_OK && (st = dp_tokenizer_load(model, &tok, &e)) != DP_OK && kl && !text) {
         st = DP_OK; /* comparing over the file's tokens: the model's BOS will do */
@@ -138,6 +153,7 @@ int cmd_perplexity(int argc, char **argv) {
 done:
     dp_tokens_free(&ids);
     dp_tokenizer_free(tok);
+    cli_lora_free(&lora); /* before its model */
     dp_model_free(m);
     return rc;
 }

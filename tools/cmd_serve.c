@@ -2,8 +2,9 @@
  * completions, models) plus /health and /metrics, over --slots contexts on the one loaded model.
  * serve_request.c checks request bodies, serve_engine.c runs the slots and the queue,
  * serve_http.c speaks HTTP through libmicrohttpd (an optional dependency: without it this command
- * says how to get it). SIGTERM / SIGINT: stop accepting, answer queued requests 503, let running
- * ones finish for a grace period, cancel the rest, exit 0.
+ * says how to get it), serve_lora.c holds the --lora adapters (GET/POST /lora-adapters and each
+ * request's "lora" list, as llama-server). SIGTERM / SIGINT: stop accepting, answer queued requests 503,
+ * let running ones finish for a grace period, cancel the rest, exit 0.
  * --shards DIR also serves a model folder as a mirror / web seed (serve_shards.c: /manifest.json,
  * /shards/<sha256>.bin, tokenizer files, with Range and CORS); given alone, without a model, only
  * that is served. */
@@ -20,7 +21,7 @@
 
 static const char USAGE[] =
     "serve <model> [--host 127.0.0.1] [--port 8080] [--api-key K] [--slots 1] [--ctx N] [--queue 16]\n"
-    "              [--template NAME] [--grace SECONDS] [-t threads] [--shards DIR]\n"
+    "              [--template NAME] [--grace SECONDS] [-t threads] [--lora DIR[:scale]]... [--shards DIR]\n"
     "       serve --shards DIR [--host H] [--port N]   (a model folder as a mirror / web seed)";
 
 #ifndef DP_HAVE_MHD
@@ -63,31 +64,52 @@ static int serve_shards_only(srv_shards *sh, const char *host, int port, sigset_
     return 0;
 }
 
-int cmd_serve(int argc, char **argv) {
-    const char *model = NULL, *host = "127.0.0.1", *key = NULL, *tmpl = NULL, *shards_dir = NULL;
-    long port = 8080, slots = 1, n_ctx = 0, queue = 16, threads = 0, grace = 5;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--host") && v) host = argv[++i];
-        else if (!strcmp(a, "--api-key") && v) key = argv[++i];
-        else if (!strcmp(a, "--template") && v) tmpl = argv[++i];
-        else if (!strcmp(a, "--shards") && v) shards_dir = argv[++i];
-        else if (!strcmp(a, "--port") && v) { if (!cli_int("serve", a, argv[++i], 0, 65535, &port)) return 2; }
-        else if (!strcmp(a, "--slots") && v) { if (!cli_int("serve", a, argv[++i], 1, 256, &slots)) return 2; }
-        else if (!strcmp(a, "--ctx") && v) { if (!cli_int("serve", a, argv[++i], 16, 1 << 24, &n_ctx)) return 2; }
-        else if (!strcmp(a, "--queue") && v) { if (!cli_int("serve", a, argv[++i], 0, 4096, &queue)) return 2; }
-        else if (!strcmp(a, "--grace") && v) { if (!cli_int("serve", a, argv[++i], 0, 3600, &grace)) return 2; }
-        else if (!strcmp(a, "-t") && v) { if (!cli_int("serve", a, argv[++i], 0, 1024, &threads)) return 2; }
-        else if (a[0] == '-' || model) return cli_usage(USAGE);
-        else model = a;
-    }
-    if (!model && !shards_dir) return cli_usage(USAGE);
-    if (!key) key = getenv("DOPPLER_API_KEY");
-    if (key && !key[0]) {
-        fprintf(stderr, "doppler serve: the API key is empty\n");
-        return 2;
-    }
+typedef struct serve_args {
+    const char *model, *host, *key, *tmpl, *shards_dir;
+    long port, slots, n_ctx, queue, threads, grace;
+    cli_lora lora[SRV_MAX_LORA];
+    char *lora_dir[SRV_MAX_LORA];
+    float lora_scale[SRV_MAX_LORA];
+    int n_lora;
+} serve_args;
 
+/* argv into a; false (after a message) on bad arguments. */
+static bool parse_args(int argc, char **argv, serve_args *a) {
+    for (int i = 1; i < argc; i++) {
+        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(k, "--lora") && v) {
+            if (a->n_lora == SRV_MAX_LORA) {
+                fprintf(stderr, "doppler serve: at most %d --lora adapters\n", SRV_MAX_LORA);
+                return false;
+            }
+            if (!cli_lora_parse("serve", argv[++i], &a->lora[a->n_lora])) return false;
+            a->lora_dir[a->n_lora] = a->lora[a->n_lora].dir;
+            a->lora_scale[a->n_lora] = a->lora[a->n_lora].scale;
+            a->n_lora++;
+        }
+        else if (!strcmp(k, "--host") && v) a->host = argv[++i];
+        else if (!strcmp(k, "--api-key") && v) a->key = argv[++i];
+        else if (!strcmp(k, "--template") && v) a->tmpl = argv[++i];
+        else if (!strcmp(k, "--shards") && v) a->shards_dir = argv[++i];
+        else if (!strcmp(k, "--port") && v) { if (!cli_int("serve", k, argv[++i], 0, 65535, &a->port)) return false; }
+        else if (!strcmp(k, "--slots") && v) { if (!cli_int("serve", k, argv[++i], 1, 256, &a->slots)) return false; }
+        else if (!strcmp(k, "--ctx") && v) { if (!cli_int("serve", k, argv[++i], 16, 1 << 24, &a->n_ctx)) return false; }
+        else if (!strcmp(k, "--queue") && v) { if (!cli_int("serve", k, argv[++i], 0, 4096, &a->queue)) return false; }
+        else if (!strcmp(k, "--grace") && v) { if (!cli_int("serve", k, argv[++i], 0, 3600, &a->grace)) return false; }
+        else if (!strcmp(k, "-t") && v) { if (!cli_int("serve", k, argv[++i], 0, 1024, &a->threads)) return false; }
+        else if (k[0] == '-' || a->model) return cli_usage(USAGE), false;
+        else a->model = k;
+    }
+    if (!a->model && !a->shards_dir) return cli_usage(USAGE), false;
+    if (!a->key) a->key = getenv("DOPPLER_API_KEY");
+    if (a->key && !a->key[0]) {
+        fprintf(stderr, "doppler serve: the API key is empty\n");
+        return false;
+    }
+    return true;
+}
+
+static int serve(const serve_args *a) {
     /* signals are taken by sigwait below; every thread started from here on blocks them */
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -98,47 +120,54 @@ int cmd_serve(int argc, char **argv) {
 
     dp_error e = {0};
     srv_shards *sh = NULL;
-    if (shards_dir && srv_shards_new(shards_dir, &sh, &e) != DP_OK) return cli_fail("serve", &e);
-    if (!model) return serve_shards_only(sh, host, (int)port, &sigs);
+    if (a->shards_dir && srv_shards_new(a->shards_dir, &sh, &e) != DP_OK) return cli_fail("serve", &e);
+    if (!a->model) return serve_shards_only(sh, a->host, (int)a->port, &sigs);
     dp_model *m = NULL;
     dp_tokenizer *tok = NULL;
     srv_chat *chat = NULL;
+    srv_lora *lora = NULL;
     srv_engine *g = NULL;
     srv_http *h = NULL;
     dp_error chat_e = {0};
     char name[256];
-    model_name(model, name, sizeof name);
-    if (!(model = cli_model_dir("serve", model))) { /* a URL: mounted lazily */
+    model_name(a->model, name, sizeof name);
+    const char *model = cli_model_dir("serve", a->model);
+    if (!model) { /* a URL: mounted lazily */
         srv_shards_free(sh);
         return 1;
     }
     int rc = 0;
-    dp_status st = cli_load(model, (int)threads, &m, &e);
+    dp_status st = cli_load(model, (int)a->threads, &m, &e);
     if (st == DP_OK) st = dp_tokenizer_load(model, &tok, &e);
-    if (st == DP_OK && srv_chat_new(m, tok, tmpl, &chat, &chat_e) != DP_OK && tmpl) st = (e = chat_e).status;
-    srv_engine_opts eo = {(int)slots, (int)queue, (int32_t)n_ctx};
+    if (st == DP_OK && srv_chat_new(m, tok, a->tmpl, &chat, &chat_e) != DP_OK && a->tmpl) st = (e = chat_e).status;
+    if (st == DP_OK) st = srv_lora_new(m, a->lora_dir, a->lora_scale, a->n_lora, &lora, &e);
+    srv_engine_opts eo = {(int)a->slots, (int)a->queue, (int32_t)a->n_ctx};
     if (st == DP_OK) st = srv_engine_new(m, tok, &eo, &g, &e);
     if (st == DP_OK) {
-        srv_http_opts ho = {host, (int)port, key, name, m, tok, g, chat, chat_e.msg, sh};
+        srv_http_opts ho = {a->host, (int)a->port, a->key, name, m, tok, g, chat, chat_e.msg, sh, lora};
         st = srv_http_start(&ho, &h, &e);
     }
     if (st != DP_OK) {
         rc = cli_fail("serve", &e);
         goto done;
     }
-    if (sh) fprintf(stderr, "doppler serve: %s served as a mirror (/manifest.json, /shards/)\n", shards_dir);
+    if (sh) fprintf(stderr, "doppler serve: %s served as a mirror (/manifest.json, /shards/)\n", a->shards_dir);
+    const char *host = a->host;
     if (!chat) fprintf(stderr, "doppler serve: no chat format (%s): /v1/chat/completions answers 400\n", chat_e.msg);
-    fprintf(stderr, "doppler serve: %s on http://%s%s%s:%d (%ld slot%s of %d tokens, queue %ld%s%s%s)\n", name,
-            strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", srv_http_port(h), slots, slots == 1 ? "" : "s",
-            srv_engine_n_ctx(g), queue, chat ? ", chat " : "", chat ? srv_chat_name(chat) : "", key ? ", API key required" : "");
-    if (!key && !srv_http_loopback(h))
+    fprintf(stderr, "doppler serve: %s on http://%s%s%s:%d (%ld slot%s of %d tokens, queue %ld%s%s%s", name,
+            strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", srv_http_port(h), a->slots,
+            a->slots == 1 ? "" : "s", srv_engine_n_ctx(g), a->queue, chat ? ", chat " : "", chat ? srv_chat_name(chat) : "",
+            a->key ? ", API key required" : "");
+    if (a->n_lora) fprintf(stderr, ", %d LoRA adapter%s", a->n_lora, a->n_lora == 1 ? "" : "s");
+    fprintf(stderr, ")\n");
+    if (!a->key && !srv_http_loopback(h))
         fprintf(stderr, "doppler serve: warning: listening beyond loopback without --api-key\n");
 
     int sig = 0;
     sigwait(&sigs, &sig);
-    fprintf(stderr, "doppler serve: %s: finishing requests (up to %ld s)\n", sig == SIGTERM ? "SIGTERM" : "SIGINT", grace);
+    fprintf(stderr, "doppler serve: %s: finishing requests (up to %ld s)\n", sig == SIGTERM ? "SIGTERM" : "SIGINT", a->grace);
     srv_http_quiesce(h);
-    srv_engine_stop(g, (int)grace * 1000);
+    srv_engine_stop(g, (int)a->grace * 1000);
     /* every job is done now; let the connections send their last bytes */
     for (double until = dp_time_now() + 2.0; srv_http_in_flight(h) > 0 && dp_time_now() < until;) usleep(10 * 1000);
     fprintf(stderr, "doppler serve: stopped\n");
@@ -146,10 +175,18 @@ int cmd_serve(int argc, char **argv) {
 done:
     srv_http_stop(h);
     srv_shards_free(sh);
-    srv_engine_free(g);
+    srv_engine_free(g); /* its contexts go before the adapters they use */
+    srv_lora_free(lora);
     srv_chat_free(chat);
     dp_tokenizer_free(tok);
     dp_model_free(m);
+    return rc;
+}
+
+int cmd_serve(int argc, char **argv) {
+    serve_args a = {.host = "127.0.0.1", .port = 8080, .slots = 1, .queue = 16, .grace = 5};
+    int rc = parse_args(argc, argv, &a) ? serve(&a) : 2;
+    for (int i = 0; i < a.n_lora; i++) free(a.lora[i].dir);
     return rc;
 }
 

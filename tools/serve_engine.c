@@ -22,6 +22,8 @@ struct srv_job {
     int32_t n_prompt;
     int32_t max_tokens;
     dp_sampling sampling;
+    dp_adapter *adapter;  /* NULL: the base model */
+    float lora_scale;
     char *stop[SRV_MAX_STOP];
     size_t stop_len[SRV_MAX_STOP];
     int n_stop;
@@ -89,6 +91,7 @@ srv_job *srv_job_new(srv_req *r, const int32_t *ids, int32_t n, uint64_t seed) {
     j->n_prompt = n;
     j->max_tokens = r->max_tokens;
     j->sampling = (dp_sampling){r->temperature, r->top_k, r->top_p, seed};
+    j->lora_scale = 1.0f;
     for (int i = 0; i < r->n_stop; i++) {
         j->stop[i] = r->stop[i];
         j->stop_len[i] = r->stop_len[i];
@@ -97,6 +100,11 @@ srv_job *srv_job_new(srv_req *r, const int32_t *ids, int32_t n, uint64_t seed) {
     j->n_stop = r->n_stop;
     r->n_stop = 0;
     return j;
+}
+
+void srv_job_set_lora(srv_job *j, dp_adapter *a, float scale) {
+    j->adapter = a;
+    j->lora_scale = a ? scale : 1.0f;
 }
 
 void srv_job_release(srv_job *j) {
@@ -302,14 +310,37 @@ static void start_slot(srv_engine *g, slot *s) {
     s->vis.len = 0;
     s->committed = 0;
     int32_t id = -1;
-    dp_status st = dp_ctx_eval(s->ctx, j->prompt, j->n_prompt, NULL, &e);
+    /* the job's adapter (a change resets the context, which the reset above did anyway) */
+    dp_status st = dp_ctx_set_adapter(s->ctx, j->adapter, j->lora_scale, 0, &e);
+    if (st == DP_OK) st = dp_ctx_eval(s->ctx, j->prompt, j->n_prompt, NULL, &e);
     if (st == DP_OK) st = dp_ctx_sample(s->ctx, &j->sampling, &id, &e);
     after_sample(g, s, st, id, true, t0, &e);
 }
 
+/* The pending tokens of slots[0..k) (all with one adapter and scale) in one batched pass; each
+ * slot samples its next. */
+static void batch_step(srv_engine *g, slot **slots, int k) {
+    for (int i = 0; i < k; i++) {
+        g->batch_ctx[i] = slots[i]->ctx;
+        g->batch_ids[i] = slots[i]->next;
+    }
+    dp_error e = {0};
+    double t0 = dp_time_now();
+    dp_status st = dp_batch_eval(g->batch, g->batch_ctx, g->batch_ids, k, &e);
+    for (int i = 0; i < k; i++) {
+        slot *s = slots[i];
+        int32_t id = -1;
+        dp_status sst = st == DP_OK ? dp_ctx_sample(s->ctx, &s->job->sampling, &id, &e) : st;
+        after_sample(g, s, sst, id, false, t0, &e);
+        t0 = dp_time_now();
+    }
+}
+
 /* One round: cancelled jobs leave, new ones evaluate their prompts, then the pending token of
- * every running slot goes through the model in one batched pass (dp_batch_eval) and each slot
- * samples its next. */
+ * every running slot goes through the model in a batched pass (dp_batch_eval) and each slot
+ * samples its next. One pass applies one adapter: the running slots are grouped by (adapter,
+ * scale) and each group is its own pass in the round (all slots in one pass when they share
+ * it, the usual case). */
 static void round_of_slots(srv_engine *g) {
     int k = 0;
     for (int i = 0; i < g->n_slots; i++) {
@@ -324,22 +355,21 @@ static void round_of_slots(srv_engine *g) {
         pthread_mutex_unlock(&g->mu);
         if (cancelled) continue;
         if (!s->started) start_slot(g, s);
-        if (s->job && s->pending) {
-            g->batch_ctx[k] = s->ctx;
-            g->batch_ids[k] = s->next;
-            g->batch_slot[k++] = s;
-        }
+        if (s->job && s->pending) g->batch_slot[k++] = s;
     }
-    if (!k) return;
-    dp_error e = {0};
-    double t0 = dp_time_now();
-    dp_status st = dp_batch_eval(g->batch, g->batch_ctx, g->batch_ids, k, &e);
-    for (int i = 0; i < k; i++) {
-        slot *s = g->batch_slot[i];
-        int32_t id = -1;
-        dp_status sst = st == DP_OK ? dp_ctx_sample(s->ctx, &s->job->sampling, &id, &e) : st;
-        after_sample(g, s, sst, id, false, t0, &e);
-        t0 = dp_time_now();
+    /* groups of one (adapter, scale), in slot order: the group is moved to the front of what is
+     * left, then stepped */
+    for (int done = 0; done < k;) {
+        const srv_job *lead = g->batch_slot[done]->job;
+        int n = done + 1;
+        for (int i = done + 1; i < k; i++) {
+            slot *s = g->batch_slot[i];
+            if (s->job->adapter != lead->adapter || s->job->lora_scale != lead->lora_scale) continue;
+            g->batch_slot[i] = g->batch_slot[n];
+            g->batch_slot[n++] = s;
+        }
+        batch_step(g, g->batch_slot + done, n - done);
+        done = n;
     }
 }
 

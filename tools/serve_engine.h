@@ -4,7 +4,8 @@
  * The engine thread is the only caller of dp_ctx_* (the model's backend keeps scratch that two
  * concurrent forward passes would share). Each round it evaluates the prompts of slots that
  * just took a request, then the next token of every running slot in one dp_batch_eval pass
- * (continuous batching); connection threads only tokenize, submit and wait. A job is shared by its connection and the engine and freed by the
+ * (continuous batching; slots whose requests chose different LoRA adapters or scales run as
+ * one pass per adapter and scale); connection threads only tokenize, submit and wait. A job is shared by its connection and the engine and freed by the
  * last of them to let go. */
 #ifndef DP_SERVE_ENGINE_H
 #define DP_SERVE_ENGINE_H
@@ -37,6 +38,9 @@ int32_t srv_engine_n_ctx(const srv_engine *g);
  * (r keeps the rest). NULL when out of memory. The caller holds one reference. */
 srv_job *srv_job_new(srv_req *r, const int32_t *ids, int32_t n, uint64_t seed);
 void srv_job_release(srv_job *j);
+/* The adapter (NULL: none, the default) and scale the job's slot applies; before submitting.
+ * The adapter must outlive the engine. */
+void srv_job_set_lora(srv_job *j, dp_adapter *a, float scale);
 
 typedef enum srv_submit {
     SRV_SUBMIT_OK,
@@ -71,7 +75,7 @@ typedef struct srv_stats {
 } srv_stats;
 void srv_engine_stats(srv_engine *g, srv_stats *s);
 
-/* ---- the model's chat format (serve_chat.c: the one place that reaches past doppler.h) ---- */
+/* ---- the model's chat format (serve_chat.c, on doppler.h's dp_chat_render) ---- */
 
 typedef struct srv_chat srv_chat;
 /* template: a name (as `doppler chat --template`) or NULL for the model's own. Fails with a

@@ -31,9 +31,9 @@
 #define MAX_BODY ((size_t)4 << 20)
 #define WAIT_STEP_MS 100
 
-enum { R_CHAT, R_COMPLETIONS, R_MODELS, R_HEALTH, R_METRICS, R_OTHER, R_COUNT };
+enum { R_CHAT, R_COMPLETIONS, R_MODELS, R_HEALTH, R_METRICS, R_LORA, R_OTHER, R_COUNT };
 static const char *const ROUTE_NAME[R_COUNT] = {"/v1/chat/completions", "/v1/completions", "/v1/models",
-                                                "/health", "/metrics", "other"};
+                                                "/health", "/metrics", "/lora-adapters", "other"};
 static const int CODES[] = {200, 400, 401, 403, 404, 405, 413, 500, 503};
 #define N_CODES (sizeof CODES / sizeof CODES[0])
 
@@ -199,6 +199,21 @@ static enum MHD_Result get_metrics(srv_http *h, struct MHD_Connection *c) {
     enum MHD_Result ok = send_buf(h, c, R_METRICS, 200, "text/plain; version=0.0.4; charset=utf-8", &b, NULL);
     dp_buf_free(&b);
     return ok;
+}
+
+/* GET /lora-adapters: the list; POST: new server scales (llama-server's body), then the list. */
+static enum MHD_Result lora_adapters(srv_http *h, struct MHD_Connection *c, const dp_buf *body) {
+    if (body) {
+        srv_lora_ref refs[SRV_MAX_LORA];
+        int n = 0;
+        srv_err err;
+        if (!srv_lora_body_parse(body->len ? body->data : "", body->len, refs, &n, &err) ||
+            !srv_lora_set(h->o.lora, refs, n, &err))
+            return send_err(h, c, R_LORA, &err);
+    }
+    dp_buf b = {0};
+    srv_lora_json(h->o.lora, &b);
+    return send_json(h, c, R_LORA, 200, &b);
 }
 
 /* ---- generation ---- */
@@ -395,6 +410,12 @@ static enum MHD_Result generate(srv_http *h, struct MHD_Connection *c, int route
     srv_req r;
     srv_err err = {0};
     if (!srv_req_parse(kind, body->len ? body->data : "", body->len, &lim, &r, &err)) return send_err(h, c, route, &err);
+    dp_adapter *adapter = NULL;
+    float lora_scale = 1.0f;
+    if (!srv_lora_choose(h->o.lora, r.has_lora, r.lora, r.n_lora, &adapter, &lora_scale, &err)) {
+        srv_req_free(&r);
+        return send_err(h, c, route, &err);
+    }
     int32_t *ids = NULL, n = 0;
     if (!prompt_ids(h, &r, &ids, &n, &err)) {
         srv_req_free(&r);
@@ -420,6 +441,7 @@ static enum MHD_Result generate(srv_http *h, struct MHD_Connection *c, int route
         srv_fail(&err, 500, "server_error", NULL, NULL, "out of memory");
         return send_err(h, c, route, &err);
     }
+    srv_job_set_lora(job, adapter, lora_scale);
     srv_submit sub = srv_engine_submit(h->o.g, job);
     if (sub != SRV_SUBMIT_OK) {
         srv_job_release(job);
@@ -468,6 +490,7 @@ static int route_of(const char *url) {
     if (!strcmp(url, "/v1/models") || !strncmp(url, "/v1/models/", 11)) return R_MODELS;
     if (!strcmp(url, "/health")) return R_HEALTH;
     if (!strcmp(url, "/metrics")) return R_METRICS;
+    if (!strcmp(url, "/lora-adapters")) return R_LORA;
     return R_OTHER;
 }
 
@@ -483,10 +506,10 @@ static bool admit(srv_http *h, struct MHD_Connection *c, const char *url, const 
         }
     }
     if (route == R_OTHER) return srv_fail(err, 404, "invalid_request_error", "not_found", NULL, "no route for %s", url);
-    bool post = route == R_CHAT || route == R_COMPLETIONS;
+    bool post = route == R_CHAT || route == R_COMPLETIONS || (route == R_LORA && !strcmp(method, "POST"));
+    const char *takes = route == R_LORA ? "GET or POST" : post ? "POST" : "GET";
     if (strcmp(method, post ? "POST" : "GET"))
-        return srv_fail(err, 405, "invalid_request_error", "method_not_allowed", NULL, "%s takes %s", ROUTE_NAME[route],
-                        post ? "POST" : "GET");
+        return srv_fail(err, 405, "invalid_request_error", "method_not_allowed", NULL, "%s takes %s", ROUTE_NAME[route], takes);
     if (route != R_HEALTH && !key_ok(h, c, err)) return false;
     if (post) {
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -516,6 +539,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         if (cs->route == R_METRICS) return get_metrics(h, c);
         if (cs->route == R_MODELS) return get_models(h, c, url);
+        if (cs->route == R_LORA && !strcmp(method, "GET")) return lora_adapters(h, c, NULL);
         return MHD_YES; /* POST: the body comes next */
     }
     if (*upload_size) {
@@ -530,6 +554,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return send_err(h, c, cs->route, &err);
     }
     if (cs->body.oom) return MHD_NO;
+    if (cs->route == R_LORA) return lora_adapters(h, c, &cs->body);
     return generate(h, c, cs->route, &cs->body);
 }
 

@@ -9,6 +9,7 @@
 #include "doppler.h"
 #include "serve_engine.h"
 #include "serve_shards.h"
+#include "serve_lora.h"
 
 typedef struct srv_http_opts {
     const char *host;      /* address to bind: "127.0.0.1", "::1", "0.0.0.0", a name */
@@ -21,6 +22,7 @@ typedef struct srv_http_opts {
     const srv_chat *chat;  /* NULL: the model has no chat format (chat_err says why) */
     const char *chat_err;
     srv_shards *shards;    /* NULL, or --shards DIR served beside the API (no API key asked) */
+    srv_lora *lora;        /* the --lora adapters (possibly none) */
 } srv_http_opts;
 
 typedef struct srv_http srv_http;

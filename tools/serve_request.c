@@ -3,7 +3,8 @@
  * Every member of the body is looked at: a known field of the wrong type or out of its range, an
  * unknown field, or a feature this server does not have (n > 1, penalties, logprobs, tools) is a
  * 400 naming the field, as OpenAI's own API answers. JSON null is "not given" for optional
- * fields, as there. */
+ * fields, as there. Beside OpenAI's fields: llama-server's "lora" list (an adapter and its scale
+ * for this request). */
 #include "serve_request.h"
 
 #include <ctype.h>
@@ -225,6 +226,45 @@ static bool key_is(const dp_json *f, const char *name) {
     return f->key_len == n && !memcmp(f->key, name, n);
 }
 
+/* A "lora" list: [{"id": N | "name": S, "scale": X}, ...]. */
+static bool get_lora(const dp_json *v, const char *param, srv_lora_ref *out, int *count, srv_err *err) {
+    if (v->type != DP_JSON_ARRAY) return bad(err, param, "expected an array of {\"id\", \"scale\"} objects");
+    if (v->len > SRV_MAX_LORA) return bad(err, param, "at most %d entries", SRV_MAX_LORA);
+    for (uint32_t i = 0; i < v->len; i++) {
+        const dp_json *o = &v->u.items[i];
+        srv_lora_ref *r = &out[i];
+        bool has_scale = false, has_ref = false;
+        int64_t x;
+        if (o->type != DP_JSON_OBJECT) return bad(err, param, "expected an array of {\"id\", \"scale\"} objects");
+        r->id = -1;
+        r->name[0] = 0;
+        for (uint32_t k = 0; k < o->len; k++) {
+            const dp_json *f = &o->u.items[k];
+            if (key_is(f, "id") && !has_ref) {
+                if (!get_int(f, param, 0, INT32_MAX, &x, err)) return false;
+                r->id = (int32_t)x;
+                has_ref = true;
+            } else if (key_is(f, "name") && !has_ref) {
+                if (f->type != DP_JSON_STRING || f->len == 0 || f->len >= SRV_LORA_NAME || memchr(f->u.str, 0, f->len))
+                    return bad(err, param, "a name is a string of 1 to %d bytes", SRV_LORA_NAME - 1);
+                memcpy(r->name, f->u.str, f->len);
+                r->name[f->len] = 0;
+                has_ref = true;
+            } else if (key_is(f, "scale")) {
+                if (!get_num(f, param, -SRV_MAX_LORA_SCALE, false, SRV_MAX_LORA_SCALE, &r->scale, err)) return false;
+                has_scale = true;
+            } else {
+                return bad(err, param, "an entry holds \"id\" (or \"name\") and \"scale\" only");
+            }
+        }
+        if (!has_ref || !has_scale) return bad(err, param, "each entry needs \"id\" (or \"name\") and \"scale\"");
+        for (uint32_t j = 0; j < i; j++)
+            if (out[j].id == r->id && !strcmp(out[j].name, r->name)) return bad(err, param, "an adapter is listed twice");
+    }
+    *count = (int)v->len;
+    return true;
+}
+
 /* One top-level member; false with err when it is refused. */
 static bool field(srv_kind kind, const dp_json *f, const srv_limits *lim, srv_req *r, bool *seen_max, srv_err *err) {
     bool chat = kind == SRV_CHAT, b;
@@ -261,6 +301,11 @@ static bool field(srv_kind kind, const dp_json *f, const srv_limits *lim, srv_re
         return true;
     }
     if (key_is(f, "stop")) return is_null(f) || get_stop(f, r, err);
+    if (key_is(f, "lora")) {
+        if (is_null(f)) return true;
+        r->has_lora = true;
+        return get_lora(f, "lora", r->lora, &r->n_lora, err);
+    }
     if (key_is(f, "n") || (!chat && key_is(f, "best_of"))) {
         const char *name = key_is(f, "n") ? "n" : "best_of";
         if (is_null(f)) return true;
@@ -349,6 +394,18 @@ bool srv_req_parse(srv_kind kind, const char *body, size_t n, const srv_limits *
     }
     *out = r;
     return true;
+}
+
+bool srv_lora_body_parse(const char *body, size_t n, srv_lora_ref *out, int *count, srv_err *err) {
+    dp_json_doc *doc = NULL;
+    dp_error e = {0};
+    *count = 0;
+    dp_status st = dp_json_parse(body, n, &doc, &e);
+    if (st == DP_ERR_NOMEM) return oom(err);
+    if (st != DP_OK) return srv_fail(err, 400, INVALID, "invalid_json", NULL, "the body is not valid JSON: %s", e.msg);
+    bool ok = get_lora(dp_json_root(doc), "lora", out, count, err);
+    dp_json_free(doc);
+    return ok;
 }
 
 void srv_req_free(srv_req *r) {

@@ -44,6 +44,18 @@ typedef struct srv_limits {
     int32_t n_vocab;       /* top_k may not exceed it */
 } srv_limits;
 
+#define SRV_MAX_LORA 16           /* entries of a "lora" list */
+#define SRV_LORA_NAME 64
+
+/* One entry of a "lora" list (a request's, or POST /lora-adapters'), as llama-server takes it:
+ * {"id": N, "scale": X}, or {"name": "<adapter name>", "scale": X} (Doppler's addition). */
+typedef struct srv_lora_ref {
+    int32_t id;                /* -1: by name */
+    char name[SRV_LORA_NAME];  /* when id < 0 */
+    float scale;               /* finite, |scale| <= SRV_MAX_LORA_SCALE */
+} srv_lora_ref;
+#define SRV_MAX_LORA_SCALE 100.0
+
 typedef struct srv_req {
     srv_kind kind;
     srv_msg *msgs;         /* chat: n_msgs >= 1 */
@@ -61,6 +73,9 @@ typedef struct srv_req {
     int n_stop;
     bool stream;
     bool include_usage;    /* stream_options.include_usage */
+    bool has_lora;         /* "lora" given: the request's own adapter choice, else the server's */
+    srv_lora_ref lora[SRV_MAX_LORA];
+    int n_lora;
 } srv_req;
 
 /* Parse and check body[0..n) as a chat completion or a completion request. On success *out
@@ -69,6 +84,11 @@ typedef struct srv_req {
 bool srv_req_parse(srv_kind kind, const char *body, size_t n, const srv_limits *lim, srv_req *out,
                    srv_err *err);
 void srv_req_free(srv_req *r);
+/* The body of POST /lora-adapters: a "lora" list (a JSON array of entries) into out[0..*n).
+ * false with err (400) when it is not one: not an array, over SRV_MAX_LORA entries, an entry
+ * without id or name or scale, an unknown key, an id or name given twice, a scale not finite or
+ * over SRV_MAX_LORA_SCALE in magnitude. */
+bool srv_lora_body_parse(const char *body, size_t n, srv_lora_ref *out, int *count, srv_err *err);
 
 /* Whether a Host header value (with or without a port) names the loopback interface:
  * localhost, 127.0.0.0/8 in dotted form, or [::1]. The guard against DNS rebinding when the

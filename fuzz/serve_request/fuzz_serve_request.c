@@ -2,8 +2,10 @@
  * bodies. The first byte picks the route (chat or completions) and the limits; the rest is the
  * body. An accepted request must hold only what the checks allow (roles, ranges, stop
  * sequences, sampling settings the library takes); a refused one must be a 4xx (or a 500 for
- * out of memory) whose error body is valid JSON of OpenAI's shape. The Host guard runs on the
- * same bytes. */
+ * out of memory) whose error body is valid JSON of OpenAI's shape. The Host guard and the
+ * POST /lora-adapters body parser run on the same bytes. */
+#include <math.h>
+
 #include "fuzz_common.h"
 
 #include "serve_request.h"
@@ -20,6 +22,18 @@ static void check_error_body(const srv_err *err) {
         !dp_json_get(o, "param") || !dp_json_get(o, "code") || o->len != 4)
         abort();
     dp_json_free(doc);
+}
+
+/* A "lora" list: bounded, each entry an id or a name, a finite scale in range, no repeats. */
+static void check_lora(const srv_lora_ref *v, int n) {
+    if (n < 0 || n > SRV_MAX_LORA) abort();
+    for (int i = 0; i < n; i++) {
+        size_t len = strnlen(v[i].name, SRV_LORA_NAME);
+        if (len == SRV_LORA_NAME || (v[i].id < 0) != (len > 0)) abort();
+        if (!(fabsf(v[i].scale) <= SRV_MAX_LORA_SCALE)) abort();
+        for (int j = 0; j < i; j++)
+            if (v[j].id == v[i].id && !strcmp(v[j].name, v[i].name)) abort();
+    }
 }
 
 static void check_request(const srv_req *r, const srv_limits *lim) {
@@ -40,6 +54,8 @@ static void check_request(const srv_req *r, const srv_limits *lim) {
     if (r->include_usage && !r->stream) abort();
     dp_sampling sp = {r->temperature, r->top_k, r->top_p, r->seed};
     if (dp_sampling_check(&sp, NULL) != DP_OK) abort();
+    check_lora(r->lora, r->has_lora ? r->n_lora : 0);
+    if (!r->has_lora && r->n_lora) abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -63,6 +79,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         for (size_t i = 0; i < sizeof r; i++)
             if (((const unsigned char *)&r)[i]) abort(); /* nothing left behind in *out */
     }
+    /* the same bytes as a POST /lora-adapters body */
+    srv_lora_ref lora[SRV_MAX_LORA];
+    int n_lora = -1;
+    if (srv_lora_body_parse(body, n, lora, &n_lora, &err)) check_lora(lora, n_lora);
+    else check_error_body(&err);
     free(body);
     char *host = fz_cstr(data + 1, n);
     fz_sink((uint32_t)srv_host_is_loopback(host));

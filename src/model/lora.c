@@ -112,3 +112,20 @@ dp_status dp_lora_from_json(const dp_json *o, dp_lora_desc *a, dp_error *e) {
     }
     return DP_OK;
 }
+
+dp_status dp_lora_rope_rows(const dp_model_desc *d, dp_wrole r, bool interleaved, float *b, int rank, dp_error *e) {
+    if ((r != DP_W_Q && r != DP_W_K) || interleaved == d->rope_interleaved) return DP_OK;
+    int64_t rows, cols, hd = d->head_dim;
+    dp_model_wshape(d, r, &rows, &cols);
+    float *tmp = dp_malloc((size_t)rows * (size_t)rank * sizeof(float));
+    if (!tmp) return dp_err_set(e, DP_ERR_NOMEM, "out of memory");
+    memcpy(tmp, b, (size_t)rows * (size_t)rank * sizeof(float));
+    /* GGML row 2j + p of a head is row p * hd/2 + j of the same head in rotate-half order */
+    for (int64_t g = 0; g < rows; g++) {
+        int64_t h = g / hd, i = g % hd, hf = h * hd + (i % 2) * (hd / 2) + i / 2;
+        int64_t to = interleaved ? hf : g, from = interleaved ? g : hf;
+        memcpy(b + to * rank, tmp + from * rank, (size_t)rank * sizeof(float));
+    }
+    dp_free(tmp);
+    return DP_OK;
+}

@@ -42,4 +42,20 @@ dp_status dp_lora_from_json(const dp_json *obj, dp_lora_desc *a, dp_error *e);
 /* Whether a manifest's "model" object describes an adapter rather than a model. */
 bool dp_lora_is_adapter(const dp_json *model_obj);
 
+/* The B matrix [rows, rank] of role r, its q / k rows in GGML's rope order when interleaved (as
+ * llama.cpp's converter permutes llama and Mixtral models), put into the base's order
+ * (d->rope_interleaved); other roles and matching orders are left as they are. */
+dp_status dp_lora_rope_rows(const dp_model_desc *d, dp_wrole r, bool interleaved, float *b, int rank, dp_error *e);
+
+/* A LoRA adapter in GGUF as llama.cpp's convert_lora_to_gguf.py writes it (lora_gguf.c), read for
+ * the base d: open checks the metadata, the architecture, every tensor's name, type and shape, and
+ * fills a (base id left empty); has / values feed the adapter writer (f32 values in Doppler's
+ * layout, B rows in the base's rope order). d must outlive it; free takes NULL. */
+typedef struct dp_lora_gguf dp_lora_gguf;
+dp_status dp_lora_gguf_open(const char *path, const dp_model_desc *d, dp_lora_desc *a, dp_lora_gguf **out,
+                            dp_error *e);
+bool dp_lora_gguf_has(void *ud, int layer, dp_wrole r);
+dp_status dp_lora_gguf_values(void *ud, int layer, dp_wrole r, bool is_b, float *dst, dp_error *e);
+void dp_lora_gguf_free(dp_lora_gguf *x);
+
 #endif

@@ -1,5 +1,6 @@
 /* lora_write.c — writing RDRR adapters for one base model (model/lora.h): from a PEFT LoRA
- * directory (adapter_config.json + adapter_model.safetensors), or random (benchmarks). */
+ * directory (adapter_config.json + adapter_model.safetensors), a GGUF LoRA file (lora_gguf.c),
+ * or random (benchmarks). */
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -171,6 +172,7 @@ static dp_status write_adapter(const dp_model_desc *d, const dp_lora_desc *a, co
 
 typedef struct peft_src {
     const dp_model_desc *d;
+    int rank;
     const dp_st *st;
     const dp_st_tensor **ab;   /* [n_layers][DP_W_LAYER_COUNT][A, B] */
 } peft_src;
@@ -187,7 +189,9 @@ static dp_status peft_values(void *ud, int l, dp_wrole r, bool is_b, float *dst,
     if (!t[0] || !t[1])
         return dp_err_set(e, DP_ERR_NOT_FOUND, "adapter has lora_%c but no lora_%c for %s of layer %d", t[0] ? 'A' : 'B',
                           t[0] ? 'B' : 'A', dp_wrole_name(r), l);
-    return dp_st_read_f32(p->st, t[is_b], dst, e);
+    dp_status s = dp_st_read_f32(p->st, t[is_b], dst, e);
+    /* PEFT's q / k rows are in rotate-half order; a base imported from a llama GGUF keeps GGML's */
+    return s == DP_OK && is_b ? dp_lora_rope_rows(p->d, r, false, dst, p->rank, e) : s;
 }
 
 static dp_status convert(const char *peft_dir, const char *out_dir, const char *base_dir, const dp_write_opts *o,
@@ -219,7 +223,7 @@ static dp_status convert(const char *peft_dir, const char *out_dir, const char *
         ab[((size_t)layer * DP_W_LAYER_COUNT + (size_t)role) * 2 + is_b] = t;
     }
     if (s == DP_OK && dp_st_count(st) == 0) s = dp_err_set(e, DP_ERR_NOT_FOUND, "%s holds no tensors", st_path);
-    peft_src src = {d, st, ab};
+    peft_src src = {d, a.rank, st, ab};
     if (s == DP_OK)
         s = write_adapter(d, &a, o && o->source ? o->source : peft_dir, peft_has, peft_values, &src, out_dir,
                           o ? o->shard_max : 0, e);
@@ -229,6 +233,23 @@ static dp_status convert(const char *peft_dir, const char *out_dir, const char *
     dp_free(text);
     dp_free(cfg_path);
     dp_free(st_path);
+    return s;
+}
+
+/* ---- from GGUF (llama.cpp's convert_lora_to_gguf.py) ---- */
+
+static dp_status convert_gguf(const char *path, const char *out_dir, const char *base_dir, const dp_write_opts *o,
+                              dp_rdrr *base, dp_model_desc *d, dp_error *e) {
+    dp_lora_desc a = {0};
+    dp_lora_gguf *x = NULL;
+    dp_status s = dp_model_from_json(dp_rdrr_model(base), d, e);
+    if (s != DP_OK) dp_err_prefix(e, "base %s", base_dir);
+    if (s == DP_OK) s = dp_lora_gguf_open(path, d, &a, &x, e);
+    snprintf(a.base, sizeof a.base, "sha256:%s", dp_rdrr_id(base));
+    if (s == DP_OK)
+        s = write_adapter(d, &a, o && o->source ? o->source : path, dp_lora_gguf_has, dp_lora_gguf_values, x, out_dir,
+                          o ? o->shard_max : 0, e);
+    dp_lora_gguf_free(x);
     return s;
 }
 
@@ -247,7 +268,9 @@ dp_status dp_convert_lora(const char *peft_dir, const char *out_dir, const char 
     dp_rdrr *base = NULL;
     dp_model_desc *d = NULL;
     dp_status s = open_base(base_dir, &base, &d, e);
-    if (s == DP_OK) s = convert(peft_dir, out_dir, base_dir, o, base, d, e);
+    size_t n = strlen(peft_dir);
+    if (s == DP_OK && n > 5 && !strcmp(peft_dir + n - 5, ".gguf")) s = convert_gguf(peft_dir, out_dir, base_dir, o, base, d, e);
+    else if (s == DP_OK) s = convert(peft_dir, out_dir, base_dir, o, base, d, e);
     dp_rdrr_free(base);
     dp_free(d);
     return s;

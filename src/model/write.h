@@ -62,7 +62,8 @@ dp_status dp_synth(const char *family, const char *shape, const char *config_pat
 /* A GGUF file (llama, gemma2, gemma3, phi3, qwen3, mixtral as llama.cpp writes them) to RDRR;
  * DP_RECIPE_KEEP copies quantized tensors without requantizing. */
 dp_status dp_convert_gguf(const char *gguf_path, const char *out_dir, const dp_write_opts *o, dp_error *e);
-/* A PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors) to an RDRR
+/* A PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors), or a GGUF
+ * LoRA file as llama.cpp's convert_lora_to_gguf.py writes it (a path ending in .gguf), to an RDRR
  * adapter for the RDRR model in base_dir (docs/RDRR.md): refused with a one-line reason when its
  * base class, targets or shapes do not fit that model. o may be NULL (shard_max, source used). */
 dp_status dp_convert_lora(const char *peft_dir, const char *out_dir, const char *base_dir, const dp_write_opts *o,

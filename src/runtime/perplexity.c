@@ -40,6 +40,7 @@
 void dp_ppl_params_default(dp_ppl_params *p) {
     memset(p, 0, sizeof *p);
     p->bos = -1;
+    p->adapter_scale = 1.0f;
 }
 
 typedef struct sums {
@@ -284,6 +285,7 @@ static dp_status setup(run *r, dp_error *e) {
     cp.n_batch = p->n_batch > 0 ? p->n_batch : 512;
     cp.logits_all = 1;
     if ((st = dp_ctx_new(r->m, &cp, &r->c, e))) return st;
+    if (p->adapter && (st = dp_ctx_set_adapter(r->c, p->adapter, p->adapter_scale, 0, e))) return st;
     size_t rows = (size_t)(r->n_ctx - r->first) * (size_t)r->vocab;
     r->chunk = dp_malloc((size_t)r->n_ctx * sizeof(int32_t));
     r->logits = dp_malloc(rows * sizeof(float));

@@ -1,4 +1,4 @@
-/* public.c — dp_tokenize / dp_detokenize / dp_chat_render (include/doppler.h): the tokenizer for callers of the
+/* public.c — dp_tokenize / dp_detokenize / dp_chat_render / dp_chat_template_name (include/doppler.h): the tokenizer for callers of the
  * public header, into their buffers (no ownership crosses the API). */
 #include <string.h>
 
@@ -41,11 +41,24 @@ dp_status dp_detokenize(const dp_tokenizer *t, const int32_t *ids, size_t n, int
     return st;
 }
 
+static dp_status chat_kind(const dp_tokenizer *t, const char *family, const char *tmpl, dp_chat_kind *kind, dp_error *e) {
+    return tmpl ? dp_chat_detect(tmpl, kind, e) : dp_tokenizer_chat_kind(t, family, kind, e);
+}
+
+dp_status dp_chat_template_name(const dp_tokenizer *t, const char *family, const char *tmpl, const char **name,
+                                dp_error *e) {
+    if (!name) return dp_err_set(e, DP_ERR_INVALID_ARG, "chat template name: bad arguments");
+    dp_chat_kind kind;
+    dp_status st = chat_kind(t, family, tmpl, &kind, e);
+    if (st == DP_OK) *name = dp_chat_name(kind);
+    return st;
+}
+
 dp_status dp_chat_render(const dp_tokenizer *t, const char *family, const char *tmpl, const dp_chat_msg *msgs,
                          size_t n, int add_generation_prompt, char *text, size_t cap, size_t *len, dp_error *e) {
     if ((!msgs && n) || (!text && cap) || !len) return dp_err_set(e, DP_ERR_INVALID_ARG, "chat render: bad arguments");
     dp_chat_kind kind;
-    dp_status st = tmpl ? dp_chat_detect(tmpl, &kind, e) : dp_tokenizer_chat_kind(t, family, &kind, e);
+    dp_status st = chat_kind(t, family, tmpl, &kind, e);
     if (st != DP_OK) return st;
     dp_buf b = {0};
     st = dp_chat_apply(kind, msgs, n, add_generation_prompt != 0, &b, e);

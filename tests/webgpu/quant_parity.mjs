@@ -1,5 +1,6 @@
 // quant_parity.mjs — quantized models on the WebGPU backend against the CPU backend on the same
-// file: the GGUF fixtures (q4_k_m, q6_k, q8_0 from llama.cpp's quantizer) converted with the
+// file: the GGUF fixtures (q4_k_m, q6_k, q8_0 from llama.cpp's quantizer) and
+// tests/data/gguf/gemma3-shape-q4_k_m.gguf (rows of 1152: q5_0 and q8_0 fallbacks) converted with the
 // native tool, `doppler eval` natively (CPU) and through node web/doppler.mjs (WebGPU).
 // Both backends take activations through the same 8-bit blocks, so they differ only where a
 // last-bit difference upstream (e.g. a norm's summation order) moves a value across a rounding
@@ -23,21 +24,27 @@ const out = (t) => fs.writeSync(1, t + '\n');
 const rd = (f) => { const b = fs.readFileSync(f); return new Float32Array(b.buffer, b.byteOffset, b.length / 4); };
 const maxd = (a, b) => { let m = a.length === b.length ? 0 : Infinity; for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i])); return m; };
 fs.mkdirSync(tmp, { recursive: true });
-const f32 = rd(path.join(gg, 'logits-llamacpp-f32.f32'));
 const ids = path.join(gg, 'ids.txt');
 const idList = fs.readFileSync(ids, 'utf8').split(/[\s,]+/).filter(Boolean).map(Number);
 let dev;
 try { dev = await requestDevice(await gpuFromNode()); } catch (e) { out(`skip: ${e.message}`); process.exit(77); }
 const eng = await Engine.create({ wasm: fs.readFileSync(process.env.DP_WASM ?? path.join(here, '../../web/dist/doppler.wasm')),
                                   fs: nodeFs(fs), device: dev.device, stdout: out, stderr: (t) => fs.writeSync(2, t + '\n') });
+// [name, GGUF file, llama.cpp's logits for it, llama.cpp's logits for its f32 source]
+const data = path.join(here, '../data/gguf');
+const cases = ['q4_k_m', 'q6_k', 'q8_0'].map((t) => [t, path.join(gg, `llama-${t}.gguf`),
+  path.join(gg, `logits-llamacpp-${t}.f32`), path.join(gg, 'logits-llamacpp-f32.f32')]);
+// rows of 1152: q5_0 / q8_0 fallbacks beside q4_K / q6_K (tests/data/gguf/README.md)
+cases.push(['gemma3-shape-q4_k_m', path.join(data, 'gemma3-shape-q4_k_m.gguf'),
+  path.join(data, 'logits-llamacpp-gemma3-shape-q4_k_m.f32'), path.join(data, 'logits-llamacpp-gemma3-shape-f32.f32')]);
 let fails = 0;
-for (const t of ['q4_k_m', 'q6_k', 'q8_0']) {
+for (const [t, file, lq, lf] of cases) {
   const model = path.join(tmp, t);
   fs.rmSync(model, { recursive: true, force: true });
-  execFileSync(tool, ['convert', path.join(gg, `llama-${t}.gguf`), model], { stdio: 'ignore' });
+  execFileSync(tool, ['convert', file, model], { stdio: 'ignore' });
   execFileSync(tool, ['eval', model, '--ids-file', ids, '--logits', path.join(tmp, `${t}.cpu`)], { stdio: 'inherit' });
   const cpu = rd(path.join(tmp, `${t}.cpu`));
-  const own = maxd(rd(path.join(gg, `logits-llamacpp-${t}.f32`)), f32);
+  const own = maxd(rd(lq), rd(lf));
   // act_quant=1: x through the CPU's 8-bit blocks (the comparison above); 0 (the WebGPU default):
   // f32 activations, which differ from the CPU by its activation rounding: bound 1 x the error
   for (const aq of [1, 0]) {
@@ -50,7 +57,7 @@ for (const t of ['q4_k_m', 'q6_k', 'q8_0']) {
     const f = aq ? 0.3 : 1.0;
     const d = maxd(gpu, cpu), bound = f * own;
     const ok = d <= bound;
-    out(`${t.padEnd(7)} act_quant=${aq} max|gpu-cpu| ${d.toExponential(2)} (bound ${bound.toExponential(2)} = ${f} x quantization error ${own.toExponential(2)}) ${ok ? 'ok' : 'FAIL'}`);
+    out(`${t.padEnd(19)} act_quant=${aq} max|gpu-cpu| ${d.toExponential(2)} (bound ${bound.toExponential(2)} = ${f} x quantization error ${own.toExponential(2)}) ${ok ? 'ok' : 'FAIL'}`);
     if (!ok) fails++;
   }
 }
