@@ -195,7 +195,7 @@ INLINE __m256i qk_levels(const uint8_t *b, int s, dp_dtype t) {
 }
 
 INLINE void dot_qk_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, float *s, dp_dtype t,
-                      const int NC, const int vnni) {
+                      const int NC) {
     const size_t bb = t == DP_DTYPE_Q2_K ? 84 : t == DP_DTYPE_Q3_K ? 110 : 136;
     const size_t d_at = t == DP_DTYPE_Q2_K ? 80 : t == DP_DTYPE_Q3_K ? 108 : 0;
     const bool sign = t != DP_DTYPE_Q2_K; /* q2_K levels are unsigned: no sign trick */
@@ -225,7 +225,7 @@ INLINE void dot_qk_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, floa
                 const __m256i p = sign ? _mm256_maddubs_epi16(_mm256_sign_epi8(lv[j], lv[j]),
                                                               _mm256_sign_epi8(qx, lv[j]))
                                        : _mm256_maddubs_epi16(lv[j], qx);
-                isum = madd_acc(isum, p, scv[j], vnni);
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scv[j]));
             }
             acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb->d), _mm256_cvtepi32_ps(isum), acc[c]);
             if (t == DP_DTYPE_Q2_K) {
@@ -452,7 +452,7 @@ INLINE __m256i levels32(dp_dtype wt, const uint8_t *blk, int v) {
     return q;
 }
 
-#define VNNI_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+#define VNNI_TARGET __attribute__((target("avx2,fma,f16c,bmi2,avx512f,avx512vl,avx512bw,avx512vnni")))
 
 /* 8x8 transpose of 16-bit elements: out[j] holds element j of rows 0..7. */
 INLINE void transpose8x16(const __m128i in[8], __m128i out[8]) {
@@ -1197,6 +1197,114 @@ VNNI_TARGET INLINE void dot_q32_vnni_nc(int k, const uint8_t *w, const uint8_t *
     for (int c = 0; c < NC; c++) s[c] = _mm512_reduce_add_ps(acc[c]) + tail[c];
 }
 
+/* AVX-512 VNNI, q2_K / q3_K / iq4_xs: a block is four zmm of 64 values, one 16-value group per
+ * 128-bit lane, so a zmm of i16 scales (one vpermw of the block's 16 scales) applies them all
+ * with one vpdpwssd after the maddubs. Levels: q2_K as stored (0..3); q3_K + 4 (0..7, the high
+ * bit set through a byte mask), the 4 Σ sc bsum taken back once per block; iq4_xs signed grid
+ * values, multiplied as |level| x (activation with the level's sign). The scales are decoded
+ * with vector / 32-bit word operations instead of dp_qk_scales. */
+VNNI_TARGET INLINE __m256i qk_scales16(const uint8_t *b, dp_dtype t, __m256i *mn) {
+    if (t == DP_DTYPE_Q2_K) {
+        const __m128i v = _mm_loadu_si128((const __m128i *)b);
+        *mn = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0xF)));
+        return _mm256_cvtepu8_epi16(_mm_and_si128(v, _mm_set1_epi8(0xF)));
+    }
+    *mn = _mm256_setzero_si256();
+    __m128i v;
+    if (t == DP_DTYPE_Q3_K) { /* as quant.c q3k_scales, the words kept in registers (a store of
+                               * four words read back as one vector would stall forwarding) */
+        uint32_t a0, a1, tmp;
+        memcpy(&a0, b + 96, 4);
+        memcpy(&a1, b + 100, 4);
+        memcpy(&tmp, b + 104, 4);
+        v = _mm_set_epi32((int)(((a1 >> 4) & 0x0f0f0f0f) | (((tmp >> 6) & 0x03030303) << 4)),
+                          (int)(((a0 >> 4) & 0x0f0f0f0f) | (((tmp >> 4) & 0x03030303) << 4)),
+                          (int)((a1 & 0x0f0f0f0f) | (((tmp >> 2) & 0x03030303) << 4)),
+                          (int)((a0 & 0x0f0f0f0f) | ((tmp & 0x03030303) << 4)));
+    } else { /* iq4_xs: 8 scales of 32 values (4 low bits from b[4..8), 2 high from b[2..4)), each twice */
+        uint16_t sh;
+        uint32_t sl;
+        memcpy(&sh, b + 2, 2);
+        memcpy(&sl, b + 4, 4);
+        const uint64_t ls = _pdep_u64(sl, 0x0F0F0F0F0F0F0F0Full) | _pdep_u64(sh, 0x3030303030303030ull);
+        const __m128i l8 = _mm_cvtsi64_si128((long long)ls);
+        v = _mm_unpacklo_epi8(l8, l8);
+    }
+    return _mm256_cvtepi8_epi16(_mm_sub_epi8(v, _mm_set1_epi8(32)));
+}
+
+VNNI_TARGET INLINE void dot_qk_vnni_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs,
+                                       float *s, dp_dtype t, const int NC) {
+    const size_t bb = t == DP_DTYPE_Q2_K ? 84 : t == DP_DTYPE_Q3_K ? 110 : 136;
+    const size_t d_at = t == DP_DTYPE_Q2_K ? 80 : t == DP_DTYPE_Q3_K ? 108 : 0;
+    const __m512i m3 = _mm512_set1_epi8(3), m4 = _mm512_set1_epi8(0xF);
+    /* srlv counts per 256-bit half: values 32 s.. of a q2_K/q3_K qs word shift by 2 (s % 4) */
+    const __m512i sh02 = _mm512_set_epi64(0x0002000200020002, 0x0002000200020002, 0x0002000200020002,
+                                          0x0002000200020002, 0, 0, 0, 0);
+    const __m512i sh46 = _mm512_add_epi16(sh02, _mm512_set1_epi16(4));
+    const __m512i sh04 = _mm512_set_epi64(0x0004000400040004, 0x0004000400040004, 0, 0,
+                                          0x0004000400040004, 0x0004000400040004, 0, 0);
+    __m512 acc[DP_MM_NC];
+    UNROLL
+    for (int c = 0; c < NC; c++) acc[c] = _mm512_setzero_ps();
+    for (int i = 0; i < k / DP_QK_K; i++, w += bb) {
+        __m256i mn;
+        const __m256i sc = qk_scales16(w, t, &mn);
+        const float d = f16s(w + d_at), dmin = t == DP_DTYPE_Q2_K ? f16s(w + 82) : 0.0f;
+        __m512i lv[4], scv[4];
+        UNROLL
+        for (int j = 0; j < 4; j++) {
+            /* lane L of zmm j: group 4 j + L */
+            const __m512i idx = _mm512_add_epi16(_mm512_set1_epi16((short)(4 * j)),
+                                                 _mm512_set_epi64(0x0003000300030003, 0x0003000300030003,
+                                                                  0x0002000200020002, 0x0002000200020002,
+                                                                  0x0001000100010001, 0x0001000100010001, 0, 0));
+            scv[j] = _mm512_permutexvar_epi16(idx, _mm512_castsi256_si512(sc));
+            if (t == DP_DTYPE_IQ4_XS) {
+                const __m512i q = _mm512_shuffle_i64x2(_mm512_castsi256_si512(load256(w + 8 + 32 * j)),
+                                                       _mm512_castsi256_si512(load256(w + 8 + 32 * j)), 0x50);
+                const __m512i u = _mm512_and_si512(_mm512_srlv_epi16(q, sh04), m4);
+                lv[j] = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)dp_iq4_nl_grid)), u);
+            } else {
+                const __m512i q = _mm512_broadcast_i64x4(load256(w + (t == DP_DTYPE_Q2_K ? 16 : 32) + 32 * (j / 2)));
+                lv[j] = _mm512_and_si512(_mm512_srlv_epi16(q, j & 1 ? sh46 : sh02), m3);
+                if (t == DP_DTYPE_Q3_K) { /* + 4 where bit 2 j (low half) / 2 j + 1 (high half) of hmask is set */
+                    const __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (2 * j))),
+                                                           _mm256_set1_epi8((char)(1 << (2 * j + 1))), 1);
+                    const __mmask64 hset = _mm512_test_epi8_mask(_mm512_broadcast_i64x4(load256(w)), bit);
+                    lv[j] = _mm512_mask_add_epi8(lv[j], hset, lv[j], _mm512_set1_epi8(4));
+                }
+            }
+        }
+        UNROLL
+        for (int c = 0; c < NC; c++) {
+            const dp_block_q8_k *xb = (const dp_block_q8_k *)(x + (size_t)c * xs) + i;
+            __m512i isum = _mm512_setzero_si512();
+            UNROLL
+            for (int j = 0; j < 4; j++) {
+                const __m512i qx = _mm512_loadu_si512(xb->qs + 64 * j);
+                __m512i p;
+                if (t == DP_DTYPE_IQ4_XS) {
+                    const __m512i sx = _mm512_mask_sub_epi8(qx, _mm512_movepi8_mask(lv[j]), _mm512_setzero_si512(), qx);
+                    p = _mm512_maddubs_epi16(_mm512_abs_epi8(lv[j]), sx);
+                } else {
+                    p = _mm512_maddubs_epi16(lv[j], qx);
+                }
+                isum = _mm512_dpwssd_epi32(isum, p, scv[j]);
+            }
+            const __m256i bs = load256(xb->bsums);
+            if (t == DP_DTYPE_Q3_K) /* the levels were + 4: minus 4 Σ_g sc_g bsum_g */
+                isum = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(_mm256_slli_epi32(_mm256_madd_epi16(sc, bs), 2)));
+            acc[c] = _mm512_fmadd_ps(_mm512_set1_ps(d * xb->d), _mm512_cvtepi32_ps(isum), acc[c]);
+            if (t == DP_DTYPE_Q2_K)
+                acc[c] = _mm512_fmadd_ps(_mm512_set1_ps(-dmin * xb->d),
+                                         _mm512_cvtepi32_ps(_mm512_zextsi256_si512(_mm256_madd_epi16(mn, bs))), acc[c]);
+        }
+    }
+    UNROLL
+    for (int c = 0; c < NC; c++) s[c] = _mm512_reduce_add_ps(acc[c]);
+}
+
 /* ---- instantiation over the row count ---- */
 
 /* One function per row count (so each gets its own register allocation) and a dispatcher. */
@@ -1246,12 +1354,12 @@ VNNI_TARGET INLINE void dot_q32_vnni_nc(int k, const uint8_t *w, const uint8_t *
 #define CALL_Q5_1_VNNI(NC) dot_q32_vnni_nc(k, wb, xb, xs, s, DP_DTYPE_Q5_1, NC)
 #define CALL_IQ4_NL(NC) dot_q32_nc(k, wb, xb, xs, s, DP_DTYPE_IQ4_NL, NC)
 #define CALL_IQ4_NL_VNNI(NC) dot_q32_vnni_nc(k, wb, xb, xs, s, DP_DTYPE_IQ4_NL, NC)
-#define CALL_Q2_K(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_Q2_K, NC, 0)
-#define CALL_Q3_K(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_Q3_K, NC, 0)
-#define CALL_IQ4_XS(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_IQ4_XS, NC, 0)
-#define CALL_Q2_K_VNNI(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_Q2_K, NC, 1)
-#define CALL_Q3_K_VNNI(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_Q3_K, NC, 1)
-#define CALL_IQ4_XS_VNNI(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_IQ4_XS, NC, 1)
+#define CALL_Q2_K(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_Q2_K, NC)
+#define CALL_Q3_K(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_Q3_K, NC)
+#define CALL_IQ4_XS(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_IQ4_XS, NC)
+#define CALL_Q2_K_VNNI(NC) dot_qk_vnni_nc(k, wb, xb, xs, s, DP_DTYPE_Q2_K, NC)
+#define CALL_Q3_K_VNNI(NC) dot_qk_vnni_nc(k, wb, xb, xs, s, DP_DTYPE_Q3_K, NC)
+#define CALL_IQ4_XS_VNNI(NC) dot_qk_vnni_nc(k, wb, xb, xs, s, DP_DTYPE_IQ4_XS, NC)
 #define NO_ATTR
 
 DP_MM_INSTANCES(avx2_dot_f32, CALL_F32, NO_ATTR)
