@@ -14,7 +14,7 @@ const dp_mm_kernels *dp_mm_avx2_table(bool vnni); /* matmul_avx2.c */
 #if defined(__GNUC__)
 #include <cpuid.h>
 #define X86_AVX2 1 /* AVX2 + FMA + F16C, with the OS saving ymm state */
-#define X86_VNNI 2 /* AVX-512 F/BW/VL/VNNI, with the OS saving zmm state */
+#define X86_VNNI 2 /* AVX-512 F/BW/VL/VNNI and BMI2, with the OS saving zmm state */
 /* From CPUID and XGETBV directly (clang before 16 rejects some __builtin_cpu_supports names). */
 static int x86_features_probe(void) {
     unsigned a, b, c, d;
@@ -29,7 +29,7 @@ static int x86_features_probe(void) {
     if (!(b & (1u << 5))) return 0;
     int f = X86_AVX2;
     const bool avx512 = (b & (1u << 16)) && (b & (1u << 30)) && (b & (1u << 31)) &&
-                        (c & (1u << 11)) && (lo & 0xE6) == 0xE6;
+                        (b & (1u << 8)) && (c & (1u << 11)) && (lo & 0xE6) == 0xE6;
     if (avx512) f |= X86_VNNI;
     return f;
 }

@@ -195,7 +195,7 @@ INLINE __m256i qk_levels(const uint8_t *b, int s, dp_dtype t) {
 }
 
 INLINE void dot_qk_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, float *s, dp_dtype t,
-                      const int NC, const int vnni) {
+                      const int NC) {
     const size_t bb = t == DP_DTYPE_Q2_K ? 84 : t == DP_DTYPE_Q3_K ? 110 : 136;
     const size_t d_at = t == DP_DTYPE_Q2_K ? 80 : t == DP_DTYPE_Q3_K ? 108 : 0;
     const bool sign = t != DP_DTYPE_Q2_K; /* q2_K levels are unsigned: no sign trick */
@@ -225,7 +225,7 @@ INLINE void dot_qk_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, floa
                 const __m256i p = sign ? _mm256_maddubs_epi16(_mm256_sign_epi8(lv[j], lv[j]),
                                                               _mm256_sign_epi8(qx, lv[j]))
                                        : _mm256_maddubs_epi16(lv[j], qx);
-                isum = madd_acc(isum, p, scv[j], vnni);
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scv[j]));
             }
             acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb->d), _mm256_cvtepi32_ps(isum), acc[c]);
             if (t == DP_DTYPE_Q2_K) {
@@ -452,7 +452,7 @@ INLINE __m256i levels32(dp_dtype wt, const uint8_t *blk, int v) {
     return q;
 }
 
-#define VNNI_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+#define VNNI_TARGET __attribute__((target("avx2,fma,f16c,bmi2,avx512f,avx512vl,avx512bw,avx512vnni")))
 
 /* 8x8 transpose of 16-bit elements: out[j] holds element j of rows 0..7. */
 INLINE void transpose8x16(const __m128i in[8], __m128i out[8]) {
@@ -1113,6 +1113,198 @@ VNNI_TARGET INLINE void x8_q6k_vnni_nc(int k, const uint8_t *w, const uint8_t *x
     for (int c = 0; c < NC; c++) _mm256_storeu_ps(s + DP_MM_X8 * c, acc[c]);
 }
 
+/* AVX-512 VNNI, the 32-value forms: four blocks a step as two zmm of 64 levels each. The
+ * levels stay unsigned (q4_0 / q5_0 as stored, so the level + 8 / + 16; iq4_nl through the grid
+ * + 128; q4_1 / q5_1 as stored) so that one vpdpbusd multiplies them with the signed activations;
+ * the offset comes back as bias * Σx per block (a vpdpbusd of the activations against a constant
+ * byte), the min of q4_1 / q5_1 as m dx Σx. Integer sums stay in 8 dword lanes per block, scaled
+ * by d dx in f32 (the four blocks' scales converted at once). Blocks past the last four: the
+ * AVX2 kernel above. */
+VNNI_TARGET INLINE __m512i q32_levels2z(const uint8_t *b0, const uint8_t *b1, const dp_q32_form f) {
+    const __m256i qs = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(b1 + f.qs)),
+                                        _mm_loadu_si128((const __m128i *)(b0 + f.qs)));
+    const __m512i q2 = _mm512_shuffle_i64x2(_mm512_castsi256_si512(qs), _mm512_castsi256_si512(qs), 0x50);
+    /* 128-bit lanes: block 0 low nibbles, block 0 high, block 1 low, block 1 high */
+    const __m512i sh = _mm512_set_epi64(0x0004000400040004, 0x0004000400040004, 0, 0,
+                                        0x0004000400040004, 0x0004000400040004, 0, 0);
+    __m512i u = _mm512_and_si512(_mm512_srlv_epi16(q2, sh), _mm512_set1_epi8(0xF));
+    if (f.qh) {
+        uint32_t h0, h1;
+        memcpy(&h0, b0 + f.qh, 4);
+        memcpy(&h1, b1 + f.qh, 4);
+        u = _mm512_mask_add_epi8(u, (__mmask64)h0 | (__mmask64)h1 << 32, u, _mm512_set1_epi8(16));
+    }
+    if (f.table) { /* the grid + 128 as unsigned bytes */
+        const __m128i g = _mm_xor_si128(_mm_loadu_si128((const __m128i *)f.table), _mm_set1_epi8((char)0x80));
+        u = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(g), u);
+    }
+    return u;
+}
+
+/* The f16 at p, p + stride, p + 2 stride, p + 3 stride as four floats. */
+VNNI_TARGET INLINE __m128 f16x4(const uint8_t *p, size_t stride) {
+    uint16_t h[4];
+    UNROLL
+    for (int j = 0; j < 4; j++) memcpy(&h[j], p + (size_t)j * stride, 2);
+    uint64_t v;
+    memcpy(&v, h, 8);
+    return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)v));
+}
+
+VNNI_TARGET INLINE void dot_q32_vnni_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs,
+                                        float *s, dp_dtype t, const int NC) {
+    const dp_q32_form f = dp_q32_form_of(t);
+    const int nb = k / 32, nb4 = nb / 4 * 4;
+    const int bias = f.table ? 128 : f.bias; /* the unsigned levels are level + bias */
+    const __m512i biasv = _mm512_set1_epi8((char)bias), ones = _mm512_set1_epi8(1);
+    const __m512i lo = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(2));
+    __m512 acc[DP_MM_NC];
+    UNROLL
+    for (int c = 0; c < NC; c++) acc[c] = _mm512_setzero_ps();
+    for (int i = 0; i < nb4; i += 4, w += 4 * (size_t)f.bytes) {
+        const __m512i u01 = q32_levels2z(w, w + f.bytes, f);
+        const __m512i u23 = q32_levels2z(w + 2 * f.bytes, w + 3 * f.bytes, f);
+        const __m128 dw = f16x4(w, f.bytes);
+        const __m128 mw = f.min ? f16x4(w + 2, f.bytes) : _mm_setzero_ps();
+        UNROLL
+        for (int c = 0; c < NC; c++) {
+            const dp_block_q8_0 *xb = (const dp_block_q8_0 *)(x + (size_t)c * xs) + i;
+            const __m512i x01 = _mm512_inserti64x4(_mm512_castsi256_si512(load256(xb[0].qs)), load256(xb[1].qs), 1);
+            const __m512i x23 = _mm512_inserti64x4(_mm512_castsi256_si512(load256(xb[2].qs)), load256(xb[3].qs), 1);
+            __m512i t01 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u01, x01);
+            __m512i t23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u23, x23);
+            if (bias) {
+                t01 = _mm512_sub_epi32(t01, _mm512_dpbusd_epi32(_mm512_setzero_si512(), biasv, x01));
+                t23 = _mm512_sub_epi32(t23, _mm512_dpbusd_epi32(_mm512_setzero_si512(), biasv, x23));
+            }
+            const __m128 dx = f16x4((const uint8_t *)&xb[0].d, sizeof(dp_block_q8_0));
+            const __m512 sd = _mm512_castps128_ps512(_mm_mul_ps(dw, dx));
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t01), _mm512_permutexvar_ps(lo, sd), acc[c]);
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t23), _mm512_permutexvar_ps(hi, sd), acc[c]);
+            if (f.min) {
+                const __m512 sm = _mm512_castps128_ps512(_mm_mul_ps(mw, dx));
+                const __m512i s01 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, x01);
+                const __m512i s23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, x23);
+                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s01), _mm512_permutexvar_ps(lo, sm), acc[c]);
+                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s23), _mm512_permutexvar_ps(hi, sm), acc[c]);
+            }
+        }
+    }
+    float tail[DP_MM_NC] = {0};
+    if (nb4 < nb) dot_q32_nc(k - 32 * nb4, w, x + (size_t)nb4 * sizeof(dp_block_q8_0), xs, tail, t, NC);
+    UNROLL
+    for (int c = 0; c < NC; c++) s[c] = _mm512_reduce_add_ps(acc[c]) + tail[c];
+}
+
+/* AVX-512 VNNI, q2_K / q3_K / iq4_xs: a block is four zmm of 64 values, one 16-value group per
+ * 128-bit lane, so a zmm of i16 scales (one vpermw of the block's 16 scales) applies them all
+ * with one vpdpwssd after the maddubs. Levels: q2_K as stored (0..3); q3_K + 4 (0..7, the high
+ * bit set through a byte mask), the 4 Σ sc bsum taken back once per block; iq4_xs signed grid
+ * values, multiplied as |level| x (activation with the level's sign). The scales are decoded
+ * with vector / 32-bit word operations instead of dp_qk_scales. */
+VNNI_TARGET INLINE __m256i qk_scales16(const uint8_t *b, dp_dtype t, __m256i *mn) {
+    if (t == DP_DTYPE_Q2_K) {
+        const __m128i v = _mm_loadu_si128((const __m128i *)b);
+        *mn = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0xF)));
+        return _mm256_cvtepu8_epi16(_mm_and_si128(v, _mm_set1_epi8(0xF)));
+    }
+    *mn = _mm256_setzero_si256();
+    __m128i v;
+    if (t == DP_DTYPE_Q3_K) { /* as quant.c q3k_scales, the words kept in registers (a store of
+                               * four words read back as one vector would stall forwarding) */
+        uint32_t a0, a1, tmp;
+        memcpy(&a0, b + 96, 4);
+        memcpy(&a1, b + 100, 4);
+        memcpy(&tmp, b + 104, 4);
+        v = _mm_set_epi32((int)(((a1 >> 4) & 0x0f0f0f0f) | (((tmp >> 6) & 0x03030303) << 4)),
+                          (int)(((a0 >> 4) & 0x0f0f0f0f) | (((tmp >> 4) & 0x03030303) << 4)),
+                          (int)((a1 & 0x0f0f0f0f) | (((tmp >> 2) & 0x03030303) << 4)),
+                          (int)((a0 & 0x0f0f0f0f) | ((tmp & 0x03030303) << 4)));
+    } else { /* iq4_xs: 8 scales of 32 values (4 low bits from b[4..8), 2 high from b[2..4)), each twice */
+        uint16_t sh;
+        uint32_t sl;
+        memcpy(&sh, b + 2, 2);
+        memcpy(&sl, b + 4, 4);
+        const uint64_t ls = _pdep_u64(sl, 0x0F0F0F0F0F0F0F0Full) | _pdep_u64(sh, 0x3030303030303030ull);
+        const __m128i l8 = _mm_cvtsi64_si128((long long)ls);
+        v = _mm_unpacklo_epi8(l8, l8);
+    }
+    return _mm256_cvtepi8_epi16(_mm_sub_epi8(v, _mm_set1_epi8(32)));
+}
+
+VNNI_TARGET INLINE void dot_qk_vnni_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs,
+                                       float *s, dp_dtype t, const int NC) {
+    const size_t bb = t == DP_DTYPE_Q2_K ? 84 : t == DP_DTYPE_Q3_K ? 110 : 136;
+    const size_t d_at = t == DP_DTYPE_Q2_K ? 80 : t == DP_DTYPE_Q3_K ? 108 : 0;
+    const __m512i m3 = _mm512_set1_epi8(3), m4 = _mm512_set1_epi8(0xF);
+    /* srlv counts per 256-bit half: values 32 s.. of a q2_K/q3_K qs word shift by 2 (s % 4) */
+    const __m512i sh02 = _mm512_set_epi64(0x0002000200020002, 0x0002000200020002, 0x0002000200020002,
+                                          0x0002000200020002, 0, 0, 0, 0);
+    const __m512i sh46 = _mm512_add_epi16(sh02, _mm512_set1_epi16(4));
+    const __m512i sh04 = _mm512_set_epi64(0x0004000400040004, 0x0004000400040004, 0, 0,
+                                          0x0004000400040004, 0x0004000400040004, 0, 0);
+    __m512 acc[DP_MM_NC];
+    UNROLL
+    for (int c = 0; c < NC; c++) acc[c] = _mm512_setzero_ps();
+    for (int i = 0; i < k / DP_QK_K; i++, w += bb) {
+        __m256i mn;
+        const __m256i sc = qk_scales16(w, t, &mn);
+        const float d = f16s(w + d_at), dmin = t == DP_DTYPE_Q2_K ? f16s(w + 82) : 0.0f;
+        __m512i lv[4], scv[4];
+        UNROLL
+        for (int j = 0; j < 4; j++) {
+            /* lane L of zmm j: group 4 j + L */
+            const __m512i idx = _mm512_add_epi16(_mm512_set1_epi16((short)(4 * j)),
+                                                 _mm512_set_epi64(0x0003000300030003, 0x0003000300030003,
+                                                                  0x0002000200020002, 0x0002000200020002,
+                                                                  0x0001000100010001, 0x0001000100010001, 0, 0));
+            scv[j] = _mm512_permutexvar_epi16(idx, _mm512_castsi256_si512(sc));
+            if (t == DP_DTYPE_IQ4_XS) {
+                const __m512i q = _mm512_shuffle_i64x2(_mm512_castsi256_si512(load256(w + 8 + 32 * j)),
+                                                       _mm512_castsi256_si512(load256(w + 8 + 32 * j)), 0x50);
+                const __m512i u = _mm512_and_si512(_mm512_srlv_epi16(q, sh04), m4);
+                lv[j] = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)dp_iq4_nl_grid)), u);
+            } else {
+                const __m512i q = _mm512_broadcast_i64x4(load256(w + (t == DP_DTYPE_Q2_K ? 16 : 32) + 32 * (j / 2)));
+                lv[j] = _mm512_and_si512(_mm512_srlv_epi16(q, j & 1 ? sh46 : sh02), m3);
+                if (t == DP_DTYPE_Q3_K) { /* + 4 where bit 2 j (low half) / 2 j + 1 (high half) of hmask is set */
+                    const __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (2 * j))),
+                                                           _mm256_set1_epi8((char)(1 << (2 * j + 1))), 1);
+                    const __mmask64 hset = _mm512_test_epi8_mask(_mm512_broadcast_i64x4(load256(w)), bit);
+                    lv[j] = _mm512_mask_add_epi8(lv[j], hset, lv[j], _mm512_set1_epi8(4));
+                }
+            }
+        }
+        UNROLL
+        for (int c = 0; c < NC; c++) {
+            const dp_block_q8_k *xb = (const dp_block_q8_k *)(x + (size_t)c * xs) + i;
+            __m512i isum = _mm512_setzero_si512();
+            UNROLL
+            for (int j = 0; j < 4; j++) {
+                const __m512i qx = _mm512_loadu_si512(xb->qs + 64 * j);
+                __m512i p;
+                if (t == DP_DTYPE_IQ4_XS) {
+                    const __m512i sx = _mm512_mask_sub_epi8(qx, _mm512_movepi8_mask(lv[j]), _mm512_setzero_si512(), qx);
+                    p = _mm512_maddubs_epi16(_mm512_abs_epi8(lv[j]), sx);
+                } else {
+                    p = _mm512_maddubs_epi16(lv[j], qx);
+                }
+                isum = _mm512_dpwssd_epi32(isum, p, scv[j]);
+            }
+            const __m256i bs = load256(xb->bsums);
+            if (t == DP_DTYPE_Q3_K) /* the levels were + 4: minus 4 Σ_g sc_g bsum_g */
+                isum = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(_mm256_slli_epi32(_mm256_madd_epi16(sc, bs), 2)));
+            acc[c] = _mm512_fmadd_ps(_mm512_set1_ps(d * xb->d), _mm512_cvtepi32_ps(isum), acc[c]);
+            if (t == DP_DTYPE_Q2_K)
+                acc[c] = _mm512_fmadd_ps(_mm512_set1_ps(-dmin * xb->d),
+                                         _mm512_cvtepi32_ps(_mm512_zextsi256_si512(_mm256_madd_epi16(mn, bs))), acc[c]);
+        }
+    }
+    UNROLL
+    for (int c = 0; c < NC; c++) s[c] = _mm512_reduce_add_ps(acc[c]);
+}
+
 /* ---- instantiation over the row count ---- */
 
 /* One function per row count (so each gets its own register allocation) and a dispatcher. */
@@ -1153,16 +1345,21 @@ VNNI_TARGET INLINE void x8_q6k_vnni_nc(int k, const uint8_t *w, const uint8_t *x
 #define CALL_X8_Q4_K_VNNI(NC) x8_q4k_vnni_nc(k, wb, xb, xs, s, NC)
 #define CALL_X8_Q6_K_VNNI(NC) x8_q6k_vnni_nc(k, wb, xb, xs, s, NC)
 #define CALL_Q4_0(NC) dot_q32_nc(k, wb, xb, xs, s, DP_DTYPE_Q4_0, NC)
+#define CALL_Q4_0_VNNI(NC) dot_q32_vnni_nc(k, wb, xb, xs, s, DP_DTYPE_Q4_0, NC)
 #define CALL_Q4_1(NC) dot_q32_nc(k, wb, xb, xs, s, DP_DTYPE_Q4_1, NC)
+#define CALL_Q4_1_VNNI(NC) dot_q32_vnni_nc(k, wb, xb, xs, s, DP_DTYPE_Q4_1, NC)
 #define CALL_Q5_0(NC) dot_q32_nc(k, wb, xb, xs, s, DP_DTYPE_Q5_0, NC)
+#define CALL_Q5_0_VNNI(NC) dot_q32_vnni_nc(k, wb, xb, xs, s, DP_DTYPE_Q5_0, NC)
 #define CALL_Q5_1(NC) dot_q32_nc(k, wb, xb, xs, s, DP_DTYPE_Q5_1, NC)
+#define CALL_Q5_1_VNNI(NC) dot_q32_vnni_nc(k, wb, xb, xs, s, DP_DTYPE_Q5_1, NC)
 #define CALL_IQ4_NL(NC) dot_q32_nc(k, wb, xb, xs, s, DP_DTYPE_IQ4_NL, NC)
-#define CALL_Q2_K(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_Q2_K, NC, 0)
-#define CALL_Q3_K(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_Q3_K, NC, 0)
-#define CALL_IQ4_XS(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_IQ4_XS, NC, 0)
-#define CALL_Q2_K_VNNI(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_Q2_K, NC, 1)
-#define CALL_Q3_K_VNNI(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_Q3_K, NC, 1)
-#define CALL_IQ4_XS_VNNI(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_IQ4_XS, NC, 1)
+#define CALL_IQ4_NL_VNNI(NC) dot_q32_vnni_nc(k, wb, xb, xs, s, DP_DTYPE_IQ4_NL, NC)
+#define CALL_Q2_K(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_Q2_K, NC)
+#define CALL_Q3_K(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_Q3_K, NC)
+#define CALL_IQ4_XS(NC) dot_qk_nc(k, wb, xb, xs, s, DP_DTYPE_IQ4_XS, NC)
+#define CALL_Q2_K_VNNI(NC) dot_qk_vnni_nc(k, wb, xb, xs, s, DP_DTYPE_Q2_K, NC)
+#define CALL_Q3_K_VNNI(NC) dot_qk_vnni_nc(k, wb, xb, xs, s, DP_DTYPE_Q3_K, NC)
+#define CALL_IQ4_XS_VNNI(NC) dot_qk_vnni_nc(k, wb, xb, xs, s, DP_DTYPE_IQ4_XS, NC)
 #define NO_ATTR
 
 DP_MM_INSTANCES(avx2_dot_f32, CALL_F32, NO_ATTR)
@@ -1188,11 +1385,11 @@ DP_MM_INSTANCES(vnni_dot_q8_0, CALL_Q8_0, VNNI_TARGET)
 DP_MM_INSTANCES(vnni_dot_q4_k, CALL_Q4_K_VNNI, VNNI_TARGET)
 DP_MM_INSTANCES(vnni_dot_q5_k, CALL_Q5_K_VNNI, VNNI_TARGET)
 DP_MM_INSTANCES(vnni_dot_q6_k, CALL_Q6_K_VNNI, VNNI_TARGET)
-DP_MM_INSTANCES(vnni_dot_q4_0, CALL_Q4_0, VNNI_TARGET)
-DP_MM_INSTANCES(vnni_dot_q4_1, CALL_Q4_1, VNNI_TARGET)
-DP_MM_INSTANCES(vnni_dot_q5_0, CALL_Q5_0, VNNI_TARGET)
-DP_MM_INSTANCES(vnni_dot_q5_1, CALL_Q5_1, VNNI_TARGET)
-DP_MM_INSTANCES(vnni_dot_iq4_nl, CALL_IQ4_NL, VNNI_TARGET)
+DP_MM_INSTANCES(vnni_dot_q4_0, CALL_Q4_0_VNNI, VNNI_TARGET)
+DP_MM_INSTANCES(vnni_dot_q4_1, CALL_Q4_1_VNNI, VNNI_TARGET)
+DP_MM_INSTANCES(vnni_dot_q5_0, CALL_Q5_0_VNNI, VNNI_TARGET)
+DP_MM_INSTANCES(vnni_dot_q5_1, CALL_Q5_1_VNNI, VNNI_TARGET)
+DP_MM_INSTANCES(vnni_dot_iq4_nl, CALL_IQ4_NL_VNNI, VNNI_TARGET)
 DP_MM_INSTANCES(vnni_dot_q2_k, CALL_Q2_K_VNNI, VNNI_TARGET)
 DP_MM_INSTANCES(vnni_dot_q3_k, CALL_Q3_K_VNNI, VNNI_TARGET)
 DP_MM_INSTANCES(vnni_dot_iq4_xs, CALL_IQ4_XS_VNNI, VNNI_TARGET)

@@ -109,7 +109,7 @@ void dp_mm_act_dequantize(dp_dtype wt, const void *src, float *x, int k);
 const dp_mm_kernels *dp_mm_kernels_generic(void);
 /* AVX2+FMA+F16C kernels, or NULL when not compiled in or the CPU lacks them. */
 const dp_mm_kernels *dp_mm_kernels_avx2(void);
-/* The AVX2 set with the AVX-512 VNNI panel GEMM, or NULL when the CPU lacks AVX-512 VNNI/VL/BW. */
+/* The AVX2 set with the AVX-512 VNNI kernels, or NULL when the CPU lacks AVX-512 VNNI/VL/BW or BMI2. */
 const dp_mm_kernels *dp_mm_kernels_avx2_vnni(void);
 /* NEON kernels on AArch64 (every AArch64 CPU has NEON), NULL elsewhere. */
 const dp_mm_kernels *dp_mm_kernels_neon(void);
