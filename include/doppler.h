@@ -147,6 +147,9 @@ typedef struct dp_load_params {
      * both. */
     uint64_t gpu_mem, ram_cache;
     const char *expert_policy; /* eviction: "lfu" (frequency with aging, default) or "lru" */
+    int32_t expert_in_place;   /* 1: a missed expert is computed from its shard's mapping without
+                                  a copy into a slot, and cached only when used more than the
+                                  expert it would evict (the Fiddler approach; CPU) */
 } dp_load_params;
 
 void dp_load_params_default(dp_load_params *p);

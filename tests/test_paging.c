@@ -3,7 +3,8 @@
  *     layer are bit-identical to the unpaged run, with LFU and LRU eviction, on hf-tiny/mixtral
  *     (converted: experts share a shard with dense tensors, checked against digests recorded when
  *     the shard is first verified) and on a synthesized 8-expert q4_k_m model (each expert a shard
- *     of its own, checked against the manifest's hash), and experts were really paged;
+ *     of its own, checked against the manifest's hash), and experts were really paged; also with
+ *     misses computed in place from the shard's mapping;
  *  2. a shard corrupted in place, truncated or removed while the model runs makes the next
  *     evaluation fail with DP_ERR_HASH / DP_ERR_NOT_FOUND and a message naming the shard; once the
  *     file is back the same context evaluates exactly as before (nothing unverified was kept);
@@ -24,12 +25,13 @@
 
 static const int32_t PROMPT[N_PROMPT] = {1, 17, 250, 31, 9, 400, 77, 12, 5, 333, 64, 2};
 
-static dp_model *load(const char *dir, uint64_t ram, const char *policy) {
+static dp_model *load(const char *dir, uint64_t ram, const char *policy, bool in_place) {
     dp_load_params p;
     dp_load_params_default(&p);
     p.n_threads = 2;
     p.ram_cache = ram;
     p.expert_policy = policy;
+    p.expert_in_place = in_place;
     dp_model *m = NULL;
     dp_error e = {0};
     CHECK_MSG(dp_model_load(dir, &p, &m, &e) == DP_OK, "load %s (ram %llu): %s", dir, (unsigned long long)ram, e.msg);
@@ -58,7 +60,7 @@ static bool run(dp_model *m, float *out) {
 
 /* Unpaged against paged at 2 slots per layer, both policies; returns the 1-slot budget. */
 static uint64_t same_logits(const char *tag, const char *dir) {
-    dp_model *ref = load(dir, 0, NULL);
+    dp_model *ref = load(dir, 0, NULL, false);
     if (!ref) return 0;
     size_t n = (size_t)(N_PROMPT + N_STEPS) * (size_t)dp_model_n_vocab(ref);
     float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
@@ -68,16 +70,16 @@ static uint64_t same_logits(const char *tag, const char *dir) {
     CHECK_MSG(!st.paged, "%s: an unpaged model reports paging", tag);
     int layers = dp_model_n_layers(ref);
     dp_model_free(ref);
-    dp_model *big = load(dir, (uint64_t)1 << 40, NULL); /* capped at one slot per expert */
+    dp_model *big = load(dir, (uint64_t)1 << 40, NULL, false); /* capped at one slot per expert */
     uint64_t slot = 0;
     if (big) {
         dp_model_paging_stats(big, &st);
         slot = st.slot_bytes;
         dp_model_free(big);
     }
-    static const char *const POL[2] = {"lfu", "lru"};
-    for (int i = 0; ok && slot && i < 2; i++) {
-        dp_model *m = load(dir, 2 * (uint64_t)layers * slot, POL[i]);
+    static const char *const POL[3] = {"lfu", "lru", "lfu"}, *const NAME[3] = {"lfu", "lru", "lfu, misses in place"};
+    for (int i = 0; ok && slot && i < 3; i++) {
+        dp_model *m = load(dir, 2 * (uint64_t)layers * slot, POL[i], i == 2);
         if (!m || !run(m, b)) {
             dp_model_free(m);
             break;
@@ -85,14 +87,14 @@ static uint64_t same_logits(const char *tag, const char *dir) {
         dp_model_paging_stats(m, &st);
         CHECK_MSG(memcmp(a, b, n * sizeof *a) == 0, "%s (%s): paged logits differ from unpaged (max |diff| %g)", tag,
                   POL[i], t_max_diff(a, b, n));
-        CHECK_MSG(st.paged && st.ram_slots == 2 * (uint64_t)layers && !strcmp(st.policy, POL[i]),
+        CHECK_MSG(st.paged && st.ram_slots == 2 * (uint64_t)layers && !strcmp(st.policy, NAME[i]),
                   "%s: %llu slots (%s)", tag, (unsigned long long)st.ram_slots, st.policy);
         CHECK_MSG(st.source_reads > st.ram_slots && st.source_bytes >= st.source_reads * (slot / 2) &&
                       st.uses == st.ram_hits + st.source_reads,
                   "%s (%s): %llu uses, %llu hits, %llu reads, %llu bytes", tag, POL[i], (unsigned long long)st.uses,
                   (unsigned long long)st.ram_hits, (unsigned long long)st.source_reads,
                   (unsigned long long)st.source_bytes);
-        printf("%s (%s, 2 slots/layer): %llu uses, RAM hits %.0f %%, %.2f MiB read\n", tag, POL[i],
+        printf("%s (%s, 2 slots/layer): %llu uses, RAM hits %.0f %%, %.2f MiB read\n", tag, NAME[i],
                (unsigned long long)st.uses, 100.0 * (double)st.ram_hits / (double)st.uses,
                (double)st.source_bytes / 1048576.0);
         dp_model_free(m);
@@ -142,8 +144,8 @@ static void fails(dp_model *m, dp_status want, const char *what, const char *tag
 }
 
 /* Layer 0's experts corrupted, truncated, removed under a model holding one slot. */
-static void damaged(const char *tag, const char *dir, uint64_t slot, int n_expert, bool whole_shards) {
-    dp_model *m = load(dir, slot, NULL);
+static void damaged(const char *tag, const char *dir, uint64_t slot, int n_expert, bool whole_shards, bool in_place) {
+    dp_model *m = load(dir, slot, NULL, in_place);
     if (!m) return;
     size_t n = (size_t)(N_PROMPT + N_STEPS) * (size_t)dp_model_n_vocab(m);
     float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
@@ -191,7 +193,8 @@ int main(void) {
     snprintf(syn, sizeof syn, "%s/synth", base);
     CHECK_MSG(dp_synth("mixtral", "mixtral-tiny", NULL, syn, &o, &e) == DP_OK, "synth: %s", e.msg);
     uint64_t slot = same_logits("synth mixtral-tiny q4_k_m", syn);
-    if (slot) damaged("synth", syn, slot, 8, true);
+    if (slot) damaged("synth", syn, slot, 8, true, false);
+    if (slot) damaged("synth, in place", syn, slot, 8, true, true);
 
     /* a budget below one slot; knobs on a dense model */
     dp_load_params p;
@@ -212,6 +215,7 @@ int main(void) {
     o.recipe = DP_RECIPE_F32;
     CHECK_MSG(dp_convert_hf(hf, tiny, &o, &e) == DP_OK, "convert: %s", e.msg);
     slot = same_logits("hf-tiny mixtral f32", tiny);
-    if (slot) damaged("hf-tiny", tiny, slot, 8, false);
+    if (slot) damaged("hf-tiny", tiny, slot, 8, false, false);
+    if (slot) damaged("hf-tiny, in place", tiny, slot, 8, false, true);
     return t_done("test_paging");
 }

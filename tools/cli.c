@@ -123,6 +123,10 @@ static bool parse_bytes(const char *v, uint64_t *out) {
 int cli_paging_arg(cli_paging *p, const char *cmd, int argc, char **argv, int *i) {
     const char *a = argv[*i];
     bool gpu = !strcmp(a, "--gpu-mem"), ram = !strcmp(a, "--ram-cache"), pol = !strcmp(a, "--expert-policy");
+    if (!strcmp(a, "--expert-in-place")) {
+        p->in_place = true;
+        return 1;
+    }
     if (!gpu && !ram && !pol) return 0;
     if (*i + 1 >= argc) {
         fprintf(stderr, "doppler %s: %s needs a value\n", cmd, a);
@@ -169,6 +173,7 @@ dp_status cli_load_paged(const char *dir, int threads, const cli_paging *pg, dp_
         p.gpu_mem = pg->gpu_mem;
         p.ram_cache = pg->ram_cache;
         p.expert_policy = pg->policy;
+        p.expert_in_place = pg->in_place;
     }
     bool tty = isatty(2);
     if (tty) p.progress = progress;

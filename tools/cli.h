@@ -32,12 +32,14 @@ int cli_exec_web(int argc, char **argv);
 dp_status cli_load(const char *dir, int threads, dp_model **m, dp_error *e);
 
 /* --gpu-mem BYTES, --ram-cache BYTES (a number with an optional K/M/G/T suffix, powers of 1024)
- * and --expert-policy lfu|lru of run, chat, eval and bench: expert paging (docs/PAGING.md). */
+ * --expert-policy lfu|lru and --expert-in-place of run, chat, eval and bench: expert paging
+ * (docs/PAGING.md). */
 typedef struct cli_paging {
     uint64_t gpu_mem, ram_cache;
     const char *policy;
+    bool in_place;
 } cli_paging;
-#define CLI_PAGING_USAGE "[--gpu-mem BYTES] [--ram-cache BYTES] [--expert-policy lfu|lru]"
+#define CLI_PAGING_USAGE "[--gpu-mem BYTES] [--ram-cache BYTES] [--expert-policy lfu|lru] [--expert-in-place]"
 /* 1: argv[*i] was one of them (its value consumed, *i advanced); 0: it is not; -1: a bad value
  * (the message printed). */
 int cli_paging_arg(cli_paging *p, const char *cmd, int argc, char **argv, int *i);

@@ -24,6 +24,7 @@ typedef struct x_entry {
     uint32_t piece0, n_pieces;
     dp_tensor proto[3];   /* gate, up, down: dtype, shape and size (data set on fetch) */
     uint64_t toff[3];     /* byte offset of each tensor in the slot */
+    uint32_t tpiece[3];   /* the piece holding each tensor */
     int32_t slot;         /* -1: not resident */
     float freq;           /* LFU count with aging */
     uint64_t last;        /* tick of the last use (LRU) */
@@ -39,6 +40,10 @@ struct dp_experts {
     dp_rdrr *r;
     int n_layers, n_expert;
     bool lru;
+    bool in_place;        /* misses computed from the shard's mapping (experts.h) */
+    dp_reader maps[3];    /* the mappings of the last in-place miss, open until the next fetch */
+    uint8_t *map_base[3];
+    uint32_t n_maps;
     x_entry *ent;         /* [n_layers * n_expert] */
     x_piece *pieces;
     uint32_t n_pieces;
@@ -120,7 +125,10 @@ static dp_status x_build_entry(dp_experts *x, x_entry *en, int l, int xi, uint32
     for (int k = 0; k < 3; k++) {
         const dp_rdrr_span *sp = &t[k]->spans[0];
         for (uint32_t i = en->piece0; i < x->n_pieces; i++)
-            if (x->pieces[i].shard == sp->shard) en->toff[k] = x->pieces[i].slot_off + (sp->offset - x->pieces[i].lo);
+            if (x->pieces[i].shard == sp->shard) {
+                en->toff[k] = x->pieces[i].slot_off + (sp->offset - x->pieces[i].lo);
+                en->tpiece[k] = i;
+            }
     }
     if (off > x->slot_bytes) x->slot_bytes = off;
     return DP_OK;
@@ -150,7 +158,7 @@ static dp_status x_index_shards(dp_experts *x, dp_error *e) {
 }
 
 dp_status dp_experts_new(dp_rdrr *r, const dp_model_desc *d, uint64_t ram_bytes, const char *policy,
-                         dp_experts **out, dp_error *e) {
+                         bool in_place, dp_experts **out, dp_error *e) {
     if (!r || !d || !out) return dp_err_set(e, DP_ERR_INVALID_ARG, "dp_experts_new: NULL argument");
     if (d->n_expert <= 0) return dp_err_set(e, DP_ERR_INVALID_ARG, "paging: the model has no experts");
     if (policy && strcmp(policy, "lfu") && strcmp(policy, "lru"))
@@ -161,6 +169,7 @@ dp_status dp_experts_new(dp_rdrr *r, const dp_model_desc *d, uint64_t ram_bytes,
     x->n_layers = d->n_layers;
     x->n_expert = d->n_expert;
     x->lru = policy && !strcmp(policy, "lru");
+    x->in_place = in_place;
     size_t n_ent = (size_t)d->n_layers * (size_t)d->n_expert;
     uint32_t cap = (uint32_t)n_ent * 3;
     x->ent = dp_calloc(n_ent, sizeof *x->ent);
@@ -193,15 +202,21 @@ dp_status dp_experts_new(dp_rdrr *r, const dp_model_desc *d, uint64_t ram_bytes,
     }
     x->age_period = n_ent;
     x->st.paged = 1;
-    x->st.policy = x->lru ? "lru" : "lfu";
+    x->st.policy = x->lru ? (in_place ? "lru, misses in place" : "lru") : (in_place ? "lfu, misses in place" : "lfu");
     x->st.ram_slots = x->n_slots;
     x->st.slot_bytes = x->slot_bytes;
     *out = x;
     return DP_OK;
 }
 
+static void x_unmap(dp_experts *x) {
+    for (uint32_t i = 0; i < x->n_maps; i++) dp_reader_close(&x->maps[i]);
+    x->n_maps = 0;
+}
+
 void dp_experts_free(dp_experts *x) {
     if (!x) return;
+    x_unmap(x);
     for (uint32_t i = 0; x->slots && i < x->n_slots; i++) dp_free(x->slots[i].raw);
     dp_free(x->slots);
     dp_free(x->ent);
@@ -275,6 +290,37 @@ static dp_status x_page_in(dp_experts *x, const x_entry *en, uint8_t *dst, dp_er
     return st;
 }
 
+/* The pieces of en mapped (private, from the shard source's readers) and checked like a
+ * page-in; *ok false when a reader cannot map (the caller pages in instead). */
+static dp_status x_map_in(dp_experts *x, const x_entry *en, bool *ok, dp_error *e) {
+    *ok = false;
+    x_unmap(x);
+    dp_status st = DP_OK;
+    for (uint32_t i = 0; i < en->n_pieces && st == DP_OK; i++) {
+        x_piece *p = &x->pieces[en->piece0 + i];
+        if (!p->known && (st = x_verify_shard(x, p->shard, e)) != DP_OK) break;
+        if ((st = dp_rdrr_shard_open(x->r, p->shard, &x->maps[i], e)) != DP_OK) break;
+        x->n_maps = i + 1;
+        x->map_base[i] = dp_reader_map(&x->maps[i]);
+        if (!x->map_base[i]) { /* not mappable */
+            x_unmap(x);
+            return DP_OK;
+        }
+        uint8_t got[32];
+        dp_sha256(x->map_base[i] + p->lo, (size_t)p->len, got);
+        if (memcmp(got, p->digest, 32))
+            st = dp_err_set(e, DP_ERR_HASH, "shard %u (sha256:%s) bytes [%" PRIu64 ", %" PRIu64 ") do not match "
+                            "their SHA-256: the shard changed or is corrupt", p->shard,
+                            dp_rdrr_shard_hash(x->r, p->shard), p->lo, p->lo + p->len);
+    }
+    if (st != DP_OK) {
+        x_unmap(x);
+        return st;
+    }
+    *ok = true;
+    return DP_OK;
+}
+
 /* A free slot, else the policy's victim. */
 static uint32_t x_victim(const dp_experts *x) {
     uint32_t best = 0;
@@ -301,9 +347,44 @@ dp_status dp_experts_fetch(void *ud, int layer, int expert, dp_tensor w[3], dp_e
         x->since_age = 0;
         for (size_t i = 0; i < (size_t)x->n_layers * (size_t)x->n_expert; i++) x->ent[i].freq *= 0.5f;
     }
+    x_unmap(x); /* the last in-place expert's mappings */
     if (en->slot >= 0) {
         x->st.ram_hits++;
-    } else {
+    } else if (x->in_place) {
+        double t0 = dp_time_now();
+        bool ok = false;
+        dp_status st = x_map_in(x, en, &ok, e);
+        x->st.wait_s += dp_time_now() - t0;
+        if (st != DP_OK) {
+            dp_err_prefix(e, "paging layer %d expert %d", layer, expert);
+            return st;
+        }
+        if (ok) {
+            x->st.source_reads++;
+            for (uint32_t i = 0; i < en->n_pieces; i++) x->st.source_bytes += x->pieces[en->piece0 + i].len;
+            /* admitted into a slot only when a slot is free or it is used more than the victim */
+            uint32_t s = x_victim(x);
+            x_slot *sl = &x->slots[s];
+            if (sl->owner >= 0 && x->ent[sl->owner].freq >= en->freq) {
+                en->last = x->tick;
+                for (int k = 0; k < 3; k++) {
+                    const x_piece *p = &x->pieces[en->tpiece[k]];
+                    w[k] = en->proto[k];
+                    w[k].data = x->map_base[en->tpiece[k] - en->piece0] + p->lo + (en->toff[k] - p->slot_off);
+                }
+                return DP_OK;
+            }
+            if (sl->owner >= 0) x->ent[sl->owner].slot = -1;
+            for (uint32_t i = 0; i < en->n_pieces; i++) {
+                const x_piece *p = &x->pieces[en->piece0 + i];
+                memcpy(sl->data + p->slot_off, x->map_base[i] + p->lo, (size_t)p->len);
+            }
+            x_unmap(x);
+            sl->owner = idx;
+            en->slot = (int32_t)s;
+        }
+    }
+    if (en->slot < 0) {
         uint32_t s = x_victim(x);
         x_slot *sl = &x->slots[s];
         if (sl->owner >= 0) x->ent[sl->owner].slot = -1;

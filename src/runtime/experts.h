@@ -44,9 +44,12 @@ typedef struct dp_experts dp_experts;
 
 /* The cache for the experts of d stored in r, with ram_bytes of RAM slots (at least one slot:
  * DP_ERR_INVALID_ARG names the smallest budget when fewer fit) and an eviction policy ("lfu",
- * "lru"; NULL: "lfu"). r must outlive the cache. */
+ * "lru"; NULL: "lfu"). With in_place, a miss is computed where it lives (the Fiddler approach):
+ * from a private mapping of its shard, checked the same way, without a copy into a slot; it
+ * enters the RAM cache only when a slot is free or it has been used more than the victim. r must
+ * outlive the cache. */
 dp_status dp_experts_new(dp_rdrr *r, const dp_model_desc *d, uint64_t ram_bytes, const char *policy,
-                         dp_experts **out, dp_error *e);
+                         bool in_place, dp_experts **out, dp_error *e);
 void dp_experts_free(dp_experts *x);
 
 /* Make expert `expert` of layer `layer` resident (paging it in when it is not) and fill w[0..2]

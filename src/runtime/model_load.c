@@ -193,7 +193,8 @@ dp_status dp_model_load(const char *dir, const dp_load_params *p, dp_model **out
         st = dp_err_set(e, DP_ERR_UNSUPPORTED, "expert paging (ram_cache, gpu_mem below the model's %llu bytes) "
                         "is not implemented on the %s backend yet", (unsigned long long)L.total, m->be->i->name);
     if (st == DP_OK) st = load_all(&L, e);
-    if (st == DP_OK && L.paged) st = dp_experts_new(m->rdrr, &m->d, p->ram_cache, p->expert_policy, &m->experts, e);
+    if (st == DP_OK && L.paged) st = dp_experts_new(m->rdrr, &m->d, p->ram_cache, p->expert_policy, p->expert_in_place != 0,
+                                                   &m->experts, e);
     dp_free(L.seen);
     if (m->rdrr) dp_rdrr_drop_cache(m->rdrr); /* the weights are on the backend (or mapped) now */
     if (st != DP_OK) {
