@@ -109,13 +109,13 @@ typedef struct synth_src {
 /* ---- MoE models: uneven routing ----
  * A router is linear in the normalised hidden state h, so an expert can only be preferred for
  * every token if h has a direction every token shares. Synthesized MoE models keep one: hidden
- * coordinate 0 of every embedding row is the constant SKEW_C * rms of the row's other values,
+ * coordinate 0 of every embedding row is the constant SKEW_C * the norm of the row's other values,
  * and nothing ever writes it (row 0 of every attention output and expert down matrix is zero),
  * so h[0] > 0 at every layer, large at the first and shrinking as the residual stream grows.
  * Column 0 of the router then holds a per-expert bias: expert e of layer l gets
  * skew * log(1 / (rank + 1)) / sqrt(hidden), rank a per-layer permutation of the experts (a
  * Zipf-shaped preference), added to the random part's logits (standard deviation about 1). */
-#define SKEW_C 1.0f
+#define SKEW_C 0.3f
 
 static bool moe_skewed(const synth_src *s) { return s->d->n_expert > 0 && s->skew > 0; }
 
@@ -149,9 +149,9 @@ static dp_status synth_rows(void *ud, const dp_wtensor *t, int64_t row0, int64_t
         if (!moe_skewed(s)) continue;
         if (zero_row(s, t, row0 + r)) memset(out, 0, (size_t)t->cols * sizeof *out);
         else if (t->role == DP_HF_EMBED) out[0] = SKEW_C * a * sqrtf(1.0f / 3.0f) * sqrtf((float)t->cols);
-        else if (t->role == DP_W_ROUTER) /* h[0] is about sqrt(hidden / 2) at the first layer */
+        else if (t->role == DP_W_ROUTER) /* h[0] at the first layer: SKEW_C sqrt(hidden / (1 + SKEW_C^2)) */
             out[0] = (float)(s->skew * log(1.0 / (expert_rank(t->layer, (int)(row0 + r), (int)t->rows) + 1)) /
-                             sqrt((double)t->cols / 2.0));
+                             (SKEW_C * sqrt((double)t->cols / (1.0 + SKEW_C * SKEW_C))));
     }
     return DP_OK;
 }

@@ -80,7 +80,7 @@ dp_status dp_convert_lora(const char *peft_dir, const char *out_dir, const char 
  * o, and the dense gate, up, down) of the RDRR model in base_dir, alpha = 2 rank (benchmarks). */
 dp_status dp_synth_lora(const char *base_dir, const char *out_dir, int rank, const dp_write_opts *o, dp_error *e);
 /* The default router skew of synthesized MoE models (docs/PAGING.md says where it comes from). */
-#define DP_SYNTH_ROUTER_SKEW 0.25
+#define DP_SYNTH_ROUTER_SKEW 0.5
 /* Names of the built-in synth shapes, NULL-terminated. */
 const char *const *dp_synth_shapes(void);
 
