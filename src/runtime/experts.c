@@ -7,7 +7,7 @@
 #include "base/sha256.h"
 #include "runtime/experts.h"
 
-#define X_ALIGN 256u
+#define X_ALIGN 4096u /* slots and pieces in them: page-aligned, for uncached (O_DIRECT) reads */
 #define X_STAGE (4u << 20) /* streaming verification of a shared shard, in chunks */
 
 /* The byte range of one shard that covers an expert's spans in it, and where it goes in a slot. */
@@ -273,7 +273,7 @@ static dp_status x_page_in(dp_experts *x, const x_entry *en, uint8_t *dst, dp_er
         if (!p->known && (st = x_verify_shard(x, p->shard, e)) != DP_OK) break;
         dp_reader rd;
         if ((st = dp_rdrr_shard_open(x->r, p->shard, &rd, e)) != DP_OK) break;
-        st = dp_reader_read(&rd, p->lo, dst + p->slot_off, (size_t)p->len, e);
+        st = dp_reader_read_uncached(&rd, p->lo, dst + p->slot_off, (size_t)p->len, e);
         dp_reader_close(&rd);
         if (st != DP_OK) {
             dp_err_prefix(e, "shard %u (sha256:%s)", p->shard, dp_rdrr_shard_hash(x->r, p->shard));
