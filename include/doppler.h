@@ -137,6 +137,19 @@ typedef struct dp_load_params {
                              the model, whose CPU weights may stay mapped from its readers) */
     void (*progress)(void *ud, uint64_t done_bytes, uint64_t total_bytes); /* may be NULL */
     void *progress_ud;
+    /* Expert paging (MoE models; docs/PAGING.md). Both 0 (default): every expert is loaded like
+     * any tensor. ram_cache > 0: the experts stay in their shards and are paged in on demand
+     * into ram_cache bytes of RAM slots (one expert each; a budget below one slot is an error
+     * that names the minimum), read through `shards` (the disk, or any source), each page-in
+     * checked with SHA-256. gpu_mem is the weight budget on a GPU backend (dense tensors first,
+     * the rest expert slots); the CPU backend has no device tier and ignores it; on WebGPU a
+     * budget below the model's size is refused until paging lands there. A dense model ignores
+     * both. */
+    uint64_t gpu_mem, ram_cache;
+    const char *expert_policy; /* eviction: "lfu" (frequency with aging, default) or "lru" */
+    int32_t expert_in_place;   /* 1: a missed expert is computed from its shard's mapping without
+                                  a copy into a slot, and cached only when used more than the
+                                  expert it would evict (the Fiddler approach; CPU) */
 } dp_load_params;
 
 void dp_load_params_default(dp_load_params *p);
@@ -145,6 +158,22 @@ void dp_load_params_default(dp_load_params *p);
  * left as it was, and e says why. */
 dp_status dp_model_load(const char *dir, const dp_load_params *p, dp_model **out, dp_error *e);
 void dp_model_free(dp_model *m);
+
+/* Counters of a paged model's expert cache since load (all 0 and paged 0 when it is not
+ * paged). Per-token figures: divide by the tokens evaluated in between two reads. */
+typedef struct dp_paging_stats {
+    int32_t paged;            /* 1 when the model pages its experts */
+    const char *policy;       /* "lfu" or "lru" (static string) */
+    uint64_t ram_slots, slot_bytes, device_slots; /* device_slots 0: no device tier */
+    uint64_t uses;            /* experts used (a layer's selected expert, once per pass) */
+    uint64_t device_hits, ram_hits, source_reads; /* where each use was found */
+    uint64_t device_bytes;    /* bytes paged into the device tier */
+    uint64_t source_bytes;    /* bytes read from the shard source */
+    double wait_s;            /* seconds spent paging in (reading and verifying) */
+    double top2_share;        /* share of uses that went to each layer's 2 most used experts,
+                                 averaged over layers: how skewed routing is (2/n_expert: even) */
+} dp_paging_stats;
+void dp_model_paging_stats(const dp_model *m, dp_paging_stats *out);
 
 int32_t dp_model_n_vocab(const dp_model *m);
 int32_t dp_model_n_layers(const dp_model *m);

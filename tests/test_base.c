@@ -194,6 +194,25 @@ static void test_io(void) {
     CHECK(dp_reader_read(&r, 20, got, 0, &e) == DP_OK);
     dp_reader_close(&r);
     dp_reader_close(&r); /* twice is harmless */
+    { /* uncached reads (O_DIRECT for the aligned middle): the same bytes at any offset and alignment */
+        enum { BIG = 5 * 4096 + 123 };
+        uint8_t *src = malloc(BIG), *raw = malloc(BIG + 2 * 4096);
+        for (size_t i = 0; src && i < BIG; i++) src[i] = (uint8_t)(i * 131u + (i >> 9));
+        CHECK(src && raw && dp_file_write_all(file, src, BIG, &e) == DP_OK && dp_reader_open_file(&r, file, &e) == DP_OK);
+        uint8_t *al = (uint8_t *)(((uintptr_t)raw + 4095) & ~(uintptr_t)4095);
+        static const uint64_t OFFS[] = {0, 256, 4096, 4096 + 100};
+        for (size_t k = 0; src && raw && k < sizeof OFFS / sizeof OFFS[0]; k++) {
+            uint64_t o = OFFS[k];
+            uint8_t *dst = al + o % 4096; /* dst + k page-aligned where o + k is */
+            memset(dst, 0, BIG - o);
+            CHECK(dp_reader_read_uncached(&r, o, dst, BIG - o, &e) == DP_OK && memcmp(dst, src + o, BIG - o) == 0);
+            CHECK(dp_reader_read_uncached(&r, o, dst + 1, BIG - o - 1, &e) == DP_OK && memcmp(dst + 1, src + o, BIG - o - 1) == 0);
+        }
+        CHECK(dp_reader_read_uncached(&r, 1, al, BIG, &e) == DP_ERR_FORMAT);
+        dp_reader_close(&r);
+        free(src);
+        free(raw);
+    }
     /* memory reader */
     dp_reader_open_mem(&r, payload, 20);
     CHECK(dp_reader_read(&r, 0, got, 20, &e) == DP_OK && memcmp(got, payload, 20) == 0);

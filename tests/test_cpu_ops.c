@@ -504,19 +504,19 @@ static void test_moe_case(int n, dp_dtype wtype, double atol, double rtol) {
     for (int i = 0; i < n * d; i++) wmax = fabs(want[i]) > wmax ? fabs(want[i]) : wmax;
     atol *= wmax;
     dp_tensor xt = mkf(d, n, x), lt = mkf(E, n, lg), ot = mkf(d, n, NULL);
-    B->i->moe(B, &ot, &xt, &lt, wt[0], wt[1], wt[2], n, E, K, DP_ACT_SILU);
+    B->i->moe(B, &ot, &xt, &lt, wt[0], wt[1], wt[2], NULL, n, E, K, DP_ACT_SILU);
     get(&ot, got, (uint64_t)n * d * 4);
     double r = err_ratio(got, want, (int64_t)n * d, atol, rtol);
     CHECK_MSG(r <= 1, "moe n=%d %s: err ratio %g", n, dp_dtype_name(wtype), r);
     /* out aliasing x */
-    B->i->moe(B, &xt, &xt, &lt, wt[0], wt[1], wt[2], n, E, K, DP_ACT_SILU);
+    B->i->moe(B, &xt, &xt, &lt, wt[0], wt[1], wt[2], NULL, n, E, K, DP_ACT_SILU);
     get(&xt, got, (uint64_t)n * d * 4);
     r = err_ratio(got, want, (int64_t)n * d, atol, rtol);
     CHECK_MSG(r <= 1, "moe aliased n=%d %s: err ratio %g", n, dp_dtype_name(wtype), r);
     /* routing to an expert without data is an error */
     for (int t = 0; t < n; t++) lg[t * E + 7] = 100.0f;
     B->i->tensor_set(B, &lt, 0, lg, (uint64_t)n * E * 4, NULL);
-    B->i->moe(B, &ot, &xt, &lt, wt[0], wt[1], wt[2], n, E, K, DP_ACT_SILU);
+    B->i->moe(B, &ot, &xt, &lt, wt[0], wt[1], wt[2], NULL, n, E, K, DP_ACT_SILU);
     CHECK(!flush_ok());
     for (int r2 = 0; r2 < 3; r2++)
         for (int e = 0; e < E; e++) {

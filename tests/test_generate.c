@@ -54,7 +54,7 @@ static bool write_model(const char *dir) {
     bool ok = dp_json_parse(cfg, sizeof cfg - 1, &doc, &e) == DP_OK && dp_model_from_hf_config(dp_json_root(doc), &d, &e) == DP_OK;
     dp_write_opts o = {0};
     o.recipe = DP_RECIPE_F32;
-    dp_wsource src = {NULL, rows, NULL, NULL, true};
+    dp_wsource src = {NULL, rows, NULL, NULL, true, false};
     ok = ok && dp_model_write(&d, dir, &o, &src, &e) == DP_OK;
     CHECK_MSG(ok, "successor model: %s", e.msg);
     dp_json_free(doc);

@@ -27,7 +27,7 @@ COUNTED(copy, (dp_backend *b, dp_tensor *d, int64_t o, const dp_tensor *s, int64
 COUNTED(attention, (dp_backend *b, dp_tensor *o, const dp_tensor *q, const dp_tensor *k, const dp_tensor *v, const dp_attn_args *a), (b, o, q, k, v, a))
 COUNTED(glu, (dp_backend *b, dp_tensor *o, const dp_tensor *g, const dp_tensor *u, int n, int f, dp_act a), (b, o, g, u, n, f, a))
 COUNTED(softcap, (dp_backend *b, dp_tensor *x, int64_t n, float c), (b, x, n, c))
-COUNTED(moe, (dp_backend *b, dp_tensor *o, const dp_tensor *x, const dp_tensor *l, const dp_tensor *g, const dp_tensor *u, const dp_tensor *d, int n, int ne, int k, dp_act a), (b, o, x, l, g, u, d, n, ne, k, a))
+COUNTED(moe, (dp_backend *b, dp_tensor *o, const dp_tensor *x, const dp_tensor *l, const dp_tensor *g, const dp_tensor *u, const dp_tensor *d, const dp_expert_src *s, int n, int ne, int k, dp_act a), (b, o, x, l, g, u, d, s, n, ne, k, a))
 COUNTED(sample, (dp_backend *b, dp_tensor *o, const dp_tensor *l, int r, int v, const dp_sample_args *a), (b, o, l, r, v, a))
 COUNTED(matmul_multi, (dp_backend *b, dp_tensor *const *o, const dp_tensor *x, const dp_tensor *const *w, int c, int n), (b, o, x, w, c, n))
 

@@ -97,10 +97,85 @@ static void progress(void *ud, uint64_t done, uint64_t total) {
 }
 
 dp_status cli_load(const char *dir, int threads, dp_model **m, dp_error *e) {
+    return cli_load_paged(dir, threads, NULL, m, e);
+}
+
+/* "8G", "512M", "1.5G", "123456" into bytes; false when it is not one */
+static bool parse_bytes(const char *v, uint64_t *out) {
+    char *end = NULL;
+    double x = strtod(v, &end);
+    if (!end || end == v || x < 0) return false;
+    double mul = 1;
+    switch (*end) {
+    case 'k': case 'K': mul = 1024.0; end++; break;
+    case 'm': case 'M': mul = 1024.0 * 1024; end++; break;
+    case 'g': case 'G': mul = 1024.0 * 1024 * 1024; end++; break;
+    case 't': case 'T': mul = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    default: break;
+    }
+    if (*end == 'i' || *end == 'I') end++;
+    if (*end == 'b' || *end == 'B') end++;
+    if (*end || x * mul >= 1.8e19) return false;
+    *out = (uint64_t)(x * mul);
+    return true;
+}
+
+int cli_paging_arg(cli_paging *p, const char *cmd, int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    bool gpu = !strcmp(a, "--gpu-mem"), ram = !strcmp(a, "--ram-cache"), pol = !strcmp(a, "--expert-policy");
+    if (!strcmp(a, "--expert-in-place")) {
+        p->in_place = true;
+        return 1;
+    }
+    if (!gpu && !ram && !pol) return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "doppler %s: %s needs a value\n", cmd, a);
+        return -1;
+    }
+    const char *v = argv[++*i];
+    if (pol) {
+        if (strcmp(v, "lfu") && strcmp(v, "lru")) {
+            fprintf(stderr, "doppler %s: --expert-policy: '%s' is not lfu or lru\n", cmd, v);
+            return -1;
+        }
+        p->policy = v;
+        return 1;
+    }
+    uint64_t n = 0;
+    if (!parse_bytes(v, &n) || n == 0) {
+        fprintf(stderr, "doppler %s: %s: '%s' is not a size in bytes (e.g. 8G, 512M)\n", cmd, a, v);
+        return -1;
+    }
+    *(gpu ? &p->gpu_mem : &p->ram_cache) = n;
+    return 1;
+}
+
+void cli_paging_report(const dp_model *m, int64_t tokens, FILE *f) {
+    dp_paging_stats s;
+    dp_model_paging_stats(m, &s);
+    if (!s.paged) return;
+    double t = tokens > 0 ? (double)tokens : 1, u = s.uses ? (double)s.uses : 1;
+    fprintf(f, "paging: %s, %llu RAM slots of %.1f MiB, %llu device slots\n", s.policy,
+            (unsigned long long)s.ram_slots, (double)s.slot_bytes / 1048576.0, (unsigned long long)s.device_slots);
+    fprintf(f, "paging: %llu expert uses over %lld tokens: device hits %.1f %%, RAM hits %.1f %%, read from source %.1f %%\n",
+            (unsigned long long)s.uses, (long long)tokens, 100.0 * (double)s.device_hits / u, 100.0 * (double)s.ram_hits / u,
+            100.0 * (double)s.source_reads / u);
+    fprintf(f, "paging: per token %.1f MiB read from source, %.1f MiB paged to the device, %.1f ms waiting for pages; "
+               "top-2 expert share %.2f\n",
+            (double)s.source_bytes / 1048576.0 / t, (double)s.device_bytes / 1048576.0 / t, 1e3 * s.wait_s / t, s.top2_share);
+}
+
+dp_status cli_load_paged(const char *dir, int threads, const cli_paging *pg, dp_model **m, dp_error *e) {
     dp_load_params p;
     dp_load_params_default(&p);
     p.n_threads = threads;
     p.shards = cli_mount_source(dir); /* a model given as a URL: shards fetched on first read */
+    if (pg) {
+        p.gpu_mem = pg->gpu_mem;
+        p.ram_cache = pg->ram_cache;
+        p.expert_policy = pg->policy;
+        p.expert_in_place = pg->in_place;
+    }
     bool tty = isatty(2);
     if (tty) p.progress = progress;
     dp_status st = dp_model_load(dir, &p, m, e);

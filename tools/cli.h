@@ -3,6 +3,7 @@
 #define DP_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "doppler.h"
@@ -29,6 +30,24 @@ void cli_write_progress(void *ud, int64_t done, int64_t total);
 int cli_exec_web(int argc, char **argv);
 /* Load a model with a progress line on stderr when stderr is a terminal. */
 dp_status cli_load(const char *dir, int threads, dp_model **m, dp_error *e);
+
+/* --gpu-mem BYTES, --ram-cache BYTES (a number with an optional K/M/G/T suffix, powers of 1024)
+ * --expert-policy lfu|lru and --expert-in-place of run, chat, eval and bench: expert paging
+ * (docs/PAGING.md). */
+typedef struct cli_paging {
+    uint64_t gpu_mem, ram_cache;
+    const char *policy;
+    bool in_place;
+} cli_paging;
+#define CLI_PAGING_USAGE "[--gpu-mem BYTES] [--ram-cache BYTES] [--expert-policy lfu|lru] [--expert-in-place]"
+/* 1: argv[*i] was one of them (its value consumed, *i advanced); 0: it is not; -1: a bad value
+ * (the message printed). */
+int cli_paging_arg(cli_paging *p, const char *cmd, int argc, char **argv, int *i);
+/* cli_load with the paging knobs (pg may be NULL). */
+dp_status cli_load_paged(const char *dir, int threads, const cli_paging *pg, dp_model **m, dp_error *e);
+/* "paging: ..." lines for a paged model (nothing for another): slots, hit rates per tier, bytes
+ * read per token and time waiting, over `tokens` evaluated tokens. */
+void cli_paging_report(const dp_model *m, int64_t tokens, FILE *f);
 
 /* --lora DIR[:scale] of run, chat, eval and bench: an RDRR adapter and the scale to apply it at
  * (default 1: the adapter as trained). */

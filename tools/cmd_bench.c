@@ -20,7 +20,7 @@
 static const char USAGE[] =
     "bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--seqs N] [--json] [--static BUNDLE --pubkey KEY]\n"
     "              [--draft DIR | --lookup N] [--draft-max K] [--sweep] [--prompt TEXT] [--temp T] [--seed S]\n"
-    "              " CLI_LORA_USAGE;
+    "              " CLI_LORA_USAGE " " CLI_PAGING_USAGE;
 
 void bench_cpu_name(char *buf, size_t n) {
     snprintf(buf, n, "unknown cpu");
@@ -140,9 +140,13 @@ int cmd_bench(int argc, char **argv) {
     cli_spec spec = {0};
     static_opts so = {0};
     cli_lora lora = {0};
+    cli_paging paging = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (static_opt(&so, argc, argv, &i)) continue;
+        int pa_ = cli_paging_arg(&paging, "bench", argc, argv, &i);
+        if (pa_ < 0) return 2;
+        if (pa_ > 0) continue;
         int sa = cli_spec_arg(&spec, "bench", argc, argv, &i);
         if (sa < 0) return 2;
         if (sa > 0) continue;
@@ -191,7 +195,7 @@ int cmd_bench(int argc, char **argv) {
     dp_ctx_params_default(&cp);
     cp.n_ctx = (int32_t)(n_p > n_g ? n_p : n_g) + 1;
     cp.n_batch = n_p > 0 ? (int32_t)n_p : 1;
-    if (!res || cli_load(model, (int)threads, &m, &e) != DP_OK || dp_ctx_new(m, &cp, &c, &e) != DP_OK) {
+    if (!res || cli_load_paged(model, (int)threads, &paging, &m, &e) != DP_OK || dp_ctx_new(m, &cp, &c, &e) != DP_OK) {
         rc = cli_fail("bench", &e);
         goto done;
     }
@@ -254,6 +258,9 @@ int cmd_bench(int argc, char **argv) {
             snprintf(label, sizeof label, "tg%ld%s%s", n_g, x, with ? " +lora" : "");
             if (n_g > 0) printf("| %-11s | %8.2f ± %5.2f |\n", label, g.mean, g.sd);
         }
+        int64_t evaluated = 0;
+        for (long q = 0; q < seqs; q++) evaluated += dp_ctx_n_evaluated(cs[q]);
+        cli_paging_report(m, evaluated, stdout);
         if (lora.a && n_g > 0) printf("lora cost per generated token: %+.1f %% time\n", cost_pct(sg.mean, lg.mean));
         if (lora.a && n_p > 0) printf("lora cost per prompt token: %+.1f %% time\n", cost_pct(sp.mean, lp.mean));
     }

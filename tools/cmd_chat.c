@@ -16,7 +16,7 @@
 static const char USAGE[] =
     "chat <model> [--system TEXT] [--template NAME] [-n max-tokens-per-reply] [--temp T] [--top-k K] [--top-p P]\n"
     "             [--seed S] [-t threads] [-c n_ctx] [--verbose] [--static BUNDLE --pubkey KEY] [--audit FILE]\n"
-    "             " CLI_LORA_USAGE;
+    "             " CLI_LORA_USAGE " " CLI_PAGING_USAGE;
 
 typedef struct history {
     dp_chat_msg *msgs;
@@ -59,9 +59,13 @@ int cmd_chat(int argc, char **argv) {
     bool verbose = false;
     static_opts so = {0};
     cli_lora lora = {0};
+    cli_paging paging = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (static_opt(&so, argc, argv, &i)) continue;
+        int pa_ = cli_paging_arg(&paging, "chat", argc, argv, &i);
+        if (pa_ < 0) return 2;
+        if (pa_ > 0) continue;
         if (!strcmp(a, "--system") && v) system = argv[++i];
         else if (!strcmp(a, "--template") && v) tmpl = argv[++i];
         else if (!strcmp(a, "-n") && v) { if (!cli_int("chat", a, argv[++i], 1, 1 << 24, &n_gen)) return 2; }
@@ -104,7 +108,7 @@ int cmd_chat(int argc, char **argv) {
     dp_ctx_params_default(&cp);
     cp.n_ctx = (int32_t)n_ctx;
     size_t len;
-    dp_status st = cli_load(model, (int)threads, &m, &e);
+    dp_status st = cli_load_paged(model, (int)threads, &paging, &m, &e);
     if (st == DP_OK) st = dp_tokenizer_load(model, &tok, &e);
     const char *family = m ? dp_model_family(m) : NULL;
     if (st == DP_OK) st = dp_chat_render(tok, family, tmpl, NULL, 0, 0, NULL, 0, &len, &e); /* a known template? */

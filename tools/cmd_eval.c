@@ -10,15 +10,20 @@
 #include "static_mode.h"
 
 static const char USAGE[] =
-    "eval <model> --ids-file F --logits OUT [-t threads] [--static BUNDLE --pubkey KEY] " CLI_LORA_USAGE;
+    "eval <model> --ids-file F --logits OUT [-t threads] [--static BUNDLE --pubkey KEY] " CLI_LORA_USAGE
+    "\n            " CLI_PAGING_USAGE;
 
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *ids_file = NULL, *out = NULL;
     long threads = 0;
     static_opts so = {0};
     cli_lora lora = {0};
+    cli_paging paging = {0};
     for (int i = 1; i < argc; i++) {
         if (static_opt(&so, argc, argv, &i)) continue;
+        int pa_ = cli_paging_arg(&paging, "eval", argc, argv, &i);
+        if (pa_ < 0) return 2;
+        if (pa_ > 0) continue;
         if (!strcmp(argv[i], "--ids-file") && i + 1 < argc) ids_file = argv[++i];
         else if (!strcmp(argv[i], "--logits") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "--lora") && i + 1 < argc) {
@@ -62,7 +67,7 @@ int cmd_eval(int argc, char **argv) {
     dp_ctx_params_default(&cp);
     cp.n_ctx = n;
     cp.logits_all = 1;
-    if (cli_load(model, (int)threads, &m, &e) != DP_OK || dp_ctx_new(m, &cp, &c, &e) != DP_OK ||
+    if (cli_load_paged(model, (int)threads, &paging, &m, &e) != DP_OK || dp_ctx_new(m, &cp, &c, &e) != DP_OK ||
         cli_lora_use(&lora, m, c, &e) != DP_OK) {
         rc = cli_fail("eval", &e);
         goto done;

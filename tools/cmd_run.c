@@ -14,19 +14,24 @@ static const char USAGE[] =
     "run <model> (--ids \"1 2 3\" | --prompt TEXT) [-n N] [--greedy] [--temp T] [--top-k K] [--top-p P]\n"
     "            [--seed S] [--print-ids] [--ignore-eos] [--stats] [-t threads] [-c n_ctx]\n"
     "            [--draft DIR [--draft-max K] | --lookup N [--draft-max K]]\n"
-    "            [--static BUNDLE --pubkey KEY] [--audit FILE] " CLI_LORA_USAGE;
+    "            [--static BUNDLE --pubkey KEY] [--audit FILE] " CLI_LORA_USAGE "\n"
+    "            [--verbose] " CLI_PAGING_USAGE;
 
 int cmd_run(int argc, char **argv) {
     const char *model = NULL, *ids_text = NULL, *prompt = NULL;
     long n_gen = 16, threads = 0, n_ctx = 0, top_k = 40, seed = 0;
     double temp = 0.8, top_p = 0.95;
-    bool print_ids = false, ignore_eos = false, stats = false;
+    bool print_ids = false, ignore_eos = false, stats = false, verbose = false;
     cli_spec spec = {0};
     static_opts so = {0};
     cli_lora lora = {0};
+    cli_paging paging = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (static_opt(&so, argc, argv, &i)) continue;
+        int pa_ = cli_paging_arg(&paging, "run", argc, argv, &i);
+        if (pa_ < 0) return 2;
+        if (pa_ > 0) continue;
         int sa = cli_spec_arg(&spec, "run", argc, argv, &i);
         if (sa < 0) return 2;
         if (sa > 0) continue;
@@ -44,6 +49,7 @@ int cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "--print-ids")) print_ids = true;
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = true;
         else if (!strcmp(a, "--stats")) stats = true;
+        else if (!strcmp(a, "--verbose")) stats = verbose = true;
         else if (a[0] == '-' || model) return cli_usage(USAGE);
         else model = a;
     }
@@ -80,7 +86,7 @@ int cmd_run(int argc, char **argv) {
         cli_lora_free(&lora);
         return 2;
     }
-    if (cli_load(model, (int)threads, &m, &e) != DP_OK) {
+    if (cli_load_paged(model, (int)threads, &paging, &m, &e) != DP_OK) {
         rc = cli_fail("run", &e);
         goto done;
     }
@@ -129,6 +135,7 @@ int cmd_run(int argc, char **argv) {
     printf("\n");
     fflush(stdout);
     if (stats) gen_stats_print(&gs, stderr);
+    if (verbose) cli_paging_report(m, dp_ctx_n_evaluated(c), stderr);
     if (spec.spec) {
         dp_spec_stats ss;
         char line[256];

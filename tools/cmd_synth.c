@@ -10,7 +10,8 @@
 
 static const char USAGE[] =
     "synth [--family F] [--shape NAME | --config config.json] [--dtype f32|f16|bf16 | --quant q4_k_m|q8_0|q6_k]\n"
-    "             [--tokenizer tokenizer.json|tokenizer.model|file.gguf] [--shard-mb N] <out-dir>\n"
+    "             [--tokenizer tokenizer.json|tokenizer.model|file.gguf] [--shard-mb N] [--router-skew S]\n"
+    "             <out-dir>\n"
     "       synth --lora-for <model-dir> [--rank 16] <out-dir>   (a random adapter on every projection)";
 
 int cmd_synth(int argc, char **argv) {
@@ -31,6 +32,15 @@ int cmd_synth(int argc, char **argv) {
             long mb;
             if (!cli_int("synth", "--shard-mb", argv[++i], 1, 4096, &mb)) return 2;
             o.shard_max = (uint64_t)mb << 20;
+        }
+        else if (!strcmp(argv[i], "--router-skew") && i + 1 < argc) { /* MoE: 0 = even routing */
+            double sk;
+            if (!cli_float("synth", "--router-skew", argv[++i], &sk)) return 2;
+            if (sk < 0 || sk > 100) {
+                fprintf(stderr, "doppler synth: --router-skew %g is not in [0, 100]\n", sk);
+                return 2;
+            }
+            o.router_skew = sk > 0 ? sk : -1;
         }
         else if ((!strcmp(argv[i], "--dtype") || !strcmp(argv[i], "--quant")) && i + 1 < argc) {
             if (!cli_recipe("synth", argv[i], argv[i + 1], &o.recipe)) return 2;

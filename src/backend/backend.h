@@ -78,6 +78,16 @@ typedef struct dp_qkv_args {
     int64_t cache_off;                  /* element offset of row 0 in the caches */
 } dp_qkv_args;
 
+/* The experts of a paged model's layer (runtime/experts.h): fetch makes expert x of `layer`
+ * resident and fills w[0..2] (gate, up, down) with tensors on its bytes, valid until the next
+ * fetch through the same source; a failure (a shard missing, truncated or corrupt) is a status
+ * and one line in e. */
+typedef struct dp_expert_src {
+    void *ud;
+    int layer;
+    dp_status (*fetch)(void *ud, int layer, int expert, dp_tensor w[3], dp_error *e);
+} dp_expert_src;
+
 typedef struct dp_backend dp_backend;
 
 typedef struct dp_backend_i {
@@ -127,10 +137,12 @@ typedef struct dp_backend_i {
     /* x[i] = cap * tanh(x[i] / cap) */
     void (*softcap)(dp_backend *b, dp_tensor *x, int64_t count, float cap);
     /* Mixture of experts FFN: out[n,d] = sum over the top-k experts of softmax-renormalised
-       router weights * down_e(act(gate_e x) * up_e x); logits f32 [n, n_expert]. */
+       router weights * down_e(act(gate_e x) * up_e x); logits f32 [n, n_expert]. With src
+       (a paged model; NULL otherwise) the experts come from src->fetch, called once for each
+       selected expert in id order, and gate/up/down give only their shapes. */
     void (*moe)(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *logits,
                 const dp_tensor *gate, const dp_tensor *up, const dp_tensor *down, /* [n_expert] */
-                int n, int n_expert, int k, dp_act act);
+                const dp_expert_src *src, int n, int n_expert, int k, dp_act act);
     /* sample a token id from logits f32 [vocab] row `row`; result readable by tensor_read from
        out (i32 [1]) after flush */
     void (*sample)(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int row, int vocab,

@@ -58,6 +58,11 @@ void dp_reader_open_mem(dp_reader *r, const void *data, size_t n); /* data must 
 /* Reads [off, off+n) with bounds checked against r->size; error message names what. */
 dp_status dp_reader_read(const dp_reader *r, uint64_t off, void *dst, size_t n, dp_error *e);
 void dp_reader_close(dp_reader *r);
+/* dp_reader_read for bytes read once into memory the caller keeps (an expert cache): a file
+ * reader reads the 4096-aligned middle of the range with O_DIRECT when dst allows it (dst + k
+ * 4096-aligned where off + k is), neither filling nor using the page cache; anything else reads
+ * as dp_reader_read. */
+dp_status dp_reader_read_uncached(const dp_reader *r, uint64_t off, void *dst, size_t n, dp_error *e);
 /* r's whole content as private copy-on-write memory (r->map), valid until close; NULL when the
  * reader cannot map. */
 void *dp_reader_map(dp_reader *r);

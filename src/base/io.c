@@ -38,6 +38,32 @@ static dp_status file_read_at(void *ctx, uint64_t off, void *dst, size_t n) {
     return DP_OK;
 }
 
+/* dp_reader_read_uncached: the 4096-aligned middle of the range read with O_DIRECT (the flag set
+ * on the descriptor for the read and cleared after), the ends through the page cache. */
+dp_status dp_reader_read_uncached(const dp_reader *r, uint64_t off, void *dst, size_t n, dp_error *e) {
+#if defined(O_DIRECT) && !defined(__wasm__)
+    enum { A = 4096 };
+    if (r && r->read_at == file_read_at && off <= r->size && n <= r->size - off && n >= 4 * A) {
+        uint64_t head = (A - off % A) % A;
+        if (((uintptr_t)dst + head) % A == 0) {
+            uint64_t mid = (n - head) / A * A;
+            int fd = ((file_ctx *)r->ctx)->fd, fl = fcntl(fd, F_GETFL);
+            if (fl != -1 && fcntl(fd, F_SETFL, fl | O_DIRECT) == 0) {
+                dp_status st = file_read_at(r->ctx, off + head, (char *)dst + head, (size_t)mid);
+                fcntl(fd, F_SETFL, fl);
+                if (st != DP_OK)
+                    return dp_err_set(e, st, "read of %llu bytes at %llu failed", (unsigned long long)mid,
+                                      (unsigned long long)(off + head));
+                st = dp_reader_read(r, off, dst, (size_t)head, e);
+                return st == DP_OK ? dp_reader_read(r, off + head + mid, (char *)dst + head + mid, (size_t)(n - head - mid), e)
+                                   : st;
+            } /* no O_DIRECT on this file system: through the page cache */
+        }
+    }
+#endif
+    return dp_reader_read(r, off, dst, n, e);
+}
+
 /* The whole file mapped private and writable: pages are read lazily and shared with the page
  * cache until written, a write copies just that page (the file never changes). Not in the
  * WebAssembly build: WASI's emulated mmap would copy the whole file into the heap. */

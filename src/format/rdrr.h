@@ -154,6 +154,12 @@ void dp_rdrr_set_source(dp_rdrr *m, const dp_shard_source *src);
 /* DP_OK when the source holds shard i with the manifest's size (DP_ERR_NOT_FOUND: missing,
  * DP_ERR_HASH: another size), without reading it. */
 dp_status dp_rdrr_shard_has(const dp_rdrr *m, uint32_t i, dp_error *e);
+/* Open shard i through the source (closed by the caller with dp_reader_close) after checking
+ * its size against the manifest; nothing is read or verified (an expert cache reads ranges and
+ * verifies them itself, runtime/experts.h). DP_ERR_NOT_FOUND: missing; DP_ERR_HASH: another size. */
+dp_status dp_rdrr_shard_open(const dp_rdrr *m, uint32_t i, dp_reader *r, dp_error *e);
+/* The manifest's SHA-256 of shard i (32 bytes), NULL when i is out of range. */
+const uint8_t *dp_rdrr_shard_digest(const dp_rdrr *m, uint32_t i);
 /* A tensor's bytes in place: *data points into its shard mapped private and writable (copy on
  * write: writing changes neither the file nor other mappings), valid until dp_rdrr_free, after
  * the shard was verified (streamed, not held). *data NULL (DP_OK) when the tensor is split over

@@ -403,6 +403,15 @@ static dp_status r_shard_open(const dp_rdrr *m, uint32_t i, dp_reader *r, dp_err
     return s;
 }
 
+dp_status dp_rdrr_shard_open(const dp_rdrr *m, uint32_t i, dp_reader *r, dp_error *e) {
+    if (!m || !r || i >= m->n_shards) return dp_err_set(e, DP_ERR_INVALID_ARG, "dp_rdrr_shard_open: bad argument");
+    return r_shard_open(m, i, r, e);
+}
+
+const uint8_t *dp_rdrr_shard_digest(const dp_rdrr *m, uint32_t i) {
+    return m && i < m->n_shards ? m->shards[i].digest : NULL;
+}
+
 static dp_status r_digest_check(const dp_rdrr *m, uint32_t i, const uint8_t got[32], dp_error *e) {
     if (memcmp(got, m->shards[i].digest, 32) == 0) return DP_OK;
     char hex[65];

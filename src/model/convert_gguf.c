@@ -520,7 +520,7 @@ dp_status dp_convert_gguf(const char *gguf_path, const char *out_dir, const dp_w
         dp_write_opts wo = *o;
         wo.source = o->source ? o->source : gguf_path;
         wo.tokenizer_json = tok.data;
-        dp_wsource src = {&s, g_rows_f32, g_native, g_rows_raw, false};
+        dp_wsource src = {&s, g_rows_f32, g_native, g_rows_raw, false, false};
         st = dp_model_write(d, out_dir, &wo, &src, e);
     }
     dp_buf_free(&tok);

@@ -172,7 +172,7 @@ dp_status dp_convert_hf(const char *hf_dir, const char *out_dir, const dp_write_
         wo.source = o->source ? o->source : hf_dir;
         wo.tokenizer_json = tok.data;
         if (wo.recipe == DP_RECIPE_KEEP) wo.recipe = DP_RECIPE_F32;
-        dp_wsource src = {&h, hf_rows, NULL, NULL, false};
+        dp_wsource src = {&h, hf_rows, NULL, NULL, false, false};
         st = dp_model_write(d, out_dir, &wo, &src, e);
     }
     dp_buf_free(&tok);

@@ -1,6 +1,8 @@
 /* synth.c — deterministic random-weight models of any supported family and size, written
  * straight to RDRR. The shapes are those of public checkpoints; the weights are a hash of
- * (tensor, row, column), so any row range can be produced independently. */
+ * (tensor, row, column), so any row range can be produced independently. MoE models get uneven
+ * routing (router_skew), each expert in shards of its own, and their quantized tensors as
+ * blocks drawn straight from a generator seeded by (tensor, row): every expert's bytes differ. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +28,7 @@ static const shape SHAPES[] = {
     {"llama-3.1-8b", "llama", 128256, 4096, 32, 32, 8, 128, 14336, 0, 0, false, 131072},
     {"phi-3.5-mini", "phi3", 32064, 3072, 32, 32, 32, 96, 8192, 0, 0, false, 131072},
     {"mixtral-8x7b", "mixtral", 32000, 4096, 32, 32, 8, 128, 14336, 8, 2, false, 32768},
+    {"mixtral-tiny", "mixtral", 2048, 256, 4, 4, 2, 64, 512, 8, 2, false, 4096},
     {"qwen3-0.6b", "qwen3", 151936, 1024, 28, 16, 8, 128, 3072, 0, 0, true, 40960},
     {"qwen3-8b", "qwen3", 151936, 4096, 36, 32, 8, 128, 12288, 0, 0, false, 40960},
 };
@@ -100,7 +103,31 @@ static uint64_t name_hash(const char *s) {
 
 typedef struct synth_src {
     const dp_model_desc *d;
+    double skew;        /* MoE: router preference strength (0: none) */
 } synth_src;
+
+/* ---- MoE models: uneven routing ----
+ * A router is linear in the normalised hidden state h, so an expert can only be preferred for
+ * every token if h has a direction every token shares. Synthesized MoE models keep one: hidden
+ * coordinate 0 of every embedding row is the constant SKEW_C * the norm of the row's other values,
+ * and nothing ever writes it (row 0 of every attention output and expert down matrix is zero),
+ * so h[0] > 0 at every layer, large at the first and shrinking as the residual stream grows.
+ * Column 0 of the router then holds a per-expert bias: expert e of layer l gets
+ * skew * log(1 / (rank + 1)) / sqrt(hidden), rank a per-layer permutation of the experts (a
+ * Zipf-shaped preference), added to the random part's logits (standard deviation about 1). */
+#define SKEW_C 0.3f
+
+static bool moe_skewed(const synth_src *s) { return s->d->n_expert > 0 && s->skew > 0; }
+
+/* Rank of expert x in layer l's preference order (0: most preferred). */
+static int expert_rank(int l, int x, int n) {
+    return (int)((uint64_t)(x + (int)(mix((uint64_t)l * 0x51ED27ull) % (uint64_t)n)) % (uint64_t)n);
+}
+
+/* Row r of t is all zeros (the hidden coordinate nobody writes). */
+static bool zero_row(const synth_src *s, const dp_wtensor *t, int64_t r) {
+    return moe_skewed(s) && r == 0 && (t->role == DP_W_O || (t->role == DP_W_DOWN && t->expert >= 0));
+}
 
 static dp_status synth_rows(void *ud, const dp_wtensor *t, int64_t row0, int64_t n, float *dst, dp_error *e) {
     (void)e;
@@ -118,6 +145,103 @@ static dp_status synth_rows(void *ud, const dp_wtensor *t, int64_t row0, int64_t
             uint64_t v = mix(rh + (uint64_t)c);
             float u = (float)(v >> 40) * (1.0f / 16777216.0f); /* [0,1) */
             out[c] = base + a * (2.0f * u - 1.0f);
+        }
+        if (!moe_skewed(s)) continue;
+        if (zero_row(s, t, row0 + r)) memset(out, 0, (size_t)t->cols * sizeof *out);
+        else if (t->role == DP_HF_EMBED) out[0] = SKEW_C * a * sqrtf(1.0f / 3.0f) * sqrtf((float)t->cols);
+        else if (t->role == DP_W_ROUTER) /* h[0] at the first layer: SKEW_C sqrt(hidden / (1 + SKEW_C^2)) */
+            out[0] = (float)(s->skew * log(1.0 / (expert_rank(t->layer, (int)(row0 + r), (int)t->rows) + 1)) /
+                             (SKEW_C * sqrt((double)t->cols / (1.0 + SKEW_C * SKEW_C))));
+    }
+    return DP_OK;
+}
+
+/* ---- quantized blocks straight from the generator (MoE models: Mixtral-sized ones in seconds
+ * per GiB instead of quantizing floats). Values have the float path's spread (std about
+ * 1/sqrt(cols)), every block different. */
+static uint64_t rng_next(uint64_t *st) {
+    *st += 0x9E3779B97F4A7C15ull;
+    return mix(*st);
+}
+
+static void put_f16(uint8_t *p, float f) {
+    uint16_t h = dp_f32_to_f16(f);
+    memcpy(p, &h, 2);
+}
+
+static void fill_random(uint8_t *p, size_t n, uint64_t *st) {
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        uint64_t v = rng_next(st);
+        memcpy(p + i, &v, 8);
+    }
+}
+
+/* q4_K: w = d * sc * q - dmin * m; sc in [8, 15], m = sc * 15/16, dmin = 8 d: w ~ d sc (q - 7.5). */
+static void block_q4k(uint8_t *b, float sd, uint64_t *st) {
+    uint64_t r = rng_next(st);
+    uint8_t sc[8], m[8];
+    for (int j = 0; j < 8; j++) {
+        sc[j] = (uint8_t)(8 + ((r >> (4 * j)) & 7));
+        m[j] = (uint8_t)((sc[j] * 15 + 8) / 16);
+    }
+    float d = sd / (11.5f * 4.6f);
+    put_f16(b, d);
+    put_f16(b + 2, 8 * d);
+    uint8_t *s = b + 4;
+    for (int j = 0; j < 4; j++) {
+        s[j] = sc[j];
+        s[j + 4] = m[j];
+    }
+    for (int j = 4; j < 8; j++) {
+        s[j + 4] = (uint8_t)((sc[j] & 0xF) | ((m[j] & 0xF) << 4));
+        s[j - 4] |= (uint8_t)((sc[j] >> 4) << 6);
+        s[j] |= (uint8_t)((m[j] >> 4) << 6);
+    }
+    fill_random(b + 16, 128, st);
+}
+
+/* q6_K: w = d * scale * (q - 32), scales in [8, 15]. */
+static void block_q6k(uint8_t *b, float sd, uint64_t *st) {
+    fill_random(b, 192, st); /* ql, qh: any bits are a valid 6-bit q */
+    uint64_t r = rng_next(st);
+    for (int j = 0; j < 16; j++) b[192 + j] = (uint8_t)(8 + ((r >> (4 * j)) & 7));
+    put_f16(b + 208, sd / (11.5f * 18.5f));
+}
+
+/* q8_0: w = d * q, q uniform in [-128, 127]. */
+static void block_q80(uint8_t *b, float sd, uint64_t *st) {
+    put_f16(b, sd / 74.0f);
+    fill_random(b + 2, 32, st);
+}
+
+static bool synth_native(void *ud, const dp_wtensor *t, dp_dtype *dtype) {
+    const synth_src *s = ud;
+    if (s->d->n_expert <= 0 || t->role == DP_HF_EMBED || /* the embedding's constant column needs floats */
+        (t->dtype != DP_DTYPE_Q4_K && t->dtype != DP_DTYPE_Q6_K && t->dtype != DP_DTYPE_Q8_0))
+        return false;
+    *dtype = t->dtype;
+    return true;
+}
+
+static dp_status synth_rows_raw(void *ud, const dp_wtensor *t, int64_t row0, int64_t n, void *dst, dp_error *e) {
+    const synth_src *s = ud;
+    uint64_t rb = 0;
+    if (!dp_dtype_row_bytes(t->dtype, (uint64_t)t->cols, &rb))
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "synth: '%s' rows do not fit %s blocks", t->name, dp_dtype_name(t->dtype));
+    size_t bb = t->dtype == DP_DTYPE_Q4_K ? 144 : t->dtype == DP_DTYPE_Q6_K ? 210 : 34;
+    float sd = 1.0f / sqrtf((float)t->cols);
+    uint64_t th = name_hash(t->name);
+    for (int64_t r = 0; r < n; r++) {
+        uint8_t *out = (uint8_t *)dst + (uint64_t)r * rb;
+        if (zero_row(s, t, row0 + r)) {
+            memset(out, 0, (size_t)rb);
+            continue;
+        }
+        uint64_t st = mix(th ^ (uint64_t)(row0 + r) * 0x9E3779B97F4A7C15ull);
+        for (size_t o = 0; o < rb; o += bb) {
+            if (t->dtype == DP_DTYPE_Q4_K) block_q4k(out + o, sd, &st);
+            else if (t->dtype == DP_DTYPE_Q6_K) block_q6k(out + o, sd, &st);
+            else block_q80(out + o, sd, &st);
         }
     }
     return DP_OK;
@@ -193,8 +317,9 @@ dp_status dp_synth(const char *family, const char *shape_name, const char *confi
     if (st == DP_OK && o->tokenizer_file) st = add_tokenizer(o->tokenizer_file, d, out_dir, &tokj, e);
     if (tokj.data) wo.tokenizer_json = tokj.data;
     if (st == DP_OK) {
-        synth_src s = {d};
-        dp_wsource src = {&s, synth_rows, NULL, NULL, true};
+        synth_src s = {d, o->router_skew == 0 ? DP_SYNTH_ROUTER_SKEW : o->router_skew < 0 ? 0 : o->router_skew};
+        dp_wsource src = {&s, synth_rows, synth_native, synth_rows_raw, true, true};
+        if (d->n_expert > 0) wo.expert_shards = true;
         if (!wo.source) wo.source = "synthetic";
         if (wo.recipe == DP_RECIPE_KEEP) wo.recipe = DP_RECIPE_F32;
         st = dp_model_write(d, out_dir, &wo, &src, e);

@@ -145,13 +145,31 @@ static dp_status write_rows(void *ud, uint64_t row0, uint64_t n_rows, void *dst,
     return DP_OK;
 }
 
+/* Bytes of one expert of layer l as the recipe stores them, with room for alignment (the
+ * dp_rdrr_writer_break need of its three matrices). */
+static uint64_t expert_bytes(const dp_model_desc *d, const dp_write_opts *o, int l) {
+    static const dp_wrole er[3] = {DP_W_GATE, DP_W_UP, DP_W_DOWN};
+    uint64_t need = 0;
+    for (int k = 0; k < 3; k++) {
+        int64_t rows, cols;
+        uint64_t rb;
+        dp_model_wshape(d, er[k], &rows, &cols);
+        dp_wtensor t = {"", l, 0, er[k], rows, cols, DP_DTYPE_F32};
+        dp_dtype dt = choose_dtype(d, o->recipe == DP_RECIPE_KEEP ? DP_RECIPE_F32 : o->recipe, &t);
+        if (dp_dtype_row_bytes(dt, (uint64_t)cols, &rb)) need += rb * (uint64_t)rows + DP_RDRR_ALIGN;
+    }
+    return need;
+}
+
 static dp_status write_one(dp_rdrr_writer *w, const dp_model_desc *d, const dp_write_opts *o,
                            const dp_wsource *src, dp_wtensor *t, float *tmp, dp_pool *pool, dp_error *e) {
-    dp_dtype native;
-    bool raw = o->recipe == DP_RECIPE_KEEP && src->native && src->rows_raw && src->native(src->ud, t, &native);
+    dp_dtype native, want = choose_dtype(d, o->recipe == DP_RECIPE_KEEP ? DP_RECIPE_F32 : o->recipe, t);
+    t->dtype = want;
+    bool raw = (o->recipe == DP_RECIPE_KEEP || src->raw_any_recipe) && src->native && src->rows_raw &&
+               src->native(src->ud, t, &native) && (o->recipe == DP_RECIPE_KEEP || native == want);
     bool norm = t->rows == 1 || t->role == DP_HF_OUTPUT_NORM;
     if (raw && norm && native != DP_DTYPE_F32) raw = false; /* norms are always stored as f32 */
-    t->dtype = raw ? native : choose_dtype(d, o->recipe == DP_RECIPE_KEEP ? DP_RECIPE_F32 : o->recipe, t);
+    t->dtype = raw ? native : want;
     static const char *const special[] = {"embed", "output_norm", "output"};
     dp_rdrr_tensor_desc td = {t->name, t->dtype, {(uint64_t)t->cols, (uint64_t)t->rows},
                               t->role >= DP_HF_EMBED ? special[t->role - DP_HF_EMBED] : dp_wrole_name((dp_wrole)t->role),
@@ -178,6 +196,17 @@ dp_status dp_model_write(const dp_model_desc *d, const char *dir, const dp_write
     if (!tmp) return dp_err_set(e, DP_ERR_NOMEM, "convert: out of memory");
     dp_rdrr_writer *w = NULL;
     dp_pool *pool = NULL;
+    dp_write_opts oo = *o;
+    if (o->expert_shards && d->n_expert > 0) { /* a shard must hold the largest expert */
+        uint64_t most = 0;
+        for (int l = 0; l < d->n_layers; l++) {
+            uint64_t need = expert_bytes(d, o, l);
+            most = need > most ? need : most;
+        }
+        uint64_t cap = o->shard_max ? o->shard_max : DP_RDRR_DEFAULT_SHARD;
+        if (most > cap) oo.shard_max = most < DP_RDRR_MAX_SHARD ? most : DP_RDRR_MAX_SHARD;
+    }
+    o = &oo;
     st = dp_pool_new(o->n_threads > 0 ? (o->n_threads < 64 ? o->n_threads : 64) : (dp_cpu_count() < 64 ? 0 : 64), &pool, e);
     if (st == DP_OK) st = dp_rdrr_writer_new(dir, o->shard_max, &w, e);
     int64_t total = 3 + (int64_t)d->n_layers * (DP_W_LAYER_COUNT + 3 * d->n_expert), done = 0;
@@ -200,18 +229,10 @@ dp_status dp_model_write(const dp_model_desc *d, const char *dir, const dp_write
             EMIT(name, l, -1, r, rows, cols);
         }
         for (int x = 0; x < d->n_expert && st == DP_OK; x++) {
-            /* one expert's three matrices stay in one shard when they fit in one */
+            /* one expert's three matrices stay in one shard when they fit in one (with
+               expert_shards: in a shard of their own) */
             static const dp_wrole er[3] = {DP_W_GATE, DP_W_UP, DP_W_DOWN};
-            uint64_t need = 0;
-            for (int k = 0; k < 3; k++) {
-                int64_t rows, cols;
-                uint64_t rb;
-                dp_model_wshape(d, er[k], &rows, &cols);
-                t = (dp_wtensor){"", l, x, er[k], rows, cols, DP_DTYPE_F32};
-                dp_dtype dt = choose_dtype(d, o->recipe == DP_RECIPE_KEEP ? DP_RECIPE_F32 : o->recipe, &t);
-                if (dp_dtype_row_bytes(dt, (uint64_t)cols, &rb)) need += rb * (uint64_t)rows + DP_RDRR_ALIGN;
-            }
-            st = dp_rdrr_writer_break(w, need, e);
+            st = dp_rdrr_writer_break(w, o->expert_shards ? 0 : expert_bytes(d, o, l), e);
             for (int k = 0; k < 3 && st == DP_OK; k++) {
                 int64_t rows, cols;
                 dp_model_wshape(d, er[k], &rows, &cols);
@@ -219,6 +240,7 @@ dp_status dp_model_write(const dp_model_desc *d, const char *dir, const dp_write
                 EMIT(name, l, x, er[k], rows, cols);
             }
         }
+        if (st == DP_OK && o->expert_shards && d->n_expert > 0) st = dp_rdrr_writer_break(w, 0, e);
     }
     EMIT("output_norm.weight", -1, -1, DP_HF_OUTPUT_NORM, 1, d->hidden);
     if (!d->tied_embeddings) EMIT("output.weight", -1, -1, DP_HF_OUTPUT, d->vocab, d->hidden);

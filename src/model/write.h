@@ -35,6 +35,9 @@ typedef struct dp_wsource {
     bool (*native)(void *ud, const dp_wtensor *t, dp_dtype *dtype);
     dp_status (*rows_raw)(void *ud, const dp_wtensor *t, int64_t row0, int64_t n, void *dst, dp_error *e);
     bool thread_safe;    /* rows_f32 may be called from several threads at once */
+    bool raw_any_recipe; /* rows_raw also under a recipe, for the tensors whose native dtype is the
+                            one the recipe picks (t->dtype when native is called): synth writes
+                            quantized blocks straight from its generator */
 } dp_wsource;
 
 typedef struct dp_write_opts {
@@ -44,6 +47,12 @@ typedef struct dp_write_opts {
     const char *source;            /* recorded in the manifest (e.g. the HF dir or GGUF file) */
     const char *tokenizer_json;    /* manifest "tokenizer" object text, or NULL */
     const char *tokenizer_file;    /* synth: a tokenizer.json / tiktoken / GGUF file to copy in */
+    bool expert_shards;            /* each MoE expert in shards of its own (nothing else in them;
+                                      shard_max raised to hold an expert when it is smaller, up
+                                      to DP_RDRR_MAX_SHARD): an expert page-in is one whole-shard
+                                      read checked against the manifest's hash */
+    double router_skew;            /* synth, MoE: how unevenly routers prefer experts (0: the
+                                      default, DP_SYNTH_ROUTER_SKEW; < 0: no preference) */
     void (*progress)(void *ud, int64_t done, int64_t total); /* tensors written */
     void *progress_ud;
 } dp_write_opts;
@@ -71,6 +80,8 @@ dp_status dp_convert_lora(const char *peft_dir, const char *out_dir, const char 
 /* A random LoRA adapter of the given rank on every projection an adapter can change (q, k, v,
  * o, and the dense gate, up, down) of the RDRR model in base_dir, alpha = 2 rank (benchmarks). */
 dp_status dp_synth_lora(const char *base_dir, const char *out_dir, int rank, const dp_write_opts *o, dp_error *e);
+/* The default router skew of synthesized MoE models (docs/PAGING.md says where it comes from). */
+#define DP_SYNTH_ROUTER_SKEW 0.5
 /* Names of the built-in synth shapes, NULL-terminated. */
 const char *const *dp_synth_shapes(void);
 

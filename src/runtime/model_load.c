@@ -14,6 +14,7 @@ typedef struct loader {
     dp_model *m;
     const dp_load_params *p;
     uint8_t *seen;     /* per manifest tensor */
+    bool paged;        /* experts stay in their shards (dp_load_params.ram_cache) */
     uint64_t done, total;
 } loader;
 
@@ -46,11 +47,11 @@ dp_status dp_tensor_upload(dp_backend *be, dp_rdrr *r, const dp_rdrr_tensor *rt,
     return st;
 }
 
-/* Find `name`, check dtype class and shape, allocate on the backend and read it in. */
-/* matmul_w: the tensor is only read by matmul / get_rows, so the backend may rearrange it
- * (prepare_weight). */
-static dp_status load_tensor(loader *L, const char *name, int64_t rows, int64_t cols, bool want_f32,
-                             bool optional, bool matmul_w, dp_tensor *t, dp_error *e) {
+/* Find `name`, check dtype class and shape, allocate on the backend and read it in (with
+ * shape_only: only the checks and the shape, for a paged expert). matmul_w: the tensor is only
+ * read by matmul / get_rows, so the backend may rearrange it (prepare_weight). */
+static dp_status load_tensor_as(loader *L, const char *name, int64_t rows, int64_t cols, bool want_f32,
+                                bool optional, bool matmul_w, bool shape_only, dp_tensor *t, dp_error *e) {
     dp_model *m = L->m;
     const dp_rdrr_tensor *rt = dp_rdrr_find(m->rdrr, name);
     if (!rt) {
@@ -65,14 +66,27 @@ static dp_status load_tensor(loader *L, const char *name, int64_t rows, int64_t 
     if (want_f32 && rt->dtype != DP_DTYPE_F32)
         return dp_err_set(e, DP_ERR_FORMAT, "model: tensor '%s' must be f32, is %s", name, dp_dtype_name(rt->dtype));
     if (rt->dtype == DP_DTYPE_I32) return dp_err_set(e, DP_ERR_FORMAT, "model: tensor '%s' has integer type", name);
-    dp_status st = dp_tensor_upload(m->be, m->rdrr, rt, t, true, e);
-    if (st != DP_OK) return st;
+    dp_status st = DP_OK;
+    if (shape_only) {
+        memset(t, 0, sizeof *t);
+        t->dtype = rt->dtype;
+        t->ne[0] = cols;
+        t->ne[1] = rows;
+        t->nbytes = rt->size;
+    } else if ((st = dp_tensor_upload(m->be, m->rdrr, rt, t, true, e)) != DP_OK) {
+        return st;
+    }
     if (matmul_w && m->be->i->prepare_weight) m->be->i->prepare_weight(m->be, t);
     m->n_params += rows * cols;
     m->weight_bytes += rt->size;
     L->done += rt->size;
     if (L->p->progress) L->p->progress(L->p->progress_ud, L->done, L->total);
     return DP_OK;
+}
+
+static dp_status load_tensor(loader *L, const char *name, int64_t rows, int64_t cols, bool want_f32,
+                             bool optional, bool matmul_w, dp_tensor *t, dp_error *e) {
+    return load_tensor_as(L, name, rows, cols, want_f32, optional, matmul_w, false, t, e);
 }
 
 static dp_status load_all(loader *L, dp_error *e) {
@@ -106,7 +120,8 @@ static dp_status load_all(loader *L, dp_error *e) {
             if (!lw->experts[slot]) return dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
             for (int x = 0; x < d->n_expert; x++) {
                 dp_tensor_name(name, sizeof name, l, (dp_wrole)r, x);
-                if ((st = load_tensor(L, name, rows, cols, false, false, false, &lw->experts[slot][x], e))) return st;
+                if ((st = load_tensor_as(L, name, rows, cols, false, false, false, L->paged, &lw->experts[slot][x], e)))
+                    return st;
             }
         }
     }
@@ -150,7 +165,7 @@ dp_status dp_model_load(const char *dir, const dp_load_params *p, dp_model **out
         return dp_err_set(e, DP_ERR_UNSUPPORTED, "backend '%s' is not available (cpu, webgpu)", p->backend);
     dp_model *m = dp_calloc(1, sizeof *m);
     if (!m) return dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
-    loader L = {m, p, NULL, 0, 0};
+    loader L = {m, p, NULL, false, 0, 0};
     dp_status st = dp_rdrr_open(dir, &m->rdrr, e);
     if (st == DP_OK && dp_lora_is_adapter(dp_rdrr_model(m->rdrr)))
         st = dp_err_set(e, DP_ERR_INVALID_ARG, "%s is a LoRA adapter, not a model (load it with --lora / dp_adapter_load)", dir);
@@ -173,7 +188,13 @@ dp_status dp_model_load(const char *dir, const dp_load_params *p, dp_model **out
         if (!L.seen) st = dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
         for (size_t i = 0; i < nt; i++) L.total += dp_rdrr_tensor_at(m->rdrr, i)->size;
     }
+    L.paged = p->ram_cache > 0 && m->d.n_expert > 0;
+    if (st == DP_OK && strcmp(m->be->i->name, "cpu") && (L.paged || (p->gpu_mem && p->gpu_mem < L.total)))
+        st = dp_err_set(e, DP_ERR_UNSUPPORTED, "expert paging (ram_cache, gpu_mem below the model's %llu bytes) "
+                        "is not implemented on the %s backend yet", (unsigned long long)L.total, m->be->i->name);
     if (st == DP_OK) st = load_all(&L, e);
+    if (st == DP_OK && L.paged) st = dp_experts_new(m->rdrr, &m->d, p->ram_cache, p->expert_policy, p->expert_in_place != 0,
+                                                   &m->experts, e);
     dp_free(L.seen);
     if (m->rdrr) dp_rdrr_drop_cache(m->rdrr); /* the weights are on the backend (or mapped) now */
     if (st != DP_OK) {
@@ -205,9 +226,16 @@ void dp_model_free(dp_model *m) {
         if (m->owns_be) be->i->free(be);
     }
     dp_free(m->layers);
+    dp_experts_free(m->experts);
     dp_rdrr_free(m->rdrr);
     dp_free(m->dir);
     dp_free(m);
+}
+
+void dp_model_paging_stats(const dp_model *m, dp_paging_stats *out) {
+    if (!out) return;
+    memset(out, 0, sizeof *out);
+    if (m && m->experts) dp_experts_stats(m->experts, out);
 }
 
 int32_t dp_model_n_vocab(const dp_model *m) { return m->d.vocab; }

@@ -6,10 +6,12 @@
 #include "format/rdrr.h"
 #include "model/lora.h"
 #include "model/model.h"
+#include "runtime/experts.h"
 
 typedef struct dp_layer_w {
     dp_tensor w[DP_W_LAYER_COUNT];   /* dense tensors (unused roles have dtype-size 0) */
-    dp_tensor *experts[3];           /* gate, up, down: n_expert tensors each (MoE only) */
+    dp_tensor *experts[3];           /* gate, up, down: n_expert tensors each (MoE only; shapes
+                                        only, no data, when the model is paged) */
 } dp_layer_w;
 
 struct dp_model {
@@ -23,6 +25,8 @@ struct dp_model {
     int64_t n_params;
     uint64_t weight_bytes;
     dp_dtype main_dtype;
+    dp_experts *experts;  /* a paged MoE model's expert cache (its experts' tensors then hold
+                             shapes only), else NULL */
 };
 
 /* One adapted projection: a f32 [rank, cols], b f32 [rows, rank] on the model's backend. */

@@ -543,8 +543,8 @@ static bool run_case(int i) {
             dp_free(ud[e]);
             dp_free(dd[e]);
         }
-        cpu->i->moe(cpu, &o->c, &x->c, &lg->c, gc, uc, dc, n, ne, k, act);
-        gpu->i->moe(gpu, &o->g, &x->g, &lg->g, gg, ug, dg, n, ne, k, act);
+        cpu->i->moe(cpu, &o->c, &x->c, &lg->c, gc, uc, dc, NULL, n, ne, k, act);
+        gpu->i->moe(gpu, &o->g, &x->g, &lg->g, gg, ug, dg, NULL, n, ne, k, act);
         snprintf(cur.name, sizeof cur.name, "%s %s %s n=%d d=%d f=%d experts=%d k=%d%s", kn,
                  dp_dtype_name(dt), act == DP_ACT_SILU ? "silu" : "gelu_tanh", n, d, f, ne, k,
                  v == 5 ? " out=x" : "");

@@ -154,7 +154,8 @@ void dp_cpu_op_glu(dp_backend *b, dp_tensor *out, const dp_tensor *gate, const d
                    int n, int f, dp_act act);
 void dp_cpu_op_softcap(dp_backend *b, dp_tensor *x, int64_t count, float cap);
 void dp_cpu_op_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *logits,
-                   const dp_tensor *gate, const dp_tensor *up, const dp_tensor *down, int n,
+                   const dp_tensor *gate, const dp_tensor *up, const dp_tensor *down,
+               const dp_expert_src *src, int n,
                    int n_expert, int k, dp_act act);
 void dp_cpu_op_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int row, int vocab,
                       const dp_sample_args *a);

@@ -9,7 +9,9 @@
  *
  * Shapes: x [n, d]; logits f32 [n, n_expert]; gate[e], up[e]: [f, d] (ne = {d, f}); down[e]:
  * [d, f] (ne = {f, d}); any weight dtype dp_cpu_matmul takes. Experts that no token selects
- * are never touched (their data may be NULL, e.g. not paged in). out may alias x.
+ * are never touched (their data may be NULL, e.g. not paged in). A paged model's experts come
+ * from src->fetch instead, each selected one fetched right before its products, so one resident
+ * expert at a time is enough. out may alias x.
  * Scratch (routing tables and n*(3d + 2f) floats of activations) lives in the context and
  * grows only when a larger n, d or f first appears. */
 #include "backend/cpu/cpu_internal.h"
@@ -44,6 +46,12 @@ static bool moe_check_weight(dp_cpu_ctx *c, const dp_tensor *w, int64_t k, int64
     return true;
 }
 
+static bool moe_check_expert(dp_cpu_ctx *c, const dp_tensor *g, const dp_tensor *u, const dp_tensor *dn,
+                             int64_t d, int64_t f, int e) {
+    return moe_check_weight(c, g, d, f, "gate", e) && moe_check_weight(c, u, d, f, "up", e) &&
+           moe_check_weight(c, dn, f, d, "down", e);
+}
+
 /* Per token: top-k expert ids and renormalised weights. probs is scratch of n_expert floats. */
 static void moe_route(const float *logits, int n, int n_expert, int k, int32_t *sel, float *wt,
                       float *probs) {
@@ -72,7 +80,8 @@ static void moe_route(const float *logits, int n, int n_expert, int k, int32_t *
 }
 
 void dp_cpu_op_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *logits,
-                   const dp_tensor *gate, const dp_tensor *up, const dp_tensor *down, int n,
+                   const dp_tensor *gate, const dp_tensor *up, const dp_tensor *down,
+               const dp_expert_src *src, int n,
                    int n_expert, int k, dp_act act) {
     dp_cpu_ctx *c = dp_cpu_ctx_of(b);
     if (n < 0 || n_expert <= 0 || k <= 0 || k > n_expert || !gate || !up || !down ||
@@ -119,11 +128,8 @@ void dp_cpu_op_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
         tok[slot] = (int32_t)(i / (size_t)k);
         tw[slot] = wt[i];
     }
-    for (int e = 0; e < n_expert; e++)
-        if (count[e] && (!moe_check_weight(c, &gate[e], d, f, "gate", e) ||
-                         !moe_check_weight(c, &up[e], d, f, "up", e) ||
-                         !moe_check_weight(c, &down[e], f, d, "down", e)))
-            return;
+    for (int e = 0; e < n_expert && !src; e++)
+        if (count[e] && !moe_check_expert(c, &gate[e], &up[e], &down[e], d, f, e)) return;
 
     float *xs = c->moe_act.data;
     float *g = xs + (size_t)n * (size_t)d;
@@ -135,14 +141,26 @@ void dp_cpu_op_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
     for (int e = 0; e < n_expert; e++) {
         const int cnt = count[e];
         if (!cnt) continue;
+        const dp_tensor *ge = &gate[e], *ue = &up[e], *de = &down[e];
+        dp_tensor w[3];
+        if (src) { /* paged: the expert's bytes come in now, checked like resident ones */
+            dp_error fe = {0};
+            dp_status fs = src->fetch(src->ud, src->layer, e, w, &fe);
+            if (fs != DP_OK) {
+                dp_cpu_fail(c, fs, "moe: %s", fe.msg);
+                return;
+            }
+            ge = &w[0], ue = &w[1], de = &w[2];
+            if (!moe_check_expert(c, ge, ue, de, d, f, e)) return;
+        }
         const int32_t *te = tok + start[e];
         const float *we = tw + start[e];
         for (int r = 0; r < cnt; r++)
             memcpy(xs + (int64_t)r * d, xd + (int64_t)te[r] * d, (size_t)d * sizeof(float));
-        dp_status st = dp_cpu_matmul(c->pool, &c->ws, g, xs, gate[e].data, gate[e].dtype, cnt,
+        dp_status st = dp_cpu_matmul(c->pool, &c->ws, g, xs, ge->data, ge->dtype, cnt,
                                      (int)d, (int)f, false);
         if (st == DP_OK)
-            st = dp_cpu_matmul(c->pool, &c->ws, u, xs, up[e].data, up[e].dtype, cnt, (int)d,
+            st = dp_cpu_matmul(c->pool, &c->ws, u, xs, ue->data, ue->dtype, cnt, (int)d,
                                (int)f, false);
         if (st != DP_OK) {
             dp_cpu_fail(c, st, "moe: expert %d: %s", e, dp_status_str(st));
@@ -150,7 +168,7 @@ void dp_cpu_op_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
         }
         moe_glu_job gj = {g, u, (int64_t)cnt * f, act};
         dp_cpu_run(c, moe_glu_run, &gj, gj.count * 8);
-        st = dp_cpu_matmul(c->pool, &c->ws, y, g, down[e].data, down[e].dtype, cnt, (int)f, (int)d,
+        st = dp_cpu_matmul(c->pool, &c->ws, y, g, de->data, de->dtype, cnt, (int)f, (int)d,
                            false);
         if (st != DP_OK) {
             dp_cpu_fail(c, st, "moe: expert %d: %s", e, dp_status_str(st));

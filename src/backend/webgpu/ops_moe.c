@@ -62,12 +62,17 @@ static void expert_matvec(wg_ctx *c, const dp_tensor *w, int e, dp_gpu_binding o
 }
 
 void wg_rec_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *logits,
-               const dp_tensor *gate, const dp_tensor *up, const dp_tensor *down, int n,
+               const dp_tensor *gate, const dp_tensor *up, const dp_tensor *down,
+               const dp_expert_src *src, int n,
                int n_expert, int k, dp_act act) {
     wg_ctx *c = wg_ctx_of(b);
     if (n < 0 || n_expert <= 0 || k <= 0 || k > n_expert || k > WG_MOE_MAX_K || !gate || !up ||
         !down || (act != DP_ACT_SILU && act != DP_ACT_GELU_TANH)) {
         wg_fail(c, DP_ERR_INVALID_ARG, "moe: bad args n=%d n_expert=%d k=%d", n, n_expert, k);
+        return;
+    }
+    if (src) {
+        wg_fail(c, DP_ERR_UNSUPPORTED, "moe: expert paging is not implemented on webgpu yet");
         return;
     }
     const int64_t d = gate[0].ne[0], f = gate[0].ne[1];

@@ -230,7 +230,8 @@ void wg_rec_scale(dp_backend *b, dp_tensor *x, int64_t count, float s);
 void wg_rec_lora(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *a,
                  const dp_tensor *bw, dp_tensor *tmp, int n, float scale);
 void wg_rec_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *logits,
-               const dp_tensor *gate, const dp_tensor *up, const dp_tensor *down, int n,
+               const dp_tensor *gate, const dp_tensor *up, const dp_tensor *down,
+               const dp_expert_src *src, int n,
                int n_expert, int k, dp_act act);
 void wg_rec_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int row, int vocab,
                   const dp_sample_args *a);

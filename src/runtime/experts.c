@@ -1,0 +1,430 @@
+/* experts.c — the expert cache of a paged MoE model: pieces, slots, eviction, verified
+ * page-ins from the shard source (experts.h). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/sha256.h"
+#include "runtime/experts.h"
+
+#define X_ALIGN 4096u /* slots and pieces in them: page-aligned, for uncached (O_DIRECT) reads */
+#define X_STAGE (4u << 20) /* streaming verification of a shared shard, in chunks */
+
+/* The byte range of one shard that covers an expert's spans in it, and where it goes in a slot. */
+typedef struct x_piece {
+    uint32_t shard;
+    uint64_t lo, len;
+    uint64_t slot_off;
+    bool whole;           /* the range is the whole shard: checked against the manifest's hash */
+    bool known;           /* digest holds the range's SHA-256 (whole, or its shard was verified) */
+    uint8_t digest[32];
+} x_piece;
+
+typedef struct x_entry {
+    uint32_t piece0, n_pieces;
+    dp_tensor proto[3];   /* gate, up, down: dtype, shape and size (data set on fetch) */
+    uint64_t toff[3];     /* byte offset of each tensor in the slot */
+    uint32_t tpiece[3];   /* the piece holding each tensor */
+    int32_t slot;         /* -1: not resident */
+    float freq;           /* LFU count with aging */
+    uint64_t last;        /* tick of the last use (LRU) */
+    uint64_t uses;
+} x_entry;
+
+typedef struct x_slot {
+    uint8_t *raw, *data;  /* allocation, and its 256-aligned start */
+    int32_t owner;        /* entry index, -1 when free */
+} x_slot;
+
+struct dp_experts {
+    dp_rdrr *r;
+    int n_layers, n_expert;
+    bool lru;
+    bool in_place;        /* misses computed from the shard's mapping (experts.h) */
+    dp_reader maps[3];    /* the mappings of the last in-place miss, open until the next fetch */
+    uint8_t *map_base[3];
+    uint32_t n_maps;
+    x_entry *ent;         /* [n_layers * n_expert] */
+    x_piece *pieces;
+    uint32_t n_pieces;
+    uint32_t *by_shard;   /* piece indices grouped by shard: shard s has by_shard[first[s] .. first[s+1]) */
+    uint32_t *first;      /* [n_shards + 1] */
+    uint32_t max_per_shard;
+    dp_sha256_ctx *hs;    /* [max_per_shard] */
+    uint8_t *stage;
+    x_slot *slots;
+    uint32_t n_slots;
+    uint64_t slot_bytes;
+    uint64_t tick, since_age, age_period;
+    dp_paging_stats st;
+};
+
+static dp_status x_tensor(dp_rdrr *r, int l, dp_wrole role, int x, const dp_rdrr_tensor **out, dp_error *e) {
+    char name[128];
+    dp_tensor_name(name, sizeof name, l, role, x);
+    const dp_rdrr_tensor *t = dp_rdrr_find(r, name);
+    if (!t) return dp_err_set(e, DP_ERR_NOT_FOUND, "paging: tensor '%s' missing from manifest", name);
+    if (t->n_spans != 1)
+        return dp_err_set(e, DP_ERR_UNSUPPORTED, "paging: expert tensor '%s' is split over %u shards; convert "
+                          "with a larger shard size to page it", name, t->n_spans);
+    *out = t;
+    return DP_OK;
+}
+
+/* Pieces of one expert: its tensors grouped by shard, each group's covering range. */
+static dp_status x_build_entry(dp_experts *x, x_entry *en, int l, int xi, uint32_t *cap, dp_error *e) {
+    static const dp_wrole ROLES[3] = {DP_W_GATE, DP_W_UP, DP_W_DOWN};
+    const dp_rdrr_tensor *t[3];
+    for (int k = 0; k < 3; k++) {
+        dp_status st = x_tensor(x->r, l, ROLES[k], xi, &t[k], e);
+        if (st != DP_OK) return st;
+    }
+    en->piece0 = x->n_pieces;
+    en->slot = -1;
+    for (int k = 0; k < 3; k++) {
+        const dp_rdrr_span *sp = &t[k]->spans[0];
+        x_piece *p = NULL;
+        for (uint32_t i = en->piece0; i < x->n_pieces; i++)
+            if (x->pieces[i].shard == sp->shard) p = &x->pieces[i];
+        if (!p) {
+            if (x->n_pieces == *cap) {
+                uint32_t nc = *cap * 2;
+                x_piece *np = dp_realloc(x->pieces, nc * sizeof *np);
+                if (!np) return dp_err_set(e, DP_ERR_NOMEM, "paging: out of memory");
+                x->pieces = np;
+                *cap = nc;
+            }
+            p = &x->pieces[x->n_pieces++];
+            memset(p, 0, sizeof *p);
+            p->shard = sp->shard;
+            p->lo = sp->offset;
+            p->len = sp->size;
+        } else {
+            uint64_t hi = p->lo + p->len > sp->offset + sp->size ? p->lo + p->len : sp->offset + sp->size;
+            if (sp->offset < p->lo) p->lo = sp->offset;
+            p->len = hi - p->lo;
+        }
+        dp_tensor *pt = &en->proto[k];
+        pt->dtype = t[k]->dtype;
+        pt->ne[0] = (int64_t)t[k]->ne[0];
+        pt->ne[1] = (int64_t)t[k]->ne[1];
+        pt->nbytes = t[k]->size;
+    }
+    en->n_pieces = x->n_pieces - en->piece0;
+    uint64_t off = 0;
+    for (uint32_t i = en->piece0; i < x->n_pieces; i++) {
+        x_piece *p = &x->pieces[i];
+        p->slot_off = off;
+        off += (p->len + X_ALIGN - 1) / X_ALIGN * X_ALIGN;
+        p->whole = p->lo == 0 && p->len == dp_rdrr_shard_size(x->r, p->shard);
+        if (p->whole) {
+            memcpy(p->digest, dp_rdrr_shard_digest(x->r, p->shard), 32);
+            p->known = true;
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        const dp_rdrr_span *sp = &t[k]->spans[0];
+        for (uint32_t i = en->piece0; i < x->n_pieces; i++)
+            if (x->pieces[i].shard == sp->shard) {
+                en->toff[k] = x->pieces[i].slot_off + (sp->offset - x->pieces[i].lo);
+                en->tpiece[k] = i;
+            }
+    }
+    if (off > x->slot_bytes) x->slot_bytes = off;
+    return DP_OK;
+}
+
+static dp_status x_index_shards(dp_experts *x, dp_error *e) {
+    size_t ns = dp_rdrr_n_shards(x->r);
+    x->first = dp_calloc(ns + 1, sizeof *x->first);
+    x->by_shard = dp_calloc(x->n_pieces ? x->n_pieces : 1, sizeof *x->by_shard);
+    if (!x->first || !x->by_shard) return dp_err_set(e, DP_ERR_NOMEM, "paging: out of memory");
+    for (uint32_t i = 0; i < x->n_pieces; i++) x->first[x->pieces[i].shard + 1]++;
+    for (size_t s = 0; s < ns; s++) {
+        if (x->first[s + 1] > x->max_per_shard) x->max_per_shard = x->first[s + 1];
+        x->first[s + 1] += x->first[s];
+    }
+    uint32_t *fill = dp_calloc(ns + 1, sizeof *fill);
+    if (!fill) return dp_err_set(e, DP_ERR_NOMEM, "paging: out of memory");
+    for (uint32_t i = 0; i < x->n_pieces; i++) {
+        uint32_t s = x->pieces[i].shard;
+        x->by_shard[x->first[s] + fill[s]++] = i;
+    }
+    dp_free(fill);
+    x->hs = dp_calloc(x->max_per_shard ? x->max_per_shard : 1, sizeof *x->hs);
+    x->stage = dp_malloc(X_STAGE);
+    if (!x->hs || !x->stage) return dp_err_set(e, DP_ERR_NOMEM, "paging: out of memory");
+    return DP_OK;
+}
+
+dp_status dp_experts_new(dp_rdrr *r, const dp_model_desc *d, uint64_t ram_bytes, const char *policy,
+                         bool in_place, dp_experts **out, dp_error *e) {
+    if (!r || !d || !out) return dp_err_set(e, DP_ERR_INVALID_ARG, "dp_experts_new: NULL argument");
+    if (d->n_expert <= 0) return dp_err_set(e, DP_ERR_INVALID_ARG, "paging: the model has no experts");
+    if (policy && strcmp(policy, "lfu") && strcmp(policy, "lru"))
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "paging: unknown expert policy '%s' (lfu, lru)", policy);
+    dp_experts *x = dp_calloc(1, sizeof *x);
+    if (!x) return dp_err_set(e, DP_ERR_NOMEM, "paging: out of memory");
+    x->r = r;
+    x->n_layers = d->n_layers;
+    x->n_expert = d->n_expert;
+    x->lru = policy && !strcmp(policy, "lru");
+    x->in_place = in_place;
+    size_t n_ent = (size_t)d->n_layers * (size_t)d->n_expert;
+    uint32_t cap = (uint32_t)n_ent * 3;
+    x->ent = dp_calloc(n_ent, sizeof *x->ent);
+    x->pieces = dp_malloc(cap * sizeof *x->pieces);
+    dp_status st = x->ent && x->pieces ? DP_OK : dp_err_set(e, DP_ERR_NOMEM, "paging: out of memory");
+    for (int l = 0; l < d->n_layers && st == DP_OK; l++)
+        for (int xi = 0; xi < d->n_expert && st == DP_OK; xi++)
+            st = x_build_entry(x, &x->ent[(size_t)l * (size_t)d->n_expert + (size_t)xi], l, xi, &cap, e);
+    if (st == DP_OK) st = x_index_shards(x, e);
+    if (st == DP_OK && ram_bytes / x->slot_bytes == 0)
+        st = dp_err_set(e, DP_ERR_INVALID_ARG, "paging: a RAM cache of %" PRIu64 " bytes holds no expert "
+                        "(one takes %" PRIu64 " bytes)", ram_bytes, x->slot_bytes);
+    if (st == DP_OK) {
+        uint64_t n = ram_bytes / x->slot_bytes;
+        x->n_slots = (uint32_t)(n < n_ent ? n : n_ent); /* more than every expert is never used */
+        x->slots = dp_calloc(x->n_slots, sizeof *x->slots);
+        if (!x->slots) st = dp_err_set(e, DP_ERR_NOMEM, "paging: out of memory");
+    }
+    for (uint32_t i = 0; st == DP_OK && i < x->n_slots; i++) {
+        x_slot *s = &x->slots[i];
+        s->owner = -1;
+        if (x->slot_bytes > SIZE_MAX - X_ALIGN || !(s->raw = dp_malloc((size_t)x->slot_bytes + X_ALIGN)))
+            st = dp_err_set(e, DP_ERR_NOMEM, "paging: cannot allocate %u RAM slots of %" PRIu64 " bytes",
+                            x->n_slots, x->slot_bytes);
+        else s->data = (uint8_t *)(((uintptr_t)s->raw + X_ALIGN - 1) & ~(uintptr_t)(X_ALIGN - 1));
+    }
+    if (st != DP_OK) {
+        dp_experts_free(x);
+        return st;
+    }
+    x->age_period = n_ent;
+    x->st.paged = 1;
+    x->st.policy = x->lru ? (in_place ? "lru, misses in place" : "lru") : (in_place ? "lfu, misses in place" : "lfu");
+    x->st.ram_slots = x->n_slots;
+    x->st.slot_bytes = x->slot_bytes;
+    *out = x;
+    return DP_OK;
+}
+
+static void x_unmap(dp_experts *x) {
+    for (uint32_t i = 0; i < x->n_maps; i++) dp_reader_close(&x->maps[i]);
+    x->n_maps = 0;
+}
+
+void dp_experts_free(dp_experts *x) {
+    if (!x) return;
+    x_unmap(x);
+    for (uint32_t i = 0; x->slots && i < x->n_slots; i++) dp_free(x->slots[i].raw);
+    dp_free(x->slots);
+    dp_free(x->ent);
+    dp_free(x->pieces);
+    dp_free(x->by_shard);
+    dp_free(x->first);
+    dp_free(x->hs);
+    dp_free(x->stage);
+    dp_free(x);
+}
+
+uint64_t dp_experts_budget(const dp_experts *x, int slots_per_layer) {
+    return x->slot_bytes * (uint64_t)slots_per_layer * (uint64_t)x->n_layers;
+}
+
+/* Stream shard s once: verify it against the manifest and record the digest of every piece in it. */
+static dp_status x_verify_shard(dp_experts *x, uint32_t s, dp_error *e) {
+    dp_reader rd;
+    dp_status st = dp_rdrr_shard_open(x->r, s, &rd, e);
+    if (st != DP_OK) return st;
+    dp_sha256_ctx all;
+    dp_sha256_init(&all);
+    uint32_t a = x->first[s], b = x->first[s + 1];
+    for (uint32_t i = a; i < b; i++) dp_sha256_init(&x->hs[i - a]);
+    for (uint64_t off = 0; off < rd.size && st == DP_OK; off += X_STAGE) {
+        size_t n = rd.size - off < X_STAGE ? (size_t)(rd.size - off) : X_STAGE;
+        if ((st = dp_reader_read(&rd, off, x->stage, n, e)) != DP_OK) break;
+        dp_sha256_update(&all, x->stage, n);
+        for (uint32_t i = a; i < b; i++) {
+            const x_piece *p = &x->pieces[x->by_shard[i]];
+            uint64_t lo = p->lo > off ? p->lo : off, hi = p->lo + p->len < off + n ? p->lo + p->len : off + n;
+            if (lo < hi) dp_sha256_update(&x->hs[i - a], x->stage + (lo - off), (size_t)(hi - lo));
+        }
+    }
+    dp_reader_close(&rd);
+    if (st != DP_OK) return st;
+    uint8_t got[32];
+    dp_sha256_final(&all, got);
+    if (memcmp(got, dp_rdrr_shard_digest(x->r, s), 32))
+        return dp_err_set(e, DP_ERR_HASH, "shard %u (sha256:%s): SHA-256 mismatch", s, dp_rdrr_shard_hash(x->r, s));
+    for (uint32_t i = a; i < b; i++) {
+        x_piece *p = &x->pieces[x->by_shard[i]];
+        dp_sha256_final(&x->hs[i - a], p->digest);
+        p->known = true;
+    }
+    return DP_OK;
+}
+
+/* Read and verify every piece of en into slot memory dst. */
+static dp_status x_page_in(dp_experts *x, const x_entry *en, uint8_t *dst, dp_error *e) {
+    dp_status st = DP_OK;
+    for (uint32_t i = en->piece0; i < en->piece0 + en->n_pieces && st == DP_OK; i++) {
+        x_piece *p = &x->pieces[i];
+        if (!p->known && (st = x_verify_shard(x, p->shard, e)) != DP_OK) break;
+        dp_reader rd;
+        if ((st = dp_rdrr_shard_open(x->r, p->shard, &rd, e)) != DP_OK) break;
+        st = dp_reader_read_uncached(&rd, p->lo, dst + p->slot_off, (size_t)p->len, e);
+        dp_reader_close(&rd);
+        if (st != DP_OK) {
+            dp_err_prefix(e, "shard %u (sha256:%s)", p->shard, dp_rdrr_shard_hash(x->r, p->shard));
+            break;
+        }
+        uint8_t got[32];
+        dp_sha256(dst + p->slot_off, (size_t)p->len, got);
+        if (memcmp(got, p->digest, 32))
+            st = dp_err_set(e, DP_ERR_HASH, "shard %u (sha256:%s) bytes [%" PRIu64 ", %" PRIu64 ") do not match "
+                            "their SHA-256: the shard changed or is corrupt", p->shard,
+                            dp_rdrr_shard_hash(x->r, p->shard), p->lo, p->lo + p->len);
+        else x->st.source_bytes += p->len;
+    }
+    return st;
+}
+
+/* The pieces of en mapped (private, from the shard source's readers) and checked like a
+ * page-in; *ok false when a reader cannot map (the caller pages in instead). */
+static dp_status x_map_in(dp_experts *x, const x_entry *en, bool *ok, dp_error *e) {
+    *ok = false;
+    x_unmap(x);
+    dp_status st = DP_OK;
+    for (uint32_t i = 0; i < en->n_pieces && st == DP_OK; i++) {
+        x_piece *p = &x->pieces[en->piece0 + i];
+        if (!p->known && (st = x_verify_shard(x, p->shard, e)) != DP_OK) break;
+        if ((st = dp_rdrr_shard_open(x->r, p->shard, &x->maps[i], e)) != DP_OK) break;
+        x->n_maps = i + 1;
+        x->map_base[i] = dp_reader_map(&x->maps[i]);
+        if (!x->map_base[i]) { /* not mappable */
+            x_unmap(x);
+            return DP_OK;
+        }
+        uint8_t got[32];
+        dp_sha256(x->map_base[i] + p->lo, (size_t)p->len, got);
+        if (memcmp(got, p->digest, 32))
+            st = dp_err_set(e, DP_ERR_HASH, "shard %u (sha256:%s) bytes [%" PRIu64 ", %" PRIu64 ") do not match "
+                            "their SHA-256: the shard changed or is corrupt", p->shard,
+                            dp_rdrr_shard_hash(x->r, p->shard), p->lo, p->lo + p->len);
+    }
+    if (st != DP_OK) {
+        x_unmap(x);
+        return st;
+    }
+    *ok = true;
+    return DP_OK;
+}
+
+/* A free slot, else the policy's victim. */
+static uint32_t x_victim(const dp_experts *x) {
+    uint32_t best = 0;
+    for (uint32_t i = 0; i < x->n_slots; i++) {
+        if (x->slots[i].owner < 0) return i;
+        const x_entry *a = &x->ent[x->slots[i].owner], *b = &x->ent[x->slots[best].owner];
+        bool better = x->lru ? a->last < b->last : (a->freq < b->freq || (a->freq == b->freq && a->last < b->last));
+        if (better) best = i;
+    }
+    return best;
+}
+
+dp_status dp_experts_fetch(void *ud, int layer, int expert, dp_tensor w[3], dp_error *e) {
+    dp_experts *x = ud;
+    if (!x || layer < 0 || layer >= x->n_layers || expert < 0 || expert >= x->n_expert)
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "paging: no expert %d in layer %d", expert, layer);
+    int32_t idx = layer * x->n_expert + expert;
+    x_entry *en = &x->ent[idx];
+    x->tick++;
+    x->st.uses++;
+    en->uses++;
+    en->freq += 1.0f;
+    if (++x->since_age >= x->age_period) {
+        x->since_age = 0;
+        for (size_t i = 0; i < (size_t)x->n_layers * (size_t)x->n_expert; i++) x->ent[i].freq *= 0.5f;
+    }
+    x_unmap(x); /* the last in-place expert's mappings */
+    if (en->slot >= 0) {
+        x->st.ram_hits++;
+    } else if (x->in_place) {
+        double t0 = dp_time_now();
+        bool ok = false;
+        dp_status st = x_map_in(x, en, &ok, e);
+        x->st.wait_s += dp_time_now() - t0;
+        if (st != DP_OK) {
+            dp_err_prefix(e, "paging layer %d expert %d", layer, expert);
+            return st;
+        }
+        if (ok) {
+            x->st.source_reads++;
+            for (uint32_t i = 0; i < en->n_pieces; i++) x->st.source_bytes += x->pieces[en->piece0 + i].len;
+            /* admitted into a slot only when a slot is free or it is used more than the victim */
+            uint32_t s = x_victim(x);
+            x_slot *sl = &x->slots[s];
+            if (sl->owner >= 0 && x->ent[sl->owner].freq >= en->freq) {
+                en->last = x->tick;
+                for (int k = 0; k < 3; k++) {
+                    const x_piece *p = &x->pieces[en->tpiece[k]];
+                    w[k] = en->proto[k];
+                    w[k].data = x->map_base[en->tpiece[k] - en->piece0] + p->lo + (en->toff[k] - p->slot_off);
+                }
+                return DP_OK;
+            }
+            if (sl->owner >= 0) x->ent[sl->owner].slot = -1;
+            for (uint32_t i = 0; i < en->n_pieces; i++) {
+                const x_piece *p = &x->pieces[en->piece0 + i];
+                memcpy(sl->data + p->slot_off, x->map_base[i] + p->lo, (size_t)p->len);
+            }
+            x_unmap(x);
+            sl->owner = idx;
+            en->slot = (int32_t)s;
+        }
+    }
+    if (en->slot < 0) {
+        uint32_t s = x_victim(x);
+        x_slot *sl = &x->slots[s];
+        if (sl->owner >= 0) x->ent[sl->owner].slot = -1;
+        sl->owner = -1;
+        double t0 = dp_time_now();
+        dp_status st = x_page_in(x, en, sl->data, e);
+        x->st.wait_s += dp_time_now() - t0;
+        if (st != DP_OK) {
+            dp_err_prefix(e, "paging layer %d expert %d", layer, expert);
+            return st;
+        }
+        sl->owner = idx;
+        en->slot = (int32_t)s;
+        x->st.source_reads++;
+    }
+    en->last = x->tick;
+    uint8_t *base = x->slots[en->slot].data;
+    for (int k = 0; k < 3; k++) {
+        w[k] = en->proto[k];
+        w[k].data = base + en->toff[k];
+    }
+    return DP_OK;
+}
+
+void dp_experts_stats(const dp_experts *x, dp_paging_stats *out) {
+    *out = x->st;
+    double share = 0;
+    int layers = 0;
+    for (int l = 0; l < x->n_layers; l++) {
+        uint64_t tot = 0, a = 0, b = 0; /* the two largest counts */
+        for (int i = 0; i < x->n_expert; i++) {
+            uint64_t u = x->ent[l * x->n_expert + i].uses;
+            tot += u;
+            if (u > a) { b = a; a = u; }
+            else if (u > b) b = u;
+        }
+        if (tot) {
+            share += (double)(a + b) / (double)tot;
+            layers++;
+        }
+    }
+    out->top2_share = layers ? share / layers : 0;
+}

@@ -1,0 +1,66 @@
+/* experts.h — the expert cache of a paged MoE model (dp_load_params.ram_cache / gpu_mem).
+ *
+ * A paged model keeps its dense tensors resident as usual and leaves every expert where it is
+ * stored: the cache pages an expert in when a token selects it and nothing else is read.
+ *
+ * Tiers, fastest first:
+ *   device  slots in the backend's own memory (WebGPU: a pool of expert slots under gpu_mem);
+ *   ram     a pool of RAM slots sized by ram_cache, each holding one expert's bytes (on the CPU
+ *           backend the matmuls read the slot directly: the RAM tier is where CPU experts live);
+ *   source  the model's dp_shard_source through dp_reader.read_at: the model directory on disk,
+ *           or any source that can read a byte range of a shard (a lazy network store plugs in
+ *           here without the cache knowing).
+ * A miss in one tier asks the next.
+ *
+ * Layout and reads: an expert's three tensors are grouped by shard into pieces, each piece the
+ * byte range of its shard that covers the expert's spans there (converters and synth keep
+ * gate, up, down adjacent, so a piece is one range and an expert stored in one shard is one read;
+ * an expert spread over three shards is three). A tensor split over several spans (larger than a
+ * shard) cannot be paged: the load says so.
+ *
+ * Integrity: every page-in is checked with SHA-256 before its bytes are used. A piece that is a
+ * whole shard (synth writes each expert to shards of its own) is checked against the manifest's
+ * hash of that shard. A piece that shares its shard with other tensors is checked against a
+ * digest of the piece recorded the first time the shard is needed, when the whole shard is
+ * streamed once and verified against the manifest. A shard that is missing, has changed size,
+ * fails to read or no longer hashes right gives a one-line error (DP_ERR_NOT_FOUND / DP_ERR_HASH
+ * / DP_ERR_IO) from the op that needed it, never bytes that were not verified.
+ *
+ * Eviction: "lfu" (default; frequency with aging: every access adds 1, and all counts halve
+ * every n_layers * n_expert accesses; ties go to the least recently used) or "lru". The expert
+ * fetched last stays resident until the next fetch, so one slot is enough for any op.
+ *
+ * Allocation: the slots, the tables and a 4 MiB staging buffer for streaming verification are
+ * allocated when the cache is made; a fetch allocates nothing. Not thread-safe (the model's
+ * backend is used from one thread at a time). */
+#ifndef DP_RUNTIME_EXPERTS_H
+#define DP_RUNTIME_EXPERTS_H
+
+#include "backend/backend.h"
+#include "format/rdrr.h"
+#include "model/model.h"
+
+typedef struct dp_experts dp_experts;
+
+/* The cache for the experts of d stored in r, with ram_bytes of RAM slots (at least one slot:
+ * DP_ERR_INVALID_ARG names the smallest budget when fewer fit) and an eviction policy ("lfu",
+ * "lru"; NULL: "lfu"). With in_place, a miss is computed where it lives (the Fiddler approach):
+ * from a private mapping of its shard, checked the same way, without a copy into a slot; it
+ * enters the RAM cache only when a slot is free or it has been used more than the victim. r must
+ * outlive the cache. */
+dp_status dp_experts_new(dp_rdrr *r, const dp_model_desc *d, uint64_t ram_bytes, const char *policy,
+                         bool in_place, dp_experts **out, dp_error *e);
+void dp_experts_free(dp_experts *x);
+
+/* Make expert `expert` of layer `layer` resident (paging it in when it is not) and fill w[0..2]
+ * (gate, up, down) with tensors on its bytes, valid until the next fetch. The signature of
+ * dp_expert_src.fetch (ud is the dp_experts). */
+dp_status dp_experts_fetch(void *ud, int layer, int expert, dp_tensor w[3], dp_error *e);
+
+/* The counters so far (doppler.h dp_paging_stats). */
+void dp_experts_stats(const dp_experts *x, dp_paging_stats *out);
+
+/* The RAM budget that gives `slots` slots per layer (tests, and the figures in the docs). */
+uint64_t dp_experts_budget(const dp_experts *x, int slots_per_layer);
+
+#endif

@@ -1,0 +1,87 @@
+#!/bin/bash
+# paging-device.sh — MoE expert paging figures on the H200 host (issue 12, docs/PAGING.md), one
+# part per device call (each well under the 10-minute command limit):
+#
+#   web/bench/paging-device.sh q8     "a 40 GB+ model on 16 GB": the Mixtral-8x7B shape at q8_0
+#                                     (~46 GiB), CPU backend, --ram-cache 16G, paged from disk
+#   web/bench/paging-device.sh q4     the Mixtral-8x7B shape at Q4_K_M (~25 GiB): CPU paging at
+#                                     --ram-cache 4G/8G/16G and unpaged (16 tokens each)
+#   web/bench/paging-device.sh llama  llama.cpp (LLAMA_CPP: a carried folder holding a CUDA build's
+#                                     llama-bench) on the same Q4_K_M weights (doppler export-gguf),
+#                                     tg128 at -ngl 99 with --n-cpu-moe 32/24/16/0 (experts of that
+#                                     many layers left on the CPU: about the 4/8/16 GB/unlimited
+#                                     VRAM budgets)
+#
+# WebGPU paging (--gpu-mem below the model's size) is not implemented yet and is refused by the
+# library, so there is no WebGPU part; see docs/PAGING.md "Status".
+# Results: JSON lines and logs under $OUT (paging.jsonl, *.log). Invocation, from the repository
+# root on the device (nothing to carry: it builds the native tool there):
+#   run(command="bash web/bench/paging-device.sh q8", timeout_s=600)
+#   run(command="bash web/bench/paging-device.sh q4", timeout_s=600)
+#   run(command="LLAMA_CPP=llama-cuda bash web/bench/paging-device.sh llama", carry=["llama-cuda"], timeout_s=600)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+PART=${1:-q8}
+OUT=${OUT:-/tmp/dp-paging-out}
+MODELS=${MODELS:-build-dev/models} # ignored: kept between calls while the machine stays warm
+mkdir -p "$OUT" "$MODELS"
+T0=$(date +%s)
+note() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a "$OUT/paging.log"; }
+
+cmake -S . -B build-dev -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-dev -j"$(nproc)" --target doppler_cli >/dev/null
+D=build-dev/doppler
+note "built; $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(df -h "$MODELS" | awk 'NR==2{print $4}') free on $MODELS"
+
+synth() { # shape quant dir
+    if [ ! -f "$3/manifest.json" ]; then
+        /usr/bin/time -v "$D" synth --shape "$1" --quant "$2" "$3" >"$OUT/synth-$2.log" 2>&1
+    fi
+    note "synth $1 $2: $(du -sh "$3" | cut -f1)"
+}
+
+# one generation with the figures: tok/s, paging lines, peak RSS, bytes read from disk
+gen() { # tag model args...
+    local tag=$1 m=$2
+    shift 2
+    timeout "${GEN_TIMEOUT:-100}" /usr/bin/time -v "$D" run "$m" --ids "1 415 2918 349" -n "${GEN_N:-16}" --temp 0.8 \
+        --seed 1 --ignore-eos --print-ids --verbose "$@" >"$OUT/run-$tag.log" 2>&1 || note "run $tag FAILED or timed out"
+    local tps rss disk
+    tps=$(grep -o 'generated [0-9]* tokens ([0-9.]* tok/s)' "$OUT/run-$tag.log" | grep -o '[0-9.]* tok/s' || true)
+    rss=$(awk '/Maximum resident/{print $6}' "$OUT/run-$tag.log")
+    disk=$(awk '/File system inputs/{print $4}' "$OUT/run-$tag.log")
+    rss=${rss:-0} disk=${disk:-0}
+    note "$tag: $tps, peak RSS $((rss / 1024)) MiB, disk reads $((disk / 2048)) MiB; $(grep '^paging: per token' "$OUT/run-$tag.log" || true)"
+    echo "{\"tag\":\"$tag\",\"tg\":\"$tps\",\"peak_rss_kib\":$rss,\"disk_read_blocks\":$disk,\"paging\":\"$(grep '^paging' "$OUT/run-$tag.log" | tr '\n' ' ' | tr -d '"')\"}" >>"$OUT/paging.jsonl"
+}
+
+case "$PART" in
+q8)
+    M="$MODELS/mixtral-8x7b-q8_0"
+    rm -rf "$MODELS/mixtral-8x7b-q4_k_m" "$MODELS/mixtral.gguf" # 64 GB of disk: one model at a time
+    synth mixtral-8x7b q8_0 "$M"
+    GEN_TIMEOUT=300 GEN_N=32 gen q8-ram16G "$M" --ram-cache 16G
+    ;;
+q4)
+    M="$MODELS/mixtral-8x7b-q4_k_m"
+    rm -rf "$MODELS/mixtral-8x7b-q8_0"
+    synth mixtral-8x7b q4_k_m "$M"
+    for b in 4G 8G 16G; do gen "q4-ram$b" "$M" --ram-cache "$b"; done
+    gen q4-unpaged "$M"
+    ;;
+llama) # after q4 on the same warm machine (the model is kept in build-dev/models), or from scratch
+    M="$MODELS/mixtral-8x7b-q4_k_m"
+    rm -rf "$MODELS/mixtral-8x7b-q8_0"
+    [ -n "${LLAMA_CPP:-}" ] && [ -x "$LLAMA_CPP/llama-bench" ] || { note "llama: set LLAMA_CPP to a carried folder with a CUDA llama-bench"; exit 2; }
+    [ -f "$MODELS/mixtral.gguf" ] || { synth mixtral-8x7b q4_k_m "$M"; "$D" export-gguf "$M" "$MODELS/mixtral.gguf" >"$OUT/export.log" 2>&1; }
+    note "gguf: $(du -sh "$MODELS/mixtral.gguf" | cut -f1)"
+    for n in 32 24 16 0; do
+        timeout 100 "$LLAMA_CPP/llama-bench" -m "$MODELS/mixtral.gguf" -p 0 -n 128 -r 1 -ngl 99 --n-cpu-moe "$n" -o jsonl \
+            >>"$OUT/llama.jsonl" 2>>"$OUT/llama.log" || note "llama-bench --n-cpu-moe $n FAILED or timed out"
+        note "llama.cpp --n-cpu-moe $n: $(tail -1 "$OUT/llama.jsonl" | grep -o '"avg_ts": *[0-9.]*' || true)"
+    done
+    ;;
+*) echo "paging-device.sh: part q8, q4 or llama"; exit 2 ;;
+esac
+note "done"
