@@ -222,37 +222,13 @@ void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
     }
 }
 
-/* matches `Params` in lora.wgsl */
-typedef struct lora_params {
-    uint32_t n, k, r, m;
-    float scale;
-    uint32_t lanes;
-    uint32_t pad[2];
-} lora_params;
-
-enum { LORA_MAX_N = 4, LORA_MAX_R = 64, LORA_ROWS = 1024 }; /* lora.wgsl's MAX_N, MAX_R, ROWS */
-
-/* LoRA delta. Decode and small batches (n <= 4, rank <= 64): one dispatch (lora.wgsl). Else
- * tmp = x A^T, tmp *= scale, out += tmp B^T (three dispatches). */
+/* LoRA delta: tmp = x A^T, tmp *= scale, out += tmp B^T (three dispatches) */
 void wg_rec_lora(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *a,
                  const dp_tensor *bw, dp_tensor *tmp, int n, float scale) {
     wg_ctx *c = wg_ctx_of(b);
     if (!a || !bw || !tmp || a->dtype != DP_DTYPE_F32 || bw->dtype != DP_DTYPE_F32 || bw->ne[0] != a->ne[1] ||
         n < 0 || tmp->nbytes < (uint64_t)n * (uint64_t)a->ne[1] * 4u) {
         wg_fail(c, DP_ERR_INVALID_ARG, "lora: A and B (f32) do not chain, or tmp is short");
-        return;
-    }
-    int64_t k = a->ne[0], r = a->ne[1], m = bw->ne[1];
-    if (n >= 1 && n <= LORA_MAX_N && r <= LORA_MAX_R) {
-        dp_gpu_binding bs[4];
-        if (!wg_out(c, out, (int64_t)n * m, 1, "lora", "out", &bs[0]) ||
-            !wg_in(c, x, (int64_t)n * k, 2, "lora", "x", &bs[1]) || !wg_in(c, a, r * k, 3, "lora", "A", &bs[2]) ||
-            !wg_in(c, bw, m * r, 4, "lora", "B", &bs[3]))
-            return;
-        uint32_t rp = 1;
-        while (rp < (uint32_t)r) rp *= 2;
-        lora_params p = {(uint32_t)n, (uint32_t)k, (uint32_t)r, (uint32_t)m, scale, 256u / rp, {0, 0}};
-        wg_dispatch(c, "lora", "delta", "", &p, sizeof p, bs, 4, (uint32_t)((m + LORA_ROWS - 1) / LORA_ROWS), 1, 1);
         return;
     }
     wg_rec_matmul(b, tmp, x, a, n, false);
