@@ -68,14 +68,16 @@ static int take_cache(const char *opt, const char *v) {
 }
 
 /* Takes `--backend X` / `--backend=X` out of argv[1..] (the commands do not know it): *webgpu
- * when X is webgpu; -1 for a value other than cpu / webgpu; takes --cache / --disk-cache too.
+ * when X is webgpu; -1 for a value other than cpu / webgpu; takes --cache / --disk-cache too
+ * (after `kernels`, --cache stays: it names the tune cache there).
  * Returns the new argc. */
 static int take_backend(int argc, char **argv, int *webgpu) {
     int n = 1;
     *webgpu = 0;
+    bool own_cache = !strcmp(argv[0], "kernels"); /* `kernels tune --cache FILE`: the tune cache */
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
-        if (take_cache(argv[i], i + 1 < argc ? argv[i + 1] : NULL)) {
+        if (!own_cache && take_cache(argv[i], i + 1 < argc ? argv[i + 1] : NULL)) {
             i++;
             continue;
         }
