@@ -1,6 +1,6 @@
 #!/bin/sh
 # test_webgpu_browser.sh — end to end in headless Chromium on SwiftShader WebGPU: the demo page
-# (web/index.html) fetches doppler.wasm and a converted hf-tiny model, generates greedily, and
+# (web/ids.html) fetches doppler.wasm and a converted hf-tiny model, generates greedily, and
 # must produce the native CPU path's ids (tests/webgpu/browser_e2e.mjs).
 # Installs what is missing (web/deps.sh, Debian's chromium); skips (77) only when impossible.
 # The WebAssembly build: tests/webgpu/wasm.sh (once for all WebGPU tests under scripts/test.sh).

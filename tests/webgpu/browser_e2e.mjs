@@ -1,5 +1,5 @@
 // browser_e2e.mjs — headless Chromium (Debian's chromium, driven by playwright-core) on
-// SwiftShader WebGPU loads a converted model through the demo page (web/index.html), generates
+// SwiftShader WebGPU loads a converted model through the token-id page (web/ids.html), generates
 // greedily, and must get the same ids as the native CPU path (`doppler run --greedy`).
 // Usage: node tests/webgpu/browser_e2e.mjs <doppler tool> <model dir> <web dir with dist/>
 // Exit: 0 same ids, 1 different / error, 77 no chromium or playwright-core.
@@ -54,7 +54,7 @@ try {
   page.on('console', (m) => logs.push(`console: ${m.text()}`));
   page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
   const q = new URLSearchParams({ model: 'models/m/', ids: ids.replace(/ /g, ','), n: String(n), auto: '1' });
-  await page.goto(`http://127.0.0.1:${port}/index.html?${q}`);
+  await page.goto(`http://127.0.0.1:${port}/ids.html?${q}`);
   await page.waitForSelector('#result[data-done], #result[data-error]', { timeout: 240000 });
   const text = (await page.textContent('#result')).trim();
   const log = (await page.textContent('#log')).trim();

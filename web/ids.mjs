@@ -1,11 +1,33 @@
-// app.mjs — the demo page: fetches doppler.wasm and a model, generates on WebGPU.
-// Query parameters (used by the end-to-end test): ?model=URL&ids=1,2,3&n=16&auto=1 runs at
-// load; the result line ("ids: ...") goes to #result and #result gets data-done="1" (or
-// data-error="1" with the message).
+// ids.mjs — the token-id page (ids.html): fetches doppler.wasm and a model into memory,
+// generates ids on WebGPU on the page's thread, for parity tests against the native tool (the
+// chat a person uses is index.html). Query parameters (tests/webgpu/browser_e2e.mjs):
+// ?model=URL&ids=1,2,3&n=16&auto=1 runs at load; the result line ("ids: ...") goes to #result
+// and #result gets data-done="1" (or data-error="1" with the message).
 import { Engine } from './engine.mjs';
-import { memFs } from './wasi.mjs';
+import { browserWasi } from './wasi-host.mjs';
 import { requestDevice } from './gpu.mjs';
-import { fetchModel } from './fetch-model.mjs';
+import { manifestFiles } from './model-store.mjs';
+
+// manifest.json and every file it lists, as path -> bytes under mount
+async function fetchModel(url, mount, onProgress) {
+  const base = url.endsWith('/') ? url : url + '/';
+  const get = async (rel) => {
+    const r = await fetch(base + rel);
+    if (!r.ok) throw Object.assign(new Error(`${base + rel}: HTTP ${r.status}`), { status: r.status });
+    return new Uint8Array(await r.arrayBuffer());
+  };
+  const files = {};
+  const manifest = await get('manifest.json');
+  files[`${mount}/manifest.json`] = manifest;
+  const list = manifestFiles(JSON.parse(new TextDecoder().decode(manifest)));
+  let done = 0;
+  for (const f of list) {
+    try { files[`${mount}/${f.path}`] = await get(f.path); } catch (e) { if (!(f.optional && e.status === 404)) throw e; }
+    done += files[`${mount}/${f.path}`]?.length ?? 0;
+    onProgress(done);
+  }
+  return files;
+}
 
 const $ = (id) => document.getElementById(id);
 const log = (t) => { $('log').textContent += t + '\n'; };
@@ -20,13 +42,11 @@ async function generate() {
     const dev = await requestDevice(navigator.gpu);
     log(`adapter: ${[dev.info.vendor, dev.info.architecture, dev.info.description].filter(Boolean).join(' ')} features=[${dev.info.features}]`);
     const wasm = await (await fetch('dist/doppler.wasm')).arrayBuffer();
-    const files = new Map();
     const t0 = performance.now();
-    const { dir } = await fetchModel(new URL($('model').value, location.href).href, files, '/model', {
-      onProgress: (d, t) => { $('log').dataset.progress = `${d}/${t}`; },
-    });
-    log(`fetched model (${files.size} files) in ${(performance.now() - t0).toFixed(0)} ms`);
-    const eng = await Engine.create({ wasm, fs: memFs(files), device: dev.device, stdout: log, stderr: log });
+    const dir = '/model';
+    const files = await fetchModel(new URL($('model').value, location.href).href, dir, (d) => { $('log').dataset.progress = String(d); });
+    log(`fetched model (${Object.keys(files).length} files) in ${(performance.now() - t0).toFixed(0)} ms`);
+    const eng = await Engine.create({ wasm, wasi: await browserWasi(files, { stdout: log, stderr: log }), device: dev.device });
     const model = eng.loadModel(dir, 'webgpu');
     log(`model: ${model.family} ${model.dtype}, ${model.nLayers} layers, vocab ${model.vocab}`);
     const ids = $('ids').value.split(/[\s,]+/).filter(Boolean).map(Number);
