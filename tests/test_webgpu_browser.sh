@@ -14,10 +14,6 @@ FIX=$SHARED/fixtures/hf-tiny/llama
 [ -x "$TOOL" ] || { echo "skip: no doppler tool at $TOOL"; exit 77; }
 mkdir -p "$TMP"
 "$ROOT/web/deps.sh" browser || exit 77
-if [ ! -x /usr/lib/chromium/chromium ] && [ ! -x /usr/bin/chromium ]; then
-    { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null 2>&1; } ||
-        { echo "skip: no chromium"; exit 77; }
-fi
 W=$(sh "$ROOT/tests/webgpu/wasm.sh" lib "$TMP") || { echo "$W"; exit 1; }
 rm -rf "$TMP/model"
 "$TOOL" convert "$FIX" "$TMP/model" --dtype f32 >/dev/null || { echo "convert failed"; exit 1; }

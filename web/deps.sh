@@ -4,7 +4,8 @@
 #   node + the `webgpu` package (Dawn) in web/node_modules,
 #   SwiftShader's Vulkan ICD (Debian's chromium package) + the Vulkan loader, for machines
 #   without a GPU.
-# `web/deps.sh browser`: also playwright-core (the headless-Chromium test's driver).
+# `web/deps.sh browser`: also playwright-core (the headless-Chromium tests' driver) and Debian's
+# chromium (the browser they drive).
 # Exit 0 when everything is there, 77 when something cannot be installed here.
 # DP_NO_INSTALL=1: only check. Safe to run several at once: `npm install` runs under a lock
 # (flock on web/node_modules/.deps.lock), so parallel tests never race each other's install.
@@ -44,5 +45,8 @@ if ! ldconfig -p 2>/dev/null | grep -q libvulkan.so.1; then
 fi
 if [ ! -e /dev/nvidia0 ] && [ -z "${VK_ICD_FILENAMES:-}" ] && [ ! -f /usr/lib/chromium/vk_swiftshader_icd.json ]; then
     apt_install chromium || { echo "deps.sh: no SwiftShader (chromium)" >&2; exit 77; }
+fi
+if [ "${1:-}" = browser ] && [ ! -x /usr/lib/chromium/chromium ] && [ ! -x /usr/bin/chromium ]; then
+    apt_install chromium || { echo "deps.sh: no chromium" >&2; exit 77; }
 fi
 exit 0

@@ -66,8 +66,11 @@ export async function browserWasi(files, { stdout = (t) => console.log(t), stder
     new PreopenDirectory('/', tree(root)),
   ];
   const wasi = new WASI(args, Object.entries(env).map(([k, v]) => `${k}=${v}`), fds);
+  // The library opens files O_NONBLOCK and clears the flag after fstat (io.c open_regular);
+  // the shim's files do not implement fd_fdstat_set_flags. Nothing here ever blocks: accept it.
+  const imports = { ...wasi.wasiImport, fd_fdstat_set_flags: (fd) => (wasi.fds[fd] ? 0 : 8 /* EBADF */) };
   return {
-    imports: () => wasi.wasiImport,
+    imports: () => imports,
     start: (instance) => wasi.initialize(instance),
     flushOutput() {},
   };

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { launchChromium } from './chromium.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '../..');
@@ -20,13 +21,6 @@ const WAIT = 240000;
 let fails = 0;
 const check = (ok, what) => { out(`${ok ? 'ok' : 'FAIL'}: ${what}`); if (!ok) fails++; };
 const readable = (t) => t.trim().length >= 4 && (t.match(/[A-Za-z .,;:'"!?\n-]/g) ?? []).length / t.length > 0.85 && /[A-Za-z]{2,}/.test(t);
-
-let chromium;
-try {
-  ({ chromium } = await import(path.join(root, 'web/node_modules/playwright-core/index.mjs')));
-} catch (e) { out(`skip: playwright-core missing (${e.message})`); process.exit(77); }
-const exe = ['/usr/lib/chromium/chromium', '/usr/bin/chromium'].find((p) => fs.existsSync(p));
-if (!exe) { out('skip: no chromium'); process.exit(77); }
 
 // the repository root, with /web/dist/ from distDir; every request to the model counted
 const types = { '.html': 'text/html', '.mjs': 'text/javascript', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json' };
@@ -44,12 +38,7 @@ const server = http.createServer((req, res) => {
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
 const base = `http://127.0.0.1:${server.address().port}`;
 
-const browser = await chromium.launch({
-  executablePath: exe,
-  headless: true,
-  args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader', '--use-angle=swiftshader',
-         '--enable-features=Vulkan', '--disable-dev-shm-usage'],
-});
+const browser = await launchChromium(out);
 const logs = [];
 const t0 = Date.now();
 const secs = () => ((Date.now() - t0) / 1000).toFixed(1);
