@@ -113,7 +113,7 @@ export class ChatEngine {
     this.lost = null;      // the device-loss reason, once lost
     this.busy = Promise.resolve();
     this.aborted = false;
-    device?.lost?.then((info) => { this.lost = info?.message || info?.reason || 'unknown reason'; });
+    this.lostP = device?.lost?.then((info) => { this.lost = info?.message || info?.reason || 'unknown reason'; });
     this.chat = { completions: { create: (req) => this.create(req) } };
   }
 
@@ -187,7 +187,13 @@ export class ChatEngine {
       yield chunk({ role: 'assistant', content: '' });
       while (stop === 'running') {
         const t = await g.step();
-        if (this.lost) throw classifyError(null, this.lost);   // nothing read after a loss is shown
+        // nothing read after a loss is shown: a failed readback leaves stale bytes where the id
+        // would have landed, so a host error stops the stream before this token is used
+        const gerr = eng.gpu?.error;
+        if (this.lost || gerr) {
+          await Promise.race([this.lostP, new Promise((res) => setTimeout(res, 200))]);
+          throw classifyError(new Error(gerr ?? 'device lost'), this.lost);
+        }
         if (t.id >= 0) { produced.push(t.id); n++; }
         if (n === 1) firstAt = performance.now();
         stop = t.stop;
