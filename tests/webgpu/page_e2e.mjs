@@ -65,7 +65,7 @@ try {
   };
   const chat = async (text, what) => {
     const before = await page.locator('.msg.assistant').count();
-    await page.fill('#max-tokens', '12');
+    await page.fill('#max-tokens', '6');
     await page.fill('#temperature', '0');
     await page.click('#prompt');
     await page.keyboard.type(text);
