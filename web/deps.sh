@@ -1,7 +1,7 @@
 #!/bin/sh
 # deps.sh — installs what the WebAssembly build and the Node WebGPU host need, when missing:
 #   clang + lld + wasi-libc + the wasm32 compiler runtime (web/build.sh deps),
-#   node + the `webgpu` package (Dawn) in web/node_modules,
+#   node + the `webgpu` package (Dawn) and `@bjorn3/browser_wasi_shim` in web/node_modules,
 #   SwiftShader's Vulkan ICD (Debian's chromium package) + the Vulkan loader, for machines
 #   without a GPU.
 # `web/deps.sh browser`: also playwright-core (the headless-Chromium tests' driver) and Debian's
@@ -26,6 +26,7 @@ have npm || apt_install npm || true
 # the packages this run needs are there
 node_ok() {
     [ -f "$ROOT/web/node_modules/webgpu/index.js" ] || return 1
+    [ -f "$ROOT/web/node_modules/@bjorn3/browser_wasi_shim/dist/index.js" ] || return 1
     [ "${1:-}" != browser ] || [ -f "$ROOT/web/node_modules/playwright-core/index.mjs" ]
 }
 if ! node_ok "${1:-}"; then
