@@ -13,6 +13,7 @@ let history = [];
 let generating = false;
 
 const setState = (s) => { document.body.dataset.state = s; };
+const fmtRate = (r) => `${r < 10 ? r.toPrecision(2) : r.toFixed(0)} tok/s`;
 
 function showError(e) {
   const box = $('error');
@@ -171,14 +172,14 @@ async function send() {
         n++;
         reply += delta;
         body.data = reply;
-        if (n > 1) $('tps').textContent = `${((n - 1) / ((performance.now() - t0) / 1000)).toFixed(1)} tok/s`;
+        if (n > 1) $('tps').textContent = fmtRate((n - 1) / ((performance.now() - t0) / 1000));
         out.scrollIntoView({ block: 'end' });
       }
       if (c.choices[0]?.finish_reason) { finish = c.choices[0].finish_reason; usage = c.usage; }
     }
     history.push({ role: 'assistant', content: reply });
     const tps = usage?.extra?.decode_tokens_per_s;
-    if (tps) $('tps').textContent = `${tps.toFixed(1)} tok/s`;
+    if (tps) $('tps').textContent = fmtRate(tps);
     const note = { length: 'stopped at the token limit', abort: 'stopped' }[finish];
     if (note) out.append(Object.assign(document.createElement('span'), { className: 'note', textContent: note }));
     out.dataset.done = '1';
