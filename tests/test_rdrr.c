@@ -245,6 +245,30 @@ static void test_roundtrip(void) {
           x0->layer == 1);
     CHECK(dp_rdrr_find(m, "nope") == NULL);
 
+    /* range reads (a GPU upload's pieces), on a fresh handle so that no shard is verified or
+     * cached yet: pieces of 7 bytes crossing the span boundaries give the same bytes */
+    dp_rdrr *m2 = NULL;
+    if (emb && dp_rdrr_open(g_dir, &m2, &e) == DP_OK) {
+        const dp_rdrr_tensor *e2 = dp_rdrr_find(m2, "embed");
+        uint8_t *whole = malloc(e2->size), *pieces = malloc(e2->size);
+        for (uint64_t off = 0; off < e2->size; off += 7) {
+            size_t k = e2->size - off < 7 ? (size_t)(e2->size - off) : 7;
+            s = dp_rdrr_read_tensor_range(m2, e2, off, pieces + off, k, &e);
+            if (s) { CHECK_MSG(0, "range at %llu: %s", (unsigned long long)off, e.msg); break; }
+        }
+        CHECK(dp_rdrr_read_tensor(m2, e2, whole, &e) == DP_OK);
+        CHECK(memcmp(whole, pieces, e2->size) == 0);
+        uint8_t one;
+        CHECK(dp_rdrr_read_tensor_range(m2, e2, e2->size, &one, 0, &e) == DP_OK);
+        CHECK(dp_rdrr_read_tensor_range(m2, e2, e2->size - 1, &one, 2, &e) == DP_ERR_INVALID_ARG);
+        CHECK(dp_rdrr_read_tensor_range(m2, e2, e2->size + 1, &one, 0, &e) == DP_ERR_INVALID_ARG);
+        free(whole);
+        free(pieces);
+        dp_rdrr_free(m2);
+    } else {
+        CHECK(0);
+    }
+
     const uint8_t *data = NULL;
     CHECK(dp_rdrr_shard_data(m, emb->spans[1].shard, &data, &e) == DP_OK && data &&
           data[emb->spans[1].offset] == pat("embed", emb->spans[0].size));
@@ -282,6 +306,8 @@ static void test_tamper(void) {
     CHECK(dp_rdrr_shard_data(m, sh, &data, &e) == DP_ERR_HASH);
     uint8_t tb[32];
     CHECK(dp_rdrr_read_tensor(m, tail, tb, &e) == DP_OK); /* other shards still fine */
+    /* a range read verifies the whole shard first, even for bytes the flip is not in */
+    CHECK(dp_rdrr_read_tensor_range(m, emb, emb->spans[0].size, buf, 1, &e) == DP_ERR_HASH);
     CHECK(dp_rdrr_verify(m, &e) == DP_ERR_HASH);
 
     /* a shard of the wrong size */

@@ -1,10 +1,11 @@
 #!/bin/sh
 # deps.sh — installs what the WebAssembly build and the Node WebGPU host need, when missing:
 #   clang + lld + wasi-libc + the wasm32 compiler runtime (web/build.sh deps),
-#   node + the `webgpu` package (Dawn) in web/node_modules,
+#   node + the `webgpu` package (Dawn) and `@bjorn3/browser_wasi_shim` in web/node_modules,
 #   SwiftShader's Vulkan ICD (Debian's chromium package) + the Vulkan loader, for machines
 #   without a GPU.
-# `web/deps.sh browser`: also playwright-core (the headless-Chromium test's driver).
+# `web/deps.sh browser`: also playwright-core (the headless-Chromium tests' driver) and Debian's
+# chromium (the browser they drive).
 # Exit 0 when everything is there, 77 when something cannot be installed here.
 # DP_NO_INSTALL=1: only check. Safe to run several at once: `npm install` runs under a lock
 # (flock on web/node_modules/.deps.lock), so parallel tests never race each other's install.
@@ -25,6 +26,7 @@ have npm || apt_install npm || true
 # the packages this run needs are there
 node_ok() {
     [ -f "$ROOT/web/node_modules/webgpu/index.js" ] || return 1
+    [ -f "$ROOT/web/node_modules/@bjorn3/browser_wasi_shim/dist/index.js" ] || return 1
     [ "${1:-}" != browser ] || [ -f "$ROOT/web/node_modules/playwright-core/index.mjs" ]
 }
 if ! node_ok "${1:-}"; then
@@ -44,5 +46,8 @@ if ! ldconfig -p 2>/dev/null | grep -q libvulkan.so.1; then
 fi
 if [ ! -e /dev/nvidia0 ] && [ -z "${VK_ICD_FILENAMES:-}" ] && [ ! -f /usr/lib/chromium/vk_swiftshader_icd.json ]; then
     apt_install chromium || { echo "deps.sh: no SwiftShader (chromium)" >&2; exit 77; }
+fi
+if [ "${1:-}" = browser ] && [ ! -x /usr/lib/chromium/chromium ] && [ ! -x /usr/bin/chromium ]; then
+    apt_install chromium || { echo "deps.sh: no chromium" >&2; exit 77; }
 fi
 exit 0

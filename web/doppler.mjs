@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Engine } from './engine.mjs';
-import { nodeFs } from './wasi.mjs';
+import { nodeWasi } from './wasi-host.mjs';
 import { requestDevice } from './gpu.mjs';
 import { modelWeightBytes, nativeCpuModel } from './native-ref.mjs';
 import { gpuFromNode } from './node-gpu.mjs';
@@ -97,7 +97,7 @@ async function engine(cmd, o) {
       info = d.info;
     } catch (e) { fail(cmd, `webgpu: ${e.message}`); }
   }
-  const eng = await Engine.create({ wasm, fs: nodeFs(fs), device, stdout: (t) => out(t + '\n'), stderr: (t) => err(t + '\n') });
+  const eng = await Engine.create({ wasm, wasi: await nodeWasi(), device });
   eng.adapterInfo = info;
   eng.deviceClass = deviceClass(info);
   for (const m of o.kernelErrors) fail(cmd, m);

@@ -1,9 +1,9 @@
 // engine.mjs — Doppler's WebAssembly module with its host: WASI shim + WebGPU bridge, and the
 // step machine around the runtime API (web/wasm/api.c). Runs unchanged in a browser and under
-// Node; the caller supplies the module bytes, a file system for WASI (nodeFs / memFs) and,
-// for the WebGPU backend, a GPUDevice.
+// Node; the caller supplies the module bytes, a WASI (wasi-host.mjs: nodeWasi / browserWasi)
+// and, for the WebGPU backend, a GPUDevice.
 //
-//   const eng = await Engine.create({ wasm: bytes, fs, device });
+//   const eng = await Engine.create({ wasm: bytes, wasi: await nodeWasi(), device });
 //   const model = eng.loadModel('/models/x', 'webgpu');
 //   const be = eng.newBackend('webgpu');          // or one backend shared by several models
 //   const draft = eng.loadModel('/models/d', be); // (speculative decoding, server slots)
@@ -13,7 +13,6 @@
 //   ctx.reset();
 //   const stop = await ctx.generate([2, 17, 9], { nMax: 16 }, (t) => out(t.id, t.text));
 //                                                // the library's token loop (dp_gen), pipelined
-import { Wasi } from './wasi.mjs';
 import { GpuHost } from './gpu.mjs';
 
 // A failing call: message is the library's one-line reason, status its dp_status code
@@ -33,9 +32,10 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 export class Engine {
-  static async create({ wasm, fs, device = null, stdout, stderr, env = {} }) {
+  static async create({ wasm, wasi, device = null }) {
+    if (!wasi) throw new Error('Engine.create: no wasi (wasi-host.mjs: nodeWasi() or browserWasi(files))');
     const eng = new Engine();
-    eng.wasi = new Wasi({ fs, stdout, stderr, env, args: ['doppler'] });
+    eng.wasi = wasi;
     eng.gpu = device ? new GpuHost(device) : null;
     const noGpu = new Proxy({}, { get: (_, name) => () => { if (name === 'limit') return 0; return 0; } });
     const { instance } = await WebAssembly.instantiate(wasm, {
@@ -109,6 +109,29 @@ export class Engine {
       const [op, entry, key, text_sha256, source] = l.split('\t');
       return { op, entry, key, text_sha256, source };
     });
+  }
+
+  // The prompt text of messages ([{ role, content }]) through tok's chat template (else the one
+  // of model's family), ending with the assistant's header.
+  chatRender(tok, model, messages) {
+    const x = this.x;
+    const parts = [];
+    for (const m of messages) {
+      for (const v of [m.role, m.content]) {
+        if (typeof v !== 'string') throw new DopplerError('chat: role and content must be strings', 1);
+        if (v.includes('\0')) throw new DopplerError('chat: a message holds a NUL character', 1);
+        parts.push(v);
+      }
+    }
+    const blob = enc.encode(parts.map((v) => v + '\0').join(''));
+    const p = x.dpw_alloc(blob.length);
+    new Uint8Array(this.mem, p, blob.length).set(blob);
+    const t = x.dpw_chat_render(tok.ptr, model ? model.ptr : 0, p, messages.length);
+    x.dpw_free(p);
+    if (!t) throw this.fail();
+    const text = this.readStr(t);
+    x.dpw_free(t);
+    return text;
   }
 
   loadModel(dir, backend = 'webgpu', threads = 0) {

@@ -22,7 +22,10 @@ export async function gpuFromNode({ swiftshader = 'auto' } = {}) {
       const { createRequire } = await import('node:module');
       mod = createRequire(import.meta.url)(process.env.DAWN_NODE);
     } else {
-      mod = await import(process.env.DP_WEBGPU_MODULE ?? path.join(here, 'node_modules/webgpu/index.js'));
+      // web/node_modules in the repository, else the package as Node resolves it (doppler-web
+      // installed as a dependency: webgpu beside it)
+      const local = path.join(here, 'node_modules/webgpu/index.js');
+      mod = await import(process.env.DP_WEBGPU_MODULE ?? (fs.existsSync(local) ? local : 'webgpu'));
     }
   } catch (e) {
     throw new Error(`the webgpu package is missing (cd web && npm install, or set DAWN_NODE): ${e.message}`);

@@ -143,6 +143,13 @@ const char *dp_rdrr_shard_hash(const dp_rdrr *m, uint32_t shard); /* 64 hex char
 /* Read a whole tensor into dst (t->size bytes); each shard it touches is verified (SHA-256)
  * the first time it is used and the verification is remembered. */
 dp_status dp_rdrr_read_tensor(dp_rdrr *m, const dp_rdrr_tensor *t, void *dst, dp_error *e);
+/* Bytes [off, off + n) of a tensor (its spans in order) into dst, without holding a shard in
+ * memory: a shard not verified yet is verified first by streaming it (SHA-256 over a bounded
+ * buffer), then the bytes are read through its reader. For uploads in bounded pieces (a GPU
+ * backend: weights never held whole in wasm memory). DP_ERR_INVALID_ARG when the range passes
+ * the tensor's end. */
+dp_status dp_rdrr_read_tensor_range(dp_rdrr *m, const dp_rdrr_tensor *t, uint64_t off, void *dst, size_t n,
+                                    dp_error *e);
 /* The verified bytes of a whole shard, kept in m; valid until the next call that reads through
  * m or dp_rdrr_drop_cache. */
 dp_status dp_rdrr_shard_data(dp_rdrr *m, uint32_t shard, const uint8_t **data, dp_error *e);

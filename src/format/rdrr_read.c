@@ -531,6 +531,33 @@ dp_status dp_rdrr_read_tensor(dp_rdrr *m, const dp_rdrr_tensor *t, void *dst, dp
     return DP_OK;
 }
 
+dp_status dp_rdrr_read_tensor_range(dp_rdrr *m, const dp_rdrr_tensor *t, uint64_t off, void *dst, size_t n,
+                                    dp_error *e) {
+    if (!m || !t || t < m->tensors || t >= m->tensors + m->n_tensors || (!dst && n) || off > t->size ||
+        n > t->size - off)
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "dp_rdrr_read_tensor_range: bad argument");
+    uint8_t *out = dst;
+    uint64_t base = 0; /* the tensor offset where span i starts */
+    for (uint32_t i = 0; i < t->n_spans && n; base += t->spans[i].size, i++) {
+        const dp_rdrr_span *sp = &t->spans[i];
+        if (off >= base + sp->size) continue;
+        uint64_t in = off - base; /* into this span */
+        size_t k = sp->size - in < n ? (size_t)(sp->size - in) : n;
+        dp_status s = DP_OK;
+        if (!m->shards[sp->shard].verified) s = r_verify_stream(m, sp->shard, e);
+        dp_reader r;
+        if (!s && !(s = r_shard_open(m, sp->shard, &r, e))) {
+            s = dp_reader_read(&r, sp->offset + in, out, k, e);
+            dp_reader_close(&r);
+        }
+        if (s) { dp_err_prefix(e, "tensor '%s'", t->name); return s; }
+        out += k;
+        off += k;
+        n -= k;
+    }
+    return DP_OK;
+}
+
 dp_status dp_rdrr_map_tensor(dp_rdrr *m, const dp_rdrr_tensor *t, void **data, dp_error *e) {
     *data = NULL;
     if (!m || !t || t < m->tensors || t >= m->tensors + m->n_tensors)

@@ -18,6 +18,9 @@ typedef struct loader {
     uint64_t done, total;
 } loader;
 
+/* the staging piece of a device tensor's upload (a multiple of 4) */
+#define UPLOAD_PIECE ((size_t)4 << 20)
+
 dp_status dp_tensor_upload(dp_backend *be, dp_rdrr *r, const dp_rdrr_tensor *rt, dp_tensor *t, bool map,
                            dp_error *e) {
     memset(t, 0, sizeof *t);
@@ -38,10 +41,16 @@ dp_status dp_tensor_upload(dp_backend *be, dp_rdrr *r, const dp_rdrr_tensor *rt,
     } else if (t->data) {
         st = dp_rdrr_read_tensor(r, rt, t->data, e);
     } else {
-        void *tmp = dp_malloc(rt->size);
+        /* a device tensor: staged through a bounded buffer, so that a model larger than this
+         * process's memory (wasm32) still loads; pieces are multiples of 4 bytes (webgpu.h) */
+        size_t cap = rt->size < UPLOAD_PIECE ? (size_t)rt->size : UPLOAD_PIECE;
+        void *tmp = dp_malloc(cap ? cap : 1);
         if (!tmp) return dp_err_set(e, DP_ERR_NOMEM, "out of memory staging '%s'", rt->name);
-        st = dp_rdrr_read_tensor(r, rt, tmp, e);
-        if (st == DP_OK) st = be->i->tensor_set(be, t, 0, tmp, rt->size, e);
+        for (uint64_t off = 0; off < rt->size && st == DP_OK; off += cap) {
+            size_t n = rt->size - off < cap ? (size_t)(rt->size - off) : cap;
+            st = dp_rdrr_read_tensor_range(r, rt, off, tmp, n, e);
+            if (st == DP_OK) st = be->i->tensor_set(be, t, off, tmp, n, e);
+        }
         dp_free(tmp);
     }
     return st;

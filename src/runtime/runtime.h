@@ -45,7 +45,9 @@ struct dp_adapter {
 const dp_lora_w *dp_adapter_w(const dp_adapter *a, int layer, dp_wrole r);
 
 /* Allocate t on be for the manifest tensor rt and read its verified bytes into it; with map, a
- * backend that can wrap memory gets the bytes in place in r's mapped shard (r must then outlive t). */
+ * backend that can wrap memory gets the bytes in place in r's mapped shard (r must then outlive t).
+ * A device tensor (no host data: WebGPU) is written in pieces of at most 4 MiB read straight from
+ * its shards (dp_rdrr_read_tensor_range), so no shard or whole tensor is held in memory. */
 dp_status dp_tensor_upload(dp_backend *be, dp_rdrr *r, const dp_rdrr_tensor *rt, dp_tensor *t, bool map,
                            dp_error *e);
 /* Grow the (x A) scratch *tmp to at least [rank, rows] (kept when already as large). */

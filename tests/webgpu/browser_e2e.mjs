@@ -1,5 +1,5 @@
 // browser_e2e.mjs — headless Chromium (Debian's chromium, driven by playwright-core) on
-// SwiftShader WebGPU loads a converted model through the demo page (web/index.html), generates
+// SwiftShader WebGPU loads a converted model through the token-id page (web/ids.html), generates
 // greedily, and must get the same ids as the native CPU path (`doppler run --greedy`).
 // Usage: node tests/webgpu/browser_e2e.mjs <doppler tool> <model dir> <web dir with dist/>
 // Exit: 0 same ids, 1 different / error, 77 no chromium or playwright-core.
@@ -8,6 +8,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { launchChromium } from './chromium.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const [tool, modelDir, distDir] = process.argv.slice(2);
@@ -15,13 +16,6 @@ const webDir = path.join(here, '../../web');
 const out = (t) => fs.writeSync(1, t + '\n');
 const ids = '1 5 9 13 2 7';
 const n = 12;
-
-let chromium;
-try {
-  ({ chromium } = await import(path.join(webDir, 'node_modules/playwright-core/index.mjs')));
-} catch (e) { out(`skip: playwright-core missing (${e.message})`); process.exit(77); }
-const exe = ['/usr/lib/chromium/chromium', '/usr/bin/chromium'].find((p) => fs.existsSync(p));
-if (!exe) { out('skip: no chromium'); process.exit(77); }
 
 // native CPU reference
 const want = execFileSync(tool, ['run', modelDir, '--ids', ids, '-n', String(n), '--greedy', '--print-ids', '--ignore-eos'], { encoding: 'utf8' }).trim();
@@ -42,19 +36,14 @@ await new Promise((r) => server.listen(0, '127.0.0.1', r));
 const port = server.address().port;
 
 let code = 1;
-const browser = await chromium.launch({
-  executablePath: exe,
-  headless: true,
-  args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader', '--use-angle=swiftshader',
-         '--enable-features=Vulkan', '--disable-dev-shm-usage'],
-});
+const browser = await launchChromium(out);
 try {
   const page = await browser.newPage();
   const logs = [];
   page.on('console', (m) => logs.push(`console: ${m.text()}`));
   page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
   const q = new URLSearchParams({ model: 'models/m/', ids: ids.replace(/ /g, ','), n: String(n), auto: '1' });
-  await page.goto(`http://127.0.0.1:${port}/index.html?${q}`);
+  await page.goto(`http://127.0.0.1:${port}/ids.html?${q}`);
   await page.waitForSelector('#result[data-done], #result[data-error]', { timeout: 240000 });
   const text = (await page.textContent('#result')).trim();
   const log = (await page.textContent('#log')).trim();

@@ -3,7 +3,7 @@
 // logit arrays.
 import fs from 'node:fs';
 import { Engine } from '../../web/engine.mjs';
-import { nodeFs } from '../../web/wasi.mjs';
+import { nodeWasi } from '../../web/wasi-host.mjs';
 import { requestDevice } from '../../web/gpu.mjs';
 import { gpuFromNode } from '../../web/node-gpu.mjs';
 
@@ -11,8 +11,7 @@ import { gpuFromNode } from '../../web/node-gpu.mjs';
 export async function webgpuEngine(wasmPath, out) {
   let dev;
   try { dev = await requestDevice(await gpuFromNode()); } catch (e) { out(`skip: ${e.message}`); process.exit(77); }
-  return Engine.create({ wasm: fs.readFileSync(wasmPath), fs: nodeFs(fs), device: dev.device,
-                         stdout: out, stderr: (t) => fs.writeSync(2, t + '\n') });
+  return Engine.create({ wasm: fs.readFileSync(wasmPath), wasi: await nodeWasi(), device: dev.device });
 }
 
 export function readSafetensors(file) {

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../../web/engine.mjs';
-import { nodeFs } from '../../web/wasi.mjs';
+import { nodeWasi } from '../../web/wasi-host.mjs';
 import { requestDevice } from '../../web/gpu.mjs';
 import { gpuFromNode } from '../../web/node-gpu.mjs';
 
@@ -15,6 +15,5 @@ export async function nodeEngine() {
   try { dev = await requestDevice(await gpuFromNode()); } catch (e) { out(`skip: ${e.message}`); process.exit(77); }
   const here = path.dirname(fileURLToPath(import.meta.url));
   const wasmPath = process.env.DP_WASM ?? path.join(here, '../../web/dist/doppler.wasm');
-  return Engine.create({ wasm: fs.readFileSync(wasmPath), fs: nodeFs(fs), device: dev.device,
-                         stdout: out, stderr: (t) => fs.writeSync(2, t + '\n') });
+  return Engine.create({ wasm: fs.readFileSync(wasmPath), wasi: await nodeWasi(), device: dev.device });
 }

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../../web/engine.mjs';
-import { nodeFs } from '../../web/wasi.mjs';
+import { nodeWasi } from '../../web/wasi-host.mjs';
 import { requestDevice } from '../../web/gpu.mjs';
 import { gpuFromNode } from '../../web/node-gpu.mjs';
 
@@ -29,7 +29,7 @@ const idList = fs.readFileSync(ids, 'utf8').split(/[\s,]+/).filter(Boolean).map(
 let dev;
 try { dev = await requestDevice(await gpuFromNode()); } catch (e) { out(`skip: ${e.message}`); process.exit(77); }
 const eng = await Engine.create({ wasm: fs.readFileSync(process.env.DP_WASM ?? path.join(here, '../../web/dist/doppler.wasm')),
-                                  fs: nodeFs(fs), device: dev.device, stdout: out, stderr: (t) => fs.writeSync(2, t + '\n') });
+                                  wasi: await nodeWasi(), device: dev.device });
 // [name, GGUF file, llama.cpp's logits for it, llama.cpp's logits for its f32 source]
 const data = path.join(here, '../data/gguf');
 const cases = ['q4_k_m', 'q6_k', 'q8_0'].map((t) => [t, path.join(gg, `llama-${t}.gguf`),

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { kernelSources, kernelLine } from '../../web/tools/kernels.mjs';
-import { Wasi, nodeFs } from '../../web/wasi.mjs';
+import { nodeWasi } from '../../web/wasi-host.mjs';
 import { GpuHost, requestDevice } from '../../web/gpu.mjs';
 import { gpuFromNode } from '../../web/node-gpu.mjs';
 
@@ -31,7 +31,7 @@ for (const k of kernels) {
 out(bad ? `${bad} kernels do not compile` : `kernels: all ${kernels.length} compile`);
 if (bad) process.exit(1);
 const host = new GpuHost(dev.device);
-const wasi = new Wasi({ fs: nodeFs(fs), stdout: out, stderr: (t) => fs.writeSync(2, t + '\n') });
+const wasi = await nodeWasi();
 const { instance } = await WebAssembly.instantiate(fs.readFileSync(wasmPath), {
   wasi_snapshot_preview1: wasi.imports(),
   dp_gpu: host.imports(),

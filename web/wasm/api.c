@@ -50,6 +50,7 @@ EXPORT("dpw_tokenizer_load") dp_tokenizer *dpw_tokenizer_load(const char *path);
 EXPORT("dpw_tokenizer_free") void dpw_tokenizer_free(dp_tokenizer *t);
 EXPORT("dpw_tokenize")
 int dpw_tokenize(const dp_tokenizer *t, const char *text, int len, int32_t *ids, int cap, int32_t *n_ids);
+EXPORT("dpw_chat_render") char *dpw_chat_render(const dp_tokenizer *t, const dp_model *m, const char *msgs, int n);
 EXPORT("dpw_gen_new")
 dp_gen *dpw_gen_new(dp_ctx *c, const dp_tokenizer *t, float temperature, int top_k, float top_p, double seed,
                     int n_max, int ignore_eos, const char *stops);
@@ -178,6 +179,47 @@ int dpw_tokenize(const dp_tokenizer *t, const char *text, int len, int32_t *ids,
     dp_status st = dp_tokenize(t, text, (size_t)len, 1, 1, ids, (size_t)cap, &n, &last_error);
     *n_ids = (int32_t)n;
     return (int)st;
+}
+
+/* The prompt text of a conversation through the chat template the tokenizer carries (else the
+ * one of m's family): msgs holds n (role, content) pairs as NUL-terminated strings one after
+ * the other; ends with the assistant's header. In memory the host frees with dpw_free; NULL on
+ * failure (dpw_error says why). */
+char *dpw_chat_render(const dp_tokenizer *t, const dp_model *m, const char *msgs, int n) {
+    memset(&last_error, 0, sizeof last_error);
+    if (n < 0 || (n && !msgs)) {
+        dp_err_set(&last_error, DP_ERR_INVALID_ARG, "chat: bad message list");
+        return NULL;
+    }
+    dp_chat_msg *list = malloc((size_t)(n ? n : 1) * sizeof *list);
+    char *text = NULL;
+    size_t len = 0;
+    if (!list) {
+        dp_err_set(&last_error, DP_ERR_NOMEM, "chat: out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        list[i].role = msgs;
+        msgs += strlen(msgs) + 1;
+        list[i].content = msgs;
+        msgs += strlen(msgs) + 1;
+    }
+    const char *family = m ? dp_model_family(m) : NULL;
+    dp_status st = dp_chat_render(t, family, NULL, list, (size_t)n, 1, NULL, 0, &len, &last_error);
+    if (st == DP_ERR_LIMIT) {
+        memset(&last_error, 0, sizeof last_error);
+        if (!(text = malloc(len + 1))) st = dp_err_set(&last_error, DP_ERR_NOMEM, "chat: out of memory");
+        else st = dp_chat_render(t, family, NULL, list, (size_t)n, 1, text, len + 1, &len, &last_error);
+    } else if (st == DP_OK) {
+        text = strdup(""); /* n 0 */
+        if (!text) st = dp_err_set(&last_error, DP_ERR_NOMEM, "chat: out of memory");
+    }
+    free(list);
+    if (st != DP_OK) {
+        free(text);
+        return NULL;
+    }
+    return text;
 }
 
 /* stops: NUL-separated stop strings ending with an empty one ("a\0b\0\0"), or NULL. */
