@@ -46,6 +46,7 @@ mkdir -p "$W/src" && cd "$W" || exit 1
     "$T" convert m.gguf src/model --shard-mb 2 >/dev/null 2>&1 || fail "making the test model"
 M=$W/src/model
 TR=http://127.0.0.1:8100/announce
+IDS0=$("$T" run "$M" --ids "1 2 3" -n 6 --greedy --print-ids 2>/dev/null) || fail "run before padding"
 # the same info dictionary (same infohash), two source lists: slow.torrent has only a slow mirror
 "$T" torrent create "$M" --piece-size 16384 --web-seed http://127.0.0.1:8108/model/ >/dev/null 2>&1 ||
     fail "torrent create (slow)"
@@ -61,6 +62,7 @@ cp "$M/model.torrent" peers.torrent
 grep -q "infohash v1 $(sed -n 's/.*"infohash_v1": "\(.*\)".*/\1/p' "$M/torrent.json") " create.out ||
     fail "torrent.json and the tool disagree on the infohash"
 "$T" verify "$M" >/dev/null || fail "the padded model does not verify"
+[ "$("$T" run "$M" --ids "1 2 3" -n 6 --greedy --print-ids 2>/dev/null)" = "$IDS0" ] || fail "padding changed what the model computes"
 grep -q '"infohash_v2"' "$M/torrent.json" || fail "torrent.json has no infohash"
 SHARDS=$(ls "$M/shards" | sed 's/\.bin$//')
 NS=$(echo "$SHARDS" | wc -l)
