@@ -19,5 +19,6 @@ int cmd_serve(int argc, char **argv);
 int cmd_kernels(int argc, char **argv);
 int cmd_bundle(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
+int cmd_torrent(int argc, char **argv);
 
 #endif
