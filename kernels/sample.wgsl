@@ -12,12 +12,15 @@
 // top-p. Masses in a histogram are fixed point (p / mass * 2^30, rounded), so a top-p boundary
 // can differ from the CPU's f32 running sum only when top_p * mass falls within about
 // vocab * 2^-31 of a prefix sum. The result is written to out[0] (i32).
+// verify: a speculative step's greedy check (src/backend/backend.h `verify`): out[1 + r] = the
+// arg max of row r for r = 0, 1, .. until row `row` (k) or the first row whose arg max is not
+// the proposal props[1 + r]; out[0] = the rows written. The step's one readback.
 
 override WG: u32 = 256u;   // power of two, >= 256 (each of the first 256 clears a histogram bin)
 
 struct Params {
   vocab: u32,
-  row: u32,           // logits row
+  row: u32,           // logits row (verify: k, the proposals)
   inv_temp: f32,
   top_k: u32,         // 0: off
   top_p: f32,         // >= 1: off
@@ -29,6 +32,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> out: array<i32>;
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
 @group(0) @binding(3) var<storage, read_write> prob: array<f32>;   // sample: scratch [vocab]
+@group(0) @binding(4) var<storage, read> props: array<i32>;        // verify: [k + 1] ids
 
 var<workgroup> rv: array<f32, WG>;
 var<workgroup> ri: array<u32, WG>;
@@ -37,6 +41,7 @@ var<workgroup> hmass: array<atomic<u32>, 256>;   // fixed-point masses per digit
 var<workgroup> sel: array<u32, 4>;
 var<workgroup> chunk: array<f32, WG>;
 var<workgroup> pick: atomic<u32>;
+var<workgroup> vstop: u32;
 const NONE: u32 = 0xffffffffu;
 
 fn is_nan(v: f32) -> bool {
@@ -51,9 +56,9 @@ fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
   return v > bv || (v == bv && i < bi);
 }
 
-// arg max over the row (lowest id on ties, NaN skipped); all NaN: vocab - 1.
-fn argmax(li: u32) -> u32 {
-  let base = p.row * p.vocab;
+// arg max over logits row `row` (lowest id on ties, NaN skipped); all NaN: vocab - 1.
+fn argmax(li: u32, row: u32) -> u32 {
+  let base = row * p.vocab;
   var bv = 0.0;
   var bi = NONE;
   for (var i = li; i < p.vocab; i = i + WG) {
@@ -78,8 +83,23 @@ fn argmax(li: u32) -> u32 {
 
 @compute @workgroup_size(WG)
 fn greedy(@builtin(local_invocation_index) li: u32) {
-  let r = argmax(li);
+  let r = argmax(li, p.row);
   if (li == 0u) { out[0] = i32(r); }
+}
+
+@compute @workgroup_size(WG)
+fn verify(@builtin(local_invocation_index) li: u32) {
+  var r = 0u;
+  loop {
+    let a = argmax(li, r);
+    if (li == 0u) {
+      out[1u + r] = i32(a);
+      vstop = select(0u, 1u, r >= p.row || props[1u + r] != i32(a));
+    }
+    if (workgroupUniformLoad(&vstop) != 0u) { break; }
+    r = r + 1u;
+  }
+  if (li == 0u) { out[0] = i32(r + 1u); }
 }
 
 fn reduce_sum(li: u32, v: f32) -> f32 {
@@ -181,7 +201,7 @@ fn select_key(li: u32, mode: u32, want: u32, qscale: f32, fh: u32, fl: u32) -> v
 @compute @workgroup_size(WG)
 fn sample(@builtin(local_invocation_index) li: u32) {
   let base = p.row * p.vocab;
-  let mx = logits[base + argmax(li)];
+  let mx = logits[base + argmax(li, p.row)];
   // 1. unnormalised probabilities
   var total = 0.0;
   for (var i = li; i < p.vocab; i = i + WG) {

@@ -6,6 +6,8 @@
 //   node web/doppler.mjs eval <model> --ids-file F --logits OUT
 //   node web/doppler.mjs run <model> --ids "2 17 9" -n 16 --greedy --print-ids
 //   node web/doppler.mjs bench <model> [-p 512] [-n 128] [-r 3] [--json]
+//   node web/doppler.mjs run|bench <model> ... --draft DIR | --lookup N [--draft-max K] [--sweep]
+//     (speculative decoding, greedy on WebGPU: the draft loads on the target's backend)
 // Extra options (any command): --backend webgpu|cpu (default webgpu), --wasm FILE
 // (default web/dist/doppler.wasm; `web/build.sh` makes it), --tune key=value[,key=value]
 // (WebGPU experiment knobs: matvec_rows, matvec_tpr, matvec_unroll, fuse, act_quant),
@@ -282,6 +284,42 @@ function useLora(m, c, lora) {
   c.setAdapter(m.loadAdapter(abs(lora.dir)), lora.scale);
 }
 
+// --draft DIR / --lookup N / --draft-max K, as the native tool's (tools/spec.c): true when
+// argv[i] was one of them (i is then past its value)
+function specArg(cmd, argv, at, sp) {
+  const a = argv[at.i];
+  if (at.i + 1 >= argv.length) return false;
+  if (a === '--draft') sp.draft = argv[++at.i];
+  else if (a === '--lookup') sp.lookup = intArg(cmd, a, argv[++at.i], 1, 16);
+  else if (a === '--draft-max') sp.draftMax = intArg(cmd, a, argv[++at.i], 1, 32);
+  else return false;
+  return true;
+}
+const specOn = (sp) => sp.draft !== null || sp.lookup > 0;
+
+// The target model, on a backend the draft shares when there is one (WebGPU needs both on one
+// device); sp.draftModel is loaded beside it.
+function loadWithDraft(eng, o, model, sp, threads) {
+  const be = sp.draft !== null && o.backend === 'webgpu' ? eng.newBackend('webgpu') : null;
+  const m = eng.loadModel(abs(model), be ?? o.backend, threads);
+  if (sp.draft !== null) {
+    try { sp.draftModel = eng.loadModel(abs(sp.draft), be ?? o.backend, threads); } catch (e) { throw new Error(`draft ${sp.draft}: ${e.message}`); }
+  }
+  return m;
+}
+
+// A Speculative for the target context c (the draft gets a context of nCtx positions).
+function openSpec(c, sp, nCtx, { draftMax = sp.draftMax, adaptive = true } = {}) {
+  if (sp.draftModel && !sp.draftCtx) sp.draftCtx = sp.draftModel.newContext({ nCtx });
+  return c.speculative(sp.draftCtx ?? null, { draftMax, lookup: sp.lookup, adaptive });
+}
+
+// "<n> tokens in <p> target passes (<t> per pass), <a>/<q> proposals accepted (<r> %)"
+function specReport(st) {
+  const per = st.steps ? st.emitted / st.steps : 0, rate = st.proposed ? 100 * st.accepted / st.proposed : 0;
+  return `${st.emitted} tokens in ${st.steps} target passes (${per.toFixed(2)} per pass), ${st.accepted}/${st.proposed} proposals accepted (${rate.toFixed(1)} %)`;
+}
+
 async function cmdEval(argv, o) {
   const U = 'eval <model> --ids-file F --logits OUT [-t threads] [--lora DIR[:scale]]';
   let model = null, idsFile = null, outFile = null, threads = 0, lora = null;
@@ -310,12 +348,15 @@ async function cmdEval(argv, o) {
 
 async function cmdRun(argv, o) {
   const U = 'run <model> (--ids "1 2 3" | --prompt TEXT) [-n N] [--greedy] [--temp T] [--top-k K] [--top-p P]\n' +
-            '            [--seed S] [--print-ids] [--ignore-eos] [-t threads] [-c n_ctx] [--lora DIR[:scale]]';
+            '            [--seed S] [--print-ids] [--ignore-eos] [-t threads] [-c n_ctx] [--lora DIR[:scale]]\n' +
+            '            [--draft DIR [--draft-max K] | --lookup N [--draft-max K]]';
   let model = null, idsText = null, prompt = null, lora = null;
   let nGen = 16, threads = 0, nCtx = 0, topK = 40, seed = 0, temp = 0.8, topP = 0.95;
   let printIds = false, ignoreEos = false;
+  const sp = { draft: null, lookup: 0, draftMax: 0 };
   for (let i = 1; i < argv.length; i++) {
-    const a = argv[i], has = i + 1 < argv.length;
+    const a = argv[i], has = i + 1 < argv.length, at = { i };
+    if (specArg('run', argv, at, sp)) { i = at.i; continue; }
     if (a === '--ids' && has) idsText = argv[++i];
     else if (a === '--prompt' && has) prompt = argv[++i];
     else if (a === '-n' && has) nGen = intArg('run', a, argv[++i], 0, 1 << 24);
@@ -332,7 +373,7 @@ async function cmdRun(argv, o) {
     else if (a.startsWith('-') || model) usage(U);
     else model = a;
   }
-  if (!model || (idsText === null) === (prompt === null)) usage(U);
+  if (!model || (idsText === null) === (prompt === null) || (sp.draft !== null && sp.lookup)) usage(U);
   let ids = null;
   if (idsText !== null) {
     const r = parseIds(idsText);
@@ -341,7 +382,7 @@ async function cmdRun(argv, o) {
   }
   const eng = await engine('run', o);
   try {
-    const m = eng.loadModel(abs(model), o.backend, threads);
+    const m = loadWithDraft(eng, o, model, sp, threads);
     let tok = null;
     if (prompt !== null || !printIds) {
       try { tok = eng.loadTokenizer(abs(model)); } catch (e) { if (prompt !== null) throw e; printIds = true; }
@@ -354,17 +395,19 @@ async function cmdRun(argv, o) {
     const nc = nCtx > 0 ? nCtx : ids.length + nGen;
     const c = m.newContext({ nCtx: nc });
     useLora(m, c, lora);
+    const spec = specOn(sp) ? openSpec(c, sp, nc) : null;
     if (printIds) out(ids.join(' '));
     else if (prompt !== null) out(prompt);
     // the library's loop: each step's evaluation is queued on the GPU before its id is read back
     let n = 0;
     const gen = [];
-    const stop = await c.generate(ids, { nMax: nGen, temperature: temp, topK, topP, seed, ignoreEos, tokenizer: tok }, (t) => {
+    const stop = await c.generate(ids, { nMax: nGen, temperature: temp, topK, topP, seed, ignoreEos, tokenizer: tok, spec }, (t) => {
       if (printIds && t.id >= 0) out(` ${t.id}`);
       else if (!printIds && t.text) out(t.text);
       if (t.id >= 0) { n++; gen.push(t.id); }
     });
     out('\n');
+    if (spec) err(`doppler run: speculative (${sp.draft !== null ? 'draft' : 'lookup'}): ${specReport(spec.stats())}\n`);
     if (o.audit) {   // one JSON line per generation, naming the kernels that ran
       const kernels = o.backend === 'webgpu' ? m.kernelsUsed() : [];
       fs.appendFileSync(o.audit, await auditLine({ modelId: modelId(model), kernels, sampling: { temperature: temp, topK, topP, seed }, prompt: ids, output: gen }));
@@ -380,11 +423,17 @@ const summarize = (v) => {
 };
 
 async function cmdBench(argv, o) {
-  const U = 'bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--json] [--profile] [--lora DIR[:scale]]';
+  const U = 'bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--json] [--profile] [--lora DIR[:scale]]\n' +
+            '              [--draft DIR | --lookup N] [--draft-max K] [--sweep] [--prompt TEXT]';
   let model = null, nP = 512, nG = 128, threads = 0, reps = 3, json = false, profile = false, lora = null;
+  let sweep = false, prompt = null;
+  const sp = { draft: null, lookup: 0, draftMax: 0 };
   for (let i = 1; i < argv.length; i++) {
-    const a = argv[i], has = i + 1 < argv.length;
-    if (a === '-p' && has) nP = intArg('bench', a, argv[++i], 0, 1 << 20);
+    const a = argv[i], has = i + 1 < argv.length, at = { i };
+    if (specArg('bench', argv, at, sp)) { i = at.i; continue; }
+    if (a === '--sweep') sweep = true;
+    else if (a === '--prompt' && has) prompt = argv[++i];
+    else if (a === '-p' && has) nP = intArg('bench', a, argv[++i], 0, 1 << 20);
     else if (a === '-n' && has) nG = intArg('bench', a, argv[++i], 0, 1 << 20);
     else if (a === '-t' && has) threads = intArg('bench', a, argv[++i], 0, 1024);
     else if (a === '-r' && has) reps = intArg('bench', a, argv[++i], 1, 1000);
@@ -394,8 +443,9 @@ async function cmdBench(argv, o) {
     else if (a.startsWith('-') || model) usage(U);
     else model = a;
   }
-  if (!model) usage(U);
+  if (!model || (sp.draft !== null && sp.lookup) || ((sweep || prompt !== null) && !specOn(sp)) || (specOn(sp) && lora)) usage(U);
   const eng = await engine('bench', o);
+  if (specOn(sp)) return benchSpec(eng, o, { model, sp, nG, reps, threads, json, sweep, prompt });
   const now = () => performance.now() / 1000;
   try {
     const m = eng.loadModel(abs(model), o.backend, threads);
@@ -528,10 +578,100 @@ async function cmdBench(argv, o) {
   } catch (e) { if (e instanceof Exit) throw e; fail('bench', e); }
 }
 
+const SPEC_PROMPT = 'NAME\n       ls - list directory contents\n\nSYNOPSIS\n       ls [OPTION]... [FILE]...\n\nDESCRIPTION\n' +
+  '       List information about the FILEs (the current directory by default).';
+
+// bench --draft / --lookup: plain greedy decode of the target and speculative decoding side by
+// side (as the native tools/bench_spec.c): n tokens after the same prompt, generation timed (the
+// prompt evaluated first, untimed; one untimed warm-up per row). Rows: plain, then with --sweep
+// K = 1..draft-max fixed, then adaptive. Each row reports acceptance, tokens per target pass,
+// tokens/s, the speedup, whether the ids equal plain decode's, and (WebGPU) readbacks per pass.
+async function benchSpec(eng, o, { model, sp, nG, reps, threads, json, sweep, prompt }) {
+  const now = () => performance.now() / 1000;
+  try {
+    const m = loadWithDraft(eng, o, model, sp, threads);
+    let ids;
+    try { ids = eng.loadTokenizer(abs(model)).encode(prompt ?? SPEC_PROMPT); } catch (e) {
+      if (prompt !== null) throw e;
+      ids = Array.from({ length: 64 }, (_, i) => (i * 7919 + 13) % m.vocab);
+    }
+    if (!ids.length) throw new Error('the prompt has no tokens');
+    const nCtx = ids.length + nG + 1;
+    const c = m.newContext({ nCtx });
+    const gpu = o.backend === 'webgpu';
+    const runOnce = async (spec) => {   // one timed generation: [tok/s, ids, reads]
+      c.reset();
+      const g = c.generator({ nMax: nG, ignoreEos: true, spec });
+      const got = [];
+      try {
+        g.prompt(ids);
+        await eng.settle();
+        if (spec) spec.resetStats();
+        const r0 = gpu ? m.gpuStats().reads : 0, t0 = now();
+        for (;;) {
+          const t = await g.step();
+          if (t.id >= 0) got.push(t.id);
+          if (t.stop !== 'running') break;
+        }
+        const dt = now() - t0;
+        return [got.length / dt, got, gpu ? m.gpuStats().reads - r0 : 0];
+      } finally { g.free(); }
+    };
+    const rows = [];
+    const row = async (k, adaptive) => {
+      const spec = k ? openSpec(c, sp, nCtx, { draftMax: k, adaptive }) : null;
+      try {
+        const tps = [];
+        let got = null, reads = 0;
+        for (let r = 0; r <= reps; r++) {
+          const [t, g, rd] = await runOnce(spec);
+          if (r > 0) { tps.push(t); got = g; reads = rd; }
+        }
+        const st = spec ? spec.stats() : { steps: got.length, proposed: 0, accepted: 0, emitted: got.length };
+        rows.push({ k, adaptive, tps: summarize(tps), ids: got, accept: st.proposed ? st.accepted / st.proposed : 0,
+                    perPass: st.steps ? st.emitted / st.steps : 1, readsPerPass: st.steps ? reads / st.steps : 0 });
+      } finally { if (spec) spec.free(); }
+    };
+    const kmax = sp.draftMax > 0 ? sp.draftMax : 8;
+    await row(0, false);
+    if (sweep) for (let k = 1; k <= kmax; k++) await row(k, false);
+    await row(kmax, true);
+    const plain = rows[0], same = (r) => r.ids.length === plain.ids.length && r.ids.every((v, i) => v === plain.ids[i]);
+    const hw = gpu && eng.adapterInfo
+      ? [eng.adapterInfo.vendor, eng.adapterInfo.architecture, eng.adapterInfo.description].filter(Boolean).join(' ')
+      : (os.cpus()[0]?.model ?? 'unknown cpu');
+    const d = sp.draftModel;
+    if (json) {
+      let j = `{"model":"${model}","family":"${m.family}","dtype":"${m.dtype}","params_b":${(m.nParams / 1e9).toFixed(3)},`;
+      j += d ? `"draft":"${sp.draft}","draft_family":"${d.family}","draft_dtype":"${d.dtype}","draft_params_b":${(d.nParams / 1e9).toFixed(3)},`
+             : `"lookup":${sp.lookup},`;
+      j += `"backend":"${o.backend}","hardware":"${hw}","reps":${reps},"prompt_tokens":${ids.length},"n":${nG},"temperature":0,` +
+           `"plain":{"tps_mean":${plain.tps.mean.toFixed(3)},"tps_sd":${plain.tps.sd.toFixed(3)}},"speculative":[`;
+      j += rows.slice(1).map((r) => `{"k":${r.k},"adaptive":${r.adaptive},"acceptance":${r.accept.toFixed(4)},"tokens_per_pass":${r.perPass.toFixed(3)},` +
+        `"tps_mean":${r.tps.mean.toFixed(3)},"tps_sd":${r.tps.sd.toFixed(3)},"speedup":${(r.tps.mean / plain.tps.mean).toFixed(3)},` +
+        `"identical":${same(r)}${gpu ? `,"readbacks_per_pass":${r.readsPerPass.toFixed(3)}` : ''}}`).join(',');
+      out(j + ']}\n');
+      return;
+    }
+    out(`target: ${model} (${m.family}, ${m.dtype}, ${(m.nParams / 1e9).toFixed(3)} B params)\n` +
+        (d ? `draft:  ${sp.draft} (${d.family}, ${d.dtype}, ${(d.nParams / 1e9).toFixed(3)} B params)\n`
+           : `draft:  prompt lookup, n-grams of up to ${sp.lookup} tokens\n`) +
+        `hardware: ${hw}, backend ${o.backend}, ${reps} reps; ${ids.length} prompt tokens, ${nG} generated, greedy\n` +
+        `| decode      |   K | accepted | tokens/pass |            t/s | speedup | output    |${gpu ? ' readbacks/pass |' : ''}\n` +
+        `|-------------|-----|----------|-------------|----------------|---------|-----------|${gpu ? '----------------|' : ''}\n`);
+    for (const r of rows) {
+      const k = r.k ? `${r.adaptive ? '<=' : ''}${r.k}` : '-', acc = r.k ? `${(100 * r.accept).toFixed(1)} %` : '-';
+      out(`| ${(!r.k ? 'plain' : r.adaptive ? 'adaptive' : 'fixed').padEnd(11)} | ${k.padStart(3)} | ${acc.padStart(8)} | ${r.perPass.toFixed(2).padStart(11)} | ` +
+          `${r.tps.mean.toFixed(2).padStart(8)} ± ${r.tps.sd.toFixed(2).padStart(5)} | ${(r.tps.mean / plain.tps.mean).toFixed(2).padStart(7)} | ` +
+          `${!r.k ? 'reference' : same(r) ? 'identical' : 'DIFFERENT'} |${gpu ? ` ${r.readsPerPass.toFixed(2).padStart(14)} |` : ''}\n`);
+    }
+  } catch (e) { if (e instanceof Exit) throw e; fail('bench', e); }
+}
+
 const COMMANDS = {
   eval: [cmdEval, 'eval <model> --ids-file F --logits OUT   one forward pass, raw f32 logits'],
-  run: [cmdRun, 'run <model> (--ids "1 2 3" | --prompt TEXT) [-n N] [--greedy] [--print-ids]'],
-  bench: [cmdBench, 'bench <model> [-p 512] [-n 128] [-t threads] [-r reps] [--json]'],
+  run: [cmdRun, 'run <model> (--ids "1 2 3" | --prompt TEXT) [-n N] [--greedy] [--print-ids] [--draft DIR | --lookup N]'],
+  bench: [cmdBench, 'bench <model> [-p 512] [-n 128] [-t threads] [-r reps] [--json] [--draft DIR | --lookup N] [--sweep]'],
   kernels: [cmdKernels, 'kernels gate <model> --kernel op=file.wgsl   the parity gate (docs/KERNELS.md)'],
 };
 

@@ -13,6 +13,8 @@
 //   ctx.reset();
 //   const stop = await ctx.generate([2, 17, 9], { nMax: 16 }, (t) => out(t.id, t.text));
 //                                                // the library's token loop (dp_gen), pipelined
+//   const spec = ctx.speculative(draftModel.newContext({ nCtx: 64 }), { draftMax: 4 });
+//   await ctx.generate(ids, { nMax: 16, spec }, onStep); // speculative (greedy on WebGPU)
 import { GpuHost } from './gpu.mjs';
 
 // A failing call: message is the library's one-line reason, status its dp_status code
@@ -360,6 +362,14 @@ export class Context {
   // The library's token loop over this context (dp_gen; see Generator).
   generator(opts = {}) { return new Generator(this, opts); }
 
+  // Speculative decoding with this context as the target (dp_spec): draft, a Context of a draft
+  // model on the same Backend (WebGPU), or null for prompt lookup; pass it as generate's `spec`.
+  speculative(draft, { draftMax = 0, lookup = 0, adaptive = true } = {}) {
+    const p = this.eng.x.dpw_spec_new(this.ptr, draft ? draft.ptr : 0, draftMax, lookup, adaptive ? 1 : 0);
+    if (!p) throw this.eng.fail();
+    return new Speculative(this.eng, p);
+  }
+
   // Prompt ids, then steps until the loop stops; onStep({ id, text, stop }) may return false to
   // stop early (the evaluation already queued then stays in the cache). Resolves to the stop
   // reason (STOP: 'max', 'eog', 'ctx_full', 'stop_string', or 'caller').
@@ -384,21 +394,38 @@ export class Context {
   }
 }
 
+// A speculative decoder (Context.speculative): stats() = { steps (target passes), proposed,
+// accepted, emitted, k (the next K) } since creation or resetStats(). Free after its generators.
+export class Speculative {
+  constructor(eng, ptr) { this.eng = eng; this.ptr = ptr; }
+  stats() {
+    const x = this.eng.x, out = x.dpw_alloc(8 * 5);
+    x.dpw_spec_stats(this.ptr, out);
+    const [steps, proposed, accepted, emitted, k] = new Float64Array(this.eng.mem, out, 5);
+    x.dpw_free(out);
+    return { steps, proposed, accepted, emitted, k };
+  }
+  resetStats() { this.eng.x.dpw_spec_stats_reset(this.ptr); }
+  free() { this.eng.x.dpw_spec_free(this.ptr); this.ptr = 0; }
+}
+
 // dp_gen over a context: prompt(ids), then step() until its stop is not 'running'. A step is
 // dpw_gen_step_begin (samples, and queues the evaluation of the sampled id on the GPU before it
 // is read back: the device always has the next step), the host's await, dpw_gen_step_end (the
 // id read and judged: end of generation, text, stop strings, n_max, full context).
 // Options: nMax (16), temperature (0), topK (0), topP (1), seed (0), ignoreEos, stop (strings;
-// need a tokenizer), tokenizer (a Tokenizer for text and its end markers, or null: ids only).
+// need a tokenizer), tokenizer (a Tokenizer for text and its end markers, or null: ids only),
+// spec (a Speculative whose target is ctx: a step that needs a new speculative step records the
+// proposals, the target's pass and the verdict, and the await brings back the verdict alone).
 export class Generator {
-  constructor(ctx, { nMax = 16, temperature = 0, topK = 0, topP = 1, seed = 0, ignoreEos = false, stop = [], tokenizer = null } = {}) {
+  constructor(ctx, { nMax = 16, temperature = 0, topK = 0, topP = 1, seed = 0, ignoreEos = false, stop = [], tokenizer = null, spec = null } = {}) {
     const eng = ctx.eng, x = eng.x;
     this.ctx = ctx;
     this.eng = eng;
     const blob = stop.length ? enc.encode(stop.map((s) => s + '\0').join('') + '\0') : null;
     const sp = blob ? x.dpw_alloc(blob.length) : 0;
     if (blob) new Uint8Array(eng.mem, sp, blob.length).set(blob);
-    this.ptr = x.dpw_gen_new(ctx.ptr, tokenizer ? tokenizer.ptr : 0, temperature, topK, topP, seed, nMax, ignoreEos ? 1 : 0, sp);
+    this.ptr = x.dpw_gen_new(ctx.ptr, tokenizer ? tokenizer.ptr : 0, temperature, topK, topP, seed, nMax, ignoreEos ? 1 : 0, sp, spec ? spec.ptr : 0);
     if (sp) x.dpw_free(sp);
     if (!this.ptr) throw eng.fail();
     this.out = x.dpw_alloc(16);

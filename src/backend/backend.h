@@ -147,6 +147,15 @@ typedef struct dp_backend_i {
        out (i32 [1]) after flush */
     void (*sample)(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int row, int vocab,
                    const dp_sample_args *a);
+    /* Greedy verification of a speculative step, on the device so that the step reads back
+       only its result: logits f32 [k + 1, vocab] (the target's rows), ids i32 [k + 1] (ids[0]
+       the token before the proposals, ids[1 + r] the proposal row r is checked against). For
+       r = 0, 1, ...: a_r = row r's arg max (`sample`'s greedy rule); out[1 + r] = a_r; stop after
+       the first r with r == k or a_r != ids[1 + r]. out[0] = the rows written (1..k + 1), so
+       out[1 .. out[0]] are the accepted proposals followed by the target's own token.
+       out i32 [k + 2]. */
+    void (*verify)(dp_backend *b, dp_tensor *out, const dp_tensor *logits, const dp_tensor *ids,
+                   int k, int vocab);
     /* LoRA delta of an adapted projection, unmerged: out[n,m] += scale * (x[n,k] @ a[r,k]^T) @
        bw[m,r]^T, a and bw f32 weights; tmp f32 scratch of at least n*r values (overwritten).
        Issued right after the projection's own matmul into the same out. */

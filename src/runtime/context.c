@@ -170,17 +170,21 @@ static dp_status eval_check(dp_ctx *c, const int32_t *ids, int32_t n, dp_error *
     return DP_OK;
 }
 
-/* one forward pass over ids[0, chunk) (chunk <= n_batch) at c->pos; logits as dp_forward */
-static dp_status eval_chunk(dp_ctx *c, const int32_t *ids, int32_t chunk, bool all, dp_tensor *logits, dp_error *e) {
+/* one forward pass over ids[0, chunk) (chunk <= n_batch) at c->pos, the ids from the host or,
+ * when ids is NULL, copied on the device from dev_ids; logits as dp_forward */
+static dp_status eval_chunk(dp_ctx *c, const int32_t *ids, const dp_tensor *dev_ids, int32_t chunk, bool all,
+                            dp_tensor *logits, dp_error *e) {
     dp_backend *be = c->be;
     int32_t pos_buf[64];
-    dp_status st = be->i->tensor_set(be, &c->s.ids, 0, ids, (uint64_t)chunk * 4u, e);
+    dp_status st = ids ? be->i->tensor_set(be, &c->s.ids, 0, ids, (uint64_t)chunk * 4u, e) : DP_OK;
     for (int32_t i = 0; i < chunk && st == DP_OK; i += 64) {
         int32_t k = chunk - i < 64 ? chunk - i : 64;
         for (int32_t j = 0; j < k; j++) pos_buf[j] = c->pos + i + j;
         st = be->i->tensor_set(be, &c->s.pos, (uint64_t)i * 4u, pos_buf, (uint64_t)k * 4u, e);
     }
     if (st != DP_OK) return st;
+    if (!ids) be->i->copy(be, &c->s.ids, 0, dev_ids, chunk); /* after the positions: a queue write
+                                                                  submits what is recorded */
     c->sampled = false;
     dp_forward(c, chunk, all, logits);
     return be->i->flush(be, e);
@@ -212,7 +216,7 @@ dp_status dp_ctx_eval_from(dp_ctx *c, const int32_t *ids, int32_t n, float *logi
         int32_t chunk = n - done < c->n_batch ? n - done : c->n_batch;
         /* a batch wholly before first_out needs only its last row (what sampling reads) */
         bool rows_wanted = done + chunk > first_out;
-        if ((st = eval_chunk(c, ids + done, chunk, c->logits_all && rows_wanted, NULL, e))) return eval_failed(c, pos0, st);
+        if ((st = eval_chunk(c, ids + done, NULL, chunk, c->logits_all && rows_wanted, NULL, e))) return eval_failed(c, pos0, st);
         if (logits && rows_wanted) {
             uint64_t row = (uint64_t)m->d.vocab * 4u;
             int32_t r0 = first_out > done ? first_out - done : 0;
@@ -228,13 +232,13 @@ dp_status dp_ctx_eval_from(dp_ctx *c, const int32_t *ids, int32_t n, float *logi
     return DP_OK;
 }
 
-dp_status dp_ctx_eval_rows(dp_ctx *c, const int32_t *ids, int32_t n, dp_tensor *logits, dp_error *e) {
-    dp_status st = eval_check(c, ids, n, e);
-    if (st != DP_OK) return st;
-    if (n > c->n_batch || logits->ne[1] < n || logits->ne[0] != c->m->d.vocab)
-        return dp_err_set(e, DP_ERR_INTERNAL, "eval_rows: %d rows for a batch of %d and %lld logit rows", n, c->n_batch,
-                          (long long)logits->ne[1]);
-    if ((st = eval_chunk(c, ids, n, true, logits, e))) return eval_failed(c, c->pos, st);
+dp_status dp_ctx_eval_rows(dp_ctx *c, const dp_tensor *ids, int32_t n, dp_tensor *logits, dp_error *e) {
+    dp_status st;
+    if (n <= 0 || n > c->n_batch || (int64_t)c->pos + n > c->n_ctx || ids->ne[0] * ids->ne[1] < n ||
+        ids->dtype != DP_DTYPE_I32 || logits->ne[1] < n || logits->ne[0] != c->m->d.vocab)
+        return dp_err_set(e, DP_ERR_INTERNAL, "eval_rows: %d rows at position %d for a batch of %d, %d positions and %lld logit rows",
+                          n, c->pos, c->n_batch, c->n_ctx, (long long)logits->ne[1]);
+    if ((st = eval_chunk(c, NULL, ids, n, true, logits, e))) return eval_failed(c, c->pos, st);
     c->pos += n;
     c->n_evaluated += n;
     return DP_OK;
@@ -269,7 +273,7 @@ float dp_ctx_rand01(dp_ctx *c, const dp_sampling *sp) {
     return (float)((double)(rng_next(&c->rng) >> 11) * (1.0 / 9007199254740992.0));
 }
 
-dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *sp, int32_t *token, dp_error *e) {
+dp_status dp_ctx_sample_queue(dp_ctx *c, const dp_sampling *sp, dp_error *e) {
     dp_backend *be = c->be;
     if (c->last_rows <= 0) return dp_err_set(e, DP_ERR_INVALID_ARG, "sample: nothing evaluated yet");
     dp_status st = dp_sampling_check(sp, e);
@@ -283,7 +287,13 @@ dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *sp, int32_t *token, dp_err
     a.rand01 = dp_ctx_rand01(c, sp);
     be->i->sample(be, &c->s.token, &c->s.logits, c->last_rows - 1, c->m->d.vocab, &a);
     st = be->i->flush(be, e);
-    if (st == DP_OK) st = be->i->tensor_read(be, &c->s.token, 0, token, 4, e);
+    c->sampled = st == DP_OK;
+    return st;
+}
+
+dp_status dp_ctx_sample(dp_ctx *c, const dp_sampling *sp, int32_t *token, dp_error *e) {
+    dp_status st = dp_ctx_sample_queue(c, sp, e);
+    if (st == DP_OK) st = c->be->i->tensor_read(c->be, &c->s.token, 0, token, 4, e);
     c->sampled = st == DP_OK;
     return st;
 }

@@ -13,9 +13,11 @@
  * The queued evaluation is never wasted: an end token is evaluated (a conversation continues
  * after it), and the n_max-th token is not queued at all.
  *
- * Speculative (params.spec): begin takes the next of the tokens a dp_spec_step produced, and
- * makes a new step when none is left; g->hist is the whole sequence (the spec needs it), grown by
- * each token shown. A stop part-way through a step's tokens truncates the context to the
+ * Speculative (params.spec): when no token of the last speculative step is left, begin begins a
+ * new one (dp_spec_step_begin: the proposals, the target's pass and the verdict are queued with
+ * the step's one readback) and end ends it (dp_spec_step_end) once the host settled; end then
+ * takes the next of the step's tokens. g->hist is the whole sequence (the spec needs it), grown
+ * by each token shown. A stop part-way through a step's tokens truncates the context to the
  * sequence shown.
  *
  * Text: g->held collects the stream's bytes not yet shown; g->out is what a step shows. Both are
@@ -46,8 +48,10 @@ struct dp_gen {
     dp_spec *spec;            /* speculative steps, or NULL */
     int32_t *hist;            /* [n_ctx + 1]: the sequence so far (speculative only) */
     int32_t n_hist;
-    int32_t pend[64];         /* a speculative step's tokens, pend[i_pend, n_pend) not yet begun */
+    int32_t pend[64];         /* a speculative step's tokens, pend[i_pend, n_pend) not yet shown */
     int32_t n_pend, i_pend;
+    bool spec_open;           /* a speculative step is begun and not ended */
+    bool spec_take;           /* end takes the next of the step's tokens */
 };
 
 const char *dp_gen_stop_str(dp_gen_stop s) {
@@ -69,6 +73,7 @@ void dp_gen_params_default(dp_gen_params *p) {
 
 void dp_gen_free(dp_gen *g) {
     if (!g) return;
+    if (g->spec_open) dp_spec_step_cancel(g->spec);
     for (int32_t i = 0; i < g->n_stop; i++) dp_free(g->stop[i]);
     dp_free(g->stop);
     dp_buf_free(&g->held);
@@ -170,6 +175,8 @@ dp_status dp_gen_prompt(dp_gen *g, const int32_t *ids, int32_t n, dp_error *e) {
         memcpy(g->hist, ids, (size_t)n * sizeof *ids);
         g->n_hist = n;
         g->n_pend = g->i_pend = 0;
+        if (g->spec_open) dp_spec_step_cancel(g->spec);
+        g->spec_open = g->spec_take = false;
         dp_status st = n > 1 ? dp_ctx_eval(g->c, ids, n - 1, NULL, e) : DP_OK;
         g->active = st == DP_OK;
         return st;
@@ -179,13 +186,25 @@ dp_status dp_gen_prompt(dp_gen *g, const int32_t *ids, int32_t n, dp_error *e) {
     return st;
 }
 
-/* speculative begin: the next token of the last dp_spec_step, or a new step */
+/* speculative begin: a new step when none of the last one's tokens is left */
 static dp_status spec_begin(dp_gen *g, dp_error *e) {
     if (g->i_pend == g->n_pend) {
         int32_t cap = g->n_max - g->n_gen, room = (int32_t)(sizeof g->pend / sizeof g->pend[0]);
         g->n_pend = g->i_pend = 0;
-        dp_status st = dp_spec_step(g->spec, g->hist, g->n_hist, &g->sampling, g->pend, cap < room ? cap : room,
-                                    &g->n_pend, e);
+        dp_status st = dp_spec_step_begin(g->spec, g->hist, g->n_hist, &g->sampling, cap < room ? cap : room, e);
+        if (st != DP_OK) return st;
+        g->spec_open = true;
+    }
+    g->spec_take = true;
+    return DP_OK;
+}
+
+/* speculative end (the host settled): the step's tokens, then the next of them */
+static dp_status spec_end(dp_gen *g, dp_error *e) {
+    g->spec_take = false;
+    if (g->spec_open) {
+        g->spec_open = false;
+        dp_status st = dp_spec_step_end(g->spec, g->pend, &g->n_pend, e);
         if (st != DP_OK) return st;
     }
     g->tok = g->pend[g->i_pend++];
@@ -267,7 +286,11 @@ dp_status dp_gen_step_end(dp_gen *g, dp_gen_token *out, dp_error *e) {
     g->out.len = 0;
     dp_gen_stop stop = DP_GEN_RUNNING;
     int32_t id = -1;
-    dp_status st = DP_OK;
+    dp_status st = g->spec_take ? spec_end(g, e) : DP_OK;
+    if (st != DP_OK) {
+        g->active = false;
+        return st;
+    }
     if (!g->has_tok) {
         stop = DP_GEN_STOP_MAX; /* n_max 0: nothing to produce */
     } else {

@@ -86,10 +86,15 @@ struct dp_ctx {
  * s.logits to sample from). */
 void dp_forward(dp_ctx *c, int n, bool all_logits, dp_tensor *logits);
 
-/* Evaluate ids[0, n) (1 <= n <= n_batch, pos + n <= n_ctx, ids checked) in one forward pass
- * with the logits of every row written to logits ([>= n, vocab] f32 on the model's backend),
- * where they stay: speculative verification. Nothing is left to dp_ctx_sample afterwards. */
-dp_status dp_ctx_eval_rows(dp_ctx *c, const int32_t *ids, int32_t n, dp_tensor *logits, dp_error *e);
+/* Evaluate the n ids in the device tensor ids (i32, on the model's backend; 1 <= n <= n_batch,
+ * pos + n <= n_ctx; the ids are the caller's to check: they never reach the host) in one forward
+ * pass with the logits of every row written to logits ([>= n, vocab] f32 on the model's
+ * backend), where they stay: speculative verification. Nothing is left to dp_ctx_sample. */
+dp_status dp_ctx_eval_rows(dp_ctx *c, const dp_tensor *ids, int32_t n, dp_tensor *logits, dp_error *e);
+
+/* dp_ctx_sample without the readback: the id stays in c->s.token on the device, where
+ * dp_ctx_eval_sampled and copies read it (speculative proposals on WebGPU). */
+dp_status dp_ctx_sample_queue(dp_ctx *c, const dp_sampling *sp, dp_error *e);
 
 /* The next uniform number in [0, 1) of the context's generator, seeded from sp->seed on first
  * use as dp_ctx_sample does (sp may be NULL). */
@@ -97,6 +102,17 @@ float dp_ctx_rand01(dp_ctx *c, const dp_sampling *sp);
 
 /* the target context a dp_spec drives (speculative.c) */
 dp_ctx *dp_spec_target(const dp_spec *s);
+
+/* dp_spec_step in two halves for hosts whose reads complete only after they settle (WebGPU;
+ * dp_gen calls these): begin records the whole step (proposals, the target's pass, the verdict)
+ * and its one readback; end, after the host settled, emits the tokens into out (cap >= the cap
+ * given to begin) and truncates the contexts. Same arguments, results and failures as
+ * dp_spec_step, which is begin then end. A begun step must be ended before the next begins. */
+dp_status dp_spec_step_begin(dp_spec *s, const int32_t *hist, int32_t n, const dp_sampling *sp, int32_t cap,
+                             dp_error *e);
+dp_status dp_spec_step_end(dp_spec *s, int32_t *out, int32_t *n_out, dp_error *e);
+/* Forget a begun step (its readback is dropped; the contexts stay where it left them). */
+void dp_spec_step_cancel(dp_spec *s);
 
 /* dp_ctx_eval keeping only the logits of rows first_out..n-1, written to logits[0 .. n-first_out)
  * (needs logits_all when logits is not NULL); batches that end before first_out compute only

@@ -4,27 +4,30 @@
  *
  * One step after the sequence hist[0, n), the target holding hist[0, n - 1):
  *   propose  draft: catch up on hist (the part of its cache that still matches is kept), then
- *            d[0, K) one token at a time: greedy, its arg max; sampling, a draw from its
- *            transformed distribution q_i, whose weights stay on the host for the rule.
+ *            d[0, K) one token at a time. Greedy: its arg max, sampled on the device and copied
+ *            there into the target's ids (prop_dev) and the draft's next input, never read back
+ *            during the step. Sampling: a draw from its transformed distribution q_i, whose
+ *            weights stay on the host for the rule.
  *            lookup: the latest earlier occurrence of the longest trailing n-gram of hist; d is
  *            what followed it (q is one-hot).
- *   verify   one target pass over [hist[n - 1], d[0, K)] with the logits of every row written to
- *            a tensor of the spec's: row i is p(. | hist, d[0, i)).
- *   accept   greedy: the backend's sample op takes each row's arg max (one readback of K + 1 ids);
- *            keep d_i while it equals row i's, then row j's own token.
+ *   verify   one target pass over prop_dev = [hist[n - 1], d[0, K)] with the logits of every row
+ *            written to a tensor of the spec's: row i is p(. | hist, d[0, i)).
+ *   accept   greedy: the backend's verify op compares each row's arg max with its proposal on the
+ *            device and writes the accepted count and the tokens to keep: the step's one
+ *            readback (K + 2 ids at most); keep d_i while it equals row i's, then row j's own.
  *            sampling: the rows are read back and transformed by backend/sampler.c exactly as
  *            dp_ctx_sample does; keep d_i with probability min(1, p_i(d_i) / q_i(d_i)); the
  *            first rejected one is replaced by a draw from norm(max(0, p_i - q_i)); when all K
  *            are kept the next token is drawn from p_K. That rule emits each token with exactly
  *            the distribution p (Leviathan et al. 2023, Chen et al. 2023).
- *   keep     the target truncated to hist + the emitted tokens but the last.
+ *   keep     the target truncated to hist + the emitted tokens but the last; the draft to the
+ *            proposals that were kept.
  * Every draw uses the target context's generator (dp_ctx_rand01), so a seed fixes the run.
- * Where it runs: the passes on each context's backend; the greedy comparison reads back only ids;
- * the sampling rule runs on the host over K + 1 rows of logits read back. The draft's proposals
- * and the target's verdict are read within the step, so backends whose readback completes only
- * after the host settles (WebGPU) are refused at dp_spec_new; the device-side version (proposals
- * copied on the GPU, an accept kernel beside `sample`, one readback of the accepted count and the
- * next token) also needs the draft and the target on one backend instance. */
+ * A step is two halves (dp_spec_step_begin / _end, runtime.h): begin records everything up to the
+ * readback, end reads it. On a backend whose reads land only after the host settles (WebGPU) the
+ * host awaits between them (dp_gen does); there the draft and the target must share one backend
+ * (the proposals move between their buffers on the device), and the sampling rule, which reads
+ * whole rows within the step, is refused. */
 #include <string.h>
 
 #include "backend/sampler.h"
@@ -32,7 +35,6 @@
 
 #define SPEC_K_MAX 32
 #define SPEC_LOOKUP_MAX 16
-#define SPEC_ID_STRIDE 64 /* i32 per greedy result: 256 bytes apart, a device binding's alignment */
 
 struct dp_spec {
     dp_ctx *t, *d;          /* target; draft, or NULL for prompt lookup */
@@ -40,18 +42,24 @@ struct dp_spec {
     bool adaptive;
     int32_t vocab, d_vocab; /* target's, draft's (<= vocab) */
     dp_tensor logits;       /* [kmax + 1, vocab] f32 on the target's backend */
-    dp_tensor ids;          /* i32 [(kmax + 1) * SPEC_ID_STRIDE]: each row's greedy id */
-    int32_t *got;           /* host copy of ids */
+    dp_tensor prop_dev;     /* i32 [kmax + 1]: hist[n - 1], then the proposals: the target's ids */
+    dp_tensor verdict;      /* i32 [kmax + 2]: the verify op's result (greedy) */
+    int32_t *got;           /* [kmax + 2]: host copy of verdict */
     float *rows;            /* [(kmax + 1) * vocab]: the target's logits on the host (sampling) */
     float *q;               /* [kmax * vocab]: the draft's weights for each proposal (sampling) */
     double *qsum;           /* [kmax] */
     float *p, *res;         /* [vocab]: the target's weights of one row, the residual */
     float *dl;              /* [d_vocab]: one row of draft logits */
     dp_sample_cand *cd;     /* [vocab] sampler scratch */
-    int32_t *prop;          /* [kmax + 1]: hist[n - 1], then the proposals */
+    int32_t *prop;          /* [kmax + 1]: hist[n - 1], then the proposals (when on the host) */
     int32_t *dcache;        /* [draft n_ctx]: the ids in the draft's cache */
     int32_t dn;             /* valid entries of dcache (== the draft's pos unless someone else
                                evaluated into it) */
+    /* the step begun and not yet ended */
+    bool begun, greedy, dev_props; /* dev_props: the proposals are known only on the device */
+    int32_t n, np;          /* its hist length, proposals checked by the target */
+    int32_t *emitted;       /* [kmax + 1]: tokens the sampling rule chose in begin */
+    int32_t m, checked, accepted;
     dp_spec_stats st;
 };
 
@@ -68,7 +76,8 @@ void dp_spec_free(dp_spec *s) {
     if (!s) return;
     dp_backend *be = s->t->be;
     be->i->tensor_free(be, &s->logits);
-    be->i->tensor_free(be, &s->ids);
+    be->i->tensor_free(be, &s->prop_dev);
+    be->i->tensor_free(be, &s->verdict);
     dp_free(s->got);
     dp_free(s->rows);
     dp_free(s->q);
@@ -79,25 +88,28 @@ void dp_spec_free(dp_spec *s) {
     dp_free(s->cd);
     dp_free(s->prop);
     dp_free(s->dcache);
+    dp_free(s->emitted);
     dp_free(s);
+}
+
+static dp_status alloc_dev(dp_backend *be, dp_tensor *t, dp_dtype dt, int64_t cols, int64_t rows, dp_error *e) {
+    memset(t, 0, sizeof *t);
+    t->dtype = dt;
+    t->ne[0] = cols;
+    t->ne[1] = rows;
+    t->nbytes = (uint64_t)cols * (uint64_t)rows * 4u;
+    return be->i->tensor_alloc(be, t, e);
 }
 
 static dp_status spec_alloc(dp_spec *s, dp_error *e) {
     dp_backend *be = s->t->be;
     size_t v = (size_t)s->vocab, kr = (size_t)s->kmax + 1;
-    memset(&s->logits, 0, sizeof s->logits);
-    s->logits.dtype = DP_DTYPE_F32;
-    s->logits.ne[0] = s->vocab;
-    s->logits.ne[1] = (int64_t)kr;
-    s->logits.nbytes = (uint64_t)kr * v * 4u;
-    memset(&s->ids, 0, sizeof s->ids);
-    s->ids.dtype = DP_DTYPE_I32;
-    s->ids.ne[0] = (int64_t)kr * SPEC_ID_STRIDE;
-    s->ids.ne[1] = 1;
-    s->ids.nbytes = (uint64_t)kr * SPEC_ID_STRIDE * 4u;
     dp_status st;
-    if ((st = be->i->tensor_alloc(be, &s->logits, e)) || (st = be->i->tensor_alloc(be, &s->ids, e))) return st;
-    s->got = dp_calloc(kr * SPEC_ID_STRIDE, sizeof(int32_t));
+    if ((st = alloc_dev(be, &s->logits, DP_DTYPE_F32, s->vocab, (int64_t)kr, e)) ||
+        (st = alloc_dev(be, &s->prop_dev, DP_DTYPE_I32, (int64_t)kr, 1, e)) ||
+        (st = alloc_dev(be, &s->verdict, DP_DTYPE_I32, (int64_t)kr + 1, 1, e)))
+        return st;
+    s->got = dp_calloc(kr + 1, sizeof(int32_t));
     s->rows = dp_calloc(kr * v, sizeof(float));
     s->q = dp_calloc((kr - 1) * v, sizeof(float));
     s->qsum = dp_calloc(kr, sizeof(double));
@@ -106,8 +118,10 @@ static dp_status spec_alloc(dp_spec *s, dp_error *e) {
     s->dl = dp_calloc(v, sizeof(float));
     s->cd = dp_calloc(v, sizeof(dp_sample_cand));
     s->prop = dp_calloc(kr, sizeof(int32_t));
+    s->emitted = dp_calloc(kr, sizeof(int32_t));
     s->dcache = dp_calloc(s->d ? (size_t)s->d->n_ctx : 1, sizeof(int32_t));
-    if (!s->got || !s->rows || !s->q || !s->qsum || !s->p || !s->res || !s->dl || !s->cd || !s->prop || !s->dcache)
+    if (!s->got || !s->rows || !s->q || !s->qsum || !s->p || !s->res || !s->dl || !s->cd || !s->prop || !s->dcache ||
+        !s->emitted)
         return dp_err_set(e, DP_ERR_NOMEM, "speculative: out of memory");
     return DP_OK;
 }
@@ -125,9 +139,12 @@ dp_status dp_spec_new(dp_ctx *target, dp_ctx *draft, const dp_spec_params *p, dp
         return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative: draft_max %d is over %d", kmax, SPEC_K_MAX);
     if (!draft && lookup > SPEC_LOOKUP_MAX)
         return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative: lookup n-gram length %d is over %d", lookup, SPEC_LOOKUP_MAX);
-    if (target->be->i->reads_deferred || (draft && draft->be->i->reads_deferred))
-        return dp_err_set(e, DP_ERR_UNSUPPORTED, "speculative: the %s backend reads back asynchronously; speculative decoding "
-                          "runs on backends that read back at once (cpu)",
+    if (!target->be->i->verify)
+        return dp_err_set(e, DP_ERR_UNSUPPORTED, "speculative: the %s backend has no verify op", target->be->i->name);
+    /* the greedy proposals move from the draft's buffers to the target's on the device */
+    if (draft && draft->m->be != target->m->be && (target->be->i->reads_deferred || draft->be->i->reads_deferred))
+        return dp_err_set(e, DP_ERR_UNSUPPORTED, "speculative: on the %s backend the draft and the target must share one "
+                          "backend (load both models with the same dp_load_params.be)",
                           (target->be->i->reads_deferred ? target : draft)->be->i->name);
     if (draft && draft->m->d.vocab > target->m->d.vocab)
         return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative: the draft's vocabulary (%d tokens) is larger than the target's (%d)",
@@ -193,35 +210,44 @@ static dp_status draft_sync(dp_spec *s, const int32_t *hist, int32_t n, dp_error
     return DP_OK;
 }
 
-/* Up to K draft tokens after hist into prop (q rows when sampling); returns how many in *np. */
+/* Greedy: K draft tokens after hist, each its arg max sampled on the device and copied there to
+ * prop_dev[1 + i] (the target's ids) and into the draft's next pass; nothing read back. The
+ * draft's cache then holds hist and d[0, K - 1), which dcache learns at the end of the step. */
+static dp_status draft_propose_dev(dp_spec *s, const int32_t *hist, int32_t n, int32_t K, const dp_sampling *sp,
+                                   dp_error *e) {
+    dp_ctx *d = s->d;
+    dp_backend *be = d->be;
+    dp_status st = draft_sync(s, hist, n, e);
+    s->dn = -1; /* unknown until the step ends */
+    for (int32_t i = 0; i < K && st == DP_OK; i++) {
+        st = dp_ctx_sample_queue(d, sp, e);
+        if (st != DP_OK) break;
+        be->i->copy(be, &s->prop_dev, 1 + i, &d->s.token, 1);
+        st = i + 1 < K ? dp_ctx_eval_sampled(d, e) : be->i->flush(be, e);
+    }
+    return st;
+}
+
+/* Sampling: up to K draft tokens after hist into prop with their q rows; how many in *np. */
 static dp_status draft_propose(dp_spec *s, const int32_t *hist, int32_t n, int32_t K, const dp_sample_args *a,
                                const dp_sampling *sp, int32_t *prop, int32_t *np, dp_error *e) {
     dp_ctx *d = s->d;
     dp_backend *be = d->be;
     *np = 0;
-    if (K > d->n_ctx - n + 1) K = d->n_ctx - n + 1; /* the draft evaluates hist and d[0, K - 1) */
-    if (K <= 0) return DP_OK;
     dp_status st = draft_sync(s, hist, n, e);
-    const bool greedy = dp_sample_is_greedy(a);
     const size_t dv = (size_t)s->d_vocab;
     for (int32_t i = 0; i < K && st == DP_OK; i++) {
-        int32_t tok;
-        if (greedy) {
-            st = dp_ctx_sample(d, sp, &tok, e);
-        } else {
-            float *q = s->q + (size_t)i * (size_t)s->vocab;
-            st = be->i->tensor_read(be, &d->s.logits, (uint64_t)(d->last_rows - 1) * dv * 4u, s->dl, dv * 4u, e);
-            if (st != DP_OK) break;
-            s->qsum[i] = dp_sample_weights(s->dl, s->d_vocab, a, q, s->cd);
-            memset(q + dv, 0, (size_t)(s->vocab - s->d_vocab) * sizeof *q);
-            tok = dp_sample_pick(q, s->d_vocab, s->qsum[i], dp_ctx_rand01(s->t, sp));
-        }
+        float *q = s->q + (size_t)i * (size_t)s->vocab;
+        st = be->i->tensor_read(be, &d->s.logits, (uint64_t)(d->last_rows - 1) * dv * 4u, s->dl, dv * 4u, e);
         if (st != DP_OK) break;
+        s->qsum[i] = dp_sample_weights(s->dl, s->d_vocab, a, q, s->cd);
+        memset(q + dv, 0, (size_t)(s->vocab - s->d_vocab) * sizeof *q);
+        const int32_t tok = dp_sample_pick(q, s->d_vocab, s->qsum[i], dp_ctx_rand01(s->t, sp));
         prop[i] = tok;
         *np = i + 1;
         if (i + 1 < K) {
             s->dn = -1; /* unknown until the eval is done */
-            st = greedy ? dp_ctx_eval_sampled(d, e) : dp_ctx_eval(d, &tok, 1, NULL, e);
+            st = dp_ctx_eval(d, &tok, 1, NULL, e);
             if (st == DP_OK) {
                 s->dn = d->pos;
                 s->dcache[d->pos - 1] = tok;
@@ -250,28 +276,20 @@ static float uniform_below_one(dp_spec *s, const dp_sampling *sp) {
     return r < 1.0f ? r : 0.99999994f;
 }
 
-/* greedy: keep d_j while it is row j's arg max; the first row that disagrees (or row K) gives
- * its own */
-static dp_status accept_greedy(dp_spec *s, int32_t K, const dp_sample_args *a, emitter *em, dp_error *e) {
-    dp_backend *be = s->t->be;
-    for (int32_t r = 0; r <= K; r++) {
-        dp_tensor v = s->ids;
-        uint64_t off = (uint64_t)r * SPEC_ID_STRIDE * 4u;
-        v.ne[0] = 1;
-        v.nbytes = 4;
-        v.offset += off;
-        if (v.data) v.data = (char *)s->ids.data + off;
-        be->i->sample(be, &v, &s->logits, r, s->vocab, a);
-    }
-    dp_status st = be->i->flush(be, e);
-    if (st == DP_OK) st = be->i->tensor_read(be, &s->ids, 0, s->got, ((uint64_t)K * SPEC_ID_STRIDE + 1) * 4u, e);
-    if (st != DP_OK) return st;
+/* greedy, after the verdict landed in got: rows 0 .. got[0] - 1 agreed but the last (or it was
+ * row K); their arg maxes are the tokens */
+static dp_status accept_greedy(dp_spec *s, int32_t K, emitter *em, dp_error *e) {
+    const int32_t rows = s->got[0];
+    if (rows < 1 || rows > K + 1)
+        return dp_err_set(e, DP_ERR_INTERNAL, "speculative: the verdict has %d rows of %d", rows, K + 1);
     for (int32_t j = 0; !em->stop; j++) {
-        const int32_t want = s->got[(size_t)j * SPEC_ID_STRIDE];
+        const int32_t want = s->got[1 + j];
+        if (want < 0 || want >= s->vocab)
+            return dp_err_set(e, DP_ERR_INTERNAL, "speculative: the verdict holds id %d outside the vocabulary", want);
         emit(em, want);
         if (j == K) break;
         em->checked++;
-        if (s->prop[1 + j] != want) break;
+        if (j + 1 == rows) break; /* row j disagreed with its proposal */
         em->accepted++;
     }
     return DP_OK;
@@ -322,9 +340,18 @@ static void adapt(dp_spec *s, int32_t proposed, int32_t accepted) {
     else if (accepted == 0) s->k = s->k > 1 ? s->k / 2 : 1;
 }
 
-dp_status dp_spec_step(dp_spec *s, const int32_t *hist, int32_t n, const dp_sampling *sp, int32_t *out,
-                       int32_t cap, int32_t *n_out, dp_error *e) {
-    if (!s || !hist || !out || !n_out) return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative step: NULL argument");
+static dp_status check_ids(const dp_spec *s, const int32_t *ids, int32_t n, dp_error *e) {
+    for (int32_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= s->vocab)
+            return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative step: token id %d outside the vocabulary (%d)", ids[i],
+                              s->vocab);
+    return DP_OK;
+}
+
+dp_status dp_spec_step_begin(dp_spec *s, const int32_t *hist, int32_t n, const dp_sampling *sp, int32_t cap,
+                             dp_error *e) {
+    if (!s || !hist) return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative step: NULL argument");
+    if (s->begun) return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative step: one is begun and not ended");
     dp_status st = dp_sampling_check(sp, e);
     if (st != DP_OK) return st;
     dp_ctx *t = s->t;
@@ -336,12 +363,17 @@ dp_status dp_spec_step(dp_spec *s, const int32_t *hist, int32_t n, const dp_samp
                           t->pos, n);
     if (n > t->n_ctx)
         return dp_err_set(e, DP_ERR_LIMIT, "speculative step: %d tokens pass the context length %d", n, t->n_ctx);
+    if ((st = check_ids(s, hist + n - 1, 1, e)) != DP_OK) return st;
     dp_sample_args a = {0.0f, 0, 1.0f, 0.0f};
     if (sp) {
         a.temperature = sp->temperature;
         a.top_k = sp->top_k;
         a.top_p = sp->top_p;
     }
+    const bool greedy = dp_sample_is_greedy(&a);
+    if (!greedy && t->be->i->reads_deferred)
+        return dp_err_set(e, DP_ERR_UNSUPPORTED, "speculative step: sampling (temperature > 0) reads the target's rows within "
+                          "the step, which the %s backend cannot; use greedy decoding or the cpu backend", t->be->i->name);
     /* the target holds hist[0, n - 1) before the pass */
     if (t->pos == n) st = dp_ctx_truncate(t, n - 1, e);
     else if (t->pos < n - 1) st = dp_ctx_eval(t, hist + t->pos, n - 1 - t->pos, NULL, e);
@@ -351,16 +383,64 @@ dp_status dp_spec_step(dp_spec *s, const int32_t *hist, int32_t n, const dp_samp
     if (K > cap - 1) K = cap - 1;
     if (K > t->n_ctx - n) K = t->n_ctx - n;       /* the pass fills positions n - 1 .. n - 1 + K */
     if (K > t->n_batch - 1) K = t->n_batch - 1;   /* one pass */
+    if (s->d && K > s->d->n_ctx - n + 1) K = s->d->n_ctx - n + 1; /* the draft evaluates hist, d[0, K - 1) */
+    if (K < 0) K = 0;
     int32_t np = 0;
+    dp_backend *be = t->be;
     s->prop[0] = hist[n - 1];
-    if (K > 0 && s->d) st = draft_propose(s, hist, n, K, &a, sp, s->prop + 1, &np, e);
-    else if (K > 0) np = lookup_propose(s, hist, n, K, s->prop + 1);
-    if (st == DP_OK) st = dp_ctx_eval_rows(t, s->prop, np + 1, &s->logits, e);
+    s->dev_props = greedy && s->d && K > 0;
+    if (s->dev_props) {
+        np = K;
+        st = be->i->tensor_set(be, &s->prop_dev, 0, s->prop, 4, e);
+        if (st == DP_OK) st = draft_propose_dev(s, hist, n, K, sp, e);
+    } else {
+        if (K > 0 && s->d) st = draft_propose(s, hist, n, K, &a, sp, s->prop + 1, &np, e);
+        else if (K > 0) np = lookup_propose(s, hist, n, K, s->prop + 1);
+        if (st == DP_OK) st = check_ids(s, s->prop + 1, np, e);
+        if (st == DP_OK) st = be->i->tensor_set(be, &s->prop_dev, 0, s->prop, (uint64_t)(np + 1) * 4u, e);
+    }
+    if (st == DP_OK) st = dp_ctx_eval_rows(t, &s->prop_dev, np + 1, &s->logits, e);
     if (st != DP_OK) return st;
 
-    emitter em = {out, 0, 0, 0, false, t->m};
-    st = dp_sample_is_greedy(&a) ? accept_greedy(s, np, &a, &em, e) : accept_sampled(s, np, &a, sp, &em, e);
+    emitter em = {s->emitted, 0, 0, 0, false, t->m};
+    if (greedy) {
+        be->i->verify(be, &s->verdict, &s->logits, &s->prop_dev, np, s->vocab);
+        st = be->i->flush(be, e);
+        if (st == DP_OK) st = be->i->tensor_read(be, &s->verdict, 0, s->got, (uint64_t)(np + 2) * 4u, e);
+    } else {
+        st = accept_sampled(s, np, &a, sp, &em, e);
+    }
+    if (st != DP_OK) return st;
+    s->begun = true;
+    s->greedy = greedy;
+    s->n = n;
+    s->np = np;
+    s->m = em.m;
+    s->checked = em.checked;
+    s->accepted = em.accepted;
+    return DP_OK;
+}
+
+dp_status dp_spec_step_end(dp_spec *s, int32_t *out, int32_t *n_out, dp_error *e) {
+    if (!s || !out || !n_out) return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative step: NULL argument");
+    if (!s->begun) return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative step: none begun");
+    s->begun = false;
+    dp_ctx *t = s->t;
+    const int32_t n = s->n, np = s->np;
+    emitter em = {out, s->m, s->checked, s->accepted, false, t->m};
+    dp_status st = DP_OK;
+    if (s->greedy) st = accept_greedy(s, np, &em, e);
+    else memcpy(out, s->emitted, (size_t)s->m * sizeof *out);
     if (st == DP_OK) st = dp_ctx_truncate(t, n + em.m - 1, e);
+    if (st == DP_OK && s->dev_props) {
+        /* the draft holds hist and d[0, np - 1); the kept proposals are out[0, accepted) */
+        int32_t keep = em.accepted < np - 1 ? em.accepted : np - 1;
+        if (s->d->pos >= n + keep) {
+            memcpy(s->dcache + n, out, (size_t)keep * sizeof *out);
+            st = dp_ctx_truncate(s->d, n + keep, e);
+            if (st == DP_OK) s->dn = n + keep;
+        }
+    }
     if (st != DP_OK) return st;
     s->st.steps++;
     s->st.proposed += em.checked;
@@ -369,4 +449,20 @@ dp_status dp_spec_step(dp_spec *s, const int32_t *hist, int32_t n, const dp_samp
     adapt(s, np, em.accepted);
     *n_out = em.m;
     return DP_OK;
+}
+
+void dp_spec_step_cancel(dp_spec *s) {
+    if (!s || !s->begun) return;
+    s->begun = false;
+    if (s->dev_props) s->dn = -1; /* the draft's cache holds proposals never learnt */
+}
+
+dp_status dp_spec_step(dp_spec *s, const int32_t *hist, int32_t n, const dp_sampling *sp, int32_t *out,
+                       int32_t cap, int32_t *n_out, dp_error *e) {
+    if (!s || !hist || !out || !n_out) return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative step: NULL argument");
+    if (s->t->be->i->reads_deferred)
+        return dp_err_set(e, DP_ERR_UNSUPPORTED, "speculative step: the %s backend's reads land after the host settles; "
+                          "drive the steps through dp_gen", s->t->be->i->name);
+    dp_status st = dp_spec_step_begin(s, hist, n, sp, cap, e);
+    return st == DP_OK ? dp_spec_step_end(s, out, n_out, e) : st;
 }

@@ -53,7 +53,11 @@ int dpw_tokenize(const dp_tokenizer *t, const char *text, int len, int32_t *ids,
 EXPORT("dpw_chat_render") char *dpw_chat_render(const dp_tokenizer *t, const dp_model *m, const char *msgs, int n);
 EXPORT("dpw_gen_new")
 dp_gen *dpw_gen_new(dp_ctx *c, const dp_tokenizer *t, float temperature, int top_k, float top_p, double seed,
-                    int n_max, int ignore_eos, const char *stops);
+                    int n_max, int ignore_eos, const char *stops, dp_spec *spec);
+EXPORT("dpw_spec_new") dp_spec *dpw_spec_new(dp_ctx *target, dp_ctx *draft, int draft_max, int lookup, int adaptive);
+EXPORT("dpw_spec_free") void dpw_spec_free(dp_spec *s);
+EXPORT("dpw_spec_stats") void dpw_spec_stats(const dp_spec *s, double *out);
+EXPORT("dpw_spec_stats_reset") void dpw_spec_stats_reset(dp_spec *s);
 EXPORT("dpw_gen_free") void dpw_gen_free(dp_gen *g);
 EXPORT("dpw_gen_prompt") int dpw_gen_prompt(dp_gen *g, const int32_t *ids, int n);
 EXPORT("dpw_gen_step_begin") int dpw_gen_step_begin(dp_gen *g);
@@ -222,9 +226,10 @@ char *dpw_chat_render(const dp_tokenizer *t, const dp_model *m, const char *msgs
     return text;
 }
 
-/* stops: NUL-separated stop strings ending with an empty one ("a\0b\0\0"), or NULL. */
+/* stops: NUL-separated stop strings ending with an empty one ("a\0b\0\0"), or NULL; spec: the
+ * speculative decoder whose target is c (dpw_spec_new), or NULL for plain decode. */
 dp_gen *dpw_gen_new(dp_ctx *c, const dp_tokenizer *t, float temperature, int top_k, float top_p, double seed,
-                    int n_max, int ignore_eos, const char *stops) {
+                    int n_max, int ignore_eos, const char *stops, dp_spec *spec) {
     enum { MAX_STOPS = 64 };
     const char *list[MAX_STOPS];
     dp_gen_params p;
@@ -232,6 +237,7 @@ dp_gen *dpw_gen_new(dp_ctx *c, const dp_tokenizer *t, float temperature, int top
     p.sampling = (dp_sampling){temperature, top_k, top_p, (uint64_t)seed};
     p.n_max = n_max;
     p.ignore_eos = ignore_eos;
+    p.spec = spec;
     for (const char *s = stops; s && *s && p.n_stop < MAX_STOPS; s += strlen(s) + 1) list[p.n_stop++] = s;
     p.stop = list;
     memset(&last_error, 0, sizeof last_error);
@@ -270,6 +276,35 @@ int dpw_gen_step_end(dp_gen *g, int32_t *out) {
 }
 
 int dpw_gen_n_tokens(const dp_gen *g) { return dp_gen_n_tokens(g); }
+
+/* Speculative decoding for target with the draft context draft (NULL: prompt lookup of n-grams
+ * up to lookup tokens); draft_max / lookup <= 0: the defaults; adaptive: K adapts. On WebGPU the
+ * draft's model must be on the target's backend (dpw_backend_new shared by both loads). */
+dp_spec *dpw_spec_new(dp_ctx *target, dp_ctx *draft, int draft_max, int lookup, int adaptive) {
+    dp_spec_params p;
+    dp_spec_params_default(&p);
+    p.draft_max = draft_max;
+    p.lookup = lookup;
+    p.adaptive = adaptive;
+    dp_spec *s = NULL;
+    memset(&last_error, 0, sizeof last_error);
+    return dp_spec_new(target, draft, &p, &s, &last_error) == DP_OK ? s : NULL;
+}
+
+void dpw_spec_free(dp_spec *s) { dp_spec_free(s); }
+
+/* out[0..4] = steps (target passes), proposed, accepted, emitted, the next K */
+void dpw_spec_stats(const dp_spec *s, double *out) {
+    dp_spec_stats st;
+    dp_spec_stats_get(s, &st);
+    out[0] = (double)st.steps;
+    out[1] = (double)st.proposed;
+    out[2] = (double)st.accepted;
+    out[3] = (double)st.emitted;
+    out[4] = st.k;
+}
+
+void dpw_spec_stats_reset(dp_spec *s) { dp_spec_stats_reset(s); }
 
 dp_adapter *dpw_adapter_load(dp_model *m, const char *dir) {
     dp_adapter *a = NULL;

@@ -327,6 +327,7 @@ static const dp_backend_i cpu_vtable = {
     .softcap = dp_cpu_op_softcap,
     .moe = dp_cpu_op_moe,
     .sample = dp_cpu_op_sample,
+    .verify = dp_cpu_op_verify,
     .stream_new = cpu_stream_new,
 };
 

@@ -562,6 +562,15 @@ bool dp_cpu_x8_preferred(dp_dtype wt) {
 /* Below this many activation rows the panel repacking costs more than it saves (measured on
  * Zen 4: q4_K/q5_K panels win from 3 rows, q6_K's from about 6). */
 #define MM_PANEL_MIN_N(wt) ((wt) == DP_DTYPE_Q6_K ? 6 : 3)
+/* x8-interleaved weights (DP_CPU_W_X8) must be unpacked to rows before a panel is packed, so
+ * the group kernel, which reads them as they are, stays faster up to many more rows (measured
+ * on the 21M q4_K_M target, 1 thread: see docs/BENCHMARKS.md, speculative decoding) */
+#ifndef MM_PANEL_MIN_N_X8
+#define MM_PANEL_MIN_N_X8 1000000
+#endif
+static int mm_panel_min_n(dp_dtype wt, dp_cpu_wlayout lay) {
+    return lay == DP_CPU_W_X8 ? MM_PANEL_MIN_N_X8 : MM_PANEL_MIN_N(wt);
+}
 
 typedef struct mm_job {
     const dp_mm_kernels *kern;
@@ -720,7 +729,7 @@ dp_status dp_cpu_matmul_layout_with(const dp_mm_kernels *kern, dp_pool *pool, dp
         j.xa_stride = dp_mm_act_row_bytes(wt, k);
         if (!dp_mul_ok(j.xa_stride, (size_t)n, &act_bytes)) return DP_ERR_NOMEM;
         act_bytes = (act_bytes + 63) & ~(size_t)63;
-        if (kern->panel_bytes && n >= MM_PANEL_MIN_N(wt) && m >= DP_MM_PANEL_ROWS)
+        if (kern->panel_bytes && n >= mm_panel_min_n(wt, lay) && m >= DP_MM_PANEL_ROWS)
             j.panel_bytes = kern->panel_bytes(wt, k);
         if (j.panel_bytes) {
             j.panel_stride = j.panel_bytes + (j.x8 ? DP_MM_X8 * j.w_stride : 0);
@@ -797,7 +806,7 @@ dp_status dp_cpu_matmul_multi_with(const dp_mm_kernels *kern, dp_pool *pool, dp_
             return DP_ERR_INVALID_ARG;
         u_total += mm_units(p->m);
         if (mm_act_class(p->wt) != mm_act_class(parts[0].wt) ||
-            (kern->panel_bytes && n >= MM_PANEL_MIN_N(p->wt) && p->m >= DP_MM_PANEL_ROWS &&
+            (kern->panel_bytes && n >= mm_panel_min_n(p->wt, p->layout) && p->m >= DP_MM_PANEL_ROWS &&
              kern->panel_bytes(p->wt, k)))
             fused = false; /* mixed activation formats, or a product that takes the panel path */
     }

@@ -28,3 +28,23 @@ void dp_cpu_op_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, in
     const double sum = dp_sample_weights(l, vocab, a, pr, cd);
     *res = dp_sample_pick(pr, vocab, sum, a->rand01);
 }
+
+void dp_cpu_op_verify(dp_backend *b, dp_tensor *out, const dp_tensor *logits, const dp_tensor *ids, int k,
+                      int vocab) {
+    dp_cpu_ctx *c = dp_cpu_ctx_of(b);
+    if (k < 0 || vocab <= 0) {
+        dp_cpu_fail(c, DP_ERR_INVALID_ARG, "verify: bad args k=%d vocab=%d", k, vocab);
+        return;
+    }
+    if (!dp_cpu_check_f32(c, logits, ((int64_t)k + 1) * vocab, "verify", "logits") ||
+        !dp_cpu_check_i32(c, ids, (int64_t)k + 1, "verify", "ids") ||
+        !dp_cpu_check_i32(c, out, (int64_t)k + 2, "verify", "out"))
+        return;
+    const int32_t *prop = ids->data;
+    int32_t *res = out->data, r = 0;
+    for (;; r++) {
+        res[1 + r] = dp_sample_argmax((const float *)logits->data + (int64_t)r * vocab, vocab);
+        if (r == k || res[1 + r] != prop[1 + r]) break;
+    }
+    res[0] = r + 1;
+}

@@ -1,6 +1,7 @@
 /* ops_sample.c — token sampling on the GPU: one workgroup of kernels/sample.wgsl (greedy or
  * sample), same definition as the CPU sampler; the only thing the host reads back per token is
- * the 4-byte id in out. */
+ * the 4-byte id in out. verify: a speculative step's greedy comparison (backend.h), the same
+ * kernel file, so the step reads back only its few result ids. */
 #if defined(__wasm__)
 
 #include <math.h>
@@ -50,6 +51,29 @@ void wg_rec_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int r
     if (!prob) return;
     dp_gpu_binding bs[3] = {ob, lb, wg_at(3, wg_bind_buf(prob, 0, (uint32_t)vocab * 4))};
     wg_dispatch(c, "sample", "sample", wg, &p, sizeof p, bs, 3, 1, 1, 1);
+}
+
+void wg_rec_verify(dp_backend *b, dp_tensor *out, const dp_tensor *logits, const dp_tensor *ids, int k,
+                   int vocab) {
+    wg_ctx *c = wg_ctx_of(b);
+    if (k < 0 || vocab <= 0) {
+        wg_fail(c, DP_ERR_INVALID_ARG, "verify: bad args k=%d vocab=%d", k, vocab);
+        return;
+    }
+    dp_gpu_binding ob, lb, ib;
+    if (!wg_out(c, out, (int64_t)k + 2, 1, "verify", "out", &ob) ||
+        !wg_in(c, logits, ((int64_t)k + 1) * vocab, 2, "verify", "logits", &lb) ||
+        !wg_in(c, ids, (int64_t)k + 1, 4, "verify", "ids", &ib))
+        return;
+    if (out->dtype != DP_DTYPE_I32 || ids->dtype != DP_DTYPE_I32) {
+        wg_fail(c, DP_ERR_INVALID_ARG, "verify: out and ids must be i32");
+        return;
+    }
+    sample_params p = {(uint32_t)vocab, (uint32_t)k, 0.0f, 0, 1.0f, 0.0f, 0, 0};
+    if (!wg_unalias(c, &lb, ob) || !wg_unalias(c, &ib, ob)) return;
+    const char *wg = c->dev->max_invocations >= 1024 ? "WG=1024" : "";
+    dp_gpu_binding bs[3] = {ob, lb, ib};
+    wg_dispatch(c, "sample", "verify", wg, &p, sizeof p, bs, 3, 1, 1, 1);
 }
 
 #else

@@ -233,6 +233,8 @@ void wg_rec_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tens
                const dp_tensor *gate, const dp_tensor *up, const dp_tensor *down,
                const dp_expert_src *src, int n,
                int n_expert, int k, dp_act act);
+void wg_rec_verify(dp_backend *b, dp_tensor *out, const dp_tensor *logits, const dp_tensor *ids, int k,
+                   int vocab);
 void wg_rec_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int row, int vocab,
                   const dp_sample_args *a);
 

@@ -1,0 +1,51 @@
+#!/bin/sh
+# test_webgpu_spec.sh — speculative decoding on the WebGPU backend through the Node host
+# (tests/webgpu/spec.mjs): greedy output identical to plain greedy decode, with the target and its
+# draft on one backend and one readback per speculative step, for hf-tiny families with a q8_0
+# draft of the same family (f32 targets), prompt lookup, and the project's trained pair
+# (models/fable-21m-q4_k_m + models/fable-4m-q8_0, a few tokens: SwiftShader is slow). Then
+# `node web/doppler.mjs run --draft` against plain `run`.
+# Installs what is missing (web/deps.sh); skips (77) only when that is impossible here or the
+# fixtures are absent, and fails instead of skipping when CI is set.
+set -u
+ROOT=${DP_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+SHARED=${DP_SHARED:-$ROOT/../shared}
+TOOL=${DP_TOOL:-$ROOT/build/doppler}
+TMP=${DP_TMP:-/tmp}/webgpu_spec
+FIX=$SHARED/fixtures/hf-tiny
+skip() { echo "skip: $1"; [ -n "${CI:-}" ] && exit 1; exit 77; }
+[ -d "$FIX" ] || skip "no $FIX"
+[ -x "$TOOL" ] || skip "no doppler tool at $TOOL"
+[ -f "$ROOT/models/fable-21m-q4_k_m/manifest.json" ] || skip "no trained models in $ROOT/models"
+mkdir -p "$TMP/models"
+"$ROOT/web/deps.sh" || skip "web/deps.sh cannot install the WebGPU host"
+W=$(sh "$ROOT/tests/webgpu/wasm.sh" lib "$TMP") || exit 1
+FAMS="llama qwen3 gemma2"
+for f in $FAMS; do
+    "$TOOL" convert "$FIX/$f" "$TMP/models/$f" --dtype f32 >/dev/null 2>&1 &&
+        "$TOOL" convert "$FIX/$f" "$TMP/models/$f-q8" --quant q8_0 >/dev/null 2>&1 || { echo "convert $f failed"; exit 1; }
+done
+M=$TMP/models T=$ROOT/models/fable-21m-q4_k_m D=$ROOT/models/fable-4m-q8_0
+export DP_WASM="$W/dist/doppler.wasm"
+node "$ROOT/tests/webgpu/spec.mjs" 12 "1 37 211 5 88 400 37 211 5 17" \
+    "$M/llama:$M/llama-q8" "$M/qwen3:$M/qwen3-q8" "$M/gemma2:$M/gemma2-q8" "$M/llama:lookup"
+rc=$?
+[ $rc = 77 ] && skip "no WebGPU adapter"
+[ $rc = 0 ] || exit 1
+# the trained pair: 6 tokens after "The fork() system call" (ids from its tokenizer)
+ids=$(printf 'The fork() system call' | "$TOOL" tokenize "$T" 2>/dev/null)
+[ -n "$ids" ] || { echo "tokenize failed"; exit 1; }
+node "$ROOT/tests/webgpu/spec.mjs" 6 "$ids" "$T:$D" || exit 1
+# the command line: run --draft prints plain run's ids
+W2="node $ROOT/web/doppler.mjs --wasm $DP_WASM"
+plain=$($W2 run "$M/llama" --ids "1 37 211 5" -n 10 --greedy --print-ids --ignore-eos 2>/dev/null)
+got=$($W2 run "$M/llama" --ids "1 37 211 5" -n 10 --greedy --print-ids --ignore-eos --draft "$M/llama-q8" 2>"$TMP/err")
+if [ -n "$plain" ] && [ "$got" = "$plain" ] && grep -q 'speculative (draft): .* target passes' "$TMP/err"; then
+    echo "ok   web/doppler.mjs run --draft: identical to plain; $(cat "$TMP/err")"
+else
+    echo "FAIL web/doppler.mjs run --draft: '$got' vs '$plain'"; cat "$TMP/err"; exit 1
+fi
+$W2 run "$M/llama" --ids "1 37" -n 4 --temp 0.8 --draft "$M/llama-q8" >/dev/null 2>"$TMP/err"
+if [ $? = 1 ] && grep -q 'sampling (temperature > 0)' "$TMP/err"; then echo "ok   sampled speculation refused on webgpu: $(cat "$TMP/err")"
+else echo "FAIL sampled speculation on webgpu: $(cat "$TMP/err")"; exit 1; fi
+exit 0
