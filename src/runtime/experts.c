@@ -265,6 +265,16 @@ static dp_status x_verify_shard(dp_experts *x, uint32_t s, dp_error *e) {
     return DP_OK;
 }
 
+/* The bytes of piece p (len bytes at b) against its digest. */
+static dp_status x_check_piece(const dp_experts *x, const x_piece *p, const uint8_t *b, dp_error *e) {
+    uint8_t got[32];
+    dp_sha256(b, (size_t)p->len, got);
+    if (!memcmp(got, p->digest, 32)) return DP_OK;
+    return dp_err_set(e, DP_ERR_HASH, "shard %u (sha256:%s) bytes [%" PRIu64 ", %" PRIu64 ") do not match their "
+                      "SHA-256: the shard changed or is corrupt", p->shard, dp_rdrr_shard_hash(x->r, p->shard),
+                      p->lo, p->lo + p->len);
+}
+
 /* Read and verify every piece of en into slot memory dst. */
 static dp_status x_page_in(dp_experts *x, const x_entry *en, uint8_t *dst, dp_error *e) {
     dp_status st = DP_OK;
@@ -279,13 +289,7 @@ static dp_status x_page_in(dp_experts *x, const x_entry *en, uint8_t *dst, dp_er
             dp_err_prefix(e, "shard %u (sha256:%s)", p->shard, dp_rdrr_shard_hash(x->r, p->shard));
             break;
         }
-        uint8_t got[32];
-        dp_sha256(dst + p->slot_off, (size_t)p->len, got);
-        if (memcmp(got, p->digest, 32))
-            st = dp_err_set(e, DP_ERR_HASH, "shard %u (sha256:%s) bytes [%" PRIu64 ", %" PRIu64 ") do not match "
-                            "their SHA-256: the shard changed or is corrupt", p->shard,
-                            dp_rdrr_shard_hash(x->r, p->shard), p->lo, p->lo + p->len);
-        else x->st.source_bytes += p->len;
+        if ((st = x_check_piece(x, p, dst + p->slot_off, e)) == DP_OK) x->st.source_bytes += p->len;
     }
     return st;
 }
@@ -306,12 +310,7 @@ static dp_status x_map_in(dp_experts *x, const x_entry *en, bool *ok, dp_error *
             x_unmap(x);
             return DP_OK;
         }
-        uint8_t got[32];
-        dp_sha256(x->map_base[i] + p->lo, (size_t)p->len, got);
-        if (memcmp(got, p->digest, 32))
-            st = dp_err_set(e, DP_ERR_HASH, "shard %u (sha256:%s) bytes [%" PRIu64 ", %" PRIu64 ") do not match "
-                            "their SHA-256: the shard changed or is corrupt", p->shard,
-                            dp_rdrr_shard_hash(x->r, p->shard), p->lo, p->lo + p->len);
+        st = x_check_piece(x, p, x->map_base[i] + p->lo, e);
     }
     if (st != DP_OK) {
         x_unmap(x);
