@@ -206,6 +206,27 @@ int main(void) {
     p.expert_policy = "fifo";
     CHECK(dp_model_load(syn, &p, &m, &e) == DP_ERR_INVALID_ARG && strstr(e.msg, "fifo"));
 
+    /* a dense model ignores both knobs; the CPU backend ignores gpu_mem */
+    char dense[600];
+    snprintf(dense, sizeof dense, "%s/dense", base);
+    o.recipe = DP_RECIPE_F32;
+    CHECK_MSG(dp_synth("llama", "tiny", NULL, dense, &o, &e) == DP_OK, "synth dense: %s", e.msg);
+    p.ram_cache = 1;
+    p.gpu_mem = 1;
+    p.expert_policy = NULL;
+    m = NULL;
+    CHECK_MSG(dp_model_load(dense, &p, &m, &e) == DP_OK, "dense with paging knobs: %s", e.msg);
+    dp_paging_stats ds;
+    dp_model_paging_stats(m, &ds);
+    CHECK(m && !ds.paged);
+    dp_model_free(m);
+    p.ram_cache = 0;
+    m = NULL;
+    CHECK_MSG(dp_model_load(syn, &p, &m, &e) == DP_OK, "gpu_mem on the CPU backend: %s", e.msg);
+    dp_model_paging_stats(m, &ds);
+    CHECK(m && !ds.paged);
+    dp_model_free(m);
+
     const char *hf = t_shared("fixtures/hf-tiny/mixtral");
     if (!hf) {
         t_skip_part("hf-tiny/mixtral (fixtures absent)");

@@ -165,6 +165,21 @@ void cli_paging_report(const dp_model *m, int64_t tokens, FILE *f) {
             (double)s.source_bytes / 1048576.0 / t, (double)s.device_bytes / 1048576.0 / t, 1e3 * s.wait_s / t, s.top2_share);
 }
 
+void cli_paging_json(const dp_model *m, int64_t tokens, FILE *f) {
+    dp_paging_stats s;
+    dp_model_paging_stats(m, &s);
+    if (!s.paged) return;
+    double t = tokens > 0 ? (double)tokens : 1;
+    fprintf(f, ",\"paging\":{\"policy\":\"%s\",\"ram_slots\":%llu,\"slot_bytes\":%llu,\"device_slots\":%llu,"
+               "\"uses\":%llu,\"device_hits\":%llu,\"ram_hits\":%llu,\"source_reads\":%llu,\"tokens\":%lld,"
+               "\"source_bytes_per_token\":%.0f,\"device_bytes_per_token\":%.0f,\"wait_ms_per_token\":%.3f,"
+               "\"top2_share\":%.3f}",
+            s.policy, (unsigned long long)s.ram_slots, (unsigned long long)s.slot_bytes, (unsigned long long)s.device_slots,
+            (unsigned long long)s.uses, (unsigned long long)s.device_hits, (unsigned long long)s.ram_hits,
+            (unsigned long long)s.source_reads, (long long)tokens, (double)s.source_bytes / t, (double)s.device_bytes / t,
+            1e3 * s.wait_s / t, s.top2_share);
+}
+
 dp_status cli_load_paged(const char *dir, int threads, const cli_paging *pg, dp_model **m, dp_error *e) {
     dp_load_params p;
     dp_load_params_default(&p);

@@ -48,6 +48,8 @@ dp_status cli_load_paged(const char *dir, int threads, const cli_paging *pg, dp_
 /* "paging: ..." lines for a paged model (nothing for another): slots, hit rates per tier, bytes
  * read per token and time waiting, over `tokens` evaluated tokens. */
 void cli_paging_report(const dp_model *m, int64_t tokens, FILE *f);
+/* The same as a JSON member (",\"paging\":{...}") for bench --json; nothing when not paged. */
+void cli_paging_json(const dp_model *m, int64_t tokens, FILE *f);
 
 /* --lora DIR[:scale] of run, chat, eval and bench: an RDRR adapter and the scale to apply it at
  * (default 1: the adapter as trained). */

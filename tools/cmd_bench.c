@@ -226,6 +226,8 @@ int cmd_bench(int argc, char **argv) {
     bench_stats lp = bench_summarize(lpp, (int)reps), lg = bench_summarize(ltg, (int)reps);
     double gib = (double)dp_model_weight_bytes(m) / (1024.0 * 1024.0 * 1024.0);
     double params_b = (double)dp_model_n_params(m) / 1e9;
+    int64_t evaluated = 0; /* tokens, for the paging figures per token */
+    for (long q = 0; q < seqs; q++) evaluated += dp_ctx_n_evaluated(cs[q]);
     if (json) {
         printf("{\"model\":\"%s\",\"family\":\"%s\",\"dtype\":\"%s\",\"params_b\":%.3f,\"size_gib\":%.3f,"
                "\"backend\":\"cpu\",\"hardware\":\"%s\",\"threads\":%d,\"reps\":%ld",
@@ -243,6 +245,7 @@ int cmd_bench(int argc, char **argv) {
                        cost_pct(sg.mean, lg.mean));
             printf("}");
         }
+        cli_paging_json(m, evaluated, stdout);
         printf("}\n");
     } else {
         printf("model: %s (%s, %s, %.3f B params, %.2f GiB)\nhardware: %s, backend cpu, %d threads, %ld reps\n",
@@ -258,8 +261,6 @@ int cmd_bench(int argc, char **argv) {
             snprintf(label, sizeof label, "tg%ld%s%s", n_g, x, with ? " +lora" : "");
             if (n_g > 0) printf("| %-11s | %8.2f ± %5.2f |\n", label, g.mean, g.sd);
         }
-        int64_t evaluated = 0;
-        for (long q = 0; q < seqs; q++) evaluated += dp_ctx_n_evaluated(cs[q]);
         cli_paging_report(m, evaluated, stdout);
         if (lora.a && n_g > 0) printf("lora cost per generated token: %+.1f %% time\n", cost_pct(sg.mean, lg.mean));
         if (lora.a && n_p > 0) printf("lora cost per prompt token: %+.1f %% time\n", cost_pct(sp.mean, lp.mean));

@@ -86,6 +86,9 @@ typedef struct dp_expert_src {
     void *ud;
     int layer;
     dp_status (*fetch)(void *ud, int layer, int expert, dp_tensor w[3], dp_error *e);
+    /* may be NULL: expert x of `layer` is fetched next; the source may start reading it now
+       (while the caller computes with the expert fetched last) */
+    void (*prefetch)(void *ud, int layer, int expert);
 } dp_expert_src;
 
 typedef struct dp_backend dp_backend;

@@ -1,4 +1,7 @@
 /* io.c — readers over files (pread) and memory, whole-file helpers, paths. */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* O_DIRECT */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

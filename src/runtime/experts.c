@@ -7,6 +7,11 @@
 #include "base/sha256.h"
 #include "runtime/experts.h"
 
+#if !defined(__wasm__)
+#include <pthread.h>
+#define X_ASYNC 1 /* a page-in thread: the next selected expert is read while this one computes */
+#endif
+
 #define X_ALIGN 4096u /* slots and pieces in them: page-aligned, for uncached (O_DIRECT) reads */
 #define X_STAGE (4u << 20) /* streaming verification of a shared shard, in chunks */
 
@@ -29,6 +34,7 @@ typedef struct x_entry {
     float freq;           /* LFU count with aging */
     uint64_t last;        /* tick of the last use (LRU) */
     uint64_t uses;
+    bool fresh;           /* paged in by a prefetch, not used since: its first use is a read */
 } x_entry;
 
 typedef struct x_slot {
@@ -54,10 +60,26 @@ struct dp_experts {
     uint8_t *stage;
     x_slot *slots;
     uint32_t n_slots;
+    int32_t cur;          /* the entry fetched last (in use: never a prefetch's victim) */
+#ifdef X_ASYNC
+    /* one prefetch at a time: the thread pages entry job_ent into slot job_slot (owner -2 while
+       it does); the next fetch collects it. Only the thread touches the cache while busy. */
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool started, quit, busy;
+    int32_t job_ent, job_slot;
+    dp_status job_st;
+    dp_error job_err;
+    uint64_t job_bytes;
+#endif
     uint64_t slot_bytes;
     uint64_t tick, since_age, age_period;
     dp_paging_stats st;
 };
+
+static void x_start(dp_experts *x); /* the page-in thread (below) */
+static void x_stop(dp_experts *x);
 
 static dp_status x_tensor(dp_rdrr *r, int l, dp_wrole role, int x, const dp_rdrr_tensor **out, dp_error *e) {
     char name[128];
@@ -201,6 +223,8 @@ dp_status dp_experts_new(dp_rdrr *r, const dp_model_desc *d, uint64_t ram_bytes,
         return st;
     }
     x->age_period = n_ent;
+    x->cur = -1;
+    x_start(x);
     x->st.paged = 1;
     x->st.policy = x->lru ? (in_place ? "lru, misses in place" : "lru") : (in_place ? "lfu, misses in place" : "lfu");
     x->st.ram_slots = x->n_slots;
@@ -216,6 +240,7 @@ static void x_unmap(dp_experts *x) {
 
 void dp_experts_free(dp_experts *x) {
     if (!x) return;
+    x_stop(x);
     x_unmap(x);
     for (uint32_t i = 0; x->slots && i < x->n_slots; i++) dp_free(x->slots[i].raw);
     dp_free(x->slots);
@@ -265,8 +290,18 @@ static dp_status x_verify_shard(dp_experts *x, uint32_t s, dp_error *e) {
     return DP_OK;
 }
 
-/* Read and verify every piece of en into slot memory dst. */
-static dp_status x_page_in(dp_experts *x, const x_entry *en, uint8_t *dst, dp_error *e) {
+/* The bytes of piece p (len bytes at b) against its digest. */
+static dp_status x_check_piece(const dp_experts *x, const x_piece *p, const uint8_t *b, dp_error *e) {
+    uint8_t got[32];
+    dp_sha256(b, (size_t)p->len, got);
+    if (!memcmp(got, p->digest, 32)) return DP_OK;
+    return dp_err_set(e, DP_ERR_HASH, "shard %u (sha256:%s) bytes [%" PRIu64 ", %" PRIu64 ") do not match their "
+                      "SHA-256: the shard changed or is corrupt", p->shard, dp_rdrr_shard_hash(x->r, p->shard),
+                      p->lo, p->lo + p->len);
+}
+
+/* Read and verify every piece of en into slot memory dst; *bytes += what was read. */
+static dp_status x_page_in(dp_experts *x, const x_entry *en, uint8_t *dst, uint64_t *bytes, dp_error *e) {
     dp_status st = DP_OK;
     for (uint32_t i = en->piece0; i < en->piece0 + en->n_pieces && st == DP_OK; i++) {
         x_piece *p = &x->pieces[i];
@@ -279,13 +314,7 @@ static dp_status x_page_in(dp_experts *x, const x_entry *en, uint8_t *dst, dp_er
             dp_err_prefix(e, "shard %u (sha256:%s)", p->shard, dp_rdrr_shard_hash(x->r, p->shard));
             break;
         }
-        uint8_t got[32];
-        dp_sha256(dst + p->slot_off, (size_t)p->len, got);
-        if (memcmp(got, p->digest, 32))
-            st = dp_err_set(e, DP_ERR_HASH, "shard %u (sha256:%s) bytes [%" PRIu64 ", %" PRIu64 ") do not match "
-                            "their SHA-256: the shard changed or is corrupt", p->shard,
-                            dp_rdrr_shard_hash(x->r, p->shard), p->lo, p->lo + p->len);
-        else x->st.source_bytes += p->len;
+        if ((st = x_check_piece(x, p, dst + p->slot_off, e)) == DP_OK) *bytes += p->len;
     }
     return st;
 }
@@ -306,12 +335,7 @@ static dp_status x_map_in(dp_experts *x, const x_entry *en, bool *ok, dp_error *
             x_unmap(x);
             return DP_OK;
         }
-        uint8_t got[32];
-        dp_sha256(x->map_base[i] + p->lo, (size_t)p->len, got);
-        if (memcmp(got, p->digest, 32))
-            st = dp_err_set(e, DP_ERR_HASH, "shard %u (sha256:%s) bytes [%" PRIu64 ", %" PRIu64 ") do not match "
-                            "their SHA-256: the shard changed or is corrupt", p->shard,
-                            dp_rdrr_shard_hash(x->r, p->shard), p->lo, p->lo + p->len);
+        st = x_check_piece(x, p, x->map_base[i] + p->lo, e);
     }
     if (st != DP_OK) {
         x_unmap(x);
@@ -321,16 +345,115 @@ static dp_status x_map_in(dp_experts *x, const x_entry *en, bool *ok, dp_error *
     return DP_OK;
 }
 
-/* A free slot, else the policy's victim. */
-static uint32_t x_victim(const dp_experts *x) {
-    uint32_t best = 0;
+/* A free slot, else the policy's victim other than entry `keep`; -1 when there is none. */
+static int32_t x_victim(const dp_experts *x, int32_t keep) {
+    int32_t best = -1;
     for (uint32_t i = 0; i < x->n_slots; i++) {
-        if (x->slots[i].owner < 0) return i;
-        const x_entry *a = &x->ent[x->slots[i].owner], *b = &x->ent[x->slots[best].owner];
-        bool better = x->lru ? a->last < b->last : (a->freq < b->freq || (a->freq == b->freq && a->last < b->last));
-        if (better) best = i;
+        int32_t o = x->slots[i].owner;
+        if (o == -1) return (int32_t)i;
+        if (o < 0 || o == keep) continue;
+        const x_entry *a = &x->ent[o];
+        const x_entry *b = best < 0 ? NULL : &x->ent[x->slots[best].owner];
+        bool better = !b || (x->lru ? a->last < b->last : (a->freq < b->freq || (a->freq == b->freq && a->last < b->last)));
+        if (better) best = (int32_t)i;
     }
     return best;
+}
+
+#ifdef X_ASYNC
+static void *x_worker(void *arg) {
+    dp_experts *x = arg;
+    pthread_mutex_lock(&x->mu);
+    for (;;) {
+        while (!x->busy && !x->quit) pthread_cond_wait(&x->cv, &x->mu);
+        if (!x->busy) break; /* quit, nothing left to read */
+        pthread_mutex_unlock(&x->mu);
+        dp_error err = {0};
+        uint64_t bytes = 0;
+        dp_status st = x_page_in(x, &x->ent[x->job_ent], x->slots[x->job_slot].data, &bytes, &err);
+        pthread_mutex_lock(&x->mu);
+        x->job_st = st;
+        x->job_err = err;
+        x->job_bytes = bytes;
+        x->busy = false;
+        pthread_cond_broadcast(&x->cv);
+    }
+    pthread_mutex_unlock(&x->mu);
+    return NULL;
+}
+
+/* Wait for the prefetch in flight and settle it: its slot holds its expert, or is free again
+ * after a failure (reported by the fetch of that expert, which pages it in again). */
+static void x_collect(dp_experts *x) {
+    if (!x->started) return;
+    pthread_mutex_lock(&x->mu);
+    while (x->busy) pthread_cond_wait(&x->cv, &x->mu);
+    pthread_mutex_unlock(&x->mu);
+    if (x->job_ent < 0) return;
+    x_slot *sl = &x->slots[x->job_slot];
+    if (x->job_st == DP_OK) {
+        sl->owner = x->job_ent;
+        x->ent[x->job_ent].slot = x->job_slot;
+        x->ent[x->job_ent].fresh = true;
+        x->st.source_bytes += x->job_bytes;
+    } else {
+        sl->owner = -1;
+    }
+    x->job_ent = -1;
+}
+
+static void x_start(dp_experts *x) {
+    x->job_ent = -1;
+    if (x->in_place || x->n_slots < 2 || pthread_mutex_init(&x->mu, NULL)) return;
+    if (pthread_cond_init(&x->cv, NULL)) {
+        pthread_mutex_destroy(&x->mu);
+        return;
+    }
+    if (pthread_create(&x->th, NULL, x_worker, x)) { /* no thread: page-ins stay synchronous */
+        pthread_cond_destroy(&x->cv);
+        pthread_mutex_destroy(&x->mu);
+        return;
+    }
+    x->started = true;
+}
+
+static void x_stop(dp_experts *x) {
+    if (!x->started) return;
+    pthread_mutex_lock(&x->mu);
+    x->quit = true;
+    pthread_cond_broadcast(&x->cv);
+    pthread_mutex_unlock(&x->mu);
+    pthread_join(x->th, NULL);
+    pthread_cond_destroy(&x->cv);
+    pthread_mutex_destroy(&x->mu);
+    x->started = false;
+}
+#else
+static void x_collect(dp_experts *x) { (void)x; }
+static void x_start(dp_experts *x) { (void)x; }
+static void x_stop(dp_experts *x) { (void)x; }
+#endif
+
+void dp_experts_prefetch(void *ud, int layer, int expert) {
+    dp_experts *x = ud;
+    if (!x || layer < 0 || layer >= x->n_layers || expert < 0 || expert >= x->n_expert) return;
+#ifdef X_ASYNC
+    if (!x->started) return;
+    x_collect(x);
+    int32_t idx = layer * x->n_expert + expert;
+    if (x->ent[idx].slot >= 0) return;
+    int32_t s = x_victim(x, x->cur);
+    if (s < 0) return;
+    x_slot *sl = &x->slots[s];
+    if (sl->owner >= 0) x->ent[sl->owner].slot = -1;
+    sl->owner = -2; /* being read */
+    pthread_mutex_lock(&x->mu);
+    x->job_ent = idx;
+    x->job_slot = s;
+    x->busy = true;
+    pthread_cond_broadcast(&x->cv);
+    pthread_mutex_unlock(&x->mu);
+#endif
 }
 
 dp_status dp_experts_fetch(void *ud, int layer, int expert, dp_tensor w[3], dp_error *e) {
@@ -339,6 +462,9 @@ dp_status dp_experts_fetch(void *ud, int layer, int expert, dp_tensor w[3], dp_e
         return dp_err_set(e, DP_ERR_INVALID_ARG, "paging: no expert %d in layer %d", expert, layer);
     int32_t idx = layer * x->n_expert + expert;
     x_entry *en = &x->ent[idx];
+    double tw = dp_time_now();
+    x_collect(x); /* waiting for a prefetch is waiting for a page */
+    x->st.wait_s += dp_time_now() - tw;
     x->tick++;
     x->st.uses++;
     en->uses++;
@@ -348,7 +474,10 @@ dp_status dp_experts_fetch(void *ud, int layer, int expert, dp_tensor w[3], dp_e
         for (size_t i = 0; i < (size_t)x->n_layers * (size_t)x->n_expert; i++) x->ent[i].freq *= 0.5f;
     }
     x_unmap(x); /* the last in-place expert's mappings */
-    if (en->slot >= 0) {
+    if (en->slot >= 0 && en->fresh) {
+        x->st.source_reads++; /* read ahead by the prefetch: still a read, not a hit */
+        en->fresh = false;
+    } else if (en->slot >= 0) {
         x->st.ram_hits++;
     } else if (x->in_place) {
         double t0 = dp_time_now();
@@ -363,7 +492,7 @@ dp_status dp_experts_fetch(void *ud, int layer, int expert, dp_tensor w[3], dp_e
             x->st.source_reads++;
             for (uint32_t i = 0; i < en->n_pieces; i++) x->st.source_bytes += x->pieces[en->piece0 + i].len;
             /* admitted into a slot only when a slot is free or it is used more than the victim */
-            uint32_t s = x_victim(x);
+            int32_t s = x_victim(x, -1); /* no prefetch in this mode: every slot is settled */
             x_slot *sl = &x->slots[s];
             if (sl->owner >= 0 && x->ent[sl->owner].freq >= en->freq) {
                 en->last = x->tick;
@@ -385,12 +514,12 @@ dp_status dp_experts_fetch(void *ud, int layer, int expert, dp_tensor w[3], dp_e
         }
     }
     if (en->slot < 0) {
-        uint32_t s = x_victim(x);
+        int32_t s = x_victim(x, -1);
         x_slot *sl = &x->slots[s];
         if (sl->owner >= 0) x->ent[sl->owner].slot = -1;
         sl->owner = -1;
         double t0 = dp_time_now();
-        dp_status st = x_page_in(x, en, sl->data, e);
+        dp_status st = x_page_in(x, en, sl->data, &x->st.source_bytes, e);
         x->st.wait_s += dp_time_now() - t0;
         if (st != DP_OK) {
             dp_err_prefix(e, "paging layer %d expert %d", layer, expert);
@@ -401,6 +530,7 @@ dp_status dp_experts_fetch(void *ud, int layer, int expert, dp_tensor w[3], dp_e
         x->st.source_reads++;
     }
     en->last = x->tick;
+    x->cur = idx;
     uint8_t *base = x->slots[en->slot].data;
     for (int k = 0; k < 3; k++) {
         w[k] = en->proto[k];

@@ -30,9 +30,10 @@
  * every n_layers * n_expert accesses; ties go to the least recently used) or "lru". The expert
  * fetched last stays resident until the next fetch, so one slot is enough for any op.
  *
- * Allocation: the slots, the tables and a 4 MiB staging buffer for streaming verification are
- * allocated when the cache is made; a fetch allocates nothing. Not thread-safe (the model's
- * backend is used from one thread at a time). */
+ * Allocation: the slots, the tables, a 4 MiB staging buffer for streaming verification and the
+ * page-in thread are made with the cache; a fetch allocates nothing. Not thread-safe (the model's
+ * backend is used from one thread at a time); the page-in thread touches the cache only while the
+ * caller is computing, and every call waits for it first. */
 #ifndef DP_RUNTIME_EXPERTS_H
 #define DP_RUNTIME_EXPERTS_H
 
@@ -56,6 +57,12 @@ void dp_experts_free(dp_experts *x);
  * (gate, up, down) with tensors on its bytes, valid until the next fetch. The signature of
  * dp_expert_src.fetch (ud is the dp_experts). */
 dp_status dp_experts_fetch(void *ud, int layer, int expert, dp_tensor w[3], dp_error *e);
+
+/* A hint that `expert` of `layer` is fetched next (the signature of dp_expert_src.prefetch):
+ * when it is not resident and a slot other than the expert fetched last can be given up, a
+ * page-in thread starts reading it, and its fetch then waits only for what is left of that read
+ * (native builds; a no-op in the WebAssembly build and with in-place misses). */
+void dp_experts_prefetch(void *ud, int layer, int expert);
 
 /* The counters so far (doppler.h dp_paging_stats). */
 void dp_experts_stats(const dp_experts *x, dp_paging_stats *out);

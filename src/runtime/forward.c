@@ -140,7 +140,7 @@ static void ffn_block(const dp_pass *p, int l) {
         dp_tensor *router = &s->router;
         norm_in nf = {&s->h, &s->x, &lw->w[DP_W_FFN_NORM]};
         linear(p, l, &ROLE_ROUTER, &router, &s->h, 1, false, &nf, NULL);
-        dp_expert_src src = {m->experts, l, dp_experts_fetch};
+        dp_expert_src src = {m->experts, l, dp_experts_fetch, dp_experts_prefetch};
         OP(moe, &s->ffn_out, &s->h, &s->router, lw->experts[0], lw->experts[1], lw->experts[2],
            m->experts ? &src : NULL, n, d->n_expert, d->n_expert_used, d->act);
     } else {

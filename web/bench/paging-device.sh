@@ -25,6 +25,7 @@ cd "$ROOT"
 PART=${1:-q8}
 OUT=${OUT:-/tmp/dp-paging-out}
 MODELS=${MODELS:-build-dev/models} # ignored: kept between calls while the machine stays warm
+SHAPE=${SHAPE:-mixtral-8x7b}       # SHAPE=mixtral-tiny checks the script in seconds anywhere
 mkdir -p "$OUT" "$MODELS"
 T0=$(date +%s)
 note() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a "$OUT/paging.log"; }
@@ -45,7 +46,7 @@ synth() { # shape quant dir
 gen() { # tag model args...
     local tag=$1 m=$2
     shift 2
-    timeout "${GEN_TIMEOUT:-100}" /usr/bin/time -v "$D" run "$m" --ids "1 415 2918 349" -n "${GEN_N:-16}" --temp 0.8 \
+    timeout "${GEN_TIMEOUT:-100}" /usr/bin/time -v "$D" run "$m" --ids "1 415 1291 349" -n "${GEN_N:-16}" --temp 0.8 \
         --seed 1 --ignore-eos --print-ids --verbose "$@" >"$OUT/run-$tag.log" 2>&1 || note "run $tag FAILED or timed out"
     local tps rss disk
     tps=$(grep -o 'generated [0-9]* tokens ([0-9.]* tok/s)' "$OUT/run-$tag.log" | grep -o '[0-9.]* tok/s' || true)
@@ -58,23 +59,23 @@ gen() { # tag model args...
 
 case "$PART" in
 q8)
-    M="$MODELS/mixtral-8x7b-q8_0"
-    rm -rf "$MODELS/mixtral-8x7b-q4_k_m" "$MODELS/mixtral.gguf" # 64 GB of disk: one model at a time
-    synth mixtral-8x7b q8_0 "$M"
+    M="$MODELS/$SHAPE-q8_0"
+    rm -rf "$MODELS/$SHAPE-q4_k_m" "$MODELS/mixtral.gguf" # 64 GB of disk: one model at a time
+    synth "$SHAPE" q8_0 "$M"
     GEN_TIMEOUT=300 GEN_N=32 gen q8-ram16G "$M" --ram-cache 16G
     ;;
 q4)
-    M="$MODELS/mixtral-8x7b-q4_k_m"
-    rm -rf "$MODELS/mixtral-8x7b-q8_0"
-    synth mixtral-8x7b q4_k_m "$M"
+    M="$MODELS/$SHAPE-q4_k_m"
+    rm -rf "$MODELS/$SHAPE-q8_0"
+    synth "$SHAPE" q4_k_m "$M"
     for b in 4G 8G 16G; do gen "q4-ram$b" "$M" --ram-cache "$b"; done
     gen q4-unpaged "$M"
     ;;
 llama) # after q4 on the same warm machine (the model is kept in build-dev/models), or from scratch
-    M="$MODELS/mixtral-8x7b-q4_k_m"
-    rm -rf "$MODELS/mixtral-8x7b-q8_0"
+    M="$MODELS/$SHAPE-q4_k_m"
+    rm -rf "$MODELS/$SHAPE-q8_0"
     [ -n "${LLAMA_CPP:-}" ] && [ -x "$LLAMA_CPP/llama-bench" ] || { note "llama: set LLAMA_CPP to a carried folder with a CUDA llama-bench"; exit 2; }
-    [ -f "$MODELS/mixtral.gguf" ] || { synth mixtral-8x7b q4_k_m "$M"; "$D" export-gguf "$M" "$MODELS/mixtral.gguf" >"$OUT/export.log" 2>&1; }
+    [ -f "$MODELS/mixtral.gguf" ] || { synth "$SHAPE" q4_k_m "$M"; "$D" export-gguf "$M" "$MODELS/mixtral.gguf" >"$OUT/export.log" 2>&1; }
     note "gguf: $(du -sh "$MODELS/mixtral.gguf" | cut -f1)"
     for n in 32 24 16 0; do
         timeout 100 "$LLAMA_CPP/llama-bench" -m "$MODELS/mixtral.gguf" -p 0 -n 128 -r 1 -ngl 99 --n-cpu-moe "$n" -o jsonl \

@@ -152,6 +152,9 @@ void dp_cpu_op_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
             }
             ge = &w[0], ue = &w[1], de = &w[2];
             if (!moe_check_expert(c, ge, ue, de, d, f, e)) return;
+            int next = e + 1; /* read the next selected expert while this one computes */
+            while (next < n_expert && !count[next]) next++;
+            if (next < n_expert && src->prefetch) src->prefetch(src->ud, src->layer, next);
         }
         const int32_t *te = tok + start[e];
         const float *we = tw + start[e];
