@@ -230,13 +230,14 @@ X="$SITE/x"; UX="http://127.0.0.1:$((B+1))/x"
   { echo "FAIL synth (lazy MoE)"; exit 1; }
 NSX=$(ls "$X/shards" | wc -l)
 CA="$W/cache"
+runx() { "$T" --cache "$CA" run "$UX" --ids "1 5 9 13" -n 4 --greedy --print-ids "$@"; }
 : >"$LOG"
 "$T" --cache "$CA" info "$UX" >/dev/null 2>"$W/i.err" || { bad "info URL"; cat "$W/i.err"; }
 n0=$(grep -c "/shards/" "$LOG")
 [ "$n0" -eq 0 ] && ok "info URL: manifest only, 0 shards fetched" || bad "info URL fetched $n0 shards"
 want=$("$T" run "$X" --ids "1 5 9 13" -n 4 --greedy --print-ids 2>/dev/null)
 : >"$LOG"
-got=$("$T" --cache "$CA" run "$UX" --ids "1 5 9 13" -n 4 --greedy --print-ids --verbose 2>"$W/lr.err")
+got=$(runx --verbose 2>"$W/lr.err")
 inc=$(ls "$CA/shards" | grep -c '\.bin$')
 [ -n "$want" ] && [ "$got" = "$want" ] && ok "run URL (experts paged) = unpaged run on the local copy: $got" ||
   { bad "run URL: '$got' vs '$want'"; cat "$W/lr.err"; }
@@ -268,11 +269,11 @@ if [ "$#" -eq 7 ] && [ "$7" = same ] && [ "$1" -lt "$NSX" ] && [ "$4" -lt "$5" ]
 else bad "run URL fetched: ${chk:-?} (fetches, distinct, dense, routed, experts, paged in, set) of $NSX, the cache holds $inc"; cat "$W/lr.err"; fi
 store_clean "$CA/shards" && ok "the cache is clean" || bad "cache not clean"
 : >"$LOG"
-"$T" --cache "$CA" run "$UX" --ids "1 5 9 13" -n 4 --greedy --print-ids >/dev/null 2>&1
+runx >/dev/null 2>&1
 n2=$(grep -c "/shards/" "$LOG")
 [ "$n2" -eq 0 ] && ok "second run URL: 0 shards fetched" || bad "second run fetched $n2"
 # --ram-cache overrides the default: one slot per layer's 2 experts still gives the same tokens
-got=$("$T" --cache "$CA" run "$UX" --ids "1 5 9 13" -n 4 --greedy --print-ids --ram-cache 2M --verbose 2>"$W/lr2.err")
+got=$(runx --ram-cache 2M --verbose 2>"$W/lr2.err")
 [ "$got" = "$want" ] && grep -q "paging: lfu, [0-9]* RAM slots" "$W/lr2.err" &&
   ok "run URL --ram-cache 2M: $(grep -o '[0-9]* RAM slots of [0-9.]* MiB' "$W/lr2.err"), same tokens" ||
   { bad "run URL --ram-cache 2M: '$got'"; cat "$W/lr2.err"; }
@@ -280,7 +281,7 @@ got=$("$T" --cache "$CA" run "$UX" --ids "1 5 9 13" -n 4 --greedy --print-ids --
 set -- $(ls "$CA/shards"); hc=$(basename "$1" .bin)
 printf '\001' | dd of="$CA/shards/$hc.bin" bs=1 seek=100 conv=notrunc 2>/dev/null
 : >"$LOG"
-got=$("$T" --cache "$CA" run "$UX" --ids "1 5 9 13" -n 4 --greedy --print-ids 2>"$W/lf.err")
+got=$(runx 2>"$W/lf.err")
 n3=$(grep -c "/shards/$hc" "$LOG")
 [ "$got" = "$want" ] && [ "$n3" -ge 1 ] && grep -q "does not match" "$W/lf.err" &&
   ok "flipped cached shard: caught, fetched again ($n3 request), same tokens" || { bad "flip in the cache (n=$n3)"; cat "$W/lf.err"; }
