@@ -13,8 +13,10 @@
 #     a bit flip in a cached shard (verify names it, run refuses it, pull and the lazy mount
 #     fetch it again): never a corrupt final file;
 #   - the cache's budget: a second model evicts the first one's shards, a model over it fails;
-#   - `doppler run URL` on a lazily mounted MoE model fetches only the shards it reads (counted in
-#     the source's log and in the cache), `info URL` none, a second run none.
+#   - `doppler run URL` on a lazily mounted MoE model (4 layers x 16 experts, skewed routing) pages
+#     its experts and fetches only the dense shards and those of the experts it routes to (the set
+#     checked against the manifest, counted in the source's log, the cache and run --verbose),
+#     with the unpaged local run's tokens; `info URL` fetches none, a second run none.
 # Needs python3, libmicrohttpd (serve) and the shared llama-spm GGUF vocabulary (tokenizer).
 set -u
 T=${DP_TOOL:?}; S=${DP_SHARED:?}; ROOT=${DP_ROOT:-.}
@@ -217,29 +219,69 @@ printf '\001' | dd of="$P/shards/$hf.bin" bs=1 seek=4096 conv=notrunc 2>/dev/nul
 "$T" pull "$(u 8)" "$P" --id "$ID" --quiet 2>/dev/null && "$T" verify "$P" >/dev/null 2>&1 &&
   ok "pull over the flipped copy re-verifies and fetches it again" || bad "pull did not repair the flip"
 
-# --- doppler run URL: a lazy mount fetches only what the run reads
+# --- doppler run URL: a lazy mount fetches only the shards the run reads. A Mixtral of 4 layers x
+# 16 experts (top-2, skewed routers), each expert in shards of its own: a mounted MoE model pages
+# its experts (a RAM expert cache by default), so a short run fetches the dense shards and the
+# shards of the experts it routes to, nothing else.
+sed 's/"num_hidden_layers": 2/"num_hidden_layers": 4/; s/"num_local_experts": 8/"num_local_experts": 16/' \
+  "$W/cfg.json" >"$W/cfgx.json"
+X="$SITE/x"; UX="http://127.0.0.1:$((B+1))/x"
+"$T" synth --config "$W/cfgx.json" --quant q8_0 --shard-mb 1 --router-skew 1 --tokenizer "$tok" "$X" >/dev/null 2>&1 ||
+  { echo "FAIL synth (lazy MoE)"; exit 1; }
+NSX=$(ls "$X/shards" | wc -l)
 CA="$W/cache"
+runx() { "$T" --cache "$CA" run "$UX" --ids "1 5 9 13" -n 4 --greedy --print-ids "$@"; }
 : >"$LOG"
-"$T" --cache "$CA" info "$(u 1)" >/dev/null 2>"$W/i.err" || { bad "info URL"; cat "$W/i.err"; }
+"$T" --cache "$CA" info "$UX" >/dev/null 2>"$W/i.err" || { bad "info URL"; cat "$W/i.err"; }
 n0=$(grep -c "/shards/" "$LOG")
 [ "$n0" -eq 0 ] && ok "info URL: manifest only, 0 shards fetched" || bad "info URL fetched $n0 shards"
-want=$("$T" run "$M" --ids "1 5 9 13" -n 6 --greedy --print-ids 2>/dev/null)
+want=$("$T" run "$X" --ids "1 5 9 13" -n 4 --greedy --print-ids 2>/dev/null)
 : >"$LOG"
-got=$("$T" --cache "$CA" run "$(u 1)" --ids "1 5 9 13" -n 6 --greedy --print-ids 2>"$W/lr.err")
-n1=$(grep -c "/shards/" "$LOG"); inc=$(ls "$CA/shards" | grep -c '\.bin$')
-[ "$got" = "$want" ] && ok "run URL = run on the local copy: $got" || { bad "run URL: '$got' vs '$want'"; cat "$W/lr.err"; }
-[ "$n1" -eq "$inc" ] && [ "$n1" -le "$NSH" ] && ok "run URL fetched $n1 of $NSH shards (the ones the loader reads; the cache holds $inc)" ||
-  bad "run URL fetched $n1 shards, the cache holds $inc, the model has $NSH"
-store_clean "$CA/shards" && "$T" verify "$(ls -d "$CA"/models/*)" >/dev/null 2>&1 && ok "the mounted folder verifies" || bad "cache not clean"
+got=$(runx --verbose 2>"$W/lr.err")
+inc=$(ls "$CA/shards" | grep -c '\.bin$')
+[ -n "$want" ] && [ "$got" = "$want" ] && ok "run URL (experts paged) = unpaged run on the local copy: $got" ||
+  { bad "run URL: '$got' vs '$want'"; cat "$W/lr.err"; }
+# the fetched set = the dense shards + the shards of the experts paged in; as many experts as
+# the run read from its source (run --verbose), fewer than the model has
+reads=$(sed -n 's/^paging: \([0-9]*\) expert uses over .* read from source \([0-9.]*\) %.*/\1 \2/p' "$W/lr.err")
+sed -n 's|.* /x/shards/\([0-9a-f]*\)\.bin .*|\1|p' "$LOG" >"$W/fetched"
+chk=$("$PY" - "$X/manifest.json" "$W/fetched" ${reads:-0 0} <<'EOF'
+import json, re, sys
+m = json.load(open(sys.argv[1])); fetched = open(sys.argv[2]).read().split()
+uses, pct = int(sys.argv[3]), float(sys.argv[4]); paged = round(uses * pct / 100)
+hexes = [s["hash"].split(":")[1] for s in m["shards"]]
+dense, experts = set(), {}
+for name, t in m["tensors"].items():
+    sh = {hexes[sp["shard"]] for sp in t["spans"]}
+    x = re.match(r"blk\.(\d+)\.[a-z_]+\.(\d+)\.weight$", name)
+    if x: experts.setdefault(x.groups(), set()).update(sh)
+    else: dense |= sh
+got = set(fetched)
+routed = {k for k, sh in experts.items() if sh & got}
+want = dense.union(*[experts[k] for k in routed]) if routed else dense
+print(len(fetched), len(got), len(dense), len(routed), len(experts), paged,
+      "same" if got == want and len(fetched) == len(got) and len(routed) == paged else "differ")
+EOF
+)
+set -- $chk
+if [ "$#" -eq 7 ] && [ "$7" = same ] && [ "$1" -lt "$NSX" ] && [ "$4" -lt "$5" ] && [ "$1" -eq "$inc" ]; then
+  ok "run URL fetched $1 of $NSX shards: the $3 dense ones + those of the $4 of $5 experts it routed to (= the $6 paged in), each once"
+else bad "run URL fetched: ${chk:-?} (fetches, distinct, dense, routed, experts, paged in, set) of $NSX, the cache holds $inc"; cat "$W/lr.err"; fi
+store_clean "$CA/shards" && ok "the cache is clean" || bad "cache not clean"
 : >"$LOG"
-"$T" --cache "$CA" run "$(u 1)" --ids "1 5 9 13" -n 6 --greedy --print-ids >/dev/null 2>&1
+runx >/dev/null 2>&1
 n2=$(grep -c "/shards/" "$LOG")
 [ "$n2" -eq 0 ] && ok "second run URL: 0 shards fetched" || bad "second run fetched $n2"
+# --ram-cache overrides the default: one slot per layer's 2 experts still gives the same tokens
+got=$(runx --ram-cache 2M --verbose 2>"$W/lr2.err")
+[ "$got" = "$want" ] && grep -q "paging: lfu, [0-9]* RAM slots" "$W/lr2.err" &&
+  ok "run URL --ram-cache 2M: $(grep -o '[0-9]* RAM slots of [0-9.]* MiB' "$W/lr2.err"), same tokens" ||
+  { bad "run URL --ram-cache 2M: '$got'"; cat "$W/lr2.err"; }
 # a bit flip in the cache: caught before use, fetched again, same answer
 set -- $(ls "$CA/shards"); hc=$(basename "$1" .bin)
 printf '\001' | dd of="$CA/shards/$hc.bin" bs=1 seek=100 conv=notrunc 2>/dev/null
 : >"$LOG"
-got=$("$T" --cache "$CA" run "$(u 1)" --ids "1 5 9 13" -n 6 --greedy --print-ids 2>"$W/lf.err")
+got=$(runx 2>"$W/lf.err")
 n3=$(grep -c "/shards/$hc" "$LOG")
 [ "$got" = "$want" ] && [ "$n3" -ge 1 ] && grep -q "does not match" "$W/lf.err" &&
   ok "flipped cached shard: caught, fetched again ($n3 request), same tokens" || { bad "flip in the cache (n=$n3)"; cat "$W/lf.err"; }

@@ -191,6 +191,9 @@ dp_status cli_load_paged(const char *dir, int threads, const cli_paging *pg, dp_
         p.expert_policy = pg->policy;
         p.expert_in_place = pg->in_place;
     }
+    /* A lazy mount pages a MoE model's experts by default (a dense model ignores ram_cache), so
+     * the shards of experts no token routes to are never fetched. */
+    if (p.shards && !p.ram_cache) p.ram_cache = cli_mount_ram_cache();
     bool tty = isatty(2);
     if (tty) p.progress = progress;
     dp_status st = dp_model_load(dir, &p, m, e);

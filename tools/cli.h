@@ -90,5 +90,8 @@ bool cli_is_url(const char *s);
 const char *cli_model_dir(const char *cmd, const char *arg);
 /* The lazy shard source of a folder cli_model_dir mounted, else NULL. */
 const dp_shard_source *cli_mount_source(const char *dir);
+/* The RAM expert cache a mounted MoE model gets when --ram-cache is not given: a quarter of
+ * physical memory (1 GiB when unknown). */
+uint64_t cli_mount_ram_cache(void);
 
 #endif

@@ -102,3 +102,8 @@ const dp_shard_source *cli_mount_source(const char *dir) {
         if (!strcmp(dp_mount_dir(mounts[k].m), dir)) return dp_mount_source(mounts[k].m);
     return NULL;
 }
+
+uint64_t cli_mount_ram_cache(void) {
+    uint64_t total = dp_mem_total();
+    return total ? total / 4 : (uint64_t)1 << 30;
+}
