@@ -262,31 +262,32 @@ fn nmatvec3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3:
   }
 }
 
-// out[j, :] = x[j, :] through the CPU's 8-bit activation blocks (q8_0: d = f16(amax / 127),
-// q = round(x * 127 / amax); q8_K: iscale = -127 / (the value of largest magnitude), q =
-// min(127, round(iscale * x)), d = 1 / iscale), so products match the CPU's integer dot
-// products up to summation order: one invocation per block of QB values, over n * k / QB blocks.
+// The CPU's 8-bit activation block of QB values of x from base (q8_0: d = f16(amax / 127),
+// multiplier 127 / amax; q8_K: multiplier iscale = -127 / (the value of largest magnitude), d =
+// 1 / iscale): (d, multiplier); the block's values are q = min(127, round(x * multiplier)), x ~ d * q.
+fn q8_scale(base: u32) -> vec2<f32> {
+  var a = 0.0;
+  var m = 0.0;
+  for (var e = 0u; e < QB; e = e + 1u) { let v = x[base + e]; if (abs(v) > a) { a = abs(v); m = v; } }
+  if (QB == 32u) {
+    var id = 0.0;
+    if (a != 0.0) { id = 127.0 / a; }
+    return vec2<f32>(unpack2x16float(pack2x16float(vec2<f32>(a / 127.0, 0.0))).x, id);
+  }
+  if (a == 0.0) { return vec2<f32>(0.0); }
+  let iscale = -127.0 / m;
+  return vec2<f32>(1.0 / iscale, iscale);
+}
+
+// out[j, :] = x[j, :] through the CPU's 8-bit activation blocks (q8_scale), so products match the
+// CPU's integer dot products up to summation order: one invocation per block of QB values, over
+// n * k / QB blocks.
 @compute @workgroup_size(WG)
 fn act_quant(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
              @builtin(local_invocation_index) li: u32) {
   let bi = (wid.x + wid.y * nw3.x) * WG + li;
   if (QB == 0u || bi >= p.n * p.k / QB) { return; }
   let base = bi * QB;
-  var a = 0.0;
-  var m = 0.0;
-  for (var e = 0u; e < QB; e = e + 1u) { let v = x[base + e]; if (abs(v) > a) { a = abs(v); m = v; } }
-  for (var e = 0u; e < QB; e = e + 1u) {
-    let v = x[base + e];
-    var q = 0.0;
-    if (QB == 32u) {
-      let d = unpack2x16float(pack2x16float(vec2<f32>(a / 127.0, 0.0))).x;
-      var id = 0.0;
-      if (a != 0.0) { id = 127.0 / a; }
-      q = d * round(v * id);
-    } else if (a != 0.0) {
-      let iscale = -127.0 / m;
-      q = (1.0 / iscale) * min(127.0, round(iscale * v));
-    }
-    out[base + e] = q;
-  }
+  let s = q8_scale(base);
+  for (var e = 0u; e < QB; e = e + 1u) { out[base + e] = s.x * min(127.0, round(x[base + e] * s.y)); }
 }

@@ -51,9 +51,18 @@ for (const kv of (process.env.DP_TUNE ?? '').split(',').filter(Boolean)) {
   out(`tune ${k}=${v}: ${r === 0 ? 'ok' : 'FAILED'}`);
   if (r) process.exit(1);
 }
+// DP_KINDS="matmul,fused": only the cases of those kinds (ops_test.c's kind_name)
+const kinds = (process.env.DP_KINDS ?? '').split(',').filter(Boolean);
+const kindOf = (i) => {
+  const p = x.t_kind(i), m = new Uint8Array(instance.exports.memory.buffer);
+  let e = p;
+  while (m[e]) e++;
+  return new TextDecoder().decode(m.subarray(p, e));
+};
 let fails = 0, ran = 0;
 const t0 = performance.now();
 for (let i = Number(first); i < Math.min(n, Number(last) + 1); i++) {
+  if (kinds.length && !kinds.includes(kindOf(i))) continue;
   const tc = performance.now();
   const r = x.t_begin(i);
   if (r === 0) break;

@@ -11,6 +11,7 @@
 #include "backend/webgpu/wg_internal.h"
 
 static void dev_free(wg_dev *d) {
+    wg_cmds_flush(); /* the list may name the buffers and bind groups below */
     wg_cache_free(d);
     for (uint32_t i = 0; i < d->dead_n; i++) dp_gpu_buffer_destroy(d->dead[i]);
     if (d->uni_buf) dp_gpu_buffer_destroy(d->uni_buf);
@@ -112,9 +113,7 @@ static dp_status wg_tensor_read(dp_backend *b, const dp_tensor *t, uint64_t off,
                           (unsigned long long)off, (unsigned long long)n,
                           (unsigned long long)t->nbytes);
     if (n) {
-        wg_claim_encoder(c);
-        dp_gpu_read(t->handle, (uint32_t)(t->offset + off), (uint32_t)n, dst);
-        c->dev->stats.reads++;
+        wg_read(c, t->handle, (uint32_t)(t->offset + off), (uint32_t)n, dst);
     }
     wg_submit(c);
     return DP_OK;
@@ -274,9 +273,14 @@ dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_e
     else if (!strcmp(key, "fuse") && (value == 0 || value == 1)) c->dev->fuse = value;
     else if (!strcmp(key, "act_quant") && (value == 0 || value == 1)) c->dev->act_quant = value;
     else if (!strcmp(key, "matvec_unroll") && (value == 1 || value == 2 || value == 4 || value == 8)) c->dev->unroll = value;
-    else
+    else if (!strcmp(key, "matvec_i8") && (value == 0 || value == 1)) {
+        if (value && !(c->dev->features & DP_GPU_FEATURE_DOT4I8))
+            return dp_err_set(e, DP_ERR_UNSUPPORTED, "webgpu tune: matvec_i8 needs WGSL's "
+                              "packed_4x8_integer_dot_product, which this device lacks");
+        c->dev->matvec_i8 = value;
+    } else
         return dp_err_set(e, DP_ERR_INVALID_ARG,
-                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|..|256, fuse 0|1, act_quant 0|1, matvec_unroll 1|2|4|8)",
+                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|..|256, fuse 0|1, act_quant 0|1, matvec_unroll 1|2|4|8, matvec_i8 0|1)",
                           key, value);
     return DP_OK;
 }

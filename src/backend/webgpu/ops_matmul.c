@@ -124,6 +124,36 @@ bool wg_actq_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_
     return true;
 }
 
+/* the weights_<t>_i8 kernel (kernels/weights/i8/<t>.wgsl), NULL when t has none */
+static const char *weights_i8_file(dp_dtype t) {
+    switch (t) {
+    case DP_DTYPE_Q8_0: return "weights_q8_0_i8";
+    case DP_DTYPE_Q4_K: return "weights_q4_k_i8";
+    case DP_DTYPE_Q6_K: return "weights_q6_k_i8";
+    default: return NULL;
+    }
+}
+
+const char *wg_matvec_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_t k) {
+    const char *i8 = c->dev->matvec_i8 ? weights_i8_file(t) : NULL;
+    if (!i8) return wg_actq_input(c, t, x, n, k) ? wg_weights_file(t) : NULL;
+    uint64_t qb = (uint64_t)dp_dtype_act_block(t);
+    uint64_t bytes = n * (k / qb) * (qb / 4 + 1) * 4;
+    if (!n || k % qb || n * k * 4 > UINT32_MAX) {
+        wg_fail(c, DP_ERR_INVALID_ARG, "matvec_i8: rows of %llu values are not whole blocks of %llu",
+                (unsigned long long)k, (unsigned long long)qb);
+        return NULL;
+    }
+    uint32_t q = wg_scratch(c, WG_SCR_ACTQ, bytes);
+    if (!q) return NULL;
+    wg_weights_params ap = {(uint32_t)n, (uint32_t)k, 0, 0, 1.0f, 0, 0, 0, 0, 0, 0, 0.0f, 0, 0};
+    dp_gpu_binding qo = wg_at(1, wg_bind_buf(q, 0, (uint32_t)bytes));
+    dp_gpu_binding ab[2] = {qo, wg_at(3, *x)};
+    wg_dispatch_flat(c, i8, "act_pack", "", &ap, sizeof ap, ab, 2, (n * k / qb + 255) / 256);
+    *x = wg_at(x->binding, qo);
+    return i8;
+}
+
 uint32_t wg_matvec_tpr(dp_dtype t, int64_t k) {
     uint32_t units = (uint32_t)(k / weights_unit(t)), tpr = 1;
     while (tpr * 2 <= units && tpr < 32) tpr *= 2;
@@ -182,12 +212,13 @@ void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
         uint32_t rows_per_wg, gx, gy;
         char consts[48];
         wg_matvec_config(c, w->dtype, k, m, &rows_per_wg, consts, sizeof consts);
-        if (!wg_actq_input(c, w->dtype, &xb, (uint64_t)n, (uint64_t)k)) return;
+        const char *mv = wg_matvec_input(c, w->dtype, &xb, (uint64_t)n, (uint64_t)k);
+        if (!mv) return;
         wg_weights_params p = {(uint32_t)n, (uint32_t)k, (uint32_t)m, rb, 1.0f, accumulate, 0, 0, 0, 0,
                                0, 0.0f, 0, 0};
         wg_grid(c, ((uint64_t)m + rows_per_wg - 1) / rows_per_wg, &gx, &gy);
         dp_gpu_binding bs[3] = {o, wb, xb};
-        wg_dispatch(c, file, "matvec", consts, &p, sizeof p, bs, 3, gx, gy, (uint32_t)n);
+        wg_dispatch(c, mv, "matvec", consts, &p, sizeof p, bs, 3, gx, gy, (uint32_t)n);
         return;
     }
 
