@@ -26,6 +26,7 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read_write> outh: array<u32>;   // dequant_h: f16 pairs
 @group(0) @binding(2) var<storage, read> W: array<u32>;
 @group(0) @binding(3) var<storage, read> ids: array<i32>;     // get_rows
 @group(0) @binding(3) var<storage, read> x: array<f32>;       // matvec, moe_matvec, nmatvec, act_quant
@@ -90,6 +91,24 @@ fn dequant(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: 
   let t = (wid.x + wid.y * nw3.x) * WG + li;
   if (t >= p.n * p.k) { return; }
   out[t] = w_elem(&W, (p.r0 + t / p.k) * p.row_bytes, t % p.k);
+}
+
+// Rows r0 .. r0 + n of W as f16 pairs (pack2x16float) for matmul_sgmat.wgsl: outh[(r - r0) * k / 2 + c / 2]
+// holds values c, c + 1 of row r; rows from m on (the padding up to n) are zeros. k is even. One
+// invocation per pair.
+@compute @workgroup_size(WG)
+fn dequant_h(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
+             @builtin(local_invocation_index) li: u32) {
+  let t = (wid.x + wid.y * nw3.x) * WG + li;
+  let hk = p.k / 2u;
+  if (t >= p.n * hk) { return; }
+  let r = p.r0 + t / hk;
+  let c = (t % hk) * 2u;
+  var v = vec2<f32>(0.0);
+  if (r < p.m) {
+    v = vec2<f32>(w_elem(&W, r * p.row_bytes, c), w_elem(&W, r * p.row_bytes, c + 1u));
+  }
+  outh[t] = pack2x16float(clamp(v, vec2<f32>(-65504.0), vec2<f32>(65504.0)));
 }
 
 // ---- matrix-vector products ----

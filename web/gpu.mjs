@@ -11,7 +11,7 @@
 
 const STORAGE = 1, UNIFORM = 2;
 
-export async function requestDevice(gpu, { powerPreference = 'high-performance', features: want = ['shader-f16', 'subgroups', 'timestamp-query'] } = {}) {
+export async function requestDevice(gpu, { powerPreference = 'high-performance', features: want = ['shader-f16', 'subgroups', 'timestamp-query', 'chromium-experimental-subgroup-matrix'] } = {}) {
   const adapter = await gpu.requestAdapter({ powerPreference });
   if (!adapter) throw new Error('WebGPU: no adapter');
   const L = adapter.limits;
@@ -26,7 +26,8 @@ export async function requestDevice(gpu, { powerPreference = 'high-performance',
   };
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
   const info = adapter.info ?? {};
-  return { adapter, device, info: { vendor: info.vendor, architecture: info.architecture, description: info.description, features: requiredFeatures } };
+  return { adapter, device, info: { vendor: info.vendor, architecture: info.architecture, description: info.description, features: requiredFeatures,
+                                    subgroupMatrixConfigs: (info.subgroupMatrixConfigs ?? []).map((c) => `${c.componentType}x${c.M}x${c.N}x${c.K}->${c.resultComponentType}`) } };
 }
 
 export class GpuHost {
@@ -85,7 +86,10 @@ export class GpuHost {
     if (this.device.features.has('subgroups')) f |= 2;
     const wgsl = (globalThis.navigator?.gpu ?? globalThis.__dopplerGpu)?.wgslLanguageFeatures;
     if (wgsl?.has('packed_4x8_integer_dot_product')) f |= 4;
-    if (this.device.features.has('chromium-experimental-subgroup-matrix')) f |= 8;
+    // matmul_sgmat.wgsl's matrices: f16 16x16x16 with f32 results
+    const sm = this.device.adapterInfo?.subgroupMatrixConfigs ?? [];
+    if (this.device.features.has('chromium-experimental-subgroup-matrix') &&
+        sm.some((c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === 16 && c.N === 16 && c.K === 16)) f |= 8;
     return f;
   }
 

@@ -278,9 +278,15 @@ dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_e
             return dp_err_set(e, DP_ERR_UNSUPPORTED, "webgpu tune: matvec_i8 needs WGSL's "
                               "packed_4x8_integer_dot_product, which this device lacks");
         c->dev->matvec_i8 = value;
+    } else if (!strcmp(key, "prefill_sgmat") && (value == 0 || value == 1)) {
+        const uint32_t need = DP_GPU_FEATURE_F16 | DP_GPU_FEATURE_SUBGROUP_MATRIX;
+        if (value && (c->dev->features & need) != need)
+            return dp_err_set(e, DP_ERR_UNSUPPORTED, "webgpu tune: prefill_sgmat needs shader-f16 and "
+                              "chromium-experimental-subgroup-matrix with f16 16x16x16 matrices");
+        c->dev->prefill_sgmat = value;
     } else
         return dp_err_set(e, DP_ERR_INVALID_ARG,
-                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|..|256, fuse 0|1, act_quant 0|1, matvec_unroll 1|2|4|8, matvec_i8 0|1)",
+                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|..|256, fuse 0|1, act_quant 0|1, matvec_unroll 1|2|4|8, matvec_i8 0|1, prefill_sgmat 0|1)",
                           key, value);
     return DP_OK;
 }

@@ -6,7 +6,10 @@
  *   n <= WG_MATVEC_MAX_N: weights_<type>:matvec reads the stored weights directly, TPR
  *     invocations per output value (decode);
  *   larger n: the tiled f32 product (prefill). Non-f32 weights are first expanded to f32 into
- *     scratch by weights_<type>:dequant, WG_DEQ_BUDGET bytes of rows at a time. */
+ *     scratch by weights_<type>:dequant, WG_DEQ_BUDGET bytes of rows at a time;
+ *     or, with prefill_sgmat, matmul_sgmat:main on the matrix units: x to f16 by
+ *     matmul_sgmat:x_half, the weights to f16 by weights_<type>:dequant_h, both padded to whole
+ *     64-row tiles. */
 #if defined(__wasm__)
 
 #include <stdio.h>
@@ -195,6 +198,45 @@ typedef struct tiled_params {
     uint32_t n, k, m, col0, out_stride, accumulate;
 } tiled_params;
 
+#define WG_SGMAT_TILE 64u
+
+static uint64_t round_up(uint64_t v, uint64_t to) { return (v + to - 1) / to * to; }
+
+/* The prefill product on subgroup matrices (kernels/matmul_sgmat.wgsl): x [n, k] and the weight
+ * rows to f16 (rows padded to whole tiles), then TILE x TILE blocks of out per workgroup. */
+static void rec_matmul_sgmat(wg_ctx *c, dp_gpu_binding o, dp_gpu_binding xb, dp_gpu_binding wb,
+                             const dp_tensor *w, uint32_t n, uint32_t k, uint32_t m, uint32_t rb,
+                             bool accumulate) {
+    uint64_t n_pad = round_up(n, WG_SGMAT_TILE), xh_bytes = n_pad * k * 2;
+    uint64_t row_h = (uint64_t)k * 2;
+    uint64_t budget = WG_DEQ_BUDGET < c->dev->max_buffer ? WG_DEQ_BUDGET : c->dev->max_buffer;
+    uint64_t chunk = budget / row_h / WG_SGMAT_TILE * WG_SGMAT_TILE;
+    if (chunk < WG_SGMAT_TILE) chunk = WG_SGMAT_TILE;
+    if (chunk > round_up(m, WG_SGMAT_TILE)) chunk = round_up(m, WG_SGMAT_TILE);
+    if (xh_bytes > c->dev->max_buffer || chunk * row_h > c->dev->max_buffer) {
+        wg_fail(c, DP_ERR_LIMIT, "matmul: %u x %u values in f16 are over the device's buffer limit", n, k);
+        return;
+    }
+    uint32_t xh = wg_scratch(c, WG_SCR_XH, xh_bytes), deq = wg_scratch(c, WG_SCR_DEQ, chunk * row_h);
+    if (!xh || !deq) return;
+    tiled_params xp = {n, k, 0, 0, (uint32_t)n_pad, 0};
+    dp_gpu_binding xbs[2] = {wg_at(1, wg_bind_buf(xh, 0, (uint32_t)xh_bytes)), xb};
+    wg_dispatch_flat(c, "matmul_sgmat", "x_half", "", &xp, sizeof xp, xbs, 2, (n_pad * k + 255) / 256);
+    for (uint64_t r0 = 0; r0 < m; r0 += chunk) {
+        uint64_t cnt = m - r0 < chunk ? m - r0 : chunk, cnt_pad = round_up(cnt, WG_SGMAT_TILE);
+        uint32_t bytes = (uint32_t)(cnt_pad * row_h);
+        wg_weights_params dp = {(uint32_t)cnt_pad, k, m, rb, 1.0f, 0, (uint32_t)r0, 0, 0, 0, 0, 0.0f, 0, 0};
+        dp_gpu_binding db[2] = {wg_at(1, wg_bind_buf(deq, 0, bytes)), wb};
+        wg_dispatch_flat(c, wg_weights_file(w->dtype), "dequant_h", "", &dp, sizeof dp, db, 2,
+                         (cnt_pad * k / 2 + 255) / 256);
+        tiled_params tp = {n, k, (uint32_t)cnt, (uint32_t)r0, m, accumulate};
+        dp_gpu_binding tb[3] = {o, wg_at(2, wg_bind_buf(deq, 0, bytes)),
+                                wg_at(3, wg_bind_buf(xh, 0, (uint32_t)xh_bytes))};
+        wg_dispatch(c, "matmul_sgmat", "main", "", &tp, sizeof tp, tb, 3,
+                    (uint32_t)(cnt_pad / WG_SGMAT_TILE), (uint32_t)(n_pad / WG_SGMAT_TILE), 1);
+    }
+}
+
 void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
                   bool accumulate) {
     wg_ctx *c = wg_ctx_of(b);
@@ -222,6 +264,10 @@ void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
         return;
     }
 
+    if (c->dev->prefill_sgmat && k % 16 == 0) {
+        rec_matmul_sgmat(c, o, xb, wb, w, (uint32_t)n, (uint32_t)k, (uint32_t)m, rb, accumulate);
+        return;
+    }
     uint32_t gy = (uint32_t)(((uint64_t)n + 63) / 64);
     if (w->dtype == DP_DTYPE_F32) {
         tiled_params p = {(uint32_t)n, (uint32_t)k, (uint32_t)m, 0, (uint32_t)m, accumulate};

@@ -39,6 +39,7 @@ typedef enum wg_scratch_id {
     WG_SCR_DEQ,         /* dequantized weight rows for the tiled matmul */
     WG_SCR_SAMPLE,      /* sampling probabilities [vocab] */
     WG_SCR_ACTQ,        /* x through 8-bit blocks (act_quant) */
+    WG_SCR_XH,          /* x in f16 for the subgroup-matrix prefill product */
     WG_SCR_COUNT
 } wg_scratch_id;
 
@@ -95,6 +96,7 @@ typedef struct wg_dev {
     bool fuse;          /* fusion on (default) */
     bool act_quant;     /* x through the CPU's 8-bit blocks for quantized weights (off by default) */
     bool matvec_i8;     /* products over q4_K/q6_K/q8_0 with 8-bit x and dot4I8Packed (tune matvec_i8) */
+    bool prefill_sgmat; /* prefill products on subgroup matrices (tune prefill_sgmat) */
     wg_bsize *bsizes;   /* buffer id -> size (open addressing): bindings span whole tensors */
     uint32_t bsizes_cap, bsizes_used;
 } wg_dev;
