@@ -417,8 +417,7 @@ async function cmdBench(argv, o) {
     // with --lora every rep runs without and then with the adapter (same load for both)
     const ad = lora ? m.loadAdapter(abs(lora.dir)) : null;
     const modes = ad ? [null, ad] : [null];
-    for (const cfg of configs) {
-      // each setting's keys stay set for the next ones: give every key each setting changes
+    const measure = async (cfg) => {
       for (const kv of (cfg ?? '').split(',').filter(Boolean)) { const [k, v] = kv.split('='); m.tune(k, Number(v)); }
       for (const mode of modes) {   // warm-up
         c.setAdapter(mode, lora ? lora.scale : 1);
@@ -513,6 +512,19 @@ async function cmdBench(argv, o) {
         }
       }
       void s0; void s1; void tgTokens;
+    };
+    for (const cfg of configs) {
+      // each setting's keys stay set for the next ones: give every key each setting changes
+      if (cfg !== null && configs.length > 1) {   // one setting failing leaves the others measured
+        try { await measure(cfg); } catch (e) {
+          if (e instanceof Exit) throw e;
+          const msg = String(e.message ?? e).replace(/["\\]/g, "'").split('\n')[0];
+          out(json ? `{"model":"${model}","config":"${cfg}","error":"${msg}"}\n` : `config ${cfg}: FAILED ${msg}\n`);
+          c.reset();
+        }
+      } else {
+        await measure(cfg);
+      }
     }
     if (ad) ad.free();
   } catch (e) { if (e instanceof Exit) throw e; fail('bench', e); }

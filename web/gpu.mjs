@@ -104,6 +104,7 @@ export class GpuHost {
       case 4: return L.maxComputeWorkgroupsPerDimension;
       case 5: return this.device.adapterInfo?.subgroupMinSize ?? 0;
       case 6: return L.maxStorageBuffersPerShaderStage;
+      case 7: return this.device.adapterInfo?.subgroupMaxSize ?? 0;
       default: return 0;
     }
   }

@@ -8,10 +8,11 @@
 # Steps, results under $OUT (default /tmp/dp-speed):
 #   1. the native tool (cmake, all cores); Q4_K_M models of the three shapes synthesized at once
 #   2. correctness on this GPU: the per-op test (every kernel against the CPU op; then the products
-#      with matvec_i8=1), the hf-tiny parity test (tests/webgpu/parity.mjs), the subgroup-matrix
+#      with each new path on), the hf-tiny parity test (tests/webgpu/parity.mjs), the subgroup-matrix
 #      prefill against the fallback
 #      (tests/webgpu/prefill_parity.mjs) on hf-tiny llama/gemma3 and each synthesized shape
 #   3. `node web/doppler.mjs bench` per shape, one model load, every setting in CONFIGS
+#      ({matvec_i8, matvec_sg} off/on for decode, prefill_sgmat for prefill)
 #      (pp512 / tg128, host ms and host calls per token, --profile: GPU time per kernel)
 # Prints a summary table (summary.txt) of tok/s per shape and setting. Every step has its own
 # time limit, so a hung step cannot take the call; a failed step says FAILED and the rest go on.
@@ -28,23 +29,34 @@ OUT=${OUT:-/tmp/dp-speed}
 MODELS=${MODELS:-/tmp/dp-models}
 [ -n "${FIXTURES:-}" ] || { [ -d shared/fixtures/hf-tiny ] && FIXTURES=$ROOT/shared/fixtures; }
 BENCH_ARGS=${BENCH_ARGS:--p 512 -n 128 -r 2 --profile}
-CONFIGS=${CONFIGS:-matvec_i8=0,prefill_sgmat=0;matvec_i8=1,prefill_sgmat=0;matvec_i8=0,prefill_sgmat=1;matvec_i8=1,prefill_sgmat=1}
-export DAWN_FLAGS=${DAWN_FLAGS:-enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia}
+# the settings: the defaults, then each new path (decode: 8-bit x, subgroup row sums, both; prefill:
+# subgroup matrices, last since it is the one not yet run on any GPU); a setting that fails prints
+# an error line and the others are still measured
+D=matvec_i8=0,matvec_sg=0,prefill_sgmat=0
+CONFIGS=${CONFIGS:-$D;matvec_i8=1,matvec_sg=0,prefill_sgmat=0;matvec_i8=0,matvec_sg=1,prefill_sgmat=0;matvec_i8=1,matvec_sg=1,prefill_sgmat=0;matvec_i8=0,matvec_sg=0,prefill_sgmat=1}
 mkdir -p "$OUT" "$MODELS"
 LOG="$OUT/log.txt"
 say() { echo "$*" | tee -a "$LOG"; }
 T0=$(date +%s)
 stamp() { say "[$(( $(date +%s) - T0 )) s] $*"; }
+# every step's time limit is cut to what is left of DEADLINE seconds (default 510: the device call
+# allows 600); a step with under 10 s left is skipped and says so
+DEADLINE=${DEADLINE:-510}
+lim() { local left=$(( DEADLINE - ($(date +%s) - T0) )); [ "$left" -lt "$1" ] && echo "$left" || echo "$1"; }
+run() { # run LIMIT NAME OUTFILE command...: the command under the limit, "NAME: ok|FAILED|SKIPPED"
+    local t name=$2 of=$3; t=$(lim "$1"); shift 3
+    if [ "$t" -lt 10 ]; then say "$name: SKIPPED (out of time)"; return 1; fi
+    timeout "$t" "$@" > "$of" 2>&1; local rc=$?
+    if [ $rc = 0 ]; then say "$name: ok ($(tail -1 "$of" | cut -c1-150))"; return 0; fi
+    say "$name: FAILED (exit $rc$([ $rc = 124 ] && echo ", over its $t s"))"; grep -v " ok$" "$of" | tail -15 | tee -a "$LOG"
+    return 1
+}
 
-[ -f .bundle/activate.sh ] || { say "speed-device.sh: carry .bundle (webgpu-runtime-bundle.sh)"; exit 1; }
-[ -f web/dist/doppler.wasm ] || { say "speed-device.sh: carry web/dist (web/build.sh)"; exit 1; }
-bash .bundle/activate.sh >/dev/null
 # shellcheck disable=SC1091
-source .bundle/env.sh
-export DAWN_NODE
-[ -n "${VK_DRIVER_FILES:-}" ] || export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+source web/bench/device-env.sh > "$OUT/env.txt" 2>&1; rc=$?
+cat "$OUT/env.txt" | tee -a "$LOG"
+[ $rc = 0 ] || exit 1
 NODE=$DOPPLER_NODE
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee -a "$LOG"
 git log --oneline -1 2>/dev/null | tee -a "$LOG"
 # the adapter as this host sees it (features, subgroup matrix configurations, WGSL features)
 timeout 60 "$NODE" --input-type=module -e "
@@ -68,10 +80,10 @@ done
 # meanwhile: correctness on this GPU
 if [ -f build-wasm/webgpu_ops_test.wasm ]; then
     stamp "per-op test"
-    timeout 150 "$NODE" tests/webgpu/run_ops.mjs build-wasm/webgpu_ops_test.wasm > "$OUT/ops.txt" 2>&1 &&
-        say "per-op: $(tail -1 "$OUT/ops.txt")" || { say "per-op: FAILED"; grep -v " ok$" "$OUT/ops.txt" | tail -20 | tee -a "$LOG"; }
-    DP_TUNE=matvec_i8=1 DP_KINDS=matmul,fused timeout 100 "$NODE" tests/webgpu/run_ops.mjs build-wasm/webgpu_ops_test.wasm > "$OUT/ops_i8.txt" 2>&1 &&
-        say "per-op matvec_i8=1: $(tail -1 "$OUT/ops_i8.txt")" || { say "per-op matvec_i8=1: FAILED"; grep -v " ok$" "$OUT/ops_i8.txt" | tail -20 | tee -a "$LOG"; }
+    run 90 "per-op" "$OUT/ops.txt" "$NODE" tests/webgpu/run_ops.mjs build-wasm/webgpu_ops_test.wasm
+    for t in matvec_i8=1 matvec_sg=1,matvec_i8=0 matvec_sg=1,matvec_i8=1; do
+        DP_TUNE=$t DP_KINDS=matmul,fused,lora run 30 "per-op $t" "$OUT/ops_$t.txt" "$NODE" tests/webgpu/run_ops.mjs build-wasm/webgpu_ops_test.wasm
+    done
 else
     say "per-op test: SKIPPED (carry build-wasm/webgpu_ops_test.wasm)"
 fi
@@ -80,41 +92,34 @@ if [ -n "${FIXTURES:-}" ] && [ -d "$FIXTURES/hf-tiny" ]; then
         build-dev/doppler convert "$FIXTURES/hf-tiny/$f" "$MODELS/tiny/$f" --dtype f32 >/dev/null 2>>"$LOG"
     done
     stamp "hf-tiny parity (default kernels)"
-    timeout 240 "$NODE" tests/webgpu/parity.mjs "$FIXTURES/hf-tiny" "$MODELS/tiny" /tmp/dp-parity > "$OUT/parity.txt" 2>&1 &&
-        say "parity: ok" || { say "parity: FAILED"; tail -20 "$OUT/parity.txt" | tee -a "$LOG"; }
+    run 120 "hf-tiny parity" "$OUT/parity.txt" "$NODE" tests/webgpu/parity.mjs "$FIXTURES/hf-tiny" "$MODELS/tiny" /tmp/dp-parity
     stamp "prefill on subgroup matrices against the fallback (hf-tiny)"
-    timeout 120 "$NODE" tests/webgpu/prefill_parity.mjs "$MODELS/tiny/llama" "$MODELS/tiny/gemma3" --n 64 > "$OUT/prefill_parity_tiny.txt" 2>&1
-    rc=$?; cat "$OUT/prefill_parity_tiny.txt" | tee -a "$LOG"
-    [ $rc = 0 ] && say "prefill parity (tiny): ok" || say "prefill parity (tiny): FAILED (exit $rc)"
+    run 45 "prefill parity (hf-tiny llama, gemma3)" "$OUT/prefill_parity_tiny.txt" \
+        "$NODE" tests/webgpu/prefill_parity.mjs "$MODELS/tiny/llama" "$MODELS/tiny/gemma3" --n 64
+    cat "$OUT/prefill_parity_tiny.txt" >> "$LOG"
 else
     say "hf-tiny parity: SKIPPED (set FIXTURES to a directory holding hf-tiny/)"
 fi
 wait
 stamp "models ready"
 
-# 2. the subgroup-matrix prefill against the fallback on the real shapes (one prompt of 128)
+# 3. benchmarks: every setting on one load per shape (the 8B last: the longest load)
 for s in "${SHAPES[@]}"; do
     m="$MODELS/$s-q4_k_m"
     [ -f "$m/manifest.json" ] || { say "$s: synth FAILED"; continue; }
-    timeout 120 "$NODE" tests/webgpu/prefill_parity.mjs "$m" --n 128 > "$OUT/prefill_parity_$s.txt" 2>&1
-    rc=$?; cat "$OUT/prefill_parity_$s.txt" | tee -a "$LOG"
-    [ $rc = 0 ] || say "prefill parity ($s): FAILED (exit $rc)"
+    stamp "bench $s"
+    # shellcheck disable=SC2086
+    run 150 "bench $s" "$OUT/bench_$s.jsonl" "$NODE" web/doppler.mjs bench "$m" $BENCH_ARGS --json --configs "$CONFIGS"
+    grep '^{' "$OUT/bench_$s.jsonl" >> "$OUT/bench.jsonl"
 done
-stamp "prefill parity done"
-
-# 3. benchmarks: every setting on one load per shape
+stamp "benchmarks done"
+# the subgroup-matrix prefill against the fallback on the real shapes (one prompt of 128 rows)
 for s in "${SHAPES[@]}"; do
     m="$MODELS/$s-q4_k_m"
     [ -f "$m/manifest.json" ] || continue
-    stamp "bench $s"
-    # shellcheck disable=SC2086
-    timeout 240 "$NODE" web/doppler.mjs bench "$m" $BENCH_ARGS --json --configs "$CONFIGS" \
-        > "$OUT/bench_$s.jsonl" 2> "$OUT/bench_$s.err"
-    rc=$?
-    [ $rc = 0 ] || { say "bench $s: FAILED (exit $rc)"; tail -5 "$OUT/bench_$s.err" | tee -a "$LOG"; }
-    cat "$OUT/bench_$s.jsonl" >> "$OUT/bench.jsonl"
+    run 60 "prefill parity $s" "$OUT/prefill_parity_$s.txt" "$NODE" tests/webgpu/prefill_parity.mjs "$m" --n 128
 done
-stamp "benchmarks done"
+stamp "prefill parity done"
 
 # summary: shape, setting, pp / tg tok/s, GPU-bound share, host ms and calls per token
 "$NODE" -e '

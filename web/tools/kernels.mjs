@@ -4,7 +4,10 @@
 //                                   (WGSL module-scope declarations may come in any order)
 //   kernels/weights/i8/<type>.wgsl -> also kernel weights_<type>_i8: <type>.wgsl, i8/<type>.wgsl,
 //                                   kernels/weights_i8.wgsl, then weights_common.wgsl with its calls
-//                                   of dot_unit renamed dot_unit_i8 (products over 8-bit x)
+//                                   of dot_unit renamed dot_unit_i8 (products over 8-bit x);
+//                                   and kernels weights_<type>_sg, weights_<type>_i8_sg: `enable
+//                                   subgroups;`, the same files with kernels/weights_sg.wgsl before
+//                                   weights_common.wgsl, its calls of reduce_rows renamed reduce_rows_sg
 // Each kernel: { name, text, parts: [{ file, first, lines }] } (parts map a line of text back to
 // its file: line L of the text is line L - first + 1 of file, for first <= L < first + lines).
 import fs from 'node:fs';
@@ -12,6 +15,7 @@ import path from 'node:path';
 
 const COMMON = 'weights_common.wgsl';
 const I8 = 'weights_i8.wgsl';
+const SG = 'weights_sg.wgsl';
 
 export function kernelSources(dir) {
   const wgsl = (d) => fs.readdirSync(d).filter((f) => f.endsWith('.wgsl')).sort();
@@ -19,7 +23,7 @@ export function kernelSources(dir) {
   const nlines = (t) => t.split('\n').length - (t.endsWith('\n') ? 1 : 0);
   const out = [];
   for (const f of wgsl(dir)) {
-    if (f === COMMON || f === I8) continue;
+    if (f === COMMON || f === I8 || f === SG) continue;
     const text = read(path.join(dir, f));
     out.push({ name: f.slice(0, -5), text, parts: [{ file: `kernels/${f}`, first: 1, lines: nlines(text) }] });
   }
@@ -38,13 +42,20 @@ export function kernelSources(dir) {
       out.push({ name, text, parts });
     };
     const i8dir = path.join(wdir, 'i8');
+    const i8 = [`kernels/${I8}`, read(path.join(dir, I8))];
+    const sg = [`kernels/${SG}`, read(path.join(dir, SG))];
+    const enableSg = ['(generated)', 'enable subgroups;'];
+    const renamed = (dotUnit, reduce) => [`kernels/${COMMON}`,
+      common.replace(/\bdot_unit\(/g, dotUnit).replace(/(?<!fn )\breduce_rows\(/g, reduce)];
     for (const f of wgsl(wdir)) {
+      const name = `weights_${f.slice(0, -5)}`;
       const type = [`kernels/weights/${f}`, read(path.join(wdir, f))];
-      join(`weights_${f.slice(0, -5)}`, [type, [`kernels/${COMMON}`, common]]);
-      if (fs.existsSync(path.join(i8dir, f)))
-        join(`weights_${f.slice(0, -5)}_i8`, [type, [`kernels/weights/i8/${f}`, read(path.join(i8dir, f))],
-          [`kernels/${I8}`, read(path.join(dir, I8))],
-          [`kernels/${COMMON}`, common.replace(/\bdot_unit\(/g, 'dot_unit_i8(')]]);
+      join(name, [type, [`kernels/${COMMON}`, common]]);
+      if (!fs.existsSync(path.join(i8dir, f))) continue;
+      const i8type = [`kernels/weights/i8/${f}`, read(path.join(i8dir, f))];
+      join(`${name}_i8`, [type, i8type, i8, renamed('dot_unit_i8(', 'reduce_rows(')]);
+      join(`${name}_sg`, [enableSg, type, sg, renamed('dot_unit(', 'reduce_rows_sg(')]);
+      join(`${name}_i8_sg`, [enableSg, type, i8type, i8, sg, renamed('dot_unit_i8(', 'reduce_rows_sg(')]);
     }
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -204,6 +204,10 @@ dp_status dp_backend_webgpu_new(dp_backend **out, dp_error *e) {
     c->dev->max_storage = dp_gpu_limit(DP_GPU_LIMIT_MAX_STORAGE);
     c->dev->max_invocations = dp_gpu_limit(DP_GPU_LIMIT_MAX_INVOCATIONS);
     c->dev->max_wg_storage = dp_gpu_limit(DP_GPU_LIMIT_MAX_WG_STORAGE);
+    if (c->dev->features & DP_GPU_FEATURE_SUBGROUPS) { /* weights_sg.wgsl wants one fixed size */
+        uint32_t lo = dp_gpu_limit(DP_GPU_LIMIT_SUBGROUP_MIN), hi = dp_gpu_limit(DP_GPU_LIMIT_SUBGROUP_MAX);
+        if (lo == hi && lo >= 4 && lo <= 256 && !(lo & (lo - 1))) c->dev->sg_size = lo;
+    }
     if (c->dev->max_binding < c->dev->max_buffer) c->dev->max_buffer = c->dev->max_binding; /* we bind whole tensors */
     if (!c->dev->max_buffer) {
         wg_free(b);
@@ -284,9 +288,14 @@ dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_e
             return dp_err_set(e, DP_ERR_UNSUPPORTED, "webgpu tune: prefill_sgmat needs shader-f16 and "
                               "chromium-experimental-subgroup-matrix with f16 16x16x16 matrices");
         c->dev->prefill_sgmat = value;
+    } else if (!strcmp(key, "matvec_sg") && (value == 0 || value == 1)) {
+        if (value && !c->dev->sg_size)
+            return dp_err_set(e, DP_ERR_UNSUPPORTED, "webgpu tune: matvec_sg needs subgroups of one "
+                              "fixed size (4..256), which this device does not report");
+        c->dev->matvec_sg = value;
     } else
         return dp_err_set(e, DP_ERR_INVALID_ARG,
-                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|..|256, fuse 0|1, act_quant 0|1, matvec_unroll 1|2|4|8, matvec_i8 0|1, prefill_sgmat 0|1)",
+                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|..|256, fuse 0|1, act_quant 0|1, matvec_unroll 1|2|4|8, matvec_i8 0|1, prefill_sgmat 0|1, matvec_sg 0|1)",
                           key, value);
     return DP_OK;
 }

@@ -41,7 +41,8 @@ enum {
     DP_GPU_LIMIT_MAX_INVOCATIONS = 3,   /* maxComputeInvocationsPerWorkgroup */
     DP_GPU_LIMIT_MAX_GROUPS = 4,        /* maxComputeWorkgroupsPerDimension */
     DP_GPU_LIMIT_SUBGROUP_MIN = 5,      /* subgroupMinSize (0 without subgroups) */
-    DP_GPU_LIMIT_MAX_STORAGE = 6        /* maxStorageBuffersPerShaderStage */
+    DP_GPU_LIMIT_MAX_STORAGE = 6,       /* maxStorageBuffersPerShaderStage */
+    DP_GPU_LIMIT_SUBGROUP_MAX = 7       /* subgroupMaxSize (0 without subgroups) */
 };
 /* buffer usages */
 enum { DP_GPU_USAGE_STORAGE = 1u, DP_GPU_USAGE_UNIFORM = 2u };

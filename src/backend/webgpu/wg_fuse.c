@@ -95,7 +95,7 @@ static void emit_nmatvec(wg_ctx *c, dp_backend *b, dp_tensor *h, const dp_tensor
     uint64_t rows = glu_act ? (uint64_t)m1 : (uint64_t)(m1 + m2 + m3);
     uint32_t per, gx, gy;
     char consts[48];
-    wg_matvec_config(c, w[0]->dtype, k, (int64_t)rows, &per, consts, sizeof consts);
+    wg_matvec_config(c, w[0]->dtype, mv, k, (int64_t)rows, &per, consts, sizeof consts);
     wg_grid(c, (rows + per - 1) / per, &gx, &gy);
     wg_dispatch(c, mv, nm > 2 ? "nmatvec3" : "nmatvec", consts, &prm,
                 sizeof prm, bs, nm > 2 ? 7 : 5, gx, gy, (uint32_t)n);
