@@ -40,35 +40,41 @@ alias Left = subgroup_matrix_left<f16, 16, 16>;
 alias Right = subgroup_matrix_right<f16, 16, 16>;
 alias Result = subgroup_matrix_result<f32, 16, 16>;
 
+// out block rows si .. si + 31, columns sj .. sj + 31 of the workgroup's tile at (i0, j0) into
+// tile: 2 x 2 result matrices over k, 16 at a time, loaded straight from the storage buffers
+fn quarter(i0: u32, j0: u32, si: u32, sj: u32) {
+  var c00 = Result();
+  var c01 = Result();
+  var c10 = Result();
+  var c11 = Result();
+  let xa = (i0 + si) * p.k;
+  let wb = (j0 + sj) * p.k;
+  for (var kt = 0u; kt < p.k; kt = kt + 16u) {
+    let a0 = subgroupMatrixLoad<Left>(&xh, xa + kt, false, p.k);
+    let a1 = subgroupMatrixLoad<Left>(&xh, xa + 16u * p.k + kt, false, p.k);
+    let b0 = subgroupMatrixLoad<Right>(&WH, wb + kt, true, p.k);
+    let b1 = subgroupMatrixLoad<Right>(&WH, wb + 16u * p.k + kt, true, p.k);
+    c00 = subgroupMatrixMultiplyAccumulate(a0, b0, c00);
+    c01 = subgroupMatrixMultiplyAccumulate(a0, b1, c01);
+    c10 = subgroupMatrixMultiplyAccumulate(a1, b0, c10);
+    c11 = subgroupMatrixMultiplyAccumulate(a1, b1, c11);
+  }
+  subgroupMatrixStore(&tile, si * TILE + sj, c00, false, TILE);
+  subgroupMatrixStore(&tile, si * TILE + sj + 16u, c01, false, TILE);
+  subgroupMatrixStore(&tile, (si + 16u) * TILE + sj, c10, false, TILE);
+  subgroupMatrixStore(&tile, (si + 16u) * TILE + sj + 16u, c11, false, TILE);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_id) sg: u32,
         @builtin(subgroup_size) sgs: u32, @builtin(local_invocation_index) li: u32) {
   let i0 = wid.y * TILE;
   let j0 = wid.x * TILE;
-  // the four 32 x 32 quarters over the subgroups (4 of 32 invocations on NVIDIA)
-  for (var q = sg; q < 4u; q = q + WG / sgs) {
-    let si = (q / 2u) * 32u;
-    let sj = (q % 2u) * 32u;
-    var c00 = Result();
-    var c01 = Result();
-    var c10 = Result();
-    var c11 = Result();
-    let xa = (i0 + si) * p.k;
-    let wb = (j0 + sj) * p.k;
-    for (var kt = 0u; kt < p.k; kt = kt + 16u) {
-      let a0 = subgroupMatrixLoad<Left>(&xh, xa + kt, false, p.k);
-      let a1 = subgroupMatrixLoad<Left>(&xh, xa + 16u * p.k + kt, false, p.k);
-      let b0 = subgroupMatrixLoad<Right>(&WH, wb + kt, true, p.k);
-      let b1 = subgroupMatrixLoad<Right>(&WH, wb + 16u * p.k + kt, true, p.k);
-      c00 = subgroupMatrixMultiplyAccumulate(a0, b0, c00);
-      c01 = subgroupMatrixMultiplyAccumulate(a0, b1, c01);
-      c10 = subgroupMatrixMultiplyAccumulate(a1, b0, c10);
-      c11 = subgroupMatrixMultiplyAccumulate(a1, b1, c11);
-    }
-    subgroupMatrixStore(&tile, si * TILE + sj, c00, false, TILE);
-    subgroupMatrixStore(&tile, si * TILE + sj + 16u, c01, false, TILE);
-    subgroupMatrixStore(&tile, (si + 16u) * TILE + sj, c10, false, TILE);
-    subgroupMatrixStore(&tile, (si + 16u) * TILE + sj + 16u, c11, false, TILE);
+  // the four 32 x 32 quarters over the subgroups (4 of 32 invocations on NVIDIA): a constant
+  // loop bound and an `if` without break or continue, so that the barrier below stays in
+  // workgroup-uniform control flow
+  for (var q = 0u; q < 4u; q = q + 1u) {
+    if (q % (WG / sgs) == sg) { quarter(i0, j0, (q / 2u) * 32u, (q % 2u) * 32u); }
   }
   workgroupBarrier();
   for (var e = li; e < TILE * TILE; e = e + WG) {
