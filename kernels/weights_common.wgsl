@@ -26,6 +26,7 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read_write> outh: array<u32>;   // dequant_h: f16 pairs
 @group(0) @binding(2) var<storage, read> W: array<u32>;
 @group(0) @binding(3) var<storage, read> ids: array<i32>;     // get_rows
 @group(0) @binding(3) var<storage, read> x: array<f32>;       // matvec, moe_matvec, nmatvec, act_quant
@@ -90,6 +91,24 @@ fn dequant(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: 
   let t = (wid.x + wid.y * nw3.x) * WG + li;
   if (t >= p.n * p.k) { return; }
   out[t] = w_elem(&W, (p.r0 + t / p.k) * p.row_bytes, t % p.k);
+}
+
+// Rows r0 .. r0 + n of W as f16 pairs (pack2x16float) for matmul_sgmat.wgsl: outh[(r - r0) * k / 2 + c / 2]
+// holds values c, c + 1 of row r; rows from m on (the padding up to n) are zeros. k is even. One
+// invocation per pair.
+@compute @workgroup_size(WG)
+fn dequant_h(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
+             @builtin(local_invocation_index) li: u32) {
+  let t = (wid.x + wid.y * nw3.x) * WG + li;
+  let hk = p.k / 2u;
+  if (t >= p.n * hk) { return; }
+  let r = p.r0 + t / hk;
+  let c = (t % hk) * 2u;
+  var v = vec2<f32>(0.0);
+  if (r < p.m) {
+    v = vec2<f32>(w_elem(&W, r * p.row_bytes, c), w_elem(&W, r * p.row_bytes, c + 1u));
+  }
+  outh[t] = pack2x16float(clamp(v, vec2<f32>(-65504.0), vec2<f32>(65504.0)));
 }
 
 // ---- matrix-vector products ----
@@ -262,31 +281,32 @@ fn nmatvec3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3:
   }
 }
 
-// out[j, :] = x[j, :] through the CPU's 8-bit activation blocks (q8_0: d = f16(amax / 127),
-// q = round(x * 127 / amax); q8_K: iscale = -127 / (the value of largest magnitude), q =
-// min(127, round(iscale * x)), d = 1 / iscale), so products match the CPU's integer dot
-// products up to summation order: one invocation per block of QB values, over n * k / QB blocks.
+// The CPU's 8-bit activation block of QB values of x from base (q8_0: d = f16(amax / 127),
+// multiplier 127 / amax; q8_K: multiplier iscale = -127 / (the value of largest magnitude), d =
+// 1 / iscale): (d, multiplier); the block's values are q = min(127, round(x * multiplier)), x ~ d * q.
+fn q8_scale(base: u32) -> vec2<f32> {
+  var a = 0.0;
+  var m = 0.0;
+  for (var e = 0u; e < QB; e = e + 1u) { let v = x[base + e]; if (abs(v) > a) { a = abs(v); m = v; } }
+  if (QB == 32u) {
+    var id = 0.0;
+    if (a != 0.0) { id = 127.0 / a; }
+    return vec2<f32>(unpack2x16float(pack2x16float(vec2<f32>(a / 127.0, 0.0))).x, id);
+  }
+  if (a == 0.0) { return vec2<f32>(0.0); }
+  let iscale = -127.0 / m;
+  return vec2<f32>(1.0 / iscale, iscale);
+}
+
+// out[j, :] = x[j, :] through the CPU's 8-bit activation blocks (q8_scale), so products match the
+// CPU's integer dot products up to summation order: one invocation per block of QB values, over
+// n * k / QB blocks.
 @compute @workgroup_size(WG)
 fn act_quant(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
              @builtin(local_invocation_index) li: u32) {
   let bi = (wid.x + wid.y * nw3.x) * WG + li;
   if (QB == 0u || bi >= p.n * p.k / QB) { return; }
   let base = bi * QB;
-  var a = 0.0;
-  var m = 0.0;
-  for (var e = 0u; e < QB; e = e + 1u) { let v = x[base + e]; if (abs(v) > a) { a = abs(v); m = v; } }
-  for (var e = 0u; e < QB; e = e + 1u) {
-    let v = x[base + e];
-    var q = 0.0;
-    if (QB == 32u) {
-      let d = unpack2x16float(pack2x16float(vec2<f32>(a / 127.0, 0.0))).x;
-      var id = 0.0;
-      if (a != 0.0) { id = 127.0 / a; }
-      q = d * round(v * id);
-    } else if (a != 0.0) {
-      let iscale = -127.0 / m;
-      q = (1.0 / iscale) * min(127.0, round(iscale * v));
-    }
-    out[base + e] = q;
-  }
+  let s = q8_scale(base);
+  for (var e = 0u; e < QB; e = e + 1u) { out[base + e] = s.x * min(127.0, round(x[base + e] * s.y)); }
 }

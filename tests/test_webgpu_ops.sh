@@ -12,4 +12,11 @@ W=$(sh "$ROOT/tests/webgpu/wasm.sh" test "$TMP") || { echo "$W"; exit 1; }
 node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
 # the same cases with other matvec workgroup shapes than the automatic ones (16 rows of 16
 # lanes, one unit per iteration) and f32 activations (act_quant=0, the backend default)
-DP_TUNE=matvec_rows=16,matvec_tpr=16,act_quant=0,matvec_unroll=1 exec node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm"
+DP_TUNE=matvec_rows=16,matvec_tpr=16,act_quant=0,matvec_unroll=1 node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
+# the products over q4_K / q6_K / q8_0 with 8-bit x and dot4I8Packed (kernels weights_<t>_i8):
+# the CPU's activation blocks, so the CPU op's tight tolerance holds
+DP_TUNE=matvec_i8=1 DP_KINDS=matmul,fused node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
+# and their row sums by subgroup shuffles (kernels weights_<t>_sg, weights_<t>_i8_sg): SwiftShader's
+# subgroups of 4 take the path for rows wider than a subgroup
+DP_TUNE=matvec_sg=1,matvec_i8=0 DP_KINDS=matmul,fused node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
+DP_TUNE=matvec_sg=1,matvec_i8=1,matvec_tpr=4 DP_KINDS=matmul,fused exec node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm"

@@ -424,9 +424,10 @@ const summarize = (v) => {
 
 async function cmdBench(argv, o) {
   const U = 'bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--json] [--profile] [--lora DIR[:scale]]\n' +
-            '              [--draft DIR | --lookup N] [--draft-max K] [--sweep] [--prompt TEXT]';
+            '              [--draft DIR | --lookup N] [--draft-max K] [--sweep] [--prompt TEXT] [--configs "k=v,..;k=v,.."]';
   let model = null, nP = 512, nG = 128, threads = 0, reps = 3, json = false, profile = false, lora = null;
   let sweep = false, prompt = null;
+  let configs = [null];   // --configs: the whole measurement once per --tune setting, one model load
   const sp = { draft: null, lookup: 0, draftMax: 0 };
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i], has = i + 1 < argv.length, at = { i };
@@ -440,6 +441,7 @@ async function cmdBench(argv, o) {
     else if (a === '--json') json = true;
     else if (a === '--profile') profile = true;
     else if (a === '--lora' && has) lora = loraArg('bench', argv[++i], lora);
+    else if (a === '--configs' && has) configs = argv[++i].split(';');
     else if (a.startsWith('-') || model) usage(U);
     else model = a;
   }
@@ -482,99 +484,116 @@ async function cmdBench(argv, o) {
     // with --lora every rep runs without and then with the adapter (same load for both)
     const ad = lora ? m.loadAdapter(abs(lora.dir)) : null;
     const modes = ad ? [null, ad] : [null];
-    for (const mode of modes) {   // warm-up
-      c.setAdapter(mode, lora ? lora.scale : 1);
-      if (nP > 0) await runPP(Math.min(nP, 32));
-      if (nG > 0) await runTG(Math.min(nG, 8));
-    }
-    hostS = waitS = 0;
-    const pp = [], tg = [], lpp = [], ltg = [];
-    const s0 = o.backend === 'webgpu' ? m.gpuStats() : null;
-    let tgTokens = 0;
-    for (let r = 0; r < reps; r++) {
-      for (const mode of modes) {
+    const measure = async (cfg) => {
+      for (const kv of (cfg ?? '').split(',').filter(Boolean)) { const [k, v] = kv.split('='); m.tune(k, Number(v)); }
+      for (const mode of modes) {   // warm-up
         c.setAdapter(mode, lora ? lora.scale : 1);
-        const h = hostS, w = waitS;
-        if (nP > 0) (mode ? lpp : pp).push(await runPP(nP));
-        if (nG > 0) (mode ? ltg : tg).push(await runTG(nG));
-        if (mode) { hostS = h; waitS = w; } else if (nG > 0) tgTokens += nG;
+        if (nP > 0) await runPP(Math.min(nP, 32));
+        if (nG > 0) await runTG(Math.min(nG, 8));
       }
-    }
-    c.setAdapter(null);
-    const s1 = o.backend === 'webgpu' ? m.gpuStats() : null;
-    const hostMs = tgTokens ? hostS / tgTokens * 1000 : 0, waitMs = tgTokens ? waitS / tgTokens * 1000 : 0;
-    // per-kernel GPU time over one more decode run (every dispatch in its own timed pass)
-    let prof = null;
-    if (profile && o.backend === 'webgpu' && nG > 0) {
-      if (eng.gpu.setProfile(true)) {
-        eng.gpu.profileReset();
-        await runTG(Math.min(nG, 32));
-        await eng.settle();
-        eng.gpu.setProfile(false);
-        const toks = Math.min(nG, 32);
-        prof = eng.gpu.profileReport().map((r) => ({ ...r, ms_per_token: r.ms / toks }));
+      hostS = waitS = 0;
+      const pp = [], tg = [], lpp = [], ltg = [];
+      const s0 = o.backend === 'webgpu' ? m.gpuStats() : null;
+      let tgTokens = 0;
+      for (let r = 0; r < reps; r++) {
+        for (const mode of modes) {
+          c.setAdapter(mode, lora ? lora.scale : 1);
+          const h = hostS, w = waitS;
+          if (nP > 0) (mode ? lpp : pp).push(await runPP(nP));
+          if (nG > 0) (mode ? ltg : tg).push(await runTG(nG));
+          if (mode) { hostS = h; waitS = w; } else if (nG > 0) tgTokens += nG;
+        }
+      }
+      c.setAdapter(null);
+      const s1 = o.backend === 'webgpu' ? m.gpuStats() : null;
+      const hostMs = tgTokens ? hostS / tgTokens * 1000 : 0, waitMs = tgTokens ? waitS / tgTokens * 1000 : 0;
+      // per-kernel GPU time over one more decode run (every dispatch in its own timed pass)
+      let prof = null;
+      if (profile && o.backend === 'webgpu' && nG > 0) {
+        if (eng.gpu.setProfile(true)) {
+          eng.gpu.profileReset();
+          await runTG(Math.min(nG, 32));
+          await eng.settle();
+          eng.gpu.setProfile(false);
+          const toks = Math.min(nG, 32);
+          prof = eng.gpu.profileReport().map((r) => ({ ...r, ms_per_token: r.ms / toks }));
+        } else {
+          err('doppler bench: --profile needs the timestamp-query feature\n');
+        }
+      }
+      const sp = summarize(pp.length ? pp : [0]), sg = summarize(tg.length ? tg : [0]);
+      const lsp = summarize(lpp.length ? lpp : [0]), lsg = summarize(ltg.length ? ltg : [0]);
+      const cost = (base, with_) => 100 * (base / with_ - 1);   // extra time per token, % of the base
+      const gib = m.weightBytes / 1024 ** 3, paramsB = m.nParams / 1e9;
+      const hw = o.backend === 'webgpu' && eng.adapterInfo
+        ? [eng.adapterInfo.vendor, eng.adapterInfo.architecture, eng.adapterInfo.description].filter(Boolean).join(' ')
+        : (os.cpus()[0]?.model ?? 'unknown cpu');
+      const nthreads = threads > 0 ? threads : 1;
+      // dispatches per generated token: measured over a separate short run of single steps
+      let perTok = null;
+      if (o.backend === 'webgpu' && nG > 0) {
+        c.reset();
+        await c.eval([1 % vocab], { wait: false });
+        await c.sample(greedy);
+        const a = m.gpuStats(), xa = eng.gpu.stats.crossings;
+        await c.eval([1 % vocab], { wait: false });
+        await c.sample(greedy);
+        const b = m.gpuStats();
+        perTok = { dispatches: b.dispatches - a.dispatches, submits: b.submits - a.submits, copies: b.copies - a.copies,
+                   crossings: eng.gpu.stats.crossings - xa };
+      }
+      if (json) {
+        let j = `{"model":"${model}",${cfg !== null ? `"config":"${cfg}",` : ''}"family":"${m.family}","dtype":"${m.dtype}","params_b":${paramsB.toFixed(3)},"size_gib":${gib.toFixed(3)},` +
+          `"backend":"${o.backend}","hardware":"${hw}","threads":${nthreads},"reps":${reps}`;
+        if (nP > 0) j += `,"pp":{"n":${nP},"tps_mean":${sp.mean.toFixed(3)},"tps_sd":${sp.sd.toFixed(3)}}`;
+        if (nG > 0) j += `,"tg":{"n":${nG},"tps_mean":${sg.mean.toFixed(3)},"tps_sd":${sg.sd.toFixed(3)}}`;
+        if (perTok) j += `,"per_token":{"dispatches":${perTok.dispatches},"submits":${perTok.submits},"copies":${perTok.copies},"host_calls":${perTok.crossings}}`;
+        if (nG > 0) j += `,"tg_weight_gbps":${(m.weightBytes * sg.mean / 1e9).toFixed(1)},"tg_host_ms_per_token":${hostMs.toFixed(3)},"tg_wait_ms_per_token":${waitMs.toFixed(3)}`;
+        if (ad) {
+          j += `,"lora":{"dir":"${lora.dir}","scale":${lora.scale}`;
+          if (nP > 0) j += `,"pp":{"n":${nP},"tps_mean":${lsp.mean.toFixed(3)},"tps_sd":${lsp.sd.toFixed(3)},"cost_pct":${cost(sp.mean, lsp.mean).toFixed(2)}}`;
+          if (nG > 0) j += `,"tg":{"n":${nG},"tps_mean":${lsg.mean.toFixed(3)},"tps_sd":${lsg.sd.toFixed(3)},"cost_pct":${cost(sg.mean, lsg.mean).toFixed(2)}}`;
+          j += '}';
+        }
+        if (prof) j += `,"profile":[${prof.map((r) => `{"kernel":"${r.name}","calls":${r.calls},"ms_per_token":${r.ms_per_token.toFixed(4)},"us_per_call":${r.us_per_call.toFixed(2)}}`).join(',')}]`;
+        out(j + '}\n');
       } else {
-        err('doppler bench: --profile needs the timestamp-query feature\n');
+        out(`model: ${model} (${m.family}, ${m.dtype}, ${paramsB.toFixed(3)} B params, ${gib.toFixed(2)} GiB)\n` +
+            `hardware: ${hw}, backend ${o.backend}, ${nthreads} threads, ${reps} reps\n`);
+        if (ad) out(`lora: ${lora.dir} (scale ${lora.scale})\n`);
+        out('| test        |            t/s |\n|-------------|----------------|\n');
+        const row = (name, s) => out(`| ${name.padEnd(11)} | ${s.mean.toFixed(2).padStart(8)} ± ${s.sd.toFixed(2).padStart(5)} |\n`);
+        if (nP > 0) row(`pp${nP}`, sp);
+        if (nG > 0) row(`tg${nG}`, sg);
+        if (ad && nP > 0) row(`pp${nP} +lora`, lsp);
+        if (ad && nG > 0) row(`tg${nG} +lora`, lsg);
+        if (ad && nG > 0) out(`lora cost per generated token: ${cost(sg.mean, lsg.mean) >= 0 ? '+' : ''}${cost(sg.mean, lsg.mean).toFixed(1)} % time\n`);
+        if (ad && nP > 0) out(`lora cost per prompt token: ${cost(sp.mean, lsp.mean) >= 0 ? '+' : ''}${cost(sp.mean, lsp.mean).toFixed(1)} % time\n`);
+        if (perTok) out(`per token: ${perTok.dispatches} dispatches, ${perTok.submits} submits, ${perTok.copies} copies, ${perTok.crossings} calls into the host\n`);
+        if (nG > 0) out(`tg weight bandwidth: ${(m.weightBytes * sg.mean / 1e9).toFixed(1)} GB/s (weights read once per token)\n` +
+                        `tg per token: ${hostMs.toFixed(3)} ms recording in the module, ${waitMs.toFixed(3)} ms awaiting the GPU\n`);
+        if (prof) {
+          out('| kernel (GPU time, each dispatch in its own pass) | calls/token | ms/token | us/call |\n|---|---:|---:|---:|\n');
+          const toks = Math.min(nG, 32);
+          for (const r of prof) out(`| ${r.name} | ${(r.calls / toks).toFixed(1)} | ${r.ms_per_token.toFixed(3)} | ${r.us_per_call.toFixed(1)} |\n`);
+        }
       }
-    }
-    const sp = summarize(pp.length ? pp : [0]), sg = summarize(tg.length ? tg : [0]);
-    const lsp = summarize(lpp.length ? lpp : [0]), lsg = summarize(ltg.length ? ltg : [0]);
-    const cost = (base, with_) => 100 * (base / with_ - 1);   // extra time per token, % of the base
-    const gib = m.weightBytes / 1024 ** 3, paramsB = m.nParams / 1e9;
-    const hw = o.backend === 'webgpu' && eng.adapterInfo
-      ? [eng.adapterInfo.vendor, eng.adapterInfo.architecture, eng.adapterInfo.description].filter(Boolean).join(' ')
-      : (os.cpus()[0]?.model ?? 'unknown cpu');
-    const nthreads = threads > 0 ? threads : 1;
-    // dispatches per generated token: measured over a separate short run of single steps
-    let perTok = null;
-    if (o.backend === 'webgpu' && nG > 0) {
-      c.reset();
-      await c.eval([1 % vocab], { wait: false });
-      await c.sample(greedy);
-      const a = m.gpuStats();
-      await c.eval([1 % vocab], { wait: false });
-      await c.sample(greedy);
-      const b = m.gpuStats();
-      perTok = { dispatches: b.dispatches - a.dispatches, submits: b.submits - a.submits, copies: b.copies - a.copies };
-    }
-    if (json) {
-      let j = `{"model":"${model}","family":"${m.family}","dtype":"${m.dtype}","params_b":${paramsB.toFixed(3)},"size_gib":${gib.toFixed(3)},` +
-        `"backend":"${o.backend}","hardware":"${hw}","threads":${nthreads},"reps":${reps}`;
-      if (nP > 0) j += `,"pp":{"n":${nP},"tps_mean":${sp.mean.toFixed(3)},"tps_sd":${sp.sd.toFixed(3)}}`;
-      if (nG > 0) j += `,"tg":{"n":${nG},"tps_mean":${sg.mean.toFixed(3)},"tps_sd":${sg.sd.toFixed(3)}}`;
-      if (perTok) j += `,"per_token":{"dispatches":${perTok.dispatches},"submits":${perTok.submits},"copies":${perTok.copies}}`;
-      if (nG > 0) j += `,"tg_weight_gbps":${(m.weightBytes * sg.mean / 1e9).toFixed(1)},"tg_host_ms_per_token":${hostMs.toFixed(3)},"tg_wait_ms_per_token":${waitMs.toFixed(3)}`;
-      if (ad) {
-        j += `,"lora":{"dir":"${lora.dir}","scale":${lora.scale}`;
-        if (nP > 0) j += `,"pp":{"n":${nP},"tps_mean":${lsp.mean.toFixed(3)},"tps_sd":${lsp.sd.toFixed(3)},"cost_pct":${cost(sp.mean, lsp.mean).toFixed(2)}}`;
-        if (nG > 0) j += `,"tg":{"n":${nG},"tps_mean":${lsg.mean.toFixed(3)},"tps_sd":${lsg.sd.toFixed(3)},"cost_pct":${cost(sg.mean, lsg.mean).toFixed(2)}}`;
-        j += '}';
-      }
-      if (prof) j += `,"profile":[${prof.map((r) => `{"kernel":"${r.name}","calls":${r.calls},"ms_per_token":${r.ms_per_token.toFixed(4)},"us_per_call":${r.us_per_call.toFixed(2)}}`).join(',')}]`;
-      out(j + '}\n');
-    } else {
-      out(`model: ${model} (${m.family}, ${m.dtype}, ${paramsB.toFixed(3)} B params, ${gib.toFixed(2)} GiB)\n` +
-          `hardware: ${hw}, backend ${o.backend}, ${nthreads} threads, ${reps} reps\n`);
-      if (ad) out(`lora: ${lora.dir} (scale ${lora.scale})\n`);
-      out('| test        |            t/s |\n|-------------|----------------|\n');
-      const row = (name, s) => out(`| ${name.padEnd(11)} | ${s.mean.toFixed(2).padStart(8)} ± ${s.sd.toFixed(2).padStart(5)} |\n`);
-      if (nP > 0) row(`pp${nP}`, sp);
-      if (nG > 0) row(`tg${nG}`, sg);
-      if (ad && nP > 0) row(`pp${nP} +lora`, lsp);
-      if (ad && nG > 0) row(`tg${nG} +lora`, lsg);
-      if (ad && nG > 0) out(`lora cost per generated token: ${cost(sg.mean, lsg.mean) >= 0 ? '+' : ''}${cost(sg.mean, lsg.mean).toFixed(1)} % time\n`);
-      if (ad && nP > 0) out(`lora cost per prompt token: ${cost(sp.mean, lsp.mean) >= 0 ? '+' : ''}${cost(sp.mean, lsp.mean).toFixed(1)} % time\n`);
-      if (perTok) out(`per token: ${perTok.dispatches} dispatches, ${perTok.submits} submits, ${perTok.copies} copies\n`);
-      if (nG > 0) out(`tg weight bandwidth: ${(m.weightBytes * sg.mean / 1e9).toFixed(1)} GB/s (weights read once per token)\n` +
-                      `tg per token: ${hostMs.toFixed(3)} ms recording in the module, ${waitMs.toFixed(3)} ms awaiting the GPU\n`);
-      if (prof) {
-        out('| kernel (GPU time, each dispatch in its own pass) | calls/token | ms/token | us/call |\n|---|---:|---:|---:|\n');
-        const toks = Math.min(nG, 32);
-        for (const r of prof) out(`| ${r.name} | ${(r.calls / toks).toFixed(1)} | ${r.ms_per_token.toFixed(3)} | ${r.us_per_call.toFixed(1)} |\n`);
+      void s0; void s1; void tgTokens;
+    };
+    for (const cfg of configs) {
+      // each setting's keys stay set for the next ones: give every key each setting changes
+      if (cfg !== null && configs.length > 1) {   // one setting failing leaves the others measured
+        try { await measure(cfg); } catch (e) {
+          if (e instanceof Exit) throw e;
+          const msg = String(e.message ?? e).replace(/["\\]/g, "'").split('\n')[0];
+          out(json ? `{"model":"${model}","config":"${cfg}","error":"${msg}"}\n` : `config ${cfg}: FAILED ${msg}\n`);
+          c.reset();
+        }
+      } else {
+        await measure(cfg);
       }
     }
     if (ad) ad.free();
-    void s0; void s1; void tgTokens;
   } catch (e) { if (e instanceof Exit) throw e; fail('bench', e); }
 }
 

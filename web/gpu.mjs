@@ -2,15 +2,16 @@
 // (src/backend/webgpu/host.h) on a GPUDevice. The same code runs in a browser and under Node
 // with Dawn (the `webgpu` package).
 //
-// The module refers to buffers, pipelines and bind groups by small integer ids. Dispatches go
-// into one open command encoder and compute pass; a copy or a read closes the pass; submit()
-// finishes the encoder. A read copies into a MAP_READ staging buffer and, after its submit,
+// The module refers to buffers, pipelines and bind groups by small integer ids. It hands over
+// its dispatches, copies, reads and submits as one command list per submit (encode()).
+// Dispatches go into one open command encoder and compute pass; a copy or a read closes the
+// pass; submit() finishes the encoder. A read copies into a MAP_READ staging buffer and, after its submit,
 // maps it and writes the bytes into the module's memory; settle() awaits every such read (this
 // is the step machine's await point).
 
 const STORAGE = 1, UNIFORM = 2;
 
-export async function requestDevice(gpu, { powerPreference = 'high-performance', features: want = ['shader-f16', 'subgroups', 'timestamp-query'] } = {}) {
+export async function requestDevice(gpu, { powerPreference = 'high-performance', features: want = ['shader-f16', 'subgroups', 'timestamp-query', 'chromium-experimental-subgroup-matrix'] } = {}) {
   const adapter = await gpu.requestAdapter({ powerPreference });
   if (!adapter) throw new Error('WebGPU: no adapter');
   const L = adapter.limits;
@@ -25,7 +26,8 @@ export async function requestDevice(gpu, { powerPreference = 'high-performance',
   };
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
   const info = adapter.info ?? {};
-  return { adapter, device, info: { vendor: info.vendor, architecture: info.architecture, description: info.description, features: requiredFeatures } };
+  return { adapter, device, info: { vendor: info.vendor, architecture: info.architecture, description: info.description, features: requiredFeatures,
+                                    subgroupMatrixConfigs: (info.subgroupMatrixConfigs ?? []).map((c) => `${c.componentType}x${c.M}x${c.N}x${c.K}->${c.resultComponentType}`) } };
 }
 
 export class GpuHost {
@@ -48,7 +50,7 @@ export class GpuHost {
     this.inflight = [];          // promises of submitted reads
     this.staging = [];           // free MAP_READ buffers
     this.error = null;
-    this.stats = { dispatches: 0, submits: 0, reads: 0 };
+    this.stats = { dispatches: 0, submits: 0, reads: 0, crossings: 0 };  // crossings: calls from the module
     // profiling (setProfile): every dispatch in its own pass between two GPU timestamps
     this.profile = false;
     this.prof = new Map();       // 'file:entry' -> { calls, ns }
@@ -82,6 +84,12 @@ export class GpuHost {
     let f = 0;
     if (this.device.features.has('shader-f16')) f |= 1;
     if (this.device.features.has('subgroups')) f |= 2;
+    const wgsl = (globalThis.navigator?.gpu ?? globalThis.__dopplerGpu)?.wgslLanguageFeatures;
+    if (wgsl?.has('packed_4x8_integer_dot_product')) f |= 4;
+    // matmul_sgmat.wgsl's matrices: f16 16x16x16 with f32 results
+    const sm = this.device.adapterInfo?.subgroupMatrixConfigs ?? [];
+    if (this.device.features.has('chromium-experimental-subgroup-matrix') &&
+        sm.some((c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === 16 && c.N === 16 && c.K === 16)) f |= 8;
     return f;
   }
 
@@ -96,6 +104,7 @@ export class GpuHost {
       case 4: return L.maxComputeWorkgroupsPerDimension;
       case 5: return this.device.adapterInfo?.subgroupMinSize ?? 0;
       case 6: return L.maxStorageBuffersPerShaderStage;
+      case 7: return this.device.adapterInfo?.subgroupMaxSize ?? 0;
       default: return 0;
     }
   }
@@ -302,21 +311,34 @@ export class GpuHost {
     if (!list.length) await this.device.queue.onSubmittedWorkDone();
   }
 
+  // Runs a command list of the module (host.h, DP_GPU_CMD_*): n u32 words at ptr.
+  encode(ptr, n) {
+    const v = new Uint32Array(this.memory.buffer, ptr, n);
+    for (let i = 0; i < n;) {
+      switch (v[i]) {
+        case 1: this.dispatch(v[i + 1], v[i + 2], v[i + 3], v[i + 4], v[i + 5]); i += 6; break;
+        case 2: this.copy(v[i + 1], v[i + 2], v[i + 3], v[i + 4], v[i + 5]); i += 6; break;
+        case 3: this.read(v[i + 1], v[i + 2], v[i + 3], v[i + 4]); i += 5; break;
+        case 4: this.bufferWrite(v[i + 1], v[i + 2], v[i + 3], v[i + 4]); i += 5; break;
+        case 5: this.submit(); i += 1; break;
+        default: this.fail(`encode: unknown command ${v[i]} at word ${i}`); return;
+      }
+    }
+  }
+
   imports() {
+    const st = this.stats;
     return {
-      features: () => this.features(),
-      limit: (w) => this.limit(w),
-      buffer_create: (s, u) => this.bufferCreate(s >>> 0, u),
-      buffer_destroy: (id) => this.bufferDestroy(id),
-      buffer_write: (id, off, ptr, len) => this.bufferWrite(id, off >>> 0, ptr >>> 0, len >>> 0),
-      pipeline_create: (a, b, c, d, e, f) => this.pipelineCreate(a >>> 0, b >>> 0, c >>> 0, d >>> 0, e >>> 0, f >>> 0),
-      bind_group_create: (p, ptr, n) => this.bindGroupCreate(p, ptr >>> 0, n),
-      bind_group_destroy: (id) => { this.bindGroups.delete(id); },
-      dispatch: (p, bg, x, y, z) => this.dispatch(p, bg, x >>> 0, y >>> 0, z >>> 0),
-      copy: (s, so, d, dof, n) => this.copy(s, so >>> 0, d, dof >>> 0, n >>> 0),
-      read: (b, off, n, dst) => this.read(b, off >>> 0, n >>> 0, dst >>> 0),
-      submit: () => this.submit(),
-      error: (ptr, cap) => this.errorTake(ptr >>> 0, cap >>> 0),
+      features: () => { st.crossings++; return this.features(); },
+      limit: (w) => { st.crossings++; return this.limit(w); },
+      buffer_create: (s, u) => { st.crossings++; return this.bufferCreate(s >>> 0, u); },
+      buffer_destroy: (id) => { st.crossings++; this.bufferDestroy(id); },
+      buffer_write: (id, off, ptr, len) => { st.crossings++; this.bufferWrite(id, off >>> 0, ptr >>> 0, len >>> 0); },
+      pipeline_create: (a, b, c, d, e, f) => { st.crossings++; return this.pipelineCreate(a >>> 0, b >>> 0, c >>> 0, d >>> 0, e >>> 0, f >>> 0); },
+      bind_group_create: (p, ptr, n) => { st.crossings++; return this.bindGroupCreate(p, ptr >>> 0, n); },
+      bind_group_destroy: (id) => { st.crossings++; this.bindGroups.delete(id); },
+      encode: (ptr, n) => { st.crossings++; this.encode(ptr >>> 0, n >>> 0); },
+      error: (ptr, cap) => { st.crossings++; return this.errorTake(ptr >>> 0, cap >>> 0); },
     };
   }
 }

@@ -33,31 +33,45 @@ fn scale_min_w(s0: u32, s1: u32, s2: u32, j: u32) -> vec2<f32> {
   return vec2<f32>(select(hi, lo, j < 4u));
 }
 
-fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 {
+// the stored part of unit u of the row at byte rb: two qs words (their low nibbles are values
+// c .. c + 7 of the row, the high nibbles c + 32 .. c + 39), (d, dmin), and the (scale, min) of
+// the two sub-blocks
+struct Q4KUnit {
+  q0: u32,
+  q1: u32,
+  c: u32,
+  dm: vec2<f32>,
+  sm1: vec2<f32>,
+  sm2: vec2<f32>,
+}
+
+fn q4k_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32) -> Q4KUnit {
   let bw = (rb + (u / 16u) * 144u) >> 2u;   // the block's first word (rows and blocks are word-aligned)
   let t = u % 16u;
   let chunk = t / 4u;
   let wp = (t % 4u) * 2u;                    // its first qs word within the chunk's 8
-  let xo = (xr + (u / 16u) * 256u + chunk * 64u + wp * 4u) / 4u;   // in fours
-  let q0 = (*w)[bw + 4u + chunk * 8u + wp];
-  let q1 = (*w)[bw + 5u + chunk * 8u + wp];
-  let dm = unpack2x16float((*w)[bw]);
   let w0 = (*w)[bw + 1u];
   let w1 = (*w)[bw + 2u];
   let w2 = (*w)[bw + 3u];
-  let sm1 = scale_min_w(w0, w1, w2, chunk * 2u);
-  let sm2 = scale_min_w(w0, w1, w2, chunk * 2u + 1u);
+  return Q4KUnit((*w)[bw + 4u + chunk * 8u + wp], (*w)[bw + 5u + chunk * 8u + wp],
+                 (u / 16u) * 256u + chunk * 64u + wp * 4u, unpack2x16float((*w)[bw]),
+                 scale_min_w(w0, w1, w2, chunk * 2u), scale_min_w(w0, w1, w2, chunk * 2u + 1u));
+}
+
+fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 {
+  let q = q4k_unit(w, rb, u);
+  let xo = (xr + q.c) / 4u;   // in fours
   let xa0 = x4[xo];
   let xa1 = x4[xo + 1u];
   let xb0 = x4[xo + 8u];
   let xb1 = x4[xo + 9u];
   let m4 = vec4<u32>(15u);
-  let s1 = dot(u2f4(vec4<u32>(q0, q0 >> 8u, q0 >> 16u, q0 >> 24u) & m4, 0.0), xa0)
-         + dot(u2f4(vec4<u32>(q1, q1 >> 8u, q1 >> 16u, q1 >> 24u) & m4, 0.0), xa1);
-  let s2 = dot(u2f4(vec4<u32>(q0 >> 4u, q0 >> 12u, q0 >> 20u, q0 >> 28u) & m4, 0.0), xb0)
-         + dot(u2f4(vec4<u32>(q1 >> 4u, q1 >> 12u, q1 >> 20u, q1 >> 28u) & m4, 0.0), xb1);
+  let s1 = dot(u2f4(vec4<u32>(q.q0, q.q0 >> 8u, q.q0 >> 16u, q.q0 >> 24u) & m4, 0.0), xa0)
+         + dot(u2f4(vec4<u32>(q.q1, q.q1 >> 8u, q.q1 >> 16u, q.q1 >> 24u) & m4, 0.0), xa1);
+  let s2 = dot(u2f4(vec4<u32>(q.q0 >> 4u, q.q0 >> 12u, q.q0 >> 20u, q.q0 >> 28u) & m4, 0.0), xb0)
+         + dot(u2f4(vec4<u32>(q.q1 >> 4u, q.q1 >> 12u, q.q1 >> 20u, q.q1 >> 28u) & m4, 0.0), xb1);
   let one = vec4<f32>(1.0);
   let x1 = dot(xa0 + xa1, one);
   let x2 = dot(xb0 + xb1, one);
-  return dm.x * (sm1.x * s1 + sm2.x * s2) - dm.y * (sm1.y * x1 + sm2.y * x2);
+  return q.dm.x * (q.sm1.x * s1 + q.sm2.x * s2) - q.dm.y * (q.sm1.y * x1 + q.sm2.y * x2);
 }

@@ -27,28 +27,43 @@ fn w_elem(w: ptr<storage, array<u32>, read>, rb: u32, c: u32) -> f32 {
   return f16_at(w, b + 208u) * sc * f32(i32(q) - 32);
 }
 
-fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 {
+// the stored part of unit u of the row at byte rb: the 6-bit values (0..63, before the -32) of
+// positions l0 .. l0 + 3 of the four quarters of a half block as bytes of q (quarter i: values
+// c + 32 i .. c + 32 i + 3 of the row), the quarters' scales and d
+struct Q6KUnit {
+  q: vec4<u32>,
+  c: u32,
+  sc: vec4<f32>,
+  d: f32,
+}
+
+fn q6k_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32) -> Q6KUnit {
   let blk = u / 16u;
   let h = (u % 16u) / 8u;
   let l0 = (u % 8u) * 4u;
   let b = rb + blk * 210u;
-  let xo = (xr + blk * 256u + h * 128u + l0) / 4u;   // in fours; the quarters are 8 fours apart
   let scb = b + 192u + h * 8u + l0 / 16u;
   let la = rd32(w, b + h * 64u + l0);
   let lb = rd32(w, b + h * 64u + 32u + l0);
   let qh = rd32(w, b + 128u + h * 32u + l0);
-  let sh = vec4<u32>(0u, 8u, 16u, 24u);
-  let a = (vec4<u32>(la) >> sh) & vec4<u32>(255u);
-  let c = (vec4<u32>(lb) >> sh) & vec4<u32>(255u);
-  let hh = (vec4<u32>(qh) >> sh) & vec4<u32>(255u);
-  let m4 = vec4<u32>(15u);
-  let m2 = vec4<u32>(3u);
-  let q0 = u2f4((a & m4) | ((hh & m2) << vec4<u32>(4u)), 32.0);
-  let q1 = u2f4((c & m4) | (((hh >> vec4<u32>(2u)) & m2) << vec4<u32>(4u)), 32.0);
-  let q2 = u2f4((a >> vec4<u32>(4u)) | (((hh >> vec4<u32>(4u)) & m2) << vec4<u32>(4u)), 32.0);
-  let q3 = u2f4((c >> vec4<u32>(4u)) | (((hh >> vec4<u32>(6u)) & m2) << vec4<u32>(4u)), 32.0);
-  let s = vec4<f32>(dot(q0, x4[xo]), dot(q1, x4[xo + 8u]), dot(q2, x4[xo + 16u]), dot(q3, x4[xo + 24u]));
+  let m4 = 0x0f0f0f0fu;
+  let m2 = 0x03030303u;
+  let q = vec4<u32>((la & m4) | ((qh & m2) << 4u), (lb & m4) | (((qh >> 2u) & m2) << 4u),
+                    ((la >> 4u) & m4) | (((qh >> 4u) & m2) << 4u), ((lb >> 4u) & m4) | (((qh >> 6u) & m2) << 4u));
   let sc = vec4<f32>(f32(i8_of(rd8(w, scb))), f32(i8_of(rd8(w, scb + 2u))), f32(i8_of(rd8(w, scb + 4u))),
                      f32(i8_of(rd8(w, scb + 6u))));
-  return f16_at(w, b + 208u) * dot(sc, s);
+  return Q6KUnit(q, blk * 256u + h * 128u + l0, sc, f16_at(w, b + 208u));
+}
+
+// the four bytes of v as floats minus 32
+fn q6_f4(v: u32) -> vec4<f32> {
+  return u2f4((vec4<u32>(v) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(255u), 32.0);
+}
+
+fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 {
+  let q = q6k_unit(w, rb, u);
+  let xo = (xr + q.c) / 4u;   // in fours; the quarters are 8 fours apart
+  let s = vec4<f32>(dot(q6_f4(q.q.x), x4[xo]), dot(q6_f4(q.q.y), x4[xo + 8u]), dot(q6_f4(q.q.z), x4[xo + 16u]),
+                    dot(q6_f4(q.q.w), x4[xo + 24u]));
+  return q.d * dot(q.sc, s);
 }

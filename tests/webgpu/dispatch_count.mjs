@@ -1,6 +1,9 @@
 // dispatch_count.mjs — GPU commands per decoded token for each hf-tiny family on the WebGPU
 // backend, against the numbers recorded in tests/webgpu/dispatches.json, so that fusion lost
-// (a fused backend method no longer taken) shows as a failure instead of a slowdown nobody sees.
+// (a fused backend method no longer taken) shows as a failure instead of a slowdown nobody sees;
+// and the calls from the module into the JavaScript host per token (crossings: one per submit
+// since the command list, host.h, instead of one per dispatch), so per-command host calls
+// coming back fail too.
 // A decoded token is one greedy sample + one forward pass of that token; counted over 4 tokens
 // after the prompt, divided by 4.
 // Usage: [DP_WASM=doppler.wasm] node tests/webgpu/dispatch_count.mjs <converted-models-dir> [--record]
@@ -25,17 +28,19 @@ for (const name of ['llama', 'gemma3', 'gemma2', 'phi3', 'mixtral', 'qwen3']) {
   await c.eval([1, 5, 77, 300, 12]);
   let t = await c.sample({ temperature: 0 });
   await c.eval([t]);
-  const s0 = m.gpuStats();
+  const s0 = m.gpuStats(), x0 = eng.gpu.stats.crossings;
   for (let k = 0; k < STEPS; k++) {
     t = await c.sample({ temperature: 0 });
     await c.eval([t]);
   }
-  const s1 = m.gpuStats();
-  got[name] = { dispatches: (s1.dispatches - s0.dispatches) / STEPS, copies: (s1.copies - s0.copies) / STEPS };
+  const s1 = m.gpuStats(), x1 = eng.gpu.stats.crossings;
+  got[name] = { dispatches: (s1.dispatches - s0.dispatches) / STEPS, copies: (s1.copies - s0.copies) / STEPS,
+                crossings: (x1 - x0) / STEPS };
   const w = want[name];
-  const ok = w && w.dispatches === got[name].dispatches && w.copies === got[name].copies;
-  out(`${name.padEnd(8)} ${got[name].dispatches} dispatches + ${got[name].copies} copies per token` +
-      (w ? ` (recorded ${w.dispatches} + ${w.copies}) ${ok ? 'ok' : 'DIFFERENT'}` : ' (not recorded)'));
+  const ok = w && w.dispatches === got[name].dispatches && w.copies === got[name].copies &&
+             w.crossings === got[name].crossings;
+  out(`${name.padEnd(8)} ${got[name].dispatches} dispatches + ${got[name].copies} copies, ${got[name].crossings} host calls per token` +
+      (w ? ` (recorded ${w.dispatches} + ${w.copies}, ${w.crossings}) ${ok ? 'ok' : 'DIFFERENT'}` : ' (not recorded)'));
   if (!ok && !record) fails++;
   c.free();
   m.free();

@@ -25,6 +25,7 @@
 int t_init(void);
 int t_tune(const char *key, int value);
 void *t_alloc(int n);
+const char *t_kind(int i);
 int t_begin(int i);
 int t_end(int i);
 void t_stats(void);
@@ -859,6 +860,11 @@ EXPORT("t_end") int t_end(int i) {
     }
     tfree_all();
     return fail;
+}
+
+/* The kind of case i ("matmul", "fused", ...; run_ops.mjs's DP_KINDS), "" past the last. */
+EXPORT("t_kind") const char *t_kind(int i) {
+    return i >= 0 && i < n_cases ? kind_name[cases[i].kind] : "";
 }
 
 EXPORT("t_alloc") void *t_alloc(int n) { return dp_malloc(n > 0 ? (size_t)n : 1); }

@@ -21,14 +21,20 @@ try {
 out(`adapter: ${dev.info.vendor} ${dev.info.architecture} ${dev.info.description} features=[${dev.info.features}]`);
 // every kernel (as embedded: kernels/weights/<type>.wgsl + weights_common.wgsl) must be valid WGSL
 const kernels = kernelSources(fileURLToPath(new URL('../../kernels/', import.meta.url)));
-let bad = 0;
+let bad = 0, skipped = 0;
 for (const k of kernels) {
+  // kernels for optional device features compile only where the device has them
+  if (/^enable chromium_experimental_subgroup_matrix;/m.test(k.text) && !dev.device.features.has('chromium-experimental-subgroup-matrix')) {
+    out(`${k.name}: not compiled here (the device lacks chromium-experimental-subgroup-matrix; web/bench/speed-device.sh checks it on a GPU)`);
+    skipped++;
+    continue;
+  }
   const m = dev.device.createShaderModule({ code: k.text });
   const errs = (await m.getCompilationInfo()).messages.filter((x) => x.type === 'error');
   for (const e of errs) out(`${kernelLine(k, e.lineNum)}:${e.linePos}: ${e.message} (kernel ${k.name})`);
   bad += errs.length ? 1 : 0;
 }
-out(bad ? `${bad} kernels do not compile` : `kernels: all ${kernels.length} compile`);
+out(bad ? `${bad} kernels do not compile` : `kernels: all ${kernels.length - skipped} compile${skipped ? ` (${skipped} not compiled here)` : ""}`);
 if (bad) process.exit(1);
 const host = new GpuHost(dev.device);
 const wasi = await nodeWasi();
@@ -51,9 +57,18 @@ for (const kv of (process.env.DP_TUNE ?? '').split(',').filter(Boolean)) {
   out(`tune ${k}=${v}: ${r === 0 ? 'ok' : 'FAILED'}`);
   if (r) process.exit(1);
 }
+// DP_KINDS="matmul,fused": only the cases of those kinds (ops_test.c's kind_name)
+const kinds = (process.env.DP_KINDS ?? '').split(',').filter(Boolean);
+const kindOf = (i) => {
+  const p = x.t_kind(i), m = new Uint8Array(instance.exports.memory.buffer);
+  let e = p;
+  while (m[e]) e++;
+  return new TextDecoder().decode(m.subarray(p, e));
+};
 let fails = 0, ran = 0;
 const t0 = performance.now();
 for (let i = Number(first); i < Math.min(n, Number(last) + 1); i++) {
+  if (kinds.length && !kinds.includes(kindOf(i))) continue;
   const tc = performance.now();
   const r = x.t_begin(i);
   if (r === 0) break;

@@ -17,16 +17,8 @@ SHAPES=("$@")
 [ ${#SHAPES[@]} -gt 0 ] || SHAPES=(gemma-3-1b llama-3.1-8b)
 MODELS=${MODELS:-/tmp/dp-models}
 BENCH_ARGS=${BENCH_ARGS:--p 512 -n 128 -r 3}
-export DAWN_FLAGS=${DAWN_FLAGS:-enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia}
-
-[ -f .bundle/activate.sh ] || { echo "device.sh: carry .bundle (webgpu-runtime-bundle.sh)"; exit 1; }
-[ -f web/dist/doppler.wasm ] || { echo "device.sh: carry web/dist (web/build.sh)"; exit 1; }
-bash .bundle/activate.sh >/dev/null
 # shellcheck disable=SC1091
-source .bundle/env.sh
-export DAWN_NODE
-[ -n "${VK_DRIVER_FILES:-}" ] || export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+source web/bench/device-env.sh || exit 1
 
 cmake -S . -B build-dev -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-dev -j"$(nproc)" --target doppler_cli >/dev/null

@@ -2,12 +2,20 @@
 //   kernels/<name>.wgsl          -> kernel <name> (as is)
 //   kernels/weights/<type>.wgsl  -> kernel weights_<type>: that file, then kernels/weights_common.wgsl
 //                                   (WGSL module-scope declarations may come in any order)
+//   kernels/weights/i8/<type>.wgsl -> also kernel weights_<type>_i8: <type>.wgsl, i8/<type>.wgsl,
+//                                   kernels/weights_i8.wgsl, then weights_common.wgsl with its calls
+//                                   of dot_unit renamed dot_unit_i8 (products over 8-bit x);
+//                                   and kernels weights_<type>_sg, weights_<type>_i8_sg: `enable
+//                                   subgroups;`, the same files with kernels/weights_sg.wgsl before
+//                                   weights_common.wgsl, its calls of reduce_rows renamed reduce_rows_sg
 // Each kernel: { name, text, parts: [{ file, first, lines }] } (parts map a line of text back to
 // its file: line L of the text is line L - first + 1 of file, for first <= L < first + lines).
 import fs from 'node:fs';
 import path from 'node:path';
 
 const COMMON = 'weights_common.wgsl';
+const I8 = 'weights_i8.wgsl';
+const SG = 'weights_sg.wgsl';
 
 export function kernelSources(dir) {
   const wgsl = (d) => fs.readdirSync(d).filter((f) => f.endsWith('.wgsl')).sort();
@@ -15,22 +23,39 @@ export function kernelSources(dir) {
   const nlines = (t) => t.split('\n').length - (t.endsWith('\n') ? 1 : 0);
   const out = [];
   for (const f of wgsl(dir)) {
-    if (f === COMMON) continue;
+    if (f === COMMON || f === I8 || f === SG) continue;
     const text = read(path.join(dir, f));
     out.push({ name: f.slice(0, -5), text, parts: [{ file: `kernels/${f}`, first: 1, lines: nlines(text) }] });
   }
   const wdir = path.join(dir, 'weights');
   if (fs.existsSync(wdir)) {
     const common = read(path.join(dir, COMMON));
+    const nl = (t) => (t.endsWith('\n') ? t : t + '\n');
+    // one kernel from files [file, text] in order
+    const join = (name, files) => {
+      const parts = [];
+      let text = '';
+      for (const [file, t] of files) {
+        parts.push({ file, first: text.split('\n').length, lines: nlines(nl(t)) });
+        text += nl(t);
+      }
+      out.push({ name, text, parts });
+    };
+    const i8dir = path.join(wdir, 'i8');
+    const i8 = [`kernels/${I8}`, read(path.join(dir, I8))];
+    const sg = [`kernels/${SG}`, read(path.join(dir, SG))];
+    const enableSg = ['(generated)', 'enable subgroups;'];
+    const renamed = (dotUnit, reduce) => [`kernels/${COMMON}`,
+      common.replace(/\bdot_unit\(/g, dotUnit).replace(/(?<!fn )\breduce_rows\(/g, reduce)];
     for (const f of wgsl(wdir)) {
-      const type = read(path.join(wdir, f));
-      const t = type.endsWith('\n') ? type : type + '\n';
-      out.push({
-        name: `weights_${f.slice(0, -5)}`,
-        text: t + common,
-        parts: [{ file: `kernels/weights/${f}`, first: 1, lines: nlines(t) },
-                { file: `kernels/${COMMON}`, first: nlines(t) + 1, lines: nlines(common) }],
-      });
+      const name = `weights_${f.slice(0, -5)}`;
+      const type = [`kernels/weights/${f}`, read(path.join(wdir, f))];
+      join(name, [type, [`kernels/${COMMON}`, common]]);
+      if (!fs.existsSync(path.join(i8dir, f))) continue;
+      const i8type = [`kernels/weights/i8/${f}`, read(path.join(i8dir, f))];
+      join(`${name}_i8`, [type, i8type, i8, renamed('dot_unit_i8(', 'reduce_rows(')]);
+      join(`${name}_sg`, [enableSg, type, sg, renamed('dot_unit(', 'reduce_rows_sg(')]);
+      join(`${name}_i8_sg`, [enableSg, type, i8type, i8, sg, renamed('dot_unit_i8(', 'reduce_rows_sg(')]);
     }
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

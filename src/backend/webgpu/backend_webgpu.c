@@ -11,6 +11,7 @@
 #include "backend/webgpu/wg_internal.h"
 
 static void dev_free(wg_dev *d) {
+    wg_cmds_flush(); /* the list may name the buffers and bind groups below */
     wg_cache_free(d);
     for (uint32_t i = 0; i < d->dead_n; i++) dp_gpu_buffer_destroy(d->dead[i]);
     if (d->uni_buf) dp_gpu_buffer_destroy(d->uni_buf);
@@ -112,9 +113,7 @@ static dp_status wg_tensor_read(dp_backend *b, const dp_tensor *t, uint64_t off,
                           (unsigned long long)off, (unsigned long long)n,
                           (unsigned long long)t->nbytes);
     if (n) {
-        wg_claim_encoder(c);
-        dp_gpu_read(t->handle, (uint32_t)(t->offset + off), (uint32_t)n, dst);
-        c->dev->stats.reads++;
+        wg_read(c, t->handle, (uint32_t)(t->offset + off), (uint32_t)n, dst);
     }
     wg_submit(c);
     return DP_OK;
@@ -206,6 +205,10 @@ dp_status dp_backend_webgpu_new(dp_backend **out, dp_error *e) {
     c->dev->max_storage = dp_gpu_limit(DP_GPU_LIMIT_MAX_STORAGE);
     c->dev->max_invocations = dp_gpu_limit(DP_GPU_LIMIT_MAX_INVOCATIONS);
     c->dev->max_wg_storage = dp_gpu_limit(DP_GPU_LIMIT_MAX_WG_STORAGE);
+    if (c->dev->features & DP_GPU_FEATURE_SUBGROUPS) { /* weights_sg.wgsl wants one fixed size */
+        uint32_t lo = dp_gpu_limit(DP_GPU_LIMIT_SUBGROUP_MIN), hi = dp_gpu_limit(DP_GPU_LIMIT_SUBGROUP_MAX);
+        if (lo == hi && lo >= 4 && lo <= 256 && !(lo & (lo - 1))) c->dev->sg_size = lo;
+    }
     if (c->dev->max_binding < c->dev->max_buffer) c->dev->max_buffer = c->dev->max_binding; /* we bind whole tensors */
     if (!c->dev->max_buffer) {
         wg_free(b);
@@ -275,9 +278,25 @@ dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_e
     else if (!strcmp(key, "fuse") && (value == 0 || value == 1)) c->dev->fuse = value;
     else if (!strcmp(key, "act_quant") && (value == 0 || value == 1)) c->dev->act_quant = value;
     else if (!strcmp(key, "matvec_unroll") && (value == 1 || value == 2 || value == 4 || value == 8)) c->dev->unroll = value;
-    else
+    else if (!strcmp(key, "matvec_i8") && (value == 0 || value == 1)) {
+        if (value && !(c->dev->features & DP_GPU_FEATURE_DOT4I8))
+            return dp_err_set(e, DP_ERR_UNSUPPORTED, "webgpu tune: matvec_i8 needs WGSL's "
+                              "packed_4x8_integer_dot_product, which this device lacks");
+        c->dev->matvec_i8 = value;
+    } else if (!strcmp(key, "prefill_sgmat") && (value == 0 || value == 1)) {
+        const uint32_t need = DP_GPU_FEATURE_F16 | DP_GPU_FEATURE_SUBGROUP_MATRIX;
+        if (value && (c->dev->features & need) != need)
+            return dp_err_set(e, DP_ERR_UNSUPPORTED, "webgpu tune: prefill_sgmat needs shader-f16 and "
+                              "chromium-experimental-subgroup-matrix with f16 16x16x16 matrices");
+        c->dev->prefill_sgmat = value;
+    } else if (!strcmp(key, "matvec_sg") && (value == 0 || value == 1)) {
+        if (value && !c->dev->sg_size)
+            return dp_err_set(e, DP_ERR_UNSUPPORTED, "webgpu tune: matvec_sg needs subgroups of one "
+                              "fixed size (4..256), which this device does not report");
+        c->dev->matvec_sg = value;
+    } else
         return dp_err_set(e, DP_ERR_INVALID_ARG,
-                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|..|256, fuse 0|1, act_quant 0|1, matvec_unroll 1|2|4|8)",
+                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|..|256, fuse 0|1, act_quant 0|1, matvec_unroll 1|2|4|8, matvec_i8 0|1, prefill_sgmat 0|1, matvec_sg 0|1)",
                           key, value);
     return DP_OK;
 }

@@ -9,9 +9,10 @@
  * dp_gpu_buffer_write's length, which the host pads with zeros up to a multiple of 4.
  *
  * Recording: dispatches and copies go into one open command encoder (dispatches share one compute
- * pass until a copy or submit closes it); dp_gpu_submit ends the encoder and queues it after
- * every earlier write. dp_gpu_read copies a range into a host staging buffer and, once the queue
- * has executed it, writes the bytes to dst in the module's memory; the host's own `settle()`
+ * pass until a copy or submit closes it), handed over as a command list (dp_gpu_encode); a submit
+ * ends the encoder and queues it after every earlier write. A read copies a range into a host
+ * staging buffer and, once the queue has executed it, writes the bytes to dst in the module's
+ * memory; the host's own `settle()`
  * (JS) awaits every outstanding read, so a read's dst must stay valid until the host has
  * settled. That is the step machine: C records + submits, JS awaits, JS calls the next step.
  *
@@ -26,7 +27,12 @@
 #define DP_GPU_IMPORT(name) __attribute__((import_module("dp_gpu"), import_name(name)))
 
 /* adapter features the device was created with */
-enum { DP_GPU_FEATURE_F16 = 1u, DP_GPU_FEATURE_SUBGROUPS = 2u };
+enum {
+    DP_GPU_FEATURE_F16 = 1u,
+    DP_GPU_FEATURE_SUBGROUPS = 2u,
+    DP_GPU_FEATURE_DOT4I8 = 4u,        /* WGSL packed_4x8_integer_dot_product (dot4I8Packed) */
+    DP_GPU_FEATURE_SUBGROUP_MATRIX = 8u /* chromium-experimental-subgroup-matrix, f16 8x8 */
+};
 /* limits by number */
 enum {
     DP_GPU_LIMIT_MAX_BUFFER = 0,        /* maxBufferSize (clamped to 4 GiB - 4) */
@@ -35,7 +41,8 @@ enum {
     DP_GPU_LIMIT_MAX_INVOCATIONS = 3,   /* maxComputeInvocationsPerWorkgroup */
     DP_GPU_LIMIT_MAX_GROUPS = 4,        /* maxComputeWorkgroupsPerDimension */
     DP_GPU_LIMIT_SUBGROUP_MIN = 5,      /* subgroupMinSize (0 without subgroups) */
-    DP_GPU_LIMIT_MAX_STORAGE = 6        /* maxStorageBuffersPerShaderStage */
+    DP_GPU_LIMIT_MAX_STORAGE = 6,       /* maxStorageBuffersPerShaderStage */
+    DP_GPU_LIMIT_SUBGROUP_MAX = 7       /* subgroupMaxSize (0 without subgroups) */
 };
 /* buffer usages */
 enum { DP_GPU_USAGE_STORAGE = 1u, DP_GPU_USAGE_UNIFORM = 2u };
@@ -65,17 +72,28 @@ DP_GPU_IMPORT("bind_group_create")
 uint32_t dp_gpu_bind_group_create(uint32_t pipeline, const dp_gpu_binding *bindings, uint32_t n);
 DP_GPU_IMPORT("bind_group_destroy") void dp_gpu_bind_group_destroy(uint32_t bind_group);
 
-/* Record a dispatch of (x, y, z) workgroups. */
-DP_GPU_IMPORT("dispatch")
-void dp_gpu_dispatch(uint32_t pipeline, uint32_t bind_group, uint32_t x, uint32_t y, uint32_t z);
-/* Record a buffer-to-buffer copy. */
-DP_GPU_IMPORT("copy")
-void dp_gpu_copy(uint32_t src, uint32_t src_offset, uint32_t dst, uint32_t dst_offset,
-                 uint32_t size);
-/* Record a read of [offset, offset+size) into dst (delivered when the host settles). */
-DP_GPU_IMPORT("read") void dp_gpu_read(uint32_t buffer, uint32_t offset, uint32_t size, void *dst);
-/* Finish the open encoder and submit it (no-op when nothing was recorded). */
-DP_GPU_IMPORT("submit") void dp_gpu_submit(void);
+/* The command list: dispatches, copies, reads, the uniform ring's write and submits are not
+ * imports of their own; the backend appends them to a list of u32 words in its memory and hands
+ * the host the whole list with one call (one crossing per submit instead of one per dispatch).
+ * The host runs the commands in order:
+ *   DP_GPU_CMD_DISPATCH pipeline bind_group x y z    dispatch into the open compute pass
+ *   DP_GPU_CMD_COPY src src_offset dst dst_offset size  buffer copy (closes the pass)
+ *   DP_GPU_CMD_READ buffer offset size dst           copy to a staging buffer; dst (a pointer
+ *                                                    into the module's memory) receives the bytes
+ *                                                    when the host settles
+ *   DP_GPU_CMD_WRITE buffer offset src len           queue.writeBuffer of len bytes at src, taken
+ *                                                    when the command runs (before any later submit)
+ *   DP_GPU_CMD_SUBMIT                                finish the open encoder and submit it
+ * Ids the list names must stay alive until it has run: the backend hands over what it holds
+ * before destroying a bind group or buffer (wg_cmds_flush). */
+enum {
+    DP_GPU_CMD_DISPATCH = 1u, /* + 5 words */
+    DP_GPU_CMD_COPY = 2u,     /* + 5 words */
+    DP_GPU_CMD_READ = 3u,     /* + 4 words */
+    DP_GPU_CMD_WRITE = 4u,    /* + 4 words */
+    DP_GPU_CMD_SUBMIT = 5u    /* + 0 words */
+};
+DP_GPU_IMPORT("encode") void dp_gpu_encode(const uint32_t *cmds, uint32_t n_words);
 /* Copy the first pending error message (NUL-terminated, truncated to cap) and clear it;
  * returns its length, 0 when there is none. */
 DP_GPU_IMPORT("error") uint32_t dp_gpu_error(char *dst, uint32_t cap);

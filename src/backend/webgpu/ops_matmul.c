@@ -6,10 +6,14 @@
  *   n <= WG_MATVEC_MAX_N: weights_<type>:matvec reads the stored weights directly, TPR
  *     invocations per output value (decode);
  *   larger n: the tiled f32 product (prefill). Non-f32 weights are first expanded to f32 into
- *     scratch by weights_<type>:dequant, WG_DEQ_BUDGET bytes of rows at a time. */
+ *     scratch by weights_<type>:dequant, WG_DEQ_BUDGET bytes of rows at a time;
+ *     or, with prefill_sgmat, matmul_sgmat:main on the matrix units: x to f16 by
+ *     matmul_sgmat:x_half, the weights to f16 by weights_<type>:dequant_h, both padded to whole
+ *     64-row tiles. */
 #if defined(__wasm__)
 
 #include <stdio.h>
+#include <string.h>
 
 #include "backend/webgpu/wg_internal.h"
 
@@ -104,24 +108,57 @@ uint32_t wg_actq_block(const wg_ctx *c, dp_dtype t) {
     return (uint32_t)dp_dtype_act_block(t);
 }
 
+/* x ([n, k] floats) through 8-bit blocks of qb values into scratch WG_SCR_ACTQ (bytes long) by
+ * file:entry (act_quant or act_pack); *x is rebound there, binding number kept. */
+static bool act_blocks(wg_ctx *c, const char *file, const char *entry, dp_gpu_binding *x, uint64_t n,
+                       uint64_t k, uint64_t qb, uint64_t bytes) {
+    if (k % qb || n * k * 4 > UINT32_MAX) {
+        wg_fail(c, DP_ERR_INVALID_ARG, "%s: rows of %llu values are not whole blocks of %llu", entry,
+                (unsigned long long)k, (unsigned long long)qb);
+        return false;
+    }
+    uint32_t q = wg_scratch(c, WG_SCR_ACTQ, bytes);
+    if (!q) return false;
+    wg_weights_params ap = {(uint32_t)n, (uint32_t)k, 0, 0, 1.0f, 0, 0, 0, 0, 0, 0, 0.0f, 0, 0};
+    dp_gpu_binding qo = wg_at(1, wg_bind_buf(q, 0, (uint32_t)bytes));
+    dp_gpu_binding ab[2] = {qo, wg_at(3, *x)};
+    wg_dispatch_flat(c, file, entry, "", &ap, sizeof ap, ab, 2, (n * k / qb + 255) / 256);
+    *x = wg_at(x->binding, qo);
+    return true;
+}
+
 bool wg_actq_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_t k) {
     uint32_t qb = wg_actq_block(c, t);
     if (!qb || !n) return true;
-    uint64_t xbytes = n * k * 4;
-    if (k % qb || xbytes > UINT32_MAX) {
-        wg_fail(c, DP_ERR_INVALID_ARG, "act_quant: rows of %llu values are not whole blocks of %u",
-                (unsigned long long)k, qb);
-        return false;
+    return act_blocks(c, wg_weights_file(t), "act_quant", x, n, k, qb, n * k * 4);
+}
+
+/* the decode kernel of type t with 8-bit x (kernels/weights/i8/<t>.wgsl) and / or subgroup row
+ * sums (kernels/weights_sg.wgsl): weights_<t>[_i8][_sg]; NULL when t has none (web/tools/kernels.mjs
+ * makes them for the types with an i8 file) */
+static const char *weights_variant(dp_dtype t, bool i8, bool sg) {
+    static const char *const q8_0[4] = {"weights_q8_0", "weights_q8_0_i8", "weights_q8_0_sg", "weights_q8_0_i8_sg"};
+    static const char *const q4_k[4] = {"weights_q4_k", "weights_q4_k_i8", "weights_q4_k_sg", "weights_q4_k_i8_sg"};
+    static const char *const q6_k[4] = {"weights_q6_k", "weights_q6_k_i8", "weights_q6_k_sg", "weights_q6_k_i8_sg"};
+    const int v = (i8 ? 1 : 0) + (sg ? 2 : 0);
+    switch (t) {
+    case DP_DTYPE_Q8_0: return q8_0[v];
+    case DP_DTYPE_Q4_K: return q4_k[v];
+    case DP_DTYPE_Q6_K: return q6_k[v];
+    default: return NULL;
     }
-    uint32_t q = wg_scratch(c, WG_SCR_ACTQ, xbytes);
-    if (!q) return false;
-    wg_weights_params ap = {(uint32_t)n, (uint32_t)k, 0, 0, 1.0f, 0, 0, 0, 0, 0, 0, 0.0f, 0, 0};
-    dp_gpu_binding qo = wg_at(1, wg_bind_buf(q, 0, (uint32_t)xbytes));
-    dp_gpu_binding ab[2] = {qo, wg_at(3, *x)};
-    wg_dispatch_flat(c, wg_weights_file(t), "act_quant", "", &ap, sizeof ap, ab, 2,
-                     (n * k / qb + 255) / 256);
-    *x = wg_at(x->binding, qo);
-    return true;
+}
+
+const char *wg_matvec_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_t k) {
+    bool sg = c->dev->matvec_sg && weights_variant(t, false, true);
+    const char *i8 = c->dev->matvec_i8 && n ? weights_variant(t, true, sg) : NULL;
+    if (!i8) {
+        if (!wg_actq_input(c, t, x, n, k)) return NULL;
+        return sg ? weights_variant(t, false, true) : wg_weights_file(t);
+    }
+    uint64_t qb = (uint64_t)dp_dtype_act_block(t);
+    /* per block: qb / 4 words of packed bytes, then the scale */
+    return act_blocks(c, i8, "act_pack", x, n, k, qb, n * (k / qb) * (qb / 4 + 1) * 4) ? i8 : NULL;
 }
 
 uint32_t wg_matvec_tpr(dp_dtype t, int64_t k) {
@@ -130,8 +167,8 @@ uint32_t wg_matvec_tpr(dp_dtype t, int64_t k) {
     return tpr < 4 ? 4 : tpr;
 }
 
-void wg_matvec_config(const wg_ctx *c, dp_dtype t, int64_t k, int64_t m, uint32_t *rows,
-                      char *consts, size_t consts_size) {
+void wg_matvec_config(const wg_ctx *c, dp_dtype t, const char *file, int64_t k, int64_t m,
+                      uint32_t *rows, char *consts, size_t consts_size) {
     uint32_t tpr = c->dev->tune_tpr > 0 ? (uint32_t)c->dev->tune_tpr : wg_matvec_tpr(t, k);
     uint32_t max_wg = c->dev->max_invocations >= 64 ? c->dev->max_invocations : 256;
     if (max_wg > 1024) max_wg = 1024;
@@ -157,13 +194,57 @@ void wg_matvec_config(const wg_ctx *c, dp_dtype t, int64_t k, int64_t m, uint32_
     while (tpr * r < 64) r *= 2;
     while (tpr * r > max_wg && r > 1) r /= 2;
     *rows = r;
-    snprintf(consts, consts_size, "WG=%u,TPR=%u,UNR=%d", tpr * r, tpr, c->dev->unroll);
+    size_t fl = strlen(file);
+    if (fl > 3 && !strcmp(file + fl - 3, "_sg"))
+        snprintf(consts, consts_size, "WG=%u,TPR=%u,UNR=%d,SGS=%u", tpr * r, tpr, c->dev->unroll,
+                 c->dev->sg_size);
+    else
+        snprintf(consts, consts_size, "WG=%u,TPR=%u,UNR=%d", tpr * r, tpr, c->dev->unroll);
 }
 
 /* matches `Params` in matmul_tiled.wgsl */
 typedef struct tiled_params {
     uint32_t n, k, m, col0, out_stride, accumulate;
 } tiled_params;
+
+#define WG_SGMAT_TILE 64u
+
+static uint64_t round_up(uint64_t v, uint64_t to) { return (v + to - 1) / to * to; }
+
+/* The prefill product on subgroup matrices (kernels/matmul_sgmat.wgsl): x [n, k] and the weight
+ * rows to f16 (rows padded to whole tiles), then TILE x TILE blocks of out per workgroup. */
+static void rec_matmul_sgmat(wg_ctx *c, dp_gpu_binding o, dp_gpu_binding xb, dp_gpu_binding wb,
+                             const dp_tensor *w, uint32_t n, uint32_t k, uint32_t m, uint32_t rb,
+                             bool accumulate) {
+    uint64_t n_pad = round_up(n, WG_SGMAT_TILE), xh_bytes = n_pad * k * 2;
+    uint64_t row_h = (uint64_t)k * 2;
+    uint64_t budget = WG_DEQ_BUDGET < c->dev->max_buffer ? WG_DEQ_BUDGET : c->dev->max_buffer;
+    uint64_t chunk = budget / row_h / WG_SGMAT_TILE * WG_SGMAT_TILE;
+    if (chunk < WG_SGMAT_TILE) chunk = WG_SGMAT_TILE;
+    if (chunk > round_up(m, WG_SGMAT_TILE)) chunk = round_up(m, WG_SGMAT_TILE);
+    if (xh_bytes > c->dev->max_buffer || chunk * row_h > c->dev->max_buffer) {
+        wg_fail(c, DP_ERR_LIMIT, "matmul: %u x %u values in f16 are over the device's buffer limit", n, k);
+        return;
+    }
+    uint32_t xh = wg_scratch(c, WG_SCR_XH, xh_bytes), deq = wg_scratch(c, WG_SCR_DEQ, chunk * row_h);
+    if (!xh || !deq) return;
+    tiled_params xp = {n, k, 0, 0, (uint32_t)n_pad, 0};
+    dp_gpu_binding xbs[2] = {wg_at(1, wg_bind_buf(xh, 0, (uint32_t)xh_bytes)), xb};
+    wg_dispatch_flat(c, "matmul_sgmat", "x_half", "", &xp, sizeof xp, xbs, 2, (n_pad * k + 255) / 256);
+    for (uint64_t r0 = 0; r0 < m; r0 += chunk) {
+        uint64_t cnt = m - r0 < chunk ? m - r0 : chunk, cnt_pad = round_up(cnt, WG_SGMAT_TILE);
+        uint32_t bytes = (uint32_t)(cnt_pad * row_h);
+        wg_weights_params dp = {(uint32_t)cnt_pad, k, m, rb, 1.0f, 0, (uint32_t)r0, 0, 0, 0, 0, 0.0f, 0, 0};
+        dp_gpu_binding db[2] = {wg_at(1, wg_bind_buf(deq, 0, bytes)), wb};
+        wg_dispatch_flat(c, wg_weights_file(w->dtype), "dequant_h", "", &dp, sizeof dp, db, 2,
+                         (cnt_pad * k / 2 + 255) / 256);
+        tiled_params tp = {n, k, (uint32_t)cnt, (uint32_t)r0, m, accumulate};
+        dp_gpu_binding tb[3] = {o, wg_at(2, wg_bind_buf(deq, 0, bytes)),
+                                wg_at(3, wg_bind_buf(xh, 0, (uint32_t)xh_bytes))};
+        wg_dispatch(c, "matmul_sgmat", "main", "", &tp, sizeof tp, tb, 3,
+                    (uint32_t)(cnt_pad / WG_SGMAT_TILE), (uint32_t)(n_pad / WG_SGMAT_TILE), 1);
+    }
+}
 
 void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
                   bool accumulate) {
@@ -181,16 +262,21 @@ void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
     if (n <= WG_MATVEC_MAX_N) {
         uint32_t rows_per_wg, gx, gy;
         char consts[48];
-        wg_matvec_config(c, w->dtype, k, m, &rows_per_wg, consts, sizeof consts);
-        if (!wg_actq_input(c, w->dtype, &xb, (uint64_t)n, (uint64_t)k)) return;
+        const char *mv = wg_matvec_input(c, w->dtype, &xb, (uint64_t)n, (uint64_t)k);
+        if (!mv) return;
+        wg_matvec_config(c, w->dtype, mv, k, m, &rows_per_wg, consts, sizeof consts);
         wg_weights_params p = {(uint32_t)n, (uint32_t)k, (uint32_t)m, rb, 1.0f, accumulate, 0, 0, 0, 0,
                                0, 0.0f, 0, 0};
         wg_grid(c, ((uint64_t)m + rows_per_wg - 1) / rows_per_wg, &gx, &gy);
         dp_gpu_binding bs[3] = {o, wb, xb};
-        wg_dispatch(c, file, "matvec", consts, &p, sizeof p, bs, 3, gx, gy, (uint32_t)n);
+        wg_dispatch(c, mv, "matvec", consts, &p, sizeof p, bs, 3, gx, gy, (uint32_t)n);
         return;
     }
 
+    if (c->dev->prefill_sgmat && k % 16 == 0) {
+        rec_matmul_sgmat(c, o, xb, wb, w, (uint32_t)n, (uint32_t)k, (uint32_t)m, rb, accumulate);
+        return;
+    }
     uint32_t gy = (uint32_t)(((uint64_t)n + 63) / 64);
     if (w->dtype == DP_DTYPE_F32) {
         tiled_params p = {(uint32_t)n, (uint32_t)k, (uint32_t)m, 0, (uint32_t)m, accumulate};

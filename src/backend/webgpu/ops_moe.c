@@ -52,7 +52,8 @@ static void expert_matvec(wg_ctx *c, const dp_tensor *w, int e, dp_gpu_binding o
     dp_dtype_row_bytes(w->dtype, (uint64_t)w->ne[0], &rb);
     uint32_t rows_per_wg, gx, gy;
     char consts[48];
-    wg_matvec_config(c, w->dtype, w->ne[0], w->ne[1], &rows_per_wg, consts, sizeof consts);
+    wg_matvec_config(c, w->dtype, wg_weights_file(w->dtype), w->ne[0], w->ne[1], &rows_per_wg,
+                     consts, sizeof consts);
     wg_weights_params p = {slots, (uint32_t)w->ne[0], (uint32_t)w->ne[1], (uint32_t)rb, 1.0f, 0,
                         (uint32_t)e, x_div, 0, 0, 0, 0.0f, 0, 0};
     wg_grid(c, ((uint64_t)w->ne[1] + rows_per_wg - 1) / rows_per_wg, &gx, &gy);

@@ -40,7 +40,14 @@ void dp_backend_webgpu_set_fusion(dp_backend *b, bool on);
 void dp_backend_webgpu_set_act_quant(dp_backend *b, bool on);
 /* Experiment knobs: "matvec_rows" (rows per workgroup, 0 = automatic), "matvec_tpr" (lanes per
  * row: 0 = automatic, or a power of two 4..256), "matvec_unroll" (units per loop iteration: 1, 2,
- * 4, 8), "fuse" and "act_quant" (0/1). DP_ERR_INVALID_ARG for anything else. */
+ * 4, 8), "fuse" and "act_quant" (0/1), "matvec_i8" (0/1: decode products over q4_K, q6_K and q8_0
+ * with x in the 8-bit blocks of act_quant and dot4I8Packed; DP_ERR_UNSUPPORTED where WGSL lacks
+ * packed_4x8_integer_dot_product), "matvec_sg" (0/1: their row sums by subgroup shuffles,
+ * kernels/weights_sg.wgsl; DP_ERR_UNSUPPORTED unless the device's subgroups have one fixed size),
+ * "prefill_sgmat" (0/1: prefill products on the matrix units,
+ * f16 operands, f32 sums, kernels/matmul_sgmat.wgsl; DP_ERR_UNSUPPORTED where the device lacks
+ * shader-f16 or chromium-experimental-subgroup-matrix with f16 16x16x16 -> f32). DP_ERR_INVALID_ARG
+ * for anything else. */
 dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_error *e);
 
 /* Pipelines from now on are made from registry r's entries (wg_registry.h; NULL: the built-in

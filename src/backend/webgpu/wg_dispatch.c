@@ -3,6 +3,7 @@
 #if defined(__wasm__)
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,6 +27,41 @@ static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n) {
     return h;
 }
 #define FNV0 14695981039346656037ull
+
+/* ---- the command list (host.h): the host gets one call per submit, not one per command ---- */
+
+/* Process-wide like the host's open encoder it feeds (every device handle records into both). */
+#define WG_CMDS_CAP 16384u /* words (~2700 dispatches); a full list is handed over early */
+static uint32_t cmds[WG_CMDS_CAP];
+static uint32_t cmds_n;
+
+void wg_cmds_flush(void) {
+    if (!cmds_n) return;
+    dp_gpu_encode(cmds, cmds_n);
+    cmds_n = 0;
+}
+
+static void cmd_put(uint32_t op, uint32_t a, uint32_t b, uint32_t c, uint32_t d, uint32_t e,
+                    uint32_t n_args) {
+    if (cmds_n + 1 + n_args > WG_CMDS_CAP) wg_cmds_flush();
+    uint32_t w[6] = {op, a, b, c, d, e};
+    memcpy(cmds + cmds_n, w, (1 + n_args) * sizeof *w);
+    cmds_n += 1 + n_args;
+}
+
+void wg_copy(wg_ctx *c, uint32_t src, uint32_t src_off, uint32_t dst, uint32_t dst_off,
+             uint32_t size) {
+    wg_claim_encoder(c);
+    cmd_put(DP_GPU_CMD_COPY, src, src_off, dst, dst_off, size, 5);
+    c->dev->stats.copies++;
+    c->dev->recorded++;
+}
+
+void wg_read(wg_ctx *c, uint32_t buf, uint32_t off, uint32_t size, void *dst) {
+    wg_claim_encoder(c);
+    cmd_put(DP_GPU_CMD_READ, buf, off, size, (uint32_t)(uintptr_t)dst, 0, 4);
+    c->dev->stats.reads++;
+}
 
 /* ---- bindings ---- */
 
@@ -56,10 +92,7 @@ bool wg_unalias(wg_ctx *c, dp_gpu_binding *in, dp_gpu_binding out) {
     if (!wg_same_buffer(*in, out)) return true;
     uint32_t s = wg_scratch(c, (wg_scratch_id)(WG_SCR_IN0 + in->binding), in->size);
     if (!s) return false;
-    wg_claim_encoder(c);
-    dp_gpu_copy(in->buffer, in->offset, s, 0, in->size);
-    c->dev->stats.copies++;
-    c->dev->recorded++;
+    wg_copy(c, in->buffer, in->offset, s, 0, in->size);
     *in = wg_at(in->binding, wg_bind_buf(s, 0, in->size));
     return true;
 }
@@ -109,10 +142,7 @@ bool wg_in(wg_ctx *c, const dp_tensor *t, int64_t count, uint32_t binding, const
     if (t->offset % 256 == 0) return true;
     uint32_t s = wg_scratch(c, (wg_scratch_id)(WG_SCR_IN0 + binding), size);
     if (!s) return false;
-    wg_claim_encoder(c);
-    dp_gpu_copy(t->handle, (uint32_t)t->offset, s, 0, size);
-    c->dev->stats.copies++;
-    c->dev->recorded++;
+    wg_copy(c, t->handle, (uint32_t)t->offset, s, 0, size);
     *b = wg_at(binding, wg_bind_buf(s, 0, size));
     return true;
 }
@@ -305,6 +335,7 @@ static uint32_t pipeline_get(wg_ctx *c, const char *file, const char *entry, con
 #define WG_BG_CAP 4096u
 
 static void bgs_clear(wg_dev *d) {
+    if (d->bgs_n) wg_cmds_flush(); /* the list may name them */
     for (uint32_t i = 0; i < d->bgs_cap; i++)
         if (d->bgs[i].id) {
             dp_gpu_bind_group_destroy(d->bgs[i].id);
@@ -390,8 +421,11 @@ void wg_cache_free(wg_dev *d) {
 static const wg_dev *encoder_owner;
 
 static void dev_submit(wg_dev *d) {
-    if (d->uni_used) dp_gpu_buffer_write(d->uni_buf, 0, d->uni_host, d->uni_used * WG_UNI_SLOT);
-    dp_gpu_submit();
+    if (d->uni_used)
+        cmd_put(DP_GPU_CMD_WRITE, d->uni_buf, 0, (uint32_t)(uintptr_t)d->uni_host,
+                d->uni_used * WG_UNI_SLOT, 0, 4);
+    cmd_put(DP_GPU_CMD_SUBMIT, 0, 0, 0, 0, 0, 0);
+    wg_cmds_flush();
     encoder_owner = NULL;
     d->stats.submits++;
     d->uni_used = 0;
@@ -431,7 +465,7 @@ void wg_dispatch(wg_ctx *c, const char *file, const char *entry, const char *con
     uint32_t bg = bind_group_get(c, pipe, all, (uint32_t)nb + 1);
     if (!bg) return;
     wg_claim_encoder(c);
-    dp_gpu_dispatch(pipe, bg, gx, gy, gz);
+    cmd_put(DP_GPU_CMD_DISPATCH, pipe, bg, gx, gy, gz, 5);
     c->dev->stats.dispatches++;
     c->dev->recorded++;
 }

@@ -71,9 +71,10 @@ static void emit_nmatvec(wg_ctx *c, dp_backend *b, dp_tensor *h, const dp_tensor
                   m3 = nm > 2 ? w[2]->ne[1] : 0;
     dp_gpu_binding bs[7];
     if (!wg_out(c, outs[0], n * m1, 1, "matmul", "out", &bs[0]) ||
-        !wg_in(c, h, n * k, 3, "matmul", "x", &bs[2]) ||
-        !wg_actq_input(c, w[0]->dtype, &bs[2], (uint64_t)n, (uint64_t)k))
+        !wg_in(c, h, n * k, 3, "matmul", "x", &bs[2]))
         return;
+    const char *mv = wg_matvec_input(c, w[0]->dtype, &bs[2], (uint64_t)n, (uint64_t)k);
+    if (!mv) return;
     bs[1] = wg_at(2, wg_bind(w[0]));
     bs[4] = wg_at(5, wg_bind(w[1]));
     if (nm > 1) {
@@ -94,9 +95,9 @@ static void emit_nmatvec(wg_ctx *c, dp_backend *b, dp_tensor *h, const dp_tensor
     uint64_t rows = glu_act ? (uint64_t)m1 : (uint64_t)(m1 + m2 + m3);
     uint32_t per, gx, gy;
     char consts[48];
-    wg_matvec_config(c, w[0]->dtype, k, (int64_t)rows, &per, consts, sizeof consts);
+    wg_matvec_config(c, w[0]->dtype, mv, k, (int64_t)rows, &per, consts, sizeof consts);
     wg_grid(c, (rows + per - 1) / per, &gx, &gy);
-    wg_dispatch(c, wg_weights_file(w[0]->dtype), nm > 2 ? "nmatvec3" : "nmatvec", consts, &prm,
+    wg_dispatch(c, mv, nm > 2 ? "nmatvec3" : "nmatvec", consts, &prm,
                 sizeof prm, bs, nm > 2 ? 7 : 5, gx, gy, (uint32_t)n);
 }
 

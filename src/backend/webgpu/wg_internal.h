@@ -39,6 +39,7 @@ typedef enum wg_scratch_id {
     WG_SCR_DEQ,         /* dequantized weight rows for the tiled matmul */
     WG_SCR_SAMPLE,      /* sampling probabilities [vocab] */
     WG_SCR_ACTQ,        /* x through 8-bit blocks (act_quant) */
+    WG_SCR_XH,          /* x in f16 for the subgroup-matrix prefill product */
     WG_SCR_COUNT
 } wg_scratch_id;
 
@@ -94,6 +95,10 @@ typedef struct wg_dev {
     dp_webgpu_stats stats;
     bool fuse;          /* fusion on (default) */
     bool act_quant;     /* x through the CPU's 8-bit blocks for quantized weights (off by default) */
+    bool matvec_i8;     /* products over q4_K/q6_K/q8_0 with 8-bit x and dot4I8Packed (tune matvec_i8) */
+    bool prefill_sgmat; /* prefill products on subgroup matrices (tune prefill_sgmat) */
+    bool matvec_sg;     /* decode products' row sums by subgroup shuffles (tune matvec_sg) */
+    uint32_t sg_size;   /* the subgroup size when the device's is fixed, else 0 */
     wg_bsize *bsizes;   /* buffer id -> size (open addressing): bindings span whole tensors */
     uint32_t bsizes_cap, bsizes_used;
 } wg_dev;
@@ -153,6 +158,13 @@ void wg_dispatch_flat(wg_ctx *c, const char *file, const char *entry, const char
                       const void *uni, uint32_t uni_len, const dp_gpu_binding *b, int nb,
                       uint64_t groups);
 
+/* Record a buffer copy / a read of [off, off + size) into dst (host.h's command list). */
+void wg_copy(wg_ctx *c, uint32_t src, uint32_t src_off, uint32_t dst, uint32_t dst_off,
+             uint32_t size);
+void wg_read(wg_ctx *c, uint32_t buf, uint32_t off, uint32_t size, void *dst);
+/* Hand the host the commands recorded so far (they go into its open encoder, not submitted):
+ * before destroying a bind group or buffer the list may name. wg_submit does it too. */
+void wg_cmds_flush(void);
 /* Write the uniform ring, submit what is recorded, then destroy dead buffers. */
 void wg_submit(wg_ctx *c);
 /* Before recording into the host's encoder (one per process, shared by every device handle):
@@ -180,12 +192,12 @@ const char *wg_weights_file(dp_dtype t);
 uint32_t wg_weights_check(wg_ctx *c, const dp_tensor *w, const char *op);
 /* Invocations per weight row for a matvec over rows of k values of type t ("TPR" constant). */
 uint32_t wg_matvec_tpr(dp_dtype t, int64_t k);
-/* Workgroup shape of a matrix-vector product over m rows of k values of type t: TPR lanes per
- * row, *rows rows per workgroup (WG = TPR x rows: 256 unless tuned, at least 64, at most the
- * device's invocations); constants "WG=..,TPR=..,UNR=.." go to consts. Tunable
- * (dp_backend_webgpu_tune). */
-void wg_matvec_config(const wg_ctx *c, dp_dtype t, int64_t k, int64_t m, uint32_t *rows,
-                      char *consts, size_t consts_size);
+/* Workgroup shape of a matrix-vector product over m rows of k values of type t in kernel file:
+ * TPR lanes per row, *rows rows per workgroup (WG = TPR x rows: 256 unless tuned, at least 64, at
+ * most the device's invocations); constants "WG=..,TPR=..,UNR=.." (and SGS=.. for the _sg
+ * kernels) go to consts. Tunable (dp_backend_webgpu_tune). */
+void wg_matvec_config(const wg_ctx *c, dp_dtype t, const char *file, int64_t k, int64_t m,
+                      uint32_t *rows, char *consts, size_t consts_size);
 
 /* matches `Params` in kernels/weights_common.wgsl */
 typedef struct wg_weights_params {
@@ -202,6 +214,12 @@ enum { WG_NMV_GLU = 4u, WG_NMV_GELU = 8u };
  * weights_<t>:act_quant into scratch (*x is rebound there, binding number kept). False after a
  * recorded failure. */
 bool wg_actq_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_t k);
+/* The kernel and the x of a decode product (n <= 8 rows of k values) over weights of type t:
+ * weights_<t>_i8 with x packed by its act_pack into scratch (kernels/weights_i8.wgsl) when
+ * matvec_i8 is on and t has that kernel (q4_K, q6_K, q8_0); else weights_<t> with x from
+ * wg_actq_input; the _sg form of either (kernels/weights_sg.wgsl) when matvec_sg is on and t has
+ * it. *x is rebound (binding number kept); NULL after a recorded failure. */
+const char *wg_matvec_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_t k);
 /* The 8-bit activation block act_quant uses for weights of type t (32: q8_0, 256: K-quants), 0
  * when x stays f32 (act_quant off, or a float type). */
 uint32_t wg_actq_block(const wg_ctx *c, dp_dtype t);
