@@ -44,6 +44,14 @@ for h in $SHARDS; do
     [ $((sz % 16384)) = 0 ] || fail "shard $h is $sz bytes: not whole 16 KiB pieces"
 done
 
+# bad input: one line, exit 1, nothing committed
+echo "d4:infoi1ee" > bad.torrent
+"$T" torrent pull bad.torrent x 2>&1 | grep -q "^doppler torrent: torrent pull: bad.torrent" || fail "a bad .torrent"
+"$T" torrent pull "$M/model.torrent" x --shard abc 2>&1 | grep -q "not a shard name" || fail "a bad --shard"
+"$T" torrent pull "$M/model.torrent" x --shard $(printf '0%.0s' $(seq 64)) 2>&1 | grep -q "not in the torrent" ||
+    fail "a shard the torrent lacks"
+[ -e x/manifest.json ] && fail "a failed pull committed a manifest"
+
 # sources
 bg python3 "$ROOT/tests/torrent/mirrors.py" "$W/src" corrupt:8101 html200:8102 notfound200:8103 truncate:8104 \
     stall:8105 good:8106 slow:8108 paced:8109 tcpstall:7003 > mirrors.log 2>&1
