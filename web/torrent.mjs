@@ -53,7 +53,6 @@ function webSeedClass(WebConn, stats, log) {
       super(modelUrl, torrent);
       this.modelUrl = modelUrl.endsWith('/') ? modelUrl : modelUrl + '/';
       this.connId = 'strict:' + this.modelUrl;
-      this.strictWebSeed = true;
       this.pieceCache = new Map();   // piece index -> Promise<Uint8Array> (verified)
       this.banned = false;
     }
@@ -65,7 +64,7 @@ function webSeedClass(WebConn, stats, log) {
       this.destroy();
     }
     // one byte range of one file: 206 and exactly the Content-Range asked for, within the timeout
-    async range(path, start, end, signal) {
+    async httpRange(path, start, end, signal) {
       const url = this.modelUrl + path.split('/').slice(1).map(encodeURIComponent).join('/');
       const r = await fetch(url, { headers: { Range: `bytes=${start}-${end}` }, signal, cache: 'no-store' });
       if (r.status !== 206) throw Object.assign(new Error(`answered ${r.status}, not 206`), { bad: true });
@@ -77,7 +76,8 @@ function webSeedClass(WebConn, stats, log) {
       if (body.length !== end - start + 1) throw new Error(`short body: ${body.length} of ${end - start + 1} bytes`);
       return body;
     }
-    async piece(index) {
+    // (not `piece`: that is the Wire method that sends a piece message)
+    async fetchPiece(index) {
       const t = this._torrent;
       const len = index === t.pieces.length - 1 ? t.lastPieceLength : t.pieceLength;
       const p0 = index * t.pieceLength, out = new Uint8Array(len);
@@ -88,7 +88,7 @@ function webSeedClass(WebConn, stats, log) {
           const a = Math.max(p0, f.offset), b = Math.min(p0 + len, f.offset + f.length);
           if (a >= b) continue;
           if (/(^|\/)\.pad\//.test(f.path)) continue;                    // BEP 47 pad file: zeros
-          out.set(await this.range(f.path, a - f.offset, b - f.offset - 1, ctl.signal), a - p0);
+          out.set(await this.httpRange(f.path, a - f.offset, b - f.offset - 1, ctl.signal), a - p0);
         }
       } catch (e) {
         if (e.name === 'AbortError') throw new Error(`no answer in ${PIECE_TIMEOUT_MS / 1000} s`);
@@ -106,7 +106,7 @@ function webSeedClass(WebConn, stats, log) {
       if (globalThis.DP_TORRENT_DEBUG) log(`request ${this.modelUrl} piece ${index} offset ${offset}`);
       let p = this.pieceCache.get(index);
       if (!p) {
-        p = this.piece(index);
+        p = this.fetchPiece(index);
         this.pieceCache.set(index, p);
         p.then(() => setTimeout(() => this.pieceCache.delete(index), 5000), () => this.pieceCache.delete(index));
       }
@@ -150,7 +150,7 @@ export async function fetchModelTorrent(WebTorrent, o) {
     client.on('error', (e) => { clearTimeout(timer); reject(e); });
     const torrent = client.add(bytes, { announce: o.trackers || [], store: undefined });
     torrent.on('wire', (wire) => {
-      if (wire.strictWebSeed) return;
+      if (wire.type === 'webSeed') return;  // the mirrors: counted by fromMirrors
       stats.peers++;
       wire.on('download', (n) => { stats.fromPeers += n; });
     });
@@ -158,7 +158,8 @@ export async function fetchModelTorrent(WebTorrent, o) {
     const progress = setInterval(() => {
       const done = torrent.files ? torrent.files.filter((f) => f.done).length : 0;
       log(`torrent: ${(torrent.downloaded / 1048576).toFixed(1)}/${(torrent.length / 1048576 || 0).toFixed(1)} MiB, ` +
-          `${torrent.numPeers} peers, ${done}/${torrent.files ? torrent.files.length : 0} files done`);
+          `${torrent.numPeers} peers, ${done}/${torrent.files ? torrent.files.length : 0} files done` +
+          (globalThis.DP_TORRENT_DEBUG ? ' ' + torrent.files.filter((f) => !f.done).map((f) => f.path).join(' ') : ''));
     }, 5000);
     const stop = () => clearInterval(progress);
     torrent.on('metadata', () => {
@@ -179,7 +180,9 @@ export async function fetchModelTorrent(WebTorrent, o) {
         return !m || !o.shards || o.shards.includes(m[1]);
       };
       const files = torrent.files.filter(want);
-      for (const f of torrent.files) if (!want(f)) f.deselect();
+      // deselect only shards not asked for (whole pieces); a pad file shares its pieces with
+      // the manifest or a tokenizer file, and deselecting it would drop those pieces too
+      for (const f of torrent.files) if (!want(f) && !/(^|\/)\.pad\//.test(f.path)) f.deselect();
       let manifest = null;
       const commit = async (f) => {
         const rel = f.path.slice(root.length);

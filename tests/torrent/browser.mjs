@@ -1,4 +1,4 @@
-// browser.mjs PAGE_URL TORRENT_URL — two headless Chromium tabs (Debian's chromium through
+// browser.mjs PAGE_URL TORRENT_URL WEB_DIR MIRROR_BASE — two headless Chromium tabs (two profiles) (Debian's chromium through
 // playwright-core) fetch a model's torrent with web/torrent.mjs into OPFS. Tab 1 has a good
 // mirror among bad ones; tab 2, started once tab 1 is done and seeding, has only bad mirrors, so
 // its shards must come from tab 1 over WebRTC. Prints one JSON line per tab; exit 0 when both
@@ -11,14 +11,15 @@ const { chromium } = await import(path.join(webDir, 'node_modules/playwright-cor
 const exe = ['/usr/lib/chromium/chromium', '/usr/bin/chromium'].find((p) => fs.existsSync(p));
 const browser = await chromium.launch({
   executablePath: exe, headless: true,
-  args: ['--no-sandbox', '--disable-features=WebRtcHideLocalIpsWithMdns'],
+  args: ['--no-sandbox', '--disable-features=WebRtcHideLocalIpsWithMdns', '--allow-loopback-in-peer-connection'],
 });
 let rc = 0;
 const fail = (m) => { console.log('FAIL: ' + m); rc = 1; };
 try {
-  const ctx = await browser.newContext();
+  // one context each: two profiles, as two people's browsers (tabs of one profile share
+  // WebTorrent's piece store, so the second would need nobody)
   const tab = async (name, mirrors) => {
-    const page = await ctx.newPage();
+    const page = await (await browser.newContext()).newPage();
     page.on('console', (m) => console.log(`[${name}] ${m.text()}`));
     page.on('pageerror', (e) => console.log(`[${name}] pageerror ${e.message}`));
     await page.goto(pageUrl);

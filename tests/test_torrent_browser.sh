@@ -1,16 +1,15 @@
 #!/bin/sh
-# browser_swarm.sh — NOT YET PASSING, so not registered with CTest (run it by hand:
-# DP_TOOL=build/doppler DP_ROOT=$PWD sh tests/torrent/browser_swarm.sh). The browser side of the swarm (issue 15): two headless Chromium tabs
+# test_torrent_browser.sh — the browser side of the swarm (issue 15): two headless Chromium tabs
 # fetch a model's torrent with web/torrent.mjs (WebTorrent 3 + our strict web-seed connection)
 # into OPFS, in a network namespace of its own with a veth pair (Chromium gathers no WebRTC
 # candidates on a loopback-only namespace) and a local ws:// tracker. Tab 1: mirrors good,
 # corrupt, HTML-200, stalled; tab 2 (after tab 1, which keeps seeding): corrupt and HTML-200
-# only, so its pieces must come from tab 1 over WebRTC (tests/torrent/browser.mjs).
+# only, so its pieces must come from tab 1 over WebRTC (tests/torrent/browser.mjs). The tabs are
+# two browser profiles: tabs of one profile share WebTorrent's piece store.
 # Needs chromium, node, web/node_modules (webtorrent, playwright-core) and the tracker: exit 77
 # when missing, a failure under CI.
 set -u
-. "$(dirname "$0")/common.sh"
-[ -n "${DP_ROOT:-}" ] || fail "set DP_ROOT (the repository) and DP_TOOL"
+. "$(dirname "$0")/torrent/common.sh"
 if [ -z "${DP_TORRENT_NETNS:-}" ]; then
     [ -x /usr/lib/chromium/chromium ] || [ -x /usr/bin/chromium ] || skip "no chromium"
     if [ ! -f "$ROOT/web/node_modules/webtorrent/dist/webtorrent.min.js" ] || [ ! -f "$ROOT/web/node_modules/playwright-core/index.mjs" ]; then
@@ -21,7 +20,10 @@ fi
 torrent_enter_netns "$@"
 torrent_workdir
 ip link add dpv0 type veth peer name dpv1 && ip addr add 10.77.0.1/24 dev dpv0 &&
-    ip addr add 10.77.0.2/24 dev dpv1 && ip link set dpv0 up && ip link set dpv1 up || fail "cannot set up the veth pair"
+    ip addr add 10.77.0.2/24 dev dpv1 && ip link set dpv0 up && ip link set dpv1 up &&
+    ip route add default dev dpv0 || fail "cannot set up the veth pair"
+# (with the veth alone and no default route, the tabs found each other through the tracker but
+# never connected; with the route and --allow-loopback-in-peer-connection they do)
 mkdir -p site
 torrent_model src/model
 # the url-list names a mirror; web/torrent.mjs drops it and uses the mirrors it is given
