@@ -9,41 +9,13 @@
 # Needs libtorrent in the tool (Debian libtorrent-rasterbar-dev) and node: exit 77 when
 # missing, which CI counts as a failure (DP_STRICT_TESTS).
 set -u
-T=${DP_TOOL:?}
-ROOT=${DP_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
-TMPB=${DP_TMP:-/tmp}
-skip() { echo "skip: $*"; [ -n "${CI:-}" ] && exit 1; exit 77; }
-fail() { echo "FAIL: $*"; exit 1; }
-
-if [ -z "${DP_TORRENT_NETNS:-}" ]; then
-    "$T" torrent 2>&1 | grep -q "no BitTorrent support" && skip "doppler built without libtorrent (apt-get install libtorrent-rasterbar-dev)"
-    command -v node >/dev/null 2>&1 || skip "no node"
-    if [ ! -f "$ROOT/tests/torrent/node_modules/bittorrent-tracker/package.json" ]; then
-        (cd "$ROOT/tests/torrent" && npm install --no-audit --no-fund >/dev/null 2>&1) || skip "npm install in tests/torrent failed"
-    fi
-    # a network namespace of our own: fixed ports, nothing outside reachable
-    export DP_TORRENT_NETNS=1
-    for u in "unshare -n" "unshare -rn"; do
-        if $u true 2>/dev/null; then exec timeout -k 5 240 $u sh "$0" "$@"; fi
-    done
-    skip "cannot create a network namespace (unshare -n)"
-fi
-
-ip link set lo up 2>/dev/null || python3 -c 'import fcntl,socket,struct;s=socket.socket();fcntl.ioctl(s,0x8914,struct.pack("16sH14s",b"lo",0x1|0x40,b""))' ||
-    fail "cannot bring up lo"
-mkdir -p "$TMPB" && W=$(mktemp -d "$TMPB/torrent.XXXXXX") || exit 1
-PIDS=""
-cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$W"; }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-bg() { "$@" & PIDS="$PIDS $!"; }
+. "$(dirname "$0")/torrent/common.sh"
+torrent_enter_netns "$@"
+torrent_workdir
 now() { date +%s.%N; }
 elapsed() { python3 -c "import sys;print('%.2f'%(float(sys.argv[2])-float(sys.argv[1])))" "$1" "$2"; }
 
-# the model: 13 MiB in 7 shards of at most 2 MiB, and a tokenizer file the manifest pins
-mkdir -p "$W/src" && cd "$W" || exit 1
-"$T" synth --shape tiny syn >/dev/null 2>&1 && "$T" export-gguf syn m.gguf >/dev/null 2>&1 &&
-    "$T" convert m.gguf src/model --shard-mb 2 >/dev/null 2>&1 || fail "making the test model"
+torrent_model src/model
 M=$W/src/model
 TR=http://127.0.0.1:8100/announce
 IDS0=$("$T" run "$M" --ids "1 2 3" -n 6 --greedy --print-ids 2>/dev/null) || fail "run before padding"
@@ -71,6 +43,14 @@ for h in $SHARDS; do
     sz=$(stat -c %s "$M/shards/$h.bin")
     [ $((sz % 16384)) = 0 ] || fail "shard $h is $sz bytes: not whole 16 KiB pieces"
 done
+
+# bad input: one line, exit 1, nothing committed
+echo "d4:infoi1ee" > bad.torrent
+"$T" torrent pull bad.torrent x 2>&1 | grep -q "^doppler torrent: torrent pull: bad.torrent" || fail "a bad .torrent"
+"$T" torrent pull "$M/model.torrent" x --shard abc 2>&1 | grep -q "not a shard name" || fail "a bad --shard"
+"$T" torrent pull "$M/model.torrent" x --shard $(printf '0%.0s' $(seq 64)) 2>&1 | grep -q "not in the torrent" ||
+    fail "a shard the torrent lacks"
+[ -e x/manifest.json ] && fail "a failed pull committed a manifest"
 
 # sources
 bg python3 "$ROOT/tests/torrent/mirrors.py" "$W/src" corrupt:8101 html200:8102 notfound200:8103 truncate:8104 \

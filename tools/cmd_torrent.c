@@ -105,7 +105,7 @@ static int t_create(int argc, char **argv) {
     dp_torrent_created c;
     dp_error e = {0};
     if (dp_torrent_create(dir, &o, &c, &e) != DP_OK) {
-        rc = cli_fail("torrent create", &e);
+        rc = cli_fail("torrent", &e);
         goto out;
     }
     printf("%s/model.torrent: infohash v1 %s v2 %s, piece %u bytes, model id %s (%u shards padded)\n", dir,
@@ -141,7 +141,7 @@ static int t_seed(int argc, char **argv) {
     n.stop = &g_stop;
     catch_signals();
     dp_error e = {0};
-    rc = dp_torrent_seed(dir, tfile, &n, &e) == DP_OK ? 0 : cli_fail("torrent seed", &e);
+    rc = dp_torrent_seed(dir, tfile, &n, &e) == DP_OK ? 0 : cli_fail("torrent", &e);
     goto out;
 usage:
     rc = cli_usage(TORRENT_USAGE);
@@ -181,7 +181,7 @@ static int t_pull(int argc, char **argv) {
     dp_torrent_pull_stats s;
     dp_error e = {0};
     if (dp_torrent_pull(src, dir, &o, &s, &e) != DP_OK) {
-        rc = cli_fail("torrent pull", &e);
+        rc = cli_fail("torrent", &e);
         goto out;
     }
     /* one line, key=value, for people and scripts */

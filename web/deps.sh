@@ -4,8 +4,8 @@
 #   node + the `webgpu` package (Dawn) and `@bjorn3/browser_wasi_shim` in web/node_modules,
 #   SwiftShader's Vulkan ICD (Debian's chromium package) + the Vulkan loader, for machines
 #   without a GPU.
-# `web/deps.sh browser`: also playwright-core (the headless-Chromium tests' driver) and Debian's
-# chromium (the browser they drive).
+# `web/deps.sh browser`: also playwright-core (the headless-Chromium tests' driver), Debian's
+# chromium (the browser they drive) and webtorrent (web/torrent.mjs, tests/test_torrent_browser.sh).
 # Exit 0 when everything is there, 77 when something cannot be installed here.
 # DP_NO_INSTALL=1: only check. Safe to run several at once: `npm install` runs under a lock
 # (flock on web/node_modules/.deps.lock), so parallel tests never race each other's install.
@@ -27,7 +27,8 @@ have npm || apt_install npm || true
 node_ok() {
     [ -f "$ROOT/web/node_modules/webgpu/index.js" ] || return 1
     [ -f "$ROOT/web/node_modules/@bjorn3/browser_wasi_shim/dist/index.js" ] || return 1
-    [ "${1:-}" != browser ] || [ -f "$ROOT/web/node_modules/playwright-core/index.mjs" ]
+    [ "${1:-}" != browser ] || { [ -f "$ROOT/web/node_modules/playwright-core/index.mjs" ] &&
+        [ -f "$ROOT/web/node_modules/webtorrent/dist/webtorrent.min.js" ]; }
 }
 if ! node_ok "${1:-}"; then
     [ "${DP_NO_INSTALL:-0}" = 1 ] && { echo "deps.sh: web/node_modules missing" >&2; exit 77; }

@@ -302,11 +302,11 @@ lt::settings_pack settings(const dp_torrent_net *n) {
     s.set_bool(sp::ban_web_seeds, true);
     s.set_bool(sp::announce_to_all_trackers, true);
     s.set_bool(sp::announce_to_all_tiers, true);
-    // bounded: a silent or slow source is dropped in seconds, its requests go to others
     // libtorrent's default of 3 web seeds at a time lets a few bad mirrors (one that truncates
     // is retried at once, one that stalls holds its slot until the timeout) starve the good
     // ones: a model has a handful of mirrors, use them all
     s.set_int(sp::max_web_seed_connections, 32);
+    // bounded: a silent or slow source is dropped in seconds, its requests go to others
     s.set_int(sp::peer_connect_timeout, 3);
     s.set_int(sp::handshake_timeout, 5);
     s.set_int(sp::request_timeout, 8);

@@ -32,7 +32,7 @@ def handler_for(mode):
         def do_OPTIONS(self):
             self.send_response(204)
             self.cors()
-            self.send_header("Access-Control-Allow-Headers", "Range")
+            self.send_header("Access-Control-Allow-Headers", "Range, Cache-Control")
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -84,7 +84,9 @@ def handler_for(mode):
                 self.send_response(200)
             n = end - start + 1
             self.send_header("Content-Length", str(n))
-            self.send_header("Content-Type", "application/octet-stream")
+            ctype = {".html": "text/html", ".mjs": "text/javascript", ".js": "text/javascript"}.get(
+                os.path.splitext(path)[1], "application/octet-stream")
+            self.send_header("Content-Type", ctype)
             self.send_header("Accept-Ranges", "bytes")
             self.cors()
             self.end_headers()
