@@ -1230,16 +1230,11 @@ VNNI_TARGET INLINE __m256i qk_scales16(const uint8_t *b, dp_dtype t, __m256i *mn
     }
     *mn = _mm256_setzero_si256();
     __m128i v;
-    if (t == DP_DTYPE_Q3_K) { /* as quant.c q3k_scales, the words kept in registers (a store of
-                               * four words read back as one vector would stall forwarding) */
-        uint32_t a0, a1, tmp;
-        memcpy(&a0, b + 96, 4);
-        memcpy(&a1, b + 100, 4);
-        memcpy(&tmp, b + 104, 4);
-        v = _mm_set_epi32((int)(((a1 >> 4) & 0x0f0f0f0f) | (((tmp >> 6) & 0x03030303) << 4)),
-                          (int)(((a0 >> 4) & 0x0f0f0f0f) | (((tmp >> 4) & 0x03030303) << 4)),
-                          (int)((a1 & 0x0f0f0f0f) | (((tmp >> 2) & 0x03030303) << 4)),
-                          (int)((a0 & 0x0f0f0f0f) | ((tmp & 0x03030303) << 4)));
+    if (t == DP_DTYPE_Q3_K) { /* the words kept in registers: four stored words read back as
+                               * one vector would stall store forwarding */
+        uint32_t a[4];
+        dp_q3k_scale_words(b + 96, a);
+        v = _mm_set_epi32((int)a[3], (int)a[2], (int)a[1], (int)a[0]);
     } else { /* iq4_xs: 8 scales of 32 values (4 low bits from b[4..8), 2 high from b[2..4)), each twice */
         uint16_t sh;
         uint32_t sl;
