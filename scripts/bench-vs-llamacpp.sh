@@ -96,7 +96,7 @@ if [ -z "$doppler" ]; then
   echo "building Doppler ($root) into $work/doppler-build" >&2
   cmake -S "$root" -B "$work/doppler-build" -DCMAKE_BUILD_TYPE=Release >"$work/doppler-cmake.log" 2>&1 ||
     die "Doppler cmake failed (see $work/doppler-cmake.log)"
-  cmake --build "$work/doppler-build" --target doppler -j"$(nproc)" >"$work/doppler-build.log" 2>&1 ||
+  cmake --build "$work/doppler-build" --target doppler_cli -j"$(nproc)" >"$work/doppler-build.log" 2>&1 ||
     die "Doppler build failed (see $work/doppler-build.log)"
   doppler=$work/doppler-build/doppler
 fi
