@@ -47,7 +47,7 @@ while [ $# -gt 0 ]; do
     -r) reps=$2; shift ;;
     --pairs) pairs=$2; shift ;;
     --llama-args) llama_args=$2; shift ;;
-    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -eu/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
   shift
@@ -114,7 +114,7 @@ if [ -z "$model" ]; then
 fi
 [ -f "$model" ] || die "no such GGUF: $model"
 rdrr=$work/$(basename "$model" .gguf)-rdrr
-if [ ! -f "$rdrr/manifest.json" ] || [ "$model" -nt "$rdrr/manifest.json" ]; then
+if [ ! -f "$rdrr/manifest.json" ] || [ -n "$(find "$model" -newer "$rdrr/manifest.json")" ]; then
   rm -rf "$rdrr"
   "$doppler" convert "$model" "$rdrr" >&2
 fi
