@@ -14,7 +14,7 @@ const dp_mm_kernels *dp_mm_avx2_table(bool vnni);
 
 #define INLINE static inline __attribute__((always_inline))
 /* Software prefetch distance of the streaming (decode) kernels: 2 KiB ahead into L2. The
- * hardware prefetchers alone left the AVX-512 kernels short of the read bandwidth (q6_K x8 on a
+ * hardware prefetchers alone left the kernels short of the read bandwidth (q6_K x8 on a
  * Xeon: 9.1-9.5 GB/s a thread without, 11.1 with; 4 KiB and 8 KiB, or into L1, did less). */
 #define PREFETCH_AHEAD 2048
 INLINE void prefetch_ahead(const uint8_t *p) { _mm_prefetch((const char *)p + PREFETCH_AHEAD, _MM_HINT_T1); }
@@ -107,6 +107,7 @@ INLINE void dot_q8_0_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, fl
     UNROLL
     for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
     for (int i = 0; i < nb; i++, w += 34) {
+        prefetch_ahead(w);
         const float dw = f16s(w);
         const __m256i qw = load256(w + 2);
         const __m256i aw = _mm256_sign_epi8(qw, qw);
@@ -276,6 +277,8 @@ INLINE void dot_q45k_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, fl
         accm[c] = _mm_setzero_ps();
     }
     for (int i = 0; i < nb; i++, w += bb) {
+        UNROLL
+        for (int l = 0; l < 3; l++) prefetch_ahead(w + 64 * l);
         const float dw = f16s(w), dminw = f16s(w + 2);
         const __m256i ms = k4_scales_mins(w + 4);
         const __m128i mins = _mm256_extracti128_si256(ms, 1);
@@ -335,6 +338,8 @@ INLINE void dot_q6k_nc(int k, const uint8_t *w, const uint8_t *x, size_t xs, flo
     UNROLL
     for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
     for (int i = 0; i < nb; i++, w += 210) {
+        UNROLL
+        for (int l = 0; l < 4; l++) prefetch_ahead(w + 64 * l);
         const float dw = f16s(w + 208);
         const __m128i sc8 = _mm_loadu_si128((const __m128i *)(w + 192));
         const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
