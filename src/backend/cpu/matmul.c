@@ -545,12 +545,13 @@ const dp_mm_kernels *dp_mm_kernels_best(void) {
     return k;
 }
 
-/* q6_K weights are repacked too since the single-stream group layout and the L2 prefetch of
- * the AVX-512 kernels (bench_gemv --type q6_k on a Xeon, 1 thread: x8 10.3-10.8 GB/s of CPU
- * time against 7.2-7.7 for the row kernel). Before them, on Zen 4, the x8 layout streamed at
- * 8-10 GB/s against 18-22 for the row kernel; -DDP_MM_X8_Q6K_PREFERRED=0 keeps q6_K row-major. */
+/* q6_K weights stay row-major. The x8 kernels compute 1.6x faster in cache, but streaming from
+ * memory (bench_gemv --type q6_k, 1 thread, CPU clock, both kernels prefetching 2 KiB ahead into
+ * L2) the row kernel reads 8.9-9.5 GB/s and the x8 one 7.8-8.8; without the prefetch the x8
+ * layout led (8.0 vs 6.5). Repacking also costs the prompt path a group unpack and turns the
+ * mapped q6_K pages into private copies. -DDP_MM_X8_Q6K_PREFERRED=1 repacks q6_K too. */
 #ifndef DP_MM_X8_Q6K_PREFERRED
-#define DP_MM_X8_Q6K_PREFERRED 1
+#define DP_MM_X8_Q6K_PREFERRED 0
 #endif
 
 bool dp_cpu_x8_preferred(dp_dtype wt) {
