@@ -73,13 +73,8 @@ void dp_q32_levels(const dp_q32_form *f, const uint8_t *blk, int8_t lv[32]) {
 
 /* The 16 6-bit q3_K scales from their 12 packed bytes (GGML's kmask unpacking). */
 static void q3k_scales(const uint8_t *p, int8_t sc[16]) {
-    uint32_t a[4], tmp;
-    memcpy(a, p, 12);
-    tmp = a[2];
-    a[2] = ((a[0] >> 4) & 0x0f0f0f0f) | (((tmp >> 4) & 0x03030303) << 4);
-    a[3] = ((a[1] >> 4) & 0x0f0f0f0f) | (((tmp >> 6) & 0x03030303) << 4);
-    a[0] = (a[0] & 0x0f0f0f0f) | (((tmp >> 0) & 0x03030303) << 4);
-    a[1] = (a[1] & 0x0f0f0f0f) | (((tmp >> 2) & 0x03030303) << 4);
+    uint32_t a[4];
+    dp_q3k_scale_words(p, a);
     memcpy(sc, a, 16);
     for (int g = 0; g < 16; g++) sc[g] = (int8_t)(sc[g] - 32);
 }

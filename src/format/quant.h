@@ -10,6 +10,8 @@
 #ifndef DP_QUANT_H
 #define DP_QUANT_H
 
+#include <string.h>
+
 #include "format/dtype.h"
 
 /* The 32-value block types share one layout, { f16 d; [f16 m;] [u8 qh[4];] u8 qs[16] }:
@@ -57,6 +59,19 @@ typedef struct dp_qk_groups {
 bool dp_qk_decode(dp_dtype t, const uint8_t *blk, dp_qk_groups *o);
 /* Only the scales and mins of one block (as in dp_qk_decode). */
 void dp_qk_scales(dp_dtype t, const uint8_t *blk, int8_t sc[16], int8_t mn[16]);
+/* q3_K's 16 6-bit scales (+ 32, i.e. 0..63) unpacked from the block's 12 scale bytes p as four
+ * words of 4 bytes each (scale 4 w + i in byte i of a[w]); inline so that SIMD kernels keep the
+ * words in registers. */
+static inline void dp_q3k_scale_words(const uint8_t *p, uint32_t a[4]) {
+    uint32_t a0, a1, tmp;
+    memcpy(&a0, p, 4);
+    memcpy(&a1, p + 4, 4);
+    memcpy(&tmp, p + 8, 4);
+    a[0] = (a0 & 0x0f0f0f0f) | (((tmp >> 0) & 0x03030303) << 4);
+    a[1] = (a1 & 0x0f0f0f0f) | (((tmp >> 2) & 0x03030303) << 4);
+    a[2] = ((a0 >> 4) & 0x0f0f0f0f) | (((tmp >> 4) & 0x03030303) << 4);
+    a[3] = ((a1 >> 4) & 0x0f0f0f0f) | (((tmp >> 6) & 0x03030303) << 4);
+}
 
 /* Byte offsets in a block of type t of its f16 scale fields (d, then dmin / m where the type has
  * one) into off; returns their number (0 for plain types). */

@@ -246,7 +246,7 @@ void dp_cpu_op_lora(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_
     if (st != DP_OK) dp_cpu_fail(c, st, "lora: %s", dp_status_str(st));
 }
 
-/* q4_K weights (q6_K too when built with DP_MM_X8_Q6K_PREFERRED) of at least 8 rows go to
+/* q4_K weights (q6_K too when built with -DDP_MM_X8_Q6K_PREFERRED=1) of at least 8 rows go to
  * DP_CPU_W_X8 when this CPU's kernels have an x8 kernel for them (AVX2, AVX-512 VNNI): in
  * place, same bytes, so no extra memory. */
 static void cpu_prepare_weight(dp_backend *b, dp_tensor *t) {

@@ -409,8 +409,9 @@ static void x8_pack_block(dp_dtype wt, const uint8_t *const blk[8], uint8_t *grp
             for (int w = 0; w < 3; w++) memcpy(rec + 32 + 32 * w + 4 * r, q + 4 + 4 * w, 4);
             for (int p = 0; p < 16; p++) memcpy(rec + DP_MM_X8_Q4K_QS + 64 * p + 8 * r, q + 16 + 8 * p, 8);
         } else {
-            uint8_t *lv = grp + (size_t)b * DP_MM_X8_Q6K_LV;
-            uint8_t *hd = grp + (size_t)nb * DP_MM_X8_Q6K_LV + (size_t)b * DP_MM_X8_Q6K_HDR;
+            size_t lo, ho;
+            dp_mm_x8_q6k_at(nb, b, &lo, &ho);
+            uint8_t *lv = grp + lo, *hd = grp + ho;
             memcpy(hd + 2 * r, q + 208, 2);
             for (int p = 0; p < 8; p++) memcpy(hd + 16 + 16 * p + 2 * r, q + 192 + 2 * p, 2);
             for (int p = 0; p < 16; p++) memcpy(lv + DP_MM_X8_Q6K_QL(p) + 8 * r, q + 8 * p, 8);
@@ -429,8 +430,9 @@ void dp_mm_x8_block(dp_dtype wt, const uint8_t *grp, int nb, int b, int r, uint8
         for (int w = 0; w < 3; w++) memcpy(q + 4 + 4 * w, rec + 32 + 32 * w + 4 * r, 4);
         for (int p = 0; p < 16; p++) memcpy(q + 16 + 8 * p, rec + DP_MM_X8_Q4K_QS + 64 * p + 8 * r, 8);
     } else {
-        const uint8_t *lv = grp + (size_t)b * DP_MM_X8_Q6K_LV;
-        const uint8_t *hd = grp + (size_t)nb * DP_MM_X8_Q6K_LV + (size_t)b * DP_MM_X8_Q6K_HDR;
+        size_t lo, ho;
+        dp_mm_x8_q6k_at(nb, b, &lo, &ho);
+        const uint8_t *lv = grp + lo, *hd = grp + ho;
         memcpy(q + 208, hd + 2 * r, 2);
         for (int p = 0; p < 8; p++) memcpy(q + 192 + 2 * p, hd + 16 + 16 * p + 2 * r, 2);
         for (int p = 0; p < 16; p++) memcpy(q + 8 * p, lv + DP_MM_X8_Q6K_QL(p) + 8 * r, 8);
@@ -543,10 +545,11 @@ const dp_mm_kernels *dp_mm_kernels_best(void) {
     return k;
 }
 
-/* q6_K weights are not repacked at load yet: its x8 kernels are correct (tests run them) and
- * faster than the row kernels while the weights sit in cache, but streaming from memory they
- * measured 8-10 GB/s on Zen 4 against 18-22 GB/s for the row kernel (bench_gemv --type q6_k),
- * cause not found yet. -DDP_MM_X8_Q6K_PREFERRED=1 turns it on. */
+/* q6_K weights stay row-major. The x8 kernels compute 1.6x faster in cache, but streaming from
+ * memory (bench_gemv --type q6_k, 1 thread, CPU clock, both kernels prefetching 2 KiB ahead into
+ * L2) the row kernel reads 8.9-9.5 GB/s and the x8 one 7.8-8.8; without the prefetch the x8
+ * layout led (8.0 vs 6.5). Repacking also costs the prompt path a group unpack and turns the
+ * mapped q6_K pages into private copies. -DDP_MM_X8_Q6K_PREFERRED=1 repacks q6_K too. */
 #ifndef DP_MM_X8_Q6K_PREFERRED
 #define DP_MM_X8_Q6K_PREFERRED 0
 #endif

@@ -61,15 +61,18 @@ typedef void (*dp_mm_panel_tile_fn)(dp_dtype wt, int k, const void *panel, const
  *   [128, 1152)  16 pieces of 64 bytes    piece 4c + j (c, j < 4): bytes 8r..8r+7 are the
  *                                         row's qs[32c + 8j .. +8] (low nibbles: values 8j..
  *                                         8j+7 of sub-block 2c, high nibbles: of 2c+1)
- * q6_K (8 x 210 bytes a block): the group's nb level records of 1536 bytes come first (so
- * they stay 64-byte aligned when nb is a multiple of 4), then nb headers of 144 bytes:
- *   level record b: 8 triples of 64-byte pieces, triple 4h + j (h < 2, j < 4) at 192 (4h + j):
+ * q6_K (8 x 210 bytes a block): blocks go in runs of 4 (the last run holds nb % 4 when that is
+ * not 0): a run holds the headers of its blocks (144 bytes each, so 4 headers are 9 whole cache
+ * lines), then their level records of 1536 bytes (64-byte aligned when the group is and the
+ * run is whole). The kernel reads the group front to back, one stream (dp_mm_x8_q6k_at):
+ *   level record: 8 triples of 64-byte pieces, triple 4h + j (h < 2, j < 4) at 192 (4h + j):
  *     qh piece: bytes 8r..8r+7 = row r's qh[32h + 8j .. +8]   (2 high bits, 4 groups)
  *     ql piece q (q < 2): bytes 8r..8r+7 = ql[64h + 32q + 8j .. +8]
- *   so the kernel reads each level record once, in order;
- *   header b (at nb * 1536 + 144 b):
+ *   header:
  *   [0, 16)      f16 d[8]
  *   [16, 144)    i8 sc: 8 pieces of 16    piece p: bytes 2r, 2r+1 are row r's scales 2p, 2p+1
+ *   (Until this layout the headers of all nb blocks followed all level records: two streams
+ *   through each group.)
  * A 64-byte piece is one zmm (or two ymm) load: 8 values of each of the 8 rows against one
  * 8-byte broadcast of the activations. */
 #define DP_MM_X8 8
@@ -79,6 +82,13 @@ typedef void (*dp_mm_panel_tile_fn)(dp_dtype wt, int k, const void *panel, const
 /* Offsets in a level record of the pieces holding a row's ql / qh bytes 8p..8p+7. */
 #define DP_MM_X8_Q6K_QL(p) (192 * (4 * ((p) / 8) + (p) % 4) + 64 + 64 * (((p) / 4) % 2))
 #define DP_MM_X8_Q6K_QH(p) (192 * (p))
+/* Offsets in a q6_K group of nb blocks a row of block b's level record and header. */
+static inline void dp_mm_x8_q6k_at(int nb, int b, size_t *lv, size_t *hd) {
+    const int run = b / 4, n = nb - 4 * run < 4 ? nb - 4 * run : 4;
+    const size_t base = (size_t)run * 4 * (DP_MM_X8_Q6K_LV + DP_MM_X8_Q6K_HDR);
+    *hd = base + (size_t)(b % 4) * DP_MM_X8_Q6K_HDR;
+    *lv = base + (size_t)n * DP_MM_X8_Q6K_HDR + (size_t)(b % 4) * DP_MM_X8_Q6K_LV;
+}
 /* s[c * DP_MM_X8 + r] = dot(row r of the group at w, activation row c) for r < 8, c < nc
  * (1..DP_MM_NC); w points at the group's first record. */
 typedef void (*dp_mm_x8_fn)(int k, const void *w, const void *x, size_t x_stride, int nc,
