@@ -112,8 +112,10 @@ try {
 
     // 3. reload: from OPFS, no shard request
     hits.model = hits.shards = 0;
+    const tr = Date.now();
     await page.reload();
     if (await ready('reload')) {
+      out(`reload to ready from OPFS: ${((Date.now() - tr) / 1000).toFixed(1)} s`);
       check(hits.shards === 0, `reload loaded the model with ${hits.shards} shard requests (${hits.model} requests for the model's files)`);
       check((await page.getAttribute('#model-status', 'data-from-cache')) === '1', `reload says it came from the cache (${await page.textContent('#model-status')})`);
       check(!(await page.isDisabled('#prompt')), 'the chat is ready after the reload');
