@@ -34,7 +34,7 @@ export async function createNodeEngine(modelUrl, { onProgress = null, wasm = nul
   }
   onProgress?.({ phase: 'load', loaded: 0, total: 0, text: 'Loading onto the GPU' });
   const eng = await Engine.create({ wasm: bytes, wasi: await nodeWasi(), device });
-  const ce = await ChatEngine.open({ eng, dir, device, name: path.basename(dir.replace(/\/+$/, '')) });
+  const ce = await ChatEngine.open({ eng, dir, device, name: path.basename(dir.replace(/\/+$/, '')), nCtx });
   onProgress?.({ phase: 'ready', loaded: 1, total: 1, text: 'Ready' });
   return ce;
 }

@@ -50,7 +50,7 @@ if (m) {
   const lines = r.stdout.split('\n');
   const usageAt = lines.findIndex((l) => l.includes('prompt_tokens'));
   const usageEnd = lines.findIndex((l, i) => i >= usageAt && l === '}');   // console.log of the usage object
-  const first = lines.slice(0, usageAt).join('\n'), streamed = lines.slice(usageEnd + 1).join('\n');
+  const first = lines.slice(0, lines[usageAt - 1] === '{' ? usageAt - 1 : usageAt).join('\n'), streamed = lines.slice(usageEnd + 1).join('\n');
   check(r.status === 0, 'the example exits 0');
   check(usageAt > 0 && readable(first), `the completion is readable text: ${JSON.stringify(first.slice(0, 80))}`);
   check(/completion_tokens: \d+/.test(r.stdout), 'the usage is printed');

@@ -86,10 +86,21 @@ try {
     return how;
   };
 
-  // 1. first visit: download with progress, load
+  // 0. a storage quota too small for the model: the page explains it
   await page.goto(`${base}/web/index.html`);
   const url = await page.inputValue('#model-url');
   check(url === `${base}/${MODEL}/`, `the default model is the trained one (${url})`);
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: base, quotaSize: 2e6 });
+  await page.click('#load');
+  await page.waitForSelector('body[data-state="error"], body[data-state="ready"]', { timeout: WAIT });
+  const qerr = await page.textContent('#error');
+  check((await page.getAttribute('#error', 'data-code')) === 'quota' && /quota exceeded.*uses .* of .*Delete cached models/s.test(qerr),
+        `a 2 MB quota: the page explains it (${qerr})`);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: base });   // the browser's own quota again
+  hits.model = hits.shards = 0;
+
+  // 1. first visit: download with progress, load
   await page.click('#load');
   if (await ready('first load')) {
     const prog = await page.evaluate(() => window.__progress);
@@ -112,8 +123,10 @@ try {
 
     // 3. reload: from OPFS, no shard request
     hits.model = hits.shards = 0;
+    const tr = Date.now();
     await page.reload();
     if (await ready('reload')) {
+      out(`reload to ready from OPFS: ${((Date.now() - tr) / 1000).toFixed(1)} s`);
       check(hits.shards === 0, `reload loaded the model with ${hits.shards} shard requests (${hits.model} requests for the model's files)`);
       check((await page.getAttribute('#model-status', 'data-from-cache')) === '1', `reload says it came from the cache (${await page.textContent('#model-status')})`);
       check(!(await page.isDisabled('#prompt')), 'the chat is ready after the reload');
