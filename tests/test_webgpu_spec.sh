@@ -2,9 +2,10 @@
 # test_webgpu_spec.sh — speculative decoding on the WebGPU backend through the Node host
 # (tests/webgpu/spec.mjs): greedy output identical to plain greedy decode, with the target and its
 # draft on one backend and one readback per speculative step, for hf-tiny families with a q8_0
-# draft of the same family (f32 targets), prompt lookup, and the project's trained pair
-# (models/fable-21m-q4_k_m + models/fable-4m-q8_0, a few tokens: SwiftShader is slow). Then
-# `node web/doppler.mjs run --draft` against plain `run`.
+# draft of the same family (f32 targets) and prompt lookup; `node web/doppler.mjs run --draft`
+# against plain `run`, and sampling refused; with DP_SPEC_TRAINED=1 also the project's trained
+# pair (models/fable-21m-q4_k_m + models/fable-4m-q8_0), which SwiftShader takes many minutes
+# to build pipelines for (measured: > 15 min on this loaded 2-core machine).
 # Installs what is missing (web/deps.sh); skips (77) only when that is impossible here or the
 # fixtures are absent, and fails instead of skipping when CI is set.
 set -u
@@ -32,10 +33,6 @@ node "$ROOT/tests/webgpu/spec.mjs" 12 "1 37 211 5 88 400 37 211 5 17" \
 rc=$?
 [ $rc = 77 ] && skip "no WebGPU adapter"
 [ $rc = 0 ] || exit 1
-# the trained pair: 6 tokens after "The fork() system call" (ids from its tokenizer)
-ids=$(printf 'The fork() system call' | "$TOOL" tokenize "$T" 2>/dev/null)
-[ -n "$ids" ] || { echo "tokenize failed"; exit 1; }
-node "$ROOT/tests/webgpu/spec.mjs" 6 "$ids" "$T:$D" || exit 1
 # the command line: run --draft prints plain run's ids
 W2="node $ROOT/web/doppler.mjs --wasm $DP_WASM"
 plain=$($W2 run "$M/llama" --ids "1 37 211 5" -n 10 --greedy --print-ids --ignore-eos 2>/dev/null)
@@ -48,4 +45,11 @@ fi
 $W2 run "$M/llama" --ids "1 37" -n 4 --temp 0.8 --draft "$M/llama-q8" >/dev/null 2>"$TMP/err"
 if [ $? = 1 ] && grep -q 'sampling (temperature > 0)' "$TMP/err"; then echo "ok   sampled speculation refused on webgpu: $(cat "$TMP/err")"
 else echo "FAIL sampled speculation on webgpu: $(cat "$TMP/err")"; exit 1; fi
+# the trained pair (q4_K_M + q8_0): SwiftShader builds their pipelines for many minutes, so only
+# with DP_SPEC_TRAINED=1 here (web/bench/spec-device.sh checks it on a GPU, K = 1..8)
+if [ "${DP_SPEC_TRAINED:-0}" = 1 ]; then
+    ids=$(printf 'The fork() system call' | "$TOOL" tokenize "$T" 2>/dev/null)
+    [ -n "$ids" ] || { echo "tokenize failed"; exit 1; }
+    node "$ROOT/tests/webgpu/spec.mjs" 6 "$ids" "$T:$D" || exit 1
+fi
 exit 0

@@ -10,13 +10,17 @@ void dp_ctx_params_default(dp_ctx_params *p) {
     memset(p, 0, sizeof *p);
 }
 
-static dp_status alloc_f32(dp_backend *be, dp_tensor *t, int64_t rows, int64_t cols, dp_error *e) {
+dp_status dp_tensor_alloc4(dp_backend *be, dp_tensor *t, dp_dtype dtype, int64_t rows, int64_t cols, dp_error *e) {
     memset(t, 0, sizeof *t);
-    t->dtype = DP_DTYPE_F32;
+    t->dtype = dtype;
     t->ne[0] = cols;
     t->ne[1] = rows;
     t->nbytes = (uint64_t)rows * (uint64_t)cols * 4u;
     return be->i->tensor_alloc(be, t, e);
+}
+
+static dp_status alloc_f32(dp_backend *be, dp_tensor *t, int64_t rows, int64_t cols, dp_error *e) {
+    return dp_tensor_alloc4(be, t, DP_DTYPE_F32, rows, cols, e);
 }
 
 dp_status dp_scratch_alloc(dp_backend *be, const dp_model *m, dp_scratch *s, int64_t B, int64_t logits_rows, dp_error *e) {

@@ -135,6 +135,9 @@ typedef struct dp_pass {
 } dp_pass;
 void dp_forward_pass(const dp_pass *p);
 
+/* A [rows, cols] tensor of a 4-byte dtype (f32, i32) allocated on be. */
+dp_status dp_tensor_alloc4(dp_backend *be, dp_tensor *t, dp_dtype dtype, int64_t rows, int64_t cols, dp_error *e);
+
 /* Scratch activations for `rows` rows (logits for logits_rows of them); dp_scratch_free undoes
  * it (also after a partial failure). */
 dp_status dp_scratch_alloc(dp_backend *be, const dp_model *m, dp_scratch *s, int64_t rows, int64_t logits_rows, dp_error *e);

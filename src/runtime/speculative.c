@@ -92,22 +92,13 @@ void dp_spec_free(dp_spec *s) {
     dp_free(s);
 }
 
-static dp_status alloc_dev(dp_backend *be, dp_tensor *t, dp_dtype dt, int64_t cols, int64_t rows, dp_error *e) {
-    memset(t, 0, sizeof *t);
-    t->dtype = dt;
-    t->ne[0] = cols;
-    t->ne[1] = rows;
-    t->nbytes = (uint64_t)cols * (uint64_t)rows * 4u;
-    return be->i->tensor_alloc(be, t, e);
-}
-
 static dp_status spec_alloc(dp_spec *s, dp_error *e) {
     dp_backend *be = s->t->be;
     size_t v = (size_t)s->vocab, kr = (size_t)s->kmax + 1;
     dp_status st;
-    if ((st = alloc_dev(be, &s->logits, DP_DTYPE_F32, s->vocab, (int64_t)kr, e)) ||
-        (st = alloc_dev(be, &s->prop_dev, DP_DTYPE_I32, (int64_t)kr, 1, e)) ||
-        (st = alloc_dev(be, &s->verdict, DP_DTYPE_I32, (int64_t)kr + 1, 1, e)))
+    if ((st = dp_tensor_alloc4(be, &s->logits, DP_DTYPE_F32, (int64_t)kr, s->vocab, e)) ||
+        (st = dp_tensor_alloc4(be, &s->prop_dev, DP_DTYPE_I32, 1, (int64_t)kr, e)) ||
+        (st = dp_tensor_alloc4(be, &s->verdict, DP_DTYPE_I32, 1, (int64_t)kr + 1, e)))
         return st;
     s->got = dp_calloc(kr + 1, sizeof(int32_t));
     s->rows = dp_calloc(kr * v, sizeof(float));
