@@ -46,18 +46,27 @@ for (const [t, file, lq, lf] of cases) {
   const cpu = rd(path.join(tmp, `${t}.cpu`));
   const own = maxd(rd(lq), rd(lf));
   // act_quant=1: x through the CPU's 8-bit blocks (the comparison above); 0 (the WebGPU default):
-  // f32 activations, which differ from the CPU by its activation rounding: bound 1 x the error
-  for (const aq of [1, 0]) {
+  // f32 activations, which differ from the CPU by its activation rounding: bound 1 x the error;
+  // matvec_i8=1: the decode products with dot4I8Packed over the CPU's blocks (bound 0.3 x), the
+  // ids one at a time so that every product is a decode product
+  for (const [key, f, oneByOne] of [['act_quant=1', 0.3, false], ['act_quant=0', 1.0, false], ['matvec_i8=1', 0.3, true]]) {
     const m = eng.loadModel(path.resolve(model), 'webgpu');
-    m.tune('act_quant', aq);
+    const [k, v] = key.split('=');
+    m.tune(k, Number(v));
     const c = m.newContext({ nCtx: idList.length, logitsAll: true });
-    const gpu = await c.eval(idList, { logits: true });
+    let gpu;
+    if (oneByOne) {
+      gpu = new Float32Array(cpu.length);
+      const V = cpu.length / idList.length;
+      for (let i = 0; i < idList.length; i++) gpu.set(await c.eval([idList[i]], { logits: true }), i * V);
+    } else {
+      gpu = await c.eval(idList, { logits: true });
+    }
     c.free();
     m.free();
-    const f = aq ? 0.3 : 1.0;
     const d = maxd(gpu, cpu), bound = f * own;
     const ok = d <= bound;
-    out(`${t.padEnd(19)} act_quant=${aq} max|gpu-cpu| ${d.toExponential(2)} (bound ${bound.toExponential(2)} = ${f} x quantization error ${own.toExponential(2)}) ${ok ? 'ok' : 'FAIL'}`);
+    out(`${t.padEnd(19)} ${key.padEnd(11)} max|gpu-cpu| ${d.toExponential(2)} (bound ${bound.toExponential(2)} = ${f} x quantization error ${own.toExponential(2)}) ${ok ? 'ok' : 'FAIL'}`);
     if (!ok) fails++;
   }
 }
