@@ -34,15 +34,6 @@ int cmd_serve(int argc, char **argv) {
 
 #include "serve_http.h"
 
-/* The last path component of the model directory: the name clients see. */
-static void model_name(const char *dir, char *out, size_t cap) {
-    size_t n = strlen(dir);
-    while (n > 1 && dir[n - 1] == '/') n--;
-    size_t i = n;
-    while (i > 0 && dir[i - 1] != '/') i--;
-    snprintf(out, cap, "%.*s", (int)(n - i), dir + i);
-}
-
 typedef struct serve_args {
     const char *model, *host, *key, *tmpl;
     long port, slots, n_ctx, queue, threads, grace;
@@ -105,7 +96,7 @@ static int serve(const serve_args *a) {
     srv_http *h = NULL;
     dp_error chat_e = {0};
     char name[256];
-    model_name(a->model, name, sizeof name);
+    srv_dir_name(a->model, name, sizeof name);
     int rc = 0;
     dp_status st = cli_load(a->model, (int)a->threads, &m, &e);
     if (st == DP_OK) st = dp_tokenizer_load(a->model, &tok, &e);
