@@ -78,21 +78,24 @@ static double adapter_diff(const char *src, const char *out, const char *base, c
     return d;
 }
 
+/* find(dir/<fam><suffix>) into out; false when absent */
+static bool locate(const char *(*find)(const char *), const char *dir, const char *fam, const char *suffix, char *out,
+                   size_t cap) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "%s/%s%s", dir, fam, suffix);
+    const char *p = find(rel);
+    if (p) snprintf(out, cap, "%s", p);
+    return p != NULL;
+}
+
 static void check_family(const char *fam) {
-    char rel[256], hf[600], fix[600], gg[600], tmp[600], base[700], peft[700], pout[700], gout[700];
-    snprintf(rel, sizeof rel, "fixtures/lora/%s", fam);
-    const char *p = t_shared(rel);
-    CHECK_MSG(p != NULL || !getenv("CI"), "fixtures/lora/%s missing (CI)", fam);
-    if (!p) return;
-    snprintf(fix, sizeof fix, "%s", p);
-    snprintf(rel, sizeof rel, "fixtures/hf-tiny/%s", fam);
-    CHECK((p = t_shared(rel)) != NULL);
-    if (!p) return;
-    snprintf(hf, sizeof hf, "%s", p);
-    snprintf(rel, sizeof rel, "lora/%s-adapter_a.gguf", fam);
-    CHECK_MSG((p = t_data(rel)) != NULL, "tests/data/%s missing", rel);
-    if (!p) return;
-    snprintf(gg, sizeof gg, "%s", p);
+    char rel[256], hf[600] = "", fix[600], gg[600] = "", tmp[600], base[700], peft[700], pout[700], gout[700];
+    bool have = locate(t_shared, "fixtures/lora", fam, "", fix, sizeof fix);
+    CHECK_MSG(have || !getenv("CI"), "fixtures/lora/%s missing (CI)", fam);
+    if (!have) return;
+    CHECK(locate(t_shared, "fixtures/hf-tiny", fam, "", hf, sizeof hf));
+    CHECK_MSG(locate(t_data, "lora", fam, "-adapter_a.gguf", gg, sizeof gg), "tests/data/lora/%s-adapter_a.gguf missing", fam);
+    if (!hf[0] || !gg[0]) return;
     snprintf(rel, sizeof rel, "lora_gguf_%s", fam);
     snprintf(tmp, sizeof tmp, "%s", t_tmpdir(rel));
     snprintf(base, sizeof base, "%s/base", tmp);

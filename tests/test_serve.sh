@@ -10,54 +10,15 @@
 # Without one of them the test skips (77), or fails under CI.
 set -u
 T=${DP_TOOL:?}; S=${DP_SHARED:?}; W=${DP_TMP:-/tmp}/serve; ROOT=${DP_ROOT:-.}
-rm -rf "$W"; mkdir -p "$W"
-fail=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fail=1; }
-skip() {
-  echo "skip: $1"
-  if [ -n "${CI:-}" ]; then echo "FAIL (CI): $1"; exit 1; fi
-  exit 77
-}
-
-"$T" serve 2>&1 | grep -q "built without libmicrohttpd" && skip "doppler was built without libmicrohttpd (scripts/deps.sh test)"
-command -v curl >/dev/null || skip "no curl"
+. "$ROOT/tests/serve/common.sh"
 command -v node >/dev/null || skip "no node"
-PY=/usr/bin/python3
 $PY -c "import prometheus_client" 2>/dev/null || skip "no python3-prometheus-client (Debian)"
 if [ ! -f "$ROOT/tests/serve/node_modules/openai/package.json" ]; then
   (cd "$ROOT/tests/serve" && timeout 300 npm install --no-audit --no-fund >/dev/null 2>&1) || skip "npm install in tests/serve failed"
 fi
-tj="$S/fixtures/tokenizers/llama3-tokenizer.json"
-[ -f "$tj" ] || skip "no $tj"
-"$T" synth --config "$ROOT/tests/llama3-tiny-config.json" --tokenizer "$tj" "$W/l3" >/dev/null 2>&1 || { echo "FAIL synth"; exit 1; }
 
 KEY=test-key-123
 SLOTS=2; QUEUE=4
-# start_server LOG ARGS...: starts it on a free port; sets PID and URL
-start_server() {
-  log=$1; shift
-  : >"$log"
-  "$T" serve "$W/l3" --port 0 "$@" 2>"$log" &
-  PID=$!
-  URL=""
-  i=0
-  while [ $i -lt 300 ] && [ -z "$URL" ]; do
-    URL=$(sed -n 's/.* on \(http:[^ ]*\) .*/\1/p' "$log")
-    kill -0 $PID 2>/dev/null || break
-    [ -n "$URL" ] || sleep 0.1
-    i=$((i + 1))
-  done
-  [ -n "$URL" ] || { echo "FAIL server did not start"; cat "$log"; kill $PID 2>/dev/null; exit 1; }
-}
-stop_server() {
-  kill -TERM $PID 2>/dev/null
-  i=0; while kill -0 $PID 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
-  kill -0 $PID 2>/dev/null && { bad "server still running 15 s after SIGTERM"; kill -KILL $PID; }
-  wait $PID; rc=$?
-  return $rc
-}
-
 start_server "$W/server.log" --api-key "$KEY" --slots $SLOTS --queue $QUEUE --ctx 256
 trap 'kill -KILL $PID 2>/dev/null' EXIT
 ok "server up at $URL"

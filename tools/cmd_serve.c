@@ -39,15 +39,6 @@ int cmd_serve(int argc, char **argv) {
 #include "serve_http.h"
 #include "serve_shards.h"
 
-/* The last path component of the model directory: the name clients see. */
-static void model_name(const char *dir, char *out, size_t cap) {
-    size_t n = strlen(dir);
-    while (n > 1 && dir[n - 1] == '/') n--;
-    size_t i = n;
-    while (i > 0 && dir[i - 1] != '/') i--;
-    snprintf(out, cap, "%.*s", (int)(n - i), dir + i);
-}
-
 /* --shards without a model: a mirror until SIGTERM / SIGINT */
 static int serve_shards_only(srv_shards *sh, const char *host, int port, sigset_t *sigs) {
     dp_error e = {0};
@@ -130,7 +121,7 @@ static int serve(const serve_args *a) {
     srv_http *h = NULL;
     dp_error chat_e = {0};
     char name[256];
-    model_name(a->model, name, sizeof name);
+    srv_dir_name(a->model, name, sizeof name);
     const char *model = cli_model_dir("serve", a->model);
     if (!model) { /* a URL: mounted lazily */
         srv_shards_free(sh);

@@ -22,14 +22,6 @@ struct srv_lora {
     int n;
 };
 
-static void base_name(const char *dir, char *out, size_t cap) {
-    size_t n = strlen(dir);
-    while (n > 1 && dir[n - 1] == '/') n--;
-    size_t i = n;
-    while (i > 0 && dir[i - 1] != '/') i--;
-    snprintf(out, cap, "%.*s", (int)(n - i), dir + i);
-}
-
 dp_status srv_lora_new(dp_model *m, char *const *dirs, const float *scales, int n, srv_lora **out, dp_error *e) {
     srv_lora *l = calloc(1, sizeof *l);
     if (!l || (n > 0 && !(l->v = calloc((size_t)n, sizeof *l->v)))) {
@@ -50,7 +42,7 @@ dp_status srv_lora_new(dp_model *m, char *const *dirs, const float *scales, int 
         else if ((st = dp_adapter_load(m, dirs[i], &x->a, e)) != DP_OK) dp_err_prefix(e, "--lora %s", dirs[i]);
         else if (!(x->path = strdup(dirs[i]))) st = dp_err_set(e, DP_ERR_NOMEM, "out of memory");
         if (st != DP_OK) break;
-        base_name(dirs[i], x->name, sizeof x->name);
+        srv_dir_name(dirs[i], x->name, sizeof x->name);
         x->scale = scales[i];
         if (scales[i] != 0) active = i;
         l->n++;

@@ -417,6 +417,14 @@ void srv_req_free(srv_req *r) {
     memset(r, 0, sizeof *r);
 }
 
+void srv_dir_name(const char *dir, char *out, size_t cap) {
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') n--;
+    size_t i = n;
+    while (i > 0 && dir[i - 1] != '/') i--;
+    snprintf(out, cap, "%.*s", (int)(n - i), dir + i);
+}
+
 bool srv_host_is_loopback(const char *host) {
     if (!host) return false;
     size_t n = strlen(host);

@@ -90,6 +90,10 @@ void srv_req_free(srv_req *r);
  * over SRV_MAX_LORA_SCALE in magnitude. */
 bool srv_lora_body_parse(const char *body, size_t n, srv_lora_ref *out, int *count, srv_err *err);
 
+/* The last component of a directory path (trailing slashes ignored) into out: the name a client
+ * sees for the model and for each --lora adapter. */
+void srv_dir_name(const char *dir, char *out, size_t cap);
+
 /* Whether a Host header value (with or without a port) names the loopback interface:
  * localhost, 127.0.0.0/8 in dotted form, or [::1]. The guard against DNS rebinding when the
  * server listens on a loopback address. */
