@@ -26,6 +26,9 @@ export async function requestDevice(gpu, { powerPreference = 'high-performance',
   };
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
   const info = adapter.info ?? {};
+  // GPUDevice.adapterInfo is recent: Dawn's Node addon (H200 run, 2026-12-03) has none, so the
+  // subgroup-matrix check below read no configurations and refused prefill_sgmat
+  if (!device.adapterInfo) { try { Object.defineProperty(device, 'dpAdapterInfo', { value: info }); } catch { /* frozen */ } }
   return { adapter, device, info: { vendor: info.vendor, architecture: info.architecture, description: info.description, features: requiredFeatures,
                                     subgroupMatrixConfigs: (info.subgroupMatrixConfigs ?? []).map((c) => `${c.componentType}x${c.M}x${c.N}x${c.K}->${c.resultComponentType}`) } };
 }
@@ -87,7 +90,7 @@ export class GpuHost {
     const wgsl = (globalThis.navigator?.gpu ?? globalThis.__dopplerGpu)?.wgslLanguageFeatures;
     if (wgsl?.has('packed_4x8_integer_dot_product')) f |= 4;
     // matmul_sgmat.wgsl's matrices: f16 16x16x16 with f32 results
-    const sm = this.device.adapterInfo?.subgroupMatrixConfigs ?? [];
+    const sm = (this.device.adapterInfo ?? this.device.dpAdapterInfo)?.subgroupMatrixConfigs ?? [];
     if (this.device.features.has('chromium-experimental-subgroup-matrix') &&
         sm.some((c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === 16 && c.N === 16 && c.K === 16)) f |= 8;
     return f;
