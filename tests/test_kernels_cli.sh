@@ -13,15 +13,11 @@ bad() { echo "FAIL $1"; fail=1; }
 "$T" kernels list > "$TMP/list.txt" || bad "list exit status"
 grep -Eq '^rms_norm +main +[0-9a-f]{64} WG$' "$TMP/list.txt" && ok "list: rms_norm main" || bad "list: rms_norm main"
 grep -Eq '^weights_q4_k +nmatvec +[0-9a-f]{64} WG,TPR,UNR$' "$TMP/list.txt" && ok "list: weights_q4_k" || bad "list: weights_q4_k"
-# one line per entry point of every kernels/*.wgsl (weights/<t>.wgsl joined with weights_common)
-want=0
-for f in "$ROOT"/kernels/*.wgsl "$ROOT"/kernels/weights/*.wgsl; do
-    case $f in */weights_common.wgsl) continue ;; esac
-    t=$f
-    case $f in */weights/*) t="$f $ROOT/kernels/weights_common.wgsl" ;; esac
-    # shellcheck disable=SC2086
-    want=$((want + $(cat $t | grep -c '^@compute')))
-done
+# one line per entry point of every kernel as embedded (web/tools/kernels.mjs: weights/<t>.wgsl
+# joined with weights_common.wgsl, and the _i8 / _sg variants joined with theirs)
+want=$(${DOPPLER_NODE:-node} -e "import('$(cd "$ROOT" && pwd)/web/tools/kernels.mjs').then((m) => { let n = 0;
+  for (const k of m.kernelSources('$ROOT/kernels/')) n += (k.text.match(/^@compute/gm) || []).length;
+  console.log(n); })")
 got=$(($(wc -l < "$TMP/list.txt") - 1))
 [ "$got" = "$want" ] && ok "list: $got entries" || bad "list: $got entries, kernels/ has $want @compute lines"
 
