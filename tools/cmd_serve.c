@@ -30,7 +30,8 @@ int cmd_serve(int argc, char **argv) {
     (void)argc;
     (void)argv;
     fprintf(stderr, "doppler serve: this doppler was built without libmicrohttpd; install it "
-                    "(Debian: apt-get install libmicrohttpd-dev, or scripts/deps.sh test) and rebuild\n");
+                    "(Debian: apt-get install libmicrohttpd-dev, or scripts/deps.sh test) and rebuild\n"
+                    "usage: doppler %s\n", USAGE);
     return 1;
 }
 
