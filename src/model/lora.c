@@ -59,10 +59,15 @@ dp_status dp_lora_validate(const dp_lora_desc *a, const dp_model_desc *d, dp_err
 }
 
 void dp_lora_to_json(const dp_lora_desc *a, const char *source, dp_buf *out) {
+    /* "scale" is derived (informational): null where it is not a finite number (rank 0, or an
+     * alpha whose scale overflows a float), since JSON has no inf */
+    double scale = (double)dp_lora_scale(a);
     dp_buf_printf(out, "{\"adapter\": \"lora\", \"base\": \"%s\", \"family\": \"%s\", \"rank\": %d, "
-                  "\"alpha\": %.17g, \"use_rslora\": %s, \"scale\": %.9g, \"targets\": [",
-                  a->base, dp_family_name(a->family), a->rank, a->alpha, a->rslora ? "true" : "false",
-                  (double)dp_lora_scale(a));
+                  "\"alpha\": %.17g, \"use_rslora\": %s, \"scale\": ",
+                  a->base, dp_family_name(a->family), a->rank, a->alpha, a->rslora ? "true" : "false");
+    if (isfinite(scale)) dp_buf_printf(out, "%.9g", scale);
+    else dp_buf_puts(out, "null");
+    dp_buf_puts(out, ", \"targets\": [");
     int k = 0;
     for (int r = 0; r < DP_W_LAYER_COUNT; r++)
         if (a->targets >> r & 1u) dp_buf_printf(out, "%s\"%s\"", k++ ? ", " : "", dp_wrole_name((dp_wrole)r));
