@@ -1,0 +1,32 @@
+// swarm_tab.mjs PAGE_URL TORRENT_URL WEB_DIR BAD_PEER_ID GOOD_MIRROR MIRROR_URL... — the browser
+// side of tests/test_swarm.sh (tests/torrent/tab.mjs): a lying WebRTC peer (a tab of its own
+// profile seeding spoiled pieces, peer id BAD_PEER_ID..., its bytes from GOOD_MIRROR), then the
+// downloader, a tab fetching the model from the mirrors and the WebRTC peers the ws:// tracker
+// names. Prints the downloader's stats as one JSON line ("tab {...}"); exit 0 when every shard
+// was verified, the mirrors that answer with bad bytes or pages (corrupt, HTML-200, 404-as-200:
+// ports 8101-8103) and the lying peer were banned, and no other peer was.
+import { launch, openTab, openLiar, checkTab } from './tab.mjs';
+
+const [pageUrl, torrentUrl, webDir, badPeer, goodMirror, ...mirrors] = process.argv.slice(2);
+const badHex = Buffer.from(badPeer).toString('hex');
+const browser = await launch(webDir);
+let rc = 0;
+const fail = (msg) => { console.log('FAIL: ' + msg); rc = 1; };
+try {
+  await openLiar(await browser.newContext(), { name: 'liar', pageUrl, torrentUrl, mirror: goodMirror,
+    trackers: ['ws://127.0.0.1:8100'], peerIdPrefix: badPeer });
+  const tab = await openTab(await browser.newContext(), { name: 'tab', pageUrl, torrentUrl, mirrors,
+    trackers: ['ws://127.0.0.1:8100'], opfsPath: 'swarm/model', timeoutMs: 90000 });
+  const t = await tab.result;
+  console.log('tab ' + JSON.stringify({ ...t, sizes: undefined, fetchedByFile: undefined }));
+  for (const f of checkTab('tab', t, { shards: 7, mirrorsBanned: [':8101/', ':8102/', ':8103/'] })) fail(f);
+  if (!t.error) {
+    if (!t.banned.some((x) => x.peer && x.peer.startsWith(badHex))) fail(`the corrupt WebRTC peer (${badPeer}...) was not banned`);
+    if (t.banned.some((x) => x.peer && !x.peer.startsWith(badHex))) fail('a good peer was banned');
+  }
+} catch (e) {
+  fail(String(e.stack || e));
+} finally {
+  await browser.close();
+}
+process.exit(rc);
