@@ -6,7 +6,8 @@
 # new tab resumes from what it left in OPFS (mirrors good, corrupt, HTML-200, stalled); profile 2
 # (corrupt and HTML-200 mirrors only) gets its pieces from profile 1 over WebRTC while a lying
 # peer (profile 3, WebTorrent seeding spoiled pieces) sends it corrupt pieces over WebRTC: the
-# tab must ban that peer and still verify every shard.
+# tab must ban that peer and still verify every shard. Before the browser: judgePeers alone
+# (tests/torrent/judge_test.mjs), the smart-ban case of pieces of several blocks.
 # Needs chromium, node, web/node_modules (webtorrent, playwright-core) and the
 # tracker: exit 77 when missing, a failure under CI.
 set -u
@@ -14,6 +15,8 @@ set -u
 torrent_need_browser
 torrent_enter_netns "$@"
 torrent_workdir
+# the ban logic alone, on pieces of several blocks from several peers (a 16 KiB-piece swarm has none)
+node "$ROOT/tests/torrent/judge_test.mjs" "$ROOT/web" || fail "judgePeers (tests/torrent/judge_test.mjs)"
 torrent_veth
 torrent_model src/model
 # the url-list names a mirror; web/torrent.mjs drops it and uses the mirrors it is given

@@ -132,8 +132,9 @@ function webSeedClass(WebConn, stats, log, account) {
 }
 
 // ---- WebRTC peers that send bad pieces: found block by block, banned by peer id ----
+// (exported for tests/torrent/judge_test.mjs; fetchModelTorrent calls it on its torrent)
 const peerName = (w) => `${w.peerId ? w.peerId.slice(0, 16) : '?'}@${w.remoteAddress || '?'}`;
-function judgePeers(torrent, stats, log, account) {
+export function judgePeers(torrent, stats, log, account) {
   const sent = new Map();      // piece index -> [{wire, offset, buf}] since the piece was last reset
   const suspects = new Map();  // piece index -> the blocks of its failed attempts (several senders)
   const bannedIds = new Set();

@@ -5,9 +5,9 @@
 //     first left in OPFS — fewer bytes fetched than the model, a shard finished from where it
 //     stopped — and verify every shard;
 //  2. profile 2 (mirrors corrupt and HTML-200 only) must get its pieces from the first profile's
-//     tab over WebRTC while a lying peer (profile 3: WebTorrent seeding spoiled pieces, peer id
-//     BAD_PEER_ID..., tab.mjs openLiar) sends it corrupt pieces: that peer must be banned, every
-//     shard verified. The liar is up before tab 1b starts, so tab 1b meets it too.
+//     tab over WebRTC and verify every shard. A lying peer (profile 3: WebTorrent seeding spoiled
+//     pieces, peer id BAD_PEER_ID..., tab.mjs openLiar) is up before tab 1b starts: tab 1b must
+//     ban it (and no other peer); tab 2 bans it too when it meets it before it is done.
 // Prints one JSON line per tab; exit 0 when all of it held.
 import { launch, openTab, openLiar, checkTab } from './tab.mjs';
 
@@ -49,6 +49,11 @@ try {
     if (!(tb.resumed > 0)) fail('tab1b did not resume from the pieces in OPFS');
     if (!(fetched < total)) fail(`tab1b fetched ${fetched} bytes, the whole model is ${total}: it started from zero`);
     if (!partial.length && !tb.kept) fail('tab1b finished no shard from where tab1a stopped');
+    // the liar: tab 1b meets it for sure (the stalled mirror keeps it busy 15 s)
+    const ban1 = tb.banned.find((x) => x.peer && x.peer.startsWith(badHex));
+    if (!ban1) fail(`tab1b did not ban the corrupt WebRTC peer (${badPeer}...)`);
+    else console.log(`tab1b banned the corrupt WebRTC peer: ${ban1.why}`);
+    if (tb.banned.some((x) => x.peer && !x.peer.startsWith(badHex))) fail('tab1b banned a good peer');
   }
   // 2. a second profile from tab1b over WebRTC, beside a corrupt WebRTC peer
   const c = await openTab(await browser.newContext(), { pageUrl, torrentUrl, trackers, opfsPath: 'p2/model', name: 'tab2',
@@ -58,11 +63,9 @@ try {
   for (const f of checkTab('tab2', tc, { shards: 7, mirrorsBanned: [':8101/', ':8102/'] })) fail(f);
   if (!tc.error) {
     if (!(tc.fromPeers > 0)) fail('tab2 got nothing from its peers over WebRTC');
+    // (tab 2, done in about 4 s from tab 1b, meets the liar most of the time, not always)
     const ban = tc.banned.find((x) => x.peer && x.peer.startsWith(badHex));
-    if (!ban) fail(`tab2 did not ban the corrupt WebRTC peer (${badPeer}...)`);
-    else console.log(`tab2 banned the corrupt WebRTC peer: ${ban.why}`);
-    const ban1 = !tb.error && tb.banned.find((x) => x.peer && x.peer.startsWith(badHex));
-    console.log(`tab1b ${ban1 ? 'banned the corrupt WebRTC peer: ' + ban1.why : 'did not meet the corrupt WebRTC peer'}`);
+    console.log(ban ? `tab2 banned the corrupt WebRTC peer: ${ban.why}` : `tab2 did not meet the corrupt WebRTC peer (${tc.peers} peer)`);
     if (tc.banned.some((x) => x.peer && !x.peer.startsWith(badHex))) fail('tab2 banned a good peer');
   }
 } catch (e) {
