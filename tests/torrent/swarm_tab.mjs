@@ -5,28 +5,16 @@
 // names. Prints the downloader's stats as one JSON line ("tab {...}"); exit 0 when every shard
 // was verified, the mirrors that answer with bad bytes or pages (corrupt, HTML-200, 404-as-200:
 // ports 8101-8103) and the lying peer were banned, and no other peer was.
-import { launch, openTab, openLiar, checkTab } from './tab.mjs';
+import { runScenario, openTab, openLiar, checkTab } from './tab.mjs';
 
 const [pageUrl, torrentUrl, webDir, badPeer, goodMirror, ...mirrors] = process.argv.slice(2);
-const badHex = Buffer.from(badPeer).toString('hex');
-const browser = await launch(webDir);
-let rc = 0;
-const fail = (msg) => { console.log('FAIL: ' + msg); rc = 1; };
-try {
+await runScenario(webDir, async (browser, fail) => {
   await openLiar(await browser.newContext(), { name: 'liar', pageUrl, torrentUrl, mirror: goodMirror,
     trackers: ['ws://127.0.0.1:8100'], peerIdPrefix: badPeer });
   const tab = await openTab(await browser.newContext(), { name: 'tab', pageUrl, torrentUrl, mirrors,
     trackers: ['ws://127.0.0.1:8100'], opfsPath: 'swarm/model', timeoutMs: 90000 });
   const t = await tab.result;
   console.log('tab ' + JSON.stringify({ ...t, sizes: undefined, fetchedByFile: undefined }));
-  for (const f of checkTab('tab', t, { shards: 7, mirrorsBanned: [':8101/', ':8102/', ':8103/'] })) fail(f);
-  if (!t.error) {
-    if (!t.banned.some((x) => x.peer && x.peer.startsWith(badHex))) fail(`the corrupt WebRTC peer (${badPeer}...) was not banned`);
-    if (t.banned.some((x) => x.peer && !x.peer.startsWith(badHex))) fail('a good peer was banned');
-  }
-} catch (e) {
-  fail(String(e.stack || e));
-} finally {
-  await browser.close();
-}
-process.exit(rc);
+  for (const f of checkTab('tab', t, { shards: 7, mirrorsBanned: [':8101/', ':8102/', ':8103/'],
+                                        liar: Buffer.from(badPeer).toString('hex'), liarBanned: true })) fail(f);
+});

@@ -46,14 +46,34 @@ export async function openTab(context, { name, pageUrl, torrentUrl, mirrors, tra
 }
 
 // The checks every tab must pass: `shards` shards committed and read back verified, the bad
-// mirrors (urls containing the strings in `mirrorsBanned`) banned. Returns the failures.
-export function checkTab(name, t, { shards, mirrorsBanned = [] }) {
+// mirrors (urls containing the strings in `mirrorsBanned`) banned; with `liar` (a peer id
+// prefix, hex), no other peer banned, and with `liarBanned` the liar banned. Returns the failures.
+export function checkTab(name, t, { shards, mirrorsBanned = [], liar, liarBanned = false }) {
   if (t.error) return [`${name}: ${t.error}`];
   const out = [];
   if (t.shards !== shards || t.verified !== shards) out.push(`${name}: ${t.verified}/${t.shards} shards verified, ${shards} expected`);
   for (const m of mirrorsBanned)
     if (!t.banned.some((b) => b.url && b.url.includes(m))) out.push(`${name}: mirror ${m} was not banned`);
+  if (liar) {
+    if (t.banned.some((b) => b.peer && !b.peer.startsWith(liar))) out.push(`${name}: banned a good peer`);
+    if (liarBanned && !t.banned.some((b) => b.peer && b.peer.startsWith(liar))) out.push(`${name}: the lying WebRTC peer was not banned`);
+  }
   return out;
+}
+
+// Runs `scenario(browser, fail)` in a headless Chromium and exits: 0 when nothing called fail(msg).
+export async function runScenario(webDir, scenario) {
+  const browser = await launch(webDir);
+  let rc = 0;
+  const fail = (msg) => { console.log('FAIL: ' + msg); rc = 1; };
+  try {
+    await scenario(browser, fail);
+  } catch (e) {
+    fail(String(e.stack || e));
+  } finally {
+    await browser.close();
+  }
+  process.exit(rc);
 }
 
 // A lying WebRTC peer: a tab whose WebTorrent seeds the model with one byte in every 16 KiB
