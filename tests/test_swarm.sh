@@ -10,6 +10,7 @@
 #   L  native libtorrent, `doppler pull --torrent` (web seeds, the tracker, --peer);
 #   P  native libcurl, `doppler pull <mirrors> <peer>`;
 #   B  a headless Chromium tab, web/torrent.mjs (mirrors, WebRTC peers through the tracker).
+# Each is killed mid-shard once (SIGKILL; the tab closed) and started again, and must resume.
 # Every downloader must end with every shard verified, no file under a final name ever failing
 # its hash (checked while they run), the bad sources banned (their logs say so) and no good one,
 # and its time recorded; the times are printed. Needs libtorrent in the tool, node, chromium and
@@ -66,21 +67,41 @@ watch_commits &
 WATCH=$!
 PIDS="$PIDS $WATCH"
 
-t0=$(now)
-"$T" pull --torrent "$M/model.torrent" l --listen $H:7011 --peer $H:7001 --peer $H:7002 --peer $H:7003 --peer $H:7004 \
-    --stall 30 --timeout 90 --seed 3 > l.out 2> l.log &
-LP=$!
+# each downloader is killed mid-shard once (SIGKILL; the tab is closed) and started again: it
+# must resume from what it left (start_l / start_p: the same command both times).
+start_l() { "$T" pull --torrent "$M/model.torrent" l --listen $H:7011 --peer $H:7001 --peer $H:7002 --peer $H:7003 \
+    --peer $H:7004 --stall 30 --timeout 90 --seed 3 > l$1.out 2> l$1.log & LP=$!; }
 MIRRORS=""
 for p in 8101 8102 8103 8104 8105 8106 8107; do MIRRORS="$MIRRORS http://$H:$p/model"; done
-"$T" pull $MIRRORS http://$H:8109 p --id "$ID" --stall 2 --connect-timeout 1000 > p.out 2> p.log &
-PP=$!
+start_p() { "$T" pull $MIRRORS http://$H:8109 p --id "$ID" --stall 2 --connect-timeout 1000 > p$1.out 2> p$1.log & PP=$!; }
+kib() { du -skc "$@" 2>/dev/null | tail -1 | cut -f1; }
+t0=$(now)
+start_l 1
+start_p 1
 node "$ROOT/tests/torrent/swarm_tab.mjs" http://$H:8200/index.html http://$H:8200/model.torrent "$ROOT/web" $BAD \
     http://$H:8106/model/ \
     $(for p in 8101 8102 8103 8104 8105 8106 8107; do echo "http://$H:$p/model/"; done) > b.log 2>&1 &
 BP=$!
+lk="" pk="" n=0
+while [ -z "$lk" ] || [ -z "$pk" ]; do
+    n=$((n + 1)); [ $n -lt 300 ] || fail "L or P made no progress to be killed at"
+    if [ -z "$lk" ] && [ "$(kib l/.torrent/shards)" -ge 2048 ]; then
+        kill -9 $LP; wait $LP 2>/dev/null; lk="$(kib l/.torrent/shards) KiB in progress, $(ls l/shards 2>/dev/null | wc -l) shards committed"
+        start_l 2
+    fi
+    if [ -z "$pk" ] && [ "$(kib p/shards/*.part)" -ge 512 ]; then
+        kill -9 $PP; wait $PP 2>/dev/null; pk="$(kib p/shards/*.part) KiB in .part files, $(ls p/shards | grep -c '\.bin$') shards committed"
+        start_p 2
+    fi
+    [ -n "$lk" ] || kill -0 $LP 2>/dev/null || { tail -5 l1.log; fail "L ended before it could be killed"; }
+    [ -n "$pk" ] || kill -0 $PP 2>/dev/null || { tail -5 p1.log; fail "P ended before it could be killed"; }
+    sleep 0.1
+done
+echo "killed L with $lk; P with $pk"
 rc=0
-wait $LP || { rc=1; echo "L failed:"; tail -20 l.log; }
-wait $PP || { rc=1; echo "P failed:"; tail -20 p.log; }
+wait $LP || { rc=1; echo "L failed:"; tail -20 l2.log; }
+wait $PP || { rc=1; echo "P failed:"; tail -20 p2.log; }
+cat l1.log l2.log > l.log; cat p1.log p2.log > p.log; mv l2.out l.out
 wait $BP || { rc=1; echo "B failed:"; grep -v "torrent: \(Piece\|ignoring\)" b.log | tail -30; }
 tall=$(elapsed "$t0" "$(now)")
 touch watch.stop
@@ -99,6 +120,12 @@ done
 [ -s watch.log ] && { cat watch.log; fail "a corrupt file was committed"; }
 [ "$(wc -l < checked)" = $((2 * NS)) ] || fail "the watcher hashed $(wc -l < checked) commits, $((2 * NS)) expected"
 
+# the killed ones resumed: L re-checked the pieces it had, P fetched less than the model
+grep -q "resuming: [1-9]" l2.log || { grep -v "MiB/s" l2.log | head; fail "L did not resume from the pieces on disk"; }
+MB=$(cat "$M"/manifest.json "$M"/tokenizer.* "$M"/shards/*.bin | wc -c)
+pb=$(sed -n 's/.*complete: \([0-9]*\) bytes.*/\1/p' p2.log)
+[ -n "$pb" ] && [ "$pb" -lt "$MB" ] || fail "P fetched $pb bytes after its restart, the model is $MB: it did not resume"
+
 # the bad sources banned, in each downloader's own words
 need() { grep -q "$2" "$1" || { echo "--- $1:"; grep -v "MiB/s" "$1" | tail -15; fail "$3"; }; }
 need l.log "banned web seed http://$H:8101/" "L: the corrupt mirror was not banned"
@@ -111,15 +138,18 @@ for p in 8106 8109; do grep -q "source http://$H:$p.*BANNED" p.log && fail "P ba
 # (B's checks are swarm_tab.mjs's: every shard read back from OPFS and hashed, mirrors 8101-8103
 # and the corrupt WebRTC peer banned, no other peer)
 
-echo "L (libtorrent): $(cat l.out)"
+echo "L (libtorrent, restarted): $(cat l.out)"
+echo "P (libcurl, restarted): fetched $pb of the model's $MB bytes"
 grep "BANNED" p.log | sed 's/^/P (libcurl): /'
 grep "banned\|dropped" l.log | sed 's/.*: //' | sort | uniq -c | sed 's/^/L: /'
-grep "^tab {" b.log | sed 's/^/B (Chromium): /'
+grep "closed holding" b.log | sed 's/^/B (Chromium): /'
+grep "^tab {" b.log | sed 's/^/B (Chromium, reopened): /'
 grep "banned peer" b.log | head -2 | sed 's/^/B: /'
 tl=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' l.out)
 tp=$(sed -n 's/.*fetched in \([0-9.]*\) s.*/\1/p' p.log)
 tb=$(sed -n 's/^tab {.*"seconds":\([0-9.]*\).*/\1/p' b.log | cut -c1-5)
 [ -n "$tl" ] && [ -n "$tp" ] && [ -n "$tb" ] || fail "a downloader recorded no time"
-echo "swarm: 3 downloaders at once, $NS shards each; time to complete: L (libtorrent) $tl s, P (libcurl) $tp s," \
-    "B (Chromium) $tb s; all three done $tall s after start (L seeds 3 s after, B's browser starts and stops)"
+echo "swarm: 3 downloaders at once, each killed mid-shard and restarted, $NS shards each; time to complete" \
+    "after the restart: L (libtorrent) $tl s, P (libcurl) $tp s, B (Chromium) $tb s; all three done $tall s after" \
+    "the first start (L seeds 3 s after, B's browser starts and stops)"
 echo "ok: swarm"

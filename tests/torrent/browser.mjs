@@ -9,7 +9,7 @@
 //     pieces, peer id BAD_PEER_ID..., tab.mjs openLiar) is up before tab 1b starts: tab 1b must
 //     ban it (and no other peer); tab 2 bans it too when it meets it before it is done.
 // Prints one JSON line per tab; exit 0 when all of it held.
-import { runScenario, openTab, openLiar, checkTab } from './tab.mjs';
+import { runScenario, openTab, openTabAndClose, openLiar, checkTab } from './tab.mjs';
 
 const [pageUrl, torrentUrl, webDir, mirrorsBase, badPeer] = process.argv.slice(2);
 const badHex = Buffer.from(badPeer).toString('hex');
@@ -20,17 +20,7 @@ await runScenario(webDir, async (browser, fail) => {
   // 1. killed mid-download, resumed
   const ctx1 = await browser.newContext();
   const base = { pageUrl, torrentUrl, trackers, opfsPath: 'p1/model' };
-  const a = await openTab(ctx1, { ...base, name: 'tab1a', mirrors: [m(8108)] });
-  let held = 0;
-  for (let i = 0; i < 300 && held < 3 << 20; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    held = await a.progress();
-  }
-  if (held < 1 << 20) fail(`tab1a held ${held} bytes after 30 s`);
-  await a.page.close();
-  const ta = await a.result;
-  console.log(`tab1a closed holding ${(held / 1048576).toFixed(2)} MiB verified (${ta.error ? 'unfinished' : 'FINISHED before it was closed'})`);
-  if (!ta.error) fail('tab1a finished before it was closed');
+  await openTabAndClose(ctx1, { ...base, name: 'tab1a', mirrors: [m(8108)] }, 3 << 20, fail);
   await openLiar(await browser.newContext(), { name: 'liar', pageUrl, torrentUrl, mirror: m(8106), trackers, peerIdPrefix: badPeer });
   const b = await openTab(ctx1, { ...base, name: 'tab1b', mirrors: [m(8101), m(8102), m(8105), m(8106)] });
   const tb = await b.result;

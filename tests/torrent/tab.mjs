@@ -45,6 +45,24 @@ export async function openTab(context, { name, pageUrl, torrentUrl, mirrors, tra
   return { page, result, progress };
 }
 
+// Opens a tab like openTab and closes it (a tab killed mid-download) once WebTorrent holds
+// `bytes` verified; fails when it does not get there in 30 s or finishes first. Returns the
+// bytes it held.
+export async function openTabAndClose(context, opts, bytes, fail) {
+  const t = await openTab(context, opts);
+  let held = 0;
+  for (let i = 0; i < 300 && held < bytes; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    held = await t.progress();
+  }
+  if (held < bytes) fail(`${opts.name} held ${held} bytes after 30 s`);
+  await t.page.close();
+  const r = await t.result;
+  console.log(`${opts.name} closed holding ${(held / 1048576).toFixed(2)} MiB verified (${r.error ? 'unfinished' : 'FINISHED before it was closed'})`);
+  if (!r.error) fail(`${opts.name} finished before it was closed`);
+  return held;
+}
+
 // The checks every tab must pass: `shards` shards committed and read back verified, the bad
 // mirrors (urls containing the strings in `mirrorsBanned`) banned; with `liar` (a peer id
 // prefix, hex), no other peer banned, and with `liarBanned` the liar banned. Returns the failures.
