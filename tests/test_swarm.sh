@@ -18,6 +18,7 @@
 set -u
 . "$(dirname "$0")/torrent/common.sh"
 torrent_need_browser
+"$T" serve 2>&1 | grep -q "built without libmicrohttpd" && skip "doppler built without libmicrohttpd (serve --shards)"
 torrent_enter_netns "$@"
 torrent_workdir
 torrent_veth

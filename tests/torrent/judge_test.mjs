@@ -71,4 +71,10 @@ const tick = () => new Promise((r) => setTimeout(r, 10));
   s.block(a, 4, 0, true); s.fail(4);
   check(s.stats.banned.length === 0 && s.stats.hashFailures === 1, 'a block of a piece already verified is not held against anyone');
 }
+{ // the warning judgePeers reads is the one the browser bundle emits
+  const fs = await import('node:fs');
+  const bundle = fs.readFileSync(path.join(process.argv[2], 'node_modules/webtorrent/dist/webtorrent.min.js'), 'utf8');
+  check(/Piece \$\{[a-zA-Z_$][\w$]*\} failed verification/.test(bundle),
+        "webtorrent.min.js emits 'Piece N failed verification' (the text judgePeers parses)");
+}
 process.exit(rc);
