@@ -108,7 +108,7 @@ tall=$(elapsed "$t0" "$(now)")
 touch watch.stop
 wait $WATCH
 cp b.log "$TMPB/swarm-tab.last.log"
-cp l.log p.log "$TMPB/" 2>/dev/null
+cp l.log "$TMPB/swarm-l.last.log"; cp p.log "$TMPB/swarm-p.last.log"
 [ $rc = 0 ] || fail "a downloader failed"
 
 # every shard verified, nothing corrupt ever committed
