@@ -28,6 +28,9 @@ struct Params {
   lb0: u32,         // _lora: first value of B of product 0, 1, 2 in LB (LORA_NONE: not adapted)
   lb1: u32,
   lb2: u32,
+  lu0: u32,         // _lora: first value of product 0, 1, 2's u in a row of LU
+  lu1: u32,
+  lu2: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -305,7 +308,7 @@ fn nmatvec3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3:
 
 // ---- the LoRA epilogue: matvec_lora, nmatvec_lora, nmatvec3_lora ----
 // The products above plus an adapter's delta, unmerged: row r of product i gains
-// sum_t LU[j * lu + i * lr + t] * B_i[r, t] (t < lr), where LU holds scale * x A_i^T, written by
+// sum_t LU[j * lu + lu_i + t] * B_i[r, t] (t < lr), where LU holds scale * x A_i^T, written by
 // rms_norm.wgsl's lora_xa before this dispatch, and B_i [rows_i, lr] starts at value lb_i of LB. The
 // lanes of a row share the lr multiply-adds before the row's reduction, so B is read once and
 // the delta costs no dispatch of its own (nor an add).
@@ -317,11 +320,17 @@ fn lora_b(i: u32) -> u32 {
   return p.lb2;
 }
 
+fn lora_u(i: u32) -> u32 {
+  if (i == 0u) { return p.lu0; }
+  if (i == 1u) { return p.lu1; }
+  return p.lu2;
+}
+
 // this lane's part of row r of product i's delta for x row j
 fn lora_lane(i: u32, r: u32, lane: u32, j: u32) -> f32 {
   let b = lora_b(i);
   if (b == LORA_NONE) { return 0.0; }
-  let u = j * p.lu + i * p.lr;
+  let u = j * p.lu + lora_u(i);
   let br = b + r * p.lr;
   var s = 0.0;
   for (var t = lane; t < p.lr; t = t + TPR) { s = s + LU[u + t] * LB[br + t]; }

@@ -454,14 +454,15 @@ static bool run_case(int i) {
     case K_LORA_LIN: {
         /* backend.h's lora_linear, which the WebGPU backend records as lora:xa and one _lora
            product (wg_lora.c): v % 4: 0 norm + q/k/v all adapted, 1 norm + gate/up + glu, 2 no
-           norm, one accumulating product (o, down), 3 norm + q/k/v with k not adapted; v / 4 % 4
-           the weight type; v >= 16: prefill-sized n (the op sequence). Ranks 1..20 (wider than
+           norm, one accumulating product (o, down), 3 norm + q/k/v with k not adapted and v of
+           another weight type (Q4_K_M's mix: one product dispatch per type); v / 4 % 4 the type; v >= 16: prefill-sized n (the op sequence). Ranks 1..20 (wider than
            the products' lanes per row in some). */
         static const dp_dtype lt[4] = {DP_DTYPE_F32, DP_DTYPE_Q4_K, DP_DTYPE_Q8_0, DP_DTYPE_Q6_K};
+        static const dp_dtype lt2[4] = {DP_DTYPE_F16, DP_DTYPE_Q6_K, DP_DTYPE_Q4_0, DP_DTYPE_Q4_K};
         int v = tc.variant, kind = v % 4, count = kind == 1 ? 2 : kind == 2 ? 1 : 3;
-        dp_dtype dt = lt[(v / 4) % 4];
+        dp_dtype dt = lt[(v / 4) % 4], dt2 = kind == 3 ? lt2[(v / 4) % 4] : dt; /* v's type */
         bool big = v >= 16, p1 = v % 2 == 1;
-        int bs = block_of(dt), d = bs == 1 ? rnd_int(1, 300) : bs * rnd_int(1, 2);
+        int bs = block_of(dt), d = bs == 1 ? rnd_int(1, 300) : bs * rnd_int(1, 2); /* dt2: the same block */
         int n = big ? rnd_int(9, 12) : rnd_int(1, 4), r = rnd_int(1, 20);
         int ms[3] = {rnd_int(1, 200), rnd_int(1, 200), rnd_int(1, 200)};
         if (kind == 1) ms[1] = ms[0];
@@ -473,9 +474,9 @@ static bool run_case(int i) {
         uint64_t bytes = 0;
         for (int t = 0; t < count; t++) {
             float *deq;
-            void *wd = make_weights(dt, d, ms[t], &deq);
+            void *wd = make_weights(t == 2 ? dt2 : dt, d, ms[t], &deq);
             dp_free(deq);
-            W[t] = tnew(dt, d, ms[t], wd);
+            W[t] = tnew(t == 2 ? dt2 : dt, d, ms[t], wd);
             dp_free(wd);
             o[t] = tnew_rand(ms[t], n, -1, 1); /* kind 2 accumulates into it */
             if (!W[t] || !o[t]) return false;
@@ -522,16 +523,18 @@ static bool run_case(int i) {
             dp_backend_webgpu_stats(gpu, &s1);
             if (g) disp = s1.dispatches - s0.dispatches;
         }
-        snprintf(cur.name, sizeof cur.name, "%s %s%s %s n=%d d=%d m=%d/%d/%d rank=%d %llu dispatches", kn,
+        snprintf(cur.name, sizeof cur.name, "%s %s%s %s%s%s n=%d d=%d m=%d/%d/%d rank=%d %llu dispatches", kn,
                  kind == 2 ? "" : p1 ? "norm(1+w) + " : "norm + ",
                  kind == 0 ? "q/k/v" : kind == 1 ? "gate/up/glu" : kind == 2 ? "matmul acc" : "q/v (k bare)",
-                 dp_dtype_name(dt), n, d, ms[0], count > 1 ? ms[1] : 0, count > 2 ? ms[2] : 0, r,
-                 (unsigned long long)disp);
-        /* the decode form: lora:xa, [x through 8-bit blocks,] the product; the op sequence would
-           be a norm, the products and three dispatches per adapted product */
-        if (!big && disp > 3)
+                 dp_dtype_name(dt), kind == 3 ? "+" : "", kind == 3 ? dp_dtype_name(dt2) : "", n, d, ms[0],
+                 count > 1 ? ms[1] : 0, count > 2 ? ms[2] : 0, r, (unsigned long long)disp);
+        /* the decode form: rms_norm:lora_xa, then per weight type [x through 8-bit blocks,] the
+           products; the op sequence would be a norm, the products and three dispatches per
+           adapted product */
+        const uint64_t most = kind == 3 ? 5 : 3;
+        if (!big && disp > most)
             snprintf(cur.err, sizeof cur.err, "%llu dispatches: the fused form was not taken", (unsigned long long)disp);
-        float tol = dp_dtype_is_quant(dt) ? 1e-3f : 2e-5f;
+        float tol = dp_dtype_is_quant(dt) || dp_dtype_is_quant(dt2) ? 1e-3f : 2e-5f;
         if (kind != 2) add_check(h, (int64_t)n * d, 4e-6f);
         for (int t = 0; t < count; t++) add_check(o[t], (int64_t)n * ms[t], tol);
         return true;

@@ -88,7 +88,7 @@ void wg_emit_nmatvec(wg_ctx *c, const dp_tensor *h, int n, dp_tensor *const *out
     uint32_t flags = 0;
     if (glu_act) flags |= WG_NMV_GLU | (*glu_act == DP_ACT_GELU_TANH ? WG_NMV_GELU : 0u);
     wg_weights_params prm = {(uint32_t)n, (uint32_t)k, (uint32_t)m1, rb[0], 1.0f, 0, 0, 0,
-                             (uint32_t)m2, rb[1], flags, 0.0f, (uint32_t)m3, rb[2], 0, 0, {0, 0, 0}};
+                             (uint32_t)m2, rb[1], flags, 0.0f, (uint32_t)m3, rb[2], 0, 0, {0, 0, 0}, {0, 0, 0}};
     if (lora) wg_lora_epi_put(lora, &prm, bs, &nb);
     uint64_t rows = glu_act ? (uint64_t)m1 : (uint64_t)(m1 + m2 + m3);
     uint32_t per, gx, gy;

@@ -207,7 +207,7 @@ typedef struct wg_weights_params {
     uint32_t m2, row_bytes2, flags;
     float eps;
     uint32_t m3, row_bytes3;
-    uint32_t lr, lu, lb[3];
+    uint32_t lr, lu, lb[3], lu_at[3];
 } wg_weights_params;
 enum { WG_NMV_GLU = 4u, WG_NMV_GELU = 8u };
 /* The x that products over weights of type t read: *x itself, or, when act_quant is on and t is
@@ -259,14 +259,14 @@ void wg_rec_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int r
 
 
 /* The adapter's side of a decode product with a LoRA epilogue (the _lora entries of
- * kernels/weights_common.wgsl; wg_lora.c): scale * x A^T of each product (lora.wgsl's output) at
- * binding 6, the range of the adapter's buffer holding the B matrices at binding 7; the rank,
- * values per x row of u, and where each product's B starts in that range (WG_LORA_NONE: not
- * adapted), in floats. */
+ * kernels/weights_common.wgsl; wg_lora.c): u = scale * x A^T of the products (rms_norm:lora_xa's
+ * output) at binding 6, the range of the adapter's buffer holding the B matrices at binding 7;
+ * the rank, values of u per x row, and for each product of the dispatch where its B starts in
+ * that range (WG_LORA_NONE: not adapted) and its u in a row, in floats. */
 #define WG_LORA_NONE 0xffffffffu
 typedef struct wg_lora_epi {
     dp_gpu_binding u, lb;
-    uint32_t lr, lu, lb_at[3];
+    uint32_t lr, lu, lb_at[3], lu_at[3];
 } wg_lora_epi;
 /* Sets the epilogue's fields of prm and appends its two bindings to bs[*nb] (*nb += 2). */
 void wg_lora_epi_put(const wg_lora_epi *e, wg_weights_params *prm, dp_gpu_binding *bs, int *nb);

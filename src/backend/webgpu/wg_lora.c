@@ -3,7 +3,9 @@
  *
  *   with a norm (q/k/v, gate/up):  rms_norm:lora_xa (norm=1)  h = rms_norm(x), u = scale * h A_i^T
  *                                  weights_<t>:nmatvec[3]_lora   the products of h + u B_i^T [glu]
- *                                  (the norm's own dispatch is replaced: no extra dispatch)
+ *                                  (the norm's own dispatch is replaced: no extra dispatch; with
+ *                                  two weight types, as Q4_K_M's q/k/v often, one product
+ *                                  dispatch per type, where the base records one per product)
  *   without (o, down):             rms_norm:lora_xa  u = scale * x A_i^T
  *                                  weights_<t>:matvec_lora       x W^T (+ out) + u B^T
  *                                  (one extra dispatch)
@@ -36,8 +38,26 @@ void wg_lora_epi_put(const wg_lora_epi *e, wg_weights_params *prm, dp_gpu_bindin
     prm->lr = e->lr;
     prm->lu = e->lu;
     memcpy(prm->lb, e->lb_at, sizeof prm->lb);
+    memcpy(prm->lu_at, e->lu_at, sizeof prm->lu_at);
     bs[(*nb)++] = e->u;
     bs[(*nb)++] = e->lb;
+}
+
+/* The products of a by weight type (one product dispatch each: the fused products take one
+ * type; Q4_K_M mixes q4_K and q6_K in q/k/v): indices into a's arrays, in order. */
+typedef struct prod_group {
+    int idx[3], count;
+} prod_group;
+
+static int type_groups(const dp_lora_linear *a, prod_group g[3]) {
+    int ng = 0;
+    for (int i = 0; i < a->count; i++) {
+        int j = 0;
+        while (j < ng && a->ws[g[j].idx[0]]->dtype != a->ws[i]->dtype) j++;
+        if (j == ng) g[ng++].count = 0;
+        g[j].idx[g[j].count++] = i;
+    }
+    return ng;
 }
 
 /* The range [*lo, *hi) of the one buffer holding every A and B of a, and the rank; false when
@@ -78,8 +98,10 @@ static bool lora_fits(const wg_ctx *c, const dp_lora_linear *a, uint64_t *lo, ui
         !a->x || !a->tmp || a->tmp->dtype != DP_DTYPE_F32 || a->tmp->offset % 256 || !a->tmp->handle)
         return false;
     /* storage bindings: the products' (matvec 3, nmatvec 5, nmatvec3 7) + u and B; lora_xa: 5 */
-    uint32_t need = a->norm_w ? (a->count > 2 ? 9u : 7u) : 5u;
-    if (c->dev->max_storage < need) return false;
+    prod_group g[3];
+    const int ng = type_groups(a, g);
+    for (int i = 0; i < ng; i++)
+        if (c->dev->max_storage < (g[i].count > 2 ? 9u : g[i].count > 1 ? 7u : 5u)) return false;
     const dp_tensor *w0 = a->ws[0];
     int64_t k = a->norm_w ? a->d : (w0 ? w0->ne[0] : 0);
     if (!w0 || k <= 0 || !adapter_range(c, a, k, lo, hi, rank)) return false;
@@ -92,10 +114,30 @@ static bool lora_fits(const wg_ctx *c, const dp_lora_linear *a, uint64_t *lo, ui
         if (all[i] && all[i]->handle == a->tmp->handle) return false;
     for (int i = 0; i < a->count; i++)
         if (a->a[i] && a->a[i]->handle == a->tmp->handle) return false;
-    if (a->norm_w)
-        return !a->accumulate && a->h && wg_norm_matmul_fits(c, a->h, a->x, a->norm_w, a->n, a->d, a->outs, a->ws,
-                                                             a->count, a->glu);
-    return a->count == 1 && !a->glu && a->outs[0] && wg_weights_file(w0->dtype) && w0->offset % 256 == 0;
+    if (!a->norm_w) return a->count == 1 && !a->glu && a->outs[0] && wg_weights_file(w0->dtype) && w0->offset % 256 == 0;
+    if (a->accumulate || !a->h || (a->glu && a->count != 2)) return false;
+    for (int i = 0; i < ng; i++) { /* each type's products as the fused products would take them */
+        dp_tensor *outs[3];
+        const dp_tensor *ws[3];
+        for (int q = 0; q < g[i].count; q++) {
+            outs[q] = a->outs[g[i].idx[q]];
+            ws[q] = a->ws[g[i].idx[q]];
+        }
+        if (!wg_norm_matmul_fits(c, a->h, a->x, a->norm_w, a->n, a->d, outs, ws, g[i].count, ng == 1 ? a->glu : NULL))
+            return false;
+    }
+    return true;
+}
+
+/* out = x W^T (+ out) + the epilogue: weights_<t>:matvec_lora */
+static void emit_one(wg_ctx *c, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n, bool accumulate,
+                     const wg_lora_epi *epi) {
+    uint32_t rb = wg_weights_check(c, w, "matmul");
+    dp_gpu_binding o, xb, wb = wg_at(2, wg_bind(w));
+    if (!rb || !wg_out(c, out, (int64_t)n * w->ne[1], 1, "matmul", "out", &o) ||
+        !wg_in(c, x, (int64_t)n * w->ne[0], 3, "matmul", "x", &xb) || !wg_unalias(c, &xb, o) || !wg_unalias(c, &wb, o))
+        return;
+    wg_emit_matvec(c, o, xb, wb, w, rb, n, accumulate, epi);
 }
 
 /* u = scale * xn A_i^T into tmp (xn: x, or rms_norm(x) also written to h): rms_norm:lora_xa */
@@ -141,22 +183,27 @@ bool wg_op_lora_linear(dp_backend *b, const dp_lora_linear *a) {
     const uint32_t handle = a->a[0] ? a->a[0]->handle : a->a[1] ? a->a[1]->handle : a->a[2]->handle;
     dp_gpu_binding range = wg_bind_buf(handle, (uint32_t)lo, (uint32_t)(hi - lo));
     if (!emit_xa(c, a, k, range, lo, r)) return true;
-    wg_lora_epi epi = {{0}, wg_at(7, range), r, (uint32_t)a->count * r, {WG_LORA_NONE, WG_LORA_NONE, WG_LORA_NONE}};
-    for (int i = 0; i < a->count; i++)
-        if (a->b[i]) epi.lb_at[i] = (uint32_t)((a->b[i]->offset - lo) / 4u);
+    wg_lora_epi epi = {{0}, wg_at(7, range), r, (uint32_t)a->count * r, {0, 0, 0}, {0, 0, 0}};
     if (!wg_in(c, a->tmp, (int64_t)a->n * epi.lu, 6, "lora", "u", &epi.u)) return true;
-    if (a->norm_w) {
-        wg_emit_nmatvec(c, a->h, a->n, a->outs, a->ws, a->count, a->glu, &epi);
-        return true;
+    prod_group g[3];
+    const int ng = type_groups(a, g);
+    for (int i = 0; i < ng && c->status == DP_OK; i++) { /* one product dispatch per weight type */
+        dp_tensor *outs[3];
+        const dp_tensor *ws[3];
+        for (int q = 0; q < g[i].count; q++) {
+            const int j = g[i].idx[q];
+            outs[q] = a->outs[j];
+            ws[q] = a->ws[j];
+            epi.lb_at[q] = a->b[j] ? (uint32_t)((a->b[j]->offset - lo) / 4u) : WG_LORA_NONE;
+            epi.lu_at[q] = (uint32_t)j * r;
+        }
+        if (a->norm_w && g[i].count > 1)
+            wg_emit_nmatvec(c, a->h, a->n, outs, ws, g[i].count, ng == 1 ? a->glu : NULL, &epi);
+        else
+            emit_one(c, outs[0], a->norm_w ? a->h : a->x, ws[0], a->n, a->accumulate, &epi);
     }
-    const dp_tensor *w = a->ws[0];
-    uint32_t rb = wg_weights_check(c, w, "matmul");
-    dp_gpu_binding o, xb, wb = wg_at(2, wg_bind(w));
-    if (!rb || !wg_out(c, a->outs[0], (int64_t)a->n * w->ne[1], 1, "matmul", "out", &o) ||
-        !wg_in(c, a->x, (int64_t)a->n * k, 3, "matmul", "x", &xb) || !wg_unalias(c, &xb, o) ||
-        !wg_unalias(c, &wb, o))
-        return true;
-    wg_emit_matvec(c, o, xb, wb, w, rb, a->n, a->accumulate, &epi);
+    /* gate and up of two weight types: their products apart, then the GLU */
+    if (a->glu && ng > 1) wg_rec_glu(b, a->outs[0], a->outs[0], a->outs[1], a->n, (int)a->ws[0]->ne[1], *a->glu);
     return true;
 }
 
