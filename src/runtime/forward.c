@@ -34,9 +34,10 @@ typedef struct {
 /* Every projection of the pass goes through here: [h = norm(x)], outs[i] = h W_i (+ outs[i] when
  * accumulate), W_i the layer's weight of role roles[i] (layer -1: the output head), [glu(outs[0],
  * outs[1])]; the pass's adapter (dp_ctx_set_adapter; every sequence of a pass has the same one,
- * batch.c) adds s (h A_i) B_i to each projection it holds. A group the adapter does not touch
- * is one fused shape (fused.h), so the dispatches without an adapter are those of the fused
- * pass; an adapted group is the norm + products, the deltas, then the GLU. */
+ * batch.c) adds s (h A_i) B_i to each projection it holds. Each group is one fused shape
+ * (fused.h): norm_matmul where the adapter touches none of its projections, so the dispatches
+ * without an adapter are those of the fused pass; else lora_linear, the same products with the
+ * deltas. */
 static void linear(const dp_pass *p, int l, const dp_wrole *roles, dp_tensor *const *outs,
                    const dp_tensor *x, int count, bool accumulate, const norm_in *nm, const dp_act *glu) {
     dp_model *m = p->m;
@@ -44,24 +45,40 @@ static void linear(const dp_pass *p, int l, const dp_wrole *roles, dp_tensor *co
     dp_backend *be = p->be;
     const dp_ctx *c = p->seqs[0];
     const dp_tensor *ws[3];
-    const dp_lora_w *dw[3] = {NULL, NULL, NULL};
+    dp_lora_linear la = {0};
     bool adapted = false;
     for (int i = 0; i < count; i++) {
         ws[i] = l < 0 ? &m->output : &m->layers[l].w[roles[i]];
-        if (l >= 0) dw[i] = dp_adapter_w(c->adapter, l, roles[i]);
-        adapted = adapted || dw[i];
+        const dp_lora_w *dw = l >= 0 ? dp_adapter_w(c->adapter, l, roles[i]) : NULL;
+        if (dw) {
+            la.a[i] = &dw->a;
+            la.b[i] = &dw->b;
+            adapted = true;
+        }
     }
-    if (nm) {
-        dp_fused_norm_matmul(be, nm->h, nm->x, nm->w, p->n, d->hidden, d->norm_eps, d->norm_plus_one, outs,
-                             ws, count, adapted ? NULL : glu);
-        x = nm->h;
-    } else {
-        for (int i = 0; i < count; i++) OP(matmul, outs[i], x, ws[i], p->n, accumulate);
+    if (!adapted) {
+        if (nm)
+            dp_fused_norm_matmul(be, nm->h, nm->x, nm->w, p->n, d->hidden, d->norm_eps, d->norm_plus_one, outs, ws,
+                                 count, glu);
+        else
+            for (int i = 0; i < count; i++) OP(matmul, outs[i], x, ws[i], p->n, accumulate);
+        return;
     }
-    if (!adapted) return;
-    for (int i = 0; i < count; i++)
-        if (dw[i]) OP(lora, outs[i], x, &dw[i]->a, &dw[i]->b, &p->s->lora, p->n, c->lora_scale);
-    if (glu && count == 2) OP(glu, outs[0], outs[0], outs[1], p->n, (int)ws[0]->ne[1], *glu);
+    la.h = nm ? nm->h : NULL;
+    la.x = nm ? nm->x : x;
+    la.norm_w = nm ? nm->w : NULL;
+    la.n = p->n;
+    la.d = nm ? d->hidden : (int)ws[0]->ne[0];
+    la.eps = d->norm_eps;
+    la.plus_one = d->norm_plus_one;
+    la.outs = outs;
+    la.ws = ws;
+    la.count = count;
+    la.accumulate = accumulate;
+    la.glu = glu;
+    la.tmp = &p->s->lora;
+    la.scale = c->lora_scale;
+    dp_fused_lora_linear(be, &la);
 }
 
 static const dp_wrole QKV[3] = {DP_W_Q, DP_W_K, DP_W_V}, GATE_UP[2] = {DP_W_GATE, DP_W_UP},

@@ -12,6 +12,7 @@
  *   rope_qk_kv   [q/k head norms] + ropes of q and k + the two KV cache writes
  *                -> rope:rope2kv (devices with 9+ storage buffers per stage), else
  *                   rope:rope2 + elementwise:copy2
+ *   (lora_linear, the products with a LoRA adapter's deltas, is wg_lora.c's)
  *
  * Where the device or the operands do not allow it (fusion off, a prefill-sized n for the
  * products, a view not on a 256-byte boundary, operands sharing a buffer, mixed weight types,
@@ -34,9 +35,9 @@ static bool can_fuse(const wg_ctx *c) { return c->dev->fuse && c->status == DP_O
 /* ---- norm_matmul ---- */
 
 /* Whether h = norm(x) and the count products of h can be one norm + one nmatvec dispatch. */
-static bool norm_matmul_fits(const wg_ctx *c, const dp_tensor *h, const dp_tensor *x,
-                             const dp_tensor *w, int n, int d, dp_tensor *const *outs,
-                             const dp_tensor *const *ws, int count, const dp_act *glu) {
+bool wg_norm_matmul_fits(const wg_ctx *c, const dp_tensor *h, const dp_tensor *x,
+                         const dp_tensor *w, int n, int d, dp_tensor *const *outs,
+                         const dp_tensor *const *ws, int count, const dp_act *glu) {
     if (!can_fuse(c) || n < 1 || n > WG_FUSE_MAX_N || d <= 0 || count < 1 || count > 3 ||
         (count == 3 && c->dev->max_storage < 7) || !h || !x || !w || shares_buffer(h, w) ||
         shares_buffer(h, x) || h->offset % 256 || (uint64_t)n * (uint64_t)d * 4 > h->nbytes)
@@ -56,20 +57,16 @@ static bool norm_matmul_fits(const wg_ctx *c, const dp_tensor *h, const dp_tenso
     return true;
 }
 
-/* the norm, then its products as one nmatvec / nmatvec3 dispatch */
-static void emit_nmatvec(wg_ctx *c, dp_backend *b, dp_tensor *h, const dp_tensor *x,
-                         const dp_tensor *nw, int n, int d, float eps, bool plus_one,
-                         dp_tensor *const *outs, const dp_tensor *const *ws, int nm,
-                         const dp_act *glu_act) {
-    wg_rec_rms_norm(b, h, x, nw, n, d, eps, plus_one);
-    if (c->status != DP_OK) return;
+void wg_emit_nmatvec(wg_ctx *c, const dp_tensor *h, int n, dp_tensor *const *outs, const dp_tensor *const *ws,
+                     int nm, const dp_act *glu_act, const wg_lora_epi *lora) {
     const dp_tensor *w[3] = {ws[0], nm > 1 ? ws[1] : ws[0], nm > 2 ? ws[2] : NULL};
     uint32_t rb[3] = {0, 0, 0};
     for (int i = 0; i < 3; i++)
         if (w[i] && !(rb[i] = wg_weights_check(c, w[i], "matmul"))) return;
     const int64_t k = w[0]->ne[0], m1 = w[0]->ne[1], m2 = nm > 1 ? w[1]->ne[1] : 0,
                   m3 = nm > 2 ? w[2]->ne[1] : 0;
-    dp_gpu_binding bs[7];
+    dp_gpu_binding bs[9];
+    int nb = nm > 2 ? 7 : 5;
     if (!wg_out(c, outs[0], n * m1, 1, "matmul", "out", &bs[0]) ||
         !wg_in(c, h, n * k, 3, "matmul", "x", &bs[2]))
         return;
@@ -91,22 +88,24 @@ static void emit_nmatvec(wg_ctx *c, dp_backend *b, dp_tensor *h, const dp_tensor
     uint32_t flags = 0;
     if (glu_act) flags |= WG_NMV_GLU | (*glu_act == DP_ACT_GELU_TANH ? WG_NMV_GELU : 0u);
     wg_weights_params prm = {(uint32_t)n, (uint32_t)k, (uint32_t)m1, rb[0], 1.0f, 0, 0, 0,
-                             (uint32_t)m2, rb[1], flags, eps, (uint32_t)m3, rb[2]};
+                             (uint32_t)m2, rb[1], flags, 0.0f, (uint32_t)m3, rb[2], 0, 0, {0, 0, 0}, {0, 0, 0}};
+    if (lora) wg_lora_epi_put(lora, &prm, bs, &nb);
     uint64_t rows = glu_act ? (uint64_t)m1 : (uint64_t)(m1 + m2 + m3);
     uint32_t per, gx, gy;
     char consts[48];
     wg_matvec_config(c, w[0]->dtype, mv, k, (int64_t)rows, &per, consts, sizeof consts);
     wg_grid(c, (rows + per - 1) / per, &gx, &gy);
-    wg_dispatch(c, mv, nm > 2 ? "nmatvec3" : "nmatvec", consts, &prm,
-                sizeof prm, bs, nm > 2 ? 7 : 5, gx, gy, (uint32_t)n);
+    const char *entry = nm > 2 ? (lora ? "nmatvec3_lora" : "nmatvec3") : (lora ? "nmatvec_lora" : "nmatvec");
+    wg_dispatch(c, mv, entry, consts, &prm, sizeof prm, bs, nb, gx, gy, (uint32_t)n);
 }
 
 void wg_op_norm_matmul(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp_tensor *w,
                        int n, int d, float eps, bool plus_one, dp_tensor *const *outs,
                        const dp_tensor *const *ws, int count, const dp_act *glu) {
     wg_ctx *c = wg_ctx_of(b);
-    if (outs && ws && norm_matmul_fits(c, h, x, w, n, d, outs, ws, count, glu)) {
-        emit_nmatvec(c, b, h, x, w, n, d, eps, plus_one, outs, ws, count, glu);
+    if (outs && ws && wg_norm_matmul_fits(c, h, x, w, n, d, outs, ws, count, glu)) {
+        wg_rec_rms_norm(b, h, x, w, n, d, eps, plus_one);
+        if (c->status == DP_OK) wg_emit_nmatvec(c, h, n, outs, ws, count, glu, NULL);
         return;
     }
     wg_rec_rms_norm(b, h, x, w, n, d, eps, plus_one);
@@ -116,7 +115,7 @@ void wg_op_norm_matmul(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp
 
 /* ---- norm_add ---- */
 
-/* matches `Params` in rms_norm.wgsl */
+/* the first fields of `Params` in rms_norm.wgsl (the rest: lora_xa's, wg_lora.c) */
 typedef struct norm_params {
     uint32_t n, d;
     float eps;
