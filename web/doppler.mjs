@@ -740,6 +740,8 @@ const COMMANDS = {
 function printUsage(write) {
   write('usage: doppler <command> [args]   (WebAssembly + WebGPU host; --backend webgpu|cpu, --wasm FILE)\n\ncommands:\n');
   for (const [, [, h]] of Object.entries(COMMANDS)) write(`  ${h}\n`);
+  write('\nMoE expert paging (run, bench, eval, chat; docs/PAGING.md): --gpu-mem BYTES (below the model\'s size: dense weights +\n' +
+        'a pool of expert slots on the GPU), --ram-cache BYTES, --expert-policy lfu|lru; run --verbose prints the figures\n');
 }
 
 async function main(argvIn) {

@@ -93,6 +93,14 @@ for (const arg of process.argv.slice(2)) {
       out(`  ${slots} device slots (${policy}): bit-identical ${same(ref, got)}; ${s.uses} uses, device hits ${s.deviceHits}, RAM hits ${s.ramHits}, reads ${s.sourceReads}, ${s.deviceBytes} bytes to the device`);
     } finally { m.free(); }
   }
+  // budgets refused with the sizes named
+  for (const [opts, status, text] of [[{ gpuMem: L.dense - 4 }, 'over a limit', `${L.dense} bytes of dense weights`],
+                                       [{ gpuMem: L.dense + L.slot - 4 }, 'invalid argument', `(one takes ${L.slot} bytes)`],
+                                       [{ ramCache: 1 << 20 }, 'unsupported', 'give a gpu_mem below']]) {
+    let got = null;
+    try { eng.loadModel(dir, 'webgpu', 0, opts).free(); } catch (e) { got = e; }
+    check(got && got.statusName === status && got.message.includes(text), `${tag} ${JSON.stringify(opts)}: ${got ? `${got.statusName}: ${got.message}` : 'loaded'} (want ${status}, '${text}')`);
+  }
   // damage under a model holding one device slot: every use of a layer-0 expert pages it in
   const m = eng.loadModel(dir, 'webgpu', 0, { gpuMem: L.dense + L.slot });
   try {
