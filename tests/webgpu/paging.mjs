@@ -19,9 +19,10 @@ import { nodeEngine, out } from './node_engine.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.join(here, '../../web/doppler.mjs');
 const PROMPT = [1, 17, 42, 99, 7, 310, 5, 64];
-const STEPS = [11, 200, 3, 77];
+const STEPS = [11, 200];
 let fails = 0;
 const check = (ok, what) => { if (!ok) { fails++; out(`FAIL ${what}`); } return ok; };
+const t0 = Date.now(), secs = () => `[${((Date.now() - t0) / 1000).toFixed(0)} s]`;
 
 // The manifest's figures the budgets come from: bytes of the dense tensors, the size of one
 // device slot (an expert's gate, up, down, each 256-aligned: src/runtime/experts.c), layers,
@@ -67,7 +68,7 @@ async function mustFail(model, statusName, text, what) {
   } catch (e) {
     check(e.statusName === statusName && String(e.message).includes(text) && /paging layer \d+ expert \d+/.test(e.message),
       `${what}: got '${e.statusName}': ${e.message} (want '${statusName}' with '${text}')`);
-    out(`  ${what}: ${e.statusName}: ${e.message}`);
+    out(`${secs()}   ${what}: ${e.statusName}: ${e.message}`);
   }
 }
 
@@ -78,7 +79,7 @@ for (const arg of process.argv.slice(2)) {
   const [tag, dir] = arg.split('=');
   const L = layout(dir);
   const ref = await (async () => { const m = eng.loadModel(dir, 'webgpu'); try { return await logitsOf(m); } finally { m.free(); } })();
-  out(`${tag}: ${L.layers} layers, dense ${L.dense} bytes, device slot ${L.slot} bytes; unpaged logits ${ref.length}`);
+  out(`${secs()} ${tag}: ${L.layers} layers, dense ${L.dense} bytes, device slot ${L.slot} bytes; unpaged logits ${ref.length}`);
   for (const [slots, policy] of [[2 * L.layers, 'lfu'], [1, 'lru']]) {
     const m = eng.loadModel(dir, 'webgpu', 0, { gpuMem: L.dense + slots * L.slot, expertPolicy: policy });
     try {
@@ -90,7 +91,7 @@ for (const arg of process.argv.slice(2)) {
       check(s.deviceBytes > 0 && s.sourceReads > 0 && s.uses === s.deviceHits + s.ramHits + s.sourceReads,
         `${tag}: no paging counted: ${JSON.stringify(s)}`);
       if (slots > 1) check(s.deviceHits > 0, `${tag}: no device hits with ${slots} slots: ${JSON.stringify(s)}`);
-      out(`  ${slots} device slots (${policy}): bit-identical ${same(ref, got)}; ${s.uses} uses, device hits ${s.deviceHits}, RAM hits ${s.ramHits}, reads ${s.sourceReads}, ${s.deviceBytes} bytes to the device`);
+      out(`${secs()}   ${slots} device slots (${policy}): bit-identical ${same(ref, got)}; ${s.uses} uses, device hits ${s.deviceHits}, RAM hits ${s.ramHits}, reads ${s.sourceReads}, ${s.deviceBytes} bytes to the device`);
     } finally { m.free(); }
   }
   // budgets refused with the sizes named
@@ -104,7 +105,6 @@ for (const arg of process.argv.slice(2)) {
   // damage under a model holding one device slot: every use of a layer-0 expert pages it in
   const m = eng.loadModel(dir, 'webgpu', 0, { gpuMem: L.dense + L.slot });
   try {
-    check(same(await logitsOf(m), ref), `${tag}: one slot, before the damage`);
     for (const g of L.l0) flip(g.file, g.off + 7);
     await mustFail(m, 'hash mismatch', 'SHA-256', `${tag} corrupted`);
     for (const g of L.l0) flip(g.file, g.off + 7);
@@ -118,10 +118,10 @@ for (const arg of process.argv.slice(2)) {
   } finally { m.free(); }
   // the command line's figures
   const wasm = process.env.DP_WASM ? ['--wasm', process.env.DP_WASM] : [];
-  const j = JSON.parse(execFileSync(process.execPath, [cli, ...wasm, 'bench', dir, '-p', '8', '-n', '4', '-r', '1', '--json', '--gpu-mem', String(L.dense + 2 * L.layers * L.slot)], { encoding: 'utf8' }).trim().split('\n').at(-1));
+  const j = JSON.parse(execFileSync(process.execPath, [cli, ...wasm, 'bench', dir, '-p', '0', '-n', '2', '-r', '1', '--json', '--gpu-mem', String(L.dense + 2 * L.layers * L.slot)], { encoding: 'utf8' }).trim().split('\n').at(-1));
   check(j.paging && j.paging.device_slots === 2 * L.layers && j.paging.tokens > 0 && j.paging.device_bytes_per_token > 0,
     `${tag}: bench --gpu-mem: ${JSON.stringify(j.paging)}`);
-  out(`  bench --gpu-mem: ${JSON.stringify(j.paging)}`);
+  out(`${secs()}   bench --gpu-mem: ${JSON.stringify(j.paging)}`);
 }
 out(fails ? `${fails} FAILED` : 'all passed');
 process.exit(fails ? 1 : 0);
