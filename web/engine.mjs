@@ -408,7 +408,7 @@ export class Context {
   async generate(ids, opts, onStep) {
     const g = this.generator(opts);
     try {
-      g.prompt(ids);
+      await g.prompt(ids);
       for (;;) {
         const t = await g.step();
         if (onStep(t) === false) return 'caller';

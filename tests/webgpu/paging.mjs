@@ -7,7 +7,8 @@
 //     one in fails with 'hash mismatch' naming the layer and expert, never with other logits;
 //     the bytes restored, the logits are the same again; shards removed (models whose experts
 //     have shards of their own): 'not found', then the same logits once they are back;
-//  3. `node web/doppler.mjs bench --gpu-mem` reports the paging figures (JSON "paging").
+//  3. `node web/doppler.mjs bench --gpu-mem` reports the paging figures (JSON "paging"); `run
+//     --gpu-mem --ram-cache` (the library's token loop) prints the unpaged run's ids.
 // Usage: [DP_WASM=doppler.wasm] node tests/webgpu/paging.mjs <tag>=<model-dir> ...
 // Exit: 0 all pass, 1 a failure, 77 no WebGPU.
 import fs from 'node:fs';
@@ -122,6 +123,12 @@ for (const arg of process.argv.slice(2)) {
   check(j.paging && j.paging.device_slots === 2 * L.layers && j.paging.tokens > 0 && j.paging.device_bytes_per_token > 0,
     `${tag}: bench --gpu-mem: ${JSON.stringify(j.paging)}`);
   out(`${secs()}   bench --gpu-mem: ${JSON.stringify(j.paging)}`);
+  if (tag !== 'hf-tiny') continue;
+  // the library's token loop (Context.generate) on a paged model: the ids of the unpaged run
+  const ids = (extra) => execFileSync(process.execPath, [cli, ...wasm, 'run', dir, '--ids', '1 17 42', '-n', '6', '--greedy', '--print-ids', ...extra], { encoding: 'utf8' }).trim();
+  const a = ids([]), b = ids(['--gpu-mem', String(L.dense + L.slot), '--ram-cache', String(4 * L.slot)]);
+  check(a === b && a.split(' ').length === 9, `${tag}: run --gpu-mem printed '${b}', unpaged '${a}'`);
+  out(`${secs()}   run --gpu-mem (1 device slot, 4 RAM slots): ${b} (unpaged: the same)`);
 }
 out(fails ? `${fails} FAILED` : 'all passed');
 process.exit(fails ? 1 : 0);
