@@ -25,10 +25,17 @@
 #   run(command="bash web/bench/paging-device.sh q4", timeout_s=600)
 #   run(command="LLAMA_CPP=llama-cuda bash web/bench/paging-device.sh llama", carry=["llama-cuda"], timeout_s=600)
 #   run(command="bash web/bench/paging-device.sh webgpu", carry=[".bundle", "web/dist"], timeout_s=600)
-# (the webgpu part: .bundle from shared/tools/webgpu-runtime-bundle.sh, web/dist from
-# web/build.sh; about 30 + 1 MB with the tree, under the 64 MiB carry limit). SHAPE=mixtral-tiny
-# checks any part in seconds anywhere (SwiftShader for webgpu, with the host's node and
-# web/node_modules when .bundle is absent).
+# (the webgpu part: .bundle from shared/tools/webgpu-runtime-bundle.sh, 29.2 MiB; web/dist from
+# this branch's web/build.sh after web/deps.sh, so that doppler.wasm has asyncify, 1.1 MiB: the
+# carry of spec-device.sh's H200 run). SHAPE=mixtral-tiny checks any part anywhere (webgpu:
+# SwiftShader, with the host's node and web/node_modules when .bundle is absent; BUDGETS="3M 4M
+# 2M 0" pages that shape).
+# Time (webgpu): the native build, then synth, which took 5 min 32 s for this shape on the 2-core
+# build machine, disk-bound (BENCHMARKS.md); measured there on 1- and 2-layer configs of its
+# widths: 19.5 s fixed (embedding, output) + 5.4 s wall / 2.3 s CPU per layer, i.e. about 80 s
+# of CPU for 32 layers, so on the H200 host (page cache for the 26 GB) expect 1.5-3 min. The
+# runs share what is left of DEADLINE: each run gets (time left) / (runs left), two thirds of
+# it for decoding (a third for the unlimited run, which first loads and checks all 26 GB).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -109,8 +116,10 @@ webgpu)
     # its time here is in the log, and every run below gets what is left
     synth "$SHAPE" q4_k_m "$M"
     note "synth done; $(left) s left"
-    # budgets: the headline first, unlimited last (it loads and checks all 26 GB)
-    set -- 8G 16G 4G 0
+    # budgets: the headline first, unlimited last (it loads and checks all 26 GB); BUDGETS
+    # overrides (e.g. "3M 4M 2M 0" pages the mixtral-tiny shape)
+    # shellcheck disable=SC2086
+    set -- ${BUDGETS:-8G 16G 4G 0}
     while [ $# -gt 0 ]; do
         b=$1
         shift
@@ -122,9 +131,13 @@ webgpu)
         # at least 20 s)
         dec=$(( t * 2 / 3 > 20 ? t * 2 / 3 : 20 ))
         [ "$b" = 0 ] && dec=$(( t / 3 > 15 ? t / 3 : 15 ))
-        timeout "$t" "$NODE" web/bench/paging-webgpu.mjs "$M" "$bytes" "${WG_N:-16}" "$dec" ${RAM_CACHE:+$(numfmt --from=iec "$RAM_CACHE")} \
-            >>"$OUT/paging-webgpu.jsonl" 2>>"$OUT/paging-webgpu.log" || note "webgpu gpu-mem $b: FAILED or over its $t s"
-        note "webgpu gpu-mem $b: $(tail -1 "$OUT/paging-webgpu.jsonl" 2>/dev/null)"
+        if timeout "$t" "$NODE" web/bench/paging-webgpu.mjs "$M" "$bytes" "${WG_N:-16}" "$dec" ${RAM_CACHE:+$(numfmt --from=iec "$RAM_CACHE")} \
+            >"$OUT/run.json" 2>>"$OUT/paging-webgpu.log"; then
+            cat "$OUT/run.json" >>"$OUT/paging-webgpu.jsonl"
+            note "webgpu gpu-mem $b: $(cat "$OUT/run.json")"
+        else
+            note "webgpu gpu-mem $b: FAILED or over its $t s: $(cat "$OUT/run.json" 2>/dev/null)"
+        fi
     done
     ;;
 *) echo "paging-device.sh: part q8, q4, llama or webgpu"; exit 2 ;;
