@@ -141,10 +141,13 @@ typedef struct dp_load_params {
      * any tensor. ram_cache > 0: the experts stay in their shards and are paged in on demand
      * into ram_cache bytes of RAM slots (one expert each; a budget below one slot is an error
      * that names the minimum), read through `shards` (the disk, or any source), each page-in
-     * checked with SHA-256. gpu_mem is the weight budget on a GPU backend (dense tensors first,
-     * the rest expert slots); the CPU backend has no device tier and ignores it; on WebGPU a
-     * budget below the model's size is refused until paging lands there. A dense model ignores
-     * both. */
+     * checked with SHA-256. gpu_mem is the weight budget on a GPU backend (WebGPU): 0 or at
+     * least the model's size, every weight on the device; below it (MoE models), the dense
+     * tensors go to the device first and the rest is a pool of expert slots paged from the
+     * RAM tier (ram_cache bytes; 0: one staging slot) and the shards, exactly; a gpu_mem below
+     * the dense tensors is DP_ERR_LIMIT, below a dense model's size too; ram_cache without a
+     * gpu_mem below the model's size is refused there. The CPU backend has no device tier and
+     * ignores gpu_mem. A dense model ignores ram_cache. */
     uint64_t gpu_mem, ram_cache;
     const char *expert_policy; /* eviction: "lfu" (frequency with aging, default) or "lru" */
     int32_t expert_in_place;   /* 1: a missed expert is computed from its shard's mapping without

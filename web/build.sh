@@ -95,9 +95,37 @@ link() { # $1 = output, rest = extra sources
     echo "build.sh: wrote $outw ($(wc -c <"$outw") bytes)" >&2
 }
 
+# A paged MoE model waits for the experts its router selected in the middle of a pass
+# (src/backend/webgpu/host.h dp_gpu_wait): Binaryen's asyncify (the npm package `binaryen`,
+# web/deps.sh; Debian's 108 cannot propagate the list below) makes the calls on the way to
+# dp_forward_moe resumable (web/asyncify.mjs drives them). Indirect calls are taken as never
+# waiting, except the moe op's own in dp_forward_moe (listed, and every direct caller of it
+# up to the exports), so nothing else is instrumented. Without binaryen the module works but
+# cannot page on WebGPU (it says so when asked to).
+WASM_OPT=${WASM_OPT:-$ROOT/web/node_modules/.bin/wasm-opt}
+asyncify() {
+    if [ ! -x "$WASM_OPT" ]; then
+        echo "build.sh: no $WASM_OPT (web/deps.sh installs binaryen): $1 cannot page MoE experts on WebGPU" >&2
+        return 0
+    fi
+    "$WASM_OPT" "$1" -o "$1.tmp" --asyncify --pass-arg=asyncify-imports@dp_gpu.wait \
+        --pass-arg=asyncify-ignore-indirect --pass-arg=asyncify-addlist@dp_forward_moe \
+        --pass-arg=asyncify-propagate-addlist --pass-arg=asyncify-verbose >"$1.asyncify.log" 2>&1 ||
+        { cat "$1.asyncify.log" >&2; return 1; }
+    # the evaluations the host drives must be resumable, or a wait would resume the wrong code
+    for f in dpw_ctx_eval dpw_gen_prompt dpw_gen_step_begin; do
+        grep -q "\] $f can change the state" "$1.asyncify.log" ||
+            { echo "build.sh: asyncify did not instrument $f (see $1.asyncify.log)" >&2; return 1; }
+    done
+    mv "$1.tmp" "$1"
+    rm -f "$1.asyncify.log"
+    echo "build.sh: asyncify: $1 ($(wc -c <"$1") bytes)" >&2
+}
+
 if [ "$MODE" != test ] && ls "$ROOT"/web/wasm/*.c >/dev/null 2>&1; then
     mkdir -p "$DIST"
     link "$DIST/doppler.wasm" "$ROOT"/web/wasm/*.c
+    asyncify "$DIST/doppler.wasm" || exit 1
 fi
 if [ "$MODE" = test ] || [ "$MODE" = all ]; then
     link "$OUT/webgpu_ops_test.wasm" "$ROOT"/tests/webgpu/*.c

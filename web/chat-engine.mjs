@@ -83,9 +83,9 @@ const newId = () => `chatcmpl-${Date.now().toString(36)}${(serial++).toString(36
 export class ChatEngine {
   // eng: an Engine; dir: the model directory in its WASI file system; device: the GPUDevice
   // (watched for loss); name: the model's name in responses; nCtx: context size (0: the
-  // model's, at most 4096).
-  static async open({ eng, dir, device = null, name = null, nCtx = 0 }) {
-    const model = eng.loadModel(dir, device ? 'webgpu' : 'cpu');
+  // model's, at most 4096); paging: Engine.loadModel's { gpuMem, ramCache, expertPolicy }.
+  static async open({ eng, dir, device = null, name = null, nCtx = 0, paging = {} }) {
+    const model = eng.loadModel(dir, device ? 'webgpu' : 'cpu', 0, paging);
     let tok = null, ctx = null, n = 0;
     try {
       tok = eng.loadTokenizer(dir);
@@ -183,7 +183,7 @@ export class ChatEngine {
     try {
       ctx.truncate(same);
       g = ctx.generator({ nMax: r.maxTokens, temperature: r.temperature, topK: r.topK, topP: r.topP, seed, stop: r.stop, tokenizer: tok });
-      g.prompt(ids.slice(same));
+      await g.prompt(ids.slice(same));
       yield chunk({ role: 'assistant', content: '' });
       while (stop === 'running') {
         const t = await g.step();

@@ -1,7 +1,8 @@
 #!/bin/sh
 # deps.sh — installs what the WebAssembly build and the Node WebGPU host need, when missing:
 #   clang + lld + wasi-libc + the wasm32 compiler runtime (web/build.sh deps),
-#   node + the `webgpu` package (Dawn) and `@bjorn3/browser_wasi_shim` in web/node_modules,
+#   node + the `webgpu` package (Dawn), `@bjorn3/browser_wasi_shim` and `binaryen` (wasm-opt:
+#   web/build.sh's asyncify) in web/node_modules,
 #   SwiftShader's Vulkan ICD (Debian's chromium package) + the Vulkan loader, for machines
 #   without a GPU.
 # `web/deps.sh browser`: also playwright-core (the headless-Chromium tests' driver), Debian's
@@ -27,6 +28,7 @@ have npm || apt_install npm || true
 node_ok() {
     [ -f "$ROOT/web/node_modules/webgpu/index.js" ] || return 1
     [ -f "$ROOT/web/node_modules/@bjorn3/browser_wasi_shim/dist/index.js" ] || return 1
+    [ -x "$ROOT/web/node_modules/.bin/wasm-opt" ] || return 1   # binaryen: web/build.sh's asyncify
     [ "${1:-}" != browser ] || { [ -f "$ROOT/web/node_modules/playwright-core/index.mjs" ] &&
         [ -f "$ROOT/web/node_modules/webtorrent/dist/webtorrent.min.js" ]; }
 }

@@ -55,9 +55,34 @@ function parseIds(text) {
   return { ids };
 }
 
+// a size as the native tool's --gpu-mem / --ram-cache take it: a number with an optional K/M/G/T
+// suffix (powers of 1024, an optional "iB"/"B"); null when it is not one or is 0
+function parseBytes(v) {
+  const m = /^(\d+(?:\.\d+)?)([kmgt]?)(i?b)?$/i.exec(String(v).trim());
+  if (!m) return null;
+  const n = Number(m[1]) * 1024 ** ' kmgt'.indexOf(m[2].toLowerCase() || ' ');
+  return n >= 1 && n < 1.8e19 ? Math.floor(n) : null;
+}
+
+// The paging lines of `run --verbose` and `bench` (the native tool's cli_paging_report), and the
+// "paging" member of bench --json (cli_paging_json); tokens: positions evaluated.
+function pagingLines(s, tokens) {
+  const t = tokens > 0 ? tokens : 1, u = s.uses || 1, mib = (b) => (b / 1048576).toFixed(1);
+  return `paging: ${s.policy}, ${s.ramSlots} RAM slots of ${mib(s.slotBytes)} MiB, ${s.deviceSlots} device slots\n` +
+    `paging: ${s.uses} expert uses over ${tokens} tokens: device hits ${(100 * s.deviceHits / u).toFixed(1)} %, RAM hits ${(100 * s.ramHits / u).toFixed(1)} %, read from source ${(100 * s.sourceReads / u).toFixed(1)} %\n` +
+    `paging: per token ${mib(s.sourceBytes / t)} MiB read from source, ${mib(s.deviceBytes / t)} MiB paged to the device, ${(1e3 * s.waitS / t).toFixed(1)} ms waiting for pages; top-2 expert share ${s.top2Share.toFixed(2)}\n`;
+}
+function pagingJson(s, tokens) {
+  const t = tokens > 0 ? tokens : 1;
+  return `,"paging":{"policy":"${s.policy}","ram_slots":${s.ramSlots},"slot_bytes":${s.slotBytes},"device_slots":${s.deviceSlots},` +
+    `"uses":${s.uses},"device_hits":${s.deviceHits},"ram_hits":${s.ramHits},"source_reads":${s.sourceReads},"tokens":${tokens},` +
+    `"source_bytes_per_token":${(s.sourceBytes / t).toFixed(0)},"device_bytes_per_token":${(s.deviceBytes / t).toFixed(0)},` +
+    `"wait_ms_per_token":${(1e3 * s.waitS / t).toFixed(3)},"top2_share":${s.top2Share.toFixed(3)}}`;
+}
+
 // pulls --backend / --wasm out of argv (they are this host's options, not the tool's)
 function hostOptions(argv) {
-  const o = { backend: 'webgpu', wasm: path.join(here, 'dist/doppler.wasm'), kernels: [], kernelErrors: [] };
+  const o = { backend: 'webgpu', wasm: path.join(here, 'dist/doppler.wasm'), kernels: [], kernelErrors: [], paging: {}, verbose: false };
   const rest = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--backend' && i + 1 < argv.length) o.backend = argv[++i];
@@ -81,6 +106,16 @@ function hostOptions(argv) {
         }
       } catch (e) { o.kernelErrors.push(`${f}: ${e.message}`); }
     }
+    else if ((argv[i] === '--gpu-mem' || argv[i] === '--ram-cache') && i + 1 < argv.length) {
+      const n = parseBytes(argv[i + 1]);
+      if (n === null) o.kernelErrors.push(`${argv[i]}: '${argv[i + 1]}' is not a size in bytes (e.g. 8G, 512M)`);
+      else o.paging[argv[i] === '--gpu-mem' ? 'gpuMem' : 'ramCache'] = n;
+      i++;
+    } else if (argv[i] === '--expert-policy' && i + 1 < argv.length) {
+      const v = argv[++i];
+      if (v !== 'lfu' && v !== 'lru') o.kernelErrors.push(`--expert-policy: '${v}' is not lfu or lru`);
+      else o.paging.expertPolicy = v;
+    } else if (argv[i] === '--verbose') o.verbose = true;
     else if (argv[i] === '--wasm' && i + 1 < argv.length) o.wasm = argv[++i];
     else if (argv[i] === '--tune' && i + 1 < argv.length) o.tune = argv[++i];
     else rest.push(argv[i]);
@@ -104,6 +139,10 @@ async function engine(cmd, o) {
   eng.deviceClass = deviceClass(info);
   for (const m of o.kernelErrors) fail(cmd, m);
   if (!o.static !== !o.pubkey) fail(cmd, '--static BUNDLE needs --pubkey KEY (and --pubkey needs --static)');
+  if (Object.keys(o.paging).length) {   // --gpu-mem / --ram-cache / --expert-policy: every model this engine loads
+    const load = eng.loadModel.bind(eng);
+    eng.loadModel = (dir, backend, threads, opts) => load(dir, backend, threads, { ...o.paging, ...opts });
+  }
   let policy = null;
   if (o.static) {   // static mode: nothing outside the signed bundle runs (docs/KERNELS.md)
     const bundle = readText(o.static), pk = readText(o.pubkey);
@@ -408,6 +447,7 @@ async function cmdRun(argv, o) {
     });
     out('\n');
     if (spec) err(`doppler run: speculative (${sp.draft !== null ? 'draft' : 'lookup'}): ${specReport(spec.stats())}\n`);
+    if (o.verbose && m.pagingStats().paged) err(pagingLines(m.pagingStats(), c.nEvaluated));
     if (o.audit) {   // one JSON line per generation, naming the kernels that ran
       const kernels = o.backend === 'webgpu' ? m.kernelsUsed() : [];
       fs.appendFileSync(o.audit, await auditLine({ modelId: modelId(model), kernels, sampling: { temperature: temp, topK, topP, seed }, prompt: ids, output: gen }));
@@ -467,10 +507,10 @@ async function cmdBench(argv, o) {
       c.reset();
       const g = c.generator({ nMax: n, ignoreEos: true });
       const t0 = now();
-      g.prompt([1 % vocab]);
+      await g.prompt([1 % vocab]);
       for (let i = 0; i < n; i++) {
         let t = now();
-        g.begin();   // sampler, then the next step queued on the GPU
+        await g.begin();   // sampler, then the next step queued on the GPU (a paged model waits for its routing)
         hostS += now() - t;
         t = now();
         await eng.settle();
@@ -521,6 +561,7 @@ async function cmdBench(argv, o) {
           err('doppler bench: --profile needs the timestamp-query feature\n');
         }
       }
+      const paging = m.pagingStats();   // since the load, warm-up included, over c.nEvaluated tokens
       const sp = summarize(pp.length ? pp : [0]), sg = summarize(tg.length ? tg : [0]);
       const lsp = summarize(lpp.length ? lpp : [0]), lsg = summarize(ltg.length ? ltg : [0]);
       const cost = (base, with_) => 100 * (base / with_ - 1);   // extra time per token, % of the base
@@ -564,6 +605,7 @@ async function cmdBench(argv, o) {
           if (perTokLora) j += `,"per_token":{"dispatches":${perTokLora.dispatches},"submits":${perTokLora.submits},"copies":${perTokLora.copies},"host_calls":${perTokLora.crossings}}`;
           j += '}';
         }
+        if (paging?.paged) j += pagingJson(paging, c.nEvaluated);
         if (prof) j += `,"profile":[${prof.map((r) => `{"kernel":"${r.name}","calls":${r.calls},"ms_per_token":${r.ms_per_token.toFixed(4)},"us_per_call":${r.us_per_call.toFixed(2)}}`).join(',')}]`;
         out(j + '}\n');
       } else {
@@ -582,6 +624,7 @@ async function cmdBench(argv, o) {
         if (perTokLora) out(`per token +lora: ${perTokLora.dispatches} dispatches, ${perTokLora.submits} submits, ${perTokLora.copies} copies, ${perTokLora.crossings} calls into the host\n`);
         if (nG > 0) out(`tg weight bandwidth: ${(m.weightBytes * sg.mean / 1e9).toFixed(1)} GB/s (weights read once per token)\n` +
                         `tg per token: ${hostMs.toFixed(3)} ms recording in the module, ${waitMs.toFixed(3)} ms awaiting the GPU\n`);
+        if (paging?.paged) out(pagingLines(paging, c.nEvaluated));
         if (prof) {
           out('| kernel (GPU time, each dispatch in its own pass) | calls/token | ms/token | us/call |\n|---|---:|---:|---:|\n');
           const toks = Math.min(nG, 32);
@@ -633,7 +676,7 @@ async function benchSpec(eng, o, { model, sp, nG, reps, threads, json, sweep, pr
       const g = c.generator({ nMax: nG, ignoreEos: true, spec });
       const got = [];
       try {
-        g.prompt(ids);
+        await g.prompt(ids);
         await eng.settle();
         if (spec) spec.resetStats();
         const r0 = gpu ? m.gpuStats().reads : 0, t0 = now();
@@ -707,6 +750,8 @@ const COMMANDS = {
 function printUsage(write) {
   write('usage: doppler <command> [args]   (WebAssembly + WebGPU host; --backend webgpu|cpu, --wasm FILE)\n\ncommands:\n');
   for (const [, [, h]] of Object.entries(COMMANDS)) write(`  ${h}\n`);
+  write('\nMoE expert paging (run, bench, eval, chat; docs/PAGING.md): --gpu-mem BYTES (below the model\'s size: dense weights +\n' +
+        'a pool of expert slots on the GPU), --ram-cache BYTES, --expert-policy lfu|lru; run --verbose prints the figures\n');
 }
 
 async function main(argvIn) {

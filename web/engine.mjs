@@ -16,6 +16,7 @@
 //   const spec = ctx.speculative(draftModel.newContext({ nCtx: 64 }), { draftMax: 4 });
 //   await ctx.generate(ids, { nMax: 16, spec }, onStep); // speculative (greedy on WebGPU)
 import { GpuHost } from './gpu.mjs';
+import { Asyncify } from './asyncify.mjs';
 
 // A failing call: message is the library's one-line reason, status its dp_status code
 // (DopplerError.status names: 'invalid argument', 'out of memory', ... as statusName).
@@ -40,12 +41,17 @@ export class Engine {
     eng.wasi = wasi;
     eng.gpu = device ? new GpuHost(device) : null;
     const noGpu = new Proxy({}, { get: (_, name) => () => { if (name === 'limit') return 0; return 0; } });
+    // a paged MoE model waits for its routing mid-pass (src/backend/webgpu/host.h dp_gpu_wait)
+    eng.as = new Asyncify();
+    const gpuImports = eng.gpu ? eng.gpu.imports() : noGpu;
+    if (eng.gpu) gpuImports.wait = eng.as.suspending(() => eng.gpu.settle(), (why) => eng.gpu.fail(`wait: ${why}`));
     const { instance } = await WebAssembly.instantiate(wasm, {
       wasi_snapshot_preview1: eng.wasi.imports(),
-      dp_gpu: eng.gpu ? eng.gpu.imports() : noGpu,
+      dp_gpu: gpuImports,
     });
     eng.x = instance.exports;
     eng.wasi.start(instance);
+    eng.as.bind(instance.exports);
     if (eng.gpu) eng.gpu.bind(instance.exports.memory);
     return eng;
   }
@@ -71,6 +77,17 @@ export class Engine {
   // The last failing call as a DopplerError; status: what the call returned (0: read the
   // module's last error status, for calls that return a handle).
   fail(status = 0) { return new DopplerError(this.error(), status || this.x.dpw_error_status()); }
+
+  // Export `name` of a call that evaluates (a paged model waits for the GPU inside it, see
+  // asyncify.mjs): throws the module's error on a nonzero status; returns undefined, or a
+  // Promise when the call waited (await suits both).
+  step(name, ...args) {
+    const check = (st) => { if (st) throw this.fail(st); };
+    const r = this.as.call(name, ...args);
+    if (r instanceof Promise) return r.then(check);
+    check(r);
+    return undefined;
+  }
 
   // Await the GPU: every read recorded so far lands in module memory.
   async settle() {
@@ -136,12 +153,16 @@ export class Engine {
     return text;
   }
 
-  loadModel(dir, backend = 'webgpu', threads = 0) {
+  // paging (MoE models, docs/PAGING.md): gpuMem (bytes; below the model's size, WebGPU pages
+  // its experts into what the dense weights leave), ramCache (bytes of RAM slots in front of the
+  // shards), expertPolicy ('lfu' default, 'lru')
+  loadModel(dir, backend = 'webgpu', threads = 0, { gpuMem = 0, ramCache = 0, expertPolicy = '' } = {}) {
     const shared = backend instanceof Backend;
-    const pd = this.cstr(dir), pb = this.cstr(shared ? backend.kind : backend);
-    const m = this.x.dpw_model_load(pd, pb, threads, shared ? backend.ptr : 0);
+    const pd = this.cstr(dir), pb = this.cstr(shared ? backend.kind : backend), pp = this.cstr(expertPolicy);
+    const m = this.x.dpw_model_load(pd, pb, threads, shared ? backend.ptr : 0, Number(gpuMem), Number(ramCache), pp);
     this.x.dpw_free(pd);
     this.x.dpw_free(pb);
+    this.x.dpw_free(pp);
     if (!m) throw this.fail();
     return new Model(this, m, shared ? backend.kind : backend);
   }
@@ -225,6 +246,18 @@ export class Model {
     x.dpw_free(out);
     const [dispatches, copies, submits, reads, pipelines, bindGroups, bytes] = v;
     return { dispatches, copies, submits, reads, pipelines, bindGroups, bytes };
+  }
+
+  // Expert paging counters (dp_paging_stats): { paged, policy, ramSlots, slotBytes,
+  // deviceSlots, uses, deviceHits, ramHits, sourceReads, deviceBytes, sourceBytes, waitS,
+  // top2Share }; paged false for a model that does not page.
+  pagingStats() {
+    const x = this.eng.x, out = x.dpw_alloc(8 * 13);
+    x.dpw_paging_stats(this.ptr, out);
+    const [paged, lru, ramSlots, slotBytes, deviceSlots, uses, deviceHits, ramHits, sourceReads, deviceBytes, sourceBytes, waitS, top2Share] =
+      Array.from(new Float64Array(this.eng.mem, out, 13));
+    x.dpw_free(out);
+    return { paged: paged !== 0, policy: lru ? 'lru' : 'lfu', ramSlots, slotBytes, deviceSlots, uses, deviceHits, ramHits, sourceReads, deviceBytes, sourceBytes, waitS, top2Share };
   }
 
   newContext({ nCtx = 0, nBatch = 0, logitsAll = false } = {}) {
@@ -326,8 +359,7 @@ export class Context {
     const bytes = logits ? n * vocab * 4 : 0;
     const out = logits ? x.dpw_alloc(bytes) : 0;
     try {
-      const st = x.dpw_ctx_eval(this.ptr, this.ids(ids), n, out);
-      if (st) throw this.eng.fail(st);
+      await this.eng.step('dpw_ctx_eval', this.ptr, this.ids(ids), n, out);
       if (wait || logits) await this.eng.settle();
       return logits ? new Float32Array(this.eng.mem.slice(out, out + bytes)) : null;
     } finally {
@@ -376,7 +408,7 @@ export class Context {
   async generate(ids, opts, onStep) {
     const g = this.generator(opts);
     try {
-      g.prompt(ids);
+      await g.prompt(ids);
       for (;;) {
         const t = await g.step();
         if (onStep(t) === false) return 'caller';
@@ -431,15 +463,12 @@ export class Generator {
     this.out = x.dpw_alloc(16);
   }
 
-  // Evaluates ids at the context's position (queued on the GPU; no wait).
-  prompt(ids) {
-    if (this.eng.x.dpw_gen_prompt(this.ptr, this.ctx.ids(ids), ids.length)) throw this.eng.fail();
-  }
+  // Evaluates ids at the context's position (queued on the GPU; no wait, except a paged MoE
+  // model's reads of its routing: then it returns a Promise; await suits both).
+  prompt(ids) { return this.eng.step('dpw_gen_prompt', this.ptr, this.ctx.ids(ids), ids.length); }
 
-  // The two halves of step(), for callers that time them (bench).
-  begin() {
-    if (this.eng.x.dpw_gen_step_begin(this.ptr)) throw this.eng.fail();
-  }
+  // The two halves of step(), for callers that time them (bench); begin() as prompt().
+  begin() { return this.eng.step('dpw_gen_step_begin', this.ptr); }
   end() {
     const x = this.eng.x;
     if (x.dpw_gen_step_end(this.ptr, this.out)) throw this.eng.fail();
@@ -449,7 +478,7 @@ export class Generator {
 
   // One token: resolves to { id, text, stop } (id -1 when none: nMax 0).
   async step() {
-    this.begin();
+    await this.begin();
     await this.eng.settle();
     return this.end();
   }

@@ -342,6 +342,8 @@ export class GpuHost {
       bind_group_destroy: (id) => { st.crossings++; this.bindGroups.delete(id); },
       encode: (ptr, n) => { st.crossings++; this.encode(ptr >>> 0, n >>> 0); },
       error: (ptr, cap) => { st.crossings++; return this.errorTake(ptr >>> 0, cap >>> 0); },
+      // the Engine replaces it with an asyncify wait (web/asyncify.mjs); a bare host cannot wait
+      wait: () => { st.crossings++; this.fail('wait: this host cannot wait for the GPU inside a call'); return 1; },
     };
   }
 }

@@ -21,7 +21,10 @@ export { modelKey, opfsStore, fmtBytes } from './model-store.mjs';
 const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
 
 // opts: onProgress(p) with p = { phase: 'download' | 'load' | 'ready', loaded, total, rate,
-// secondsLeft, text }; nCtx (context size; default the model's, at most 4096). Node only:
+// secondsLeft, text }; nCtx (context size; default the model's, at most 4096); gpuMem,
+// ramCache (bytes), expertPolicy ('lfu' | 'lru'): expert paging of a MoE model (docs/PAGING.md:
+// a gpuMem below the model's size keeps the dense weights and as many experts as fit on the
+// GPU and pages the rest in from the model's files). Node only:
 // wasm (path of doppler.wasm), cacheDir, backend. Browser only: workerUrl, wasmUrl.
 export async function createEngine(modelUrl, opts = {}) {
   if (isNode) return (await import('./node-host.mjs')).createNodeEngine(modelUrl, opts);
@@ -52,14 +55,14 @@ class Channel {
 const toError = (e) => Object.assign(new EngineError(e.message, e.code, e.status), e.name === 'QuotaExceededError' ? { name: e.name } : {});
 
 class WorkerEngine {
-  static async create(url, { onProgress = null, workerUrl = null, wasmUrl = null, nCtx = 0, onDeviceLost = null } = {}) {
+  static async create(url, { onProgress = null, workerUrl = null, wasmUrl = null, nCtx = 0, onDeviceLost = null, gpuMem = 0, ramCache = 0, expertPolicy = '' } = {}) {
     const w = new Worker(workerUrl ?? new URL('./worker.mjs', import.meta.url), { type: 'module' });
     const e = new WorkerEngine(w, onProgress, onDeviceLost);
     try {
       e.info = await new Promise((resolve, reject) => {
         e.loading = { resolve, reject };
         w.onerror = (ev) => reject(new EngineError(`the engine's worker failed to start: ${ev.message ?? 'error'}`));
-        w.postMessage({ op: 'load', url, opts: { wasmUrl: wasmUrl && new URL(wasmUrl, globalThis.location?.href).href, nCtx } });
+        w.postMessage({ op: 'load', url, opts: { wasmUrl: wasmUrl && new URL(wasmUrl, globalThis.location?.href).href, nCtx, paging: { gpuMem, ramCache, expertPolicy } } });
       });
     } catch (err) {
       w.terminate();

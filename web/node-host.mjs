@@ -16,8 +16,8 @@ import { dirStore } from './node-store.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 // opts: onProgress({ phase, loaded, total, rate, secondsLeft, text }), wasm (path of
-// doppler.wasm), cacheDir, nCtx, backend ('webgpu' | 'cpu')
-export async function createNodeEngine(modelUrl, { onProgress = null, wasm = null, cacheDir = undefined, nCtx = 0, backend = 'webgpu' } = {}) {
+// doppler.wasm), cacheDir, nCtx, backend ('webgpu' | 'cpu'), gpuMem, ramCache, expertPolicy
+export async function createNodeEngine(modelUrl, { onProgress = null, wasm = null, cacheDir = undefined, nCtx = 0, backend = 'webgpu', gpuMem = 0, ramCache = 0, expertPolicy = '' } = {}) {
   const url = String(modelUrl);
   let dir;
   if (/^https?:\/\//.test(url)) {
@@ -34,7 +34,7 @@ export async function createNodeEngine(modelUrl, { onProgress = null, wasm = nul
   }
   onProgress?.({ phase: 'load', loaded: 0, total: 0, text: 'Loading onto the GPU' });
   const eng = await Engine.create({ wasm: bytes, wasi: await nodeWasi(), device });
-  const ce = await ChatEngine.open({ eng, dir, device, name: path.basename(dir.replace(/\/+$/, '')), nCtx });
+  const ce = await ChatEngine.open({ eng, dir, device, name: path.basename(dir.replace(/\/+$/, '')), nCtx, paging: { gpuMem, ramCache, expertPolicy } });
   onProgress?.({ phase: 'ready', loaded: 1, total: 1, text: 'Ready' });
   return ce;
 }

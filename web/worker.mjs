@@ -15,7 +15,7 @@ let ce = null, opened = null;
 const post = (m) => self.postMessage(m);
 const errOut = (e) => ({ message: e.message, code: e.code ?? 'internal', name: e.name, status: e.status ?? 500 });
 
-async function load(url, { wasmUrl = null, nCtx = 0 } = {}) {
+async function load(url, { wasmUrl = null, nCtx = 0, paging = {} } = {}) {
   const progress = (p) => post({ op: 'progress', p });
   const store = opfsStore(), key = modelKey(url);
   let fresh = false;
@@ -37,7 +37,7 @@ async function load(url, { wasmUrl = null, nCtx = 0 } = {}) {
   const wasi = await browserWasi(files, { onRead: (n) => meter.add(n, null) });
   const eng = await Engine.create({ wasm, wasi, device });
   device.lost.then((i) => post({ op: 'lost', error: errOut(classifyError(null, i.message || i.reason || 'unknown reason')) }));
-  ce = await ChatEngine.open({ eng, dir: '/model', device, name: url.replace(/\/+$/, '').split('/').at(-1), nCtx });
+  ce = await ChatEngine.open({ eng, dir: '/model', device, name: url.replace(/\/+$/, '').split('/').at(-1), nCtx, paging });
   meter.add(0, null, true);
   return { ...ce.info, url, key, fromCache: !fresh, adapter: info };
 }

@@ -89,6 +89,13 @@ typedef struct dp_expert_src {
     /* may be NULL: expert x of `layer` is fetched next; the source may start reading it now
        (while the caller computes with the expert fetched last) */
     void (*prefetch)(void *ud, int layer, int expert);
+    /* The device tier (a GPU backend; device_slots 0: none): fetch_device makes the expert
+       resident in a slot of the backend's memory and fills w with views of it (handle +
+       offset, data NULL), valid until a later group evicts it; group() starts a group, whose
+       experts (at most device_slots) evict none of each other. */
+    uint32_t device_slots;
+    dp_status (*fetch_device)(void *ud, int layer, int expert, dp_tensor w[3], dp_error *e);
+    void (*group)(void *ud);
 } dp_expert_src;
 
 /* The products of one input with a LoRA adapter, unmerged (lora_linear): the forward pass's

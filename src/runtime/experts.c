@@ -35,11 +35,13 @@ typedef struct x_entry {
     uint64_t last;        /* tick of the last use (LRU) */
     uint64_t uses;
     bool fresh;           /* paged in by a prefetch, not used since: its first use is a read */
+    uint64_t dtoff[3];    /* byte offset of each tensor in a device slot (256-aligned) */
+    int32_t dslot;        /* device slot holding it, -1: none */
+    uint64_t dgroup;      /* the device group it was last fetched in (never evicted within it) */
 } x_entry;
 
 typedef struct x_slot {
     uint8_t *raw, *data;  /* allocation, and its 256-aligned start */
-    int32_t owner;        /* entry index, -1 when free */
 } x_slot;
 
 struct dp_experts {
@@ -59,6 +61,7 @@ struct dp_experts {
     dp_sha256_ctx *hs;    /* [max_per_shard] */
     uint8_t *stage;
     x_slot *slots;
+    int32_t *owner;       /* [n_slots] entry index of each RAM slot, -1 when free, -2 being read */
     uint32_t n_slots;
     int32_t cur;          /* the entry fetched last (in use: never a prefetch's victim) */
 #ifdef X_ASYNC
@@ -74,6 +77,13 @@ struct dp_experts {
     uint64_t job_bytes;
 #endif
     uint64_t slot_bytes;
+    /* the device tier (dp_experts_set_device): slots in the backend's memory, each one tensor
+       of dslot_bytes with an expert's gate, up and down at dtoff[] (256-aligned) */
+    dp_backend *be;
+    dp_tensor *dslots;
+    int32_t *downer;      /* [n_dslots] entry index, -1 when free */
+    uint32_t n_dslots;
+    uint64_t dslot_bytes, group;
     uint64_t tick, since_age, age_period;
     dp_paging_stats st;
 };
@@ -103,6 +113,7 @@ static dp_status x_build_entry(dp_experts *x, x_entry *en, int l, int xi, uint32
     }
     en->piece0 = x->n_pieces;
     en->slot = -1;
+    en->dslot = -1;
     for (int k = 0; k < 3; k++) {
         const dp_rdrr_span *sp = &t[k]->spans[0];
         x_piece *p = NULL;
@@ -201,6 +212,7 @@ dp_status dp_experts_new(dp_rdrr *r, const dp_model_desc *d, uint64_t ram_bytes,
         for (int xi = 0; xi < d->n_expert && st == DP_OK; xi++)
             st = x_build_entry(x, &x->ent[(size_t)l * (size_t)d->n_expert + (size_t)xi], l, xi, &cap, e);
     if (st == DP_OK) st = x_index_shards(x, e);
+    if (st == DP_OK && ram_bytes == 0) ram_bytes = x->slot_bytes; /* a device tier's staging slot */
     if (st == DP_OK && ram_bytes / x->slot_bytes == 0)
         st = dp_err_set(e, DP_ERR_INVALID_ARG, "paging: a RAM cache of %" PRIu64 " bytes holds no expert "
                         "(one takes %" PRIu64 " bytes)", ram_bytes, x->slot_bytes);
@@ -208,11 +220,12 @@ dp_status dp_experts_new(dp_rdrr *r, const dp_model_desc *d, uint64_t ram_bytes,
         uint64_t n = ram_bytes / x->slot_bytes;
         x->n_slots = (uint32_t)(n < n_ent ? n : n_ent); /* more than every expert is never used */
         x->slots = dp_calloc(x->n_slots, sizeof *x->slots);
-        if (!x->slots) st = dp_err_set(e, DP_ERR_NOMEM, "paging: out of memory");
+        x->owner = dp_calloc(x->n_slots, sizeof *x->owner);
+        if (!x->slots || !x->owner) st = dp_err_set(e, DP_ERR_NOMEM, "paging: out of memory");
     }
     for (uint32_t i = 0; st == DP_OK && i < x->n_slots; i++) {
         x_slot *s = &x->slots[i];
-        s->owner = -1;
+        x->owner[i] = -1;
         if (x->slot_bytes > SIZE_MAX - X_ALIGN || !(s->raw = dp_malloc((size_t)x->slot_bytes + X_ALIGN)))
             st = dp_err_set(e, DP_ERR_NOMEM, "paging: cannot allocate %u RAM slots of %" PRIu64 " bytes",
                             x->n_slots, x->slot_bytes);
@@ -242,8 +255,12 @@ void dp_experts_free(dp_experts *x) {
     if (!x) return;
     x_stop(x);
     x_unmap(x);
+    for (uint32_t i = 0; x->dslots && i < x->n_dslots; i++) x->be->i->tensor_free(x->be, &x->dslots[i]);
+    dp_free(x->dslots);
+    dp_free(x->downer);
     for (uint32_t i = 0; x->slots && i < x->n_slots; i++) dp_free(x->slots[i].raw);
     dp_free(x->slots);
+    dp_free(x->owner);
     dp_free(x->ent);
     dp_free(x->pieces);
     dp_free(x->by_shard);
@@ -345,20 +362,34 @@ static dp_status x_map_in(dp_experts *x, const x_entry *en, bool *ok, dp_error *
     return DP_OK;
 }
 
-/* A free slot, else the policy's victim other than entry `keep`; -1 when there is none. */
-static int32_t x_victim(const dp_experts *x, int32_t keep) {
+/* The policy (LRU, or LFU with aging) over a pool of n slots whose owners are entry indices
+ * (-1 free, < -1 busy): a free slot, else the victim among the owners `can` allows; -1 when
+ * there is none. The RAM and the device tier both choose with it. */
+static int32_t x_victim_in(const dp_experts *x, const int32_t *owner, uint32_t n,
+                           bool (*can)(const dp_experts *x, int32_t ent, int32_t arg), int32_t arg) {
     int32_t best = -1;
-    for (uint32_t i = 0; i < x->n_slots; i++) {
-        int32_t o = x->slots[i].owner;
+    const x_entry *b = NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        int32_t o = owner[i];
         if (o == -1) return (int32_t)i;
-        if (o < 0 || o == keep) continue;
+        if (o < 0 || !can(x, o, arg)) continue;
         const x_entry *a = &x->ent[o];
-        const x_entry *b = best < 0 ? NULL : &x->ent[x->slots[best].owner];
         bool better = !b || (x->lru ? a->last < b->last : (a->freq < b->freq || (a->freq == b->freq && a->last < b->last)));
-        if (better) best = (int32_t)i;
+        if (better) {
+            best = (int32_t)i;
+            b = a;
+        }
     }
     return best;
 }
+
+static bool x_not(const dp_experts *x, int32_t ent, int32_t keep) {
+    (void)x;
+    return ent != keep;
+}
+
+/* A free RAM slot, else the policy's victim other than entry `keep`; -1 when there is none. */
+static int32_t x_victim(const dp_experts *x, int32_t keep) { return x_victim_in(x, x->owner, x->n_slots, x_not, keep); }
 
 #ifdef X_ASYNC
 static void *x_worker(void *arg) {
@@ -390,14 +421,13 @@ static void x_collect(dp_experts *x) {
     while (x->busy) pthread_cond_wait(&x->cv, &x->mu);
     pthread_mutex_unlock(&x->mu);
     if (x->job_ent < 0) return;
-    x_slot *sl = &x->slots[x->job_slot];
     if (x->job_st == DP_OK) {
-        sl->owner = x->job_ent;
+        x->owner[x->job_slot] = x->job_ent;
         x->ent[x->job_ent].slot = x->job_slot;
         x->ent[x->job_ent].fresh = true;
         x->st.source_bytes += x->job_bytes;
     } else {
-        sl->owner = -1;
+        x->owner[x->job_slot] = -1;
     }
     x->job_ent = -1;
 }
@@ -434,6 +464,18 @@ static void x_start(dp_experts *x) { (void)x; }
 static void x_stop(dp_experts *x) { (void)x; }
 #endif
 
+/* One use of en: the clock, its counts, and the LFU aging. */
+static void x_touch(dp_experts *x, x_entry *en) {
+    x->tick++;
+    x->st.uses++;
+    en->uses++;
+    en->freq += 1.0f;
+    if (++x->since_age >= x->age_period) {
+        x->since_age = 0;
+        for (size_t i = 0; i < (size_t)x->n_layers * (size_t)x->n_expert; i++) x->ent[i].freq *= 0.5f;
+    }
+}
+
 void dp_experts_prefetch(void *ud, int layer, int expert) {
     dp_experts *x = ud;
     if (!x || layer < 0 || layer >= x->n_layers || expert < 0 || expert >= x->n_expert) return;
@@ -444,9 +486,8 @@ void dp_experts_prefetch(void *ud, int layer, int expert) {
     if (x->ent[idx].slot >= 0) return;
     int32_t s = x_victim(x, x->cur);
     if (s < 0) return;
-    x_slot *sl = &x->slots[s];
-    if (sl->owner >= 0) x->ent[sl->owner].slot = -1;
-    sl->owner = -2; /* being read */
+    if (x->owner[s] >= 0) x->ent[x->owner[s]].slot = -1;
+    x->owner[s] = -2; /* being read */
     pthread_mutex_lock(&x->mu);
     x->job_ent = idx;
     x->job_slot = s;
@@ -465,14 +506,7 @@ dp_status dp_experts_fetch(void *ud, int layer, int expert, dp_tensor w[3], dp_e
     double tw = dp_time_now();
     x_collect(x); /* waiting for a prefetch is waiting for a page */
     x->st.wait_s += dp_time_now() - tw;
-    x->tick++;
-    x->st.uses++;
-    en->uses++;
-    en->freq += 1.0f;
-    if (++x->since_age >= x->age_period) {
-        x->since_age = 0;
-        for (size_t i = 0; i < (size_t)x->n_layers * (size_t)x->n_expert; i++) x->ent[i].freq *= 0.5f;
-    }
+    x_touch(x, en);
     x_unmap(x); /* the last in-place expert's mappings */
     if (en->slot >= 0 && en->fresh) {
         x->st.source_reads++; /* read ahead by the prefetch: still a read, not a hit */
@@ -494,7 +528,8 @@ dp_status dp_experts_fetch(void *ud, int layer, int expert, dp_tensor w[3], dp_e
             /* admitted into a slot only when a slot is free or it is used more than the victim */
             int32_t s = x_victim(x, -1); /* no prefetch in this mode: every slot is settled */
             x_slot *sl = &x->slots[s];
-            if (sl->owner >= 0 && x->ent[sl->owner].freq >= en->freq) {
+            int32_t *so = &x->owner[s];
+            if (*so >= 0 && x->ent[*so].freq >= en->freq) {
                 en->last = x->tick;
                 for (int k = 0; k < 3; k++) {
                     const x_piece *p = &x->pieces[en->tpiece[k]];
@@ -503,21 +538,22 @@ dp_status dp_experts_fetch(void *ud, int layer, int expert, dp_tensor w[3], dp_e
                 }
                 return DP_OK;
             }
-            if (sl->owner >= 0) x->ent[sl->owner].slot = -1;
+            if (*so >= 0) x->ent[*so].slot = -1;
             for (uint32_t i = 0; i < en->n_pieces; i++) {
                 const x_piece *p = &x->pieces[en->piece0 + i];
                 memcpy(sl->data + p->slot_off, x->map_base[i] + p->lo, (size_t)p->len);
             }
             x_unmap(x);
-            sl->owner = idx;
+            *so = idx;
             en->slot = (int32_t)s;
         }
     }
     if (en->slot < 0) {
         int32_t s = x_victim(x, -1);
         x_slot *sl = &x->slots[s];
-        if (sl->owner >= 0) x->ent[sl->owner].slot = -1;
-        sl->owner = -1;
+        int32_t *so = &x->owner[s];
+        if (*so >= 0) x->ent[*so].slot = -1;
+        *so = -1;
         double t0 = dp_time_now();
         dp_status st = x_page_in(x, en, sl->data, &x->st.source_bytes, e);
         x->st.wait_s += dp_time_now() - t0;
@@ -525,7 +561,7 @@ dp_status dp_experts_fetch(void *ud, int layer, int expert, dp_tensor w[3], dp_e
             dp_err_prefix(e, "paging layer %d expert %d", layer, expert);
             return st;
         }
-        sl->owner = idx;
+        *so = idx;
         en->slot = (int32_t)s;
         x->st.source_reads++;
     }
@@ -535,6 +571,115 @@ dp_status dp_experts_fetch(void *ud, int layer, int expert, dp_tensor w[3], dp_e
     for (int k = 0; k < 3; k++) {
         w[k] = en->proto[k];
         w[k].data = base + en->toff[k];
+    }
+    return DP_OK;
+}
+
+/* ---- the device tier ---- */
+
+#define X_DALIGN 256u /* minStorageBufferOffsetAlignment: each tensor of a device slot binds at its offset */
+
+dp_status dp_experts_set_device(dp_experts *x, dp_backend *be, uint64_t bytes, dp_error *e) {
+    if (!x || !be || x->dslots) return dp_err_set(e, DP_ERR_INVALID_ARG, "paging: bad device tier");
+    size_t n_ent = (size_t)x->n_layers * (size_t)x->n_expert;
+    for (size_t i = 0; i < n_ent; i++) {
+        x_entry *en = &x->ent[i];
+        uint64_t off = 0;
+        for (int k = 0; k < 3; k++) {
+            if (en->proto[k].nbytes % 4)
+                return dp_err_set(e, DP_ERR_UNSUPPORTED, "paging: an expert tensor of %llu bytes (not a multiple "
+                                  "of 4) cannot be paged to the device", (unsigned long long)en->proto[k].nbytes);
+            en->dtoff[k] = off;
+            off += (en->proto[k].nbytes + X_DALIGN - 1) / X_DALIGN * X_DALIGN;
+        }
+        if (off > x->dslot_bytes) x->dslot_bytes = off;
+    }
+    uint64_t n = bytes / x->dslot_bytes;
+    if (n == 0)
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "paging: %" PRIu64 " bytes of gpu_mem after the dense weights "
+                          "hold no expert (one takes %" PRIu64 " bytes)", bytes, x->dslot_bytes);
+    x->n_dslots = (uint32_t)(n < n_ent ? n : n_ent);
+    x->dslots = dp_calloc(x->n_dslots, sizeof *x->dslots);
+    x->downer = dp_malloc(x->n_dslots * sizeof *x->downer);
+    x->be = be;
+    if (!x->dslots || !x->downer) return dp_err_set(e, DP_ERR_NOMEM, "paging: out of memory");
+    for (uint32_t i = 0; i < x->n_dslots; i++) {
+        x->downer[i] = -1;
+        dp_tensor *t = &x->dslots[i];
+        t->dtype = DP_DTYPE_F32;
+        t->ne[0] = (int64_t)(x->dslot_bytes / 4);
+        t->ne[1] = 1;
+        t->nbytes = x->dslot_bytes;
+        dp_status st = be->i->tensor_alloc(be, t, e);
+        if (st != DP_OK) {
+            x->n_dslots = i; /* the ones made are freed with the cache */
+            dp_err_prefix(e, "paging: device slot %u of %" PRIu64 " bytes", i, x->dslot_bytes);
+            return st;
+        }
+    }
+    x->group = 1;
+    x->st.device_slots = x->n_dslots;
+    return DP_OK;
+}
+
+uint64_t dp_experts_bytes(const dp_experts *x) {
+    uint64_t n = 0;
+    for (size_t i = 0; i < (size_t)x->n_layers * (size_t)x->n_expert; i++)
+        for (int k = 0; k < 3; k++) n += x->ent[i].proto[k].nbytes;
+    return n;
+}
+
+uint32_t dp_experts_device_slots(const dp_experts *x) { return x ? x->n_dslots : 0; }
+
+void dp_experts_group(void *ud) {
+    dp_experts *x = ud;
+    if (x) x->group++;
+}
+
+static bool x_outside_group(const dp_experts *x, int32_t ent, int32_t arg) {
+    (void)arg;
+    return x->ent[ent].dgroup != x->group;
+}
+
+dp_status dp_experts_fetch_device(void *ud, int layer, int expert, dp_tensor w[3], dp_error *e) {
+    dp_experts *x = ud;
+    if (!x || !x->n_dslots || layer < 0 || layer >= x->n_layers || expert < 0 || expert >= x->n_expert)
+        return dp_err_set(e, DP_ERR_INVALID_ARG, "paging: no device expert %d in layer %d", expert, layer);
+    int32_t idx = layer * x->n_expert + expert;
+    x_entry *en = &x->ent[idx];
+    if (en->dslot < 0) {
+        int32_t s = x_victim_in(x, x->downer, x->n_dslots, x_outside_group, 0);
+        if (s < 0)
+            return dp_err_set(e, DP_ERR_LIMIT, "paging: more experts in one group than the %u device slots",
+                              x->n_dslots);
+        dp_tensor rw[3]; /* its bytes in RAM, verified: a RAM hit or a read from the source */
+        dp_status st = dp_experts_fetch(ud, layer, expert, rw, e);
+        if (st != DP_OK) return st;
+        double t0 = dp_time_now();
+        int32_t *so = &x->downer[s];
+        if (*so >= 0) x->ent[*so].dslot = -1;
+        *so = -1;
+        for (int k = 0; k < 3 && st == DP_OK; k++)
+            st = x->be->i->tensor_set(x->be, &x->dslots[s], en->dtoff[k], rw[k].data, rw[k].nbytes, e);
+        x->st.wait_s += dp_time_now() - t0;
+        if (st != DP_OK) {
+            dp_err_prefix(e, "paging layer %d expert %d: upload", layer, expert);
+            return st;
+        }
+        *so = idx;
+        en->dslot = s;
+        for (int k = 0; k < 3; k++) x->st.device_bytes += rw[k].nbytes;
+    } else {
+        x_touch(x, en);
+        x->st.device_hits++;
+        en->last = x->tick;
+    }
+    en->dgroup = x->group;
+    for (int k = 0; k < 3; k++) {
+        w[k] = en->proto[k];
+        w[k].data = NULL;
+        w[k].handle = x->dslots[en->dslot].handle;
+        w[k].offset = x->dslots[en->dslot].offset + en->dtoff[k];
     }
     return DP_OK;
 }

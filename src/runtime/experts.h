@@ -44,7 +44,8 @@
 typedef struct dp_experts dp_experts;
 
 /* The cache for the experts of d stored in r, with ram_bytes of RAM slots (at least one slot:
- * DP_ERR_INVALID_ARG names the smallest budget when fewer fit) and an eviction policy ("lfu",
+ * DP_ERR_INVALID_ARG names the smallest budget when fewer fit; 0: exactly one, the staging slot
+ * of a device tier) and an eviction policy ("lfu",
  * "lru"; NULL: "lfu"). With in_place, a miss is computed where it lives (the Fiddler approach):
  * from a private mapping of its shard, checked the same way, without a copy into a slot; it
  * enters the RAM cache only when a slot is free or it has been used more than the victim. r must
@@ -63,6 +64,25 @@ dp_status dp_experts_fetch(void *ud, int layer, int expert, dp_tensor w[3], dp_e
  * page-in thread starts reading it, and its fetch then waits only for what is left of that read
  * (native builds; a no-op in the WebAssembly build and with in-place misses). */
 void dp_experts_prefetch(void *ud, int layer, int expert);
+
+/* The device tier: slots in be's own memory (tensor_alloc), as many as fit in `bytes`, each
+ * holding one expert's gate, up and down at 256-aligned offsets (DP_ERR_INVALID_ARG naming the
+ * size of one when none fits). A page-in to the device goes through the RAM tier (checked
+ * there) and into the slot with tensor_set. be must outlive the cache. */
+dp_status dp_experts_set_device(dp_experts *x, dp_backend *be, uint64_t bytes, dp_error *e);
+uint32_t dp_experts_device_slots(const dp_experts *x); /* 0: no device tier */
+/* The bytes of every expert's three tensors (what stays off the device when it pages). */
+uint64_t dp_experts_bytes(const dp_experts *x);
+
+/* Start a device group (dp_expert_src.group): the experts fetched to the device from now on may
+ * evict any fetched before, never one of the same group. */
+void dp_experts_group(void *ud);
+/* Make expert `expert` of `layer` resident in a device slot (paging it in through the RAM tier
+ * when it is not; the eviction policy chooses among slots outside the current group) and fill
+ * w[0..2] with views of the slot (handle + offset, data NULL), valid until a later group
+ * evicts it. DP_ERR_LIMIT when the group already holds every slot. The signature of
+ * dp_expert_src.fetch_device. */
+dp_status dp_experts_fetch_device(void *ud, int layer, int expert, dp_tensor w[3], dp_error *e);
 
 /* The counters so far (doppler.h dp_paging_stats). */
 void dp_experts_stats(const dp_experts *x, dp_paging_stats *out);

@@ -144,6 +144,16 @@ static void attention_block(const dp_pass *p, int l) {
     }
 }
 
+/* The moe op, in a function of its own: on WebGPU a paged model's moe suspends the module while
+ * the host reads back the selected experts (web/build.sh makes the callers of this function
+ * resumable with Binaryen's asyncify; its name is listed there). */
+__attribute__((noinline)) void dp_forward_moe(dp_backend *be, dp_tensor *out, const dp_tensor *h,
+                                              const dp_tensor *router, const dp_layer_w *lw,
+                                              const dp_expert_src *src, int n, const dp_model_desc *d) {
+    OP(moe, out, h, router, lw->experts[0], lw->experts[1], lw->experts[2], src, n, d->n_expert,
+       d->n_expert_used, d->act);
+}
+
 static void ffn_block(const dp_pass *p, int l) {
     dp_model *m = p->m;
     const dp_model_desc *d = &m->d;
@@ -157,9 +167,9 @@ static void ffn_block(const dp_pass *p, int l) {
         dp_tensor *router = &s->router;
         norm_in nf = {&s->h, &s->x, &lw->w[DP_W_FFN_NORM]};
         linear(p, l, &ROLE_ROUTER, &router, &s->h, 1, false, &nf, NULL);
-        dp_expert_src src = {m->experts, l, dp_experts_fetch, dp_experts_prefetch};
-        OP(moe, &s->ffn_out, &s->h, &s->router, lw->experts[0], lw->experts[1], lw->experts[2],
-           m->experts ? &src : NULL, n, d->n_expert, d->n_expert_used, d->act);
+        dp_expert_src src = {m->experts, l, dp_experts_fetch, dp_experts_prefetch,
+                             dp_experts_device_slots(m->experts), dp_experts_fetch_device, dp_experts_group};
+        dp_forward_moe(be, &s->ffn_out, &s->h, &s->router, lw, m->experts ? &src : NULL, n, d);
     } else {
         dp_tensor *gate_up[2] = {&s->gate, &s->up}, *down = fuse_residual ? &s->x : &s->ffn_out;
         norm_in nf = {&s->h, &s->x, &lw->w[DP_W_FFN_NORM]};

@@ -14,7 +14,8 @@ typedef struct loader {
     dp_model *m;
     const dp_load_params *p;
     uint8_t *seen;     /* per manifest tensor */
-    bool paged;        /* experts stay in their shards (dp_load_params.ram_cache) */
+    bool paged;        /* experts stay in their shards (dp_load_params.ram_cache / gpu_mem) */
+    bool device;       /* ... and are paged into a pool of device slots (a GPU backend's gpu_mem) */
     uint64_t done, total;
 } loader;
 
@@ -163,6 +164,31 @@ static dp_status check_shards(const dp_model *m, dp_error *e) {
     return DP_OK;
 }
 
+/* Whether the experts are paged: on the CPU with a RAM budget; on a GPU backend with a gpu_mem
+ * below the model's size (ram_cache is then the RAM tier in front of the shards). */
+static dp_status paging_plan(loader *L, dp_error *e) {
+    const dp_load_params *p = L->p;
+    dp_model *m = L->m;
+    bool moe = m->d.n_expert > 0;
+    if (!strcmp(m->be->i->name, "cpu")) {
+        L->paged = p->ram_cache > 0 && moe;
+        return DP_OK;
+    }
+    bool under = p->gpu_mem && p->gpu_mem < L->total;
+    if (under && !moe)
+        return dp_err_set(e, DP_ERR_LIMIT, "gpu_mem %llu bytes is below the model's %llu bytes, and a dense model "
+                          "cannot page", (unsigned long long)p->gpu_mem, (unsigned long long)L->total);
+    if (p->ram_cache && moe && !under)
+        return dp_err_set(e, DP_ERR_UNSUPPORTED, "on the %s backend ram_cache is the RAM tier of paging into gpu_mem: "
+                          "give a gpu_mem below the model's %llu bytes too", m->be->i->name,
+                          (unsigned long long)L->total);
+    if (under && p->expert_in_place)
+        return dp_err_set(e, DP_ERR_UNSUPPORTED, "expert_in_place is a CPU mode (the %s backend computes on the device)",
+                          m->be->i->name);
+    L->paged = L->device = under;
+    return DP_OK;
+}
+
 dp_status dp_model_load(const char *dir, const dp_load_params *p, dp_model **out, dp_error *e) {
     dp_load_params defaults;
     if (!p) {
@@ -174,7 +200,7 @@ dp_status dp_model_load(const char *dir, const dp_load_params *p, dp_model **out
         return dp_err_set(e, DP_ERR_UNSUPPORTED, "backend '%s' is not available (cpu, webgpu)", p->backend);
     dp_model *m = dp_calloc(1, sizeof *m);
     if (!m) return dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
-    loader L = {m, p, NULL, false, 0, 0};
+    loader L = {m, p, NULL, false, false, 0, 0};
     dp_status st = dp_rdrr_open(dir, &m->rdrr, e);
     if (st == DP_OK && dp_lora_is_adapter(dp_rdrr_model(m->rdrr)))
         st = dp_err_set(e, DP_ERR_INVALID_ARG, "%s is a LoRA adapter, not a model (load it with --lora / dp_adapter_load)", dir);
@@ -197,13 +223,16 @@ dp_status dp_model_load(const char *dir, const dp_load_params *p, dp_model **out
         if (!L.seen) st = dp_err_set(e, DP_ERR_NOMEM, "model: out of memory");
         for (size_t i = 0; i < nt; i++) L.total += dp_rdrr_tensor_at(m->rdrr, i)->size;
     }
-    L.paged = p->ram_cache > 0 && m->d.n_expert > 0;
-    if (st == DP_OK && strcmp(m->be->i->name, "cpu") && (L.paged || (p->gpu_mem && p->gpu_mem < L.total)))
-        st = dp_err_set(e, DP_ERR_UNSUPPORTED, "expert paging (ram_cache, gpu_mem below the model's %llu bytes) "
-                        "is not implemented on the %s backend yet", (unsigned long long)L.total, m->be->i->name);
-    if (st == DP_OK) st = load_all(&L, e);
+    if (st == DP_OK) st = paging_plan(&L, e);
     if (st == DP_OK && L.paged) st = dp_experts_new(m->rdrr, &m->d, p->ram_cache, p->expert_policy, p->expert_in_place != 0,
                                                    &m->experts, e);
+    uint64_t dense = m->experts ? L.total - dp_experts_bytes(m->experts) : L.total;
+    if (st == DP_OK && L.device && p->gpu_mem < dense)
+        st = dp_err_set(e, DP_ERR_LIMIT, "gpu_mem %llu bytes is below the model's %llu bytes of dense weights, which "
+                        "stay on the device (experts are paged into what is left)", (unsigned long long)p->gpu_mem,
+                        (unsigned long long)dense);
+    if (st == DP_OK) st = load_all(&L, e);
+    if (st == DP_OK && L.device) st = dp_experts_set_device(m->experts, m->be, p->gpu_mem - dense, e);
     dp_free(L.seen);
     if (m->rdrr) dp_rdrr_drop_cache(m->rdrr); /* the weights are on the backend (or mapped) now */
     if (st != DP_OK) {
@@ -217,6 +246,8 @@ dp_status dp_model_load(const char *dir, const dp_load_params *p, dp_model **out
 void dp_model_free(dp_model *m) {
     if (!m) return;
     dp_backend *be = m->be;
+    dp_experts_free(m->experts); /* its device slots are on be */
+    m->experts = NULL;
     if (be && m->layers) {
         for (int l = 0; l < m->d.n_layers; l++) {
             dp_layer_w *lw = &m->layers[l];
@@ -235,7 +266,6 @@ void dp_model_free(dp_model *m) {
         if (m->owns_be) be->i->free(be);
     }
     dp_free(m->layers);
-    dp_experts_free(m->experts);
     dp_rdrr_free(m->rdrr);
     dp_free(m->dir);
     dp_free(m);

@@ -142,6 +142,9 @@ typedef struct dp_pass {
     dp_tensor *logits;     /* where the logits go; NULL: the scratch's */
 } dp_pass;
 void dp_forward_pass(const dp_pass *p);
+/* The moe op of one layer (forward.c; a function of its own for web/build.sh's asyncify). */
+void dp_forward_moe(dp_backend *be, dp_tensor *out, const dp_tensor *h, const dp_tensor *router,
+                    const dp_layer_w *lw, const dp_expert_src *src, int n, const dp_model_desc *d);
 
 /* A [rows, cols] tensor of a 4-byte dtype (f32, i32) allocated on be. */
 dp_status dp_tensor_alloc4(dp_backend *be, dp_tensor *t, dp_dtype dtype, int64_t rows, int64_t cols, dp_error *e);

@@ -11,14 +11,31 @@
 #                                     tg128 at -ngl 99 with --n-cpu-moe 32/24/16/0 (experts of that
 #                                     many layers left on the CPU: about the 4/8/16 GB/unlimited
 #                                     VRAM budgets)
+#   web/bench/paging-device.sh webgpu WebGPU (Node + Dawn from the carried .bundle, doppler.wasm
+#                                     from the carried web/dist): the same Q4_K_M model at
+#                                     --gpu-mem 8G, 16G, 4G and unlimited (in that order), greedy
+#                                     decode through web/bench/paging-webgpu.mjs: tg (at most
+#                                     WG_N tokens, default 16, and what the time left allows;
+#                                     the count is in each line), hit rates, bytes paged per token
 #
-# WebGPU paging (--gpu-mem below the model's size) is not implemented yet and is refused by the
-# library, so there is no WebGPU part; see docs/PAGING.md "Status".
-# Results: JSON lines and logs under $OUT (paging.jsonl, *.log). Invocation, from the repository
-# root on the device (nothing to carry: it builds the native tool there):
+# Results: JSON lines and logs under $OUT (paging.jsonl, paging-webgpu.jsonl, *.log), written as
+# each run ends. Every part keeps to DEADLINE seconds (default 560: the device call allows 600):
+# each run's limit is cut to what is left. Invocation, from the repository root on the device:
 #   run(command="bash web/bench/paging-device.sh q8", timeout_s=600)
 #   run(command="bash web/bench/paging-device.sh q4", timeout_s=600)
 #   run(command="LLAMA_CPP=llama-cuda bash web/bench/paging-device.sh llama", carry=["llama-cuda"], timeout_s=600)
+#   run(command="bash web/bench/paging-device.sh webgpu", carry=[".bundle", "web/dist"], timeout_s=600)
+# (the webgpu part: .bundle from shared/tools/webgpu-runtime-bundle.sh, 29.2 MiB; web/dist from
+# this branch's web/build.sh after web/deps.sh, so that doppler.wasm has asyncify, 1.1 MiB: the
+# carry of spec-device.sh's H200 run). SHAPE=mixtral-tiny checks any part anywhere (webgpu:
+# SwiftShader, with the host's node and web/node_modules when .bundle is absent; BUDGETS="3M 4M
+# 2M 0" pages that shape).
+# Time (webgpu): the native build, then synth, which took 5 min 32 s for this shape on the 2-core
+# build machine, disk-bound (BENCHMARKS.md); measured there on 1- and 2-layer configs of its
+# widths: 19.5 s fixed (embedding, output) + 5.4 s wall / 2.3 s CPU per layer, i.e. about 80 s
+# of CPU for 32 layers, so on the H200 host (page cache for the 26 GB) expect 1.5-3 min. The
+# runs share what is left of DEADLINE: each run gets (time left) / (runs left), two thirds of
+# it for decoding (a third for the unlimited run, which first loads and checks all 26 GB).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -28,6 +45,8 @@ MODELS=${MODELS:-build-dev/models} # ignored: kept between calls while the machi
 SHAPE=${SHAPE:-mixtral-8x7b}       # SHAPE=mixtral-tiny checks the script in seconds anywhere
 mkdir -p "$OUT" "$MODELS"
 T0=$(date +%s)
+DEADLINE=${DEADLINE:-560}
+left() { echo $(( DEADLINE - ($(date +%s) - T0) )); }
 note() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a "$OUT/paging.log"; }
 
 cmake -S . -B build-dev -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -83,6 +102,44 @@ llama) # after q4 on the same warm machine (the model is kept in build-dev/model
         note "llama.cpp --n-cpu-moe $n: $(tail -1 "$OUT/llama.jsonl" | grep -o '"avg_ts": *[0-9.]*' || true)"
     done
     ;;
-*) echo "paging-device.sh: part q8, q4 or llama"; exit 2 ;;
+webgpu)
+    M="$MODELS/$SHAPE-q4_k_m"
+    rm -rf "$MODELS/$SHAPE-q8_0"
+    NODE=node
+    if [ -f .bundle/activate.sh ]; then
+        # shellcheck disable=SC1091
+        source web/bench/device-env.sh >"$OUT/env.log" 2>&1 || { cat "$OUT/env.log"; exit 1; }
+        NODE=$DOPPLER_NODE
+    fi
+    [ -f web/dist/doppler.wasm ] || { note "webgpu: carry web/dist (web/build.sh)"; exit 1; }
+    # synth: 5.5 min for the 8x7B shape on the 2-core build machine, disk-bound (BENCHMARKS.md);
+    # its time here is in the log, and every run below gets what is left
+    synth "$SHAPE" q4_k_m "$M"
+    note "synth done; $(left) s left"
+    # budgets: the headline first, unlimited last (it loads and checks all 26 GB); BUDGETS
+    # overrides (e.g. "3M 4M 2M 0" pages the mixtral-tiny shape)
+    # shellcheck disable=SC2086
+    set -- ${BUDGETS:-8G 16G 4G 0}
+    while [ $# -gt 0 ]; do
+        b=$1
+        shift
+        t=$(( $(left) / ($# + 1) ))
+        [ $# = 0 ] && t=$(left)
+        [ "$t" -ge 30 ] || { note "webgpu gpu-mem $b: SKIPPED (out of time)"; continue; }
+        bytes=$(numfmt --from=iec "$b")
+        # decode for what is left of the run's share after load and warm-up (a third of it,
+        # at least 20 s)
+        dec=$(( t * 2 / 3 > 20 ? t * 2 / 3 : 20 ))
+        [ "$b" = 0 ] && dec=$(( t / 3 > 15 ? t / 3 : 15 ))
+        if timeout "$t" "$NODE" web/bench/paging-webgpu.mjs "$M" "$bytes" "${WG_N:-16}" "$dec" ${RAM_CACHE:+$(numfmt --from=iec "$RAM_CACHE")} \
+            >"$OUT/run.json" 2>>"$OUT/paging-webgpu.log"; then
+            cat "$OUT/run.json" >>"$OUT/paging-webgpu.jsonl"
+            note "webgpu gpu-mem $b: $(cat "$OUT/run.json")"
+        else
+            note "webgpu gpu-mem $b: FAILED or over its $t s: $(cat "$OUT/run.json" 2>/dev/null)"
+        fi
+    done
+    ;;
+*) echo "paging-device.sh: part q8, q4, llama or webgpu"; exit 2 ;;
 esac
 note "done"

@@ -31,7 +31,9 @@ EXPORT("dpw_error_status") int dpw_error_status(void);
 EXPORT("dpw_backend_new") dp_backend *dpw_backend_new(const char *kind, int threads);
 EXPORT("dpw_backend_free") void dpw_backend_free(dp_backend *b);
 EXPORT("dpw_model_load")
-dp_model *dpw_model_load(const char *dir, const char *backend, int threads, dp_backend *be);
+dp_model *dpw_model_load(const char *dir, const char *backend, int threads, dp_backend *be, double gpu_mem,
+                         double ram_cache, const char *policy);
+EXPORT("dpw_paging_stats") void dpw_paging_stats(const dp_model *m, double *out);
 EXPORT("dpw_model_free") void dpw_model_free(dp_model *m);
 EXPORT("dpw_model_info") void dpw_model_info(const dp_model *m, double *out);
 EXPORT("dpw_model_family") const char *dpw_model_family(const dp_model *m);
@@ -103,12 +105,17 @@ dp_backend *dpw_backend_new(const char *kind, int threads) {
 void dpw_backend_free(dp_backend *b) { dp_backend_free(b); }
 
 /* be: a backend from dpw_backend_new shared with other models (backend and threads are then
- * ignored), or NULL for one of the model's own. */
-dp_model *dpw_model_load(const char *dir, const char *backend, int threads, dp_backend *be) {
+ * ignored), or NULL for one of the model's own. gpu_mem, ram_cache: dp_load_params' (bytes; 0,
+ * negative or NaN: 0); policy: the expert policy ("" or NULL: the default). */
+dp_model *dpw_model_load(const char *dir, const char *backend, int threads, dp_backend *be, double gpu_mem,
+                         double ram_cache, const char *policy) {
     dp_load_params p;
     dp_load_params_default(&p);
     p.n_threads = threads;
     p.be = be;
+    p.gpu_mem = gpu_mem >= 1 && gpu_mem < 1.8e19 ? (uint64_t)gpu_mem : 0;
+    p.ram_cache = ram_cache >= 1 && ram_cache < 1.8e19 ? (uint64_t)ram_cache : 0;
+    if (policy && policy[0]) p.expert_policy = policy;
     if (backend && backend[0]) p.backend = backend;
     dp_model *m = NULL;
     memset(&last_error, 0, sizeof last_error);
@@ -117,6 +124,18 @@ dp_model *dpw_model_load(const char *dir, const char *backend, int threads, dp_b
 }
 
 void dpw_model_free(dp_model *m) { dp_model_free(m); }
+
+/* out[0..12] = paged, lru (1) or lfu (0), RAM slots, slot bytes, device slots, uses, device hits,
+ * RAM hits, source reads, bytes paged to the device, bytes read from the source, seconds
+ * waiting, top-2 share (dp_paging_stats) */
+void dpw_paging_stats(const dp_model *m, double *out) {
+    dp_paging_stats s;
+    dp_model_paging_stats(m, &s);
+    double v[13] = {s.paged, s.policy && !strncmp(s.policy, "lru", 3), (double)s.ram_slots, (double)s.slot_bytes,
+                    (double)s.device_slots, (double)s.uses, (double)s.device_hits, (double)s.ram_hits,
+                    (double)s.source_reads, (double)s.device_bytes, (double)s.source_bytes, s.wait_s, s.top2_share};
+    memcpy(out, v, sizeof v);
+}
 
 /* out[0..5] = vocab, layers, params, weight bytes, bos, max positions */
 void dpw_model_info(const dp_model *m, double *out) {

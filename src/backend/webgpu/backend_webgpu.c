@@ -33,6 +33,8 @@ static void wg_free(dp_backend *b) {
                 c->dev->stats.bytes_allocated -= c->scratch[i].size;
                 wg_destroy_later(c, c->scratch[i].id);
             }
+        dp_free(c->sel_host);
+        dp_free(c->views);
         if (c->owns_dev) {
             if (c->dev->recorded) wg_submit(c); /* leave nothing of ours in the host's open encoder */
             dev_free(c->dev);

@@ -94,6 +94,12 @@ enum {
     DP_GPU_CMD_SUBMIT = 5u    /* + 0 words */
 };
 DP_GPU_IMPORT("encode") void dp_gpu_encode(const uint32_t *cmds, uint32_t n_words);
+/* Wait until every read recorded and submitted so far has landed in the module's memory: the
+ * module suspends while the host awaits the GPU (web/engine.mjs drives it with Binaryen's
+ * asyncify, see web/build.sh) and resumes here. Only within the calls the host makes
+ * resumable (evaluations); elsewhere, or in a build without asyncify, it returns 1 at once
+ * with the reason in dp_gpu_error. 0: the reads landed. A paged MoE model's moe op uses it. */
+DP_GPU_IMPORT("wait") uint32_t dp_gpu_wait(void);
 /* Copy the first pending error message (NUL-terminated, truncated to cap) and clear it;
  * returns its length, 0 when there is none. */
 DP_GPU_IMPORT("error") uint32_t dp_gpu_error(char *dst, uint32_t cap);

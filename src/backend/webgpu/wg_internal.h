@@ -111,6 +111,10 @@ typedef struct wg_ctx {
     dp_status status;   /* first failure while recording (sticky until flush) */
     dp_error err;
     wg_buf scratch[WG_SCR_COUNT];
+    uint32_t *sel_host;  /* a paged moe's selected expert ids, read back (grow only) */
+    uint32_t sel_cap;
+    dp_tensor (*views)[3]; /* ... and its fetched experts' tensors in their device slots */
+    uint32_t views_cap;
 } wg_ctx;
 
 static inline wg_ctx *wg_ctx_of(dp_backend *b) { return (wg_ctx *)b->ctx; }
