@@ -537,7 +537,7 @@ static bool run_case(int i) {
             if (r == k) break;
             float *dr = tr + ((int64_t)k + 1) * vocab;
             if (sampled && m != 3)
-                for (int i = 0; i < dv; i++) dr[i] = tr[i] + rnd_f(-0.3f, 0.3f);
+                for (int j = 0; j < dv; j++) dr[j] = tr[j] + rnd_f(-0.3f, 0.3f);
             if (sampled && dv) { /* a draw from the draft's distribution */
                 double sum = dp_sample_weights(dr, dv, &sa, pw, cd);
                 ids[1 + r] = dp_sample_pick(pw, dv, sum, rnd_f(0, 1));
