@@ -309,61 +309,90 @@ static void check_errors(dp_model *t) {
 }
 
 /* ---- the checker of the WebGPU sampling test (tests/test_webgpu_spec.sh) ----
- * test_speculative --counts TARGET FILE: each line of FILE (tests/webgpu/spec_sample.mjs writes
- * them) is
- *   label temperature top_k top_p which expect n_prompt prompt[n_prompt] n_draws count[vocab]
- * the counts of the which-th token (1 or 2) drawn after the prompt; expect is "match" (the
- * target's exact distribution, as check_sampling tests it) or "differ" (the test must reject
- * it). Exit 0 when every line comes out as expected. */
-static int check_counts(const char *target, const char *file) {
+ * test_speculative --sequences TARGET FILE: each line of FILE (tests/webgpu/spec_sample.mjs
+ * writes them) is
+ *   label temperature top_k top_p expect n_prompt prompt[n_prompt] n_gen gen[n_gen]
+ * one generation after the prompt. Each generated token x at its position gets the randomized
+ * probability integral transform u = F(x - 1) + v p(x) under the target's exact transformed
+ * distribution p there (F its cumulative sum in id order, v uniform from a fixed generator):
+ * when the tokens follow the target, the u are independent and uniform on [0, 1), whatever the
+ * history. chi_square over 10 equal bins, as check_sampling tests counts; a token with p(x) = 0
+ * fails outright. expect "match" must pass, "differ" must fail. Exit 0 when every line comes
+ * out as expected. */
+#define PIT_BINS 10
+
+static int check_sequences(const char *target, const char *file) {
     dp_model *m = NULL;
     dp_error e = {0};
     FILE *f = fopen(file, "r");
     if (!f || dp_model_load(target, NULL, &m, &e) != DP_OK) {
-        fprintf(stderr, "test_speculative --counts: %s\n", f ? e.msg : "cannot open the counts file");
+        fprintf(stderr, "test_speculative --sequences: %s\n", f ? e.msg : "cannot open the sequences file");
         if (f) fclose(f);
         return 1;
     }
     const int vocab = dp_model_n_vocab(m);
-    static double p1[VOCAB_MAX], p2[VOCAB_MAX];
-    static int64_t cnt[VOCAB_MAX];
     char label[64], expect[16];
     float temp, top_p;
-    int top_k, which, np, lines = 0, bad = 0;
-    long long n_draws;
-    while (vocab <= VOCAB_MAX && fscanf(f, "%63s %f %d %f %d %15s %d", label, &temp, &top_k, &top_p, &which, expect, &np) == 7) {
-        int32_t seq[64];
-        bool ok = np >= 1 && np < 63 && (which == 1 || which == 2);
+    int top_k, np, ng, lines = 0, bad = 0;
+    uint64_t rng = 12345;
+    while (fscanf(f, "%63s %f %d %f %15s %d", label, &temp, &top_k, &top_p, expect, &np) == 6) {
+        bool ok = np >= 1 && np < 4096;
+        int32_t *seq = ok ? calloc(4096 * 2, sizeof *seq) : NULL;
         for (int i = 0; ok && i < np; i++) ok = fscanf(f, "%d", &seq[i]) == 1;
-        ok = ok && fscanf(f, "%lld", &n_draws) == 1;
-        for (int i = 0; ok && i < vocab; i++) {
-            long long c = 0;
-            ok = fscanf(f, "%lld", &c) == 1 && c >= 0;
-            cnt[i] = c;
-        }
+        ok = ok && fscanf(f, "%d", &ng) == 1 && ng >= 1 && ng < 4096;
+        for (int i = 0; ok && i < ng; i++) ok = fscanf(f, "%d", &seq[np + i]) == 1 && seq[np + i] >= 0 && seq[np + i] < vocab;
         if (!ok) {
-            fprintf(stderr, "test_speculative --counts: line %d is malformed\n", lines + 1);
+            fprintf(stderr, "test_speculative --sequences: line %d is malformed\n", lines + 1);
+            free(seq);
             bad++;
             break;
         }
+        const int32_t n = np + ng;
+        dp_ctx *c = new_ctx(m, n, 1);
+        float *l = calloc((size_t)n * (size_t)vocab, sizeof(float)), *w = calloc((size_t)vocab, sizeof(float));
+        dp_sample_cand *cd = calloc((size_t)vocab, sizeof *cd);
+        CHECK(c && l && w && cd && dp_ctx_eval(c, seq, n, l, &e) == DP_OK);
         const dp_sample_args a = {temp, top_k, top_p, 0};
-        exact_dist(m, seq, np, &a, p1);
-        if (which == 2) second_dist(m, seq, np, &a, p1, p2);
-        double crit, pval, x2 = chi_square(cnt, which == 1 ? p1 : p2, vocab, n_draws, &crit, &pval);
+        int64_t cnt[PIT_BINS] = {0}, impossible = 0;
+        double pb[PIT_BINS];
+        for (int b = 0; b < PIT_BINS; b++) pb[b] = 1.0 / PIT_BINS;
+        for (int32_t i = np - 1; l && w && cd && i < n - 1; i++) {
+            const double sum = dp_sample_weights(l + (size_t)i * (size_t)vocab, vocab, &a, w, cd);
+            const int32_t x = seq[i + 1];
+            double below = 0.0;
+            for (int32_t y = 0; y < x; y++) below += w[y];
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            const double v = (double)(rng >> 11) * (1.0 / 9007199254740992.0);
+            if (!(sum > 0.0) || w[x] <= 0.0f) {
+                impossible++;
+                continue;
+            }
+            int b = (int)((below + v * w[x]) / sum * PIT_BINS);
+            cnt[b < 0 ? 0 : b >= PIT_BINS ? PIT_BINS - 1 : b]++;
+        }
+        double crit, pval, x2 = chi_square(cnt, pb, PIT_BINS, ng - impossible, &crit, &pval);
+        if (impossible) x2 = INFINITY, pval = 0.0;
         const bool match = x2 < crit, want = !strcmp(expect, "match");
-        printf("%s %-26s T %.2f top-k %d top-p %.2f, token %d of %lld draws: chi2 %.1f (crit %.1f at 0.001), p %.3g\n",
-               match == want ? "ok  " : "FAIL", label, (double)temp, top_k, (double)top_p, which, n_draws, x2, crit, pval);
+        printf("%s %-20s T %.2f top-k %d top-p %.2f, %d tokens (%lld impossible under the target): chi2 %.1f "
+               "(crit %.1f at 0.001, %d bins), p %.3g\n",
+               match == want ? "ok  " : "FAIL", label, (double)temp, top_k, (double)top_p, ng, (long long)impossible, x2,
+               crit, PIT_BINS, pval);
         bad += match != want;
         lines++;
+        free(cd);
+        free(w);
+        free(l);
+        free(seq);
+        dp_ctx_free(c);
     }
     fclose(f);
     dp_model_free(m);
-    if (!lines) fprintf(stderr, "test_speculative --counts: no lines read (vocab %d)\n", vocab);
+    if (!lines) fprintf(stderr, "test_speculative --sequences: no lines read\n");
     return bad || !lines || t_failures;
 }
 
 int main(int argc, char **argv) {
-    if (argc == 4 && !strcmp(argv[1], "--counts")) return check_counts(argv[2], argv[3]);
+    if (argc == 4 && !strcmp(argv[1], "--sequences")) return check_sequences(argv[2], argv[3]);
     if (!t_shared("fixtures/hf-tiny")) {
         printf("test_speculative: fixtures absent%s\n", getenv("CI") ? " (CI: failing)" : ", skipped");
         return getenv("CI") ? 1 : TEST_SKIP;

@@ -4,11 +4,11 @@
 #     its draft on one backend and one readback per speculative step, for hf-tiny families with
 #     a q8_0 draft of the same family (f32 targets) and prompt lookup, and for the project's
 #     trained pair (models/fable-21m-q4_k_m + models/fable-4m-q8_0);
-#   sampling (tests/webgpu/spec_sample.mjs, then `test_speculative --counts`): the first and
-#     second tokens over many draws at a fixed context follow the target's exact distributions
-#     (Pearson chi-square at significance 0.001, fixed seeds) with a q8_0 draft, another family's
-#     draft (mostly rejected) and prompt lookup, plain GPU sampling of the target passes the same
-#     test and of the other family fails it;
+#   sampling (tests/webgpu/spec_sample.mjs, then `test_speculative --sequences`): every token of
+#     a long seeded generation follows the target's exact distribution at its position (the
+#     randomized probability integral transform, Pearson chi-square over 10 bins at significance
+#     0.001) with a q8_0 draft, another family's draft (mostly rejected) and prompt lookup; plain
+#     GPU sampling of the target passes the same test and of the other family fails it;
 #   `node web/doppler.mjs run --draft` against plain `run`, greedy and sampled.
 # Installs what is missing (web/deps.sh); skips (77) only when that is impossible here or the
 # fixtures are absent, and fails instead of skipping when CI is set.
@@ -52,10 +52,10 @@ $W2 run "$M/llama" --ids "1 37 211 5" -n 10 --temp 0.8 --seed 5 --print-ids --ig
 if [ $? = 0 ] && [ "$(wc -w < "$TMP/out")" = 14 ] && grep -q 'speculative (draft): 10 tokens' "$TMP/err"; then
     echo "ok   web/doppler.mjs run --draft --temp 0.8: $(cat "$TMP/err")"
 else echo "FAIL sampled speculation on webgpu: $(cat "$TMP/out" "$TMP/err")"; exit 1; fi
-# sampling: the distributions (draws of two tokens; N each, seconds on SwiftShader)
-node "$ROOT/tests/webgpu/spec_sample.mjs" "${DP_SPEC_DRAWS:-1000}" "1 37 211 5 88 400 37 211 5 17 9 301 44 37 211" \
-    "$M/llama" "$M/llama-q8" "$M/gemma2" "$TMP/counts.txt" || exit 1
-"$CHECK" --counts "$M/llama" "$TMP/counts.txt" || exit 1
+# sampling: every token of one long generation per case against the target's distribution there
+node "$ROOT/tests/webgpu/spec_sample.mjs" "${DP_SPEC_TOKENS:-100}" "1 37 211 5 88 400 37 211 5 17 9 301 44 37 211" \
+    "$M/llama" "$M/llama-q8" "$M/gemma2" "$TMP/sequences.txt" || exit 1
+"$CHECK" --sequences "$M/llama" "$TMP/sequences.txt" || exit 1
 # the trained pair (q4_K_M + q8_0, 4096-token vocabulary)
 ids=$(printf 'The fork() system call' | "$TOOL" tokenize "$T" 2>/dev/null)
 [ -n "$ids" ] || { echo "tokenize failed"; exit 1; }
