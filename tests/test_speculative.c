@@ -10,7 +10,9 @@
  *     draws from the target pass the same test and draws from the draft's own distribution fail
  *     it, so the check is calibrated and has power; a draft that disagrees on every proposal
  *     (gemma2's for llama) still gives llama's greedy output;
- *   bad arguments leave everything unchanged. */
+ *   bad arguments leave everything unchanged.
+ * `test_speculative --sequences TARGET FILE` is the checker of the WebGPU sampling test
+ * (tests/test_webgpu_spec.sh) with the same statistics; see check_sequences. */
 #include <math.h>
 #include <string.h>
 

@@ -160,9 +160,10 @@ typedef struct dp_backend_i {
     void (*verify)(dp_backend *b, dp_tensor *out, const dp_tensor *logits, const dp_tensor *ids,
                    int k, int vocab);
     /* Sampled verification of a speculative step (the rejection rule, which keeps the target's
-       distribution exactly), on the device for the same reason. logits f32 [2k + 1, vocab]:
-       rows 0..k the target's, row k + 1 + r the draft's for proposal r (its first d_vocab
-       entries; d_vocab 0: no draft rows, the proposals are prompt lookup's, q one-hot); ids as
+       distribution exactly), on the device for the same reason. logits f32 [2k + 1, vocab]
+       (k + 1 rows when d_vocab is 0): rows 0..k the target's, row k + 1 + r the draft's for
+       proposal r (its first d_vocab entries; d_vocab 0: no draft rows, the proposals are prompt
+       lookup's, q one-hot); ids as
        verify; rnd f32 [k + 1] uniforms in [0, 1). P_r, Q_r: the distributions `sample` draws
        from with a (temperature, top-k, top-p) for target row r and draft row r. For r = 0, 1,
        ...: when r == k, out[1 + r] = the id `sample` picks from P_r with rnd[k]; else with
