@@ -7,7 +7,7 @@
 #   sampling (tests/webgpu/spec_sample.mjs, then `test_speculative --sequences`): every token of
 #     a long seeded generation follows the target's exact distribution at its position (the
 #     randomized probability integral transform, Pearson chi-square over 10 bins at significance
-#     0.001) with a q8_0 draft, another family's draft (mostly rejected) and prompt lookup; plain
+#     0.001) with a q8_0 draft, another family's draft (often rejected) and prompt lookup; plain
 #     GPU sampling of the target passes the same test and of the other family fails it;
 #   `node web/doppler.mjs run --draft` against plain `run`, greedy and sampled.
 # Installs what is missing (web/deps.sh); skips (77) only when that is impossible here or the
