@@ -305,14 +305,15 @@ void dp_spec_params_default(dp_spec_params *p);
 /* Speculation for target with draft (a context of another model whose vocabulary is no larger
  * than the target's) or, when draft is NULL, prompt lookup. The contexts stay the caller's, must
  * outlive the dp_spec and are driven by dp_spec_step while it is used (evaluating into the draft
- * yourself only makes it catch up again). Allocates everything a step needs (logits of K + 1
- * rows on the target's backend, host rows for the sampling rule). The greedy comparison runs on
- * the target's backend and a step reads back only its verdict (the tokens it keeps). On a backend
- * whose readback is asynchronous (WebGPU in WebAssembly) the draft's model must be on the
- * target's backend (dp_load_params.be; else DP_ERR_UNSUPPORTED), steps are driven through
- * dp_gen (dp_spec_step itself is refused there: the verdict lands only after the host settles),
- * and only greedy decoding is speculative (a sampling step fails with DP_ERR_UNSUPPORTED: the
- * rejection rule reads the target's rows on the host). On failure *out is untouched. */
+ * yourself only makes it catch up again). Allocates everything a step needs (logits of 2K + 1
+ * rows on the target's backend: the target's and, when sampling, the draft's). The comparison
+ * (greedy) or the rejection rule (sampling) runs on the target's backend and a step reads back
+ * only its verdict (the tokens it keeps); the rule's random numbers, and the draft's, come from
+ * the target context's generator, so the seed fixes the run. On a backend whose readback is
+ * asynchronous (WebGPU in WebAssembly) the draft's model must be on the target's backend
+ * (dp_load_params.be; else DP_ERR_UNSUPPORTED) and steps are driven through dp_gen
+ * (dp_spec_step itself is refused there: the verdict lands only after the host settles). On
+ * failure *out is untouched. */
 dp_status dp_spec_new(dp_ctx *target, dp_ctx *draft, const dp_spec_params *p, dp_spec **out, dp_error *e);
 void dp_spec_free(dp_spec *s);
 

@@ -10,7 +10,9 @@
  *     draws from the target pass the same test and draws from the draft's own distribution fail
  *     it, so the check is calibrated and has power; a draft that disagrees on every proposal
  *     (gemma2's for llama) still gives llama's greedy output;
- *   bad arguments leave everything unchanged. */
+ *   bad arguments leave everything unchanged.
+ * `test_speculative --sequences TARGET FILE` is the checker of the WebGPU sampling test
+ * (tests/test_webgpu_spec.sh) with the same statistics; see check_sequences. */
 #include <math.h>
 #include <string.h>
 
@@ -155,15 +157,29 @@ static void exact_dist(dp_model *m, const int32_t *seq, int32_t n, const dp_samp
     dp_ctx_free(c);
 }
 
+/* the second token's marginal after seq[0, n) (seq has room for one more): sum_x p1(x) p(. | x) */
+static void second_dist(dp_model *m, int32_t *seq, int32_t n, const dp_sample_args *a, const double *p1, double *p2) {
+    static double pc[VOCAB_MAX];
+    const int vocab = dp_model_n_vocab(m);
+    memset(p2, 0, (size_t)vocab * sizeof *p2);
+    for (int32_t x = 0; x < vocab; x++) {
+        if (p1[x] == 0) continue;
+        seq[n] = x;
+        exact_dist(m, seq, n + 1, a, pc);
+        for (int y = 0; y < vocab; y++) p2[y] += p1[x] * pc[y];
+    }
+}
+
 /* Pearson's statistic of counts against n_draws * p over the cells with expected >= 5 (the rest
- * pooled); a draw where p is 0 makes it infinite. *crit: the 0.001 critical value
- * (Wilson-Hilferty). */
-static double chi_square(const int64_t *count, const double *p, int vocab, int64_t n_draws, double *crit) {
+ * pooled); a draw where p is 0 makes it infinite. *crit: the critical value at significance
+ * 0.001, *pval the statistic's p-value (both by Wilson-Hilferty's normal approximation of the
+ * chi-square distribution). */
+static double chi_square(const int64_t *count, const double *p, int vocab, int64_t n_draws, double *crit, double *pval) {
     double x2 = 0, rest_o = 0, rest_e = 0;
     int cells = 0;
     for (int i = 0; i < vocab; i++) {
         double ex = p[i] * (double)n_draws;
-        if (p[i] == 0 && count[i] > 0) return INFINITY;
+        if (p[i] == 0 && count[i] > 0) x2 = INFINITY;
         if (ex >= 5) {
             x2 += ((double)count[i] - ex) * ((double)count[i] - ex) / ex;
             cells++;
@@ -176,8 +192,10 @@ static double chi_square(const int64_t *count, const double *p, int vocab, int64
         x2 += (rest_o - rest_e) * (rest_o - rest_e) / rest_e;
         cells++;
     }
-    double df = cells - 1, z = 3.090; /* upper 0.001 quantile of N(0, 1) */
-    *crit = df * pow(1 - 2 / (9 * df) + z * sqrt(2 / (9 * df)), 3);
+    double df = cells > 1 ? cells - 1 : 1, z = 3.090; /* upper 0.001 quantile of N(0, 1) */
+    double a = 2 / (9 * df);
+    *crit = df * pow(1 - a + z * sqrt(a), 3);
+    *pval = isinf(x2) ? 0.0 : 0.5 * erfc((cbrt(x2 / df) - (1 - a)) / sqrt(a) / sqrt(2.0));
     return x2;
 }
 
@@ -186,7 +204,7 @@ static double chi_square(const int64_t *count, const double *p, int vocab, int64
 static void check_sampling(dp_model *t, dp_model *d, const char *what, const dp_sampling *sp) {
     const int vocab = dp_model_n_vocab(t);
     const dp_sample_args a = {sp->temperature, sp->top_k, sp->top_p, 0};
-    static double p1[VOCAB_MAX], p2[VOCAB_MAX], pc[VOCAB_MAX];
+    static double p1[VOCAB_MAX], p2[VOCAB_MAX];
     static int64_t c1[VOCAB_MAX], c2[VOCAB_MAX];
     int32_t seq[N_PROMPT + 1];
     memcpy(seq, PROMPT, sizeof PROMPT);
@@ -201,13 +219,7 @@ static void check_sampling(dp_model *t, dp_model *d, const char *what, const dp_
         exact_dist(t, seq, N_PROMPT, &a, p1);
     }
     CHECK(d || p1[seq[8]] > 0);
-    memset(p2, 0, sizeof p2);
-    for (int32_t x = 0; x < vocab; x++) { /* the second token's marginal: sum_x p(x) p(. | x) */
-        if (p1[x] == 0) continue;
-        seq[N_PROMPT] = x;
-        exact_dist(t, seq, N_PROMPT + 1, &a, pc);
-        for (int y = 0; y < vocab; y++) p2[y] += p1[x] * pc[y];
-    }
+    second_dist(t, seq, N_PROMPT, &a, p1, p2);
     memset(c1, 0, sizeof c1);
     memset(c2, 0, sizeof c2);
     dp_ctx *ct = new_ctx(t, 64, 0), *cd = d ? new_ctx(d, 64, 0) : NULL;
@@ -238,9 +250,11 @@ static void check_sampling(dp_model *t, dp_model *d, const char *what, const dp_
     }
     dp_spec_stats st = {0};
     if (s) dp_spec_stats_get(s, &st);
-    double k1, k2, x1 = chi_square(c1, p1, vocab, N_DRAWS, &k1), x2 = chi_square(c2, p2, vocab, N_DRAWS, &k2);
-    printf("%-22s T %.2f top-k %d top-p %.2f: chi2 first %.1f (crit %.1f), second %.1f (crit %.1f); accepted %lld/%lld\n",
-           what, (double)sp->temperature, sp->top_k, (double)sp->top_p, x1, k1, x2, k2, (long long)st.accepted,
+    double k1, k2, pv1, pv2, x1 = chi_square(c1, p1, vocab, N_DRAWS, &k1, &pv1),
+                             x2 = chi_square(c2, p2, vocab, N_DRAWS, &k2, &pv2);
+    printf("%-22s T %.2f top-k %d top-p %.2f: chi2 first %.1f (crit %.1f, p %.3f), second %.1f (crit %.1f, p %.3f); "
+           "accepted %lld/%lld\n",
+           what, (double)sp->temperature, sp->top_k, (double)sp->top_p, x1, k1, pv1, x2, k2, pv2, (long long)st.accepted,
            (long long)st.proposed);
     CHECK_MSG(x1 < k1, "%s: the first token's distribution differs from the target's (chi2 %g >= %g)", what, x1, k1);
     CHECK_MSG(x2 < k2, "%s: the second token's distribution differs from the target's (chi2 %g >= %g)", what, x2, k2);
@@ -262,8 +276,8 @@ static void check_sampling(dp_model *t, dp_model *d, const char *what, const dp_
             CHECK(dp_ctx_sample(c, &sd, &tok, &e) == DP_OK);
             c1[tok]++;
         }
-        double xq = chi_square(c1, p1, vocab, N_DRAWS, &k1);
-        printf("%-22s plain draws from the %s: chi2 %.1f (crit %.1f)\n", what, who ? "draft" : "target", xq, k1);
+        double pq, xq = chi_square(c1, p1, vocab, N_DRAWS, &k1, &pq);
+        printf("%-22s plain draws from the %s: chi2 %.1f (crit %.1f, p %.3g)\n", what, who ? "draft" : "target", xq, k1, pq);
         if (who) CHECK_MSG(xq >= k1, "%s: the test cannot tell the draft's distribution from the target's", what);
         else CHECK_MSG(xq < k1, "%s: plain sampling of the target fails the test (chi2 %g >= %g)", what, xq, k1);
         dp_ctx_free(c);
@@ -296,7 +310,91 @@ static void check_errors(dp_model *t) {
     dp_ctx_free(ct);
 }
 
-int main(void) {
+/* ---- the checker of the WebGPU sampling test (tests/test_webgpu_spec.sh) ----
+ * test_speculative --sequences TARGET FILE: each line of FILE (tests/webgpu/spec_sample.mjs
+ * writes them) is
+ *   label temperature top_k top_p expect n_prompt prompt[n_prompt] n_gen gen[n_gen]
+ * one generation after the prompt. Each generated token x at its position gets the randomized
+ * probability integral transform u = F(x - 1) + v p(x) under the target's exact transformed
+ * distribution p there (F its cumulative sum in id order, v uniform from a fixed generator):
+ * when the tokens follow the target, the u are independent and uniform on [0, 1), whatever the
+ * history. chi_square over 10 equal bins, as check_sampling tests counts; a token with p(x) = 0
+ * fails outright. expect "match" must pass, "differ" must fail. Exit 0 when every line comes
+ * out as expected. */
+#define PIT_BINS 10
+
+static int check_sequences(const char *target, const char *file) {
+    dp_model *m = NULL;
+    dp_error e = {0};
+    FILE *f = fopen(file, "r");
+    if (!f || dp_model_load(target, NULL, &m, &e) != DP_OK) {
+        fprintf(stderr, "test_speculative --sequences: %s\n", f ? e.msg : "cannot open the sequences file");
+        if (f) fclose(f);
+        return 1;
+    }
+    const int vocab = dp_model_n_vocab(m);
+    char label[64], expect[16];
+    float temp, top_p;
+    int top_k, np, ng, lines = 0, bad = 0;
+    uint64_t rng = 12345;
+    while (fscanf(f, "%63s %f %d %f %15s %d", label, &temp, &top_k, &top_p, expect, &np) == 6) {
+        bool ok = np >= 1 && np < 4096;
+        int32_t *seq = ok ? calloc(4096 * 2, sizeof *seq) : NULL;
+        for (int i = 0; ok && i < np; i++) ok = fscanf(f, "%d", &seq[i]) == 1;
+        ok = ok && fscanf(f, "%d", &ng) == 1 && ng >= 1 && ng < 4096;
+        for (int i = 0; ok && i < ng; i++) ok = fscanf(f, "%d", &seq[np + i]) == 1 && seq[np + i] >= 0 && seq[np + i] < vocab;
+        if (!ok) {
+            fprintf(stderr, "test_speculative --sequences: line %d is malformed\n", lines + 1);
+            free(seq);
+            bad++;
+            break;
+        }
+        const int32_t n = np + ng;
+        dp_ctx *c = new_ctx(m, n, 1);
+        float *l = calloc((size_t)n * (size_t)vocab, sizeof(float)), *w = calloc((size_t)vocab, sizeof(float));
+        dp_sample_cand *cd = calloc((size_t)vocab, sizeof *cd);
+        CHECK(c && l && w && cd && dp_ctx_eval(c, seq, n, l, &e) == DP_OK);
+        const dp_sample_args a = {temp, top_k, top_p, 0};
+        int64_t cnt[PIT_BINS] = {0}, impossible = 0;
+        double pb[PIT_BINS];
+        for (int b = 0; b < PIT_BINS; b++) pb[b] = 1.0 / PIT_BINS;
+        for (int32_t i = np - 1; l && w && cd && i < n - 1; i++) {
+            const double sum = dp_sample_weights(l + (size_t)i * (size_t)vocab, vocab, &a, w, cd);
+            const int32_t x = seq[i + 1];
+            double below = 0.0;
+            for (int32_t y = 0; y < x; y++) below += w[y];
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            const double v = (double)(rng >> 11) * (1.0 / 9007199254740992.0);
+            if (!(sum > 0.0) || w[x] <= 0.0f) {
+                impossible++;
+                continue;
+            }
+            int b = (int)((below + v * w[x]) / sum * PIT_BINS);
+            cnt[b < 0 ? 0 : b >= PIT_BINS ? PIT_BINS - 1 : b]++;
+        }
+        double crit, pval, x2 = chi_square(cnt, pb, PIT_BINS, ng - impossible, &crit, &pval);
+        if (impossible) x2 = INFINITY, pval = 0.0;
+        const bool match = x2 < crit, want = !strcmp(expect, "match");
+        printf("%s %-20s T %.2f top-k %d top-p %.2f, %d tokens (%lld impossible under the target): chi2 %.1f "
+               "(crit %.1f at 0.001, %d bins), p %.3g\n",
+               match == want ? "ok  " : "FAIL", label, (double)temp, top_k, (double)top_p, ng, (long long)impossible, x2,
+               crit, PIT_BINS, pval);
+        bad += match != want;
+        lines++;
+        free(cd);
+        free(w);
+        free(l);
+        free(seq);
+        dp_ctx_free(c);
+    }
+    fclose(f);
+    dp_model_free(m);
+    if (!lines) fprintf(stderr, "test_speculative --sequences: no lines read\n");
+    return bad || !lines || t_failures;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 4 && !strcmp(argv[1], "--sequences")) return check_sequences(argv[2], argv[3]);
     if (!t_shared("fixtures/hf-tiny")) {
         printf("test_speculative: fixtures absent%s\n", getenv("CI") ? " (CI: failing)" : ", skipped");
         return getenv("CI") ? 1 : TEST_SKIP;

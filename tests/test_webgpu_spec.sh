@@ -1,11 +1,15 @@
 #!/bin/sh
-# test_webgpu_spec.sh — speculative decoding on the WebGPU backend through the Node host
-# (tests/webgpu/spec.mjs): greedy output identical to plain greedy decode, with the target and its
-# draft on one backend and one readback per speculative step, for hf-tiny families with a q8_0
-# draft of the same family (f32 targets) and prompt lookup; `node web/doppler.mjs run --draft`
-# against plain `run`, and sampling refused; with DP_SPEC_TRAINED=1 also the project's trained
-# pair (models/fable-21m-q4_k_m + models/fable-4m-q8_0), which SwiftShader takes many minutes
-# to build pipelines for (measured: > 15 min on this loaded 2-core machine).
+# test_webgpu_spec.sh — speculative decoding on the WebGPU backend through the Node host:
+#   greedy (tests/webgpu/spec.mjs): output identical to plain greedy decode, with the target and
+#     its draft on one backend and one readback per speculative step, for hf-tiny families with
+#     a q8_0 draft of the same family (f32 targets) and prompt lookup, and for the project's
+#     trained pair (models/fable-21m-q4_k_m + models/fable-4m-q8_0);
+#   sampling (tests/webgpu/spec_sample.mjs, then `test_speculative --sequences`): every token of
+#     a long seeded generation follows the target's exact distribution at its position (the
+#     randomized probability integral transform, Pearson chi-square over 10 bins at significance
+#     0.001) with a q8_0 draft, another family's draft (often rejected) and prompt lookup; plain
+#     GPU sampling of the target passes the same test and of the other family fails it;
+#   `node web/doppler.mjs run --draft` against plain `run`, greedy and sampled.
 # Installs what is missing (web/deps.sh); skips (77) only when that is impossible here or the
 # fixtures are absent, and fails instead of skipping when CI is set.
 set -u
@@ -17,6 +21,8 @@ FIX=$SHARED/fixtures/hf-tiny
 skip() { echo "skip: $1"; [ -n "${CI:-}" ] && exit 1; exit 77; }
 [ -d "$FIX" ] || skip "no $FIX"
 [ -x "$TOOL" ] || skip "no doppler tool at $TOOL"
+CHECK=$(dirname "$TOOL")/test_speculative
+[ -x "$CHECK" ] || skip "no $CHECK (the sampling test's statistics)"
 [ -f "$ROOT/models/fable-21m-q4_k_m/manifest.json" ] || skip "no trained models in $ROOT/models"
 mkdir -p "$TMP/models"
 "$ROOT/web/deps.sh" || skip "web/deps.sh cannot install the WebGPU host"
@@ -42,14 +48,16 @@ if [ -n "$plain" ] && [ "$got" = "$plain" ] && grep -q 'speculative (draft): .* 
 else
     echo "FAIL web/doppler.mjs run --draft: '$got' vs '$plain'"; cat "$TMP/err"; exit 1
 fi
-$W2 run "$M/llama" --ids "1 37" -n 4 --temp 0.8 --draft "$M/llama-q8" >/dev/null 2>"$TMP/err"
-if [ $? = 1 ] && grep -q 'sampling (temperature > 0)' "$TMP/err"; then echo "ok   sampled speculation refused on webgpu: $(cat "$TMP/err")"
-else echo "FAIL sampled speculation on webgpu: $(cat "$TMP/err")"; exit 1; fi
-# the trained pair (q4_K_M + q8_0): SwiftShader builds their pipelines for many minutes, so only
-# with DP_SPEC_TRAINED=1 here (web/bench/spec-device.sh checks it on a GPU, K = 1..8)
-if [ "${DP_SPEC_TRAINED:-0}" = 1 ]; then
-    ids=$(printf 'The fork() system call' | "$TOOL" tokenize "$T" 2>/dev/null)
-    [ -n "$ids" ] || { echo "tokenize failed"; exit 1; }
-    node "$ROOT/tests/webgpu/spec.mjs" 6 "$ids" "$T:$D" || exit 1
-fi
+$W2 run "$M/llama" --ids "1 37 211 5" -n 10 --temp 0.8 --seed 5 --print-ids --ignore-eos --draft "$M/llama-q8" >"$TMP/out" 2>"$TMP/err"
+if [ $? = 0 ] && [ "$(wc -w < "$TMP/out")" = 14 ] && grep -q 'speculative (draft): 10 tokens' "$TMP/err"; then
+    echo "ok   web/doppler.mjs run --draft --temp 0.8: $(cat "$TMP/err")"
+else echo "FAIL sampled speculation on webgpu: $(cat "$TMP/out" "$TMP/err")"; exit 1; fi
+# sampling: every token of one long generation per case against the target's distribution there
+node "$ROOT/tests/webgpu/spec_sample.mjs" "${DP_SPEC_TOKENS:-100}" "1 37 211 5 88 400 37 211 5 17 9 301 44 37 211" \
+    "$M/llama" "$M/llama-q8" "$M/gemma2" "$TMP/sequences.txt" || exit 1
+"$CHECK" --sequences "$M/llama" "$TMP/sequences.txt" || exit 1
+# the trained pair (q4_K_M + q8_0, 4096-token vocabulary)
+ids=$(printf 'The fork() system call' | "$TOOL" tokenize "$T" 2>/dev/null)
+[ -n "$ids" ] || { echo "tokenize failed"; exit 1; }
+node "$ROOT/tests/webgpu/spec.mjs" 24 "$ids" "$T:$D" || exit 1
 exit 0

@@ -7,7 +7,7 @@
 //   node web/doppler.mjs run <model> --ids "2 17 9" -n 16 --greedy --print-ids
 //   node web/doppler.mjs bench <model> [-p 512] [-n 128] [-r 3] [--json]
 //   node web/doppler.mjs run|bench <model> ... --draft DIR | --lookup N [--draft-max K] [--sweep]
-//     (speculative decoding, greedy on WebGPU: the draft loads on the target's backend)
+//     (speculative decoding, greedy or sampled: the draft loads on the target's backend)
 // Extra options (any command): --backend webgpu|cpu (default webgpu), --wasm FILE
 // (default web/dist/doppler.wasm; `web/build.sh` makes it), --tune key=value[,key=value]
 // (WebGPU experiment knobs: matvec_rows, matvec_tpr, matvec_unroll, fuse, act_quant),

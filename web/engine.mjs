@@ -14,7 +14,7 @@
 //   const stop = await ctx.generate([2, 17, 9], { nMax: 16 }, (t) => out(t.id, t.text));
 //                                                // the library's token loop (dp_gen), pipelined
 //   const spec = ctx.speculative(draftModel.newContext({ nCtx: 64 }), { draftMax: 4 });
-//   await ctx.generate(ids, { nMax: 16, spec }, onStep); // speculative (greedy on WebGPU)
+//   await ctx.generate(ids, { nMax: 16, spec }, onStep); // speculative (greedy or sampled)
 import { GpuHost } from './gpu.mjs';
 import { Asyncify } from './asyncify.mjs';
 

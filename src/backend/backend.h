@@ -186,6 +186,20 @@ typedef struct dp_backend_i {
        out i32 [k + 2]. */
     void (*verify)(dp_backend *b, dp_tensor *out, const dp_tensor *logits, const dp_tensor *ids,
                    int k, int vocab);
+    /* Sampled verification of a speculative step (the rejection rule, which keeps the target's
+       distribution exactly), on the device for the same reason. logits f32 [2k + 1, vocab]
+       (k + 1 rows when d_vocab is 0): rows 0..k the target's, row k + 1 + r the draft's for
+       proposal r (its first d_vocab entries; d_vocab 0: no draft rows, the proposals are prompt
+       lookup's, q one-hot); ids as
+       verify; rnd f32 [k + 1] uniforms in [0, 1). P_r, Q_r: the distributions `sample` draws
+       from with a (temperature, top-k, top-p) for target row r and draft row r. For r = 0, 1,
+       ...: when r == k, out[1 + r] = the id `sample` picks from P_r with rnd[k]; else with
+       t = ids[1 + r]: t is kept (out[1 + r] = t) when Q_r(t) > 0 and rnd[r] * Q_r(t) < P_r(t),
+       else out[1 + r] = the id picked with rnd[k] from norm(max(0, P_r - Q_r)) (from P_r when
+       rounding leaves that no mass) and r is the last row. out[0] = the rows written, as
+       verify. out i32 [k + 2]; a not greedy (dp_sample_is_greedy false). */
+    void (*verify_sample)(dp_backend *b, dp_tensor *out, const dp_tensor *logits, const dp_tensor *ids,
+                          const dp_tensor *rnd, int k, int vocab, int d_vocab, const dp_sample_args *a);
     /* LoRA delta of an adapted projection, unmerged: out[n,m] += scale * (x[n,k] @ a[r,k]^T) @
        bw[m,r]^T, a and bw f32 weights; tmp f32 scratch of at least n*r values (overwritten).
        Issued right after the projection's own matmul into the same out. */

@@ -193,3 +193,40 @@ int32_t dp_sample_pick(const float *w, int vocab, double sum, float rand01) {
     }
     return last;
 }
+
+int32_t dp_sample_verify(const float *tl, const float *dl, const int32_t *ids, const float *rnd, int k, int vocab,
+                         int d_vocab, const dp_sample_args *a, float *p, float *q, dp_sample_cand *cd, int32_t *res) {
+    const size_t v = (size_t)vocab;
+    const bool lookup = !dl || d_vocab <= 0;
+    int32_t r = 0;
+    for (;; r++) {
+        const double ps = dp_sample_weights(tl + (size_t)r * v, vocab, a, p, cd);
+        if (r == k) { /* every proposal kept: the next token from P_k */
+            res[1 + r] = dp_sample_pick(p, vocab, ps, rnd[k]);
+            break;
+        }
+        const int32_t t = ids[1 + r];
+        const double qs = lookup ? 1.0 : dp_sample_weights(dl + (size_t)r * v, d_vocab, a, q, cd);
+        double pd = 0.0, qd = 0.0;
+        if (t >= 0 && t < vocab && ps > 0.0) {
+            pd = p[t] / ps;
+            qd = lookup ? 1.0 : t < d_vocab && qs > 0.0 ? q[t] / qs : 0.0;
+        }
+        if (qd > 0.0 && (double)rnd[r] * qd < pd) {
+            res[1 + r] = t;
+            continue;
+        }
+        /* rejected: a draw from norm(max(0, P - Q)); from P itself if rounding left no mass */
+        double rs = 0.0;
+        for (int i = 0; i < vocab; i++) {
+            const double pi = ps > 0.0 ? p[i] / ps : 0.0,
+                         qi = lookup ? (i == t) : i < d_vocab && qs > 0.0 ? q[i] / qs : 0.0;
+            q[i] = pi > qi ? (float)(pi - qi) : 0.0f; /* in place: q[i] was read just above */
+            rs += q[i];
+        }
+        res[1 + r] = rs > 0.0 ? dp_sample_pick(q, vocab, rs, rnd[k]) : dp_sample_pick(p, vocab, ps, rnd[k]);
+        break;
+    }
+    res[0] = r + 1;
+    return res[0];
+}

@@ -30,4 +30,11 @@ double dp_sample_weights(const float *l, int vocab, const dp_sample_args *a, flo
  * (every logit NaN), vocab - 1, the arg max of such a row. */
 int32_t dp_sample_pick(const float *w, int vocab, double sum, float rand01);
 
+/* The rejection rule of backend.h's verify_sample on host rows: tl the target's k + 1 rows,
+ * dl the draft's k rows (stride vocab, d_vocab used; NULL or d_vocab 0: one-hot at the
+ * proposal), ids, rnd as there; res i32 [k + 2] as verify's out. p, q: scratch of vocab floats
+ * each; cd of vocab entries. Returns res[0]. */
+int32_t dp_sample_verify(const float *tl, const float *dl, const int32_t *ids, const float *rnd, int k, int vocab,
+                         int d_vocab, const dp_sample_args *a, float *p, float *q, dp_sample_cand *cd, int32_t *res);
+
 #endif

@@ -278,6 +278,10 @@ float dp_ctx_rand01(dp_ctx *c, const dp_sampling *sp) {
 }
 
 dp_status dp_ctx_sample_queue(dp_ctx *c, const dp_sampling *sp, dp_error *e) {
+    return dp_ctx_sample_queue_from(c, sp, c, e);
+}
+
+dp_status dp_ctx_sample_queue_from(dp_ctx *c, const dp_sampling *sp, dp_ctx *gen, dp_error *e) {
     dp_backend *be = c->be;
     if (c->last_rows <= 0) return dp_err_set(e, DP_ERR_INVALID_ARG, "sample: nothing evaluated yet");
     dp_status st = dp_sampling_check(sp, e);
@@ -288,7 +292,7 @@ dp_status dp_ctx_sample_queue(dp_ctx *c, const dp_sampling *sp, dp_error *e) {
         a.top_k = sp->top_k;
         a.top_p = sp->top_p;
     }
-    a.rand01 = dp_ctx_rand01(c, sp);
+    a.rand01 = dp_ctx_rand01(gen, sp);
     be->i->sample(be, &c->s.token, &c->s.logits, c->last_rows - 1, c->m->d.vocab, &a);
     st = be->i->flush(be, e);
     c->sampled = st == DP_OK;

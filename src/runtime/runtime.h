@@ -103,6 +103,9 @@ dp_status dp_ctx_eval_rows(dp_ctx *c, const dp_tensor *ids, int32_t n, dp_tensor
 /* dp_ctx_sample without the readback: the id stays in c->s.token on the device, where
  * dp_ctx_eval_sampled and copies read it (speculative proposals on WebGPU). */
 dp_status dp_ctx_sample_queue(dp_ctx *c, const dp_sampling *sp, dp_error *e);
+/* The same with the random number from gen's generator (a draft's proposals draw from the
+ * target's, so that no two draws of a speculative step share a stream). */
+dp_status dp_ctx_sample_queue_from(dp_ctx *c, const dp_sampling *sp, dp_ctx *gen, dp_error *e);
 
 /* The next uniform number in [0, 1) of the context's generator, seeded from sp->seed on first
  * use as dp_ctx_sample does (sp may be NULL). */

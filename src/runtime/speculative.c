@@ -4,30 +4,32 @@
  *
  * One step after the sequence hist[0, n), the target holding hist[0, n - 1):
  *   propose  draft: catch up on hist (the part of its cache that still matches is kept), then
- *            d[0, K) one token at a time. Greedy: its arg max, sampled on the device and copied
- *            there into the target's ids (prop_dev) and the draft's next input, never read back
- *            during the step. Sampling: a draw from its transformed distribution q_i, whose
- *            weights stay on the host for the rule.
+ *            d[0, K) one token at a time, each drawn on the device by the sample op (greedy:
+ *            its arg max; sampling: a draw from its transformed distribution q_i with a
+ *            number from the target's generator) and copied there into the target's ids
+ *            (prop_dev) and the draft's next input, never read back during the step; when
+ *            sampling, the draft's logits row of each proposal is copied beside the target's
+ *            rows (logits row K + 1 + i) for the rule.
  *            lookup: the latest earlier occurrence of the longest trailing n-gram of hist; d is
  *            what followed it (q is one-hot).
  *   verify   one target pass over prop_dev = [hist[n - 1], d[0, K)] with the logits of every row
  *            written to a tensor of the spec's: row i is p(. | hist, d[0, i)).
- *   accept   greedy: the backend's verify op compares each row's arg max with its proposal on the
- *            device and writes the accepted count and the tokens to keep: the step's one
- *            readback (K + 2 ids at most); keep d_i while it equals row i's, then row j's own.
- *            sampling: the rows are read back and transformed by backend/sampler.c exactly as
- *            dp_ctx_sample does; keep d_i with probability min(1, p_i(d_i) / q_i(d_i)); the
- *            first rejected one is replaced by a draw from norm(max(0, p_i - q_i)); when all K
- *            are kept the next token is drawn from p_K. That rule emits each token with exactly
- *            the distribution p (Leviathan et al. 2023, Chen et al. 2023).
+ *   accept   on the device, the step's one readback being its result (the accepted count and
+ *            the tokens to keep, K + 2 ids at most). greedy: the backend's verify op keeps d_i
+ *            while it equals row i's arg max, then row j's own. sampling: its verify_sample op
+ *            with K + 1 numbers from the target's generator: keep d_i with probability
+ *            min(1, p_i(d_i) / q_i(d_i)) (p, q after the same temperature / top-k / top-p
+ *            as dp_ctx_sample); the first rejected one is replaced by a draw from
+ *            norm(max(0, p_i - q_i)); when all K are kept the next token is drawn from p_K.
+ *            That rule emits each token with exactly the distribution p (Leviathan et al.
+ *            2023, Chen et al. 2023).
  *   keep     the target truncated to hist + the emitted tokens but the last; the draft to the
  *            proposals that were kept.
  * Every draw uses the target context's generator (dp_ctx_rand01), so a seed fixes the run.
  * A step is two halves (dp_spec_step_begin / _end, runtime.h): begin records everything up to the
  * readback, end reads it. On a backend whose reads land only after the host settles (WebGPU) the
  * host awaits between them (dp_gen does); there the draft and the target must share one backend
- * (the proposals move between their buffers on the device), and the sampling rule, which reads
- * whole rows within the step, is refused. */
+ * (the proposals and the draft's rows move between their buffers on the device). */
 #include <string.h>
 
 #include "backend/sampler.h"
@@ -41,25 +43,20 @@ struct dp_spec {
     int32_t kmax, k, lookup;
     bool adaptive;
     int32_t vocab, d_vocab; /* target's, draft's (<= vocab) */
-    dp_tensor logits;       /* [kmax + 1, vocab] f32 on the target's backend */
+    dp_tensor logits;       /* [2 kmax + 1, vocab] f32 on the target's backend: the target's K + 1
+                               rows, then (sampling) the draft's K rows */
     dp_tensor prop_dev;     /* i32 [kmax + 1]: hist[n - 1], then the proposals: the target's ids */
-    dp_tensor verdict;      /* i32 [kmax + 2]: the verify op's result (greedy) */
+    dp_tensor rnd_dev;      /* f32 [kmax + 1]: the sampling rule's uniforms */
+    dp_tensor verdict;      /* i32 [kmax + 2]: the verify op's result */
     int32_t *got;           /* [kmax + 2]: host copy of verdict */
-    float *rows;            /* [(kmax + 1) * vocab]: the target's logits on the host (sampling) */
-    float *q;               /* [kmax * vocab]: the draft's weights for each proposal (sampling) */
-    double *qsum;           /* [kmax] */
-    float *p, *res;         /* [vocab]: the target's weights of one row, the residual */
-    float *dl;              /* [d_vocab]: one row of draft logits */
-    dp_sample_cand *cd;     /* [vocab] sampler scratch */
+    float *rnd;             /* [kmax + 1] */
     int32_t *prop;          /* [kmax + 1]: hist[n - 1], then the proposals (when on the host) */
     int32_t *dcache;        /* [draft n_ctx]: the ids in the draft's cache */
     int32_t dn;             /* valid entries of dcache (== the draft's pos unless someone else
                                evaluated into it) */
     /* the step begun and not yet ended */
-    bool begun, greedy, dev_props; /* dev_props: the proposals are known only on the device */
+    bool begun, dev_props;  /* dev_props: the proposals are known only on the device */
     int32_t n, np;          /* its hist length, proposals checked by the target */
-    int32_t *emitted;       /* [kmax + 1]: tokens the sampling rule chose in begin */
-    int32_t m, checked, accepted;
     dp_spec_stats st;
 };
 
@@ -77,43 +74,29 @@ void dp_spec_free(dp_spec *s) {
     dp_backend *be = s->t->be;
     be->i->tensor_free(be, &s->logits);
     be->i->tensor_free(be, &s->prop_dev);
+    be->i->tensor_free(be, &s->rnd_dev);
     be->i->tensor_free(be, &s->verdict);
     dp_free(s->got);
-    dp_free(s->rows);
-    dp_free(s->q);
-    dp_free(s->qsum);
-    dp_free(s->p);
-    dp_free(s->res);
-    dp_free(s->dl);
-    dp_free(s->cd);
+    dp_free(s->rnd);
     dp_free(s->prop);
     dp_free(s->dcache);
-    dp_free(s->emitted);
     dp_free(s);
 }
 
 static dp_status spec_alloc(dp_spec *s, dp_error *e) {
     dp_backend *be = s->t->be;
-    size_t v = (size_t)s->vocab, kr = (size_t)s->kmax + 1;
+    size_t kr = (size_t)s->kmax + 1;
     dp_status st;
-    if ((st = dp_tensor_alloc4(be, &s->logits, DP_DTYPE_F32, (int64_t)kr, s->vocab, e)) ||
+    if ((st = dp_tensor_alloc4(be, &s->logits, DP_DTYPE_F32, 2 * (int64_t)s->kmax + 1, s->vocab, e)) ||
         (st = dp_tensor_alloc4(be, &s->prop_dev, DP_DTYPE_I32, 1, (int64_t)kr, e)) ||
+        (st = dp_tensor_alloc4(be, &s->rnd_dev, DP_DTYPE_F32, 1, (int64_t)kr, e)) ||
         (st = dp_tensor_alloc4(be, &s->verdict, DP_DTYPE_I32, 1, (int64_t)kr + 1, e)))
         return st;
     s->got = dp_calloc(kr + 1, sizeof(int32_t));
-    s->rows = dp_calloc(kr * v, sizeof(float));
-    s->q = dp_calloc((kr - 1) * v, sizeof(float));
-    s->qsum = dp_calloc(kr, sizeof(double));
-    s->p = dp_calloc(v, sizeof(float));
-    s->res = dp_calloc(v, sizeof(float));
-    s->dl = dp_calloc(v, sizeof(float));
-    s->cd = dp_calloc(v, sizeof(dp_sample_cand));
+    s->rnd = dp_calloc(kr, sizeof(float));
     s->prop = dp_calloc(kr, sizeof(int32_t));
-    s->emitted = dp_calloc(kr, sizeof(int32_t));
     s->dcache = dp_calloc(s->d ? (size_t)s->d->n_ctx : 1, sizeof(int32_t));
-    if (!s->got || !s->rows || !s->q || !s->qsum || !s->p || !s->res || !s->dl || !s->cd || !s->prop || !s->dcache ||
-        !s->emitted)
-        return dp_err_set(e, DP_ERR_NOMEM, "speculative: out of memory");
+    if (!s->got || !s->rnd || !s->prop || !s->dcache) return dp_err_set(e, DP_ERR_NOMEM, "speculative: out of memory");
     return DP_OK;
 }
 
@@ -130,7 +113,7 @@ dp_status dp_spec_new(dp_ctx *target, dp_ctx *draft, const dp_spec_params *p, dp
         return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative: draft_max %d is over %d", kmax, SPEC_K_MAX);
     if (!draft && lookup > SPEC_LOOKUP_MAX)
         return dp_err_set(e, DP_ERR_INVALID_ARG, "speculative: lookup n-gram length %d is over %d", lookup, SPEC_LOOKUP_MAX);
-    if (!target->be->i->verify)
+    if (!target->be->i->verify || !target->be->i->verify_sample)
         return dp_err_set(e, DP_ERR_UNSUPPORTED, "speculative: the %s backend has no verify op", target->be->i->name);
     /* the greedy proposals move from the draft's buffers to the target's on the device */
     if (draft && draft->m->be != target->m->be && (target->be->i->reads_deferred || draft->be->i->reads_deferred))
@@ -201,49 +184,29 @@ static dp_status draft_sync(dp_spec *s, const int32_t *hist, int32_t n, dp_error
     return DP_OK;
 }
 
-/* Greedy: K draft tokens after hist, each its arg max sampled on the device and copied there to
- * prop_dev[1 + i] (the target's ids) and into the draft's next pass; nothing read back. The
- * draft's cache then holds hist and d[0, K - 1), which dcache learns at the end of the step. */
-static dp_status draft_propose_dev(dp_spec *s, const int32_t *hist, int32_t n, int32_t K, const dp_sampling *sp,
-                                   dp_error *e) {
+/* K draft tokens after hist, each drawn on the device by the sample op (greedy: its arg max) and
+ * copied there to prop_dev[1 + i] (the target's ids) and into the draft's next pass; nothing read
+ * back. With a (sampling), the draft's logits row of proposal i is copied to logits row
+ * K + 1 + i, and each draw takes its number from the target's generator. The draft's cache then
+ * holds hist and d[0, K - 1), which dcache learns at the end of the step. */
+static dp_status draft_propose(dp_spec *s, const int32_t *hist, int32_t n, int32_t K, const dp_sampling *sp,
+                               bool sampled, dp_error *e) {
     dp_ctx *d = s->d;
     dp_backend *be = d->be;
     dp_status st = draft_sync(s, hist, n, e);
     s->dn = -1; /* unknown until the step ends */
     for (int32_t i = 0; i < K && st == DP_OK; i++) {
-        st = dp_ctx_sample_queue(d, sp, e);
+        st = dp_ctx_sample_queue_from(d, sp, sampled ? s->t : d, e);
         if (st != DP_OK) break;
         be->i->copy(be, &s->prop_dev, 1 + i, &d->s.token, 1);
-        st = i + 1 < K ? dp_ctx_eval_sampled(d, e) : be->i->flush(be, e);
-    }
-    return st;
-}
-
-/* Sampling: up to K draft tokens after hist into prop with their q rows; how many in *np. */
-static dp_status draft_propose(dp_spec *s, const int32_t *hist, int32_t n, int32_t K, const dp_sample_args *a,
-                               const dp_sampling *sp, int32_t *prop, int32_t *np, dp_error *e) {
-    dp_ctx *d = s->d;
-    dp_backend *be = d->be;
-    *np = 0;
-    dp_status st = draft_sync(s, hist, n, e);
-    const size_t dv = (size_t)s->d_vocab;
-    for (int32_t i = 0; i < K && st == DP_OK; i++) {
-        float *q = s->q + (size_t)i * (size_t)s->vocab;
-        st = be->i->tensor_read(be, &d->s.logits, (uint64_t)(d->last_rows - 1) * dv * 4u, s->dl, dv * 4u, e);
-        if (st != DP_OK) break;
-        s->qsum[i] = dp_sample_weights(s->dl, s->d_vocab, a, q, s->cd);
-        memset(q + dv, 0, (size_t)(s->vocab - s->d_vocab) * sizeof *q);
-        const int32_t tok = dp_sample_pick(q, s->d_vocab, s->qsum[i], dp_ctx_rand01(s->t, sp));
-        prop[i] = tok;
-        *np = i + 1;
-        if (i + 1 < K) {
-            s->dn = -1; /* unknown until the eval is done */
-            st = dp_ctx_eval(d, &tok, 1, NULL, e);
-            if (st == DP_OK) {
-                s->dn = d->pos;
-                s->dcache[d->pos - 1] = tok;
-            }
+        if (sampled) { /* the last row of the draft's logits */
+            dp_tensor row = d->s.logits;
+            const uint64_t off = (uint64_t)(d->last_rows - 1) * (uint64_t)s->d_vocab * sizeof(float);
+            row.offset += off;
+            if (row.data) row.data = (char *)row.data + off;
+            be->i->copy(be, &s->logits, ((int64_t)K + 1 + i) * s->vocab, &row, s->d_vocab);
         }
+        st = i + 1 < K ? dp_ctx_eval_sampled(d, e) : be->i->flush(be, e);
     }
     return st;
 }
@@ -262,14 +225,9 @@ static void emit(emitter *em, int32_t tok) {
     em->stop = dp_model_is_eos(em->model, tok) != 0;
 }
 
-static float uniform_below_one(dp_spec *s, const dp_sampling *sp) {
-    float r = dp_ctx_rand01(s->t, sp);
-    return r < 1.0f ? r : 0.99999994f;
-}
-
-/* greedy, after the verdict landed in got: rows 0 .. got[0] - 1 agreed but the last (or it was
- * row K); their arg maxes are the tokens */
-static dp_status accept_greedy(dp_spec *s, int32_t K, emitter *em, dp_error *e) {
+/* after the verdict landed in got: rows 0 .. got[0] - 1 kept their proposals but the last (or it
+ * was row K); got[1 ..] are the tokens */
+static dp_status accept_verdict(dp_spec *s, int32_t K, emitter *em, dp_error *e) {
     const int32_t rows = s->got[0];
     if (rows < 1 || rows > K + 1)
         return dp_err_set(e, DP_ERR_INTERNAL, "speculative: the verdict has %d rows of %d", rows, K + 1);
@@ -282,43 +240,6 @@ static dp_status accept_greedy(dp_spec *s, int32_t K, emitter *em, dp_error *e) 
         em->checked++;
         if (j + 1 == rows) break; /* row j disagreed with its proposal */
         em->accepted++;
-    }
-    return DP_OK;
-}
-
-/* sampling: the rejection rule over the rows read back (see the top of the file) */
-static dp_status accept_sampled(dp_spec *s, int32_t K, const dp_sample_args *a, const dp_sampling *sp, emitter *em,
-                                dp_error *e) {
-    dp_backend *be = s->t->be;
-    const size_t v = (size_t)s->vocab;
-    dp_status st = be->i->tensor_read(be, &s->logits, 0, s->rows, (uint64_t)(K + 1) * v * 4u, e);
-    if (st != DP_OK) return st;
-    for (int32_t j = 0; !em->stop; j++) {
-        const double ps = dp_sample_weights(s->rows + (size_t)j * v, s->vocab, a, s->p, s->cd);
-        if (j == K) {
-            emit(em, dp_sample_pick(s->p, s->vocab, ps, dp_ctx_rand01(s->t, sp)));
-            break;
-        }
-        const int32_t dj = s->prop[1 + j];
-        const float *q = s->d ? s->q + (size_t)j * v : NULL; /* NULL: one-hot at dj (lookup) */
-        const double qs = s->d ? s->qsum[j] : 1.0;
-        const double pd = ps > 0.0 ? s->p[dj] / ps : 0.0, qd = q ? (qs > 0.0 ? q[dj] / qs : 0.0) : 1.0;
-        em->checked++;
-        if (qd > 0.0 && (double)uniform_below_one(s, sp) * qd < pd) {
-            em->accepted++;
-            emit(em, dj);
-            continue;
-        }
-        /* rejected: draw from norm(max(0, p - q)); p itself if rounding left no mass */
-        double rs = 0.0;
-        for (size_t i = 0; i < v; i++) {
-            double pi = ps > 0.0 ? s->p[i] / ps : 0.0, qi = q ? (qs > 0.0 ? q[i] / qs : 0.0) : (int32_t)i == dj;
-            s->res[i] = pi > qi ? (float)(pi - qi) : 0.0f;
-            rs += s->res[i];
-        }
-        const float r = dp_ctx_rand01(s->t, sp);
-        emit(em, rs > 0.0 ? dp_sample_pick(s->res, s->vocab, rs, r) : dp_sample_pick(s->p, s->vocab, ps, r));
-        break;
     }
     return DP_OK;
 }
@@ -362,9 +283,6 @@ dp_status dp_spec_step_begin(dp_spec *s, const int32_t *hist, int32_t n, const d
         a.top_p = sp->top_p;
     }
     const bool greedy = dp_sample_is_greedy(&a);
-    if (!greedy && t->be->i->reads_deferred)
-        return dp_err_set(e, DP_ERR_UNSUPPORTED, "speculative step: sampling (temperature > 0) reads the target's rows within "
-                          "the step, which the %s backend cannot; use greedy decoding or the cpu backend", t->be->i->name);
     /* the target holds hist[0, n - 1) before the pass */
     if (t->pos == n) st = dp_ctx_truncate(t, n - 1, e);
     else if (t->pos < n - 1) st = dp_ctx_eval(t, hist + t->pos, n - 1 - t->pos, NULL, e);
@@ -379,36 +297,34 @@ dp_status dp_spec_step_begin(dp_spec *s, const int32_t *hist, int32_t n, const d
     int32_t np = 0;
     dp_backend *be = t->be;
     s->prop[0] = hist[n - 1];
-    s->dev_props = greedy && s->d && K > 0;
+    s->dev_props = s->d && K > 0;
     if (s->dev_props) {
         np = K;
         st = be->i->tensor_set(be, &s->prop_dev, 0, s->prop, 4, e);
-        if (st == DP_OK) st = draft_propose_dev(s, hist, n, K, sp, e);
+        if (st == DP_OK) st = draft_propose(s, hist, n, K, sp, !greedy, e);
     } else {
-        if (K > 0 && s->d) st = draft_propose(s, hist, n, K, &a, sp, s->prop + 1, &np, e);
-        else if (K > 0) np = lookup_propose(s, hist, n, K, s->prop + 1);
-        if (st == DP_OK) st = check_ids(s, s->prop + 1, np, e);
+        if (K > 0) np = lookup_propose(s, hist, n, K, s->prop + 1);
+        st = check_ids(s, s->prop + 1, np, e);
         if (st == DP_OK) st = be->i->tensor_set(be, &s->prop_dev, 0, s->prop, (uint64_t)(np + 1) * 4u, e);
     }
     if (st == DP_OK) st = dp_ctx_eval_rows(t, &s->prop_dev, np + 1, &s->logits, e);
     if (st != DP_OK) return st;
 
-    emitter em = {s->emitted, 0, 0, 0, false, t->m};
     if (greedy) {
         be->i->verify(be, &s->verdict, &s->logits, &s->prop_dev, np, s->vocab);
-        st = be->i->flush(be, e);
-        if (st == DP_OK) st = be->i->tensor_read(be, &s->verdict, 0, s->got, (uint64_t)(np + 2) * 4u, e);
     } else {
-        st = accept_sampled(s, np, &a, sp, &em, e);
+        for (int32_t i = 0; i <= np; i++) s->rnd[i] = dp_ctx_rand01(t, sp);
+        st = be->i->tensor_set(be, &s->rnd_dev, 0, s->rnd, (uint64_t)(np + 1) * 4u, e);
+        if (st != DP_OK) return st;
+        be->i->verify_sample(be, &s->verdict, &s->logits, &s->prop_dev, &s->rnd_dev, np, s->vocab,
+                             s->dev_props ? s->d_vocab : 0, &a);
     }
+    st = be->i->flush(be, e);
+    if (st == DP_OK) st = be->i->tensor_read(be, &s->verdict, 0, s->got, (uint64_t)(np + 2) * 4u, e);
     if (st != DP_OK) return st;
     s->begun = true;
-    s->greedy = greedy;
     s->n = n;
     s->np = np;
-    s->m = em.m;
-    s->checked = em.checked;
-    s->accepted = em.accepted;
     return DP_OK;
 }
 
@@ -418,10 +334,8 @@ dp_status dp_spec_step_end(dp_spec *s, int32_t *out, int32_t *n_out, dp_error *e
     s->begun = false;
     dp_ctx *t = s->t;
     const int32_t n = s->n, np = s->np;
-    emitter em = {out, s->m, s->checked, s->accepted, false, t->m};
-    dp_status st = DP_OK;
-    if (s->greedy) st = accept_greedy(s, np, &em, e);
-    else memcpy(out, s->emitted, (size_t)s->m * sizeof *out);
+    emitter em = {out, 0, 0, 0, false, t->m};
+    dp_status st = accept_verdict(s, np, &em, e);
     if (st == DP_OK) st = dp_ctx_truncate(t, n + em.m - 1, e);
     if (st == DP_OK && s->dev_props) {
         /* the draft holds hist and d[0, np - 1); the kept proposals are out[0, accepted) */

@@ -16,6 +16,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/matmul.h"
+#include "backend/sampler.h"
 #include "backend/webgpu/webgpu.h"
 #include "format/quant.h"
 #include "runtime/fused.h"
@@ -136,11 +137,13 @@ static void add_check(pair *t, int64_t count, float tol) {
 
 enum {
     K_ADD, K_ADD_INPLACE, K_COPY, K_SOFTCAP, K_GLU, K_GLU_INPLACE, K_RMS, K_RMS_INPLACE, K_ROPE,
-    K_GET_ROWS, K_MATMUL, K_ATTN, K_SAMPLE, K_MOE, K_VIEW, K_FUSE, K_FUSE2, K_LORA, K_LORA_LIN, K_KINDS
+    K_GET_ROWS, K_MATMUL, K_ATTN, K_SAMPLE, K_MOE, K_VIEW, K_FUSE, K_FUSE2, K_LORA, K_LORA_LIN,
+    K_VERIFY, K_KINDS
 };
 static const char *kind_name[K_KINDS] = {"add", "add_inplace", "copy", "softcap", "glu", "glu_inplace",
                                          "rms_norm", "rms_norm_inplace", "rope", "get_rows", "matmul",
-                                         "attention", "sample", "moe", "view", "fused", "fused", "lora", "lora"};
+                                         "attention", "sample", "moe", "view", "fused", "fused", "lora",
+                                         "lora", "verify"};
 
 static const dp_dtype wtypes[] = {DP_DTYPE_F32,  DP_DTYPE_F16,   DP_DTYPE_BF16, DP_DTYPE_Q8_0,
                                   DP_DTYPE_Q4_K, DP_DTYPE_Q5_K,  DP_DTYPE_Q6_K, DP_DTYPE_Q4_0,
@@ -183,6 +186,7 @@ static void plan(void) {
     for (int v = 0; v < 12; v++) add_case(K_FUSE2, v);
     for (int v = 0; v < 8; v++) add_case(K_LORA, v); /* n = 1, 2..8, > 8 (tiled), wide and rank 33..64, twice */
     for (int v = 0; v < 20; v++) add_case(K_LORA_LIN, v);
+    for (int v = 0; v < 24; v++) add_case(K_VERIFY, v);
 }
 
 /* A view of f32 [ne1, ne0] at byte off of pool p on backend bi (0 CPU, 1 GPU), holding v: a
@@ -611,6 +615,68 @@ static bool run_case(int i) {
         snprintf(cur.name, sizeof cur.name, "%s vocab=%d T=%.2f top_k=%d top_p=%.2f r=%.3f", kn, vocab,
                  (double)sa.temperature, sa.top_k, (double)sa.top_p, (double)sa.rand01);
         add_check(o, 1, 0.0f);
+        cur.out[0].ints = true;
+        return true;
+    }
+    case K_VERIFY: {
+        /* a speculative step's verdict. v even: greedy verify, proposals agreeing with the rows'
+           arg maxes for a random prefix (ties in some rows); v odd: verify_sample, (v / 2) % 4:
+           temperature with a draft close to the target over the whole vocabulary, top-k with a
+           smaller draft vocabulary, top-p with prompt lookup (q one-hot), top-k + top-p with an
+           unrelated draft; proposals drawn from the draft rows (lookup: the target's arg max or
+           any id). v / 8 picks the vocab size. */
+        int v = tc.variant, m = (v / 2) % 4;
+        bool sampled = v % 2;
+        int vocab = v / 8 == 0 ? rnd_int(2, 400) : v / 8 == 1 ? rnd_int(1000, 5000) : rnd_int(30000, 70000);
+        int k = rnd_int(0, 6), agree = rnd_int(0, k);
+        int dv = !sampled || m == 2 ? 0 : m == 1 ? rnd_int(1, vocab) : vocab;
+        int64_t rows = 2 * (int64_t)k + 1;
+        float *l = dp_malloc((size_t)(vocab * rows) * 4), *pw = dp_malloc((size_t)vocab * 4);
+        dp_sample_cand *cd = dp_malloc((size_t)vocab * sizeof *cd);
+        int32_t ids[8], init[9];
+        float rn[8];
+        fill(l, vocab * rows, -4, 4);
+        dp_sample_args sa = {rnd_f(0.3f, 1.5f), 0, 1.0f, 0};
+        if (m == 1 || m == 3) sa.top_k = rnd_int(2, 60);
+        if (m == 2 || m == 3) sa.top_p = rnd_f(0.4f, 0.97f);
+        for (int r = 0; r <= k; r++) {
+            float *tr = l + (int64_t)r * vocab;
+            if (!sampled && r % 2)
+                for (int t = 0; t < 3; t++) tr[rnd_int(0, vocab - 1)] = 4.5f; /* ties */
+            if (r == k) break;
+            float *dr = tr + ((int64_t)k + 1) * vocab;
+            if (sampled && m != 3)
+                for (int j = 0; j < dv; j++) dr[j] = tr[j] + rnd_f(-0.3f, 0.3f);
+            if (sampled && dv) { /* a draw from the draft's distribution */
+                double sum = dp_sample_weights(dr, dv, &sa, pw, cd);
+                ids[1 + r] = dp_sample_pick(pw, dv, sum, rnd_f(0, 1));
+            } else {
+                ids[1 + r] = r < agree || (sampled && rnd() % 2) ? dp_sample_argmax(tr, vocab) : rnd_int(0, vocab - 1);
+            }
+        }
+        ids[0] = rnd_int(0, vocab - 1);
+        for (int r = 0; r <= k; r++) rn[r] = rnd_f(0, 1);
+        for (int r = 0; r < 9; r++) init[r] = -7; /* entries past the verdict stay -7 on both */
+        pair *lg = tnew(DP_DTYPE_F32, vocab, rows, l), *ip = tnew(DP_DTYPE_I32, k + 1, 1, ids),
+             *rp = tnew(DP_DTYPE_F32, k + 1, 1, rn), *o = tnew(DP_DTYPE_I32, k + 2, 1, init);
+        dp_free(l);
+        dp_free(pw);
+        dp_free(cd);
+        if (!lg || !ip || !rp || !o) return false;
+        if (sampled) {
+            cpu->i->verify_sample(cpu, &o->c, &lg->c, &ip->c, &rp->c, k, vocab, dv, &sa);
+            gpu->i->verify_sample(gpu, &o->g, &lg->g, &ip->g, &rp->g, k, vocab, dv, &sa);
+        } else {
+            cpu->i->verify(cpu, &o->c, &lg->c, &ip->c, k, vocab);
+            gpu->i->verify(gpu, &o->g, &lg->g, &ip->g, k, vocab);
+        }
+        const int32_t kept = ((int32_t *)o->c.data)[0];
+        if (sampled)
+            snprintf(cur.name, sizeof cur.name, "%s_sample vocab=%d k=%d d_vocab=%d T=%.2f top_k=%d top_p=%.2f -> %d rows",
+                     kn, vocab, k, dv, (double)sa.temperature, sa.top_k, (double)sa.top_p, kept);
+        else
+            snprintf(cur.name, sizeof cur.name, "%s vocab=%d k=%d agreeing=%d -> %d rows", kn, vocab, k, agree, kept);
+        add_check(o, k + 2, 0.0f);
         cur.out[0].ints = true;
         return true;
     }

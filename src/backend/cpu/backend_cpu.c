@@ -328,6 +328,7 @@ static const dp_backend_i cpu_vtable = {
     .moe = dp_cpu_op_moe,
     .sample = dp_cpu_op_sample,
     .verify = dp_cpu_op_verify,
+    .verify_sample = dp_cpu_op_verify_sample,
     .stream_new = cpu_stream_new,
 };
 

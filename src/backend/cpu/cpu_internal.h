@@ -147,6 +147,8 @@ void dp_cpu_op_rope(dp_backend *b, dp_tensor *x, const dp_tensor *pos, const dp_
                     int n, const dp_rope_args *a);
 void dp_cpu_op_verify(dp_backend *b, dp_tensor *out, const dp_tensor *logits, const dp_tensor *ids, int k,
                       int vocab);
+void dp_cpu_op_verify_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, const dp_tensor *ids,
+                             const dp_tensor *rnd, int k, int vocab, int d_vocab, const dp_sample_args *a);
 void dp_cpu_op_copy(dp_backend *b, dp_tensor *dst, int64_t dst_off, const dp_tensor *src,
                     int64_t count);
 void dp_cpu_op_attention(dp_backend *b, dp_tensor *out, const dp_tensor *q,

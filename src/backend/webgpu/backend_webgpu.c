@@ -174,6 +174,7 @@ static const dp_backend_i wg_vtable = {
     .moe = wg_rec_moe,
     .sample = wg_rec_sample,
     .verify = wg_rec_verify,
+    .verify_sample = wg_rec_verify_sample,
     .stream_new = wg_stream_new,
     .norm_matmul = wg_op_norm_matmul,
     .norm_add = wg_op_norm_add,

@@ -175,7 +175,13 @@ void wg_matvec_config(const wg_ctx *c, dp_dtype t, const char *file, int64_t k, 
     /* workgroup memory of weights_common.wgsl: red, red2 (WG floats each) */
     uint32_t wgs = c->dev->max_wg_storage >= 16384 ? c->dev->max_wg_storage : 16384;
     while (max_wg > 64 && 2 * max_wg * 4 + 64 > wgs) max_wg /= 2;
-    if (c->dev->tune_tpr == 0 && c->dev->tune_rows == 0) {
+    /* a device whose subgroups are fixed at fewer than 8 lanes is a CPU emulating one
+       (SwiftShader: 4, one SIMD vector): there every lane past a subgroup only adds a barrier
+       round to the row sum, and its barriers cost far more than the lanes gain (the trained 21M
+       q4_K_M model on SwiftShader, fused products: 16.7 s per token at TPR 32, 1.2 s at 4) */
+    const bool emulated = c->dev->tune_tpr == 0 && c->dev->sg_size > 0 && c->dev->sg_size < 8;
+    if (emulated) tpr = c->dev->sg_size;
+    if (c->dev->tune_tpr == 0 && c->dev->tune_rows == 0 && !emulated) {
         /* few rows of long rows (a down projection: 4096 x 14336): more lanes per row, so that
            there are ~2048 workgroups of 256 and each lane's loop stays short, while every lane
            keeps at least two units */

@@ -1,7 +1,8 @@
 /* ops_sample.c — token sampling on the GPU: one workgroup of kernels/sample.wgsl (greedy or
  * sample), same definition as the CPU sampler; the only thing the host reads back per token is
  * the 4-byte id in out. verify: a speculative step's greedy comparison (backend.h), the same
- * kernel file, so the step reads back only its few result ids. */
+ * kernel file, so the step reads back only its few result ids; verify_sample: the same with
+ * sampling (the rejection rule). */
 #if defined(__wasm__)
 
 #include <math.h>
@@ -14,7 +15,7 @@ typedef struct sample_params {
     float inv_temp;
     uint32_t top_k;
     float top_p, rand01;
-    uint32_t pad0, pad1;
+    uint32_t dvocab, pad1;
 } sample_params;
 
 void wg_rec_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int row, int vocab,
@@ -74,6 +75,36 @@ void wg_rec_verify(dp_backend *b, dp_tensor *out, const dp_tensor *logits, const
     const char *wg = c->dev->max_invocations >= 1024 ? "WG=1024" : "";
     dp_gpu_binding bs[3] = {ob, lb, ib};
     wg_dispatch(c, "sample", "verify", wg, &p, sizeof p, bs, 3, 1, 1, 1);
+}
+
+void wg_rec_verify_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, const dp_tensor *ids,
+                          const dp_tensor *rnd, int k, int vocab, int d_vocab, const dp_sample_args *a) {
+    wg_ctx *c = wg_ctx_of(b);
+    if (!a || k < 0 || vocab <= 0 || d_vocab < 0 || d_vocab > vocab || !(a->temperature > 0.0f) || a->top_k == 1) {
+        wg_fail(c, DP_ERR_INVALID_ARG, "verify_sample: bad args k=%d vocab=%d d_vocab=%d (greedy settings: use verify)",
+                k, vocab, d_vocab);
+        return;
+    }
+    const int64_t rows = (int64_t)k + 1 + (d_vocab ? k : 0);
+    dp_gpu_binding ob, lb, ib, rb;
+    if (!wg_out(c, out, (int64_t)k + 2, 1, "verify_sample", "out", &ob) ||
+        !wg_in(c, logits, rows * vocab - (d_vocab ? vocab - d_vocab : 0), 2, "verify_sample", "logits", &lb) ||
+        !wg_in(c, ids, (int64_t)k + 1, 4, "verify_sample", "ids", &ib) ||
+        !wg_in(c, rnd, (int64_t)k + 1, 5, "verify_sample", "rnd", &rb))
+        return;
+    if (out->dtype != DP_DTYPE_I32 || ids->dtype != DP_DTYPE_I32 || logits->dtype != DP_DTYPE_F32 ||
+        rnd->dtype != DP_DTYPE_F32) {
+        wg_fail(c, DP_ERR_INVALID_ARG, "verify_sample: out and ids must be i32, logits and rnd f32");
+        return;
+    }
+    sample_params p = {(uint32_t)vocab, (uint32_t)k, 1.0f / a->temperature, a->top_k > 0 ? (uint32_t)a->top_k : 0,
+                       a->top_p, 0.0f, (uint32_t)d_vocab, 0};
+    if (!wg_unalias(c, &lb, ob) || !wg_unalias(c, &ib, ob) || !wg_unalias(c, &rb, ob)) return;
+    uint32_t prob = wg_scratch(c, WG_SCR_SAMPLE, (uint64_t)vocab * 8);
+    if (!prob) return;
+    const char *wg = c->dev->max_invocations >= 1024 ? "WG=1024" : "";
+    dp_gpu_binding bs[5] = {ob, lb, wg_at(3, wg_bind_buf(prob, 0, (uint32_t)vocab * 8)), ib, rb};
+    wg_dispatch(c, "sample", "verify_sample", wg, &p, sizeof p, bs, 5, 1, 1, 1);
 }
 
 #else

@@ -30,6 +30,7 @@ typedef enum wg_scratch_id {
     WG_SCR_IN2,
     WG_SCR_IN3,
     WG_SCR_IN4,
+    WG_SCR_IN5,
     WG_SCR_ATTN,        /* attention partials */
     WG_SCR_MOE_ROUTE,   /* MoE expert id per slot */
     WG_SCR_MOE_W,       /* MoE weight per slot */
@@ -258,6 +259,8 @@ void wg_rec_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tens
                int n_expert, int k, dp_act act);
 void wg_rec_verify(dp_backend *b, dp_tensor *out, const dp_tensor *logits, const dp_tensor *ids, int k,
                    int vocab);
+void wg_rec_verify_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, const dp_tensor *ids,
+                          const dp_tensor *rnd, int k, int vocab, int d_vocab, const dp_sample_args *a);
 void wg_rec_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int row, int vocab,
                   const dp_sample_args *a);
 
