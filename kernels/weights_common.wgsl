@@ -19,10 +19,17 @@ struct Params {
   x_div: u32,       // moe_matvec: x row of slot s is s / x_div
   m2: u32,          // nmatvec: rows of the second matrix (0: none)
   row_bytes2: u32,  // nmatvec: its row bytes
-  flags: u32,       // nmatvec: 4 glu, 8 GELU (else SiLU)
-  eps: f32,         // (unused)
+  flags: u32,       // nmatvec: 4 glu, 8 GELU (else SiLU); _n kernels: 16 norm weight + 1
+  eps: f32,         // _n kernels: the norm's epsilon
   m3: u32,          // nmatvec3: rows of the third matrix
   row_bytes3: u32,
+  hd: u32,          // nmatvec3_rope (weights_rope.wgsl): head dim, rot_dim / 2, interleaved pairs,
+  half: u32,        //   the rotated values' factor, first elements written in the key and
+  ileave: u32,      //   value caches
+  mscale: f32,
+  kc_off: u32,
+  vc_off: u32,
+  out_off: u32,     // nmatvec: element of out its first value goes to (a product into a KV cache)
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -117,6 +124,19 @@ fn dequant_h(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3
 // (small and cached; no workgroup staging, no barriers before the final reduction), UNR units per
 // loop iteration so that several weight loads are in flight; then a tree reduction in workgroup
 // memory. Products that want the CPU's 8-bit activations run act_quant over x first.
+//
+// dot_unit reads x through x_at / x_at4, and nmatvec / nmatvec3 scale their row sums by
+// x_scale(li, x_part(li, xr)): here plain reads and 1. The weights_<type>_n kernels
+// (kernels/weights_norm.wgsl, joined by web/tools/kernels.mjs with these calls renamed) fold the
+// rms_norm in front of the products into them: x times the norm's weight, and 1 / rms(x).
+
+// value i of x, and values 4 i .. 4 i + 3
+fn x_at(i: u32) -> f32 { return x[i]; }
+fn x_at4(i: u32) -> vec4<f32> { return x4[i]; }
+// this invocation's part of a statistic of x row [xr, xr + k) (none), and the rows' scale from
+// the parts (workgroup-uniform control flow)
+fn x_part(li: u32, xr: u32) -> f32 { return 0.0; }
+fn x_scale(li: u32, part: f32) -> f32 { return 1.0; }
 
 // sum over lane's units of row rb of w against x[xr ..]: units lane, lane + TPR, ...
 fn dot_row(w: ptr<storage, array<u32>, read>, rb: u32, lane: u32, xr: u32) -> f32 {
@@ -239,27 +259,48 @@ fn glu_act(g: f32) -> f32 {
   return g / (1.0 + exp(-g));
 }
 
+// The epilogues at a row group's lane 0: the row's sums (red, red2) times s into the outputs
+// (nmatvec: glu -> act(first) * second and the second; else out or out2 by row; nmatvec3: out,
+// out2 or out3 by row).
+fn nmv_store(row: u32, j: u32, li: u32, s: f32) {
+  let a = red[li] * s;
+  if ((p.flags & 4u) != 0u) {
+    if (row < p.m) {
+      let b = red2[li] * s;
+      out[j * p.m + row] = glu_act(a) * b;
+      out2[j * p.m + row] = b;
+    }
+  } else if (row < p.m) {
+    out[p.out_off + j * p.m + row] = a;
+  } else if (row < p.m + p.m2) {
+    out2[j * p.m2 + row - p.m] = a;
+  }
+}
+
+fn nmv3_store(row: u32, j: u32, li: u32, s: f32) {
+  let a = red[li] * s;
+  if (row < p.m) {
+    out[j * p.m + row] = a;
+  } else if (row < p.m + p.m2) {
+    out2[j * p.m2 + row - p.m] = a;
+  } else if (row < p.m + p.m2 + p.m3) {
+    out3[j * p.m3 + row - p.m - p.m2] = a;
+  }
+}
+
 @compute @workgroup_size(WG)
 fn nmatvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
            @builtin(local_invocation_index) li: u32) {
   let row = (wid.x + wid.y * nw3.x) * (WG / TPR) + li / TPR;
   let lane = li % TPR;
   let j = wid.z;
+  let part = x_part(li, j * p.k);
   let acc = nmv_dot(&W, &W2, &W2, row, lane, j * p.k);
   red[li] = acc.x;
   red2[li] = acc.y;
   reduce_rows(li, lane, true);
-  if (lane != 0u) { return; }
-  if ((p.flags & 4u) != 0u) {
-    if (row < p.m) {
-      out[j * p.m + row] = glu_act(red[li]) * red2[li];
-      out2[j * p.m + row] = red2[li];
-    }
-  } else if (row < p.m) {
-    out[j * p.m + row] = red[li];
-  } else if (row < p.m + p.m2) {
-    out2[j * p.m2 + row - p.m] = red[li];
-  }
+  let s = x_scale(li, part);
+  if (lane == 0u) { nmv_store(row, j, li, s); }
 }
 
 @compute @workgroup_size(WG)
@@ -268,17 +309,12 @@ fn nmatvec3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3:
   let row = (wid.x + wid.y * nw3.x) * (WG / TPR) + li / TPR;
   let lane = li % TPR;
   let j = wid.z;
+  let part = x_part(li, j * p.k);
   let acc = nmv_dot(&W, &W2, &W3, row, lane, j * p.k);
   red[li] = acc.x;
   reduce_rows(li, lane, false);
-  if (lane != 0u) { return; }
-  if (row < p.m) {
-    out[j * p.m + row] = red[li];
-  } else if (row < p.m + p.m2) {
-    out2[j * p.m2 + row - p.m] = red[li];
-  } else if (row < p.m + p.m2 + p.m3) {
-    out3[j * p.m3 + row - p.m - p.m2] = red[li];
-  }
+  let s = x_scale(li, part);
+  if (lane == 0u) { nmv3_store(row, j, li, s); }
 }
 
 // The CPU's 8-bit activation block of QB values of x from base (q8_0: d = f16(amax / 127),
