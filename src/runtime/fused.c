@@ -4,9 +4,9 @@
 
 void dp_fused_norm_matmul(dp_backend *be, dp_tensor *h, const dp_tensor *x, const dp_tensor *w,
                           int n, int d, float eps, bool plus_one, dp_tensor *const *outs,
-                          const dp_tensor *const *ws, int count, const dp_act *glu) {
+                          const dp_tensor *const *ws, int count, const dp_act *glu, bool keep_h) {
     if (be->i->norm_matmul) {
-        be->i->norm_matmul(be, h, x, w, n, d, eps, plus_one, outs, ws, count, glu);
+        be->i->norm_matmul(be, h, x, w, n, d, eps, plus_one, outs, ws, count, glu, keep_h);
         return;
     }
     be->i->rms_norm(be, h, x, w, n, d, eps, plus_one);
@@ -43,4 +43,16 @@ void dp_fused_rope_qk_kv(dp_backend *be, const dp_qkv_args *a) {
     const int64_t count = (int64_t)a->n * a->rk.n_head * hd;
     be->i->copy(be, a->k_cache, a->cache_off, a->k, count);
     be->i->copy(be, a->v_cache, a->cache_off, a->v, count);
+}
+
+void dp_fused_norm_qkv_rope(dp_backend *be, dp_tensor *h, const dp_tensor *x, const dp_tensor *w, int n,
+                            int d, float eps, bool plus_one, const dp_tensor *const *ws,
+                            const dp_qkv_args *a, bool keep_h) {
+    if (be->i->norm_qkv_rope) {
+        be->i->norm_qkv_rope(be, h, x, w, n, d, eps, plus_one, ws, a, keep_h);
+        return;
+    }
+    dp_tensor *outs[3] = {a->q, a->k, a->v};
+    dp_fused_norm_matmul(be, h, x, w, n, d, eps, plus_one, outs, ws, 3, NULL, keep_h);
+    dp_fused_rope_qk_kv(be, a);
 }
