@@ -303,18 +303,21 @@ fn nmatvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: 
   if (lane == 0u) { nmv_store(row, j, li, s); }
 }
 
+// nmatvec3's sums for weight row `row` against x row j (in red at the row group's lane 0) and the
+// scale they take (workgroup-uniform control flow)
+fn nmv3_sums(row: u32, li: u32, j: u32) -> f32 {
+  let part = x_part(li, j * p.k);
+  red[li] = nmv_dot(&W, &W2, &W3, row, li % TPR, j * p.k).x;
+  reduce_rows(li, li % TPR, false);
+  return x_scale(li, part);
+}
+
 @compute @workgroup_size(WG)
 fn nmatvec3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
             @builtin(local_invocation_index) li: u32) {
   let row = (wid.x + wid.y * nw3.x) * (WG / TPR) + li / TPR;
-  let lane = li % TPR;
-  let j = wid.z;
-  let part = x_part(li, j * p.k);
-  let acc = nmv_dot(&W, &W2, &W3, row, lane, j * p.k);
-  red[li] = acc.x;
-  reduce_rows(li, lane, false);
-  let s = x_scale(li, part);
-  if (lane == 0u) { nmv3_store(row, j, li, s); }
+  let s = nmv3_sums(row, li, wid.z);
+  if (li % TPR == 0u) { nmv3_store(row, wid.z, li, s); }
 }
 
 // The CPU's 8-bit activation block of QB values of x from base (q8_0: d = f16(amax / 127),

@@ -62,12 +62,6 @@ fn rope_store(row: u32, j: u32, li: u32, s: f32) {
 fn nmatvec3_rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
                  @builtin(local_invocation_index) li: u32) {
   let row = rope_row((wid.x + wid.y * nw3.x) * (WG / TPR) + li / TPR);
-  let lane = li % TPR;
-  let j = wid.z;
-  let part = norm_part(li, j * p.k);
-  let acc = nmv_dot(&W, &W2, &W3, row, lane, j * p.k);
-  red[li] = acc.x;
-  reduce_rows(li, lane, false);
-  let s = norm_scale(li, part);
-  if (lane == 0u) { rope_store(row, j, li, s); }
+  let s = nmv3_sums(row, li, wid.z);   // with the norm folded in (weights_norm.wgsl)
+  if (li % TPR == 0u) { rope_store(row, wid.z, li, s); }
 }

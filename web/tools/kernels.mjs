@@ -62,15 +62,14 @@ export function kernelSources(dir) {
     const normed = ([file, t]) => [file, t.replace(/(?<!fn )\b(x_at4?|x_part|x_scale)\(/g,
       (_, f) => ({ x_at: 'x_norm(', x_at4: 'x_norm4(', x_part: 'norm_part(', x_scale: 'norm_scale(' })[f])];
     const norm = [`kernels/${NORM}`, read(path.join(dir, NORM))];
-    const rope = read(path.join(dir, ROPE));
-    const ropeSg = [`kernels/${ROPE}`, rope.replace(/(?<!fn )\breduce_rows\(/g, 'reduce_rows_sg(')];
+    const rope = [`kernels/${ROPE}`, read(path.join(dir, ROPE))];
     for (const f of wgsl(wdir)) {
       const name = `weights_${f.slice(0, -5)}`;
       const type = [`kernels/weights/${f}`, read(path.join(wdir, f))];
       join(name, [type, [`kernels/${COMMON}`, common]]);
-      join(`${name}_n`, [normed(type), norm, sincos, [`kernels/${ROPE}`, rope], normed([`kernels/${COMMON}`, common])]);
+      join(`${name}_n`, [normed(type), norm, sincos, rope, normed([`kernels/${COMMON}`, common])]);
       if (!fs.existsSync(path.join(i8dir, f))) continue;
-      join(`${name}_n_sg`, [enableSg, normed(type), sg, norm, sincos, ropeSg, normed(renamed('dot_unit(', 'reduce_rows_sg('))]);
+      join(`${name}_n_sg`, [enableSg, normed(type), sg, norm, sincos, rope, normed(renamed('dot_unit(', 'reduce_rows_sg('))]);
       const i8type = [`kernels/weights/i8/${f}`, read(path.join(i8dir, f))];
       join(`${name}_i8`, [type, i8type, i8, renamed('dot_unit_i8(', 'reduce_rows(')]);
       join(`${name}_sg`, [enableSg, type, sg, renamed('dot_unit(', 'reduce_rows_sg(')]);
