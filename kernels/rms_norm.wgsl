@@ -3,7 +3,8 @@
 // One workgroup per row (rows over a 2-D grid of workgroups); WG invocations stride over the
 // row, then a tree reduction in workgroup memory (WG must be a power of two). `main` reads x and
 // writes out; `inplace` is the same with out == x; `norm_add` normalises out in place and adds
-// the result to y (the sandwich norm before a residual add, fused).
+// the result to y (the sandwich norm before a residual add, fused); `lora_xa` is the first half
+// of a LoRA adapter's deltas (below).
 
 override WG: u32 = 256u;
 
@@ -12,12 +13,21 @@ struct Params {
   d: u32,
   eps: f32,
   plus_one: u32,
+  lr: u32,         // lora_xa: the adapter's rank
+  count: u32,      // lora_xa: products (1..3)
+  lu: u32,         // lora_xa: values of U per x row (>= count * lr)
+  a0: u32,         // lora_xa: first value of A_0, A_1, A_2 in LA (LORA_NONE: not adapted)
+  a1: u32,
+  a2: u32,
+  scale: f32,      // lora_xa: the adapter's scale
+  norm: u32,       // lora_xa: 1 = x goes through the norm first
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> x: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;   // norm_add
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;   // norm_add; lora_xa: U
+@group(0) @binding(5) var<storage, read> LA: array<f32>;        // lora_xa: the adapter's A matrices
 
 var<workgroup> red: array<f32, WG>;
 
@@ -76,4 +86,62 @@ fn norm_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: 
     out[base + i] = v;
     y[base + i] = y[base + i] + v;
   }
+}
+
+// The first half of a LoRA adapter's deltas for the products of one input (the forward pass's
+// q/k/v, gate/up, o or down; src/backend/webgpu/wg_lora.c), for x rows j < n (workgroup z):
+//   y[j * lu + g] = scale * dot(xn[j, :], A_i[t, :])     g = i * lr + t, i < count, t < lr
+// xn is x, or with `norm` this file's main: rms_norm(x; w), which workgroup 0 also writes to out,
+// so that this dispatch replaces the norm's. The second half, the rank-lr product with B, is the
+// epilogue of the _lora matrix-vector entries (weights_common.wgsl). One workgroup per (g, j):
+// count * lr * n of them, WG lanes striding over the row with four loads in flight, then a tree
+// reduction. The one-dispatch kernel reverted in 917ae59 instead had every workgroup of the
+// product compute all of x A^T alone, hundreds of dependent loads: ~150 us per projection.
+// A_i starts at value a_i of LA; LORA_NONE: product i is not adapted (its workgroups only return).
+const LORA_NONE: u32 = 0xffffffffu;
+
+fn a_start(i: u32) -> u32 {
+  if (i == 0u) { return p.a0; }
+  if (i == 1u) { return p.a1; }
+  return p.a2;
+}
+
+// value c of the x row starting at xr, normalised with inv when norm
+fn xn(xr: u32, c: u32, inv: f32) -> f32 {
+  if (p.norm == 0u) { return x[xr + c]; }
+  return (x[xr + c] * inv) * weight(c);
+}
+
+@compute @workgroup_size(WG)
+fn lora_xa(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+           @builtin(local_invocation_index) li: u32) {
+  let g = wid.x + wid.y * nw.x;
+  if (g >= p.count * p.lr) { return; }
+  let xr = wid.z * p.d;
+  var inv = 1.0;
+  if (p.norm != 0u) {
+    var ss = 0.0;
+    for (var i = li; i < p.d; i = i + WG) { let v = x[xr + i]; ss = ss + v * v; }
+    inv = 1.0 / sqrt(reduce_sum(li, ss) / f32(p.d) + p.eps);
+    if (g == 0u) {
+      for (var i = li; i < p.d; i = i + WG) { out[xr + i] = xn(xr, i, inv); }
+    }
+  }
+  let a = a_start(g / p.lr);
+  if (a == LORA_NONE) { return; }
+  let ra = a + (g % p.lr) * p.d;
+  var s0 = 0.0;
+  var s1 = 0.0;
+  var s2 = 0.0;
+  var s3 = 0.0;
+  var c = li;
+  for (; c + 3u * WG < p.d; c = c + 4u * WG) {
+    s0 = s0 + xn(xr, c, inv) * LA[ra + c];
+    s1 = s1 + xn(xr, c + WG, inv) * LA[ra + c + WG];
+    s2 = s2 + xn(xr, c + 2u * WG, inv) * LA[ra + c + 2u * WG];
+    s3 = s3 + xn(xr, c + 3u * WG, inv) * LA[ra + c + 3u * WG];
+  }
+  for (; c < p.d; c = c + WG) { s0 = s0 + xn(xr, c, inv) * LA[ra + c]; }
+  let d = reduce_sum(li, (s0 + s1) + (s2 + s3));
+  if (li == 0u) { y[wid.z * p.lu + g] = p.scale * d; }
 }

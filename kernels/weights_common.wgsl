@@ -1,8 +1,8 @@
 // weights_common.wgsl — the part of every weights_<type> kernel that does not depend on the weight
-// type: bindings, byte readers, get_rows, dequant, the matrix-vector products and act_quant. Not a
-// kernel of its own: web/tools/kernels.mjs appends it to each kernels/weights/<type>.wgsl, which
-// defines QB, UNIT, w_elem and dot_unit. Weight buffers are passed as pointers
-// (unrestricted_pointer_parameters).
+// type: bindings, byte readers, get_rows, dequant, the matrix-vector products (and their _lora
+// forms, with a LoRA adapter's delta as the epilogue) and act_quant. Not a kernel of its own:
+// web/tools/kernels.mjs appends it to each kernels/weights/<type>.wgsl, which defines QB, UNIT,
+// w_elem and dot_unit. Weight buffers are passed as pointers (unrestricted_pointer_parameters).
 
 override WG: u32 = 256u;   // invocations per workgroup (power of two)
 override TPR: u32 = 32u;   // matvec: invocations per weight row (power of two, <= WG)
@@ -23,6 +23,14 @@ struct Params {
   eps: f32,         // _n kernels: the norm's epsilon
   m3: u32,          // nmatvec3: rows of the third matrix
   row_bytes3: u32,
+  lr: u32,          // _lora entries: the adapter's rank
+  lu: u32,          // _lora: values of LU per x row
+  lb0: u32,         // _lora: first value of B of product 0, 1, 2 in LB (LORA_NONE: not adapted)
+  lb1: u32,
+  lb2: u32,
+  lu0: u32,         // _lora: first value of product 0, 1, 2's u in a row of LU
+  lu1: u32,
+  lu2: u32,
   hd: u32,          // nmatvec3_rope (weights_rope.wgsl): head dim, rot_dim / 2, interleaved pairs,
   half: u32,        //   the rotated values' factor, first elements written in the key and
   ileave: u32,      //   value caches
@@ -41,6 +49,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read> sel: array<u32>;     // moe_matvec: expert of each slot
 @group(0) @binding(4) var<storage, read_write> out2: array<f32>;  // nmatvec
 @group(0) @binding(5) var<storage, read> W2: array<u32>;      // nmatvec
+@group(0) @binding(6) var<storage, read> LU: array<f32>;          // _lora: scale * x A^T (rms_norm.wgsl's lora_xa)
+@group(0) @binding(7) var<storage, read> LB: array<f32>;          // _lora: the adapter's B matrices
 @group(0) @binding(8) var<storage, read_write> out3: array<f32>;  // nmatvec3
 @group(0) @binding(9) var<storage, read> W3: array<u32>;          // nmatvec3
 
@@ -192,14 +202,13 @@ fn reduce_rows(li: u32, lane: u32, two: bool) {
   }
 }
 
-@compute @workgroup_size(WG)
-fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
-          @builtin(local_invocation_index) li: u32) {
-  let row = (wid.x + wid.y * nw3.x) * (WG / TPR) + li / TPR;
-  let lane = li % TPR;
-  let j = wid.z;
-  var acc = 0.0;
-  if (row < p.m) { acc = dot_row(&W, row * p.row_bytes, lane, j * p.k); }
+// row of the weights for this invocation, and its lane in the row (TPR lanes per row)
+fn mv_row(wid: vec3<u32>, nw3: vec3<u32>, li: u32) -> u32 {
+  return (wid.x + wid.y * nw3.x) * (WG / TPR) + li / TPR;
+}
+
+// the end of matvec / matvec_lora: the row's lanes' acc summed, stored (or added) by lane 0
+fn matvec_end(li: u32, lane: u32, row: u32, j: u32, acc: f32) {
   red[li] = acc;
   reduce_rows(li, lane, false);
   if (lane == 0u && row < p.m) {
@@ -208,6 +217,16 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: v
     if (p.accumulate != 0u) { v = v + out[o]; }
     out[o] = v;
   }
+}
+
+@compute @workgroup_size(WG)
+fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
+          @builtin(local_invocation_index) li: u32) {
+  let row = mv_row(wid, nw3, li);
+  let lane = li % TPR;
+  var acc = 0.0;
+  if (row < p.m) { acc = dot_row(&W, row * p.row_bytes, lane, wid.z * p.k); }
+  matvec_end(li, lane, row, wid.z, acc);
 }
 
 // MoE: for every slot s (workgroup z) routed to expert r0 (sel[s] == r0),
@@ -288,36 +307,122 @@ fn nmv3_store(row: u32, j: u32, li: u32, s: f32) {
   }
 }
 
-@compute @workgroup_size(WG)
-fn nmatvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
-           @builtin(local_invocation_index) li: u32) {
-  let row = (wid.x + wid.y * nw3.x) * (WG / TPR) + li / TPR;
-  let lane = li % TPR;
-  let j = wid.z;
-  let part = x_part(li, j * p.k);
-  let acc = nmv_dot(&W, &W2, &W2, row, lane, j * p.k);
+// The row group's sums acc (as nmv_dot's, plus the _lora entries' deltas) reduced into red, red2
+// (nmatvec) or red (nmatvec3) at the row group's lane 0, and the scale they take from part, this
+// invocation's x_part (workgroup-uniform control flow). The entry points compute acc themselves,
+// so that the base ones do not use the _lora bindings. The _lora entries read a normalised x
+// (rms_norm:lora_xa writes it): in the weights_<type>_n kernels, which scale the sums, they are
+// never dispatched.
+fn nmv_end(li: u32, part: f32, acc: vec2<f32>) -> f32 {
   red[li] = acc.x;
   red2[li] = acc.y;
-  reduce_rows(li, lane, true);
-  let s = x_scale(li, part);
-  if (lane == 0u) { nmv_store(row, j, li, s); }
+  reduce_rows(li, li % TPR, true);
+  return x_scale(li, part);
+}
+
+fn nmv3_end(li: u32, part: f32, acc: f32) -> f32 {
+  red[li] = acc;
+  reduce_rows(li, li % TPR, false);
+  return x_scale(li, part);
 }
 
 // nmatvec3's sums for weight row `row` against x row j (in red at the row group's lane 0) and the
 // scale they take (workgroup-uniform control flow)
 fn nmv3_sums(row: u32, li: u32, j: u32) -> f32 {
   let part = x_part(li, j * p.k);
-  red[li] = nmv_dot(&W, &W2, &W3, row, li % TPR, j * p.k).x;
-  reduce_rows(li, li % TPR, false);
-  return x_scale(li, part);
+  return nmv3_end(li, part, nmv_dot(&W, &W2, &W3, row, li % TPR, j * p.k).x);
+}
+
+@compute @workgroup_size(WG)
+fn nmatvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
+           @builtin(local_invocation_index) li: u32) {
+  let row = mv_row(wid, nw3, li);
+  let part = x_part(li, wid.z * p.k);
+  let s = nmv_end(li, part, nmv_dot(&W, &W2, &W2, row, li % TPR, wid.z * p.k));
+  if (li % TPR == 0u) { nmv_store(row, wid.z, li, s); }
 }
 
 @compute @workgroup_size(WG)
 fn nmatvec3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
             @builtin(local_invocation_index) li: u32) {
-  let row = (wid.x + wid.y * nw3.x) * (WG / TPR) + li / TPR;
+  let row = mv_row(wid, nw3, li);
   let s = nmv3_sums(row, li, wid.z);
   if (li % TPR == 0u) { nmv3_store(row, wid.z, li, s); }
+}
+
+// ---- the LoRA epilogue: matvec_lora, nmatvec_lora, nmatvec3_lora ----
+// The products above plus an adapter's delta, unmerged: row r of product i gains
+// sum_t LU[j * lu + lu_i + t] * B_i[r, t] (t < lr), where LU holds scale * x A_i^T, written by
+// rms_norm.wgsl's lora_xa before this dispatch, and B_i [rows_i, lr] starts at value lb_i of LB. The
+// lanes of a row share the lr multiply-adds before the row's reduction, so B is read once and
+// the delta costs no dispatch of its own (nor an add).
+const LORA_NONE: u32 = 0xffffffffu;
+
+fn lora_b(i: u32) -> u32 {
+  if (i == 0u) { return p.lb0; }
+  if (i == 1u) { return p.lb1; }
+  return p.lb2;
+}
+
+fn lora_u(i: u32) -> u32 {
+  if (i == 0u) { return p.lu0; }
+  if (i == 1u) { return p.lu1; }
+  return p.lu2;
+}
+
+// this lane's part of row r of product i's delta for x row j
+fn lora_lane(i: u32, r: u32, lane: u32, j: u32) -> f32 {
+  let b = lora_b(i);
+  if (b == LORA_NONE) { return 0.0; }
+  let u = j * p.lu + lora_u(i);
+  let br = b + r * p.lr;
+  var s = 0.0;
+  for (var t = lane; t < p.lr; t = t + TPR) { s = s + LU[u + t] * LB[br + t]; }
+  return s;
+}
+
+// nmv_dot's rows: which product's delta (glu: the first two at the same row)
+fn nmv_lora(row: u32, lane: u32, j: u32) -> vec2<f32> {
+  if ((p.flags & 4u) != 0u) {
+    if (row < p.m) { return vec2<f32>(lora_lane(0u, row, lane, j), lora_lane(1u, row, lane, j)); }
+  } else if (row < p.m) {
+    return vec2<f32>(lora_lane(0u, row, lane, j), 0.0);
+  } else if (row < p.m + p.m2) {
+    return vec2<f32>(lora_lane(1u, row - p.m, lane, j), 0.0);
+  } else if (row < p.m + p.m2 + p.m3) {
+    return vec2<f32>(lora_lane(2u, row - p.m - p.m2, lane, j), 0.0);
+  }
+  return vec2<f32>(0.0);
+}
+
+@compute @workgroup_size(WG)
+fn matvec_lora(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
+               @builtin(local_invocation_index) li: u32) {
+  let row = mv_row(wid, nw3, li);
+  let lane = li % TPR;
+  var acc = 0.0;
+  if (row < p.m) { acc = dot_row(&W, row * p.row_bytes, lane, wid.z * p.k) + lora_lane(0u, row, lane, wid.z); }
+  matvec_end(li, lane, row, wid.z, acc);
+}
+
+@compute @workgroup_size(WG)
+fn nmatvec_lora(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
+                @builtin(local_invocation_index) li: u32) {
+  let row = mv_row(wid, nw3, li);
+  let lane = li % TPR;
+  let part = x_part(li, wid.z * p.k);
+  let s = nmv_end(li, part, nmv_dot(&W, &W2, &W2, row, lane, wid.z * p.k) + nmv_lora(row, lane, wid.z));
+  if (lane == 0u) { nmv_store(row, wid.z, li, s); }
+}
+
+@compute @workgroup_size(WG)
+fn nmatvec3_lora(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
+                 @builtin(local_invocation_index) li: u32) {
+  let row = mv_row(wid, nw3, li);
+  let lane = li % TPR;
+  let part = x_part(li, wid.z * p.k);
+  let s = nmv3_end(li, part, nmv_dot(&W, &W2, &W3, row, lane, wid.z * p.k).x + nmv_lora(row, lane, wid.z).x);
+  if (lane == 0u) { nmv3_store(row, wid.z, li, s); }
 }
 
 // The CPU's 8-bit activation block of QB values of x from base (q8_0: d = f16(amax / 127),

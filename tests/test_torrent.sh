@@ -12,8 +12,6 @@ set -u
 . "$(dirname "$0")/torrent/common.sh"
 torrent_enter_netns "$@"
 torrent_workdir
-now() { date +%s.%N; }
-elapsed() { python3 -c "import sys;print('%.2f'%(float(sys.argv[2])-float(sys.argv[1])))" "$1" "$2"; }
 
 torrent_model src/model
 M=$W/src/model
@@ -34,6 +32,15 @@ cp "$M/model.torrent" peers.torrent
 grep -q "infohash v1 $(sed -n 's/.*"infohash_v1": "\(.*\)".*/\1/p' "$M/torrent.json") " create.out ||
     fail "torrent.json and the tool disagree on the infohash"
 "$T" verify "$M" >/dev/null || fail "the padded model does not verify"
+# `convert --torrent` is convert, then torrent create: the same files, so the same infohash
+ih() { sed -n 's/.*"infohash_v1": "\(.*\)".*/\1/p' "$1"; }
+"$T" convert m.gguf conv/model --shard-mb 2 --torrent --piece-size 16384 $WS --tracker $TR > conv.out 2>&1 ||
+    { cat conv.out; fail "convert --torrent"; }
+[ -n "$(ih conv/model/torrent.json)" ] && [ "$(ih conv/model/torrent.json)" = "$(ih "$M/torrent.json")" ] ||
+    fail "convert --torrent: infohash $(ih conv/model/torrent.json), torrent create: $(ih "$M/torrent.json")"
+"$T" verify conv/model >/dev/null || fail "convert --torrent: the model does not verify"
+"$T" convert m.gguf conv2 --web-seed http://x/conv2/ 2>&1 | grep -q "go with --torrent" || fail "--web-seed without --torrent"
+[ -e conv2 ] && fail "a refused convert wrote its output"
 [ "$("$T" run "$M" --ids "1 2 3" -n 6 --greedy --print-ids 2>/dev/null)" = "$IDS0" ] || fail "padding changed what the model computes"
 grep -q '"infohash_v2"' "$M/torrent.json" || fail "torrent.json has no infohash"
 SHARDS=$(ls "$M/shards" | sed 's/\.bin$//')
@@ -78,14 +85,6 @@ for p in sys.argv[1:]:
 EOF
 PEERS="--peer 127.0.0.1:7002 --peer 127.0.0.1:7003 --peer 127.0.0.1:7004"
 
-# every file under a downloader's shards/ matches its name: nothing corrupt was ever committed
-committed_ok() {
-    for f in "$1"/shards/*.bin; do
-        [ -e "$f" ] || continue
-        h=$(basename "$f" .bin)
-        [ "$(sha256sum "$f" | cut -c1-64)" = "$h" ] || fail "$f is committed but does not match its name"
-    done
-}
 
 # 1. downloader A from the slow mirror alone, killed mid-shard
 t0=$(now)
@@ -116,7 +115,8 @@ grep -q "dropped 127.0.0.1:8103" d.log || fail "the 404-as-200 mirror was not dr
 echo "D (7 mirrors, 5 bad): $(cat d.out)"
 
 # 3. downloader E from the 4 peers alone (no web seeds, no tracker): the corrupt seeder banned
-"$T" torrent pull peers.torrent e --peer 127.0.0.1:7001 $PEERS --stall 30 --timeout 60 --seed 2 > e.out 2> e.log ||
+#    (through `pull --torrent`, the alias of `torrent pull`)
+"$T" pull --torrent peers.torrent e --peer 127.0.0.1:7001 $PEERS --stall 30 --timeout 60 --seed 2 > e.out 2> e.log ||
     { cat e.log; fail "E (peers only)"; }
 "$T" verify e >/dev/null || fail "e does not verify"
 grep -q "banned peer 127.0.0.1:7002" e.log || { cat e.log; fail "the corrupt peer was not banned"; }

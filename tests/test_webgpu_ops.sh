@@ -23,6 +23,7 @@ DP_TUNE=act_quant=0,matvec_sg=1 DP_KINDS=fused node "$ROOT/tests/webgpu/run_ops.
 # the CPU's activation blocks, so the CPU op's tight tolerance holds
 DP_TUNE=matvec_i8=1 DP_KINDS=matmul,fused node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
 # and their row sums by subgroup shuffles (kernels weights_<t>_sg, weights_<t>_i8_sg): SwiftShader's
-# subgroups of 4 take the path for rows wider than a subgroup
+# subgroups of 4 take the path for rows wider than a subgroup; the LoRA epilogue (_lora entries)
+# with 4 lanes per row, fewer than the ranks
 DP_TUNE=matvec_sg=1,matvec_i8=0 DP_KINDS=matmul,fused node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
-DP_TUNE=matvec_sg=1,matvec_i8=1,matvec_tpr=4 DP_KINDS=matmul,fused exec node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm"
+DP_TUNE=matvec_sg=1,matvec_i8=1,matvec_tpr=4 DP_KINDS=matmul,fused,lora exec node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm"

@@ -3,7 +3,7 @@
 # `node web/doppler.mjs eval` logits against the reference (max |diff| <= 2e-3, f32) and
 # `run --greedy` against the reference greedy ids; models and contexts interleaved on one shared
 # backend (tests/webgpu/shared_backend.mjs); dispatches per decoded token against the recorded
-# numbers (tests/webgpu/dispatch_count.mjs); then the quantized GGUF fixtures (q4_k_m,
+# numbers, with and without a LoRA fixture (tests/webgpu/dispatch_count.mjs); then the quantized GGUF fixtures (q4_k_m,
 # q6_k, q8_0) against the CPU backend on the same file (tests/webgpu/quant_parity.mjs); and
 # `doppler run --backend webgpu` (the native tool delegating to web/doppler.mjs).
 # Models are converted with the native tool.
@@ -30,7 +30,15 @@ rc=$?
 [ $rc = 0 ] || exit $rc
 # models and contexts interleaved on one shared backend: the same as each alone
 DP_WASM="$W/dist/doppler.wasm" node "$ROOT/tests/webgpu/shared_backend.mjs" "$TMP/models" || exit 1
-# GPU commands per decoded token as recorded (tests/webgpu/dispatches.json): lost fusion fails
+# GPU commands per decoded token as recorded (tests/webgpu/dispatches.json): lost fusion fails;
+# with the LoRA fixtures (adapter_a) too, where they are: an adapter's extra dispatches
+LORA=$SHARED/fixtures/lora
+for m in llama gemma3 qwen3 mixtral; do
+    rm -rf "$TMP/models/$m-lora"
+    [ -d "$LORA/$m/adapter_a" ] || continue
+    "$TOOL" convert "$LORA/$m/adapter_a" "$TMP/models/$m-lora" --base "$TMP/models/$m" >/dev/null ||
+        { echo "convert $m adapter_a failed"; exit 1; }
+done
 DP_WASM="$W/dist/doppler.wasm" node "$ROOT/tests/webgpu/dispatch_count.mjs" "$TMP/models" || exit 1
 # the native tool's --backend webgpu hands the command to web/doppler.mjs: same ids as the CPU
 ids="1 5 77 300 12 9"

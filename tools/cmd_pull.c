@@ -1,6 +1,7 @@
 /* cmd_pull.c — `doppler pull <url> [<url>...] <dir>`: a model from HTTP mirrors and peers (each URL
  * a folder holding manifest.json and shards/<sha256>.bin, e.g. `doppler serve --shards`) into dir,
- * every file checked against the manifest before it takes its name (src/store/store.h). */
+ * every file checked against the manifest before it takes its name (src/store/store.h).
+ * `pull --torrent <file.torrent|magnet> <dir> ...` is `torrent pull` (docs/TORRENT.md). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +12,28 @@
 
 static const char USAGE[] =
     "pull <url> [<url>...] <dir> [--id MODEL_ID] [--jobs N] [--per-source N] [--stall SECONDS]\n"
-    "            [--connect-timeout MS] [--strikes N] [--quiet]";
+    "            [--connect-timeout MS] [--strikes N] [--quiet]\n"
+    "       pull --torrent <file.torrent|magnet> <dir> [--shard SHA256]... [--peer IP:PORT]... [--timeout S]\n"
+    "            [--stall S] [--seed S] [--listen IP:PORT]   (BitTorrent: as `torrent pull`)";
 
 int cmd_pull(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--torrent")) continue;
+        /* `torrent pull` with the same arguments, --torrent left out */
+        char **targv = malloc((size_t)argc * sizeof *targv);
+        if (!targv) {
+            fprintf(stderr, "doppler pull: out of memory\n");
+            return 1;
+        }
+        int n = 0;
+        static char verb[] = "pull --torrent";
+        targv[n++] = verb;
+        for (int j = 1; j < argc; j++)
+            if (j != i) targv[n++] = argv[j];
+        int rc = cmd_torrent_pull(n, targv);
+        free(targv);
+        return rc;
+    }
     const char *id = NULL, *pos[65];
     int n = 0;
     long jobs = 8, per = 2, stall = 10, connect = 5000, strikes = 3;

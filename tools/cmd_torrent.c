@@ -17,17 +17,35 @@
 
 #ifndef DP_HAVE_TORRENT
 
+bool torrent_missing(const char *cmd) {
+    fprintf(stderr, "doppler %s: this build has no BitTorrent support "
+                    "(apt-get install libtorrent-rasterbar-dev, then rebuild)\n", cmd);
+    return true;
+}
 int cmd_torrent(int argc, char **argv) {
     (void)argc;
     (void)argv;
-    fprintf(stderr, "doppler torrent: this build has no BitTorrent support "
-                    "(apt-get install libtorrent-rasterbar-dev, then rebuild)\n");
+    torrent_missing("torrent");
     return 1;
+}
+int cmd_torrent_create(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    torrent_missing("torrent");
+    return 1;
+}
+int cmd_torrent_pull(int argc, char **argv) {
+    return cmd_torrent_create(argc, argv);
 }
 
 #else
 
 #include "store/torrent.h"
+
+bool torrent_missing(const char *cmd) {
+    (void)cmd;
+    return false;
+}
 
 static volatile sig_atomic_t g_stop;
 static void on_signal(int sig) {
@@ -78,7 +96,7 @@ static void catch_signals(void) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
-static int t_create(int argc, char **argv) {
+int cmd_torrent_create(int argc, char **argv) {
     dp_torrent_create_opts o = {0};
     strs seeds = {0}, trackers = {0};
     const char *dir = NULL;
@@ -150,7 +168,7 @@ out:
     return rc;
 }
 
-static int t_pull(int argc, char **argv) {
+int cmd_torrent_pull(int argc, char **argv) {
     dp_torrent_pull_opts o = {0};
     strs peers = {0}, shards = {0};
     const char *src = NULL, *dir = NULL;
@@ -201,9 +219,9 @@ out:
 }
 
 int cmd_torrent(int argc, char **argv) {
-    if (argc >= 2 && !strcmp(argv[1], "create")) return t_create(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "create")) return cmd_torrent_create(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "seed")) return t_seed(argc - 1, argv + 1);
-    if (argc >= 2 && !strcmp(argv[1], "pull")) return t_pull(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "pull")) return cmd_torrent_pull(argc - 1, argv + 1);
     return cli_usage(TORRENT_USAGE);
 }
 

@@ -20,7 +20,7 @@ typedef struct command {
 
 static const command COMMANDS[] = {
     {"synth", cmd_synth, "synth --family F --shape NAME|--config FILE <out-dir>   random-weight model"},
-    {"convert", cmd_convert, "convert <hf-dir|file.gguf> <out-dir> [--dtype f32|f16|bf16] [--quant q4_k_m|q8_0|f16]"},
+    {"convert", cmd_convert, "convert <hf-dir|file.gguf> <out-dir> [--dtype f32|f16|bf16] [--quant q4_k_m|q8_0|f16] [--torrent [--web-seed URL]...]"},
     {"eval", cmd_eval, "eval <model> --ids-file F --logits OUT   one forward pass, raw f32 logits"},
     {"run", cmd_run, "run <model> (--ids \"1 2 3\" | --prompt TEXT) [-n N] [--greedy] [--print-ids]"},
     {"chat", cmd_chat, "chat <model>   interactive chat on standard input"},
@@ -29,7 +29,8 @@ static const command COMMANDS[] = {
     {"bench", cmd_bench, "bench <model> [-p 512] [-n 128] [-t threads] [-r reps] [--seqs N] [--json]"},
     {"tokenize", cmd_tokenize, "tokenize <source> [--special]   text on stdin -> ids"},
     {"detokenize", cmd_detokenize, "detokenize <source>   ids on stdin -> text"},
-    {"pull", cmd_pull, "pull <url> [<url>...] <dir> [--id ID] [--quiet]   a model from HTTP mirrors/peers, every file verified"},
+    {"pull", cmd_pull, "pull <url> [<url>...] <dir> [--id ID] [--quiet]   a model from HTTP mirrors/peers, every file verified;\n"
+              "    pull --torrent <file.torrent|magnet> <dir>   the same over BitTorrent (= torrent pull)"},
     {"verify", cmd_verify, "verify <model>   check every shard's SHA-256"},
     {"info", cmd_info, "info <model>   print the model description"},
     {"kernels", cmd_kernels, "kernels list|show|verify|gate   the WebGPU kernel registry (docs/KERNELS.md)"},

@@ -530,8 +530,8 @@ async function cmdBench(argv, o) {
         : (os.cpus()[0]?.model ?? 'unknown cpu');
       const nthreads = threads > 0 ? threads : 1;
       // dispatches per generated token: measured over a separate short run of single steps
-      let perTok = null;
-      if (o.backend === 'webgpu' && nG > 0) {
+      let perTok = null, perTokLora = null;
+      const countStep = async () => {
         c.reset();
         await c.eval([1 % vocab], { wait: false });
         await c.sample(greedy);
@@ -539,8 +539,16 @@ async function cmdBench(argv, o) {
         await c.eval([1 % vocab], { wait: false });
         await c.sample(greedy);
         const b = m.gpuStats();
-        perTok = { dispatches: b.dispatches - a.dispatches, submits: b.submits - a.submits, copies: b.copies - a.copies,
-                   crossings: eng.gpu.stats.crossings - xa };
+        return { dispatches: b.dispatches - a.dispatches, submits: b.submits - a.submits, copies: b.copies - a.copies,
+                 crossings: eng.gpu.stats.crossings - xa };
+      };
+      if (o.backend === 'webgpu' && nG > 0) {
+        perTok = await countStep();
+        if (ad) {   // and with the adapter
+          c.setAdapter(ad, lora.scale);
+          perTokLora = await countStep();
+          c.setAdapter(null);
+        }
       }
       if (json) {
         let j = `{"model":"${model}",${cfg !== null ? `"config":"${cfg}",` : ''}"family":"${m.family}","dtype":"${m.dtype}","params_b":${paramsB.toFixed(3)},"size_gib":${gib.toFixed(3)},` +
@@ -553,6 +561,7 @@ async function cmdBench(argv, o) {
           j += `,"lora":{"dir":"${lora.dir}","scale":${lora.scale}`;
           if (nP > 0) j += `,"pp":{"n":${nP},"tps_mean":${lsp.mean.toFixed(3)},"tps_sd":${lsp.sd.toFixed(3)},"cost_pct":${cost(sp.mean, lsp.mean).toFixed(2)}}`;
           if (nG > 0) j += `,"tg":{"n":${nG},"tps_mean":${lsg.mean.toFixed(3)},"tps_sd":${lsg.sd.toFixed(3)},"cost_pct":${cost(sg.mean, lsg.mean).toFixed(2)}}`;
+          if (perTokLora) j += `,"per_token":{"dispatches":${perTokLora.dispatches},"submits":${perTokLora.submits},"copies":${perTokLora.copies},"host_calls":${perTokLora.crossings}}`;
           j += '}';
         }
         if (prof) j += `,"profile":[${prof.map((r) => `{"kernel":"${r.name}","calls":${r.calls},"ms_per_token":${r.ms_per_token.toFixed(4)},"us_per_call":${r.us_per_call.toFixed(2)}}`).join(',')}]`;
@@ -570,6 +579,7 @@ async function cmdBench(argv, o) {
         if (ad && nG > 0) out(`lora cost per generated token: ${cost(sg.mean, lsg.mean) >= 0 ? '+' : ''}${cost(sg.mean, lsg.mean).toFixed(1)} % time\n`);
         if (ad && nP > 0) out(`lora cost per prompt token: ${cost(sp.mean, lsp.mean) >= 0 ? '+' : ''}${cost(sp.mean, lsp.mean).toFixed(1)} % time\n`);
         if (perTok) out(`per token: ${perTok.dispatches} dispatches, ${perTok.submits} submits, ${perTok.copies} copies, ${perTok.crossings} calls into the host\n`);
+        if (perTokLora) out(`per token +lora: ${perTokLora.dispatches} dispatches, ${perTokLora.submits} submits, ${perTokLora.copies} copies, ${perTokLora.crossings} calls into the host\n`);
         if (nG > 0) out(`tg weight bandwidth: ${(m.weightBytes * sg.mean / 1e9).toFixed(1)} GB/s (weights read once per token)\n` +
                         `tg per token: ${hostMs.toFixed(3)} ms recording in the module, ${waitMs.toFixed(3)} ms awaiting the GPU\n`);
         if (prof) {

@@ -76,7 +76,7 @@ class WorkerEngine {
     this.chat = { completions: { create: (req) => this.create(req) } };
     worker.onmessage = ({ data: m }) => {
       if (m.op === 'progress') { onProgress?.(m.p); return; }
-      if (m.op === 'loaded') { this.loading?.resolve(m.info); this.loading = null; return; }
+      if (m.op === 'loaded') { onProgress?.({ phase: 'ready', loaded: 1, total: 1, text: 'Ready' }); this.loading?.resolve(m.info); this.loading = null; return; }
       if (m.op === 'lost') { this.lost = toError(m.error); onDeviceLost?.(this.lost); return; }
       if (m.op === 'error' && m.id == null) { this.loading?.reject(toError(m.error)); this.loading = null; return; }
       const p = this.pending.get(m.id);

@@ -13,6 +13,17 @@
 // drops a mirror for good after one bad piece (it is the only sender of what it returns).
 // The mirrors listed in the .torrent (url-list) are removed so WebTorrent does not open its own.
 //
+// WebRTC peers: WebTorrent re-downloads a piece that fails its SHA-1 but never says who sent it.
+// Every wire's 'piece' events say which peer sent which block; a failed piece whose blocks came
+// from one peer bans that peer at once (wire destroyed, peer id refused from then on); when
+// several sent blocks, their blocks are kept until the piece verifies and whoever sent bytes that
+// differ from the verified piece is banned (libtorrent's smart ban, block by block).
+//
+// Resume: WebTorrent's own piece store (OPFS, a file per piece, under '<name> - <infohash>') is
+// hashed piece by piece when the torrent is added, so a tab closed or killed mid-shard starts
+// again from the pieces it had; shards already committed under <opfsPath>/shards are re-hashed
+// and not fetched again.
+//
 // Commit: a finished file is read back, its SHA-256 checked against its name (shards) or the
 // manifest (tokenizer files), then written to OPFS as <dir>/.part-<name> and moved to its name.
 // With no peer answering, the mirrors alone finish the download: that is the plain-HTTP fallback.
@@ -47,7 +58,7 @@ export function withoutUrlList(bytes) {
 }
 
 // ---- our web-seed connection: a subclass of WebTorrent's own, with httpRequest replaced ----
-function webSeedClass(WebConn, stats, log) {
+function webSeedClass(WebConn, stats, log, account) {
   return class StrictWebConn extends WebConn {
     constructor(modelUrl, torrent) {
       super(modelUrl, torrent);
@@ -99,6 +110,7 @@ function webSeedClass(WebConn, stats, log) {
       const sha1 = hex(await crypto.subtle.digest('SHA-1', out));
       if (sha1 !== t._hashes[index]) throw Object.assign(new Error(`piece ${index} failed its hash`), { bad: true });
       stats.fromMirrors += len;
+      account(p0, len);
       return out;
     }
     httpRequest(index, offset, length, cb) {
@@ -119,11 +131,87 @@ function webSeedClass(WebConn, stats, log) {
   };
 }
 
+// ---- WebRTC peers that send bad pieces: found block by block, banned by peer id ----
+// (exported for tests/torrent/judge_test.mjs; fetchModelTorrent calls it on its torrent)
+const peerName = (w) => `${w.peerId ? w.peerId.slice(0, 16) : '?'}@${w.remoteAddress || '?'}`;
+export function judgePeers(torrent, stats, log, account) {
+  const sent = new Map();      // piece index -> [{wire, offset, buf}] since the piece was last reset
+  const suspects = new Map();  // piece index -> the blocks of its failed attempts (several senders)
+  const bannedIds = new Set();
+  const drop = (wire) => {
+    for (const [id, peer] of torrent._peers || []) if (peer.wire === wire) torrent.removePeer(id);
+    wire.destroy();
+  };
+  const ban = (wire, why) => {
+    if (bannedIds.has(wire.peerId)) return drop(wire);
+    bannedIds.add(wire.peerId);
+    stats.banned.push({ peer: wire.peerId, addr: wire.remoteAddress || null, why });
+    log(`banned peer ${peerName(wire)}: ${why}`);
+    drop(wire);
+  };
+  // a banned peer id is refused when the tracker offers it again
+  const addPeer = torrent.addPeer.bind(torrent);
+  torrent.addPeer = (peer, source) => {
+    if (peer && typeof peer === 'object' && bannedIds.has(peer.id)) { peer.destroy?.(); return false; }
+    return addPeer(peer, source);
+  };
+  torrent.on('wire', (wire) => {
+    if (wire.type === 'webSeed') return;  // ours: every piece checked before WebTorrent sees it
+    if (bannedIds.has(wire.peerId)) return drop(wire);
+    wire.on('piece', (index, offset, buf) => {
+      account(index * torrent.pieceLength + offset, buf.length);
+      if (torrent.bitfield?.get(index)) return;
+      let l = sent.get(index);
+      if (!l) sent.set(index, (l = []));
+      l.push({ wire, offset, buf });
+    });
+  });
+  // WebTorrent 3 (torrent.js, _request's onChunk) reports a piece that failed its SHA-1 only as
+  // this warning; judge_test.mjs pins the text
+  torrent.on('warning', (e) => {
+    const m = /^Piece (\d+) failed verification/.exec(e?.message || '');
+    if (!m) return;
+    const index = Number(m[1]);
+    stats.hashFailures++;
+    const blocks = sent.get(index) || [];
+    sent.delete(index);
+    const senders = new Set(blocks.map((b) => b.wire));
+    if (senders.size === 1) return ban([...senders][0], `piece ${index} failed its SHA-1 (all of it from this peer)`);
+    if (senders.size) suspects.set(index, [...(suspects.get(index) || []), ...blocks]);
+  });
+  torrent.on('verified', (index) => {
+    sent.delete(index);
+    const blocks = suspects.get(index);
+    if (!blocks) return;
+    suspects.delete(index);
+    torrent.store.get(index, (err, good) => {
+      if (err) return log(`torrent: piece ${index} verified but unreadable: ${err.message}`);
+      for (const b of blocks) {
+        const want = good.subarray(b.offset, b.offset + b.buf.length);
+        if (want.length !== b.buf.length || want.some((x, i) => x !== b.buf[i]))
+          ban(b.wire, `sent a wrong block of piece ${index} at ${b.offset} (the piece failed its SHA-1 with blocks of several peers)`);
+      }
+    });
+  });
+}
+
 // ---- OPFS: <dir>/<name>, written under a temporary name and moved when complete ----
 async function opfsDir(path) {
   let d = await navigator.storage.getDirectory();
   for (const part of path.split('/').filter(Boolean)) d = await d.getDirectoryHandle(part, { create: true });
   return d;
+}
+// the shards committed before that still hash to their names (a bad one, and a .part left by a
+// killed tab, are removed)
+async function opfsKeptShards(shardDir) {
+  const kept = new Set();
+  for await (const [name, h] of shardDir.entries()) {
+    const m = /^([0-9a-f]{64})\.bin$/.exec(name);
+    if (m && h.kind === 'file' && hex(await crypto.subtle.digest('SHA-256', await (await h.getFile()).arrayBuffer())) === m[1])
+      kept.add(m[1]);
+    else await shardDir.removeEntry(name).catch(() => {});
+  }
+  return kept;
 }
 async function opfsCommit(dir, name, bytes) {
   const tmp = await dir.getFileHandle('.part-' + name, { create: true });
@@ -135,20 +223,34 @@ async function opfsCommit(dir, name, bytes) {
 
 // Fetch the model of `torrent` (the .torrent's bytes) into OPFS <opfsPath>/: manifest.json,
 // tokenizer files, shards/<sha256>.bin (all, or the `shards` named). Resolves with stats
-// {seconds, fromMirrors, fromPeers, peers, banned: [{url, why}], committed: [names]}; rejects
-// after timeoutMs. Keeps seeding (other tabs) until the returned `client` is destroyed.
+// {seconds, fromMirrors, fromPeers, peers, banned: [{url, why} | {peer, addr, why}], hashFailures,
+// resumed (bytes of verified pieces found in WebTorrent's store at start), kept (shards already
+// committed, re-hashed, not fetched), fetchedByFile {path: bytes received}, committed: [names]};
+// rejects after timeoutMs. Keeps seeding (other tabs) until the returned `client` is destroyed.
+// o.onTorrent(torrent), when given, is called once the torrent is added (progress, tests).
 export async function fetchModelTorrent(WebTorrent, o) {
   const t0 = performance.now();
   const log = o.log || ((s) => console.log(s));
-  const stats = { fromMirrors: 0, fromPeers: 0, peers: 0, banned: [], committed: [] };
+  const stats = { fromMirrors: 0, fromPeers: 0, peers: 0, banned: [], hashFailures: 0, resumed: 0, kept: [],
+                  fetchedByFile: {}, committed: [] };
   const client = new WebTorrent({ dht: false, lsd: false, utp: false, tracker: { rtcConfig: { iceServers: [] } } });
   const dir = await opfsDir(o.opfsPath || 'model');
   const shardDir = await dir.getDirectoryHandle('shards', { create: true });
   const bytes = withoutUrlList(o.torrent);
+  const keptNames = await opfsKeptShards(shardDir);
   return await new Promise((resolve, reject) => {
     const timer = setTimeout(() => { stop(); reject(new Error(`torrent: not done after ${o.timeoutMs / 1000} s`)); }, o.timeoutMs || 120000);
     client.on('error', (e) => { clearTimeout(timer); reject(e); });
     const torrent = client.add(bytes, { announce: o.trackers || [], store: undefined });
+    o.onTorrent?.(torrent);
+    // bytes received, by file (a piece of a padded shard lies in one file; the small files share)
+    const account = (off, len) => {
+      for (const f of torrent.files || []) {
+        const n = Math.min(off + len, f.offset + f.length) - Math.max(off, f.offset);
+        if (n > 0) stats.fetchedByFile[f.path] = (stats.fetchedByFile[f.path] || 0) + n;
+      }
+    };
+    judgePeers(torrent, stats, log, account);
     torrent.on('wire', (wire) => {
       if (wire.type === 'webSeed') return;  // the mirrors: counted by fromMirrors
       stats.peers++;
@@ -168,7 +270,7 @@ export async function fetchModelTorrent(WebTorrent, o) {
       torrent.addWebSeed(probe);
       const WebConn = torrent._peers.get(probe).conn.constructor;
       torrent.removePeer(probe);
-      const Strict = webSeedClass(WebConn, stats, log);
+      const Strict = webSeedClass(WebConn, stats, log, account);
       for (const m of o.mirrors || []) torrent.addWebSeed(new Strict(m, torrent));
     });
     torrent.on('ready', async () => {
@@ -179,10 +281,17 @@ export async function fetchModelTorrent(WebTorrent, o) {
         const m = /^shards\/([0-9a-f]{64})\.bin$/.exec(rel);
         return !m || !o.shards || o.shards.includes(m[1]);
       };
-      const files = torrent.files.filter(want);
-      // deselect only shards not asked for (whole pieces); a pad file shares its pieces with
-      // the manifest or a tokenizer file, and deselecting it would drop those pieces too
-      for (const f of torrent.files) if (!want(f) && !/(^|\/)\.pad\//.test(f.path)) f.deselect();
+      // resume: what WebTorrent found verified in its store, and shards committed before
+      for (let i = 0; i < torrent.pieces.length; i++)
+        if (torrent.bitfield.get(i)) stats.resumed += i === torrent.pieces.length - 1 ? torrent.lastPieceLength : torrent.pieceLength;
+      const kept = new Set(torrent.files.filter((f) => want(f) && keptNames.has(/shards\/([0-9a-f]{64})\.bin$/.exec(f.path)?.[1])));
+      const files = torrent.files.filter((f) => want(f) && !kept.has(f));
+      // deselect only shards not asked for or kept (whole pieces); a pad file shares its pieces
+      // with the manifest or a tokenizer file, and deselecting it would drop those pieces too
+      for (const f of torrent.files) if ((!want(f) || kept.has(f)) && !/(^|\/)\.pad\//.test(f.path)) f.deselect();
+      for (const f of kept) stats.kept.push(f.path.slice(root.length)), stats.committed.push(f.path.slice(root.length));
+      if (stats.resumed || kept.size)
+        log(`torrent: resuming: ${(stats.resumed / 1048576).toFixed(2)} MiB of verified pieces in the piece store, ${kept.size} shards committed before`);
       let manifest = null;
       const commit = async (f) => {
         const rel = f.path.slice(root.length);

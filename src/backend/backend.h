@@ -91,6 +91,26 @@ typedef struct dp_expert_src {
     void (*prefetch)(void *ud, int layer, int expert);
 } dp_expert_src;
 
+/* The products of one input with a LoRA adapter, unmerged (lora_linear): the forward pass's
+ * group of projections (q/k/v, gate/up, o, down) when the context's adapter touches one of them. */
+typedef struct dp_lora_linear {
+    dp_tensor *h;                       /* with norm_w: rms_norm(x) [n, d], which the products read */
+    const dp_tensor *x, *norm_w;        /* norm_w NULL: no norm, the products read x */
+    int n, d;                           /* rows of x, values per row */
+    float eps;
+    bool plus_one;
+    dp_tensor *const *outs;             /* [count] outs[i] [n, ws[i]->ne[1]] */
+    const dp_tensor *const *ws;         /* [count] */
+    int count;                          /* 1..3 */
+    bool accumulate;                    /* outs[i] += (only without norm_w) */
+    const dp_act *glu;                  /* count 2: glu(outs[0] <- outs[0], outs[1]) at the end */
+    /* the adapter: for each i with a[i] (NULL: product i not adapted), a[i] f32 [r, d] and b[i]
+       f32 [ws[i]->ne[1], r], all of the same rank r */
+    const dp_tensor *a[3], *b[3];
+    dp_tensor *tmp;                     /* f32 scratch of at least n * count * r values */
+    float scale;
+} dp_lora_linear;
+
 typedef struct dp_backend dp_backend;
 
 typedef struct dp_backend_i {
@@ -208,6 +228,13 @@ typedef struct dp_backend_i {
     void (*norm_qkv_rope)(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp_tensor *w, int n,
                           int d, float eps, bool plus_one, const dp_tensor *const *ws,
                           const dp_qkv_args *a, bool keep_h);
+    /* [rms_norm(h <- x; norm_w) [n, d]], outs[i] = in @ ws[i]^T (+ outs[i] with accumulate) for
+       i < count (in: h with norm_w, else x), lora(outs[i] <- in, a[i], b[i], tmp, n, scale) for
+       each adapted i, then with glu: glu(outs[0] <- outs[0], outs[1]; *glu) (count 2).
+       Returns false, recording nothing, where the backend has no fused form for these operands
+       (the caller then issues the sequence, fused.c); true once recorded (a failure then is
+       sticky as for any op). */
+    bool (*lora_linear)(dp_backend *b, const dp_lora_linear *a);
 } dp_backend_i;
 
 struct dp_backend {

@@ -57,16 +57,47 @@ static dp_status check_tensors(const dp_adapter *ad, const dp_rdrr *r, dp_error 
     return st;
 }
 
+/* Every A and B of a layer goes into one tensor, the layer's pool, each at a 256-byte boundary
+ * (a view: the pool's handle, its own offset), so that a backend can bind all the deltas of a
+ * fused shape at once (backend.h, lora_linear). */
 static dp_status load_tensors(dp_adapter *ad, dp_rdrr *r, dp_error *e) {
-    for (size_t i = 0; i < dp_rdrr_n_tensors(r); i++) {
-        const dp_rdrr_tensor *t = dp_rdrr_tensor_at(r, i);
-        int l;
-        dp_wrole role;
-        bool is_b;
-        dp_lora_parse_name(t->name, &l, &role, &is_b); /* checked by check_tensors */
-        dp_lora_w *w = &ad->w[(size_t)l * DP_W_LAYER_COUNT + (size_t)role];
-        dp_status st = dp_tensor_upload(ad->m->be, r, t, is_b ? &w->b : &w->a, false, e);
-        if (st != DP_OK) return st;
+    dp_backend *be = ad->m->be;
+    const int n_layers = ad->m->d.n_layers;
+    ad->pool = dp_calloc((size_t)n_layers, sizeof *ad->pool);
+    if (!ad->pool) return dp_err_set(e, DP_ERR_NOMEM, "adapter: out of memory");
+    for (int pass = 0; pass < 2; pass++) { /* 0: places and pool sizes; 1: views, bytes */
+        for (size_t i = 0; i < dp_rdrr_n_tensors(r); i++) {
+            const dp_rdrr_tensor *rt = dp_rdrr_tensor_at(r, i);
+            int l;
+            dp_wrole role;
+            bool is_b;
+            dp_lora_parse_name(rt->name, &l, &role, &is_b); /* checked by check_tensors */
+            dp_lora_w *w = &ad->w[(size_t)l * DP_W_LAYER_COUNT + (size_t)role];
+            dp_tensor *t = is_b ? &w->b : &w->a, *pool = &ad->pool[l];
+            if (pass == 0) {
+                *t = (dp_tensor){rt->dtype, {(int64_t)rt->ne[0], (int64_t)rt->ne[1]}, rt->size, NULL, 0, pool->nbytes, 0};
+                pool->nbytes += (rt->size + 255u) & ~(uint64_t)255u;
+                continue;
+            }
+            t->handle = pool->handle;
+            if (pool->data) t->data = (char *)pool->data + t->offset;
+            t->offset += pool->offset;
+            dp_status st = dp_tensor_fill(be, r, rt, t, e);
+            if (st != DP_OK) return st;
+        }
+        for (int l = 0; pass == 0 && l < n_layers; l++) {
+            dp_tensor *pool = &ad->pool[l];
+            if (!pool->nbytes) continue;
+            pool->dtype = DP_DTYPE_F32;
+            pool->ne[0] = (int64_t)(pool->nbytes / 4u);
+            pool->ne[1] = 1;
+            dp_status st = be->i->tensor_alloc(be, pool, e);
+            if (st != DP_OK) {
+                pool->nbytes = 0; /* nothing to free */
+                dp_err_prefix(e, "adapter: layer %d", l);
+                return st;
+            }
+        }
     }
     return DP_OK;
 }
@@ -109,10 +140,9 @@ dp_status dp_adapter_load(dp_model *m, const char *dir, dp_adapter **out, dp_err
 void dp_adapter_free(dp_adapter *a) {
     if (!a) return;
     dp_backend *be = a->m->be;
-    for (size_t i = 0; a->w && i < (size_t)a->m->d.n_layers * DP_W_LAYER_COUNT; i++) {
-        be->i->tensor_free(be, &a->w[i].a);
-        be->i->tensor_free(be, &a->w[i].b);
-    }
+    for (int l = 0; a->pool && l < a->m->d.n_layers; l++)
+        if (a->pool[l].nbytes) be->i->tensor_free(be, &a->pool[l]); /* w's tensors are views into these */
+    dp_free(a->pool);
     dp_free(a->w);
     dp_free(a);
 }
@@ -121,8 +151,9 @@ int32_t dp_adapter_rank(const dp_adapter *a) { return a ? a->desc.rank : 0; }
 float dp_adapter_scale(const dp_adapter *a) { return a ? a->scale : 0.0f; }
 
 dp_status dp_lora_scratch_grow(dp_backend *be, dp_tensor *tmp, int rank, int rows, dp_error *e) {
-    if (tmp->ne[0] >= rank && tmp->ne[1] >= rows) return DP_OK;
-    dp_tensor t = {DP_DTYPE_F32, {rank, rows}, (uint64_t)rank * (uint64_t)rows * 4u, NULL, 0, 0, 0};
+    int64_t per_row = 3 * (int64_t)rank; /* up to three products share an input (dp_lora_linear) */
+    if (tmp->ne[0] >= per_row && tmp->ne[1] >= rows) return DP_OK;
+    dp_tensor t = {DP_DTYPE_F32, {per_row, rows}, (uint64_t)per_row * (uint64_t)rows * 4u, NULL, 0, 0, 0};
     dp_status st = be->i->tensor_alloc(be, &t, e);
     if (st != DP_OK) {
         dp_err_prefix(e, "adapter scratch");

@@ -36,9 +36,10 @@ typedef struct {
 /* Every projection of the pass goes through here: [h = norm(x)], outs[i] = h W_i (+ outs[i] when
  * accumulate), W_i the layer's weight of role roles[i] (layer -1: the output head), [glu(outs[0],
  * outs[1])]; the pass's adapter (dp_ctx_set_adapter; every sequence of a pass has the same one,
- * batch.c) adds s (h A_i) B_i to each projection it holds. A group the adapter does not touch
- * is one fused shape (fused.h), so the dispatches without an adapter are those of the fused
- * pass; an adapted group is the norm + products, the deltas, then the GLU. */
+ * batch.c) adds s (h A_i) B_i to each projection it holds. Each group is one fused shape
+ * (fused.h): norm_matmul where the adapter touches none of its projections, so the dispatches
+ * without an adapter are those of the fused pass; else lora_linear, the same products with the
+ * deltas (which writes h: the deltas read it). */
 /* The weights of a group (ws) and the adapter's deltas for them (dw); whether it has any. */
 static bool group_weights(const dp_pass *p, int l, const dp_wrole *roles, int count, const dp_tensor **ws,
                           const dp_lora_w **dw) {
@@ -59,18 +60,35 @@ static void linear(const dp_pass *p, int l, const dp_wrole *roles, dp_tensor *co
     const dp_ctx *c = p->seqs[0];
     const dp_tensor *ws[3];
     const dp_lora_w *dw[3];
-    const bool adapted = group_weights(p, l, roles, count, ws, dw);
-    if (nm) {
-        dp_fused_norm_matmul(be, nm->h, nm->x, nm->w, p->n, d->hidden, d->norm_eps, d->norm_plus_one, outs,
-                             ws, count, adapted ? NULL : glu, nm->keep || adapted); /* the deltas read h */
-        x = nm->h;
-    } else {
-        for (int i = 0; i < count; i++) OP(matmul, outs[i], x, ws[i], p->n, accumulate);
+    if (!group_weights(p, l, roles, count, ws, dw)) {
+        if (nm)
+            dp_fused_norm_matmul(be, nm->h, nm->x, nm->w, p->n, d->hidden, d->norm_eps, d->norm_plus_one, outs, ws,
+                                 count, glu, nm->keep);
+        else
+            for (int i = 0; i < count; i++) OP(matmul, outs[i], x, ws[i], p->n, accumulate);
+        return;
     }
-    if (!adapted) return;
+    dp_lora_linear la = {0};
     for (int i = 0; i < count; i++)
-        if (dw[i]) OP(lora, outs[i], x, &dw[i]->a, &dw[i]->b, &p->s->lora, p->n, c->lora_scale);
-    if (glu && count == 2) OP(glu, outs[0], outs[0], outs[1], p->n, (int)ws[0]->ne[1], *glu);
+        if (dw[i]) {
+            la.a[i] = &dw[i]->a;
+            la.b[i] = &dw[i]->b;
+        }
+    la.h = nm ? nm->h : NULL;
+    la.x = nm ? nm->x : x;
+    la.norm_w = nm ? nm->w : NULL;
+    la.n = p->n;
+    la.d = nm ? d->hidden : (int)ws[0]->ne[0];
+    la.eps = d->norm_eps;
+    la.plus_one = d->norm_plus_one;
+    la.outs = outs;
+    la.ws = ws;
+    la.count = count;
+    la.accumulate = accumulate;
+    la.glu = glu;
+    la.tmp = &p->s->lora;
+    la.scale = c->lora_scale;
+    dp_fused_lora_linear(be, &la);
 }
 
 static const dp_wrole QKV[3] = {DP_W_Q, DP_W_K, DP_W_V}, GATE_UP[2] = {DP_W_GATE, DP_W_UP},
@@ -103,7 +121,7 @@ static void attention_block(const dp_pass *p, int l) {
                           d->norm_eps, d->norm_plus_one, &s->pos, freqs, n, ra, ra,
                           &sc->k_cache[l], &sc->v_cache[l], (int64_t)sc->pos * kv_dim};
         qa.rk.n_head = d->n_kv_head;
-        if (adapted) {
+        if (adapted) { /* lora_linear, then the ropes and cache writes apart */
             linear(p, l, QKV, qkv, &s->h, 3, false, &nq, NULL);
             dp_fused_rope_qk_kv(be, &qa);
         } else {

@@ -56,3 +56,18 @@ void dp_fused_norm_qkv_rope(dp_backend *be, dp_tensor *h, const dp_tensor *x, co
     dp_fused_norm_matmul(be, h, x, w, n, d, eps, plus_one, outs, ws, 3, NULL, keep_h);
     dp_fused_rope_qk_kv(be, a);
 }
+
+void dp_fused_lora_linear(dp_backend *be, const dp_lora_linear *a) {
+    if (be->i->lora_linear && be->i->lora_linear(be, a)) return;
+    const dp_tensor *in = a->x;
+    if (a->norm_w) {
+        dp_fused_norm_matmul(be, a->h, a->x, a->norm_w, a->n, a->d, a->eps, a->plus_one, a->outs, a->ws,
+                             a->count, NULL, true); /* the deltas read h */
+        in = a->h;
+    } else {
+        for (int i = 0; i < a->count; i++) be->i->matmul(be, a->outs[i], a->x, a->ws[i], a->n, a->accumulate);
+    }
+    for (int i = 0; i < a->count; i++)
+        if (a->a[i]) be->i->lora(be, a->outs[i], in, a->a[i], a->b[i], a->tmp, a->n, a->scale);
+    if (a->glu && a->count == 2) be->i->glu(be, a->outs[0], a->outs[0], a->outs[1], a->n, (int)a->ws[0]->ne[1], *a->glu);
+}

@@ -36,23 +36,23 @@ dp_status dp_tensor_upload(dp_backend *be, dp_rdrr *r, const dp_rdrr_tensor *rt,
         dp_err_prefix(e, "tensor '%s'", rt->name);
         return st;
     }
-    if (mapped) {
-        /* already there (and verified) */
-    } else if (t->data) {
-        st = dp_rdrr_read_tensor(r, rt, t->data, e);
-    } else {
-        /* a device tensor: staged through a bounded buffer, so that a model larger than this
-         * process's memory (wasm32) still loads; pieces are multiples of 4 bytes (webgpu.h) */
-        size_t cap = rt->size < UPLOAD_PIECE ? (size_t)rt->size : UPLOAD_PIECE;
-        void *tmp = dp_malloc(cap ? cap : 1);
-        if (!tmp) return dp_err_set(e, DP_ERR_NOMEM, "out of memory staging '%s'", rt->name);
-        for (uint64_t off = 0; off < rt->size && st == DP_OK; off += cap) {
-            size_t n = rt->size - off < cap ? (size_t)(rt->size - off) : cap;
-            st = dp_rdrr_read_tensor_range(r, rt, off, tmp, n, e);
-            if (st == DP_OK) st = be->i->tensor_set(be, t, off, tmp, n, e);
-        }
-        dp_free(tmp);
+    return mapped ? DP_OK /* already there (and verified) */ : dp_tensor_fill(be, r, rt, t, e);
+}
+
+dp_status dp_tensor_fill(dp_backend *be, dp_rdrr *r, const dp_rdrr_tensor *rt, dp_tensor *t, dp_error *e) {
+    if (t->data) return dp_rdrr_read_tensor(r, rt, t->data, e);
+    /* a device tensor: staged through a bounded buffer, so that a model larger than this
+     * process's memory (wasm32) still loads; pieces are multiples of 4 bytes (webgpu.h) */
+    size_t cap = rt->size < UPLOAD_PIECE ? (size_t)rt->size : UPLOAD_PIECE;
+    void *tmp = dp_malloc(cap ? cap : 1);
+    if (!tmp) return dp_err_set(e, DP_ERR_NOMEM, "out of memory staging '%s'", rt->name);
+    dp_status st = DP_OK;
+    for (uint64_t off = 0; off < rt->size && st == DP_OK; off += cap) {
+        size_t n = rt->size - off < cap ? (size_t)(rt->size - off) : cap;
+        st = dp_rdrr_read_tensor_range(r, rt, off, tmp, n, e);
+        if (st == DP_OK) st = be->i->tensor_set(be, t, off, tmp, n, e);
     }
+    dp_free(tmp);
     return st;
 }
 

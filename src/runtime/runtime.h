@@ -38,7 +38,11 @@ struct dp_adapter {
     dp_model *m;              /* the base it was loaded on */
     dp_lora_desc desc;
     float scale;              /* alpha / rank (rsLoRA: alpha / sqrt(rank)) */
-    dp_lora_w *w;             /* [n_layers][DP_W_LAYER_COUNT]; a.nbytes 0 where not adapted */
+    dp_lora_w *w;             /* [n_layers][DP_W_LAYER_COUNT]; a.nbytes 0 where not adapted;
+                                 views into pool (each at a 256-byte boundary of its layer's) */
+    dp_tensor *pool;          /* [n_layers]: every A and B of a layer in one tensor (nbytes 0
+                                 where the layer has none), so that a backend can bind a layer's
+                                 adapter at once (one binding for a fused shape's deltas) */
 };
 
 /* The adapter's matrices for (layer, role), NULL when a is NULL or does not adapt it. */
@@ -50,14 +54,18 @@ const dp_lora_w *dp_adapter_w(const dp_adapter *a, int layer, dp_wrole r);
  * its shards (dp_rdrr_read_tensor_range), so no shard or whole tensor is held in memory. */
 dp_status dp_tensor_upload(dp_backend *be, dp_rdrr *r, const dp_rdrr_tensor *rt, dp_tensor *t, bool map,
                            dp_error *e);
-/* Grow the (x A) scratch *tmp to at least [rank, rows] (kept when already as large). */
+/* Read the verified bytes of rt into t, already allocated on be with rt's size (a view inside a
+ * larger tensor included), as dp_tensor_upload does. */
+dp_status dp_tensor_fill(dp_backend *be, dp_rdrr *r, const dp_rdrr_tensor *rt, dp_tensor *t, dp_error *e);
+/* Grow the (x A) scratch *tmp to at least [3 * rank, rows]: the (x A) of up to three products
+ * sharing an input, dp_lora_linear (kept when already as large). */
 dp_status dp_lora_scratch_grow(dp_backend *be, dp_tensor *tmp, int rank, int rows, dp_error *e);
 
 /* scratch activations of one context, sized for n_batch rows */
 typedef struct dp_scratch {
     dp_tensor x, h, q, k, v, att, gate, up, ffn_out, router, logits, ids, pos, token;
     dp_tensor inv_freq, inv_freq_local;
-    dp_tensor lora;           /* (x A) of an adapted projection: [n_batch, rank], grown by
+    dp_tensor lora;           /* (x A) of adapted projections: [n_batch, 3 * rank], grown by
                                  dp_ctx_set_adapter, unallocated until an adapter is set */
 } dp_scratch;
 

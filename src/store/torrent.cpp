@@ -360,6 +360,17 @@ lt::tcp::endpoint parse_ep(const char *s) {
     return lt::tcp::endpoint(addr, (unsigned short)port);
 }
 
+// A peer id as a log shows it: its printable client prefix (e.g. "-LT2080-"), else hex
+static std::string pid_str(const lt::peer_id &pid) {
+    std::string out;
+    for (int i = 0; i < 8 && pid[i] >= 0x20 && pid[i] < 0x7f; i++) out += (char)pid[i];
+    if (out.size() >= 3) return out;
+    static const char *const X = "0123456789abcdef";
+    out.clear();
+    for (int i = 0; i < 8; i++) out += std::string(1, X[(unsigned char)pid[i] >> 4]) + X[(unsigned char)pid[i] & 15];
+    return out;
+}
+
 // What both seed and pull report from alerts; returns false when the alert is a fatal error.
 struct events {
     dp_torrent_log_fn log;
@@ -374,7 +385,8 @@ struct events {
         if (auto *b = lt::alert_cast<lt::peer_ban_alert>(a)) {
             banned_eps.insert(ep_str(b->endpoint));
             banned = (uint32_t)banned_eps.size();
-            logf(log, ud, "banned peer %s (sent data that failed its hash)", ep_str(b->endpoint).c_str());
+            logf(log, ud, "banned peer %s, id %s (sent data that failed its hash)", ep_str(b->endpoint).c_str(),
+                 pid_str(b->pid).c_str());
         } else if (auto *u = lt::alert_cast<lt::url_seed_alert>(a)) {
             std::string url = u->server_url();
             dropped_urls.insert(url);

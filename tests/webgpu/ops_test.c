@@ -136,11 +136,11 @@ static void add_check(pair *t, int64_t count, float tol) {
 
 enum {
     K_ADD, K_ADD_INPLACE, K_COPY, K_SOFTCAP, K_GLU, K_GLU_INPLACE, K_RMS, K_RMS_INPLACE, K_ROPE,
-    K_GET_ROWS, K_MATMUL, K_ATTN, K_SAMPLE, K_MOE, K_VIEW, K_FUSE, K_FUSE2, K_LORA, K_KINDS
+    K_GET_ROWS, K_MATMUL, K_ATTN, K_SAMPLE, K_MOE, K_VIEW, K_FUSE, K_FUSE2, K_LORA, K_LORA_LIN, K_KINDS
 };
 static const char *kind_name[K_KINDS] = {"add", "add_inplace", "copy", "softcap", "glu", "glu_inplace",
                                          "rms_norm", "rms_norm_inplace", "rope", "get_rows", "matmul",
-                                         "attention", "sample", "moe", "view", "fused", "fused", "lora"};
+                                         "attention", "sample", "moe", "view", "fused", "fused", "lora", "lora"};
 
 static const dp_dtype wtypes[] = {DP_DTYPE_F32,  DP_DTYPE_F16,   DP_DTYPE_BF16, DP_DTYPE_Q8_0,
                                   DP_DTYPE_Q4_K, DP_DTYPE_Q5_K,  DP_DTYPE_Q6_K, DP_DTYPE_Q4_0,
@@ -182,7 +182,28 @@ static void plan(void) {
     for (int v = 0; v < 12; v++) add_case(K_FUSE, v);
     for (int v = 0; v < 14; v++) add_case(K_FUSE2, v);
     for (int v = 0; v < 8; v++) add_case(K_LORA, v); /* n = 1, 2..8, > 8 (tiled), wide and rank 33..64, twice */
+    for (int v = 0; v < 20; v++) add_case(K_LORA_LIN, v);
 }
+
+/* A view of f32 [ne1, ne0] at byte off of pool p on backend bi (0 CPU, 1 GPU), holding v: a
+ * layer's adapter as the runtime lays it out (adapter.c: every A and B in one tensor). */
+static bool tview(pair *p, int bi, uint64_t off, int64_t ne0, int64_t ne1, const float *v, dp_tensor *t) {
+    dp_backend *B = bi ? gpu : cpu;
+    *t = bi ? p->g : p->c;
+    t->ne[0] = ne0;
+    t->ne[1] = ne1;
+    t->nbytes = (uint64_t)ne0 * (uint64_t)ne1 * 4u;
+    t->offset += off;
+    if (t->data) t->data = (char *)t->data + off;
+    dp_error e;
+    if (B->i->tensor_set(B, t, 0, v, t->nbytes, &e)) {
+        printf("set failed: %s\n", e.msg);
+        return false;
+    }
+    return true;
+}
+
+static uint64_t up256(uint64_t v) { return (v + 255u) & ~(uint64_t)255u; }
 
 static double act_d(double g, dp_act act) {
     if (act == DP_ACT_GELU_TANH)
@@ -428,6 +449,94 @@ static bool run_case(int i) {
         add_check(o, (int64_t)n * m, 1e-5f);
         cur.out[0].ref2 = ref;
         cur.out[0].tol2 = 1e-5f;
+        return true;
+    }
+    case K_LORA_LIN: {
+        /* backend.h's lora_linear, which the WebGPU backend records as lora:xa and one _lora
+           product (wg_lora.c): v % 4: 0 norm + q/k/v all adapted, 1 norm + gate/up + glu, 2 no
+           norm, one accumulating product (o, down), 3 norm + q/k/v with k not adapted and v of
+           another weight type (Q4_K_M's mix: one product dispatch per type); v / 4 % 4 the type; v >= 16: prefill-sized n (the op sequence). Ranks 1..20 (wider than
+           the products' lanes per row in some). */
+        static const dp_dtype lt[4] = {DP_DTYPE_F32, DP_DTYPE_Q4_K, DP_DTYPE_Q8_0, DP_DTYPE_Q6_K};
+        static const dp_dtype lt2[4] = {DP_DTYPE_F16, DP_DTYPE_Q6_K, DP_DTYPE_Q4_0, DP_DTYPE_Q4_K};
+        int v = tc.variant, kind = v % 4, count = kind == 1 ? 2 : kind == 2 ? 1 : 3;
+        dp_dtype dt = lt[(v / 4) % 4], dt2 = kind == 3 ? lt2[(v / 4) % 4] : dt; /* v's type */
+        bool big = v >= 16, p1 = v % 2 == 1;
+        int bs = block_of(dt), d = bs == 1 ? rnd_int(1, 300) : bs * rnd_int(1, 2); /* dt2: the same block */
+        int n = big ? rnd_int(9, 12) : rnd_int(1, 4), r = rnd_int(1, 20);
+        int ms[3] = {rnd_int(1, 200), rnd_int(1, 200), rnd_int(1, 200)};
+        if (kind == 1) ms[1] = ms[0];
+        bool adapted[3] = {true, kind != 3, true};
+        float s = rnd_f(-3, 3);
+        dp_act act = v % 8 < 4 ? DP_ACT_SILU : DP_ACT_GELU_TANH;
+        pair *x = tnew_rand(d, n, -2, 2), *nw = tnew_rand(d, 1, -1, 1), *h = tnew(DP_DTYPE_F32, d, n, NULL);
+        pair *tmp = tnew(DP_DTYPE_F32, 3 * r, n, NULL), *W[3] = {NULL, NULL, NULL}, *o[3] = {NULL, NULL, NULL};
+        uint64_t bytes = 0;
+        for (int t = 0; t < count; t++) {
+            float *deq;
+            void *wd = make_weights(t == 2 ? dt2 : dt, d, ms[t], &deq);
+            dp_free(deq);
+            W[t] = tnew(t == 2 ? dt2 : dt, d, ms[t], wd);
+            dp_free(wd);
+            o[t] = tnew_rand(ms[t], n, -1, 1); /* kind 2 accumulates into it */
+            if (!W[t] || !o[t]) return false;
+            if (adapted[t]) bytes += up256((uint64_t)r * d * 4u) + up256((uint64_t)ms[t] * r * 4u);
+        }
+        pair *pool = tnew(DP_DTYPE_F32, (int64_t)(bytes / 4u), 1, NULL);
+        if (!x || !nw || !h || !tmp || !pool) return false;
+        dp_tensor A[2][3], Bm[2][3];
+        uint64_t off = 0;
+        for (int t = 0; t < count; t++) {
+            if (!adapted[t]) continue;
+            float *av = dp_malloc((size_t)r * d * 4u), *bv = dp_malloc((size_t)ms[t] * r * 4u);
+            fill(av, (int64_t)r * d, -1, 1);
+            fill(bv, (int64_t)ms[t] * r, -1, 1);
+            bool ok = true;
+            for (int bi = 0; bi < 2; bi++)
+                ok = ok && tview(pool, bi, off, d, r, av, &A[bi][t]) &&
+                     tview(pool, bi, off + up256((uint64_t)r * d * 4u), r, ms[t], bv, &Bm[bi][t]);
+            off += up256((uint64_t)r * d * 4u) + up256((uint64_t)ms[t] * r * 4u);
+            dp_free(av);
+            dp_free(bv);
+            if (!ok) return false;
+        }
+        uint64_t disp = 0;
+        for (int bi = 0; bi < 2; bi++) {
+            bool g = bi == 1;
+            dp_tensor *outs[3];
+            const dp_tensor *ws[3];
+            for (int t = 0; t < count; t++) {
+                outs[t] = g ? &o[t]->g : &o[t]->c;
+                ws[t] = g ? &W[t]->g : &W[t]->c;
+            }
+            dp_lora_linear la = {g ? &h->g : &h->c, g ? &x->g : &x->c, kind == 2 ? NULL : (g ? &nw->g : &nw->c),
+                                 n, d, 1e-5f, p1, outs, ws, count, kind == 2, kind == 1 ? &act : NULL,
+                                 {NULL, NULL, NULL}, {NULL, NULL, NULL}, g ? &tmp->g : &tmp->c, s};
+            for (int t = 0; t < count; t++)
+                if (adapted[t]) {
+                    la.a[t] = &A[bi][t];
+                    la.b[t] = &Bm[bi][t];
+                }
+            dp_webgpu_stats s0, s1;
+            dp_backend_webgpu_stats(gpu, &s0);
+            dp_fused_lora_linear(g ? gpu : cpu, &la);
+            dp_backend_webgpu_stats(gpu, &s1);
+            if (g) disp = s1.dispatches - s0.dispatches;
+        }
+        snprintf(cur.name, sizeof cur.name, "%s %s%s %s%s%s n=%d d=%d m=%d/%d/%d rank=%d %llu dispatches", kn,
+                 kind == 2 ? "" : p1 ? "norm(1+w) + " : "norm + ",
+                 kind == 0 ? "q/k/v" : kind == 1 ? "gate/up/glu" : kind == 2 ? "matmul acc" : "q/v (k bare)",
+                 dp_dtype_name(dt), kind == 3 ? "+" : "", kind == 3 ? dp_dtype_name(dt2) : "", n, d, ms[0],
+                 count > 1 ? ms[1] : 0, count > 2 ? ms[2] : 0, r, (unsigned long long)disp);
+        /* the decode form: rms_norm:lora_xa, then per weight type [x through 8-bit blocks,] the
+           products; the op sequence would be a norm, the products and three dispatches per
+           adapted product */
+        const uint64_t most = kind == 3 ? 5 : 3;
+        if (!big && disp > most)
+            snprintf(cur.err, sizeof cur.err, "%llu dispatches: the fused form was not taken", (unsigned long long)disp);
+        float tol = dp_dtype_is_quant(dt) || dp_dtype_is_quant(dt2) ? 1e-3f : 2e-5f;
+        if (kind != 2) add_check(h, (int64_t)n * d, 4e-6f);
+        for (int t = 0; t < count; t++) add_check(o[t], (int64_t)n * ms[t], tol);
         return true;
     }
     case K_ATTN: {

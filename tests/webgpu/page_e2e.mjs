@@ -3,7 +3,7 @@
 // model (models/fable-21m-q4_k_m) from a local HTTP server with download progress, chats (types
 // a message, gets readable streamed text, tok/s shown), keeps a screenshot of the chat, reloads
 // and gets the model from OPFS with zero shard requests (counted here, in the server), and
-// deletes the model from the cache panel. One chat only: SwiftShader compiles every pipeline
+// deletes the model from the cache panel; web/README.md's JS API example also runs in the page. One chat only: SwiftShader compiles every pipeline
 // on first use on each new device, which dominates the test's time.
 // Usage: node tests/webgpu/page_e2e.mjs <wasm dist dir> <artifact dir>
 // Exit: 0 pass, 1 fail, 77 no chromium or playwright-core.
@@ -130,6 +130,39 @@ try {
       check(hits.shards === 0, `reload loaded the model with ${hits.shards} shard requests (${hits.model} requests for the model's files)`);
       check((await page.getAttribute('#model-status', 'data-from-cache')) === '1', `reload says it came from the cache (${await page.textContent('#model-status')})`);
       check(!(await page.isDisabled('#prompt')), 'the chat is ready after the reload');
+
+      // 3b. web/README.md's example, run in the page as written but for the page's differences the
+      // README names (a URL for the model, text to the page instead of process.stdout)
+      const readme = fs.readFileSync(path.join(root, 'web/README.md'), 'utf8');
+      const m = /<!-- example[^>]*-->\s*```js\n([\s\S]*?)```/.exec(readme);
+      check(!!m, 'web/README.md has the example block');
+      if (m) {
+        const code = m[1]
+          .replace(/import \{ createEngine \} from 'doppler-web';/, "const { createEngine } = await import('/web/index.mjs');")
+          .replace(`'${MODEL}'`, `'${base}/${MODEL}/'`)
+          .replaceAll('process.stdout.write(', '__out.push(')
+          .replaceAll('console.log(', '__out.push(')
+          .replaceAll('console.error(', '__progress.push(');
+        check(!/process\.|import /.test(code), 'the example needs no other change to run in a page');
+        hits.shards = 0;
+        const tx = Date.now();
+        const r = await page.evaluate(async (src) => {
+          const __out = [], __progress = [];
+          const AsyncFunction = (async () => {}).constructor;
+          try { await new AsyncFunction('__out', '__progress', src)(__out, __progress); } catch (e) { return { error: `${e.name}: ${e.message}` }; }
+          return { out: __out.map((x) => typeof x === 'string' ? x : JSON.stringify(x)), progress: __progress };
+        }, code);
+        out(`README example in the page (${((Date.now() - tx) / 1000).toFixed(1)} s): ${JSON.stringify(r).slice(0, 400)}`);
+        check(!r.error, `the example ran in the page ${r.error ?? ''}`);
+        if (!r.error) {
+          const [first, usage, ...rest] = r.out;
+          check(readable(first), `the example's completion is readable text: ${JSON.stringify(first)}`);
+          check(/"completion_tokens":\d+/.test(usage), `the example printed the usage (${usage})`);
+          check(readable(rest.join('')), `the example's stream is readable text: ${JSON.stringify(rest.join(''))}`);
+          check(r.progress.some((t) => /Ready/.test(t)), `onProgress reported the load (${JSON.stringify(r.progress.at(-1))})`);
+          check(hits.shards === 0, `the example loaded the model from OPFS (${hits.shards} shard requests)`);
+        }
+      }
     }
 
     // 4. delete from the cache panel

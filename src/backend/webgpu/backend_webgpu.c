@@ -177,6 +177,7 @@ static const dp_backend_i wg_vtable = {
     .norm_add = wg_op_norm_add,
     .rope_qk_kv = wg_op_rope_qk_kv,
     .norm_qkv_rope = wg_op_norm_qkv_rope,
+    .lora_linear = wg_op_lora_linear,
 };
 
 dp_status dp_backend_webgpu_new(dp_backend **out, dp_error *e) {

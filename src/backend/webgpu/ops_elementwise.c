@@ -108,7 +108,7 @@ void wg_rec_glu(dp_backend *b, dp_tensor *out, const dp_tensor *gate, const dp_t
     wg_dispatch_flat(c, "elementwise", "glu", "", &p, sizeof p, bs, 3, groups_of(count));
 }
 
-/* matches `Params` in rms_norm.wgsl */
+/* the first fields of `Params` in rms_norm.wgsl (the rest: lora_xa's, wg_lora.c) */
 typedef struct norm_params {
     uint32_t n, d;
     float eps;

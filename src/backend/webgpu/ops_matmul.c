@@ -95,7 +95,7 @@ void wg_rec_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, cons
         return;
     }
     if (!n) return;
-    wg_weights_params p = {(uint32_t)n, (uint32_t)d, (uint32_t)table->ne[1], rb, scale, 0, 0, 0, 0, 0, 0, 0.0f, 0, 0};
+    wg_weights_params p = {(uint32_t)n, (uint32_t)d, (uint32_t)table->ne[1], rb, scale, 0, 0, 0, 0, 0, 0, 0.0f, 0, 0, 0, 0, {0, 0, 0}, {0, 0, 0}};
     dp_gpu_binding t = wg_at(2, wg_bind(table));
     if (!wg_unalias(c, &t, o) || !wg_unalias(c, &i, o)) return;
     dp_gpu_binding bs[3] = {o, t, i};
@@ -119,7 +119,7 @@ static bool act_blocks(wg_ctx *c, const char *file, const char *entry, dp_gpu_bi
     }
     uint32_t q = wg_scratch(c, WG_SCR_ACTQ, bytes);
     if (!q) return false;
-    wg_weights_params ap = {(uint32_t)n, (uint32_t)k, 0, 0, 1.0f, 0, 0, 0, 0, 0, 0, 0.0f, 0, 0};
+    wg_weights_params ap = {(uint32_t)n, (uint32_t)k, 0, 0, 1.0f, 0, 0, 0, 0, 0, 0, 0.0f, 0, 0, 0, 0, {0, 0, 0}, {0, 0, 0}};
     dp_gpu_binding qo = wg_at(1, wg_bind_buf(q, 0, (uint32_t)bytes));
     dp_gpu_binding ab[2] = {qo, wg_at(3, *x)};
     wg_dispatch_flat(c, file, entry, "", &ap, sizeof ap, ab, 2, (n * k / qb + 255) / 256);
@@ -212,6 +212,23 @@ void wg_matvec_config(const wg_ctx *c, dp_dtype t, const char *file, int64_t k, 
         snprintf(consts, consts_size, "WG=%u,TPR=%u,UNR=%d", tpr * r, tpr, c->dev->unroll);
 }
 
+void wg_emit_matvec(wg_ctx *c, dp_gpu_binding o, dp_gpu_binding xb, dp_gpu_binding wb, const dp_tensor *w,
+                    uint32_t rb, int n, bool accumulate, const wg_lora_epi *lora) {
+    const int64_t k = w->ne[0], m = w->ne[1];
+    uint32_t rows_per_wg, gx, gy;
+    char consts[48];
+    const char *mv = wg_matvec_input(c, w->dtype, &xb, (uint64_t)n, (uint64_t)k);
+    if (!mv) return;
+    wg_matvec_config(c, w->dtype, mv, k, m, &rows_per_wg, consts, sizeof consts);
+    wg_weights_params p = {(uint32_t)n, (uint32_t)k, (uint32_t)m, rb, 1.0f, accumulate, 0, 0, 0, 0,
+                           0, 0.0f, 0, 0, 0, 0, {0, 0, 0}, {0, 0, 0}};
+    wg_grid(c, ((uint64_t)m + rows_per_wg - 1) / rows_per_wg, &gx, &gy);
+    dp_gpu_binding bs[5] = {o, wb, xb};
+    int nb = 3;
+    if (lora) wg_lora_epi_put(lora, &p, bs, &nb);
+    wg_dispatch(c, mv, lora ? "matvec_lora" : "matvec", consts, &p, sizeof p, bs, nb, gx, gy, (uint32_t)n);
+}
+
 /* matches `Params` in matmul_tiled.wgsl */
 typedef struct tiled_params {
     uint32_t n, k, m, col0, out_stride, accumulate;
@@ -244,7 +261,7 @@ static void rec_matmul_sgmat(wg_ctx *c, dp_gpu_binding o, dp_gpu_binding xb, dp_
     for (uint64_t r0 = 0; r0 < m; r0 += chunk) {
         uint64_t cnt = m - r0 < chunk ? m - r0 : chunk, cnt_pad = round_up(cnt, WG_SGMAT_TILE);
         uint32_t bytes = (uint32_t)(cnt_pad * row_h);
-        wg_weights_params dp = {(uint32_t)cnt_pad, k, m, rb, 1.0f, 0, (uint32_t)r0, 0, 0, 0, 0, 0.0f, 0, 0};
+        wg_weights_params dp = {(uint32_t)cnt_pad, k, m, rb, 1.0f, 0, (uint32_t)r0, 0, 0, 0, 0, 0.0f, 0, 0, 0, 0, {0, 0, 0}, {0, 0, 0}};
         dp_gpu_binding db[2] = {wg_at(1, wg_bind_buf(deq, 0, bytes)), wb};
         wg_dispatch_flat(c, wg_weights_file(w->dtype), "dequant_h", "", &dp, sizeof dp, db, 2,
                          (cnt_pad * k / 2 + 255) / 256);
@@ -270,16 +287,7 @@ void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
     const char *file = wg_weights_file(w->dtype);
 
     if (n <= WG_MATVEC_MAX_N) {
-        uint32_t rows_per_wg, gx, gy;
-        char consts[48];
-        const char *mv = wg_matvec_input(c, w->dtype, &xb, (uint64_t)n, (uint64_t)k);
-        if (!mv) return;
-        wg_matvec_config(c, w->dtype, mv, k, m, &rows_per_wg, consts, sizeof consts);
-        wg_weights_params p = {(uint32_t)n, (uint32_t)k, (uint32_t)m, rb, 1.0f, accumulate, 0, 0, 0, 0,
-                               0, 0.0f, 0, 0};
-        wg_grid(c, ((uint64_t)m + rows_per_wg - 1) / rows_per_wg, &gx, &gy);
-        dp_gpu_binding bs[3] = {o, wb, xb};
-        wg_dispatch(c, mv, "matvec", consts, &p, sizeof p, bs, 3, gx, gy, (uint32_t)n);
+        wg_emit_matvec(c, o, xb, wb, w, rb, n, accumulate, NULL);
         return;
     }
 
@@ -306,7 +314,7 @@ void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
     for (int64_t r0 = 0; r0 < m; r0 += chunk) {
         int64_t cnt = m - r0 < chunk ? m - r0 : chunk;
         uint32_t bytes = (uint32_t)((uint64_t)cnt * row_f32);
-        wg_weights_params dp = {(uint32_t)cnt, (uint32_t)k, (uint32_t)m, rb, 1.0f, 0, (uint32_t)r0, 0, 0, 0, 0, 0.0f, 0, 0};
+        wg_weights_params dp = {(uint32_t)cnt, (uint32_t)k, (uint32_t)m, rb, 1.0f, 0, (uint32_t)r0, 0, 0, 0, 0, 0.0f, 0, 0, 0, 0, {0, 0, 0}, {0, 0, 0}};
         dp_gpu_binding db[2] = {wg_at(1, wg_bind_buf(deq, 0, bytes)), wb};
         wg_dispatch_flat(c, file, "dequant", "", &dp, sizeof dp, db, 2,
                          ((uint64_t)cnt * (uint64_t)k + 255) / 256);

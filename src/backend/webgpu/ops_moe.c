@@ -55,7 +55,7 @@ static void expert_matvec(wg_ctx *c, const dp_tensor *w, int e, dp_gpu_binding o
     wg_matvec_config(c, w->dtype, wg_weights_file(w->dtype), w->ne[0], w->ne[1], &rows_per_wg,
                      consts, sizeof consts);
     wg_weights_params p = {slots, (uint32_t)w->ne[0], (uint32_t)w->ne[1], (uint32_t)rb, 1.0f, 0,
-                        (uint32_t)e, x_div, 0, 0, 0, 0.0f, 0, 0};
+                        (uint32_t)e, x_div, 0, 0, 0, 0.0f, 0, 0, 0, 0, {0, 0, 0}, {0, 0, 0}};
     wg_grid(c, ((uint64_t)w->ne[1] + rows_per_wg - 1) / rows_per_wg, &gx, &gy);
     dp_gpu_binding bs[4] = {wg_at(1, out), wg_at(2, wg_bind(w)), wg_at(3, x), wg_at(4, sel)};
     wg_dispatch(c, wg_weights_file(w->dtype), "moe_matvec", consts, &p, sizeof p, bs, 4, gx, gy,

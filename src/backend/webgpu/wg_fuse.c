@@ -15,6 +15,7 @@
  *   rope_qk_kv   [q/k head norms] + ropes of q and k + the two KV cache writes
  *                -> rope:rope2kv (devices with 9+ storage buffers per stage), else
  *                   rope:rope2 + elementwise:copy2
+ *   (lora_linear, the products with a LoRA adapter's deltas, is wg_lora.c's)
  *
  * Where the device or the operands do not allow it (fusion off, a prefill-sized n for the
  * products, a view not on a 256-byte boundary, operands sharing a buffer, mixed weight types,
@@ -37,7 +38,7 @@ static bool can_fuse(const wg_ctx *c) { return c->dev->fuse && c->status == DP_O
 /* ---- norm_matmul ---- */
 
 /* matches `Params` of weights_common.wgsl with the fields past wg_weights_params (nmatvec3_rope's,
- * and out_off) */
+ * and out_off; every nmatvec dispatch passes them, the uniform slot is not cleared) */
 typedef struct nmv_params {
     wg_weights_params w;
     uint32_t hd, half, interleaved;
@@ -46,10 +47,11 @@ typedef struct nmv_params {
 } nmv_params;
 
 /* Whether the operands of norm(x) + count products allow a fused form: fusion on, a decode n,
- * tensors on 256-byte boundaries where written, outputs apart from every input and each other. */
-static bool norm_matmul_fits(const wg_ctx *c, const dp_tensor *h, const dp_tensor *x,
-                             const dp_tensor *w, int n, int d, dp_tensor *const *outs,
-                             const dp_tensor *const *ws, int count, const dp_act *glu) {
+ * tensors on 256-byte boundaries where written, outputs apart from every input and each other
+ * (the weight types and storage bindings are the caller's to check). */
+bool wg_norm_matmul_fits(const wg_ctx *c, const dp_tensor *h, const dp_tensor *x,
+                         const dp_tensor *w, int n, int d, dp_tensor *const *outs,
+                         const dp_tensor *const *ws, int count, const dp_act *glu) {
     if (!can_fuse(c) || n < 1 || n > WG_FUSE_MAX_N || d <= 0 || count < 1 || count > 3 || !h ||
         !x || !w || shares_buffer(h, w) || shares_buffer(h, x) || h->offset % 256 ||
         (uint64_t)n * (uint64_t)d * 4 > h->nbytes)
@@ -78,10 +80,12 @@ static bool ws_one_type(const dp_tensor *const *ws, int count) {
 /* One nmatvec / nmatvec3 dispatch of the nm (1..3) products ws[0..nm) of one weight type, over
  * the x bound at bs[2] by the caller: with nw (the norm's weight) by kernel `normed`
  * (weights_<t>_n[_sg]: the rms_norm of x folded in, kernels/weights_norm.wgsl), else by the
- * decode kernel of the type over x as it is. */
-static void emit_products(wg_ctx *c, dp_gpu_binding bs[8], const dp_tensor *nw, const char *normed,
+ * decode kernel of the type over x as it is; with lora (nw NULL) the _lora entry, the adapter's
+ * deltas as its epilogue (wg_lora.c). */
+static void emit_products(wg_ctx *c, dp_gpu_binding bs[9], const dp_tensor *nw, const char *normed,
                           int n, float eps, bool plus_one, dp_tensor *const *outs,
-                          const dp_tensor *const *ws, int nm, const dp_act *glu_act, int64_t out_off) {
+                          const dp_tensor *const *ws, int nm, const dp_act *glu_act, int64_t out_off,
+                          const wg_lora_epi *lora) {
     const dp_tensor *w[3] = {ws[0], nm > 1 ? ws[1] : ws[0], nm > 2 ? ws[2] : NULL};
     uint32_t rb[3] = {0, 0, 0};
     for (int i = 0; i < 3; i++)
@@ -100,7 +104,7 @@ static void emit_products(wg_ctx *c, dp_gpu_binding bs[8], const dp_tensor *nw, 
         if (!dummy) return;
         bs[3] = wg_at(4, wg_bind_buf(dummy, 0, 4));
     }
-    uint32_t nb = 5;
+    int nb = 5;
     if (nm > 2) {
         if (!wg_out(c, outs[2], n * m3, 8, "matmul", "out", &bs[5])) return;
         bs[6] = wg_at(9, wg_bind(w[2]));
@@ -114,33 +118,29 @@ static void emit_products(wg_ctx *c, dp_gpu_binding bs[8], const dp_tensor *nw, 
         if (plus_one) flags |= WG_NMV_PLUS_ONE;
     }
     nmv_params prm = {{(uint32_t)n, (uint32_t)k, (uint32_t)m1, rb[0], 1.0f, 0, 0, 0, (uint32_t)m2, rb[1],
-                       flags, eps, (uint32_t)m3, rb[2]},
+                       flags, eps, (uint32_t)m3, rb[2], 0, 0, {0, 0, 0}, {0, 0, 0}},
                       0, 0, 0, 0.0f, 0, 0, (uint32_t)out_off};
+    if (lora) wg_lora_epi_put(lora, &prm.w, bs, &nb);
     uint64_t rows = glu_act ? (uint64_t)m1 : (uint64_t)(m1 + m2 + m3);
     uint32_t per, gx, gy;
     char consts[48];
     wg_matvec_config(c, w[0]->dtype, mv, k, (int64_t)rows, &per, consts, sizeof consts);
     wg_grid(c, (rows + per - 1) / per, &gx, &gy);
-    wg_dispatch(c, mv, nm > 2 ? "nmatvec3" : "nmatvec", consts, &prm, sizeof prm, bs, nb, gx, gy,
-                (uint32_t)n);
+    const char *entry = nm > 2 ? (lora ? "nmatvec3_lora" : "nmatvec3") : (lora ? "nmatvec_lora" : "nmatvec");
+    wg_dispatch(c, mv, entry, consts, &prm, sizeof prm, bs, (uint32_t)nb, gx, gy, (uint32_t)n);
 }
 
-/* the norm, then its products as one nmatvec / nmatvec3 dispatch */
-static void emit_nmatvec(wg_ctx *c, dp_backend *b, dp_tensor *h, const dp_tensor *x,
-                         const dp_tensor *nw, int n, int d, float eps, bool plus_one,
-                         dp_tensor *const *outs, const dp_tensor *const *ws, int nm,
-                         const dp_act *glu_act) {
-    wg_rec_rms_norm(b, h, x, nw, n, d, eps, plus_one);
-    if (c->status != DP_OK) return;
-    dp_gpu_binding bs[8];
-    if (!wg_in(c, h, (int64_t)n * d, 3, "matmul", "x", &bs[2])) return;
-    emit_products(c, bs, NULL, NULL, n, eps, plus_one, outs, ws, nm, glu_act, 0);
+void wg_emit_nmatvec(wg_ctx *c, const dp_tensor *h, int n, dp_tensor *const *outs, const dp_tensor *const *ws,
+                     int nm, const dp_act *glu_act, const wg_lora_epi *lora) {
+    dp_gpu_binding bs[9];
+    if (!wg_in(c, h, (int64_t)n * ws[0]->ne[0], 3, "matmul", "x", &bs[2])) return;
+    emit_products(c, bs, NULL, NULL, n, 0.0f, false, outs, ws, nm, glu_act, 0, lora);
 }
 
 /* Whether the norm can be folded into the products (no h wanted, fold_norm on, x by fours, a
  * folded kernel for every weight type): then consecutive products of one type go together, up
  * to three (two where the device has fewer than 8 storage buffers per stage; a glu's pair always
- * together), one dispatch each. norm_matmul_fits has checked everything else but the types. */
+ * together), one dispatch each. wg_norm_matmul_fits has checked everything else but the types. */
 static bool fold_fits(const wg_ctx *c, const dp_tensor *x, const dp_tensor *nw, int d,
                       dp_tensor *const *outs, const dp_tensor *const *ws, int count,
                       const dp_act *glu) {
@@ -160,10 +160,10 @@ static void emit_folded(wg_ctx *c, const dp_tensor *x, const dp_tensor *nw, int 
         int nm = 1;
         while (i + nm < count && nm < most && ws[i + nm]->dtype == ws[i]->dtype) nm++;
         char name[48];
-        dp_gpu_binding bs[8];
+        dp_gpu_binding bs[9];
         if (!wg_in(c, x, (int64_t)n * d, 3, "matmul", "x", &bs[2])) return;
         emit_products(c, bs, nw, wg_matvec_norm_kernel(c, ws[i]->dtype, name, sizeof name), n, eps,
-                      plus_one, outs + i, ws + i, nm, glu, 0);
+                      plus_one, outs + i, ws + i, nm, glu, 0, NULL);
         i += nm;
     }
 }
@@ -172,13 +172,14 @@ void wg_op_norm_matmul(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp
                        int n, int d, float eps, bool plus_one, dp_tensor *const *outs,
                        const dp_tensor *const *ws, int count, const dp_act *glu, bool keep_h) {
     wg_ctx *c = wg_ctx_of(b);
-    bool fits = outs && ws && norm_matmul_fits(c, h, x, w, n, d, outs, ws, count, glu);
+    bool fits = outs && ws && wg_norm_matmul_fits(c, h, x, w, n, d, outs, ws, count, glu);
     if (fits && !keep_h && fold_fits(c, x, w, d, outs, ws, count, glu)) {
         emit_folded(c, x, w, n, d, eps, plus_one, outs, ws, count, glu);
         return;
     }
     if (fits && ws_one_type(ws, count) && (count < 3 || c->dev->max_storage >= 7)) {
-        emit_nmatvec(c, b, h, x, w, n, d, eps, plus_one, outs, ws, count, glu);
+        wg_rec_rms_norm(b, h, x, w, n, d, eps, plus_one);
+        if (c->status == DP_OK) wg_emit_nmatvec(c, h, n, outs, ws, count, glu, NULL);
         return;
     }
     wg_rec_rms_norm(b, h, x, w, n, d, eps, plus_one);
@@ -188,7 +189,7 @@ void wg_op_norm_matmul(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp
 
 /* ---- norm_add ---- */
 
-/* matches `Params` in rms_norm.wgsl */
+/* the first fields of `Params` in rms_norm.wgsl (the rest: lora_xa's, wg_lora.c) */
 typedef struct norm_params {
     uint32_t n, d;
     float eps;
@@ -345,7 +346,7 @@ static bool emit_qkv_rope(wg_ctx *c, const dp_tensor *h, const dp_tensor *x, con
     const int64_t hd = a->rq.head_dim, kvd = a->rk.n_head * hd;
     const bool v_apart = ws[2] && ws[0] && ws[2]->dtype != ws[0]->dtype;
     if (a->q_norm || a->n != n || c->dev->max_storage < 10 ||
-        !norm_matmul_fits(c, h, x, nw, n, d, outs, ws, 3, NULL) || !ws_one_type(ws, 2) ||
+        !wg_norm_matmul_fits(c, h, x, nw, n, d, outs, ws, 3, NULL) || !ws_one_type(ws, 2) ||
         !fold_fits(c, x, nw, d, outs, ws, 3, NULL) || !rope_qk_fits(c, a) ||
         ws[0]->ne[1] != a->rq.n_head * hd || ws[1]->ne[1] != kvd || ws[2]->ne[1] != kvd)
         return false;
@@ -381,7 +382,7 @@ static bool emit_qkv_rope(wg_ctx *c, const dp_tensor *h, const dp_tensor *x, con
         bs[6] = wg_at(9, wg_bind(ws[2]));
     }
     nmv_params prm = {{(uint32_t)n, (uint32_t)d, (uint32_t)ws[0]->ne[1], rb[0], 1.0f, 0, 0, 0, (uint32_t)kvd,
-                       rb[1], plus_one ? WG_NMV_PLUS_ONE : 0u, eps, (uint32_t)m3, rb[2]},
+                       rb[1], plus_one ? WG_NMV_PLUS_ONE : 0u, eps, (uint32_t)m3, rb[2], 0, 0, {0, 0, 0}, {0, 0, 0}},
                       (uint32_t)hd, (uint32_t)(a->rq.rot_dim / 2), a->rq.interleaved ? 1u : 0u,
                       a->rq.mscale == 0.0f ? 1.0f : a->rq.mscale, (uint32_t)a->cache_off,
                       (uint32_t)a->cache_off, 0};
@@ -390,7 +391,7 @@ static bool emit_qkv_rope(wg_ctx *c, const dp_tensor *h, const dp_tensor *x, con
     if (v_apart) { /* v = norm(x) Wv straight into the value cache */
         if (!wg_in(c, x, (int64_t)n * d, 3, "matmul", "x", &bs[2])) return true;
         emit_products(c, bs, nw, wg_matvec_norm_kernel(c, ws[2]->dtype, name, sizeof name), n, eps,
-                      plus_one, &a->v_cache, ws + 2, 1, NULL, a->cache_off);
+                      plus_one, &a->v_cache, ws + 2, 1, NULL, a->cache_off, NULL);
     }
     return true;
 }

@@ -218,6 +218,7 @@ typedef struct wg_weights_params {
     uint32_t m2, row_bytes2, flags;
     float eps;
     uint32_t m3, row_bytes3;
+    uint32_t lr, lu, lb[3], lu_at[3];
 } wg_weights_params;
 enum { WG_NMV_GLU = 4u, WG_NMV_GELU = 8u, WG_NMV_PLUS_ONE = 16u };
 /* The x that products over weights of type t read: *x itself, or, when act_quant is on and t is
@@ -273,7 +274,32 @@ void wg_rec_sample(dp_backend *b, dp_tensor *out, const dp_tensor *logits, int r
                   const dp_sample_args *a);
 
 
+/* The adapter's side of a decode product with a LoRA epilogue (the _lora entries of
+ * kernels/weights_common.wgsl; wg_lora.c): u = scale * x A^T of the products (rms_norm:lora_xa's
+ * output) at binding 6, the range of the adapter's buffer holding the B matrices at binding 7;
+ * the rank, values of u per x row, and for each product of the dispatch where its B starts in
+ * that range (WG_LORA_NONE: not adapted) and its u in a row, in floats. */
+#define WG_LORA_NONE 0xffffffffu
+typedef struct wg_lora_epi {
+    dp_gpu_binding u, lb;
+    uint32_t lr, lu, lb_at[3], lu_at[3];
+} wg_lora_epi;
+/* Sets the epilogue's fields of prm and appends its two bindings to bs[*nb] (*nb += 2). */
+void wg_lora_epi_put(const wg_lora_epi *e, wg_weights_params *prm, dp_gpu_binding *bs, int *nb);
+/* A decode product out [n, m] = x W^T (+ out): weights_<t>:matvec (lora NULL) or matvec_lora
+ * (ops_matmul.c); x is bound at 3, converted for the kernel here (wg_matvec_input). */
+void wg_emit_matvec(wg_ctx *c, dp_gpu_binding o, dp_gpu_binding xb, dp_gpu_binding wb, const dp_tensor *w,
+                    uint32_t rb, int n, bool accumulate, const wg_lora_epi *lora);
+
 /* ---- fused shapes (wg_fuse.c): backend.h's norm_matmul, norm_add, rope_qk_kv ---- */
+/* Whether norm_matmul's operands fit a fused form (wg_fuse.c has the conditions; the weight types
+ * and the storage bindings are the caller's to check). */
+bool wg_norm_matmul_fits(const wg_ctx *c, const dp_tensor *h, const dp_tensor *x, const dp_tensor *w, int n,
+                         int d, dp_tensor *const *outs, const dp_tensor *const *ws, int count, const dp_act *glu);
+/* The products of h (nm of them, 1..3) as one nmatvec / nmatvec3 dispatch [glu], or the _lora
+ * form of it with lora. */
+void wg_emit_nmatvec(wg_ctx *c, const dp_tensor *h, int n, dp_tensor *const *outs, const dp_tensor *const *ws,
+                     int nm, const dp_act *glu_act, const wg_lora_epi *lora);
 void wg_op_norm_matmul(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp_tensor *w,
                        int n, int d, float eps, bool plus_one, dp_tensor *const *outs,
                        const dp_tensor *const *ws, int count, const dp_act *glu, bool keep_h);
@@ -283,6 +309,8 @@ void wg_op_rope_qk_kv(dp_backend *b, const dp_qkv_args *a);
 void wg_op_norm_qkv_rope(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp_tensor *w, int n,
                          int d, float eps, bool plus_one, const dp_tensor *const *ws,
                          const dp_qkv_args *a, bool keep_h);
+/* backend.h's lora_linear (wg_lora.c) */
+bool wg_op_lora_linear(dp_backend *b, const dp_lora_linear *a);
 
 #endif /* __wasm__ */
 #endif /* DP_WG_INTERNAL_H */
