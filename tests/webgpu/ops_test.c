@@ -534,7 +534,9 @@ static bool run_case(int i) {
         const uint64_t most = kind == 3 ? 5 : 3;
         if (!big && disp > most)
             snprintf(cur.err, sizeof cur.err, "%llu dispatches: the fused form was not taken", (unsigned long long)disp);
-        float tol = dp_dtype_is_quant(dt) || dp_dtype_is_quant(dt2) ? 1e-3f : 2e-5f;
+        /* vs the CPU's 8-bit x: with act_quant=0 the GPU's quantized products take f32 x (the
+           act_quant=1 run holds the tight bound) */
+        float tol = dp_dtype_is_quant(dt) || dp_dtype_is_quant(dt2) ? (actq ? 1e-3f : 3e-2f) : 2e-5f;
         if (kind != 2) add_check(h, (int64_t)n * d, 4e-6f);
         for (int t = 0; t < count; t++) add_check(o[t], (int64_t)n * ms[t], tol);
         return true;
