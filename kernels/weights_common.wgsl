@@ -19,8 +19,8 @@ struct Params {
   x_div: u32,       // moe_matvec: x row of slot s is s / x_div
   m2: u32,          // nmatvec: rows of the second matrix (0: none)
   row_bytes2: u32,  // nmatvec: its row bytes
-  flags: u32,       // nmatvec: 4 glu, 8 GELU (else SiLU)
-  eps: f32,         // (unused)
+  flags: u32,       // nmatvec: 4 glu, 8 GELU (else SiLU); _n kernels: 16 norm weight + 1
+  eps: f32,         // _n kernels: the norm's epsilon
   m3: u32,          // nmatvec3: rows of the third matrix
   row_bytes3: u32,
   lr: u32,          // _lora entries: the adapter's rank
@@ -31,6 +31,13 @@ struct Params {
   lu0: u32,         // _lora: first value of product 0, 1, 2's u in a row of LU
   lu1: u32,
   lu2: u32,
+  hd: u32,          // nmatvec3_rope (weights_rope.wgsl): head dim, rot_dim / 2, interleaved pairs,
+  half: u32,        //   the rotated values' factor, first elements written in the key and
+  ileave: u32,      //   value caches
+  mscale: f32,
+  kc_off: u32,
+  vc_off: u32,
+  out_off: u32,     // nmatvec: element of out its first value goes to (a product into a KV cache)
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -127,6 +134,19 @@ fn dequant_h(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3
 // (small and cached; no workgroup staging, no barriers before the final reduction), UNR units per
 // loop iteration so that several weight loads are in flight; then a tree reduction in workgroup
 // memory. Products that want the CPU's 8-bit activations run act_quant over x first.
+//
+// dot_unit reads x through x_at / x_at4, and nmatvec / nmatvec3 scale their row sums by
+// x_scale(li, x_part(li, xr)): here plain reads and 1. The weights_<type>_n kernels
+// (kernels/weights_norm.wgsl, joined by web/tools/kernels.mjs with these calls renamed) fold the
+// rms_norm in front of the products into them: x times the norm's weight, and 1 / rms(x).
+
+// value i of x, and values 4 i .. 4 i + 3
+fn x_at(i: u32) -> f32 { return x[i]; }
+fn x_at4(i: u32) -> vec4<f32> { return x4[i]; }
+// this invocation's part of a statistic of x row [xr, xr + k) (none), and the rows' scale from
+// the parts (workgroup-uniform control flow)
+fn x_part(li: u32, xr: u32) -> f32 { return 0.0; }
+fn x_scale(li: u32, part: f32) -> f32 { return 1.0; }
 
 // sum over lane's units of row rb of w against x[xr ..]: units lane, lane + TPR, ...
 fn dot_row(w: ptr<storage, array<u32>, read>, rb: u32, lane: u32, xr: u32) -> f32 {
@@ -258,52 +278,76 @@ fn glu_act(g: f32) -> f32 {
   return g / (1.0 + exp(-g));
 }
 
-// the end of nmatvec / nmatvec_lora: the row's lanes' acc summed, stored by lane 0
-fn nmatvec_end(li: u32, lane: u32, row: u32, j: u32, acc: vec2<f32>) {
-  red[li] = acc.x;
-  red2[li] = acc.y;
-  reduce_rows(li, lane, true);
-  if (lane != 0u) { return; }
+// The epilogues at a row group's lane 0: the row's sums (red, red2) times s into the outputs
+// (nmatvec: glu -> act(first) * second and the second; else out or out2 by row; nmatvec3: out,
+// out2 or out3 by row).
+fn nmv_store(row: u32, j: u32, li: u32, s: f32) {
+  let a = red[li] * s;
   if ((p.flags & 4u) != 0u) {
     if (row < p.m) {
-      out[j * p.m + row] = glu_act(red[li]) * red2[li];
-      out2[j * p.m + row] = red2[li];
+      let b = red2[li] * s;
+      out[j * p.m + row] = glu_act(a) * b;
+      out2[j * p.m + row] = b;
     }
   } else if (row < p.m) {
-    out[j * p.m + row] = red[li];
+    out[p.out_off + j * p.m + row] = a;
   } else if (row < p.m + p.m2) {
-    out2[j * p.m2 + row - p.m] = red[li];
+    out2[j * p.m2 + row - p.m] = a;
   }
+}
+
+fn nmv3_store(row: u32, j: u32, li: u32, s: f32) {
+  let a = red[li] * s;
+  if (row < p.m) {
+    out[j * p.m + row] = a;
+  } else if (row < p.m + p.m2) {
+    out2[j * p.m2 + row - p.m] = a;
+  } else if (row < p.m + p.m2 + p.m3) {
+    out3[j * p.m3 + row - p.m - p.m2] = a;
+  }
+}
+
+// The row group's sums acc (as nmv_dot's, plus the _lora entries' deltas) reduced into red, red2
+// (nmatvec) or red (nmatvec3) at the row group's lane 0, and the scale they take from part, this
+// invocation's x_part (workgroup-uniform control flow). The entry points compute acc themselves,
+// so that the base ones do not use the _lora bindings. The _lora entries read a normalised x
+// (rms_norm:lora_xa writes it): in the weights_<type>_n kernels, which scale the sums, they are
+// never dispatched.
+fn nmv_end(li: u32, part: f32, acc: vec2<f32>) -> f32 {
+  red[li] = acc.x;
+  red2[li] = acc.y;
+  reduce_rows(li, li % TPR, true);
+  return x_scale(li, part);
+}
+
+fn nmv3_end(li: u32, part: f32, acc: f32) -> f32 {
+  red[li] = acc;
+  reduce_rows(li, li % TPR, false);
+  return x_scale(li, part);
+}
+
+// nmatvec3's sums for weight row `row` against x row j (in red at the row group's lane 0) and the
+// scale they take (workgroup-uniform control flow)
+fn nmv3_sums(row: u32, li: u32, j: u32) -> f32 {
+  let part = x_part(li, j * p.k);
+  return nmv3_end(li, part, nmv_dot(&W, &W2, &W3, row, li % TPR, j * p.k).x);
 }
 
 @compute @workgroup_size(WG)
 fn nmatvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
            @builtin(local_invocation_index) li: u32) {
   let row = mv_row(wid, nw3, li);
-  let lane = li % TPR;
-  nmatvec_end(li, lane, row, wid.z, nmv_dot(&W, &W2, &W2, row, lane, wid.z * p.k));
-}
-
-// the end of nmatvec3 / nmatvec3_lora
-fn nmatvec3_end(li: u32, lane: u32, row: u32, j: u32, acc: f32) {
-  red[li] = acc;
-  reduce_rows(li, lane, false);
-  if (lane != 0u) { return; }
-  if (row < p.m) {
-    out[j * p.m + row] = red[li];
-  } else if (row < p.m + p.m2) {
-    out2[j * p.m2 + row - p.m] = red[li];
-  } else if (row < p.m + p.m2 + p.m3) {
-    out3[j * p.m3 + row - p.m - p.m2] = red[li];
-  }
+  let part = x_part(li, wid.z * p.k);
+  let s = nmv_end(li, part, nmv_dot(&W, &W2, &W2, row, li % TPR, wid.z * p.k));
+  if (li % TPR == 0u) { nmv_store(row, wid.z, li, s); }
 }
 
 @compute @workgroup_size(WG)
 fn nmatvec3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
             @builtin(local_invocation_index) li: u32) {
   let row = mv_row(wid, nw3, li);
-  let lane = li % TPR;
-  nmatvec3_end(li, lane, row, wid.z, nmv_dot(&W, &W2, &W3, row, lane, wid.z * p.k).x);
+  let s = nmv3_sums(row, li, wid.z);
+  if (li % TPR == 0u) { nmv3_store(row, wid.z, li, s); }
 }
 
 // ---- the LoRA epilogue: matvec_lora, nmatvec_lora, nmatvec3_lora ----
@@ -366,7 +410,9 @@ fn nmatvec_lora(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
                 @builtin(local_invocation_index) li: u32) {
   let row = mv_row(wid, nw3, li);
   let lane = li % TPR;
-  nmatvec_end(li, lane, row, wid.z, nmv_dot(&W, &W2, &W2, row, lane, wid.z * p.k) + nmv_lora(row, lane, wid.z));
+  let part = x_part(li, wid.z * p.k);
+  let s = nmv_end(li, part, nmv_dot(&W, &W2, &W2, row, lane, wid.z * p.k) + nmv_lora(row, lane, wid.z));
+  if (lane == 0u) { nmv_store(row, wid.z, li, s); }
 }
 
 @compute @workgroup_size(WG)
@@ -374,8 +420,9 @@ fn nmatvec3_lora(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
                  @builtin(local_invocation_index) li: u32) {
   let row = mv_row(wid, nw3, li);
   let lane = li % TPR;
-  nmatvec3_end(li, lane, row, wid.z,
-               nmv_dot(&W, &W2, &W3, row, lane, wid.z * p.k).x + nmv_lora(row, lane, wid.z).x);
+  let part = x_part(li, wid.z * p.k);
+  let s = nmv3_end(li, part, nmv_dot(&W, &W2, &W3, row, lane, wid.z * p.k).x + nmv_lora(row, lane, wid.z).x);
+  if (lane == 0u) { nmv3_store(row, wid.z, li, s); }
 }
 
 // The CPU's 8-bit activation block of QB values of x from base (q8_0: d = f16(amax / 127),

@@ -11,8 +11,14 @@ mkdir -p "$TMP"
 W=$(sh "$ROOT/tests/webgpu/wasm.sh" test "$TMP") || { echo "$W"; exit 1; }
 node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
 # the same cases with other matvec workgroup shapes than the automatic ones (16 rows of 16
-# lanes, one unit per iteration) and f32 activations (act_quant=0, the backend default)
+# lanes, one unit per iteration) and f32 activations (act_quant=0, the backend default: the norms
+# before quantized products folded into them, weights_<t>_n)
 DP_TUNE=matvec_rows=16,matvec_tpr=16,act_quant=0,matvec_unroll=1 node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
+# the norms as their own dispatches (fold_norm=0) and decode attention split at every context
+# length (attn_one_slice=0): the paths the defaults no longer take
+DP_TUNE=act_quant=0,fold_norm=0,attn_one_slice=0 DP_KINDS=fused,attention node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
+# the folded norms with subgroup row sums (weights_<t>_n_sg)
+DP_TUNE=act_quant=0,matvec_sg=1 DP_KINDS=fused node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
 # the products over q4_K / q6_K / q8_0 with 8-bit x and dot4I8Packed (kernels weights_<t>_i8):
 # the CPU's activation blocks, so the CPU op's tight tolerance holds
 DP_TUNE=matvec_i8=1 DP_KINDS=matmul,fused node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?

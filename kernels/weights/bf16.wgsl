@@ -18,5 +18,5 @@ fn w_elem(w: ptr<storage, array<u32>, read>, rb: u32, c: u32) -> f32 {
 }
 
 fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 {
-  return bf16_at(w, rb + 2u * u) * x[xr + u];
+  return bf16_at(w, rb + 2u * u) * x_at(xr + u);
 }

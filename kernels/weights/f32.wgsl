@@ -14,5 +14,5 @@ fn w_elem(w: ptr<storage, array<u32>, read>, rb: u32, c: u32) -> f32 {
 }
 
 fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 {
-  return bitcast<f32>((*w)[rb / 4u + u]) * x[xr + u];
+  return bitcast<f32>((*w)[rb / 4u + u]) * x_at(xr + u);
 }

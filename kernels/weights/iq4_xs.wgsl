@@ -38,6 +38,6 @@ fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 
   let t = u % 4u;
   let xo = (xr + (u / 32u) * 256u + 32u * ib + 4u * t) / 4u;   // in fours
   let qv = vec4<u32>(rd32(w, b + 8u + 16u * ib + 4u * t)) >> vec4<u32>(0u, 8u, 16u, 24u);
-  let s = dot(grid4(qv & vec4<u32>(15u)), x4[xo]) + dot(grid4((qv >> vec4<u32>(4u)) & vec4<u32>(15u)), x4[xo + 4u]);
+  let s = dot(grid4(qv & vec4<u32>(15u)), x_at4(xo)) + dot(grid4((qv >> vec4<u32>(4u)) & vec4<u32>(15u)), x_at4(xo + 4u));
   return xs_scale(w, b, ib) * s;
 }

@@ -36,7 +36,7 @@ fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 
   for (var f = 0u; f < 4u; f = f + 1u) {
     let v = v0 + 32u * f;
     let sc = rd8(w, b + v / 16u);
-    let xv = x4[(xr + (u / 16u) * 256u + v) / 4u];
+    let xv = x_at4((xr + (u / 16u) * 256u + v) / 4u);
     s = s + f32(sc & 15u) * dot(u2f4((q >> vec4<u32>(2u * f)) & vec4<u32>(3u), 0.0), xv);
     m = m + f32(sc >> 4u) * dot(xv, vec4<f32>(1.0));
   }

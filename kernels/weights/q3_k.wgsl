@@ -40,7 +40,7 @@ fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 
     let v = v0 + 32u * f;
     let hb = (hm >> vec4<u32>(4u * half + f)) & vec4<u32>(1u);
     let lv = u2f4((q >> vec4<u32>(2u * f)) & vec4<u32>(3u), 4.0) + 4.0 * vec4<f32>(hb);
-    s = s + q3_scale(w, b + 96u, v / 16u) * dot(lv, x4[(xr + (u / 16u) * 256u + v) / 4u]);
+    s = s + q3_scale(w, b + 96u, v / 16u) * dot(lv, x_at4((xr + (u / 16u) * 256u + v) / 4u));
   }
   return f16_at(w, b + 108u) * s;
 }

@@ -25,6 +25,6 @@ fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 
   let qv = vec4<u32>(rd32(w, b + 2u + 4u * t)) >> vec4<u32>(0u, 8u, 16u, 24u);
   let lo = qv & vec4<u32>(15u);
   let hi = (qv >> vec4<u32>(4u)) & vec4<u32>(15u);
-  let s = dot(u2f4(lo, 8.0), x4[xo]) + dot(u2f4(hi, 8.0), x4[xo + 4u]);
+  let s = dot(u2f4(lo, 8.0), x_at4(xo)) + dot(u2f4(hi, 8.0), x_at4(xo + 4u));
   return f16_at(w, b) * s;
 }

@@ -25,8 +25,8 @@ fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 
   let qv = vec4<u32>(rd32(w, b + 4u + 4u * t)) >> vec4<u32>(0u, 8u, 16u, 24u);
   let lo = qv & vec4<u32>(15u);
   let hi = (qv >> vec4<u32>(4u)) & vec4<u32>(15u);
-  let xa = x4[xo];
-  let xb = x4[xo + 4u];
+  let xa = x_at4(xo);
+  let xb = x_at4(xo + 4u);
   let s = dot(u2f4(lo, 0.0), xa) + dot(u2f4(hi, 0.0), xb);
   return f16_at(w, b) * s + f16_at(w, b + 2u) * dot(xa + xb, vec4<f32>(1.0));
 }

@@ -61,10 +61,10 @@ fn q4k_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32) -> Q4KUnit {
 fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 {
   let q = q4k_unit(w, rb, u);
   let xo = (xr + q.c) / 4u;   // in fours
-  let xa0 = x4[xo];
-  let xa1 = x4[xo + 1u];
-  let xb0 = x4[xo + 8u];
-  let xb1 = x4[xo + 9u];
+  let xa0 = x_at4(xo);
+  let xa1 = x_at4(xo + 1u);
+  let xb0 = x_at4(xo + 8u);
+  let xb1 = x_at4(xo + 9u);
   let m4 = vec4<u32>(15u);
   let s1 = dot(u2f4(vec4<u32>(q.q0, q.q0 >> 8u, q.q0 >> 16u, q.q0 >> 24u) & m4, 0.0), xa0)
          + dot(u2f4(vec4<u32>(q.q1, q.q1 >> 8u, q.q1 >> 16u, q.q1 >> 24u) & m4, 0.0), xa1);

@@ -29,6 +29,6 @@ fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 
   let hb = vec4<u32>(0u, 1u, 2u, 3u) + vec4<u32>(4u * t);
   lo = lo | (((vec4<u32>(h) >> hb) & vec4<u32>(1u)) << vec4<u32>(4u));
   hi = hi | (((vec4<u32>(h) >> (hb + vec4<u32>(16u))) & vec4<u32>(1u)) << vec4<u32>(4u));
-  let s = dot(u2f4(lo, 16.0), x4[xo]) + dot(u2f4(hi, 16.0), x4[xo + 4u]);
+  let s = dot(u2f4(lo, 16.0), x_at4(xo)) + dot(u2f4(hi, 16.0), x_at4(xo + 4u));
   return f16_at(w, b) * s;
 }

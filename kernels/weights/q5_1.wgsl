@@ -29,8 +29,8 @@ fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 
   let hb = vec4<u32>(0u, 1u, 2u, 3u) + vec4<u32>(4u * t);
   lo = lo | (((vec4<u32>(h) >> hb) & vec4<u32>(1u)) << vec4<u32>(4u));
   hi = hi | (((vec4<u32>(h) >> (hb + vec4<u32>(16u))) & vec4<u32>(1u)) << vec4<u32>(4u));
-  let xa = x4[xo];
-  let xb = x4[xo + 4u];
+  let xa = x_at4(xo);
+  let xb = x_at4(xo + 4u);
   let s = dot(u2f4(lo, 0.0), xa) + dot(u2f4(hi, 0.0), xb);
   return f16_at(w, b) * s + f16_at(w, b + 2u) * dot(xa + xb, vec4<f32>(1.0));
 }

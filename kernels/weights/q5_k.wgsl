@@ -35,8 +35,8 @@ fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 
   let sm2 = scale_min(w, b + 4u, chunk * 2u + 1u);
   let q = rd32(w, b + 48u + chunk * 32u + wi * 4u);
   let h = rd32(w, b + 16u + wi * 4u) >> (2u * chunk);
-  let xa = x4[xo / 4u];
-  let xb = x4[xo / 4u + 8u];
+  let xa = x_at4(xo / 4u);
+  let xb = x_at4(xo / 4u + 8u);
   let sh = vec4<u32>(0u, 8u, 16u, 24u);
   let qv = vec4<u32>(q) >> sh;
   let hv = vec4<u32>(h) >> sh;

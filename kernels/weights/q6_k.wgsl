@@ -63,7 +63,7 @@ fn q6_f4(v: u32) -> vec4<f32> {
 fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 {
   let q = q6k_unit(w, rb, u);
   let xo = (xr + q.c) / 4u;   // in fours; the quarters are 8 fours apart
-  let s = vec4<f32>(dot(q6_f4(q.q.x), x4[xo]), dot(q6_f4(q.q.y), x4[xo + 8u]), dot(q6_f4(q.q.z), x4[xo + 16u]),
-                    dot(q6_f4(q.q.w), x4[xo + 24u]));
+  let s = vec4<f32>(dot(q6_f4(q.q.x), x_at4(xo)), dot(q6_f4(q.q.y), x_at4(xo + 8u)), dot(q6_f4(q.q.z), x_at4(xo + 16u)),
+                    dot(q6_f4(q.q.w), x_at4(xo + 24u)));
   return q.d * dot(q.sc, s);
 }

@@ -29,6 +29,6 @@ fn dot_unit(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f32 
   let b = rb + (u / 4u) * 34u;
   let qo = b + 2u + 8u * (u % 4u);
   let xo = (xr + (u / 4u) * 32u + 8u * (u % 4u)) / 4u;   // in fours
-  let s = dot(i8x4(rd32(w, qo)), x4[xo]) + dot(i8x4(rd32(w, qo + 4u)), x4[xo + 1u]);
+  let s = dot(i8x4(rd32(w, qo)), x_at4(xo)) + dot(i8x4(rd32(w, qo + 4u)), x_at4(xo + 1u));
   return f16_at(w, b) * s;
 }

@@ -67,7 +67,7 @@ typedef struct dp_sample_args {
  * same positions, then k and v appended to the caches. */
 typedef struct dp_qkv_args {
     dp_tensor *q, *k;                   /* [n, rq.n_head * hd], [n, rk.n_head * hd], in place */
-    const dp_tensor *v;                 /* [n, rk.n_head * hd] */
+    dp_tensor *v;                       /* [n, rk.n_head * hd] */
     const dp_tensor *q_norm, *k_norm;   /* f32 [hd] head norms: both or neither (NULL) */
     float eps;
     bool plus_one;
@@ -231,16 +231,24 @@ typedef struct dp_backend_i {
        fusion cannot vanish when the pass changes; tests/webgpu/dispatch_count.mjs holds the
        dispatches per token. */
     /* rms_norm(h <- x; w) [n, d], then outs[i] = h @ ws[i]^T for i < count (1..3, every
-       ws[i]->ne[0] == d), then with glu: glu(outs[0] <- outs[0], outs[1]; *glu) (count 2) */
+       ws[i]->ne[0] == d), then with glu: glu(outs[0] <- outs[0], outs[1]; *glu) (count 2).
+       keep_h false: h is scratch, its contents after the call unspecified (the norm may be
+       folded into the products, which then never write it) */
     void (*norm_matmul)(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp_tensor *w,
                         int n, int d, float eps, bool plus_one, dp_tensor *const *outs,
-                        const dp_tensor *const *ws, int count, const dp_act *glu);
+                        const dp_tensor *const *ws, int count, const dp_act *glu, bool keep_h);
     /* rms_norm(h <- h; w) [n, d], then add(y <- y + h) (a sandwich norm and its residual) */
     void (*norm_add)(dp_backend *b, dp_tensor *y, dp_tensor *h, const dp_tensor *w, int n, int d,
                      float eps, bool plus_one);
     /* [rms_norm(q <- q; q_norm) per head, rms_norm(k <- k; k_norm) per head], rope(q),
        rope(k), copy(k_cache[cache_off..] <- k), copy(v_cache[cache_off..] <- v) */
     void (*rope_qk_kv)(dp_backend *b, const dp_qkv_args *a);
+    /* The attention block's input for one sequence: norm_matmul(h <- x; w) with the products
+       a->q, a->k, a->v = h @ ws[0..2]^T (no glu), then rope_qk_kv(a). keep_h as norm_matmul;
+       a->k and a->v are scratch afterwards (the caches hold them) */
+    void (*norm_qkv_rope)(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp_tensor *w, int n,
+                          int d, float eps, bool plus_one, const dp_tensor *const *ws,
+                          const dp_qkv_args *a, bool keep_h);
     /* [rms_norm(h <- x; norm_w) [n, d]], outs[i] = in @ ws[i]^T (+ outs[i] with accumulate) for
        i < count (in: h with norm_w, else x), lora(outs[i] <- in, a[i], b[i], tmp, n, scale) for
        each adapted i, then with glu: glu(outs[0] <- outs[0], outs[1]; *glu) (count 2).

@@ -67,7 +67,7 @@ dp_status dp_batch_eval(dp_batch *b, dp_ctx *const *ctxs, const int32_t *ids, in
         st = be->i->tensor_set(be, &b->s.pos, (uint64_t)i * 4u, pos, (uint64_t)k * 4u, e);
     }
     if (st != DP_OK) return st;
-    dp_pass p = {m, m->be, &b->s, n, ctxs, n, true, NULL};
+    dp_pass p = {m, m->be, &b->s, n, ctxs, n, true, NULL, NULL};
     dp_forward_pass(&p);
     for (int32_t i = 0; i < n; i++) {
         /* row i's logits become the context's only row */

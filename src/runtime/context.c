@@ -175,7 +175,7 @@ static dp_status eval_check(dp_ctx *c, const int32_t *ids, int32_t n, dp_error *
 }
 
 /* one forward pass over ids[0, chunk) (chunk <= n_batch) at c->pos, the ids from the host or,
- * when ids is NULL, copied on the device from dev_ids; logits as dp_forward */
+ * when ids is NULL, read from the device tensor dev_ids; logits as dp_forward */
 static dp_status eval_chunk(dp_ctx *c, const int32_t *ids, const dp_tensor *dev_ids, int32_t chunk, bool all,
                             dp_tensor *logits, dp_error *e) {
     dp_backend *be = c->be;
@@ -187,10 +187,8 @@ static dp_status eval_chunk(dp_ctx *c, const int32_t *ids, const dp_tensor *dev_
         st = be->i->tensor_set(be, &c->s.pos, (uint64_t)i * 4u, pos_buf, (uint64_t)k * 4u, e);
     }
     if (st != DP_OK) return st;
-    if (!ids) be->i->copy(be, &c->s.ids, 0, dev_ids, chunk); /* after the positions: a queue write
-                                                                  submits what is recorded */
     c->sampled = false;
-    dp_forward(c, chunk, all, logits);
+    dp_forward(c, chunk, all, logits, ids ? NULL : dev_ids); /* device ids: read where they are */
     return be->i->flush(be, e);
 }
 
@@ -314,9 +312,8 @@ dp_status dp_ctx_eval_sampled(dp_ctx *c, dp_error *e) {
     int32_t pos = c->pos;
     dp_status st = be->i->tensor_set(be, &c->s.pos, 0, &pos, 4, e);
     if (st != DP_OK) return st;
-    be->i->copy(be, &c->s.ids, 0, &c->s.token, 1); /* the id stays on the device */
     c->sampled = false;
-    dp_forward(c, 1, c->logits_all, NULL);
+    dp_forward(c, 1, c->logits_all, NULL, &c->s.token); /* the id stays on the device: the pass reads it */
     if ((st = be->i->flush(be, e)) != DP_OK) {
         c->last_rows = 0;
         return st;

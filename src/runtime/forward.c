@@ -25,10 +25,12 @@ static dp_tensor from_row(const dp_tensor *t, int row, int64_t cols) {
     return v;
 }
 
-/* An rms_norm ahead of a group of projections: h = norm(x; w) feeds them. */
+/* An rms_norm ahead of a group of projections: h = norm(x; w) feeds them; keep: the pass reads h
+ * afterwards too (else it is scratch, and a backend may fold the norm into the products). */
 typedef struct {
     dp_tensor *h;
     const dp_tensor *x, *w;
+    bool keep;
 } norm_in;
 
 /* Every projection of the pass goes through here: [h = norm(x)], outs[i] = h W_i (+ outs[i] when
@@ -37,7 +39,19 @@ typedef struct {
  * batch.c) adds s (h A_i) B_i to each projection it holds. Each group is one fused shape
  * (fused.h): norm_matmul where the adapter touches none of its projections, so the dispatches
  * without an adapter are those of the fused pass; else lora_linear, the same products with the
- * deltas. */
+ * deltas (which writes h: the deltas read it). */
+/* The weights of a group (ws) and the adapter's deltas for them (dw); whether it has any. */
+static bool group_weights(const dp_pass *p, int l, const dp_wrole *roles, int count, const dp_tensor **ws,
+                          const dp_lora_w **dw) {
+    bool adapted = false;
+    for (int i = 0; i < count; i++) {
+        ws[i] = l < 0 ? &p->m->output : &p->m->layers[l].w[roles[i]];
+        dw[i] = l >= 0 ? dp_adapter_w(p->seqs[0]->adapter, l, roles[i]) : NULL;
+        adapted = adapted || dw[i];
+    }
+    return adapted;
+}
+
 static void linear(const dp_pass *p, int l, const dp_wrole *roles, dp_tensor *const *outs,
                    const dp_tensor *x, int count, bool accumulate, const norm_in *nm, const dp_act *glu) {
     dp_model *m = p->m;
@@ -45,25 +59,21 @@ static void linear(const dp_pass *p, int l, const dp_wrole *roles, dp_tensor *co
     dp_backend *be = p->be;
     const dp_ctx *c = p->seqs[0];
     const dp_tensor *ws[3];
-    dp_lora_linear la = {0};
-    bool adapted = false;
-    for (int i = 0; i < count; i++) {
-        ws[i] = l < 0 ? &m->output : &m->layers[l].w[roles[i]];
-        const dp_lora_w *dw = l >= 0 ? dp_adapter_w(c->adapter, l, roles[i]) : NULL;
-        if (dw) {
-            la.a[i] = &dw->a;
-            la.b[i] = &dw->b;
-            adapted = true;
-        }
-    }
-    if (!adapted) {
+    const dp_lora_w *dw[3];
+    if (!group_weights(p, l, roles, count, ws, dw)) {
         if (nm)
             dp_fused_norm_matmul(be, nm->h, nm->x, nm->w, p->n, d->hidden, d->norm_eps, d->norm_plus_one, outs, ws,
-                                 count, glu);
+                                 count, glu, nm->keep);
         else
             for (int i = 0; i < count; i++) OP(matmul, outs[i], x, ws[i], p->n, accumulate);
         return;
     }
+    dp_lora_linear la = {0};
+    for (int i = 0; i < count; i++)
+        if (dw[i]) {
+            la.a[i] = &dw[i]->a;
+            la.b[i] = &dw[i]->b;
+        }
     la.h = nm ? nm->h : NULL;
     la.x = nm ? nm->x : x;
     la.norm_w = nm ? nm->w : NULL;
@@ -96,24 +106,32 @@ static void attention_block(const dp_pass *p, int l) {
     bool local = d->layer_local[l] != 0;
 
     dp_tensor *qkv[3] = {&s->q, &s->k, &s->v};
-    norm_in nq = {&s->h, &s->x, &lw->w[DP_W_ATTN_NORM]};
-    linear(p, l, QKV, qkv, &s->h, 3, false, &nq, NULL);
+    norm_in nq = {&s->h, &s->x, &lw->w[DP_W_ATTN_NORM], false};
     bool use_local_rope = local && d->has_rope_local;
     const dp_tensor *freqs = use_local_rope ? &c->s.inv_freq_local : &c->s.inv_freq;
     dp_rope_args ra = {d->n_head, d->head_dim, d->rot_dim, d->rope_interleaved,
                        use_local_rope ? c->mscale_local : c->mscale};
-    if (p->n_seqs == 1) { /* head norms, ropes and cache writes as one fused shape */
+    const dp_tensor *ws[3];
+    const dp_lora_w *dw[3];
+    const bool adapted = group_weights(p, l, QKV, 3, ws, dw);
+    if (p->n_seqs == 1) { /* [norm and products,] head norms, ropes and cache writes as fused shapes */
         dp_ctx *sc = p->seqs[0];
         dp_qkv_args qa = {&s->q, &s->k, &s->v,
                           d->qk_norm ? &lw->w[DP_W_Q_NORM] : NULL, d->qk_norm ? &lw->w[DP_W_K_NORM] : NULL,
                           d->norm_eps, d->norm_plus_one, &s->pos, freqs, n, ra, ra,
                           &sc->k_cache[l], &sc->v_cache[l], (int64_t)sc->pos * kv_dim};
         qa.rk.n_head = d->n_kv_head;
-        dp_fused_rope_qk_kv(be, &qa);
+        if (adapted) { /* lora_linear, then the ropes and cache writes apart */
+            linear(p, l, QKV, qkv, &s->h, 3, false, &nq, NULL);
+            dp_fused_rope_qk_kv(be, &qa);
+        } else {
+            dp_fused_norm_qkv_rope(be, nq.h, nq.x, nq.w, n, d->hidden, d->norm_eps, d->norm_plus_one, ws, &qa, nq.keep);
+        }
         dp_attn_args aa = {d->n_head, d->n_kv_head, d->head_dim, sc->pos, n,
                            local ? d->sliding_window : 0, d->attn_scale, d->attn_softcap};
         OP(attention, &s->att, &s->q, &sc->k_cache[l], &sc->v_cache[l], &aa);
     } else { /* one row per sequence: ropes over all rows, cache writes and attention per sequence */
+        linear(p, l, QKV, qkv, &s->h, 3, false, &nq, NULL);
         if (d->qk_norm) {
             OP(rms_norm, &s->q, &s->q, &lw->w[DP_W_Q_NORM], n * d->n_head, d->head_dim, d->norm_eps, d->norm_plus_one);
             OP(rms_norm, &s->k, &s->k, &lw->w[DP_W_K_NORM], n * d->n_kv_head, d->head_dim, d->norm_eps, d->norm_plus_one);
@@ -165,14 +183,14 @@ static void ffn_block(const dp_pass *p, int l) {
     bool fuse_residual = !d->sandwich_norm && d->n_expert == 0;
     if (d->n_expert > 0) {
         dp_tensor *router = &s->router;
-        norm_in nf = {&s->h, &s->x, &lw->w[DP_W_FFN_NORM]};
+        norm_in nf = {&s->h, &s->x, &lw->w[DP_W_FFN_NORM], true}; /* the experts read h */
         linear(p, l, &ROLE_ROUTER, &router, &s->h, 1, false, &nf, NULL);
         dp_expert_src src = {m->experts, l, dp_experts_fetch, dp_experts_prefetch,
                              dp_experts_device_slots(m->experts), dp_experts_fetch_device, dp_experts_group};
         dp_forward_moe(be, &s->ffn_out, &s->h, &s->router, lw, m->experts ? &src : NULL, n, d);
     } else {
         dp_tensor *gate_up[2] = {&s->gate, &s->up}, *down = fuse_residual ? &s->x : &s->ffn_out;
-        norm_in nf = {&s->h, &s->x, &lw->w[DP_W_FFN_NORM]};
+        norm_in nf = {&s->h, &s->x, &lw->w[DP_W_FFN_NORM], false};
         linear(p, l, GATE_UP, gate_up, &s->h, 2, false, &nf, &d->act);
         linear(p, l, &ROLE_DOWN, &down, &s->gate, 1, fuse_residual, NULL, NULL);
     }
@@ -191,7 +209,7 @@ void dp_forward_pass(const dp_pass *p) {
     dp_scratch *s = p->s;
     int n = p->n;
 
-    OP(get_rows, &s->x, &m->embd, &s->ids, n, d->embed_scale);
+    OP(get_rows, &s->x, &m->embd, p->ids ? p->ids : &s->ids, n, d->embed_scale);
     for (int l = 0; l < d->n_layers; l++) {
         attention_block(p, l);
         ffn_block(p, l);
@@ -200,15 +218,15 @@ void dp_forward_pass(const dp_pass *p) {
     int rows = p->all_logits ? n : 1;
     dp_tensor last = from_row(&s->x, p->all_logits ? 0 : n - 1, d->hidden);
     dp_tensor *outs[1] = {p->logits ? p->logits : &s->logits};
-    norm_in no = {&s->h, &last, &m->out_norm};
+    norm_in no = {&s->h, &last, &m->out_norm, false};
     dp_pass head = *p; /* the head's rows only */
     head.n = rows;
     linear(&head, -1, NULL, outs, &s->h, 1, false, &no, NULL);
     if (d->final_softcap > 0) OP(softcap, outs[0], (int64_t)rows * d->vocab, d->final_softcap);
 }
 
-void dp_forward(dp_ctx *c, int n, bool all_logits, dp_tensor *logits) {
-    dp_pass p = {c->m, c->be, &c->s, n, &c, 1, all_logits, logits};
+void dp_forward(dp_ctx *c, int n, bool all_logits, dp_tensor *logits, const dp_tensor *ids) {
+    dp_pass p = {c->m, c->be, &c->s, n, &c, 1, all_logits, logits, ids};
     dp_forward_pass(&p);
     c->last_rows = logits ? 0 : all_logits ? n : 1;
 }

@@ -4,9 +4,9 @@
 
 void dp_fused_norm_matmul(dp_backend *be, dp_tensor *h, const dp_tensor *x, const dp_tensor *w,
                           int n, int d, float eps, bool plus_one, dp_tensor *const *outs,
-                          const dp_tensor *const *ws, int count, const dp_act *glu) {
+                          const dp_tensor *const *ws, int count, const dp_act *glu, bool keep_h) {
     if (be->i->norm_matmul) {
-        be->i->norm_matmul(be, h, x, w, n, d, eps, plus_one, outs, ws, count, glu);
+        be->i->norm_matmul(be, h, x, w, n, d, eps, plus_one, outs, ws, count, glu, keep_h);
         return;
     }
     be->i->rms_norm(be, h, x, w, n, d, eps, plus_one);
@@ -45,12 +45,24 @@ void dp_fused_rope_qk_kv(dp_backend *be, const dp_qkv_args *a) {
     be->i->copy(be, a->v_cache, a->cache_off, a->v, count);
 }
 
+void dp_fused_norm_qkv_rope(dp_backend *be, dp_tensor *h, const dp_tensor *x, const dp_tensor *w, int n,
+                            int d, float eps, bool plus_one, const dp_tensor *const *ws,
+                            const dp_qkv_args *a, bool keep_h) {
+    if (be->i->norm_qkv_rope) {
+        be->i->norm_qkv_rope(be, h, x, w, n, d, eps, plus_one, ws, a, keep_h);
+        return;
+    }
+    dp_tensor *outs[3] = {a->q, a->k, a->v};
+    dp_fused_norm_matmul(be, h, x, w, n, d, eps, plus_one, outs, ws, 3, NULL, keep_h);
+    dp_fused_rope_qk_kv(be, a);
+}
+
 void dp_fused_lora_linear(dp_backend *be, const dp_lora_linear *a) {
     if (be->i->lora_linear && be->i->lora_linear(be, a)) return;
     const dp_tensor *in = a->x;
     if (a->norm_w) {
         dp_fused_norm_matmul(be, a->h, a->x, a->norm_w, a->n, a->d, a->eps, a->plus_one, a->outs, a->ws,
-                             a->count, NULL);
+                             a->count, NULL, true); /* the deltas read h */
         in = a->h;
     } else {
         for (int i = 0; i < a->count; i++) be->i->matmul(be, a->outs[i], a->x, a->ws[i], a->n, a->accumulate);

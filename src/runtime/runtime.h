@@ -88,11 +88,11 @@ struct dp_ctx {
     float user_scale;         /* the caller's scale, as given */
 };
 
-/* forward n (<= n_batch) tokens already uploaded to s.ids / s.pos at position c->pos;
- * logits for all rows (all_logits) or only the last one, into s.logits, or into logits
- * ([rows, vocab] on the model's backend) when that is not NULL (then nothing is left in
- * s.logits to sample from). */
-void dp_forward(dp_ctx *c, int n, bool all_logits, dp_tensor *logits);
+/* forward n (<= n_batch) tokens already uploaded to s.ids (or in ids, an i32 device tensor,
+ * when that is not NULL) / s.pos at position c->pos; logits for all rows (all_logits) or only
+ * the last one, into s.logits, or into logits ([rows, vocab] on the model's backend) when that
+ * is not NULL (then nothing is left in s.logits to sample from). */
+void dp_forward(dp_ctx *c, int n, bool all_logits, dp_tensor *logits, const dp_tensor *ids);
 
 /* Evaluate the n ids in the device tensor ids (i32, on the model's backend; 1 <= n <= n_batch,
  * pos + n <= n_ctx; the ids are the caller's to check: they never reach the host) in one forward
@@ -143,6 +143,7 @@ typedef struct dp_pass {
     int n_seqs;
     bool all_logits;       /* logits for every row, else only the last */
     dp_tensor *logits;     /* where the logits go; NULL: the scratch's */
+    const dp_tensor *ids;  /* the token ids (i32 [n]); NULL: the scratch's */
 } dp_pass;
 void dp_forward_pass(const dp_pass *p);
 /* The moe op of one layer (forward.c; a function of its own for web/build.sh's asyncify). */

@@ -8,7 +8,9 @@
 // after the prompt, divided by 4.
 // Where <models>/<name>-lora holds an adapter converted for <name> (a LoRA fixture), the same
 // with it set: the adapter's extra dispatches per token against the recorded number, and at most
-// 4 per layer (wg_lora.c: 2 where it adapts o and down; the op-by-op lora was 3 per projection).
+// 5 per layer (wg_lora.c: rms_norm:lora_xa before each adapted group of products, whose products
+// then read the normalised x instead of folding the norm in, and an adapted q/k/v's rope and cache
+// writes apart from its products; the op-by-op lora was 3 per projection).
 // Usage: [DP_WASM=doppler.wasm] node tests/webgpu/dispatch_count.mjs <converted-models-dir> [--record]
 // --record rewrites the JSON with what was measured. Exit: 0 as recorded, 1 different, 77 no WebGPU.
 import fs from 'node:fs';
@@ -54,10 +56,10 @@ for (const name of ['llama', 'gemma3', 'gemma2', 'phi3', 'mixtral', 'qwen3']) {
     c.setAdapter(a, 1);
     const l = await perToken(), extra = l.dispatches - got[name].dispatches;
     got[name].lora_dispatches = l.dispatches;
-    const wl = w?.lora_dispatches, within = extra <= 4 * m.nLayers;
+    const wl = w?.lora_dispatches, within = extra <= 5 * m.nLayers;
     const okl = within && (record || wl === l.dispatches);
     out(`${name.padEnd(8)} with its LoRA fixture: ${l.dispatches} dispatches per token, ${extra} more over ${m.nLayers} layers` +
-        ` (${(extra / m.nLayers).toFixed(2)} per layer, at most 4${within ? '' : ': OVER'})` +
+        ` (${(extra / m.nLayers).toFixed(2)} per layer, at most 5${within ? '' : ': OVER'})` +
         (wl !== undefined ? ` (recorded ${wl}) ${wl === l.dispatches ? 'ok' : 'DIFFERENT'}` : ' (not recorded)'));
     if (!okl) fails++;
     c.setAdapter(null);

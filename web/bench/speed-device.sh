@@ -12,14 +12,24 @@
 #      prefill against the fallback
 #      (tests/webgpu/prefill_parity.mjs) on hf-tiny llama/gemma3 and each synthesized shape
 #   3. `node web/doppler.mjs bench` per shape, one model load, every setting in CONFIGS
-#      ({matvec_i8, matvec_sg} off/on for decode, prefill_sgmat for prefill)
+#      (the defaults; fold_norm=0,attn_one_slice=0: the decode fusions off; matvec_sg; prefill_sgmat)
 #      (pp512 / tg128, host ms and host calls per token, --profile: GPU time per kernel)
+#   4. (with LLAMA_SRC) llama.cpp's llama-bench with CUDA on the same weights, side by side:
+#      LLAMA_SRC is a llama.cpp source tree or a tarball of one (never fetched here), unpacked to
+#      /tmp/lc and built outside the repository (GGML_CUDA=ON, CMAKE_CUDA_ARCHITECTURES=90,
+#      target llama-bench only; LLAMA_CUDA_FA=ON|OFF, default OFF: the FlashAttention kernels
+#      are most of a CUDA build's time) in the background (setsid) from the start, while the
+#      steps above run; then the synthesized models go out through `doppler export-gguf` and
+#      `llama-bench -m GGUF -p 512 -n 128 -r 2 -ngl 99 -o json` runs on each, as the build allows
+#      before the deadline (an unfinished build keeps going: on a still-held machine the next
+#      call finds /tmp/lc/b and only waits for it). llama.jsonl, side_by_side.txt.
 # Prints a summary table (summary.txt) of tok/s per shape and setting. Every step has its own
 # time limit, so a hung step cannot take the call; a failed step says FAILED and the rest go on.
 #   web/bench/speed-device.sh [shape ...]   default: llama-3.2-1b gemma-3-1b llama-3.1-8b
 # Environment: OUT, MODELS (default /tmp/dp-models), BENCH_ARGS (default "-p 512 -n 128 -r 2
 # --profile"), CONFIGS (';'-separated --tune settings, each giving every key it changes),
-# DAWN_FLAGS (default enables f16 on NVIDIA + unsafe APIs for subgroup matrices).
+# CHECKS (default "ops i8sg parity sgmat": which correctness steps run), LLAMA_SRC,
+# LLAMA_CUDA_FA, DAWN_FLAGS (default enables f16 on NVIDIA + unsafe APIs for subgroup matrices).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -29,11 +39,14 @@ OUT=${OUT:-/tmp/dp-speed}
 MODELS=${MODELS:-/tmp/dp-models}
 [ -n "${FIXTURES:-}" ] || { [ -d shared/fixtures/hf-tiny ] && FIXTURES=$ROOT/shared/fixtures; }
 BENCH_ARGS=${BENCH_ARGS:--p 512 -n 128 -r 2 --profile}
-# the settings: the defaults, then each new path (decode: 8-bit x, subgroup row sums, both; prefill:
-# subgroup matrices, last since it is the one not yet run on any GPU); a setting that fails prints
-# an error line and the others are still measured
-D=matvec_i8=0,matvec_sg=0,prefill_sgmat=0
-CONFIGS=${CONFIGS:-$D;matvec_i8=1,matvec_sg=0,prefill_sgmat=0;matvec_i8=0,matvec_sg=1,prefill_sgmat=0;matvec_i8=1,matvec_sg=1,prefill_sgmat=0;matvec_i8=0,matvec_sg=0,prefill_sgmat=1}
+# the settings: the defaults (norms folded into the products, rope + cache writes into q/k/v,
+# short decode attention in one dispatch), then the same without those fusions (the previous
+# path), subgroup row sums on top of the defaults, and the subgroup-matrix prefill (last: not yet
+# run on any GPU); a setting that fails prints an error line and the others are still measured
+D=fold_norm=1,attn_one_slice=256,matvec_i8=0,matvec_sg=0,prefill_sgmat=0
+CONFIGS=${CONFIGS:-$D;fold_norm=0,attn_one_slice=0,matvec_i8=0,matvec_sg=0,prefill_sgmat=0;fold_norm=1,attn_one_slice=256,matvec_i8=0,matvec_sg=1,prefill_sgmat=0;fold_norm=1,attn_one_slice=256,matvec_i8=0,matvec_sg=0,prefill_sgmat=1}
+CHECKS=" ${CHECKS:-ops i8sg parity sgmat} "
+check() { [[ "$CHECKS" == *" $1 "* ]]; }
 mkdir -p "$OUT" "$MODELS"
 LOG="$OUT/log.txt"
 say() { echo "$*" | tee -a "$LOG"; }
@@ -68,6 +81,26 @@ console.log(JSON.stringify({ ...d.info, wgsl: [...(g.wgslLanguageFeatures ?? [])
 process.exit(0);" > "$OUT/adapter.json" 2>&1
 cat "$OUT/adapter.json" | tee -a "$LOG"
 
+# 4 (started first). llama.cpp with CUDA, outside the repository, in the background
+LC=/tmp/lc
+if [ -n "${LLAMA_SRC:-}" ]; then
+    if [ -x $LC/b/bin/llama-bench ] || [ -f $LC/building ]; then
+        say "llama.cpp: $LC/b already there (built or building)"
+    else
+        mkdir -p $LC/src
+        if [ -f "$LLAMA_SRC" ]; then tar -xJf "$LLAMA_SRC" -C $LC/src; else cp -r "$LLAMA_SRC"/. $LC/src/; fi
+        touch $LC/building
+        # shellcheck disable=SC2016
+        setsid nohup bash -c 'cmake -S '$LC'/src -B '$LC'/b -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON \
+            -DCMAKE_CUDA_ARCHITECTURES=90 -DGGML_CUDA_FA='"${LLAMA_CUDA_FA:-OFF}"' -DGGML_CUDA_NCCL=OFF \
+            -DGGML_NATIVE=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_APP=OFF \
+            -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TESTS=OFF > '$LC'/cfg.log 2>&1 &&
+            nice -n 5 cmake --build '$LC'/b -j'"$(nproc)"' --target llama-bench > '$LC'/build.log 2>&1;
+            echo $? > '$LC'/done; rm -f '$LC'/building' > /dev/null 2>&1 < /dev/null &
+        say "llama.cpp: CUDA build of llama-bench started in the background (FA ${LLAMA_CUDA_FA:-OFF})"
+    fi
+fi
+
 # 1. native tool + models (the writer converts rows on every core; all shapes at once)
 stamp "building the native tool"
 { cmake -S . -B build-dev -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build build-dev -j"$(nproc)" --target doppler_cli >/dev/null; } 2>&1 | tail -5 | tee -a "$LOG"
@@ -78,25 +111,34 @@ for s in "${SHAPES[@]}"; do
     [ -f "$m/manifest.json" ] || timeout 300 build-dev/doppler synth --shape "$s" --quant q4_k_m "$m" >/dev/null 2>>"$LOG" &
 done
 # meanwhile: correctness on this GPU
-if [ -f build-wasm/webgpu_ops_test.wasm ]; then
+if ! check ops; then
+    :
+elif [ -f build-wasm/webgpu_ops_test.wasm ]; then
     stamp "per-op test"
     run 90 "per-op" "$OUT/ops.txt" "$NODE" tests/webgpu/run_ops.mjs build-wasm/webgpu_ops_test.wasm
-    for t in matvec_i8=1 matvec_sg=1,matvec_i8=0 matvec_sg=1,matvec_i8=1; do
+    # the products and fused shapes with the norm kept apart, then with each new path on
+    TUNES="fold_norm=0"
+    check i8sg && TUNES="$TUNES matvec_i8=1 matvec_sg=1,matvec_i8=0 matvec_sg=1,matvec_i8=1"
+    for t in $TUNES; do
         DP_TUNE=$t DP_KINDS=matmul,fused,lora run 30 "per-op $t" "$OUT/ops_$t.txt" "$NODE" tests/webgpu/run_ops.mjs build-wasm/webgpu_ops_test.wasm
     done
 else
     say "per-op test: SKIPPED (carry build-wasm/webgpu_ops_test.wasm)"
 fi
-if [ -n "${FIXTURES:-}" ] && [ -d "$FIXTURES/hf-tiny" ]; then
+if ! check parity; then
+    :
+elif [ -n "${FIXTURES:-}" ] && [ -d "$FIXTURES/hf-tiny" ]; then
     for f in llama gemma3 gemma2 phi3 mixtral qwen3; do
         build-dev/doppler convert "$FIXTURES/hf-tiny/$f" "$MODELS/tiny/$f" --dtype f32 >/dev/null 2>>"$LOG"
     done
     stamp "hf-tiny parity (default kernels)"
     run 120 "hf-tiny parity" "$OUT/parity.txt" "$NODE" tests/webgpu/parity.mjs "$FIXTURES/hf-tiny" "$MODELS/tiny" /tmp/dp-parity
-    stamp "prefill on subgroup matrices against the fallback (hf-tiny)"
-    run 45 "prefill parity (hf-tiny llama, gemma3)" "$OUT/prefill_parity_tiny.txt" \
-        "$NODE" tests/webgpu/prefill_parity.mjs "$MODELS/tiny/llama" "$MODELS/tiny/gemma3" --n 64
-    cat "$OUT/prefill_parity_tiny.txt" >> "$LOG"
+    if check sgmat; then
+        stamp "prefill on subgroup matrices against the fallback (hf-tiny)"
+        run 45 "prefill parity (hf-tiny llama, gemma3)" "$OUT/prefill_parity_tiny.txt" \
+            "$NODE" tests/webgpu/prefill_parity.mjs "$MODELS/tiny/llama" "$MODELS/tiny/gemma3" --n 64
+        cat "$OUT/prefill_parity_tiny.txt" >> "$LOG"
+    fi
 else
     say "hf-tiny parity: SKIPPED (set FIXTURES to a directory holding hf-tiny/)"
 fi
@@ -114,7 +156,7 @@ for s in "${SHAPES[@]}"; do
 done
 stamp "benchmarks done"
 # the subgroup-matrix prefill against the fallback on the real shapes (one prompt of 128 rows)
-for s in "${SHAPES[@]}"; do
+check sgmat && for s in "${SHAPES[@]}"; do
     m="$MODELS/$s-q4_k_m"
     [ -f "$m/manifest.json" ] || continue
     run 60 "prefill parity $s" "$OUT/prefill_parity_$s.txt" "$NODE" tests/webgpu/prefill_parity.mjs "$m" --n 128
@@ -133,4 +175,46 @@ for (const l of lines) {
 }
 console.log(rows.join("\n"));' "$OUT/bench.jsonl" > "$OUT/summary.txt"
 cat "$OUT/summary.txt" | tee -a "$LOG"
+
+# 4. llama.cpp CUDA on the same weights (the exported GGUF of each synthesized model)
+if [ -n "${LLAMA_SRC:-}" ]; then
+    for s in "${SHAPES[@]}"; do
+        m="$MODELS/$s-q4_k_m"
+        [ -f "$m/manifest.json" ] && [ ! -f "$MODELS/$s.gguf" ] &&
+            { build-dev/doppler export-gguf "$m" "$MODELS/$s.gguf" >/dev/null 2>>"$LOG" || rm -f "$MODELS/$s.gguf"; } &
+    done
+    wait
+    stamp "GGUFs exported; waiting for the llama.cpp build"
+    while [ -f $LC/building ] && [ "$(lim 30)" -ge 30 ]; do sleep 5; done
+    LB=$LC/b/bin/llama-bench
+    if [ -x $LB ]; then
+        stamp "llama-bench"
+        : > "$OUT/llama.jsonl"
+        for s in "${SHAPES[@]}"; do
+            [ -f "$MODELS/$s.gguf" ] || { say "llama-bench $s: no GGUF"; continue; }
+            run 120 "llama-bench $s" "$OUT/llama_$s.json" $LB -m "$MODELS/$s.gguf" -p 512 -n 128 -r 2 -ngl 99 -o json &&
+                "$NODE" -e 'const [f, s] = process.argv.slice(1); for (const t of JSON.parse(require("fs").readFileSync(f, "utf8")))
+                  console.log(JSON.stringify({ shape: s, test: t.n_gen > 0 ? "tg" : "pp", tps: t.avg_ts, sd: t.stddev_ts, build: t.build_commit }));' \
+                  "$OUT/llama_$s.json" "$s" >> "$OUT/llama.jsonl"
+        done
+        # side by side: Doppler's default setting (the first of CONFIGS) against llama.cpp
+        "$NODE" -e '
+const fs = require("fs");
+const rd = (f) => fs.existsSync(f) ? fs.readFileSync(f, "utf8").split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)) : [];
+const dp = rd(process.argv[1]), lc = rd(process.argv[2]);
+const rows = ["| shape | Doppler WebGPU tg128 / pp512 | llama.cpp CUDA tg128 / pp512 | ratio tg / pp |", "|---|---:|---:|---:|"];
+for (const s of process.argv.slice(3)) {
+  const d = dp.find((j) => j.model.endsWith(s + "-q4_k_m"));
+  const t = lc.find((j) => j.shape === s && j.test === "tg"), p = lc.find((j) => j.shape === s && j.test === "pp");
+  const f = (v, n) => (v == null ? "-" : v.toFixed(n));
+  const r = (a, b) => (a == null || b == null ? "-" : (a / b).toFixed(2) + "x");
+  rows.push(`| ${s} | ${f(d?.tg?.tps_mean, 1)} / ${f(d?.pp?.tps_mean, 0)} | ${f(t?.tps, 1)} / ${f(p?.tps, 0)} | ${r(d?.tg?.tps_mean, t?.tps)} / ${r(d?.pp?.tps_mean, p?.tps)} |`);
+}
+console.log(rows.join("\n"));' "$OUT/bench.jsonl" "$OUT/llama.jsonl" "${SHAPES[@]}" > "$OUT/side_by_side.txt"
+        cat "$OUT/side_by_side.txt" | tee -a "$LOG"
+    else
+        say "llama.cpp: llama-bench not built by the deadline ($(cat $LC/done 2>/dev/null || echo still building)); $(tail -2 $LC/build.log 2>/dev/null | tr '\n' ' ')"
+        tail -5 $LC/cfg.log >> "$LOG" 2>/dev/null
+    fi
+fi
 stamp "done"

@@ -1,5 +1,5 @@
 // kernels.mjs — the WGSL kernels as the backend sees them, from the kernels/ directory:
-//   kernels/<name>.wgsl          -> kernel <name> (as is)
+//   kernels/<name>.wgsl          -> kernel <name> (as is; rope.wgsl followed by kernels/sincos.wgsl)
 //   kernels/weights/<type>.wgsl  -> kernel weights_<type>: that file, then kernels/weights_common.wgsl
 //                                   (WGSL module-scope declarations may come in any order)
 //   kernels/weights/i8/<type>.wgsl -> also kernel weights_<type>_i8: <type>.wgsl, i8/<type>.wgsl,
@@ -8,6 +8,12 @@
 //                                   and kernels weights_<type>_sg, weights_<type>_i8_sg: `enable
 //                                   subgroups;`, the same files with kernels/weights_sg.wgsl before
 //                                   weights_common.wgsl, its calls of reduce_rows renamed reduce_rows_sg
+//                                -> kernel weights_<type>_n (and weights_<type>_n_sg where the type has
+//                                   an i8 file): the rms_norm folded into the decode products,
+//                                   kernels/weights_norm.wgsl, sincos.wgsl and weights_rope.wgsl
+//                                   (q/k/v with the rotary embedding and the KV cache writes) before
+//                                   weights_common.wgsl, the calls of x_at, x_at4, x_part, x_scale in
+//                                   it and the type's file renamed x_norm, x_norm4, norm_part, norm_scale
 // Each kernel: { name, text, parts: [{ file, first, lines }] } (parts map a line of text back to
 // its file: line L of the text is line L - first + 1 of file, for first <= L < first + lines).
 import fs from 'node:fs';
@@ -16,42 +22,54 @@ import path from 'node:path';
 const COMMON = 'weights_common.wgsl';
 const I8 = 'weights_i8.wgsl';
 const SG = 'weights_sg.wgsl';
+const NORM = 'weights_norm.wgsl';
+const ROPE = 'weights_rope.wgsl';
+const SINCOS = 'sincos.wgsl';
 
 export function kernelSources(dir) {
   const wgsl = (d) => fs.readdirSync(d).filter((f) => f.endsWith('.wgsl')).sort();
   const read = (f) => fs.readFileSync(f, 'utf8');
   const nlines = (t) => t.split('\n').length - (t.endsWith('\n') ? 1 : 0);
   const out = [];
+  const nl = (t) => (t.endsWith('\n') ? t : t + '\n');
+  // one kernel from files [file, text] in order
+  const join = (name, files) => {
+    const parts = [];
+    let text = '';
+    for (const [file, t] of files) {
+      parts.push({ file, first: text.split('\n').length, lines: nlines(nl(t)) });
+      text += nl(t);
+    }
+    out.push({ name, text, parts });
+  };
+  const sincos = [`kernels/${SINCOS}`, read(path.join(dir, SINCOS))];
   for (const f of wgsl(dir)) {
-    if (f === COMMON || f === I8 || f === SG) continue;
+    if ([COMMON, I8, SG, NORM, ROPE, SINCOS].includes(f)) continue;
     const text = read(path.join(dir, f));
-    out.push({ name: f.slice(0, -5), text, parts: [{ file: `kernels/${f}`, first: 1, lines: nlines(text) }] });
+    if (f === 'rope.wgsl') join('rope', [[`kernels/${f}`, text], sincos]);
+    else out.push({ name: f.slice(0, -5), text, parts: [{ file: `kernels/${f}`, first: 1, lines: nlines(text) }] });
   }
   const wdir = path.join(dir, 'weights');
   if (fs.existsSync(wdir)) {
     const common = read(path.join(dir, COMMON));
-    const nl = (t) => (t.endsWith('\n') ? t : t + '\n');
-    // one kernel from files [file, text] in order
-    const join = (name, files) => {
-      const parts = [];
-      let text = '';
-      for (const [file, t] of files) {
-        parts.push({ file, first: text.split('\n').length, lines: nlines(nl(t)) });
-        text += nl(t);
-      }
-      out.push({ name, text, parts });
-    };
     const i8dir = path.join(wdir, 'i8');
     const i8 = [`kernels/${I8}`, read(path.join(dir, I8))];
     const sg = [`kernels/${SG}`, read(path.join(dir, SG))];
     const enableSg = ['(generated)', 'enable subgroups;'];
     const renamed = (dotUnit, reduce) => [`kernels/${COMMON}`,
       common.replace(/\bdot_unit\(/g, dotUnit).replace(/(?<!fn )\breduce_rows\(/g, reduce)];
+    // [file, text] with the calls (not the definitions) of x_at, x_at4, x_part, x_scale renamed
+    const normed = ([file, t]) => [file, t.replace(/(?<!fn )\b(x_at4?|x_part|x_scale)\(/g,
+      (_, f) => ({ x_at: 'x_norm(', x_at4: 'x_norm4(', x_part: 'norm_part(', x_scale: 'norm_scale(' })[f])];
+    const norm = [`kernels/${NORM}`, read(path.join(dir, NORM))];
+    const rope = [`kernels/${ROPE}`, read(path.join(dir, ROPE))];
     for (const f of wgsl(wdir)) {
       const name = `weights_${f.slice(0, -5)}`;
       const type = [`kernels/weights/${f}`, read(path.join(wdir, f))];
       join(name, [type, [`kernels/${COMMON}`, common]]);
+      join(`${name}_n`, [normed(type), norm, sincos, rope, normed([`kernels/${COMMON}`, common])]);
       if (!fs.existsSync(path.join(i8dir, f))) continue;
+      join(`${name}_n_sg`, [enableSg, normed(type), sg, norm, sincos, rope, normed(renamed('dot_unit(', 'reduce_rows_sg('))]);
       const i8type = [`kernels/weights/i8/${f}`, read(path.join(i8dir, f))];
       join(`${name}_i8`, [type, i8type, i8, renamed('dot_unit_i8(', 'reduce_rows(')]);
       join(`${name}_sg`, [enableSg, type, sg, renamed('dot_unit(', 'reduce_rows_sg(')]);

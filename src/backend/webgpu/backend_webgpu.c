@@ -179,6 +179,7 @@ static const dp_backend_i wg_vtable = {
     .norm_matmul = wg_op_norm_matmul,
     .norm_add = wg_op_norm_add,
     .rope_qk_kv = wg_op_rope_qk_kv,
+    .norm_qkv_rope = wg_op_norm_qkv_rope,
     .lora_linear = wg_op_lora_linear,
 };
 
@@ -200,6 +201,8 @@ dp_status dp_backend_webgpu_new(dp_backend **out, dp_error *e) {
     c->owns_dev = true;
     c->dev->uni_host = uni;
     c->dev->fuse = true;
+    c->dev->fold_norm = true;
+    c->dev->attn_one_slice = WG_ATTN_ONE_SLICE;
     c->dev->act_quant = false;
     c->dev->unroll = 4;
     c->dev->features = dp_gpu_features();
@@ -280,6 +283,8 @@ dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_e
     if (!strcmp(key, "matvec_rows") && value >= 0 && value <= 64) c->dev->tune_rows = value;
     else if (!strcmp(key, "matvec_tpr") && (value == 0 || (value >= 4 && value <= 256 && !(value & (value - 1))))) c->dev->tune_tpr = value;
     else if (!strcmp(key, "fuse") && (value == 0 || value == 1)) c->dev->fuse = value;
+    else if (!strcmp(key, "fold_norm") && (value == 0 || value == 1)) c->dev->fold_norm = value;
+    else if (!strcmp(key, "attn_one_slice") && value >= 0 && value <= 65536) c->dev->attn_one_slice = value;
     else if (!strcmp(key, "act_quant") && (value == 0 || value == 1)) c->dev->act_quant = value;
     else if (!strcmp(key, "matvec_unroll") && (value == 1 || value == 2 || value == 4 || value == 8)) c->dev->unroll = value;
     else if (!strcmp(key, "matvec_i8") && (value == 0 || value == 1)) {
@@ -300,7 +305,7 @@ dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_e
         c->dev->matvec_sg = value;
     } else
         return dp_err_set(e, DP_ERR_INVALID_ARG,
-                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|..|256, fuse 0|1, act_quant 0|1, matvec_unroll 1|2|4|8, matvec_i8 0|1, prefill_sgmat 0|1, matvec_sg 0|1)",
+                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|..|256, fuse 0|1, fold_norm 0|1, attn_one_slice 0..65536, act_quant 0|1, matvec_unroll 1|2|4|8, matvec_i8 0|1, prefill_sgmat 0|1, matvec_sg 0|1)",
                           key, value);
     return DP_OK;
 }

@@ -13,7 +13,11 @@
  *           gets one slice per row up to WG_ATTN_MAX_SLICE keys (as before: a long causal row
  *           does not hold up the whole call);
  *   n_split at most WG_ATTN_MAX_SPLITS, and the partials (n * n_head * n_split * (head_dim + 2)
- *           floats of scratch) at most WG_ATTN_MAX_SCRATCH bytes: slices grow until they fit.
+ *           floats of scratch) at most WG_ATTN_MAX_SCRATCH bytes: slices grow until they fit;
+ *   one     a decode row (n == 1) over at most attn_one_slice keys (tune; default
+ *           WG_ATTN_ONE_SLICE) takes them in one slice: one dispatch instead of partial +
+ *           combine, fewer workgroups (the dispatch saved costs more host time than the
+ *           workgroups' few extra passes of GPU time while the context is short).
  * With a single slice partial writes out directly, one dispatch. out may alias q: out is written
  * only by combine, which does not read q; in the direct case q is first copied to scratch. */
 #if defined(__wasm__)
@@ -41,7 +45,7 @@ typedef struct attn_shape {
     int64_t gc, n_chunk, slice, n_split, groups;
 } attn_shape;
 
-static attn_shape attn_shape_for(const dp_attn_args *a, int64_t keys) {
+static attn_shape attn_shape_for(const dp_attn_args *a, int64_t keys, int64_t one_slice) {
     const int64_t group = a->n_head / a->n_kv_head, kp = WG_ATTN_PASS;
     int64_t gc = group < WG_ATTN_GMAX ? group : WG_ATTN_GMAX;
     if (gc * a->head_dim > WG_ATTN_QMAX) gc = WG_ATTN_QMAX / a->head_dim > 0 ? WG_ATTN_QMAX / a->head_dim : 1;
@@ -55,7 +59,7 @@ static attn_shape attn_shape_for(const dp_attn_args *a, int64_t keys) {
         if (slice > WG_ATTN_MAX_SLICE) slice = WG_ATTN_MAX_SLICE;
         if (slice < min_slice) slice = min_slice;
         slice = (slice + kp - 1) / kp * kp;
-        if (slice > keys) slice = keys;
+        if (slice > keys || (a->n == 1 && keys <= one_slice)) slice = keys;
         for (;;) {
             s.n_split = (keys + slice - 1) / slice;
             uint64_t bytes = (uint64_t)a->n * (uint64_t)a->n_head * (uint64_t)s.n_split *
@@ -93,7 +97,7 @@ void wg_rec_attention(dp_backend *b, dp_tensor *out, const dp_tensor *q, const d
     /* the longest key range is the last row's */
     int64_t keys = a->pos0 + a->n;
     if (a->window > 0 && a->window < keys) keys = a->window;
-    const attn_shape s = attn_shape_for(a, keys);
+    const attn_shape s = attn_shape_for(a, keys, c->dev->attn_one_slice);
     uint32_t dw = 32;
     while (dw < 256 && dw < (uint32_t)a->head_dim) dw *= 2;
     attn_params p = {(uint32_t)a->n,        (uint32_t)a->n_head,  (uint32_t)a->n_kv_head,

@@ -149,6 +149,15 @@ static const char *weights_variant(dp_dtype t, bool i8, bool sg) {
     }
 }
 
+const char *wg_matvec_norm_kernel(const wg_ctx *c, dp_dtype t, char *buf, size_t size) {
+    const char *file = wg_weights_file(t);
+    if (!file || wg_actq_block(c, t) || (c->dev->matvec_i8 && weights_variant(t, true, false)))
+        return NULL;
+    bool sg = c->dev->matvec_sg && weights_variant(t, false, true);
+    int len = snprintf(buf, size, "%s_n%s", file, sg ? "_sg" : "");
+    return len > 0 && (size_t)len < size ? buf : NULL;
+}
+
 const char *wg_matvec_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_t k) {
     bool sg = c->dev->matvec_sg && weights_variant(t, false, true);
     const char *i8 = c->dev->matvec_i8 && n ? weights_variant(t, true, sg) : NULL;
@@ -172,9 +181,10 @@ void wg_matvec_config(const wg_ctx *c, dp_dtype t, const char *file, int64_t k, 
     uint32_t tpr = c->dev->tune_tpr > 0 ? (uint32_t)c->dev->tune_tpr : wg_matvec_tpr(t, k);
     uint32_t max_wg = c->dev->max_invocations >= 64 ? c->dev->max_invocations : 256;
     if (max_wg > 1024) max_wg = 1024;
-    /* workgroup memory of weights_common.wgsl: red, red2 (WG floats each) */
+    /* workgroup memory of weights_common.wgsl: red, red2 (WG floats each), and red3 of
+       weights_norm.wgsl */
     uint32_t wgs = c->dev->max_wg_storage >= 16384 ? c->dev->max_wg_storage : 16384;
-    while (max_wg > 64 && 2 * max_wg * 4 + 64 > wgs) max_wg /= 2;
+    while (max_wg > 64 && 3 * max_wg * 4 + 64 > wgs) max_wg /= 2;
     /* a device whose subgroups are fixed at fewer than 8 lanes is a CPU emulating one
        (SwiftShader: 4, one SIMD vector): there every lane past a subgroup only adds a barrier
        round to the row sum, and its barriers cost far more than the lanes gain (the trained 21M

@@ -5,10 +5,13 @@
  * whole shapes (src/runtime/fused.h) and they become:
  *
  *   norm_matmul  rms_norm(h <- x) + 1..3 products of h [+ glu of the first two]
- *                -> rms_norm:main, weights_<t>:nmatvec / nmatvec3     (decode: n <= WG_FUSE_MAX_N)
- *                   (the products sharing h in one dispatch; the norm stays its own dispatch:
- *                   folded into the products, every workgroup of them re-read and re-reduced x)
+ *                -> weights_<t>_n:nmatvec / nmatvec3 (decode: n <= WG_FUSE_MAX_N; h not wanted):
+ *                   the norm folded into the products (kernels/weights_norm.wgsl), one dispatch
+ *                   per run of products of one weight type;
+ *                   else rms_norm:main, weights_<t>:nmatvec / nmatvec3 (one weight type) 
  *   norm_add     rms_norm(h <- h) + add(y <- y + h) -> rms_norm:norm_add   (sandwich norm + residual)
+ *   norm_qkv_rope  norm_matmul of q, k, v + rope_qk_kv without head norms
+ *                -> weights_<t>_n:nmatvec3_rope (kernels/weights_rope.wgsl), else the two below
  *   rope_qk_kv   [q/k head norms] + ropes of q and k + the two KV cache writes
  *                -> rope:rope2kv (devices with 9+ storage buffers per stage), else
  *                   rope:rope2 + elementwise:copy2
@@ -17,8 +20,8 @@
  * Where the device or the operands do not allow it (fusion off, a prefill-sized n for the
  * products, a view not on a 256-byte boundary, operands sharing a buffer, mixed weight types,
  * too few storage buffers), the shape is recorded op by op (wg_rec_*), the same results. Fused
- * kernels write every output the ops would have written (h, the second product, the normalised
- * q and k). */
+ * kernels write every output the ops would have written (the second product, the normalised
+ * q and k; h only where the caller keeps it). */
 #if defined(__wasm__)
 
 #include <stdio.h>
@@ -34,13 +37,24 @@ static bool can_fuse(const wg_ctx *c) { return c->dev->fuse && c->status == DP_O
 
 /* ---- norm_matmul ---- */
 
-/* Whether h = norm(x) and the count products of h can be one norm + one nmatvec dispatch. */
+/* matches `Params` of weights_common.wgsl with the fields past wg_weights_params (nmatvec3_rope's,
+ * and out_off; every nmatvec dispatch passes them, the uniform slot is not cleared) */
+typedef struct nmv_params {
+    wg_weights_params w;
+    uint32_t hd, half, interleaved;
+    float mscale;
+    uint32_t kc_off, vc_off, out_off;
+} nmv_params;
+
+/* Whether the operands of norm(x) + count products allow a fused form: fusion on, a decode n,
+ * tensors on 256-byte boundaries where written, outputs apart from every input and each other
+ * (the weight types and storage bindings are the caller's to check). */
 bool wg_norm_matmul_fits(const wg_ctx *c, const dp_tensor *h, const dp_tensor *x,
                          const dp_tensor *w, int n, int d, dp_tensor *const *outs,
                          const dp_tensor *const *ws, int count, const dp_act *glu) {
-    if (!can_fuse(c) || n < 1 || n > WG_FUSE_MAX_N || d <= 0 || count < 1 || count > 3 ||
-        (count == 3 && c->dev->max_storage < 7) || !h || !x || !w || shares_buffer(h, w) ||
-        shares_buffer(h, x) || h->offset % 256 || (uint64_t)n * (uint64_t)d * 4 > h->nbytes)
+    if (!can_fuse(c) || n < 1 || n > WG_FUSE_MAX_N || d <= 0 || count < 1 || count > 3 || !h ||
+        !x || !w || shares_buffer(h, w) || shares_buffer(h, x) || h->offset % 256 ||
+        (uint64_t)n * (uint64_t)d * 4 > h->nbytes)
         return false;
     if (glu && (count != 2 || (*glu != DP_ACT_SILU && *glu != DP_ACT_GELU_TANH) ||
                 ws[0]->ne[1] != ws[1]->ne[1]))
@@ -48,29 +62,38 @@ bool wg_norm_matmul_fits(const wg_ctx *c, const dp_tensor *h, const dp_tensor *x
     for (int i = 0; i < count; i++) {
         const dp_tensor *o = outs[i], *wi = ws[i];
         if (!o || !wi || wi->ne[0] != d || !wg_weights_file(wi->dtype) || wi->offset % 256 ||
-            o->offset % 256 || wi->dtype != ws[0]->dtype || shares_buffer(o, h) ||
-            shares_buffer(o, x) || shares_buffer(o, w) || shares_buffer(o, wi))
+            o->offset % 256 || shares_buffer(o, h) || shares_buffer(o, x) || shares_buffer(o, w) ||
+            shares_buffer(o, wi))
             return false;
         for (int j = 0; j < i; j++)
-            if (shares_buffer(o, outs[j])) return false;
+            if (shares_buffer(o, outs[j]) || shares_buffer(o, ws[j])) return false;
     }
     return true;
 }
 
-void wg_emit_nmatvec(wg_ctx *c, const dp_tensor *h, int n, dp_tensor *const *outs, const dp_tensor *const *ws,
-                     int nm, const dp_act *glu_act, const wg_lora_epi *lora) {
+static bool ws_one_type(const dp_tensor *const *ws, int count) {
+    for (int i = 1; i < count; i++)
+        if (ws[i]->dtype != ws[0]->dtype) return false;
+    return true;
+}
+
+/* One nmatvec / nmatvec3 dispatch of the nm (1..3) products ws[0..nm) of one weight type, over
+ * the x bound at bs[2] by the caller: with nw (the norm's weight) by kernel `normed`
+ * (weights_<t>_n[_sg]: the rms_norm of x folded in, kernels/weights_norm.wgsl), else by the
+ * decode kernel of the type over x as it is; with lora (nw NULL) the _lora entry, the adapter's
+ * deltas as its epilogue (wg_lora.c). */
+static void emit_products(wg_ctx *c, dp_gpu_binding bs[9], const dp_tensor *nw, const char *normed,
+                          int n, float eps, bool plus_one, dp_tensor *const *outs,
+                          const dp_tensor *const *ws, int nm, const dp_act *glu_act, int64_t out_off,
+                          const wg_lora_epi *lora) {
     const dp_tensor *w[3] = {ws[0], nm > 1 ? ws[1] : ws[0], nm > 2 ? ws[2] : NULL};
     uint32_t rb[3] = {0, 0, 0};
     for (int i = 0; i < 3; i++)
         if (w[i] && !(rb[i] = wg_weights_check(c, w[i], "matmul"))) return;
     const int64_t k = w[0]->ne[0], m1 = w[0]->ne[1], m2 = nm > 1 ? w[1]->ne[1] : 0,
                   m3 = nm > 2 ? w[2]->ne[1] : 0;
-    dp_gpu_binding bs[9];
-    int nb = nm > 2 ? 7 : 5;
-    if (!wg_out(c, outs[0], n * m1, 1, "matmul", "out", &bs[0]) ||
-        !wg_in(c, h, n * k, 3, "matmul", "x", &bs[2]))
-        return;
-    const char *mv = wg_matvec_input(c, w[0]->dtype, &bs[2], (uint64_t)n, (uint64_t)k);
+    if (!wg_out(c, outs[0], out_off + n * m1, 1, "matmul", "out", &bs[0])) return;
+    const char *mv = normed ? normed : wg_matvec_input(c, w[0]->dtype, &bs[2], (uint64_t)n, (uint64_t)k);
     if (!mv) return;
     bs[1] = wg_at(2, wg_bind(w[0]));
     bs[4] = wg_at(5, wg_bind(w[1]));
@@ -81,29 +104,80 @@ void wg_emit_nmatvec(wg_ctx *c, const dp_tensor *h, int n, dp_tensor *const *out
         if (!dummy) return;
         bs[3] = wg_at(4, wg_bind_buf(dummy, 0, 4));
     }
+    int nb = 5;
     if (nm > 2) {
         if (!wg_out(c, outs[2], n * m3, 8, "matmul", "out", &bs[5])) return;
         bs[6] = wg_at(9, wg_bind(w[2]));
+        nb = 7;
     }
     uint32_t flags = 0;
     if (glu_act) flags |= WG_NMV_GLU | (*glu_act == DP_ACT_GELU_TANH ? WG_NMV_GELU : 0u);
-    wg_weights_params prm = {(uint32_t)n, (uint32_t)k, (uint32_t)m1, rb[0], 1.0f, 0, 0, 0,
-                             (uint32_t)m2, rb[1], flags, 0.0f, (uint32_t)m3, rb[2], 0, 0, {0, 0, 0}, {0, 0, 0}};
-    if (lora) wg_lora_epi_put(lora, &prm, bs, &nb);
+    if (nw) {
+        if (!wg_in(c, nw, k, 10, "rms_norm", "w", &bs[nb])) return;
+        nb++;
+        if (plus_one) flags |= WG_NMV_PLUS_ONE;
+    }
+    nmv_params prm = {{(uint32_t)n, (uint32_t)k, (uint32_t)m1, rb[0], 1.0f, 0, 0, 0, (uint32_t)m2, rb[1],
+                       flags, eps, (uint32_t)m3, rb[2], 0, 0, {0, 0, 0}, {0, 0, 0}},
+                      0, 0, 0, 0.0f, 0, 0, (uint32_t)out_off};
+    if (lora) wg_lora_epi_put(lora, &prm.w, bs, &nb);
     uint64_t rows = glu_act ? (uint64_t)m1 : (uint64_t)(m1 + m2 + m3);
     uint32_t per, gx, gy;
     char consts[48];
     wg_matvec_config(c, w[0]->dtype, mv, k, (int64_t)rows, &per, consts, sizeof consts);
     wg_grid(c, (rows + per - 1) / per, &gx, &gy);
     const char *entry = nm > 2 ? (lora ? "nmatvec3_lora" : "nmatvec3") : (lora ? "nmatvec_lora" : "nmatvec");
-    wg_dispatch(c, mv, entry, consts, &prm, sizeof prm, bs, nb, gx, gy, (uint32_t)n);
+    wg_dispatch(c, mv, entry, consts, &prm, sizeof prm, bs, (uint32_t)nb, gx, gy, (uint32_t)n);
+}
+
+void wg_emit_nmatvec(wg_ctx *c, const dp_tensor *h, int n, dp_tensor *const *outs, const dp_tensor *const *ws,
+                     int nm, const dp_act *glu_act, const wg_lora_epi *lora) {
+    dp_gpu_binding bs[9];
+    if (!wg_in(c, h, (int64_t)n * ws[0]->ne[0], 3, "matmul", "x", &bs[2])) return;
+    emit_products(c, bs, NULL, NULL, n, 0.0f, false, outs, ws, nm, glu_act, 0, lora);
+}
+
+/* Whether the norm can be folded into the products (no h wanted, fold_norm on, x by fours, a
+ * folded kernel for every weight type): then consecutive products of one type go together, up
+ * to three (two where the device has fewer than 8 storage buffers per stage; a glu's pair always
+ * together), one dispatch each. wg_norm_matmul_fits has checked everything else but the types. */
+static bool fold_fits(const wg_ctx *c, const dp_tensor *x, const dp_tensor *nw, int d,
+                      dp_tensor *const *outs, const dp_tensor *const *ws, int count,
+                      const dp_act *glu) {
+    char name[48];
+    if (!c->dev->fold_norm || d % 4 || shares_buffer(x, nw)) return false;
+    for (int i = 0; i < count; i++)
+        if (!wg_matvec_norm_kernel(c, ws[i]->dtype, name, sizeof name) || shares_buffer(outs[i], nw))
+            return false;
+    return !glu || ws[0]->dtype == ws[1]->dtype;
+}
+
+static void emit_folded(wg_ctx *c, const dp_tensor *x, const dp_tensor *nw, int n, int d,
+                        float eps, bool plus_one, dp_tensor *const *outs,
+                        const dp_tensor *const *ws, int count, const dp_act *glu) {
+    const int most = c->dev->max_storage >= 8 ? 3 : 2;
+    for (int i = 0; i < count && c->status == DP_OK;) {
+        int nm = 1;
+        while (i + nm < count && nm < most && ws[i + nm]->dtype == ws[i]->dtype) nm++;
+        char name[48];
+        dp_gpu_binding bs[9];
+        if (!wg_in(c, x, (int64_t)n * d, 3, "matmul", "x", &bs[2])) return;
+        emit_products(c, bs, nw, wg_matvec_norm_kernel(c, ws[i]->dtype, name, sizeof name), n, eps,
+                      plus_one, outs + i, ws + i, nm, glu, 0, NULL);
+        i += nm;
+    }
 }
 
 void wg_op_norm_matmul(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp_tensor *w,
                        int n, int d, float eps, bool plus_one, dp_tensor *const *outs,
-                       const dp_tensor *const *ws, int count, const dp_act *glu) {
+                       const dp_tensor *const *ws, int count, const dp_act *glu, bool keep_h) {
     wg_ctx *c = wg_ctx_of(b);
-    if (outs && ws && wg_norm_matmul_fits(c, h, x, w, n, d, outs, ws, count, glu)) {
+    bool fits = outs && ws && wg_norm_matmul_fits(c, h, x, w, n, d, outs, ws, count, glu);
+    if (fits && !keep_h && fold_fits(c, x, w, d, outs, ws, count, glu)) {
+        emit_folded(c, x, w, n, d, eps, plus_one, outs, ws, count, glu);
+        return;
+    }
+    if (fits && ws_one_type(ws, count) && (count < 3 || c->dev->max_storage >= 7)) {
         wg_rec_rms_norm(b, h, x, w, n, d, eps, plus_one);
         if (c->status == DP_OK) wg_emit_nmatvec(c, h, n, outs, ws, count, glu, NULL);
         return;
@@ -256,6 +330,80 @@ void wg_op_rope_qk_kv(dp_backend *b, const dp_qkv_args *a) {
     wg_dispatch_flat(c, "rope", "rope2", "WG=64", &rp, sizeof rp, bs, 6,
                      (uint64_t)a->n * ((uint64_t)a->rq.n_head + (uint64_t)a->rk.n_head));
     emit_copy2(c, a, count);
+}
+
+/* ---- norm_qkv_rope ---- */
+
+/* weights_<t>_n:nmatvec3_rope when everything allows (else false, nothing recorded): the norm
+ * foldable, no head norms, q and k whole heads of one weight type, 10 storage buffers, an even
+ * number of rows per workgroup (a rotated pair stays in one), caches apart from the inputs. v of
+ * the same type is its third matrix; v of another type (Q4_K_M's q6_K layers) a second dispatch
+ * (weights_<t'>_n:nmatvec) writing into the value cache. */
+static bool emit_qkv_rope(wg_ctx *c, const dp_tensor *h, const dp_tensor *x, const dp_tensor *nw,
+                          int n, int d, float eps, bool plus_one, const dp_tensor *const *ws,
+                          const dp_qkv_args *a) {
+    dp_tensor *outs[3] = {a->q, a->k, a->v};
+    const int64_t hd = a->rq.head_dim, kvd = a->rk.n_head * hd;
+    const bool v_apart = ws[2] && ws[0] && ws[2]->dtype != ws[0]->dtype;
+    if (a->q_norm || a->n != n || c->dev->max_storage < 10 ||
+        !wg_norm_matmul_fits(c, h, x, nw, n, d, outs, ws, 3, NULL) || !ws_one_type(ws, 2) ||
+        !fold_fits(c, x, nw, d, outs, ws, 3, NULL) || !rope_qk_fits(c, a) ||
+        ws[0]->ne[1] != a->rq.n_head * hd || ws[1]->ne[1] != kvd || ws[2]->ne[1] != kvd)
+        return false;
+    const dp_tensor *in[5] = {x, nw, ws[0], ws[1], ws[2]};
+    for (int i = 0; i < 5; i++)
+        if (shares_buffer(in[i], a->k_cache) || shares_buffer(in[i], a->v_cache) ||
+            shares_buffer(in[i], a->q))
+            return false;
+    char name[48], consts[48];
+    const char *mv = wg_matvec_norm_kernel(c, ws[0]->dtype, name, sizeof name);
+    const int64_t m3 = v_apart ? 0 : kvd, rows = ws[0]->ne[1] + kvd + m3;
+    uint32_t per, gx, gy, rb[3];
+    wg_matvec_config(c, ws[0]->dtype, mv, d, rows, &per, consts, sizeof consts);
+    if (per % 2) return false;
+    for (int i = 0; i < 3; i++)
+        if (!(rb[i] = wg_weights_check(c, ws[i], "matmul"))) return true;
+    dp_gpu_binding bs[10];
+    if (!wg_out(c, a->q, n * ws[0]->ne[1], 1, "matmul", "out", &bs[0]) ||
+        !wg_in(c, x, (int64_t)n * d, 3, "matmul", "x", &bs[2]) ||
+        !wg_out(c, a->k_cache, a->cache_off + n * kvd, 4, "copy", "dst", &bs[3]) ||
+        !wg_in(c, nw, d, 10, "rms_norm", "w", &bs[7]) || !wg_in(c, a->pos, n, 11, "rope", "pos", &bs[8]) ||
+        !wg_in(c, a->inv_freq, a->rq.rot_dim > 1 ? a->rq.rot_dim / 2 : 1, 12, "rope", "inv_freq", &bs[9]))
+        return true;
+    bs[1] = wg_at(2, wg_bind(ws[0]));
+    bs[4] = wg_at(5, wg_bind(ws[1]));
+    if (v_apart) { /* not read: no v rows */
+        uint32_t dummy = wg_scratch(c, WG_SCR_IN8, 4);
+        if (!dummy) return true;
+        bs[5] = wg_at(8, wg_bind_buf(dummy, 0, 4));
+        bs[6] = wg_at(9, bs[4]);
+    } else {
+        if (!wg_out(c, a->v_cache, a->cache_off + n * kvd, 8, "copy", "dst", &bs[5])) return true;
+        bs[6] = wg_at(9, wg_bind(ws[2]));
+    }
+    nmv_params prm = {{(uint32_t)n, (uint32_t)d, (uint32_t)ws[0]->ne[1], rb[0], 1.0f, 0, 0, 0, (uint32_t)kvd,
+                       rb[1], plus_one ? WG_NMV_PLUS_ONE : 0u, eps, (uint32_t)m3, rb[2], 0, 0, {0, 0, 0}, {0, 0, 0}},
+                      (uint32_t)hd, (uint32_t)(a->rq.rot_dim / 2), a->rq.interleaved ? 1u : 0u,
+                      a->rq.mscale == 0.0f ? 1.0f : a->rq.mscale, (uint32_t)a->cache_off,
+                      (uint32_t)a->cache_off, 0};
+    wg_grid(c, ((uint64_t)rows + per - 1) / per, &gx, &gy);
+    wg_dispatch(c, mv, "nmatvec3_rope", consts, &prm, sizeof prm, bs, 10, gx, gy, (uint32_t)n);
+    if (v_apart) { /* v = norm(x) Wv straight into the value cache */
+        if (!wg_in(c, x, (int64_t)n * d, 3, "matmul", "x", &bs[2])) return true;
+        emit_products(c, bs, nw, wg_matvec_norm_kernel(c, ws[2]->dtype, name, sizeof name), n, eps,
+                      plus_one, &a->v_cache, ws + 2, 1, NULL, a->cache_off, NULL);
+    }
+    return true;
+}
+
+void wg_op_norm_qkv_rope(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp_tensor *w, int n,
+                         int d, float eps, bool plus_one, const dp_tensor *const *ws,
+                         const dp_qkv_args *a, bool keep_h) {
+    wg_ctx *c = wg_ctx_of(b);
+    if (!keep_h && ws && a && emit_qkv_rope(c, h, x, w, n, d, eps, plus_one, ws, a)) return;
+    dp_tensor *outs[3] = {a ? a->q : NULL, a ? a->k : NULL, a ? a->v : NULL};
+    wg_op_norm_matmul(b, h, x, w, n, d, eps, plus_one, outs, ws, 3, NULL, keep_h);
+    if (a) wg_op_rope_qk_kv(b, a);
 }
 
 #else

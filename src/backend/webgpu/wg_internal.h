@@ -22,7 +22,8 @@
 
 #define WG_UNI_SLOT 256u        /* minUniformBufferOffsetAlignment */
 #define WG_UNI_SLOTS 2048u      /* dispatches per submit before an automatic submit */
-#define WG_MAX_BIND 9           /* storage bindings per dispatch (WebGPU default limit: 8; nmatvec3 uses 9 where allowed) */
+#define WG_ATTN_ONE_SLICE 256   /* decode attention over at most this many keys: one dispatch */
+#define WG_MAX_BIND 10          /* storage bindings per dispatch (WebGPU default limit: 8; rope2kv uses 9, nmatvec3_rope 10 where allowed) */
 
 typedef enum wg_scratch_id {
     WG_SCR_IN0 = 0,     /* WG_SCR_IN0 + binding: snapshot of the input at that binding (an */
@@ -31,6 +32,13 @@ typedef enum wg_scratch_id {
     WG_SCR_IN3,
     WG_SCR_IN4,
     WG_SCR_IN5,
+    WG_SCR_IN6,
+    WG_SCR_IN7,
+    WG_SCR_IN8,
+    WG_SCR_IN9,
+    WG_SCR_IN10,
+    WG_SCR_IN11,
+    WG_SCR_IN12,        /* (bindings up to 12: nmatvec3_rope) */
     WG_SCR_ATTN,        /* attention partials */
     WG_SCR_MOE_ROUTE,   /* MoE expert id per slot */
     WG_SCR_MOE_W,       /* MoE weight per slot */
@@ -95,6 +103,8 @@ typedef struct wg_dev {
     uint32_t dead_n, dead_cap;
     dp_webgpu_stats stats;
     bool fuse;          /* fusion on (default) */
+    bool fold_norm;     /* norms folded into the decode products after them (default; tune fold_norm) */
+    int attn_one_slice; /* decode attention over at most this many keys: one dispatch (tune attn_one_slice) */
     bool act_quant;     /* x through the CPU's 8-bit blocks for quantized weights (off by default) */
     bool matvec_i8;     /* products over q4_K/q6_K/q8_0 with 8-bit x and dot4I8Packed (tune matvec_i8) */
     bool prefill_sgmat; /* prefill products on subgroup matrices (tune prefill_sgmat) */
@@ -214,7 +224,7 @@ typedef struct wg_weights_params {
     uint32_t m3, row_bytes3;
     uint32_t lr, lu, lb[3], lu_at[3];
 } wg_weights_params;
-enum { WG_NMV_GLU = 4u, WG_NMV_GELU = 8u };
+enum { WG_NMV_GLU = 4u, WG_NMV_GELU = 8u, WG_NMV_PLUS_ONE = 16u };
 /* The x that products over weights of type t read: *x itself, or, when act_quant is on and t is
  * block-quantized, x ([n, k] floats) through the CPU's 8-bit activation blocks, written by
  * weights_<t>:act_quant into scratch (*x is rebound there, binding number kept). False after a
@@ -226,6 +236,11 @@ bool wg_actq_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_
  * wg_actq_input; the _sg form of either (kernels/weights_sg.wgsl) when matvec_sg is on and t has
  * it. *x is rebound (binding number kept); NULL after a recorded failure. */
 const char *wg_matvec_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_t k);
+/* The decode kernel of type t with the rms_norm in front of the products folded in
+ * (kernels/weights_norm.wgsl): weights_<t>_n, or weights_<t>_n_sg with matvec_sg where t has
+ * it, written to buf; NULL where the products take 8-bit x (act_quant, matvec_i8 for t: x is
+ * converted after the norm, so the norm cannot be inside the products). */
+const char *wg_matvec_norm_kernel(const wg_ctx *c, dp_dtype t, char *buf, size_t size);
 /* The 8-bit activation block act_quant uses for weights of type t (32: q8_0, 256: K-quants), 0
  * when x stays f32 (act_quant off, or a float type). */
 uint32_t wg_actq_block(const wg_ctx *c, dp_dtype t);
@@ -283,7 +298,8 @@ void wg_emit_matvec(wg_ctx *c, dp_gpu_binding o, dp_gpu_binding xb, dp_gpu_bindi
                     uint32_t rb, int n, bool accumulate, const wg_lora_epi *lora);
 
 /* ---- fused shapes (wg_fuse.c): backend.h's norm_matmul, norm_add, rope_qk_kv ---- */
-/* Whether norm_matmul's operands fit its fused form (one norm + one nmatvec / nmatvec3). */
+/* Whether norm_matmul's operands fit a fused form (wg_fuse.c has the conditions; the weight types
+ * and the storage bindings are the caller's to check). */
 bool wg_norm_matmul_fits(const wg_ctx *c, const dp_tensor *h, const dp_tensor *x, const dp_tensor *w, int n,
                          int d, dp_tensor *const *outs, const dp_tensor *const *ws, int count, const dp_act *glu);
 /* The products of h (nm of them, 1..3) as one nmatvec / nmatvec3 dispatch [glu], or the _lora
@@ -292,10 +308,13 @@ void wg_emit_nmatvec(wg_ctx *c, const dp_tensor *h, int n, dp_tensor *const *out
                      int nm, const dp_act *glu_act, const wg_lora_epi *lora);
 void wg_op_norm_matmul(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp_tensor *w,
                        int n, int d, float eps, bool plus_one, dp_tensor *const *outs,
-                       const dp_tensor *const *ws, int count, const dp_act *glu);
+                       const dp_tensor *const *ws, int count, const dp_act *glu, bool keep_h);
 void wg_op_norm_add(dp_backend *b, dp_tensor *y, dp_tensor *h, const dp_tensor *w, int n, int d,
                     float eps, bool plus_one);
 void wg_op_rope_qk_kv(dp_backend *b, const dp_qkv_args *a);
+void wg_op_norm_qkv_rope(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp_tensor *w, int n,
+                         int d, float eps, bool plus_one, const dp_tensor *const *ws,
+                         const dp_qkv_args *a, bool keep_h);
 /* backend.h's lora_linear (wg_lora.c) */
 bool wg_op_lora_linear(dp_backend *b, const dp_lora_linear *a);
 
