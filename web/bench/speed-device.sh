@@ -23,6 +23,8 @@
 #      `llama-bench -m GGUF -p 512 -n 128 -r 2 -ngl 99 -o json` runs on each, as the build allows
 #      before the deadline (an unfinished build keeps going: on a still-held machine the next
 #      call finds /tmp/lc/b and only waits for it). llama.jsonl, side_by_side.txt.
+#      LLAMA_BENCH=path: a llama-bench built elsewhere for this GPU (sm_90; built on a machine
+#      with nvcc and carried, see docs/BENCHMARKS.md) is used instead and nothing is built.
 # Prints a summary table (summary.txt) of tok/s per shape and setting. Every step has its own
 # time limit, so a hung step cannot take the call; a failed step says FAILED and the rest go on.
 #   web/bench/speed-device.sh [shape ...]   default: llama-3.2-1b gemma-3-1b llama-3.1-8b
@@ -83,7 +85,9 @@ cat "$OUT/adapter.json" | tee -a "$LOG"
 
 # 4 (started first). llama.cpp with CUDA, outside the repository, in the background
 LC=/tmp/lc
-if [ -n "${LLAMA_SRC:-}" ]; then
+if [ -n "${LLAMA_BENCH:-}" ]; then
+    [ -x "$LLAMA_BENCH" ] && say "llama.cpp: prebuilt $LLAMA_BENCH" || say "llama.cpp: LLAMA_BENCH=$LLAMA_BENCH is not executable"
+elif [ -n "${LLAMA_SRC:-}" ]; then
     if [ -x $LC/b/bin/llama-bench ] || [ -f $LC/building ]; then
         say "llama.cpp: $LC/b already there (built or building)"
     else
@@ -177,7 +181,7 @@ console.log(rows.join("\n"));' "$OUT/bench.jsonl" > "$OUT/summary.txt"
 cat "$OUT/summary.txt" | tee -a "$LOG"
 
 # 4. llama.cpp CUDA on the same weights (the exported GGUF of each synthesized model)
-if [ -n "${LLAMA_SRC:-}" ]; then
+if [ -n "${LLAMA_SRC:-}${LLAMA_BENCH:-}" ]; then
     for s in "${SHAPES[@]}"; do
         m="$MODELS/$s-q4_k_m"
         [ -f "$m/manifest.json" ] && [ ! -f "$MODELS/$s.gguf" ] &&
@@ -186,7 +190,7 @@ if [ -n "${LLAMA_SRC:-}" ]; then
     wait
     stamp "GGUFs exported; waiting for the llama.cpp build"
     while [ -f $LC/building ] && [ "$(lim 30)" -ge 30 ]; do sleep 5; done
-    LB=$LC/b/bin/llama-bench
+    LB=${LLAMA_BENCH:-$LC/b/bin/llama-bench}
     if [ -x $LB ]; then
         stamp "llama-bench"
         : > "$OUT/llama.jsonl"
