@@ -10,9 +10,11 @@
 //   const st = as.call('dpw_ctx_eval', ctx, ids, n, out);       // a value, or a Promise of it
 //
 // call() returns the export's result at once when the module did not wait, and a Promise of it
-// when it did; `await` suits both. One call at a time may wait: a second call of an export
-// that reaches `wait` while the first is suspended is refused (the import returns 1, the module
-// reports it as an error). Builds without asyncify (no asyncify_* exports) refuse the same way.
+// when it did; `await` suits both. While a call is suspended no other call may start: call()
+// throws (and web/engine.mjs makes every other export throw, allocation aside), because the
+// suspended pass owns the context's scratch, KV rows and routing. A wait reached outside call()
+// is refused (the import returns 1, the module reports it as an error); builds without asyncify
+// (no asyncify_* exports) refuse the same way.
 const DATA = 1 << 16; // bytes for the unwound stack (locals of the few frames above dp_forward_moe)
 const UNWINDING = 1, REWINDING = 2; // asyncify_get_state()
 
@@ -62,6 +64,7 @@ export class Asyncify {
   // Call export `name`; see the top of the file.
   call(name, ...args) {
     const x = this.x;
+    if (this.waiting) throw new Error(`${name}: an evaluation is suspended waiting for the GPU; await it first`);
     this.depth++;
     let r;
     try {

@@ -49,7 +49,17 @@ export class Engine {
       wasi_snapshot_preview1: eng.wasi.imports(),
       dp_gpu: gpuImports,
     });
-    eng.x = instance.exports;
+    // While an evaluation is suspended (waiting for the GPU mid-pass) the module's state belongs
+    // to it: any other call would write into its scratch, sample a half-made row or free what it
+    // runs on. Such calls throw instead; allocation and the error strings stay usable.
+    const idle = new Set(['memory', 'dpw_alloc', 'dpw_free', 'dpw_error', 'dpw_error_status']);
+    eng.x = new Proxy(instance.exports, {
+      get(x, name) {
+        const v = x[name];
+        if (typeof v !== 'function' || !eng.as.waiting || idle.has(name) || String(name).startsWith('asyncify_')) return v;
+        return () => eng.idle(String(name));
+      },
+    });
     eng.wasi.start(instance);
     eng.as.bind(instance.exports);
     if (eng.gpu) eng.gpu.bind(instance.exports.memory);
@@ -57,6 +67,11 @@ export class Engine {
   }
 
   get mem() { return this.x.memory.buffer; }
+
+  // Throws when an evaluation is suspended (see create()); what: the call refused.
+  idle(what) {
+    if (this.as.waiting) throw new DopplerError(`${what}: an evaluation is suspended waiting for the GPU; await it first`, 1);
+  }
 
   cstr(s) {
     const b = enc.encode(s + '\0');
@@ -342,6 +357,7 @@ export class Context {
 
   ids(list) {
     const x = this.eng.x;
+    this.eng.idle('eval');   // the scratch holds a suspended evaluation's ids
     if (list.length > this.scratchCap) {
       x.dpw_free(this.scratch);
       this.scratchCap = list.length;
@@ -420,6 +436,7 @@ export class Context {
   }
 
   free() {
+    this.eng.idle('free');
     this.eng.x.dpw_free(this.scratch);
     this.eng.x.dpw_ctx_free(this.ptr);
     this.ptr = 0;

@@ -106,6 +106,19 @@ for (const arg of process.argv.slice(2)) {
   // damage under a model holding one device slot: every use of a layer-0 expert pages it in
   const m = eng.loadModel(dir, 'webgpu', 0, { gpuMem: L.dense + L.slot });
   try {
+    // calls into a context while its evaluation is suspended (waiting for its routing) throw and
+    // change nothing: the suspended pass still gives the unpaged logits of the prompt
+    const c = m.newContext({ nCtx: 32, logitsAll: true });
+    try {
+      const p = c.eval(PROMPT, { logits: true });
+      check(p instanceof Promise, `${tag}: a paged evaluation did not wait`);
+      const refused = await Promise.all([() => c.eval([STEPS[0]], { logits: true }), () => c.free()].map(async (f) => {
+        try { await f(); return null; } catch (e) { return e; } }));
+      check(refused.every((e) => e && /suspended/.test(e.message)), `${tag}: calls during a suspended evaluation: ${refused.map((e) => e?.message ?? 'accepted')}`);
+      const got = await p, want = ref.subarray(0, got.length);
+      check(same(got, want), `${tag}: the suspended evaluation's logits changed under the refused calls`);
+      out(`${secs()}   calls during a suspended evaluation refused: ${refused[0]?.message}; its logits unchanged ${same(got, want)}`);
+    } finally { c.free(); }
     for (const g of L.l0) flip(g.file, g.off + 7);
     await mustFail(m, 'hash mismatch', 'SHA-256', `${tag} corrupted`);
     for (const g of L.l0) flip(g.file, g.off + 7);

@@ -129,6 +129,10 @@ static void moe_paged(moe_run *r, uint32_t sel_buf, const dp_expert_src *src, in
     wg_read(c, sel_buf, 0, r->slots * 4u, sel);
     wg_submit(c);
     if (dp_gpu_wait()) {
+        /* the read recorded above still lands in sel later: the buffer is given up (not freed,
+           not grown) so that no later allocation can sit where it lands */
+        c->sel_host = NULL;
+        c->sel_cap = 0;
         char msg[200] = "";
         dp_gpu_error(msg, sizeof msg);
         wg_fail(c, DP_ERR_UNSUPPORTED, "moe: paging reads the selected experts back, and the host cannot wait "
