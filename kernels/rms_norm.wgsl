@@ -4,7 +4,10 @@
 // row, then a tree reduction in workgroup memory (WG must be a power of two). `main` reads x and
 // writes out; `inplace` is the same with out == x; `norm_add` normalises out in place and adds
 // the result to y (the sandwich norm before a residual add, fused); `lora_xa` is the first half
-// of a LoRA adapter's deltas (below).
+// of a LoRA adapter's deltas (below). For the norms folded into the decode products after them
+// (kernels/weights_norm.wgsl), which take each x row's sum of squares from rss: `row_ss` writes
+// it, and `norm_add_ss` is norm_add writing it for the y it leaves (the residual stream the next
+// norm reads), so that the sum costs no dispatch of its own.
 
 override WG: u32 = 256u;
 
@@ -28,6 +31,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> x: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;   // norm_add; lora_xa: U
 @group(0) @binding(5) var<storage, read> LA: array<f32>;        // lora_xa: the adapter's A matrices
+@group(0) @binding(6) var<storage, read_write> rss: array<f32>; // row_ss, norm_add_ss: sum of squares per row
 
 var<workgroup> red: array<f32, WG>;
 
@@ -48,15 +52,20 @@ fn weight(i: u32) -> f32 {
   return w[i];
 }
 
+// this invocation's part of the sum of squares of the x row starting at base
+fn x_ss(base: u32, li: u32) -> f32 {
+  var ss = 0.0;
+  for (var i = li; i < p.d; i = i + WG) { let v = x[base + i]; ss = ss + v * v; }
+  return ss;
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
   let r = wid.x + wid.y * nw.x;
   if (r >= p.n) { return; }
   let base = r * p.d;
-  var ss = 0.0;
-  for (var i = li; i < p.d; i = i + WG) { let v = x[base + i]; ss = ss + v * v; }
-  let inv = 1.0 / sqrt(reduce_sum(li, ss) / f32(p.d) + p.eps);
+  let inv = 1.0 / sqrt(reduce_sum(li, x_ss(base, li)) / f32(p.d) + p.eps);
   for (var i = li; i < p.d; i = i + WG) { out[base + i] = (x[base + i] * inv) * weight(i); }
 }
 
@@ -72,20 +81,49 @@ fn inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: v
   for (var i = li; i < p.d; i = i + WG) { out[base + i] = (out[base + i] * inv) * weight(i); }
 }
 
+// norm_add's row r: out normalised in place and added to y; returns this invocation's part of
+// the sum of squares of y's new row (its values as stored)
+fn norm_add_row(r: u32, li: u32) -> f32 {
+  let base = r * p.d;
+  var ss = 0.0;
+  for (var i = li; i < p.d; i = i + WG) { let v = out[base + i]; ss = ss + v * v; }
+  let inv = 1.0 / sqrt(reduce_sum(li, ss) / f32(p.d) + p.eps);
+  var ys = 0.0;
+  for (var i = li; i < p.d; i = i + WG) {
+    let v = (out[base + i] * inv) * weight(i);
+    out[base + i] = v;
+    let yv = y[base + i] + v;
+    y[base + i] = yv;
+    ys = ys + yv * yv;
+  }
+  return ys;
+}
+
 @compute @workgroup_size(WG)
 fn norm_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
             @builtin(local_invocation_index) li: u32) {
   let r = wid.x + wid.y * nw.x;
   if (r >= p.n) { return; }
-  let base = r * p.d;
-  var ss = 0.0;
-  for (var i = li; i < p.d; i = i + WG) { let v = out[base + i]; ss = ss + v * v; }
-  let inv = 1.0 / sqrt(reduce_sum(li, ss) / f32(p.d) + p.eps);
-  for (var i = li; i < p.d; i = i + WG) {
-    let v = (out[base + i] * inv) * weight(i);
-    out[base + i] = v;
-    y[base + i] = y[base + i] + v;
-  }
+  _ = norm_add_row(r, li);
+}
+
+@compute @workgroup_size(WG)
+fn norm_add_ss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+               @builtin(local_invocation_index) li: u32) {
+  let r = wid.x + wid.y * nw.x;
+  if (r >= p.n) { return; }
+  let ss = reduce_sum(li, norm_add_row(r, li));
+  if (li == 0u) { rss[r] = ss; }
+}
+
+// rss[r] = sum of x[r, :]^2, summed as `main` sums it
+@compute @workgroup_size(WG)
+fn row_ss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+          @builtin(local_invocation_index) li: u32) {
+  let r = wid.x + wid.y * nw.x;
+  if (r >= p.n) { return; }
+  let t = reduce_sum(li, x_ss(r * p.d, li));
+  if (li == 0u) { rss[r] = t; }
 }
 
 // The first half of a LoRA adapter's deltas for the products of one input (the forward pass's

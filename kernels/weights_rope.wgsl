@@ -9,8 +9,8 @@
 // keeps each pair in one workgroup, on adjacent row slots: row slot L of the grid takes weight
 // row rope_row(L), which within the rotated dims of a q or k head maps slots 2i, 2i + 1 to the
 // pair's rows (identity for interleaved pairs and everything else). With an even number of rows
-// per workgroup (the host checks) the partner's sum sits in red at li ^ TPR once the norm's
-// barriers have passed.
+// per workgroup (the host checks) the partner's sum sits in red at li ^ TPR after the barrier
+// that follows the rows' reduction.
 
 @group(0) @binding(11) var<storage, read> rpos: array<i32>;       // position of x row j
 @group(0) @binding(12) var<storage, read> inv_freq: array<f32>;   // [half]
@@ -63,5 +63,6 @@ fn nmatvec3_rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
                  @builtin(local_invocation_index) li: u32) {
   let row = rope_row((wid.x + wid.y * nw3.x) * (WG / TPR) + li / TPR);
   let s = nmv3_sums(row, li, wid.z);   // with the norm folded in (weights_norm.wgsl)
+  workgroupBarrier();                  // every row's sum in red (reduce_rows_sg ends without one)
   if (li % TPR == 0u) { rope_store(row, wid.z, li, s); }
 }

@@ -52,6 +52,7 @@ static dp_backend *cpu, *gpu;
 /* the GPU takes x through 8-bit blocks as the CPU does (act_quant=1, the default here); with
  * act_quant=0 it computes in f32, so the exact reference gets the tight tolerance instead */
 static bool actq = true;
+static bool fold = true; /* the norms folded into the decode products (tune fold_norm) */
 
 typedef struct pair {
     dp_tensor c, g;
@@ -183,7 +184,7 @@ static void plan(void) {
     for (int v = 0; v < 6; v++) add_case(K_MOE, v);
     for (int v = 0; v < 2; v++) add_case(K_VIEW, v);
     for (int v = 0; v < 12; v++) add_case(K_FUSE, v);
-    for (int v = 0; v < 14; v++) add_case(K_FUSE2, v);
+    for (int v = 0; v < 16; v++) add_case(K_FUSE2, v);
     for (int v = 0; v < 8; v++) add_case(K_LORA, v); /* n = 1, 2..8, > 8 (tiled), wide and rank 33..64, twice */
     for (int v = 0; v < 20; v++) add_case(K_LORA_LIN, v);
     for (int v = 0; v < 24; v++) add_case(K_VERIFY, v);
@@ -818,8 +819,8 @@ static bool run_case(int i) {
         /* v / 2: 0 norm_add (sandwich norm + residual add), 1 q/k norms + ropes (ops), 2 the two
            cache copies (ops), 3 q/k ropes without norms (ops), 4 norm_matmul of q/k/v (the
            norm, then one dispatch for the three products), 5 rope_qk_kv: [q/k norms,] ropes and
-           the KV cache copies (one dispatch where the device allows), 6 norm_qkv_rope (below);
-           v % 2 varies (plus_one / interleaved / offsets / type / norms) */
+           the KV cache copies (one dispatch where the device allows), 6 norm_qkv_rope (below), 7
+           norm_add then the folded norm of the y it wrote (below); v % 2 varies (plus_one / interleaved / offsets / type / norms) */
         int v = tc.variant, kind = v / 2;
         dp_backend *bk[2] = {cpu, gpu};
         if (kind == 0) {
@@ -944,6 +945,54 @@ static bool run_case(int i) {
             add_check(o[0], n * rows[0], tol);
             add_check(kc, ctx * kvd, tol);
             add_check(vc, ctx * kvd, tol);
+        } else if (kind == 7) {
+            /* the sandwich norm's residual add, then the norm of the y it wrote in front of a
+               product: folded, that norm takes y's sums of squares from norm_add's epilogue (no
+               dispatch of their own); then y rewritten by the host and the same norm again, which
+               must not take the sums written with the old y. v % 2: (1 + w) norms and q4_K */
+            dp_dtype dt = v % 2 ? DP_DTYPE_Q4_K : DP_DTYPE_F32;
+            bool p1 = v % 2 == 1;
+            int n = rnd_int(1, 4), d = v % 2 ? 256 * rnd_int(1, 2) : 4 * rnd_int(1, 100), m = rnd_int(1, 150);
+            pair *hh = tnew_rand(d, n, -2, 2), *w = tnew_rand(d, 1, -1, 1), *y = tnew_rand(d, n, -1, 1);
+            pair *nw = tnew_rand(d, 1, -1, 1), *h = tnew(DP_DTYPE_F32, d, n, NULL);
+            pair *o1 = tnew(DP_DTYPE_F32, m, n, NULL), *o2 = tnew(DP_DTYPE_F32, m, n, NULL), *y2 = tnew_rand(d, n, -3, 3);
+            float *deq;
+            void *wd = make_weights(dt, d, m, &deq);
+            dp_free(deq);
+            pair *W = tnew(dt, d, m, wd);
+            dp_free(wd);
+            if (!hh || !w || !y || !nw || !h || !o1 || !o2 || !y2 || !W) return false;
+            uint64_t disp[2] = {0, 0};
+            for (int bi = 0; bi < 2; bi++) {
+                dp_backend *B = bk[bi];
+                bool g = bi == 1;
+                dp_tensor *yt = g ? &y->g : &y->c, *o[2] = {g ? &o1->g : &o1->c, g ? &o2->g : &o2->c};
+                const dp_tensor *ws[1] = {g ? &W->g : &W->c};
+                dp_fused_norm_add(B, yt, g ? &hh->g : &hh->c, g ? &w->g : &w->c, n, d, 1e-6f, p1);
+                for (int r = 0; r < 2; r++) {
+                    dp_error e;
+                    if (r == 1 && B->i->tensor_set(B, yt, 0, y2->c.data, (uint64_t)n * d * 4, &e)) {
+                        snprintf(cur.err, sizeof cur.err, "set: %s", e.msg);
+                        return true;
+                    }
+                    dp_webgpu_stats s0, s1;
+                    dp_backend_webgpu_stats(gpu, &s0);
+                    dp_fused_norm_matmul(B, g ? &h->g : &h->c, yt, g ? &nw->g : &nw->c, n, d, 1e-5f, p1, &o[r], ws,
+                                         1, NULL, false);
+                    dp_backend_webgpu_stats(gpu, &s1);
+                    if (g) disp[r] = s1.dispatches - s0.dispatches;
+                }
+            }
+            snprintf(cur.name, sizeof cur.name, "%s norm_add, norm%s + matmul of its y, y set, again %s n=%d d=%d m=%d %llu+%llu dispatches",
+                     kn, p1 ? "(1+w)" : "", dp_dtype_name(dt), n, d, m, (unsigned long long)disp[0], (unsigned long long)disp[1]);
+            /* folded (f32 products fold whenever fold_norm is on): the first norm is in the
+               products alone, the second needs rms_norm:row_ss first */
+            if ((fold && dt == DP_DTYPE_F32 && disp[0] != 1) || (disp[0] == 1 && disp[1] != 2))
+                snprintf(cur.err, sizeof cur.err, "%llu + %llu dispatches: want 1 + 2 where the norms fold",
+                         (unsigned long long)disp[0], (unsigned long long)disp[1]);
+            float tol = dp_dtype_is_quant(dt) ? (actq ? 1e-3f : 3e-2f) : 2e-5f; /* vs the CPU's 8-bit x */
+            add_check(o1, (int64_t)n * m, tol);
+            add_check(o2, (int64_t)n * m, tol);
         } else if (kind == 1 || kind == 3) {
             /* as the forward pass orders them: [norm(q), norm(k),] rope(q), rope(k) */
             int n = rnd_int(1, 9), nh = rnd_int(1, 6), nkv = rnd_int(1, 3), hd = 2 * rnd_int(2, 64);
@@ -1103,6 +1152,7 @@ EXPORT("t_tune") int t_tune(const char *key, int value) {
         return -1;
     }
     if (!strcmp(key, "act_quant")) actq = value != 0;
+    if (!strcmp(key, "fold_norm")) fold = value != 0;
     return 0;
 }
 

@@ -74,6 +74,7 @@ static void wg_tensor_free(dp_backend *b, dp_tensor *t) {
     wg_ctx *c = b->ctx;
     uint64_t size = (t->nbytes + 3u) & ~(uint64_t)3u;
     c->dev->stats.bytes_allocated -= size ? size : 4;
+    wg_rowss_forget(c, t->handle);
     wg_destroy_later(c, t->handle); /* recorded commands may still use it */
     t->handle = 0;
 }
@@ -84,6 +85,7 @@ static dp_status wg_tensor_set(dp_backend *b, dp_tensor *t, uint64_t off, const 
     /* a queue write lands before every command not yet submitted: submit those first */
     if (c->dev->recorded) wg_submit(c);
     if (!t || !t->handle) return dp_err_set(e, DP_ERR_INVALID_ARG, "webgpu: tensor_set on no tensor");
+    wg_rowss_forget(c, t->handle);
     if (off > t->nbytes || n > t->nbytes - off)
         return dp_err_set(e, DP_ERR_INVALID_ARG, "webgpu: tensor_set [%llu, +%llu) past %llu bytes",
                           (unsigned long long)off, (unsigned long long)n,
@@ -126,6 +128,7 @@ static dp_status wg_flush(dp_backend *b, dp_error *e) {
     wg_submit(c);
     dp_status st = c->status;
     if (st != DP_OK) {
+        wg_rowss_forget(c, 0); /* its producer may not have been recorded */
         if (e) *e = c->err;
         c->status = DP_OK;
         return st;

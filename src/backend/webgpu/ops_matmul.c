@@ -181,10 +181,9 @@ void wg_matvec_config(const wg_ctx *c, dp_dtype t, const char *file, int64_t k, 
     uint32_t tpr = c->dev->tune_tpr > 0 ? (uint32_t)c->dev->tune_tpr : wg_matvec_tpr(t, k);
     uint32_t max_wg = c->dev->max_invocations >= 64 ? c->dev->max_invocations : 256;
     if (max_wg > 1024) max_wg = 1024;
-    /* workgroup memory of weights_common.wgsl: red, red2 (WG floats each), and red3 of
-       weights_norm.wgsl */
+    /* workgroup memory of weights_common.wgsl: red, red2 (WG floats each) */
     uint32_t wgs = c->dev->max_wg_storage >= 16384 ? c->dev->max_wg_storage : 16384;
-    while (max_wg > 64 && 3 * max_wg * 4 + 64 > wgs) max_wg /= 2;
+    while (max_wg > 64 && 2 * max_wg * 4 + 64 > wgs) max_wg /= 2;
     /* a device whose subgroups are fixed at fewer than 8 lanes is a CPU emulating one
        (SwiftShader: 4, one SIMD vector): there every lane past a subgroup only adds a barrier
        round to the row sum, and its barriers cost far more than the lanes gain (the trained 21M

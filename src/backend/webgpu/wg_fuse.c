@@ -7,9 +7,13 @@
  *   norm_matmul  rms_norm(h <- x) + 1..3 products of h [+ glu of the first two]
  *                -> weights_<t>_n:nmatvec / nmatvec3 (decode: n <= WG_FUSE_MAX_N; h not wanted):
  *                   the norm folded into the products (kernels/weights_norm.wgsl), one dispatch
- *                   per run of products of one weight type;
+ *                   per run of products of one weight type, which read the sum of squares of each
+ *                   x row from scratch (bind_rowss: written with x by norm_add_ss, else by one
+ *                   rms_norm:row_ss dispatch before them);
  *                   else rms_norm:main, weights_<t>:nmatvec / nmatvec3 (one weight type) 
- *   norm_add     rms_norm(h <- h) + add(y <- y + h) -> rms_norm:norm_add   (sandwich norm + residual)
+ *   norm_add     rms_norm(h <- h) + add(y <- y + h) -> rms_norm:norm_add   (sandwich norm + residual),
+ *                   rms_norm:norm_add_ss when the norms fold (decode): the same, and the sums
+ *                   of squares of y's rows for the folded norm that reads y next
  *   norm_qkv_rope  norm_matmul of q, k, v + rope_qk_kv without head norms
  *                -> weights_<t>_n:nmatvec3_rope (kernels/weights_rope.wgsl), else the two below
  *   rope_qk_kv   [q/k head norms] + ropes of q and k + the two KV cache writes
@@ -77,13 +81,46 @@ static bool ws_one_type(const dp_tensor *const *ws, int count) {
     return true;
 }
 
+/* the first fields of `Params` in rms_norm.wgsl (the rest: lora_xa's, wg_lora.c) */
+typedef struct norm_params {
+    uint32_t n, d;
+    float eps;
+    uint32_t plus_one;
+} norm_params;
+
+/* Bytes of scratch WG_SCR_ROWSS: always the same, so that it is never replaced (which would lose
+ * what it holds); the folded norms' n is at most WG_FUSE_MAX_N. */
+#define ROWSS_BYTES (WG_FUSE_MAX_N * 4)
+
+/* Binding 13 of a folded norm's products: the sums of squares of the n rows of d values of x
+ * (scratch WG_SCR_ROWSS), as they are when the scratch holds x's already (norm_add_ss wrote them
+ * with x), else written now by rms_norm:row_ss (one workgroup per row). */
+static bool bind_rowss(wg_ctx *c, const dp_tensor *x, int n, int d, dp_gpu_binding *b) {
+    uint32_t s = wg_scratch(c, WG_SCR_ROWSS, ROWSS_BYTES);
+    if (!s || n > WG_FUSE_MAX_N) return false;
+    const wg_rowss *r = &c->rowss;
+    if (!(r->buf == x->handle && r->off == x->offset && r->d == d && r->n >= n)) {
+        dp_gpu_binding bs[2];
+        if (!wg_in(c, x, (int64_t)n * d, 3, "rms_norm", "x", &bs[0])) return false;
+        bs[1] = wg_at(6, wg_bind_buf(s, 0, (uint32_t)n * 4));
+        norm_params np = {(uint32_t)n, (uint32_t)d, 0.0f, 0};
+        char consts[16];
+        wg_dispatch_flat(c, "rms_norm", "row_ss", wg_norm_consts(c, d, consts, sizeof consts), &np,
+                         sizeof np, bs, 2, (uint64_t)n);
+        if (c->status != DP_OK) return false;
+        c->rowss = (wg_rowss){x->handle, x->offset, n, d};
+    }
+    *b = wg_at(13, wg_bind_buf(s, 0, (uint32_t)n * 4));
+    return true;
+}
+
 /* One nmatvec / nmatvec3 dispatch of the nm (1..3) products ws[0..nm) of one weight type, over
- * the x bound at bs[2] by the caller: with nw (the norm's weight) by kernel `normed`
- * (weights_<t>_n[_sg]: the rms_norm of x folded in, kernels/weights_norm.wgsl), else by the
- * decode kernel of the type over x as it is; with lora (nw NULL) the _lora entry, the adapter's
- * deltas as its epilogue (wg_lora.c). */
-static void emit_products(wg_ctx *c, dp_gpu_binding bs[9], const dp_tensor *nw, const char *normed,
-                          int n, float eps, bool plus_one, dp_tensor *const *outs,
+ * the x bound at bs[2] by the caller: with nw (the norm's weight) and rss (bind_rowss's) by
+ * kernel `normed` (weights_<t>_n[_sg]: the rms_norm of x folded in, kernels/weights_norm.wgsl),
+ * else by the decode kernel of the type over x as it is; with lora (nw NULL) the _lora entry,
+ * the adapter's deltas as its epilogue (wg_lora.c). */
+static void emit_products(wg_ctx *c, dp_gpu_binding bs[9], const dp_tensor *nw, const dp_gpu_binding *rss,
+                          const char *normed, int n, float eps, bool plus_one, dp_tensor *const *outs,
                           const dp_tensor *const *ws, int nm, const dp_act *glu_act, int64_t out_off,
                           const wg_lora_epi *lora) {
     const dp_tensor *w[3] = {ws[0], nm > 1 ? ws[1] : ws[0], nm > 2 ? ws[2] : NULL};
@@ -114,7 +151,8 @@ static void emit_products(wg_ctx *c, dp_gpu_binding bs[9], const dp_tensor *nw, 
     if (glu_act) flags |= WG_NMV_GLU | (*glu_act == DP_ACT_GELU_TANH ? WG_NMV_GELU : 0u);
     if (nw) {
         if (!wg_in(c, nw, k, 10, "rms_norm", "w", &bs[nb])) return;
-        nb++;
+        bs[nb + 1] = *rss;
+        nb += 2;
         if (plus_one) flags |= WG_NMV_PLUS_ONE;
     }
     nmv_params prm = {{(uint32_t)n, (uint32_t)k, (uint32_t)m1, rb[0], 1.0f, 0, 0, 0, (uint32_t)m2, rb[1],
@@ -134,18 +172,19 @@ void wg_emit_nmatvec(wg_ctx *c, const dp_tensor *h, int n, dp_tensor *const *out
                      int nm, const dp_act *glu_act, const wg_lora_epi *lora) {
     dp_gpu_binding bs[9];
     if (!wg_in(c, h, (int64_t)n * ws[0]->ne[0], 3, "matmul", "x", &bs[2])) return;
-    emit_products(c, bs, NULL, NULL, n, 0.0f, false, outs, ws, nm, glu_act, 0, lora);
+    emit_products(c, bs, NULL, NULL, NULL, n, 0.0f, false, outs, ws, nm, glu_act, 0, lora);
 }
 
 /* Whether the norm can be folded into the products (no h wanted, fold_norm on, x by fours, a
- * folded kernel for every weight type): then consecutive products of one type go together, up
- * to three (two where the device has fewer than 8 storage buffers per stage; a glu's pair always
- * together), one dispatch each. wg_norm_matmul_fits has checked everything else but the types. */
+ * folded kernel for every weight type, 7 storage buffers): then consecutive products of one type
+ * go together, up to three (two where the device has fewer than 9 storage buffers per stage; a
+ * glu's pair always together), one dispatch each. wg_norm_matmul_fits has checked everything
+ * else but the types. */
 static bool fold_fits(const wg_ctx *c, const dp_tensor *x, const dp_tensor *nw, int d,
                       dp_tensor *const *outs, const dp_tensor *const *ws, int count,
                       const dp_act *glu) {
     char name[48];
-    if (!c->dev->fold_norm || d % 4 || shares_buffer(x, nw)) return false;
+    if (!c->dev->fold_norm || c->dev->max_storage < 7 || d % 4 || shares_buffer(x, nw)) return false;
     for (int i = 0; i < count; i++)
         if (!wg_matvec_norm_kernel(c, ws[i]->dtype, name, sizeof name) || shares_buffer(outs[i], nw))
             return false;
@@ -155,15 +194,17 @@ static bool fold_fits(const wg_ctx *c, const dp_tensor *x, const dp_tensor *nw, 
 static void emit_folded(wg_ctx *c, const dp_tensor *x, const dp_tensor *nw, int n, int d,
                         float eps, bool plus_one, dp_tensor *const *outs,
                         const dp_tensor *const *ws, int count, const dp_act *glu) {
-    const int most = c->dev->max_storage >= 8 ? 3 : 2;
+    const int most = c->dev->max_storage >= 9 ? 3 : 2;
+    dp_gpu_binding rss;
+    if (!bind_rowss(c, x, n, d, &rss)) return;
     for (int i = 0; i < count && c->status == DP_OK;) {
         int nm = 1;
         while (i + nm < count && nm < most && ws[i + nm]->dtype == ws[i]->dtype) nm++;
         char name[48];
         dp_gpu_binding bs[9];
         if (!wg_in(c, x, (int64_t)n * d, 3, "matmul", "x", &bs[2])) return;
-        emit_products(c, bs, nw, wg_matvec_norm_kernel(c, ws[i]->dtype, name, sizeof name), n, eps,
-                      plus_one, outs + i, ws + i, nm, glu, 0, NULL);
+        emit_products(c, bs, nw, &rss, wg_matvec_norm_kernel(c, ws[i]->dtype, name, sizeof name), n,
+                      eps, plus_one, outs + i, ws + i, nm, glu, 0, NULL);
         i += nm;
     }
 }
@@ -189,13 +230,6 @@ void wg_op_norm_matmul(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp
 
 /* ---- norm_add ---- */
 
-/* the first fields of `Params` in rms_norm.wgsl (the rest: lora_xa's, wg_lora.c) */
-typedef struct norm_params {
-    uint32_t n, d;
-    float eps;
-    uint32_t plus_one;
-} norm_params;
-
 void wg_op_norm_add(dp_backend *b, dp_tensor *y, dp_tensor *h, const dp_tensor *w, int n, int d,
                     float eps, bool plus_one) {
     wg_ctx *c = wg_ctx_of(b);
@@ -207,15 +241,22 @@ void wg_op_norm_add(dp_backend *b, dp_tensor *y, dp_tensor *h, const dp_tensor *
         wg_rec_add(b, y, y, h, count);
         return;
     }
-    dp_gpu_binding hb, wb, yb;
-    if (!wg_out(c, h, count, 1, "rms_norm", "out", &hb) || !wg_in(c, w, d, 2, "rms_norm", "w", &wb) ||
-        !wg_out(c, y, count, 4, "add", "out", &yb))
+    dp_gpu_binding bs[4];
+    if (!wg_out(c, h, count, 1, "rms_norm", "out", &bs[0]) || !wg_in(c, w, d, 2, "rms_norm", "w", &bs[1]) ||
+        !wg_out(c, y, count, 4, "add", "out", &bs[2]))
         return;
+    /* decode with the norms folded: the sums of squares of y's rows too, for the norm after */
+    const bool ss = c->dev->fold_norm && n <= WG_FUSE_MAX_N;
+    if (ss) {
+        uint32_t s = wg_scratch(c, WG_SCR_ROWSS, ROWSS_BYTES);
+        if (!s) return;
+        bs[3] = wg_at(6, wg_bind_buf(s, 0, (uint32_t)n * 4));
+    }
     norm_params np = {(uint32_t)n, (uint32_t)d, eps, plus_one ? 1u : 0u};
-    dp_gpu_binding bs[3] = {hb, wb, yb};
     char consts[16];
-    wg_dispatch_flat(c, "rms_norm", "norm_add", wg_norm_consts(c, d, consts, sizeof consts), &np,
-                     sizeof np, bs, 3, (uint64_t)n);
+    wg_dispatch_flat(c, "rms_norm", ss ? "norm_add_ss" : "norm_add", wg_norm_consts(c, d, consts, sizeof consts),
+                     &np, sizeof np, bs, ss ? 4 : 3, (uint64_t)n);
+    if (ss && c->status == DP_OK) c->rowss = (wg_rowss){y->handle, y->offset, n, d};
 }
 
 /* ---- rope_qk_kv ---- */
@@ -335,7 +376,7 @@ void wg_op_rope_qk_kv(dp_backend *b, const dp_qkv_args *a) {
 /* ---- norm_qkv_rope ---- */
 
 /* weights_<t>_n:nmatvec3_rope when everything allows (else false, nothing recorded): the norm
- * foldable, no head norms, q and k whole heads of one weight type, 10 storage buffers, an even
+ * foldable, no head norms, q and k whole heads of one weight type, 11 storage buffers, an even
  * number of rows per workgroup (a rotated pair stays in one), caches apart from the inputs. v of
  * the same type is its third matrix; v of another type (Q4_K_M's q6_K layers) a second dispatch
  * (weights_<t'>_n:nmatvec) writing into the value cache. */
@@ -345,7 +386,7 @@ static bool emit_qkv_rope(wg_ctx *c, const dp_tensor *h, const dp_tensor *x, con
     dp_tensor *outs[3] = {a->q, a->k, a->v};
     const int64_t hd = a->rq.head_dim, kvd = a->rk.n_head * hd;
     const bool v_apart = ws[2] && ws[0] && ws[2]->dtype != ws[0]->dtype;
-    if (a->q_norm || a->n != n || c->dev->max_storage < 10 ||
+    if (a->q_norm || a->n != n || c->dev->max_storage < 11 ||
         !wg_norm_matmul_fits(c, h, x, nw, n, d, outs, ws, 3, NULL) || !ws_one_type(ws, 2) ||
         !fold_fits(c, x, nw, d, outs, ws, 3, NULL) || !rope_qk_fits(c, a) ||
         ws[0]->ne[1] != a->rq.n_head * hd || ws[1]->ne[1] != kvd || ws[2]->ne[1] != kvd)
@@ -363,8 +404,8 @@ static bool emit_qkv_rope(wg_ctx *c, const dp_tensor *h, const dp_tensor *x, con
     if (per % 2) return false;
     for (int i = 0; i < 3; i++)
         if (!(rb[i] = wg_weights_check(c, ws[i], "matmul"))) return true;
-    dp_gpu_binding bs[10];
-    if (!wg_out(c, a->q, n * ws[0]->ne[1], 1, "matmul", "out", &bs[0]) ||
+    dp_gpu_binding bs[11];
+    if (!bind_rowss(c, x, n, d, &bs[10]) || !wg_out(c, a->q, n * ws[0]->ne[1], 1, "matmul", "out", &bs[0]) ||
         !wg_in(c, x, (int64_t)n * d, 3, "matmul", "x", &bs[2]) ||
         !wg_out(c, a->k_cache, a->cache_off + n * kvd, 4, "copy", "dst", &bs[3]) ||
         !wg_in(c, nw, d, 10, "rms_norm", "w", &bs[7]) || !wg_in(c, a->pos, n, 11, "rope", "pos", &bs[8]) ||
@@ -387,11 +428,11 @@ static bool emit_qkv_rope(wg_ctx *c, const dp_tensor *h, const dp_tensor *x, con
                       a->rq.mscale == 0.0f ? 1.0f : a->rq.mscale, (uint32_t)a->cache_off,
                       (uint32_t)a->cache_off, 0};
     wg_grid(c, ((uint64_t)rows + per - 1) / per, &gx, &gy);
-    wg_dispatch(c, mv, "nmatvec3_rope", consts, &prm, sizeof prm, bs, 10, gx, gy, (uint32_t)n);
+    wg_dispatch(c, mv, "nmatvec3_rope", consts, &prm, sizeof prm, bs, 11, gx, gy, (uint32_t)n);
     if (v_apart) { /* v = norm(x) Wv straight into the value cache */
         if (!wg_in(c, x, (int64_t)n * d, 3, "matmul", "x", &bs[2])) return true;
-        emit_products(c, bs, nw, wg_matvec_norm_kernel(c, ws[2]->dtype, name, sizeof name), n, eps,
-                      plus_one, &a->v_cache, ws + 2, 1, NULL, a->cache_off, NULL);
+        emit_products(c, bs, nw, &bs[10], wg_matvec_norm_kernel(c, ws[2]->dtype, name, sizeof name), n,
+                      eps, plus_one, &a->v_cache, ws + 2, 1, NULL, a->cache_off, NULL);
     }
     return true;
 }

@@ -23,7 +23,7 @@
 #define WG_UNI_SLOT 256u        /* minUniformBufferOffsetAlignment */
 #define WG_UNI_SLOTS 2048u      /* dispatches per submit before an automatic submit */
 #define WG_ATTN_ONE_SLICE 256   /* decode attention over at most this many keys: one dispatch */
-#define WG_MAX_BIND 10          /* storage bindings per dispatch (WebGPU default limit: 8; rope2kv uses 9, nmatvec3_rope 10 where allowed) */
+#define WG_MAX_BIND 11          /* storage bindings per dispatch (WebGPU default limit: 8; rope2kv uses 9, nmatvec3_rope 11 where allowed) */
 
 typedef enum wg_scratch_id {
     WG_SCR_IN0 = 0,     /* WG_SCR_IN0 + binding: snapshot of the input at that binding (an */
@@ -49,6 +49,7 @@ typedef enum wg_scratch_id {
     WG_SCR_SAMPLE,      /* sampling probabilities [vocab] */
     WG_SCR_ACTQ,        /* x through 8-bit blocks (act_quant) */
     WG_SCR_XH,          /* x in f16 for the subgroup-matrix prefill product */
+    WG_SCR_ROWSS,       /* sums of squares of the rows of one tensor (wg_rowss) */
     WG_SCR_COUNT
 } wg_scratch_id;
 
@@ -114,6 +115,17 @@ typedef struct wg_dev {
     uint32_t bsizes_cap, bsizes_used;
 } wg_dev;
 
+/* What scratch WG_SCR_ROWSS holds: the sum of the squares of each of the n rows of d values of
+ * the tensor at (buf, off) — the residual stream a folded norm reads (wg_fuse.c), written by the
+ * dispatch that wrote it (rms_norm:norm_add_ss) or by rms_norm:row_ss. buf 0: nothing. Forgotten
+ * (wg_rowss_forget) when anything may write buf: wg_out, wg_copy, tensor_set, the buffer freed,
+ * a failed recording. */
+typedef struct wg_rowss {
+    uint32_t buf;
+    uint64_t off;
+    int n, d;
+} wg_rowss;
+
 /* One handle on a device: the backend itself (owns_dev) or a stream of it (one context's):
  * scratch and the sticky error are per handle. */
 typedef struct wg_ctx {
@@ -126,7 +138,13 @@ typedef struct wg_ctx {
     uint32_t sel_cap;
     dp_tensor (*views)[3]; /* ... and its fetched experts' tensors in their device slots */
     uint32_t views_cap;
+    wg_rowss rowss;        /* what scratch WG_SCR_ROWSS holds */
 } wg_ctx;
+
+/* buf may be written: scratch WG_SCR_ROWSS no longer describes it (every buffer with 0). */
+static inline void wg_rowss_forget(wg_ctx *c, uint32_t buf) {
+    if (!buf || c->rowss.buf == buf) c->rowss.buf = 0;
+}
 
 static inline wg_ctx *wg_ctx_of(dp_backend *b) { return (wg_ctx *)b->ctx; }
 
