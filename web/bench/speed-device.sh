@@ -196,7 +196,7 @@ if [ -n "${LLAMA_SRC:-}${LLAMA_BENCH:-}" ]; then
         : > "$OUT/llama.jsonl"
         for s in "${SHAPES[@]}"; do
             [ -f "$MODELS/$s.gguf" ] || { say "llama-bench $s: no GGUF"; continue; }
-            run 120 "llama-bench $s" "$OUT/llama_$s.json" $LB -m "$MODELS/$s.gguf" -p 512 -n 128 -r 2 -ngl 99 -o json &&
+            run 120 "llama-bench $s" "$OUT/llama_$s.json" bash -c '"$0" -m "$1" -p 512 -n 128 -r 2 -ngl 99 -o json 2>"$2"' "$LB" "$MODELS/$s.gguf" "$OUT/llama_$s.err" &&
                 "$NODE" -e 'const [f, s] = process.argv.slice(1); for (const t of JSON.parse(require("fs").readFileSync(f, "utf8")))
                   console.log(JSON.stringify({ shape: s, test: t.n_gen > 0 ? "tg" : "pp", tps: t.avg_ts, sd: t.stddev_ts, build: t.build_commit }));' \
                   "$OUT/llama_$s.json" "$s" >> "$OUT/llama.jsonl"
