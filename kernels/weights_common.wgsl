@@ -425,6 +425,14 @@ fn nmatvec3_lora(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   if (lane == 0u) { nmv3_store(row, wid.z, li, s); }
 }
 
+// v (>= 0, below f16's largest) rounded to the nearest f16 value, ties to even, subnormals
+// included: the CPU's dp_f32_to_f16. pack2x16float's rounding is the implementation's (NVIDIA's
+// Vulkan driver does not round as the CPU does: every q8_0-blocked product differed by ~1e-3).
+fn f16_rne(v: f32) -> f32 {
+  let e = max(i32((bitcast<u32>(v) >> 23u) & 0xffu) - 127, -14) - 10; // log2 of the f16 step at v
+  return ldexp(round(ldexp(v, -e)), e);
+}
+
 // The CPU's 8-bit activation block of QB values of x from base (q8_0: d = f16(amax / 127),
 // multiplier 127 / amax; q8_K: multiplier iscale = -127 / (the value of largest magnitude), d =
 // 1 / iscale): (d, multiplier); the block's values are q = min(127, round(x * multiplier)), x ~ d * q.
@@ -435,7 +443,7 @@ fn q8_scale(base: u32) -> vec2<f32> {
   if (QB == 32u) {
     var id = 0.0;
     if (a != 0.0) { id = 127.0 / a; }
-    return vec2<f32>(unpack2x16float(pack2x16float(vec2<f32>(a / 127.0, 0.0))).x, id);
+    return vec2<f32>(f16_rne(a / 127.0), id);
   }
   if (a == 0.0) { return vec2<f32>(0.0); }
   let iscale = -127.0 / m;
