@@ -153,10 +153,12 @@ typedef struct dp_load_params {
     int32_t expert_in_place;   /* 1: a missed expert is computed from its shard's mapping without
                                   a copy into a slot, and cached only when used more than the
                                   expert it would evict (the Fiddler approach; CPU) */
-    int32_t expert_predict;    /* 1: at each MoE layer the next layer's router (and its FFN norm)
-                                  is applied to the layer's FFN input and that top-k starts
-                                  paging in a layer ahead; 0: no prediction. Native CPU builds
-                                  (a no-op elsewhere); dp_load_params_default sets it */
+    int32_t expert_predict;    /* k > 0: at each MoE layer the next layer's FFN norm and router
+                                  are applied to the layer's FFN input and each token's k most
+                                  likely experts (at most the experts it uses) start paging in
+                                  a layer ahead; 0 (default): no prediction (measured: it reads
+                                  more than it saves on synthesized models, docs/PAGING.md).
+                                  Native CPU builds; ignored elsewhere */
 } dp_load_params;
 
 void dp_load_params_default(dp_load_params *p);

@@ -4,8 +4,9 @@
  *     (converted: experts share a shard with dense tensors, checked against digests recorded when
  *     the shard is first verified) and on a synthesized 8-expert q4_k_m model (each expert a shard
  *     of its own, checked against the manifest's hash), and experts were really paged; also with
- *     misses computed in place from the shard's mapping, without the layer-ahead prediction (on by
- *     default: its counters are checked), and with 4 slots per layer (more page-ins in flight);
+ *     misses computed in place from the shard's mapping; with the layer-ahead prediction of 2 experts
+ *     per token (its counters checked; the damaged-shard runs below use it too), without it, and
+ *     with 4 slots per layer and a prediction of 1 (more page-ins in flight);
  *  2. a shard corrupted in place, truncated or removed while the model runs makes the next
  *     evaluation fail with DP_ERR_HASH / DP_ERR_NOT_FOUND and a message naming the shard; once the
  *     file is back the same context evaluates exactly as before (nothing unverified was kept);
@@ -26,7 +27,7 @@
 
 static const int32_t PROMPT[N_PROMPT] = {1, 17, 250, 31, 9, 400, 77, 12, 5, 333, 64, 2};
 
-static dp_model *load_predict(const char *dir, uint64_t ram, const char *policy, bool in_place, bool predict) {
+static dp_model *load_predict(const char *dir, uint64_t ram, const char *policy, bool in_place, int predict) {
     dp_load_params p;
     dp_load_params_default(&p);
     p.n_threads = 2;
@@ -41,7 +42,7 @@ static dp_model *load_predict(const char *dir, uint64_t ram, const char *policy,
 }
 
 static dp_model *load(const char *dir, uint64_t ram, const char *policy, bool in_place) {
-    return load_predict(dir, ram, policy, in_place, true);
+    return load_predict(dir, ram, policy, in_place, 2);
 }
 
 /* Every prompt row's logits, then N_STEPS greedy steps' logits, into out ((N_PROMPT + N_STEPS) rows). */
@@ -90,7 +91,7 @@ static uint64_t same_logits(const char *tag, const char *dir) {
     static const int PER_LAYER[5] = {2, 2, 2, 2, 4};
     for (int i = 0; ok && slot && i < 5; i++) {
         uint64_t slots = (uint64_t)PER_LAYER[i] * (uint64_t)layers;
-        dp_model *m = load_predict(dir, slots * slot, POL[i], i == 2, i != 3);
+        dp_model *m = load_predict(dir, slots * slot, POL[i], i == 2, i == 3 ? 0 : i == 4 ? 1 : 2);
         if (!m || !run(m, b)) {
             dp_model_free(m);
             break;

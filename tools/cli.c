@@ -135,11 +135,13 @@ int cli_paging_arg(cli_paging *p, const char *cmd, int argc, char **argv, int *i
     }
     const char *v = argv[++*i];
     if (pred) {
-        if (strcmp(v, "on") && strcmp(v, "off")) {
-            fprintf(stderr, "doppler %s: --expert-predict: '%s' is not on or off\n", cmd, v);
+        char *end = NULL;
+        long k = strtol(v, &end, 10);
+        if (!v[0] || *end || k < 0 || k > 1024) {
+            fprintf(stderr, "doppler %s: --expert-predict: '%s' is not a count of experts (0: off)\n", cmd, v);
             return -1;
         }
-        p->predict = strcmp(v, "on") ? -1 : 1;
+        p->predict = (int)k;
         return 1;
     }
     if (pol) {
@@ -207,7 +209,7 @@ dp_status cli_load_paged(const char *dir, int threads, const cli_paging *pg, dp_
         p.ram_cache = pg->ram_cache;
         p.expert_policy = pg->policy;
         p.expert_in_place = pg->in_place;
-        if (pg->predict) p.expert_predict = pg->predict > 0;
+        p.expert_predict = pg->predict;
     }
     /* A lazy mount pages a MoE model's experts by default (a dense model ignores ram_cache), so
      * the shards of experts no token routes to are never fetched. */

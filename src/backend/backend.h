@@ -97,10 +97,10 @@ typedef struct dp_expert_src {
     dp_status (*fetch_device)(void *ud, int layer, int expert, dp_tensor w[3], dp_error *e);
     void (*group)(void *ud);
     /* Layer-ahead prediction (NULL next_logits: none): the router logits [n, n_expert] of layer
-       next_layer applied to this op's input; the op takes each row's top-k as it routes and
-       calls predict(ud, next_layer, ids, n) with their union (ascending) after want. */
+       next_layer applied to this op's input; the op takes each row's top next_k as it routes
+       and calls predict(ud, next_layer, ids, n) with their union (ascending) after want. */
     const dp_tensor *next_logits;
-    int next_layer;
+    int next_layer, next_k;
     void (*predict)(void *ud, int layer, const int32_t *ids, int n);
 } dp_expert_src;
 

@@ -49,7 +49,6 @@ enum { X_FREE, X_QUEUED, X_RUNNING, X_DONE };
 typedef struct x_job {
     int32_t ent, prev;    /* the entry read, and the slot's owner before (restored on a cancel) */
     int state;
-    bool predicted;       /* queued by dp_experts_predict */
     uint64_t seq;         /* FIFO order: a layer's misses before the next layer's predictions */
     dp_status st;
     dp_error err;
@@ -83,7 +82,7 @@ struct dp_experts {
     int32_t cur;          /* the entry fetched last (in use: never a page-in's victim) */
     uint64_t epoch;       /* wants so far (x_entry.pin) */
     bool *pred_made;      /* [n_layers] a prediction of the layer waits for its want */
-    bool predict;         /* dp_experts_predicts */
+    int predict_k;        /* experts per token predicted a layer ahead (dp_experts_predict_k) */
 #ifdef X_ASYNC
     pthread_mutex_t omu;  /* shard opens and first verifications: a shard source need not be thread-safe */
     /* page-in jobs, one per slot at most (x_job, jobs[slot]): the caller reserves the slot
@@ -215,7 +214,7 @@ static dp_status x_index_shards(dp_experts *x, dp_error *e) {
 }
 
 dp_status dp_experts_new(dp_rdrr *r, const dp_model_desc *d, uint64_t ram_bytes, const char *policy,
-                         bool in_place, bool predict, dp_experts **out, dp_error *e) {
+                         bool in_place, int predict_k, dp_experts **out, dp_error *e) {
     if (!r || !d || !out) return dp_err_set(e, DP_ERR_INVALID_ARG, "dp_experts_new: NULL argument");
     if (d->n_expert <= 0) return dp_err_set(e, DP_ERR_INVALID_ARG, "paging: the model has no experts");
     if (policy && strcmp(policy, "lfu") && strcmp(policy, "lru"))
@@ -227,7 +226,7 @@ dp_status dp_experts_new(dp_rdrr *r, const dp_model_desc *d, uint64_t ram_bytes,
     x->n_expert = d->n_expert;
     x->lru = policy && !strcmp(policy, "lru");
     x->in_place = in_place;
-    x->predict = predict;
+    x->predict_k = predict_k < 0 ? 0 : predict_k > d->n_expert ? d->n_expert : predict_k;
     x->epoch = 1; /* entries start unpinned (pin 0) */
     size_t n_ent = (size_t)d->n_layers * (size_t)d->n_expert;
     uint32_t cap = (uint32_t)n_ent * 3;
@@ -560,7 +559,7 @@ static void x_wait_any(dp_experts *x) {
 
 /* Start paging entry idx in ahead: a slot is reserved now (evicting an x_spare expert: the RAM
  * budget stays exact) and a worker reads and verifies into it. false when no slot can be given up. */
-static bool x_queue(dp_experts *x, int32_t idx, bool predicted) {
+static bool x_queue(dp_experts *x, int32_t idx) {
     int32_t s = x_victim_in(x, x->owner, x->n_slots, x_spare, 0);
     if (s < 0) return false;
     x_evict(x, s);
@@ -569,7 +568,6 @@ static bool x_queue(dp_experts *x, int32_t idx, bool predicted) {
     pthread_mutex_lock(&x->mu);
     x_job *j = &x->jobs[s];
     j->ent = idx;
-    j->predicted = predicted;
     j->seq = ++x->seq;
     j->state = X_QUEUED;
     pthread_cond_signal(&x->work);
@@ -584,7 +582,7 @@ static void x_top_up(dp_experts *x, int layer) {
     for (int e = 0; e < x->n_expert; e++) {
         int32_t idx = layer * x->n_expert + e;
         const x_entry *en = &x->ent[idx];
-        if (en->pin == x->epoch && idx > x->cur && en->slot < 0 && en->jslot < 0 && !x_queue(x, idx, false)) break;
+        if (en->pin == x->epoch && idx > x->cur && en->slot < 0 && en->jslot < 0 && !x_queue(x, idx)) break;
     }
 }
 
@@ -645,12 +643,12 @@ static void x_olock(dp_experts *x) { (void)x; }
 static void x_ounlock(dp_experts *x) { (void)x; }
 #endif
 
-bool dp_experts_predicts(const dp_experts *x) {
+int dp_experts_predict_k(const dp_experts *x) {
 #ifdef X_ASYNC
-    return x && x->predict && x->started;
+    return x && x->started ? x->predict_k : 0;
 #else
     (void)x;
-    return false;
+    return 0;
 #endif
 }
 
@@ -682,7 +680,7 @@ void dp_experts_want(void *ud, int layer, const int32_t *ids, int n) {
 
 void dp_experts_predict(void *ud, int layer, const int32_t *ids, int n) {
     dp_experts *x = ud;
-    if (!dp_experts_predicts(x) || layer < 0 || layer >= x->n_layers) return;
+    if (!dp_experts_predict_k(x) || layer < 0 || layer >= x->n_layers) return;
     x_entry *le = &x->ent[(size_t)layer * (size_t)x->n_expert];
     x->pred_made[layer] = true;
     for (int i = 0; i < n; i++)
@@ -694,7 +692,7 @@ void dp_experts_predict(void *ud, int layer, const int32_t *ids, int n) {
     for (int i = 0; i < n; i++) {
         int32_t idx = layer * x->n_expert + ids[i];
         if (ids[i] >= 0 && ids[i] < x->n_expert && x->ent[idx].slot < 0 && x->ent[idx].jslot < 0 &&
-            !x_queue(x, idx, true))
+            !x_queue(x, idx))
             break;
     }
 #endif

@@ -50,10 +50,12 @@ typedef struct dp_experts dp_experts;
  * of a device tier) and an eviction policy ("lfu",
  * "lru"; NULL: "lfu"). With in_place, a miss is computed where it lives (the Fiddler approach):
  * from a private mapping of its shard, checked the same way, without a copy into a slot; it
- * enters the RAM cache only when a slot is free or it has been used more than the victim. With
- * predict, dp_experts_predict pages in ahead (dp_experts_predicts). r must outlive the cache. */
+ * enters the RAM cache only when a slot is free or it has been used more than the victim.
+ * predict_k > 0: dp_experts_predict pages in ahead, the forward pass predicting each token's
+ * predict_k most likely experts of the next layer (dp_experts_predict_k). r must outlive the
+ * cache. */
 dp_status dp_experts_new(dp_rdrr *r, const dp_model_desc *d, uint64_t ram_bytes, const char *policy,
-                         bool in_place, bool predict, dp_experts **out, dp_error *e);
+                         bool in_place, int predict_k, dp_experts **out, dp_error *e);
 void dp_experts_free(dp_experts *x);
 
 /* Make expert `expert` of layer `layer` resident (paging it in when it is not) and fill w[0..2]
@@ -77,12 +79,13 @@ void dp_experts_want(void *ud, int layer, const int32_t *ids, int n);
  * slots that hold no expert the current op still needs. The real selection decides at that
  * layer's want: a misprediction costs its read (or nothing, when it has not started), a missed
  * one is paged in then. Counted in dp_paging_stats (predicted, predict_hits, predict_total,
- * unused_bytes). Ignored unless dp_experts_predicts. */
+ * unused_bytes). Ignored unless dp_experts_predict_k > 0. */
 void dp_experts_predict(void *ud, int layer, const int32_t *ids, int n);
 
-/* Whether the cache was made with `predict` and has page-in threads to act on it (native builds,
- * at least two slots, misses not in place): then the forward pass computes the prediction. */
-bool dp_experts_predicts(const dp_experts *x);
+/* The experts per token to predict a layer ahead: the cache's predict_k when it has page-in
+ * threads to act on a prediction (native builds, at least two slots, misses not in place), else
+ * 0 (also for NULL). The forward pass computes the prediction only when it is > 0. */
+int dp_experts_predict_k(const dp_experts *x);
 
 /* The device tier: slots in be's own memory (tensor_alloc), as many as fit in `bytes`, each
  * holding one expert's gate, up and down at 256-aligned offsets (DP_ERR_INVALID_ARG naming the

@@ -186,7 +186,8 @@ static void ffn_block(const dp_pass *p, int l) {
                              .device_slots = dp_experts_device_slots(m->experts),
                              .fetch_device = dp_experts_fetch_device, .group = dp_experts_group,
                              .next_layer = l + 1, .predict = dp_experts_predict};
-        if (l + 1 < d->n_layers && dp_experts_predicts(m->experts)) {
+        src.next_k = dp_experts_predict_k(m->experts);
+        if (l + 1 < d->n_layers && src.next_k > 0) {
             /* layer-ahead prediction: layer l+1's norm and router on this layer's FFN input (the
                residual before this layer's experts and the next layer's attention are added) */
             dp_tensor *next = &s->router_next;

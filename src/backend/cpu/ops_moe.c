@@ -138,12 +138,13 @@ void dp_cpu_op_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
         for (int e = 0; e < n_expert; e++)
             if (count[e]) ids[n_ids++] = e;
         if (src->want) src->want(src->ud, src->layer, ids, n_ids);
-        if (src->next_logits && src->predict &&
+        const int pk = src->next_k < k ? src->next_k : k;
+        if (src->next_logits && src->predict && pk > 0 &&
             dp_cpu_check_f32(c, src->next_logits, (int64_t)n * n_expert, "moe", "next_logits")) {
-            /* the next layer's top-k (sel and wt are free again: tok and tw hold the routing) */
-            moe_route(src->next_logits->data, n, n_expert, k, sel, wt, probs);
+            /* the next layer's top pk (sel and wt are free again: tok and tw hold the routing) */
+            moe_route(src->next_logits->data, n, n_expert, pk, sel, wt, probs);
             memset(ids, 0, E * sizeof *ids);
-            for (size_t i = 0; i < nk; i++) ids[sel[i]] = 1;
+            for (size_t i = 0; i < (size_t)n * (size_t)pk; i++) ids[sel[i]] = 1;
             n_ids = 0;
             for (int e = 0; e < n_expert; e++)
                 if (ids[e]) ids[n_ids++] = e;
