@@ -10,7 +10,8 @@
 #if !defined(__wasm__)
 #include <pthread.h>
 #define X_ASYNC 1 /* page-in threads: a layer's misses are read concurrently while its hits compute */
-#define X_WORKERS 4 /* at most this many page-ins at once (and never more than slots - 1) */
+#define X_WORKERS 4 /* page-in threads (never more than slots - 1) */
+#define X_CHUNKS 16 /* a page-in is read in about this many chunks, by every idle page-in thread at once */
 #endif
 
 #define X_ALIGN 4096u /* slots and pieces in them: page-aligned, for uncached (O_DIRECT) reads */
@@ -47,12 +48,19 @@ typedef struct x_entry {
 #ifdef X_ASYNC
 enum { X_FREE, X_QUEUED, X_RUNNING, X_DONE };
 typedef struct x_job {
-    int32_t ent, prev;    /* the entry read, and the slot's owner before (restored on a cancel) */
+    int32_t ent;          /* the entry read */
     int state;
     uint64_t seq;         /* FIFO order: a layer's misses before the next layer's predictions */
     dp_status st;
     dp_error err;
     uint64_t bytes;
+    /* its reads, in chunks of `chunk` bytes (pieces in order, each cut at multiples of chunk):
+       idle threads read chunks while the job's own thread hashes the ones read, in order */
+    uint64_t chunk;
+    uint32_t n_chunks, next, busy; /* chunks; the next one nobody has claimed; claimed, not read */
+    uint64_t read;        /* bit c: chunk c is read */
+    dp_status cst;        /* the first failed chunk read */
+    dp_error cerr;
 } x_job;
 #endif
 
@@ -334,14 +342,35 @@ static dp_status x_verify_shard(dp_experts *x, uint32_t s, dp_error *e) {
     return DP_OK;
 }
 
-/* The bytes of piece p (len bytes at b) against its digest. */
-static dp_status x_check_piece(const dp_experts *x, const x_piece *p, const uint8_t *b, dp_error *e) {
-    uint8_t got[32];
-    dp_sha256(b, (size_t)p->len, got);
+/* got (the SHA-256 of piece p's bytes as read) against the piece's digest. */
+static dp_status x_digest_check(const dp_experts *x, const x_piece *p, const uint8_t got[32], dp_error *e) {
     if (!memcmp(got, p->digest, 32)) return DP_OK;
     return dp_err_set(e, DP_ERR_HASH, "shard %u (sha256:%s) bytes [%" PRIu64 ", %" PRIu64 ") do not match their "
                       "SHA-256: the shard changed or is corrupt", p->shard, dp_rdrr_shard_hash(x->r, p->shard),
                       p->lo, p->lo + p->len);
+}
+
+/* The bytes of piece p (len bytes at b) against its digest. */
+static dp_status x_check_piece(const dp_experts *x, const x_piece *p, const uint8_t *b, dp_error *e) {
+    uint8_t got[32];
+    dp_sha256(b, (size_t)p->len, got);
+    return x_digest_check(x, p, got, e);
+}
+
+/* Read bytes [off, off + len) of piece p into its place in slot memory dst (uncached), its shard
+ * verified first if this is the first time it is needed. */
+static dp_status x_read_range(dp_experts *x, x_piece *p, uint64_t off, uint64_t len, uint8_t *dst, dp_error *e) {
+    dp_status st = DP_OK;
+    dp_reader rd;
+    x_olock(x);
+    if (!p->known) st = x_verify_shard(x, p->shard, e);
+    if (st == DP_OK) st = dp_rdrr_shard_open(x->r, p->shard, &rd, e);
+    x_ounlock(x);
+    if (st != DP_OK) return st;
+    st = dp_reader_read_uncached(&rd, p->lo + off, dst + p->slot_off + off, (size_t)len, e);
+    dp_reader_close(&rd);
+    if (st != DP_OK) dp_err_prefix(e, "shard %u (sha256:%s)", p->shard, dp_rdrr_shard_hash(x->r, p->shard));
+    return st;
 }
 
 /* Read and verify every piece of en into slot memory dst; *bytes += what was read. */
@@ -349,19 +378,9 @@ static dp_status x_page_in(dp_experts *x, const x_entry *en, uint8_t *dst, uint6
     dp_status st = DP_OK;
     for (uint32_t i = en->piece0; i < en->piece0 + en->n_pieces && st == DP_OK; i++) {
         x_piece *p = &x->pieces[i];
-        dp_reader rd;
-        x_olock(x);
-        if (!p->known) st = x_verify_shard(x, p->shard, e);
-        if (st == DP_OK) st = dp_rdrr_shard_open(x->r, p->shard, &rd, e);
-        x_ounlock(x);
-        if (st != DP_OK) break;
-        st = dp_reader_read_uncached(&rd, p->lo, dst + p->slot_off, (size_t)p->len, e);
-        dp_reader_close(&rd);
-        if (st != DP_OK) {
-            dp_err_prefix(e, "shard %u (sha256:%s)", p->shard, dp_rdrr_shard_hash(x->r, p->shard));
-            break;
-        }
-        if ((st = x_check_piece(x, p, dst + p->slot_off, e)) == DP_OK) *bytes += p->len;
+        if ((st = x_read_range(x, p, 0, p->len, dst, e)) == DP_OK &&
+            (st = x_check_piece(x, p, dst + p->slot_off, e)) == DP_OK)
+            *bytes += p->len;
     }
     return st;
 }
@@ -460,12 +479,92 @@ static bool x_spare(const dp_experts *x, int32_t ent, int32_t arg) {
 }
 
 #ifdef X_ASYNC
-/* Read job j into slot s (mu not held, j running) and mark it done. */
+/* Chunk c of job j: its piece, and its offset and length there. */
+static x_piece *x_chunk(dp_experts *x, const x_job *j, uint32_t c, uint64_t *off, uint64_t *len) {
+    const x_entry *en = &x->ent[j->ent];
+    for (uint32_t i = 0; i < en->n_pieces; i++) {
+        x_piece *p = &x->pieces[en->piece0 + i];
+        uint64_t n = (p->len + j->chunk - 1) / j->chunk;
+        if (c < n) {
+            *off = c * j->chunk;
+            *len = p->len - *off < j->chunk ? p->len - *off : j->chunk;
+            return p;
+        }
+        c -= (uint32_t)n;
+    }
+    return NULL;
+}
+
+/* Read chunk c (claimed: busy counts it) of job j into slot s. mu not held. */
+static void x_read_chunk(dp_experts *x, x_job *j, int32_t s, uint32_t c) {
+    uint64_t off = 0, len = 0;
+    x_piece *p = x_chunk(x, j, c, &off, &len);
+    dp_error err = {0};
+    dp_status st = x_read_range(x, p, off, len, x->slots[s].data, &err);
+    pthread_mutex_lock(&x->mu);
+    j->read |= (uint64_t)1 << c;
+    j->busy--;
+    if (st != DP_OK && j->cst == DP_OK) {
+        j->cst = st;
+        j->cerr = err;
+    }
+    pthread_cond_broadcast(&x->done);
+    pthread_mutex_unlock(&x->mu);
+}
+
+/* Run job j (running) into slot s: its chunks are read by this thread and every idle worker, and
+ * hashed here in order as they arrive, each piece checked against its digest; then the job is
+ * done. mu not held. */
 static void x_run(dp_experts *x, x_job *j, int32_t s) {
+    const x_entry *en = &x->ent[j->ent];
+    const uint8_t *dst = x->slots[s].data;
+    uint64_t total = x_entry_bytes(x, en);
+    dp_status st = DP_OK;
     dp_error err = {0};
     uint64_t bytes = 0;
-    dp_status st = x_page_in(x, &x->ent[j->ent], x->slots[s].data, &bytes, &err);
     pthread_mutex_lock(&x->mu);
+    j->chunk = ((total + X_CHUNKS - 1) / X_CHUNKS + X_ALIGN - 1) / X_ALIGN * X_ALIGN;
+    j->n_chunks = 0;
+    for (uint32_t i = 0; i < en->n_pieces; i++)
+        j->n_chunks += (uint32_t)((x->pieces[en->piece0 + i].len + j->chunk - 1) / j->chunk);
+    j->next = j->busy = 0;
+    j->read = 0;
+    j->cst = DP_OK;
+    pthread_cond_broadcast(&x->work); /* idle workers help with the reads */
+    uint32_t c = 0;
+    for (uint32_t i = 0; i < en->n_pieces && st == DP_OK; i++) {
+        const x_piece *p = &x->pieces[en->piece0 + i];
+        dp_sha256_ctx h;
+        dp_sha256_init(&h);
+        for (uint64_t off = 0; off < p->len; off += j->chunk, c++) {
+            while (!(j->read >> c & 1) && j->cst == DP_OK) { /* read a chunk meanwhile, or wait */
+                if (j->next < j->n_chunks) {
+                    uint32_t k = j->next++;
+                    j->busy++;
+                    pthread_mutex_unlock(&x->mu);
+                    x_read_chunk(x, j, s, k);
+                    pthread_mutex_lock(&x->mu);
+                } else {
+                    pthread_cond_wait(&x->done, &x->mu);
+                }
+            }
+            if (j->cst != DP_OK) {
+                st = j->cst;
+                err = j->cerr;
+                break;
+            }
+            pthread_mutex_unlock(&x->mu);
+            dp_sha256_update(&h, dst + p->slot_off + off, (size_t)(p->len - off < j->chunk ? p->len - off : j->chunk));
+            pthread_mutex_lock(&x->mu);
+        }
+        if (st == DP_OK) {
+            uint8_t got[32];
+            dp_sha256_final(&h, got);
+            if ((st = x_digest_check(x, p, got, &err)) == DP_OK) bytes += p->len;
+        }
+    }
+    j->next = j->n_chunks; /* after a failure: no more claims, and the ones being read finish first */
+    while (j->busy) pthread_cond_wait(&x->done, &x->mu);
     j->st = st;
     j->err = err;
     j->bytes = bytes;
@@ -478,18 +577,29 @@ static void *x_worker(void *arg) {
     dp_experts *x = arg;
     pthread_mutex_lock(&x->mu);
     for (;;) {
-        int32_t s = -1; /* the oldest queued job */
-        for (uint32_t i = 0; i < x->n_slots; i++)
-            if (x->jobs[i].state == X_QUEUED && (s < 0 || x->jobs[i].seq < x->jobs[s].seq)) s = (int32_t)i;
-        if (s < 0) {
-            if (x->quit) break;
-            pthread_cond_wait(&x->work, &x->mu);
-            continue;
+        int32_t s = -1, h = -1; /* the oldest queued job; the oldest running one with a chunk to read */
+        for (uint32_t i = 0; i < x->n_slots; i++) {
+            const x_job *j = &x->jobs[i];
+            if (j->state == X_QUEUED && (s < 0 || j->seq < x->jobs[s].seq)) s = (int32_t)i;
+            if (j->state == X_RUNNING && j->next < j->n_chunks && (h < 0 || j->seq < x->jobs[h].seq)) h = (int32_t)i;
         }
-        x->jobs[s].state = X_RUNNING;
-        pthread_mutex_unlock(&x->mu);
-        x_run(x, &x->jobs[s], s);
-        pthread_mutex_lock(&x->mu);
+        if (s >= 0) {
+            x->jobs[s].state = X_RUNNING;
+            pthread_mutex_unlock(&x->mu);
+            x_run(x, &x->jobs[s], s);
+            pthread_mutex_lock(&x->mu);
+        } else if (h >= 0) {
+            x_job *j = &x->jobs[h];
+            uint32_t k = j->next++;
+            j->busy++;
+            pthread_mutex_unlock(&x->mu);
+            x_read_chunk(x, j, h, k);
+            pthread_mutex_lock(&x->mu);
+        } else if (x->quit) {
+            break;
+        } else {
+            pthread_cond_wait(&x->work, &x->mu);
+        }
     }
     pthread_mutex_unlock(&x->mu);
     return NULL;
@@ -569,6 +679,7 @@ static bool x_queue(dp_experts *x, int32_t idx) {
     x_job *j = &x->jobs[s];
     j->ent = idx;
     j->seq = ++x->seq;
+    j->n_chunks = j->next = 0; /* none to help with until it runs */
     j->state = X_QUEUED;
     pthread_cond_signal(&x->work);
     pthread_mutex_unlock(&x->mu);

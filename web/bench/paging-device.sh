@@ -89,7 +89,7 @@ q8_predict() {
     rm -rf "$MODELS/$SHAPE-q4_k_m" "$MODELS/mixtral.gguf" # 64 GB of disk: one model at a time
     synth "$SHAPE" q8_0 "$M"
     timeout 120 sync || true # synth's writeback would share the disk with the page-ins
-    note "synced; $(left) s left"
+    note "synced; $(left) s left; SHA-NI: $(grep -q sha_ni /proc/cpuinfo && echo yes || echo no); $(df -h "$MODELS" | awk 'NR==2{print $1}')"
     # shellcheck disable=SC2086
     set -- ${Q8P_ORDER:-0 2 1 0}
     while [ $# -gt 0 ]; do
