@@ -167,7 +167,9 @@ static void fails(dp_model *m, dp_status want, const char *what, const char *tag
     dp_ctx_free(c);
 }
 
-/* Layer 0's experts corrupted, truncated, removed under a model holding one slot. */
+/* Layer 0's experts corrupted, truncated, removed under a model holding `slot` bytes of slots (one
+ * slot: page-ins in the caller's thread; more: page-in threads, whose failed jobs the fetch
+ * reads again and reports). */
 static void damaged(const char *tag, const char *dir, uint64_t slot, int n_expert, bool whole_shards, bool in_place) {
     dp_model *m = load(dir, slot, NULL, in_place);
     if (!m) return;
@@ -219,6 +221,7 @@ int main(void) {
     uint64_t slot = same_logits("synth mixtral-tiny q4_k_m", syn);
     if (slot) damaged("synth", syn, slot, 8, true, false);
     if (slot) damaged("synth, in place", syn, slot, 8, true, true);
+    if (slot) damaged("synth, 3 slots", syn, 3 * slot, 8, true, false); /* failing page-in jobs */
 
     /* a budget below one slot; knobs on a dense model */
     dp_load_params p;
@@ -262,5 +265,6 @@ int main(void) {
     slot = same_logits("hf-tiny mixtral f32", tiny);
     if (slot) damaged("hf-tiny", tiny, slot, 8, false, false);
     if (slot) damaged("hf-tiny, in place", tiny, slot, 8, false, true);
+    if (slot) damaged("hf-tiny, 3 slots", tiny, 3 * slot, 8, false, false);
     return t_done("test_paging");
 }
