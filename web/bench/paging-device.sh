@@ -5,9 +5,9 @@
 #   web/bench/paging-device.sh q8     "a 40 GB+ model on 16 GB": the Mixtral-8x7B shape at q8_0
 #                                     (~46 GiB), CPU backend, --ram-cache 16G, paged from disk
 #   web/bench/paging-device.sh q8p    the same model and budget with concurrent page-ins: runs
-#                                     with --expert-predict 0 (none), 2 and 1 experts per token
-#                                     (order "0 2 1 0": Q8P_ORDER), tokens per run from the
-#                                     time left (Q8P_N overrides)
+#                                     with --expert-predict 0 (none), 2 and 0 experts per token
+#                                     (Q8P_ORDER, e.g. "0 2 0 1"), a one-token prompt, tokens
+#                                     per run from the time left (Q8P_N overrides)
 #   web/bench/paging-device.sh q4     the Mixtral-8x7B shape at Q4_K_M (~25 GiB): CPU paging at
 #                                     --ram-cache 4G/8G/16G and unpaged (16 tokens each)
 #   web/bench/paging-device.sh llama  llama.cpp (LLAMA_CPP: a carried folder holding a CUDA build's
@@ -70,7 +70,7 @@ synth() { # shape quant dir
 gen() { # tag model args...
     local tag=$1 m=$2
     shift 2
-    timeout "${GEN_TIMEOUT:-100}" /usr/bin/time -v "$D" run "$m" --ids "1 415 1291 349" -n "${GEN_N:-16}" --temp 0.8 \
+    timeout "${GEN_TIMEOUT:-100}" /usr/bin/time -v "$D" run "$m" --ids "${GEN_IDS:-1 415 1291 349}" -n "${GEN_N:-16}" --temp 0.8 \
         --seed 1 --ignore-eos --print-ids --verbose "$@" >"$OUT/run-$tag.log" 2>&1 || note "run $tag FAILED or timed out"
     local tps rss disk
     tps=$(grep -o 'generated [0-9]* tokens ([0-9.]* tok/s)' "$OUT/run-$tag.log" | grep -o '[0-9.]* tok/s' || true)
@@ -82,8 +82,9 @@ gen() { # tag model args...
 }
 
 # q8p: the 47 GB model at --ram-cache 16G with concurrent page-ins, without and with the
-# layer-ahead prediction (experts per token); each run's tokens from its share of the time left,
-# at the ~6 s per token of the first q8 run (a run prints its figures only at its end)
+# layer-ahead prediction (experts per token). A run prints its figures only at its end, so its
+# tokens come from its share of the time left at the first q8 run's pace: ~5.5 s per token, and
+# ~40 s for the load and the first pass (one prompt token: 64 experts, 11 GiB, from a cold cache)
 q8_predict() {
     local M="$MODELS/$SHAPE-q8_0" i=0 p t n
     rm -rf "$MODELS/$SHAPE-q4_k_m" "$MODELS/mixtral.gguf" # 64 GB of disk: one model at a time
@@ -91,16 +92,16 @@ q8_predict() {
     timeout 120 sync || true # synth's writeback would share the disk with the page-ins
     note "synced; $(left) s left; SHA-NI: $(grep -q sha_ni /proc/cpuinfo && echo yes || echo no); $(df -h "$MODELS" | awk 'NR==2{print $1}')"
     # shellcheck disable=SC2086
-    set -- ${Q8P_ORDER:-0 2 1 0}
+    set -- ${Q8P_ORDER:-0 2 0}
     while [ $# -gt 0 ]; do
         p=$1
         shift
         i=$((i + 1))
         t=$(( $(left) / ($# + 1) ))
         [ "$t" -ge 40 ] || { note "q8p predict $p #$i: SKIPPED (out of time)"; continue; }
-        n=$(( (t - 25) / 6 ))
+        n=$(( (t - 40) / 6 ))
         n=$(( n > 32 ? 32 : n < 4 ? 4 : n ))
-        GEN_TIMEOUT=$t GEN_N=${Q8P_N:-$n} gen "q8p-predict-$p-$i" "$M" --ram-cache 16G --expert-predict "$p"
+        GEN_IDS=1 GEN_TIMEOUT=$t GEN_N=${Q8P_N:-$n} gen "q8p-predict-$p-$i" "$M" --ram-cache 16G --expert-predict "$p"
     done
 }
 
