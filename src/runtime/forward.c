@@ -185,8 +185,8 @@ static void ffn_block(const dp_pass *p, int l) {
         dp_expert_src src = {.ud = m->experts, .layer = l, .fetch = dp_experts_fetch, .want = dp_experts_want,
                              .device_slots = dp_experts_device_slots(m->experts),
                              .fetch_device = dp_experts_fetch_device, .group = dp_experts_group,
-                             .next_layer = l + 1, .predict = dp_experts_predict};
-        src.next_k = dp_experts_predict_k(m->experts);
+                             .next_layer = l + 1, .next_k = dp_experts_predict_k(m->experts),
+                             .predict = dp_experts_predict};
         if (l + 1 < d->n_layers && src.next_k > 0) {
             /* layer-ahead prediction: layer l+1's norm and router on this layer's FFN input (the
                residual before this layer's experts and the next layer's attention are added) */
