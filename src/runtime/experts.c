@@ -512,6 +512,15 @@ static void x_read_chunk(dp_experts *x, x_job *j, int32_t s, uint32_t c) {
     pthread_mutex_unlock(&x->mu);
 }
 
+/* Claim the next unread chunk of job j (slot s) and read it. mu held (released meanwhile). */
+static void x_help(dp_experts *x, x_job *j, int32_t s) {
+    uint32_t k = j->next++;
+    j->busy++;
+    pthread_mutex_unlock(&x->mu);
+    x_read_chunk(x, j, s, k);
+    pthread_mutex_lock(&x->mu);
+}
+
 /* Run job j (running) into slot s: its chunks are read by this thread and every idle worker, and
  * hashed here in order as they arrive, each piece checked against its digest; then the job is
  * done. mu not held. */
@@ -538,15 +547,8 @@ static void x_run(dp_experts *x, x_job *j, int32_t s) {
         dp_sha256_init(&h);
         for (uint64_t off = 0; off < p->len; off += j->chunk, c++) {
             while (!(j->read >> c & 1) && j->cst == DP_OK) { /* read a chunk meanwhile, or wait */
-                if (j->next < j->n_chunks) {
-                    uint32_t k = j->next++;
-                    j->busy++;
-                    pthread_mutex_unlock(&x->mu);
-                    x_read_chunk(x, j, s, k);
-                    pthread_mutex_lock(&x->mu);
-                } else {
-                    pthread_cond_wait(&x->done, &x->mu);
-                }
+                if (j->next < j->n_chunks) x_help(x, j, s);
+                else pthread_cond_wait(&x->done, &x->mu);
             }
             if (j->cst != DP_OK) {
                 st = j->cst;
@@ -589,12 +591,7 @@ static void *x_worker(void *arg) {
             x_run(x, &x->jobs[s], s);
             pthread_mutex_lock(&x->mu);
         } else if (h >= 0) {
-            x_job *j = &x->jobs[h];
-            uint32_t k = j->next++;
-            j->busy++;
-            pthread_mutex_unlock(&x->mu);
-            x_read_chunk(x, j, h, k);
-            pthread_mutex_lock(&x->mu);
+            x_help(x, &x->jobs[h], h);
         } else if (x->quit) {
             break;
         } else {
@@ -636,7 +633,8 @@ static void x_settle_done(dp_experts *x, bool stale) {
     }
 }
 
-/* Wait for the job of slot s and settle it; one no worker has taken yet is read here. */
+/* Wait for the job of slot s and settle it; one no worker has taken yet is run here, and meanwhile
+ * this thread reads chunks of it like an idle worker. */
 static void x_wait(dp_experts *x, int32_t s) {
     x_job *j = &x->jobs[s];
     pthread_mutex_lock(&x->mu);
@@ -646,7 +644,10 @@ static void x_wait(dp_experts *x, int32_t s) {
         x_run(x, j, s);
         pthread_mutex_lock(&x->mu);
     }
-    while (j->state != X_DONE) pthread_cond_wait(&x->done, &x->mu);
+    while (j->state != X_DONE) {
+        if (j->state == X_RUNNING && j->next < j->n_chunks) x_help(x, j, s);
+        else pthread_cond_wait(&x->done, &x->mu);
+    }
     x_settle(x, s);
     pthread_mutex_unlock(&x->mu);
 }
