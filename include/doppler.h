@@ -153,6 +153,12 @@ typedef struct dp_load_params {
     int32_t expert_in_place;   /* 1: a missed expert is computed from its shard's mapping without
                                   a copy into a slot, and cached only when used more than the
                                   expert it would evict (the Fiddler approach; CPU) */
+    int32_t expert_predict;    /* k > 0: at each MoE layer the next layer's FFN norm and router
+                                  are applied to the layer's FFN input and each token's k most
+                                  likely experts (at most the experts it uses) start paging in
+                                  a layer ahead; 0 (default): no prediction (measured: it reads
+                                  more than it saves on synthesized models, docs/PAGING.md).
+                                  Native CPU builds; ignored elsewhere */
 } dp_load_params;
 
 void dp_load_params_default(dp_load_params *p);
@@ -172,7 +178,12 @@ typedef struct dp_paging_stats {
     uint64_t device_hits, ram_hits, source_reads; /* where each use was found */
     uint64_t device_bytes;    /* bytes paged into the device tier */
     uint64_t source_bytes;    /* bytes read from the shard source */
-    double wait_s;            /* seconds spent paging in (reading and verifying) */
+    double wait_s;            /* seconds spent waiting for page-ins (reading and verifying) */
+    uint64_t unused_bytes;    /* bytes read ahead (a layer's selection or a prediction) and
+                                 evicted before any use */
+    uint64_t predicted;       /* experts predicted a layer ahead (expert_predict) */
+    uint64_t predict_total, predict_hits; /* selections in layers that had a prediction, and how
+                                 many of them were predicted (accuracy: hits / total) */
     double top2_share;        /* share of uses that went to each layer's 2 most used experts,
                                  averaged over layers: how skewed routing is (2/n_expert: even) */
 } dp_paging_stats;

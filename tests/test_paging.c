@@ -4,7 +4,9 @@
  *     (converted: experts share a shard with dense tensors, checked against digests recorded when
  *     the shard is first verified) and on a synthesized 8-expert q4_k_m model (each expert a shard
  *     of its own, checked against the manifest's hash), and experts were really paged; also with
- *     misses computed in place from the shard's mapping;
+ *     misses computed in place from the shard's mapping; with the layer-ahead prediction of 2 experts
+ *     per token (its counters checked; the damaged-shard runs below use it too), without it, and
+ *     with 4 slots per layer and a prediction of 1 (more page-ins in flight);
  *  2. a shard corrupted in place, truncated or removed while the model runs makes the next
  *     evaluation fail with DP_ERR_HASH / DP_ERR_NOT_FOUND and a message naming the shard; once the
  *     file is back the same context evaluates exactly as before (nothing unverified was kept);
@@ -25,17 +27,22 @@
 
 static const int32_t PROMPT[N_PROMPT] = {1, 17, 250, 31, 9, 400, 77, 12, 5, 333, 64, 2};
 
-static dp_model *load(const char *dir, uint64_t ram, const char *policy, bool in_place) {
+static dp_model *load_predict(const char *dir, uint64_t ram, const char *policy, bool in_place, int predict) {
     dp_load_params p;
     dp_load_params_default(&p);
     p.n_threads = 2;
     p.ram_cache = ram;
     p.expert_policy = policy;
     p.expert_in_place = in_place;
+    p.expert_predict = predict;
     dp_model *m = NULL;
     dp_error e = {0};
     CHECK_MSG(dp_model_load(dir, &p, &m, &e) == DP_OK, "load %s (ram %llu): %s", dir, (unsigned long long)ram, e.msg);
     return m;
+}
+
+static dp_model *load(const char *dir, uint64_t ram, const char *policy, bool in_place) {
+    return load_predict(dir, ram, policy, in_place, 2);
 }
 
 /* Every prompt row's logits, then N_STEPS greedy steps' logits, into out ((N_PROMPT + N_STEPS) rows). */
@@ -77,9 +84,14 @@ static uint64_t same_logits(const char *tag, const char *dir) {
         slot = st.slot_bytes;
         dp_model_free(big);
     }
-    static const char *const POL[3] = {"lfu", "lru", "lfu"}, *const NAME[3] = {"lfu", "lru", "lfu, misses in place"};
-    for (int i = 0; ok && slot && i < 3; i++) {
-        dp_model *m = load(dir, 2 * (uint64_t)layers * slot, POL[i], i == 2);
+    /* 2 slots per layer with each policy, in place, without the layer-ahead prediction; then 4
+       per layer (more page-ins in flight at once) */
+    static const char *const POL[5] = {"lfu", "lru", "lfu", "lfu", "lfu"},
+                             *const NAME[5] = {"lfu", "lru", "lfu, misses in place", "lfu", "lfu"};
+    static const int PER_LAYER[5] = {2, 2, 2, 2, 4};
+    for (int i = 0; ok && slot && i < 5; i++) {
+        uint64_t slots = (uint64_t)PER_LAYER[i] * (uint64_t)layers;
+        dp_model *m = load_predict(dir, slots * slot, POL[i], i == 2, i == 3 ? 0 : i == 4 ? 1 : 2);
         if (!m || !run(m, b)) {
             dp_model_free(m);
             break;
@@ -87,16 +99,28 @@ static uint64_t same_logits(const char *tag, const char *dir) {
         dp_model_paging_stats(m, &st);
         CHECK_MSG(memcmp(a, b, n * sizeof *a) == 0, "%s (%s): paged logits differ from unpaged (max |diff| %g)", tag,
                   POL[i], t_max_diff(a, b, n));
-        CHECK_MSG(st.paged && st.ram_slots == 2 * (uint64_t)layers && !strcmp(st.policy, NAME[i]),
+        CHECK_MSG(st.paged && st.ram_slots == slots && !strcmp(st.policy, NAME[i]),
                   "%s: %llu slots (%s)", tag, (unsigned long long)st.ram_slots, st.policy);
-        CHECK_MSG(st.source_reads > st.ram_slots && st.source_bytes >= st.source_reads * (slot / 2) &&
-                      st.uses == st.ram_hits + st.source_reads,
+        /* every selection of layers 1.. was predicted or not (counted), and prediction only
+           where asked for and possible (not in place) */
+        bool predicts = i != 2 && i != 3;
+        CHECK_MSG(predicts ? st.predicted > 0 && st.predict_total > 0 && st.predict_hits <= st.predict_total &&
+                                 st.predict_total <= st.uses
+                           : st.predicted == 0 && st.predict_total == 0,
+                  "%s (%s, predict %d): %llu predicted, %llu of %llu selections", tag, NAME[i], predicts,
+                  (unsigned long long)st.predicted, (unsigned long long)st.predict_hits,
+                  (unsigned long long)st.predict_total);
+        CHECK_MSG(st.source_reads > (PER_LAYER[i] == 2 ? st.ram_slots : 0) &&
+                      st.source_bytes >= st.source_reads * (slot / 2) && st.uses == st.ram_hits + st.source_reads,
                   "%s (%s): %llu uses, %llu hits, %llu reads, %llu bytes", tag, POL[i], (unsigned long long)st.uses,
                   (unsigned long long)st.ram_hits, (unsigned long long)st.source_reads,
                   (unsigned long long)st.source_bytes);
-        printf("%s (%s, 2 slots/layer): %llu uses, RAM hits %.0f %%, %.2f MiB read\n", tag, NAME[i],
-               (unsigned long long)st.uses, 100.0 * (double)st.ram_hits / (double)st.uses,
-               (double)st.source_bytes / 1048576.0);
+        printf("%s (%s, %d slots/layer, prediction %s): %llu uses, RAM hits %.0f %%, %.2f MiB read (%.2f unused); "
+               "predicted %llu of %llu selections\n",
+               tag, NAME[i], PER_LAYER[i], predicts ? "on" : "off", (unsigned long long)st.uses,
+               100.0 * (double)st.ram_hits / (double)st.uses, (double)st.source_bytes / 1048576.0,
+               (double)st.unused_bytes / 1048576.0, (unsigned long long)st.predict_hits,
+               (unsigned long long)st.predict_total);
         dp_model_free(m);
     }
     free(a);
@@ -143,7 +167,9 @@ static void fails(dp_model *m, dp_status want, const char *what, const char *tag
     dp_ctx_free(c);
 }
 
-/* Layer 0's experts corrupted, truncated, removed under a model holding one slot. */
+/* Layer 0's experts corrupted, truncated, removed under a model holding `slot` bytes of slots (one
+ * slot: page-ins in the caller's thread; more: page-in threads, whose failed jobs the fetch
+ * reads again and reports). */
 static void damaged(const char *tag, const char *dir, uint64_t slot, int n_expert, bool whole_shards, bool in_place) {
     dp_model *m = load(dir, slot, NULL, in_place);
     if (!m) return;
@@ -195,6 +221,7 @@ int main(void) {
     uint64_t slot = same_logits("synth mixtral-tiny q4_k_m", syn);
     if (slot) damaged("synth", syn, slot, 8, true, false);
     if (slot) damaged("synth, in place", syn, slot, 8, true, true);
+    if (slot) damaged("synth, 3 slots", syn, 3 * slot, 8, true, false); /* failing page-in jobs */
 
     /* a budget below one slot; knobs on a dense model */
     dp_load_params p;
@@ -238,5 +265,6 @@ int main(void) {
     slot = same_logits("hf-tiny mixtral f32", tiny);
     if (slot) damaged("hf-tiny", tiny, slot, 8, false, false);
     if (slot) damaged("hf-tiny, in place", tiny, slot, 8, false, true);
+    if (slot) damaged("hf-tiny, 3 slots", tiny, 3 * slot, 8, false, false);
     return t_done("test_paging");
 }

@@ -122,17 +122,28 @@ static bool parse_bytes(const char *v, uint64_t *out) {
 
 int cli_paging_arg(cli_paging *p, const char *cmd, int argc, char **argv, int *i) {
     const char *a = argv[*i];
-    bool gpu = !strcmp(a, "--gpu-mem"), ram = !strcmp(a, "--ram-cache"), pol = !strcmp(a, "--expert-policy");
+    bool gpu = !strcmp(a, "--gpu-mem"), ram = !strcmp(a, "--ram-cache"), pol = !strcmp(a, "--expert-policy"),
+         pred = !strcmp(a, "--expert-predict");
     if (!strcmp(a, "--expert-in-place")) {
         p->in_place = true;
         return 1;
     }
-    if (!gpu && !ram && !pol) return 0;
+    if (!gpu && !ram && !pol && !pred) return 0;
     if (*i + 1 >= argc) {
         fprintf(stderr, "doppler %s: %s needs a value\n", cmd, a);
         return -1;
     }
     const char *v = argv[++*i];
+    if (pred) {
+        char *end = NULL;
+        long k = strtol(v, &end, 10);
+        if (!v[0] || *end || k < 0 || k > 1024) {
+            fprintf(stderr, "doppler %s: --expert-predict: '%s' is not a count of experts (0: off)\n", cmd, v);
+            return -1;
+        }
+        p->predict = (int)k;
+        return 1;
+    }
     if (pol) {
         if (strcmp(v, "lfu") && strcmp(v, "lru")) {
             fprintf(stderr, "doppler %s: --expert-policy: '%s' is not lfu or lru\n", cmd, v);
@@ -163,6 +174,12 @@ void cli_paging_report(const dp_model *m, int64_t tokens, FILE *f) {
     fprintf(f, "paging: per token %.1f MiB read from source, %.1f MiB paged to the device, %.1f ms waiting for pages; "
                "top-2 expert share %.2f\n",
             (double)s.source_bytes / 1048576.0 / t, (double)s.device_bytes / 1048576.0 / t, 1e3 * s.wait_s / t, s.top2_share);
+    if (s.predicted || s.unused_bytes)
+        fprintf(f, "paging: layer-ahead prediction %.1f %% of %llu selections (%llu predicted); read ahead and unused "
+                   "%.1f MiB per token\n",
+                s.predict_total ? 100.0 * (double)s.predict_hits / (double)s.predict_total : 0.0,
+                (unsigned long long)s.predict_total, (unsigned long long)s.predicted,
+                (double)s.unused_bytes / 1048576.0 / t);
 }
 
 void cli_paging_json(const dp_model *m, int64_t tokens, FILE *f) {
@@ -173,11 +190,13 @@ void cli_paging_json(const dp_model *m, int64_t tokens, FILE *f) {
     fprintf(f, ",\"paging\":{\"policy\":\"%s\",\"ram_slots\":%llu,\"slot_bytes\":%llu,\"device_slots\":%llu,"
                "\"uses\":%llu,\"device_hits\":%llu,\"ram_hits\":%llu,\"source_reads\":%llu,\"tokens\":%lld,"
                "\"source_bytes_per_token\":%.0f,\"device_bytes_per_token\":%.0f,\"wait_ms_per_token\":%.3f,"
-               "\"top2_share\":%.3f}",
+               "\"top2_share\":%.3f,\"predicted\":%llu,\"predict_total\":%llu,\"predict_hits\":%llu,"
+               "\"unused_bytes_per_token\":%.0f}",
             s.policy, (unsigned long long)s.ram_slots, (unsigned long long)s.slot_bytes, (unsigned long long)s.device_slots,
             (unsigned long long)s.uses, (unsigned long long)s.device_hits, (unsigned long long)s.ram_hits,
             (unsigned long long)s.source_reads, (long long)tokens, (double)s.source_bytes / t, (double)s.device_bytes / t,
-            1e3 * s.wait_s / t, s.top2_share);
+            1e3 * s.wait_s / t, s.top2_share, (unsigned long long)s.predicted, (unsigned long long)s.predict_total,
+            (unsigned long long)s.predict_hits, (double)s.unused_bytes / t);
 }
 
 dp_status cli_load_paged(const char *dir, int threads, const cli_paging *pg, dp_model **m, dp_error *e) {
@@ -190,6 +209,7 @@ dp_status cli_load_paged(const char *dir, int threads, const cli_paging *pg, dp_
         p.ram_cache = pg->ram_cache;
         p.expert_policy = pg->policy;
         p.expert_in_place = pg->in_place;
+        p.expert_predict = pg->predict;
     }
     /* A lazy mount pages a MoE model's experts by default (a dense model ignores ram_cache), so
      * the shards of experts no token routes to are never fetched. */

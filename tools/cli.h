@@ -38,8 +38,10 @@ typedef struct cli_paging {
     uint64_t gpu_mem, ram_cache;
     const char *policy;
     bool in_place;
+    int predict; /* --expert-predict K: experts per token predicted a layer ahead (0: none) */
 } cli_paging;
-#define CLI_PAGING_USAGE "[--gpu-mem BYTES] [--ram-cache BYTES] [--expert-policy lfu|lru] [--expert-in-place]"
+#define CLI_PAGING_USAGE "[--gpu-mem BYTES] [--ram-cache BYTES] [--expert-policy lfu|lru] [--expert-in-place] " \
+                         "[--expert-predict K]"
 /* 1: argv[*i] was one of them (its value consumed, *i advanced); 0: it is not; -1: a bad value
  * (the message printed). */
 int cli_paging_arg(cli_paging *p, const char *cmd, int argc, char **argv, int *i);

@@ -86,9 +86,9 @@ typedef struct dp_expert_src {
     void *ud;
     int layer;
     dp_status (*fetch)(void *ud, int layer, int expert, dp_tensor w[3], dp_error *e);
-    /* may be NULL: expert x of `layer` is fetched next; the source may start reading it now
-       (while the caller computes with the expert fetched last) */
-    void (*prefetch)(void *ud, int layer, int expert);
+    /* may be NULL: the op selected ids[0..n) of `layer` (ascending, the order it fetches them
+       in); the source may start reading the missing ones now, while the op computes */
+    void (*want)(void *ud, int layer, const int32_t *ids, int n);
     /* The device tier (a GPU backend; device_slots 0: none): fetch_device makes the expert
        resident in a slot of the backend's memory and fills w with views of it (handle +
        offset, data NULL), valid until a later group evicts it; group() starts a group, whose
@@ -96,6 +96,12 @@ typedef struct dp_expert_src {
     uint32_t device_slots;
     dp_status (*fetch_device)(void *ud, int layer, int expert, dp_tensor w[3], dp_error *e);
     void (*group)(void *ud);
+    /* Layer-ahead prediction (NULL next_logits: none): the router logits [n, n_expert] of layer
+       next_layer applied to this op's input; the op takes each row's top next_k as it routes
+       and calls predict(ud, next_layer, ids, n) with their union (ascending) after want. */
+    const dp_tensor *next_logits;
+    int next_layer, next_k;
+    void (*predict)(void *ud, int layer, const int32_t *ids, int n);
 } dp_expert_src;
 
 /* The products of one input with a LoRA adapter, unmerged (lora_linear): the forward pass's

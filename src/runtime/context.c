@@ -39,7 +39,8 @@ dp_status dp_scratch_alloc(dp_backend *be, const dp_model *m, dp_scratch *s, int
         (st = alloc_f32(be, &s->ids, 1, B, e)) || (st = alloc_f32(be, &s->pos, 1, B, e)) ||
         (st = alloc_f32(be, &s->token, 1, 1, e)) ||
         (st = alloc_f32(be, &s->inv_freq, 1, d->rot_dim / 2, e)) ||
-        (st = alloc_f32(be, &s->inv_freq_local, 1, d->rot_dim / 2, e)))
+        (st = alloc_f32(be, &s->inv_freq_local, 1, d->rot_dim / 2, e)) ||
+        (dp_experts_predict_k(m->experts) > 0 && (st = alloc_f32(be, &s->router_next, B, d->n_expert, e))))
         return st;
     s->ids.dtype = s->pos.dtype = s->token.dtype = DP_DTYPE_I32;
     return DP_OK;

@@ -9,7 +9,9 @@
 
 #if !defined(__wasm__)
 #include <pthread.h>
-#define X_ASYNC 1 /* a page-in thread: the next selected expert is read while this one computes */
+#define X_ASYNC 1 /* page-in threads: a layer's misses are read concurrently while its hits compute */
+#define X_WORKERS 4 /* page-in threads (never more than slots - 1) */
+#define X_CHUNKS 16 /* a page-in is read in about this many chunks, by every idle page-in thread at once */
 #endif
 
 #define X_ALIGN 4096u /* slots and pieces in them: page-aligned, for uncached (O_DIRECT) reads */
@@ -34,11 +36,33 @@ typedef struct x_entry {
     float freq;           /* LFU count with aging */
     uint64_t last;        /* tick of the last use (LRU) */
     uint64_t uses;
-    bool fresh;           /* paged in by a prefetch, not used since: its first use is a read */
+    bool fresh;           /* paged in ahead (wanted or predicted), not used since: its first use is a read */
+    bool pred;            /* predicted for its layer (dp_experts_predict), until that layer's want */
+    uint64_t pin;         /* the want it was last selected in: no page-in evicts it during that want's op */
+    int32_t jslot;        /* the slot a page-in job reads it into, -1: none */
     uint64_t dtoff[3];    /* byte offset of each tensor in a device slot (256-aligned) */
     int32_t dslot;        /* device slot holding it, -1: none */
     uint64_t dgroup;      /* the device group it was last fetched in (never evicted within it) */
 } x_entry;
+
+#ifdef X_ASYNC
+enum { X_FREE, X_QUEUED, X_RUNNING, X_DONE };
+typedef struct x_job {
+    int32_t ent;          /* the entry read */
+    int state;
+    uint64_t seq;         /* FIFO order: a layer's misses before the next layer's predictions */
+    dp_status st;
+    dp_error err;
+    uint64_t bytes;
+    /* its reads, in chunks of `chunk` bytes (pieces in order, each cut at multiples of chunk):
+       idle threads read chunks while the job's own thread hashes the ones read, in order */
+    uint64_t chunk;
+    uint32_t n_chunks, next, busy; /* chunks; the next one nobody has claimed; claimed, not read */
+    uint64_t read;        /* bit c: chunk c is read */
+    dp_status cst;        /* the first failed chunk read */
+    dp_error cerr;
+} x_job;
+#endif
 
 typedef struct x_slot {
     uint8_t *raw, *data;  /* allocation, and its 256-aligned start */
@@ -63,18 +87,22 @@ struct dp_experts {
     x_slot *slots;
     int32_t *owner;       /* [n_slots] entry index of each RAM slot, -1 when free, -2 being read */
     uint32_t n_slots;
-    int32_t cur;          /* the entry fetched last (in use: never a prefetch's victim) */
+    int32_t cur;          /* the entry fetched last (in use: never a page-in's victim) */
+    uint64_t epoch;       /* wants so far (x_entry.pin) */
+    bool *pred_made;      /* [n_layers] a prediction of the layer waits for its want */
+    int predict_k;        /* experts per token predicted a layer ahead (dp_experts_predict_k) */
 #ifdef X_ASYNC
-    /* one prefetch at a time: the thread pages entry job_ent into slot job_slot (owner -2 while
-       it does); the next fetch collects it. Only the thread touches the cache while busy. */
-    pthread_t th;
+    pthread_mutex_t omu;  /* shard opens and first verifications: a shard source need not be thread-safe */
+    /* page-in jobs, one per slot at most (x_job, jobs[slot]): the caller reserves the slot
+       (owner -2) and queues the job; a worker reads and verifies into the slot; the caller settles
+       it (owner, entry, counters), so the tables are only ever changed by the caller's thread. */
+    struct x_job *jobs;   /* [n_slots] */
+    pthread_t th[X_WORKERS];
+    uint32_t n_th;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool started, quit, busy;
-    int32_t job_ent, job_slot;
-    dp_status job_st;
-    dp_error job_err;
-    uint64_t job_bytes;
+    pthread_cond_t work, done;
+    bool started, quit;
+    uint64_t seq;
 #endif
     uint64_t slot_bytes;
     /* the device tier (dp_experts_set_device): slots in the backend's memory, each one tensor
@@ -88,8 +116,10 @@ struct dp_experts {
     dp_paging_stats st;
 };
 
-static void x_start(dp_experts *x); /* the page-in thread (below) */
+static void x_start(dp_experts *x); /* the page-in threads (below) */
 static void x_stop(dp_experts *x);
+static void x_olock(dp_experts *x);
+static void x_ounlock(dp_experts *x);
 
 static dp_status x_tensor(dp_rdrr *r, int l, dp_wrole role, int x, const dp_rdrr_tensor **out, dp_error *e) {
     char name[128];
@@ -113,6 +143,7 @@ static dp_status x_build_entry(dp_experts *x, x_entry *en, int l, int xi, uint32
     }
     en->piece0 = x->n_pieces;
     en->slot = -1;
+    en->jslot = -1;
     en->dslot = -1;
     for (int k = 0; k < 3; k++) {
         const dp_rdrr_span *sp = &t[k]->spans[0];
@@ -191,7 +222,7 @@ static dp_status x_index_shards(dp_experts *x, dp_error *e) {
 }
 
 dp_status dp_experts_new(dp_rdrr *r, const dp_model_desc *d, uint64_t ram_bytes, const char *policy,
-                         bool in_place, dp_experts **out, dp_error *e) {
+                         bool in_place, int predict_k, dp_experts **out, dp_error *e) {
     if (!r || !d || !out) return dp_err_set(e, DP_ERR_INVALID_ARG, "dp_experts_new: NULL argument");
     if (d->n_expert <= 0) return dp_err_set(e, DP_ERR_INVALID_ARG, "paging: the model has no experts");
     if (policy && strcmp(policy, "lfu") && strcmp(policy, "lru"))
@@ -203,11 +234,14 @@ dp_status dp_experts_new(dp_rdrr *r, const dp_model_desc *d, uint64_t ram_bytes,
     x->n_expert = d->n_expert;
     x->lru = policy && !strcmp(policy, "lru");
     x->in_place = in_place;
+    x->predict_k = predict_k < 0 ? 0 : predict_k > d->n_expert ? d->n_expert : predict_k;
+    x->epoch = 1; /* entries start unpinned (pin 0) */
     size_t n_ent = (size_t)d->n_layers * (size_t)d->n_expert;
     uint32_t cap = (uint32_t)n_ent * 3;
     x->ent = dp_calloc(n_ent, sizeof *x->ent);
     x->pieces = dp_malloc(cap * sizeof *x->pieces);
-    dp_status st = x->ent && x->pieces ? DP_OK : dp_err_set(e, DP_ERR_NOMEM, "paging: out of memory");
+    x->pred_made = dp_calloc(d->n_layers > 0 ? (size_t)d->n_layers : 1, sizeof *x->pred_made);
+    dp_status st = x->ent && x->pieces && x->pred_made ? DP_OK : dp_err_set(e, DP_ERR_NOMEM, "paging: out of memory");
     for (int l = 0; l < d->n_layers && st == DP_OK; l++)
         for (int xi = 0; xi < d->n_expert && st == DP_OK; xi++)
             st = x_build_entry(x, &x->ent[(size_t)l * (size_t)d->n_expert + (size_t)xi], l, xi, &cap, e);
@@ -262,6 +296,7 @@ void dp_experts_free(dp_experts *x) {
     dp_free(x->slots);
     dp_free(x->owner);
     dp_free(x->ent);
+    dp_free(x->pred_made);
     dp_free(x->pieces);
     dp_free(x->by_shard);
     dp_free(x->first);
@@ -307,14 +342,35 @@ static dp_status x_verify_shard(dp_experts *x, uint32_t s, dp_error *e) {
     return DP_OK;
 }
 
-/* The bytes of piece p (len bytes at b) against its digest. */
-static dp_status x_check_piece(const dp_experts *x, const x_piece *p, const uint8_t *b, dp_error *e) {
-    uint8_t got[32];
-    dp_sha256(b, (size_t)p->len, got);
+/* got (the SHA-256 of piece p's bytes as read) against the piece's digest. */
+static dp_status x_digest_check(const dp_experts *x, const x_piece *p, const uint8_t got[32], dp_error *e) {
     if (!memcmp(got, p->digest, 32)) return DP_OK;
     return dp_err_set(e, DP_ERR_HASH, "shard %u (sha256:%s) bytes [%" PRIu64 ", %" PRIu64 ") do not match their "
                       "SHA-256: the shard changed or is corrupt", p->shard, dp_rdrr_shard_hash(x->r, p->shard),
                       p->lo, p->lo + p->len);
+}
+
+/* The bytes of piece p (len bytes at b) against its digest. */
+static dp_status x_check_piece(const dp_experts *x, const x_piece *p, const uint8_t *b, dp_error *e) {
+    uint8_t got[32];
+    dp_sha256(b, (size_t)p->len, got);
+    return x_digest_check(x, p, got, e);
+}
+
+/* Read bytes [off, off + len) of piece p into its place in slot memory dst (uncached), its shard
+ * verified first if this is the first time it is needed. */
+static dp_status x_read_range(dp_experts *x, x_piece *p, uint64_t off, uint64_t len, uint8_t *dst, dp_error *e) {
+    dp_status st = DP_OK;
+    dp_reader rd;
+    x_olock(x);
+    if (!p->known) st = x_verify_shard(x, p->shard, e);
+    if (st == DP_OK) st = dp_rdrr_shard_open(x->r, p->shard, &rd, e);
+    x_ounlock(x);
+    if (st != DP_OK) return st;
+    st = dp_reader_read_uncached(&rd, p->lo + off, dst + p->slot_off + off, (size_t)len, e);
+    dp_reader_close(&rd);
+    if (st != DP_OK) dp_err_prefix(e, "shard %u (sha256:%s)", p->shard, dp_rdrr_shard_hash(x->r, p->shard));
+    return st;
 }
 
 /* Read and verify every piece of en into slot memory dst; *bytes += what was read. */
@@ -322,16 +378,9 @@ static dp_status x_page_in(dp_experts *x, const x_entry *en, uint8_t *dst, uint6
     dp_status st = DP_OK;
     for (uint32_t i = en->piece0; i < en->piece0 + en->n_pieces && st == DP_OK; i++) {
         x_piece *p = &x->pieces[i];
-        if (!p->known && (st = x_verify_shard(x, p->shard, e)) != DP_OK) break;
-        dp_reader rd;
-        if ((st = dp_rdrr_shard_open(x->r, p->shard, &rd, e)) != DP_OK) break;
-        st = dp_reader_read_uncached(&rd, p->lo, dst + p->slot_off, (size_t)p->len, e);
-        dp_reader_close(&rd);
-        if (st != DP_OK) {
-            dp_err_prefix(e, "shard %u (sha256:%s)", p->shard, dp_rdrr_shard_hash(x->r, p->shard));
-            break;
-        }
-        if ((st = x_check_piece(x, p, dst + p->slot_off, e)) == DP_OK) *bytes += p->len;
+        if ((st = x_read_range(x, p, 0, p->len, dst, e)) == DP_OK &&
+            (st = x_check_piece(x, p, dst + p->slot_off, e)) == DP_OK)
+            *bytes += p->len;
     }
     return st;
 }
@@ -391,79 +440,6 @@ static bool x_not(const dp_experts *x, int32_t ent, int32_t keep) {
 /* A free RAM slot, else the policy's victim other than entry `keep`; -1 when there is none. */
 static int32_t x_victim(const dp_experts *x, int32_t keep) { return x_victim_in(x, x->owner, x->n_slots, x_not, keep); }
 
-#ifdef X_ASYNC
-static void *x_worker(void *arg) {
-    dp_experts *x = arg;
-    pthread_mutex_lock(&x->mu);
-    for (;;) {
-        while (!x->busy && !x->quit) pthread_cond_wait(&x->cv, &x->mu);
-        if (!x->busy) break; /* quit, nothing left to read */
-        pthread_mutex_unlock(&x->mu);
-        dp_error err = {0};
-        uint64_t bytes = 0;
-        dp_status st = x_page_in(x, &x->ent[x->job_ent], x->slots[x->job_slot].data, &bytes, &err);
-        pthread_mutex_lock(&x->mu);
-        x->job_st = st;
-        x->job_err = err;
-        x->job_bytes = bytes;
-        x->busy = false;
-        pthread_cond_broadcast(&x->cv);
-    }
-    pthread_mutex_unlock(&x->mu);
-    return NULL;
-}
-
-/* Wait for the prefetch in flight and settle it: its slot holds its expert, or is free again
- * after a failure (reported by the fetch of that expert, which pages it in again). */
-static void x_collect(dp_experts *x) {
-    if (!x->started) return;
-    pthread_mutex_lock(&x->mu);
-    while (x->busy) pthread_cond_wait(&x->cv, &x->mu);
-    pthread_mutex_unlock(&x->mu);
-    if (x->job_ent < 0) return;
-    if (x->job_st == DP_OK) {
-        x->owner[x->job_slot] = x->job_ent;
-        x->ent[x->job_ent].slot = x->job_slot;
-        x->ent[x->job_ent].fresh = true;
-        x->st.source_bytes += x->job_bytes;
-    } else {
-        x->owner[x->job_slot] = -1;
-    }
-    x->job_ent = -1;
-}
-
-static void x_start(dp_experts *x) {
-    x->job_ent = -1;
-    if (x->in_place || x->n_slots < 2 || pthread_mutex_init(&x->mu, NULL)) return;
-    if (pthread_cond_init(&x->cv, NULL)) {
-        pthread_mutex_destroy(&x->mu);
-        return;
-    }
-    if (pthread_create(&x->th, NULL, x_worker, x)) { /* no thread: page-ins stay synchronous */
-        pthread_cond_destroy(&x->cv);
-        pthread_mutex_destroy(&x->mu);
-        return;
-    }
-    x->started = true;
-}
-
-static void x_stop(dp_experts *x) {
-    if (!x->started) return;
-    pthread_mutex_lock(&x->mu);
-    x->quit = true;
-    pthread_cond_broadcast(&x->cv);
-    pthread_mutex_unlock(&x->mu);
-    pthread_join(x->th, NULL);
-    pthread_cond_destroy(&x->cv);
-    pthread_mutex_destroy(&x->mu);
-    x->started = false;
-}
-#else
-static void x_collect(dp_experts *x) { (void)x; }
-static void x_start(dp_experts *x) { (void)x; }
-static void x_stop(dp_experts *x) { (void)x; }
-#endif
-
 /* One use of en: the clock, its counts, and the LFU aging. */
 static void x_touch(dp_experts *x, x_entry *en) {
     x->tick++;
@@ -476,25 +452,377 @@ static void x_touch(dp_experts *x, x_entry *en) {
     }
 }
 
-void dp_experts_prefetch(void *ud, int layer, int expert) {
+static uint64_t x_entry_bytes(const dp_experts *x, const x_entry *en) {
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < en->n_pieces; i++) n += x->pieces[en->piece0 + i].len;
+    return n;
+}
+
+/* Free RAM slot s of its expert (an expert read ahead and never used counts as unused bytes). */
+static void x_evict(dp_experts *x, int32_t s) {
+    int32_t o = x->owner[s];
+    if (o < 0) return;
+    x_entry *en = &x->ent[o];
+    en->slot = -1;
+    if (en->fresh) x->st.unused_bytes += x_entry_bytes(x, en);
+    en->fresh = false;
+    x->owner[s] = -1;
+}
+
+/* Whether a page-in started ahead may evict entry ent: not the expert in use, not one the current
+ * op selected and has still to use (the op visits its experts in id order, so the selected ones
+ * below the one in use are done), not one predicted for a layer still to come. */
+static bool x_spare(const dp_experts *x, int32_t ent, int32_t arg) {
+    (void)arg;
+    const x_entry *en = &x->ent[ent];
+    return ent != x->cur && (en->pin != x->epoch || ent < x->cur) && !en->pred;
+}
+
+#ifdef X_ASYNC
+/* Chunk c of job j: its piece, and its offset and length there. */
+static x_piece *x_chunk(dp_experts *x, const x_job *j, uint32_t c, uint64_t *off, uint64_t *len) {
+    const x_entry *en = &x->ent[j->ent];
+    for (uint32_t i = 0; i < en->n_pieces; i++) {
+        x_piece *p = &x->pieces[en->piece0 + i];
+        uint64_t n = (p->len + j->chunk - 1) / j->chunk;
+        if (c < n) {
+            *off = c * j->chunk;
+            *len = p->len - *off < j->chunk ? p->len - *off : j->chunk;
+            return p;
+        }
+        c -= (uint32_t)n;
+    }
+    return NULL;
+}
+
+/* Read chunk c (claimed: busy counts it) of job j into slot s. mu not held. */
+static void x_read_chunk(dp_experts *x, x_job *j, int32_t s, uint32_t c) {
+    uint64_t off = 0, len = 0;
+    x_piece *p = x_chunk(x, j, c, &off, &len);
+    dp_error err = {0};
+    dp_status st = x_read_range(x, p, off, len, x->slots[s].data, &err);
+    pthread_mutex_lock(&x->mu);
+    j->read |= (uint64_t)1 << c;
+    j->busy--;
+    if (st != DP_OK && j->cst == DP_OK) {
+        j->cst = st;
+        j->cerr = err;
+    }
+    pthread_cond_broadcast(&x->done);
+    pthread_mutex_unlock(&x->mu);
+}
+
+/* Claim the next unread chunk of job j (slot s) and read it. mu held (released meanwhile). */
+static void x_help(dp_experts *x, x_job *j, int32_t s) {
+    uint32_t k = j->next++;
+    j->busy++;
+    pthread_mutex_unlock(&x->mu);
+    x_read_chunk(x, j, s, k);
+    pthread_mutex_lock(&x->mu);
+}
+
+/* Run job j (running) into slot s: its chunks are read by this thread and every idle worker, and
+ * hashed here in order as they arrive, each piece checked against its digest; then the job is
+ * done. mu not held. */
+static void x_run(dp_experts *x, x_job *j, int32_t s) {
+    const x_entry *en = &x->ent[j->ent];
+    const uint8_t *dst = x->slots[s].data;
+    uint64_t total = x_entry_bytes(x, en);
+    dp_status st = DP_OK;
+    dp_error err = {0};
+    uint64_t bytes = 0;
+    pthread_mutex_lock(&x->mu);
+    j->chunk = ((total + X_CHUNKS - 1) / X_CHUNKS + X_ALIGN - 1) / X_ALIGN * X_ALIGN;
+    j->n_chunks = 0;
+    for (uint32_t i = 0; i < en->n_pieces; i++)
+        j->n_chunks += (uint32_t)((x->pieces[en->piece0 + i].len + j->chunk - 1) / j->chunk);
+    j->next = j->busy = 0;
+    j->read = 0;
+    j->cst = DP_OK;
+    pthread_cond_broadcast(&x->work); /* idle workers help with the reads */
+    uint32_t c = 0;
+    for (uint32_t i = 0; i < en->n_pieces && st == DP_OK; i++) {
+        const x_piece *p = &x->pieces[en->piece0 + i];
+        dp_sha256_ctx h;
+        dp_sha256_init(&h);
+        for (uint64_t off = 0; off < p->len; off += j->chunk, c++) {
+            while (!(j->read >> c & 1) && j->cst == DP_OK) { /* read a chunk meanwhile, or wait */
+                if (j->next < j->n_chunks) x_help(x, j, s);
+                else pthread_cond_wait(&x->done, &x->mu);
+            }
+            if (j->cst != DP_OK) {
+                st = j->cst;
+                err = j->cerr;
+                break;
+            }
+            pthread_mutex_unlock(&x->mu);
+            dp_sha256_update(&h, dst + p->slot_off + off, (size_t)(p->len - off < j->chunk ? p->len - off : j->chunk));
+            pthread_mutex_lock(&x->mu);
+        }
+        if (st == DP_OK) {
+            uint8_t got[32];
+            dp_sha256_final(&h, got);
+            if ((st = x_digest_check(x, p, got, &err)) == DP_OK) bytes += p->len;
+        }
+    }
+    j->next = j->n_chunks; /* after a failure: no more claims, and the ones being read finish first */
+    while (j->busy) pthread_cond_wait(&x->done, &x->mu);
+    j->st = st;
+    j->err = err;
+    j->bytes = bytes;
+    j->state = X_DONE;
+    pthread_cond_broadcast(&x->done);
+    pthread_mutex_unlock(&x->mu);
+}
+
+static void *x_worker(void *arg) {
+    dp_experts *x = arg;
+    pthread_mutex_lock(&x->mu);
+    for (;;) {
+        int32_t s = -1, h = -1; /* the oldest queued job; the oldest running one with a chunk to read */
+        for (uint32_t i = 0; i < x->n_slots; i++) {
+            const x_job *j = &x->jobs[i];
+            if (j->state == X_QUEUED && (s < 0 || j->seq < x->jobs[s].seq)) s = (int32_t)i;
+            if (j->state == X_RUNNING && j->next < j->n_chunks && (h < 0 || j->seq < x->jobs[h].seq)) h = (int32_t)i;
+        }
+        if (s >= 0) {
+            x->jobs[s].state = X_RUNNING;
+            pthread_mutex_unlock(&x->mu);
+            x_run(x, &x->jobs[s], s);
+            pthread_mutex_lock(&x->mu);
+        } else if (h >= 0) {
+            x_help(x, &x->jobs[h], h);
+        } else if (x->quit) {
+            break;
+        } else {
+            pthread_cond_wait(&x->work, &x->mu);
+        }
+    }
+    pthread_mutex_unlock(&x->mu);
+    return NULL;
+}
+
+/* Settle the finished job of slot s (mu held): the slot holds its expert, or is free again after a
+ * failure (reported by the fetch of that expert, which reads it again in the caller's thread). */
+static void x_settle(dp_experts *x, int32_t s) {
+    x_job *j = &x->jobs[s];
+    x_entry *en = &x->ent[j->ent];
+    en->jslot = -1;
+    x->owner[s] = -1;
+    if (j->st == DP_OK) {
+        x->owner[s] = j->ent;
+        en->slot = s;
+        en->fresh = true;
+        x->st.source_bytes += j->bytes;
+    }
+    j->state = X_FREE;
+}
+
+/* Settle the finished jobs; with `stale`, also drop the queued ones (not started) whose expert the
+ * current op did not select: a misprediction not yet read costs nothing. mu held. */
+static void x_settle_done(dp_experts *x, bool stale) {
+    for (uint32_t i = 0; i < x->n_slots; i++) {
+        x_job *j = &x->jobs[i];
+        if (j->state == X_DONE) {
+            x_settle(x, (int32_t)i);
+        } else if (stale && j->state == X_QUEUED && x->ent[j->ent].pin != x->epoch) {
+            x->ent[j->ent].jslot = -1;
+            x->owner[i] = -1;
+            j->state = X_FREE;
+        }
+    }
+}
+
+/* Wait for the job of slot s and settle it; one no worker has taken yet is run here, and meanwhile
+ * this thread reads chunks of it like an idle worker. */
+static void x_wait(dp_experts *x, int32_t s) {
+    x_job *j = &x->jobs[s];
+    pthread_mutex_lock(&x->mu);
+    if (j->state == X_QUEUED) {
+        j->state = X_RUNNING;
+        pthread_mutex_unlock(&x->mu);
+        x_run(x, j, s);
+        pthread_mutex_lock(&x->mu);
+    }
+    while (j->state != X_DONE) {
+        if (j->state == X_RUNNING && j->next < j->n_chunks) x_help(x, j, s);
+        else pthread_cond_wait(&x->done, &x->mu);
+    }
+    x_settle(x, s);
+    pthread_mutex_unlock(&x->mu);
+}
+
+/* Every slot is being read: wait until a job finishes, and settle what has. */
+static void x_wait_any(dp_experts *x) {
+    pthread_mutex_lock(&x->mu);
+    for (;;) {
+        bool busy = false, done = false;
+        for (uint32_t i = 0; i < x->n_slots; i++) {
+            busy = busy || x->jobs[i].state != X_FREE;
+            done = done || x->jobs[i].state == X_DONE;
+        }
+        if (done || !busy) break;
+        pthread_cond_wait(&x->done, &x->mu);
+    }
+    x_settle_done(x, false);
+    pthread_mutex_unlock(&x->mu);
+}
+
+/* Start paging entry idx in ahead: a slot is reserved now (evicting an x_spare expert: the RAM
+ * budget stays exact) and a worker reads and verifies into it. false when no slot can be given up. */
+static bool x_queue(dp_experts *x, int32_t idx) {
+    int32_t s = x_victim_in(x, x->owner, x->n_slots, x_spare, 0);
+    if (s < 0) return false;
+    x_evict(x, s);
+    x->owner[s] = -2;
+    x->ent[idx].jslot = s;
+    pthread_mutex_lock(&x->mu);
+    x_job *j = &x->jobs[s];
+    j->ent = idx;
+    j->seq = ++x->seq;
+    j->n_chunks = j->next = 0; /* none to help with until it runs */
+    j->state = X_QUEUED;
+    pthread_cond_signal(&x->work);
+    pthread_mutex_unlock(&x->mu);
+    return true;
+}
+
+/* Queue the experts the current op selected in `layer` and has still to use (above the one in
+ * use), in id order, while slots can be given up. */
+static void x_top_up(dp_experts *x, int layer) {
+    if (!x->started) return;
+    for (int e = 0; e < x->n_expert; e++) {
+        int32_t idx = layer * x->n_expert + e;
+        const x_entry *en = &x->ent[idx];
+        if (en->pin == x->epoch && idx > x->cur && en->slot < 0 && en->jslot < 0 && !x_queue(x, idx)) break;
+    }
+}
+
+static void x_olock(dp_experts *x) {
+    if (x->started) pthread_mutex_lock(&x->omu);
+}
+static void x_ounlock(dp_experts *x) {
+    if (x->started) pthread_mutex_unlock(&x->omu);
+}
+
+static void x_start(dp_experts *x) {
+    if (x->in_place || x->n_slots < 2) return;
+    x->jobs = dp_calloc(x->n_slots, sizeof *x->jobs);
+    if (!x->jobs) return; /* page-ins stay synchronous */
+    if (pthread_mutex_init(&x->mu, NULL)) goto no_mu;
+    if (pthread_mutex_init(&x->omu, NULL)) goto no_omu;
+    if (pthread_cond_init(&x->work, NULL)) goto no_work;
+    if (pthread_cond_init(&x->done, NULL)) goto no_done;
+    uint32_t want = x->n_slots - 1 < X_WORKERS ? x->n_slots - 1 : X_WORKERS;
+    while (x->n_th < want && !pthread_create(&x->th[x->n_th], NULL, x_worker, x)) x->n_th++;
+    if (x->n_th) {
+        x->started = true;
+        return;
+    }
+    pthread_cond_destroy(&x->done);
+no_done:
+    pthread_cond_destroy(&x->work);
+no_work:
+    pthread_mutex_destroy(&x->omu);
+no_omu:
+    pthread_mutex_destroy(&x->mu);
+no_mu:
+    dp_free(x->jobs);
+    x->jobs = NULL;
+}
+
+static void x_stop(dp_experts *x) {
+    if (!x->started) return;
+    pthread_mutex_lock(&x->mu);
+    x->quit = true;
+    for (uint32_t i = 0; i < x->n_slots; i++)
+        if (x->jobs[i].state == X_QUEUED) x->jobs[i].state = X_FREE;
+    pthread_cond_broadcast(&x->work);
+    pthread_mutex_unlock(&x->mu);
+    for (uint32_t i = 0; i < x->n_th; i++) pthread_join(x->th[i], NULL);
+    pthread_cond_destroy(&x->done);
+    pthread_cond_destroy(&x->work);
+    pthread_mutex_destroy(&x->omu);
+    pthread_mutex_destroy(&x->mu);
+    dp_free(x->jobs);
+    x->jobs = NULL;
+    x->started = false;
+}
+#else
+static void x_start(dp_experts *x) { (void)x; }
+static void x_stop(dp_experts *x) { (void)x; }
+static void x_olock(dp_experts *x) { (void)x; }
+static void x_ounlock(dp_experts *x) { (void)x; }
+#endif
+
+int dp_experts_predict_k(const dp_experts *x) {
+#ifdef X_ASYNC
+    return x && x->started ? x->predict_k : 0;
+#else
+    (void)x;
+    return 0;
+#endif
+}
+
+void dp_experts_want(void *ud, int layer, const int32_t *ids, int n) {
     dp_experts *x = ud;
-    if (!x || layer < 0 || layer >= x->n_layers || expert < 0 || expert >= x->n_expert) return;
+    if (!x || layer < 0 || layer >= x->n_layers) return;
+    x_entry *le = &x->ent[(size_t)layer * (size_t)x->n_expert];
+    x->epoch++;
+    x->cur = -1; /* the last op is over: nothing of it is in use */
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= x->n_expert) continue;
+        le[ids[i]].pin = x->epoch;
+        if (x->pred_made[layer]) {
+            x->st.predict_total++;
+            x->st.predict_hits += le[ids[i]].pred;
+        }
+    }
+    if (x->pred_made[layer])
+        for (int e = 0; e < x->n_expert; e++) le[e].pred = false;
+    x->pred_made[layer] = false;
 #ifdef X_ASYNC
     if (!x->started) return;
-    x_collect(x);
-    int32_t idx = layer * x->n_expert + expert;
-    if (x->ent[idx].slot >= 0) return;
-    int32_t s = x_victim(x, x->cur);
-    if (s < 0) return;
-    if (x->owner[s] >= 0) x->ent[x->owner[s]].slot = -1;
-    x->owner[s] = -2; /* being read */
     pthread_mutex_lock(&x->mu);
-    x->job_ent = idx;
-    x->job_slot = s;
-    x->busy = true;
-    pthread_cond_broadcast(&x->cv);
+    x_settle_done(x, true);
     pthread_mutex_unlock(&x->mu);
+    x_top_up(x, layer);
 #endif
+}
+
+void dp_experts_predict(void *ud, int layer, const int32_t *ids, int n) {
+    dp_experts *x = ud;
+    if (!dp_experts_predict_k(x) || layer < 0 || layer >= x->n_layers) return;
+    x_entry *le = &x->ent[(size_t)layer * (size_t)x->n_expert];
+    x->pred_made[layer] = true;
+    for (int i = 0; i < n; i++)
+        if (ids[i] >= 0 && ids[i] < x->n_expert && !le[ids[i]].pred) {
+            le[ids[i]].pred = true;
+            x->st.predicted++;
+        }
+#ifdef X_ASYNC
+    for (int i = 0; i < n; i++) {
+        int32_t idx = layer * x->n_expert + ids[i];
+        if (ids[i] >= 0 && ids[i] < x->n_expert && x->ent[idx].slot < 0 && x->ent[idx].jslot < 0 &&
+            !x_queue(x, idx))
+            break;
+    }
+#endif
+}
+
+/* A RAM slot for a page-in in the caller's thread: a spare one, else any settled one (the expert
+ * fetched last is no longer in use); when every slot is being read, wait for one. */
+static int32_t x_slot_for(dp_experts *x) {
+    for (;;) {
+        int32_t s = x_victim_in(x, x->owner, x->n_slots, x_spare, 0);
+        if (s < 0) s = x_victim(x, -1);
+        if (s >= 0) return s;
+#ifdef X_ASYNC
+        x_wait_any(x);
+#else
+        return 0; /* unreachable: without page-in threads no slot is ever being read */
+#endif
+    }
 }
 
 dp_status dp_experts_fetch(void *ud, int layer, int expert, dp_tensor w[3], dp_error *e) {
@@ -503,13 +831,17 @@ dp_status dp_experts_fetch(void *ud, int layer, int expert, dp_tensor w[3], dp_e
         return dp_err_set(e, DP_ERR_INVALID_ARG, "paging: no expert %d in layer %d", expert, layer);
     int32_t idx = layer * x->n_expert + expert;
     x_entry *en = &x->ent[idx];
-    double tw = dp_time_now();
-    x_collect(x); /* waiting for a prefetch is waiting for a page */
-    x->st.wait_s += dp_time_now() - tw;
+#ifdef X_ASYNC
+    if (en->jslot >= 0) { /* waiting for a page-in started ahead is waiting for a page */
+        double tw = dp_time_now();
+        x_wait(x, en->jslot);
+        x->st.wait_s += dp_time_now() - tw;
+    }
+#endif
     x_touch(x, en);
     x_unmap(x); /* the last in-place expert's mappings */
     if (en->slot >= 0 && en->fresh) {
-        x->st.source_reads++; /* read ahead by the prefetch: still a read, not a hit */
+        x->st.source_reads++; /* read ahead: still a read, not a hit */
         en->fresh = false;
     } else if (en->slot >= 0) {
         x->st.ram_hits++;
@@ -524,9 +856,9 @@ dp_status dp_experts_fetch(void *ud, int layer, int expert, dp_tensor w[3], dp_e
         }
         if (ok) {
             x->st.source_reads++;
-            for (uint32_t i = 0; i < en->n_pieces; i++) x->st.source_bytes += x->pieces[en->piece0 + i].len;
+            x->st.source_bytes += x_entry_bytes(x, en);
             /* admitted into a slot only when a slot is free or it is used more than the victim */
-            int32_t s = x_victim(x, -1); /* no prefetch in this mode: every slot is settled */
+            int32_t s = x_victim(x, -1); /* no page-in threads in this mode: every slot is settled */
             x_slot *sl = &x->slots[s];
             int32_t *so = &x->owner[s];
             if (*so >= 0 && x->ent[*so].freq >= en->freq) {
@@ -538,7 +870,7 @@ dp_status dp_experts_fetch(void *ud, int layer, int expert, dp_tensor w[3], dp_e
                 }
                 return DP_OK;
             }
-            if (*so >= 0) x->ent[*so].slot = -1;
+            x_evict(x, s);
             for (uint32_t i = 0; i < en->n_pieces; i++) {
                 const x_piece *p = &x->pieces[en->piece0 + i];
                 memcpy(sl->data + p->slot_off, x->map_base[i] + p->lo, (size_t)p->len);
@@ -549,24 +881,24 @@ dp_status dp_experts_fetch(void *ud, int layer, int expert, dp_tensor w[3], dp_e
         }
     }
     if (en->slot < 0) {
-        int32_t s = x_victim(x, -1);
-        x_slot *sl = &x->slots[s];
-        int32_t *so = &x->owner[s];
-        if (*so >= 0) x->ent[*so].slot = -1;
-        *so = -1;
         double t0 = dp_time_now();
-        dp_status st = x_page_in(x, en, sl->data, &x->st.source_bytes, e);
+        int32_t s = x_slot_for(x);
+        x_evict(x, s);
+        dp_status st = x_page_in(x, en, x->slots[s].data, &x->st.source_bytes, e);
         x->st.wait_s += dp_time_now() - t0;
         if (st != DP_OK) {
             dp_err_prefix(e, "paging layer %d expert %d", layer, expert);
             return st;
         }
-        *so = idx;
+        x->owner[s] = idx;
         en->slot = (int32_t)s;
         x->st.source_reads++;
     }
     en->last = x->tick;
     x->cur = idx;
+#ifdef X_ASYNC
+    x_top_up(x, layer); /* the op's next experts, into the slots its used ones leave */
+#endif
     uint8_t *base = x->slots[en->slot].data;
     for (int k = 0; k < 3; k++) {
         w[k] = en->proto[k];

@@ -30,10 +30,12 @@
  * every n_layers * n_expert accesses; ties go to the least recently used) or "lru". The expert
  * fetched last stays resident until the next fetch, so one slot is enough for any op.
  *
- * Allocation: the slots, the tables, a 4 MiB staging buffer for streaming verification and the
- * page-in thread are made with the cache; a fetch allocates nothing. Not thread-safe (the model's
- * backend is used from one thread at a time); the page-in thread touches the cache only while the
- * caller is computing, and every call waits for it first. */
+ * Allocation: the slots, the tables, a 4 MiB staging buffer for streaming verification, a job per
+ * slot and the page-in threads (up to 4, never more than slots - 1) are made with the cache; a
+ * fetch allocates nothing. Not thread-safe (the model's backend is used from one thread at a
+ * time): the page-in threads only read into slots reserved for them and report to the caller's
+ * thread, which alone changes the tables; shard opens are serialised (a shard source need not
+ * be thread-safe). */
 #ifndef DP_RUNTIME_EXPERTS_H
 #define DP_RUNTIME_EXPERTS_H
 
@@ -48,10 +50,12 @@ typedef struct dp_experts dp_experts;
  * of a device tier) and an eviction policy ("lfu",
  * "lru"; NULL: "lfu"). With in_place, a miss is computed where it lives (the Fiddler approach):
  * from a private mapping of its shard, checked the same way, without a copy into a slot; it
- * enters the RAM cache only when a slot is free or it has been used more than the victim. r must
- * outlive the cache. */
+ * enters the RAM cache only when a slot is free or it has been used more than the victim.
+ * predict_k > 0: dp_experts_predict pages in ahead, the forward pass predicting each token's
+ * predict_k most likely experts of the next layer (dp_experts_predict_k). r must outlive the
+ * cache. */
 dp_status dp_experts_new(dp_rdrr *r, const dp_model_desc *d, uint64_t ram_bytes, const char *policy,
-                         bool in_place, dp_experts **out, dp_error *e);
+                         bool in_place, int predict_k, dp_experts **out, dp_error *e);
 void dp_experts_free(dp_experts *x);
 
 /* Make expert `expert` of layer `layer` resident (paging it in when it is not) and fill w[0..2]
@@ -59,11 +63,29 @@ void dp_experts_free(dp_experts *x);
  * dp_expert_src.fetch (ud is the dp_experts). */
 dp_status dp_experts_fetch(void *ud, int layer, int expert, dp_tensor w[3], dp_error *e);
 
-/* A hint that `expert` of `layer` is fetched next (the signature of dp_expert_src.prefetch):
- * when it is not resident and a slot other than the expert fetched last can be given up, a
- * page-in thread starts reading it, and its fetch then waits only for what is left of that read
- * (native builds; a no-op in the WebAssembly build and with in-place misses). */
-void dp_experts_prefetch(void *ud, int layer, int expert);
+/* The experts the current op selected in `layer` (ids[0..n), ascending: the order the op fetches
+ * them in; the signature of dp_expert_src.want). They are pinned: no page-in started ahead evicts
+ * one before the op has used it. Every one not resident starts paging in at once, each on a
+ * page-in thread of its own (native builds, up to 4 at a time), into a slot reserved now, so
+ * the reads overlap each other and the products of the experts already resident; a fetch waits
+ * only for its own expert's read. As the op uses its experts, the slots they leave take the
+ * selected ones still missing. Also settles the page-ins finished since the last call and drops
+ * queued ones (not yet started) of experts the op did not select. A no-op for the paging itself
+ * in the WebAssembly build and with in-place misses (the fetches page in then). */
+void dp_experts_want(void *ud, int layer, const int32_t *ids, int n);
+
+/* A prediction that `layer` (a later one) selects ids[0..n) (the signature of
+ * dp_expert_src.predict): those not resident start paging in after everything wanted, into
+ * slots that hold no expert the current op still needs. The real selection decides at that
+ * layer's want: a misprediction costs its read (or nothing, when it has not started), a missed
+ * one is paged in then. Counted in dp_paging_stats (predicted, predict_hits, predict_total,
+ * unused_bytes). Ignored unless dp_experts_predict_k > 0. */
+void dp_experts_predict(void *ud, int layer, const int32_t *ids, int n);
+
+/* The experts per token to predict a layer ahead: the cache's predict_k when it has page-in
+ * threads to act on a prediction (native builds, at least two slots, misses not in place), else
+ * 0 (also for NULL). The forward pass computes the prediction only when it is > 0. */
+int dp_experts_predict_k(const dp_experts *x);
 
 /* The device tier: slots in be's own memory (tensor_alloc), as many as fit in `bytes`, each
  * holding one expert's gate, up and down at 256-aligned offsets (DP_ERR_INVALID_ARG naming the

@@ -182,11 +182,22 @@ static void ffn_block(const dp_pass *p, int l) {
 
     bool fuse_residual = !d->sandwich_norm && d->n_expert == 0;
     if (d->n_expert > 0) {
+        dp_expert_src src = {.ud = m->experts, .layer = l, .fetch = dp_experts_fetch, .want = dp_experts_want,
+                             .device_slots = dp_experts_device_slots(m->experts),
+                             .fetch_device = dp_experts_fetch_device, .group = dp_experts_group,
+                             .next_layer = l + 1, .next_k = dp_experts_predict_k(m->experts),
+                             .predict = dp_experts_predict};
+        if (l + 1 < d->n_layers && src.next_k > 0) {
+            /* layer-ahead prediction: layer l+1's norm and router on this layer's FFN input (the
+               residual before this layer's experts and the next layer's attention are added) */
+            dp_tensor *next = &s->router_next;
+            norm_in np = {&s->h, &s->x, &m->layers[l + 1].w[DP_W_FFN_NORM], false};
+            linear(p, l + 1, &ROLE_ROUTER, &next, &s->h, 1, false, &np, NULL);
+            src.next_logits = next;
+        }
         dp_tensor *router = &s->router;
         norm_in nf = {&s->h, &s->x, &lw->w[DP_W_FFN_NORM], true}; /* the experts read h */
         linear(p, l, &ROLE_ROUTER, &router, &s->h, 1, false, &nf, NULL);
-        dp_expert_src src = {m->experts, l, dp_experts_fetch, dp_experts_prefetch,
-                             dp_experts_device_slots(m->experts), dp_experts_fetch_device, dp_experts_group};
         dp_forward_moe(be, &s->ffn_out, &s->h, &s->router, lw, m->experts ? &src : NULL, n, d);
     } else {
         dp_tensor *gate_up[2] = {&s->gate, &s->up}, *down = fuse_residual ? &s->x : &s->ffn_out;

@@ -224,8 +224,9 @@ dp_status dp_model_load(const char *dir, const dp_load_params *p, dp_model **out
         for (size_t i = 0; i < nt; i++) L.total += dp_rdrr_tensor_at(m->rdrr, i)->size;
     }
     if (st == DP_OK) st = paging_plan(&L, e);
-    if (st == DP_OK && L.paged) st = dp_experts_new(m->rdrr, &m->d, p->ram_cache, p->expert_policy, p->expert_in_place != 0,
-                                                   &m->experts, e);
+    if (st == DP_OK && L.paged)
+        st = dp_experts_new(m->rdrr, &m->d, p->ram_cache, p->expert_policy, p->expert_in_place != 0,
+                            L.device ? 0 : p->expert_predict, &m->experts, e);
     uint64_t dense = m->experts ? L.total - dp_experts_bytes(m->experts) : L.total;
     if (st == DP_OK && L.device && p->gpu_mem < dense)
         st = dp_err_set(e, DP_ERR_LIMIT, "gpu_mem %llu bytes is below the model's %llu bytes of dense weights, which "

@@ -64,6 +64,8 @@ dp_status dp_lora_scratch_grow(dp_backend *be, dp_tensor *tmp, int rank, int row
 /* scratch activations of one context, sized for n_batch rows */
 typedef struct dp_scratch {
     dp_tensor x, h, q, k, v, att, gate, up, ffn_out, router, logits, ids, pos, token;
+    dp_tensor router_next;    /* the next layer's router logits (layer-ahead expert prediction),
+                                 allocated only when the model's expert cache predicts */
     dp_tensor inv_freq, inv_freq_local;
     dp_tensor lora;           /* (x A) of adapted projections: [n_batch, 3 * rank], grown by
                                  dp_ctx_set_adapter, unallocated until an adapter is set */

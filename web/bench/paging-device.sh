@@ -4,6 +4,10 @@
 #
 #   web/bench/paging-device.sh q8     "a 40 GB+ model on 16 GB": the Mixtral-8x7B shape at q8_0
 #                                     (~46 GiB), CPU backend, --ram-cache 16G, paged from disk
+#   web/bench/paging-device.sh q8p    the same model and budget with concurrent page-ins: runs
+#                                     with --expert-predict 0 (none), 2 and 0 experts per token
+#                                     (Q8P_ORDER, e.g. "0 2 0 1"), a one-token prompt, tokens
+#                                     per run from the time left (Q8P_N overrides)
 #   web/bench/paging-device.sh q4     the Mixtral-8x7B shape at Q4_K_M (~25 GiB): CPU paging at
 #                                     --ram-cache 4G/8G/16G and unpaged (16 tokens each)
 #   web/bench/paging-device.sh llama  llama.cpp (LLAMA_CPP: a carried folder holding a CUDA build's
@@ -22,6 +26,7 @@
 # each run ends. Every part keeps to DEADLINE seconds (default 560: the device call allows 600):
 # each run's limit is cut to what is left. Invocation, from the repository root on the device:
 #   run(command="bash web/bench/paging-device.sh q8", timeout_s=600)
+#   run(command="bash web/bench/paging-device.sh q8p", timeout_s=600)
 #   run(command="bash web/bench/paging-device.sh q4", timeout_s=600)
 #   run(command="LLAMA_CPP=llama-cuda bash web/bench/paging-device.sh llama", carry=["llama-cuda"], timeout_s=600)
 #   run(command="bash web/bench/paging-device.sh webgpu", carry=[".bundle", "web/dist"], timeout_s=600)
@@ -65,7 +70,7 @@ synth() { # shape quant dir
 gen() { # tag model args...
     local tag=$1 m=$2
     shift 2
-    timeout "${GEN_TIMEOUT:-100}" /usr/bin/time -v "$D" run "$m" --ids "1 415 1291 349" -n "${GEN_N:-16}" --temp 0.8 \
+    timeout "${GEN_TIMEOUT:-100}" /usr/bin/time -v "$D" run "$m" --ids "${GEN_IDS:-1 415 1291 349}" -n "${GEN_N:-16}" --temp 0.8 \
         --seed 1 --ignore-eos --print-ids --verbose "$@" >"$OUT/run-$tag.log" 2>&1 || note "run $tag FAILED or timed out"
     local tps rss disk
     tps=$(grep -o 'generated [0-9]* tokens ([0-9.]* tok/s)' "$OUT/run-$tag.log" | grep -o '[0-9.]* tok/s' || true)
@@ -76,6 +81,30 @@ gen() { # tag model args...
     echo "{\"tag\":\"$tag\",\"tg\":\"$tps\",\"peak_rss_kib\":$rss,\"disk_read_blocks\":$disk,\"paging\":\"$(grep '^paging' "$OUT/run-$tag.log" | tr '\n' ' ' | tr -d '"')\"}" >>"$OUT/paging.jsonl"
 }
 
+# q8p: the 47 GB model at --ram-cache 16G with concurrent page-ins, without and with the
+# layer-ahead prediction (experts per token). A run prints its figures only at its end, so its
+# tokens come from its share of the time left at the first q8 run's pace: ~5.5 s per token, and
+# ~40 s for the load and the first pass (one prompt token: 64 experts, 11 GiB, from a cold cache)
+q8_predict() {
+    local M="$MODELS/$SHAPE-q8_0" i=0 p t n
+    rm -rf "$MODELS/$SHAPE-q4_k_m" "$MODELS/mixtral.gguf" # 64 GB of disk: one model at a time
+    synth "$SHAPE" q8_0 "$M"
+    timeout 120 sync || true # synth's writeback would share the disk with the page-ins
+    note "synced; $(left) s left; SHA-NI: $(grep -q sha_ni /proc/cpuinfo && echo yes || echo no); $(df -h "$MODELS" | awk 'NR==2{print $1}')"
+    # shellcheck disable=SC2086
+    set -- ${Q8P_ORDER:-0 2 0}
+    while [ $# -gt 0 ]; do
+        p=$1
+        shift
+        i=$((i + 1))
+        t=$(( $(left) / ($# + 1) ))
+        [ "$t" -ge 40 ] || { note "q8p predict $p #$i: SKIPPED (out of time)"; continue; }
+        n=$(( (t - 40) / 6 ))
+        n=$(( n > 32 ? 32 : n < 4 ? 4 : n ))
+        GEN_IDS=1 GEN_TIMEOUT=$t GEN_N=${Q8P_N:-$n} gen "q8p-predict-$p-$i" "$M" --ram-cache 16G --expert-predict "$p"
+    done
+}
+
 case "$PART" in
 q8)
     M="$MODELS/$SHAPE-q8_0"
@@ -83,6 +112,7 @@ q8)
     synth "$SHAPE" q8_0 "$M"
     GEN_TIMEOUT=300 GEN_N=32 gen q8-ram16G "$M" --ram-cache 16G
     ;;
+q8p) q8_predict ;;
 q4)
     M="$MODELS/$SHAPE-q4_k_m"
     rm -rf "$MODELS/$SHAPE-q8_0"
@@ -140,6 +170,6 @@ webgpu)
         fi
     done
     ;;
-*) echo "paging-device.sh: part q8, q4, llama or webgpu"; exit 2 ;;
+*) echo "paging-device.sh: part q8, q8p, q4, llama or webgpu"; exit 2 ;;
 esac
 note "done"

@@ -11,7 +11,9 @@
  * [d, f] (ne = {f, d}); any weight dtype dp_cpu_matmul takes. Experts that no token selects
  * are never touched (their data may be NULL, e.g. not paged in). A paged model's experts come
  * from src->fetch instead, each selected one fetched right before its products, so one resident
- * expert at a time is enough. out may alias x.
+ * expert at a time is enough; the selection goes to src->want first (the source starts reading
+ * the missing ones), then, with src->next_logits, the next layer's predicted selection (the same
+ * routing on those logits) to src->predict. out may alias x.
  * Scratch (routing tables and n*(3d + 2f) floats of activations) lives in the context and
  * grows only when a larger n, d or f first appears. */
 #include "backend/cpu/cpu_internal.h"
@@ -101,9 +103,9 @@ void dp_cpu_op_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
         return;
     if (n == 0) return;
 
-    /* routing tables: sel, wt [n*k]; probs [E]; count, start [E+1]; tok, tw [n*k] */
+    /* routing tables: sel, wt [n*k]; probs [E]; count, start [E+1]; tok, tw [n*k]; ids [E] */
     const size_t nk = (size_t)n * (size_t)k, E = (size_t)n_expert;
-    const size_t route_bytes = nk * 4 * 4 + E * 4 + (E + 1) * 4 * 2;
+    const size_t route_bytes = nk * 4 * 4 + E * 4 + (E + 1) * 4 * 2 + E * 4;
     const size_t act_floats = (size_t)n * (size_t)(3 * d + 2 * f);
     if (!dp_cpu_scratch_reserve(c, &c->moe_route, route_bytes, "moe routing") ||
         !dp_cpu_scratch_reserve(c, &c->moe_act, act_floats * sizeof(float), "moe activations"))
@@ -115,6 +117,7 @@ void dp_cpu_op_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
     int32_t *start = count + E + 1;
     int32_t *tok = start + E + 1;
     float *tw = (float *)(tok + nk);
+    int32_t *ids = (int32_t *)(tw + nk);
 
     moe_route(logits->data, n, n_expert, k, sel, wt, probs);
     memset(count, 0, (E + 1) * sizeof *count);
@@ -130,6 +133,24 @@ void dp_cpu_op_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
     }
     for (int e = 0; e < n_expert && !src; e++)
         if (count[e] && !moe_check_expert(c, &gate[e], &up[e], &down[e], d, f, e)) return;
+    if (src) { /* paged: the selected experts' reads start now, all at once */
+        int n_ids = 0;
+        for (int e = 0; e < n_expert; e++)
+            if (count[e]) ids[n_ids++] = e;
+        if (src->want) src->want(src->ud, src->layer, ids, n_ids);
+        const int pk = src->next_k < k ? src->next_k : k;
+        if (src->next_logits && src->predict && pk > 0 &&
+            dp_cpu_check_f32(c, src->next_logits, (int64_t)n * n_expert, "moe", "next_logits")) {
+            /* the next layer's top pk (sel and wt are free again: tok and tw hold the routing) */
+            moe_route(src->next_logits->data, n, n_expert, pk, sel, wt, probs);
+            memset(ids, 0, E * sizeof *ids);
+            for (size_t i = 0; i < (size_t)n * (size_t)pk; i++) ids[sel[i]] = 1;
+            n_ids = 0;
+            for (int e = 0; e < n_expert; e++)
+                if (ids[e]) ids[n_ids++] = e;
+            src->predict(src->ud, src->next_layer, ids, n_ids);
+        }
+    }
 
     float *xs = c->moe_act.data;
     float *g = xs + (size_t)n * (size_t)d;
@@ -152,9 +173,6 @@ void dp_cpu_op_moe(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
             }
             ge = &w[0], ue = &w[1], de = &w[2];
             if (!moe_check_expert(c, ge, ue, de, d, f, e)) return;
-            int next = e + 1; /* read the next selected expert while this one computes */
-            while (next < n_expert && !count[next]) next++;
-            if (next < n_expert && src->prefetch) src->prefetch(src->ud, src->layer, next);
         }
         const int32_t *te = tok + start[e];
         const float *we = tw + start[e];
