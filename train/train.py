@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """train.py CORPUS_DIR OUT_DIR [--seed N] [--models target,draft,lora] [--tokenizer DIR]
-[--target-shape target|target-290m] [--target-seconds S] — the project's own small model family,
+[--target-shape target|target-287m] [--target-seconds S] — the project's own small model family,
 deterministic from a seed (PyTorch + Hugging Face transformers/tokenizers/peft; run on a GPU):
 
   OUT/tokenizer/   byte-level BPE, 4096 tokens (GPT-2 pre-tokenizer), ChatML specials
@@ -9,8 +9,8 @@ deterministic from a seed (PyTorch + Hugging Face transformers/tokenizers/peft; 
                    same tokenizer: the speculative-decoding draft of the target
   OUT/lora-fortunes/  a PEFT LoRA (rank 16, every projection) on the target, trained on the
                    fortunes style only (the personalization measurement of the LoRA issue)
-  OUT/target-290m/ with --target-shape target-290m: the larger target of speculative decoding
-                   (~287M parameters: hidden 1024, 24 layers, GQA 16/8, FFN 2816), whose CPU decode
+  OUT/target-287m/ with --target-shape target-287m: the larger target of speculative decoding
+                   (287 360 000 parameters: hidden 1024, 24 layers, GQA 16/8, FFN 2816), whose CPU decode
                    is memory-bound, so that verifying K + 1 rows costs little more than one
                    (docs/BENCHMARKS.md); trained with --tokenizer models/fable-21m-q4_k_m (the
                    family's tokenizer, not retrained) so fable-21m and fable-4m serve as its drafts
@@ -33,15 +33,10 @@ CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\
           " + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
 FORTUNE_ASKS = ["Tell me a fortune.", "Say something wise.", "Tell me a joke.", "Give me a quote.",
                 "Cheer me up.", "What do you think?"]
-SHAPES = {
-    "target": dict(hidden_size=512, intermediate_size=1536, num_hidden_layers=6, num_attention_heads=8,
-                   num_key_value_heads=4),
-    "draft": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,
-                  num_key_value_heads=2),
-    "target-290m": dict(hidden_size=1024, intermediate_size=2816, num_hidden_layers=24, num_attention_heads=16,
-                        num_key_value_heads=8),
-}
-LR = {"target": 1e-3, "draft": 2e-3, "target-290m": 6e-4}
+# the models' shapes (Llama, head_dim 64, tied embeddings, vocabulary 4096), also read by
+# web/bench/spec-train-device.sh
+SHAPES = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "shapes.json")))
+LR = {"target": 1e-3, "draft": 2e-3, "target-287m": 6e-4}
 
 
 def log(*a):
@@ -72,8 +67,8 @@ def chat_copy(doc, rng):
 def load_tokenizer(src, out):
     """The family's tokenizer from a folder holding its tokenizer.json (a checkpoint, or an RDRR
     model such as models/fable-21m-q4_k_m), saved to out as train_tokenizer saves it."""
-    fast = PreTrainedTokenizerFast(tokenizer_file=os.path.join(src, "tokenizer.json"), bos_token="<|bos|>",
-                                   eos_token="<|eos|>")
+    fast = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_file(os.path.join(src, "tokenizer.json")),
+                                   bos_token="<|bos|>", eos_token="<|eos|>")
     if fast.convert_tokens_to_ids("<|bos|>") != 0 or len(fast) != 4096:
         raise SystemExit(f"{src}/tokenizer.json is not the family's tokenizer (4096 tokens, <|bos|> = 0)")
     fast.chat_template = CHATML
