@@ -174,11 +174,16 @@ int cmd_bench(int argc, char **argv) {
     if (rows || at >= 0) {
         bench_rows_opts ro = {.model = model, .draft = spec.draft_dir, .at = at >= 0 ? (int)at : 100, .reps = reps,
                               .threads = (int)threads, .json = json};
-        if (!rows || !model || lora.dir || spec.lookup || sweep || prompt || seqs > 1 || paging.gpu_mem || paging.ram_cache || paging.policy || paging.in_place ||
-            !bench_rows_parse(rows, ro.rows, BENCH_ROWS_MAX, &ro.n_rows, 1 << 16) ||
-            !bench_alpha_parse(alpha, ro.alpha, BENCH_ALPHA_MAX, &ro.n_alpha)) {
+        if (!rows || !model || lora.dir || spec.lookup || sweep || prompt || seqs > 1 || paging.gpu_mem || paging.ram_cache ||
+            paging.policy || paging.in_place) {
             cli_lora_free(&lora);
             return cli_usage(USAGE);
+        }
+        if (!bench_rows_parse(rows, ro.rows, BENCH_ROWS_MAX, &ro.n_rows, 1024) ||
+            !bench_alpha_parse(alpha, ro.alpha, BENCH_ALPHA_MAX, &ro.n_alpha)) {
+            fprintf(stderr, "doppler bench: --rows needs up to %d ascending row counts from 1 (e.g. 1,2,4) and --alpha up "
+                            "to %d acceptance rates in [0, 1] (e.g. 0.65,0.7)\n", BENCH_ROWS_MAX, BENCH_ALPHA_MAX);
+            return 2;
         }
         return (ro.model = cli_model_dir("bench", model)) ? bench_rows(&ro) : 1;
     }
