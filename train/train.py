@@ -117,7 +117,8 @@ def batches(stream, seq, batch, steps, seed):
 def fit(model, stream, steps, lr, seed, seq=512, batch=32, params=None, probe=None, seconds=None):
     """steps of AdamW, warmup 5 % then cosine to 10 %. seconds: a time box instead: after 10 steps
     the step time is measured (steps 3..10) and the run set to as many steps as fit in seconds
-    (at most steps), the schedule stretched to that count."""
+    (at most steps), the schedule stretched to that count. Returns the steps run, their tokens
+    and wall seconds."""
     params = [p for p in (params or model.parameters()) if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.1, fused=True)
     total = [steps]
@@ -148,7 +149,9 @@ def fit(model, stream, steps, lr, seed, seq=512, batch=32, params=None, probe=No
         opt.zero_grad(set_to_none=True)
         if step % 200 == 0 or step == total[0] - 1:
             log(f"  step {step}/{total[0]} loss {loss.item():.4f}" + (f" held-out {probe()}" if probe and step % 400 == 0 else ""))
+    torch.cuda.synchronize()
     model.eval()
+    return {"steps": total[0], "tokens": total[0] * batch * seq, "seconds": round(time.time() - t_start, 1)}
 
 
 @torch.no_grad()
@@ -234,7 +237,9 @@ def main():
             model.train()
             return r
 
-        fit(model, stream, steps, lr, a.seed, seq=a.ctx, batch=a.batch, probe=probe, seconds=seconds)
+        results.setdefault("training", {})[name] = fit(model, stream, steps, lr, a.seed, seq=a.ctx, batch=a.batch,
+                                                       probe=probe, seconds=seconds)
+        log(f"{name}: {json.dumps(results['training'][name])}")
         evaluate(name, model)
         d = os.path.join(a.out, name)
         model.to(torch.bfloat16).save_pretrained(d)

@@ -121,7 +121,8 @@ elif [ "$TRAIN" = 1 ]; then
         step $((TRAIN_SECONDS + 150)) train python3 train/train.py "$MODELS/corpus" "$MODELS/train" --models target \
             --target-shape "$SHAPE" --tokenizer models/fable-21m-q4_k_m --target-seconds "$TRAIN_SECONDS" \
             --target-steps 100000 $TRAIN_ARGS && trained=1
-        cp "$MODELS/train/results.json" "$OUT/steps/train-results.json" 2>/dev/null && emit train "$OUT/steps/train-results.json"
+        python3 -c "import json, sys; print(json.dumps(json.load(open(sys.argv[1]))))" "$MODELS/train/results.json" \
+            > "$OUT/steps/train-results.json" 2>/dev/null && emit train "$OUT/steps/train-results.json"
         grep -E "parameters|ms per step|step [0-9]+/|held-out|\{" "$OUT/steps/train.txt" | tail -12 | tee -a "$LOG"
     else
         stamp "train: FAILED (no .spec/corpus.tar.xz carried)"
@@ -189,7 +190,8 @@ for line in open(sys.argv[1]):
     r = json.loads(line)
     s, x = r["step"], r["result"]
     if s == "train":
-        print(f"train: {x.get('target_shape')} on {x.get('train_tokens')} tokens; HF f32 held-out PPL:")
+        print(f"train: {x.get('target_shape')}, a stream of {x.get('train_tokens')} tokens; {json.dumps(x.get('training'))}; "
+              "HF f32 held-out PPL:")
         for name, v in x.get("models", {}).items():
             print(f"  {name}: " + ", ".join(f"{k} {p['ppl']:.3f} ± {p['ppl_err']:.3f}" for k, p in v.items()))
     elif s.startswith("ppl-"):
