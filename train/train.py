@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """train.py CORPUS_DIR OUT_DIR [--seed N] [--models target,draft,lora] [--tokenizer DIR]
-[--target-shape target|target-287m] [--target-seconds S] — the project's own small model family,
+[--target-shape target|target-278m] [--target-seconds S] — the project's own small model family,
 deterministic from a seed (PyTorch + Hugging Face transformers/tokenizers/peft; run on a GPU):
 
   OUT/tokenizer/   byte-level BPE, 4096 tokens (GPT-2 pre-tokenizer), ChatML specials
@@ -9,8 +9,8 @@ deterministic from a seed (PyTorch + Hugging Face transformers/tokenizers/peft; 
                    same tokenizer: the speculative-decoding draft of the target
   OUT/lora-fortunes/  a PEFT LoRA (rank 16, every projection) on the target, trained on the
                    fortunes style only (the personalization measurement of the LoRA issue)
-  OUT/target-287m/ with --target-shape target-287m: the larger target of speculative decoding
-                   (287 360 000 parameters: hidden 1024, 24 layers, GQA 16/8, FFN 2816), whose CPU decode
+  OUT/target-278m/ with --target-shape target-278m: the larger target of speculative decoding
+                   (278 459 136 parameters: hidden 768, 40 layers, GQA 12/4, FFN 2304), whose CPU decode
                    is memory-bound, so that verifying K + 1 rows costs little more than one
                    (docs/BENCHMARKS.md); trained with --tokenizer models/fable-21m-q4_k_m (the
                    family's tokenizer, not retrained) so fable-21m and fable-4m serve as its drafts
@@ -36,7 +36,7 @@ FORTUNE_ASKS = ["Tell me a fortune.", "Say something wise.", "Tell me a joke.", 
 # the models' shapes (Llama, head_dim 64, tied embeddings, vocabulary 4096), also read by
 # web/bench/spec-train-device.sh
 SHAPES = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "shapes.json")))
-LR = {"target": 1e-3, "draft": 2e-3, "target-287m": 6e-4}
+LR = {"target": 1e-3, "draft": 2e-3, "target-278m": 6e-4}
 
 
 def log(*a):
