@@ -27,15 +27,16 @@
 #      checkpoint already at $MODELS/train/$SHAPE (a second call on a still-held machine), else (or
 #      after a failed run) synthesizes the same shape instead (doppler synth --config, the family's tokenizer):
 #      row costs and speeds still mean something then, acceptance does not
-#   3. doppler convert --quant q4_k_m; 4. doppler perplexity on both held-out styles
-#   5. CPU: bench --rows, then the sweep per draft; 6. WebGPU: the sweep per draft
+#   3. doppler convert --quant q4_k_m
+#   4. CPU: bench --rows, then the sweep per draft; 5. WebGPU: the sweep per draft
+#   6. doppler perplexity on both held-out styles (last: what time is left)
 # Output under $OUT (default /tmp/dp-spec-train): log.txt (the progress lines), results.jsonl (one
 # line per measurement: {"step":..., "result":...}), summary.txt (the tables), and
 # spec-train.tar.gz (all of it plus every step's own output, the training log and results.json,
 # the converted model's manifest), rewritten after each step.
 # Environment: OUT, MODELS (default /tmp/dp-spec-models), DEADLINE (seconds for the whole call,
 # default 555), SHAPE (train/shapes.json key, default target-278m), TRAIN_SECONDS (the training
-# time box, default 200), TRAIN (1; 0: see step 2), TRAIN_ARGS (more train.py options, default
+# time box, default 180), TRAIN (1; 0: see step 2), TRAIN_ARGS (more train.py options, default
 # "--batch 64"),
 # N (tokens per run, 128), REPS (timed runs per row, 2), KMAX (6), CPUS (the two cores, "2,3"),
 # DRAFTS (default "models/fable-21m-q4_k_m models/fable-4m-q8_0"), PPL_CHUNKS (chunks of 512 per
@@ -47,7 +48,7 @@ OUT=${OUT:-/tmp/dp-spec-train}
 MODELS=${MODELS:-/tmp/dp-spec-models}
 DEADLINE=${DEADLINE:-555}
 SHAPE=${SHAPE:-target-278m}
-TRAIN_SECONDS=${TRAIN_SECONDS:-200} TRAIN=${TRAIN:-1} TRAIN_ARGS=${TRAIN_ARGS---batch 64}
+TRAIN_SECONDS=${TRAIN_SECONDS:-180} TRAIN=${TRAIN:-1} TRAIN_ARGS=${TRAIN_ARGS---batch 64}
 N=${N:-128} REPS=${REPS:-2} KMAX=${KMAX:-6} CPUS=${CPUS:-2,3} PPL_CHUNKS=${PPL_CHUNKS:-40} GPU=${GPU:-1}
 DRAFTS=${DRAFTS:-models/fable-21m-q4_k_m models/fable-4m-q8_0}
 PROMPT="The fork() system call creates a new process"   # the prompt of the CPU figures in docs/BENCHMARKS.md
@@ -153,16 +154,7 @@ fi
 cp "$T/manifest.json" "$OUT/steps/target-manifest.json" 2>/dev/null
 say "target: $T ($(du -sh "$T" | cut -f1)), trained=$trained"
 
-# 4. held-out perplexity (llama.cpp's method, ctx 512), on the cores the CPU figures do not use
-if [ $trained = 1 ]; then
-    for s in manuals fortunes; do
-        step 45 "ppl-$s" "$TOOL" perplexity "$T" -f "models/text/heldout-$s.txt" --ctx 512 --chunks "$PPL_CHUNKS" \
-            -t "$(( $(nproc) > 4 ? $(nproc) - 4 : 1 ))" &&
-            echo "{\"step\":\"ppl-$s\",\"result\":{\"chunks\":$PPL_CHUNKS,\"line\":\"$(grep -m1 'PPL' "$OUT/steps/ppl-$s.txt" | tr -d '"' | tr -d '\\')\"}}" >> "$OUT/results.jsonl"
-    done
-fi
-
-# 5. CPU, pinned to two cores: the row costs, then the sweep per draft
+# 4. CPU, pinned to two cores: the row costs, then the sweep per draft
 ROWS=$(seq -s, 1 $((KMAX + 1)))
 for d in $DRAFTS; do
     dn=$(basename "$d")
@@ -175,12 +167,22 @@ for d in $DRAFTS; do
         --prompt "$PROMPT" --json && emit "cpu-spec-$dn" "$OUT/steps/cpu-spec-$dn.txt"
 done
 
-# 6. WebGPU
+# 5. WebGPU
 if [ "$GPU" = 1 ]; then
     for d in $DRAFTS; do
         dn=$(basename "$d")
         step 120 "webgpu-spec-$dn" "$NODE" web/doppler.mjs bench "$T" --draft "$d" --draft-max "$KMAX" --sweep -n "$N" \
             -r "$REPS" --prompt "$PROMPT" --json && emit "webgpu-spec-$dn" "$OUT/steps/webgpu-spec-$dn.txt"
+    done
+fi
+
+# 6. held-out perplexity (llama.cpp's method, ctx 512; last: train.py's own f32 figures are in
+# results.json already)
+if [ $trained = 1 ]; then
+    for s in manuals fortunes; do
+        step 45 "ppl-$s" "$TOOL" perplexity "$T" -f "models/text/heldout-$s.txt" --ctx 512 --chunks "$PPL_CHUNKS" \
+            -t "$(( $(nproc) > 4 ? $(nproc) - 4 : 1 ))" &&
+            echo "{\"step\":\"ppl-$s\",\"result\":{\"chunks\":$PPL_CHUNKS,\"line\":\"$(grep -m1 'PPL' "$OUT/steps/ppl-$s.txt" | tr -d '"' | tr -d '\\')\"}}" >> "$OUT/results.jsonl"
     done
 fi
 
