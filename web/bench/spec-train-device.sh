@@ -36,7 +36,7 @@
 # the converted model's manifest), rewritten after each step.
 # Environment: OUT, MODELS (default /tmp/dp-spec-models), DEADLINE (seconds for the whole call,
 # default 555), SHAPE (train/shapes.json key, default target-278m), TRAIN_SECONDS (the training
-# time box, default 180), TRAIN (1; 0: see step 2), TRAIN_ARGS (more train.py options, default
+# time box, default 180), TRAIN (1; 0: see step 2), TRAIN_ARGS (more train.py options, e.g.
 # "--batch 64"),
 # N (tokens per run, 128), REPS (timed runs per row, 2), KMAX (6), CPUS (the two cores, "2,3"),
 # DRAFTS (default "models/fable-21m-q4_k_m models/fable-4m-q8_0"), PPL_CHUNKS (chunks of 512 per
@@ -48,7 +48,7 @@ OUT=${OUT:-/tmp/dp-spec-train}
 MODELS=${MODELS:-/tmp/dp-spec-models}
 DEADLINE=${DEADLINE:-555}
 SHAPE=${SHAPE:-target-278m}
-TRAIN_SECONDS=${TRAIN_SECONDS:-180} TRAIN=${TRAIN:-1} TRAIN_ARGS=${TRAIN_ARGS---batch 64}
+TRAIN_SECONDS=${TRAIN_SECONDS:-180} TRAIN=${TRAIN:-1} TRAIN_ARGS=${TRAIN_ARGS:-}
 N=${N:-128} REPS=${REPS:-2} KMAX=${KMAX:-6} CPUS=${CPUS:-2,3} PPL_CHUNKS=${PPL_CHUNKS:-40} GPU=${GPU:-1}
 DRAFTS=${DRAFTS:-models/fable-21m-q4_k_m models/fable-4m-q8_0}
 PROMPT="The fork() system call creates a new process"   # the prompt of the CPU figures in docs/BENCHMARKS.md
