@@ -274,6 +274,48 @@ static void check_threads(dp_pool *p2, dp_pool *p3) {
     free(wf);
 }
 
+/* Up to 33 rows (a speculative verification pass, K <= 32), every row of a product is
+ * bit-identical to the same row evaluated alone, on the best kernels through the real driver:
+ * greedy speculative decoding must pick exactly plain decode's tokens, near-ties included
+ * (q6_K's panel kernel, which sums in another order, starts above that). */
+static void check_rows_alone(dp_pool *pool) {
+    enum { K = 512, M = 24, NMAX = 33 };
+    static const int ns[] = {2, 5, 6, 9, 33};
+    for (int q = 0; q < 3; q++) {
+        const dp_dtype t = q == 2 ? DP_DTYPE_Q4_K : DP_DTYPE_Q6_K;
+        const dp_cpu_wlayout lay = q == 2 ? DP_CPU_W_X8 : DP_CPU_W_ROWS;
+        const size_t rb = row_bytes(t, K);
+        uint8_t *w = malloc(rb * M);
+        float *wf = malloc(sizeof(float) * K * M), *x = malloc(sizeof(float) * K * NMAX);
+        float *y = malloc(sizeof(float) * M * NMAX), *y1 = malloc(sizeof(float) * M);
+        dp_cpu_ws ws = {0};
+        for (int r = 0; r < M; r++) make_random_row(t, w + (size_t)r * rb, wf + (size_t)r * K, K, 1 + (float)(r % 3));
+        if (lay == DP_CPU_W_X8 && !dp_cpu_x8_repack(t, K, M, w)) {
+            CHECK_MSG(false, "x8 repack of q4_K failed");
+        } else {
+            for (size_t i = 0; i < (size_t)K * NMAX; i++) x[i] = frand() * (i % 7 == 0 ? 4.f : 1.f);
+            dp_pool *pl = q == 1 ? pool : NULL; /* q6_K on one thread, then on the pool */
+            for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+                const int n = ns[ni];
+                CHECK(dp_cpu_matmul_layout(pl, &ws, y, x, w, t, lay, n, K, M, false) == DP_OK);
+                int bad = 0;
+                for (int c = 0; c < n; c++) {
+                    CHECK(dp_cpu_matmul_layout(pl, &ws, y1, x + (size_t)c * K, w, t, lay, 1, K, M, false) == DP_OK);
+                    bad += memcmp(y1, y + (size_t)c * M, sizeof(float) * M) != 0;
+                }
+                CHECK_MSG(bad == 0, "%s%s n=%d: %d rows differ from the row alone", dp_dtype_name(t),
+                          lay == DP_CPU_W_X8 ? " x8" : "", n, bad);
+            }
+        }
+        dp_cpu_ws_free(&ws);
+        free(w);
+        free(wf);
+        free(x);
+        free(y);
+        free(y1);
+    }
+}
+
 /* dp_cpu_matmul_multi: each part bit-identical to its own dp_cpu_matmul_with (fused path for
  * small n with one activation format; the per-part fallback otherwise). */
 static void check_multi(const dp_mm_kernels *kern, dp_pool *pool, const dp_dtype *types,
@@ -345,7 +387,7 @@ int main(void) {
                                     dp_mm_kernels_wasm()};
     static const int shapes[][3] = {{1, 256, 7}, {3, 512, 5}, {5, 768, 13}, {9, 256, 1},
                                     {4, 1024, 33}, {2, 256, 2}, {11, 512, 9}, {6, 256, 24},
-                                    {2, 512, 8}, {7, 256, 17}, {3, 512, 16}};
+                                    {2, 512, 8}, {7, 256, 17}, {3, 512, 16}, {40, 256, 24}};
     for (int s = 0; s < 6; s++) {
         const dp_mm_kernels *kern = sets[s];
         if (!kern) {
@@ -400,6 +442,7 @@ int main(void) {
         check_multi_all(kern, p2, p3);
     }
     check_threads(p2, p3);
+    check_rows_alone(p3);
     dp_pool_free(p2);
     dp_pool_free(p3);
     return t_done("test_matmul");

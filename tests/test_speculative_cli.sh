@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_speculative_cli.sh — `run --draft / --lookup` prints exactly plain greedy decode's ids,
 # sampling with a seed is reproducible, `bench --draft --sweep` reports every row (text and
-# JSON), and bad options are refused with one line.
+# JSON), `bench --rows` the cost of each pass and the predicted speedups, and bad options are
+# refused with one line.
 set -u
 T=${DP_TOOL:?}; S=${DP_SHARED:?}; W=${DP_TMP:-/tmp}/speculative-cli
 rm -rf "$W"; mkdir -p "$W"
@@ -41,6 +42,22 @@ s = j["speculative"][0]
 assert j["lookup"] == 3 and j["plain"]["tps_mean"] > 0 and s["adaptive"] and s["identical"]
 assert 0 <= s["acceptance"] <= 1 and s["tokens_per_pass"] >= 1 and s["speedup"] > 0
 PY
+"$T" bench "$W/llama" --rows 1,2,4 --at 8 --draft "$W/llama-q8" --alpha 0.5,0.8 -r 2 --json >"$W/rows.json" 2>&1
+python3 - "$W/rows.json" <<'PY' && ok "bench --rows --draft --json" || { bad "bench --rows"; cat "$W/rows.json"; }
+import json, sys
+j = json.load(open(sys.argv[1]))
+p = j["passes"]
+assert [q["rows"] for q in p] == [1, 2, 4] and j["at"] == 8 and abs(p[0]["x_one_row"] - 1) < 1e-9
+assert all(q["wall_ms_best"] > 0 and q["wall_ms_median"] >= q["wall_ms_best"] for q in p)
+assert j["c"] > 0 and [(q["alpha"], q["k"]) for q in j["predicted"]] == [(0.5, 1), (0.5, 3), (0.8, 1), (0.8, 3)]
+# the formula, from the printed figures: E(K) / (K c + T(K+1)/T(1))
+for q in j["predicted"]:
+    a, k = q["alpha"], q["k"]
+    r = next(x["x_one_row"] for x in p if x["rows"] == k + 1)
+    assert abs(q["speedup"] - (1 - a ** (k + 1)) / (1 - a) / (k * j["c"] + r)) < 2e-3 * q["speedup"]
+PY
+"$T" bench "$W/llama" --rows 1,3 -r 1 >"$W/rows" 2>&1
+[ "$(grep -c '^| *[13] |' "$W/rows")" -eq 2 ] && ok "bench --rows (table)" || { bad "bench --rows table"; cat "$W/rows"; }
 
 # expect RC NAME CMD...: that exit status and one stderr line
 expect() {
@@ -57,4 +74,9 @@ expect 1 "missing draft" "$T" run "$W/llama" --ids "1 2" --draft "$W/none"
 "$T" synth --family llama --shape tiny "$W/big-vocab" 2>/dev/null || bad "synth"
 expect 1 "draft with a larger vocabulary" "$T" run "$W/llama" --ids "1 2" --draft "$W/big-vocab"
 grep -q "larger than the target's (512)" "$W/err" || bad "vocabulary message: $(cat "$W/err")"
+expect 1 "bench --rows, draft with a larger vocabulary" "$T" bench "$W/llama" --rows 1,2 --draft "$W/big-vocab"
+expect 2 "bench --rows not from 1" "$T" bench "$W/llama" --rows 2,3
+expect 2 "bench --rows not ascending" "$T" bench "$W/llama" --rows 1,3,3
+expect 2 "bench --alpha 1.5" "$T" bench "$W/llama" --rows 1,2 --alpha 1.5
+expect 2 "bench --rows with --lookup" "$T" bench "$W/llama" --rows 1,2 --lookup 2
 exit $fail

@@ -5,7 +5,9 @@
  * decoding against plain decode of the same target (bench_spec.c). --seqs N: generation of N
  * sequences at once, each step one dp_batch_eval over all of them (as `doppler serve` decodes its
  * slots); tokens/s counts the tokens of all N. With --lora every run is made twice on the same
- * contexts, without and then with the adapter, and the adapter's cost per token is reported. */
+ * contexts, without and then with the adapter, and the adapter's cost per token is reported.
+ * --rows 1,2,...: the cost of a pass of n rows against one (bench_rows.c), with --draft the
+ * speculative speedup those costs allow. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 static const char USAGE[] =
     "bench <model> [-p 512] [-n 128] [-t threads] [-r 3] [--seqs N] [--json] [--static BUNDLE --pubkey KEY]\n"
     "              [--draft DIR | --lookup N] [--draft-max K] [--sweep] [--prompt TEXT] [--temp T] [--seed S]\n"
+    "              [--rows 1,2,...,9 [--at 100] [--alpha 0.65,0.7,0.75] [--draft DIR]]\n"
     "              " CLI_LORA_USAGE " " CLI_PAGING_USAGE;
 
 void bench_cpu_name(char *buf, size_t n) {
@@ -136,7 +139,8 @@ int cmd_bench(int argc, char **argv) {
     long n_p = 512, n_g = 128, threads = 0, reps = 3, seed = 0, seqs = 1;
     double temp = 0;
     bool json = false, sweep = false;
-    const char *prompt = NULL;
+    const char *prompt = NULL, *rows = NULL, *alpha = "0.65,0.7,0.75";
+    long at = -1;
     cli_spec spec = {0};
     static_opts so = {0};
     cli_lora lora = {0};
@@ -151,6 +155,9 @@ int cmd_bench(int argc, char **argv) {
         if (sa < 0) return 2;
         if (sa > 0) continue;
         if (!strcmp(a, "--sweep")) sweep = true;
+        else if (!strcmp(a, "--rows") && v) rows = argv[++i];
+        else if (!strcmp(a, "--alpha") && v) alpha = argv[++i];
+        else if (!strcmp(a, "--at") && v) { if (!cli_int("bench", a, argv[++i], 0, 1 << 20, &at)) return 2; }
         else if (!strcmp(a, "--prompt") && v) prompt = argv[++i];
         else if (!strcmp(a, "--temp") && v) { if (!cli_float("bench", a, argv[++i], &temp)) return 2; }
         else if (!strcmp(a, "--seed") && v) { if (!cli_int("bench", a, argv[++i], 0, 0x7fffffff, &seed)) return 2; }
@@ -163,6 +170,22 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--json")) json = true;
         else if (a[0] == '-' || model) { cli_lora_free(&lora); return cli_usage(USAGE); }
         else model = a;
+    }
+    if (rows || at >= 0) {
+        bench_rows_opts ro = {.model = model, .draft = spec.draft_dir, .at = at >= 0 ? (int)at : 100, .reps = reps,
+                              .threads = (int)threads, .json = json};
+        if (!rows || !model || lora.dir || spec.lookup || sweep || prompt || seqs > 1 || paging.gpu_mem || paging.ram_cache ||
+            paging.policy || paging.in_place) {
+            cli_lora_free(&lora);
+            return cli_usage(USAGE);
+        }
+        if (!bench_rows_parse(rows, ro.rows, BENCH_ROWS_MAX, &ro.n_rows, 1024) ||
+            !bench_alpha_parse(alpha, ro.alpha, BENCH_ALPHA_MAX, &ro.n_alpha)) {
+            fprintf(stderr, "doppler bench: --rows needs up to %d ascending row counts from 1 (e.g. 1,2,4) and --alpha up "
+                            "to %d acceptance rates in [0, 1] (e.g. 0.65,0.7)\n", BENCH_ROWS_MAX, BENCH_ALPHA_MAX);
+            return 2;
+        }
+        return (ro.model = cli_model_dir("bench", model)) ? bench_rows(&ro) : 1;
     }
     if (lora.dir && cli_spec_on(&spec)) {
         fprintf(stderr, "doppler bench: --lora is measured on plain decode, not with --draft / --lookup\n");

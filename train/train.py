@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""train.py CORPUS_DIR OUT_DIR [--seed N] — the project's own small model family, deterministic
-from a seed (PyTorch + Hugging Face transformers/tokenizers/peft; run on a GPU):
+"""train.py CORPUS_DIR OUT_DIR [--seed N] [--models target,draft,lora] [--tokenizer DIR]
+[--target-shape target|target-278m] [--target-seconds S] — the project's own small model family,
+deterministic from a seed (PyTorch + Hugging Face transformers/tokenizers/peft; run on a GPU):
 
   OUT/tokenizer/   byte-level BPE, 4096 tokens (GPT-2 pre-tokenizer), ChatML specials
   OUT/target/      Llama architecture, ~21M parameters (hidden 512, 6 layers, GQA 8/4)
@@ -8,6 +9,11 @@ from a seed (PyTorch + Hugging Face transformers/tokenizers/peft; run on a GPU):
                    same tokenizer: the speculative-decoding draft of the target
   OUT/lora-fortunes/  a PEFT LoRA (rank 16, every projection) on the target, trained on the
                    fortunes style only (the personalization measurement of the LoRA issue)
+  OUT/target-278m/ with --target-shape target-278m: the larger target of speculative decoding
+                   (278 459 136 parameters: hidden 768, 40 layers, GQA 12/4, FFN 2304), whose CPU decode
+                   is memory-bound, so that verifying K + 1 rows costs little more than one
+                   (docs/BENCHMARKS.md); trained with --tokenizer models/fable-21m-q4_k_m (the
+                   family's tokenizer, not retrained) so fable-21m and fable-4m serve as its drafts
   OUT/results.json held-out perplexities by llama.cpp's method (chunks of --ctx tokens, BOS
                    first, the second half of each chunk scored), f32, for every model and style
 
@@ -27,12 +33,10 @@ CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\
           " + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
 FORTUNE_ASKS = ["Tell me a fortune.", "Say something wise.", "Tell me a joke.", "Give me a quote.",
                 "Cheer me up.", "What do you think?"]
-SHAPES = {
-    "target": dict(hidden_size=512, intermediate_size=1536, num_hidden_layers=6, num_attention_heads=8,
-                   num_key_value_heads=4),
-    "draft": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,
-                  num_key_value_heads=2),
-}
+# the models' shapes (Llama, head_dim 64, tied embeddings, vocabulary 4096), also read by
+# web/bench/spec-train-device.sh
+SHAPES = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "shapes.json")))
+LR = {"target": 1e-3, "draft": 2e-3, "target-278m": 6e-4}
 
 
 def log(*a):
@@ -58,6 +62,18 @@ def chat_copy(doc, rng):
     else:
         q, a = rng.choice(FORTUNE_ASKS), doc
     return f"<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\n{a}<|im_end|>\n"
+
+
+def load_tokenizer(src, out):
+    """The family's tokenizer from a folder holding its tokenizer.json (a checkpoint, or an RDRR
+    model such as models/fable-21m-q4_k_m), saved to out as train_tokenizer saves it."""
+    fast = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_file(os.path.join(src, "tokenizer.json")),
+                                   bos_token="<|bos|>", eos_token="<|eos|>")
+    if fast.convert_tokens_to_ids("<|bos|>") != 0 or len(fast) != 4096:
+        raise SystemExit(f"{src}/tokenizer.json is not the family's tokenizer (4096 tokens, <|bos|> = 0)")
+    fast.chat_template = CHATML
+    fast.save_pretrained(out)
+    return fast
 
 
 def train_tokenizer(docs, out):
@@ -98,14 +114,31 @@ def batches(stream, seq, batch, steps, seed):
         yield torch.stack([stream[s:s + seq] for s in starts])
 
 
-def fit(model, stream, steps, lr, seed, seq=512, batch=32, params=None, probe=None):
+def fit(model, stream, steps, lr, seed, seq=512, batch=32, params=None, probe=None, seconds=None):
+    """steps of AdamW, warmup 5 % then cosine to 10 %. seconds: a time box instead: after 10 steps
+    the step time is measured (steps 3..10) and the run set to as many steps as fit in seconds
+    (at most steps), the schedule stretched to that count. Returns the steps run, their tokens
+    and wall seconds."""
     params = [p for p in (params or model.parameters()) if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.1, fused=True)
+    total = [steps]
     warm = max(1, steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))))
+        opt, lambda s: min(1.0, (s + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total[0])))))
     model.train()
+    t_start, t3 = time.time(), None
     for step, x in enumerate(batches(stream, seq, batch, steps, seed)):
+        if step >= total[0]:
+            break
+        if seconds and step in (3, 10):
+            torch.cuda.synchronize()
+            if step == 3:
+                t3 = time.time()
+            else:
+                per = (time.time() - t3) / 7
+                total[0] = max(11, min(steps, int((seconds - (time.time() - t_start)) / per) + 10))
+                warm = max(1, total[0] // 20)
+                log(f"  {per * 1e3:.1f} ms per step ({batch * seq / per:.0f} tokens/s): {total[0]} steps in {seconds} s")
         x = x.cuda(non_blocking=True)
         with torch.autocast("cuda", dtype=torch.bfloat16):
             loss = model(input_ids=x, labels=x).loss
@@ -114,9 +147,11 @@ def fit(model, stream, steps, lr, seed, seq=512, batch=32, params=None, probe=No
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
-        if step % 200 == 0 or step == steps - 1:
-            log(f"  step {step}/{steps} loss {loss.item():.4f}" + (f" held-out {probe()}" if probe and step % 400 == 0 else ""))
+        if step % 200 == 0 or step == total[0] - 1:
+            log(f"  step {step}/{total[0]} loss {loss.item():.4f}" + (f" held-out {probe()}" if probe and step % 400 == 0 else ""))
+    torch.cuda.synchronize()
     model.eval()
+    return {"steps": total[0], "tokens": total[0] * batch * seq, "seconds": round(time.time() - t_start, 1)}
 
 
 @torch.no_grad()
@@ -149,7 +184,15 @@ def main():
     ap.add_argument("--target-steps", type=int, default=1500)
     ap.add_argument("--draft-steps", type=int, default=1500)
     ap.add_argument("--lora-steps", type=int, default=200)
+    ap.add_argument("--models", default="target,draft,lora", help="which to train, in this order: target, draft, lora")
+    ap.add_argument("--tokenizer", help="reuse this folder's tokenizer.json instead of training one")
+    ap.add_argument("--target-shape", default="target", choices=[k for k in SHAPES if k != "draft"])
+    ap.add_argument("--target-seconds", type=float, help="time box of the target's training (steps: at most --target-steps)")
+    ap.add_argument("--batch", type=int, default=32)
     a = ap.parse_args()
+    todo = a.models.split(",")
+    if not set(todo) <= {"target", "draft", "lora"} or ("lora" in todo and "target" not in todo):
+        raise SystemExit(f"--models {a.models}: a list of target, draft, lora (lora needs target)")
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -157,7 +200,8 @@ def main():
 
     docs = read_docs(a.corpus)
     log(f"corpus: {len(docs)} documents")
-    tok = train_tokenizer(docs, os.path.join(a.out, "tokenizer"))
+    tok = (load_tokenizer(a.tokenizer, os.path.join(a.out, "tokenizer")) if a.tokenizer
+           else train_tokenizer(docs, os.path.join(a.out, "tokenizer")))
     bos = tok.convert_tokens_to_ids("<|bos|>")
     stream = token_stream(docs, tok, a.seed)
     log(f"tokenizer: {len(tok)} tokens; training stream {len(stream)} tokens")
@@ -165,7 +209,7 @@ def main():
     held = {s: torch.tensor(tok(open(os.path.join(a.corpus, f"heldout-{s}.txt"), encoding="utf-8").read())["input_ids"],
                             dtype=torch.long)
             for s in ("fortunes", "manuals")}
-    results = {"seed": a.seed, "ctx": a.ctx, "train_tokens": len(stream),
+    results = {"seed": a.seed, "ctx": a.ctx, "train_tokens": len(stream), "target_shape": a.target_shape,
                "heldout_tokens": {s: len(v) for s, v in held.items()}, "models": {}}
 
     def evaluate(name, model):
@@ -176,28 +220,37 @@ def main():
             json.dump(results, f, indent=1)
 
     nets = {}
-    for name, steps, lr in (("target", a.target_steps, 1e-3), ("draft", a.draft_steps, 2e-3)):
+    runs = [(a.target_shape, a.target_steps, a.target_seconds)] if "target" in todo else []
+    runs += [("draft", a.draft_steps, None)] if "draft" in todo else []
+    for name, steps, seconds in runs:
+        lr = LR[name]
         torch.manual_seed(a.seed)
         cfg = LlamaConfig(vocab_size=len(tok), max_position_embeddings=2048, rope_theta=10000.0,
                           rms_norm_eps=1e-5, tie_word_embeddings=True, bos_token_id=bos,
                           eos_token_id=tok.convert_tokens_to_ids("<|eos|>"), head_dim=64, **SHAPES[name])
         model = LlamaForCausalLM(cfg).cuda()
-        log(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, {steps} steps")
+        log(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, "
+            + (f"{seconds} s (at most {steps} steps)" if seconds else f"{steps} steps") + f" of {a.batch} x {a.ctx} tokens")
         def probe():
             model.eval()
             r = " ".join(f"{s}={perplexity(model, v[:16 * a.ctx], a.ctx, bos)['ppl']:.2f}" for s, v in held.items())
             model.train()
             return r
 
-        fit(model, stream, steps, lr, a.seed, probe=probe)
+        results.setdefault("training", {})[name] = fit(model, stream, steps, lr, a.seed, seq=a.ctx, batch=a.batch,
+                                                       probe=probe, seconds=seconds)
+        log(f"{name}: {json.dumps(results['training'][name])}")
         evaluate(name, model)
         d = os.path.join(a.out, name)
         model.to(torch.bfloat16).save_pretrained(d)
         tok.save_pretrained(d)
         model.float()  # the bf16 weights, now in f32: what the perplexity reference reads
         evaluate(name + "-bf16", model)
-        nets[name] = model
+        nets["draft" if name == "draft" else "target"] = model
 
+    if "lora" not in todo:
+        log("done")
+        return
     from peft import LoraConfig, get_peft_model
     torch.manual_seed(a.seed)
     lcfg = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, task_type="CAUSAL_LM",

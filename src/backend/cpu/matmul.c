@@ -563,8 +563,13 @@ bool dp_cpu_x8_preferred(dp_dtype wt) {
 
 #define MM_ROW_BLOCK 16   /* weight rows kept hot while every activation tile passes over them */
 /* Below this many activation rows the panel repacking costs more than it saves (measured on
- * Zen 4: q4_K/q5_K panels win from 3 rows, q6_K's from about 6). */
-#define MM_PANEL_MIN_N(wt) ((wt) == DP_DTYPE_Q6_K ? 6 : 3)
+ * Zen 4: q4_K/q5_K panels win from 3 rows, q6_K's from about 6). q6_K starts at 34 rows instead:
+ * the panel kernel sums in another order than the dot kernel, so from 6 rows the logits of a
+ * pass through a q6_K LM head (Q4_K_M's) differed from a one-row pass by ~1e-5, and greedy
+ * speculative decoding, whose verification pass is up to 33 rows (K <= 32), could pick another
+ * token at a near-tie than plain decode (seen on a synthesized 278M target at K = 5, 6). Below
+ * 34 rows every row's sums are those of a one-row pass; prefill chunks (512) keep the panels. */
+#define MM_PANEL_MIN_N(wt) ((wt) == DP_DTYPE_Q6_K ? 34 : 3)
 /* x8-interleaved weights (DP_CPU_W_X8) must be unpacked to rows before a panel is packed, so
  * the group kernel, which reads them as they are, stays faster up to many more rows (measured
  * on the 21M q4_K_M target, 1 thread: see docs/BENCHMARKS.md, speculative decoding) */
