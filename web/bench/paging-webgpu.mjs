@@ -50,7 +50,8 @@ try {
   line.gpu_bytes = gs.bytes;
   g.free(); c.free(); m.free();
 } catch (e) {
-  line.error = String(e.message ?? e).split('\n')[0];
+  line.error = String(e.message ?? e).split("\n")[0];
+  if (process.env.DP_TRACE) console.error(e.stack);
 }
 console.log(JSON.stringify(line));
 process.exit(line.error ? 1 : 0);
