@@ -116,7 +116,7 @@ for (const arg of process.argv.slice(2)) {
     } finally { m.free(); }
   }
   if (tag === 'synth') { // the module's own SHA-256 (what browsers use): the same logits, paged
-    const e2 = await nodeEngine({ wasmHash: true });
+    const e2 = await nodeEngine({ device: eng.gpu.device, wasmHash: true });
     const m = e2.loadModel(dir, 'webgpu', 0, { gpuMem: L.dense + L.slot });
     try {
       check(!e2.hash.native && same(await logitsOf(m), ref), `${tag}: the module's SHA-256 (wasmHash) pages to other logits or is not used`);
