@@ -5,6 +5,8 @@
 // tg tok/s over the timed steps, load seconds, and the paging counters of the timed steps only
 // (uses, device/RAM hit rates, bytes paged to the device and read from the shards per token,
 // wait ms per token).
+// Progress goes to stderr as it happens ("[12.3 s] prompt done"), so that a run that dies or is
+// killed says how far it got. DP_TRACE=1: an error's stack too.
 // Usage: node web/bench/paging-webgpu.mjs <model> <gpu-mem bytes|0> <n> <seconds> [ram-cache bytes]
 import fs from 'node:fs';
 import path from 'node:path';
@@ -18,6 +20,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const [model, gpuMemArg, nArg, secArg, ramArg] = process.argv.slice(2);
 const gpuMem = Number(gpuMemArg), n = Number(nArg), seconds = Number(secArg), ramCache = Number(ramArg ?? 0);
 const now = () => performance.now() / 1000;
+const T0 = now();
+const progress = (what) => process.stderr.write(`[${(now() - T0).toFixed(1)} s] ${path.basename(model)} gpu_mem ${gpuMem}: ${what}\n`);
 const line = { model: path.basename(model), gpu_mem: gpuMem, ram_cache: ramCache };
 try {
   const { device, info } = await requestDevice(await gpuFromNode());
@@ -28,14 +32,27 @@ try {
   await eng.settle();
   line.load_s = +(now() - t).toFixed(2);
   line.size_gib = +(m.weightBytes / 1024 ** 3).toFixed(2);
+  progress(`loaded in ${line.load_s} s (${m.pagingStats().deviceSlots} device slots)`);
   const c = m.newContext({ nCtx: n + 8 });
-  const g = c.generator({ nMax: n + 1, ignoreEos: true });
+  // nMax: the prompt's token, the warm-up's, then n timed steps that each evaluate (a step that
+  // reaches nMax emits without evaluating)
+  const g = c.generator({ nMax: n + 2, ignoreEos: true });
+  t = now();
   await g.prompt([1, 415, 1291, 349]);
+  line.prompt_s = +(now() - t).toFixed(2);
+  progress(`prompt (4 tokens) in ${line.prompt_s} s`);
+  t = now();
   await g.step();   // warm-up: pipelines, first page-ins
+  line.warmup_s = +(now() - t).toFixed(2);
+  progress(`warm-up step in ${line.warmup_s} s`);
   const s0 = m.pagingStats();
   t = now();
   let steps = 0;
-  while (steps < n && now() - t < seconds) { await g.step(); steps++; }
+  while (steps < n && now() - t < seconds) {
+    await g.step();
+    steps++;
+    if (steps % 4 === 0 || steps === n) progress(`${steps} steps in ${(now() - t).toFixed(1)} s`);
+  }
   const dt = now() - t, s1 = m.pagingStats();
   const d = (k) => s1[k] - s0[k], per = (k) => (steps ? d(k) / steps : 0);
   line.tg = { n: steps, tps: +(steps / dt).toFixed(3), s: +dt.toFixed(2) };
