@@ -148,7 +148,9 @@ llama | webgpu)
         case $rc in
         0) note "$phase $b: $run" ;;
         124) note "$phase $b: over its $t s (last: $(tail -1 "$LOGS/paging-webgpu.log"))" ;;
-        139) note "$phase $b: SEGFAULT (last: $(tail -1 "$LOGS/paging-webgpu.log"))" ;;
+        139) # Node + Dawn can die at exit, after the line is out: the figures stand
+            if echo "$run" | grep -q '"tg"'; then note "$phase $b (then a segfault at exit): $run"
+            else note "$phase $b: SEGFAULT (last: $(tail -1 "$LOGS/paging-webgpu.log"))"; fi ;;
         *) note "$phase $b: FAILED rc $rc: ${run:-$(tail -1 "$LOGS/paging-webgpu.log")}" ;;
         esac
     }
