@@ -1,7 +1,7 @@
 // host-hash.mjs — the module's "dp_host" imports: SHA-256 by the host (src/base/sha256.h).
 // Every shard byte the library uses is checked with SHA-256 (at load, and on every expert
 // page-in of a paged MoE model). Compiled to WebAssembly the library's own SHA-256 runs at
-// ~170 MB/s; Node's crypto (OpenSSL, with the CPU's SHA instructions) at GB/s, so under Node the
+// ~250 MB/s; Node's crypto (OpenSSL, with the CPU's SHA instructions) at GB/s, so under Node the
 // module hashes through it. Browsers have no synchronous SHA-256 (WebCrypto's digest returns a
 // Promise), so there sha256_begin returns 0 and the module hashes in C, as it does with
 // { wasmHash: true } or DOPPLER_WASM_SHA256=1 (the before/after measurement, docs/PAGING.md).

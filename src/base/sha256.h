@@ -3,7 +3,7 @@
  * In the WebAssembly build a context hashes with the host's SHA-256 when the host offers one
  * (imports "dp_host" sha256_begin / sha256_update / sha256_final, web/host-hash.mjs): Node's
  * crypto runs at GB/s with the CPU's SHA instructions, this file's C compiled to WebAssembly at
- * ~170 MB/s, so a 26 GB model's shards would take minutes to verify. Where the host has none
+ * ~250 MB/s, so a 26 GB model's shards would take minutes to verify. Where the host has none
  * (browsers: WebCrypto's digest is asynchronous) sha256_begin returns 0 and the C below runs.
  * Either way the digest is the same; a context abandoned before final (an error path) leaves
  * one small hash object behind in the host. */
