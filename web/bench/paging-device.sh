@@ -15,7 +15,8 @@
 #        ("25% 60%": the dense tensors + that share of the experts), short decodes: the paging
 #        path works on this GPU before the 26 GB model spends the call's time;
 #     2. the full shape at Q4_K_M, --gpu-mem in BUDGETS ("8G 4G 16G 0", 0 = unlimited): greedy
-#        decode through web/bench/paging-webgpu.mjs, at most WG_N (32) tokens in the time share
+#        decode through web/bench/paging-webgpu.mjs after a WG_PROMPT prompt (default one id: a
+#        4-token prompt would page ~27 GB first), at most WG_N (32) tokens in the time share
 #        of each run: tg tok/s, load / prompt / warm-up seconds, device and RAM hit rates, MiB
 #        paged to the device and read from the shards per token, wait ms per token;
 #     3. with LLAMA_BENCH set: llama.cpp CUDA on the same weights (export-gguf runs in the
@@ -33,14 +34,15 @@
 # timeout cut to what is left. Invocation, from the repository root on the device:
 #   run(command="bash web/bench/paging-device.sh q8", timeout_s=600)
 #   run(command="bash web/bench/paging-device.sh q4", timeout_s=600)
-#   run(command="LLAMA_BENCH=llama-cuda/llama-bench bash web/bench/paging-device.sh webgpu",
+#   run(command="LLAMA_BENCH=llama-cuda/llama-bench.xz bash web/bench/paging-device.sh webgpu",
 #       carry=[".bundle", "web/dist", "llama-cuda"], timeout_s=600)
 # (.bundle from shared/tools/webgpu-runtime-bundle.sh, 29.2 MiB; web/dist from web/build.sh after
 # web/deps.sh, so that doppler.wasm has asyncify, 1.1 MiB; llama-cuda: a folder holding the
-# static CUDA llama-bench; the script adds torch's CUDA libraries to LD_LIBRARY_PATH when it
-# misses some). Anywhere else (SwiftShader, the host's node) a dry run checks every step in
-# minutes: SHAPE=mixtral-tiny SMOKE_LAYERS=2 BUDGETS="3M 0" DEADLINE=900 LLAMA_BENCH=<a stub
-# that prints one JSON line> bash web/bench/paging-device.sh webgpu
+# static CUDA llama-bench, or llama-bench.xz (the carry is 64 MiB in all), unpacked there; the
+# script adds torch's CUDA libraries to LD_LIBRARY_PATH when llama-bench misses some). Anywhere
+# else (SwiftShader, the host's node) a dry run checks every step in minutes:
+#   SHAPE=mixtral-tiny SMOKE_LAYERS=2 SMOKE_S=120 BUDGETS="3M 0" WG_N=6 DEADLINE=900 \
+#   LLAMA_BENCH=<a stub printing one JSON line> bash web/bench/paging-device.sh webgpu
 # Time on the H200 host (webgpu): build ~40 s, smoke synth ~15 s + 2 runs, the 8x7B synth
 # 66 s (2026-12-04), then the runs share what is left, LLAMA_RESERVE (150 s) kept for llama.cpp.
 set -euo pipefail
@@ -140,7 +142,7 @@ llama | webgpu)
         if [ "$bytes" = 0 ]; then what="unlimited: no paging"; else what="$bytes bytes, $(echo "$p" | field device_slots) device slots"; fi
         note "$phase gpu-mem $b ($what): up to ${WG_N:-32} tokens, $t s"
         : >"$LOGS/run.json"
-        timeout "$t" "$NODE" web/bench/paging-webgpu.mjs "$m" "$bytes" "${WG_N:-32}" "$dec" ${RAM_CACHE:+$(numfmt --from=iec "$RAM_CACHE")} \
+        DP_PROMPT=${WG_PROMPT:-1} timeout "$t" "$NODE" web/bench/paging-webgpu.mjs "$m" "$bytes" "${WG_N:-32}" "$dec" ${RAM_CACHE:+$(numfmt --from=iec "$RAM_CACHE")} \
             >"$LOGS/run.json" 2>>"$LOGS/paging-webgpu.log" || rc=$?
         local run
         run=$(tail -1 "$LOGS/run.json")
@@ -158,9 +160,14 @@ llama | webgpu)
     # llama.cpp on the GGUF at each budget's --n-cpu-moe
     llama_all() {
         [ -n "${LLAMA_BENCH:-}" ] || { note "llama.cpp: skipped (LLAMA_BENCH is not set: a prebuilt CUDA llama-bench, carried)"; return 0; }
-        [ -x "$LLAMA_BENCH" ] || { note "llama.cpp: skipped ($LLAMA_BENCH is not an executable)"; return 0; }
         local lb libs
-        lb=$(cd "$(dirname "$LLAMA_BENCH")" && pwd)/$(basename "$LLAMA_BENCH")
+        if [ "${LLAMA_BENCH%.xz}" != "$LLAMA_BENCH" ] && [ -f "$LLAMA_BENCH" ]; then # carried compressed (the carry is 64 MiB in all)
+            lb=$(mktemp -d)/llama-bench
+            if ! xz -dc "$LLAMA_BENCH" >"$lb" || ! chmod +x "$lb"; then note "llama.cpp: skipped (cannot unpack $LLAMA_BENCH)"; return 0; fi
+        else
+            [ -x "$LLAMA_BENCH" ] || { note "llama.cpp: skipped ($LLAMA_BENCH is not an executable)"; return 0; }
+            lb=$(cd "$(dirname "$LLAMA_BENCH")" && pwd)/$(basename "$LLAMA_BENCH")
+        fi
         if ldd "$lb" 2>/dev/null | grep -q 'not found'; then # CUDA's libraries from torch's wheels
             libs=$(python3 -c 'import glob, os, site; print(":".join(sorted({os.path.dirname(p) for d in site.getsitepackages() for p in glob.glob(d + "/nvidia/*/lib/*.so*")})))' 2>/dev/null || true)
             LD_LIBRARY_PATH="$(dirname "$lb")${libs:+:$libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -216,7 +223,7 @@ llama | webgpu)
                 { note "smoke synth FAILED: $(tail -1 "$LOGS/synth-smoke.log")"; exit 1; }
         fi
         note "smoke model: $(du -sh "$S" | cut -f1)"
-        for b in ${SMOKE_BUDGETS:-25% 60%}; do wg_run smoke "$S" "$b" "${SMOKE_S:-45}"; done
+        for b in ${SMOKE_BUDGETS:-25% 60%}; do wg_run smoke "$S" "$b" "${SMOKE_S:-35}"; done
         rm -rf "$S" # disk: the full model and its GGUF need ~54 GB of 64 GiB
         # 2. the full shape
         if [ ! -f "$M/manifest.json" ]; then

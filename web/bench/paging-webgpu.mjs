@@ -1,7 +1,8 @@
 // paging-webgpu.mjs — WebGPU decode speed of a MoE model at one GPU budget (docs/PAGING.md),
 // for web/bench/paging-device.sh: loads the model with gpuMem (0: unlimited), evaluates a
-// 4-token prompt, then greedy decode steps through the library's loop (as `bench` tg), the first
-// step untimed (warm-up), until N steps or SECONDS of decoding have passed; prints one JSON line:
+// prompt (DP_PROMPT ids, default 4 tokens), then greedy decode steps through the library's loop
+// (as `bench` tg), the first step untimed (warm-up), until N steps or SECONDS of decoding have
+// passed; prints one JSON line:
 // tg tok/s over the timed steps, load seconds, and the paging counters of the timed steps only
 // (uses, device/RAM hit rates, bytes paged to the device and read from the shards per token,
 // wait ms per token).
@@ -40,9 +41,13 @@ try {
   // reaches nMax emits without evaluating)
   const g = c.generator({ nMax: n + 2, ignoreEos: true });
   t = now();
-  await g.prompt([1, 415, 1291, 349]);
+  // DP_PROMPT: the prompt's ids (default 4 tokens; one token pages only 2 experts per layer
+  // before decoding instead of up to 8, i.e. 7 instead of 27 GB on the Mixtral-8x7B shape)
+  const prompt = (process.env.DP_PROMPT ?? '1 415 1291 349').trim().split(/\s+/).map(Number);
+  line.prompt_n = prompt.length;
+  await g.prompt(prompt);
   line.prompt_s = +(now() - t).toFixed(2);
-  progress(`prompt (4 tokens) in ${line.prompt_s} s`);
+  progress(`prompt (${prompt.length} tokens) in ${line.prompt_s} s`);
   t = now();
   await g.step();   // warm-up: pipelines, first page-ins
   line.warmup_s = +(now() - t).toFixed(2);
