@@ -21,7 +21,11 @@ W=$(sh "$ROOT/tests/webgpu/wasm.sh" lib "$TMP") || { echo "$W"; exit 1; }
 rm -rf "$TMP/mixtral" "$TMP/synth"
 "$TOOL" convert "$SHARED/fixtures/hf-tiny/mixtral" "$TMP/mixtral" --dtype f32 >/dev/null 2>&1 || { echo "convert mixtral failed"; exit 1; }
 "$TOOL" synth --shape mixtral-tiny --quant q4_k_m "$TMP/synth" >/dev/null 2>&1 || { echo "synth mixtral-tiny failed"; exit 1; }
-DP_WASM="$W/dist/doppler.wasm" node "$ROOT/tests/webgpu/paging.mjs" "hf-tiny=$TMP/mixtral" "synth=$TMP/synth"
+# ~94 MB (hidden 1024, 2 layers of 8 experts): big enough that loading it grows the module's memory
+printf '%s' '{"model_type":"mixtral","vocab_size":8000,"hidden_size":1024,"num_hidden_layers":2,"num_attention_heads":8,"num_key_value_heads":2,"head_dim":128,"intermediate_size":2816,"tie_word_embeddings":false,"max_position_embeddings":4096,"bos_token_id":1,"eos_token_id":2,"rms_norm_eps":1e-5,"rope_theta":1000000.0,"hidden_act":"silu","num_local_experts":8,"num_experts_per_tok":2}' >"$TMP/grow.json"
+rm -rf "$TMP/grow"
+"$TOOL" synth --config "$TMP/grow.json" --quant q4_k_m "$TMP/grow" >/dev/null 2>&1 || { echo "synth grow failed"; exit 1; }
+DP_WASM="$W/dist/doppler.wasm" node "$ROOT/tests/webgpu/paging.mjs" "hf-tiny=$TMP/mixtral" "synth=$TMP/synth" "grow=$TMP/grow"
 rc=$?
 [ $rc = 77 ] && skip "no WebGPU adapter"
 exit $rc

@@ -17,6 +17,7 @@
 //   await ctx.generate(ids, { nMax: 16, spec }, onStep); // speculative (greedy or sampled)
 import { GpuHost } from './gpu.mjs';
 import { Asyncify } from './asyncify.mjs';
+import { hostHash } from './host-hash.mjs';
 
 // A failing call: message is the library's one-line reason, status its dp_status code
 // (DopplerError.status names: 'invalid argument', 'out of memory', ... as statusName).
@@ -35,7 +36,9 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 export class Engine {
-  static async create({ wasm, wasi, device = null }) {
+  // wasmHash: verify shards with the module's own SHA-256 even where the host has a faster one
+  // (host-hash.mjs: Node's crypto by default under Node).
+  static async create({ wasm, wasi, device = null, wasmHash = false }) {
     if (!wasi) throw new Error('Engine.create: no wasi (wasi-host.mjs: nodeWasi() or browserWasi(files))');
     const eng = new Engine();
     eng.wasi = wasi;
@@ -45,9 +48,11 @@ export class Engine {
     eng.as = new Asyncify();
     const gpuImports = eng.gpu ? eng.gpu.imports() : noGpu;
     if (eng.gpu) gpuImports.wait = eng.as.suspending(() => eng.gpu.settle(), (why) => eng.gpu.fail(`wait: ${why}`));
+    eng.hash = await hostHash({ wasmHash });
     const { instance } = await WebAssembly.instantiate(wasm, {
       wasi_snapshot_preview1: eng.wasi.imports(),
       dp_gpu: gpuImports,
+      dp_host: eng.hash.imports,
     });
     // While an evaluation is suspended (waiting for the GPU mid-pass) the module's state belongs
     // to it: any other call would write into its scratch, sample a half-made row or free what it
@@ -60,6 +65,7 @@ export class Engine {
         return () => eng.idle(String(name));
       },
     });
+    eng.hash.bind(instance.exports.memory);
     eng.wasi.start(instance);
     eng.as.bind(instance.exports);
     if (eng.gpu) eng.gpu.bind(instance.exports.memory);

@@ -18,6 +18,14 @@ export async function nodeWasi({ env = {}, args = ['doppler'] } = {}) {
   process.emitWarning = (w, ...rest) => { if (!/WASI/.test(String(w?.message ?? w))) warn.call(process, w, ...rest); };
   let WASI;
   try { ({ WASI } = await import('node:wasi')); } finally { process.emitWarning = warn; }
+  // node:wasi's functions are V8 "fast API" calls; with them a module that grows its memory
+  // after reading files corrupts the stack the garbage collector walks: Node 20 (the runtime
+  // bundle's too) segfaults or silently mangles JavaScript variables loading any model of ~100 MB
+  // or more in WebAssembly's memory (the CPU backend's weights, a paged model's RAM tier; the
+  // H200's 16G paging run died this way). nodejs/node#46777, #53087, open. Off before any module
+  // is instantiated (the wrappers are compiled then); WASI calls are 4 MiB reads, so the slower
+  // call costs nothing measurable.
+  (await import('node:v8')).setFlagsFromString('--no-turbo-fast-api-calls');
   const wasi = new WASI({ version: 'preview1', args, env, preopens: { '/': '/' }, returnOnExit: true });
   return {
     imports: () => wasi.wasiImport,

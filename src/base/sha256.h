@@ -1,4 +1,12 @@
-/* sha256.h — SHA-256 (FIPS 180-4). */
+/* sha256.h — SHA-256 (FIPS 180-4).
+ *
+ * In the WebAssembly build a context hashes with the host's SHA-256 when the host offers one
+ * (imports "dp_host" sha256_begin / sha256_update / sha256_final, web/host-hash.mjs): Node's
+ * crypto runs at GB/s with the CPU's SHA instructions, this file's C compiled to WebAssembly at
+ * ~250 MB/s, so a 26 GB model's shards would take minutes to verify. Where the host has none
+ * (browsers: WebCrypto's digest is asynchronous) sha256_begin returns 0 and the C below runs.
+ * Either way the digest is the same; a context abandoned before final (an error path) leaves
+ * one small hash object behind in the host. */
 #ifndef DP_SHA256_H
 #define DP_SHA256_H
 
@@ -15,6 +23,7 @@ typedef struct dp_sha256_ctx {
     uint8_t block[64];
     size_t fill;
     bool hw;           /* use the CPU's SHA instructions (set by init; clearing it forces C) */
+    uint32_t host;     /* wasm: the host's hash object (0: none, this file's C); set by init */
 } dp_sha256_ctx;
 
 void dp_sha256_init(dp_sha256_ctx *s);

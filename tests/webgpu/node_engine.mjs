@@ -10,10 +10,13 @@ import { gpuFromNode } from '../../web/node-gpu.mjs';
 
 export const out = (t) => fs.writeSync(1, t + '\n');
 
-export async function nodeEngine() {
-  let dev;
-  try { dev = await requestDevice(await gpuFromNode()); } catch (e) { out(`skip: ${e.message}`); process.exit(77); }
+// device: another engine's (eng.gpu.device): a second gpuFromNode() would drop the first GPU
+// object, and Dawn's instance with it, under the first engine; opts: Engine.create's other
+// options (wasmHash)
+export async function nodeEngine({ device = null, ...opts } = {}) {
+  let dev = device && { device };
+  try { dev ??= await requestDevice(await gpuFromNode()); } catch (e) { out(`skip: ${e.message}`); process.exit(77); }
   const here = path.dirname(fileURLToPath(import.meta.url));
   const wasmPath = process.env.DP_WASM ?? path.join(here, '../../web/dist/doppler.wasm');
-  return Engine.create({ wasm: fs.readFileSync(wasmPath), wasi: await nodeWasi(), device: dev.device });
+  return Engine.create({ wasm: fs.readFileSync(wasmPath), wasi: await nodeWasi(), device: dev.device, ...opts });
 }

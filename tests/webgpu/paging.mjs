@@ -8,8 +8,13 @@
 //     the bytes restored, the logits are the same again; shards removed (models whose experts
 //     have shards of their own): 'not found', then the same logits once they are back;
 //  3. (hf-tiny) `node web/doppler.mjs bench --gpu-mem` reports the paging figures (JSON "paging"); `run
-//     --gpu-mem --ram-cache` (the library's token loop) prints the unpaged run's ids.
-// Usage: [DP_WASM=doppler.wasm] node tests/webgpu/paging.mjs <tag>=<model-dir> ...
+//     --gpu-mem --ram-cache` (the library's token loop) prints the unpaged run's ids;
+//  4. shards are verified with Node's SHA-256 (web/host-hash.mjs), and an engine made to use the
+//     module's own C SHA-256 pages to the same logits;
+//  5. grow=<dir>: a model of ~100 MB loaded on the CPU backend inside the module, so that its
+//     memory grows while it reads files: with node:wasi's fast calls on, Node 20 segfaulted here
+//     (the H200's 16G paging run; web/wasi-host.mjs).
+// Usage: [DP_WASM=doppler.wasm] node tests/webgpu/paging.mjs <tag>=<model-dir> ... [grow=<model-dir>]
 // Exit: 0 all pass, 1 a failure, 77 no WebGPU.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -76,8 +81,23 @@ async function mustFail(model, statusName, text, what) {
 const flip = (f, off) => { const fd = fs.openSync(f, 'r+'); const b = Buffer.alloc(1); fs.readSync(fd, b, 0, 1, off); b[0] ^= 0x5a; fs.writeSync(fd, b, 0, 1, off); fs.closeSync(fd); };
 
 const eng = await nodeEngine();
+check(eng.hash.native, 'shards are not hashed with the host\'s SHA-256 under Node');
 for (const arg of process.argv.slice(2)) {
   const [tag, dir] = arg.split('=');
+  if (tag === 'grow') {
+    const sentinel = () => 42;
+    const m = eng.loadModel(dir, 'cpu', 1);
+    try {
+      const c = m.newContext({ nCtx: 16, logitsAll: true });
+      const lg = await c.eval(PROMPT.slice(0, 4), { logits: true });
+      c.free();
+      const mib = eng.mem.byteLength / 1048576;
+      check(mib > 64 && lg.length > 0 && lg.every(Number.isFinite) && typeof sentinel === 'function',
+        `grow: module memory ${mib} MiB, ${lg.length} logits, sentinel ${typeof sentinel}`);
+      out(`${secs()} grow: ${(m.weightBytes / 1048576).toFixed(0)} MiB of weights in the module's memory (${mib.toFixed(0)} MiB), logits finite`);
+    } finally { m.free(); }
+    continue;
+  }
   const L = layout(dir);
   const ref = await (async () => { const m = eng.loadModel(dir, 'webgpu'); try { return await logitsOf(m); } finally { m.free(); } })();
   out(`${secs()} ${tag}: ${L.layers} layers, dense ${L.dense} bytes, device slot ${L.slot} bytes; unpaged logits ${ref.length}`);
@@ -93,6 +113,14 @@ for (const arg of process.argv.slice(2)) {
         `${tag}: no paging counted: ${JSON.stringify(s)}`);
       if (slots > 1) check(s.deviceHits > 0, `${tag}: no device hits with ${slots} slots: ${JSON.stringify(s)}`);
       out(`${secs()}   ${slots} device slots (${policy}): bit-identical ${same(ref, got)}; ${s.uses} uses, device hits ${s.deviceHits}, RAM hits ${s.ramHits}, reads ${s.sourceReads}, ${s.deviceBytes} bytes to the device`);
+    } finally { m.free(); }
+  }
+  if (tag === 'synth') { // the module's own SHA-256 (what browsers use): the same logits, paged
+    const e2 = await nodeEngine({ device: eng.gpu.device, wasmHash: true });
+    const m = e2.loadModel(dir, 'webgpu', 0, { gpuMem: L.dense + L.slot });
+    try {
+      check(!e2.hash.native && same(await logitsOf(m), ref), `${tag}: the module's SHA-256 (wasmHash) pages to other logits or is not used`);
+      out(`${secs()}   the module's own SHA-256: the same logits with one device slot`);
     } finally { m.free(); }
   }
   // budgets refused with the sizes named

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { kernelSources, kernelLine } from '../../web/tools/kernels.mjs';
 import { nodeWasi } from '../../web/wasi-host.mjs';
+import { hostHash } from '../../web/host-hash.mjs';
 import { GpuHost, requestDevice } from '../../web/gpu.mjs';
 import { gpuFromNode } from '../../web/node-gpu.mjs';
 
@@ -38,10 +39,13 @@ out(bad ? `${bad} kernels do not compile` : `kernels: all ${kernels.length - ski
 if (bad) process.exit(1);
 const host = new GpuHost(dev.device);
 const wasi = await nodeWasi();
+const hh = await hostHash();
 const { instance } = await WebAssembly.instantiate(fs.readFileSync(wasmPath), {
   wasi_snapshot_preview1: wasi.imports(),
   dp_gpu: host.imports(),
+  dp_host: hh.imports,
 });
+hh.bind(instance.exports.memory);
 wasi.start(instance);
 host.bind(instance.exports.memory);
 const x = instance.exports;
