@@ -54,7 +54,7 @@ G="-n 4 -r 1 --speed-margin 0.5 --wasm $TMP/dist/doppler.wasm"
     bad "gate off: rc $rc $(cat gate_off.txt)"
 
 # more than 8 prompt ids: the prefill is then the tiled path, whose norms are rms_norm dispatches
-# (decode folds them into the products, weights_<t>_n), so the rms_norm candidates run
+# (decode's too unless fold_norm=1 folds them into the products), so the rms_norm candidates run
 ids="1 5 77 300 12 9 41 7 230 18"
 want=$("$TOOL" run llama --ids "$ids" -n 4 --greedy --print-ids) || { echo "native run failed"; exit 1; }
 "$TOOL" kernels list --kernel rms_norm=same.wgsl | awk '$1 == "rms_norm" {print $3}' > cand_keys.txt

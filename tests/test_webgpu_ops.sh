@@ -14,8 +14,9 @@ node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
 # lanes, one unit per iteration) and f32 activations (act_quant=0, the backend default: the norms
 # before quantized products folded into them, weights_<t>_n)
 DP_TUNE=matvec_rows=16,matvec_tpr=16,act_quant=0,matvec_unroll=1 node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
-# the norms as their own dispatches (fold_norm=0) and decode attention split at every context
-# length (attn_one_slice=0): the paths the defaults no longer take
+# ops_test runs with the decode fusions on (t_init: fold_norm=1, attn_one_slice=256; opt-in in
+# the backend); here the fused and attention cases with them off, the backend's defaults: the norms
+# as their own dispatches and decode attention split at every context length
 DP_TUNE=act_quant=0,fold_norm=0,attn_one_slice=0 DP_KINDS=fused,attention node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
 # the folded norms with subgroup row sums (weights_<t>_n_sg)
 DP_TUNE=act_quant=0,matvec_sg=1 DP_KINDS=fused node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?

@@ -246,7 +246,8 @@ export class Model {
 
   isEos(id) { return this.eng.x.dpw_model_is_eos(this.ptr, id) !== 0; }
 
-  // WebGPU experiment knobs: matvec_rows, matvec_tpr, matvec_unroll, fuse, act_quant (see webgpu.h)
+  // WebGPU experiment knobs: matvec_rows, matvec_tpr, matvec_unroll, fuse, act_quant, fold_norm,
+  // attn_one_slice, ... (see webgpu.h)
   tune(key, value) {
     const k = this.eng.cstr(key);
     const st = this.eng.x.dpw_tune(this.ptr, k, value);

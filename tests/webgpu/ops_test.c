@@ -52,7 +52,7 @@ static dp_backend *cpu, *gpu;
 /* the GPU takes x through 8-bit blocks as the CPU does (act_quant=1, the default here); with
  * act_quant=0 it computes in f32, so the exact reference gets the tight tolerance instead */
 static bool actq = true;
-static bool fold = true; /* the norms folded into the decode products (tune fold_norm) */
+static bool fold = true; /* the norms folded into the decode products (tune fold_norm; on here, t_init) */
 
 typedef struct pair {
     dp_tensor c, g;
@@ -1055,6 +1055,12 @@ EXPORT("t_init") int t_init(void) {
         return -1;
     }
     dp_backend_webgpu_set_act_quant(gpu, true);
+    /* the decode fusions, opt-in in the backend (docs/WEBGPU.md), on here so that every kind runs
+       them; test_webgpu_ops.sh runs the fused and attention cases again with them off */
+    if (dp_backend_webgpu_tune(gpu, "fold_norm", 1, &e) || dp_backend_webgpu_tune(gpu, "attn_one_slice", 256, &e)) {
+        printf("webgpu tune: %s\n", e.msg);
+        return -1;
+    }
     plan();
     return n_cases;
 }

@@ -1,6 +1,7 @@
 // parity.mjs — hf-tiny parity of the WebGPU backend under Node: for each fixture, one forward
 // pass over the reference input ids against the reference logits (max |diff| <= tol) and greedy
-// decoding against the reference greedy ids, in one process (one device, so SwiftShader compiles
+// decoding against the reference greedy ids (with the backend's defaults and again with the opt-in
+// decode fusions, fold_norm=1,attn_one_slice=256), in one process (one device, so SwiftShader compiles
 // each pipeline once); the first fixture also goes through the command line
 // (`node web/doppler.mjs eval` / `run --greedy --print-ids`).
 // Usage: [DP_WASM=doppler.wasm] node tests/webgpu/parity.mjs <fixtures/hf-tiny> <converted-models-dir> <tmp> [names...]
@@ -19,6 +20,7 @@ const names = only.length ? only : ['llama', 'gemma3', 'gemma2', 'phi3', 'mixtra
 const tol = Number(process.env.DP_PARITY_TOL ?? 2e-3);
 const wasmOpt = process.env.DP_WASM ? ['--wasm', process.env.DP_WASM] : [];
 const out = (t) => fs.writeSync(1, t + '\n');
+const FUSED = 'fold_norm=1,attn_one_slice=256';   // the opt-in decode fusions (docs/WEBGPU.md)
 
 const eng = await webgpuEngine(process.env.DP_WASM ?? path.join(here, '../../web/dist/doppler.wasm'), out);
 
@@ -40,12 +42,17 @@ for (const [idx, name] of names.entries()) {
   if (name !== 'phi3') {   // phi3 greedy ids are not authoritative (fixtures/README.md)
     const plen = ref.greedy_prompt_len.data[0];
     const want2 = Array.from(ref.greedy_ids.data);
-    const g = m.newContext({ nCtx: want2.length });
-    const res = want2.slice(0, plen);
-    await g.generate(res.slice(), { nMax: want2.length - plen, ignoreEos: true }, (t) => { res.push(t.id); });
-    g.free();
-    okGreedy = res.join(' ') === want2.join(' ');
-    line += ` greedy ${okGreedy ? 'ok' : `FAIL\n  got  ${res.join(' ')}\n  want ${want2.join(' ')}`}`;
+    // with the backend's defaults, then with the opt-in decode fusions (FUSED)
+    for (const fused of [false, true]) {
+      for (const kv of FUSED.split(',')) { const [k, v] = kv.split('='); m.tune(k, fused ? Number(v) : 0); }
+      const g = m.newContext({ nCtx: want2.length });
+      const res = want2.slice(0, plen);
+      await g.generate(res.slice(), { nMax: want2.length - plen, ignoreEos: true }, (t) => { res.push(t.id); });
+      g.free();
+      const ok = res.join(' ') === want2.join(' ');
+      okGreedy &&= ok;
+      line += ` greedy${fused ? ' fused' : ''} ${ok ? 'ok' : `FAIL\n  got  ${res.join(' ')}\n  want ${want2.join(' ')}`}`;
+    }
   }
   m.free();
   if (idx === 0) {   // the same through the command line

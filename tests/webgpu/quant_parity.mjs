@@ -48,11 +48,12 @@ for (const [t, file, lq, lf] of cases) {
   // act_quant=1: x through the CPU's 8-bit blocks (the comparison above); 0 (the WebGPU default):
   // f32 activations, which differ from the CPU by its activation rounding: bound 1 x the error;
   // matvec_i8=1: the decode products with dot4I8Packed over the CPU's blocks (bound 0.3 x), the
-  // ids one at a time so that every product is a decode product
-  for (const [key, f, oneByOne] of [['act_quant=1', 0.3, false], ['act_quant=0', 1.0, false], ['matvec_i8=1', 0.3, true]]) {
+  // ids one at a time so that every product is a decode product; the opt-in decode fusions (the
+  // norms folded into the f32-x products, weights_<t>_n; attention in one slice), one at a time too
+  for (const [key, f, oneByOne] of [['act_quant=1', 0.3, false], ['act_quant=0', 1.0, false], ['matvec_i8=1', 0.3, true],
+                                    ['fold_norm=1,attn_one_slice=256', 1.0, true]]) {
     const m = eng.loadModel(path.resolve(model), 'webgpu');
-    const [k, v] = key.split('=');
-    m.tune(k, Number(v));
+    for (const kv of key.split(',')) { const [k, v] = kv.split('='); m.tune(k, Number(v)); }
     const c = m.newContext({ nCtx: idList.length, logitsAll: true });
     let gpu;
     if (oneByOne) {
@@ -66,7 +67,7 @@ for (const [t, file, lq, lf] of cases) {
     m.free();
     const d = maxd(gpu, cpu), bound = f * own;
     const ok = d <= bound;
-    out(`${t.padEnd(19)} ${key.padEnd(11)} max|gpu-cpu| ${d.toExponential(2)} (bound ${bound.toExponential(2)} = ${f} x quantization error ${own.toExponential(2)}) ${ok ? 'ok' : 'FAIL'}`);
+    out(`${t.padEnd(19)} ${key.padEnd(30)} max|gpu-cpu| ${d.toExponential(2)} (bound ${bound.toExponential(2)} = ${f} x quantization error ${own.toExponential(2)}) ${ok ? 'ok' : 'FAIL'}`);
     if (!ok) fails++;
   }
 }

@@ -12,7 +12,8 @@
 #      prefill against the fallback
 #      (tests/webgpu/prefill_parity.mjs) on hf-tiny llama/gemma3 and each synthesized shape
 #   3. `node web/doppler.mjs bench` per shape, one model load, every setting in CONFIGS
-#      (the defaults; fold_norm=0,attn_one_slice=0: the decode fusions off; matvec_sg; prefill_sgmat)
+#      (the decode fusions on, fold_norm=1,attn_one_slice=256; off, fold_norm=0,attn_one_slice=0, the
+#      defaults since issue 18; matvec_sg; prefill_sgmat, each with the fusions on)
 #      (pp512 / tg128, host ms and host calls per token, --profile: GPU time per kernel)
 #   4. (with LLAMA_SRC) llama.cpp's llama-bench with CUDA on the same weights, side by side:
 #      LLAMA_SRC is a llama.cpp source tree or a tarball of one (never fetched here), unpacked to

@@ -204,8 +204,8 @@ dp_status dp_backend_webgpu_new(dp_backend **out, dp_error *e) {
     c->owns_dev = true;
     c->dev->uni_host = uni;
     c->dev->fuse = true;
-    c->dev->fold_norm = true;
-    c->dev->attn_one_slice = WG_ATTN_ONE_SLICE;
+    c->dev->fold_norm = false;  /* the decode fusions: opt-in (tune), slower on the H200 (docs/WEBGPU.md) */
+    c->dev->attn_one_slice = 0;
     c->dev->act_quant = false;
     c->dev->unroll = 4;
     c->dev->features = dp_gpu_features();

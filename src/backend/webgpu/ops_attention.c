@@ -14,10 +14,9 @@
  *           does not hold up the whole call);
  *   n_split at most WG_ATTN_MAX_SPLITS, and the partials (n * n_head * n_split * (head_dim + 2)
  *           floats of scratch) at most WG_ATTN_MAX_SCRATCH bytes: slices grow until they fit;
- *   one     a decode row (n == 1) over at most attn_one_slice keys (tune; default
- *           WG_ATTN_ONE_SLICE) takes them in one slice: one dispatch instead of partial +
- *           combine, fewer workgroups (the dispatch saved costs more host time than the
- *           workgroups' few extra passes of GPU time while the context is short).
+ *   one     a decode row (n == 1) over at most attn_one_slice keys (tune; default 0, off:
+ *           slower on the H200, docs/WEBGPU.md) takes them in one slice: one dispatch instead
+ *           of partial + combine, fewer workgroups.
  * With a single slice partial writes out directly, one dispatch. out may alias q: out is written
  * only by combine, which does not read q; in the direct case q is first copied to scratch. */
 #if defined(__wasm__)

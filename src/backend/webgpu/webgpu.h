@@ -40,10 +40,11 @@ void dp_backend_webgpu_set_fusion(dp_backend *b, bool on);
 void dp_backend_webgpu_set_act_quant(dp_backend *b, bool on);
 /* Experiment knobs: "matvec_rows" (rows per workgroup, 0 = automatic), "matvec_tpr" (lanes per
  * row: 0 = automatic, or a power of two 4..256), "matvec_unroll" (units per loop iteration: 1, 2,
- * 4, 8), "fuse" and "act_quant" (0/1), "fold_norm" (0/1, default 1: the rms_norm in front of
- * decode products computed inside them, weights_<t>_n; 0: its own dispatch), "attn_one_slice"
- * (0..65536, default 256: decode attention over at most that many keys in one dispatch instead of
- * partial + combine), "matvec_i8" (0/1: decode products over q4_K, q6_K and q8_0
+ * 4, 8), "fuse" and "act_quant" (0/1), "fold_norm" (0/1, default 0: the rms_norm in front of
+ * decode products as its own dispatch; 1: computed inside them, weights_<t>_n), "attn_one_slice"
+ * (0..65536, default 0: decode attention split at every length; N: over at most N keys in one
+ * dispatch instead of partial + combine; both fusions opt-in, slower on the H200, docs/WEBGPU.md),
+ * "matvec_i8" (0/1: decode products over q4_K, q6_K and q8_0
  * with x in the 8-bit blocks of act_quant and dot4I8Packed; DP_ERR_UNSUPPORTED where WGSL lacks
  * packed_4x8_integer_dot_product), "matvec_sg" (0/1: their row sums by subgroup shuffles,
  * kernels/weights_sg.wgsl; DP_ERR_UNSUPPORTED unless the device's subgroups have one fixed size),

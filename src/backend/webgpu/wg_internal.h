@@ -22,7 +22,6 @@
 
 #define WG_UNI_SLOT 256u        /* minUniformBufferOffsetAlignment */
 #define WG_UNI_SLOTS 2048u      /* dispatches per submit before an automatic submit */
-#define WG_ATTN_ONE_SLICE 256   /* decode attention over at most this many keys: one dispatch */
 #define WG_MAX_BIND 11          /* storage bindings per dispatch (WebGPU default limit: 8; rope2kv uses 9, nmatvec3_rope 11 where allowed) */
 
 typedef enum wg_scratch_id {
@@ -104,8 +103,8 @@ typedef struct wg_dev {
     uint32_t dead_n, dead_cap;
     dp_webgpu_stats stats;
     bool fuse;          /* fusion on (default) */
-    bool fold_norm;     /* norms folded into the decode products after them (default; tune fold_norm) */
-    int attn_one_slice; /* decode attention over at most this many keys: one dispatch (tune attn_one_slice) */
+    bool fold_norm;     /* norms folded into the decode products after them (tune fold_norm; default off) */
+    int attn_one_slice; /* decode attention over at most this many keys: one dispatch (tune attn_one_slice; 0) */
     bool act_quant;     /* x through the CPU's 8-bit blocks for quantized weights (off by default) */
     bool matvec_i8;     /* products over q4_K/q6_K/q8_0 with 8-bit x and dot4I8Packed (tune matvec_i8) */
     bool prefill_sgmat; /* prefill products on subgroup matrices (tune prefill_sgmat) */
