@@ -92,9 +92,10 @@ typedef struct dp_expert_src {
     /* The device tier (a GPU backend; device_slots 0: none): fetch_device makes the expert
        resident in a slot of the backend's memory and fills w with views of it (handle +
        offset, data NULL), valid until a later group evicts it; group() starts a group, whose
-       experts (at most device_slots) evict none of each other. */
+       experts (at most device_slots) evict none of each other. again: the expert was fetched
+       for this op already (a later phase of it): a hit is not counted as another use. */
     uint32_t device_slots;
-    dp_status (*fetch_device)(void *ud, int layer, int expert, dp_tensor w[3], dp_error *e);
+    dp_status (*fetch_device)(void *ud, int layer, int expert, bool again, dp_tensor w[3], dp_error *e);
     void (*group)(void *ud);
     /* Layer-ahead prediction (NULL next_logits: none): the router logits [n, n_expert] of layer
        next_layer applied to this op's input; the op takes each row's top next_k as it routes

@@ -973,7 +973,7 @@ static bool x_outside_group(const dp_experts *x, int32_t ent, int32_t arg) {
     return x->ent[ent].dgroup != x->group;
 }
 
-dp_status dp_experts_fetch_device(void *ud, int layer, int expert, dp_tensor w[3], dp_error *e) {
+dp_status dp_experts_fetch_device(void *ud, int layer, int expert, bool again, dp_tensor w[3], dp_error *e) {
     dp_experts *x = ud;
     if (!x || !x->n_dslots || layer < 0 || layer >= x->n_layers || expert < 0 || expert >= x->n_expert)
         return dp_err_set(e, DP_ERR_INVALID_ARG, "paging: no device expert %d in layer %d", expert, layer);
@@ -1001,7 +1001,7 @@ dp_status dp_experts_fetch_device(void *ud, int layer, int expert, dp_tensor w[3
         *so = idx;
         en->dslot = s;
         for (int k = 0; k < 3; k++) x->st.device_bytes += rw[k].nbytes;
-    } else {
+    } else if (!again) { /* a later phase of the same op re-fetching a resident expert: no new use */
         x_touch(x, en);
         x->st.device_hits++;
         en->last = x->tick;

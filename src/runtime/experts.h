@@ -104,7 +104,7 @@ void dp_experts_group(void *ud);
  * w[0..2] with views of the slot (handle + offset, data NULL), valid until a later group
  * evicts it. DP_ERR_LIMIT when the group already holds every slot. The signature of
  * dp_expert_src.fetch_device. */
-dp_status dp_experts_fetch_device(void *ud, int layer, int expert, dp_tensor w[3], dp_error *e);
+dp_status dp_experts_fetch_device(void *ud, int layer, int expert, bool again, dp_tensor w[3], dp_error *e);
 
 /* The counters so far (doppler.h dp_paging_stats). */
 void dp_experts_stats(const dp_experts *x, dp_paging_stats *out);

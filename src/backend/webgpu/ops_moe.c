@@ -156,7 +156,7 @@ static void moe_paged(moe_run *r, uint32_t sel_buf, const dp_expert_src *src, in
     for (int g0 = 0; g0 < nl; g0 += per) {
         src->group(src->ud);
         for (int j = g0; j < nl && j < g0 + per; j++) {
-            if ((st = src->fetch_device(src->ud, src->layer, list[j], views[j], &err)) != DP_OK) {
+            if ((st = src->fetch_device(src->ud, src->layer, list[j], false, views[j], &err)) != DP_OK) {
                 wg_fail(c, st, "%s", err.msg);
                 return;
             }
@@ -172,7 +172,7 @@ static void moe_paged(moe_run *r, uint32_t sel_buf, const dp_expert_src *src, in
     for (int g0 = last; g0 >= 0; g0 -= per) {
         if (nl > per) src->group(src->ud);
         for (int j = g0; j < nl && j < g0 + per; j++) {
-            if (nl > per && (st = src->fetch_device(src->ud, src->layer, list[j], views[j], &err)) != DP_OK) {
+            if (nl > per && (st = src->fetch_device(src->ud, src->layer, list[j], true, views[j], &err)) != DP_OK) {
                 wg_fail(c, st, "%s", err.msg);
                 return;
             }
