@@ -3,7 +3,8 @@
 #   greedy (tests/webgpu/spec.mjs): output identical to plain greedy decode, with the target and
 #     its draft on one backend and one readback per speculative step, for hf-tiny families with
 #     a q8_0 draft of the same family (f32 targets) and prompt lookup, and for the project's
-#     trained pair (models/fable-21m-q4_k_m + models/fable-4m-q8_0);
+#     trained pair (models/fable-21m-q4_k_m + models/fable-4m-q8_0), also with a submit every 7
+#     dispatches (tune submit_every: the step's recording submitted part-way);
 #   sampling (tests/webgpu/spec_sample.mjs, then `test_speculative --sequences`): every token of
 #     a long seeded generation follows the target's exact distribution at its position (the
 #     randomized probability integral transform, Pearson chi-square over 10 bins at significance
@@ -59,5 +60,5 @@ node "$ROOT/tests/webgpu/spec_sample.mjs" "${DP_SPEC_TOKENS:-100}" "1 37 211 5 8
 # the trained pair (q4_K_M + q8_0, 4096-token vocabulary)
 ids=$(printf 'The fork() system call' | "$TOOL" tokenize "$T" 2>/dev/null)
 [ -n "$ids" ] || { echo "tokenize failed"; exit 1; }
-node "$ROOT/tests/webgpu/spec.mjs" 24 "$ids" "$T:$D" || exit 1
+node "$ROOT/tests/webgpu/spec.mjs" 24 "$ids" "$T:$D" "$T:$D:submit_every=7" || exit 1
 exit 0

@@ -1,7 +1,8 @@
 // spec.mjs — speculative decoding on WebGPU (the target and its draft on one backend): greedy
 // output identical, id for id, to plain greedy decode of the target on the same device, for each
 // pair given, and one readback per speculative step (the verdict: accepted count + tokens), none
-// per proposed token. Pairs: "target:draft" model folders (draft "lookup" = prompt lookup).
+// per proposed token. Pairs: "target:draft[:tune]" model folders (draft "lookup" = prompt lookup;
+// tune: key=value,... for the backend, e.g. submit_every=16 — submits part-way through a step).
 // Usage: [DP_WASM=doppler.wasm] node tests/webgpu/spec.mjs N PROMPT_IDS target:draft...
 // Exit: 0 all identical with one readback per step, 1 otherwise, 77 no WebGPU.
 import path from 'node:path';
@@ -20,24 +21,30 @@ async function generate(ctx, opts) {
 
 let fails = 0;
 for (const pair of pairs) {
-  const [target, draft] = pair.split(':');
+  const [target, draft, tune] = pair.split(':');
   const be = eng.newBackend('webgpu');
   const m = eng.loadModel(path.resolve(target), be);
+  for (const kv of (tune ?? '').split(',').filter(Boolean)) { const [k, v] = kv.split('='); m.tune(k, Number(v)); }
   const d = draft === 'lookup' ? null : eng.loadModel(path.resolve(draft), be);
   const nCtx = prompt.length + n + 1;
   const c = m.newContext({ nCtx });
   const dc = d ? d.newContext({ nCtx }) : null;
   const plain = await generate(c, {});
-  const r0 = m.gpuStats().reads;
+  const g0 = m.gpuStats(), r0 = g0.reads;
   const spec = c.speculative(dc, { draftMax: 4, lookup: 2 });
   const got = await generate(c, { spec });
-  const reads = m.gpuStats().reads - r0, st = spec.stats();
+  const g1 = m.gpuStats(), reads = g1.reads - r0, st = spec.stats();
+  // with submit_every=N no submit carries more than N dispatches: the step was submitted part-way
+  const every = Number(/submit_every=(\d+)/.exec(tune ?? '')?.[1] ?? 0);
+  const perSubmit = (g1.dispatches - g0.dispatches) / Math.max(1, g1.submits - g0.submits);
+  const split = !every || perSubmit <= every;
   const same = got.length === plain.length && got.every((x, i) => x === plain[i]);
   const oneRead = reads === st.steps && st.steps > 0 && (draft === 'lookup' || st.steps < n);
-  out(`${same && oneRead ? 'ok  ' : 'FAIL'} ${path.basename(target)} + ${draft === 'lookup' ? 'lookup' : path.basename(draft)}: ` +
+  out(`${same && oneRead && split ? 'ok  ' : 'FAIL'} ${path.basename(target)} + ${draft === 'lookup' ? 'lookup' : path.basename(draft)}: ` +
       `${same ? 'identical to plain greedy' : `DIFFERENT: ${got.join(' ')} vs ${plain.join(' ')}`}; ` +
-      `${st.emitted} tokens in ${st.steps} target passes, ${st.accepted}/${st.proposed} accepted, ${reads} readbacks`);
-  if (!same || !oneRead) fails++;
+      `${st.emitted} tokens in ${st.steps} target passes, ${st.accepted}/${st.proposed} accepted, ${reads} readbacks` +
+      (tune ? `, ${tune}: ${perSubmit.toFixed(1)} dispatches per submit` : ''));
+  if (!same || !oneRead || !split) fails++;
   spec.free();
   if (dc) dc.free();
   c.free();
