@@ -3,8 +3,8 @@
 #   greedy (tests/webgpu/spec.mjs): output identical to plain greedy decode, with the target and
 #     its draft on one backend and one readback per speculative step, for hf-tiny families with
 #     a q8_0 draft of the same family (f32 targets) and prompt lookup, and for the project's
-#     trained pair (models/fable-21m-q4_k_m + models/fable-4m-q8_0), also with a submit every 7
-#     dispatches (tune submit_every: the step's recording submitted part-way);
+#     trained pair (models/fable-21m-q4_k_m + models/fable-4m-q8_0), also with the step's
+#     recording paced in pieces of 7 dispatches (tune submit_every; default 32) and checked to be;
 #   sampling (tests/webgpu/spec_sample.mjs, then `test_speculative --sequences`): every token of
 #     a long seeded generation follows the target's exact distribution at its position (the
 #     randomized probability integral transform, Pearson chi-square over 10 bins at significance

@@ -26,9 +26,10 @@ export async function requestDevice(gpu, { powerPreference = 'high-performance',
   };
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
   const info = adapter.info ?? {};
-  // GPUDevice.adapterInfo is recent: Dawn's Node addon (H200 run, 2026-12-03) has none, so the
-  // subgroup-matrix check below read no configurations and refused prefill_sgmat
-  if (!device.adapterInfo) { try { Object.defineProperty(device, 'dpAdapterInfo', { value: info }); } catch { /* frozen */ } }
+  // GPUDevice.adapterInfo is recent, and Dawn's Node addon (H200 runs, 2026-12-03/04) either has
+  // none or one without subgroupMatrixConfigs (which GPUAdapter.info has): the subgroup-matrix
+  // check below then read no configurations and refused prefill_sgmat. Keep the adapter's too.
+  try { Object.defineProperty(device, 'dpAdapterInfo', { value: info }); } catch { /* frozen */ }
   return { adapter, device, info: { vendor: info.vendor, architecture: info.architecture, description: info.description, features: requiredFeatures,
                                     subgroupMatrixConfigs: (info.subgroupMatrixConfigs ?? []).map((c) => `${c.componentType}x${c.M}x${c.N}x${c.K}->${c.resultComponentType}`) } };
 }
@@ -90,7 +91,7 @@ export class GpuHost {
     const wgsl = (globalThis.navigator?.gpu ?? globalThis.__dopplerGpu)?.wgslLanguageFeatures;
     if (wgsl?.has('packed_4x8_integer_dot_product')) f |= 4;
     // matmul_sgmat.wgsl's matrices: f16 16x16x16 with f32 results
-    const sm = (this.device.adapterInfo ?? this.device.dpAdapterInfo)?.subgroupMatrixConfigs ?? [];
+    const sm = this.device.adapterInfo?.subgroupMatrixConfigs ?? this.device.dpAdapterInfo?.subgroupMatrixConfigs ?? [];
     if (this.device.features.has('chromium-experimental-subgroup-matrix') &&
         sm.some((c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === 16 && c.N === 16 && c.K === 16)) f |= 8;
     return f;
@@ -105,9 +106,9 @@ export class GpuHost {
       case 2: return L.maxComputeWorkgroupStorageSize;
       case 3: return L.maxComputeInvocationsPerWorkgroup;
       case 4: return L.maxComputeWorkgroupsPerDimension;
-      case 5: return this.device.adapterInfo?.subgroupMinSize ?? 0;
+      case 5: return this.device.adapterInfo?.subgroupMinSize ?? this.device.dpAdapterInfo?.subgroupMinSize ?? 0;
       case 6: return L.maxStorageBuffersPerShaderStage;
-      case 7: return this.device.adapterInfo?.subgroupMaxSize ?? 0;
+      case 7: return this.device.adapterInfo?.subgroupMaxSize ?? this.device.dpAdapterInfo?.subgroupMaxSize ?? 0;
       default: return 0;
     }
   }

@@ -145,6 +145,11 @@ typedef struct dp_backend_i {
     dp_status (*tensor_read)(dp_backend *b, const dp_tensor *t, uint64_t off, void *dst,
                              uint64_t n, dp_error *e);
     dp_status (*flush)(dp_backend *b, dp_error *e);
+    /* Optional: while on, recorded work goes to the device in pieces as it is recorded (WebGPU:
+       a submit every submit_every dispatches, tune; default 32), so the device runs the start of
+       a long recording while the host records the rest: for recordings the host then waits on
+       whole (a speculative step). Off: work goes at flush and reads only. */
+    void (*pace)(dp_backend *b, bool on);
     bool reads_deferred;  /* tensor_read's bytes arrive after the host settles (WebGPU) */
 
     /* ops (all row counts are runtime n, shapes come from args) */

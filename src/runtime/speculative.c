@@ -296,6 +296,8 @@ dp_status dp_spec_step_begin(dp_spec *s, const int32_t *hist, int32_t n, const d
     if (K < 0) K = 0;
     int32_t np = 0;
     dp_backend *be = t->be;
+    /* the host waits on the whole step: let the device start on it while the rest is recorded */
+    if (be->i->pace) be->i->pace(be, true);
     s->prop[0] = hist[n - 1];
     s->dev_props = s->d && K > 0;
     if (s->dev_props) {
@@ -308,19 +310,19 @@ dp_status dp_spec_step_begin(dp_spec *s, const int32_t *hist, int32_t n, const d
         if (st == DP_OK) st = be->i->tensor_set(be, &s->prop_dev, 0, s->prop, (uint64_t)(np + 1) * 4u, e);
     }
     if (st == DP_OK) st = dp_ctx_eval_rows(t, &s->prop_dev, np + 1, &s->logits, e);
-    if (st != DP_OK) return st;
 
-    if (greedy) {
+    if (st == DP_OK && greedy) {
         be->i->verify(be, &s->verdict, &s->logits, &s->prop_dev, np, s->vocab);
-    } else {
+    } else if (st == DP_OK) {
         for (int32_t i = 0; i <= np; i++) s->rnd[i] = dp_ctx_rand01(t, sp);
         st = be->i->tensor_set(be, &s->rnd_dev, 0, s->rnd, (uint64_t)(np + 1) * 4u, e);
-        if (st != DP_OK) return st;
-        be->i->verify_sample(be, &s->verdict, &s->logits, &s->prop_dev, &s->rnd_dev, np, s->vocab,
-                             s->dev_props ? s->d_vocab : 0, &a);
+        if (st == DP_OK)
+            be->i->verify_sample(be, &s->verdict, &s->logits, &s->prop_dev, &s->rnd_dev, np, s->vocab,
+                                 s->dev_props ? s->d_vocab : 0, &a);
     }
-    st = be->i->flush(be, e);
+    if (st == DP_OK) st = be->i->flush(be, e);
     if (st == DP_OK) st = be->i->tensor_read(be, &s->verdict, 0, s->got, (uint64_t)(np + 2) * 4u, e);
+    if (be->i->pace) be->i->pace(be, false);
     if (st != DP_OK) return st;
     s->begun = true;
     s->n = n;

@@ -123,6 +123,11 @@ static dp_status wg_tensor_read(dp_backend *b, const dp_tensor *t, uint64_t off,
     return DP_OK;
 }
 
+static void wg_pace(dp_backend *b, bool on) {
+    wg_ctx *c = b->ctx;
+    c->dev->paced = on;
+}
+
 static dp_status wg_flush(dp_backend *b, dp_error *e) {
     wg_ctx *c = b->ctx;
     wg_submit(c);
@@ -163,6 +168,7 @@ static const dp_backend_i wg_vtable = {
     .tensor_set = wg_tensor_set,
     .tensor_read = wg_tensor_read,
     .flush = wg_flush,
+    .pace = wg_pace,
     .reads_deferred = true,
     .get_rows = wg_rec_get_rows,
     .rms_norm = wg_rec_rms_norm,
@@ -208,6 +214,7 @@ dp_status dp_backend_webgpu_new(dp_backend **out, dp_error *e) {
     c->dev->attn_one_slice = 0;
     c->dev->act_quant = false;
     c->dev->unroll = 4;
+    c->dev->submit_every = 32; /* paced recordings (a speculative step): docs/WEBGPU.md */
     c->dev->features = dp_gpu_features();
     c->dev->max_buffer = dp_gpu_limit(DP_GPU_LIMIT_MAX_BUFFER);
     c->dev->max_binding = dp_gpu_limit(DP_GPU_LIMIT_MAX_BINDING);
@@ -308,9 +315,11 @@ dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_e
         c->dev->matvec_sg = value;
     } else if (!strcmp(key, "submit_every") && value >= 0 && value <= (int)WG_UNI_SLOTS)
         c->dev->submit_every = (uint32_t)value;
+    else if (!strcmp(key, "pace") && (value == 0 || value == 1))
+        c->dev->pace_always = value;
     else
         return dp_err_set(e, DP_ERR_INVALID_ARG,
-                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|..|256, fuse 0|1, fold_norm 0|1, attn_one_slice 0..65536, act_quant 0|1, matvec_unroll 1|2|4|8, matvec_i8 0|1, prefill_sgmat 0|1, matvec_sg 0|1, submit_every 0..2048)",
+                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|..|256, fuse 0|1, fold_norm 0|1, attn_one_slice 0..65536, act_quant 0|1, matvec_unroll 1|2|4|8, matvec_i8 0|1, prefill_sgmat 0|1, matvec_sg 0|1, submit_every 0..2048, pace 0|1)",
                           key, value);
     return DP_OK;
 }

@@ -51,9 +51,10 @@ void dp_backend_webgpu_set_act_quant(dp_backend *b, bool on);
  * "prefill_sgmat" (0/1: prefill products on the matrix units,
  * f16 operands, f32 sums, kernels/matmul_sgmat.wgsl; DP_ERR_UNSUPPORTED where the device lacks
  * shader-f16 or chromium-experimental-subgroup-matrix with f16 16x16x16 -> f32), "submit_every"
- * (0..2048, default 0: a submit at flush, at a read and when the uniform ring is full; N: also
- * after every N dispatches, so the GPU starts on a long recording — a speculative step's draft
- * passes and verification — while the host records the rest). DP_ERR_INVALID_ARG
+ * (0..2048, default 32: in a paced recording — a speculative step's draft passes and
+ * verification, see the vtable's pace — a submit after every N dispatches, so the GPU starts on
+ * it while the host records the rest; 0: never), "pace" (0/1, default 0: only speculative steps
+ * are paced; 1: every recording, plain decode and prefill too). DP_ERR_INVALID_ARG
  * for anything else. */
 dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_error *e);
 

@@ -457,7 +457,9 @@ void wg_dispatch(wg_ctx *c, const char *file, const char *entry, const char *con
     }
     uint32_t pipe = pipeline_get(c, file, entry, consts);
     if (!pipe) return;
-    if (c->dev->uni_used == WG_UNI_SLOTS || (c->dev->submit_every && c->dev->uni_used >= c->dev->submit_every))
+    const wg_dev *d = c->dev;
+    if (d->uni_used == WG_UNI_SLOTS ||
+        ((d->paced || d->pace_always) && d->submit_every && d->uni_used >= d->submit_every))
         wg_submit(c);
     uint32_t slot = c->dev->uni_used++;
     memset(c->dev->uni_host + slot * WG_UNI_SLOT, 0, WG_UNI_SLOT);

@@ -109,9 +109,11 @@ typedef struct wg_dev {
     bool matvec_i8;     /* products over q4_K/q6_K/q8_0 with 8-bit x and dot4I8Packed (tune matvec_i8) */
     bool prefill_sgmat; /* prefill products on subgroup matrices (tune prefill_sgmat) */
     bool matvec_sg;     /* decode products' row sums by subgroup shuffles (tune matvec_sg) */
-    uint32_t submit_every; /* submit after this many dispatches, so the GPU starts on a long
-                              recording while the host records the rest (tune submit_every; 0:
-                              only at flush, a read or a full uniform ring) */
+    uint32_t submit_every; /* paced: a submit after this many dispatches, so the GPU starts on
+                              a long recording while the host records the rest (tune submit_every,
+                              default 32; 0: never) */
+    bool paced;         /* pace on (the speculative step), or tune pace=1: always */
+    bool pace_always;
     uint32_t sg_size;   /* the subgroup size when the device's is fixed, else 0 */
     wg_bsize *bsizes;   /* buffer id -> size (open addressing): bindings span whole tensors */
     uint32_t bsizes_cap, bsizes_used;
