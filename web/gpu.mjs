@@ -27,7 +27,7 @@ export async function requestDevice(gpu, { powerPreference = 'high-performance',
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
   const info = adapter.info ?? {};
   // GPUDevice.adapterInfo is recent, and Dawn's Node addon (H200 runs, 2026-12-03/04) either has
-  // none or one without subgroupMatrixConfigs (which GPUAdapter.info has): the subgroup-matrix
+  // none or one whose subgroupMatrixConfigs is empty (GPUAdapter.info has them): the subgroup-matrix
   // check below then read no configurations and refused prefill_sgmat. Keep the adapter's too.
   try { Object.defineProperty(device, 'dpAdapterInfo', { value: info }); } catch { /* frozen */ }
   return { adapter, device, info: { vendor: info.vendor, architecture: info.architecture, description: info.description, features: requiredFeatures,
@@ -91,7 +91,8 @@ export class GpuHost {
     const wgsl = (globalThis.navigator?.gpu ?? globalThis.__dopplerGpu)?.wgslLanguageFeatures;
     if (wgsl?.has('packed_4x8_integer_dot_product')) f |= 4;
     // matmul_sgmat.wgsl's matrices: f16 16x16x16 with f32 results
-    const sm = this.device.adapterInfo?.subgroupMatrixConfigs ?? this.device.dpAdapterInfo?.subgroupMatrixConfigs ?? [];
+    const sm = [this.device.adapterInfo?.subgroupMatrixConfigs, this.device.dpAdapterInfo?.subgroupMatrixConfigs]
+      .find((l) => l?.length) ?? [];
     if (this.device.features.has('chromium-experimental-subgroup-matrix') &&
         sm.some((c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === 16 && c.N === 16 && c.K === 16)) f |= 8;
     return f;

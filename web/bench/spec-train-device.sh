@@ -40,7 +40,7 @@
 # "--batch 64"),
 # N (tokens per run, 128), REPS (timed runs per row, 2), KMAX (6), CPUS (the two cores, "2,3"),
 # DRAFTS (default "models/fable-21m-q4_k_m models/fable-4m-q8_0"), PPL_CHUNKS (chunks of 512 per
-# style, 40), GPU (1; 0: no WebGPU step), TOOL (a native doppler already built: no cmake).
+# style, 40), GPU (1; 0: no WebGPU step), CPU (1; 0: no CPU step), TOOL (a native doppler already built: no cmake).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
@@ -49,7 +49,7 @@ MODELS=${MODELS:-/tmp/dp-spec-models}
 DEADLINE=${DEADLINE:-555}
 SHAPE=${SHAPE:-target-278m}
 TRAIN_SECONDS=${TRAIN_SECONDS:-180} TRAIN=${TRAIN:-1} TRAIN_ARGS=${TRAIN_ARGS:-}
-N=${N:-128} REPS=${REPS:-2} KMAX=${KMAX:-6} CPUS=${CPUS:-2,3} PPL_CHUNKS=${PPL_CHUNKS:-40} GPU=${GPU:-1}
+N=${N:-128} REPS=${REPS:-2} KMAX=${KMAX:-6} CPUS=${CPUS:-2,3} PPL_CHUNKS=${PPL_CHUNKS:-40} GPU=${GPU:-1} CPU=${CPU:-1}
 DRAFTS=${DRAFTS:-models/fable-21m-q4_k_m models/fable-4m-q8_0}
 PROMPT="The fork() system call creates a new process"   # the prompt of the CPU figures in docs/BENCHMARKS.md
 mkdir -p "$OUT" "$MODELS" "$OUT/steps"
@@ -156,12 +156,13 @@ say "target: $T ($(du -sh "$T" | cut -f1)), trained=$trained"
 
 # 4. CPU, pinned to two cores: the row costs, then the sweep per draft
 ROWS=$(seq -s, 1 $((KMAX + 1)))
-for d in $DRAFTS; do
+[ "$CPU" = 1 ] || DRAFTS_CPU=
+for d in ${DRAFTS_CPU-$DRAFTS}; do
     dn=$(basename "$d")
     step 60 "cpu-rows-$dn" "${PIN[@]}" "$TOOL" bench "$T" --rows "$ROWS" --draft "$d" -t 2 -r 9 --json &&
         emit "cpu-rows-$dn" "$OUT/steps/cpu-rows-$dn.txt"
 done
-for d in $DRAFTS; do
+for d in ${DRAFTS_CPU-$DRAFTS}; do
     dn=$(basename "$d")
     step 150 "cpu-spec-$dn" "${PIN[@]}" "$TOOL" bench "$T" --draft "$d" --draft-max "$KMAX" --sweep -n "$N" -r "$REPS" -t 2 \
         --prompt "$PROMPT" --json && emit "cpu-spec-$dn" "$OUT/steps/cpu-spec-$dn.txt"
