@@ -123,6 +123,11 @@ static void emit_products(wg_ctx *c, dp_gpu_binding bs[9], const dp_tensor *nw, 
                           const char *normed, int n, float eps, bool plus_one, dp_tensor *const *outs,
                           const dp_tensor *const *ws, int nm, const dp_act *glu_act, int64_t out_off,
                           const wg_lora_epi *lora) {
+    /* bs holds 9: 7 for three products, then 2 for the folded norm or 2 for the LoRA epilogue */
+    if (nw && lora) {
+        wg_fail(c, DP_ERR_INTERNAL, "webgpu: a folded norm and a LoRA epilogue in one product dispatch");
+        return;
+    }
     const dp_tensor *w[3] = {ws[0], nm > 1 ? ws[1] : ws[0], nm > 2 ? ws[2] : NULL};
     uint32_t rb[3] = {0, 0, 0};
     for (int i = 0; i < 3; i++)
