@@ -10,7 +10,7 @@
 #include "backend/cpu/matmul_impl.h"
 #include "format/quant.h"
 
-const dp_mm_kernels *dp_mm_avx2_table(bool vnni);
+const dp_mm_kernels *dp_mm_avx2_table(int set); /* 0 AVX2, 1 + VNNI, 2 + AMX */
 
 #define INLINE static inline __attribute__((always_inline))
 /* Software prefetch distance of the streaming (decode) kernels: 2 KiB ahead into L2. The
@@ -1445,31 +1445,40 @@ static const dp_mm_kernels avx2_kernels = {
     avx2_panel_pack,
     avx2_panel_tile,
     {[DP_DTYPE_Q4_K] = avx2_x8_q4_k, [DP_DTYPE_Q6_K] = avx2_x8_q6_k},
+    NULL,
 };
 
-static const dp_mm_kernels vnni_kernels = {
-    "avx2+vnni",
-    {
-        [DP_DTYPE_F32] = vnni_dot_f32,
-        [DP_DTYPE_F16] = vnni_dot_f16,
-        [DP_DTYPE_BF16] = vnni_dot_bf16,
-        [DP_DTYPE_Q8_0] = vnni_dot_q8_0,
-        [DP_DTYPE_Q4_K] = vnni_dot_q4_k,
-        [DP_DTYPE_Q5_K] = vnni_dot_q5_k,
-        [DP_DTYPE_Q6_K] = vnni_dot_q6_k,
-        [DP_DTYPE_Q4_0] = vnni_dot_q4_0,
-        [DP_DTYPE_Q4_1] = vnni_dot_q4_1,
-        [DP_DTYPE_Q5_0] = vnni_dot_q5_0,
-        [DP_DTYPE_Q5_1] = vnni_dot_q5_1,
-        [DP_DTYPE_IQ4_NL] = vnni_dot_iq4_nl,
-        [DP_DTYPE_Q2_K] = vnni_dot_q2_k,
-        [DP_DTYPE_Q3_K] = vnni_dot_q3_k,
-        [DP_DTYPE_IQ4_XS] = vnni_dot_iq4_xs,
-    },
-    avx2_panel_bytes,
-    vnni_panel_pack,
-    vnni_panel_tile,
-    {[DP_DTYPE_Q4_K] = vnni_x8_q4_k, [DP_DTYPE_Q6_K] = vnni_x8_q6_k},
-};
+/* The AVX-512 VNNI set, and the same with the AMX tile product for prompt processing
+ * (matmul_amx.c; picked only after its runtime check). */
+#define VNNI_SET(NAME, LABEL, AMX)                                                            \
+    static const dp_mm_kernels NAME = {                                                       \
+        LABEL,                                                                                \
+        {                                                                                     \
+            [DP_DTYPE_F32] = vnni_dot_f32,                                                    \
+            [DP_DTYPE_F16] = vnni_dot_f16,                                                    \
+            [DP_DTYPE_BF16] = vnni_dot_bf16,                                                  \
+            [DP_DTYPE_Q8_0] = vnni_dot_q8_0,                                                  \
+            [DP_DTYPE_Q4_K] = vnni_dot_q4_k,                                                  \
+            [DP_DTYPE_Q5_K] = vnni_dot_q5_k,                                                  \
+            [DP_DTYPE_Q6_K] = vnni_dot_q6_k,                                                  \
+            [DP_DTYPE_Q4_0] = vnni_dot_q4_0,                                                  \
+            [DP_DTYPE_Q4_1] = vnni_dot_q4_1,                                                  \
+            [DP_DTYPE_Q5_0] = vnni_dot_q5_0,                                                  \
+            [DP_DTYPE_Q5_1] = vnni_dot_q5_1,                                                  \
+            [DP_DTYPE_IQ4_NL] = vnni_dot_iq4_nl,                                              \
+            [DP_DTYPE_Q2_K] = vnni_dot_q2_k,                                                  \
+            [DP_DTYPE_Q3_K] = vnni_dot_q3_k,                                                  \
+            [DP_DTYPE_IQ4_XS] = vnni_dot_iq4_xs,                                              \
+        },                                                                                    \
+        avx2_panel_bytes,                                                                     \
+        vnni_panel_pack,                                                                      \
+        vnni_panel_tile,                                                                      \
+        {[DP_DTYPE_Q4_K] = vnni_x8_q4_k, [DP_DTYPE_Q6_K] = vnni_x8_q6_k},                     \
+        AMX,                                                                                  \
+    };
+VNNI_SET(vnni_kernels, "avx2+vnni", NULL)
+VNNI_SET(amx_kernels, "avx2+vnni+amx", &dp_mm_amx_impl)
 
-const dp_mm_kernels *dp_mm_avx2_table(bool vnni) { return vnni ? &vnni_kernels : &avx2_kernels; }
+const dp_mm_kernels *dp_mm_avx2_table(int set) {
+    return set == 2 ? &amx_kernels : set == 1 ? &vnni_kernels : &avx2_kernels;
+}
