@@ -53,7 +53,8 @@ uint64_t dp_mm_amx_runs(void) { return atomic_load_explicit(&amx_runs, memory_or
  *   [4096, 4160)  f32 d[16]
  *   [4160, 4672)  i32 bs[8][16]: q4_K: word p of row t = the i16 pair (bsum of sub-blocks 2p,
  *                 2p + 1 of 32 values), p < 4; q6_K: the i16 pair bsums[2p], bsums[2p + 1]
- * Records go per 16 rows (tile tt), super-blocks in order: tt * nb + b. Rows past n are zero.
+ * Records go per super-block, then per 16 rows (b * tiles + tt: a pass over one super-block
+ * reads them in order). Rows past n are zero.
  * Weight panel record, per 16 weight rows and super-block (W_REC bytes):
  *   [0, 4096)     lo bytes, row r at 256 r (the 256 values of the block)
  *   [4096, 8192)  hi bytes, the same
@@ -178,7 +179,7 @@ AMX_TARGET static void amx_act_pack(dp_dtype wt, int k, const uint8_t *xa, size_
     for (int tt = tt0; tt < tt1; tt++) {
         const int live = n - T * tt < T ? n - T * tt : T;
         for (int b = 0; b < nb; b++) {
-            uint8_t *rec = act + ((size_t)tt * nb + b) * ACT_REC;
+            uint8_t *rec = act + ((size_t)b * ntt + tt) * ACT_REC;
             const dp_block_q8_k *xb[T];
             for (int t = 0; t < T; t++)
                 xb[t] = t < live ? (const dp_block_q8_k *)(xa + (size_t)(T * tt + t) * xs) + b : NULL;
@@ -328,6 +329,20 @@ AMX_TARGET INLINE void accumulate16(const uint8_t *c, const uint8_t *wrec, const
     }
 }
 
+/* The sums of 16 weight rows (a row of 16 lanes each) x 16 activation rows into y (rows of ldy,
+ * live of them). */
+AMX_TARGET INLINE void store_tile(const float *acc, float *y, size_t ldy, int live, bool accum) {
+    __m512i v[T];
+    UNROLL
+    for (int r = 0; r < T; r++) v[r] = _mm512_loadu_si512(acc + T * r);
+    transpose16(v);
+    for (int t = 0; t < T && t < live; t++) {
+        float *yo = y + (size_t)t * ldy;
+        const __m512 a = _mm512_castsi512_ps(v[t]);
+        _mm512_storeu_ps(yo, accum ? _mm512_add_ps(_mm512_loadu_ps(yo), a) : a);
+    }
+}
+
 /* Weight rows [r0, r1) (multiples of 16) against all n activation rows (act: amx_act_pack of
  * every tile). */
 AMX_TARGET static void amx_rows(dp_dtype wt, dp_cpu_wlayout lay, int k, const uint8_t *w, size_t ws, int r0,
@@ -345,8 +360,7 @@ AMX_TARGET static void amx_rows(dp_dtype wt, dp_cpu_wlayout lay, int k, const ui
         for (int b = 0; b < nb; b++) {
             const uint8_t *wrec = panel + (size_t)b * W_REC;
             for (int pr = 0; pr < npair; pr++) {
-                const uint8_t *a0 = act + ((size_t)(2 * pr) * nb + b) * ACT_REC;
-                const uint8_t *a1 = act + ((size_t)(2 * pr + 1) * nb + b) * ACT_REC;
+                const uint8_t *a0 = act + ((size_t)b * 2 * npair + 2 * pr) * ACT_REC, *a1 = a0 + ACT_REC;
                 TILE_ZERO(0);
                 TILE_ZERO(1);
                 TILE_ZERO(2);
@@ -375,11 +389,8 @@ AMX_TARGET static void amx_rows(dp_dtype wt, dp_cpu_wlayout lay, int k, const ui
                 }
             }
         }
-        for (int t = 0; t < n; t++) {
-            const float *a = acc + (size_t)(t / T) * T * T + t % T;
-            float *yo = y + (size_t)t * ldy + r;
-            for (int q = 0; q < T; q++) yo[q] = accum ? yo[q] + a[T * q] : a[T * q];
-        }
+        for (int tt = 0; tt * T < n; tt++)
+            store_tile(acc + (size_t)tt * T * T, y + (size_t)tt * T * ldy + r, ldy, n - tt * T, accum);
     }
     tiles_release();
 }
