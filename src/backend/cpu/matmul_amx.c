@@ -69,7 +69,8 @@ uint64_t dp_mm_amx_runs(void) { return atomic_load_explicit(&amx_runs, memory_or
 #define W_DMIN 8256
 #define W_MN 8320
 #define W_REC 8832
-#define NTOK (2 * T) /* activation rows per pass over a super-block: two tiles */
+#define NTOK (2 * T)
+ /* activation rows per pass over a super-block: two tiles */
 
 typedef struct amx_cfg {
     uint8_t palette, start_row, reserved[14];
@@ -137,10 +138,14 @@ bool dp_mm_amx_usable(void) {
 
 /* ---- activations into tiles ---- */
 
+/* Tile rows are whole cache lines: the buffers handed in (malloc'd, 16-byte aligned) are used
+ * from their first 64-byte boundary (a tile row across two lines loaded at a third the speed). */
+static uint8_t *align64(uint8_t *p) { return (uint8_t *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
+
 static size_t amx_act_bytes(dp_dtype wt, int n, int k) {
     if (wt != DP_DTYPE_Q4_K && wt != DP_DTYPE_Q6_K) return 0;
     const size_t tiles = (size_t)(n + NTOK - 1) / NTOK * 2;
-    return tiles * (size_t)(k / DP_QK_K) * ACT_REC;
+    return tiles * (size_t)(k / DP_QK_K) * ACT_REC + 64;
 }
 
 /* 16 x 16 i32 transpose: r[i] element j -> r[j] element i. */
@@ -175,6 +180,7 @@ AMX_TARGET INLINE void transpose16(__m512i r[16]) {
 AMX_TARGET static void amx_act_pack(dp_dtype wt, int k, const uint8_t *xa, size_t xs, int n, int ith,
                                     int nth, uint8_t *act) {
     const int nb = k / DP_QK_K, ntt = (n + NTOK - 1) / NTOK * 2;
+    act = align64(act);
     const int tt0 = (int)((int64_t)ntt * ith / nth), tt1 = (int)((int64_t)ntt * (ith + 1) / nth);
     for (int tt = tt0; tt < tt1; tt++) {
         const int live = n - T * tt < T ? n - T * tt : T;
@@ -298,11 +304,15 @@ AMX_TARGET static void pack_panel(dp_dtype wt, dp_cpu_wlayout lay, int k, const 
 
 /* ---- the product ---- */
 
+/* Panels of 16 weight rows that one pass over the activations feeds: the activation tiles come
+ * from L2 or L3 once per pass (a pass over one panel was bound by that stream), then from L1. */
+#define GROUP 4
+
 static size_t amx_scratch_bytes(dp_dtype wt, int n, int k) {
     if (wt != DP_DTYPE_Q4_K && wt != DP_DTYPE_Q6_K) return 0;
     const size_t ntok = (size_t)(n + NTOK - 1) / NTOK * NTOK;
-    /* panel, f32 sums of 16 rows x all activation rows, 4 stored tiles */
-    return (size_t)(k / DP_QK_K) * W_REC + ntok * T * sizeof(float) + 4 * 1024;
+    /* GROUP panels, their f32 sums (16 rows x all activation rows each), twice 4 stored tiles */
+    return GROUP * ((size_t)(k / DP_QK_K) * W_REC + ntok * T * sizeof(float)) + 8 * 1024 + 64;
 }
 
 /* The super-block sums of 16 weight rows x 16 activation rows (tiles lo, hi stored at c, c +
@@ -343,54 +353,81 @@ AMX_TARGET INLINE void store_tile(const float *acc, float *y, size_t ldy, int li
     }
 }
 
+/* The 16 tile products of one step: panel record wrec x activation tiles a0, a0 + ACT_REC, into
+ * tmm0..3 (lo x a0, hi x a0, lo x a1, hi x a1). Each operand tile is reloaded for the next
+ * quarter as soon as its last product is issued. */
+AMX_TARGET INLINE void tile_step(const uint8_t *wrec, const uint8_t *a0) {
+    const uint8_t *a1 = a0 + ACT_REC;
+    TILE_ZERO(0);
+    TILE_ZERO(1);
+    TILE_ZERO(2);
+    TILE_ZERO(3);
+    TILE_LOAD(4, wrec, 256);
+    TILE_LOAD(6, a0, 64);
+    TILE_LOAD(5, wrec + W_HI, 256);
+    TILE_LOAD(7, a1, 64);
+    UNROLL
+    for (int q = 0; q < 4; q++) {
+        TILE_DP(0, 4, 6);
+        TILE_DP(1, 5, 6);
+        if (q < 3) TILE_LOAD(6, a0 + 1024 * (q + 1), 64);
+        TILE_DP(2, 4, 7);
+        if (q < 3) TILE_LOAD(4, wrec + 64 * (q + 1), 256);
+        TILE_DP(3, 5, 7);
+        if (q < 3) {
+            TILE_LOAD(5, wrec + W_HI + 64 * (q + 1), 256);
+            TILE_LOAD(7, a1 + 1024 * (q + 1), 64);
+        }
+    }
+}
+
 /* Weight rows [r0, r1) (multiples of 16) against all n activation rows (act: amx_act_pack of
  * every tile). */
 AMX_TARGET static void amx_rows(dp_dtype wt, dp_cpu_wlayout lay, int k, const uint8_t *w, size_t ws, int r0,
                                 int r1, const uint8_t *act, int n, float *y, size_t ldy, bool accum,
                                 uint8_t *scratch) {
-    const int nb = k / DP_QK_K, npair = (n + NTOK - 1) / NTOK;
-    uint8_t *panel = scratch;
-    float *acc = (float *)(panel + (size_t)nb * W_REC); /* [tile][row 16][lane 16] */
-    uint8_t *cbuf = (uint8_t *)(acc + (size_t)npair * NTOK * T);
+    const int nb = k / DP_QK_K, npair = (n + NTOK - 1) / NTOK, npairs = wt == DP_DTYPE_Q4_K ? 4 : 8;
+    const size_t pstride = (size_t)nb * W_REC, astride = (size_t)npair * NTOK * T; /* floats */
+    uint8_t *panel = align64(scratch);
+    float *acc = (float *)(panel + GROUP * pstride); /* panel g: [tile][row 16][lane 16] */
+    uint8_t *cbuf = (uint8_t *)(acc + GROUP * astride);
+    act = align64((uint8_t *)(uintptr_t)act);
     atomic_fetch_add_explicit(&amx_runs, 1, memory_order_relaxed);
     tiles_config();
-    for (int r = r0; r < r1; r += T) {
-        pack_panel(wt, lay, k, w, ws, r, panel);
-        memset(acc, 0, (size_t)npair * NTOK * T * sizeof(float));
-        for (int b = 0; b < nb; b++) {
-            const uint8_t *wrec = panel + (size_t)b * W_REC;
-            for (int pr = 0; pr < npair; pr++) {
-                const uint8_t *a0 = act + ((size_t)b * 2 * npair + 2 * pr) * ACT_REC, *a1 = a0 + ACT_REC;
-                TILE_ZERO(0);
-                TILE_ZERO(1);
-                TILE_ZERO(2);
-                TILE_ZERO(3);
-                for (int q = 0; q < 4; q++) {
-                    TILE_LOAD(4, wrec + 64 * q, 256);
-                    TILE_LOAD(5, wrec + W_HI + 64 * q, 256);
-                    TILE_LOAD(6, a0 + 1024 * q, 64);
-                    TILE_LOAD(7, a1 + 1024 * q, 64);
-                    TILE_DP(0, 4, 6);
-                    TILE_DP(1, 5, 6);
-                    TILE_DP(2, 4, 7);
-                    TILE_DP(3, 5, 7);
-                }
-                TILE_STORE(0, cbuf, 64);
-                TILE_STORE(1, cbuf + 1024, 64);
-                TILE_STORE(2, cbuf + 2048, 64);
-                TILE_STORE(3, cbuf + 3072, 64);
-                float *acc0 = acc + (size_t)(2 * pr) * T * T;
-                if (wt == DP_DTYPE_Q4_K) {
-                    accumulate16(cbuf, wrec, a0, acc0, 4);
-                    accumulate16(cbuf + 2048, wrec, a1, acc0 + T * T, 4);
-                } else {
-                    accumulate16(cbuf, wrec, a0, acc0, 8);
-                    accumulate16(cbuf + 2048, wrec, a1, acc0 + T * T, 8);
-                }
+    for (int r = r0; r < r1; r += GROUP * T) {
+        const int ng = (r1 - r) / T < GROUP ? (r1 - r) / T : GROUP;
+        for (int g = 0; g < ng; g++) pack_panel(wt, lay, k, w, ws, r + T * g, panel + g * pstride);
+        memset(acc, 0, (size_t)ng * astride * sizeof(float));
+        /* steps (super-block b, pair of activation tiles pr, panel g); the f32 work of a step
+         * runs while the tile products of the next one are in flight (its sums wait in the
+         * other half of cbuf) */
+        const int steps = nb * npair * ng;
+        for (int i = 0; i <= steps; i++) {
+            if (i < steps) {
+                const int g = i % ng, bp = i / ng, b = bp / npair, pr = bp % npair;
+                tile_step(panel + g * pstride + (size_t)b * W_REC,
+                          act + ((size_t)b * 2 * npair + 2 * pr) * ACT_REC);
+            }
+            if (i > 0) { /* step i - 1's sums, stored last time round */
+                const int g = (i - 1) % ng, bp = (i - 1) / ng, b = bp / npair, pr = bp % npair;
+                const uint8_t *wrec = panel + g * pstride + (size_t)b * W_REC, *c = cbuf + 4096 * ((i - 1) & 1);
+                const uint8_t *a0 = act + ((size_t)b * 2 * npair + 2 * pr) * ACT_REC;
+                float *acc0 = acc + g * astride + (size_t)(2 * pr) * T * T;
+                accumulate16(c, wrec, a0, acc0, npairs);
+                accumulate16(c + 2048, wrec, a0 + ACT_REC, acc0 + T * T, npairs);
+            }
+            if (i < steps) {
+                uint8_t *c = cbuf + 4096 * (i & 1);
+                TILE_STORE(0, c, 64);
+                TILE_STORE(1, c + 1024, 64);
+                TILE_STORE(2, c + 2048, 64);
+                TILE_STORE(3, c + 3072, 64);
             }
         }
-        for (int tt = 0; tt * T < n; tt++)
-            store_tile(acc + (size_t)tt * T * T, y + (size_t)tt * T * ldy + r, ldy, n - tt * T, accum);
+        for (int g = 0; g < ng; g++)
+            for (int tt = 0; tt * T < n; tt++)
+                store_tile(acc + g * astride + (size_t)tt * T * T, y + (size_t)tt * T * ldy + r + T * g, ldy,
+                           n - tt * T, accum);
     }
     tiles_release();
 }
