@@ -372,6 +372,36 @@ static void check_multi_all(const dp_mm_kernels *kern, dp_pool *p2, dp_pool *p3)
     CHECK(dp_cpu_matmul_multi_with(kern, p2, NULL, NULL, 1, 0, NULL, 0) == DP_ERR_INVALID_ARG);
 }
 
+/* The activation quantizer (AVX-512 where the CPU has it) against the portable loop, bit for
+ * bit: random rows, rows with ties of |x| of both signs (the first one sets the scale), zero
+ * blocks, huge and tiny magnitudes. */
+static void check_act_quantize(void) {
+    enum { K = 1024 };
+    float x[K];
+    uint8_t a[K / 256 * sizeof(dp_block_q8_k)], b[K / 256 * sizeof(dp_block_q8_k)];
+    const size_t bytes = dp_mm_act_row_bytes(DP_DTYPE_Q4_K, K);
+    int bad = 0;
+    for (int it = 0; it < 400; it++) {
+        const float mag = it % 5 == 0 ? 1e-30f : it % 5 == 1 ? 3e4f : 1.f;
+        for (int i = 0; i < K; i++) x[i] = frand() * mag;
+        if (it % 4 == 1) /* ties: the same |x| with both signs, the maximum among them */
+            for (int i = 0; i < K; i += 256) {
+                const float v = 2 * mag;
+                x[i + irand(0, 127)] = it % 8 == 1 ? -v : v;
+                x[i + irand(128, 255)] = it % 8 == 1 ? v : -v;
+            }
+        if (it % 4 == 2) memset(x + 256, 0, 256 * sizeof(float)); /* a zero block */
+        if (it % 4 == 3) /* values at rounding ties of the scaled value */
+            for (int i = 0; i < K; i++) x[i] = (float)irand(-254, 254) * 0.5f;
+        memset(a, 0xAB, sizeof a);
+        memset(b, 0xAB, sizeof b);
+        dp_mm_act_quantize(DP_DTYPE_Q4_K, x, a, K);
+        dp_mm_act_quantize_ref(DP_DTYPE_Q4_K, x, b, K);
+        bad += memcmp(a, b, bytes) != 0;
+    }
+    CHECK_MSG(bad == 0, "q8_K activations: %d of 400 rows differ from the portable quantizer", bad);
+}
+
 /* ---- AMX tiles against the VNNI kernels, bit for bit ---- */
 
 /* One product on the AMX set and on the VNNI set (same layout, same pool), plus accumulate:
@@ -513,6 +543,7 @@ int main(void) {
     }
     check_threads(p2, p3);
     check_rows_alone(p3);
+    check_act_quantize();
     check_amx(p2, p3);
     dp_pool_free(p2);
     dp_pool_free(p3);

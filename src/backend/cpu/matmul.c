@@ -12,6 +12,7 @@
 #if defined(__x86_64__) || defined(_M_X64)
 #define DP_HAVE_AVX2_FILE 1
 const dp_mm_kernels *dp_mm_avx2_table(int set); /* matmul_avx2.c: 0 AVX2, 1 + VNNI, 2 + AMX */
+void dp_mm_act_q8_k_avx512(const float *x, void *dst, int k); /* matmul_avx2.c */
 #if defined(__GNUC__)
 #include <cpuid.h>
 #define X86_AVX2 1 /* AVX2 + FMA + F16C, with the OS saving ymm state */
@@ -117,12 +118,22 @@ static void act_q8_k(const float *x, dp_block_q8_k *y, int k) {
     }
 }
 
-void dp_mm_act_quantize(dp_dtype wt, const float *x, void *dst, int k) {
+void dp_mm_act_quantize_ref(dp_dtype wt, const float *x, void *dst, int k) {
     switch (dp_dtype_act_block(wt)) {
     case DP_QK8_0: act_q8_0(x, dst, k); break;
     case DP_QK_K: act_q8_k(x, dst, k); break;
     default: memcpy(dst, x, (size_t)k * sizeof(float)); break;
     }
+}
+
+void dp_mm_act_quantize(dp_dtype wt, const float *x, void *dst, int k) {
+#if defined(X86_VNNI)
+    if (dp_dtype_act_block(wt) == DP_QK_K && (x86_features() & X86_VNNI)) {
+        dp_mm_act_q8_k_avx512(x, dst, k); /* a tenth of the scalar loop's time */
+        return;
+    }
+#endif
+    dp_mm_act_quantize_ref(wt, x, dst, k);
 }
 
 void dp_mm_act_dequantize(dp_dtype wt, const void *src, float *x, int k) {

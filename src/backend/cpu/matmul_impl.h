@@ -140,8 +140,10 @@ typedef struct dp_mm_kernels {
 
 /* Bytes of one converted activation row for weights of type wt (k a whole number of blocks). */
 size_t dp_mm_act_row_bytes(dp_dtype wt, int k);
-/* Convert one row of k activations for weights of type wt (f32 types: a copy). */
+/* Convert one row of k activations for weights of type wt (f32 types: a copy); q8_K with
+ * AVX-512 where the CPU has it, bit-identical to the portable loop dp_mm_act_quantize_ref. */
 void dp_mm_act_quantize(dp_dtype wt, const float *x, void *dst, int k);
+void dp_mm_act_quantize_ref(dp_dtype wt, const float *x, void *dst, int k);
 /* The f32 values a converted activation row stands for (used by tests as a second oracle). */
 void dp_mm_act_dequantize(dp_dtype wt, const void *src, float *x, int k);
 
