@@ -315,28 +315,38 @@ static size_t amx_scratch_bytes(dp_dtype wt, int n, int k) {
     return GROUP * ((size_t)(k / DP_QK_K) * W_REC + ntok * T * sizeof(float)) + 8 * 1024 + 64;
 }
 
-/* The super-block sums of 16 weight rows x 16 activation rows (tiles lo, hi stored at c, c +
- * 1024) into acc (16 rows of 16 f32, one activation row per lane). */
-AMX_TARGET INLINE void accumulate16(const uint8_t *c, const uint8_t *wrec, const uint8_t *arec, float *acc,
-                                    const int npairs) {
+/* Rows r0..r0+7 of the super-block sums of 16 weight rows x 16 activation rows (tiles lo, hi
+ * stored at c, c + 1024) into acc (16 rows of 16 f32, one activation row per lane). */
+AMX_TARGET INLINE void accumulate8(const uint8_t *c, const uint8_t *wrec, const uint8_t *arec, float *acc,
+                                   const int r0, const int npairs) {
     const __m512 xd = _mm512_loadu_ps((const float *)(arec + ACT_D));
     const float *d = (const float *)(wrec + W_D), *dmin = (const float *)(wrec + W_DMIN);
-    __m512i bs[8];
     UNROLL
-    for (int p = 0; p < npairs; p++) bs[p] = _mm512_loadu_si512(arec + ACT_BS + 64 * p);
-    UNROLL
-    for (int r = 0; r < T; r++) {
+    for (int r = r0; r < r0 + 8; r++) {
         const __m512i lo = _mm512_loadu_si512(c + 64 * r), hi = _mm512_loadu_si512(c + 1024 + 64 * r);
         const __m512i isum = _mm512_add_epi32(lo, _mm512_slli_epi32(hi, 7));
         const int32_t *mn = (const int32_t *)(wrec + W_MN) + 8 * r;
         __m512i msum = _mm512_setzero_si512();
         UNROLL
-        for (int p = 0; p < npairs; p++) msum = _mm512_dpwssd_epi32(msum, _mm512_set1_epi32(mn[p]), bs[p]);
+        for (int p = 0; p < npairs; p++)
+            msum = _mm512_dpwssd_epi32(msum, _mm512_set1_epi32(mn[p]), _mm512_loadu_si512(arec + ACT_BS + 64 * p));
         __m512 a = _mm512_loadu_ps(acc + 16 * r);
         a = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(d[r]), xd), _mm512_cvtepi32_ps(isum), a);
         a = _mm512_fnmadd_ps(_mm512_mul_ps(_mm512_set1_ps(dmin[r]), xd), _mm512_cvtepi32_ps(msum), a);
         _mm512_storeu_ps(acc + 16 * r, a);
     }
+}
+
+/* The f32 work of a step whose sums are stored: weight record, first activation record, sums. */
+typedef struct amx_post {
+    const uint8_t *c, *wrec, *a0;
+    float *acc;
+} amx_post;
+
+/* Quarter p (8 weight rows x one activation tile) of the f32 work of step s. */
+AMX_TARGET INLINE void post_part(const amx_post *s, const int p, const int npairs) {
+    const int t = p / 2;
+    accumulate8(s->c + 2048 * t, s->wrec, s->a0 + ACT_REC * t, s->acc + T * T * t, 8 * (p % 2), npairs);
 }
 
 /* The sums of 16 weight rows (a row of 16 lanes each) x 16 activation rows into y (rows of ldy,
@@ -355,8 +365,10 @@ AMX_TARGET INLINE void store_tile(const float *acc, float *y, size_t ldy, int li
 
 /* The 16 tile products of one step: panel record wrec x activation tiles a0, a0 + ACT_REC, into
  * tmm0..3 (lo x a0, hi x a0, lo x a1, hi x a1). Each operand tile is reloaded for the next
- * quarter as soon as its last product is issued. */
-AMX_TARGET INLINE void tile_step(const uint8_t *wrec, const uint8_t *a0) {
+ * quarter as soon as its last product is issued; a quarter of the previous step's f32 work
+ * (prev, when not NULL) follows each quarter's products, so the vector units work while the
+ * tile unit does. */
+AMX_TARGET INLINE void tile_step(const uint8_t *wrec, const uint8_t *a0, const amx_post *prev, const int npairs) {
     const uint8_t *a1 = a0 + ACT_REC;
     TILE_ZERO(0);
     TILE_ZERO(1);
@@ -378,6 +390,7 @@ AMX_TARGET INLINE void tile_step(const uint8_t *wrec, const uint8_t *a0) {
             TILE_LOAD(5, wrec + W_HI + 64 * (q + 1), 256);
             TILE_LOAD(7, a1 + 1024 * (q + 1), 64);
         }
+        if (prev) post_part(prev, q, npairs);
     }
 }
 
@@ -399,31 +412,26 @@ AMX_TARGET static void amx_rows(dp_dtype wt, dp_cpu_wlayout lay, int k, const ui
         for (int g = 0; g < ng; g++) pack_panel(wt, lay, k, w, ws, r + T * g, panel + g * pstride);
         memset(acc, 0, (size_t)ng * astride * sizeof(float));
         /* steps (super-block b, pair of activation tiles pr, panel g); the f32 work of a step
-         * runs while the tile products of the next one are in flight (its sums wait in the
-         * other half of cbuf) */
+         * runs during the tile products of the next one (its sums wait in the other half of
+         * cbuf) */
         const int steps = nb * npair * ng;
-        for (int i = 0; i <= steps; i++) {
-            if (i < steps) {
-                const int g = i % ng, bp = i / ng, b = bp / npair, pr = bp % npair;
-                tile_step(panel + g * pstride + (size_t)b * W_REC,
-                          act + ((size_t)b * 2 * npair + 2 * pr) * ACT_REC);
-            }
-            if (i > 0) { /* step i - 1's sums, stored last time round */
-                const int g = (i - 1) % ng, bp = (i - 1) / ng, b = bp / npair, pr = bp % npair;
-                const uint8_t *wrec = panel + g * pstride + (size_t)b * W_REC, *c = cbuf + 4096 * ((i - 1) & 1);
-                const uint8_t *a0 = act + ((size_t)b * 2 * npair + 2 * pr) * ACT_REC;
-                float *acc0 = acc + g * astride + (size_t)(2 * pr) * T * T;
-                accumulate16(c, wrec, a0, acc0, npairs);
-                accumulate16(c + 2048, wrec, a0 + ACT_REC, acc0 + T * T, npairs);
-            }
-            if (i < steps) {
-                uint8_t *c = cbuf + 4096 * (i & 1);
-                TILE_STORE(0, c, 64);
-                TILE_STORE(1, c + 1024, 64);
-                TILE_STORE(2, c + 2048, 64);
-                TILE_STORE(3, c + 3072, 64);
-            }
+        amx_post post = {NULL, NULL, NULL, NULL};
+        for (int i = 0; i < steps; i++) {
+            const int g = i % ng, bp = i / ng, b = bp / npair, pr = bp % npair;
+            const amx_post cur = {cbuf + 4096 * (i & 1), panel + g * pstride + (size_t)b * W_REC,
+                                  act + ((size_t)b * 2 * npair + 2 * pr) * ACT_REC,
+                                  acc + g * astride + (size_t)(2 * pr) * T * T};
+            if (npairs == 4)
+                tile_step(cur.wrec, cur.a0, i ? &post : NULL, 4);
+            else
+                tile_step(cur.wrec, cur.a0, i ? &post : NULL, 8);
+            TILE_STORE(0, cur.c, 64);
+            TILE_STORE(1, cur.c + 1024, 64);
+            TILE_STORE(2, cur.c + 2048, 64);
+            TILE_STORE(3, cur.c + 3072, 64);
+            post = cur;
         }
+        for (int p = 0; p < 4 && steps; p++) post_part(&post, p, npairs);
         for (int g = 0; g < ng; g++)
             for (int tt = 0; tt * T < n; tt++)
                 store_tile(acc + g * astride + (size_t)tt * T * T, y + (size_t)tt * T * ldy + r + T * g, ldy,
