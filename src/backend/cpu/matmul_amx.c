@@ -233,72 +233,91 @@ AMX_TARGET INLINE void split32(__m256i levels, __m512i scale, uint8_t *lo) {
     _mm256_storeu_si256((__m256i *)(lo + W_HI), _mm512_cvtepi16_epi8(_mm512_srai_epi16(v, 7)));
 }
 
-/* One block (as stored) of weight row r into the panel record rec. */
-AMX_TARGET static void pack_block(dp_dtype wt, const uint8_t *blk, int r, uint8_t *rec) {
+/* Where a q4_K block of one row lies: d, dmin, the 12 scale bytes as 3 words w at sc + sc_step w,
+ * and the 128 quant bytes as 16 pieces of 8, piece p at qs + qs_step p (row-major: one run;
+ * DP_CPU_W_X8: the row's slices of a group record, layout in matmul_impl.h). */
+typedef struct q4k_src {
+    const uint8_t *d, *dmin, *sc, *qs;
+    size_t sc_step, qs_step;
+} q4k_src;
+
+/* A q4_K block of weight row r into the panel record rec. */
+AMX_TARGET static void pack_q4k(const q4k_src *b, int r, uint8_t *rec) {
     uint8_t *lo = rec + 256 * r;
-    float *d = (float *)(rec + W_D), *dmin = (float *)(rec + W_DMIN);
     int32_t *mn = (int32_t *)(rec + W_MN) + 8 * r;
+    ((float *)(rec + W_D))[r] = f16_at(b->d);
+    ((float *)(rec + W_DMIN))[r] = f16_at(b->dmin);
+    uint8_t q[12];
+    for (int w = 0; w < 3; w++) memcpy(q + 4 * w, b->sc + b->sc_step * w, 4);
+    int sc[8], m[8];
+    for (int j = 0; j < 8; j++) {
+        if (j < 4) {
+            sc[j] = q[j] & 63;
+            m[j] = q[j + 4] & 63;
+        } else {
+            sc[j] = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+            m[j] = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+        }
+    }
+    for (int p = 0; p < 8; p++) {
+        const int16_t pair[2] = {(int16_t)(p < 4 ? m[2 * p] : 0), (int16_t)(p < 4 ? m[2 * p + 1] : 0)};
+        memcpy(&mn[p], pair, 4);
+    }
     const __m256i m4 = _mm256_set1_epi8(0xF);
-    if (wt == DP_DTYPE_Q4_K) {
-        d[r] = f16_at(blk);
-        dmin[r] = f16_at(blk + 2);
-        const uint8_t *q = blk + 4;
-        int sc[8], m[8];
-        for (int j = 0; j < 8; j++) {
-            if (j < 4) {
-                sc[j] = q[j] & 63;
-                m[j] = q[j + 4] & 63;
-            } else {
-                sc[j] = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-                m[j] = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-            }
-        }
-        for (int p = 0; p < 8; p++) {
-            const int16_t pair[2] = {(int16_t)(p < 4 ? m[2 * p] : 0), (int16_t)(p < 4 ? m[2 * p + 1] : 0)};
-            memcpy(&mn[p], pair, 4);
-        }
-        for (int c = 0; c < 4; c++) {
-            const __m256i bits = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * c));
-            split32(_mm256_and_si256(bits, m4), _mm512_set1_epi16((short)sc[2 * c]), lo + 64 * c);
-            split32(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), _mm512_set1_epi16((short)sc[2 * c + 1]),
-                    lo + 64 * c + 32);
-        }
-    } else {
-        d[r] = dmin[r] = f16_at(blk + 208);
-        const int8_t *sc = (const int8_t *)(blk + 192);
-        for (int p = 0; p < 8; p++) {
-            const int16_t pair[2] = {(int16_t)(32 * sc[2 * p]), (int16_t)(32 * sc[2 * p + 1])};
-            memcpy(&mn[p], pair, 4);
-        }
-        for (int v = 0; v < 8; v++) { /* values 32v..32v+31: sub-blocks 2v, 2v + 1 */
-            const int h = v / 4, g = v % 4;
-            const __m256i l = _mm256_loadu_si256((const __m256i *)(blk + 64 * h + 32 * (g & 1)));
-            const __m256i hb = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h));
-            const __m256i nib = g < 2 ? _mm256_and_si256(l, m4) : _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
-            const __m256i top = _mm256_and_si256(_mm256_srli_epi16(hb, 2 * g), _mm256_set1_epi8(3));
-            const __m512i s = _mm512_inserti64x4(_mm512_set1_epi16(sc[2 * v]), _mm256_set1_epi16(sc[2 * v + 1]), 1);
-            split32(_mm256_or_si256(nib, _mm256_slli_epi16(top, 4)), s, lo + 32 * v);
-        }
+    const long long st = (long long)b->qs_step;
+    const __m256i idx = _mm256_setr_epi64x(0, st, 2 * st, 3 * st);
+    for (int c = 0; c < 4; c++) { /* quant bytes 32c..32c+31: sub-blocks 2c (low), 2c+1 (high) */
+        const __m256i bits = _mm256_i64gather_epi64((const long long *)(b->qs + 4 * b->qs_step * c), idx, 1);
+        split32(_mm256_and_si256(bits, m4), _mm512_set1_epi16((short)sc[2 * c]), lo + 64 * c);
+        split32(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), _mm512_set1_epi16((short)sc[2 * c + 1]),
+                lo + 64 * c + 32);
     }
 }
 
-/* Rows r0..r0+15 into the panel (nb records). */
+/* A q6_K block (as stored) of weight row r into the panel record rec. */
+AMX_TARGET static void pack_q6k(const uint8_t *blk, int r, uint8_t *rec) {
+    uint8_t *lo = rec + 256 * r;
+    int32_t *mn = (int32_t *)(rec + W_MN) + 8 * r;
+    ((float *)(rec + W_D))[r] = ((float *)(rec + W_DMIN))[r] = f16_at(blk + 208);
+    const int8_t *sc = (const int8_t *)(blk + 192);
+    for (int p = 0; p < 8; p++) {
+        const int16_t pair[2] = {(int16_t)(32 * sc[2 * p]), (int16_t)(32 * sc[2 * p + 1])};
+        memcpy(&mn[p], pair, 4);
+    }
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    for (int v = 0; v < 8; v++) { /* values 32v..32v+31: sub-blocks 2v, 2v + 1 */
+        const int h = v / 4, g = v % 4;
+        const __m256i l = _mm256_loadu_si256((const __m256i *)(blk + 64 * h + 32 * (g & 1)));
+        const __m256i hb = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h));
+        const __m256i nib = g < 2 ? _mm256_and_si256(l, m4) : _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
+        const __m256i top = _mm256_and_si256(_mm256_srli_epi16(hb, 2 * g), _mm256_set1_epi8(3));
+        const __m512i s = _mm512_inserti64x4(_mm512_set1_epi16(sc[2 * v]), _mm256_set1_epi16(sc[2 * v + 1]), 1);
+        split32(_mm256_or_si256(nib, _mm256_slli_epi16(top, 4)), s, lo + 32 * v);
+    }
+}
+
+/* Rows r0..r0+15 into the panel (nb records). lay: DP_CPU_W_X8 only for q4_K (the only type the
+ * driver sends here in that layout). */
 AMX_TARGET static void pack_panel(dp_dtype wt, dp_cpu_wlayout lay, int k, const uint8_t *w, size_t ws,
                                   int r0, uint8_t *panel) {
     const int nb = k / DP_QK_K;
     const size_t bb = dp_dtype_block_bytes(wt);
-    uint8_t blk[210];
     for (int b = 0; b < nb; b++)
         for (int r = 0; r < T; r++) {
             const int row = r0 + r;
-            const uint8_t *src;
-            if (lay == DP_CPU_W_X8) {
-                dp_mm_x8_block(wt, w + (size_t)(row / DP_MM_X8) * DP_MM_X8 * ws, nb, b, row % DP_MM_X8, blk);
-                src = blk;
+            uint8_t *rec = panel + (size_t)b * W_REC;
+            if (wt == DP_DTYPE_Q6_K) {
+                pack_q6k(w + (size_t)row * ws + (size_t)b * bb, r, rec);
+            } else if (lay == DP_CPU_W_X8) {
+                const uint8_t *x = w + (size_t)(row / DP_MM_X8) * DP_MM_X8 * ws + (size_t)b * DP_MM_X8 * 144;
+                const int q = row % DP_MM_X8;
+                const q4k_src src = {x + 2 * q, x + 16 + 2 * q, x + 32 + 4 * q, x + DP_MM_X8_Q4K_QS + 8 * q, 32, 64};
+                pack_q4k(&src, r, rec);
             } else {
-                src = w + (size_t)row * ws + (size_t)b * bb;
+                const uint8_t *x = w + (size_t)row * ws + (size_t)b * bb;
+                const q4k_src src = {x, x + 2, x + 4, x + 16, 4, 8};
+                pack_q4k(&src, r, rec);
             }
-            pack_block(wt, src, r, panel + (size_t)b * W_REC);
         }
 }
 
@@ -306,7 +325,7 @@ AMX_TARGET static void pack_panel(dp_dtype wt, dp_cpu_wlayout lay, int k, const 
 
 /* Panels of 16 weight rows that one pass over the activations feeds: the activation tiles come
  * from L2 or L3 once per pass (a pass over one panel was bound by that stream), then from L1. */
-#define GROUP 4
+#define GROUP 8
 
 static size_t amx_scratch_bytes(dp_dtype wt, int n, int k) {
     if (wt != DP_DTYPE_Q4_K && wt != DP_DTYPE_Q6_K) return 0;
