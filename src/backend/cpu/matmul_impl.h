@@ -9,9 +9,10 @@
  *      round-to-nearest-even, quantize_row_q8_K_ref), so integer dot products can be used;
  *   2. a dot kernel computes one weight row against up to DP_MM_NC activation rows, unpacking
  *      the weight blocks once for all of them (prompt processing reuses each weight load).
- * Kernels exist per ISA (generic C in matmul.c, AVX2 and AVX-512 VNNI in matmul_avx2.c, NEON in
- * matmul_neon.c, SIMD128 in matmul_wasm.c); the driver picks the best one the running CPU
- * supports, the generic kernels when none applies. */
+ * Kernels exist per ISA (generic C in matmul.c, AVX2 and AVX-512 VNNI in matmul_avx2.c, AMX int8
+ * tiles for prompt processing in matmul_amx.c, NEON in matmul_neon.c, SIMD128 in matmul_wasm.c);
+ * the driver picks the best one the running CPU supports, the generic kernels when none applies
+ * (DOPPLER_AMX=0 in the environment leaves the AMX set out). */
 #ifndef DP_CPU_MATMUL_IMPL_H
 #define DP_CPU_MATMUL_IMPL_H
 
