@@ -457,8 +457,8 @@ static void check_amx(dp_pool *p2, dp_pool *p3) {
     static const int shapes[][3] = {{16, 256, 16}, {17, 768, 37}, {33, 512, 24}, {34, 256, 40},
                                     {64, 1024, 130}, {100, 512, 19}, {1, 256, 16}, {15, 512, 32},
                                     {600, 256, 21}, {47, 2048, 48}};
-    for (int q = 0; q < 3; q++) {
-        const dp_dtype t = q == 1 ? DP_DTYPE_Q6_K : DP_DTYPE_Q4_K;
+    for (int q = 0; q < 4; q++) {
+        const dp_dtype t = q == 1 ? DP_DTYPE_Q6_K : q == 3 ? DP_DTYPE_Q5_K : DP_DTYPE_Q4_K;
         const dp_cpu_wlayout lay = q == 2 ? DP_CPU_W_X8 : DP_CPU_W_ROWS;
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
             dp_pool *pool = si % 3 == 0 ? NULL : si % 3 == 1 ? p2 : p3;

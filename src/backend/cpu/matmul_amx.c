@@ -1,4 +1,5 @@
-/* matmul_amx.c — Intel AMX (int8 tiles) products of q4_K / q6_K weights for prompt processing.
+/* matmul_amx.c — Intel AMX (int8 tiles) products of q4_K / q5_K / q6_K weights for prompt
+ * processing.
  *
  * TDPBSSD multiplies a 16 x 64 tile of signed bytes by a 16 x 64 (VNNI) tile of signed bytes
  * into 16 x 16 i32 sums. The weights are the first operand (16 weight rows, 64 values a tile),
@@ -6,8 +7,9 @@
  * sums come out one weight row per tile row and one activation row per i32 lane.
  *
  * The sub-block scales do not go through per-sub-block tiles: each weight value is multiplied
- * by its 6-bit (q4_K) or 8-bit signed (q6_K) sub-block scale when a panel of 16 weight rows is
- * packed, and the product v = level * scale (q4_K: 0..945, q6_K: -8064..8001) is split into
+ * by its 6-bit (q4_K, q5_K) or 8-bit signed (q6_K) sub-block scale when a panel of 16 weight rows
+ * is packed, and the product v = level * scale (q4_K: 0..945, q5_K: 0..1953, q6_K: -8064..8001)
+ * is split into
  * v = lo + 128 hi with lo in 0..127 and hi = v >> 7 in -63..62, both signed bytes. Two tile
  * products over the whole super-block give Σ lo x and Σ hi x, and Σ lo x + 128 Σ hi x is
  * exactly Σ_sub scale Σ level x, the i32 sum the VNNI kernels form (integer sums are exact in
@@ -21,7 +23,7 @@
  * The activations are converted once per product into tiles (16 rows x 64 bytes per
  * super-block quarter, plus d and the block sums of 16 rows); every thread packs its own
  * panels of 16 weight rows (from row-major or x8-interleaved rows) and runs all activation
- * tiles, two at a time, over each super-block of the panel while it sits in L1.
+ * tiles, two at a time, over each super-block of 8 panels while it sits in L1 / L2.
  *
  * Used only after a runtime check: CPUID AMX-TILE and AMX-INT8, the OS enabling the tile state
  * in XCR0, and Linux granting it (arch_prctl ARCH_REQ_XCOMP_PERM, once per process). The tile
@@ -143,7 +145,7 @@ bool dp_mm_amx_usable(void) {
 static uint8_t *align64(uint8_t *p) { return (uint8_t *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
 static size_t amx_act_bytes(dp_dtype wt, int n, int k) {
-    if (wt != DP_DTYPE_Q4_K && wt != DP_DTYPE_Q6_K) return 0;
+    if (wt != DP_DTYPE_Q4_K && wt != DP_DTYPE_Q5_K && wt != DP_DTYPE_Q6_K) return 0;
     const size_t tiles = (size_t)(n + NTOK - 1) / NTOK * 2;
     return tiles * (size_t)(k / DP_QK_K) * ACT_REC + 64;
 }
@@ -204,7 +206,7 @@ AMX_TARGET static void amx_act_pack(dp_dtype wt, int k, const uint8_t *xa, size_
                 d[t] = xb[t] ? xb[t]->d : 0.0f;
                 for (int p = 0; p < 8; p++) {
                     int16_t pair[2] = {0, 0};
-                    if (xb[t] && wt == DP_DTYPE_Q4_K && p < 4) {
+                    if (xb[t] && wt != DP_DTYPE_Q6_K && p < 4) {
                         pair[0] = (int16_t)(xb[t]->bsums[4 * p] + xb[t]->bsums[4 * p + 1]);
                         pair[1] = (int16_t)(xb[t]->bsums[4 * p + 2] + xb[t]->bsums[4 * p + 3]);
                     } else if (xb[t] && wt == DP_DTYPE_Q6_K) {
@@ -233,15 +235,17 @@ AMX_TARGET INLINE void split32(__m256i levels, __m512i scale, uint8_t *lo) {
     _mm256_storeu_si256((__m256i *)(lo + W_HI), _mm512_cvtepi16_epi8(_mm512_srai_epi16(v, 7)));
 }
 
-/* Where a q4_K block of one row lies: d, dmin, the 12 scale bytes as 3 words w at sc + sc_step w,
- * and the 128 quant bytes as 16 pieces of 8, piece p at qs + qs_step p (row-major: one run;
- * DP_CPU_W_X8: the row's slices of a group record, layout in matmul_impl.h). */
+/* Where a q4_K / q5_K block of one row lies: d, dmin, the 12 scale bytes as 3 words w at
+ * sc + sc_step w, the 128 quant bytes as 16 pieces of 8, piece p at qs + qs_step p (row-major:
+ * one run; q4_K in DP_CPU_W_X8: the row's slices of a group record, layout in matmul_impl.h),
+ * and q5_K's 32 bytes of fifth bits (qh; NULL for q4_K). */
 typedef struct q4k_src {
     const uint8_t *d, *dmin, *sc, *qs;
     size_t sc_step, qs_step;
+    const uint8_t *qh;
 } q4k_src;
 
-/* A q4_K block of weight row r into the panel record rec. */
+/* A q4_K / q5_K block of weight row r into the panel record rec. */
 AMX_TARGET static void pack_q4k(const q4k_src *b, int r, uint8_t *rec) {
     uint8_t *lo = rec + 256 * r;
     int32_t *mn = (int32_t *)(rec + W_MN) + 8 * r;
@@ -266,11 +270,16 @@ AMX_TARGET static void pack_q4k(const q4k_src *b, int r, uint8_t *rec) {
     const __m256i m4 = _mm256_set1_epi8(0xF);
     const long long st = (long long)b->qs_step;
     const __m256i idx = _mm256_setr_epi64x(0, st, 2 * st, 3 * st);
+    const __m256i hb = b->qh ? _mm256_loadu_si256((const __m256i *)b->qh) : _mm256_setzero_si256();
+    const __m256i one = _mm256_set1_epi8(1);
     for (int c = 0; c < 4; c++) { /* quant bytes 32c..32c+31: sub-blocks 2c (low), 2c+1 (high) */
         const __m256i bits = _mm256_i64gather_epi64((const long long *)(b->qs + 4 * b->qs_step * c), idx, 1);
-        split32(_mm256_and_si256(bits, m4), _mm512_set1_epi16((short)sc[2 * c]), lo + 64 * c);
-        split32(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), _mm512_set1_epi16((short)sc[2 * c + 1]),
-                lo + 64 * c + 32);
+        /* q5_K: bit j of qh[l] is the fifth bit of value l of sub-block j */
+        const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * c), one), 4);
+        const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * c + 1), one), 4);
+        split32(_mm256_or_si256(_mm256_and_si256(bits, m4), h0), _mm512_set1_epi16((short)sc[2 * c]), lo + 64 * c);
+        split32(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), h1),
+                _mm512_set1_epi16((short)sc[2 * c + 1]), lo + 64 * c + 32);
     }
 }
 
@@ -311,11 +320,12 @@ AMX_TARGET static void pack_panel(dp_dtype wt, dp_cpu_wlayout lay, int k, const 
             } else if (lay == DP_CPU_W_X8) {
                 const uint8_t *x = w + (size_t)(row / DP_MM_X8) * DP_MM_X8 * ws + (size_t)b * DP_MM_X8 * 144;
                 const int q = row % DP_MM_X8;
-                const q4k_src src = {x + 2 * q, x + 16 + 2 * q, x + 32 + 4 * q, x + DP_MM_X8_Q4K_QS + 8 * q, 32, 64};
+                const q4k_src src = {x + 2 * q, x + 16 + 2 * q, x + 32 + 4 * q, x + DP_MM_X8_Q4K_QS + 8 * q, 32, 64, NULL};
                 pack_q4k(&src, r, rec);
             } else {
                 const uint8_t *x = w + (size_t)row * ws + (size_t)b * bb;
-                const q4k_src src = {x, x + 2, x + 4, x + 16, 4, 8};
+                const bool five = wt == DP_DTYPE_Q5_K;
+                const q4k_src src = {x, x + 2, x + 4, x + (five ? 48 : 16), 4, 8, five ? x + 16 : NULL};
                 pack_q4k(&src, r, rec);
             }
         }
@@ -328,7 +338,7 @@ AMX_TARGET static void pack_panel(dp_dtype wt, dp_cpu_wlayout lay, int k, const 
 #define GROUP 8
 
 static size_t amx_scratch_bytes(dp_dtype wt, int n, int k) {
-    if (wt != DP_DTYPE_Q4_K && wt != DP_DTYPE_Q6_K) return 0;
+    if (wt != DP_DTYPE_Q4_K && wt != DP_DTYPE_Q5_K && wt != DP_DTYPE_Q6_K) return 0;
     const size_t ntok = (size_t)(n + NTOK - 1) / NTOK * NTOK;
     /* GROUP panels, their f32 sums (16 rows x all activation rows each), twice 4 stored tiles */
     return GROUP * ((size_t)(k / DP_QK_K) * W_REC + ntok * T * sizeof(float)) + 8 * 1024 + 64;
@@ -418,7 +428,7 @@ AMX_TARGET INLINE void tile_step(const uint8_t *wrec, const uint8_t *a0, const a
 AMX_TARGET static void amx_rows(dp_dtype wt, dp_cpu_wlayout lay, int k, const uint8_t *w, size_t ws, int r0,
                                 int r1, const uint8_t *act, int n, float *y, size_t ldy, bool accum,
                                 uint8_t *scratch) {
-    const int nb = k / DP_QK_K, npair = (n + NTOK - 1) / NTOK, npairs = wt == DP_DTYPE_Q4_K ? 4 : 8;
+    const int nb = k / DP_QK_K, npair = (n + NTOK - 1) / NTOK, npairs = wt == DP_DTYPE_Q6_K ? 8 : 4;
     const size_t pstride = (size_t)nb * W_REC, astride = (size_t)npair * NTOK * T; /* floats */
     uint8_t *panel = align64(scratch);
     float *acc = (float *)(panel + GROUP * pstride); /* panel g: [tile][row 16][lane 16] */

@@ -101,8 +101,8 @@ void dp_mm_x8_block(dp_dtype wt, const uint8_t *grp, int nb, int b, int r, uint8
 void dp_mm_x8_dot_generic(dp_dtype wt, int k, const void *w, const void *x, size_t x_stride,
                           int nc, float *s);
 
-/* Optional AMX tile product for prompt processing (matmul_amx.c; q4_K / q6_K weights, row-major
- * or DP_CPU_W_X8): the activations are converted once into tiles of 16 rows, then each thread
+/* Optional AMX tile product for prompt processing (matmul_amx.c; q4_K / q5_K / q6_K weights,
+ * row-major or DP_CPU_W_X8): the activations are converted once into tiles of 16 rows, then each thread
  * packs panels of DP_MM_AMX_ROWS weight rows and runs every activation tile over them. Every
  * output is bit-identical to the panel kernel's (and, for q4_K, the x8 group kernel's). */
 #define DP_MM_AMX_ROWS 16
