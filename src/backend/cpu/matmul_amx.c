@@ -32,7 +32,6 @@
 #include "backend/cpu/matmul_impl.h"
 
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
 
 static _Atomic uint64_t amx_runs; /* AMX row-panel calls: tests prove the path ran */
@@ -45,7 +44,7 @@ uint64_t dp_mm_amx_runs(void) { return atomic_load_explicit(&amx_runs, memory_or
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define AMX_TARGET __attribute__((target("avx2,fma,f16c,bmi2,avx512f,avx512vl,avx512bw,avx512dq,avx512vnni")))
+#define AMX_TARGET __attribute__((target("avx2,fma,f16c,bmi2,avx512f,avx512vl,avx512bw,avx512vnni")))
 #define INLINE static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 16")
 
@@ -53,8 +52,8 @@ uint64_t dp_mm_amx_runs(void) { return atomic_load_explicit(&amx_runs, memory_or
  * Activation tile record, per 16 activation rows and super-block (ACT_REC bytes):
  *   [0, 4096)     4 tiles: quarter q at 1024 q, row j, bytes 4t..4t+3 = x[t].qs[64q + 4j .. +4]
  *   [4096, 4160)  f32 d[16]
- *   [4160, 4672)  i32 bs[8][16]: q4_K: word p of row t = the i16 pair (bsum of sub-blocks 2p,
- *                 2p + 1 of 32 values), p < 4; q6_K: the i16 pair bsums[2p], bsums[2p + 1]
+ *   [4160, 4672)  i32 bs[8][16]: q4_K / q5_K: word p of row t = the i16 pair (bsum of
+ *                 sub-blocks 2p, 2p + 1 of 32 values), p < 4; q6_K: the pair bsums[2p], [2p + 1]
  * Records go per super-block, then per 16 rows (b * tiles + tt: a pass over one super-block
  * reads them in order). Rows past n are zero.
  * Weight panel record, per 16 weight rows and super-block (W_REC bytes):
@@ -71,8 +70,7 @@ uint64_t dp_mm_amx_runs(void) { return atomic_load_explicit(&amx_runs, memory_or
 #define W_DMIN 8256
 #define W_MN 8320
 #define W_REC 8832
-#define NTOK (2 * T)
- /* activation rows per pass over a super-block: two tiles */
+#define NTOK (2 * T) /* activation rows per step: two tiles */
 
 typedef struct amx_cfg {
     uint8_t palette, start_row, reserved[14];
@@ -228,7 +226,7 @@ static float f16_at(const uint8_t *p) {
     return dp_f16_to_f32(h);
 }
 
-/* v = level * scale for 32 values (levels u8, one i16 scale) -> lo, hi bytes at lo, lo + W_HI. */
+/* v = level * scale for 32 values (levels u8, scales i16 per value) -> lo, hi bytes at lo, lo + W_HI. */
 AMX_TARGET INLINE void split32(__m256i levels, __m512i scale, uint8_t *lo) {
     const __m512i v = _mm512_mullo_epi16(_mm512_cvtepu8_epi16(levels), scale);
     _mm256_storeu_si256((__m256i *)lo, _mm512_cvtepi16_epi8(_mm512_and_si512(v, _mm512_set1_epi16(127))));
