@@ -372,23 +372,123 @@ static void check_multi_all(const dp_mm_kernels *kern, dp_pool *p2, dp_pool *p3)
     CHECK(dp_cpu_matmul_multi_with(kern, p2, NULL, NULL, 1, 0, NULL, 0) == DP_ERR_INVALID_ARG);
 }
 
+/* The activation quantizer (AVX-512 where the CPU has it) against the portable loop, bit for
+ * bit: random rows, rows with ties of |x| of both signs (the first one sets the scale), zero
+ * blocks, huge and tiny magnitudes. */
+static void check_act_quantize(void) {
+    enum { K = 1024 };
+    float x[K];
+    uint8_t a[K / 256 * sizeof(dp_block_q8_k)], b[K / 256 * sizeof(dp_block_q8_k)];
+    const size_t bytes = dp_mm_act_row_bytes(DP_DTYPE_Q4_K, K);
+    int bad = 0;
+    for (int it = 0; it < 400; it++) {
+        const float mag = it % 5 == 0 ? 1e-30f : it % 5 == 1 ? 3e4f : 1.f;
+        for (int i = 0; i < K; i++) x[i] = frand() * mag;
+        if (it % 4 == 1) /* ties: the same |x| with both signs, the maximum among them */
+            for (int i = 0; i < K; i += 256) {
+                const float v = 2 * mag;
+                x[i + irand(0, 127)] = it % 8 == 1 ? -v : v;
+                x[i + irand(128, 255)] = it % 8 == 1 ? v : -v;
+            }
+        if (it % 4 == 2) memset(x + 256, 0, 256 * sizeof(float)); /* a zero block */
+        if (it % 4 == 3) /* values at rounding ties of the scaled value */
+            for (int i = 0; i < K; i++) x[i] = (float)irand(-254, 254) * 0.5f;
+        memset(a, 0xAB, sizeof a);
+        memset(b, 0xAB, sizeof b);
+        dp_mm_act_quantize(DP_DTYPE_Q4_K, x, a, K);
+        dp_mm_act_quantize_ref(DP_DTYPE_Q4_K, x, b, K);
+        bad += memcmp(a, b, bytes) != 0;
+    }
+    CHECK_MSG(bad == 0, "q8_K activations: %d of 400 rows differ from the portable quantizer", bad);
+}
+
+/* ---- AMX tiles against the VNNI kernels, bit for bit ---- */
+
+/* One product on the AMX set and on the VNNI set (same layout, same pool), plus accumulate:
+ * every output bit-identical. */
+static void check_amx_shape(const dp_mm_kernels *amx, const dp_mm_kernels *vnni, dp_pool *pool,
+                            dp_dtype t, dp_cpu_wlayout lay, int n, int k, int m) {
+    const size_t rb = row_bytes(t, k), ny = (size_t)n * (size_t)m;
+    uint8_t *w = malloc(rb * (size_t)m);
+    float *wf = malloc(sizeof(float) * (size_t)k), *x = malloc(sizeof(float) * (size_t)n * k);
+    float *ya = malloc(sizeof(float) * ny), *yv = malloc(sizeof(float) * ny);
+    dp_cpu_ws ws = {0};
+    for (int r = 0; r < m; r++) make_random_row(t, w + (size_t)r * rb, wf, k, 1 + (float)(r % 5));
+    for (size_t i = 0; i < (size_t)n * k; i++) x[i] = frand() * (i % 11 == 0 ? 8.f : 1.f);
+    if (lay == DP_CPU_W_X8) CHECK(dp_cpu_x8_repack(t, k, m, w));
+    for (int acc = 0; acc < 2; acc++) {
+        for (size_t i = 0; i < ny; i++) ya[i] = yv[i] = (float)(i % 7) - 3.f;
+        CHECK(dp_cpu_matmul_layout_with(amx, pool, &ws, ya, x, w, t, lay, n, k, m, acc) == DP_OK);
+        CHECK(dp_cpu_matmul_layout_with(vnni, pool, &ws, yv, x, w, t, lay, n, k, m, acc) == DP_OK);
+        size_t first = 0;
+        const int bad = diff_count(ya, yv, ny, &first);
+        CHECK_MSG(bad == 0, "amx %s%s n=%d k=%d m=%d acc=%d: %d of %zu differ from vnni, first [%zu] %.9g vs %.9g",
+                  dp_dtype_name(t), lay == DP_CPU_W_X8 ? " x8" : "", n, k, m, acc, bad, ny, first,
+                  (double)ya[first], (double)yv[first]);
+    }
+    dp_cpu_ws_free(&ws);
+    free(w);
+    free(wf);
+    free(x);
+    free(ya);
+    free(yv);
+}
+
+static void check_amx(dp_pool *p2, dp_pool *p3) {
+    const dp_mm_kernels *amx = dp_mm_kernels_amx(), *vnni = dp_mm_kernels_avx2_vnni();
+    if (!dp_mm_amx_cpu()) {
+        /* the fallback: no AMX set, and the best set is one without tiles */
+        CHECK(amx == NULL);
+        CHECK(dp_mm_kernels_best()->amx == NULL);
+        printf("no AMX on this CPU: the AMX kernels are not used (best set: %s)\n", dp_mm_kernels_best()->name);
+        return;
+    }
+    if (!amx) {
+        CHECK_MSG(!getenv("CI"), "the CPU has AMX-INT8 but the AMX kernels are unusable (OS / arch_prctl)");
+        t_skip_part("AMX: the CPU has it but the OS did not grant the tile state");
+        return;
+    }
+    CHECK(vnni != NULL);
+    if (!vnni) return;
+    CHECK(getenv("DOPPLER_AMX") || dp_mm_kernels_best() == amx);
+    const uint64_t runs0 = dp_mm_amx_runs();
+    /* rows: whole 16-row panels, a tail of 8 + some (panel kernel + dot), of fewer than 8;
+     * activation rows below the AMX threshold, odd counts, one and several pairs of tiles */
+    static const int shapes[][3] = {{16, 256, 16}, {17, 768, 37}, {33, 512, 24}, {34, 256, 40},
+                                    {64, 1024, 130}, {100, 512, 19}, {1, 256, 16}, {15, 512, 32},
+                                    {600, 256, 21}, {47, 2048, 48}};
+    for (int q = 0; q < 4; q++) {
+        const dp_dtype t = q == 1 ? DP_DTYPE_Q6_K : q == 3 ? DP_DTYPE_Q5_K : DP_DTYPE_Q4_K;
+        const dp_cpu_wlayout lay = q == 2 ? DP_CPU_W_X8 : DP_CPU_W_ROWS;
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            dp_pool *pool = si % 3 == 0 ? NULL : si % 3 == 1 ? p2 : p3;
+            check_amx_shape(amx, vnni, pool, t, lay, shapes[si][0], shapes[si][1], shapes[si][2]);
+        }
+    }
+    /* q6_K interleaved keeps its group kernel (another float order): still identical */
+    check_amx_shape(amx, vnni, p2, DP_DTYPE_Q6_K, DP_CPU_W_X8, 40, 512, 24);
+    const uint64_t runs = dp_mm_amx_runs() - runs0;
+    CHECK_MSG(runs > 0, "the AMX kernel never ran");
+    printf("AMX: %llu tile products, all bit-identical to %s\n", (unsigned long long)runs, vnni->name);
+}
+
 int main(void) {
     dp_pool *p2 = NULL, *p3 = NULL;
     dp_error e = {0};
     CHECK(dp_pool_new(2, &p2, &e) == DP_OK);
     CHECK(dp_pool_new(3, &p3, &e) == DP_OK);
     /* the AVX2 set is run twice: with its panel GEMM and with only its dot kernels */
-    dp_mm_kernels rows_only = {"avx2-dots", {0}, NULL, NULL, NULL, {0}};
+    dp_mm_kernels rows_only = {"avx2-dots", {0}, NULL, NULL, NULL, {0}, NULL};
     const dp_mm_kernels *avx2 = dp_mm_kernels_avx2();
     if (avx2) memcpy(rows_only.dot, avx2->dot, sizeof rows_only.dot);
     if (avx2) memcpy(rows_only.x8, avx2->x8, sizeof rows_only.x8);
-    const dp_mm_kernels *sets[6] = {dp_mm_kernels_generic(), avx2, avx2 ? &rows_only : NULL,
+    const dp_mm_kernels *sets[7] = {dp_mm_kernels_generic(), avx2, avx2 ? &rows_only : NULL,
                                     dp_mm_kernels_avx2_vnni(), dp_mm_kernels_neon(),
-                                    dp_mm_kernels_wasm()};
+                                    dp_mm_kernels_wasm(), dp_mm_kernels_amx()};
     static const int shapes[][3] = {{1, 256, 7}, {3, 512, 5}, {5, 768, 13}, {9, 256, 1},
                                     {4, 1024, 33}, {2, 256, 2}, {11, 512, 9}, {6, 256, 24},
                                     {2, 512, 8}, {7, 256, 17}, {3, 512, 16}, {40, 256, 24}};
-    for (int s = 0; s < 6; s++) {
+    for (int s = 0; s < 7; s++) {
         const dp_mm_kernels *kern = sets[s];
         if (!kern) {
             if (s == 1 || s == 3)
@@ -443,6 +543,8 @@ int main(void) {
     }
     check_threads(p2, p3);
     check_rows_alone(p3);
+    check_act_quantize();
+    check_amx(p2, p3);
     dp_pool_free(p2);
     dp_pool_free(p3);
     return t_done("test_matmul");

@@ -10,7 +10,8 @@
 #include "backend/cpu/matmul_impl.h"
 #include "format/quant.h"
 
-const dp_mm_kernels *dp_mm_avx2_table(bool vnni);
+const dp_mm_kernels *dp_mm_avx2_table(int set); /* 0 AVX2, 1 + VNNI, 2 + AMX */
+void dp_mm_act_q8_k_avx512(const float *x, void *dst, int k);
 
 #define INLINE static inline __attribute__((always_inline))
 /* Software prefetch distance of the streaming (decode) kernels: 2 KiB ahead into L2. The
@@ -1445,31 +1446,77 @@ static const dp_mm_kernels avx2_kernels = {
     avx2_panel_pack,
     avx2_panel_tile,
     {[DP_DTYPE_Q4_K] = avx2_x8_q4_k, [DP_DTYPE_Q6_K] = avx2_x8_q6_k},
+    NULL,
 };
 
-static const dp_mm_kernels vnni_kernels = {
-    "avx2+vnni",
-    {
-        [DP_DTYPE_F32] = vnni_dot_f32,
-        [DP_DTYPE_F16] = vnni_dot_f16,
-        [DP_DTYPE_BF16] = vnni_dot_bf16,
-        [DP_DTYPE_Q8_0] = vnni_dot_q8_0,
-        [DP_DTYPE_Q4_K] = vnni_dot_q4_k,
-        [DP_DTYPE_Q5_K] = vnni_dot_q5_k,
-        [DP_DTYPE_Q6_K] = vnni_dot_q6_k,
-        [DP_DTYPE_Q4_0] = vnni_dot_q4_0,
-        [DP_DTYPE_Q4_1] = vnni_dot_q4_1,
-        [DP_DTYPE_Q5_0] = vnni_dot_q5_0,
-        [DP_DTYPE_Q5_1] = vnni_dot_q5_1,
-        [DP_DTYPE_IQ4_NL] = vnni_dot_iq4_nl,
-        [DP_DTYPE_Q2_K] = vnni_dot_q2_k,
-        [DP_DTYPE_Q3_K] = vnni_dot_q3_k,
-        [DP_DTYPE_IQ4_XS] = vnni_dot_iq4_xs,
-    },
-    avx2_panel_bytes,
-    vnni_panel_pack,
-    vnni_panel_tile,
-    {[DP_DTYPE_Q4_K] = vnni_x8_q4_k, [DP_DTYPE_Q6_K] = vnni_x8_q6_k},
-};
+/* ---- activations to q8_K with AVX-512 ----
+ * matmul.c's act_q8_k (GGML's quantize_row_q8_K_ref) bit for bit: the maximum |x| is exact in
+ * any order, the value kept is the first one reaching it (the scalar loop's strict >), values
+ * are scaled by the same f32 product and rounded to nearest even (vcvtps2dq, the default
+ * rounding, as nearest_int does for |v| < 2^22). */
+VNNI_TARGET void dp_mm_act_q8_k_avx512(const float *x, void *dst, int k) {
+    dp_block_q8_k *y = dst;
+    for (int i = 0; i < k / DP_QK_K; i++, x += DP_QK_K) {
+        __m512 am = _mm512_setzero_ps();
+        for (int j = 0; j < 16; j++) /* max_ps keeps its second operand when the first is NaN */
+            am = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * j)), am);
+        const float amax = _mm512_reduce_max_ps(am);
+        if (amax == 0.0f) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        int first = 0;
+        for (int j = 0; j < 16; j++) {
+            const __mmask16 eq = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * j)),
+                                                    _mm512_set1_ps(amax), _CMP_EQ_OQ);
+            if (eq) {
+                first = 16 * j + __builtin_ctz(eq);
+                break;
+            }
+        }
+        const float iscale = -127.f / x[first];
+        const __m512 is = _mm512_set1_ps(iscale);
+        for (int j = 0; j < 16; j++) {
+            const __m512i v = _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(is, _mm512_loadu_ps(x + 16 * j))),
+                                               _mm512_set1_epi32(127));
+            _mm_storeu_si128((__m128i *)(y[i].qs + 16 * j), _mm512_cvtepi32_epi8(v));
+            y[i].bsums[j] = (int16_t)_mm512_reduce_add_epi32(v);
+        }
+        y[i].d = 1 / iscale;
+    }
+}
 
-const dp_mm_kernels *dp_mm_avx2_table(bool vnni) { return vnni ? &vnni_kernels : &avx2_kernels; }
+/* The AVX-512 VNNI set, and the same with the AMX tile product for prompt processing
+ * (matmul_amx.c; picked only after its runtime check). */
+#define VNNI_SET(NAME, LABEL, AMX)                                                            \
+    static const dp_mm_kernels NAME = {                                                       \
+        LABEL,                                                                                \
+        {                                                                                     \
+            [DP_DTYPE_F32] = vnni_dot_f32,                                                    \
+            [DP_DTYPE_F16] = vnni_dot_f16,                                                    \
+            [DP_DTYPE_BF16] = vnni_dot_bf16,                                                  \
+            [DP_DTYPE_Q8_0] = vnni_dot_q8_0,                                                  \
+            [DP_DTYPE_Q4_K] = vnni_dot_q4_k,                                                  \
+            [DP_DTYPE_Q5_K] = vnni_dot_q5_k,                                                  \
+            [DP_DTYPE_Q6_K] = vnni_dot_q6_k,                                                  \
+            [DP_DTYPE_Q4_0] = vnni_dot_q4_0,                                                  \
+            [DP_DTYPE_Q4_1] = vnni_dot_q4_1,                                                  \
+            [DP_DTYPE_Q5_0] = vnni_dot_q5_0,                                                  \
+            [DP_DTYPE_Q5_1] = vnni_dot_q5_1,                                                  \
+            [DP_DTYPE_IQ4_NL] = vnni_dot_iq4_nl,                                              \
+            [DP_DTYPE_Q2_K] = vnni_dot_q2_k,                                                  \
+            [DP_DTYPE_Q3_K] = vnni_dot_q3_k,                                                  \
+            [DP_DTYPE_IQ4_XS] = vnni_dot_iq4_xs,                                              \
+        },                                                                                    \
+        avx2_panel_bytes,                                                                     \
+        vnni_panel_pack,                                                                      \
+        vnni_panel_tile,                                                                      \
+        {[DP_DTYPE_Q4_K] = vnni_x8_q4_k, [DP_DTYPE_Q6_K] = vnni_x8_q6_k},                     \
+        AMX,                                                                                  \
+    };
+VNNI_SET(vnni_kernels, "avx2+vnni", NULL)
+VNNI_SET(amx_kernels, "avx2+vnni+amx", &dp_mm_amx_impl)
+
+const dp_mm_kernels *dp_mm_avx2_table(int set) {
+    return set == 2 ? &amx_kernels : set == 1 ? &vnni_kernels : &avx2_kernels;
+}

@@ -9,9 +9,10 @@
  *      round-to-nearest-even, quantize_row_q8_K_ref), so integer dot products can be used;
  *   2. a dot kernel computes one weight row against up to DP_MM_NC activation rows, unpacking
  *      the weight blocks once for all of them (prompt processing reuses each weight load).
- * Kernels exist per ISA (generic C in matmul.c, AVX2 and AVX-512 VNNI in matmul_avx2.c, NEON in
- * matmul_neon.c, SIMD128 in matmul_wasm.c); the driver picks the best one the running CPU
- * supports, the generic kernels when none applies. */
+ * Kernels exist per ISA (generic C in matmul.c, AVX2 and AVX-512 VNNI in matmul_avx2.c, AMX int8
+ * tiles for prompt processing in matmul_amx.c, NEON in matmul_neon.c, SIMD128 in matmul_wasm.c);
+ * the driver picks the best one the running CPU supports, the generic kernels when none applies
+ * (DOPPLER_AMX=0 in the environment leaves the AMX set out). */
 #ifndef DP_CPU_MATMUL_IMPL_H
 #define DP_CPU_MATMUL_IMPL_H
 
@@ -100,6 +101,34 @@ void dp_mm_x8_block(dp_dtype wt, const uint8_t *grp, int nb, int b, int r, uint8
 void dp_mm_x8_dot_generic(dp_dtype wt, int k, const void *w, const void *x, size_t x_stride,
                           int nc, float *s);
 
+/* Optional AMX tile product for prompt processing (matmul_amx.c; q4_K / q5_K / q6_K weights,
+ * row-major or DP_CPU_W_X8): the activations are converted once into tiles of 16 rows, then each thread
+ * packs panels of DP_MM_AMX_ROWS weight rows and runs every activation tile over them. Every
+ * output is bit-identical to the panel kernel's (and, for q4_K, the x8 group kernel's). */
+#define DP_MM_AMX_ROWS 16
+typedef struct dp_mm_amx {
+    /* Bytes of n activation rows of k in the tile layout; 0 when wt has no AMX kernel. */
+    size_t (*act_bytes)(dp_dtype wt, int n, int k);
+    /* Per-thread scratch of one product. */
+    size_t (*scratch_bytes)(dp_dtype wt, int n, int k);
+    /* Part ith of nth (threads) of the tile layout of the n converted rows xa. */
+    void (*act_pack)(dp_dtype wt, int k, const uint8_t *xa, size_t xa_stride, int n, int ith,
+                     int nth, uint8_t *act);
+    /* y[t * ldy + r] (= or +=) dot(weight row r, activation row t) for r in [r0, r1)
+     * (multiples of DP_MM_AMX_ROWS), t < n; w in layout lay, rows of w_stride bytes. */
+    void (*rows)(dp_dtype wt, dp_cpu_wlayout lay, int k, const uint8_t *w, size_t w_stride,
+                 int r0, int r1, const uint8_t *act, int n, float *y, size_t ldy, bool acc,
+                 uint8_t *scratch);
+} dp_mm_amx;
+/* Whether CPUID reports AMX-TILE and AMX-INT8 (whatever the OS allows). */
+bool dp_mm_amx_cpu(void);
+/* Whether the AMX kernels can run here: the CPU has them, the OS enables the tile state and
+ * (Linux) granted it to this process (asked once). */
+bool dp_mm_amx_usable(void);
+/* How many times the AMX kernel ran in this process (tests check that it did). */
+uint64_t dp_mm_amx_runs(void);
+extern const dp_mm_amx dp_mm_amx_impl; /* x86-64 Linux builds only */
+
 typedef struct dp_mm_kernels {
     const char *name;
     dp_mm_dot_fn dot[DP_DTYPE_COUNT]; /* NULL for unsupported weight types */
@@ -107,12 +136,15 @@ typedef struct dp_mm_kernels {
     dp_mm_panel_pack_fn panel_pack;
     dp_mm_panel_tile_fn panel_tile;
     dp_mm_x8_fn x8[DP_DTYPE_COUNT];   /* DP_CPU_W_X8 kernels; NULL: the generic one is used */
+    const dp_mm_amx *amx;             /* NULL when the set has no AMX kernels */
 } dp_mm_kernels;
 
 /* Bytes of one converted activation row for weights of type wt (k a whole number of blocks). */
 size_t dp_mm_act_row_bytes(dp_dtype wt, int k);
-/* Convert one row of k activations for weights of type wt (f32 types: a copy). */
+/* Convert one row of k activations for weights of type wt (f32 types: a copy); q8_K with
+ * AVX-512 where the CPU has it, bit-identical to the portable loop dp_mm_act_quantize_ref. */
 void dp_mm_act_quantize(dp_dtype wt, const float *x, void *dst, int k);
+void dp_mm_act_quantize_ref(dp_dtype wt, const float *x, void *dst, int k);
 /* The f32 values a converted activation row stands for (used by tests as a second oracle). */
 void dp_mm_act_dequantize(dp_dtype wt, const void *src, float *x, int k);
 
@@ -121,6 +153,9 @@ const dp_mm_kernels *dp_mm_kernels_generic(void);
 const dp_mm_kernels *dp_mm_kernels_avx2(void);
 /* The AVX2 set with the AVX-512 VNNI kernels, or NULL when the CPU lacks AVX-512 VNNI/VL/BW or BMI2. */
 const dp_mm_kernels *dp_mm_kernels_avx2_vnni(void);
+/* The AVX-512 VNNI set with the AMX tile kernels for prompt processing, or NULL when
+ * dp_mm_amx_usable() is false. */
+const dp_mm_kernels *dp_mm_kernels_amx(void);
 /* NEON kernels on AArch64 (every AArch64 CPU has NEON), NULL elsewhere. */
 const dp_mm_kernels *dp_mm_kernels_neon(void);
 /* WebAssembly SIMD128 kernels when built with -msimd128, NULL elsewhere. */

@@ -270,6 +270,7 @@ static const dp_mm_kernels neon_kernels = {
     },
     NULL, NULL, NULL,
     {NULL}, /* no x8 kernels: weights are never repacked for this set */
+    NULL,
 };
 
 const dp_mm_kernels *dp_mm_neon_table(void) { return &neon_kernels; }

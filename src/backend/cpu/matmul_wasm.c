@@ -279,6 +279,7 @@ static const dp_mm_kernels wasm_kernels = {
     },
     NULL, NULL, NULL,
     {NULL}, /* no x8 kernels: weights are never repacked for this set */
+    NULL,
 };
 
 const dp_mm_kernels *dp_mm_wasm_table(void) { return &wasm_kernels; }
