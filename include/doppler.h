@@ -305,9 +305,11 @@ typedef struct dp_spec_params {
     int32_t draft_max;   /* K: tokens proposed per step at most, 1..32; <= 0: 8 */
     int32_t lookup;      /* without a draft context: n-gram length for prompt lookup, 1..16 (the
                             longest trailing match of at most this many tokens); <= 0: 3 */
-    int adaptive;        /* nonzero: K grows by one after a step that accepted every proposal
-                            and halves after one that accepted none (1 <= K <= draft_max);
-                            zero: K stays draft_max */
+    int adaptive;        /* nonzero: each step's K (1..draft_max) is the one with the most
+                            expected tokens per unit of cost at the acceptance measured so far
+                            (recent steps weigh most; a proposal costs 0.2 of a target pass, as
+                            on memory-bound targets; deterministic, no clock); zero: K stays
+                            draft_max */
 } dp_spec_params;
 
 /* draft_max 8, lookup 3, adaptive on */

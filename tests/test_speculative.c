@@ -101,9 +101,9 @@ static int32_t spec_greedy(dp_model *t, dp_model *d, const dp_spec_params *sp, i
     return g;
 }
 
-/* returns the proposals accepted */
+/* returns the proposals accepted; *k_end (when not NULL): K after the last step */
 static int64_t check_greedy(dp_model *t, dp_model *d, const char *what, const char *fam, int32_t n_ctx, int32_t k,
-                            int adaptive) {
+                            int adaptive, int32_t *k_end) {
     int32_t want[N_GEN], got[N_GEN];
     dp_spec_params sp;
     dp_spec_params_default(&sp);
@@ -117,6 +117,7 @@ static int64_t check_greedy(dp_model *t, dp_model *d, const char *what, const ch
            (long long)st.accepted, (long long)st.proposed);
     CHECK_MSG(same, "%s with %s: speculative greedy output differs from plain greedy decode", fam, what);
     CHECK(st.emitted == ng && st.emitted == st.accepted + st.steps);
+    if (k_end) *k_end = st.k;
     return st.accepted;
 }
 
@@ -126,15 +127,25 @@ static void greedy_family(int f, dp_model *other) {
              *bf = convert_load(fam, DP_RECIPE_BF16);
     if (t && q8 && bf) {
         int32_t big = N_PROMPT + N_GEN, tight = N_PROMPT + 20;
-        check_greedy(t, q8, "q8_0 draft", fam, big, 4, 1);
-        check_greedy(t, bf, "bf16 draft", fam, big, 8, 0);
-        check_greedy(t, t, "itself as draft", fam, big, 5, 0);
-        check_greedy(t, NULL, "lookup", fam, big, 6, 1);
-        check_greedy(t, q8, "q8_0 draft", fam, tight, 8, 0); /* fills the context */
-        check_greedy(t, NULL, "lookup", fam, tight, 3, 0);
-        /* llama's target with gemma2's draft disagrees on every proposal: all-rejected steps */
-        int64_t acc = other ? check_greedy(t, other, "other family", fam, big, 4, 0) : -1;
-        if (!strcmp(fam, "llama")) CHECK_MSG(acc == 0, "llama with a gemma2 draft: %lld proposals agreed", (long long)acc);
+        int32_t k_end = 0;
+        check_greedy(t, q8, "q8_0 draft", fam, big, 4, 1, NULL);
+        check_greedy(t, bf, "bf16 draft", fam, big, 8, 0, NULL);
+        check_greedy(t, t, "itself as draft", fam, big, 5, 0, NULL);
+        /* the adaptive K climbs to draft_max when every proposal is kept */
+        int64_t acc = check_greedy(t, t, "itself, adaptive", fam, big, 8, 1, &k_end);
+        CHECK_MSG(k_end >= 7, "%s as its own draft (%lld accepted): the adaptive K ended at %d of 8", fam, (long long)acc,
+                  k_end);
+        check_greedy(t, NULL, "lookup", fam, big, 6, 1, NULL);
+        check_greedy(t, q8, "q8_0 draft", fam, tight, 8, 0, NULL); /* fills the context */
+        check_greedy(t, NULL, "lookup", fam, tight, 3, 0, NULL);
+        /* llama's target with gemma2's draft disagrees on every proposal: all-rejected steps, and
+           the adaptive K falls to 1 */
+        acc = other ? check_greedy(t, other, "other family", fam, big, 4, 0, NULL) : -1;
+        if (!strcmp(fam, "llama")) {
+            CHECK_MSG(acc == 0, "llama with a gemma2 draft: %lld proposals agreed", (long long)acc);
+            check_greedy(t, other, "other, adaptive", fam, big, 8, 1, &k_end);
+            CHECK_MSG(k_end == 1, "llama with a gemma2 draft: the adaptive K ended at %d, not 1", k_end);
+        }
     }
     dp_model_free(q8);
     dp_model_free(bf);

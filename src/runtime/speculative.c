@@ -58,7 +58,10 @@ struct dp_spec {
     bool begun, dev_props;  /* dev_props: the proposals are known only on the device */
     int32_t n, np;          /* its hist length, proposals checked by the target */
     dp_spec_stats st;
+    double acc_w, chk_w;    /* the adaptive K's decayed counts of proposals kept / compared */
 };
+
+static void adapt_reset(dp_spec *s);
 
 dp_ctx *dp_spec_target(const dp_spec *s) { return s->t; }
 
@@ -127,7 +130,7 @@ dp_status dp_spec_new(dp_ctx *target, dp_ctx *draft, const dp_spec_params *p, dp
     if (!s) return dp_err_set(e, DP_ERR_NOMEM, "speculative: out of memory");
     s->t = target;
     s->d = draft;
-    s->kmax = s->k = kmax;
+    s->kmax = kmax;
     s->lookup = lookup;
     s->adaptive = p->adaptive != 0;
     s->vocab = target->m->d.vocab;
@@ -137,6 +140,7 @@ dp_status dp_spec_new(dp_ctx *target, dp_ctx *draft, const dp_spec_params *p, dp
         dp_spec_free(s);
         return st;
     }
+    adapt_reset(s);
     s->st.k = s->k;
     *out = s;
     return DP_OK;
@@ -149,7 +153,7 @@ void dp_spec_stats_get(const dp_spec *s, dp_spec_stats *out) {
 
 void dp_spec_stats_reset(dp_spec *s) {
     memset(&s->st, 0, sizeof s->st);
-    s->k = s->kmax;
+    adapt_reset(s);
 }
 
 /* ---- proposals ---- */
@@ -246,10 +250,44 @@ static dp_status accept_verdict(dp_spec *s, int32_t K, emitter *em, dp_error *e)
 
 /* ---- the step ---- */
 
-static void adapt(dp_spec *s, int32_t proposed, int32_t accepted) {
-    if (!s->adaptive || proposed <= 0) return;
-    if (accepted == proposed) s->k = s->k < s->kmax ? s->k + 1 : s->kmax;
-    else if (accepted == 0) s->k = s->k > 1 ? s->k / 2 : 1;
+/* The adaptive K: the acceptance α of one proposal, estimated from the proposals compared so far
+ * (each a trial: kept, or the first rejected), older steps' weight decaying by SPEC_DECAY per
+ * step, from a prior of SPEC_PRIOR_A over SPEC_PRIOR_N trials; then the K in 1..kmax with the
+ * most tokens per unit of a step's cost, E(K) / (1 + SPEC_COST K), where E(K) = (1 - α^(K+1)) /
+ * (1 - α) is a step's expected tokens and SPEC_COST one proposal's cost relative to a one-row
+ * target pass (its draft pass plus its row of the verification). 0.2 fits the memory-bound
+ * targets measured (docs/BENCHMARKS.md: a verification pass of K + 1 rows costs 1 + 0.13..0.17 K
+ * one-row passes, a draft pass 0.01..0.1 of one), which were fastest at K = 3..4 with α ≈ 0.75.
+ * No clock: the same sequence gives the same K, so a seed still fixes a sampled run. */
+#define SPEC_DECAY 0.9
+#define SPEC_PRIOR_A 1.4
+#define SPEC_PRIOR_N 2.0
+#define SPEC_COST 0.2
+
+static int32_t best_k(double alpha, int32_t kmax) {
+    int32_t best = 1;
+    double best_score = 0.0, pw = alpha; /* alpha^(K + 1) at K, from K = 0 */
+    for (int32_t k = 1; k <= kmax; k++) {
+        pw *= alpha;
+        const double score = (1.0 - pw) / (1.0 - alpha) / (1.0 + SPEC_COST * k);
+        if (score > best_score) {
+            best_score = score;
+            best = k;
+        }
+    }
+    return best;
+}
+
+static void adapt_reset(dp_spec *s) {
+    s->acc_w = s->chk_w = 0.0;
+    s->k = s->adaptive ? best_k(SPEC_PRIOR_A / SPEC_PRIOR_N, s->kmax) : s->kmax;
+}
+
+static void adapt(dp_spec *s, int32_t checked, int32_t accepted) {
+    if (!s->adaptive || checked <= 0) return;
+    s->acc_w = SPEC_DECAY * s->acc_w + accepted;
+    s->chk_w = SPEC_DECAY * s->chk_w + checked;
+    s->k = best_k((s->acc_w + SPEC_PRIOR_A) / (s->chk_w + SPEC_PRIOR_N), s->kmax);
 }
 
 static dp_status check_ids(const dp_spec *s, const int32_t *ids, int32_t n, dp_error *e) {
@@ -353,7 +391,7 @@ dp_status dp_spec_step_end(dp_spec *s, int32_t *out, int32_t *n_out, dp_error *e
     s->st.proposed += em.checked;
     s->st.accepted += em.accepted;
     s->st.emitted += em.m;
-    adapt(s, np, em.accepted);
+    adapt(s, em.checked, em.accepted);
     *n_out = em.m;
     return DP_OK;
 }
