@@ -91,6 +91,13 @@ dp_status dp_model_validate(const dp_model_desc *d, dp_error *e) {
     if (d->n_head % d->n_kv_head) return dp_err_set(e, DP_ERR_FORMAT, "model: n_heads (%d) is not a multiple of n_kv_heads (%d)", d->n_head, d->n_kv_head);
     if (d->rot_dim % 2) return dp_err_set(e, DP_ERR_FORMAT, "model: rot_dim must be even");
     if (d->n_expert > 0) CHECK_RANGE(d->n_expert_used, "n_experts_used", 1, d->n_expert);
+    if (!(d->attn_scale > 0) || !isfinite(d->attn_scale) || !(d->embed_scale > 0) || !isfinite(d->embed_scale))
+        return dp_err_set(e, DP_ERR_FORMAT, "model: attn_scale (%g) and embed_scale (%g) must be positive and finite "
+                          "(config.json: query_pre_attn_scalar must be positive)", (double)d->attn_scale,
+                          (double)d->embed_scale);
+    if (!(d->attn_softcap >= 0) || !isfinite(d->attn_softcap) || !(d->final_softcap >= 0) || !isfinite(d->final_softcap))
+        return dp_err_set(e, DP_ERR_FORMAT, "model: attn_softcap (%g) and final_softcap (%g) must be finite and not negative",
+                          (double)d->attn_softcap, (double)d->final_softcap);
     if (!(d->rope.theta > 0) || (d->has_rope_local && !(d->rope_local.theta > 0)))
         return dp_err_set(e, DP_ERR_FORMAT, "model: rope theta must be positive");
     const dp_rope_desc *rs[2] = {&d->rope, &d->rope_local};
