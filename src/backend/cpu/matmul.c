@@ -12,7 +12,6 @@
 #if defined(__x86_64__) || defined(_M_X64)
 #define DP_HAVE_AVX2_FILE 1
 const dp_mm_kernels *dp_mm_avx2_table(int set); /* matmul_avx2.c: 0 AVX2, 1 + VNNI, 2 + AMX */
-void dp_mm_act_q8_k_avx512(const float *x, void *dst, int k); /* matmul_avx2.c */
 #if defined(__GNUC__)
 #include <cpuid.h>
 #define X86_AVX2 1 /* AVX2 + FMA + F16C, with the OS saving ymm state */

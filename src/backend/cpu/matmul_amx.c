@@ -44,7 +44,7 @@ uint64_t dp_mm_amx_runs(void) { return atomic_load_explicit(&amx_runs, memory_or
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define AMX_TARGET __attribute__((target("avx2,fma,f16c,bmi2,avx512f,avx512vl,avx512bw,avx512vnni")))
+#define AMX_TARGET DP_MM_VNNI_TARGET /* the tile instructions are assembly */
 #define INLINE static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 16")
 

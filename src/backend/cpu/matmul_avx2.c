@@ -11,7 +11,6 @@
 #include "format/quant.h"
 
 const dp_mm_kernels *dp_mm_avx2_table(int set); /* 0 AVX2, 1 + VNNI, 2 + AMX */
-void dp_mm_act_q8_k_avx512(const float *x, void *dst, int k);
 
 #define INLINE static inline __attribute__((always_inline))
 /* Software prefetch distance of the streaming (decode) kernels: 2 KiB ahead into L2. The
@@ -463,7 +462,7 @@ INLINE __m256i levels32(dp_dtype wt, const uint8_t *blk, int v) {
     return q;
 }
 
-#define VNNI_TARGET __attribute__((target("avx2,fma,f16c,bmi2,avx512f,avx512vl,avx512bw,avx512vnni")))
+#define VNNI_TARGET DP_MM_VNNI_TARGET
 
 /* 8x8 transpose of 16-bit elements: out[j] holds element j of rows 0..7. */
 INLINE void transpose8x16(const __m128i in[8], __m128i out[8]) {
@@ -1448,43 +1447,6 @@ static const dp_mm_kernels avx2_kernels = {
     {[DP_DTYPE_Q4_K] = avx2_x8_q4_k, [DP_DTYPE_Q6_K] = avx2_x8_q6_k},
     NULL,
 };
-
-/* ---- activations to q8_K with AVX-512 ----
- * matmul.c's act_q8_k (GGML's quantize_row_q8_K_ref) bit for bit: the maximum |x| is exact in
- * any order, the value kept is the first one reaching it (the scalar loop's strict >), values
- * are scaled by the same f32 product and rounded to nearest even (vcvtps2dq, the default
- * rounding, as nearest_int does for |v| < 2^22). */
-VNNI_TARGET void dp_mm_act_q8_k_avx512(const float *x, void *dst, int k) {
-    dp_block_q8_k *y = dst;
-    for (int i = 0; i < k / DP_QK_K; i++, x += DP_QK_K) {
-        __m512 am = _mm512_setzero_ps();
-        for (int j = 0; j < 16; j++) /* max_ps keeps its second operand when the first is NaN */
-            am = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * j)), am);
-        const float amax = _mm512_reduce_max_ps(am);
-        if (amax == 0.0f) {
-            memset(&y[i], 0, sizeof y[i]);
-            continue;
-        }
-        int first = 0;
-        for (int j = 0; j < 16; j++) {
-            const __mmask16 eq = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * j)),
-                                                    _mm512_set1_ps(amax), _CMP_EQ_OQ);
-            if (eq) {
-                first = 16 * j + __builtin_ctz(eq);
-                break;
-            }
-        }
-        const float iscale = -127.f / x[first];
-        const __m512 is = _mm512_set1_ps(iscale);
-        for (int j = 0; j < 16; j++) {
-            const __m512i v = _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(is, _mm512_loadu_ps(x + 16 * j))),
-                                               _mm512_set1_epi32(127));
-            _mm_storeu_si128((__m128i *)(y[i].qs + 16 * j), _mm512_cvtepi32_epi8(v));
-            y[i].bsums[j] = (int16_t)_mm512_reduce_add_epi32(v);
-        }
-        y[i].d = 1 / iscale;
-    }
-}
 
 /* The AVX-512 VNNI set, and the same with the AMX tile product for prompt processing
  * (matmul_amx.c; picked only after its runtime check). */

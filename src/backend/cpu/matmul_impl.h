@@ -10,7 +10,8 @@
  *   2. a dot kernel computes one weight row against up to DP_MM_NC activation rows, unpacking
  *      the weight blocks once for all of them (prompt processing reuses each weight load).
  * Kernels exist per ISA (generic C in matmul.c, AVX2 and AVX-512 VNNI in matmul_avx2.c, AMX int8
- * tiles for prompt processing in matmul_amx.c, NEON in matmul_neon.c, SIMD128 in matmul_wasm.c);
+ * tiles for prompt processing in matmul_amx.c, NEON in matmul_neon.c, SIMD128 in matmul_wasm.c;
+ * the q8_K activation conversion with AVX-512 in matmul_act_avx2.c);
  * the driver picks the best one the running CPU supports, the generic kernels when none applies
  * (DOPPLER_AMX=0 in the environment leaves the AMX set out). */
 #ifndef DP_CPU_MATMUL_IMPL_H
@@ -101,6 +102,10 @@ void dp_mm_x8_block(dp_dtype wt, const uint8_t *grp, int nb, int b, int r, uint8
 void dp_mm_x8_dot_generic(dp_dtype wt, int k, const void *w, const void *x, size_t x_stride,
                           int nc, float *s);
 
+/* The instruction sets of the AVX-512 VNNI code (matmul_avx2.c's VNNI kernels, matmul_amx.c,
+ * matmul_act_avx2.c), as function attributes: used only after dp_mm_kernels_avx2_vnni's check. */
+#define DP_MM_VNNI_TARGET __attribute__((target("avx2,fma,f16c,bmi2,avx512f,avx512vl,avx512bw,avx512vnni")))
+
 /* Optional AMX tile product for prompt processing (matmul_amx.c; q4_K / q5_K / q6_K weights,
  * row-major or DP_CPU_W_X8): the activations are converted once into tiles of 16 rows, then each thread
  * packs panels of DP_MM_AMX_ROWS weight rows and runs every activation tile over them. Every
@@ -145,6 +150,8 @@ size_t dp_mm_act_row_bytes(dp_dtype wt, int k);
  * AVX-512 where the CPU has it, bit-identical to the portable loop dp_mm_act_quantize_ref. */
 void dp_mm_act_quantize(dp_dtype wt, const float *x, void *dst, int k);
 void dp_mm_act_quantize_ref(dp_dtype wt, const float *x, void *dst, int k);
+/* The q8_K conversion with AVX-512 (matmul_act_avx2.c; x86-64 only, AVX-512 VNNI CPUs only). */
+void dp_mm_act_q8_k_avx512(const float *x, void *dst, int k);
 /* The f32 values a converted activation row stands for (used by tests as a second oracle). */
 void dp_mm_act_dequantize(dp_dtype wt, const void *src, float *x, int k);
 
