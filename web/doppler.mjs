@@ -183,7 +183,7 @@ async function engine(cmd, o) {
     eng.loadModel = (dir, ...a) => {
       const m = load0(dir, ...a);
       const hit = entries.find((x) => x.key === `${dc}:${modelId(dir)}`);
-      for (const kv of (hit?.best ?? '').split(',').filter(Boolean)) { const [k, v] = kv.split('='); m.tune(k, Number(v)); }
+      m.tuneSetting(hit?.best);
       err(`doppler ${cmd}: tune cache: ${hit ? hit.best || 'the defaults (nothing faster passed the gate)' : 'no entry for this device class and model, defaults'}\n`);
       return m;
     };
@@ -192,10 +192,7 @@ async function engine(cmd, o) {
     const load = eng.loadModel.bind(eng);
     eng.loadModel = (...a) => {
       const m = load(...a);
-      for (const kv of o.tune.split(',').filter(Boolean)) {
-        const [k, v] = kv.split('=');
-        m.tune(k, Number(v));
-      }
+      m.tuneSetting(o.tune);
       return m;
     };
   }
@@ -249,7 +246,7 @@ async function cmdTune(argv, o, U) {
       load: (setting, backend) => {
         if (backend === 'cpu') return cpuReference('kernels tune', eng, model);
         const m = eng.loadModel(abs(model), backend, 0);
-        for (const kv of setting.split(',').filter(Boolean)) { const [k, v] = kv.split('='); m.tune(k, Number(v)); }
+        m.tuneSetting(setting);
         return m;
       },
     });
@@ -526,7 +523,7 @@ async function cmdBench(argv, o) {
     const ad = lora ? m.loadAdapter(abs(lora.dir)) : null;
     const modes = ad ? [null, ad] : [null];
     const measure = async (cfg) => {
-      for (const kv of (cfg ?? '').split(',').filter(Boolean)) { const [k, v] = kv.split('='); m.tune(k, Number(v)); }
+      m.tuneSetting(cfg);
       for (const mode of modes) {   // warm-up
         c.setAdapter(mode, lora ? lora.scale : 1);
         if (nP > 0) await runPP(Math.min(nP, 32));

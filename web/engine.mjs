@@ -255,6 +255,11 @@ export class Model {
     if (st) throw this.eng.fail(st);
   }
 
+  // A whole setting, "key=value,key=value" (as --tune and the tune cache write it; '' or null: none).
+  tuneSetting(setting) {
+    for (const kv of (setting ?? '').split(',').filter(Boolean)) { const [k, v] = kv.split('='); this.tune(k, Number(v)); }
+  }
+
   // Pipelines from now on come from reg (a KernelRegistry that must outlive the model).
   useKernels(reg) { this.eng.x.dpw_model_set_kernels(this.ptr, reg ? reg.ptr : 0); }
 

@@ -53,7 +53,7 @@ for (const [t, file, lq, lf] of cases) {
   for (const [key, f, oneByOne] of [['act_quant=1', 0.3, false], ['act_quant=0', 1.0, false], ['matvec_i8=1', 0.3, true],
                                     ['fold_norm=1,attn_one_slice=256', 1.0, true]]) {
     const m = eng.loadModel(path.resolve(model), 'webgpu');
-    for (const kv of key.split(',')) { const [k, v] = kv.split('='); m.tune(k, Number(v)); }
+    m.tuneSetting(key);
     const c = m.newContext({ nCtx: idList.length, logitsAll: true });
     let gpu;
     if (oneByOne) {

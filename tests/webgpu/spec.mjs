@@ -24,7 +24,7 @@ for (const pair of pairs) {
   const [target, draft, tune] = pair.split(':');
   const be = eng.newBackend('webgpu');
   const m = eng.loadModel(path.resolve(target), be);
-  for (const kv of (tune ?? '').split(',').filter(Boolean)) { const [k, v] = kv.split('='); m.tune(k, Number(v)); }
+  m.tuneSetting(tune);
   const d = draft === 'lookup' ? null : eng.loadModel(path.resolve(draft), be);
   const nCtx = prompt.length + n + 1;
   const c = m.newContext({ nCtx });

@@ -112,8 +112,8 @@ typedef struct wg_dev {
     uint32_t submit_every; /* paced: a submit after this many dispatches, so the GPU starts on
                               a long recording while the host records the rest (tune submit_every,
                               default 32; 0: never) */
-    bool paced;         /* pace on (the speculative step), or tune pace=1: always */
-    bool pace_always;
+    bool paced;         /* the backend's pace op: on during a speculative step */
+    bool pace_always;   /* tune pace=1: every recording paced */
     uint32_t sg_size;   /* the subgroup size when the device's is fixed, else 0 */
     wg_bsize *bsizes;   /* buffer id -> size (open addressing): bindings span whole tensors */
     uint32_t bsizes_cap, bsizes_used;
