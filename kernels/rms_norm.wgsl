@@ -69,6 +69,32 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
   for (var i = li; i < p.d; i = i + WG) { out[base + i] = (x[base + i] * inv) * weight(i); }
 }
 
+// main, and the row's 8-bit blocks of QB values for the decode products that read out next
+// (kernels/pack_q8.wgsl: the blocks act_pack would make of out, written here so that they cost no
+// dispatch of their own; WG a multiple of QB / 4, d of QB).
+override QB: u32 = 256u;
+
+@compute @workgroup_size(WG)
+fn main_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+          @builtin(local_invocation_index) li: u32) {
+  let r = wid.x + wid.y * nw.x;
+  if (r >= p.n) { return; }
+  let base = r * p.d;
+  let inv = 1.0 / sqrt(reduce_sum(li, x_ss(base, li)) / f32(p.d) + p.eps);
+  for (var i = li; i < p.d; i = i + WG) { out[base + i] = (x[base + i] * inv) * weight(i); }
+  for (var g0 = 0u; g0 < p.d / 4u; g0 = g0 + WG) {
+    let g = g0 + li;
+    let live = g < p.d / 4u;
+    var v = vec4<f32>(0.0);
+    if (live) {
+      let i = base + 4u * g;
+      v = vec4<f32>((x[i] * inv) * weight(4u * g), (x[i + 1u] * inv) * weight(4u * g + 1u),
+                    (x[i + 2u] * inv) * weight(4u * g + 2u), (x[i + 3u] * inv) * weight(4u * g + 3u));
+    }
+    pack_q8(li, g, live, v, r * (p.d / QB) * xq_words());
+  }
+}
+
 @compute @workgroup_size(WG)
 fn inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
            @builtin(local_invocation_index) li: u32) {

@@ -1,7 +1,8 @@
 // weights_common.wgsl — the part of every weights_<type> kernel that does not depend on the weight
 // type: bindings, byte readers, get_rows, dequant, the matrix-vector products (and their _lora
 // forms, with a LoRA adapter's delta as the epilogue) and act_quant. Not a kernel of its own:
-// web/tools/kernels.mjs appends it to each kernels/weights/<type>.wgsl, which defines QB, UNIT,
+// web/tools/kernels.mjs appends it to each kernels/weights/<type>.wgsl (and kernels/pack_q8.wgsl:
+// act_pack's blocks, f16_rne), which defines QB, UNIT,
 // w_elem and dot_unit. Weight buffers are passed as pointers (unrestricted_pointer_parameters).
 
 override WG: u32 = 256u;   // invocations per workgroup (power of two)
@@ -423,14 +424,6 @@ fn nmatvec3_lora(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   let part = x_part(li, wid.z * p.k);
   let s = nmv3_end(li, part, nmv_dot(&W, &W2, &W3, row, lane, wid.z * p.k).x + nmv_lora(row, lane, wid.z).x);
   if (lane == 0u) { nmv3_store(row, wid.z, li, s); }
-}
-
-// v (>= 0, below f16's largest) rounded to the nearest f16 value, ties to even, subnormals
-// included: the CPU's dp_f32_to_f16. pack2x16float's rounding is the implementation's (NVIDIA's
-// Vulkan driver does not round as the CPU does: every q8_0-blocked product differed by ~1e-3).
-fn f16_rne(v: f32) -> f32 {
-  let e = max(i32((bitcast<u32>(v) >> 23u) & 0xffu) - 127, -14) - 10; // log2 of the f16 step at v
-  return ldexp(round(ldexp(v, -e)), e);
 }
 
 // The CPU's 8-bit activation block of QB values of x from base (q8_0: d = f16(amax / 127),

@@ -33,7 +33,12 @@ fail=0
 ok() { echo "ok   $1"; }
 bad() { echo "FAIL $1"; fail=1; }
 
-K=$ROOT/kernels/rms_norm.wgsl
+# the built-in kernel's text as the registry holds it (kernels/rms_norm.wgsl joined with
+# kernels/pack_q8.wgsl, web/tools/kernels.mjs): what an override of rms_norm replaces
+key=$("$TOOL" kernels list | awk '$1 == "rms_norm" && $2 == "main" {print $3; exit}' | sed 's/^sha256://')
+K=$TMP/rms_norm_builtin.wgsl
+"$TOOL" kernels show "$key" --wgsl | sed '1,/^$/d' > "$K"
+grep -q "fn main_q" "$K" || { echo "kernels show $key --wgsl: not the rms_norm kernel"; exit 1; }
 { echo "// candidate: the same computation"; cat "$K"; } > same.wgsl
 sed 's/^  return w\[i\];/  return 1.02 * w[i];/' "$K" > off.wgsl
 cmp -s off.wgsl "$K" && { echo "off.wgsl: pattern not in rms_norm.wgsl"; exit 1; }

@@ -1157,7 +1157,13 @@ EXPORT("t_tune") int t_tune(const char *key, int value) {
         printf("tune: %s\n", e.msg);
         return -1;
     }
-    if (!strcmp(key, "act_quant")) actq = value != 0;
+    /* act_quant=0 asks for f32 products: the 8-bit decode kernels (matvec_i8, on by default
+       where WGSL has dot4I8Packed) go off with it; matvec_i8=1 takes x through 8-bit blocks */
+    if (!strcmp(key, "act_quant")) {
+        actq = value != 0;
+        if (!value && dp_backend_webgpu_tune(gpu, "matvec_i8", 0, &e)) return -1;
+    }
+    if (!strcmp(key, "matvec_i8") && value) actq = true;
     if (!strcmp(key, "fold_norm")) fold = value != 0;
     return 0;
 }

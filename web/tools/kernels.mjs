@@ -1,10 +1,15 @@
 // kernels.mjs — the WGSL kernels as the backend sees them, from the kernels/ directory:
-//   kernels/<name>.wgsl          -> kernel <name> (as is; rope.wgsl followed by kernels/sincos.wgsl)
-//   kernels/weights/<type>.wgsl  -> kernel weights_<type>: that file, then kernels/weights_common.wgsl
+//   kernels/<name>.wgsl          -> kernel <name> (as is; rope.wgsl followed by kernels/sincos.wgsl,
+//                                   rms_norm.wgsl by kernels/pack_q8.wgsl)
+//   kernels/weights/<type>.wgsl  -> kernel weights_<type>: that file, kernels/pack_q8.wgsl, then
+//                                   kernels/weights_common.wgsl (pack_q8.wgsl in every form below too)
 //                                   (WGSL module-scope declarations may come in any order)
 //   kernels/weights/i8/<type>.wgsl -> also kernel weights_<type>_i8: <type>.wgsl, i8/<type>.wgsl,
 //                                   kernels/weights_i8.wgsl, then weights_common.wgsl with its calls
-//                                   of dot_unit renamed dot_unit_i8 (products over 8-bit x);
+//                                   of dot_unit renamed dot_unit_i8 (products over 8-bit x; where
+//                                   the i8 file defines wd, the weights are bound as vec4<u32>
+//                                   arrays and <type>.wgsl and weights_common.wgsl read them through
+//                                   it, the products in units of its UNIT_I8);
 //                                   and kernels weights_<type>_sg, weights_<type>_i8_sg: `enable
 //                                   subgroups;`, the same files with kernels/weights_sg.wgsl before
 //                                   weights_common.wgsl, its calls of reduce_rows renamed reduce_rows_sg
@@ -25,6 +30,7 @@ const SG = 'weights_sg.wgsl';
 const NORM = 'weights_norm.wgsl';
 const ROPE = 'weights_rope.wgsl';
 const SINCOS = 'sincos.wgsl';
+const PACK = 'pack_q8.wgsl';
 
 export function kernelSources(dir) {
   const wgsl = (d) => fs.readdirSync(d).filter((f) => f.endsWith('.wgsl')).sort();
@@ -43,10 +49,12 @@ export function kernelSources(dir) {
     out.push({ name, text, parts });
   };
   const sincos = [`kernels/${SINCOS}`, read(path.join(dir, SINCOS))];
+  const pack = [`kernels/${PACK}`, read(path.join(dir, PACK))];
   for (const f of wgsl(dir)) {
-    if ([COMMON, I8, SG, NORM, ROPE, SINCOS].includes(f)) continue;
+    if ([COMMON, I8, SG, NORM, ROPE, SINCOS, PACK].includes(f)) continue;
     const text = read(path.join(dir, f));
     if (f === 'rope.wgsl') join('rope', [[`kernels/${f}`, text], sincos]);
+    else if (f === 'rms_norm.wgsl') join('rms_norm', [[`kernels/${f}`, text], pack]);
     else out.push({ name: f.slice(0, -5), text, parts: [{ file: `kernels/${f}`, first: 1, lines: nlines(text) }] });
   }
   const wdir = path.join(dir, 'weights');
@@ -61,19 +69,29 @@ export function kernelSources(dir) {
     // [file, text] with the calls (not the definitions) of x_at, x_at4, x_part, x_scale renamed
     const normed = ([file, t]) => [file, t.replace(/(?<!fn )\b(x_at4?|x_part|x_scale)\(/g,
       (_, f) => ({ x_at: 'x_norm(', x_at4: 'x_norm4(', x_part: 'norm_part(', x_scale: 'norm_scale(' })[f])];
+    // [file, text] for a weights_<type>_i8 kernel whose weights are vec4<u32> arrays: W, W2, W3 and
+    // the weight pointers retyped, word reads (*w)[i] through the i8 file's wd(w, i), and the
+    // products' unit UNIT_I8 (the i8 file's) instead of the type's UNIT
+    const words4 = ([file, t]) => [file, t
+      .replace(/ptr<storage, array<u32>, read>/g, 'ptr<storage, array<vec4<u32>>, read>')
+      .replace(/(var<storage, read> W[23]?): array<u32>;/g, '$1: array<vec4<u32>>;')
+      .replace(/\(\*w\)\[([^\[\]]+)\]/g, 'wd(w, $1)')
+      .replace(/\bp\.k \/ UNIT\b/g, 'p.k / UNIT_I8')];
     const norm = [`kernels/${NORM}`, read(path.join(dir, NORM))];
     const rope = [`kernels/${ROPE}`, read(path.join(dir, ROPE))];
     for (const f of wgsl(wdir)) {
       const name = `weights_${f.slice(0, -5)}`;
       const type = [`kernels/weights/${f}`, read(path.join(wdir, f))];
-      join(name, [type, [`kernels/${COMMON}`, common]]);
-      join(`${name}_n`, [normed(type), norm, sincos, rope, normed([`kernels/${COMMON}`, common])]);
+      join(name, [type, pack, [`kernels/${COMMON}`, common]]);
+      join(`${name}_n`, [normed(type), norm, sincos, rope, pack, normed([`kernels/${COMMON}`, common])]);
       if (!fs.existsSync(path.join(i8dir, f))) continue;
-      join(`${name}_n_sg`, [enableSg, normed(type), sg, norm, sincos, rope, normed(renamed('dot_unit(', 'reduce_rows_sg('))]);
+      join(`${name}_n_sg`, [enableSg, normed(type), sg, norm, sincos, rope, pack, normed(renamed('dot_unit(', 'reduce_rows_sg('))]);
       const i8type = [`kernels/weights/i8/${f}`, read(path.join(i8dir, f))];
-      join(`${name}_i8`, [type, i8type, i8, renamed('dot_unit_i8(', 'reduce_rows(')]);
-      join(`${name}_sg`, [enableSg, type, sg, renamed('dot_unit(', 'reduce_rows_sg(')]);
-      join(`${name}_i8_sg`, [enableSg, type, i8type, i8, sg, renamed('dot_unit_i8(', 'reduce_rows_sg(')]);
+      // an i8 file defining wd reads the weights by fours: vec4 words in its kernels (words4)
+      const w4 = /\bfn wd\(/.test(i8type[1]) ? words4 : (x) => x;
+      join(`${name}_i8`, [w4(type), i8type, i8, pack, w4(renamed('dot_unit_i8(', 'reduce_rows('))]);
+      join(`${name}_sg`, [enableSg, type, sg, pack, renamed('dot_unit(', 'reduce_rows_sg(')]);
+      join(`${name}_i8_sg`, [enableSg, w4(type), i8type, i8, sg, pack, w4(renamed('dot_unit_i8(', 'reduce_rows_sg('))]);
     }
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -11,5 +11,5 @@ fn dot_unit_i8(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f
                     dot4I8Packed(q.q.y, xv.y) - 32 * dot4I8Packed(xv.y, ONES),
                     dot4I8Packed(q.q.z, xv.z) - 32 * dot4I8Packed(xv.z, ONES),
                     dot4I8Packed(q.q.w, xv.w) - 32 * dot4I8Packed(xv.w, ONES));
-  return q.d * bitcast<f32>(xq[xb + 64u]) * dot(q.sc, vec4<f32>(s));
+  return q.d * xq_d(xb) * dot(q.sc, vec4<f32>(s));
 }

@@ -7,5 +7,5 @@ fn dot_unit_i8(w: ptr<storage, array<u32>, read>, rb: u32, u: u32, xr: u32) -> f
   let xb = xq_block(xr, (u / 4u) * 32u);
   let xw = xb + 2u * (u % 4u);
   let s = dot4I8Packed(rd32(w, qo), xq[xw]) + dot4I8Packed(rd32(w, qo + 4u), xq[xw + 1u]);
-  return f16_at(w, b) * bitcast<f32>(xq[xb + 8u]) * f32(s);
+  return f16_at(w, b) * xq_d(xb) * f32(s);
 }

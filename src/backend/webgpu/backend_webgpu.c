@@ -74,7 +74,7 @@ static void wg_tensor_free(dp_backend *b, dp_tensor *t) {
     wg_ctx *c = b->ctx;
     uint64_t size = (t->nbytes + 3u) & ~(uint64_t)3u;
     c->dev->stats.bytes_allocated -= size ? size : 4;
-    wg_rowss_forget(c, t->handle);
+    wg_memo_forget(c, t->handle);
     wg_destroy_later(c, t->handle); /* recorded commands may still use it */
     t->handle = 0;
 }
@@ -85,7 +85,7 @@ static dp_status wg_tensor_set(dp_backend *b, dp_tensor *t, uint64_t off, const 
     /* a queue write lands before every command not yet submitted: submit those first */
     if (c->dev->recorded) wg_submit(c);
     if (!t || !t->handle) return dp_err_set(e, DP_ERR_INVALID_ARG, "webgpu: tensor_set on no tensor");
-    wg_rowss_forget(c, t->handle);
+    wg_memo_forget(c, t->handle);
     if (off > t->nbytes || n > t->nbytes - off)
         return dp_err_set(e, DP_ERR_INVALID_ARG, "webgpu: tensor_set [%llu, +%llu) past %llu bytes",
                           (unsigned long long)off, (unsigned long long)n,
@@ -133,7 +133,7 @@ static dp_status wg_flush(dp_backend *b, dp_error *e) {
     wg_submit(c);
     dp_status st = c->status;
     if (st != DP_OK) {
-        wg_rowss_forget(c, 0); /* its producer may not have been recorded */
+        wg_memo_forget(c, 0); /* its producer may not have been recorded */
         if (e) *e = c->err;
         c->status = DP_OK;
         return st;
@@ -222,6 +222,9 @@ dp_status dp_backend_webgpu_new(dp_backend **out, dp_error *e) {
     c->dev->max_storage = dp_gpu_limit(DP_GPU_LIMIT_MAX_STORAGE);
     c->dev->max_invocations = dp_gpu_limit(DP_GPU_LIMIT_MAX_INVOCATIONS);
     c->dev->max_wg_storage = dp_gpu_limit(DP_GPU_LIMIT_MAX_WG_STORAGE);
+    /* decode products over q4_K / q6_K / q8_0 with 8-bit x where WGSL has dot4I8Packed: on the
+       H200 the Llama-3.1-8B Q4_K_M decodes 1.42x faster (docs/BENCHMARKS.md, issue 18) */
+    c->dev->matvec_i8 = (c->dev->features & DP_GPU_FEATURE_DOT4I8) != 0;
     if (c->dev->features & DP_GPU_FEATURE_SUBGROUPS) { /* weights_sg.wgsl wants one fixed size */
         uint32_t lo = dp_gpu_limit(DP_GPU_LIMIT_SUBGROUP_MIN), hi = dp_gpu_limit(DP_GPU_LIMIT_SUBGROUP_MAX);
         if (lo == hi && lo >= 4 && lo <= 256 && !(lo & (lo - 1))) c->dev->sg_size = lo;

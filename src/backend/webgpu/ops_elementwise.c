@@ -125,8 +125,10 @@ const char *wg_norm_consts(const wg_ctx *c, int d, char *buf, size_t size) {
     return buf;
 }
 
-void wg_rec_rms_norm(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
-                    int d, float eps, bool plus_one) {
+/* rms_norm of n rows of d values; qb > 0: also their 8-bit blocks of qb values for the products
+ * that read out next (rms_norm:main_q) */
+static void rms_norm_emit(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
+                          int d, float eps, bool plus_one, uint32_t qb) {
     wg_ctx *c = wg_ctx_of(b);
     if (n < 0 || d <= 0) {
         wg_fail(c, DP_ERR_INVALID_ARG, "rms_norm: bad shape n=%d d=%d", n, d);
@@ -148,8 +150,28 @@ void wg_rec_rms_norm(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp
         return;
     }
     if (!wg_unalias(c, &xb, o)) return;
+    uint32_t bytes, q = qb ? wg_actq_scratch(c, (uint64_t)n, (uint64_t)d, qb, &bytes) : 0;
+    if (q) {
+        char qconsts[32];
+        snprintf(qconsts, sizeof qconsts, "%s,QB=%u", consts, qb);
+        dp_gpu_binding bs[4] = {o, wb, xb, wg_at(7, wg_bind_buf(q, 0, bytes))};
+        wg_dispatch_flat(c, "rms_norm", "main_q", qconsts, &p, sizeof p, bs, 4, (uint64_t)n);
+        wg_actq_note(c, o, (uint64_t)n, (uint64_t)d, qb);
+        return;
+    }
     dp_gpu_binding bs[3] = {o, wb, xb};
     wg_dispatch_flat(c, "rms_norm", "main", consts, &p, sizeof p, bs, 3, (uint64_t)n);
+}
+
+void wg_rec_rms_norm(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
+                     int d, float eps, bool plus_one) {
+    rms_norm_emit(b, out, x, w, n, d, eps, plus_one, 0);
+}
+
+void wg_rec_rms_norm_for(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
+                         int d, float eps, bool plus_one, dp_dtype wt) {
+    uint32_t qb = wg_matvec_i8_block(wg_ctx_of(b), wt, (uint64_t)(n > 0 ? n : 0));
+    rms_norm_emit(b, out, x, w, n, d, eps, plus_one, qb && d % (int)qb == 0 ? qb : 0);
 }
 
 /* matches `Params` in rope.wgsl */

@@ -44,9 +44,9 @@ void dp_backend_webgpu_set_act_quant(dp_backend *b, bool on);
  * decode products as its own dispatch; 1: computed inside them, weights_<t>_n), "attn_one_slice"
  * (0..65536, default 0: decode attention split at every length; N: over at most N keys in one
  * dispatch instead of partial + combine; both fusions opt-in, slower on the H200, docs/WEBGPU.md),
- * "matvec_i8" (0/1: decode products over q4_K, q6_K and q8_0
- * with x in the 8-bit blocks of act_quant and dot4I8Packed; DP_ERR_UNSUPPORTED where WGSL lacks
- * packed_4x8_integer_dot_product), "matvec_sg" (0/1: their row sums by subgroup shuffles,
+ * "matvec_i8" (0/1, default 1 where WGSL has packed_4x8_integer_dot_product: decode products
+ * over q4_K, q6_K and q8_0 with x in the 8-bit blocks of act_quant and dot4I8Packed;
+ * DP_ERR_UNSUPPORTED where WGSL lacks it), "matvec_sg" (0/1: their row sums by subgroup shuffles,
  * kernels/weights_sg.wgsl; DP_ERR_UNSUPPORTED unless the device's subgroups have one fixed size),
  * "prefill_sgmat" (0/1: prefill products on the matrix units,
  * f16 operands, f32 sums, kernels/matmul_sgmat.wgsl; DP_ERR_UNSUPPORTED where the device lacks

@@ -51,7 +51,7 @@ static void cmd_put(uint32_t op, uint32_t a, uint32_t b, uint32_t c, uint32_t d,
 
 void wg_copy(wg_ctx *c, uint32_t src, uint32_t src_off, uint32_t dst, uint32_t dst_off,
              uint32_t size) {
-    wg_rowss_forget(c, dst);
+    wg_memo_forget(c, dst);
     wg_claim_encoder(c);
     cmd_put(DP_GPU_CMD_COPY, src, src_off, dst, dst_off, size, 5);
     c->dev->stats.copies++;
@@ -131,7 +131,7 @@ bool wg_out(wg_ctx *c, const dp_tensor *t, int64_t count, uint32_t binding, cons
     if (t->offset % 256)
         return wg_fail(c, DP_ERR_UNSUPPORTED, "%s: %s is a view at offset %llu (written views "
                        "need multiples of 256)", op, what, (unsigned long long)t->offset);
-    wg_rowss_forget(c, t->handle);
+    wg_memo_forget(c, t->handle);
     *b = wg_at(binding, wg_bind_buf(t->handle, (uint32_t)t->offset, span_of(c, t, count)));
     return true;
 }

@@ -122,13 +122,23 @@ typedef struct wg_dev {
 /* What scratch WG_SCR_ROWSS holds: the sum of the squares of each of the n rows of d values of
  * the tensor at (buf, off) — the residual stream a folded norm reads (wg_fuse.c), written by the
  * dispatch that wrote it (rms_norm:norm_add_ss) or by rms_norm:row_ss. buf 0: nothing. Forgotten
- * (wg_rowss_forget) when anything may write buf: wg_out, wg_copy, tensor_set, the buffer freed,
+ * (wg_memo_forget) when anything may write buf: wg_out, wg_copy, tensor_set, the buffer freed,
  * a failed recording. */
 typedef struct wg_rowss {
     uint32_t buf;
     uint64_t off;
     int n, d;
 } wg_rowss;
+
+/* What scratch WG_SCR_ACTQ holds after an act_pack: the 8-bit blocks (qb values) of x, n rows
+ * of k values bound at (buf, off, size), for the products over it (wg_matvec_input). Valid only
+ * while nothing else has been recorded on the device since the last product that read it (seq:
+ * the device's dispatches + copies after that product; q/k and v over one x as two dispatches
+ * share one act_pack). buf 0: nothing. */
+typedef struct wg_actq {
+    uint32_t buf, off, size;
+    uint64_t n, k, qb, seq;
+} wg_actq;
 
 /* One handle on a device: the backend itself (owns_dev) or a stream of it (one context's):
  * scratch and the sticky error are per handle. */
@@ -143,11 +153,14 @@ typedef struct wg_ctx {
     dp_tensor (*views)[3]; /* ... and its fetched experts' tensors in their device slots */
     uint32_t views_cap;
     wg_rowss rowss;        /* what scratch WG_SCR_ROWSS holds */
+    wg_actq actq;          /* what scratch WG_SCR_ACTQ holds */
 } wg_ctx;
 
-/* buf may be written: scratch WG_SCR_ROWSS no longer describes it (every buffer with 0). */
-static inline void wg_rowss_forget(wg_ctx *c, uint32_t buf) {
+/* buf may be written: scratch WG_SCR_ROWSS and WG_SCR_ACTQ no longer describe it (every buffer
+ * with 0). */
+static inline void wg_memo_forget(wg_ctx *c, uint32_t buf) {
     if (!buf || c->rowss.buf == buf) c->rowss.buf = 0;
+    if (!buf || c->actq.buf == buf) c->actq.buf = 0;
 }
 
 static inline wg_ctx *wg_ctx_of(dp_backend *b) { return (wg_ctx *)b->ctx; }
@@ -258,6 +271,15 @@ bool wg_actq_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_
  * wg_actq_input; the _sg form of either (kernels/weights_sg.wgsl) when matvec_sg is on and t has
  * it. *x is rebound (binding number kept); NULL after a recorded failure. */
 const char *wg_matvec_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_t k);
+/* The 8-bit block (values) in which decode products of type t over n rows take x
+ * (weights_<t>_i8), 0 where they take f32 x. */
+uint32_t wg_matvec_i8_block(const wg_ctx *c, dp_dtype t, uint64_t n);
+/* Scratch WG_SCR_ACTQ sized for the 8-bit blocks (qb values) of n rows of k values (*bytes);
+ * 0 after a recorded failure. */
+uint32_t wg_actq_scratch(wg_ctx *c, uint64_t n, uint64_t k, uint64_t qb, uint32_t *bytes);
+/* The dispatch just recorded wrote the 8-bit blocks of x (bound as x) into scratch WG_SCR_ACTQ
+ * (rms_norm:main_q): the products over x that come next read them (wg_actq). */
+void wg_actq_note(wg_ctx *c, dp_gpu_binding x, uint64_t n, uint64_t k, uint64_t qb);
 /* The decode kernel of type t with the rms_norm in front of the products folded in
  * (kernels/weights_norm.wgsl): weights_<t>_n, or weights_<t>_n_sg with matvec_sg where t has
  * it, written to buf; NULL where the products take 8-bit x (act_quant, matvec_i8 for t: x is
@@ -272,6 +294,11 @@ void wg_rec_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, cons
                     int n, float scale);
 void wg_rec_rms_norm(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
                     int d, float eps, bool plus_one);
+/* wg_rec_rms_norm, and where the decode products of type wt that read out next take 8-bit x
+ * (wg_matvec_i8_block) in whole blocks, out's 8-bit blocks written by the same dispatch
+ * (rms_norm:main_q) for them (wg_actq_note), so that they need no act_pack. */
+void wg_rec_rms_norm_for(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
+                         int d, float eps, bool plus_one, dp_dtype wt);
 /* Override constants ("WG=..") of rms_norm.wgsl for rows of d values. */
 const char *wg_norm_consts(const wg_ctx *c, int d, char *buf, size_t size);
 void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
