@@ -12,8 +12,9 @@
 #      prefill against the fallback
 #      (tests/webgpu/prefill_parity.mjs) on hf-tiny llama/gemma3 and each synthesized shape
 #   3. `node web/doppler.mjs bench` per shape, one model load, every setting in CONFIGS
-#      (the decode fusions on, fold_norm=1,attn_one_slice=256; off, fold_norm=0,attn_one_slice=0, the
-#      defaults since issue 18; matvec_sg; prefill_sgmat, each with the fusions on)
+#      (the defaults: 8-bit decode products, no decode fusions; f32 products, matvec_i8=0; subgroup
+#      row sums, matvec_sg=1; the subgroup-matrix prefill, prefill_sgmat=1; the decode fusions,
+#      fold_norm=1,attn_one_slice=256 with f32 products)
 #      (pp512 / tg128, host ms and host calls per token, --profile: GPU time per kernel)
 #   4. (with LLAMA_SRC) llama.cpp's llama-bench with CUDA on the same weights, side by side:
 #      LLAMA_SRC is a llama.cpp source tree or a tarball of one (never fetched here), unpacked to
@@ -42,12 +43,12 @@ OUT=${OUT:-/tmp/dp-speed}
 MODELS=${MODELS:-/tmp/dp-models}
 [ -n "${FIXTURES:-}" ] || { [ -d shared/fixtures/hf-tiny ] && FIXTURES=$ROOT/shared/fixtures; }
 BENCH_ARGS=${BENCH_ARGS:--p 512 -n 128 -r 2 --profile}
-# the settings: the defaults (norms folded into the products, rope + cache writes into q/k/v,
-# short decode attention in one dispatch), then the same without those fusions (the previous
-# path), subgroup row sums on top of the defaults, and the subgroup-matrix prefill (last: not yet
-# run on any GPU); a setting that fails prints an error line and the others are still measured
-D=fold_norm=1,attn_one_slice=256,matvec_i8=0,matvec_sg=0,prefill_sgmat=0
-CONFIGS=${CONFIGS:-$D;fold_norm=0,attn_one_slice=0,matvec_i8=0,matvec_sg=0,prefill_sgmat=0;fold_norm=1,attn_one_slice=256,matvec_i8=0,matvec_sg=1,prefill_sgmat=0;fold_norm=1,attn_one_slice=256,matvec_i8=0,matvec_sg=0,prefill_sgmat=1}
+# the settings, each giving every key it changes: the defaults (8-bit decode products where WGSL
+# has dot4I8Packed, norms and attention as their own dispatches), the products over f32 x, subgroup
+# row sums, the subgroup-matrix prefill, the decode fusions (which need f32 x); a setting that
+# fails prints an error line and the others are still measured
+D=fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=0
+CONFIGS=${CONFIGS:-$D;fold_norm=0,attn_one_slice=0,matvec_i8=0,matvec_sg=0,prefill_sgmat=0;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=1,prefill_sgmat=0;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=1;fold_norm=1,attn_one_slice=256,matvec_i8=0,matvec_sg=0,prefill_sgmat=0}
 CHECKS=" ${CHECKS:-ops i8sg parity sgmat} "
 check() { [[ "$CHECKS" == *" $1 "* ]]; }
 mkdir -p "$OUT" "$MODELS"
