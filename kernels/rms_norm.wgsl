@@ -59,14 +59,20 @@ fn x_ss(base: u32, li: u32) -> f32 {
   return ss;
 }
 
+// row r of out from x's (every invocation of the workgroup: uniform control flow); 1 / rms
+fn norm_row(r: u32, li: u32) -> f32 {
+  let base = r * p.d;
+  let inv = 1.0 / sqrt(reduce_sum(li, x_ss(base, li)) / f32(p.d) + p.eps);
+  for (var i = li; i < p.d; i = i + WG) { out[base + i] = (x[base + i] * inv) * weight(i); }
+  return inv;
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
   let r = wid.x + wid.y * nw.x;
   if (r >= p.n) { return; }
-  let base = r * p.d;
-  let inv = 1.0 / sqrt(reduce_sum(li, x_ss(base, li)) / f32(p.d) + p.eps);
-  for (var i = li; i < p.d; i = i + WG) { out[base + i] = (x[base + i] * inv) * weight(i); }
+  _ = norm_row(r, li);
 }
 
 // main, and the row's 8-bit blocks of QB values for the decode products that read out next
@@ -80,8 +86,7 @@ fn main_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: ve
   let r = wid.x + wid.y * nw.x;
   if (r >= p.n) { return; }
   let base = r * p.d;
-  let inv = 1.0 / sqrt(reduce_sum(li, x_ss(base, li)) / f32(p.d) + p.eps);
-  for (var i = li; i < p.d; i = i + WG) { out[base + i] = (x[base + i] * inv) * weight(i); }
+  let inv = norm_row(r, li);
   for (var g0 = 0u; g0 < p.d / 4u; g0 = g0 + WG) {
     let g = g0 + li;
     let live = g < p.d / 4u;

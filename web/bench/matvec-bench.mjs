@@ -2,8 +2,8 @@
 // q4_K (or q6_K, q8_0) weights of a given shape (enough copies that they stream from memory, not the L2 cache),
 // one compute pass of R dispatches between two timestamps, median of T passes. Compares the
 // engine's weights_q4_k (f32 x) and weights_q4_k_i8 (8-bit x, its act_pack timed too) kernels with
-// kernels in web/bench/mv/ (read.wgsl: a read-only pass over the same bytes, the roof;
-// q4k_i8u.wgsl: the i8 unit over u32 words) and checks each product against a CPU reference on
+// kernels in web/bench/mv/q4k.wgsl (read_only: a pass over the same bytes, the roof;
+// matvec_u32: the i8 unit over u32 words) and checks each product against a CPU reference on
 // the first rows. Candidate kernels go in web/bench/mv/ and a sweep line below.
 //   node web/bench/matvec-bench.mjs [--type q4_k|q6_k|q8_0] [--shapes 14336x4096,4096x14336] [--reps 40] [--trials 5] [--only k1,k2]
 // Prints one line per kernel, shape and setting: us per dispatch, weight GB/s, error vs reference.
@@ -140,7 +140,7 @@ for (const [m, k] of shapes) {
   const units16 = k / ({ q4_k: 16, q6_k: 16, q8_0: 8 })[TYPE];
   const eng = []; // the engine's choice (ops_matmul.c wg_matvec_config) and neighbours
   { let tpr = 32; while (tpr < 256 && m * tpr / 256 < 2048 && units16 / (tpr * 2) >= 2) tpr *= 2; eng.push([256, tpr, 4]); if (tpr > 32) eng.push([256, 32, 4]); eng.push([256, tpr, 1]); }
-  await sweep('read', mv('read.wgsl'), 'matvec', [[256, 32, 1], [256, 64, 1]], (w) => [[0, pb], [1, out], [2, w]]);
+  await sweep('read', mv('q4k.wgsl'), 'read_only', [[256, 32, 1], [256, 64, 1]], (w) => [[0, pb], [1, out], [2, w]]);
   await sweep('engine_f32', ks[`weights_${TYPE}`], 'matvec', eng, (w) => [[0, pb], [1, out], [2, w], [3, xb]]);
   const i8 = ks[`weights_${TYPE}_i8`];
   if (i8) {
@@ -150,7 +150,7 @@ for (const [m, k] of shapes) {
     if (!only || only.includes('engine_i8')) console.log(`act_pack (engine)  ${(await time((ps) => { ps.setPipeline(ap); ps.setBindGroup(0, apg); ps.dispatchWorkgroups(Math.ceil(k / 1024)); }, 20) / 1e3).toFixed(1)} us`);
     await sweep('engine_i8', i8, 'matvec', TYPE === 'q4_k' ? [[256, 32, 2], [256, 32, 1], [256, 64, 2]] : [...eng, [256, 16, 4], [256, 32, 2], [256, 64, 4], [256, 128, 4], [256, 256, 4], [256, 32, 8]], (w) => [[0, pb], [1, out], [2, w], [3, xqo]], pack);
   }
-  if (i8 && TYPE === 'q4_k') await sweep('engine_i8_u32', mv('q4k_i8u.wgsl'), 'matvec', [[256, 32, 1]], (w) => [[0, pb], [1, out], [2, w], [3, xqo]]);
+  if (i8 && TYPE === 'q4_k') await sweep('engine_i8_u32', mv('q4k.wgsl'), 'matvec_u32', [[256, 32, 1]], (w) => [[0, pb], [1, out], [2, w], [3, xqo]]);
   for (const w of W) w.destroy();
 }
 process.exit(0);

@@ -1,17 +1,32 @@
-// q4k_i8u.wgsl — for comparison only (web/bench/matvec-bench.mjs): the engine's q4_K unit over
-// 8-bit x (kernels/weights/i8/q4_k.wgsl, x packed by its act_pack) with the weights and x bound
-// as u32 arrays and read four words at a time through pointer parameters, as the other
-// weights_<type> kernels read theirs. On the H200 it is 2x slower than the vec4 binding.
+// q4k.wgsl — kernels for web/bench/matvec-bench.mjs to compare the engine's q4_K products with:
+//   read_only   the roof: every 16 bytes of the matrix read once and folded (no arithmetic to speak of)
+//   matvec_u32  the engine's q4_K unit over 8-bit x (kernels/weights/i8/q4_k.wgsl, x packed by its
+//               act_pack) with the weights and x bound as u32 arrays and read four words at a time
+//               through pointer parameters, as the other weights_<type> kernels read theirs (on the
+//               H200 2x slower than the engine's vec4 binding)
 struct Params { n: u32, k: u32, m: u32, row_bytes: u32, }
 override WG: u32 = 256u;
 override TPR: u32 = 32u;
 override UNR: u32 = 1u;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> W: array<u32>;
+@group(0) @binding(2) var<storage, read> W4: array<vec4<u32>>;   // read
+@group(0) @binding(2) var<storage, read> W: array<u32>;          // matvec_u32
 @group(0) @binding(3) var<storage, read> xq: array<u32>;
 var<workgroup> red: array<f32, WG>;
 const XQW: u32 = 76u;   // words per 256-value block of xq (kernels/pack_q8.wgsl)
+
+@compute @workgroup_size(WG)
+fn read_only(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
+             @builtin(local_invocation_index) li: u32) {
+  let row = (wid.x + wid.y * nw3.x) * (WG / TPR) + li / TPR;
+  let lane = li % TPR;
+  if (row >= p.m) { return; }
+  let n4 = p.row_bytes / 16u;
+  var acc = vec4<u32>(0u);
+  for (var u = lane; u < n4; u = u + TPR) { acc = acc ^ W4[row * n4 + u]; }
+  if (acc.x == 0x12345678u) { out[row] = f32(acc.y); }
+}
 
 fn ld4(w: ptr<storage, array<u32>, read>, i: u32) -> vec4<u32> {
   return vec4<u32>((*w)[i * 4u], (*w)[i * 4u + 1u], (*w)[i * 4u + 2u], (*w)[i * 4u + 3u]);
@@ -48,8 +63,8 @@ fn unit(w: ptr<storage, array<u32>, read>, rb4: u32, u: u32, xb0: u32) -> f32 {
 }
 
 @compute @workgroup_size(WG)
-fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
-          @builtin(local_invocation_index) li: u32) {
+fn matvec_u32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
+              @builtin(local_invocation_index) li: u32) {
   let row = (wid.x + wid.y * nw3.x) * (WG / TPR) + li / TPR;
   let lane = li % TPR;
   var acc = 0.0;
