@@ -11,7 +11,7 @@ ok() { echo "ok   $1"; }
 bad() { echo "FAIL $1"; fail=1; }
 
 "$T" kernels list > "$TMP/list.txt" || bad "list exit status"
-grep -Eq '^rms_norm +main +[0-9a-f]{64} WG$' "$TMP/list.txt" && ok "list: rms_norm main" || bad "list: rms_norm main"
+grep -Eq '^rms_norm +main +[0-9a-f]{64} WG,QB$' "$TMP/list.txt" && ok "list: rms_norm main" || bad "list: rms_norm main"
 grep -Eq '^weights_q4_k +nmatvec +[0-9a-f]{64} WG,TPR,UNR$' "$TMP/list.txt" && ok "list: weights_q4_k" || bad "list: weights_q4_k"
 # one line per entry point of every kernel as embedded (web/tools/kernels.mjs: weights/<t>.wgsl
 # joined with weights_common.wgsl, and the _i8 / _sg variants joined with theirs)
@@ -26,13 +26,15 @@ got=$(($(wc -l < "$TMP/list.txt") - 1))
 key=$(awk '$1 == "rms_norm" && $2 == "inplace" {print $3}' "$TMP/list.txt")
 "$T" kernels show "$(echo "$key" | cut -c1-12)" > "$TMP/show.txt" && grep -q "^entry: *inplace" "$TMP/show.txt" &&
     grep -q "^key: *sha256:$key" "$TMP/show.txt" && ok "show by key prefix" || bad "show by key prefix"
-[ "$("$T" kernels show rms_norm | grep -c '^entry:')" = 6 ] && ok "show by op" || bad "show by op"
+[ "$("$T" kernels show rms_norm | grep -c '^entry:')" = 7 ] && ok "show by op" || bad "show by op"
 "$T" kernels show "sha256:$key" --wgsl | grep -q "fn inplace" && ok "show --wgsl" || bad "show --wgsl"
 "$T" kernels show nothing_like_this 2>"$TMP/err.txt"; [ $? = 1 ] && grep -q "no kernel op" "$TMP/err.txt" &&
     ok "show unknown" || bad "show unknown"
 
-# a candidate equal in function (one comment more): taken, new keys for the op's entries
-{ echo "// a candidate"; cat "$ROOT/kernels/rms_norm.wgsl"; } > "$TMP/norm.wgsl"
+# a candidate equal in function (one comment more): taken, new keys for the op's entries; made from
+# the built-in text as the registry holds it (rms_norm.wgsl joined with pack_q8.wgsl)
+"$T" kernels show "sha256:$key" --wgsl | sed '1,/^$/d' > "$TMP/builtin.wgsl"
+{ echo "// a candidate"; cat "$TMP/builtin.wgsl"; } > "$TMP/norm.wgsl"
 "$T" kernels list --kernel "rms_norm=$TMP/norm.wgsl" > "$TMP/cand.txt" || bad "candidate exit status"
 ckey=$(awk '$1 == "rms_norm" && $2 == "inplace" {print $3}' "$TMP/cand.txt")
 [ -n "$ckey" ] && [ "$ckey" != "$key" ] && grep -q "candidate: $TMP/norm.wgsl" "$TMP/cand.txt" &&
@@ -47,7 +49,7 @@ printf '@compute @workgroup_size(WG) fn main( {\n/* open\n' > "$TMP/broken.wgsl"
 [ $rc = 1 ] && grep -q "refused, the built-in kernel stays: .*unterminated block comment" "$TMP/berr.txt" &&
     grep -q "^rms_norm *inplace *$key" "$TMP/b.txt" && ok "malformed candidate refused" || bad "malformed candidate refused (rc $rc)"
 # wrong binding layout
-sed 's/@binding(2) var<storage, read>/@binding(7) var<storage, read>/' "$ROOT/kernels/rms_norm.wgsl" > "$TMP/layout.wgsl"
+sed 's/@binding(2) var<storage, read>/@binding(8) var<storage, read>/' "$TMP/builtin.wgsl" > "$TMP/layout.wgsl"
 "$T" kernels list --kernel "rms_norm=$TMP/layout.wgsl" > /dev/null 2> "$TMP/lerr.txt"
 grep -q "binding layout differs" "$TMP/lerr.txt" && ok "wrong binding layout refused" || bad "wrong binding layout refused"
 "$T" kernels list --kernel "rms_norm=$TMP/missing.wgsl" > /dev/null 2> "$TMP/merr.txt"
