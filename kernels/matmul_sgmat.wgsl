@@ -50,19 +50,19 @@ fn quarter(i0: u32, j0: u32, si: u32, sj: u32) {
   let xa = (i0 + si) * p.k;
   let wb = (j0 + sj) * p.k;
   for (var kt = 0u; kt < p.k; kt = kt + 16u) {
-    let a0 = subgroupMatrixLoad<Left>(&xh, xa + kt, false, p.k);
-    let a1 = subgroupMatrixLoad<Left>(&xh, xa + 16u * p.k + kt, false, p.k);
-    let b0 = subgroupMatrixLoad<Right>(&WH, wb + kt, true, p.k);
-    let b1 = subgroupMatrixLoad<Right>(&WH, wb + 16u * p.k + kt, true, p.k);
+    let a0 = subgroupMatrixLoad<Left, row_major>(&xh, xa + kt, p.k);
+    let a1 = subgroupMatrixLoad<Left, row_major>(&xh, xa + 16u * p.k + kt, p.k);
+    let b0 = subgroupMatrixLoad<Right, col_major>(&WH, wb + kt, p.k);
+    let b1 = subgroupMatrixLoad<Right, col_major>(&WH, wb + 16u * p.k + kt, p.k);
     c00 = subgroupMatrixMultiplyAccumulate(a0, b0, c00);
     c01 = subgroupMatrixMultiplyAccumulate(a0, b1, c01);
     c10 = subgroupMatrixMultiplyAccumulate(a1, b0, c10);
     c11 = subgroupMatrixMultiplyAccumulate(a1, b1, c11);
   }
-  subgroupMatrixStore(&tile, si * TILE + sj, c00, false, TILE);
-  subgroupMatrixStore(&tile, si * TILE + sj + 16u, c01, false, TILE);
-  subgroupMatrixStore(&tile, (si + 16u) * TILE + sj, c10, false, TILE);
-  subgroupMatrixStore(&tile, (si + 16u) * TILE + sj + 16u, c11, false, TILE);
+  subgroupMatrixStore<row_major>(&tile, si * TILE + sj, c00, TILE);
+  subgroupMatrixStore<row_major>(&tile, si * TILE + sj + 16u, c01, TILE);
+  subgroupMatrixStore<row_major>(&tile, (si + 16u) * TILE + sj, c10, TILE);
+  subgroupMatrixStore<row_major>(&tile, (si + 16u) * TILE + sj + 16u, c11, TILE);
 }
 
 @compute @workgroup_size(WG)
