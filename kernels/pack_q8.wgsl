@@ -1,5 +1,5 @@
 // pack_q8.wgsl — x through the CPU's 8-bit activation blocks of QB values, packed for the
-// weights_<type>_i8 products (kernels/weights_i8.wgsl, xq): block b is XQW words, QB / 4 words of
+// weights_<type>_i8 products (kernels/weights_i8.wgsl, xq): block b is xq_words() words, QB / 4 words of
 // signed bytes, the sums of each 32 of them (i32, QB / 32 words), the scale d as f32 bits (x ~ d * q),
 // zeros up to a multiple of 4 words (16-byte aligned: q4_K's unit reads them by fours). QB 256:
 // q8_K (d = 1 / iscale, iscale = -127 / the value of largest magnitude); QB 32: q8_0 (d = f16(amax /
@@ -15,8 +15,9 @@ var<workgroup> pk_sum: array<i32, WG>;
 // divisions below valid)
 fn pk_qb() -> u32 { return max(QB, 32u); }
 
-// words per block of xq
-fn xq_words() -> u32 { return (pk_qb() / 4u + pk_qb() / 32u + 4u) / 4u * 4u; }
+// word of a block of xq holding its scale d (after the bytes and the sums), and words per block
+fn xq_d_at() -> u32 { return pk_qb() / 4u + pk_qb() / 32u; }
+fn xq_words() -> u32 { return (xq_d_at() + 4u) / 4u * 4u; }
 
 // v (>= 0, below f16's largest) rounded to the nearest f16 value, ties to even, subnormals
 // included: the CPU's dp_f32_to_f16. pack2x16float's rounding is the implementation's (NVIDIA's
@@ -65,8 +66,8 @@ fn pack_q8(li: u32, g: u32, live: bool, v: vec4<f32>, ob0: u32) {
     outq[ob + qb / 4u + (g % G) / 8u] = bitcast<u32>(sum);
   }
   if (live && g % G == 0u) {
-    outq[ob + qb / 4u + qb / 32u] = bitcast<u32>(d);
-    for (var z = qb / 4u + qb / 32u + 1u; z < xq_words(); z = z + 1u) { outq[ob + z] = 0u; }
+    outq[ob + xq_d_at()] = bitcast<u32>(d);
+    for (var z = xq_d_at() + 1u; z < xq_words(); z = z + 1u) { outq[ob + z] = 0u; }
   }
   workgroupBarrier();
 }

@@ -8,17 +8,16 @@
 
 @group(0) @binding(3) var<storage, read> xq: array<u32>;
 
-const XQW: u32 = (QB / 4u + QB / 32u + 4u) / 4u * 4u;   // words per block of xq (xq_words)
 const ONES: u32 = 0x01010101u;   // dot4I8Packed(v, ONES): the sum of v's four bytes
 
 // the first word of the xq block holding value c of the x row starting at value xr
 fn xq_block(xr: u32, c: u32) -> u32 {
-  return ((xr + c) / QB) * XQW;
+  return ((xr + c) / QB) * xq_words();
 }
 
 // the scale d of the xq block at word xb
 fn xq_d(xb: u32) -> f32 {
-  return bitcast<f32>(xq[xb + QB / 4u + QB / 32u]);
+  return bitcast<f32>(xq[xb + xq_d_at()]);
 }
 
 // xq of x ([n, k], k a multiple of QB): 4 values per invocation, WG * 4 per workgroup (whole

@@ -10,7 +10,7 @@
 
 const UNIT_I8: u32 = 64u;
 
-@group(0) @binding(3) var<storage, read> xq4: array<vec4<u32>>;   // xq by fours (blocks are XQW = 76 words)
+@group(0) @binding(3) var<storage, read> xq4: array<vec4<u32>>;   // xq by fours (blocks of 76 words: xq_words)
 
 fn wd(w: ptr<storage, array<vec4<u32>>, read>, i: u32) -> u32 {
   return (*w)[i >> 2u][i & 3u];
@@ -30,12 +30,12 @@ fn dot_unit_i8(w: ptr<storage, array<vec4<u32>>, read>, rb: u32, u: u32, xr: u32
   let m4 = vec4<u32>(0x0f0f0f0fu);
   let s1 = dp4(q0 & m4, xq4[xb + ch * 4u]) + dp4(q1 & m4, xq4[xb + ch * 4u + 1u]);
   let s2 = dp4((q0 >> vec4<u32>(4u)) & m4, xq4[xb + ch * 4u + 2u]) + dp4((q1 >> vec4<u32>(4u)) & m4, xq4[xb + ch * 4u + 3u]);
-  let sums = xq4[xb + 16u + ch / 2u];   // words 64 + 2 ch, 65 + 2 ch: the sums of the two sub-blocks' x
+  let sums = xq4[xb + QB / 16u + ch / 2u];   // words 64 + 2 ch, 65 + 2 ch: the two sub-blocks' x sums
   let x1 = bitcast<i32>(sums[(ch % 2u) * 2u]);
   let x2 = bitcast<i32>(sums[(ch % 2u) * 2u + 1u]);
   let sm1 = scale_min_w(hd.y, hd.z, hd.w, ch * 2u);
   let sm2 = scale_min_w(hd.y, hd.z, hd.w, ch * 2u + 1u);
   let dm = unpack2x16float(hd.x);
-  return bitcast<f32>(xq4[xb + 18u].x) *
+  return bitcast<f32>(xq4[xb + xq_d_at() / 4u].x) *
          (dm.x * (sm1.x * f32(s1) + sm2.x * f32(s2)) - dm.y * (sm1.y * f32(x1) + sm2.y * f32(x2)));
 }

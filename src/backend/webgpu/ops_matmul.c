@@ -164,7 +164,7 @@ uint32_t wg_matvec_i8_block(const wg_ctx *c, dp_dtype t, uint64_t n) {
     return (uint32_t)dp_dtype_act_block(t);
 }
 
-/* bytes of xq for n rows of k values in blocks of qb (XQW in kernels/weights_i8.wgsl: qb / 4
+/* bytes of xq for n rows of k values in blocks of qb (xq_words in kernels/pack_q8.wgsl: qb / 4
    words of packed bytes, the qb / 32 sums, the scale, zeros up to a multiple of 4 words) */
 static uint64_t xq_bytes(uint64_t n, uint64_t k, uint64_t qb) {
     return n * (k / qb) * ((qb / 4 + qb / 32 + 4) / 4 * 4) * 4;
@@ -175,9 +175,11 @@ uint32_t wg_actq_scratch(wg_ctx *c, uint64_t n, uint64_t k, uint64_t qb, uint32_
     return wg_scratch(c, WG_SCR_ACTQ, *bytes);
 }
 
+/* commands recorded on the device so far (wg_actq.seq) */
+static uint64_t recorded(const wg_ctx *c) { return c->dev->stats.dispatches + c->dev->stats.copies; }
+
 void wg_actq_note(wg_ctx *c, dp_gpu_binding x, uint64_t n, uint64_t k, uint64_t qb) {
-    const dp_webgpu_stats *s = &c->dev->stats;
-    if (c->status == DP_OK) c->actq = (wg_actq){x.buffer, x.offset, x.size, n, k, qb, s->dispatches + s->copies};
+    if (c->status == DP_OK) c->actq = (wg_actq){x.buffer, x.offset, x.size, n, k, qb, recorded(c)};
 }
 
 const char *wg_matvec_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_t k) {
@@ -188,19 +190,17 @@ const char *wg_matvec_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n
         return sg ? weights_variant(t, false, true) : wg_weights_file(t);
     }
     uint64_t qb = (uint64_t)dp_dtype_act_block(t), bytes = xq_bytes(n, k, qb);
-    const dp_webgpu_stats *s = &c->dev->stats;
     wg_actq *m = &c->actq;
-    const wg_actq want = {x->buffer, x->offset, x->size, n, k, qb, s->dispatches + s->copies + 1};
-    if (m->buf && m->buf == want.buf && m->off == want.off && m->size == want.size && m->n == n &&
-        m->k == k && m->qb == qb && m->seq == s->dispatches + s->copies && c->scratch[WG_SCR_ACTQ].id) {
+    if (m->buf && m->buf == x->buffer && m->off == x->offset && m->size == x->size && m->n == n &&
+        m->k == k && m->qb == qb && m->seq == recorded(c) && c->scratch[WG_SCR_ACTQ].id) {
         *x = wg_at(x->binding, wg_bind_buf(c->scratch[WG_SCR_ACTQ].id, 0, (uint32_t)bytes));
-        m->seq = want.seq; /* the product about to be recorded reads it too */
-        return i8;
+    } else {
+        const wg_actq src = {x->buffer, x->offset, x->size, n, k, qb, 0};
+        /* act_pack (kernels/pack_q8.wgsl): 4 values per invocation, 1024 per workgroup of 256 */
+        if (!act_blocks(c, i8, "act_pack", 7, x, n, k, qb, bytes, (n * k + 1023) / 1024)) return NULL;
+        *m = src;
     }
-    /* act_pack (kernels/pack_q8.wgsl): 4 values per invocation, 1024 per workgroup of 256 */
-    if (!act_blocks(c, i8, "act_pack", 7, x, n, k, qb, bytes, (n * k + 1023) / 1024)) return NULL;
-    *m = want;
-    m->seq = s->dispatches + s->copies + 1; /* after the product that reads it */
+    m->seq = recorded(c) + 1; /* valid after the product about to be recorded, which reads it */
     return i8;
 }
 
@@ -237,8 +237,10 @@ void wg_matvec_config(const wg_ctx *c, dp_dtype t, const char *file, int64_t k, 
        round to the row sum, and its barriers cost far more than the lanes gain (the trained 21M
        q4_K_M model on SwiftShader, fused products: 16.7 s per token at TPR 32, 1.2 s at 4) */
     const bool emulated = c->dev->tune_tpr == 0 && c->dev->sg_size > 0 && c->dev->sg_size < 8;
-    if (emulated) tpr = c->dev->sg_size;
-    if (emulated) unroll = c->dev->unroll;
+    if (emulated) {
+        tpr = c->dev->sg_size;
+        unroll = c->dev->unroll;
+    }
     if (c->dev->tune_tpr == 0 && c->dev->tune_rows == 0 && !emulated && !wide) {
         /* few rows of long rows (a down projection: 4096 x 14336): more lanes per row, so that
            there are ~2048 workgroups of 256 and each lane's loop stays short, while every lane

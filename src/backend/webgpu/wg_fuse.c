@@ -223,18 +223,13 @@ void wg_op_norm_matmul(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp
         emit_folded(c, x, w, n, d, eps, plus_one, outs, ws, count, glu);
         return;
     }
-    /* the norm also writes h's 8-bit blocks where the products take them (all of one block:
-       q4_K and q6_K both 256) */
-    dp_dtype wt = outs && ws && count > 0 ? ws[0]->dtype : DP_DTYPE_F32;
-    for (int i = 1; outs && ws && i < count; i++)
-        if (dp_dtype_act_block(ws[i]->dtype) != dp_dtype_act_block(wt) || !wg_matvec_i8_block(c, ws[i]->dtype, (uint64_t)n))
-            wt = DP_DTYPE_F32;
+    const int nw = outs && ws ? count : 0; /* the products that read h */
     if (fits && ws_one_type(ws, count) && (count < 3 || c->dev->max_storage >= 7)) {
-        wg_rec_rms_norm_for(b, h, x, w, n, d, eps, plus_one, wt);
+        wg_rec_rms_norm_for(b, h, x, w, n, d, eps, plus_one, ws, nw);
         if (c->status == DP_OK) wg_emit_nmatvec(c, h, n, outs, ws, count, glu, NULL);
         return;
     }
-    wg_rec_rms_norm_for(b, h, x, w, n, d, eps, plus_one, wt);
+    wg_rec_rms_norm_for(b, h, x, w, n, d, eps, plus_one, ws, nw);
     for (int i = 0; outs && ws && i < count; i++) wg_rec_matmul(b, outs[i], h, ws[i], n, false);
     if (glu && count == 2 && outs && ws) wg_rec_glu(b, outs[0], outs[0], outs[1], n, (int)ws[0]->ne[1], *glu);
 }

@@ -294,11 +294,12 @@ void wg_rec_get_rows(dp_backend *b, dp_tensor *out, const dp_tensor *table, cons
                     int n, float scale);
 void wg_rec_rms_norm(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
                     int d, float eps, bool plus_one);
-/* wg_rec_rms_norm, and where the decode products of type wt that read out next take 8-bit x
- * (wg_matvec_i8_block) in whole blocks, out's 8-bit blocks written by the same dispatch
- * (rms_norm:main_q) for them (wg_actq_note), so that they need no act_pack. */
+/* wg_rec_rms_norm, and where the decode products over the weights ws[0..count) that read out
+ * next all take 8-bit x in one block size (wg_matvec_i8_block; q4_K and q6_K both 256) and rows
+ * are whole blocks, out's 8-bit blocks written by the same dispatch (rms_norm:main_q) for them
+ * (wg_actq_note), so that they need no act_pack. */
 void wg_rec_rms_norm_for(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
-                         int d, float eps, bool plus_one, dp_dtype wt);
+                         int d, float eps, bool plus_one, const dp_tensor *const *ws, int count);
 /* Override constants ("WG=..") of rms_norm.wgsl for rows of d values. */
 const char *wg_norm_consts(const wg_ctx *c, int d, char *buf, size_t size);
 void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
