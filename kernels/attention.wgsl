@@ -24,11 +24,17 @@
 //            head to part[((i * n_head + h) * n_split + s) * (head_dim + 2)]. Empty slices write
 //            m = -3e38, l = 0.
 //   combine: workgroup (h, i) merges the n_split partials into out[i, h * head_dim ..].
+//   combine_q: the same for the V = max(QB, head_dim) values of V / head_dim heads per workgroup
+//            (x = value group, y = i), and out's 8-bit blocks of QB values for the decode product
+//            that reads it next (kernels/pack_q8.wgsl, joined after this file by
+//            web/tools/kernels.mjs), so that product needs no act_pack dispatch. QB divides
+//            head_dim or head_dim divides QB; the heads' splits (V / head_dim * n_split) fit MAXS.
 // With one slice (direct = 1), partial writes the normalised result straight into out (bound in
 // place of the partials) and combine is not needed. head_dim <= MAXHD, gc <= GMAX,
 // gc * head_dim <= QMAX, n_split <= MAXS.
 
 const WG: u32 = 256u;
+override QB: u32 = 256u;    // combine_q: values per 8-bit block
 const KP: u32 = 32u;        // keys per pass
 const LK: u32 = 8u;         // invocations per key for the scores (WG / KP)
 const GMAX: u32 = 8u;       // query heads per workgroup
@@ -68,7 +74,8 @@ var<workgroup> qs: array<f32, QMAX>;            // partial: q * scale, [gc][head
 var<workgroup> red: array<f32, 2304>;           // partial: lane sums [GMAX][RS]; key-group sums
 var<workgroup> sp: array<f32, 256>;             // partial: scores, then p, [GMAX][KP]; combine: reductions
 var<workgroup> lred: array<f32, 64>;            // partial: l per key group and head
-var<workgroup> ws: array<f32, MAXS>;            // combine: weight of each split
+var<workgroup> ws: array<f32, MAXS>;            // combine: weight of each split (combine_q: [head][split])
+var<workgroup> hinv: array<f32, 16>;            // combine_q: 1 / l of each head
 
 @compute @workgroup_size(WG)
 fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -264,5 +271,66 @@ fn combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     var o = 0.0;
     for (var s = 0u; s < p.n_split; s = s + 1u) { o = o + part[base + s * stride + 2u + d] * ws[s]; }
     out[o_off + d] = o * inv;
+  }
+}
+
+// the max (is_max) or sum of v over each run of S consecutive invocations (S a power of two
+// dividing WG), in reduce's order within the run
+fn reduce_runs(li: u32, v: f32, is_max: bool, S: u32) -> f32 {
+  sp[li] = v;
+  workgroupBarrier();
+  for (var w = S / 2u; w > 0u; w = w >> 1u) {
+    if (li % S < w) {
+      if (is_max) { sp[li] = max(sp[li], sp[li + w]); } else { sp[li] = sp[li] + sp[li + w]; }
+    }
+    workgroupBarrier();
+  }
+  let r = sp[li - li % S];
+  workgroupBarrier();
+  return r;
+}
+
+@compute @workgroup_size(WG)
+fn combine_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let i = wid.y;
+  let hd = p.head_dim;
+  let stride = hd + 2u;
+  let V = max(QB, hd);
+  let hg = V / hd;                 // heads here: a power of two (QB is one)
+  let h0 = wid.x * hg;
+  // head t of this workgroup's weights by the S invocations of run t
+  let S = WG / hg;
+  let t = li / S;
+  let base = (i * p.n_head + h0 + t) * p.n_split * stride;
+  var mx = NEG;
+  for (var s = li % S; s < p.n_split; s = s + S) { mx = max(mx, part[base + s * stride]); }
+  mx = reduce_runs(li, mx, true, S);
+  var l = 0.0;
+  for (var s = li % S; s < p.n_split; s = s + S) {
+    let w = exp(part[base + s * stride] - mx);
+    ws[t * p.n_split + s] = w;
+    l = l + part[base + s * stride + 1u] * w;
+  }
+  l = reduce_runs(li, l, false, S);   // its barriers also publish ws
+  if (li % S == 0u) { hinv[t] = select(0.0, 1.0 / l, l > 0.0); }
+  workgroupBarrier();
+  let ob0 = (i * (p.n_head * hd / QB) + wid.x * (V / QB)) * xq_words();
+  for (var g0 = 0u; g0 < V / 4u; g0 = g0 + WG) {
+    let g = g0 + li;
+    let live = g < V / 4u;
+    var v = vec4<f32>(0.0);
+    if (live) {
+      let th = 4u * g / hd;
+      let d = 4u * g % hd;
+      let hb = (i * p.n_head + h0 + th) * p.n_split * stride + 2u + d;
+      let o_off = (i * p.n_head + h0 + th) * hd + d;
+      for (var c = 0u; c < 4u; c = c + 1u) {
+        var o = 0.0;
+        for (var s = 0u; s < p.n_split; s = s + 1u) { o = o + part[hb + s * stride + c] * ws[th * p.n_split + s]; }
+        v[c] = o * hinv[th];
+        out[o_off + c] = v[c];
+      }
+    }
+    pack_q8(li, g, live, v, ob0);
   }
 }

@@ -1,6 +1,7 @@
 // weights_rope.wgsl — the attention block's input in one dispatch (nmatvec3_rope, in the
 // weights_<type>_n kernels after kernels/weights_norm.wgsl and sincos.wgsl): q, k, v = rms_norm(x;
-// g) times Wq, Wk, Wv (one weight type), q and k rotated (rope.wgsl's `main`: pairs (i, i + half)
+// g) times Wq, Wk, Wv (one weight type; in the weights_<type>_i8 kernels x is the norm's output
+// already, as 8-bit blocks written by rms_norm:main_q), q and k rotated (rope.wgsl's `main`: pairs (i, i + half)
 // or (2i, 2i + 1) by pos[row] * inv_freq[i], times mscale; dims past 2 half untouched), q written
 // to out, k to the key cache (out2 from element kc_off), v to the value cache (out3 from vc_off).
 // No head norms (those families take rope:rope2kv).

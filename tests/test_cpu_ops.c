@@ -349,7 +349,7 @@ static void test_attention_case(int hd, int n_head, int n_kv, int pos0, int n, i
     fill(q, qc, 2.0f);
     fill(k, kvc, 2.0f);
     fill(v, kvc, 1.0f);
-    dp_attn_args a = {n_head, n_kv, hd, pos0, n, window, 1.0f / sqrtf((float)hd), softcap};
+    dp_attn_args a = {n_head, n_kv, hd, pos0, n, window, 1.0f / sqrtf((float)hd), softcap, NULL};
     if (softcap > 0) a.scale *= 4.0f; /* push scores into the cap's bend */
     attn_ref(want, q, k, v, &a);
     dp_tensor qt = mkf(n_head * hd, n, q), kt = mkf(n_kv * hd, ctx, k), vt = mkf(n_kv * hd, ctx, v),
@@ -390,7 +390,7 @@ static void test_attention(void) {
     test_attention_case(96, 16, 1, 66, 1, 0, 0, false);  /* MQA decode */
     /* too many cached rows requested: error, no write */
     dp_tensor qt = mkf(64, 1, NULL), kt = mkf(64, 4, NULL);
-    dp_attn_args a = {1, 1, 64, 4, 1, 0, 0.125f, 0};
+    dp_attn_args a = {1, 1, 64, 4, 1, 0, 0.125f, 0, NULL};
     B->i->attention(B, &qt, &qt, &kt, &kt, &a);
     CHECK(!flush_ok());
     rel(&qt);

@@ -8,7 +8,10 @@
  *     llama-f32.gguf (q/k rows permuted as it does, rope_freqs as it computes them), with the
  *     stub vocabulary; re-imported, the logits match the HF conversion's;
  *  3. hf-tiny/mixtral: experts stacked into ffn_*_exps; re-imported logits match;
- *  4. models the llama architecture cannot express (gemma2) are refused. */
+ *  4. hf-tiny/gemma3 with llama.cpp's attention scale (query_pre_attn_scalar = head_dim): written
+ *     as "gemma3" (norms as 1 + w, the sliding-window period, the local rope base); re-imported,
+ *     the logits match the HF conversion's; the fixture as it is (scalar 24) is refused;
+ *  5. models llama.cpp's architectures cannot express (gemma2) are refused. */
 #include <math.h>
 #include <string.h>
 
@@ -268,6 +271,84 @@ static void mixtral(void) {
     if (import(out, b)) same_logits("hf-tiny/mixtral -> GGUF -> RDRR vs the HF conversion", a, b, ids, 16, 1e-4);
 }
 
+/* whole file at path into a new buffer (NUL-terminated), NULL when unreadable */
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *b = NULL;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long n = ftell(f);
+        if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (b = dp_malloc((size_t)n + 1)) &&
+            fread(b, 1, (size_t)n, f) == (size_t)n) {
+            b[n] = 0;
+            *len = (size_t)n;
+        } else {
+            dp_free(b);
+            b = NULL;
+        }
+    }
+    fclose(f);
+    return b;
+}
+
+static bool spit(const char *path, const char *b, size_t len) {
+    FILE *f = fopen(path, "wb");
+    bool ok = f && fwrite(b, 1, len, f) == len;
+    if (f) ok = fclose(f) == 0 && ok;
+    return ok;
+}
+
+/* hf-tiny gemma3 as "gemma3": refused as it is (its attention scale is not llama.cpp's rule);
+ * with query_pre_attn_scalar = head_dim, written and re-imported with the same logits. */
+static void gemma3(void) {
+    const char *p = t_shared("fixtures/hf-tiny/gemma3");
+    char src[600], tmp[600], hf[700], a[700], b[700], out[700], f[800];
+    if (!p) return;
+    snprintf(src, sizeof src, "%s", p);
+    snprintf(tmp, sizeof tmp, "%s", t_tmpdir("gguf_export_gemma3"));
+    snprintf(hf, sizeof hf, "%s/hf", tmp);
+    snprintf(a, sizeof a, "%s/rdrr", tmp);
+    snprintf(b, sizeof b, "%s/back", tmp);
+    snprintf(out, sizeof out, "%s/g3.gguf", tmp);
+    dp_error e = {0};
+    if (!convert_hf(src, a)) return;
+    CHECK(dp_export_gguf(a, out, &e) == DP_ERR_UNSUPPORTED);
+    printf("hf-tiny/gemma3 (query_pre_attn_scalar 24) refused: %s\n", e.msg);
+    /* the same checkpoint with llama.cpp's scale */
+    CHECK(dp_mkdir_p(hf, &e) == DP_OK);
+    static const char *const files[] = {"model.safetensors", "config.json"};
+    for (int i = 0; i < 2; i++) {
+        size_t len = 0;
+        snprintf(f, sizeof f, "%s/%s", src, files[i]);
+        char *data = slurp(f, &len);
+        CHECK_MSG(data != NULL, "read %s", f);
+        if (!data) return;
+        char *q = i == 1 ? strstr(data, "\"query_pre_attn_scalar\": 24") : NULL;
+        if (i == 1) {
+            CHECK_MSG(q != NULL, "%s: no query_pre_attn_scalar 24", f);
+            if (q) memcpy(q + strlen("\"query_pre_attn_scalar\": "), "32", 2); /* head_dim */
+        }
+        snprintf(f, sizeof f, "%s/%s", hf, files[i]);
+        CHECK(spit(f, data, len));
+        dp_free(data);
+    }
+    if (!convert_hf(hf, a) || !export(a, out)) return;
+    gfile got;
+    gopen(&got, out);
+    if (got.ok) {
+        dp_gguf_str as;
+        CHECK(dp_gguf_get_str(got.g, "general.architecture", &as) && !strcmp(as.s, "gemma3"));
+        uint64_t v = 0;
+        CHECK(dp_gguf_get_u64(got.g, "gemma3.attention.sliding_window_pattern", &v) && v == 3);
+        CHECK(dp_gguf_get_u64(got.g, "gemma3.attention.sliding_window", &v) && v == 8);
+        CHECK(dp_gguf_tensor_find(got.g, "blk.0.post_ffw_norm.weight") && dp_gguf_tensor_find(got.g, "blk.5.attn_k_norm.weight"));
+        CHECK(!dp_gguf_tensor_find(got.g, "output.weight")); /* tied */
+    }
+    gclose(&got);
+    int32_t ids[16] = {2, 5, 9, 17, 33, 2, 44, 7, 100, 3, 8, 60, 21, 90, 11, 4};
+    if (import(out, b)) same_logits("hf-tiny/gemma3 -> GGUF (gemma3) -> RDRR vs the HF conversion", a, b, ids, 16, 1e-4);
+}
+
 static void refused(void) {
     const char *p = t_shared("fixtures/hf-tiny/gemma2");
     char hf[600], a[700], out[700];
@@ -300,6 +381,7 @@ int main(void) {
         round_trip(t_data, "gguf", gguf_only[i], ids, n);
     from_hf(ids, n);
     mixtral();
+    gemma3();
     refused();
     return t_done("test_gguf_export");
 }

@@ -1,5 +1,6 @@
-/* cmd_export_gguf.c — `doppler export-gguf <model> <out.gguf>`: an RDRR model (llama or mixtral
- * family) as a llama-architecture GGUF file for llama.cpp, tensors copied byte for byte. */
+/* cmd_export_gguf.c — `doppler export-gguf <model> <out.gguf>`: an RDRR model (llama, mixtral or
+ * gemma3 family) as a GGUF file for llama.cpp ("llama" or "gemma3" architecture), tensors copied
+ * byte for byte (Gemma's norms as 1 + w). */
 #include <stdio.h>
 
 #include "cli.h"

@@ -36,7 +36,7 @@ static const command COMMANDS[] = {
     {"kernels", cmd_kernels, "kernels list|show|verify|gate   the WebGPU kernel registry (docs/KERNELS.md)"},
     {"bundle", cmd_bundle, "bundle keygen|create|sign|verify   static-mode bundles (docs/KERNELS.md)"},
     {"torrent", cmd_torrent, "torrent create|seed|pull   a model as a BitTorrent torrent (docs/TORRENT.md)"},
-    {"export-gguf", cmd_export_gguf, "export-gguf <model> <out.gguf>   llama-architecture GGUF for llama.cpp"},
+    {"export-gguf", cmd_export_gguf, "export-gguf <model> <out.gguf>   GGUF for llama.cpp (llama, mixtral, gemma3)"},
 };
 
 static void usage(FILE *f) {

@@ -48,12 +48,15 @@ typedef struct dp_rope_args {
 
 /* Causal attention of n query rows at positions pos0..pos0+n-1 over the cached keys
  * 0..pos0+n-1 (only the last `window` keys when window > 0). GQA: query head h uses KV head
- * h / (n_head / n_kv_head). scores = (q.k) * scale, then softcap (cap*tanh(s/cap)) if softcap>0. */
+ * h / (n_head / n_kv_head). scores = (q.k) * scale, then softcap (cap*tanh(s/cap)) if softcap>0.
+ * w_next (NULL: unknown) is the weights of the product that reads out next (the o projection):
+ * a backend may write that product's input form with out (WebGPU: its 8-bit blocks). */
 typedef struct dp_attn_args {
     int n_head, n_kv_head, head_dim;
     int pos0, n;
     int window;
     float scale, softcap;
+    const dp_tensor *w_next;
 } dp_attn_args;
 
 typedef struct dp_sample_args {

@@ -1,23 +1,30 @@
-/* export_gguf.c — an RDRR model directory to a llama-architecture GGUF v3 file that llama.cpp
- * loads (dp_export_gguf, declared in gguf_out.h).
+/* export_gguf.c — an RDRR model directory to a GGUF v3 file that llama.cpp loads
+ * (dp_export_gguf, declared in gguf_out.h): llama-architecture models (llama, Mixtral) as
+ * "llama", Gemma 3 as "gemma3".
  *
  * What is written:
- *   - metadata: general.architecture "llama", llama.* hyper-parameters (context_length,
+ *   - metadata: general.architecture, <arch>.* hyper-parameters (context_length,
  *     embedding_length, block_count, feed_forward_length, attention.head_count(_kv),
  *     attention.key/value_length, rope.freq_base, rope.dimension_count,
  *     attention.layer_norm_rms_epsilon, vocab_size, expert_count / expert_used_count for MoE,
- *     rope.scaling.type / factor for linear scaling), general.file_type from the dominant type;
+ *     rope.scaling.type / factor for linear scaling; gemma3: attention.sliding_window,
+ *     attention.sliding_window_pattern, rope.freq_base_swa), general.file_type from the
+ *     dominant type;
  *   - the tokenizer: the tokenizer.* pairs of <dir>/tokenizer.gguf when the model came from a
  *     GGUF file, else its tokenizer.json when that is byte-level BPE (as llama.cpp's "gpt2"
  *     vocabulary, tokenizer/save_gguf.c), else a stub SentencePiece vocabulary as in the fixtures (<unk>, <s>, </s>, <tN>..
  *     of vocab size, zero scores, token types) with the model's BOS / EOS ids;
- *   - tensors byte for byte in their stored types, under llama.cpp's names; q and k rows are put
- *     in llama.cpp's rotary order (each head's two halves interleaved, rows only, so quantized rows
- *     move unchanged) unless the model already has them so (rope_interleaved); experts are stacked
- *     into 3-D ffn_{gate,up,down}_exps; llama3 (and "factors") rope scaling becomes
- *     rope_freqs.weight, computed as llama.cpp's converter does (f32 arithmetic).
- * Models the llama architecture cannot express (Gemma, Phi-3, Qwen 3 options: norm offsets,
- * sandwich norms, q/k norms, soft-caps, sliding windows, longrope, partial rotary) are refused. */
+ *   - tensors byte for byte in their stored types, under llama.cpp's names; llama q and k rows
+ *     are put in llama.cpp's rotary order (each head's two halves interleaved, rows only, so
+ *     quantized rows move unchanged) unless the model already has them so (rope_interleaved);
+ *     experts are stacked into 3-D ffn_{gate,up,down}_exps; llama3 (and "factors") rope scaling
+ *     becomes rope_freqs.weight, computed as llama.cpp's converter does (f32 arithmetic); Gemma's
+ *     norm weights (f32) are written as 1 + w, as llama.cpp's converter stores them (a model
+ *     imported from GGUF has them so already: norm_plus_one false).
+ * What llama.cpp cannot express is refused: for llama, Gemma / Phi-3 / Qwen 3 options (norm
+ * offsets, sandwich norms, q/k norms, soft-caps, sliding windows, longrope, partial rotary); for
+ * gemma3, an attention scale other than llama.cpp's rule (1 / sqrt(head_dim); 62 layers:
+ * 1 / sqrt(hidden / n_head)), soft-caps, or local layers that are not a period's first p - 1. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,19 +42,53 @@ typedef struct exporter {
     size_t cap;
     float rope_factors[DP_MAX_ROPE_FACTORS];
     bool has_rope_factors;
+    const char *arch;   /* "llama" or "gemma3" */
 } exporter;
+
+/* The period p of the sliding-window layers as llama.cpp sets them (layer i local when
+ * i % p < p - 1), 0 when there are none; -1 when the layers follow no such period. */
+static int swa_period(const dp_model_desc *d) {
+    if (d->sliding_window <= 0) return 0;
+    for (int p = 1; p <= d->n_layers + 1; p++) {
+        bool ok = true;
+        for (int i = 0; i < d->n_layers && ok; i++) ok = (d->layer_local[i] != 0) == (i % p < p - 1);
+        if (ok) return p;
+    }
+    return -1;
+}
+
+static const char *llama_refusal(const dp_model_desc *d) {
+    if (d->act != DP_ACT_SILU) return "activation is not SiLU";
+    if (d->norm_plus_one || d->sandwich_norm || d->qk_norm) return "norm options are not llama's";
+    if (d->embed_scale != 1.0f || d->attn_softcap != 0 || d->final_softcap != 0) return "embedding scale or soft-caps set";
+    if (d->sliding_window > 0 || d->has_rope_local) return "sliding-window attention";
+    if (d->rot_dim != d->head_dim) return "partial rotary dimension";
+    if (d->rope.scaling == DP_ROPE_SCALING_LONGROPE) return "longrope scaling";
+    if (fabsf(d->attn_scale * sqrtf((float)d->head_dim) - 1.0f) > 1e-6f) return "attention scale is not 1/sqrt(head_dim)";
+    if (d->head_dim % 2) return "odd head dimension";
+    return NULL;
+}
+
+static const char *gemma3_refusal(const dp_model_desc *d) {
+    /* llama.cpp's gemma3: f_attention_scale by its rule, embeddings scaled by sqrt(hidden),
+       GELU (tanh), sandwich and q/k norms, NeoX rope over the whole head */
+    const float rule = d->n_layers == 62 ? 1.0f / sqrtf((float)(d->hidden / d->n_head)) : 1.0f / sqrtf((float)d->head_dim);
+    if (d->act != DP_ACT_GELU_TANH || !d->sandwich_norm || !d->qk_norm) return "activation or norms are not Gemma 3's";
+    if (fabsf(d->attn_scale / rule - 1.0f) > 1e-6f) return "attention scale is not llama.cpp's rule for gemma3";
+    if (fabsf(d->embed_scale / sqrtf((float)d->hidden) - 1.0f) > 1e-6f) return "embedding scale is not sqrt(hidden)";
+    if (d->attn_softcap != 0 || d->final_softcap != 0) return "soft-caps set";
+    if (d->rot_dim != d->head_dim || d->rope_interleaved) return "partial or interleaved rotary embedding";
+    if (d->rope.scaling != DP_ROPE_SCALING_NONE && d->rope.scaling != DP_ROPE_SCALING_LINEAR) return "rope scaling other than linear";
+    if (d->has_rope_local && d->rope_local.scaling != DP_ROPE_SCALING_NONE) return "scaled local rope";
+    if (swa_period(d) < 0) return "sliding-window layers without a period";
+    return NULL;
+}
 
 static dp_status check_exportable(const dp_model_desc *d, dp_error *e) {
     const char *why = NULL;
-    if (d->family != DP_FAMILY_LLAMA && d->family != DP_FAMILY_MIXTRAL) why = "only llama and mixtral models map onto GGUF's llama architecture";
-    else if (d->act != DP_ACT_SILU) why = "activation is not SiLU";
-    else if (d->norm_plus_one || d->sandwich_norm || d->qk_norm) why = "norm options are not llama's";
-    else if (d->embed_scale != 1.0f || d->attn_softcap != 0 || d->final_softcap != 0) why = "embedding scale or soft-caps set";
-    else if (d->sliding_window > 0 || d->has_rope_local) why = "sliding-window attention";
-    else if (d->rot_dim != d->head_dim) why = "partial rotary dimension";
-    else if (d->rope.scaling == DP_ROPE_SCALING_LONGROPE) why = "longrope scaling";
-    else if (fabsf(d->attn_scale * sqrtf((float)d->head_dim) - 1.0f) > 1e-6f) why = "attention scale is not 1/sqrt(head_dim)";
-    else if (d->head_dim % 2) why = "odd head dimension";
+    if (d->family == DP_FAMILY_GEMMA3) why = gemma3_refusal(d);
+    else if (d->family != DP_FAMILY_LLAMA && d->family != DP_FAMILY_MIXTRAL) why = "only llama, mixtral and gemma3 models map onto llama.cpp's architectures";
+    else why = llama_refusal(d);
     if (why) return dp_err_set(e, DP_ERR_UNSUPPORTED, "cannot write this %s model as GGUF: %s", dp_family_name(d->family), why);
     return DP_OK;
 }
@@ -169,34 +210,47 @@ static dp_status model_tokenizer(exporter *x, const char *dir, bool *written, dp
     return st;
 }
 
+/* "<arch>.<key>" in buf */
+static const char *akey(const exporter *x, const char *key, char *buf, size_t size) {
+    snprintf(buf, size, "%s.%s", x->arch, key);
+    return buf;
+}
+
 static void put_metadata(exporter *x, dp_dtype main) {
     const dp_model_desc *d = x->d;
     dp_gguf_out *o = &x->o;
     bool quant = false;
+    char k[96];
     for (size_t i = 0; i < dp_rdrr_n_tensors(x->m); i++) quant |= dp_dtype_is_quant(dp_rdrr_tensor_at(x->m, i)->dtype);
-    dp_gguf_out_str(o, "general.architecture", "llama");
+    dp_gguf_out_str(o, "general.architecture", x->arch);
     dp_gguf_out_str(o, "general.name", "doppler-export");
     dp_gguf_out_u32(o, "general.file_type", file_type(d, main));
     if (quant) dp_gguf_out_u32(o, "general.quantization_version", 2);
-    dp_gguf_out_u32(o, "llama.vocab_size", (uint32_t)d->vocab);
-    dp_gguf_out_u32(o, "llama.context_length", (uint32_t)d->max_pos);
-    dp_gguf_out_u32(o, "llama.embedding_length", (uint32_t)d->hidden);
-    dp_gguf_out_u32(o, "llama.block_count", (uint32_t)d->n_layers);
-    dp_gguf_out_u32(o, "llama.feed_forward_length", (uint32_t)d->ffn);
-    dp_gguf_out_u32(o, "llama.attention.head_count", (uint32_t)d->n_head);
-    dp_gguf_out_u32(o, "llama.attention.head_count_kv", (uint32_t)d->n_kv_head);
-    dp_gguf_out_u32(o, "llama.attention.key_length", (uint32_t)d->head_dim);
-    dp_gguf_out_u32(o, "llama.attention.value_length", (uint32_t)d->head_dim);
-    dp_gguf_out_f32(o, "llama.rope.freq_base", (float)d->rope.theta);
-    dp_gguf_out_u32(o, "llama.rope.dimension_count", (uint32_t)d->rot_dim);
-    dp_gguf_out_f32(o, "llama.attention.layer_norm_rms_epsilon", d->norm_eps);
+    dp_gguf_out_u32(o, akey(x, "vocab_size", k, sizeof k), (uint32_t)d->vocab);
+    dp_gguf_out_u32(o, akey(x, "context_length", k, sizeof k), (uint32_t)d->max_pos);
+    dp_gguf_out_u32(o, akey(x, "embedding_length", k, sizeof k), (uint32_t)d->hidden);
+    dp_gguf_out_u32(o, akey(x, "block_count", k, sizeof k), (uint32_t)d->n_layers);
+    dp_gguf_out_u32(o, akey(x, "feed_forward_length", k, sizeof k), (uint32_t)d->ffn);
+    dp_gguf_out_u32(o, akey(x, "attention.head_count", k, sizeof k), (uint32_t)d->n_head);
+    dp_gguf_out_u32(o, akey(x, "attention.head_count_kv", k, sizeof k), (uint32_t)d->n_kv_head);
+    dp_gguf_out_u32(o, akey(x, "attention.key_length", k, sizeof k), (uint32_t)d->head_dim);
+    dp_gguf_out_u32(o, akey(x, "attention.value_length", k, sizeof k), (uint32_t)d->head_dim);
+    dp_gguf_out_f32(o, akey(x, "rope.freq_base", k, sizeof k), (float)d->rope.theta);
+    dp_gguf_out_u32(o, akey(x, "rope.dimension_count", k, sizeof k), (uint32_t)d->rot_dim);
+    dp_gguf_out_f32(o, akey(x, "attention.layer_norm_rms_epsilon", k, sizeof k), d->norm_eps);
     if (d->rope.scaling == DP_ROPE_SCALING_LINEAR) {
-        dp_gguf_out_str(o, "llama.rope.scaling.type", "linear");
-        dp_gguf_out_f32(o, "llama.rope.scaling.factor", (float)d->rope.factor);
+        dp_gguf_out_str(o, akey(x, "rope.scaling.type", k, sizeof k), "linear");
+        dp_gguf_out_f32(o, akey(x, "rope.scaling.factor", k, sizeof k), (float)d->rope.factor);
     }
     if (d->n_expert > 0) {
-        dp_gguf_out_u32(o, "llama.expert_count", (uint32_t)d->n_expert);
-        dp_gguf_out_u32(o, "llama.expert_used_count", (uint32_t)d->n_expert_used);
+        dp_gguf_out_u32(o, akey(x, "expert_count", k, sizeof k), (uint32_t)d->n_expert);
+        dp_gguf_out_u32(o, akey(x, "expert_used_count", k, sizeof k), (uint32_t)d->n_expert_used);
+    }
+    if (d->family == DP_FAMILY_GEMMA3 && d->sliding_window > 0) {
+        dp_gguf_out_u32(o, akey(x, "attention.sliding_window", k, sizeof k), (uint32_t)d->sliding_window);
+        dp_gguf_out_u32(o, akey(x, "attention.sliding_window_pattern", k, sizeof k), (uint32_t)swa_period(d));
+        dp_gguf_out_f32(o, akey(x, "rope.freq_base_swa", k, sizeof k),
+                        (float)(d->has_rope_local ? d->rope_local.theta : d->rope.theta));
     }
 }
 
@@ -233,8 +287,19 @@ static dp_status load(exporter *x, const dp_rdrr_tensor *t, bool permute, dp_err
     return DP_OK;
 }
 
+/* Gemma's norm weights as llama.cpp stores them: 1 + w, in f32 */
+static dp_status plus_one(exporter *x, const dp_rdrr_tensor *t, dp_error *e) {
+    if (t->dtype != DP_DTYPE_F32)
+        return dp_err_set(e, DP_ERR_UNSUPPORTED, "norm weight '%s' is %s: only f32 norms take Gemma's + 1 here", t->name,
+                          dp_dtype_name(t->dtype));
+    float *w = (float *)(void *)x->buf;
+    for (uint64_t i = 0; i < t->size / 4; i++) w[i] = 1.0f + w[i];
+    return DP_OK;
+}
+
 static dp_status emit(exporter *x, const dp_rdrr_tensor *t, bool permute, dp_error *e) {
     dp_status st = load(x, t, permute, e);
+    if (st == DP_OK && x->d->norm_plus_one && strstr(t->name, "norm.weight")) st = plus_one(x, t, e);
     if (st == DP_OK) st = dp_gguf_out_write(&x->o, x->buf, (size_t)t->size, e);
     if (st == DP_OK) st = dp_gguf_out_end_tensor(&x->o, e);
     return st;
@@ -265,7 +330,7 @@ static dp_status tensors(exporter *x, int pass, dp_error *e) {
             if (!dp_model_has(d, (dp_wrole)r) || dp_model_expert_slot(d, r) >= 0) continue;
             dp_tensor_name(name, sizeof name, l, (dp_wrole)r, -1);
             if ((st = need(x, name, &t, e))) break;
-            bool permute = (r == DP_W_Q || r == DP_W_K) && !d->rope_interleaved;
+            bool permute = (r == DP_W_Q || r == DP_W_K) && !d->rope_interleaved && d->family != DP_FAMILY_GEMMA3; /* gemma3: NeoX rope */
             if (pass == 0) declare(x, name, t, 1);
             else st = emit(x, t, permute, e);
         }
@@ -301,6 +366,7 @@ dp_status dp_export_gguf(const char *model_dir, const char *out_path, dp_error *
     if (st == DP_OK) st = dp_model_from_json(dp_rdrr_model(x.m), d, e);
     if (st == DP_OK) st = check_exportable(d, e);
     if (st == DP_OK) {
+        x.arch = d->family == DP_FAMILY_GEMMA3 ? "gemma3" : "llama";
         if (d->rope.scaling == DP_ROPE_SCALING_LLAMA3) llama3_factors(d, x.rope_factors);
         if (d->rope.scaling == DP_ROPE_SCALING_FACTORS)
             memcpy(x.rope_factors, d->rope.short_factor, (size_t)d->rot_dim / 2 * sizeof(float));

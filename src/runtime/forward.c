@@ -128,7 +128,7 @@ static void attention_block(const dp_pass *p, int l) {
             dp_fused_norm_qkv_rope(be, nq.h, nq.x, nq.w, n, d->hidden, d->norm_eps, d->norm_plus_one, ws, &qa, nq.keep);
         }
         dp_attn_args aa = {d->n_head, d->n_kv_head, d->head_dim, sc->pos, n,
-                           local ? d->sliding_window : 0, d->attn_scale, d->attn_softcap};
+                           local ? d->sliding_window : 0, d->attn_scale, d->attn_softcap, &lw->w[DP_W_O]};
         OP(attention, &s->att, &s->q, &sc->k_cache[l], &sc->v_cache[l], &aa);
     } else { /* one row per sequence: ropes over all rows, cache writes and attention per sequence */
         linear(p, l, QKV, qkv, &s->h, 3, false, &nq, NULL);
@@ -147,7 +147,7 @@ static void attention_block(const dp_pass *p, int l) {
             OP(copy, &sc->k_cache[l], (int64_t)sc->pos * kv_dim, &k, kv_dim);
             OP(copy, &sc->v_cache[l], (int64_t)sc->pos * kv_dim, &v, kv_dim);
             dp_attn_args aa = {d->n_head, d->n_kv_head, d->head_dim, sc->pos, 1,
-                               local ? d->sliding_window : 0, d->attn_scale, d->attn_softcap};
+                               local ? d->sliding_window : 0, d->attn_scale, d->attn_softcap, NULL};
             OP(attention, &att, &q, &sc->k_cache[l], &sc->v_cache[l], &aa);
         }
     }

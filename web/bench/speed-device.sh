@@ -32,7 +32,9 @@
 #   web/bench/speed-device.sh [shape ...]   default: llama-3.2-1b gemma-3-1b llama-3.1-8b
 # Environment: OUT, MODELS (default /tmp/dp-models), BENCH_ARGS (default "-p 512 -n 128 -r 2
 # --profile"), CONFIGS (';'-separated --tune settings, each giving every key it changes),
-# CHECKS (default "ops i8sg parity sgmat": which correctness steps run), LLAMA_SRC,
+# CHECKS (default "ops i8sg parity sgmat": which correctness steps run), BASE_WASM (a doppler.wasm
+# of another tree, e.g. the last commit's: each shape benchmarked with it too, default settings,
+# right after the module's own run: before / after in one call), LLAMA_SRC,
 # LLAMA_CUDA_FA, DAWN_FLAGS (default enables f16 on NVIDIA + unsafe APIs for subgroup matrices).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -159,6 +161,12 @@ for s in "${SHAPES[@]}"; do
     # shellcheck disable=SC2086
     run 150 "bench $s" "$OUT/bench_$s.jsonl" "$NODE" web/doppler.mjs bench "$m" $BENCH_ARGS --json --configs "$CONFIGS"
     grep '^{' "$OUT/bench_$s.jsonl" >> "$OUT/bench.jsonl"
+    if [ -n "${BASE_WASM:-}" ]; then # the same model and arguments, the defaults, another tree's module
+        # shellcheck disable=SC2086
+        run 100 "bench $s (BASE_WASM)" "$OUT/bench_base_$s.jsonl" "$NODE" web/doppler.mjs bench "$m" $BENCH_ARGS --json --wasm "$BASE_WASM"
+        grep '^{' "$OUT/bench_base_$s.jsonl" | "$NODE" -e 'for (const l of require("fs").readFileSync(0, "utf8").split("\n").filter(Boolean))
+          console.log(JSON.stringify({ ...JSON.parse(l), config: "BASE_WASM " + process.argv[1] }));' "$BASE_WASM" >> "$OUT/bench.jsonl"
+    fi
 done
 stamp "benchmarks done"
 # the subgroup-matrix prefill against the fallback on the real shapes (one prompt of 128 rows)

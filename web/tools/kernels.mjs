@@ -1,11 +1,12 @@
 // kernels.mjs — the WGSL kernels as the backend sees them, from the kernels/ directory:
 //   kernels/<name>.wgsl          -> kernel <name> (as is; rope.wgsl followed by kernels/sincos.wgsl,
-//                                   rms_norm.wgsl by kernels/pack_q8.wgsl)
+//                                   rms_norm.wgsl and attention.wgsl by kernels/pack_q8.wgsl)
 //   kernels/weights/<type>.wgsl  -> kernel weights_<type>: that file, kernels/pack_q8.wgsl, then
 //                                   kernels/weights_common.wgsl (pack_q8.wgsl in every form below too)
 //                                   (WGSL module-scope declarations may come in any order)
 //   kernels/weights/i8/<type>.wgsl -> also kernel weights_<type>_i8: <type>.wgsl, i8/<type>.wgsl,
-//                                   kernels/weights_i8.wgsl, then weights_common.wgsl with its calls
+//                                   kernels/weights_i8.wgsl, sincos.wgsl and weights_rope.wgsl (its
+//                                   nmatvec3_rope over 8-bit x), then weights_common.wgsl with its calls
 //                                   of dot_unit renamed dot_unit_i8 (products over 8-bit x; where
 //                                   the i8 file defines wd, the weights are bound as vec4<u32>
 //                                   arrays and <type>.wgsl and weights_common.wgsl read them through
@@ -54,7 +55,7 @@ export function kernelSources(dir) {
     if ([COMMON, I8, SG, NORM, ROPE, SINCOS, PACK].includes(f)) continue;
     const text = read(path.join(dir, f));
     if (f === 'rope.wgsl') join('rope', [[`kernels/${f}`, text], sincos]);
-    else if (f === 'rms_norm.wgsl') join('rms_norm', [[`kernels/${f}`, text], pack]);
+    else if (f === 'rms_norm.wgsl' || f === 'attention.wgsl') join(f.slice(0, -5), [[`kernels/${f}`, text], pack]);
     else out.push({ name: f.slice(0, -5), text, parts: [{ file: `kernels/${f}`, first: 1, lines: nlines(text) }] });
   }
   const wdir = path.join(dir, 'weights');
@@ -89,9 +90,9 @@ export function kernelSources(dir) {
       const i8type = [`kernels/weights/i8/${f}`, read(path.join(i8dir, f))];
       // an i8 file defining wd reads the weights by fours: vec4 words in its kernels (words4)
       const w4 = /\bfn wd\(/.test(i8type[1]) ? words4 : (x) => x;
-      join(`${name}_i8`, [w4(type), i8type, i8, pack, w4(renamed('dot_unit_i8(', 'reduce_rows('))]);
+      join(`${name}_i8`, [w4(type), i8type, i8, sincos, rope, pack, w4(renamed('dot_unit_i8(', 'reduce_rows('))]);
       join(`${name}_sg`, [enableSg, type, sg, pack, renamed('dot_unit(', 'reduce_rows_sg(')]);
-      join(`${name}_i8_sg`, [enableSg, w4(type), i8type, i8, sg, pack, w4(renamed('dot_unit_i8(', 'reduce_rows_sg('))]);
+      join(`${name}_i8_sg`, [enableSg, w4(type), i8type, i8, sg, sincos, rope, pack, w4(renamed('dot_unit_i8(', 'reduce_rows_sg('))]);
     }
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -18,8 +18,14 @@
  *           slower on the H200, docs/WEBGPU.md) takes them in one slice: one dispatch instead
  *           of partial + combine, fewer workgroups.
  * With a single slice partial writes out directly, one dispatch. out may alias q: out is written
- * only by combine, which does not read q; in the direct case q is first copied to scratch. */
+ * only by combine, which does not read q; in the direct case q is first copied to scratch.
+ * When the product that reads out next (a->w_next, the o projection) takes 8-bit x blocks of QB
+ * values (wg_matvec_i8_block), combine_q replaces combine and writes them with out (noted in
+ * c->actq, so that the product skips its act_pack), also for a single slice: partial +
+ * combine_q + the product instead of partial + act_pack + the product. */
 #if defined(__wasm__)
+
+#include <stdio.h>
 
 #include "backend/webgpu/wg_internal.h"
 
@@ -74,6 +80,20 @@ static attn_shape attn_shape_for(const dp_attn_args *a, int64_t keys, int64_t on
     return s;
 }
 
+/* The 8-bit block (values) of the x of the product that reads out next when combine_q can write
+ * it (kernel header): QB and head_dim dividing one another, whole blocks per row, at most 16 heads
+ * a workgroup, their splits in MAXS; else 0. */
+static uint32_t combine_q_block(const wg_ctx *c, const dp_attn_args *a, int64_t n_split) {
+    const dp_tensor *w = a->w_next;
+    const int64_t hd = a->head_dim, k = (int64_t)a->n_head * hd;
+    if (!w || w->ne[0] != k) return 0;
+    const uint32_t qb = wg_matvec_i8_block(c, w->dtype, (uint64_t)a->n);
+    const int64_t v = qb > hd ? qb : hd;
+    if (!qb || hd % 4 || (hd % qb && qb % hd) || k % v || v / hd > 16 || v / hd * n_split > WG_ATTN_MAX_SPLITS)
+        return 0;
+    return qb;
+}
+
 void wg_rec_attention(dp_backend *b, dp_tensor *out, const dp_tensor *q, const dp_tensor *k_cache,
                      const dp_tensor *v_cache, const dp_attn_args *a) {
     wg_ctx *c = wg_ctx_of(b);
@@ -106,7 +126,9 @@ void wg_rec_attention(dp_backend *b, dp_tensor *out, const dp_tensor *q, const d
                      (uint32_t)s.gc,        (uint32_t)s.n_chunk,  dw,
                      0};
     const uint32_t gx = (uint32_t)(a->n_kv_head * s.n_chunk);
-    if (s.n_split == 1) {
+    const uint32_t xqb = combine_q_block(c, a, s.n_split);
+    if (xqb) p.direct = 0;
+    if (s.n_split == 1 && !xqb) {
         if (!wg_unalias(c, &qb, ob)) return; // out == q: read q from a snapshot
         dp_gpu_binding bs[4] = {ob, qb, kb, vb};
         wg_dispatch(c, "attention", "partial", "", &p, sizeof p, bs, 4, gx, (uint32_t)a->n, 1);
@@ -121,6 +143,18 @@ void wg_rec_attention(dp_backend *b, dp_tensor *out, const dp_tensor *q, const d
     wg_dispatch(c, "attention", "partial", "", &p, sizeof p, bs, 4, gx, (uint32_t)a->n,
                 (uint32_t)s.n_split);
     dp_gpu_binding pr = wg_at(2, wg_bind_buf(part, 0, (uint32_t)part_bytes));
+    if (xqb) {
+        const uint64_t k = (uint64_t)a->n_head * (uint64_t)a->head_dim;
+        const uint32_t v = xqb > (uint32_t)a->head_dim ? xqb : (uint32_t)a->head_dim;
+        uint32_t bytes, xq = wg_actq_scratch(c, (uint64_t)a->n, k, xqb, &bytes);
+        if (!xq) return;
+        char consts[16];
+        snprintf(consts, sizeof consts, "QB=%u", xqb);
+        dp_gpu_binding cs[3] = {ob, pr, wg_at(7, wg_bind_buf(xq, 0, bytes))};
+        wg_dispatch(c, "attention", "combine_q", consts, &p, sizeof p, cs, 3, (uint32_t)(k / v), (uint32_t)a->n, 1);
+        wg_actq_note(c, ob, (uint64_t)a->n, k, xqb);
+        return;
+    }
     dp_gpu_binding cs[2] = {ob, pr};
     wg_dispatch(c, "attention", "combine", "", &p, sizeof p, cs, 2, (uint32_t)a->n_head,
                 (uint32_t)a->n, 1);

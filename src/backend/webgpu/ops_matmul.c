@@ -182,10 +182,15 @@ void wg_actq_note(wg_ctx *c, dp_gpu_binding x, uint64_t n, uint64_t k, uint64_t 
     if (c->status == DP_OK) c->actq = (wg_actq){x.buffer, x.offset, x.size, n, k, qb, recorded(c)};
 }
 
-const char *wg_matvec_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_t k) {
+const char *wg_matvec_i8_kernel(const wg_ctx *c, dp_dtype t, uint64_t n) {
     bool sg = c->dev->matvec_sg && weights_variant(t, false, true);
-    const char *i8 = c->dev->matvec_i8 && n ? weights_variant(t, true, sg) : NULL;
+    return c->dev->matvec_i8 && n ? weights_variant(t, true, sg) : NULL;
+}
+
+const char *wg_matvec_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_t k) {
+    const char *i8 = wg_matvec_i8_kernel(c, t, n);
     if (!i8) {
+        bool sg = c->dev->matvec_sg && weights_variant(t, false, true);
         if (!wg_actq_input(c, t, x, n, k)) return NULL;
         return sg ? weights_variant(t, false, true) : wg_weights_file(t);
     }

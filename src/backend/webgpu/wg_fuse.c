@@ -15,7 +15,8 @@
  *                   rms_norm:norm_add_ss when the norms fold (decode): the same, and the sums
  *                   of squares of y's rows for the folded norm that reads y next
  *   norm_qkv_rope  norm_matmul of q, k, v + rope_qk_kv without head norms
- *                -> weights_<t>_n:nmatvec3_rope (kernels/weights_rope.wgsl), else the two below
+ *                -> weights_<t>_n:nmatvec3_rope (kernels/weights_rope.wgsl), or with 8-bit
+ *                   products rms_norm:main_q + weights_<t>_i8:nmatvec3_rope, else the two below
  *   rope_qk_kv   [q/k head norms] + ropes of q and k + the two KV cache writes
  *                -> rope:rope2kv (devices with 9+ storage buffers per stage), else
  *                   rope:rope2 + elementwise:copy2
@@ -381,42 +382,62 @@ void wg_op_rope_qk_kv(dp_backend *b, const dp_qkv_args *a) {
 
 /* ---- norm_qkv_rope ---- */
 
-/* weights_<t>_n:nmatvec3_rope when everything allows (else false, nothing recorded): the norm
- * foldable, no head norms, q and k whole heads of one weight type, 11 storage buffers, an even
- * number of rows per workgroup (a rotated pair stays in one), caches apart from the inputs. v of
- * the same type is its third matrix; v of another type (Q4_K_M's q6_K layers) a second dispatch
- * (weights_<t'>_n:nmatvec) writing into the value cache. */
-static bool emit_qkv_rope(wg_ctx *c, const dp_tensor *h, const dp_tensor *x, const dp_tensor *nw,
+/* One nmatvec3_rope dispatch when everything allows (else false, nothing recorded): no head
+ * norms, q and k whole heads of one weight type, an even number of rows per workgroup (a rotated
+ * pair stays in one), caches apart from the inputs, and either
+ *   - the norm foldable: weights_<t>_n:nmatvec3_rope (11 storage buffers), the norm inside;
+ *   - or products over 8-bit x (matvec_i8): rms_norm:main_q writes h and its blocks, then
+ *     weights_<t>_i8:nmatvec3_rope over them (9 storage buffers).
+ * v of the same type is its third matrix; v of another type (Q4_K_M's q6_K layers) a second
+ * dispatch (weights_<t'>_n:nmatvec, or weights_<t'>_i8:nmatvec over the same blocks) writing
+ * into the value cache. */
+static bool emit_qkv_rope(dp_backend *b, const dp_tensor *h, const dp_tensor *x, const dp_tensor *nw,
                           int n, int d, float eps, bool plus_one, const dp_tensor *const *ws,
                           const dp_qkv_args *a) {
+    wg_ctx *c = wg_ctx_of(b);
     dp_tensor *outs[3] = {a->q, a->k, a->v};
     const int64_t hd = a->rq.head_dim, kvd = a->rk.n_head * hd;
     const bool v_apart = ws[2] && ws[0] && ws[2]->dtype != ws[0]->dtype;
-    if (a->q_norm || a->n != n || c->dev->max_storage < 11 ||
-        !wg_norm_matmul_fits(c, h, x, nw, n, d, outs, ws, 3, NULL) || !ws_one_type(ws, 2) ||
-        !fold_fits(c, x, nw, d, outs, ws, 3, NULL) || !rope_qk_fits(c, a) ||
-        ws[0]->ne[1] != a->rq.n_head * hd || ws[1]->ne[1] != kvd || ws[2]->ne[1] != kvd)
+    if (a->q_norm || a->n != n || !wg_norm_matmul_fits(c, h, x, nw, n, d, outs, ws, 3, NULL) ||
+        !ws_one_type(ws, 2) || !rope_qk_fits(c, a) || ws[0]->ne[1] != a->rq.n_head * hd ||
+        ws[1]->ne[1] != kvd || ws[2]->ne[1] != kvd)
         return false;
+    const bool folded = fold_fits(c, x, nw, d, outs, ws, 3, NULL);
+    const uint32_t qb = folded ? 0 : wg_matvec_i8_block(c, ws[0]->dtype, (uint64_t)n);
+    if (!folded && (!qb || (v_apart && wg_matvec_i8_block(c, ws[2]->dtype, (uint64_t)n) != qb) || d % qb))
+        return false;
+    if (c->dev->max_storage < (folded ? 11u : 9u)) return false;
     const dp_tensor *in[5] = {x, nw, ws[0], ws[1], ws[2]};
     for (int i = 0; i < 5; i++)
         if (shares_buffer(in[i], a->k_cache) || shares_buffer(in[i], a->v_cache) ||
             shares_buffer(in[i], a->q))
             return false;
     char name[48], consts[48];
-    const char *mv = wg_matvec_norm_kernel(c, ws[0]->dtype, name, sizeof name);
+    const char *mv = folded ? wg_matvec_norm_kernel(c, ws[0]->dtype, name, sizeof name)
+                            : wg_matvec_i8_kernel(c, ws[0]->dtype, (uint64_t)n);
     const int64_t m3 = v_apart ? 0 : kvd, rows = ws[0]->ne[1] + kvd + m3;
     uint32_t per, gx, gy, rb[3];
     wg_matvec_config(c, ws[0]->dtype, mv, d, rows, &per, consts, sizeof consts);
     if (per % 2) return false;
     for (int i = 0; i < 3; i++)
         if (!(rb[i] = wg_weights_check(c, ws[i], "matmul"))) return true;
+    /* the products' x: x with the norm folded in, else the blocks main_q writes with h */
+    const dp_tensor *xin = folded ? x : h;
+    if (!folded) wg_rec_rms_norm_for(b, (dp_tensor *)h, x, nw, n, d, eps, plus_one, ws, 3);
     dp_gpu_binding bs[11];
-    if (!bind_rowss(c, x, n, d, &bs[10]) || !wg_out(c, a->q, n * ws[0]->ne[1], 1, "matmul", "out", &bs[0]) ||
-        !wg_in(c, x, (int64_t)n * d, 3, "matmul", "x", &bs[2]) ||
+    int nb = 9;
+    if (!wg_out(c, a->q, n * ws[0]->ne[1], 1, "matmul", "out", &bs[0]) ||
+        !wg_in(c, xin, (int64_t)n * d, 3, "matmul", "x", &bs[2]) ||
         !wg_out(c, a->k_cache, a->cache_off + n * kvd, 4, "copy", "dst", &bs[3]) ||
-        !wg_in(c, nw, d, 10, "rms_norm", "w", &bs[7]) || !wg_in(c, a->pos, n, 11, "rope", "pos", &bs[8]) ||
-        !wg_in(c, a->inv_freq, a->rq.rot_dim > 1 ? a->rq.rot_dim / 2 : 1, 12, "rope", "inv_freq", &bs[9]))
+        !wg_in(c, a->pos, n, 11, "rope", "pos", &bs[7]) ||
+        !wg_in(c, a->inv_freq, a->rq.rot_dim > 1 ? a->rq.rot_dim / 2 : 1, 12, "rope", "inv_freq", &bs[8]))
         return true;
+    if (folded) {
+        if (!wg_in(c, nw, d, 10, "rms_norm", "w", &bs[9]) || !bind_rowss(c, x, n, d, &bs[10])) return true;
+        nb = 11;
+    } else if (!wg_matvec_input(c, ws[0]->dtype, &bs[2], (uint64_t)n, (uint64_t)d)) { /* main_q's blocks */
+        return true;
+    }
     bs[1] = wg_at(2, wg_bind(ws[0]));
     bs[4] = wg_at(5, wg_bind(ws[1]));
     if (v_apart) { /* not read: no v rows */
@@ -429,16 +450,18 @@ static bool emit_qkv_rope(wg_ctx *c, const dp_tensor *h, const dp_tensor *x, con
         bs[6] = wg_at(9, wg_bind(ws[2]));
     }
     nmv_params prm = {{(uint32_t)n, (uint32_t)d, (uint32_t)ws[0]->ne[1], rb[0], 1.0f, 0, 0, 0, (uint32_t)kvd,
-                       rb[1], plus_one ? WG_NMV_PLUS_ONE : 0u, eps, (uint32_t)m3, rb[2], 0, 0, {0, 0, 0}, {0, 0, 0}},
+                       rb[1], folded && plus_one ? WG_NMV_PLUS_ONE : 0u, eps, (uint32_t)m3, rb[2], 0, 0, {0, 0, 0},
+                       {0, 0, 0}},
                       (uint32_t)hd, (uint32_t)(a->rq.rot_dim / 2), a->rq.interleaved ? 1u : 0u,
                       a->rq.mscale == 0.0f ? 1.0f : a->rq.mscale, (uint32_t)a->cache_off,
                       (uint32_t)a->cache_off, 0};
     wg_grid(c, ((uint64_t)rows + per - 1) / per, &gx, &gy);
-    wg_dispatch(c, mv, "nmatvec3_rope", consts, &prm, sizeof prm, bs, 11, gx, gy, (uint32_t)n);
+    wg_dispatch(c, mv, "nmatvec3_rope", consts, &prm, sizeof prm, bs, (uint32_t)nb, gx, gy, (uint32_t)n);
     if (v_apart) { /* v = norm(x) Wv straight into the value cache */
-        if (!wg_in(c, x, (int64_t)n * d, 3, "matmul", "x", &bs[2])) return true;
-        emit_products(c, bs, nw, &bs[10], wg_matvec_norm_kernel(c, ws[2]->dtype, name, sizeof name), n,
-                      eps, plus_one, &a->v_cache, ws + 2, 1, NULL, a->cache_off, NULL);
+        if (!wg_in(c, xin, (int64_t)n * d, 3, "matmul", "x", &bs[2])) return true;
+        emit_products(c, bs, folded ? nw : NULL, folded ? &bs[10] : NULL,
+                      folded ? wg_matvec_norm_kernel(c, ws[2]->dtype, name, sizeof name) : NULL, n, eps,
+                      plus_one, &a->v_cache, ws + 2, 1, NULL, a->cache_off, NULL);
     }
     return true;
 }
@@ -446,8 +469,7 @@ static bool emit_qkv_rope(wg_ctx *c, const dp_tensor *h, const dp_tensor *x, con
 void wg_op_norm_qkv_rope(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp_tensor *w, int n,
                          int d, float eps, bool plus_one, const dp_tensor *const *ws,
                          const dp_qkv_args *a, bool keep_h) {
-    wg_ctx *c = wg_ctx_of(b);
-    if (!keep_h && ws && a && emit_qkv_rope(c, h, x, w, n, d, eps, plus_one, ws, a)) return;
+    if (!keep_h && ws && a && emit_qkv_rope(b, h, x, w, n, d, eps, plus_one, ws, a)) return;
     dp_tensor *outs[3] = {a ? a->q : NULL, a ? a->k : NULL, a ? a->v : NULL};
     wg_op_norm_matmul(b, h, x, w, n, d, eps, plus_one, outs, ws, 3, NULL, keep_h);
     if (a) wg_op_rope_qk_kv(b, a);

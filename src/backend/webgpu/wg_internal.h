@@ -271,6 +271,9 @@ bool wg_actq_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_
  * wg_actq_input; the _sg form of either (kernels/weights_sg.wgsl) when matvec_sg is on and t has
  * it. *x is rebound (binding number kept); NULL after a recorded failure. */
 const char *wg_matvec_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_t k);
+/* The kernel wg_matvec_input picks where it takes x through 8-bit blocks (weights_<t>_i8[_sg]),
+ * NULL where it does not; nothing recorded. */
+const char *wg_matvec_i8_kernel(const wg_ctx *c, dp_dtype t, uint64_t n);
 /* The 8-bit block (values) in which decode products of type t over n rows take x
  * (weights_<t>_i8), 0 where they take f32 x. */
 uint32_t wg_matvec_i8_block(const wg_ctx *c, dp_dtype t, uint64_t n);
