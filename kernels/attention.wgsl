@@ -77,6 +77,23 @@ var<workgroup> lred: array<f32, 64>;            // partial: l per key group and 
 var<workgroup> ws: array<f32, MAXS>;            // combine: weight of each split (combine_q: [head][split])
 var<workgroup> hinv: array<f32, 16>;            // combine_q: 1 / l of each head
 
+// key jj of a pass into l and acc (partial's value sums): its V values (dims dl + t dw) are lane u
+// of v4[t]
+fn values_key(jj: u32, u: u32, v4: ptr<function, array<vec4<f32>, PER>>, l: ptr<function, array<f32, GMAX>>,
+              acc: ptr<function, array<f32, 16>>, gn: u32, hd: u32, dl: u32, dw: u32) {
+  for (var g = 0u; g < GMAX; g = g + 1u) {
+    if (g < gn) { (*l)[g] = (*l)[g] + sp[g * KP + jj]; }
+  }
+  for (var t = 0u; t < PER; t = t + 1u) {
+    if (dl + t * dw < hd) {
+      let v = (*v4)[t][u];
+      for (var g = 0u; g < GMAX; g = g + 1u) {
+        if (g < gn) { (*acc)[t * GMAX + g] = fma(sp[g * KP + jj], v, (*acc)[t * GMAX + g]); }
+      }
+    }
+  }
+}
+
 @compute @workgroup_size(WG)
 fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let kvh = wid.x / p.n_chunk;
@@ -120,7 +137,16 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     for (var g = 0u; g < GMAX; g = g + 1u) { dot[g] = 0.0; }
     if (ks < cnt) {
       let kb = (j0 + ks) * p.kv_stride + kv_off;
-      for (var d = kl; d < hd; d = d + LK) {
+      var d = kl;
+      for (; d + 3u * LK < hd; d = d + 4u * LK) {   // four loads in flight, then their fmas in order
+        let k4 = vec4<f32>(kc[kb + d], kc[kb + d + LK], kc[kb + d + 2u * LK], kc[kb + d + 3u * LK]);
+        for (var u = 0u; u < 4u; u = u + 1u) {
+          for (var g = 0u; g < GMAX; g = g + 1u) {
+            if (g < gn) { dot[g] = fma(qs[g * hd + d + u * LK], k4[u], dot[g]); }
+          }
+        }
+      }
+      for (; d < hd; d = d + LK) {
         let kv = kc[kb + d];
         for (var g = 0u; g < GMAX; g = g + 1u) {
           if (g < gn) { dot[g] = fma(qs[g * hd + d], kv, dot[g]); }
@@ -161,20 +187,27 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
       l[g] = l[g] * corr[g];
       for (var t = 0u; t < PER; t = t + 1u) { acc[t * GMAX + g] = acc[t * GMAX + g] * corr[g]; }
     }
-    for (var jj = kg; jj < cnt; jj = jj + nkg) {
-      let vb = (j0 + jj) * p.kv_stride + kv_off;
-      for (var g = 0u; g < GMAX; g = g + 1u) {
-        if (g < gn) { l[g] = l[g] + sp[g * KP + jj]; }
-      }
+    // the V rows of four keys loaded before their fmas (the same fmas in the same order as one
+    // key at a time: loads in flight instead of one memory latency per key)
+    var jj = kg;
+    for (; jj + 3u * nkg < cnt; jj = jj + 4u * nkg) {
+      var v4: array<vec4<f32>, PER>;   // [t][key]
       for (var t = 0u; t < PER; t = t + 1u) {
-        let d = dl + t * dw;
-        if (d < hd) {
-          let v = vc[vb + d];
-          for (var g = 0u; g < GMAX; g = g + 1u) {
-            if (g < gn) { acc[t * GMAX + g] = fma(sp[g * KP + jj], v, acc[t * GMAX + g]); }
-          }
-        }
+        let d = min(dl + t * dw, hd - 1u);   // past hd: loaded, never used
+        let vb = (j0 + jj) * p.kv_stride + kv_off + d;
+        v4[t] = vec4<f32>(vc[vb], vc[vb + nkg * p.kv_stride], vc[vb + 2u * nkg * p.kv_stride], vc[vb + 3u * nkg * p.kv_stride]);
       }
+      for (var u = 0u; u < 4u; u = u + 1u) {
+        values_key(jj + u * nkg, u, &v4, &l, &acc, gn, hd, dl, dw);
+      }
+    }
+    for (; jj < cnt; jj = jj + nkg) {
+      var v4: array<vec4<f32>, PER>;
+      for (var t = 0u; t < PER; t = t + 1u) {
+        let d = min(dl + t * dw, hd - 1u);
+        v4[t] = vec4<f32>(vc[(j0 + jj) * p.kv_stride + kv_off + d], 0.0, 0.0, 0.0);
+      }
+      values_key(jj, 0u, &v4, &l, &acc, gn, hd, dl, dw);
     }
     // the next pass writes red, then sp only after a barrier this pass's readers of sp also pass
   }
