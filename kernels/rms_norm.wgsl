@@ -7,7 +7,8 @@
 // of a LoRA adapter's deltas (below). For the norms folded into the decode products after them
 // (kernels/weights_norm.wgsl), which take each x row's sum of squares from rss: `row_ss` writes
 // it, and `norm_add_ss` is norm_add writing it for the y it leaves (the residual stream the next
-// norm reads), so that the sum costs no dispatch of its own.
+// norm reads), so that the sum costs no dispatch of its own. `norm_add_q` is norm_add followed by
+// main_q of the y it leaves (the next norm and its 8-bit blocks), one dispatch.
 
 override WG: u32 = 256u;
 
@@ -23,7 +24,7 @@ struct Params {
   a1: u32,
   a2: u32,
   scale: f32,      // lora_xa: the adapter's scale
-  norm: u32,       // lora_xa: 1 = x goes through the norm first
+  norm: u32,       // lora_xa: 1 = x goes through the norm first; norm_add_q: 1 = h2 is out
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -32,6 +33,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;   // norm_add; lora_xa: U
 @group(0) @binding(5) var<storage, read> LA: array<f32>;        // lora_xa: the adapter's A matrices
 @group(0) @binding(6) var<storage, read_write> rss: array<f32>; // row_ss, norm_add_ss: sum of squares per row
+@group(0) @binding(8) var<storage, read> w2: array<f32>;        // norm_add_q: the next norm's weight
+@group(0) @binding(9) var<storage, read_write> h2: array<f32>;  // norm_add_q: the next norm's output (norm 1: out)
 
 var<workgroup> red: array<f32, WG>;
 
@@ -136,6 +139,40 @@ fn norm_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: 
   let r = wid.x + wid.y * nw.x;
   if (r >= p.n) { return; }
   _ = norm_add_row(r, li);
+}
+
+// norm_add, then the norm that reads y next, as main_q would compute it from the y written here:
+// h2 = y / rms(y) * (w2 (+ 1)) (into out itself when `norm` is 1: h2 is the h just normalised,
+// scratch by then) and its 8-bit blocks of QB values for the decode products after it. One
+// dispatch instead of two; the sum of squares of y's new row is norm_add_ss's (summed in the order
+// main_q's x_ss sums it), so h2 and the blocks are main_q's to the bit.
+fn weight2(i: u32) -> f32 {
+  if (p.plus_one != 0u) { return 1.0 + w2[i]; }
+  return w2[i];
+}
+
+@compute @workgroup_size(WG)
+fn norm_add_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+              @builtin(local_invocation_index) li: u32) {
+  let r = wid.x + wid.y * nw.x;
+  if (r >= p.n) { return; }
+  let base = r * p.d;
+  let inv = 1.0 / sqrt(reduce_sum(li, norm_add_row(r, li)) / f32(p.d) + p.eps);
+  storageBarrier();   // y's new row, written by every invocation, for the rounds below
+  for (var g0 = 0u; g0 < p.d / 4u; g0 = g0 + WG) {
+    let g = g0 + li;
+    let live = g < p.d / 4u;
+    var v = vec4<f32>(0.0);
+    if (live) {
+      let i = base + 4u * g;
+      v = vec4<f32>((y[i] * inv) * weight2(4u * g), (y[i + 1u] * inv) * weight2(4u * g + 1u),
+                    (y[i + 2u] * inv) * weight2(4u * g + 2u), (y[i + 3u] * inv) * weight2(4u * g + 3u));
+      for (var e = 0u; e < 4u; e = e + 1u) {
+        if (p.norm != 0u) { out[i + e] = v[e]; } else { h2[i + e] = v[e]; }
+      }
+    }
+    pack_q8(li, g, live, v, r * (p.d / QB) * xq_words());
+  }
 }
 
 @compute @workgroup_size(WG)

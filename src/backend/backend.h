@@ -59,6 +59,16 @@ typedef struct dp_attn_args {
     const dp_tensor *w_next;
 } dp_attn_args;
 
+/* The norm that reads a norm_add's y next: h = rms_norm(y; w) with the norm_add's n, d, eps and
+ * plus_one, read by the products over ws[0..count) (the fused shape that follows: norm_matmul or
+ * norm_qkv_rope of the same h, y and w, which then finds the norm done where the backend did it). */
+typedef struct dp_norm_next {
+    dp_tensor *h;
+    const dp_tensor *w;
+    const dp_tensor *const *ws;
+    int count;
+} dp_norm_next;
+
 typedef struct dp_sample_args {
     float temperature;  /* <= 0: greedy */
     int top_k;          /* <= 0: off */
@@ -252,9 +262,11 @@ typedef struct dp_backend_i {
     void (*norm_matmul)(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp_tensor *w,
                         int n, int d, float eps, bool plus_one, dp_tensor *const *outs,
                         const dp_tensor *const *ws, int count, const dp_act *glu, bool keep_h);
-    /* rms_norm(h <- h; w) [n, d], then add(y <- y + h) (a sandwich norm and its residual) */
+    /* rms_norm(h <- h; w) [n, d], then add(y <- y + h) (a sandwich norm and its residual).
+       next (NULL: none) is the norm that reads y next, which the backend may compute in the
+       same pass; h is scratch afterwards when next is given */
     void (*norm_add)(dp_backend *b, dp_tensor *y, dp_tensor *h, const dp_tensor *w, int n, int d,
-                     float eps, bool plus_one);
+                     float eps, bool plus_one, const dp_norm_next *next);
     /* [rms_norm(q <- q; q_norm) per head, rms_norm(k <- k; k_norm) per head], rope(q),
        rope(k), copy(k_cache[cache_off..] <- k), copy(v_cache[cache_off..] <- v) */
     void (*rope_qk_kv)(dp_backend *b, const dp_qkv_args *a);

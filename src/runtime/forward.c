@@ -154,8 +154,11 @@ static void attention_block(const dp_pass *p, int l) {
     if (d->sandwich_norm) {
         dp_tensor *h = &s->h;
         linear(p, l, &ROLE_O, &h, &s->att, 1, false, NULL, NULL);
+        /* the FFN norm after it (dense FFNs: its products are gate and up) */
+        const dp_tensor *gu[2] = {&lw->w[DP_W_GATE], &lw->w[DP_W_UP]};
+        const dp_norm_next nx = {&s->h, &lw->w[DP_W_FFN_NORM], gu, 2};
         dp_fused_norm_add(be, &s->x, &s->h, &lw->w[DP_W_POST_ATTN_NORM], n, d->hidden, d->norm_eps,
-                          d->norm_plus_one);
+                          d->norm_plus_one, d->n_expert == 0 ? &nx : NULL);
     } else {
         dp_tensor *x = &s->x;
         linear(p, l, &ROLE_O, &x, &s->att, 1, true, NULL, NULL); /* residual fused into the product */
@@ -206,10 +209,21 @@ static void ffn_block(const dp_pass *p, int l) {
         linear(p, l, &ROLE_DOWN, &down, &s->gate, 1, fuse_residual, NULL, NULL);
     }
     if (fuse_residual) return;
-    if (d->sandwich_norm)
+    if (d->sandwich_norm) {
+        /* the norm after it: layer l + 1's attention norm over its q/k/v, or the output norm over
+           the head */
+        const dp_tensor *ws[3];
+        dp_norm_next nx = {&s->h, &m->out_norm, ws, 1};
+        if (l + 1 < d->n_layers) {
+            for (int i = 0; i < 3; i++) ws[i] = &m->layers[l + 1].w[QKV[i]];
+            nx.w = &m->layers[l + 1].w[DP_W_ATTN_NORM];
+            nx.count = 3;
+        } else {
+            ws[0] = &m->output;
+        }
         dp_fused_norm_add(be, &s->x, &s->ffn_out, &lw->w[DP_W_POST_FFN_NORM], n, d->hidden, d->norm_eps,
-                          d->norm_plus_one);
-    else
+                          d->norm_plus_one, &nx);
+    } else
         OP(add, &s->x, &s->x, &s->ffn_out, (int64_t)n * d->hidden);
 }
 

@@ -19,9 +19,9 @@ void dp_fused_norm_matmul(dp_backend *be, dp_tensor *h, const dp_tensor *x, cons
 }
 
 void dp_fused_norm_add(dp_backend *be, dp_tensor *y, dp_tensor *h, const dp_tensor *w, int n,
-                       int d, float eps, bool plus_one) {
+                       int d, float eps, bool plus_one, const dp_norm_next *next) {
     if (be->i->norm_add) {
-        be->i->norm_add(be, y, h, w, n, d, eps, plus_one);
+        be->i->norm_add(be, y, h, w, n, d, eps, plus_one, next);
         return;
     }
     be->i->rms_norm(be, h, h, w, n, d, eps, plus_one);

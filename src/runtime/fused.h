@@ -10,7 +10,7 @@ void dp_fused_norm_matmul(dp_backend *be, dp_tensor *h, const dp_tensor *x, cons
                           int n, int d, float eps, bool plus_one, dp_tensor *const *outs,
                           const dp_tensor *const *ws, int count, const dp_act *glu, bool keep_h);
 void dp_fused_norm_add(dp_backend *be, dp_tensor *y, dp_tensor *h, const dp_tensor *w, int n,
-                       int d, float eps, bool plus_one);
+                       int d, float eps, bool plus_one, const dp_norm_next *next);
 void dp_fused_rope_qk_kv(dp_backend *be, const dp_qkv_args *a);
 void dp_fused_norm_qkv_rope(dp_backend *be, dp_tensor *h, const dp_tensor *x, const dp_tensor *w, int n,
                             int d, float eps, bool plus_one, const dp_tensor *const *ws,

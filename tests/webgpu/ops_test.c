@@ -53,6 +53,9 @@ static dp_backend *cpu, *gpu;
  * act_quant=0 it computes in f32, so the exact reference gets the tight tolerance instead */
 static bool actq = true;
 static bool fold = true; /* the norms folded into the decode products (tune fold_norm; on here, t_init) */
+/* the decode products over 8-bit x (tune matvec_i8: the backend's default where WGSL has
+   dot4I8Packed, as SwiftShader's and the H200's do; act_quant=0 turns it off) */
+static bool i8 = true;
 
 typedef struct pair {
     dp_tensor c, g;
@@ -119,13 +122,17 @@ typedef struct outcheck {
 
 static struct {
     char name[160];
-    outcheck out[4];
+    outcheck out[6];
     int nout;
     bool skip;
     char err[300];
 } cur;
 
 static void add_check(pair *t, int64_t count, float tol) {
+    if (cur.nout == (int)(sizeof cur.out / sizeof cur.out[0])) {
+        snprintf(cur.err, sizeof cur.err, "more outputs than the case can check");
+        return;
+    }
     outcheck *o = &cur.out[cur.nout++];
     memset(o, 0, sizeof *o);
     o->t = t;
@@ -184,7 +191,7 @@ static void plan(void) {
     for (int v = 0; v < 6; v++) add_case(K_MOE, v);
     for (int v = 0; v < 2; v++) add_case(K_VIEW, v);
     for (int v = 0; v < 12; v++) add_case(K_FUSE, v);
-    for (int v = 0; v < 16; v++) add_case(K_FUSE2, v);
+    for (int v = 0; v < 20; v++) add_case(K_FUSE2, v);
     for (int v = 0; v < 8; v++) add_case(K_LORA, v); /* n = 1, 2..8, > 8 (tiled), wide and rank 33..64, twice */
     for (int v = 0; v < 20; v++) add_case(K_LORA_LIN, v);
     for (int v = 0; v < 24; v++) add_case(K_VERIFY, v);
@@ -882,8 +889,9 @@ static bool run_case(int i) {
            cache copies (ops), 3 q/k ropes without norms (ops), 4 norm_matmul of q/k/v (the
            norm, then one dispatch for the three products), 5 rope_qk_kv: [q/k norms,] ropes and
            the KV cache copies (one dispatch where the device allows), 6 norm_qkv_rope (below), 7
-           norm_add then the folded norm of the y it wrote (below); v % 2 varies (plus_one / interleaved / offsets / type / norms) */
-        int v = tc.variant, kind = v / 2;
+           norm_add then the folded norm of the y it wrote (below), 8 norm_add computing the norm
+           after it (v 16-19, below); v % 2 varies (plus_one / interleaved / offsets / type / norms) */
+        int v = tc.variant, kind = v < 16 ? v / 2 : 8;
         dp_backend *bk[2] = {cpu, gpu};
         if (kind == 0) {
             int n = rnd_int(1, 12), d = rnd_int(1, 1500);
@@ -892,7 +900,7 @@ static bool run_case(int i) {
             for (int bi = 0; bi < 2; bi++) {
                 dp_backend *B = bk[bi];
                 bool g = bi == 1;
-                dp_fused_norm_add(B, g ? &y->g : &y->c, g ? &h->g : &h->c, g ? &w->g : &w->c, n, d, 1e-6f, v % 2);
+                dp_fused_norm_add(B, g ? &y->g : &y->c, g ? &h->g : &h->c, g ? &w->g : &w->c, n, d, 1e-6f, v % 2, NULL);
             }
             snprintf(cur.name, sizeof cur.name, "%s norm(h)%s + add(y += h) n=%d d=%d", kn, v % 2 ? "(1+w)" : "", n, d);
             add_check(h, (int64_t)n * d, 4e-6f);
@@ -1030,7 +1038,7 @@ static bool run_case(int i) {
                 bool g = bi == 1;
                 dp_tensor *yt = g ? &y->g : &y->c, *o[2] = {g ? &o1->g : &o1->c, g ? &o2->g : &o2->c};
                 const dp_tensor *ws[1] = {g ? &W->g : &W->c};
-                dp_fused_norm_add(B, yt, g ? &hh->g : &hh->c, g ? &w->g : &w->c, n, d, 1e-6f, p1);
+                dp_fused_norm_add(B, yt, g ? &hh->g : &hh->c, g ? &w->g : &w->c, n, d, 1e-6f, p1, NULL);
                 for (int r = 0; r < 2; r++) {
                     dp_error e;
                     if (r == 1 && B->i->tensor_set(B, yt, 0, y2->c.data, (uint64_t)n * d * 4, &e)) {
@@ -1055,6 +1063,64 @@ static bool run_case(int i) {
             float tol = dp_dtype_is_quant(dt) ? (actq ? 1e-3f : 3e-2f) : 2e-5f; /* vs the CPU's 8-bit x */
             add_check(o1, (int64_t)n * m, tol);
             add_check(o2, (int64_t)n * m, tol);
+        } else if (kind == 8) {
+            /* the sandwich norm's residual add given the norm that reads y next (dp_norm_next):
+               with 8-bit products that norm is computed in the same dispatch (norm_add_q) and
+               the norm_matmul after it records only its products; then y rewritten by the host
+               and the same norm_matmul again, which must compute the norm itself. v % 2: the next
+               norm's output is h itself / another tensor; (v - 16) / 2: q4_K / q8_0, gate/up + glu */
+            const bool same = v % 2 == 0, glu = (v - 16) / 2 == 1;
+            const dp_dtype dt = glu ? DP_DTYPE_Q8_0 : DP_DTYPE_Q4_K;
+            const int n = rnd_int(1, 3), d = 256 * rnd_int(1, 3), m = rnd_int(1, 150), count = glu ? 2 : 1;
+            pair *hh = tnew_rand(d, n, -2, 2), *w = tnew_rand(d, 1, -1, 1), *y = tnew_rand(d, n, -1, 1);
+            pair *nw = tnew_rand(d, 1, -1, 1), *h2 = same ? hh : tnew(DP_DTYPE_F32, d, n, NULL), *y2 = tnew_rand(d, n, -3, 3);
+            pair *o[2][2], *W[2];
+            for (int t = 0; t < 2; t++) {
+                float *deq;
+                void *wd = make_weights(dt, d, m, &deq);
+                dp_free(deq);
+                W[t] = tnew(dt, d, m, wd);
+                dp_free(wd);
+                o[0][t] = tnew(DP_DTYPE_F32, m, n, NULL);
+                o[1][t] = tnew(DP_DTYPE_F32, m, n, NULL);
+                if (!W[t] || !o[0][t] || !o[1][t]) return false;
+            }
+            if (!hh || !w || !y || !nw || !h2 || !y2) return false;
+            const dp_act act = DP_ACT_SILU;
+            uint64_t disp[2] = {0, 0};
+            for (int bi = 0; bi < 2; bi++) {
+                dp_backend *B = bk[bi];
+                bool g = bi == 1;
+                dp_tensor *yt = g ? &y->g : &y->c, *ht = g ? &h2->g : &h2->c;
+                const dp_tensor *ws[2] = {g ? &W[0]->g : &W[0]->c, g ? &W[1]->g : &W[1]->c};
+                const dp_norm_next nx = {ht, g ? &nw->g : &nw->c, ws, count};
+                dp_fused_norm_add(B, yt, g ? &hh->g : &hh->c, g ? &w->g : &w->c, n, d, 1e-6f, true, &nx);
+                for (int r = 0; r < 2; r++) {
+                    dp_error e;
+                    if (r == 1 && B->i->tensor_set(B, yt, 0, y2->c.data, (uint64_t)n * d * 4, &e)) {
+                        snprintf(cur.err, sizeof cur.err, "set: %s", e.msg);
+                        return true;
+                    }
+                    dp_tensor *outs[2] = {g ? &o[r][0]->g : &o[r][0]->c, g ? &o[r][1]->g : &o[r][1]->c};
+                    dp_webgpu_stats s0, s1;
+                    dp_backend_webgpu_stats(gpu, &s0);
+                    dp_fused_norm_matmul(B, ht, yt, g ? &nw->g : &nw->c, n, d, 1e-6f, true, outs, ws, count,
+                                         glu ? &act : NULL, false);
+                    dp_backend_webgpu_stats(gpu, &s1);
+                    if (g) disp[r] = s1.dispatches - s0.dispatches;
+                }
+            }
+            snprintf(cur.name, sizeof cur.name, "%s norm_add + next norm%s, %s of its y, y set, again %s n=%d d=%d m=%d %llu+%llu dispatches",
+                     kn, same ? " into h" : "", glu ? "gate/up/glu" : "matmul", dp_dtype_name(dt), n, d, m,
+                     (unsigned long long)disp[0], (unsigned long long)disp[1]);
+            /* with 8-bit products the first norm_matmul is its product dispatch alone */
+            if (i8 && disp[0] != disp[1] - 1)
+                snprintf(cur.err, sizeof cur.err, "%llu + %llu dispatches: want the norm computed ahead (one fewer the first time)",
+                         (unsigned long long)disp[0], (unsigned long long)disp[1]);
+            float tol = actq ? 1e-3f : 3e-2f; /* vs the CPU's 8-bit x */
+            add_check(y, (int64_t)n * d, 4e-6f);
+            for (int r = 0; r < 2; r++)
+                for (int t = 0; t < count; t++) add_check(o[r][t], (int64_t)n * m, tol);
         } else if (kind == 1 || kind == 3) {
             /* as the forward pass orders them: [norm(q), norm(k),] rope(q), rope(k) */
             int n = rnd_int(1, 9), nh = rnd_int(1, 6), nkv = rnd_int(1, 3), hd = 2 * rnd_int(2, 64);
@@ -1231,6 +1297,7 @@ EXPORT("t_tune") int t_tune(const char *key, int value) {
         if (!value && dp_backend_webgpu_tune(gpu, "matvec_i8", 0, &e)) return -1;
     }
     if (!strcmp(key, "matvec_i8") && value) actq = true;
+    if (!strcmp(key, "matvec_i8") || (!strcmp(key, "act_quant") && !value)) i8 = value != 0;
     if (!strcmp(key, "fold_norm")) fold = value != 0;
     return 0;
 }

@@ -237,8 +237,48 @@ void wg_op_norm_matmul(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp
 
 /* ---- norm_add ---- */
 
+/* matches `Params` in rms_norm.wgsl (norm_add_q reads `norm`) */
+typedef struct norm_params_full {
+    uint32_t n, d;
+    float eps;
+    uint32_t plus_one, lr, count, lu, a0, a1, a2;
+    float scale;
+    uint32_t norm;
+} norm_params_full;
+
+/* 8-bit block of the decode products after the norm `next` when rms_norm:norm_add_q can compute it
+ * with the norm_add (fusion on, n a decode n, every product over 8-bit x in one block that divides d
+ * — so the norm is not folded into them —, the next norm's weight and output apart from the
+ * operands); else 0. */
+static uint32_t next_norm_block(const wg_ctx *c, const dp_tensor *y, const dp_tensor *h, const dp_tensor *w,
+                                int n, int d, const dp_norm_next *next) {
+    if (!next || !next->h || !next->w || !next->ws || next->count < 1 || n > WG_FUSE_MAX_N ||
+        next->h->offset % 256 || (uint64_t)n * (uint64_t)d * 4 > next->h->nbytes ||
+        shares_buffer(next->h, y) || shares_buffer(next->h, w) || shares_buffer(next->w, y) ||
+        shares_buffer(next->w, h) || shares_buffer(next->w, next->h) ||
+        (shares_buffer(next->h, h) && next->h->offset != h->offset))
+        return 0;
+    uint32_t qb = 0;
+    for (int i = 0; i < next->count; i++) {
+        const dp_tensor *wi = next->ws[i];
+        uint32_t q = wi && wi->ne[0] == d ? wg_matvec_i8_block(c, wi->dtype, (uint64_t)n) : 0;
+        if (!q || (i && q != qb)) return 0;
+        qb = q;
+    }
+    return d % (int)qb == 0 ? qb : 0;
+}
+
+bool wg_normed_ready(const wg_ctx *c, const dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n, int d,
+                     float eps, bool plus_one) {
+    const wg_normed *r = &c->normed;
+    return r->out_buf && r->out_buf == out->handle && r->out_off == out->offset && r->x_buf == x->handle &&
+           r->x_off == x->offset && r->w_buf == w->handle && r->w_off == w->offset && r->n == n && r->d == d &&
+           r->eps == eps && r->plus_one == plus_one && r->seq == c->dev->stats.dispatches + c->dev->stats.copies &&
+           c->status == DP_OK;
+}
+
 void wg_op_norm_add(dp_backend *b, dp_tensor *y, dp_tensor *h, const dp_tensor *w, int n, int d,
-                    float eps, bool plus_one) {
+                    float eps, bool plus_one, const dp_norm_next *next) {
     wg_ctx *c = wg_ctx_of(b);
     const int64_t count = (int64_t)n * d;
     if (!(can_fuse(c) && y && h && w && n >= 1 && d > 0 && h->offset % 256 == 0 &&
@@ -248,10 +288,33 @@ void wg_op_norm_add(dp_backend *b, dp_tensor *y, dp_tensor *h, const dp_tensor *
         wg_rec_add(b, y, y, h, count);
         return;
     }
-    dp_gpu_binding bs[4];
+    dp_gpu_binding bs[6];
     if (!wg_out(c, h, count, 1, "rms_norm", "out", &bs[0]) || !wg_in(c, w, d, 2, "rms_norm", "w", &bs[1]) ||
         !wg_out(c, y, count, 4, "add", "out", &bs[2]))
         return;
+    char consts[32];
+    wg_norm_consts(c, d, consts, sizeof consts);
+    /* the next norm too (rms_norm:norm_add_q): its output, its 8-bit blocks, noted for it */
+    const uint32_t qb = next_norm_block(c, y, h, w, n, d, next);
+    if (qb) {
+        const bool in_h = shares_buffer(next->h, h);
+        uint32_t bytes, q = wg_actq_scratch(c, (uint64_t)n, (uint64_t)d, qb, &bytes), dummy = wg_scratch(c, WG_SCR_IN9, 4);
+        dp_gpu_binding h2;
+        if (!q || !dummy || !wg_in(c, next->w, d, 8, "rms_norm", "w", &bs[3]) ||
+            (!in_h && !wg_out(c, next->h, count, 9, "rms_norm", "out", &h2)))
+            return;
+        bs[4] = in_h ? wg_at(9, wg_bind_buf(dummy, 0, 4)) : h2;
+        bs[5] = wg_at(7, wg_bind_buf(q, 0, bytes));
+        norm_params_full np = {(uint32_t)n, (uint32_t)d, eps, plus_one ? 1u : 0u, 0, 0, 0, 0, 0, 0, 0.0f, in_h ? 1u : 0u};
+        snprintf(consts + strlen(consts), sizeof consts - strlen(consts), ",QB=%u", qb);
+        wg_dispatch_flat(c, "rms_norm", "norm_add_q", consts, &np, sizeof np, bs, 6, (uint64_t)n);
+        if (c->status != DP_OK) return;
+        const dp_gpu_binding ho = in_h ? bs[0] : h2;
+        wg_actq_note(c, ho, (uint64_t)n, (uint64_t)d, qb);
+        c->normed = (wg_normed){next->h->handle, y->handle, next->w->handle, next->h->offset, y->offset, next->w->offset,
+                                c->dev->stats.dispatches + c->dev->stats.copies, n, d, eps, plus_one};
+        return;
+    }
     /* decode with the norms folded: the sums of squares of y's rows too, for the norm after */
     const bool ss = c->dev->fold_norm && n <= WG_FUSE_MAX_N;
     if (ss) {
@@ -260,9 +323,7 @@ void wg_op_norm_add(dp_backend *b, dp_tensor *y, dp_tensor *h, const dp_tensor *
         bs[3] = wg_at(6, wg_bind_buf(s, 0, (uint32_t)n * 4));
     }
     norm_params np = {(uint32_t)n, (uint32_t)d, eps, plus_one ? 1u : 0u};
-    char consts[16];
-    wg_dispatch_flat(c, "rms_norm", ss ? "norm_add_ss" : "norm_add", wg_norm_consts(c, d, consts, sizeof consts),
-                     &np, sizeof np, bs, ss ? 4 : 3, (uint64_t)n);
+    wg_dispatch_flat(c, "rms_norm", ss ? "norm_add_ss" : "norm_add", consts, &np, sizeof np, bs, ss ? 4 : 3, (uint64_t)n);
     if (ss && c->status == DP_OK) c->rowss = (wg_rowss){y->handle, y->offset, n, d};
 }
 

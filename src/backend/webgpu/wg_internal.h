@@ -140,6 +140,18 @@ typedef struct wg_actq {
     uint64_t n, k, qb, seq;
 } wg_actq;
 
+/* The norm a norm_add computed ahead (rms_norm:norm_add_q; backend.h's dp_norm_next): out (at
+ * out_buf, out_off) = rms_norm(x; w) for n rows of d values, its 8-bit blocks in scratch
+ * WG_SCR_ACTQ (wg_actq). Valid while nothing else has been recorded since (seq) and none of the
+ * buffers was written (wg_memo_forget); the norm that follows then records nothing. */
+typedef struct wg_normed {
+    uint32_t out_buf, x_buf, w_buf;
+    uint64_t out_off, x_off, w_off, seq;
+    int n, d;
+    float eps;
+    bool plus_one;
+} wg_normed;
+
 /* One handle on a device: the backend itself (owns_dev) or a stream of it (one context's):
  * scratch and the sticky error are per handle. */
 typedef struct wg_ctx {
@@ -154,6 +166,7 @@ typedef struct wg_ctx {
     uint32_t views_cap;
     wg_rowss rowss;        /* what scratch WG_SCR_ROWSS holds */
     wg_actq actq;          /* what scratch WG_SCR_ACTQ holds */
+    wg_normed normed;      /* a norm computed ahead by norm_add_q */
 } wg_ctx;
 
 /* buf may be written: scratch WG_SCR_ROWSS and WG_SCR_ACTQ no longer describe it (every buffer
@@ -161,6 +174,7 @@ typedef struct wg_ctx {
 static inline void wg_memo_forget(wg_ctx *c, uint32_t buf) {
     if (!buf || c->rowss.buf == buf) c->rowss.buf = 0;
     if (!buf || c->actq.buf == buf) c->actq.buf = 0;
+    if (!buf || c->normed.out_buf == buf || c->normed.x_buf == buf || c->normed.w_buf == buf) c->normed.out_buf = 0;
 }
 
 static inline wg_ctx *wg_ctx_of(dp_backend *b) { return (wg_ctx *)b->ctx; }
@@ -363,7 +377,11 @@ void wg_op_norm_matmul(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp
                        int n, int d, float eps, bool plus_one, dp_tensor *const *outs,
                        const dp_tensor *const *ws, int count, const dp_act *glu, bool keep_h);
 void wg_op_norm_add(dp_backend *b, dp_tensor *y, dp_tensor *h, const dp_tensor *w, int n, int d,
-                    float eps, bool plus_one);
+                    float eps, bool plus_one, const dp_norm_next *next);
+/* The norm out = rms_norm(x; w) was computed ahead (c->normed) and nothing has touched it since:
+ * the caller records nothing (its products read the 8-bit blocks noted with it). */
+bool wg_normed_ready(const wg_ctx *c, const dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n, int d,
+                     float eps, bool plus_one);
 void wg_op_rope_qk_kv(dp_backend *b, const dp_qkv_args *a);
 void wg_op_norm_qkv_rope(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp_tensor *w, int n,
                          int d, float eps, bool plus_one, const dp_tensor *const *ws,
