@@ -26,7 +26,7 @@ got=$(($(wc -l < "$TMP/list.txt") - 1))
 key=$(awk '$1 == "rms_norm" && $2 == "inplace" {print $3}' "$TMP/list.txt")
 "$T" kernels show "$(echo "$key" | cut -c1-12)" > "$TMP/show.txt" && grep -q "^entry: *inplace" "$TMP/show.txt" &&
     grep -q "^key: *sha256:$key" "$TMP/show.txt" && ok "show by key prefix" || bad "show by key prefix"
-[ "$("$T" kernels show rms_norm | grep -c '^entry:')" = 7 ] && ok "show by op" || bad "show by op"
+[ "$("$T" kernels show rms_norm | grep -c '^entry:')" = 8 ] && ok "show by op" || bad "show by op"
 "$T" kernels show "sha256:$key" --wgsl | grep -q "fn inplace" && ok "show --wgsl" || bad "show --wgsl"
 "$T" kernels show nothing_like_this 2>"$TMP/err.txt"; [ $? = 1 ] && grep -q "no kernel op" "$TMP/err.txt" &&
     ok "show unknown" || bad "show unknown"
