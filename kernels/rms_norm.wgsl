@@ -89,15 +89,33 @@ fn main_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: ve
   let r = wid.x + wid.y * nw.x;
   if (r >= p.n) { return; }
   let base = r * p.d;
-  let inv = norm_row(r, li);
+  // the first round's values and weights, loaded before the reduction (a decode row is one
+  // workgroup: its memory latencies in a row are the op's); out is written with the blocks
+  let g_first = li < p.d / 4u;
+  var x0 = vec4<f32>(0.0);
+  var w0 = vec4<f32>(0.0);
+  if (g_first) {
+    x0 = vec4<f32>(x[base + 4u * li], x[base + 4u * li + 1u], x[base + 4u * li + 2u], x[base + 4u * li + 3u]);
+    w0 = vec4<f32>(weight(4u * li), weight(4u * li + 1u), weight(4u * li + 2u), weight(4u * li + 3u));
+  }
+  let inv = 1.0 / sqrt(reduce_sum(li, x_ss(base, li)) / f32(p.d) + p.eps);
   for (var g0 = 0u; g0 < p.d / 4u; g0 = g0 + WG) {
     let g = g0 + li;
     let live = g < p.d / 4u;
     var v = vec4<f32>(0.0);
     if (live) {
       let i = base + 4u * g;
-      v = vec4<f32>((x[i] * inv) * weight(4u * g), (x[i + 1u] * inv) * weight(4u * g + 1u),
-                    (x[i + 2u] * inv) * weight(4u * g + 2u), (x[i + 3u] * inv) * weight(4u * g + 3u));
+      var xv = x0;
+      var wv = w0;
+      if (g0 > 0u) {
+        xv = vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
+        wv = vec4<f32>(weight(4u * g), weight(4u * g + 1u), weight(4u * g + 2u), weight(4u * g + 3u));
+      }
+      v = (xv * inv) * wv;   // main's (x * inv) * w, component by component
+      out[i] = v.x;
+      out[i + 1u] = v.y;
+      out[i + 2u] = v.z;
+      out[i + 3u] = v.w;
     }
     pack_q8(li, g, live, v, r * (p.d / QB) * xq_words());
   }
