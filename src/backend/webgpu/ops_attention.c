@@ -84,10 +84,8 @@ static attn_shape attn_shape_for(const dp_attn_args *a, int64_t keys, int64_t on
  * it (kernel header): QB and head_dim dividing one another, whole blocks per row, at most 16 heads
  * a workgroup, their splits in MAXS; else 0. */
 static uint32_t combine_q_block(const wg_ctx *c, const dp_attn_args *a, int64_t n_split) {
-    const dp_tensor *w = a->w_next;
     const int64_t hd = a->head_dim, k = (int64_t)a->n_head * hd;
-    if (!w || w->ne[0] != k) return 0;
-    const uint32_t qb = wg_matvec_i8_block(c, w->dtype, (uint64_t)a->n);
+    const uint32_t qb = wg_matvec_i8_block_of(c, &a->w_next, 1, (uint64_t)a->n, k);
     const int64_t v = qb > hd ? qb : hd;
     if (!qb || hd % 4 || (hd % qb && qb % hd) || k % v || v / hd > 16 || v / hd * n_split > WG_ATTN_MAX_SPLITS)
         return 0;

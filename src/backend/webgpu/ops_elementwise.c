@@ -172,13 +172,8 @@ void wg_rec_rms_norm(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp
 
 void wg_rec_rms_norm_for(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n,
                          int d, float eps, bool plus_one, const dp_tensor *const *ws, int count) {
-    uint32_t qb = 0;
-    for (int i = 0; i < count; i++) {
-        uint32_t q = wg_matvec_i8_block(wg_ctx_of(b), ws[i]->dtype, (uint64_t)(n > 0 ? n : 0));
-        qb = i == 0 || q == qb ? q : 0;
-        if (!qb) break;
-    }
-    rms_norm_emit(b, out, x, w, n, d, eps, plus_one, qb && d % (int)qb == 0 ? qb : 0);
+    rms_norm_emit(b, out, x, w, n, d, eps, plus_one,
+                  wg_matvec_i8_block_of(wg_ctx_of(b), ws, count, (uint64_t)(n > 0 ? n : 0), d));
 }
 
 /* matches `Params` in rope.wgsl */

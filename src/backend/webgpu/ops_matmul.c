@@ -164,6 +164,16 @@ uint32_t wg_matvec_i8_block(const wg_ctx *c, dp_dtype t, uint64_t n) {
     return (uint32_t)dp_dtype_act_block(t);
 }
 
+uint32_t wg_matvec_i8_block_of(const wg_ctx *c, const dp_tensor *const *ws, int count, uint64_t n, int64_t d) {
+    uint32_t qb = 0;
+    for (int i = 0; i < count; i++) {
+        const uint32_t q = ws[i] && ws[i]->ne[0] == d ? wg_matvec_i8_block(c, ws[i]->dtype, n) : 0;
+        if (!q || (i && q != qb)) return 0;
+        qb = q;
+    }
+    return qb && d > 0 && d % qb == 0 ? qb : 0;
+}
+
 /* bytes of xq for n rows of k values in blocks of qb (xq_words in kernels/pack_q8.wgsl: qb / 4
    words of packed bytes, the qb / 32 sums, the scale, zeros up to a multiple of 4 words) */
 static uint64_t xq_bytes(uint64_t n, uint64_t k, uint64_t qb) {
@@ -175,11 +185,8 @@ uint32_t wg_actq_scratch(wg_ctx *c, uint64_t n, uint64_t k, uint64_t qb, uint32_
     return wg_scratch(c, WG_SCR_ACTQ, *bytes);
 }
 
-/* commands recorded on the device so far (wg_actq.seq) */
-static uint64_t recorded(const wg_ctx *c) { return c->dev->stats.dispatches + c->dev->stats.copies; }
-
 void wg_actq_note(wg_ctx *c, dp_gpu_binding x, uint64_t n, uint64_t k, uint64_t qb) {
-    if (c->status == DP_OK) c->actq = (wg_actq){x.buffer, x.offset, x.size, n, k, qb, recorded(c)};
+    if (c->status == DP_OK) c->actq = (wg_actq){x.buffer, x.offset, x.size, n, k, qb, wg_recorded(c)};
 }
 
 const char *wg_matvec_i8_kernel(const wg_ctx *c, dp_dtype t, uint64_t n) {
@@ -197,7 +204,7 @@ const char *wg_matvec_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n
     uint64_t qb = (uint64_t)dp_dtype_act_block(t), bytes = xq_bytes(n, k, qb);
     wg_actq *m = &c->actq;
     if (m->buf && m->buf == x->buffer && m->off == x->offset && m->size == x->size && m->n == n &&
-        m->k == k && m->qb == qb && m->seq == recorded(c) && c->scratch[WG_SCR_ACTQ].id) {
+        m->k == k && m->qb == qb && m->seq == wg_recorded(c) && c->scratch[WG_SCR_ACTQ].id) {
         *x = wg_at(x->binding, wg_bind_buf(c->scratch[WG_SCR_ACTQ].id, 0, (uint32_t)bytes));
     } else {
         const wg_actq src = {x->buffer, x->offset, x->size, n, k, qb, 0};
@@ -205,7 +212,7 @@ const char *wg_matvec_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n
         if (!act_blocks(c, i8, "act_pack", 7, x, n, k, qb, bytes, (n * k + 1023) / 1024)) return NULL;
         *m = src;
     }
-    m->seq = recorded(c) + 1; /* valid after the product about to be recorded, which reads it */
+    m->seq = wg_recorded(c) + 1; /* valid after the product about to be recorded, which reads it */
     return i8;
 }
 

@@ -237,15 +237,6 @@ void wg_op_norm_matmul(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp
 
 /* ---- norm_add ---- */
 
-/* matches `Params` in rms_norm.wgsl (norm_add_q reads `norm`) */
-typedef struct norm_params_full {
-    uint32_t n, d;
-    float eps;
-    uint32_t plus_one, lr, count, lu, a0, a1, a2;
-    float scale;
-    uint32_t norm;
-} norm_params_full;
-
 /* 8-bit block of the decode products after the norm `next` when rms_norm:norm_add_q can compute it
  * with the norm_add (fusion on, n a decode n, every product over 8-bit x in one block that divides d
  * — so the norm is not folded into them —, the next norm's weight and output apart from the
@@ -258,14 +249,7 @@ static uint32_t next_norm_block(const wg_ctx *c, const dp_tensor *y, const dp_te
         shares_buffer(next->w, h) || shares_buffer(next->w, next->h) ||
         (shares_buffer(next->h, h) && next->h->offset != h->offset))
         return 0;
-    uint32_t qb = 0;
-    for (int i = 0; i < next->count; i++) {
-        const dp_tensor *wi = next->ws[i];
-        uint32_t q = wi && wi->ne[0] == d ? wg_matvec_i8_block(c, wi->dtype, (uint64_t)n) : 0;
-        if (!q || (i && q != qb)) return 0;
-        qb = q;
-    }
-    return d % (int)qb == 0 ? qb : 0;
+    return wg_matvec_i8_block_of(c, next->ws, next->count, (uint64_t)n, d);
 }
 
 bool wg_normed_ready(const wg_ctx *c, const dp_tensor *out, const dp_tensor *x, const dp_tensor *w, int n, int d,
@@ -273,7 +257,7 @@ bool wg_normed_ready(const wg_ctx *c, const dp_tensor *out, const dp_tensor *x, 
     const wg_normed *r = &c->normed;
     return r->out_buf && r->out_buf == out->handle && r->out_off == out->offset && r->x_buf == x->handle &&
            r->x_off == x->offset && r->w_buf == w->handle && r->w_off == w->offset && r->n == n && r->d == d &&
-           r->eps == eps && r->plus_one == plus_one && r->seq == c->dev->stats.dispatches + c->dev->stats.copies &&
+           r->eps == eps && r->plus_one == plus_one && r->seq == wg_recorded(c) &&
            c->status == DP_OK;
 }
 
@@ -305,14 +289,14 @@ void wg_op_norm_add(dp_backend *b, dp_tensor *y, dp_tensor *h, const dp_tensor *
             return;
         bs[4] = in_h ? wg_at(9, wg_bind_buf(dummy, 0, 4)) : h2;
         bs[5] = wg_at(7, wg_bind_buf(q, 0, bytes));
-        norm_params_full np = {(uint32_t)n, (uint32_t)d, eps, plus_one ? 1u : 0u, 0, 0, 0, 0, 0, 0, 0.0f, in_h ? 1u : 0u};
+        wg_norm_params np = {(uint32_t)n, (uint32_t)d, eps, plus_one ? 1u : 0u, 0, 0, 0, {0, 0, 0}, 0.0f, in_h ? 1u : 0u};
         snprintf(consts + strlen(consts), sizeof consts - strlen(consts), ",QB=%u", qb);
         wg_dispatch_flat(c, "rms_norm", "norm_add_q", consts, &np, sizeof np, bs, 6, (uint64_t)n);
         if (c->status != DP_OK) return;
         const dp_gpu_binding ho = in_h ? bs[0] : h2;
         wg_actq_note(c, ho, (uint64_t)n, (uint64_t)d, qb);
         c->normed = (wg_normed){next->h->handle, y->handle, next->w->handle, next->h->offset, y->offset, next->w->offset,
-                                c->dev->stats.dispatches + c->dev->stats.copies, n, d, eps, plus_one};
+                                wg_recorded(c), n, d, eps, plus_one};
         return;
     }
     /* decode with the norms folded: the sums of squares of y's rows too, for the norm after */
@@ -452,7 +436,7 @@ void wg_op_rope_qk_kv(dp_backend *b, const dp_qkv_args *a) {
  * v of the same type is its third matrix; v of another type (Q4_K_M's q6_K layers) a second
  * dispatch (weights_<t'>_n:nmatvec, or weights_<t'>_i8:nmatvec over the same blocks) writing
  * into the value cache. */
-static bool emit_qkv_rope(dp_backend *b, const dp_tensor *h, const dp_tensor *x, const dp_tensor *nw,
+static bool emit_qkv_rope(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp_tensor *nw,
                           int n, int d, float eps, bool plus_one, const dp_tensor *const *ws,
                           const dp_qkv_args *a) {
     wg_ctx *c = wg_ctx_of(b);
@@ -464,9 +448,7 @@ static bool emit_qkv_rope(dp_backend *b, const dp_tensor *h, const dp_tensor *x,
         ws[1]->ne[1] != kvd || ws[2]->ne[1] != kvd)
         return false;
     const bool folded = fold_fits(c, x, nw, d, outs, ws, 3, NULL);
-    const uint32_t qb = folded ? 0 : wg_matvec_i8_block(c, ws[0]->dtype, (uint64_t)n);
-    if (!folded && (!qb || (v_apart && wg_matvec_i8_block(c, ws[2]->dtype, (uint64_t)n) != qb) || d % qb))
-        return false;
+    if (!folded && !wg_matvec_i8_block_of(c, ws, 3, (uint64_t)n, d)) return false;
     if (c->dev->max_storage < (folded ? 11u : 9u)) return false;
     const dp_tensor *in[5] = {x, nw, ws[0], ws[1], ws[2]};
     for (int i = 0; i < 5; i++)
@@ -484,7 +466,7 @@ static bool emit_qkv_rope(dp_backend *b, const dp_tensor *h, const dp_tensor *x,
         if (!(rb[i] = wg_weights_check(c, ws[i], "matmul"))) return true;
     /* the products' x: x with the norm folded in, else the blocks main_q writes with h */
     const dp_tensor *xin = folded ? x : h;
-    if (!folded) wg_rec_rms_norm_for(b, (dp_tensor *)h, x, nw, n, d, eps, plus_one, ws, 3);
+    if (!folded) wg_rec_rms_norm_for(b, h, x, nw, n, d, eps, plus_one, ws, 3);
     dp_gpu_binding bs[11];
     int nb = 9;
     if (!wg_out(c, a->q, n * ws[0]->ne[1], 1, "matmul", "out", &bs[0]) ||

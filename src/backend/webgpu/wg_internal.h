@@ -152,6 +152,15 @@ typedef struct wg_normed {
     bool plus_one;
 } wg_normed;
 
+/* `Params` of kernels/rms_norm.wgsl, whole (lora_xa's fields; norm_add_q reads `norm`) */
+typedef struct wg_norm_params {
+    uint32_t n, d;
+    float eps;
+    uint32_t plus_one, lr, count, lu, a_at[3];
+    float scale;
+    uint32_t norm;
+} wg_norm_params;
+
 /* One handle on a device: the backend itself (owns_dev) or a stream of it (one context's):
  * scratch and the sticky error are per handle. */
 typedef struct wg_ctx {
@@ -178,6 +187,9 @@ static inline void wg_memo_forget(wg_ctx *c, uint32_t buf) {
 }
 
 static inline wg_ctx *wg_ctx_of(dp_backend *b) { return (wg_ctx *)b->ctx; }
+
+/* commands recorded on the device so far: the sequence the memos (wg_actq, wg_normed) are valid at */
+static inline uint64_t wg_recorded(const wg_ctx *c) { return c->dev->stats.dispatches + c->dev->stats.copies; }
 
 /* Record a failure (the first wins until flush); returns false. */
 bool wg_fail(wg_ctx *c, dp_status st, const char *fmt, ...) DP_PRINTF(3, 4);
@@ -291,6 +303,10 @@ const char *wg_matvec_i8_kernel(const wg_ctx *c, dp_dtype t, uint64_t n);
 /* The 8-bit block (values) in which decode products of type t over n rows take x
  * (weights_<t>_i8), 0 where they take f32 x. */
 uint32_t wg_matvec_i8_block(const wg_ctx *c, dp_dtype t, uint64_t n);
+/* The one 8-bit block in which all the decode products over ws[0..count) take x, rows of d
+ * values (each ws[i]->ne[0] == d) that are whole blocks; 0 where they do not (f32 x, blocks of
+ * different sizes, d not a multiple). A producer of that x writes the blocks for all of them. */
+uint32_t wg_matvec_i8_block_of(const wg_ctx *c, const dp_tensor *const *ws, int count, uint64_t n, int64_t d);
 /* Scratch WG_SCR_ACTQ sized for the 8-bit blocks (qb values) of n rows of k values (*bytes);
  * 0 after a recorded failure. */
 uint32_t wg_actq_scratch(wg_ctx *c, uint64_t n, uint64_t k, uint64_t qb, uint32_t *bytes);

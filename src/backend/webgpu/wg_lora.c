@@ -25,15 +25,6 @@
 
 #define WG_LORA_MAX_N 8
 
-/* matches `Params` in kernels/rms_norm.wgsl */
-typedef struct xa_params {
-    uint32_t n, d;
-    float eps;
-    uint32_t plus_one, lr, count, lu, a_at[3];
-    float scale;
-    uint32_t norm;
-} xa_params;
-
 void wg_lora_epi_put(const wg_lora_epi *e, wg_weights_params *prm, dp_gpu_binding *bs, int *nb) {
     prm->lr = e->lr;
     prm->lu = e->lu;
@@ -159,7 +150,7 @@ static bool emit_xa(wg_ctx *c, const dp_lora_linear *a, int64_t k, dp_gpu_bindin
         bs[0] = wg_at(1, wg_bind_buf(dummy, 0, 4));
         bs[1] = wg_at(2, bs[2]);
     }
-    xa_params p = {(uint32_t)a->n, (uint32_t)k, a->eps, a->plus_one ? 1u : 0u, r, (uint32_t)a->count, lu,
+    wg_norm_params p = {(uint32_t)a->n, (uint32_t)k, a->eps, a->plus_one ? 1u : 0u, r, (uint32_t)a->count, lu,
                    {WG_LORA_NONE, WG_LORA_NONE, WG_LORA_NONE}, a->scale, a->norm_w ? 1u : 0u};
     for (int i = 0; i < a->count; i++)
         if (a->a[i]) p.a_at[i] = (uint32_t)((a->a[i]->offset - lo) / 4u);
