@@ -139,7 +139,9 @@ fn dequant_h(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3
 // dot_unit reads x through x_at / x_at4, and nmatvec / nmatvec3 scale their row sums by
 // x_scale(li, x_part(li, xr)): here plain reads and 1. The weights_<type>_n kernels
 // (kernels/weights_norm.wgsl, joined by web/tools/kernels.mjs with these calls renamed) fold the
-// rms_norm in front of the products into them: x times the norm's weight, and 1 / rms(x).
+// rms_norm in front of the products into them: x times the norm's weight, and 1 / rms(x). Every
+// product entry calls x_part first, in uniform control flow: the weights_<type>_i8p kernels
+// (kernels/weights_i8p.wgsl) pack x into workgroup memory there.
 
 // value i of x, and values 4 i .. 4 i + 3
 fn x_at(i: u32) -> f32 { return x[i]; }
@@ -223,6 +225,7 @@ fn matvec_end(li: u32, lane: u32, row: u32, j: u32, acc: f32) {
 @compute @workgroup_size(WG)
 fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
           @builtin(local_invocation_index) li: u32) {
+  _ = x_part(li, wid.z * p.k);   // (the _i8p kernels pack x here; a statistic unused by matvec)
   let row = mv_row(wid, nw3, li);
   let lane = li % TPR;
   var acc = 0.0;
@@ -238,6 +241,7 @@ fn moe_matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   let s = wid.z;
   if (li == 0u) { slot_expert = sel[s]; }
   if (workgroupUniformLoad(&slot_expert) != p.r0) { return; }
+  _ = x_part(li, (s / p.x_div) * p.k);
   let row = (wid.x + wid.y * nw3.x) * (WG / TPR) + li / TPR;
   let lane = li % TPR;
   var acc = 0.0;
@@ -399,6 +403,7 @@ fn nmv_lora(row: u32, lane: u32, j: u32) -> vec2<f32> {
 @compute @workgroup_size(WG)
 fn matvec_lora(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
                @builtin(local_invocation_index) li: u32) {
+  _ = x_part(li, wid.z * p.k);
   let row = mv_row(wid, nw3, li);
   let lane = li % TPR;
   var acc = 0.0;

@@ -27,4 +27,9 @@ DP_TUNE=matvec_i8=1 DP_KINDS=matmul,fused node "$ROOT/tests/webgpu/run_ops.mjs" 
 # subgroups of 4 take the path for rows wider than a subgroup; the LoRA epilogue (_lora entries)
 # with 4 lanes per row, fewer than the ranks
 DP_TUNE=matvec_sg=1,matvec_i8=0 DP_KINDS=matmul,fused node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
-DP_TUNE=matvec_sg=1,matvec_i8=1,matvec_tpr=4 DP_KINDS=matmul,fused,lora exec node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm"
+DP_TUNE=matvec_sg=1,matvec_i8=1,matvec_tpr=4 DP_KINDS=matmul,fused,lora node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
+# the 8-bit products packing x in each of their workgroups (matvec_pack: weights_<t>_i8p, the norm
+# inside where one comes before them, no main_q / act_pack dispatch): the same blocks, so the same
+# bounds, and the dispatch counts ops_test.c expects of them; then with subgroup row sums (_i8p_sg)
+DP_TUNE=matvec_i8=1,matvec_pack=1 DP_KINDS=matmul,fused,attention,lora node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
+DP_TUNE=matvec_sg=1,matvec_i8=1,matvec_pack=1,matvec_tpr=4 DP_KINDS=matmul,fused exec node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm"

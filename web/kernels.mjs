@@ -198,9 +198,10 @@ export async function compareParity({ cpu, base, cand, nGen, reps, opTol, speedM
 // ---- autotune: the backend's tunables (override constants of the matrix-vector kernels) ----
 
 // Settings tried by `kernels tune` (dp_backend_webgpu_tune keys), each against the defaults.
-// the matrix-vector shapes, and the decode fusions that are opt-in (slower on the H200; docs/WEBGPU.md)
+// the matrix-vector shapes, and the decode fusions that are opt-in (slower on the H200; docs/WEBGPU.md),
+// and the 8-bit products packing their own x (not measured on a GPU yet)
 export const TUNE_GRID = ['matvec_rows=2', 'matvec_rows=8', 'matvec_unroll=2', 'matvec_unroll=8', 'matvec_tpr=64',
-                          'attn_one_slice=256', 'fold_norm=1,attn_one_slice=256'];
+                          'attn_one_slice=256', 'fold_norm=1,attn_one_slice=256', 'matvec_pack=1'];
 
 // SHA-256 of a device class's fields (vendor, architecture, device, driver, features), the
 // tune cache's key with the model id: "<class hash>:<model id>".

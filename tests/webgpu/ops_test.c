@@ -56,6 +56,7 @@ static bool fold = true; /* the norms folded into the decode products (tune fold
 /* the decode products over 8-bit x (tune matvec_i8: the backend's default where WGSL has
    dot4I8Packed, as SwiftShader's and the H200's do; act_quant=0 turns it off) */
 static bool i8 = true;
+static bool pack = false; /* products over 8-bit x pack it per workgroup (tune matvec_pack) */
 
 typedef struct pair {
     dp_tensor c, g;
@@ -1056,9 +1057,14 @@ static bool run_case(int i) {
             snprintf(cur.name, sizeof cur.name, "%s norm_add, norm%s + matmul of its y, y set, again %s n=%d d=%d m=%d %llu+%llu dispatches",
                      kn, p1 ? "(1+w)" : "", dp_dtype_name(dt), n, d, m, (unsigned long long)disp[0], (unsigned long long)disp[1]);
             /* folded (f32 products fold whenever fold_norm is on): the first norm is in the
-               products alone, the second needs rms_norm:row_ss first */
-            if ((fold && dt == DP_DTYPE_F32 && disp[0] != 1) || (disp[0] == 1 && disp[1] != 2))
+               products alone, the second needs rms_norm:row_ss first; 8-bit products that pack x
+               (matvec_pack) take the norm in both */
+            const bool packs = pack && i8 && dt != DP_DTYPE_F32;
+            if ((fold && dt == DP_DTYPE_F32 && disp[0] != 1) || (!packs && disp[0] == 1 && disp[1] != 2))
                 snprintf(cur.err, sizeof cur.err, "%llu + %llu dispatches: want 1 + 2 where the norms fold",
+                         (unsigned long long)disp[0], (unsigned long long)disp[1]);
+            if (packs && (disp[0] != 1 || disp[1] != 1))
+                snprintf(cur.err, sizeof cur.err, "%llu + %llu dispatches: want 1 + 1 (products that pack x)",
                          (unsigned long long)disp[0], (unsigned long long)disp[1]);
             float tol = dp_dtype_is_quant(dt) ? (actq ? 1e-3f : 3e-2f) : 2e-5f; /* vs the CPU's 8-bit x */
             add_check(o1, (int64_t)n * m, tol);
@@ -1113,8 +1119,12 @@ static bool run_case(int i) {
             snprintf(cur.name, sizeof cur.name, "%s norm_add + next norm%s, %s of its y, y set, again %s n=%d d=%d m=%d %llu+%llu dispatches",
                      kn, same ? " into h" : "", glu ? "gate/up/glu" : "matmul", dp_dtype_name(dt), n, d, m,
                      (unsigned long long)disp[0], (unsigned long long)disp[1]);
-            /* with 8-bit products the first norm_matmul is its product dispatch alone */
-            if (i8 && disp[0] != disp[1] - 1)
+            /* with 8-bit products the first norm_matmul is its product dispatch alone (and the
+               second too where the products pack x: the norm inside) */
+            if (i8 && pack && (disp[0] != 1 || disp[1] != 1))
+                snprintf(cur.err, sizeof cur.err, "%llu + %llu dispatches: want 1 + 1 (products that pack x)",
+                         (unsigned long long)disp[0], (unsigned long long)disp[1]);
+            else if (i8 && !pack && disp[0] != disp[1] - 1)
                 snprintf(cur.err, sizeof cur.err, "%llu + %llu dispatches: want the norm computed ahead (one fewer the first time)",
                          (unsigned long long)disp[0], (unsigned long long)disp[1]);
             float tol = actq ? 1e-3f : 3e-2f; /* vs the CPU's 8-bit x */
@@ -1299,6 +1309,7 @@ EXPORT("t_tune") int t_tune(const char *key, int value) {
     if (!strcmp(key, "matvec_i8") && value) actq = true;
     if (!strcmp(key, "matvec_i8") || (!strcmp(key, "act_quant") && !value)) i8 = value != 0;
     if (!strcmp(key, "fold_norm")) fold = value != 0;
+    if (!strcmp(key, "matvec_pack")) pack = value != 0;
     return 0;
 }
 

@@ -49,9 +49,13 @@ for (const [t, file, lq, lf] of cases) {
   // f32 activations, which differ from the CPU by its activation rounding: bound 1 x the error;
   // matvec_i8=1: the decode products with dot4I8Packed over the CPU's blocks (bound 0.3 x), the
   // ids one at a time so that every product is a decode product; the opt-in decode fusions (the
-  // norms folded into the f32-x products, weights_<t>_n; attention in one slice), one at a time too
+  // norms folded into the f32-x products, weights_<t>_n; attention in one slice), one at a time too;
+  // matvec_pack=1: the same 8-bit products with x normalised and packed by each product workgroup
+  // (weights_<t>_i8p), the same blocks: the same bound, and fewer dispatches per token than
+  // matvec_i8=1 (the norms' and act_packs' dispatches gone)
+  const perTok = {};
   for (const [key, f, oneByOne] of [['act_quant=1', 0.3, false], ['act_quant=0', 1.0, false], ['matvec_i8=1', 0.3, true],
-                                    ['fold_norm=1,attn_one_slice=256', 1.0, true]]) {
+                                    ['matvec_i8=1,matvec_pack=1', 0.3, true], ['fold_norm=1,attn_one_slice=256', 1.0, true]]) {
     const m = eng.loadModel(path.resolve(model), 'webgpu');
     m.tuneSetting(key);
     const c = m.newContext({ nCtx: idList.length, logitsAll: true });
@@ -59,7 +63,9 @@ for (const [t, file, lq, lf] of cases) {
     if (oneByOne) {
       gpu = new Float32Array(cpu.length);
       const V = cpu.length / idList.length;
+      const s0 = m.gpuStats();
       for (let i = 0; i < idList.length; i++) gpu.set(await c.eval([idList[i]], { logits: true }), i * V);
+      perTok[key] = (m.gpuStats().dispatches - s0.dispatches) / idList.length;
     } else {
       gpu = await c.eval(idList, { logits: true });
     }
@@ -67,8 +73,14 @@ for (const [t, file, lq, lf] of cases) {
     m.free();
     const d = maxd(gpu, cpu), bound = f * own;
     const ok = d <= bound;
-    out(`${t.padEnd(19)} ${key.padEnd(30)} max|gpu-cpu| ${d.toExponential(2)} (bound ${bound.toExponential(2)} = ${f} x quantization error ${own.toExponential(2)}) ${ok ? 'ok' : 'FAIL'}`);
+    out(`${t.padEnd(19)} ${key.padEnd(30)} max|gpu-cpu| ${d.toExponential(2)} (bound ${bound.toExponential(2)} = ${f} x quantization error ${own.toExponential(2)}) ${ok ? 'ok' : 'FAIL'}` +
+        (oneByOne ? `, ${perTok[key]} dispatches per token` : ''));
     if (!ok) fails++;
+  }
+  const [i8, pk] = [perTok['matvec_i8=1'], perTok['matvec_i8=1,matvec_pack=1']];
+  if (!(pk < i8)) {
+    out(`${t}: matvec_pack=1 gives ${pk} dispatches per token, not fewer than matvec_i8=1's ${i8}: products that pack x not taken`);
+    fails++;
   }
 }
 process.exit(fails ? 1 : 0);

@@ -12,9 +12,10 @@
 #      prefill against the fallback
 #      (tests/webgpu/prefill_parity.mjs) on hf-tiny llama/gemma3 and each synthesized shape
 #   3. `node web/doppler.mjs bench` per shape, one model load, every setting in CONFIGS
-#      (the defaults: 8-bit decode products, no decode fusions; f32 products, matvec_i8=0; subgroup
-#      row sums, matvec_sg=1; the subgroup-matrix prefill, prefill_sgmat=1; the decode fusions,
-#      fold_norm=1,attn_one_slice=256 with f32 products)
+#      (the defaults: 8-bit decode products, no decode fusions; the 8-bit products packing x per
+#      workgroup, matvec_pack=1; f32 products, matvec_i8=0; subgroup row sums, matvec_sg=1; the
+#      subgroup-matrix prefill, prefill_sgmat=1; the decode fusions, fold_norm=1,attn_one_slice=256
+#      with f32 products)
 #      (pp512 / tg128, host ms and host calls per token, --profile: GPU time per kernel)
 #   4. (with LLAMA_SRC) llama.cpp's llama-bench with CUDA on the same weights, side by side:
 #      LLAMA_SRC is a llama.cpp source tree or a tarball of one (never fetched here), unpacked to
@@ -49,8 +50,8 @@ BENCH_ARGS=${BENCH_ARGS:--p 512 -n 128 -r 2 --profile}
 # has dot4I8Packed, norms and attention as their own dispatches), the products over f32 x, subgroup
 # row sums, the subgroup-matrix prefill, the decode fusions (which need f32 x); a setting that
 # fails prints an error line and the others are still measured
-D=fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=0
-CONFIGS=${CONFIGS:-$D;fold_norm=0,attn_one_slice=0,matvec_i8=0,matvec_sg=0,prefill_sgmat=0;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=1,prefill_sgmat=0;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=1;fold_norm=1,attn_one_slice=256,matvec_i8=0,matvec_sg=0,prefill_sgmat=0}
+D=fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=0,matvec_pack=0
+CONFIGS=${CONFIGS:-$D;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=0,matvec_pack=1;fold_norm=0,attn_one_slice=0,matvec_i8=0,matvec_sg=0,prefill_sgmat=0,matvec_pack=0;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=1,prefill_sgmat=0,matvec_pack=0;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=1,matvec_pack=0;fold_norm=1,attn_one_slice=256,matvec_i8=0,matvec_sg=0,prefill_sgmat=0,matvec_pack=0}
 CHECKS=" ${CHECKS:-ops i8sg parity sgmat} "
 check() { [[ "$CHECKS" == *" $1 "* ]]; }
 mkdir -p "$OUT" "$MODELS"
@@ -126,7 +127,7 @@ elif [ -f build-wasm/webgpu_ops_test.wasm ]; then
     run 90 "per-op" "$OUT/ops.txt" "$NODE" tests/webgpu/run_ops.mjs build-wasm/webgpu_ops_test.wasm
     # the products and fused shapes with the norm kept apart, then with each new path on
     TUNES="fold_norm=0"
-    check i8sg && TUNES="$TUNES matvec_i8=1 matvec_sg=1,matvec_i8=0 matvec_sg=1,matvec_i8=1"
+    check i8sg && TUNES="$TUNES matvec_i8=1 matvec_sg=1,matvec_i8=0 matvec_sg=1,matvec_i8=1 matvec_i8=1,matvec_pack=1"
     for t in $TUNES; do
         DP_TUNE=$t DP_KINDS=matmul,fused,lora run 30 "per-op $t" "$OUT/ops_$t.txt" "$NODE" tests/webgpu/run_ops.mjs build-wasm/webgpu_ops_test.wasm
     done

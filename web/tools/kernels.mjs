@@ -11,7 +11,13 @@
 //                                   the i8 file defines wd, the weights are bound as vec4<u32>
 //                                   arrays and <type>.wgsl and weights_common.wgsl read them through
 //                                   it, the products in units of its UNIT_I8);
-//                                   and kernels weights_<type>_sg, weights_<type>_i8_sg: `enable
+//                                   and kernel weights_<type>_i8p (matvec_pack): the same with
+//                                   kernels/weights_i8p.wgsl in place of weights_i8.wgsl, x packed by
+//                                   every workgroup into its own memory (the i8 file's xq / xq4 reads
+//                                   and pack_q8.wgsl's outq stores go there, weights_common.wgsl's
+//                                   x_part calls become xq_part);
+//                                   and kernels weights_<type>_sg, weights_<type>_i8_sg,
+//                                   weights_<type>_i8p_sg: `enable
 //                                   subgroups;`, the same files with kernels/weights_sg.wgsl before
 //                                   weights_common.wgsl, its calls of reduce_rows renamed reduce_rows_sg
 //                                -> kernel weights_<type>_n (and weights_<type>_n_sg where the type has
@@ -32,6 +38,7 @@ const NORM = 'weights_norm.wgsl';
 const ROPE = 'weights_rope.wgsl';
 const SINCOS = 'sincos.wgsl';
 const PACK = 'pack_q8.wgsl';
+const I8P = 'weights_i8p.wgsl';
 
 export function kernelSources(dir) {
   const wgsl = (d) => fs.readdirSync(d).filter((f) => f.endsWith('.wgsl')).sort();
@@ -52,7 +59,7 @@ export function kernelSources(dir) {
   const sincos = [`kernels/${SINCOS}`, read(path.join(dir, SINCOS))];
   const pack = [`kernels/${PACK}`, read(path.join(dir, PACK))];
   for (const f of wgsl(dir)) {
-    if ([COMMON, I8, SG, NORM, ROPE, SINCOS, PACK].includes(f)) continue;
+    if ([COMMON, I8, SG, NORM, ROPE, SINCOS, PACK, I8P].includes(f)) continue;
     const text = read(path.join(dir, f));
     if (f === 'rope.wgsl') join('rope', [[`kernels/${f}`, text], sincos]);
     else if (f === 'rms_norm.wgsl' || f === 'attention.wgsl') join(f.slice(0, -5), [[`kernels/${f}`, text], pack]);
@@ -78,6 +85,14 @@ export function kernelSources(dir) {
       .replace(/(var<storage, read> W[23]?): array<u32>;/g, '$1: array<vec4<u32>>;')
       .replace(/\(\*w\)\[([^\[\]]+)\]/g, 'wd(w, $1)')
       .replace(/\bp\.k \/ UNIT\b/g, 'p.k / UNIT_I8')];
+    // [file, text] for a weights_<type>_i8p kernel: x's blocks in workgroup memory
+    // (kernels/weights_i8p.wgsl), the line numbers kept
+    const i8p = [`kernels/${I8P}`, read(path.join(dir, I8P))];
+    const packed = ([file, t]) => [file, t
+      .replace(/^@group\(0\) @binding\(3\) var<storage, read> xq4:[^\n]*$/m, '// (xq4: workgroup memory, kernels/weights_i8p.wgsl)')
+      .replace(/\bxq\[([^\[\]]+)\]/g, 'xq_word($1)')
+      .replace(/\boutq\[([^\[\]]+)\] = ([^;]+);/g, 'xq_put($1, $2);')
+      .replace(/(?<!fn )\bx_part\(/g, 'xq_part(')];
     const norm = [`kernels/${NORM}`, read(path.join(dir, NORM))];
     const rope = [`kernels/${ROPE}`, read(path.join(dir, ROPE))];
     for (const f of wgsl(wdir)) {
@@ -91,6 +106,10 @@ export function kernelSources(dir) {
       // an i8 file defining wd reads the weights by fours: vec4 words in its kernels (words4)
       const w4 = /\bfn wd\(/.test(i8type[1]) ? words4 : (x) => x;
       join(`${name}_i8`, [w4(type), i8type, i8, sincos, rope, pack, w4(renamed('dot_unit_i8(', 'reduce_rows('))]);
+      join(`${name}_i8p`, [w4(type), packed(i8type), i8p, sincos, rope, packed(pack),
+                           w4(packed(renamed('dot_unit_i8(', 'reduce_rows(')))]);
+      join(`${name}_i8p_sg`, [enableSg, w4(type), packed(i8type), i8p, sg, sincos, rope, packed(pack),
+                              w4(packed(renamed('dot_unit_i8(', 'reduce_rows_sg(')))]);
       join(`${name}_sg`, [enableSg, type, sg, pack, renamed('dot_unit(', 'reduce_rows_sg(')]);
       join(`${name}_i8_sg`, [enableSg, w4(type), i8type, i8, sg, sincos, rope, pack, w4(renamed('dot_unit_i8(', 'reduce_rows_sg('))]);
     }

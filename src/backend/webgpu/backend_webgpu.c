@@ -316,13 +316,15 @@ dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_e
             return dp_err_set(e, DP_ERR_UNSUPPORTED, "webgpu tune: matvec_sg needs subgroups of one "
                               "fixed size (4..256), which this device does not report");
         c->dev->matvec_sg = value;
+    } else if (!strcmp(key, "matvec_pack") && (value == 0 || value == 1)) {
+        c->dev->matvec_pack = value; /* used where matvec_i8 is */
     } else if (!strcmp(key, "submit_every") && value >= 0 && value <= (int)WG_UNI_SLOTS)
         c->dev->submit_every = (uint32_t)value;
     else if (!strcmp(key, "pace") && (value == 0 || value == 1))
         c->dev->pace_always = value;
     else
         return dp_err_set(e, DP_ERR_INVALID_ARG,
-                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|..|256, fuse 0|1, fold_norm 0|1, attn_one_slice 0..65536, act_quant 0|1, matvec_unroll 1|2|4|8, matvec_i8 0|1, prefill_sgmat 0|1, matvec_sg 0|1, submit_every 0..2048, pace 0|1)",
+                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|..|256, fuse 0|1, fold_norm 0|1, attn_one_slice 0..65536, act_quant 0|1, matvec_unroll 1|2|4|8, matvec_i8 0|1, prefill_sgmat 0|1, matvec_sg 0|1, matvec_pack 0|1, submit_every 0..2048, pace 0|1)",
                           key, value);
     return DP_OK;
 }

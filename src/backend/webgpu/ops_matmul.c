@@ -134,14 +134,20 @@ bool wg_actq_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_
     return act_blocks(c, wg_weights_file(t), "act_quant", 1, x, n, k, qb, n * k * 4, (n * k / qb + 255) / 256);
 }
 
-/* the decode kernel of type t with 8-bit x (kernels/weights/i8/<t>.wgsl) and / or subgroup row
- * sums (kernels/weights_sg.wgsl): weights_<t>[_i8][_sg]; NULL when t has none (web/tools/kernels.mjs
- * makes them for the types with an i8 file) */
-static const char *weights_variant(dp_dtype t, bool i8, bool sg) {
-    static const char *const q8_0[4] = {"weights_q8_0", "weights_q8_0_i8", "weights_q8_0_sg", "weights_q8_0_i8_sg"};
-    static const char *const q4_k[4] = {"weights_q4_k", "weights_q4_k_i8", "weights_q4_k_sg", "weights_q4_k_i8_sg"};
-    static const char *const q6_k[4] = {"weights_q6_k", "weights_q6_k_i8", "weights_q6_k_sg", "weights_q6_k_i8_sg"};
-    const int v = (i8 ? 1 : 0) + (sg ? 2 : 0);
+/* the decode kernel of type t with x as floats (x 0), through 8-bit blocks read from scratch
+ * (x 1: kernels/weights/i8/<t>.wgsl) or packed by each workgroup itself (x 2:
+ * kernels/weights_i8p.wgsl), and / or subgroup row sums (kernels/weights_sg.wgsl):
+ * weights_<t>[_i8 | _i8p][_sg]; NULL when t has none (web/tools/kernels.mjs makes them for the
+ * types with an i8 file) */
+enum { WV_F32 = 0, WV_I8 = 1, WV_I8P = 2 };
+static const char *weights_variant(dp_dtype t, int x, bool sg) {
+    static const char *const q8_0[6] = {"weights_q8_0", "weights_q8_0_i8", "weights_q8_0_i8p",
+                                        "weights_q8_0_sg", "weights_q8_0_i8_sg", "weights_q8_0_i8p_sg"};
+    static const char *const q4_k[6] = {"weights_q4_k", "weights_q4_k_i8", "weights_q4_k_i8p",
+                                        "weights_q4_k_sg", "weights_q4_k_i8_sg", "weights_q4_k_i8p_sg"};
+    static const char *const q6_k[6] = {"weights_q6_k", "weights_q6_k_i8", "weights_q6_k_i8p",
+                                        "weights_q6_k_sg", "weights_q6_k_i8_sg", "weights_q6_k_i8p_sg"};
+    const int v = x + (sg ? 3 : 0);
     switch (t) {
     case DP_DTYPE_Q8_0: return q8_0[v];
     case DP_DTYPE_Q4_K: return q4_k[v];
@@ -152,15 +158,15 @@ static const char *weights_variant(dp_dtype t, bool i8, bool sg) {
 
 const char *wg_matvec_norm_kernel(const wg_ctx *c, dp_dtype t, char *buf, size_t size) {
     const char *file = wg_weights_file(t);
-    if (!file || wg_actq_block(c, t) || (c->dev->matvec_i8 && weights_variant(t, true, false)))
+    if (!file || wg_actq_block(c, t) || (c->dev->matvec_i8 && weights_variant(t, WV_I8, false)))
         return NULL;
-    bool sg = c->dev->matvec_sg && weights_variant(t, false, true);
+    bool sg = c->dev->matvec_sg && weights_variant(t, WV_F32, true);
     int len = snprintf(buf, size, "%s_n%s", file, sg ? "_sg" : "");
     return len > 0 && (size_t)len < size ? buf : NULL;
 }
 
 uint32_t wg_matvec_i8_block(const wg_ctx *c, dp_dtype t, uint64_t n) {
-    if (!c->dev->matvec_i8 || !n || n > WG_MATVEC_MAX_N || !weights_variant(t, true, false)) return 0;
+    if (!c->dev->matvec_i8 || !n || n > WG_MATVEC_MAX_N || !weights_variant(t, WV_I8, false)) return 0;
     return (uint32_t)dp_dtype_act_block(t);
 }
 
@@ -189,17 +195,37 @@ void wg_actq_note(wg_ctx *c, dp_gpu_binding x, uint64_t n, uint64_t k, uint64_t 
     if (c->status == DP_OK) c->actq = (wg_actq){x.buffer, x.offset, x.size, n, k, qb, wg_recorded(c)};
 }
 
+/* bytes of workgroup memory weights_common.wgsl and pack_q8.wgsl take besides xq4 in a
+   weights_<t>_i8p kernel of wg invocations: red, red2, pk_max, pk_sum */
+static uint64_t i8p_wg_bytes(uint64_t wg) { return 4 * 4 * wg + 64; }
+
+/* weights_<t>_i8p[_sg] for products of type t over rows of d values in 8-bit blocks of qb (0:
+   none), where matvec_pack is on and one row's blocks fit the workgroup memory */
+static const char *pack_kernel(const wg_ctx *c, dp_dtype t, uint64_t qb, int64_t d) {
+    const uint32_t wgs = c->dev->max_wg_storage >= 16384 ? c->dev->max_wg_storage : 16384;
+    if (!c->dev->matvec_pack || !qb || d <= 0 || (uint64_t)d % qb ||
+        xq_bytes(1, (uint64_t)d, qb) + i8p_wg_bytes(64) > wgs)
+        return NULL;
+    return weights_variant(t, WV_I8P, c->dev->matvec_sg && weights_variant(t, WV_F32, true));
+}
+
+bool wg_matvec_packs(const char *kernel) { return kernel && strstr(kernel, "_i8p") != NULL; }
+
+const char *wg_matvec_pack_kernel(const wg_ctx *c, const dp_tensor *const *ws, int count, uint64_t n, int64_t d) {
+    return count >= 1 && ws[0] ? pack_kernel(c, ws[0]->dtype, wg_matvec_i8_block_of(c, ws, count, n, d), d) : NULL;
+}
+
 const char *wg_matvec_i8_kernel(const wg_ctx *c, dp_dtype t, uint64_t n) {
-    bool sg = c->dev->matvec_sg && weights_variant(t, false, true);
-    return c->dev->matvec_i8 && n ? weights_variant(t, true, sg) : NULL;
+    bool sg = c->dev->matvec_sg && weights_variant(t, WV_F32, true);
+    return c->dev->matvec_i8 && n ? weights_variant(t, WV_I8, sg) : NULL;
 }
 
 const char *wg_matvec_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_t k) {
     const char *i8 = wg_matvec_i8_kernel(c, t, n);
     if (!i8) {
-        bool sg = c->dev->matvec_sg && weights_variant(t, false, true);
+        bool sg = c->dev->matvec_sg && weights_variant(t, WV_F32, true);
         if (!wg_actq_input(c, t, x, n, k)) return NULL;
-        return sg ? weights_variant(t, false, true) : wg_weights_file(t);
+        return sg ? weights_variant(t, WV_F32, true) : wg_weights_file(t);
     }
     uint64_t qb = (uint64_t)dp_dtype_act_block(t), bytes = xq_bytes(n, k, qb);
     wg_actq *m = &c->actq;
@@ -207,6 +233,9 @@ const char *wg_matvec_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n
         m->k == k && m->qb == qb && m->seq == wg_recorded(c) && c->scratch[WG_SCR_ACTQ].id) {
         *x = wg_at(x->binding, wg_bind_buf(c->scratch[WG_SCR_ACTQ].id, 0, (uint32_t)bytes));
     } else {
+        /* weights_<t>_i8p: the product's workgroups pack x themselves (matvec_pack) */
+        const char *pk = pack_kernel(c, t, qb, (int64_t)k);
+        if (pk) return pk;
         const wg_actq src = {x->buffer, x->offset, x->size, n, k, qb, 0};
         /* act_pack (kernels/pack_q8.wgsl): 4 values per invocation, 1024 per workgroup of 256 */
         if (!act_blocks(c, i8, "act_pack", 7, x, n, k, qb, bytes, (n * k + 1023) / 1024)) return NULL;
@@ -241,9 +270,12 @@ void wg_matvec_config(const wg_ctx *c, dp_dtype t, const char *file, int64_t k, 
     }
     uint32_t max_wg = c->dev->max_invocations >= 64 ? c->dev->max_invocations : 256;
     if (max_wg > 1024) max_wg = 1024;
-    /* workgroup memory of weights_common.wgsl: red, red2 (WG floats each) */
+    /* workgroup memory of weights_common.wgsl: red, red2 (WG floats each); the _i8p kernels'
+       one x row of 8-bit blocks (xq4, XQ4 vec4 words) and pack_q8.wgsl's pk_max, pk_sum too */
     uint32_t wgs = c->dev->max_wg_storage >= 16384 ? c->dev->max_wg_storage : 16384;
-    while (max_wg > 64 && 2 * max_wg * 4 + 64 > wgs) max_wg /= 2;
+    const bool packs = wg_matvec_packs(file);
+    const uint64_t qb = (uint64_t)dp_dtype_act_block(t), xq = packs && qb ? xq_bytes(1, (uint64_t)k, qb) : 0;
+    while (max_wg > 64 && (packs ? xq + i8p_wg_bytes(max_wg) : 2 * max_wg * 4 + 64) > wgs) max_wg /= 2;
     /* a device whose subgroups are fixed at fewer than 8 lanes is a CPU emulating one
        (SwiftShader: 4, one SIMD vector): there every lane past a subgroup only adds a barrier
        round to the row sum, and its barriers cost far more than the lanes gain (the trained 21M
@@ -277,21 +309,26 @@ void wg_matvec_config(const wg_ctx *c, dp_dtype t, const char *file, int64_t k, 
         snprintf(consts, consts_size, "WG=%u,TPR=%u,UNR=%d,SGS=%u", tpr * r, tpr, unroll, c->dev->sg_size);
     else
         snprintf(consts, consts_size, "WG=%u,TPR=%u,UNR=%d", tpr * r, tpr, unroll);
+    if (xq) {
+        size_t cl = strlen(consts);
+        snprintf(consts + cl, consts_size - cl, ",XQ4=%llu", (unsigned long long)(xq / 16));
+    }
 }
 
 void wg_emit_matvec(wg_ctx *c, dp_gpu_binding o, dp_gpu_binding xb, dp_gpu_binding wb, const dp_tensor *w,
                     uint32_t rb, int n, bool accumulate, const wg_lora_epi *lora) {
     const int64_t k = w->ne[0], m = w->ne[1];
     uint32_t rows_per_wg, gx, gy;
-    char consts[48];
+    char consts[64];
     const char *mv = wg_matvec_input(c, w->dtype, &xb, (uint64_t)n, (uint64_t)k);
     if (!mv) return;
     wg_matvec_config(c, w->dtype, mv, k, m, &rows_per_wg, consts, sizeof consts);
     wg_weights_params p = {(uint32_t)n, (uint32_t)k, (uint32_t)m, rb, 1.0f, accumulate, 0, 0, 0, 0,
                            0, 0.0f, 0, 0, 0, 0, {0, 0, 0}, {0, 0, 0}};
     wg_grid(c, ((uint64_t)m + rows_per_wg - 1) / rows_per_wg, &gx, &gy);
-    dp_gpu_binding bs[5] = {o, wb, xb};
+    dp_gpu_binding bs[6] = {o, wb, xb};
     int nb = 3;
+    if (wg_matvec_packs(mv)) bs[nb++] = wg_at(10, xb); /* the norm weight of weights_<t>_i8p: not read */
     if (lora) wg_lora_epi_put(lora, &p, bs, &nb);
     wg_dispatch(c, mv, lora ? "matvec_lora" : "matvec", consts, &p, sizeof p, bs, nb, gx, gy, (uint32_t)n);
 }

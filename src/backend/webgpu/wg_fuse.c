@@ -10,13 +10,17 @@
  *                   per run of products of one weight type, which read the sum of squares of each
  *                   x row from scratch (bind_rowss: written with x by norm_add_ss, else by one
  *                   rms_norm:row_ss dispatch before them);
- *                   else rms_norm:main, weights_<t>:nmatvec / nmatvec3 (one weight type) 
+ *                   else, with 8-bit products and matvec_pack, weights_<t>_i8p:nmatvec /
+ *                   nmatvec3: each workgroup normalises and packs x itself (kernels/weights_i8p.wgsl);
+ *                   else rms_norm:main (main_q for 8-bit products), weights_<t>:nmatvec / nmatvec3
+ *                   (one weight type)
  *   norm_add     rms_norm(h <- h) + add(y <- y + h) -> rms_norm:norm_add   (sandwich norm + residual),
  *                   rms_norm:norm_add_ss when the norms fold (decode): the same, and the sums
  *                   of squares of y's rows for the folded norm that reads y next
  *   norm_qkv_rope  norm_matmul of q, k, v + rope_qk_kv without head norms
  *                -> weights_<t>_n:nmatvec3_rope (kernels/weights_rope.wgsl), or with 8-bit
- *                   products rms_norm:main_q + weights_<t>_i8:nmatvec3_rope, else the two below
+ *                   products rms_norm:main_q + weights_<t>_i8:nmatvec3_rope (matvec_pack:
+ *                   weights_<t>_i8p:nmatvec3_rope alone), else the two below
  *   rope_qk_kv   [q/k head norms] + ropes of q and k + the two KV cache writes
  *                -> rope:rope2kv (devices with 9+ storage buffers per stage), else
  *                   rope:rope2 + elementwise:copy2
@@ -116,15 +120,17 @@ static bool bind_rowss(wg_ctx *c, const dp_tensor *x, int n, int d, dp_gpu_bindi
 }
 
 /* One nmatvec / nmatvec3 dispatch of the nm (1..3) products ws[0..nm) of one weight type, over
- * the x bound at bs[2] by the caller: with nw (the norm's weight) and rss (bind_rowss's) by
- * kernel `normed` (weights_<t>_n[_sg]: the rms_norm of x folded in, kernels/weights_norm.wgsl),
- * else by the decode kernel of the type over x as it is; with lora (nw NULL) the _lora entry,
- * the adapter's deltas as its epilogue (wg_lora.c). */
-static void emit_products(wg_ctx *c, dp_gpu_binding bs[9], const dp_tensor *nw, const dp_gpu_binding *rss,
+ * the x bound at bs[2] by the caller: with nw (the norm's weight) by kernel `normed` — with rss
+ * (bind_rowss's) weights_<t>_n[_sg] (the rms_norm of x folded in, kernels/weights_norm.wgsl),
+ * without weights_<t>_i8p[_sg] (x normalised and packed by each workgroup,
+ * kernels/weights_i8p.wgsl) —, else by the decode kernel of the type over x as it is; with lora
+ * (nw NULL) the _lora entry, the adapter's deltas as its epilogue (wg_lora.c). */
+static void emit_products(wg_ctx *c, dp_gpu_binding bs[10], const dp_tensor *nw, const dp_gpu_binding *rss,
                           const char *normed, int n, float eps, bool plus_one, dp_tensor *const *outs,
                           const dp_tensor *const *ws, int nm, const dp_act *glu_act, int64_t out_off,
                           const wg_lora_epi *lora) {
-    /* bs holds 9: 7 for three products, then 2 for the folded norm or 2 for the LoRA epilogue */
+    /* bs holds 10: 7 for three products, then 2 for the folded norm, or 2 for the LoRA epilogue
+       and 1 for a packing kernel's norm weight (not read) */
     if (nw && lora) {
         wg_fail(c, DP_ERR_INTERNAL, "webgpu: a folded norm and a LoRA epilogue in one product dispatch");
         return;
@@ -156,18 +162,19 @@ static void emit_products(wg_ctx *c, dp_gpu_binding bs[9], const dp_tensor *nw, 
     uint32_t flags = 0;
     if (glu_act) flags |= WG_NMV_GLU | (*glu_act == DP_ACT_GELU_TANH ? WG_NMV_GELU : 0u);
     if (nw) {
-        if (!wg_in(c, nw, k, 10, "rms_norm", "w", &bs[nb])) return;
-        bs[nb + 1] = *rss;
-        nb += 2;
+        if (!wg_in(c, nw, k, 10, "rms_norm", "w", &bs[nb++])) return;
+        if (rss) bs[nb++] = *rss;
+        else flags |= WG_NMV_NORM;
         if (plus_one) flags |= WG_NMV_PLUS_ONE;
     }
     nmv_params prm = {{(uint32_t)n, (uint32_t)k, (uint32_t)m1, rb[0], 1.0f, 0, 0, 0, (uint32_t)m2, rb[1],
                        flags, eps, (uint32_t)m3, rb[2], 0, 0, {0, 0, 0}, {0, 0, 0}},
                       0, 0, 0, 0.0f, 0, 0, (uint32_t)out_off};
+    if (!nw && wg_matvec_packs(mv)) bs[nb++] = wg_at(10, bs[2]); /* the norm weight: not read */
     if (lora) wg_lora_epi_put(lora, &prm.w, bs, &nb);
     uint64_t rows = glu_act ? (uint64_t)m1 : (uint64_t)(m1 + m2 + m3);
     uint32_t per, gx, gy;
-    char consts[48];
+    char consts[64];
     wg_matvec_config(c, w[0]->dtype, mv, k, (int64_t)rows, &per, consts, sizeof consts);
     wg_grid(c, (rows + per - 1) / per, &gx, &gy);
     const char *entry = nm > 2 ? (lora ? "nmatvec3_lora" : "nmatvec3") : (lora ? "nmatvec_lora" : "nmatvec");
@@ -176,7 +183,7 @@ static void emit_products(wg_ctx *c, dp_gpu_binding bs[9], const dp_tensor *nw, 
 
 void wg_emit_nmatvec(wg_ctx *c, const dp_tensor *h, int n, dp_tensor *const *outs, const dp_tensor *const *ws,
                      int nm, const dp_act *glu_act, const wg_lora_epi *lora) {
-    dp_gpu_binding bs[9];
+    dp_gpu_binding bs[10];
     if (!wg_in(c, h, (int64_t)n * ws[0]->ne[0], 3, "matmul", "x", &bs[2])) return;
     emit_products(c, bs, NULL, NULL, NULL, n, 0.0f, false, outs, ws, nm, glu_act, 0, lora);
 }
@@ -207,7 +214,7 @@ static void emit_folded(wg_ctx *c, const dp_tensor *x, const dp_tensor *nw, int 
         int nm = 1;
         while (i + nm < count && nm < most && ws[i + nm]->dtype == ws[i]->dtype) nm++;
         char name[48];
-        dp_gpu_binding bs[9];
+        dp_gpu_binding bs[10];
         if (!wg_in(c, x, (int64_t)n * d, 3, "matmul", "x", &bs[2])) return;
         emit_products(c, bs, nw, &rss, wg_matvec_norm_kernel(c, ws[i]->dtype, name, sizeof name), n,
                       eps, plus_one, outs + i, ws + i, nm, glu, 0, NULL);
@@ -226,6 +233,16 @@ void wg_op_norm_matmul(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp
     }
     const int nw = outs && ws ? count : 0; /* the products that read h */
     if (fits && ws_one_type(ws, count) && (count < 3 || c->dev->max_storage >= 7)) {
+        /* products that pack x themselves take the norm too (weights_<t>_i8p), unless the blocks
+           are made already (norm_add_q) */
+        const char *pk = keep_h || wg_normed_ready(c, h, x, w, n, d, eps, plus_one)
+                             ? NULL : wg_matvec_pack_kernel(c, ws, count, (uint64_t)n, d);
+        if (pk && c->dev->max_storage >= (count == 3 ? 8u : 6u)) {
+            dp_gpu_binding bs[10];
+            if (wg_in(c, x, (int64_t)n * d, 3, "matmul", "x", &bs[2]))
+                emit_products(c, bs, w, NULL, pk, n, eps, plus_one, outs, ws, count, glu, 0, NULL);
+            return;
+        }
         wg_rec_rms_norm_for(b, h, x, w, n, d, eps, plus_one, ws, nw);
         if (c->status == DP_OK) wg_emit_nmatvec(c, h, n, outs, ws, count, glu, NULL);
         return;
@@ -407,7 +424,7 @@ void wg_op_rope_qk_kv(dp_backend *b, const dp_qkv_args *a) {
     }
     const int64_t count = (int64_t)a->n * a->rk.n_head * a->rk.head_dim;
     rope_params rp = rope_params_of(a, norms);
-    dp_gpu_binding bs[9];
+    dp_gpu_binding bs[10];
     if (!bind_rope2(c, a, norms, bs)) return;
     if (c->dev->max_storage >= 9) { /* everything in one rope2kv dispatch */
         if (!wg_out(c, a->k_cache, a->cache_off + count, 7, "copy", "dst", &bs[6]) ||
@@ -432,10 +449,11 @@ void wg_op_rope_qk_kv(dp_backend *b, const dp_qkv_args *a) {
  * pair stays in one), caches apart from the inputs, and either
  *   - the norm foldable: weights_<t>_n:nmatvec3_rope (11 storage buffers), the norm inside;
  *   - or products over 8-bit x (matvec_i8): rms_norm:main_q writes h and its blocks, then
- *     weights_<t>_i8:nmatvec3_rope over them (9 storage buffers).
+ *     weights_<t>_i8:nmatvec3_rope over them (9 storage buffers); with matvec_pack
+ *     weights_<t>_i8p:nmatvec3_rope alone, its workgroups normalising and packing x (10).
  * v of the same type is its third matrix; v of another type (Q4_K_M's q6_K layers) a second
- * dispatch (weights_<t'>_n:nmatvec, or weights_<t'>_i8:nmatvec over the same blocks) writing
- * into the value cache. */
+ * dispatch (weights_<t'>_n:nmatvec, weights_<t'>_i8:nmatvec over the same blocks, or
+ * weights_<t'>_i8p:nmatvec) writing into the value cache. */
 static bool emit_qkv_rope(dp_backend *b, dp_tensor *h, const dp_tensor *x, const dp_tensor *nw,
                           int n, int d, float eps, bool plus_one, const dp_tensor *const *ws,
                           const dp_qkv_args *a) {
@@ -448,15 +466,22 @@ static bool emit_qkv_rope(dp_backend *b, dp_tensor *h, const dp_tensor *x, const
         ws[1]->ne[1] != kvd || ws[2]->ne[1] != kvd)
         return false;
     const bool folded = fold_fits(c, x, nw, d, outs, ws, 3, NULL);
+    /* or products that normalise and pack x themselves (weights_<t>_i8p), unless the blocks are
+       made already (norm_add_q) */
+    const char *pk = folded || wg_normed_ready(c, h, x, nw, n, d, eps, plus_one)
+                         ? NULL : wg_matvec_pack_kernel(c, ws, 3, (uint64_t)n, d);
+    const char *pk_v = pk && v_apart ? wg_matvec_pack_kernel(c, ws + 2, 1, (uint64_t)n, d) : pk;
+    if (!pk_v) pk = NULL;
     if (!folded && !wg_matvec_i8_block_of(c, ws, 3, (uint64_t)n, d)) return false;
-    if (c->dev->max_storage < (folded ? 11u : 9u)) return false;
+    if (c->dev->max_storage < (folded ? 11u : pk ? 10u : 9u)) return false;
     const dp_tensor *in[5] = {x, nw, ws[0], ws[1], ws[2]};
     for (int i = 0; i < 5; i++)
         if (shares_buffer(in[i], a->k_cache) || shares_buffer(in[i], a->v_cache) ||
             shares_buffer(in[i], a->q))
             return false;
-    char name[48], consts[48];
+    char name[48], consts[64];
     const char *mv = folded ? wg_matvec_norm_kernel(c, ws[0]->dtype, name, sizeof name)
+                     : pk   ? pk
                             : wg_matvec_i8_kernel(c, ws[0]->dtype, (uint64_t)n);
     const int64_t m3 = v_apart ? 0 : kvd, rows = ws[0]->ne[1] + kvd + m3;
     uint32_t per, gx, gy, rb[3];
@@ -464,9 +489,10 @@ static bool emit_qkv_rope(dp_backend *b, dp_tensor *h, const dp_tensor *x, const
     if (per % 2) return false;
     for (int i = 0; i < 3; i++)
         if (!(rb[i] = wg_weights_check(c, ws[i], "matmul"))) return true;
-    /* the products' x: x with the norm folded in, else the blocks main_q writes with h */
-    const dp_tensor *xin = folded ? x : h;
-    if (!folded) wg_rec_rms_norm_for(b, h, x, nw, n, d, eps, plus_one, ws, 3);
+    /* the products' x: x with the norm folded in or packed by them, else the blocks main_q
+       writes with h */
+    const dp_tensor *xin = folded || pk ? x : h;
+    if (!folded && !pk) wg_rec_rms_norm_for(b, h, x, nw, n, d, eps, plus_one, ws, 3);
     dp_gpu_binding bs[11];
     int nb = 9;
     if (!wg_out(c, a->q, n * ws[0]->ne[1], 1, "matmul", "out", &bs[0]) ||
@@ -475,9 +501,10 @@ static bool emit_qkv_rope(dp_backend *b, dp_tensor *h, const dp_tensor *x, const
         !wg_in(c, a->pos, n, 11, "rope", "pos", &bs[7]) ||
         !wg_in(c, a->inv_freq, a->rq.rot_dim > 1 ? a->rq.rot_dim / 2 : 1, 12, "rope", "inv_freq", &bs[8]))
         return true;
-    if (folded) {
-        if (!wg_in(c, nw, d, 10, "rms_norm", "w", &bs[9]) || !bind_rowss(c, x, n, d, &bs[10])) return true;
-        nb = 11;
+    if (folded || pk) {
+        if (!wg_in(c, nw, d, 10, "rms_norm", "w", &bs[9]) || (folded && !bind_rowss(c, x, n, d, &bs[10])))
+            return true;
+        nb = folded ? 11 : 10;
     } else if (!wg_matvec_input(c, ws[0]->dtype, &bs[2], (uint64_t)n, (uint64_t)d)) { /* main_q's blocks */
         return true;
     }
@@ -493,7 +520,7 @@ static bool emit_qkv_rope(dp_backend *b, dp_tensor *h, const dp_tensor *x, const
         bs[6] = wg_at(9, wg_bind(ws[2]));
     }
     nmv_params prm = {{(uint32_t)n, (uint32_t)d, (uint32_t)ws[0]->ne[1], rb[0], 1.0f, 0, 0, 0, (uint32_t)kvd,
-                       rb[1], folded && plus_one ? WG_NMV_PLUS_ONE : 0u, eps, (uint32_t)m3, rb[2], 0, 0, {0, 0, 0},
+                       rb[1], ((folded || pk) && plus_one ? WG_NMV_PLUS_ONE : 0u) | (pk ? WG_NMV_NORM : 0u), eps, (uint32_t)m3, rb[2], 0, 0, {0, 0, 0},
                        {0, 0, 0}},
                       (uint32_t)hd, (uint32_t)(a->rq.rot_dim / 2), a->rq.interleaved ? 1u : 0u,
                       a->rq.mscale == 0.0f ? 1.0f : a->rq.mscale, (uint32_t)a->cache_off,
@@ -502,9 +529,11 @@ static bool emit_qkv_rope(dp_backend *b, dp_tensor *h, const dp_tensor *x, const
     wg_dispatch(c, mv, "nmatvec3_rope", consts, &prm, sizeof prm, bs, (uint32_t)nb, gx, gy, (uint32_t)n);
     if (v_apart) { /* v = norm(x) Wv straight into the value cache */
         if (!wg_in(c, xin, (int64_t)n * d, 3, "matmul", "x", &bs[2])) return true;
-        emit_products(c, bs, folded ? nw : NULL, folded ? &bs[10] : NULL,
-                      folded ? wg_matvec_norm_kernel(c, ws[2]->dtype, name, sizeof name) : NULL, n, eps,
-                      plus_one, &a->v_cache, ws + 2, 1, NULL, a->cache_off, NULL);
+        emit_products(c, bs, folded || pk ? nw : NULL, folded ? &bs[10] : NULL,
+                      folded ? wg_matvec_norm_kernel(c, ws[2]->dtype, name, sizeof name)
+                      : pk   ? pk_v
+                             : NULL,
+                      n, eps, plus_one, &a->v_cache, ws + 2, 1, NULL, a->cache_off, NULL);
     }
     return true;
 }

@@ -109,6 +109,7 @@ typedef struct wg_dev {
     bool matvec_i8;     /* products over q4_K/q6_K/q8_0 with 8-bit x and dot4I8Packed (tune matvec_i8) */
     bool prefill_sgmat; /* prefill products on subgroup matrices (tune prefill_sgmat) */
     bool matvec_sg;     /* decode products' row sums by subgroup shuffles (tune matvec_sg) */
+    bool matvec_pack;   /* products over 8-bit x pack it per workgroup (tune matvec_pack; default off) */
     uint32_t submit_every; /* paced: a submit after this many dispatches, so the GPU starts on
                               a long recording while the host records the rest (tune submit_every,
                               default 32; 0: never) */
@@ -285,7 +286,7 @@ typedef struct wg_weights_params {
     uint32_t m3, row_bytes3;
     uint32_t lr, lu, lb[3], lu_at[3];
 } wg_weights_params;
-enum { WG_NMV_GLU = 4u, WG_NMV_GELU = 8u, WG_NMV_PLUS_ONE = 16u };
+enum { WG_NMV_GLU = 4u, WG_NMV_GELU = 8u, WG_NMV_PLUS_ONE = 16u, WG_NMV_NORM = 32u };
 /* The x that products over weights of type t read: *x itself, or, when act_quant is on and t is
  * block-quantized, x ([n, k] floats) through the CPU's 8-bit activation blocks, written by
  * weights_<t>:act_quant into scratch (*x is rebound there, binding number kept). False after a
@@ -293,10 +294,20 @@ enum { WG_NMV_GLU = 4u, WG_NMV_GELU = 8u, WG_NMV_PLUS_ONE = 16u };
 bool wg_actq_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_t k);
 /* The kernel and the x of a decode product (n <= 8 rows of k values) over weights of type t:
  * weights_<t>_i8 with x packed by its act_pack into scratch (kernels/weights_i8.wgsl) when
- * matvec_i8 is on and t has that kernel (q4_K, q6_K, q8_0); else weights_<t> with x from
+ * matvec_i8 is on and t has that kernel (q4_K, q6_K, q8_0) — the blocks another dispatch wrote
+ * where they are x's (wg_actq_note), else, with matvec_pack, weights_<t>_i8p over x as it is
+ * (each workgroup packs it, kernels/weights_i8p.wgsl); else weights_<t> with x from
  * wg_actq_input; the _sg form of either (kernels/weights_sg.wgsl) when matvec_sg is on and t has
  * it. *x is rebound (binding number kept); NULL after a recorded failure. */
 const char *wg_matvec_input(wg_ctx *c, dp_dtype t, dp_gpu_binding *x, uint64_t n, uint64_t k);
+/* weights_<t>_i8p[_sg] for the decode products over ws[0..count) (t: ws[0]'s type), n rows of d
+ * values, where matvec_pack is on, the products all take 8-bit x in one block
+ * (wg_matvec_i8_block_of) and a row's blocks fit the workgroup memory: each workgroup packs x
+ * (through the norm of weight g at binding 10 with flag WG_NMV_NORM) itself; else NULL. */
+const char *wg_matvec_pack_kernel(const wg_ctx *c, const dp_tensor *const *ws, int count, uint64_t n, int64_t d);
+/* Whether kernel is a weights_<t>_i8p[_sg] (x f32 at binding 3, the norm weight at binding 10:
+ * its entries read it, so a product without the norm binds something there). */
+bool wg_matvec_packs(const char *kernel);
 /* The kernel wg_matvec_input picks where it takes x through 8-bit blocks (weights_<t>_i8[_sg]),
  * NULL where it does not; nothing recorded. */
 const char *wg_matvec_i8_kernel(const wg_ctx *c, dp_dtype t, uint64_t n);
