@@ -10,6 +10,8 @@
 // is the step machine's await point).
 
 const STORAGE = 1, UNIFORM = 2;
+const NODE = typeof globalThis.process?.versions?.node === 'string';
+const NAP_OF = 3;   // waits that settle() judges the next one by
 
 export async function requestDevice(gpu, { powerPreference = 'high-performance', features: want = ['shader-f16', 'subgroups', 'timestamp-query', 'chromium-experimental-subgroup-matrix'] } = {}) {
   const adapter = await gpu.requestAdapter({ powerPreference });
@@ -54,6 +56,9 @@ export class GpuHost {
     this.inflight = [];          // promises of submitted reads
     this.staging = [];           // free MAP_READ buffers
     this.error = null;
+    this.nap = null;             // setNap: sleep through most of a wait instead of polling
+    this.waits = [];             // the last NAP_OF waits of settle() (ms)
+    this.setNap(NODE && globalThis.process?.env?.DP_NAP !== '0');
     this.stats = { dispatches: 0, submits: 0, reads: 0, crossings: 0 };  // crossings: calls from the module
     // profiling (setProfile): every dispatch in its own pass between two GPU timestamps
     this.profile = false;
@@ -309,11 +314,35 @@ export class GpuHost {
   }
 
   // Await every read submitted so far (and the queue, so asynchronous errors have arrived).
+  // Napping (setNap; on by default under Node): Dawn's Node addon resolves a mapAsync by polling
+  // on every turn of the event loop, so an await spins a core and makes garbage (~130 MB/s on the
+  // 2-core VM, a collection every ~150 ms) for as long as the GPU works. While the last NAP_OF
+  // waits were steady (the longest at most twice the shortest: a decode loop), settle first
+  // sleeps in Atomics.wait for 0.8 x the shortest of them, where nothing polls, and then awaits
+  // the rest. A wait much shorter than the ones before it (the sampler alone, after the last
+  // token) waits up to that sleep: at most once after a steady run.
   async settle() {
     const list = this.inflight;
     this.inflight = [];
+    const t0 = performance.now();
+    const w = this.waits;
+    if (this.nap && list.length && w.length === NAP_OF) {
+      const lo = Math.min(...w);
+      if (Math.max(...w) <= 2 * lo && lo > 0.1) Atomics.wait(this.nap, 0, 0, 0.8 * lo);
+    }
     await Promise.all(list);
     if (!list.length) await this.device.queue.onSubmittedWorkDone();
+    else if (this.nap) {
+      if (w.length === NAP_OF) w.shift();
+      w.push(performance.now() - t0);
+    }
+  }
+
+  // Napping in settle() (above): it blocks the thread, so only where that is allowed and the
+  // host polls (Node; a browser's WebGPU resolves its promises without polling).
+  setNap(on) {
+    this.nap = on && typeof SharedArrayBuffer === 'function' ? new Int32Array(new SharedArrayBuffer(4)) : null;
+    this.waits = [];
   }
 
   // Runs a command list of the module (host.h, DP_GPU_CMD_*): n u32 words at ptr.
