@@ -1,11 +1,11 @@
 // nap.mjs — the Node host's settle() sleeps through most of a steady wait for the GPU instead of
 // letting Dawn's addon poll (web/gpu.mjs, setNap): Dawn's Node addon resolves a mapAsync by
 // polling on every turn of the event loop, so an await spins a core and makes garbage for as long
-// as the GPU works. One job (a kernel long enough to take ~0.3 s or more on this device, then a
+// as the GPU works. One job (a kernel long enough to take ~0.4 s or more on this device, then a
 // read of its result) waited for 6 times with napping off, then 6 times with it on: the garbage
 // collections during the last three waits of each (after NAP_OF = 3 waits napping starts) must
-// fall to under half per second of waiting, the waits must not grow by more than 50 % (a sleep overshooting the work), and every
-// read must bring back the kernel's result.
+// fall to under half per second of waiting, the waits must not grow by more than 50 % (a sleep
+// overshooting the work), and every read must bring back the kernel's result.
 // Usage: node tests/webgpu/nap.mjs. Exit: 0 ok, 1 failed, 77 no WebGPU.
 import { PerformanceObserver } from 'node:perf_hooks';
 import { GpuHost, requestDevice } from '../../web/gpu.mjs';
