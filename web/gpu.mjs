@@ -56,8 +56,8 @@ export class GpuHost {
     this.inflight = [];          // promises of submitted reads
     this.staging = [];           // free MAP_READ buffers
     this.error = null;
-    this.nap = null;             // setNap: sleep through most of a wait instead of polling
-    this.waits = [];             // the last NAP_OF waits of settle() (ms)
+    // this.nap, this.waits (the last NAP_OF waits of settle(), ms): sleep through most of a wait
+    // instead of polling
     this.setNap(NODE && globalThis.process?.env?.DP_NAP !== '0');
     this.stats = { dispatches: 0, submits: 0, reads: 0, crossings: 0 };  // crossings: calls from the module
     // profiling (setProfile): every dispatch in its own pass between two GPU timestamps

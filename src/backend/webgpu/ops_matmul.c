@@ -199,12 +199,16 @@ void wg_actq_note(wg_ctx *c, dp_gpu_binding x, uint64_t n, uint64_t k, uint64_t 
    weights_<t>_i8p kernel of wg invocations: red, red2, pk_max, pk_sum */
 static uint64_t i8p_wg_bytes(uint64_t wg) { return 4 * 4 * wg + 64; }
 
+/* workgroup memory per workgroup the decode kernels may use (WebGPU's default limit at least) */
+static uint32_t wg_storage(const wg_ctx *c) {
+    return c->dev->max_wg_storage >= 16384 ? c->dev->max_wg_storage : 16384;
+}
+
 /* weights_<t>_i8p[_sg] for products of type t over rows of d values in 8-bit blocks of qb (0:
    none), where matvec_pack is on and one row's blocks fit the workgroup memory */
 static const char *pack_kernel(const wg_ctx *c, dp_dtype t, uint64_t qb, int64_t d) {
-    const uint32_t wgs = c->dev->max_wg_storage >= 16384 ? c->dev->max_wg_storage : 16384;
     if (!c->dev->matvec_pack || !qb || d <= 0 || (uint64_t)d % qb ||
-        xq_bytes(1, (uint64_t)d, qb) + i8p_wg_bytes(64) > wgs)
+        xq_bytes(1, (uint64_t)d, qb) + i8p_wg_bytes(64) > wg_storage(c))
         return NULL;
     return weights_variant(t, WV_I8P, c->dev->matvec_sg && weights_variant(t, WV_F32, true));
 }
@@ -272,7 +276,7 @@ void wg_matvec_config(const wg_ctx *c, dp_dtype t, const char *file, int64_t k, 
     if (max_wg > 1024) max_wg = 1024;
     /* workgroup memory of weights_common.wgsl: red, red2 (WG floats each); the _i8p kernels'
        one x row of 8-bit blocks (xq4, XQ4 vec4 words) and pack_q8.wgsl's pk_max, pk_sum too */
-    uint32_t wgs = c->dev->max_wg_storage >= 16384 ? c->dev->max_wg_storage : 16384;
+    const uint32_t wgs = wg_storage(c);
     const bool packs = wg_matvec_packs(file);
     const uint64_t qb = (uint64_t)dp_dtype_act_block(t), xq = packs && qb ? xq_bytes(1, (uint64_t)k, qb) : 0;
     while (max_wg > 64 && (packs ? xq + i8p_wg_bytes(max_wg) : 2 * max_wg * 4 + 64) > wgs) max_wg /= 2;

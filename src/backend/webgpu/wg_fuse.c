@@ -424,7 +424,7 @@ void wg_op_rope_qk_kv(dp_backend *b, const dp_qkv_args *a) {
     }
     const int64_t count = (int64_t)a->n * a->rk.n_head * a->rk.head_dim;
     rope_params rp = rope_params_of(a, norms);
-    dp_gpu_binding bs[10];
+    dp_gpu_binding bs[9];
     if (!bind_rope2(c, a, norms, bs)) return;
     if (c->dev->max_storage >= 9) { /* everything in one rope2kv dispatch */
         if (!wg_out(c, a->k_cache, a->cache_off + count, 7, "copy", "dst", &bs[6]) ||
