@@ -59,7 +59,7 @@ export class GpuHost {
     // this.nap, this.waits (the last NAP_OF waits of settle(), ms): sleep through most of a wait
     // instead of polling
     this.setNap(NODE && globalThis.process?.env?.DP_NAP !== '0');
-    this.stats = { dispatches: 0, submits: 0, reads: 0, crossings: 0 };  // crossings: calls from the module
+    this.stats = { dispatches: 0, submits: 0, reads: 0, crossings: 0, naps: 0 };  // crossings: calls from the module; naps: settle()s that slept
     // profiling (setProfile): every dispatch in its own pass between two GPU timestamps
     this.profile = false;
     this.prof = new Map();       // 'file:entry' -> { calls, ns }
@@ -328,7 +328,10 @@ export class GpuHost {
     const w = this.waits;
     if (this.nap && list.length && w.length === NAP_OF) {
       const lo = Math.min(...w);
-      if (Math.max(...w) <= 2 * lo && lo > 0.1) Atomics.wait(this.nap, 0, 0, 0.8 * lo);
+      if (Math.max(...w) <= 2 * lo && lo > 0.1) {
+        Atomics.wait(this.nap, 0, 0, 0.8 * lo);
+        this.stats.naps++;
+      }
     }
     await Promise.all(list);
     if (!list.length) await this.device.queue.onSubmittedWorkDone();

@@ -2,10 +2,14 @@
 // letting Dawn's addon poll (web/gpu.mjs, setNap): Dawn's Node addon resolves a mapAsync by
 // polling on every turn of the event loop, so an await spins a core and makes garbage for as long
 // as the GPU works. One job (a kernel long enough to take ~0.4 s or more on this device, then a
-// read of its result) waited for 6 times with napping off, then 6 times with it on: the garbage
-// collections during the last three waits of each (after NAP_OF = 3 waits napping starts) must
-// fall to under half per second of waiting, the waits must not grow by more than 50 % (a sleep
-// overshooting the work), and every read must bring back the kernel's result.
+// read of its result) waited for 6 times with napping off, then with it on until three waits in
+// a row have napped (the host's `naps` stat; at most 12 jobs): the garbage collections during
+// those three waits must fall to under half per second of the polling run's last three, the
+// waits must not grow by more than 50 % (a sleep overshooting the work), and every read must
+// bring back the kernel's result. Napping engages only when the last three waits were steady
+// (within 2x); under ctest's parallel load the other SwiftShader tests can make them vary more,
+// so a failed measurement is taken again, up to 3 times: a host that never naps, or naps without
+// fewer collections, fails all three.
 // Usage: node tests/webgpu/nap.mjs. Exit: 0 ok, 1 failed, 77 no WebGPU.
 import { PerformanceObserver } from 'node:perf_hooks';
 import { GpuHost, requestDevice } from '../../web/gpu.mjs';
@@ -52,27 +56,42 @@ for (let r = 0; r < 12; r++) {
 }
 const gcs = [];
 new PerformanceObserver((l) => { for (const e of l.getEntries()) gcs.push(e.startTime); }).observe({ entryTypes: ['gc'] });
-const run = async (nap) => {
+const run = async (nap) => {   // the last 3 waits (napping: the last 3 in a row that napped)
   host.setNap(nap);
-  let ms = 0, bad = 0;
-  const win = [];
-  for (let r = 0; r < 6; r++) {
+  let bad = 0, win = [];
+  for (let r = 0; r < (nap ? 12 : 6); r++) {
+    const n0 = host.stats.naps;
     const j = await job(iters);
     if (!j.ok) bad++;
-    if (r >= 3) { ms += j.t1 - j.t0; win.push([j.t0, j.t1]); }
+    if (nap && host.stats.naps === n0) win = [];
+    else win.push([j.t0, j.t1]);
+    if (win.length > 3) win.shift();
+    if (r >= 5 && win.length === 3) break;
   }
   await new Promise((res) => setTimeout(res, 50));   // the observer's entries arrive later
+  const ms = win.reduce((a, [t0, t1]) => a + t1 - t0, 0);
   const n = gcs.filter((t) => win.some(([a, b]) => t >= a && t <= b)).length;
-  return { ms, n, bad, rate: n / (ms / 1000) };
+  return { ms, n, bad, naps: win.length, rate: ms ? n / (ms / 1000) : Infinity };
 };
-const off = await run(false), on = await run(true);
-host.setNap(true);
-out(`${iters} iterations a job; polling: ${off.n} collections in ${off.ms.toFixed(0)} ms of waiting (${off.rate.toFixed(1)}/s); ` +
-    `napping: ${on.n} in ${on.ms.toFixed(0)} ms (${on.rate.toFixed(1)}/s)`);
 let fails = 0;
-const check = (ok, what) => { out(`${ok ? 'ok  ' : 'FAIL'} ${what}`); if (!ok) fails++; };
-check(off.bad === 0 && on.bad === 0, 'every read brought back the result');
-check(off.n >= 2, 'polling collects garbage while it waits (else this test measures nothing)');
-check(on.rate < off.rate / 2, 'napping: under half the collections per second of waiting');
-check(on.ms <= off.ms * 1.5, `napping: the waits not longer (${on.ms.toFixed(0)} vs ${off.ms.toFixed(0)} ms)`);
+for (let attempt = 1; attempt <= 3; attempt++) {
+  const off = await run(false), on = await run(true);
+  host.setNap(true);
+  out(`attempt ${attempt}: ${iters} iterations a job; polling: ${off.n} collections in ${off.ms.toFixed(0)} ms of waiting ` +
+      `(${off.rate.toFixed(1)}/s); napping: ${on.naps} napped waits, ${on.n} collections in ${on.ms.toFixed(0)} ms (${on.rate.toFixed(1)}/s)`);
+  const checks = [
+    [off.bad === 0 && on.bad === 0, 'every read brought back the result', true],
+    [off.n >= 2, 'polling collects garbage while it waits (else this test measures nothing)'],
+    [on.naps === 3, 'napping engaged on three waits in a row of the steady job'],
+    [on.rate < off.rate / 2, 'napping: under half the collections per second of waiting'],
+    [on.ms <= off.ms * 1.5, `napping: the waits not longer (${on.ms.toFixed(0)} vs ${off.ms.toFixed(0)} ms)`],
+  ];
+  fails = 0;
+  let hard = false;
+  for (const [ok, what, always] of checks) {
+    out(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+    if (!ok) { fails++; hard ||= !!always; }
+  }
+  if (!fails || hard) break;
+}
 process.exit(fails ? 1 : 0);
