@@ -12,7 +12,8 @@
 #      prefill against the fallback
 #      (tests/webgpu/prefill_parity.mjs) on hf-tiny llama/gemma3 and each synthesized shape
 #   3. `node web/doppler.mjs bench` per shape, one model load, every setting in CONFIGS
-#      (the defaults: 8-bit decode products, no decode fusions; the 8-bit products packing x per
+#      (the defaults: 8-bit decode products, no decode fusions, blocked tiled prefill; the tiled
+#      prefill of before, prefill_tile=1; the 8-bit products packing x per
 #      workgroup, matvec_pack=1; f32 products, matvec_i8=0; subgroup row sums, matvec_sg=1; the
 #      subgroup-matrix prefill, prefill_sgmat=1; the decode fusions, fold_norm=1,attn_one_slice=256
 #      with f32 products)
@@ -33,7 +34,8 @@
 #   web/bench/speed-device.sh [shape ...]   default: llama-3.2-1b gemma-3-1b llama-3.1-8b
 # Environment: OUT, MODELS (default /tmp/dp-models), BENCH_ARGS (default "-p 512 -n 128 -r 2
 # --profile"), CONFIGS (';'-separated --tune settings, each giving every key it changes),
-# CHECKS (default "ops i8sg parity sgmat": which correctness steps run), BASE_WASM (a doppler.wasm
+# CHECKS (default "ops i8sg parity sgmat tiled": which correctness steps run; tiled: the
+# prefill kernel bench, step 2b), BASE_WASM (a doppler.wasm
 # of another tree, e.g. the last commit's: each shape benchmarked with it too, default settings,
 # right after the module's own run: before / after in one call), LLAMA_SRC,
 # LLAMA_CUDA_FA, DAWN_FLAGS (default enables f16 on NVIDIA + unsafe APIs for subgroup matrices).
@@ -50,9 +52,9 @@ BENCH_ARGS=${BENCH_ARGS:--p 512 -n 128 -r 2 --profile}
 # has dot4I8Packed, norms and attention as their own dispatches), the products over f32 x, subgroup
 # row sums, the subgroup-matrix prefill, the decode fusions (which need f32 x); a setting that
 # fails prints an error line and the others are still measured
-D=fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=0,matvec_pack=0
-CONFIGS=${CONFIGS:-$D;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=0,matvec_pack=1;fold_norm=0,attn_one_slice=0,matvec_i8=0,matvec_sg=0,prefill_sgmat=0,matvec_pack=0;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=1,prefill_sgmat=0,matvec_pack=0;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=1,matvec_pack=0;fold_norm=1,attn_one_slice=256,matvec_i8=0,matvec_sg=0,prefill_sgmat=0,matvec_pack=0}
-CHECKS=" ${CHECKS:-ops i8sg parity sgmat} "
+D=fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=0,matvec_pack=0,prefill_tile=0
+CONFIGS=${CONFIGS:-$D;${D%,prefill_tile=0},prefill_tile=1;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=0,matvec_pack=1;fold_norm=0,attn_one_slice=0,matvec_i8=0,matvec_sg=0,prefill_sgmat=0,matvec_pack=0;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=1,prefill_sgmat=0,matvec_pack=0;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=1,matvec_pack=0;fold_norm=1,attn_one_slice=256,matvec_i8=0,matvec_sg=0,prefill_sgmat=0,matvec_pack=0}
+CHECKS=" ${CHECKS:-ops i8sg parity sgmat tiled} "
 check() { [[ "$CHECKS" == *" $1 "* ]]; }
 mkdir -p "$OUT" "$MODELS"
 LOG="$OUT/log.txt"
@@ -153,6 +155,13 @@ else
 fi
 wait
 stamp "models ready"
+
+# 2b. the tiled prefill kernels alone (web/bench/tiled-bench.mjs: matmul_tiled main against blocked
+#     at the prefill shapes, GPU timestamps), with CHECKS holding "tiled"
+if check tiled; then
+    run 60 "tiled prefill kernels" "$OUT/tiled.txt" "$NODE" web/bench/tiled-bench.mjs --reps 4 --trials 3
+    cat "$OUT/tiled.txt" >> "$LOG"
+fi
 
 # 3. benchmarks: every setting on one load per shape (the 8B last: the longest load)
 for s in "${SHAPES[@]}"; do

@@ -5,8 +5,12 @@
  * matmul picks by the number of x rows n:
  *   n <= WG_MATVEC_MAX_N: weights_<type>:matvec reads the stored weights directly, TPR
  *     invocations per output value (decode);
- *   larger n: the tiled f32 product (prefill). Non-f32 weights are first expanded to f32 into
- *     scratch by weights_<type>:dequant, WG_DEQ_BUDGET bytes of rows at a time;
+ *   larger n: the tiled f32 product (prefill): matmul_tiled:blocked, 8 x 8 values per
+ *     invocation in tiles of 128 x 128 (256 invocations) or 64 x 64 (64) — the larger where the
+ *     product still gets WG_TILE_GROUPS workgroups (tune prefill_tile: 64 or 128 fixes it; 1:
+ *     matmul_tiled:main, 4 x 4 values per invocation, as before) — k a multiple of 4, else main.
+ *     Non-f32 weights are first expanded to f32 into scratch by weights_<type>:dequant,
+ *     WG_DEQ_BUDGET bytes of rows at a time;
  *     or, with prefill_sgmat, matmul_sgmat:main on the matrix units: x to f16 by
  *     matmul_sgmat:x_half, the weights to f16 by weights_<type>:dequant_h, both padded to whole
  *     64-row tiles. */
@@ -343,6 +347,28 @@ typedef struct tiled_params {
 } tiled_params;
 
 #define WG_SGMAT_TILE 64u
+#define WG_TILE_GROUPS 256 /* workgroups a tiled product should have: 2 per SM of a large GPU */
+
+/* out (+)= x W^T for f32 x [n, k] and f32 W rows [m, k] (a chunk: columns col0.. of out, rows
+   out_stride apart), xb at binding 3 and wb at 2 */
+static void emit_tiled(wg_ctx *c, dp_gpu_binding o, dp_gpu_binding wb, dp_gpu_binding xb, uint32_t n,
+                       uint32_t k, uint32_t m, uint32_t col0, uint32_t out_stride, bool accumulate) {
+    tiled_params p = {n, k, m, col0, out_stride, accumulate};
+    dp_gpu_binding bs[3] = {o, wb, xb};
+    uint32_t tile = (uint32_t)c->dev->prefill_tile;
+    if (tile == 0) {
+        const uint64_t big = (uint64_t)((m + 127) / 128) * ((n + 127) / 128);
+        tile = big >= WG_TILE_GROUPS ? 128 : 64;
+    }
+    if (tile == 1 || k % 4) {
+        wg_dispatch(c, "matmul_tiled", "main", "", &p, sizeof p, bs, 3, (m + 63) / 64, (n + 63) / 64, 1);
+        return;
+    }
+    char consts[24];
+    snprintf(consts, sizeof consts, "TX=%u,TY=%u", tile / 8, tile / 8);
+    wg_dispatch(c, "matmul_tiled", "blocked", consts, &p, sizeof p, bs, 3, (m + tile - 1) / tile,
+                (n + tile - 1) / tile, 1);
+}
 
 static uint64_t round_up(uint64_t v, uint64_t to) { return (v + to - 1) / to * to; }
 
@@ -403,12 +429,8 @@ void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
         rec_matmul_sgmat(c, o, xb, wb, w, (uint32_t)n, (uint32_t)k, (uint32_t)m, rb, accumulate);
         return;
     }
-    uint32_t gy = (uint32_t)(((uint64_t)n + 63) / 64);
     if (w->dtype == DP_DTYPE_F32) {
-        tiled_params p = {(uint32_t)n, (uint32_t)k, (uint32_t)m, 0, (uint32_t)m, accumulate};
-        dp_gpu_binding bs[3] = {o, wb, xb};
-        wg_dispatch(c, "matmul_tiled", "main", "", &p, sizeof p, bs, 3,
-                    (uint32_t)((m + 63) / 64), gy, 1);
+        emit_tiled(c, o, wb, xb, (uint32_t)n, (uint32_t)k, (uint32_t)m, 0, (uint32_t)m, accumulate);
         return;
     }
     if (!wg_actq_input(c, w->dtype, &xb, (uint64_t)n, (uint64_t)k)) return;
@@ -426,11 +448,8 @@ void wg_rec_matmul(dp_backend *b, dp_tensor *out, const dp_tensor *x, const dp_t
         dp_gpu_binding db[2] = {wg_at(1, wg_bind_buf(deq, 0, bytes)), wb};
         wg_dispatch_flat(c, file, "dequant", "", &dp, sizeof dp, db, 2,
                          ((uint64_t)cnt * (uint64_t)k + 255) / 256);
-        tiled_params tp = {(uint32_t)n, (uint32_t)k, (uint32_t)cnt, (uint32_t)r0, (uint32_t)m,
-                           accumulate};
-        dp_gpu_binding tb[3] = {o, wg_at(2, wg_bind_buf(deq, 0, bytes)), xb};
-        wg_dispatch(c, "matmul_tiled", "main", "", &tp, sizeof tp, tb, 3,
-                    (uint32_t)((cnt + 63) / 64), gy, 1);
+        emit_tiled(c, o, wg_at(2, wg_bind_buf(deq, 0, bytes)), xb, (uint32_t)n, (uint32_t)k, (uint32_t)cnt,
+                   (uint32_t)r0, (uint32_t)m, accumulate);
     }
 }
 
