@@ -10,6 +10,15 @@
 // out: each subgroup takes 32 x 32 quarters of it (2 x 2 result matrices, stepping through k 16 at
 // a time, loads straight from the storage buffers), stores them into workgroup memory, and the
 // workgroup writes the block out with the edges clipped.
+//
+// staged (tune prefill_sgmat=2; subgroups of 32, k a multiple of SBK, 20 KiB of workgroup
+// memory): a workgroup of 256 computes an ST x ST (128 x 128) block, each of its 8 subgroups a
+// 32 x 64 part (2 x 4 result matrices: 6 matrix loads per 8 products, against main's 4 per 4).
+// Per step of SBK values of k the workgroup first copies the block's x and W rows into workgroup
+// memory (by vec4s, rows SROW halves apart so that a matrix load's rows fall on different
+// banks), and the subgroups load their matrices from there. The block is stored whole into a
+// padded out (rows out_stride apart, operands padded to whole ST tiles); `unpad` then adds or
+// writes it into the real out with the edges clipped.
 
 enable f16;
 enable subgroups;
@@ -33,6 +42,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read> xh: array<f16>;
 @group(0) @binding(1) var<storage, read_write> xh_out: array<f16>;   // x_half
 @group(0) @binding(3) var<storage, read> xf: array<f32>;             // x_half
+@group(0) @binding(2) var<storage, read> WH4: array<vec4<f16>>;      // staged: WH by fours
+@group(0) @binding(3) var<storage, read> xh4: array<vec4<f16>>;      // staged: xh by fours
+@group(0) @binding(2) var<storage, read> padded: array<f32>;         // unpad: staged's out
 
 var<workgroup> tile: array<f32, 4096>;   // TILE x TILE, row-major
 
@@ -99,4 +111,82 @@ fn x_half(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: v
   var v = 0.0;
   if (t < p.n * p.k) { v = xf[t]; }
   xh_out[t] = f16(clamp(v, -65504.0, 65504.0));
+}
+
+const ST: u32 = 128u;      // staged: block of out per workgroup
+const SBK: u32 = 32u;      // staged: values of k per step
+const SROW: u32 = 40u;     // staged: halves per row in workgroup memory (SBK + 8)
+var<workgroup> xs: array<f16, 5120>;   // staged: ST rows of x, SROW apart
+var<workgroup> wst: array<f16, 5120>;  // staged: ST rows of W
+
+@compute @workgroup_size(256)
+fn staged(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_id) sg: u32,
+          @builtin(local_invocation_index) li: u32) {
+  let i0 = wid.y * ST;
+  let j0 = wid.x * ST;
+  let si = (sg / 2u) * 32u;   // this subgroup's rows of the block
+  let sj = (sg % 2u) * 64u;   // and columns
+  var c0 = Result();
+  var c1 = Result();
+  var c2 = Result();
+  var c3 = Result();
+  var c4 = Result();
+  var c5 = Result();
+  var c6 = Result();
+  var c7 = Result();
+  for (var kt = 0u; kt < p.k; kt = kt + SBK) {
+    for (var e = li; e < ST * SBK / 4u; e = e + 256u) {
+      let r = e / (SBK / 4u);
+      let q = e % (SBK / 4u);
+      let xv = xh4[((i0 + r) * p.k + kt) / 4u + q];
+      let wv = WH4[((j0 + r) * p.k + kt) / 4u + q];
+      for (var u = 0u; u < 4u; u = u + 1u) {
+        xs[r * SROW + 4u * q + u] = xv[u];
+        wst[r * SROW + 4u * q + u] = wv[u];
+      }
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < SBK; kk = kk + 16u) {
+      let a0 = subgroupMatrixLoad<Left, row_major>(&xs, si * SROW + kk, SROW);
+      let a1 = subgroupMatrixLoad<Left, row_major>(&xs, (si + 16u) * SROW + kk, SROW);
+      let b0 = subgroupMatrixLoad<Right, col_major>(&wst, sj * SROW + kk, SROW);
+      let b1 = subgroupMatrixLoad<Right, col_major>(&wst, (sj + 16u) * SROW + kk, SROW);
+      let b2 = subgroupMatrixLoad<Right, col_major>(&wst, (sj + 32u) * SROW + kk, SROW);
+      let b3 = subgroupMatrixLoad<Right, col_major>(&wst, (sj + 48u) * SROW + kk, SROW);
+      c0 = subgroupMatrixMultiplyAccumulate(a0, b0, c0);
+      c1 = subgroupMatrixMultiplyAccumulate(a0, b1, c1);
+      c2 = subgroupMatrixMultiplyAccumulate(a0, b2, c2);
+      c3 = subgroupMatrixMultiplyAccumulate(a0, b3, c3);
+      c4 = subgroupMatrixMultiplyAccumulate(a1, b0, c4);
+      c5 = subgroupMatrixMultiplyAccumulate(a1, b1, c5);
+      c6 = subgroupMatrixMultiplyAccumulate(a1, b2, c6);
+      c7 = subgroupMatrixMultiplyAccumulate(a1, b3, c7);
+    }
+    workgroupBarrier();
+  }
+  let o = (i0 + si) * p.out_stride + j0 + sj;
+  let o1 = o + 16u * p.out_stride;
+  subgroupMatrixStore<row_major>(&out, o, c0, p.out_stride);
+  subgroupMatrixStore<row_major>(&out, o + 16u, c1, p.out_stride);
+  subgroupMatrixStore<row_major>(&out, o + 32u, c2, p.out_stride);
+  subgroupMatrixStore<row_major>(&out, o + 48u, c3, p.out_stride);
+  subgroupMatrixStore<row_major>(&out, o1, c4, p.out_stride);
+  subgroupMatrixStore<row_major>(&out, o1 + 16u, c5, p.out_stride);
+  subgroupMatrixStore<row_major>(&out, o1 + 32u, c6, p.out_stride);
+  subgroupMatrixStore<row_major>(&out, o1 + 48u, c7, p.out_stride);
+}
+
+// out[i, col0 + j] (+)= padded[i, j] for i < n, j < m, padded's rows k values apart (staged's
+// out): one invocation per value.
+@compute @workgroup_size(256)
+fn unpad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
+         @builtin(local_invocation_index) li: u32) {
+  let t = (wid.x + wid.y * nw3.x) * 256u + li;
+  if (t >= p.n * p.m) { return; }
+  let i = t / p.m;
+  let j = t % p.m;
+  let o = i * p.out_stride + p.col0 + j;
+  var v = padded[i * p.k + j];
+  if (p.accumulate != 0u) { v = v + out[o]; }
+  out[o] = v;
 }

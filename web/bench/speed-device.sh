@@ -15,7 +15,7 @@
 #      (the defaults: 8-bit decode products, no decode fusions, blocked tiled prefill; the tiled
 #      prefill of before, prefill_tile=1; the 8-bit products packing x per
 #      workgroup, matvec_pack=1; f32 products, matvec_i8=0; subgroup row sums, matvec_sg=1; the
-#      subgroup-matrix prefill, prefill_sgmat=1; the decode fusions, fold_norm=1,attn_one_slice=256
+#      subgroup-matrix prefill, prefill_sgmat=1, and with its tiles staged, prefill_sgmat=2; the decode fusions, fold_norm=1,attn_one_slice=256
 #      with f32 products)
 #      (pp512 / tg128, host ms and host calls per token, --profile: GPU time per kernel)
 #   4. (with LLAMA_SRC) llama.cpp's llama-bench with CUDA on the same weights, side by side:
@@ -53,7 +53,7 @@ BENCH_ARGS=${BENCH_ARGS:--p 512 -n 128 -r 2 --profile}
 # row sums, the subgroup-matrix prefill, the decode fusions (which need f32 x); a setting that
 # fails prints an error line and the others are still measured
 D=fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=0,matvec_pack=0,prefill_tile=0
-CONFIGS=${CONFIGS:-$D;${D%,prefill_tile=0},prefill_tile=1;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=0,matvec_pack=1;fold_norm=0,attn_one_slice=0,matvec_i8=0,matvec_sg=0,prefill_sgmat=0,matvec_pack=0;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=1,prefill_sgmat=0,matvec_pack=0;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=1,matvec_pack=0;fold_norm=1,attn_one_slice=256,matvec_i8=0,matvec_sg=0,prefill_sgmat=0,matvec_pack=0}
+CONFIGS=${CONFIGS:-$D;${D%,prefill_tile=0},prefill_tile=1;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=0,matvec_pack=1;fold_norm=0,attn_one_slice=0,matvec_i8=0,matvec_sg=0,prefill_sgmat=0,matvec_pack=0;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=1,prefill_sgmat=0,matvec_pack=0;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=1,matvec_pack=0;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=2,matvec_pack=0;fold_norm=1,attn_one_slice=256,matvec_i8=0,matvec_sg=0,prefill_sgmat=0,matvec_pack=0}
 CHECKS=" ${CHECKS:-ops i8sg parity sgmat tiled} "
 check() { [[ "$CHECKS" == *" $1 "* ]]; }
 mkdir -p "$OUT" "$MODELS"
@@ -149,6 +149,9 @@ elif [ -n "${FIXTURES:-}" ] && [ -d "$FIXTURES/hf-tiny" ]; then
         run 45 "prefill parity (hf-tiny llama, gemma3)" "$OUT/prefill_parity_tiny.txt" \
             "$NODE" tests/webgpu/prefill_parity.mjs "$MODELS/tiny/llama" "$MODELS/tiny/gemma3" --n 64
         cat "$OUT/prefill_parity_tiny.txt" >> "$LOG"
+        run 45 "prefill parity, staged tiles (hf-tiny llama, gemma3)" "$OUT/prefill_parity2_tiny.txt" \
+            "$NODE" tests/webgpu/prefill_parity.mjs "$MODELS/tiny/llama" "$MODELS/tiny/gemma3" --n 64 --on 2
+        cat "$OUT/prefill_parity2_tiny.txt" >> "$LOG"
     fi
 else
     say "hf-tiny parity: SKIPPED (set FIXTURES to a directory holding hf-tiny/)"
@@ -184,6 +187,7 @@ check sgmat && for s in "${SHAPES[@]}"; do
     m="$MODELS/$s-q4_k_m"
     [ -f "$m/manifest.json" ] || continue
     run 60 "prefill parity $s" "$OUT/prefill_parity_$s.txt" "$NODE" tests/webgpu/prefill_parity.mjs "$m" --n 128
+    run 60 "prefill parity $s, staged tiles" "$OUT/prefill_parity2_$s.txt" "$NODE" tests/webgpu/prefill_parity.mjs "$m" --n 128 --on 2
 done
 stamp "prefill parity done"
 

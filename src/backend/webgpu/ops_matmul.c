@@ -13,7 +13,9 @@
  *     WG_DEQ_BUDGET bytes of rows at a time;
  *     or, with prefill_sgmat, matmul_sgmat:main on the matrix units: x to f16 by
  *     matmul_sgmat:x_half, the weights to f16 by weights_<type>:dequant_h, both padded to whole
- *     64-row tiles. */
+ *     64-row tiles; with prefill_sgmat=2 matmul_sgmat:staged (128-row tiles staged through
+ *     workgroup memory, into a padded out) + matmul_sgmat:unpad where subgroups are 32 wide,
+ *     k is a multiple of 32 and the device has 20 KiB of workgroup memory, else main. */
 #if defined(__wasm__)
 
 #include <stdio.h>
@@ -347,6 +349,8 @@ typedef struct tiled_params {
 } tiled_params;
 
 #define WG_SGMAT_TILE 64u
+#define WG_SGMAT_STAGED_TILE 128u
+#define WG_SGMAT_STAGED_WGS 20480u /* bytes of workgroup memory matmul_sgmat:staged takes */
 #define WG_TILE_GROUPS 256 /* workgroups a tiled product should have: 2 per SM of a large GPU */
 
 /* out (+)= x W^T for f32 x [n, k] and f32 W rows [m, k] (a chunk: columns col0.. of out, rows
@@ -377,33 +381,51 @@ static uint64_t round_up(uint64_t v, uint64_t to) { return (v + to - 1) / to * t
 static void rec_matmul_sgmat(wg_ctx *c, dp_gpu_binding o, dp_gpu_binding xb, dp_gpu_binding wb,
                              const dp_tensor *w, uint32_t n, uint32_t k, uint32_t m, uint32_t rb,
                              bool accumulate) {
-    uint64_t n_pad = round_up(n, WG_SGMAT_TILE), xh_bytes = n_pad * k * 2;
+    /* prefill_sgmat=2: matmul_sgmat:staged (128-row tiles through workgroup memory) where its
+       assumptions hold, then unpad; else main */
+    const bool staged = c->dev->prefill_sgmat == 2 && c->dev->sg_size == 32 && k % 32 == 0 &&
+                        c->dev->max_wg_storage >= WG_SGMAT_STAGED_WGS;
+    const uint64_t tile = staged ? WG_SGMAT_STAGED_TILE : WG_SGMAT_TILE;
+    uint64_t n_pad = round_up(n, tile), xh_bytes = n_pad * k * 2;
     uint64_t row_h = (uint64_t)k * 2;
     uint64_t budget = WG_DEQ_BUDGET < c->dev->max_buffer ? WG_DEQ_BUDGET : c->dev->max_buffer;
-    uint64_t chunk = budget / row_h / WG_SGMAT_TILE * WG_SGMAT_TILE;
-    if (chunk < WG_SGMAT_TILE) chunk = WG_SGMAT_TILE;
-    if (chunk > round_up(m, WG_SGMAT_TILE)) chunk = round_up(m, WG_SGMAT_TILE);
-    if (xh_bytes > c->dev->max_buffer || chunk * row_h > c->dev->max_buffer) {
+    uint64_t chunk = budget / row_h / tile * tile;
+    if (chunk < tile) chunk = tile;
+    if (chunk > round_up(m, tile)) chunk = round_up(m, tile);
+    const uint64_t pad_bytes = staged ? n_pad * chunk * 4 : 0;
+    if (xh_bytes > c->dev->max_buffer || chunk * row_h > c->dev->max_buffer || pad_bytes > c->dev->max_buffer) {
         wg_fail(c, DP_ERR_LIMIT, "matmul: %u x %u values in f16 are over the device's buffer limit", n, k);
         return;
     }
     uint32_t xh = wg_scratch(c, WG_SCR_XH, xh_bytes), deq = wg_scratch(c, WG_SCR_DEQ, chunk * row_h);
-    if (!xh || !deq) return;
+    uint32_t pad = staged ? wg_scratch(c, WG_SCR_PAD, pad_bytes) : 0;
+    if (!xh || !deq || (staged && !pad)) return;
     tiled_params xp = {n, k, 0, 0, (uint32_t)n_pad, 0};
     dp_gpu_binding xbs[2] = {wg_at(1, wg_bind_buf(xh, 0, (uint32_t)xh_bytes)), xb};
     wg_dispatch_flat(c, "matmul_sgmat", "x_half", "", &xp, sizeof xp, xbs, 2, (n_pad * k + 255) / 256);
     for (uint64_t r0 = 0; r0 < m; r0 += chunk) {
-        uint64_t cnt = m - r0 < chunk ? m - r0 : chunk, cnt_pad = round_up(cnt, WG_SGMAT_TILE);
+        uint64_t cnt = m - r0 < chunk ? m - r0 : chunk, cnt_pad = round_up(cnt, tile);
         uint32_t bytes = (uint32_t)(cnt_pad * row_h);
         wg_weights_params dp = {(uint32_t)cnt_pad, k, m, rb, 1.0f, 0, (uint32_t)r0, 0, 0, 0, 0, 0.0f, 0, 0, 0, 0, {0, 0, 0}, {0, 0, 0}};
         dp_gpu_binding db[2] = {wg_at(1, wg_bind_buf(deq, 0, bytes)), wb};
         wg_dispatch_flat(c, wg_weights_file(w->dtype), "dequant_h", "", &dp, sizeof dp, db, 2,
                          (cnt_pad * k / 2 + 255) / 256);
+        dp_gpu_binding wh = wg_at(2, wg_bind_buf(deq, 0, bytes)), xhb = wg_at(3, wg_bind_buf(xh, 0, (uint32_t)xh_bytes));
+        if (staged) {
+            const uint32_t pb = (uint32_t)(n_pad * cnt_pad * 4);
+            tiled_params sp = {n, k, (uint32_t)cnt, 0, (uint32_t)cnt_pad, 0};
+            dp_gpu_binding sb[3] = {wg_at(1, wg_bind_buf(pad, 0, pb)), wh, xhb};
+            wg_dispatch(c, "matmul_sgmat", "staged", "", &sp, sizeof sp, sb, 3, (uint32_t)(cnt_pad / tile),
+                        (uint32_t)(n_pad / tile), 1);
+            tiled_params up = {n, (uint32_t)cnt_pad, (uint32_t)cnt, (uint32_t)r0, m, accumulate};
+            dp_gpu_binding ub[2] = {o, wg_at(2, wg_bind_buf(pad, 0, pb))};
+            wg_dispatch_flat(c, "matmul_sgmat", "unpad", "", &up, sizeof up, ub, 2, ((uint64_t)n * cnt + 255) / 256);
+            continue;
+        }
         tiled_params tp = {n, k, (uint32_t)cnt, (uint32_t)r0, m, accumulate};
-        dp_gpu_binding tb[3] = {o, wg_at(2, wg_bind_buf(deq, 0, bytes)),
-                                wg_at(3, wg_bind_buf(xh, 0, (uint32_t)xh_bytes))};
+        dp_gpu_binding tb[3] = {o, wh, xhb};
         wg_dispatch(c, "matmul_sgmat", "main", "", &tp, sizeof tp, tb, 3,
-                    (uint32_t)(cnt_pad / WG_SGMAT_TILE), (uint32_t)(n_pad / WG_SGMAT_TILE), 1);
+                    (uint32_t)(cnt_pad / tile), (uint32_t)(n_pad / tile), 1);
     }
 }
 

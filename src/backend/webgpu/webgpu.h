@@ -48,7 +48,8 @@ void dp_backend_webgpu_set_act_quant(dp_backend *b, bool on);
  * over q4_K, q6_K and q8_0 with x in the 8-bit blocks of act_quant and dot4I8Packed;
  * DP_ERR_UNSUPPORTED where WGSL lacks it), "matvec_sg" (0/1: their row sums by subgroup shuffles,
  * kernels/weights_sg.wgsl; DP_ERR_UNSUPPORTED unless the device's subgroups have one fixed size),
- * "prefill_sgmat" (0/1: prefill products on the matrix units,
+ * "prefill_sgmat" (0/1/2: prefill products on the matrix units (2: tiles staged through
+ * workgroup memory where subgroups are 32 wide, else as 1),
  * f16 operands, f32 sums, kernels/matmul_sgmat.wgsl; DP_ERR_UNSUPPORTED where the device lacks
  * shader-f16 or chromium-experimental-subgroup-matrix with f16 16x16x16 -> f32), "prefill_tile"
  * (0, 1, 64, 128; default 0: the other prefill products in 128 x 128 tiles of 8 x 8 values per

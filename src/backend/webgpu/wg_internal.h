@@ -48,6 +48,7 @@ typedef enum wg_scratch_id {
     WG_SCR_SAMPLE,      /* sampling probabilities [vocab] */
     WG_SCR_ACTQ,        /* x through 8-bit blocks (act_quant) */
     WG_SCR_XH,          /* x in f16 for the subgroup-matrix prefill product */
+    WG_SCR_PAD,         /* its padded out (matmul_sgmat:staged) */
     WG_SCR_ROWSS,       /* sums of squares of the rows of one tensor (wg_rowss) */
     WG_SCR_COUNT
 } wg_scratch_id;
@@ -107,7 +108,7 @@ typedef struct wg_dev {
     int attn_one_slice; /* decode attention over at most this many keys: one dispatch (tune attn_one_slice; 0) */
     bool act_quant;     /* x through the CPU's 8-bit blocks for quantized weights (off by default) */
     bool matvec_i8;     /* products over q4_K/q6_K/q8_0 with 8-bit x and dot4I8Packed (tune matvec_i8) */
-    bool prefill_sgmat; /* prefill products on subgroup matrices (tune prefill_sgmat) */
+    int prefill_sgmat;  /* prefill products on subgroup matrices (tune prefill_sgmat: 1 main, 2 staged) */
     int prefill_tile;   /* tiled prefill products: 0 auto, 64 / 128 blocked tiles, 1 the 4 x 4 kernel */
     bool matvec_sg;     /* decode products' row sums by subgroup shuffles (tune matvec_sg) */
     bool matvec_pack;   /* products over 8-bit x pack it per workgroup (tune matvec_pack; default off) */
