@@ -7,7 +7,10 @@
 //  2. profile 2 (mirrors corrupt and HTML-200 only) must get its pieces from the first profile's
 //     tab over WebRTC and verify every shard. A lying peer (profile 3: WebTorrent seeding spoiled
 //     pieces, peer id BAD_PEER_ID..., tab.mjs openLiar) is up before tab 1b starts: tab 1b must
-//     ban it (and no other peer); tab 2 bans it too when it meets it before it is done.
+//     ban it (and no other peer) once it has met a peer (the liar is the only one then: tab 1b
+//     usually meets it within its ~9 s, but under load its WebRTC handshake can come after the
+//     mirrors have served everything); tab 2 bans it too when it meets it before it is done; and
+//     at least one of the two tabs must have banned it.
 // Prints one JSON line per tab; exit 0 when all of it held.
 import { runScenario, openTab, openTabAndClose, openLiar, checkTab } from './tab.mjs';
 
@@ -25,7 +28,8 @@ await runScenario(webDir, async (browser, fail) => {
   const b = await openTab(ctx1, { ...base, name: 'tab1b', mirrors: [m(8101), m(8102), m(8105), m(8106)] });
   const tb = await b.result;
   show('tab1b', tb);
-  for (const f of checkTab('tab1b', tb, { shards: 7, mirrorsBanned: [':8102/'], liar: badHex, liarBanned: true })) fail(f);
+  const met1 = tb.peers > 0 || tb.fromPeers > 0;
+  for (const f of checkTab('tab1b', tb, { shards: 7, mirrorsBanned: [':8102/'], liar: badHex, liarBanned: met1 })) fail(f);
   if (!tb.error) {
     const fetched = Object.entries(tb.fetchedByFile).filter(([p]) => !p.includes('/.pad/')).reduce((x, [, n]) => x + n, 0);
     const total = Object.entries(tb.sizes).filter(([p]) => !p.includes('/.pad/')).reduce((x, [, n]) => x + n, 0);
@@ -36,9 +40,8 @@ await runScenario(webDir, async (browser, fail) => {
     if (!(tb.resumed > 0)) fail('tab1b did not resume from the pieces in OPFS');
     if (!(fetched < total)) fail(`tab1b fetched ${fetched} bytes, the whole model is ${total}: it started from zero`);
     if (!partial.length && !tb.kept) fail('tab1b finished no shard from where tab1a stopped');
-    // (the liar: tab 1b meets it for sure, the stalled mirror keeps it busy 15 s)
     const ban1 = tb.banned.find((x) => x.peer && x.peer.startsWith(badHex));
-    if (ban1) console.log(`tab1b banned the corrupt WebRTC peer: ${ban1.why}`);
+    console.log(ban1 ? `tab1b banned the corrupt WebRTC peer: ${ban1.why}` : `tab1b met no peer before the mirrors had served it all`);
   }
   // 2. a second profile from tab1b over WebRTC, beside a corrupt WebRTC peer
   const c = await openTab(await browser.newContext(), { pageUrl, torrentUrl, trackers, opfsPath: 'p2/model', name: 'tab2',
@@ -52,4 +55,6 @@ await runScenario(webDir, async (browser, fail) => {
     const ban = tc.banned.find((x) => x.peer && x.peer.startsWith(badHex));
     console.log(ban ? `tab2 banned the corrupt WebRTC peer: ${ban.why}` : `tab2 did not meet the corrupt WebRTC peer (${tc.peers} peer)`);
   }
+  const banned = (t) => !t.error && t.banned.some((x) => x.peer && x.peer.startsWith(badHex));
+  if (!banned(tb) && !banned(tc)) fail('neither tab banned the lying WebRTC peer');
 });
