@@ -384,7 +384,7 @@ static void rec_matmul_sgmat(wg_ctx *c, dp_gpu_binding o, dp_gpu_binding xb, dp_
     /* prefill_sgmat=2: matmul_sgmat:staged (128-row tiles through workgroup memory) where its
        assumptions hold, then unpad; else main */
     const bool staged = c->dev->prefill_sgmat == 2 && c->dev->sg_size == 32 && k % 32 == 0 &&
-                        c->dev->max_wg_storage >= WG_SGMAT_STAGED_WGS;
+                        wg_storage(c) >= WG_SGMAT_STAGED_WGS;
     const uint64_t tile = staged ? WG_SGMAT_STAGED_TILE : WG_SGMAT_TILE;
     uint64_t n_pad = round_up(n, tile), xh_bytes = n_pad * k * 2;
     uint64_t row_h = (uint64_t)k * 2;
