@@ -2,9 +2,10 @@
 // W [m, k] (weights of other types are first expanded by weights_*.wgsl:dequant, a chunk of rows
 // at a time; col0 places the chunk's columns in out, whose rows are out_stride apart).
 //
-// main: workgroups of 16 x 16 invocations compute 64 x 64 output tiles, 4 x 4 values each,
-// stepping through k in slices of 16 held in workgroup memory (tune prefill_tile=0).
-// blocked (k a multiple of 4): workgroups of TX x TY invocations compute (8 TY) x (8 TX) tiles
+// main (the default): workgroups of 16 x 16 invocations compute 64 x 64 output tiles, 4 x 4
+// values each, stepping through k in slices of 16 held in workgroup memory.
+// blocked (tune prefill_tile=64|128, k a multiple of 4; faster on SwiftShader, slower on an
+// NVIDIA H200): workgroups of TX x TY invocations compute (8 TY) x (8 TX) tiles
 // (rows of x by rows of W), 8 x 8 values each, from slices of BK = 16 of k held in workgroup
 // memory as vec4s: per value of k an invocation reads 4 vec4s (its 8 x values, its 8 W values:
 // two groups of 4, half a tile apart) for 64 products, against 8 scalar reads for 16 in main;

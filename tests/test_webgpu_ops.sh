@@ -28,10 +28,10 @@ DP_TUNE=matvec_i8=1 DP_KINDS=matmul,fused node "$ROOT/tests/webgpu/run_ops.mjs" 
 # with 4 lanes per row, fewer than the ranks
 DP_TUNE=matvec_sg=1,matvec_i8=0 DP_KINDS=matmul,fused node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
 DP_TUNE=matvec_sg=1,matvec_i8=1,matvec_tpr=4 DP_KINDS=matmul,fused,lora node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
-# the tiled prefill products (n > 8) in 128 x 128 tiles of 8 x 8 per invocation (the default run
-# takes 64 x 64 tiles at these sizes), and in the 4 x 4 kernel of before (matmul_tiled:main)
+# the tiled prefill products (n > 8) in 8 x 8 per invocation (matmul_tiled:blocked) in tiles of
+# 128 x 128 and 64 x 64 (the default run takes matmul_tiled:main)
 DP_TUNE=prefill_tile=128 DP_KINDS=matmul,lora node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
-DP_TUNE=prefill_tile=1 DP_KINDS=matmul node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
+DP_TUNE=prefill_tile=64 DP_KINDS=matmul node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
 # the 8-bit products packing x in each of their workgroups (matvec_pack: weights_<t>_i8p, the norm
 # inside where one comes before them, no main_q / act_pack dispatch): the same blocks, so the same
 # bounds, and the dispatch counts ops_test.c expects of them; then with subgroup row sums (_i8p_sg)

@@ -546,15 +546,24 @@ async function cmdBench(argv, o) {
       const s1 = o.backend === 'webgpu' ? m.gpuStats() : null;
       const hostMs = tgTokens ? hostS / tgTokens * 1000 : 0, waitMs = tgTokens ? waitS / tgTokens * 1000 : 0;
       // per-kernel GPU time over one more decode run (every dispatch in its own timed pass)
-      let prof = null;
-      if (profile && o.backend === 'webgpu' && nG > 0) {
+      // and over one more prompt (pp_profile: ms per prompt, not per token)
+      let prof = null, ppProf = null;
+      if (profile && o.backend === 'webgpu' && (nG > 0 || nP > 0)) {
         if (eng.gpu.setProfile(true)) {
-          eng.gpu.profileReset();
-          await runTG(Math.min(nG, 32));
-          await eng.settle();
+          if (nG > 0) {
+            eng.gpu.profileReset();
+            await runTG(Math.min(nG, 32));
+            await eng.settle();
+            const toks = Math.min(nG, 32);
+            prof = eng.gpu.profileReport().map((r) => ({ ...r, ms_per_token: r.ms / toks }));
+          }
+          if (nP > 0) {
+            eng.gpu.profileReset();
+            await runPP(nP);
+            await eng.settle();
+            ppProf = eng.gpu.profileReport();
+          }
           eng.gpu.setProfile(false);
-          const toks = Math.min(nG, 32);
-          prof = eng.gpu.profileReport().map((r) => ({ ...r, ms_per_token: r.ms / toks }));
         } else {
           err('doppler bench: --profile needs the timestamp-query feature\n');
         }
@@ -605,6 +614,7 @@ async function cmdBench(argv, o) {
         }
         if (paging?.paged) j += pagingJson(paging, c.nEvaluated);
         if (prof) j += `,"profile":[${prof.map((r) => `{"kernel":"${r.name}","calls":${r.calls},"ms_per_token":${r.ms_per_token.toFixed(4)},"us_per_call":${r.us_per_call.toFixed(2)}}`).join(',')}]`;
+        if (ppProf) j += `,"pp_profile":[${ppProf.map((r) => `{"kernel":"${r.name}","calls":${r.calls},"ms":${r.ms.toFixed(4)},"us_per_call":${r.us_per_call.toFixed(2)}}`).join(',')}]`;
         out(j + '}\n');
       } else {
         out(`model: ${model} (${m.family}, ${m.dtype}, ${paramsB.toFixed(3)} B params, ${gib.toFixed(2)} GiB)\n` +
@@ -627,6 +637,10 @@ async function cmdBench(argv, o) {
           out('| kernel (GPU time, each dispatch in its own pass) | calls/token | ms/token | us/call |\n|---|---:|---:|---:|\n');
           const toks = Math.min(nG, 32);
           for (const r of prof) out(`| ${r.name} | ${(r.calls / toks).toFixed(1)} | ${r.ms_per_token.toFixed(3)} | ${r.us_per_call.toFixed(1)} |\n`);
+        }
+        if (ppProf) {
+          out(`| kernel (GPU time over one pp${nP}, each dispatch in its own pass) | calls | ms | us/call |\n|---|---:|---:|---:|\n`);
+          for (const r of ppProf) out(`| ${r.name} | ${r.calls} | ${r.ms.toFixed(3)} | ${r.us_per_call.toFixed(1)} |\n`);
         }
       }
       void s0; void s1; void tgTokens;

@@ -12,12 +12,12 @@
 #      prefill against the fallback
 #      (tests/webgpu/prefill_parity.mjs) on hf-tiny llama/gemma3 and each synthesized shape
 #   3. `node web/doppler.mjs bench` per shape, one model load, every setting in CONFIGS
-#      (the defaults: 8-bit decode products, no decode fusions, blocked tiled prefill; the tiled
-#      prefill of before, prefill_tile=1; the 8-bit products packing x per
-#      workgroup, matvec_pack=1; f32 products, matvec_i8=0; subgroup row sums, matvec_sg=1; the
+#      (the defaults: 8-bit decode products, no decode fusions, the 4 x 4 tiled prefill; the 8-bit
+#      products packing x per workgroup, matvec_pack=1; f32 products, matvec_i8=0; subgroup row sums, matvec_sg=1; the
 #      subgroup-matrix prefill, prefill_sgmat=1, and with its tiles staged, prefill_sgmat=2; the decode fusions, fold_norm=1,attn_one_slice=256
 #      with f32 products)
-#      (pp512 / tg128, host ms and host calls per token, --profile: GPU time per kernel)
+#      (pp512 / tg128, host ms and host calls per token, --profile: GPU time per kernel in a decode
+#      and in one prompt)
 #   4. (with LLAMA_SRC) llama.cpp's llama-bench with CUDA on the same weights, side by side:
 #      LLAMA_SRC is a llama.cpp source tree or a tarball of one (never fetched here), unpacked to
 #      /tmp/lc and built outside the repository (GGML_CUDA=ON, CMAKE_CUDA_ARCHITECTURES=90,
@@ -53,7 +53,7 @@ BENCH_ARGS=${BENCH_ARGS:--p 512 -n 128 -r 2 --profile}
 # row sums, the subgroup-matrix prefill, the decode fusions (which need f32 x); a setting that
 # fails prints an error line and the others are still measured
 D=fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=0,matvec_pack=0,prefill_tile=0
-CONFIGS=${CONFIGS:-$D;${D%,prefill_tile=0},prefill_tile=1;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=0,matvec_pack=1;fold_norm=0,attn_one_slice=0,matvec_i8=0,matvec_sg=0,prefill_sgmat=0,matvec_pack=0;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=1,prefill_sgmat=0,matvec_pack=0;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=1,matvec_pack=0;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=2,matvec_pack=0;fold_norm=1,attn_one_slice=256,matvec_i8=0,matvec_sg=0,prefill_sgmat=0,matvec_pack=0}
+CONFIGS=${CONFIGS:-$D;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=0,matvec_pack=1;fold_norm=0,attn_one_slice=0,matvec_i8=0,matvec_sg=0,prefill_sgmat=0,matvec_pack=0;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=1,prefill_sgmat=0,matvec_pack=0;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=1,matvec_pack=0;fold_norm=0,attn_one_slice=0,matvec_i8=1,matvec_sg=0,prefill_sgmat=2,matvec_pack=0;fold_norm=1,attn_one_slice=256,matvec_i8=0,matvec_sg=0,prefill_sgmat=0,matvec_pack=0}
 CHECKS=" ${CHECKS:-ops i8sg parity sgmat tiled} "
 check() { [[ "$CHECKS" == *" $1 "* ]]; }
 mkdir -p "$OUT" "$MODELS"
@@ -195,11 +195,12 @@ stamp "prefill parity done"
 "$NODE" -e '
 const fs = require("fs");
 const lines = fs.existsSync(process.argv[1]) ? fs.readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean) : [];
-const rows = ["| model | setting | pp t/s | tg t/s | tg GB/s | host ms/tok | wait ms/tok | dispatches/tok | host calls/tok | top kernels (ms/tok) |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"];
+const rows = ["| model | setting | pp t/s | tg t/s | tg GB/s | host ms/tok | wait ms/tok | dispatches/tok | host calls/tok | top kernels (ms/tok) | top prefill kernels (ms/prompt) |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|"];
 for (const l of lines) {
   let j; try { j = JSON.parse(l); } catch { continue; }
   const top = (j.profile ?? []).slice(0, 3).map((k) => `${k.kernel.replace(/\(.*\)/, "")} ${k.ms_per_token.toFixed(3)}`).join(", ");
-  rows.push(`| ${j.model.split("/").pop()} | ${j.config ?? ""} | ${j.pp?.tps_mean.toFixed(0) ?? "-"} | ${j.tg?.tps_mean.toFixed(1) ?? "-"} | ${j.tg_weight_gbps ?? "-"} | ${j.tg_host_ms_per_token ?? "-"} | ${j.tg_wait_ms_per_token ?? "-"} | ${j.per_token?.dispatches ?? "-"} | ${j.per_token?.host_calls ?? "-"} | ${top} |`);
+  const ptop = (j.pp_profile ?? []).slice(0, 4).map((k) => `${k.kernel.replace(/\(.*\)/, "")} ${k.ms.toFixed(2)}`).join(", ");
+  rows.push(`| ${j.model.split("/").pop()} | ${j.config ?? ""} | ${j.pp?.tps_mean.toFixed(0) ?? "-"} | ${j.tg?.tps_mean.toFixed(1) ?? "-"} | ${j.tg_weight_gbps ?? "-"} | ${j.tg_host_ms_per_token ?? "-"} | ${j.tg_wait_ms_per_token ?? "-"} | ${j.per_token?.dispatches ?? "-"} | ${j.per_token?.host_calls ?? "-"} | ${top} | ${ptop} |`);
 }
 console.log(rows.join("\n"));' "$OUT/bench.jsonl" > "$OUT/summary.txt"
 cat "$OUT/summary.txt" | tee -a "$LOG"

@@ -311,7 +311,7 @@ dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_e
             return dp_err_set(e, DP_ERR_UNSUPPORTED, "webgpu tune: prefill_sgmat needs shader-f16 and "
                               "chromium-experimental-subgroup-matrix with f16 16x16x16 matrices");
         c->dev->prefill_sgmat = value;
-    } else if (!strcmp(key, "prefill_tile") && (value == 0 || value == 1 || value == 64 || value == 128)) {
+    } else if (!strcmp(key, "prefill_tile") && (value == 0 || value == 64 || value == 128)) {
         c->dev->prefill_tile = value;
     } else if (!strcmp(key, "matvec_sg") && (value == 0 || value == 1)) {
         if (value && !c->dev->sg_size)
@@ -326,7 +326,7 @@ dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_e
         c->dev->pace_always = value;
     else
         return dp_err_set(e, DP_ERR_INVALID_ARG,
-                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|..|256, fuse 0|1, fold_norm 0|1, attn_one_slice 0..65536, act_quant 0|1, matvec_unroll 1|2|4|8, matvec_i8 0|1, prefill_sgmat 0|1|2, prefill_tile 0|1|64|128, matvec_sg 0|1, matvec_pack 0|1, submit_every 0..2048, pace 0|1)",
+                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|..|256, fuse 0|1, fold_norm 0|1, attn_one_slice 0..65536, act_quant 0|1, matvec_unroll 1|2|4|8, matvec_i8 0|1, prefill_sgmat 0|1|2, prefill_tile 0|64|128, matvec_sg 0|1, matvec_pack 0|1, submit_every 0..2048, pace 0|1)",
                           key, value);
     return DP_OK;
 }

@@ -5,10 +5,10 @@
  * matmul picks by the number of x rows n:
  *   n <= WG_MATVEC_MAX_N: weights_<type>:matvec reads the stored weights directly, TPR
  *     invocations per output value (decode);
- *   larger n: the tiled f32 product (prefill): matmul_tiled:blocked, 8 x 8 values per
- *     invocation in tiles of 128 x 128 (256 invocations) or 64 x 64 (64) — the larger where the
- *     product still gets WG_TILE_GROUPS workgroups (tune prefill_tile: 64 or 128 fixes it; 1:
- *     matmul_tiled:main, 4 x 4 values per invocation, as before) — k a multiple of 4, else main.
+ *   larger n: the tiled f32 product (prefill): matmul_tiled:main, 4 x 4 values per invocation
+ *     in 64 x 64 tiles; with tune prefill_tile=64|128 (k a multiple of 4) matmul_tiled:blocked,
+ *     8 x 8 values per invocation in tiles of that size (1.4x main on SwiftShader, 0.13-0.5x on
+ *     the H200: docs/BENCHMARKS.md).
  *     Non-f32 weights are first expanded to f32 into scratch by weights_<type>:dequant,
  *     WG_DEQ_BUDGET bytes of rows at a time;
  *     or, with prefill_sgmat, matmul_sgmat:main on the matrix units: x to f16 by
@@ -351,7 +351,6 @@ typedef struct tiled_params {
 #define WG_SGMAT_TILE 64u
 #define WG_SGMAT_STAGED_TILE 128u
 #define WG_SGMAT_STAGED_WGS 20480u /* bytes of workgroup memory matmul_sgmat:staged takes */
-#define WG_TILE_GROUPS 256 /* workgroups a tiled product should have: 2 per SM of a large GPU */
 
 /* out (+)= x W^T for f32 x [n, k] and f32 W rows [m, k] (a chunk: columns col0.. of out, rows
    out_stride apart), xb at binding 3 and wb at 2 */
@@ -359,12 +358,8 @@ static void emit_tiled(wg_ctx *c, dp_gpu_binding o, dp_gpu_binding wb, dp_gpu_bi
                        uint32_t k, uint32_t m, uint32_t col0, uint32_t out_stride, bool accumulate) {
     tiled_params p = {n, k, m, col0, out_stride, accumulate};
     dp_gpu_binding bs[3] = {o, wb, xb};
-    uint32_t tile = (uint32_t)c->dev->prefill_tile;
-    if (tile == 0) {
-        const uint64_t big = (uint64_t)((m + 127) / 128) * ((n + 127) / 128);
-        tile = big >= WG_TILE_GROUPS ? 128 : 64;
-    }
-    if (tile == 1 || k % 4) {
+    const uint32_t tile = (uint32_t)c->dev->prefill_tile;
+    if (!tile || k % 4) {
         wg_dispatch(c, "matmul_tiled", "main", "", &p, sizeof p, bs, 3, (m + 63) / 64, (n + 63) / 64, 1);
         return;
     }

@@ -52,9 +52,9 @@ void dp_backend_webgpu_set_act_quant(dp_backend *b, bool on);
  * workgroup memory where subgroups are 32 wide, else as 1),
  * f16 operands, f32 sums, kernels/matmul_sgmat.wgsl; DP_ERR_UNSUPPORTED where the device lacks
  * shader-f16 or chromium-experimental-subgroup-matrix with f16 16x16x16 -> f32), "prefill_tile"
- * (0, 1, 64, 128; default 0: the other prefill products in 128 x 128 tiles of 8 x 8 values per
- * invocation where that still makes 256 workgroups, else 64 x 64; 64 or 128 fixes the tile; 1:
- * the 64 x 64 tiles of 4 x 4 values per invocation of before), "submit_every"
+ * (0, 64, 128; default 0: the other prefill products in 64 x 64 tiles of 4 x 4 values per
+ * invocation; 64 or 128: tiles of that size with 8 x 8 values per invocation, faster on
+ * SwiftShader, several times slower on the H200), "submit_every"
  * (0..2048, default 32: in a paced recording — a speculative step's draft passes and
  * verification, see the vtable's pace — a submit after every N dispatches, so the GPU starts on
  * it while the host records the rest; 0: never), "pace" (0/1, default 0: only speculative steps
