@@ -52,8 +52,8 @@ struct Params {
   head_dim: u32,
   pos0: u32,
   window: u32,
-  n_split: u32,
-  split_len: u32,
+  n_split: u32,     // flash: rows per workgroup (BQ)
+  split_len: u32,   // flash: keys per tile (FK)
   scale: f32,
   softcap: f32,
   kv_stride: u32,   // floats per cache row: n_kv_head * head_dim
@@ -365,5 +365,135 @@ fn combine_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
       }
     }
     pack_q8(li, g, live, v, ob0);
+  }
+}
+
+// ---- flash: prefill rows in blocks (many query rows; ops_attention.c picks it) ----
+// Workgroup (x = kv * n_chunk + c, y = row block) takes rows i0 = y * BQ .. + BQ - 1 (BQ =
+// p.n_split here) and the gc heads of one GQA group as partial does: QV = BQ * gc query vectors
+// (qv = row * gc + head) share every K and V row it reads. Keys go FK (= p.split_len) at a time
+// from the block's lowest first key to its last row's position:
+//   the K tile into workgroup memory (rows hd + 1 apart: the score reads fall on different banks);
+//   scores: invocation e of QV * FK takes vector e / FK against key e % FK (q * scale . k in
+//     ascending dims, the mask, the softcap);
+//   softmax: one invocation per vector keeps its running max m and sum l (as partial's online
+//     softmax), turning its scores into p = exp(s - m) and the factor of its older sums, while
+//     the others load the V tile over the K tile;
+//   values: invocation li owns outputs li + 256 t (t < 16) of [QV][hd], scaled by the factor,
+//     then + p . V over the tile's keys in order.
+// out[row, head] = acc / l, written straight (never bound with q: the host passes a copy when
+// out is q). Sizes (host): QV * hd <= FQ, FK * (hd + 1) <= FKV,
+// QV * FK <= FS, QV <= FVMAX.
+const FQ: u32 = 4096u;
+const FKV: u32 = 2112u;
+const FS: u32 = 1024u;
+const FVMAX: u32 = 64u;
+var<workgroup> fq: array<f32, FQ>;       // q * scale, [QV][hd]
+var<workgroup> fkv: array<f32, FKV>;     // the K tile, then the V tile, [FK][hd + 1]
+var<workgroup> fs: array<f32, FS>;       // scores, then p, [QV][FK]
+var<workgroup> fcorr: array<f32, FVMAX>; // per vector: the factor of the older sums
+var<workgroup> fl: array<f32, FVMAX>;    // per vector: l
+
+@compute @workgroup_size(WG)
+fn flash(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let group = p.n_head / p.n_kv_head;
+  let kvh = wid.x / p.n_chunk;
+  let h0 = kvh * group + (wid.x % p.n_chunk) * p.gc;
+  let gn = min(p.gc, (kvh + 1u) * group - h0);   // heads here
+  let bq = p.n_split;
+  let fk = p.split_len;
+  let hd = p.head_dim;
+  let hs = hd + 1u;
+  let i0 = wid.y * bq;
+  let rows = min(bq, p.n - i0);
+  let qv_n = rows * p.gc;                  // vectors (slots of heads past gn stay idle)
+  let kv_off = kvh * hd;
+  for (var e = li; e < qv_n * hd; e = e + WG) {
+    let v = e / hd;
+    let g = v % p.gc;
+    var x = 0.0;
+    if (g < gn) { x = q[((i0 + v / p.gc) * p.n_head + h0 + g) * hd + e % hd] * p.scale; }
+    fq[e] = x;
+  }
+  // keys: from the first row's first key to the last row's position
+  var lo = 0u;
+  if (p.window > 0u && p.pos0 + i0 + 1u > p.window) { lo = p.pos0 + i0 + 1u - p.window; }
+  let end = p.pos0 + i0 + rows;   // exclusive
+  var m = NEG;                     // invocations li < qv_n: vector li's running max and sum
+  var l = 0.0;
+  var acc: array<f32, 16>;
+  for (var t = 0u; t < 16u; t = t + 1u) { acc[t] = 0.0; }
+  for (var j0 = lo; j0 < end; j0 = j0 + fk) {
+    let cnt = min(fk, end - j0);
+    for (var e = li; e < fk * hd; e = e + WG) {
+      let jj = e / hd;
+      var x = 0.0;
+      if (jj < cnt) { x = kc[(j0 + jj) * p.kv_stride + kv_off + e % hd]; }
+      fkv[jj * hs + e % hd] = x;
+    }
+    workgroupBarrier();
+    for (var e = li; e < qv_n * fk; e = e + WG) {
+      let v = e / fk;
+      let jj = e % fk;
+      let pos = p.pos0 + i0 + v / p.gc;
+      let j = j0 + jj;
+      var s = NEG;
+      if (jj < cnt && j <= pos && (p.window == 0u || j + p.window > pos)) {
+        var a = 0.0;
+        for (var d = 0u; d < hd; d = d + 1u) { a = fma(fq[v * hd + d], fkv[jj * hs + d], a); }
+        if (p.softcap > 0.0) { a = p.softcap * tanh(clamp(a / p.softcap, -15.0, 15.0)); }
+        s = a;
+      }
+      fs[e] = s;
+    }
+    workgroupBarrier();
+    if (li < qv_n) {
+      var mx = m;
+      for (var jj = 0u; jj < fk; jj = jj + 1u) { mx = max(mx, fs[li * fk + jj]); }
+      let corr = exp(m - mx);
+      var sum = 0.0;
+      for (var jj = 0u; jj < fk; jj = jj + 1u) {
+        let s = fs[li * fk + jj];
+        var pj = 0.0;
+        if (s > 0.5 * NEG) { pj = exp(s - mx); }
+        fs[li * fk + jj] = pj;
+        sum = sum + pj;
+      }
+      l = l * corr + sum;
+      m = mx;
+      fcorr[li] = corr;
+    }
+    for (var e = li; e < fk * hd; e = e + WG) {   // the V tile over the K tile (read before the barrier above)
+      let jj = e / hd;
+      var x = 0.0;
+      if (jj < cnt) { x = vc[(j0 + jj) * p.kv_stride + kv_off + e % hd]; }
+      fkv[jj * hs + e % hd] = x;
+    }
+    workgroupBarrier();
+    for (var t = 0u; t < 16u; t = t + 1u) {
+      let o = li + t * WG;
+      if (o < qv_n * hd) {
+        let v = o / hd;
+        let d = o % hd;
+        var a = acc[t] * fcorr[v];
+        for (var jj = 0u; jj < cnt; jj = jj + 1u) { a = fma(fs[v * fk + jj], fkv[jj * hs + d], a); }
+        acc[t] = a;
+      }
+    }
+    workgroupBarrier();
+  }
+  if (li < qv_n) { fl[li] = l; }
+  workgroupBarrier();
+  for (var t = 0u; t < 16u; t = t + 1u) {
+    let o = li + t * WG;
+    if (o < qv_n * hd) {
+      let v = o / hd;
+      let g = v % p.gc;
+      if (g < gn) {
+        var inv = 0.0;
+        if (fl[v] > 0.0) { inv = 1.0 / fl[v]; }
+        out[((i0 + v / p.gc) * p.n_head + h0 + g) * hd + o % hd] = acc[t] * inv;
+      }
+    }
   }
 }

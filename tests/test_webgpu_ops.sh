@@ -36,4 +36,8 @@ DP_TUNE=prefill_tile=64 DP_KINDS=matmul node "$ROOT/tests/webgpu/run_ops.mjs" "$
 # inside where one comes before them, no main_q / act_pack dispatch): the same blocks, so the same
 # bounds, and the dispatch counts ops_test.c expects of them; then with subgroup row sums (_i8p_sg)
 DP_TUNE=matvec_i8=1,matvec_pack=1 DP_KINDS=matmul,fused,attention,lora node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
+# the weights in f16 for the subgroup-matrix prefill (dequant_h) against their f32 expansion
+node "$ROOT/tests/webgpu/dequant_h.mjs" || exit $?
+# prefill attention of 16 rows or more row by row (partial) instead of in row blocks (flash)
+DP_TUNE=attn_flash=0 DP_KINDS=attention node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
 DP_TUNE=matvec_sg=1,matvec_i8=1,matvec_pack=1,matvec_tpr=4 DP_KINDS=matmul,fused exec node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm"

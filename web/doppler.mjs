@@ -11,7 +11,7 @@
 // Extra options (any command): --backend webgpu|cpu (default webgpu), --wasm FILE
 // (default web/dist/doppler.wasm; `web/build.sh` makes it), --tune key=value[,key=value]
 // (WebGPU experiment knobs: matvec_rows, matvec_tpr, matvec_unroll, fuse, act_quant, matvec_i8,
-// matvec_sg, prefill_sgmat, prefill_tile, and the opt-in decode fusions fold_norm=1, attn_one_slice=256),
+// matvec_sg, prefill_sgmat, prefill_tile, attn_flash, and the opt-in decode fusions fold_norm=1, attn_one_slice=256),
 // --kernel op=file.wgsl (repeatable) / --kernels registry.json (candidate kernels, admitted only
 // with a passing gate record beside them; docs/KERNELS.md).
 //   node web/doppler.mjs kernels gate <model> --kernel op=file.wgsl [-n N] [-r R] [--out F]

@@ -19,9 +19,10 @@ let seed = 12345;
 export const rnd = () => { seed = (seed * 1103515245 + 12345) >>> 0; return seed / 4294967296 * 2 - 1; };   // [-1, 1)
 
 // f32 -> f16 bits (round to nearest; normal range and zero only) and back
+const f32s = new Float32Array(1), u32s = new Uint32Array(f32s.buffer);
 export function f16bits(v) {
-  const b = new DataView(new ArrayBuffer(4)); b.setFloat32(0, v);
-  const x = b.getUint32(0), e = ((x >>> 23) & 0xff) - 112;
+  f32s[0] = v;
+  const x = u32s[0], e = ((x >>> 23) & 0xff) - 112;
   if (e <= 0) return (x >>> 16) & 0x8000;
   const h = ((x >>> 16) & 0x8000) | (e << 10) | ((x >>> 13) & 0x3ff);
   return h + ((x >>> 12) & 1);

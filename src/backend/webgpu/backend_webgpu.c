@@ -212,6 +212,7 @@ dp_status dp_backend_webgpu_new(dp_backend **out, dp_error *e) {
     c->dev->fuse = true;
     c->dev->fold_norm = false;  /* the decode fusions: opt-in (tune), slower on the H200 (docs/WEBGPU.md) */
     c->dev->attn_one_slice = 0;
+    c->dev->attn_flash = true;
     c->dev->act_quant = false;
     c->dev->unroll = 4;
     c->dev->submit_every = 32; /* paced recordings (a speculative step): docs/WEBGPU.md */
@@ -298,6 +299,7 @@ dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_e
     else if (!strcmp(key, "fuse") && (value == 0 || value == 1)) c->dev->fuse = value;
     else if (!strcmp(key, "fold_norm") && (value == 0 || value == 1)) c->dev->fold_norm = value;
     else if (!strcmp(key, "attn_one_slice") && value >= 0 && value <= 65536) c->dev->attn_one_slice = value;
+    else if (!strcmp(key, "attn_flash") && (value == 0 || value == 1)) c->dev->attn_flash = value;
     else if (!strcmp(key, "act_quant") && (value == 0 || value == 1)) c->dev->act_quant = value;
     else if (!strcmp(key, "matvec_unroll") && (value == 1 || value == 2 || value == 4 || value == 8)) c->dev->unroll = value;
     else if (!strcmp(key, "matvec_i8") && (value == 0 || value == 1)) {
@@ -326,7 +328,7 @@ dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_e
         c->dev->pace_always = value;
     else
         return dp_err_set(e, DP_ERR_INVALID_ARG,
-                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|..|256, fuse 0|1, fold_norm 0|1, attn_one_slice 0..65536, act_quant 0|1, matvec_unroll 1|2|4|8, matvec_i8 0|1, prefill_sgmat 0|1|2, prefill_tile 0|64|128, matvec_sg 0|1, matvec_pack 0|1, submit_every 0..2048, pace 0|1)",
+                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|..|256, fuse 0|1, fold_norm 0|1, attn_one_slice 0..65536, attn_flash 0|1, act_quant 0|1, matvec_unroll 1|2|4|8, matvec_i8 0|1, prefill_sgmat 0|1|2, prefill_tile 0|64|128, matvec_sg 0|1, matvec_pack 0|1, submit_every 0..2048, pace 0|1)",
                           key, value);
     return DP_OK;
 }

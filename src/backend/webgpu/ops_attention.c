@@ -17,6 +17,11 @@
  *   one     a decode row (n == 1) over at most attn_one_slice keys (tune; default 0, off:
  *           slower on the H200, docs/WEBGPU.md) takes them in one slice: one dispatch instead
  *           of partial + combine, fewer workgroups.
+ * flash (tune attn_flash, on): a prefill of WG_ATTN_FLASH_ROWS rows or more whose output no 8-bit
+ * product reads next takes blocks of rows per workgroup instead (kernel header: every K and V row
+ * read once per block of bq rows x gc heads, not once per row), one dispatch; sized so that its
+ * workgroup memory stays within FLASH_WGS bytes (the q vectors QV * head_dim <= 4096 floats, the
+ * K/V tile FK * (head_dim + 1) <= 2112, the scores QV * FK <= 1024), else partial as above.
  * With a single slice partial writes out directly, one dispatch. out may alias q: out is written
  * only by combine, which does not read q; in the direct case q is first copied to scratch.
  * When the product that reads out next (a->w_next, the o projection) takes 8-bit x blocks of QB
@@ -38,6 +43,12 @@
 #define WG_ATTN_MIN_GROUPS 128   /* fewer: take fewer heads per workgroup */
 #define WG_ATTN_MAX_SLICE 256    /* keys per slice at most (long prefill rows split too) */
 #define WG_ATTN_MAX_SCRATCH (64u << 20)
+#define WG_ATTN_FLASH_ROWS 16    /* prefill rows from which flash is taken */
+#define FLASH_Q 4096             /* FQ, FKV, FS, FVMAX of attention.wgsl */
+#define FLASH_KV 2112
+#define FLASH_S 1024
+#define FLASH_VMAX 64
+#define FLASH_WGS ((FLASH_Q + FLASH_KV + FLASH_S + 2 * FLASH_VMAX) * 4)
 
 /* matches `Params` in attention.wgsl */
 typedef struct attn_params {
@@ -126,6 +137,23 @@ void wg_rec_attention(dp_backend *b, dp_tensor *out, const dp_tensor *q, const d
     const uint32_t gx = (uint32_t)(a->n_kv_head * s.n_chunk);
     const uint32_t xqb = combine_q_block(c, a, s.n_split);
     if (xqb) p.direct = 0;
+    if (!xqb && c->dev->attn_flash && a->n >= WG_ATTN_FLASH_ROWS && c->dev->max_wg_storage >= FLASH_WGS) {
+        const int64_t group = a->n_head / a->n_kv_head, hd = a->head_dim;
+        const int64_t qv = FLASH_Q / hd < FLASH_VMAX ? FLASH_Q / hd : FLASH_VMAX;
+        const int64_t gc = group < qv ? group : qv, bq = qv / gc, n_chunk = (group + gc - 1) / gc;
+        int64_t fk = FLASH_KV / (hd + 1);
+        if (fk > FLASH_S / (bq * gc)) fk = FLASH_S / (bq * gc);
+        attn_params f = p;
+        f.gc = (uint32_t)gc;
+        f.n_chunk = (uint32_t)n_chunk;
+        f.n_split = (uint32_t)bq;   /* flash: rows per workgroup */
+        f.split_len = (uint32_t)fk; /* flash: keys per tile */
+        if (!wg_unalias(c, &qb, ob)) return; // out == q: read q from a snapshot
+        dp_gpu_binding bs[4] = {ob, qb, kb, vb};
+        wg_dispatch(c, "attention", "flash", "", &f, sizeof f, bs, 4, (uint32_t)(a->n_kv_head * n_chunk),
+                    (uint32_t)((a->n + bq - 1) / bq), 1);
+        return;
+    }
     if (s.n_split == 1 && !xqb) {
         if (!wg_unalias(c, &qb, ob)) return; // out == q: read q from a snapshot
         dp_gpu_binding bs[4] = {ob, qb, kb, vb};

@@ -44,6 +44,8 @@ void dp_backend_webgpu_set_act_quant(dp_backend *b, bool on);
  * decode products as its own dispatch; 1: computed inside them, weights_<t>_n), "attn_one_slice"
  * (0..65536, default 0: decode attention split at every length; N: over at most N keys in one
  * dispatch instead of partial + combine; both fusions opt-in, slower on the H200, docs/WEBGPU.md),
+ * "attn_flash" (0/1, default 1: prefill attention of 16 rows or more in blocks of rows per
+ * workgroup, attention:flash; 0: row by row, partial + combine),
  * "matvec_i8" (0/1, default 1 where WGSL has packed_4x8_integer_dot_product: decode products
  * over q4_K, q6_K and q8_0 with x in the 8-bit blocks of act_quant and dot4I8Packed;
  * DP_ERR_UNSUPPORTED where WGSL lacks it), "matvec_sg" (0/1: their row sums by subgroup shuffles,
