@@ -11,14 +11,16 @@
 // a time, loads straight from the storage buffers), stores them into workgroup memory, and the
 // workgroup writes the block out with the edges clipped.
 //
-// staged (tune prefill_sgmat=2; subgroups of 32, k a multiple of SBK, 20 KiB of workgroup
-// memory): a workgroup of 256 computes an ST x ST (128 x 128) block, each of its 8 subgroups a
-// 32 x 64 part (2 x 4 result matrices: 6 matrix loads per 8 products, against main's 4 per 4).
-// Per step of SBK values of k the workgroup first copies the block's x and W rows into workgroup
-// memory (by vec4s, rows SROW halves apart so that a matrix load's rows fall on different
-// banks), and the subgroups load their matrices from there. The block is stored whole into a
-// padded out (rows out_stride apart, operands padded to whole ST tiles); `unpad` then adds or
-// writes it into the real out with the edges clipped.
+// staged (tune prefill_sgmat=2, for products of 128 blocks or more; subgroups of 32, k a multiple
+// of SBK, 20 KiB of workgroup memory): a workgroup of 256 computes an ST x ST (128 x 128) block,
+// each of its 8 subgroups a 32 x 64 part (2 x 4 result matrices: 6 matrix loads per 8 products,
+// against main's 4 per 4). Per step of SBK values of k the workgroup first copies the block's x and
+// W rows into workgroup memory, 16 x 16 at a time by matrix loads from storage and matrix stores
+// (rows SROW halves apart so that a matrix load's rows fall on different banks; copying by vec4s
+// and scalar f16 stores instead ran 2-4x slower on the H200 under Dawn's robustness), and the
+// subgroups load their matrices from there. The block is stored whole into a padded out (rows
+// out_stride apart, operands padded to whole ST tiles); `unpad` then adds or writes it into the
+// real out with the edges clipped.
 
 enable f16;
 enable subgroups;
@@ -42,8 +44,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read> xh: array<f16>;
 @group(0) @binding(1) var<storage, read_write> xh_out: array<f16>;   // x_half
 @group(0) @binding(3) var<storage, read> xf: array<f32>;             // x_half
-@group(0) @binding(2) var<storage, read> WH4: array<vec4<f16>>;      // staged: WH by fours
-@group(0) @binding(3) var<storage, read> xh4: array<vec4<f16>>;      // staged: xh by fours
 @group(0) @binding(2) var<storage, read> padded: array<f32>;         // unpad: staged's out
 
 var<workgroup> tile: array<f32, 4096>;   // TILE x TILE, row-major
@@ -120,8 +120,7 @@ var<workgroup> xs: array<f16, 5120>;   // staged: ST rows of x, SROW apart
 var<workgroup> wst: array<f16, 5120>;  // staged: ST rows of W
 
 @compute @workgroup_size(256)
-fn staged(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_id) sg: u32,
-          @builtin(local_invocation_index) li: u32) {
+fn staged(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_id) sg: u32) {
   let i0 = wid.y * ST;
   let j0 = wid.x * ST;
   let si = (sg / 2u) * 32u;   // this subgroup's rows of the block
@@ -135,15 +134,18 @@ fn staged(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_id) sg: u32,
   var c6 = Result();
   var c7 = Result();
   for (var kt = 0u; kt < p.k; kt = kt + SBK) {
-    for (var e = li; e < ST * SBK / 4u; e = e + 256u) {
-      let r = e / (SBK / 4u);
-      let q = e % (SBK / 4u);
-      let xv = xh4[((i0 + r) * p.k + kt) / 4u + q];
-      let wv = WH4[((j0 + r) * p.k + kt) / 4u + q];
-      for (var u = 0u; u < 4u; u = u + 1u) {
-        xs[r * SROW + 4u * q + u] = xv[u];
-        wst[r * SROW + 4u * q + u] = wv[u];
-      }
+    // ST / 16 x SBK / 16 tiles of x, then of W, over the 8 subgroups
+    for (var t = sg; t < ST / 16u * (SBK / 16u); t = t + 8u) {
+      let r = (t / (SBK / 16u)) * 16u;
+      let q = (t % (SBK / 16u)) * 16u;
+      let v = subgroupMatrixLoad<Left, row_major>(&xh, (i0 + r) * p.k + kt + q, p.k);
+      subgroupMatrixStore<row_major>(&xs, r * SROW + q, v, SROW);
+    }
+    for (var t = sg; t < ST / 16u * (SBK / 16u); t = t + 8u) {
+      let r = (t / (SBK / 16u)) * 16u;
+      let q = (t % (SBK / 16u)) * 16u;
+      let v = subgroupMatrixLoad<Left, row_major>(&WH, (j0 + r) * p.k + kt + q, p.k);
+      subgroupMatrixStore<row_major>(&wst, r * SROW + q, v, SROW);
     }
     workgroupBarrier();
     for (var kk = 0u; kk < SBK; kk = kk + 16u) {

@@ -38,6 +38,7 @@ DP_TUNE=prefill_tile=64 DP_KINDS=matmul node "$ROOT/tests/webgpu/run_ops.mjs" "$
 DP_TUNE=matvec_i8=1,matvec_pack=1 DP_KINDS=matmul,fused,attention,lora node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
 # the weights in f16 for the subgroup-matrix prefill (dequant_h) against their f32 expansion
 node "$ROOT/tests/webgpu/dequant_h.mjs" || exit $?
-# prefill attention of 16 rows or more row by row (partial) instead of in row blocks (flash)
+# prefill attention of 16 rows or more row by row (partial) instead of in row blocks (flash, the
+# default on SwiftShader)
 DP_TUNE=attn_flash=0 DP_KINDS=attention node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm" || exit $?
 DP_TUNE=matvec_sg=1,matvec_i8=1,matvec_pack=1,matvec_tpr=4 DP_KINDS=matmul,fused exec node "$ROOT/tests/webgpu/run_ops.mjs" "$W/webgpu_ops_test.wasm"

@@ -4,8 +4,8 @@
 //   direct RMxCN / SGRxSGC: each subgroup RM x CN result matrices (16 x 16, f32), loads straight
 //     from the storage buffers; SGR x SGC subgroups of 32 per workgroup;
 //   staged ... kSBK: the same, x and W rows per SBK values of k first copied into workgroup memory
-//     (SBK + 8 halves a row) by vec4s — RM2xCN4 / 4x2 k32 is `staged`; mcopy ...: the copy by
-//     16 x 16 matrices (subgroupMatrixLoad from storage, subgroupMatrixStore into workgroup memory);
+//     (SBK + 8 halves a row) by vec4s; mcopy ...: the copy by 16 x 16 matrices (subgroupMatrixLoad
+//     from storage, subgroupMatrixStore into workgroup memory) — RM2xCN4 / 4x2 k32 is `staged`;
 //   peak: no memory traffic, 8 result matrices per subgroup multiplied k / 16 times (the rate the
 //     matrix units give through WGSL on this device, the roof for the others).
 // Every product is checked against doubles on sampled outputs (same f16 inputs).
@@ -130,11 +130,11 @@ const prod = fs.readFileSync(path.join(here, '../../kernels/matmul_sgmat.wgsl'),
 const KERNELS = [
   { name: 'main (prefill_sgmat=1)', code: prod, entry: 'main', br: 64, bc: 64 },
   { name: 'staged (prefill_sgmat=2)', code: prod, entry: 'staged', br: 128, bc: 128 },
-  ...[[2, 2, 2, 2], [2, 4, 2, 2], [4, 2, 2, 2], [4, 4, 2, 2], [2, 4, 4, 2]].map(([rm, cn, sgr, sgc]) =>
+  ...[[2, 2, 2, 2], [4, 4, 2, 2]].map(([rm, cn, sgr, sgc]) =>
     ({ name: `direct ${rm}x${cn} / ${sgr}x${sgc}`, ...generated({ rm, cn, sgr, sgc }) })),
-  ...[[2, 4, 4, 2, 32], [2, 4, 4, 2, 64], [2, 2, 2, 2, 32], [4, 4, 2, 2, 32], [4, 4, 2, 2, 64], [2, 4, 2, 2, 64]].map(([rm, cn, sgr, sgc, sbk]) =>
+  ...[[2, 2, 2, 2, 32], [4, 4, 2, 2, 32]].map(([rm, cn, sgr, sgc, sbk]) =>
     ({ name: `staged ${rm}x${cn} / ${sgr}x${sgc} k${sbk}`, ...generated({ rm, cn, sgr, sgc, sbk }) })),
-  ...[[2, 4, 4, 2, 32], [2, 4, 4, 2, 64], [4, 4, 2, 2, 64]].map(([rm, cn, sgr, sgc, sbk]) =>
+  ...[[2, 4, 4, 2, 64], [2, 2, 2, 2, 32], [2, 2, 2, 2, 64], [4, 4, 2, 2, 32], [4, 2, 2, 2, 32]].map(([rm, cn, sgr, sgc, sbk]) =>
     ({ name: `mcopy ${rm}x${cn} / ${sgr}x${sgc} k${sbk}`, ...generated({ rm, cn, sgr, sgc, sbk, mcopy: true }) })),
 ].filter((kr) => !only.length || only.some((o) => kr.name.startsWith(o)));
 for (const kr of KERNELS) {
@@ -150,7 +150,9 @@ if (!only.length || only.includes('peak')) {
     const wh = B.upload(new Uint16Array(64 * k).map(() => f16bits(rnd() * 0.01)));
     const uni = B.uniform([32, k, 64, 0, 0, 0, 0, 0]);
     const out = B.output(groups * 4 * 2048 * 4);
-    const ms = await B.time(pipe, B.bindGroup(pipe, [uni, out, wh, xh]), [groups, 1, 1], REPS, TRIALS);
+    const bg = B.bindGroup(pipe, [uni, out, wh, xh]);
+    await B.time(pipe, bg, [groups, 1, 1], 400, 2);   // 0.3-1.5 s: the clocks up before anything is timed
+    const ms = await B.time(pipe, bg, [groups, 1, 1], REPS, TRIALS);
     const flop = groups * 4 * (k / 16) * 8 * 2 * 16 * 16 * 16;
     console.log(`peak (8 result matrices a subgroup, no loads) ${ms.toFixed(3)} ms ${(flop / ms / 1e9).toFixed(1).padStart(7)} TFLOP/s`);
     for (const b of [xh, wh, uni, out]) b.destroy();

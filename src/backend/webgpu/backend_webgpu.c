@@ -212,7 +212,7 @@ dp_status dp_backend_webgpu_new(dp_backend **out, dp_error *e) {
     c->dev->fuse = true;
     c->dev->fold_norm = false;  /* the decode fusions: opt-in (tune), slower on the H200 (docs/WEBGPU.md) */
     c->dev->attn_one_slice = 0;
-    c->dev->attn_flash = true;
+    c->dev->attn_flash = -1;
     c->dev->act_quant = false;
     c->dev->unroll = 4;
     c->dev->submit_every = 32; /* paced recordings (a speculative step): docs/WEBGPU.md */

@@ -17,7 +17,9 @@
  *   one     a decode row (n == 1) over at most attn_one_slice keys (tune; default 0, off:
  *           slower on the H200, docs/WEBGPU.md) takes them in one slice: one dispatch instead
  *           of partial + combine, fewer workgroups.
- * flash (tune attn_flash, on): a prefill of WG_ATTN_FLASH_ROWS rows or more whose output no 8-bit
+ * flash (tune attn_flash; by default only on a device whose subgroups are fixed below 8 lanes, a
+ * CPU emulating a GPU: 5.5x partial on SwiftShader, 0.42x on the H200, docs/BENCHMARKS.md): a
+ * prefill of WG_ATTN_FLASH_ROWS rows or more whose output no 8-bit
  * product reads next takes blocks of rows per workgroup instead (kernel header: every K and V row
  * read once per block of bq rows x gc heads, not once per row), one dispatch; sized so that its
  * workgroup memory stays within FLASH_WGS bytes (the q vectors QV * head_dim <= 4096 floats, the
@@ -137,7 +139,8 @@ void wg_rec_attention(dp_backend *b, dp_tensor *out, const dp_tensor *q, const d
     const uint32_t gx = (uint32_t)(a->n_kv_head * s.n_chunk);
     const uint32_t xqb = combine_q_block(c, a, s.n_split);
     if (xqb) p.direct = 0;
-    if (!xqb && c->dev->attn_flash && a->n >= WG_ATTN_FLASH_ROWS && c->dev->max_wg_storage >= FLASH_WGS) {
+    const bool flash = c->dev->attn_flash < 0 ? c->dev->sg_size > 0 && c->dev->sg_size < 8 : c->dev->attn_flash;
+    if (!xqb && flash && a->n >= WG_ATTN_FLASH_ROWS && c->dev->max_wg_storage >= FLASH_WGS) {
         const int64_t group = a->n_head / a->n_kv_head, hd = a->head_dim;
         const int64_t qv = FLASH_Q / hd < FLASH_VMAX ? FLASH_Q / hd : FLASH_VMAX;
         const int64_t gc = group < qv ? group : qv, bq = qv / gc, n_chunk = (group + gc - 1) / gc;

@@ -15,7 +15,8 @@
  *     matmul_sgmat:x_half, the weights to f16 by weights_<type>:dequant_h, both padded to whole
  *     64-row tiles; with prefill_sgmat=2 matmul_sgmat:staged (128-row tiles staged through
  *     workgroup memory, into a padded out) + matmul_sgmat:unpad where subgroups are 32 wide,
- *     k is a multiple of 32 and the device has 20 KiB of workgroup memory, else main. */
+ *     k is a multiple of 32, the device has 20 KiB of workgroup memory and the product has
+ *     WG_SGMAT_STAGED_MIN such tiles, else main. */
 #if defined(__wasm__)
 
 #include <stdio.h>
@@ -351,6 +352,8 @@ typedef struct tiled_params {
 #define WG_SGMAT_TILE 64u
 #define WG_SGMAT_STAGED_TILE 128u
 #define WG_SGMAT_STAGED_WGS 20480u /* bytes of workgroup memory matmul_sgmat:staged takes */
+#define WG_SGMAT_STAGED_MIN 128u   /* blocks of 128 x 128 a product needs for staged (fewer: main's
+                                      64 x 64 keep more of the GPU busy; sgmat-bench.mjs) */
 
 /* out (+)= x W^T for f32 x [n, k] and f32 W rows [m, k] (a chunk: columns col0.. of out, rows
    out_stride apart), xb at binding 3 and wb at 2 */
@@ -379,7 +382,9 @@ static void rec_matmul_sgmat(wg_ctx *c, dp_gpu_binding o, dp_gpu_binding xb, dp_
     /* prefill_sgmat=2: matmul_sgmat:staged (128-row tiles through workgroup memory) where its
        assumptions hold, then unpad; else main */
     const bool staged = c->dev->prefill_sgmat == 2 && c->dev->sg_size == 32 && k % 32 == 0 &&
-                        wg_storage(c) >= WG_SGMAT_STAGED_WGS;
+                        wg_storage(c) >= WG_SGMAT_STAGED_WGS &&
+                        round_up(m, WG_SGMAT_STAGED_TILE) / WG_SGMAT_STAGED_TILE *
+                                (round_up(n, WG_SGMAT_STAGED_TILE) / WG_SGMAT_STAGED_TILE) >= WG_SGMAT_STAGED_MIN;
     const uint64_t tile = staged ? WG_SGMAT_STAGED_TILE : WG_SGMAT_TILE;
     uint64_t n_pad = round_up(n, tile), xh_bytes = n_pad * k * 2;
     uint64_t row_h = (uint64_t)k * 2;

@@ -106,7 +106,8 @@ typedef struct wg_dev {
     bool fuse;          /* fusion on (default) */
     bool fold_norm;     /* norms folded into the decode products after them (tune fold_norm; default off) */
     int attn_one_slice; /* decode attention over at most this many keys: one dispatch (tune attn_one_slice; 0) */
-    bool attn_flash;    /* prefill attention of WG_ATTN_FLASH_ROWS rows or more in row blocks (tune attn_flash; on) */
+    int attn_flash;     /* prefill attention of WG_ATTN_FLASH_ROWS rows or more in row blocks (tune attn_flash
+                           0/1; -1: on emulated devices only) */
     bool act_quant;     /* x through the CPU's 8-bit blocks for quantized weights (off by default) */
     bool matvec_i8;     /* products over q4_K/q6_K/q8_0 with 8-bit x and dot4I8Packed (tune matvec_i8) */
     int prefill_sgmat;  /* prefill products on subgroup matrices (tune prefill_sgmat: 1 main, 2 staged) */
