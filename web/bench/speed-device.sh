@@ -186,8 +186,9 @@ stamp "benchmarks done"
 check sgmat && for s in "${SHAPES[@]}"; do
     m="$MODELS/$s-q4_k_m"
     [ -f "$m/manifest.json" ] || continue
-    run 60 "prefill parity $s" "$OUT/prefill_parity_$s.txt" "$NODE" tests/webgpu/prefill_parity.mjs "$m" --n 128
-    run 60 "prefill parity $s, staged tiles" "$OUT/prefill_parity2_$s.txt" "$NODE" tests/webgpu/prefill_parity.mjs "$m" --n 128 --on 2
+    for on in ${SGMAT_ON:-1 2 3}; do   # prefill_sgmat=1, 2 (staged), 3 (+ staged64)
+        run 60 "prefill parity $s, prefill_sgmat=$on" "$OUT/prefill_parity${on}_$s.txt" "$NODE" tests/webgpu/prefill_parity.mjs "$m" --n 128 --on "$on"
+    done
 done
 stamp "prefill parity done"
 
