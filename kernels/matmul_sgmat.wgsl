@@ -119,6 +119,18 @@ const SROW: u32 = 40u;     // staged: halves per row in workgroup memory (SBK + 
 var<workgroup> xs: array<f16, 5120>;   // staged: ST rows of x, SROW apart
 var<workgroup> wst: array<f16, 5120>;  // staged: ST rows of W
 
+// the slice kt .. kt + SBK of rows r0 .. r0 + 16 * row_tiles of src (rows p.k apart) into dst
+// (rows SROW apart) as 16 x 16 matrices, loaded and stored by the subgroups first, first + step, ..
+fn stage(src: ptr<storage, array<f16>, read>, dst: ptr<workgroup, array<f16, 5120>>, first: u32,
+         step: u32, row_tiles: u32, r0: u32, kt: u32) {
+  for (var t = first; t < row_tiles * (SBK / 16u); t = t + step) {
+    let r = (t / (SBK / 16u)) * 16u;
+    let q = (t % (SBK / 16u)) * 16u;
+    let v = subgroupMatrixLoad<Left, row_major>(src, (r0 + r) * p.k + kt + q, p.k);
+    subgroupMatrixStore<row_major>(dst, r * SROW + q, v, SROW);
+  }
+}
+
 @compute @workgroup_size(256)
 fn staged(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_id) sg: u32) {
   let i0 = wid.y * ST;
@@ -134,19 +146,8 @@ fn staged(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_id) sg: u32) 
   var c6 = Result();
   var c7 = Result();
   for (var kt = 0u; kt < p.k; kt = kt + SBK) {
-    // ST / 16 x SBK / 16 tiles of x, then of W, over the 8 subgroups
-    for (var t = sg; t < ST / 16u * (SBK / 16u); t = t + 8u) {
-      let r = (t / (SBK / 16u)) * 16u;
-      let q = (t % (SBK / 16u)) * 16u;
-      let v = subgroupMatrixLoad<Left, row_major>(&xh, (i0 + r) * p.k + kt + q, p.k);
-      subgroupMatrixStore<row_major>(&xs, r * SROW + q, v, SROW);
-    }
-    for (var t = sg; t < ST / 16u * (SBK / 16u); t = t + 8u) {
-      let r = (t / (SBK / 16u)) * 16u;
-      let q = (t % (SBK / 16u)) * 16u;
-      let v = subgroupMatrixLoad<Left, row_major>(&WH, (j0 + r) * p.k + kt + q, p.k);
-      subgroupMatrixStore<row_major>(&wst, r * SROW + q, v, SROW);
-    }
+    stage(&xh, &xs, sg, 8u, ST / 16u, i0, kt);
+    stage(&WH, &wst, sg, 8u, ST / 16u, j0, kt);
     workgroupBarrier();
     for (var kk = 0u; kk < SBK; kk = kk + 16u) {
       let a0 = subgroupMatrixLoad<Left, row_major>(&xs, si * SROW + kk, SROW);
@@ -192,18 +193,8 @@ fn staged64(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_id) sg: u32
   var c2 = Result();
   var c3 = Result();
   for (var kt = 0u; kt < p.k; kt = kt + SBK) {
-    for (var t = sg; t < 4u * (SBK / 16u); t = t + 4u) {
-      let r = (t / (SBK / 16u)) * 16u;
-      let q = (t % (SBK / 16u)) * 16u;
-      let v = subgroupMatrixLoad<Left, row_major>(&xh, (i0 + r) * p.k + kt + q, p.k);
-      subgroupMatrixStore<row_major>(&xs, r * SROW + q, v, SROW);
-    }
-    for (var t = sg; t < 4u * (SBK / 16u); t = t + 4u) {
-      let r = (t / (SBK / 16u)) * 16u;
-      let q = (t % (SBK / 16u)) * 16u;
-      let v = subgroupMatrixLoad<Left, row_major>(&WH, (j0 + r) * p.k + kt + q, p.k);
-      subgroupMatrixStore<row_major>(&wst, r * SROW + q, v, SROW);
-    }
+    stage(&xh, &xs, sg, 4u, 4u, i0, kt);
+    stage(&WH, &wst, sg, 4u, 4u, j0, kt);
     workgroupBarrier();
     for (var kk = 0u; kk < SBK; kk = kk + 16u) {
       let a0 = subgroupMatrixLoad<Left, row_major>(&xs, si * SROW + kk, SROW);
