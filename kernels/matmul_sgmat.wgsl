@@ -179,43 +179,6 @@ fn staged(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_id) sg: u32) 
   subgroupMatrixStore<row_major>(&out, o1 + 48u, c7, p.out_stride);
 }
 
-// staged64 (tune prefill_sgmat=3, for the products too small for staged): the same over 64 x 64
-// blocks, a workgroup of 128 whose 4 subgroups take 32 x 32 parts (2 x 2 result matrices), the
-// first ST / 2 rows of xs and wst.
-@compute @workgroup_size(128)
-fn staged64(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_id) sg: u32) {
-  let i0 = wid.y * 64u;
-  let j0 = wid.x * 64u;
-  let si = (sg / 2u) * 32u;
-  let sj = (sg % 2u) * 32u;
-  var c0 = Result();
-  var c1 = Result();
-  var c2 = Result();
-  var c3 = Result();
-  for (var kt = 0u; kt < p.k; kt = kt + SBK) {
-    stage(&xh, &xs, sg, 4u, 4u, i0, kt);
-    stage(&WH, &wst, sg, 4u, 4u, j0, kt);
-    workgroupBarrier();
-    for (var kk = 0u; kk < SBK; kk = kk + 16u) {
-      let a0 = subgroupMatrixLoad<Left, row_major>(&xs, si * SROW + kk, SROW);
-      let a1 = subgroupMatrixLoad<Left, row_major>(&xs, (si + 16u) * SROW + kk, SROW);
-      let b0 = subgroupMatrixLoad<Right, col_major>(&wst, sj * SROW + kk, SROW);
-      let b1 = subgroupMatrixLoad<Right, col_major>(&wst, (sj + 16u) * SROW + kk, SROW);
-      c0 = subgroupMatrixMultiplyAccumulate(a0, b0, c0);
-      c1 = subgroupMatrixMultiplyAccumulate(a0, b1, c1);
-      c2 = subgroupMatrixMultiplyAccumulate(a1, b0, c2);
-      c3 = subgroupMatrixMultiplyAccumulate(a1, b1, c3);
-    }
-    workgroupBarrier();
-  }
-  let o = (i0 + si) * p.out_stride + j0 + sj;
-  let o1 = o + 16u * p.out_stride;
-  subgroupMatrixStore<row_major>(&out, o, c0, p.out_stride);
-  subgroupMatrixStore<row_major>(&out, o + 16u, c1, p.out_stride);
-  subgroupMatrixStore<row_major>(&out, o1, c2, p.out_stride);
-  subgroupMatrixStore<row_major>(&out, o1 + 16u, c3, p.out_stride);
-}
-
 // out[i, col0 + j] (+)= padded[i, j] for i < n, j < m, padded's rows k values apart (staged's
 // out): one invocation per value.
 @compute @workgroup_size(256)

@@ -2,9 +2,8 @@
 // kernels/matmul_sgmat.wgsl: f16 operands, f32 sums) against the fallback (the tiled f32 product)
 // on the same model and prompt: the logits of every prompt row, max |sgmat - fallback| over
 // max |fallback| within tol, and the arg max of each row the same in at least 95 % of the rows.
-// --on 2: the tiles staged through workgroup memory (prefill_sgmat=2, matmul_sgmat:staged); --on 3:
-// and the smaller products too (staged64).
-// Usage: [DP_WASM=doppler.wasm] node tests/webgpu/prefill_parity.mjs <model-dir>... [--n 64] [--tol 3e-2] [--on 1|2|3]
+// --on 2: the tiles staged through workgroup memory (prefill_sgmat=2, matmul_sgmat:staged).
+// Usage: [DP_WASM=doppler.wasm] node tests/webgpu/prefill_parity.mjs <model-dir>... [--n 64] [--tol 3e-2] [--on 1|2]
 // Exit: 0 every model within tolerance, 1 one is not (or fails to run), 77 the device has no
 // subgroup matrices (1 when CI is set: then this test could not run its real part).
 import { nodeEngine, out } from './node_engine.mjs';

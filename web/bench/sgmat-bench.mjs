@@ -1,7 +1,6 @@
 // sgmat-bench.mjs — GPU time of prefill products on subgroup matrices (tensor cores), outside the
-// engine, to find what bounds them: kernels/matmul_sgmat.wgsl's `main` (prefill_sgmat=1),
-// `staged` (prefill_sgmat=2) and `staged64` (=3, small products) against kernels generated here
-// over the same f16 operands:
+// engine, to find what bounds them: kernels/matmul_sgmat.wgsl's `main` (prefill_sgmat=1) and
+// `staged` (prefill_sgmat=2) against kernels generated here over the same f16 operands:
 //   direct RMxCN / SGRxSGC: each subgroup RM x CN result matrices (16 x 16, f32), loads straight
 //     from the storage buffers; SGR x SGC subgroups of 32 per workgroup;
 //   staged ... kSBK: the same, x and W rows per SBK values of k first copied into workgroup memory
@@ -131,7 +130,6 @@ const prod = fs.readFileSync(path.join(here, '../../kernels/matmul_sgmat.wgsl'),
 const KERNELS = [
   { name: 'main (prefill_sgmat=1)', code: prod, entry: 'main', br: 64, bc: 64 },
   { name: 'staged (prefill_sgmat=2)', code: prod, entry: 'staged', br: 128, bc: 128 },
-  { name: 'staged64 (prefill_sgmat=3)', code: prod, entry: 'staged64', br: 64, bc: 64 },
   ...[[2, 2, 2, 2], [4, 4, 2, 2]].map(([rm, cn, sgr, sgc]) =>
     ({ name: `direct ${rm}x${cn} / ${sgr}x${sgc}`, ...generated({ rm, cn, sgr, sgc }) })),
   ...[[2, 2, 2, 2, 32], [4, 4, 2, 2, 32]].map(([rm, cn, sgr, sgc, sbk]) =>

@@ -38,7 +38,8 @@
 # prefill kernel bench, step 2b), BASE_WASM (a doppler.wasm
 # of another tree, e.g. the last commit's: each shape benchmarked with it too, default settings,
 # right after the module's own run: before / after in one call), LLAMA_SRC,
-# LLAMA_CUDA_FA, DAWN_FLAGS (default enables f16 on NVIDIA + unsafe APIs for subgroup matrices).
+# LLAMA_CUDA_FA, DAWN_FLAGS (default enables f16 on NVIDIA + unsafe APIs for subgroup matrices),
+# SGMAT_ON (the prefill_sgmat values whose prefill parity is checked on each shape, default "1 2").
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -186,7 +187,7 @@ stamp "benchmarks done"
 check sgmat && for s in "${SHAPES[@]}"; do
     m="$MODELS/$s-q4_k_m"
     [ -f "$m/manifest.json" ] || continue
-    for on in ${SGMAT_ON:-1 2 3}; do   # prefill_sgmat=1, 2 (staged), 3 (+ staged64)
+    for on in ${SGMAT_ON:-1 2}; do   # prefill_sgmat=1, 2 (staged)
         run 60 "prefill parity $s, prefill_sgmat=$on" "$OUT/prefill_parity${on}_$s.txt" "$NODE" tests/webgpu/prefill_parity.mjs "$m" --n 128 --on "$on"
     done
 done

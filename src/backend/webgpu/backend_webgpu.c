@@ -307,7 +307,7 @@ dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_e
             return dp_err_set(e, DP_ERR_UNSUPPORTED, "webgpu tune: matvec_i8 needs WGSL's "
                               "packed_4x8_integer_dot_product, which this device lacks");
         c->dev->matvec_i8 = value;
-    } else if (!strcmp(key, "prefill_sgmat") && value >= 0 && value <= 3) {
+    } else if (!strcmp(key, "prefill_sgmat") && value >= 0 && value <= 2) {
         const uint32_t need = DP_GPU_FEATURE_F16 | DP_GPU_FEATURE_SUBGROUP_MATRIX;
         if (value && (c->dev->features & need) != need)
             return dp_err_set(e, DP_ERR_UNSUPPORTED, "webgpu tune: prefill_sgmat needs shader-f16 and "
@@ -328,7 +328,7 @@ dp_status dp_backend_webgpu_tune(dp_backend *b, const char *key, int value, dp_e
         c->dev->pace_always = value;
     else
         return dp_err_set(e, DP_ERR_INVALID_ARG,
-                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|..|256, fuse 0|1, fold_norm 0|1, attn_one_slice 0..65536, attn_flash 0|1, act_quant 0|1, matvec_unroll 1|2|4|8, matvec_i8 0|1, prefill_sgmat 0|1|2|3, prefill_tile 0|64|128, matvec_sg 0|1, matvec_pack 0|1, submit_every 0..2048, pace 0|1)",
+                          "webgpu tune: unknown key or value %s=%d (matvec_rows 0..64, matvec_tpr 0|4|8|..|256, fuse 0|1, fold_norm 0|1, attn_one_slice 0..65536, attn_flash 0|1, act_quant 0|1, matvec_unroll 1|2|4|8, matvec_i8 0|1, prefill_sgmat 0|1|2, prefill_tile 0|64|128, matvec_sg 0|1, matvec_pack 0|1, submit_every 0..2048, pace 0|1)",
                           key, value);
     return DP_OK;
 }

@@ -379,16 +379,15 @@ static uint64_t round_up(uint64_t v, uint64_t to) { return (v + to - 1) / to * t
 static void rec_matmul_sgmat(wg_ctx *c, dp_gpu_binding o, dp_gpu_binding xb, dp_gpu_binding wb,
                              const dp_tensor *w, uint32_t n, uint32_t k, uint32_t m, uint32_t rb,
                              bool accumulate) {
-    /* prefill_sgmat=2|3: matmul_sgmat:staged (128-row tiles through workgroup memory) where its
-       assumptions hold and the product has WG_SGMAT_STAGED_MIN tiles, then unpad; smaller
-       products main, or with 3 staged64 (64-row tiles through workgroup memory) + unpad */
-    const bool stage = c->dev->prefill_sgmat >= 2 && c->dev->sg_size == 32 && k % 32 == 0 &&
-                       wg_storage(c) >= WG_SGMAT_STAGED_WGS;
-    const bool big = round_up(m, WG_SGMAT_STAGED_TILE) / WG_SGMAT_STAGED_TILE *
-                         (round_up(n, WG_SGMAT_STAGED_TILE) / WG_SGMAT_STAGED_TILE) >= WG_SGMAT_STAGED_MIN;
-    const char *entry = !stage ? NULL : big ? "staged" : c->dev->prefill_sgmat == 3 ? "staged64" : NULL;
-    const bool staged = entry != NULL;
-    const uint64_t tile = staged && big ? WG_SGMAT_STAGED_TILE : WG_SGMAT_TILE;
+    /* prefill_sgmat=2: matmul_sgmat:staged (128-row tiles through workgroup memory) where its
+       assumptions hold and the product has WG_SGMAT_STAGED_MIN tiles, then unpad; else main
+       (64 x 64 tiles staged the same way ran 0.82-1.13x main on the smaller products,
+       docs/BENCHMARKS.md) */
+    const bool staged = c->dev->prefill_sgmat == 2 && c->dev->sg_size == 32 && k % 32 == 0 &&
+                        wg_storage(c) >= WG_SGMAT_STAGED_WGS &&
+                        round_up(m, WG_SGMAT_STAGED_TILE) / WG_SGMAT_STAGED_TILE *
+                                (round_up(n, WG_SGMAT_STAGED_TILE) / WG_SGMAT_STAGED_TILE) >= WG_SGMAT_STAGED_MIN;
+    const uint64_t tile = staged ? WG_SGMAT_STAGED_TILE : WG_SGMAT_TILE;
     uint64_t n_pad = round_up(n, tile), xh_bytes = n_pad * k * 2;
     uint64_t row_h = (uint64_t)k * 2;
     uint64_t budget = WG_DEQ_BUDGET < c->dev->max_buffer ? WG_DEQ_BUDGET : c->dev->max_buffer;
@@ -418,7 +417,7 @@ static void rec_matmul_sgmat(wg_ctx *c, dp_gpu_binding o, dp_gpu_binding xb, dp_
             const uint32_t pb = (uint32_t)(n_pad * cnt_pad * 4);
             tiled_params sp = {n, k, (uint32_t)cnt, 0, (uint32_t)cnt_pad, 0};
             dp_gpu_binding sb[3] = {wg_at(1, wg_bind_buf(pad, 0, pb)), wh, xhb};
-            wg_dispatch(c, "matmul_sgmat", entry, "", &sp, sizeof sp, sb, 3, (uint32_t)(cnt_pad / tile),
+            wg_dispatch(c, "matmul_sgmat", "staged", "", &sp, sizeof sp, sb, 3, (uint32_t)(cnt_pad / tile),
                         (uint32_t)(n_pad / tile), 1);
             tiled_params up = {n, (uint32_t)cnt_pad, (uint32_t)cnt, (uint32_t)r0, m, accumulate};
             dp_gpu_binding ub[2] = {o, wg_at(2, wg_bind_buf(pad, 0, pb))};

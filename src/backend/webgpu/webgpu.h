@@ -51,9 +51,9 @@ void dp_backend_webgpu_set_act_quant(dp_backend *b, bool on);
  * over q4_K, q6_K and q8_0 with x in the 8-bit blocks of act_quant and dot4I8Packed;
  * DP_ERR_UNSUPPORTED where WGSL lacks it), "matvec_sg" (0/1: their row sums by subgroup shuffles,
  * kernels/weights_sg.wgsl; DP_ERR_UNSUPPORTED unless the device's subgroups have one fixed size),
- * "prefill_sgmat" (0/1/2/3: prefill products on the matrix units (2: 128 x 128 tiles staged
+ * "prefill_sgmat" (0/1/2: prefill products on the matrix units (2: 128 x 128 tiles staged
  * through workgroup memory for products of 128 tiles or more where subgroups are 32 wide, else
- * as 1; 3: as 2 with the smaller products in 64 x 64 tiles staged the same way),
+ * as 1),
  * f16 operands, f32 sums, kernels/matmul_sgmat.wgsl; DP_ERR_UNSUPPORTED where the device lacks
  * shader-f16 or chromium-experimental-subgroup-matrix with f16 16x16x16 -> f32), "prefill_tile"
  * (0, 64, 128; default 0: the other prefill products in 64 x 64 tiles of 4 x 4 values per

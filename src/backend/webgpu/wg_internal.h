@@ -110,8 +110,7 @@ typedef struct wg_dev {
                            0/1; -1: on emulated devices only) */
     bool act_quant;     /* x through the CPU's 8-bit blocks for quantized weights (off by default) */
     bool matvec_i8;     /* products over q4_K/q6_K/q8_0 with 8-bit x and dot4I8Packed (tune matvec_i8) */
-    int prefill_sgmat;  /* prefill products on subgroup matrices (tune prefill_sgmat: 1 main, 2 staged,
-                           3 staged + staged64) */
+    int prefill_sgmat;  /* prefill products on subgroup matrices (tune prefill_sgmat: 1 main, 2 staged) */
     int prefill_tile;   /* tiled prefill products: 0 the 4 x 4 kernel (main), 64 / 128 blocked tiles */
     bool matvec_sg;     /* decode products' row sums by subgroup shuffles (tune matvec_sg) */
     bool matvec_pack;   /* products over 8-bit x pack it per workgroup (tune matvec_pack; default off) */
