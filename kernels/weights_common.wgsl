@@ -42,7 +42,7 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read_write> outh4: array<vec4<u32>>;   // dequant_h: 8 values in f16
+@group(0) @binding(1) var<storage, read_write> outh: array<u32>;   // dequant_h: f16 pairs
 @group(0) @binding(2) var<storage, read> W: array<u32>;
 @group(0) @binding(3) var<storage, read> ids: array<i32>;     // get_rows
 @group(0) @binding(3) var<storage, read> x: array<f32>;       // matvec, moe_matvec, nmatvec, act_quant
@@ -111,27 +111,22 @@ fn dequant(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: 
   out[t] = w_elem(&W, (p.r0 + t / p.k) * p.row_bytes, t % p.k);
 }
 
-// Rows r0 .. r0 + n of W in f16 (pack2x16float pairs) for matmul_sgmat.wgsl: outh4[(r - r0) * k / 8
-// + c / 8] holds values c .. c + 7 of row r; rows from m on (the padding up to n) are zeros. k is
-// a multiple of 8. One invocation per 8 values (one 16-byte store; the 8 values share their block's
-// scales).
+// Rows r0 .. r0 + n of W as f16 pairs (pack2x16float) for matmul_sgmat.wgsl: outh[(r - r0) * k / 2 + c / 2]
+// holds values c, c + 1 of row r; rows from m on (the padding up to n) are zeros. k is even. One
+// invocation per pair.
 @compute @workgroup_size(WG)
 fn dequant_h(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw3: vec3<u32>,
              @builtin(local_invocation_index) li: u32) {
   let t = (wid.x + wid.y * nw3.x) * WG + li;
-  let k8 = p.k / 8u;
-  if (t >= p.n * k8) { return; }
-  let r = p.r0 + t / k8;
-  let c = (t % k8) * 8u;
-  var o = vec4<u32>(0u);
+  let hk = p.k / 2u;
+  if (t >= p.n * hk) { return; }
+  let r = p.r0 + t / hk;
+  let c = (t % hk) * 2u;
+  var v = vec2<f32>(0.0);
   if (r < p.m) {
-    let rb = r * p.row_bytes;
-    for (var u = 0u; u < 4u; u = u + 1u) {
-      let v = vec2<f32>(w_elem(&W, rb, c + 2u * u), w_elem(&W, rb, c + 2u * u + 1u));
-      o[u] = pack2x16float(clamp(v, vec2<f32>(-65504.0), vec2<f32>(65504.0)));
-    }
+    v = vec2<f32>(w_elem(&W, r * p.row_bytes, c), w_elem(&W, r * p.row_bytes, c + 1u));
   }
-  outh4[t] = o;
+  outh[t] = pack2x16float(clamp(v, vec2<f32>(-65504.0), vec2<f32>(65504.0)));
 }
 
 // ---- matrix-vector products ----

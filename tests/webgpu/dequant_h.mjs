@@ -30,7 +30,7 @@ for (const [type, qk, bb, scales] of TYPES) {
   const of = B.output(n * k * 4), oh = B.output(n * k * 2);
   const e = device.createCommandEncoder(), pass = e.beginComputePass();
   pass.setPipeline(deq); pass.setBindGroup(0, B.bindGroup(deq, [uni, of, wb])); pass.dispatchWorkgroups(Math.ceil(n * k / 256));
-  pass.setPipeline(deqh); pass.setBindGroup(0, B.bindGroup(deqh, [uni, oh, wb])); pass.dispatchWorkgroups(Math.ceil(n * k / 8 / 256));
+  pass.setPipeline(deqh); pass.setBindGroup(0, B.bindGroup(deqh, [uni, oh, wb])); pass.dispatchWorkgroups(Math.ceil(n * k / 2 / 256));
   pass.end();
   device.queue.submit([e.finish()]);
   const f = await B.readBack(of, n * k * 4), h = new Uint16Array((await B.readBack(oh, n * k * 2)).buffer);

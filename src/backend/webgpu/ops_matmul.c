@@ -411,7 +411,7 @@ static void rec_matmul_sgmat(wg_ctx *c, dp_gpu_binding o, dp_gpu_binding xb, dp_
         wg_weights_params dp = {(uint32_t)cnt_pad, k, m, rb, 1.0f, 0, (uint32_t)r0, 0, 0, 0, 0, 0.0f, 0, 0, 0, 0, {0, 0, 0}, {0, 0, 0}};
         dp_gpu_binding db[2] = {wg_at(1, wg_bind_buf(deq, 0, bytes)), wb};
         wg_dispatch_flat(c, wg_weights_file(w->dtype), "dequant_h", "", &dp, sizeof dp, db, 2,
-                         (cnt_pad * k / 8 + 255) / 256);
+                         (cnt_pad * k / 2 + 255) / 256);
         dp_gpu_binding wh = wg_at(2, wg_bind_buf(deq, 0, bytes)), xhb = wg_at(3, wg_bind_buf(xh, 0, (uint32_t)xh_bytes));
         if (staged) {
             const uint32_t pb = (uint32_t)(n_pad * cnt_pad * 4);
