@@ -73,18 +73,22 @@ export class Bench {
     return r;
   }
 
-  // ms per dispatch: reps dispatches of pipe over groups [x, y, z] in one pass, timed by GPU
-  // timestamps where the device has them (else by the host around the submit and its wait),
-  // best of trials passes after one to warm up
-  async time(pipe, bg, groups, reps, trials) {
+  // ms per dispatch: reps dispatches of pipe over groups [x, y, z] in one pass (each followed by
+  // the [pipe, bindGroup, groups] steps of after, if any), timed by GPU timestamps where the device
+  // has them (else by the host around the submit and its wait), best of trials passes after one
+  // to warm up
+  async time(pipe, bg, groups, reps, trials, after = []) {
     const d = this.device;
     let best = Infinity;
     for (let t = 0; t <= trials; t++) {
       const e = d.createCommandEncoder();
       const pass = e.beginComputePass(this.stamps ? { timestampWrites: { querySet: this.qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : undefined);
-      pass.setPipeline(pipe);
-      pass.setBindGroup(0, bg);
-      for (let r = 0; r < reps; r++) pass.dispatchWorkgroups(...groups);
+      for (let r = 0; r < reps; r++) {
+        pass.setPipeline(pipe);
+        pass.setBindGroup(0, bg);
+        pass.dispatchWorkgroups(...groups);
+        for (const [ap, abg, ag] of after) { pass.setPipeline(ap); pass.setBindGroup(0, abg); pass.dispatchWorkgroups(...ag); }
+      }
       pass.end();
       if (this.stamps) { e.resolveQuerySet(this.qs, 0, 2, this.qres, 0); e.copyBufferToBuffer(this.qres, 0, this.qread, 0, 16); }
       const t0 = performance.now();

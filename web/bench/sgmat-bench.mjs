@@ -3,6 +3,8 @@
 // `staged` (prefill_sgmat=2) against kernels generated here over the same f16 operands:
 //   direct RMxCN / SGRxSGC: each subgroup RM x CN result matrices (16 x 16, f32), loads straight
 //     from the storage buffers; SGR x SGC subgroups of 32 per workgroup;
+//   splitS ...: k in S slices (S times the workgroups), the slices summed by a second dispatch
+//     (timed with it);
 //   staged ... kSBK: the same, x and W rows per SBK values of k first copied into workgroup memory
 //     (SBK + 8 halves a row) by vec4s; mcopy ...: the copy by 16 x 16 matrices (subgroupMatrixLoad
 //     from storage, subgroupMatrixStore into workgroup memory) — RM2xCN4 / 4x2 k32 is `staged`;
@@ -42,7 +44,9 @@ struct Params { n: u32, k: u32, m: u32, col0: u32, out_stride: u32, accumulate: 
 
 // RM x CN result matrices per subgroup, SGR x SGC subgroups; staged: SBK values of k per copy
 // (mcopy: the copy by 16 x 16 matrices, loaded from storage and stored into workgroup memory)
-function generated({ rm, cn, sgr, sgc, sbk = 0, mcopy = false }) {
+// (split: k in that many slices, wid.z each, summed by `reduce` afterwards from slices of out
+// n * out_stride apart)
+function generated({ rm, cn, sgr, sgc, sbk = 0, mcopy = false, split = 1 }) {
   const br = sgr * rm * 16, bc = sgc * cn * 16, wg = sgr * sgc * 32, srow = sbk + 8;
   const L = [];
   const R = (f) => { for (let r = 0; r < rm; r++) for (let c = 0; c < cn; c++) L.push(f(r, c)); };
@@ -64,13 +68,14 @@ function generated({ rm, cn, sgr, sgc, sbk = 0, mcopy = false }) {
   L.push(`  let i0 = wid.y * ${br}u;`, `  let j0 = wid.x * ${bc}u;`);
   L.push(`  let si = (sg / ${sgc}u) * ${rm * 16}u;`, `  let sj = (sg % ${sgc}u) * ${cn * 16}u;`);
   R((r, c) => `  var c${r}${c} = Result();`);
+  L.push(`  let k0 = wid.z * (p.k / ${split}u);`, '  let oz = wid.z * p.n * p.out_stride;');
   const mm = (src, stride, base) => {
     for (let r = 0; r < rm; r++) L.push(`    let a${r} = subgroupMatrixLoad<Left, row_major>(&${src[0]}, ${base[0](r)}, ${stride});`);
     for (let c = 0; c < cn; c++) L.push(`    let b${c} = subgroupMatrixLoad<Right, col_major>(&${src[1]}, ${base[1](c)}, ${stride});`);
     R((r, c) => `    c${r}${c} = subgroupMatrixMultiplyAccumulate(a${r}, b${c}, c${r}${c});`);
   };
   if (sbk) {
-    L.push(`  for (var kt = 0u; kt < p.k; kt = kt + ${sbk}u) {`);
+    L.push(`  for (var kt = k0; kt < k0 + p.k / ${split}u; kt = kt + ${sbk}u) {`);
     if (mcopy) for (const [buf, rows, src, org] of [['xs', br, 'xh', 'i0'], ['ws', bc, 'WH', 'j0']]) {
       const tc = sbk / 16;
       L.push(`    for (var t = sg; t < ${rows / 16 * tc}u; t = t + ${sgr * sgc}u) {`);
@@ -91,13 +96,13 @@ function generated({ rm, cn, sgr, sgc, sbk = 0, mcopy = false }) {
     mm(['xs', 'ws'], `${srow}u`, [(r) => `(si + ${16 * r}u) * ${srow}u + kk`, (c) => `(sj + ${16 * c}u) * ${srow}u + kk`]);
     L.push('    }', '    workgroupBarrier();', '  }');
   } else {
-    L.push('  for (var kt = 0u; kt < p.k; kt = kt + 16u) {');
+    L.push(`  for (var kt = k0; kt < k0 + p.k / ${split}u; kt = kt + 16u) {`);
     mm(['xh', 'WH'], 'p.k', [(r) => `(i0 + si + ${16 * r}u) * p.k + kt`, (c) => `(j0 + sj + ${16 * c}u) * p.k + kt`]);
     L.push('  }');
   }
-  R((r, c) => `  subgroupMatrixStore<row_major>(&out, (i0 + si + ${16 * r}u) * p.out_stride + j0 + sj + ${16 * c}u, c${r}${c}, p.out_stride);`);
+  R((r, c) => `  subgroupMatrixStore<row_major>(&out, oz + (i0 + si + ${16 * r}u) * p.out_stride + j0 + sj + ${16 * c}u, c${r}${c}, p.out_stride);`);
   L.push('}');
-  return { code: L.join('\n'), entry: 'gen', br, bc };
+  return { code: L.join('\n'), entry: 'gen', br, bc, split };
 }
 
 const PEAK = `${HEAD}
@@ -126,6 +131,19 @@ fn peak(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_id) sg: u32) {
   subgroupMatrixStore<row_major>(&out, o + 1536u, c6, 16u); subgroupMatrixStore<row_major>(&out, o + 1792u, c7, 16u);
 }`;
 
+// out[t] = the sum of the split slices of part (a split-k product's reduction)
+const REDUCE = `${HEAD}
+@group(0) @binding(2) var<storage, read> part: array<f32>;
+override S: u32 = 2u;
+@compute @workgroup_size(256)
+fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let t = wid.x * 256u + li;
+  if (t >= p.n * p.m) { return; }
+  var s = 0.0;
+  for (var z = 0u; z < S; z = z + 1u) { s = s + part[z * p.n * p.m + t]; }
+  out[t] = s;
+}`;
+
 const prod = fs.readFileSync(path.join(here, '../../kernels/matmul_sgmat.wgsl'), 'utf8');
 const KERNELS = [
   { name: 'main (prefill_sgmat=1)', code: prod, entry: 'main', br: 64, bc: 64 },
@@ -136,9 +154,14 @@ const KERNELS = [
     ({ name: `staged ${rm}x${cn} / ${sgr}x${sgc} k${sbk}`, ...generated({ rm, cn, sgr, sgc, sbk }) })),
   ...[[2, 4, 4, 2, 64], [2, 2, 2, 2, 32], [2, 2, 2, 2, 64], [4, 4, 2, 2, 32], [4, 2, 2, 2, 32]].map(([rm, cn, sgr, sgc, sbk]) =>
     ({ name: `mcopy ${rm}x${cn} / ${sgr}x${sgc} k${sbk}`, ...generated({ rm, cn, sgr, sgc, sbk, mcopy: true }) })),
+  ...[[2, 2, 2, 2, 0, 2], [2, 2, 2, 2, 0, 4], [2, 4, 4, 2, 32, 2], [2, 4, 4, 2, 32, 4]].map(([rm, cn, sgr, sgc, sbk, split]) =>
+    ({ name: `split${split} ${sbk ? 'mcopy' : 'direct'} ${rm}x${cn} / ${sgr}x${sgc}`, ...generated({ rm, cn, sgr, sgc, sbk, mcopy: sbk > 0, split }) })),
 ].filter((kr) => !only.length || only.some((o) => kr.name.startsWith(o)));
 for (const kr of KERNELS) {
-  try { kr.pipe = await B.pipeline(kr.code, kr.entry); } catch (e) { console.log(`${kr.name}: does not compile: ${e.message}`); }
+  try {
+    kr.pipe = await B.pipeline(kr.code, kr.entry);
+    if (kr.split > 1) kr.reduce = await B.pipeline(REDUCE, 'reduce', { S: kr.split });
+  } catch (e) { kr.pipe = null; console.log(`${kr.name}: does not compile: ${e.message}`); }
 }
 
 // the roof: 1056 workgroups (8 per SM of a 132-SM GPU) of 4 subgroups, k / 16 rounds of 8 products
@@ -168,8 +191,12 @@ for (const [n, k, m] of shapes) {
   let base = 0;
   for (const kr of KERNELS) {
     if (!kr.pipe) continue;
-    const bg = B.bindGroup(kr.pipe, [uni, out, bw, bx]);
-    const ms = await B.time(kr.pipe, bg, [m / kr.bc, n / kr.br, 1], REPS, TRIALS);
+    if (kr.split > 1 && k % (kr.split * 32)) continue;
+    const part = kr.split > 1 ? B.output(kr.split * n * m * 4) : null;
+    const bg = B.bindGroup(kr.pipe, [uni, part ?? out, bw, bx]);
+    const after = part ? [[kr.reduce, B.bindGroup(kr.reduce, [uni, out, part]), [n * m / 256, 1, 1]]] : [];
+    const ms = await B.time(kr.pipe, bg, [m / kr.bc, n / kr.br, kr.split ?? 1], REPS, TRIALS, after);
+    part?.destroy();
     const o = await B.readBack(out, n * m * 4);
     let err = 0;
     for (let t = 0; t < 32; t++) {
