@@ -1,5 +1,5 @@
-// gpu-bench.mjs — what the kernel benches outside the engine share (tiled-bench.mjs,
-// sgmat-bench.mjs): the device (the engine's requestDevice, so the same features and limits),
+// gpu-bench.mjs — what the kernel benches outside the engine share (matvec-bench.mjs,
+// tiled-bench.mjs, sgmat-bench.mjs; tests/webgpu/dequant_h.mjs): the device (the engine's requestDevice, so the same features and limits),
 // random inputs, buffers up and back, and the GPU time of R dispatches in one compute pass.
 import { gpuFromNode } from '../node-gpu.mjs';
 import { requestDevice } from '../gpu.mjs';

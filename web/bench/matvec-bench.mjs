@@ -10,30 +10,21 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gpuFromNode } from '../node-gpu.mjs';
-import { requestDevice } from '../gpu.mjs';
 import { kernelSources } from '../tools/kernels.mjs';
+import { arg, Bench, benchDevice, f16bits as f16, f16value as f16v } from './gpu-bench.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '../..');
-const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] : d; };
 const shapes = arg('--shapes', '14336x4096,4096x14336,4096x4096,8192x2048').split(',').map((s) => s.split('x').map(Number));
 const REPS = +arg('--reps', 40), TRIALS = +arg('--trials', 5);
 const only = arg('--only', '');
 
-const gpu = await gpuFromNode();
-const { device, info } = await requestDevice(gpu);
-console.log(`# ${info.vendor} ${info.architecture} ${info.description} features ${info.features.join(' ')}`);
-device.addEventListener?.('uncapturederror', (e) => console.log('# uncaptured:', e.error.message));
+const { device } = await benchDevice();
+const B = new Bench(device);
 const ks = Object.fromEntries(kernelSources(path.join(root, 'kernels')).map((k) => [k.name, k.text]));
 const mv = (f) => fs.readFileSync(path.join(here, 'mv', f), 'utf8');
 const S = GPUBufferUsage.STORAGE, CD = GPUBufferUsage.COPY_DST, CS = GPUBufferUsage.COPY_SRC;
 
-function f16(v) { // f32 -> f16 bits (normal range only)
-  const b = new DataView(new ArrayBuffer(4)); b.setFloat32(0, v); const x = b.getUint32(0);
-  return ((x >>> 16) & 0x8000) | ((((x >>> 23) & 0xff) - 112) << 10) | ((x >>> 13) & 0x3ff);
-}
-function f16v(h) { const e = (h >> 10) & 31, m = h & 1023; return (h & 0x8000 ? -1 : 1) * (e ? (1 + m / 1024) * 2 ** (e - 15) : m / 1024 * 2 ** -14); }
 let seed = 12345;
 const rnd = () => { seed = (seed * 1103515245 + 12345) >>> 0; return seed / 4294967296; };
 // the weight types: block values, block bytes, random rows (scales kept small), one value (GGML's
@@ -74,14 +65,7 @@ const params = (m, k, rb) => { const u = new Uint32Array(64); u[0] = 1; u[1] = k
 const buf = (size, usage, data) => { const b = device.createBuffer({ size: Math.max(16, Math.ceil(size / 16) * 16), usage }); if (data) device.queue.writeBuffer(b, 0, data); return b; };
 const qs = device.createQuerySet({ type: 'timestamp', count: 2 });
 const qb = buf(16, GPUBufferUsage.QUERY_RESOLVE | CS), qr = buf(16, GPUBufferUsage.MAP_READ | CD);
-async function pipe(code, entry, constants) {
-  device.pushErrorScope('validation');
-  const module = device.createShaderModule({ code });
-  const p = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: entry, constants } });
-  const e = await device.popErrorScope();
-  if (e) throw new Error(e.message.split('\n').slice(0, 6).join(' | '));
-  return p;
-}
+const pipe = (code, entry, constants) => B.pipeline(code, entry, constants);
 const bg = (p, ents) => device.createBindGroup({ layout: p.getBindGroupLayout(0), entries: ents.map(([i, b]) => ({ binding: i, resource: { buffer: b } })) });
 // GPU ns of `reps` dispatches of f(pass, i) in one pass, median of TRIALS
 async function time(f, reps = REPS) {
@@ -101,11 +85,6 @@ async function time(f, reps = REPS) {
   }
   return t.sort((a, b) => a - b)[t.length >> 1];
 }
-async function readF32(b, n) {
-  const r = buf(n * 4, GPUBufferUsage.MAP_READ | CD), enc = device.createCommandEncoder();
-  enc.copyBufferToBuffer(b, 0, r, 0, n * 4); device.queue.submit([enc.finish()]);
-  await r.mapAsync(GPUMapMode.READ); const o = new Float32Array(r.getMappedRange().slice(0)); r.unmap(); r.destroy(); return o;
-}
 
 for (const [m, k] of shapes) {
   const rb = k / T.qk * T.bb, bytes = m * rb, nsets = Math.min(64, Math.max(1, Math.ceil(256e6 / bytes)));
@@ -124,7 +103,7 @@ for (const [m, k] of shapes) {
     if (pre) await pre();
     const enc = device.createCommandEncoder(), ps = enc.beginComputePass();
     ps.setPipeline(p); ps.setBindGroup(0, bgs[0]); ps.dispatchWorkgroups(g[0], g[1], 1); ps.end(); device.queue.submit([enc.finish()]);
-    const o = await readF32(out, NR);
+    const o = await B.readBack(out, NR * 4);
     let err = 0; for (let r = 0; r < NR; r++) err = Math.max(err, Math.abs(o[r] - ref[r]));
     const ns = await time((ps, i) => { ps.setPipeline(p); ps.setBindGroup(0, bgs[i % nsets]); ps.dispatchWorkgroups(g[0], g[1], 1); });
     console.log(`${name.padEnd(16)} ${consts.padEnd(22)} ${(ns / 1e3).toFixed(1).padStart(7)} us ${(bytes / ns).toFixed(0).padStart(5)} GB/s  err ${(err / refMax).toExponential(1)}`);
